@@ -1,0 +1,1 @@
+//! Plan (desired vs current), noop, execution and reports; `providers/` does the system IO.

@@ -1,0 +1,140 @@
+//! The catalog wire format (CLI.md "Catalog JSON"), version 1. This is what `fleet compile`
+//! prints, what `fleet apply --catalog` reads, and what remote agents fetch.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CatalogDoc {
+    pub format: u32,
+    pub node: String,
+    /// `sha256:<hex>` of the canonical JSON of this document with `version` empty.
+    pub version: String,
+    pub resources: Vec<ResourceDoc>,
+    pub edges: Vec<EdgeDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provision: Option<IndexMap<String, serde_json::Value>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceDoc {
+    /// Lower-case type name: `file`, `package`, `user`, `group`, `service`, `exec`, `release`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The resource's identity (its namevar's value).
+    pub title: String,
+    /// Every attribute the manifest set (after resource defaults); metaparameters excluded;
+    /// Int modes as 4-digit octal strings; `source` replaced by `content_sha256`.
+    pub params: IndexMap<String, serde_json::Value>,
+    pub tags: Vec<String>,
+    pub source: SourceDoc,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceDoc {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EdgeDoc {
+    /// `Type[title]`, e.g. `Package[nginx]`.
+    pub from: String,
+    pub to: String,
+    pub refresh: bool,
+}
+
+impl ResourceDoc {
+    /// `Type[title]` with the type capitalised per `::` segment: `File[/etc/motd]`.
+    pub fn reference(&self) -> String {
+        reference(&self.kind, &self.title)
+    }
+}
+
+/// `Type[title]` for a lower-case type name.
+pub fn reference(kind: &str, title: &str) -> String {
+    let mut out = String::with_capacity(kind.len() + title.len() + 2);
+    for (i, seg) in kind.split("::").enumerate() {
+        if i > 0 {
+            out.push_str("::");
+        }
+        let mut chars = seg.chars();
+        if let Some(c) = chars.next() {
+            out.extend(c.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    out.push('[');
+    out.push_str(title);
+    out.push(']');
+    out
+}
+
+impl CatalogDoc {
+    /// Sets `version` from the canonical JSON of the document with `version` empty.
+    pub fn seal(&mut self) {
+        self.version.clear();
+        let canonical = serde_json::to_vec(self).expect("catalog serialises");
+        self.version = format!("sha256:{}", hex(&Sha256::digest(&canonical)));
+    }
+
+    /// The document as pretty JSON with a trailing newline (what `fleet compile` prints).
+    pub fn to_pretty(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("catalog serialises");
+        s.push('\n');
+        s
+    }
+
+    pub fn from_json(text: &str) -> Result<CatalogDoc, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Lower-case hex sha256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_capitalise_each_segment() {
+        assert_eq!(reference("file", "/etc/motd"), "File[/etc/motd]");
+        assert_eq!(reference("nginx::vhost", "shop"), "Nginx::Vhost[shop]");
+    }
+
+    #[test]
+    fn sealing_is_deterministic() {
+        let mut a = CatalogDoc {
+            format: FORMAT,
+            node: "n".into(),
+            version: String::new(),
+            resources: vec![],
+            edges: vec![],
+            provision: None,
+        };
+        a.seal();
+        let mut b = a.clone();
+        b.seal();
+        assert_eq!(a, b);
+        assert!(a.version.starts_with("sha256:"));
+        assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+}

@@ -1,0 +1,73 @@
+//! The content store: file and release bytes addressed by sha256, shipped beside catalogs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::json::sha256_hex;
+
+/// Blobs by lower-case hex sha256. Cheap to clone and share between threads.
+#[derive(Clone, Debug, Default)]
+pub struct ContentStore {
+    blobs: Arc<Mutex<BTreeMap<String, Arc<Vec<u8>>>>>,
+    /// A directory `<sha256>` files are read from when not in memory (`DIR/content`).
+    dir: Option<PathBuf>,
+}
+
+impl ContentStore {
+    pub fn new() -> ContentStore {
+        ContentStore::default()
+    }
+
+    /// A store backed by a directory of `<sha256>` files (as `compile --all` writes them).
+    pub fn from_dir(dir: impl Into<PathBuf>) -> ContentStore {
+        ContentStore {
+            blobs: Default::default(),
+            dir: Some(dir.into()),
+        }
+    }
+
+    /// Adds bytes, returning their sha256.
+    pub fn add(&self, bytes: Vec<u8>) -> String {
+        let sha = sha256_hex(&bytes);
+        self.blobs
+            .lock()
+            .unwrap()
+            .entry(sha.clone())
+            .or_insert_with(|| Arc::new(bytes));
+        sha
+    }
+
+    /// The bytes for a sha256, from memory or the backing directory (verified).
+    pub fn get(&self, sha: &str) -> Option<Arc<Vec<u8>>> {
+        if let Some(b) = self.blobs.lock().unwrap().get(sha) {
+            return Some(b.clone());
+        }
+        let dir = self.dir.as_ref()?;
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let bytes = std::fs::read(dir.join(sha)).ok()?;
+        (sha256_hex(&bytes) == sha).then(|| Arc::new(bytes))
+    }
+
+    /// Every sha256 held in memory.
+    pub fn shas(&self) -> Vec<String> {
+        self.blobs.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// Writes every in-memory blob to `dir/<sha256>` (skipping ones already there).
+    pub fn write_to(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for (sha, bytes) in self.blobs.lock().unwrap().iter() {
+            let path = dir.join(sha);
+            if path.exists() {
+                continue;
+            }
+            let tmp = dir.join(format!(".{sha}.tmp"));
+            std::fs::write(&tmp, bytes.as_slice())?;
+            std::fs::rename(&tmp, &path)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,5 @@
+//! The command line: clap commands; the only code that prints.
+
+pub fn main() -> i32 {
+    0
+}

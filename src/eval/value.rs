@@ -1,0 +1,204 @@
+//! Runtime values of the fleet language.
+
+use std::fmt;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use crate::source::Span;
+
+/// A reference to a resource, class or define instance: `File["/etc/motd"]`.
+#[derive(Clone, Debug)]
+pub struct ResRef {
+    /// The type name as written, e.g. `File`, `Class`, `Nginx::Vhost`.
+    pub type_name: String,
+    pub title: String,
+    /// The reference expression, starting at its type name.
+    pub span: Span,
+}
+
+impl ResRef {
+    /// The type in lower case as resources are declared: `File` -> `file`, `Nginx::Vhost` ->
+    /// `nginx::vhost`, `Class` -> `class`.
+    pub fn kind(&self) -> String {
+        self.type_name.to_lowercase()
+    }
+}
+
+impl PartialEq for ResRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name.eq_ignore_ascii_case(&other.type_name) && self.title == other.title
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Value {
+    None,
+    Bool(bool),
+    Int(i64),
+    Str(Arc<str>),
+    Array(Arc<Vec<Value>>),
+    Map(Arc<IndexMap<String, Value>>),
+    /// One or several references.
+    Ref(Arc<Vec<ResRef>>),
+    Regex(Arc<regex::Regex>),
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::None, Value::None) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Array(a), Value::Array(b)) => a == b,
+            (Value::Map(a), Value::Map(b)) => {
+                a.len() == b.len() && a.iter().all(|(k, v)| b.get(k) == Some(v))
+            }
+            (Value::Ref(a), Value::Ref(b)) => a == b,
+            (Value::Regex(a), Value::Regex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
+impl Value {
+    pub fn str(s: impl Into<Arc<str>>) -> Value {
+        Value::Str(s.into())
+    }
+
+    pub fn array(items: Vec<Value>) -> Value {
+        Value::Array(Arc::new(items))
+    }
+
+    pub fn map(m: IndexMap<String, Value>) -> Value {
+        Value::Map(Arc::new(m))
+    }
+
+    /// The type's name as the language spells it, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::None => "None",
+            Value::Bool(_) => "Bool",
+            Value::Int(_) => "Int",
+            Value::Str(_) => "String",
+            Value::Array(_) => "Array",
+            Value::Map(_) => "Map",
+            Value::Ref(_) => "Ref",
+            Value::Regex(_) => "Regex",
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        matches!(self, Value::None)
+    }
+
+    /// JSON for catalogs: Strings, Ints, Bools, null, arrays, objects; refs as `Type[title]`
+    /// strings and regexes as their source.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::None => serde_json::Value::Null,
+            Value::Bool(b) => (*b).into(),
+            Value::Int(i) => (*i).into(),
+            Value::Str(s) => s.to_string().into(),
+            Value::Array(a) => a.iter().map(Value::to_json).collect(),
+            Value::Map(m) => serde_json::Value::Object(
+                m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+            ),
+            Value::Ref(r) => {
+                let refs: Vec<serde_json::Value> = r
+                    .iter()
+                    .map(|r| format!("{}[{}]", r.type_name, r.title).into())
+                    .collect();
+                if refs.len() == 1 {
+                    refs.into_iter().next().unwrap()
+                } else {
+                    refs.into()
+                }
+            }
+            Value::Regex(r) => r.as_str().to_string().into(),
+        }
+    }
+
+    /// Value from JSON (facts files, data) — objects keep their order.
+    pub fn from_json(v: &serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::Null => Value::None,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::str(n.to_string()),
+            },
+            serde_json::Value::String(s) => Value::str(s.as_str()),
+            serde_json::Value::Array(a) => Value::array(a.iter().map(Value::from_json).collect()),
+            serde_json::Value::Object(o) => Value::map(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Renders a value for messages: strings quoted, as the language writes them.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::None => write!(f, "none"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Array(a) => {
+                write!(f, "[")?;
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                write!(f, "]")
+            }
+            Value::Map(m) => {
+                write!(f, "{{")?;
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{k:?}: {v}")?;
+                }
+                write!(f, "}}")
+            }
+            Value::Ref(r) => {
+                for (i, r) in r.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{}[{:?}]", r.type_name, r.title)?;
+                }
+                Ok(())
+            }
+            Value::Regex(r) => write!(f, "/{}/", r.as_str()),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! fleet: configuration management and code releases for server fleets.
+//!
+//! The pipeline, one module per stage:
+//! `syntax` (text -> AST) -> `eval` (AST -> declared resources per node) -> `catalog`
+//! (validation, identity, the wire format) -> `graph` (dependency graph, implicit edges,
+//! cycles) -> `apply` (plan and change the machine) -> `cli` (the only code that prints).
+//! `program` ties the front end together: load files and imports, check, compile.
+
+pub mod apply;
+pub mod catalog;
+pub mod cli;
+pub mod diag;
+pub mod eval;
+pub mod graph;
+pub mod program;
+pub mod source;
+pub mod syntax;
