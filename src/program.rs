@@ -1,12 +1,19 @@
 //! The front end as one call: load the files and their imports, evaluate nodes, build
 //! catalogs and graphs, collect diagnostics.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use crate::catalog::store::ContentStore;
 use crate::catalog::Catalog;
-use crate::diag::Diagnostic;
-use crate::source::SourceMap;
+use crate::diag::{Diagnostic, Severity};
+use crate::eval::data::Data;
+use crate::eval::facts;
+use crate::eval::index::Index;
+use crate::eval::value::Value;
+use crate::eval::{self, lints};
+use crate::source::{FileId, SourceMap, Span};
+use crate::syntax::ast::{self, StmtKind};
 
 /// Options every manifest-reading command shares.
 #[derive(Clone, Debug, Default)]
@@ -17,35 +24,469 @@ pub struct Options {
     pub facts: Option<PathBuf>,
 }
 
+/// Modules written in fleet and shipped inside the binary (`stdlib/`).
+pub const STDLIB: &[(&str, &str)] = &[
+    ("motd", include_str!("../stdlib/motd.fleet")),
+    ("ntp", include_str!("../stdlib/ntp.fleet")),
+    ("sysctl", include_str!("../stdlib/sysctl.fleet")),
+];
+
+/// Import chains deeper than this are refused (a clear error instead of a stack overflow).
+const MAX_IMPORT_DEPTH: usize = 256;
+
+/// One loaded file.
+pub struct LoadedFile {
+    pub id: FileId,
+    pub ast: ast::File,
+    /// True for files named on the command line.
+    pub main: bool,
+    /// For a file loaded as a module (`import "ntp"`): the folder holding it.
+    pub module_root: Option<PathBuf>,
+}
+
 /// A loaded program: every file on the command line and everything it imports.
 pub struct Program {
     pub sources: SourceMap,
     pub options: Options,
+    pub files: Vec<LoadedFile>,
+    /// Resolved imports: (importing file, statement index) -> imported file.
+    pub imports: HashMap<(FileId, usize), FileId>,
+    /// Problems found while loading (unreadable files, syntax errors, missing imports).
+    pub load_diags: Vec<Diagnostic>,
+    /// The directory of the main (first) file: data levels and facts live beside it.
+    pub main_dir: PathBuf,
+    pub data: Data,
 }
 
 impl Program {
     /// Reads and parses the files and their imports. Problems (unreadable files, syntax
     /// errors, missing imports) are kept for `check`/`compile` to report.
     pub fn load(files: &[PathBuf], options: Options) -> Program {
-        let _ = (files, options);
-        todo!("Program::load")
+        let mut texts = Vec::new();
+        for path in files {
+            let name = path.to_string_lossy().into_owned();
+            texts.push((name, path.clone(), std::fs::read(path)));
+        }
+        Program::load_texts(texts, options)
+    }
+
+    /// Like `load`, with the main files' contents given (the language server passes unsaved
+    /// editor buffers this way); imports are still read from disk.
+    pub fn load_with(files: Vec<(PathBuf, String)>, options: Options) -> Program {
+        let texts = files
+            .into_iter()
+            .map(|(p, t)| (p.to_string_lossy().into_owned(), p, Ok(t.into_bytes())))
+            .collect();
+        Program::load_texts(texts, options)
+    }
+
+    fn load_texts(
+        texts: Vec<(String, PathBuf, std::io::Result<Vec<u8>>)>,
+        options: Options,
+    ) -> Program {
+        let main_dir = texts
+            .first()
+            .map(|(_, p, _)| p.parent().unwrap_or(Path::new("")).to_path_buf())
+            .unwrap_or_default();
+        let mut program = Program {
+            sources: SourceMap::new(),
+            options,
+            files: Vec::new(),
+            imports: HashMap::new(),
+            load_diags: Vec::new(),
+            main_dir,
+            data: Data::default(),
+        };
+        let mut by_path: HashMap<PathBuf, FileId> = HashMap::new();
+        let mut pending = Vec::new();
+        for (name, path, text) in texts {
+            let text = match text {
+                Ok(bytes) => String::from_utf8(bytes).unwrap_or_else(|e| {
+                    let id = program.sources.add(name.clone(), path.clone(), String::new());
+                    program.load_diags.push(
+                        Diagnostic::new(
+                            Severity::Error,
+                            "syntax",
+                            Some(Span::new(id, 0, 0)),
+                            format!("{name} is not valid UTF-8 ({e})"),
+                        ),
+                    );
+                    String::new()
+                }),
+                Err(e) => {
+                    let id = program.sources.add(name.clone(), path.clone(), String::new());
+                    program.load_diags.push(Diagnostic::new(
+                        Severity::Error,
+                        "import-not-found",
+                        Some(Span::new(id, 0, 0)),
+                        format!("cannot read {name}: {e}"),
+                    ));
+                    continue;
+                }
+            };
+            let key = canonical(&path);
+            if by_path.contains_key(&key) {
+                continue;
+            }
+            let id = program.add_file(name, path, text, true, None);
+            by_path.insert(key, id);
+            pending.push(id);
+        }
+        // Imports, depth first from each main file, each file loaded once.
+        let mut stack: Vec<(FileId, usize, usize)> = pending.iter().rev().map(|&f| (f, 0, 0)).collect();
+        while let Some((file, next_stmt, depth)) = stack.pop() {
+            let found = program.files[file.0 as usize]
+                .ast
+                .items
+                .iter()
+                .enumerate()
+                .skip(next_stmt)
+                .find_map(|(i, s)| match &s.kind {
+                    StmtKind::Import { path, path_span } => Some((i, path.clone(), *path_span)),
+                    _ => None,
+                });
+            let Some((i, import, span)) = found else {
+                continue;
+            };
+            stack.push((file, i + 1, depth));
+            if depth >= MAX_IMPORT_DEPTH {
+                program.load_diags.push(Diagnostic::error(
+                    "import-not-found",
+                    span,
+                    format!("imports nest deeper than {MAX_IMPORT_DEPTH} files"),
+                ));
+                continue;
+            }
+            match program.resolve_import(file, &import) {
+                Some(Resolved::Disk { path, module_root }) => {
+                    let key = canonical(&path);
+                    if let Some(&id) = by_path.get(&key) {
+                        program.imports.insert((file, i), id);
+                        continue;
+                    }
+                    let text = match std::fs::read(&path) {
+                        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                        Err(e) => {
+                            program.load_diags.push(Diagnostic::error(
+                                "import-not-found",
+                                span,
+                                format!("cannot read {}: {e}", path.display()),
+                            ));
+                            continue;
+                        }
+                    };
+                    let name = display_name(&path);
+                    let id = program.add_file(name, path, text, false, module_root);
+                    by_path.insert(key, id);
+                    program.imports.insert((file, i), id);
+                    stack.push((id, 0, depth + 1));
+                }
+                Some(Resolved::Stdlib(name, text)) => {
+                    let key = PathBuf::from(format!("<stdlib>/{name}.fleet"));
+                    if let Some(&id) = by_path.get(&key) {
+                        program.imports.insert((file, i), id);
+                        continue;
+                    }
+                    let id = program.add_file(
+                        format!("stdlib/{name}.fleet"),
+                        key.clone(),
+                        text.to_string(),
+                        false,
+                        None,
+                    );
+                    by_path.insert(key, id);
+                    program.imports.insert((file, i), id);
+                    stack.push((id, 0, depth + 1));
+                }
+                None => {
+                    let mut d = Diagnostic::error(
+                        "import-not-found",
+                        span,
+                        format!("cannot find `{import}` to import"),
+                    )
+                    .with_primary("not found in the module path");
+                    d = d.with_note(format!(
+                        "looked for `{import}.fleet` and `{import}/init.fleet` beside the importing file, in {} --modulepath director{}, and in the bundled stdlib",
+                        program.options.modulepath.len(),
+                        if program.options.modulepath.len() == 1 { "y" } else { "ies" }
+                    ));
+                    program.load_diags.push(d);
+                }
+            }
+        }
+        let main_dir = program.main_dir.clone();
+        program.data = Data::load(&main_dir, &mut program.sources);
+        let roots: Vec<PathBuf> = program.files.iter().filter_map(|f| f.module_root.clone()).collect();
+        for root in roots {
+            program.data.load_module(&root, &mut program.sources);
+        }
+        let data_diags = std::mem::take(&mut program.data.diags);
+        program.load_diags.extend(data_diags);
+        program
+    }
+
+    fn add_file(
+        &mut self,
+        name: String,
+        path: PathBuf,
+        text: String,
+        main: bool,
+        module_root: Option<PathBuf>,
+    ) -> FileId {
+        let id = self.sources.add(name, path, text);
+        let (ast, diags) = crate::syntax::parse(id, &self.sources.get(id).text);
+        self.load_diags.extend(diags);
+        self.files.push(LoadedFile {
+            id,
+            ast,
+            main,
+            module_root,
+        });
+        id
+    }
+
+    fn resolve_import(&self, from: FileId, import: &str) -> Option<Resolved> {
+        let here = self.sources.get(from).dir().to_path_buf();
+        let stdlib_file = self.sources.get(from).path.starts_with("<stdlib>");
+        if import.starts_with("./") || import.starts_with("../") || import.starts_with('/') {
+            if stdlib_file {
+                return None;
+            }
+            return candidates(&here.join(import)).map(|path| Resolved::Disk {
+                path,
+                module_root: None,
+            });
+        }
+        if import.is_empty() || import.split('/').any(|s| s.is_empty() || s == "..") {
+            return None;
+        }
+        let mut dirs = Vec::new();
+        if !stdlib_file {
+            dirs.push(here);
+        }
+        dirs.extend(self.options.modulepath.iter().cloned());
+        for dir in dirs {
+            if let Some(path) = candidates(&dir.join(import)) {
+                let module_root = path.parent().map(Path::to_path_buf);
+                return Some(Resolved::Disk { path, module_root });
+            }
+        }
+        STDLIB
+            .iter()
+            .find(|(n, _)| *n == import)
+            .map(|(n, t)| Resolved::Stdlib(n, t))
+    }
+
+    /// Where module `name` lives (for `"name:path"` references): `DIR/name/` in the main
+    /// file's directory or a `--modulepath` directory.
+    pub fn module_dir(&self, from: FileId, name: &str) -> Option<PathBuf> {
+        let here = self.sources.get(from).dir().to_path_buf();
+        std::iter::once(here)
+            .chain(std::iter::once(self.main_dir.clone()))
+            .chain(self.options.modulepath.iter().cloned())
+            .map(|d| d.join(name))
+            .find(|d| d.is_dir())
+    }
+
+    /// Resolves a path written in `from` (`source`, `template()`, `file()`): relative to the
+    /// file's directory, or `module:path` inside a module. `None` when the module is unknown.
+    pub fn resolve_path(&self, from: FileId, written: &str) -> Option<PathBuf> {
+        if let Some((prefix, rest)) = written.split_once(':') {
+            let is_ident = !prefix.is_empty()
+                && prefix
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && !prefix.starts_with(|c: char| c.is_ascii_digit());
+            if is_ident {
+                return self.module_dir(from, prefix).map(|d| d.join(rest));
+            }
+        }
+        let p = Path::new(written);
+        if p.is_absolute() {
+            Some(p.to_path_buf())
+        } else {
+            Some(self.sources.get(from).dir().join(p))
+        }
+    }
+
+    /// True when any file has a syntax error (then nothing is evaluated, §10.6).
+    pub fn has_syntax_errors(&self) -> bool {
+        self.load_diags.iter().any(|d| d.code == "syntax")
+    }
+
+    /// The facts for a node: `--facts`, else `facts/<node>.json` beside the main manifest,
+    /// else the stand-in facts.
+    pub fn facts_for(&self, node: &str) -> Value {
+        if let Some(f) = &self.options.facts {
+            let file = if f.is_dir() { f.join(format!("{node}.json")) } else { f.clone() };
+            if let Some(v) = facts::read_file(&file) {
+                return v;
+            }
+        }
+        if let Some(v) = facts::read_file(&self.main_dir.join("facts").join(format!("{node}.json"))) {
+            return v;
+        }
+        facts::stand_in(node)
     }
 
     /// `fleet check`: every diagnostic of every node, deduplicated and sorted (§10.14).
     pub fn check(&self) -> Vec<Diagnostic> {
-        todo!("Program::check")
+        let mut all = self.load_diags.clone();
+        if self.has_syntax_errors() {
+            return finish(all, &self.sources);
+        }
+        let index = Index::build(self);
+        all.extend(index.diags.iter().cloned());
+        let runs = index.check_runs();
+        let mut per_node: Vec<(String, Vec<Diagnostic>)> = Vec::new();
+        let mut provisions = Vec::new();
+        for (name, node) in &runs {
+            let facts = match node {
+                Some(run) if !run.named => facts::stand_in("default"),
+                _ => self.facts_for(name),
+            };
+            let (eval, mut diags) = eval::evaluate(self, &index, name, node.map(|n| n.def), facts);
+            let store = ContentStore::new();
+            let (mut catalog, cdiags) = crate::catalog::build(&eval, &self.sources, &store);
+            diags.extend(cdiags);
+            diags.extend(crate::graph::link(&mut catalog));
+            if let (Some(values), Some(spans)) = (&eval.provision, &eval.provision_spans) {
+                provisions.push((values.clone(), spans.clone()));
+            }
+            per_node.push((name.clone(), diags));
+        }
+        all.extend(merge_nodes(per_node));
+        all.extend(eval::provision::duplicate_addresses(&provisions));
+        all.extend(lints::run(self, &index));
+        finish(all, &self.sources)
     }
 
     /// `fleet compile --node NAME`: the linked catalog (None when errors stop it) and the
     /// diagnostics found on the way (sorted).
     pub fn compile(&self, node: &str, store: &ContentStore) -> (Option<Catalog>, Vec<Diagnostic>) {
-        let _ = (node, store);
-        todo!("Program::compile")
+        let mut all = self.load_diags.clone();
+        if self.has_syntax_errors() {
+            return (None, finish(all, &self.sources));
+        }
+        let index = Index::build(self);
+        all.extend(index.diags.iter().cloned());
+        let Some(block) = index.match_node(node) else {
+            let main = self.files.first().map(|f| f.id).unwrap_or_default();
+            let mut d = Diagnostic::new(
+                Severity::Error,
+                "no-node",
+                None,
+                format!("no node block matches `{node}` and there is no `node default`"),
+            );
+            d.notes.push(format!("in {}", self.sources.get(main).name));
+            d.node = Some(node.to_string());
+            all.push(d);
+            return (None, finish(all, &self.sources));
+        };
+        let (eval, diags) = eval::evaluate(self, &index, node, block, self.facts_for(node));
+        all.extend(diags);
+        let (mut catalog, cdiags) = crate::catalog::build(&eval, &self.sources, store);
+        all.extend(cdiags);
+        all.extend(crate::graph::link(&mut catalog));
+        let all = finish(all, &self.sources);
+        if crate::diag::has_errors(&all) {
+            (None, all)
+        } else {
+            (Some(catalog), all)
+        }
     }
 
     /// The nodes `compile --all` writes: every string-named node, plus `default` when there
     /// is a `default` block or no node block at all.
     pub fn all_nodes(&self) -> Vec<String> {
-        todo!("Program::all_nodes")
+        if self.has_syntax_errors() {
+            return Vec::new();
+        }
+        Index::build(self).all_nodes()
     }
+
+    /// The main file (first on the command line), for span-less diagnostics.
+    pub fn main_file(&self) -> Option<FileId> {
+        self.files.iter().find(|f| f.main).map(|f| f.id)
+    }
+}
+
+enum Resolved {
+    Disk {
+        path: PathBuf,
+        module_root: Option<PathBuf>,
+    },
+    Stdlib(&'static str, &'static str),
+}
+
+/// `x.fleet` (or `x` itself when it ends in `.fleet`), else `x/init.fleet`.
+fn candidates(base: &Path) -> Option<PathBuf> {
+    let s = base.to_string_lossy();
+    if s.ends_with(".fleet") {
+        return base.is_file().then(|| base.to_path_buf());
+    }
+    let file = PathBuf::from(format!("{s}.fleet"));
+    if file.is_file() {
+        return Some(file);
+    }
+    let init = base.join("init.fleet");
+    init.is_file().then_some(init)
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A path as users see it: relative to the working directory when below it.
+fn display_name(path: &Path) -> String {
+    let path = path.strip_prefix("./").unwrap_or(path);
+    path.to_string_lossy().into_owned()
+}
+
+/// Same problem (code, file, primary span) found while evaluating several nodes: report it
+/// once, naming the first node when it did not appear in all of them.
+fn merge_nodes(per_node: Vec<(String, Vec<Diagnostic>)>) -> Vec<Diagnostic> {
+    let total = per_node.len();
+    let mut seen: HashMap<(&'static str, Option<Span>, String), (usize, usize)> = HashMap::new();
+    let mut out: Vec<Diagnostic> = Vec::new();
+    let mut firsts: Vec<String> = Vec::new();
+    for (node, diags) in per_node {
+        let mut this_node = std::collections::HashSet::new();
+        for d in diags {
+            let key = (d.code, d.span, if d.span.is_none() { d.message.clone() } else { String::new() });
+            if !this_node.insert(key.clone()) {
+                continue;
+            }
+            match seen.get_mut(&key) {
+                Some((_, count)) => *count += 1,
+                None => {
+                    seen.insert(key, (out.len(), 1));
+                    out.push(d);
+                    firsts.push(node.clone());
+                }
+            }
+        }
+    }
+    let counts: HashMap<usize, usize> = seen.values().map(|&(i, c)| (i, c)).collect();
+    for (i, d) in out.iter_mut().enumerate() {
+        if d.node.is_none() && counts.get(&i).copied().unwrap_or(0) < total {
+            d.node = Some(firsts[i].clone());
+        }
+    }
+    out
+}
+
+/// Deduplicates and sorts by file, line, column, code (§10.14).
+pub fn finish(mut diags: Vec<Diagnostic>, _sources: &SourceMap) -> Vec<Diagnostic> {
+    let mut seen = std::collections::HashSet::new();
+    diags.retain(|d| {
+        let message = if d.span.is_none() { d.message.clone() } else { String::new() };
+        seen.insert((d.code, d.span, message))
+    });
+    diags.sort_by(|a, b| {
+        let ka = a.span.map(|s| (s.file, s.start)).unwrap_or_default();
+        let kb = b.span.map(|s| (s.file, s.start)).unwrap_or_default();
+        (a.span.is_some(), ka, a.code).cmp(&(b.span.is_some(), kb, b.code))
+    });
+    diags
 }

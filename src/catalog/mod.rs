@@ -1,6 +1,7 @@
 //! Resource types and their schemas, validation, identity, the catalog and its wire format.
 
 pub mod json;
+pub mod schema;
 pub mod store;
 
 use indexmap::IndexMap;

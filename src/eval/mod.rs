@@ -1,4 +1,490 @@
 //! AST -> values, scopes, classes, defines, nodes and built-in functions -> declared resources.
+//!
+//! One `Evaluator` runs one node: the top-level statements of every file in load order (an
+//! imported file's at its `import`), then the node's body. Class bodies run where the class is
+//! first declared, define bodies where an instance is declared. Every problem becomes a
+//! diagnostic; a failed expression yields `Err(Failed)` and what depends on it stays quiet.
 
+mod builtins;
+pub mod data;
+mod expr;
+pub mod facts;
+pub mod index;
+pub mod lints;
 pub mod output;
+pub mod provision;
+mod resources;
+mod scope;
+mod template;
+pub mod types;
 pub mod value;
+
+use std::collections::{HashMap, HashSet};
+
+use indexmap::IndexMap;
+
+use crate::diag::Diagnostic;
+use crate::program::Program;
+use crate::source::{FileId, Span};
+use crate::syntax::ast::{self, NodeDef, Stmt, StmtKind};
+use index::Index;
+use output::{Attr, NodeEval};
+use scope::{Binding, Frame, Scopes};
+use value::Value;
+
+/// An expression failed; its diagnostic (if any) has been reported.
+#[derive(Debug, Clone, Copy)]
+pub struct Failed;
+
+pub type R<T> = Result<T, Failed>;
+
+/// Nesting of class/define bodies and blocks beyond this is refused with a diagnostic.
+const MAX_DEPTH: usize = 200;
+
+/// Evaluates one node: top level, then `block`'s body (`None`: top level only).
+pub fn evaluate(
+    program: &Program,
+    index: &Index<'_>,
+    node: &str,
+    block: Option<&NodeDef>,
+    facts: Value,
+) -> (NodeEval, Vec<Diagnostic>) {
+    let mut ev = Evaluator::new(program, index, node, facts);
+    ev.run(block);
+    ev.finish()
+}
+
+/// Resource defaults of one block and the resources declared in it.
+#[derive(Default)]
+struct DefaultsBlock {
+    resources: Vec<usize>,
+    defaults: Vec<(String, IndexMap<String, Attr>)>,
+}
+
+/// A declared class: its container, or None when it could not be evaluated.
+struct DeclaredClass {
+    container: Option<usize>,
+}
+
+pub(crate) struct Evaluator<'p> {
+    program: &'p Program,
+    index: &'p Index<'p>,
+    node: String,
+    scopes: Scopes,
+    out: NodeEval,
+    diags: Vec<Diagnostic>,
+    /// Which classes were declared, by name.
+    classes: HashMap<String, DeclaredClass>,
+    /// Variables of evaluated classes, for `$class::name`.
+    class_vars: HashMap<String, Frame>,
+    /// (kind, title) and (kind, namevar value) of declared resources, for `defined()`.
+    declared: HashSet<(String, String)>,
+    blocks: Vec<DefaultsBlock>,
+    global_defaults: Vec<(String, IndexMap<String, Attr>)>,
+    /// True while running statements directly at a file's top level.
+    top_level: bool,
+    /// The container (class or define instance) whose body is running.
+    container: Option<usize>,
+    /// Tags contributed by the enclosing class and defines.
+    tags: Vec<String>,
+    /// The file whose code is running (relative paths resolve against it).
+    file: FileId,
+    depth: usize,
+    /// `fail()` was called: the node stops.
+    stopped: bool,
+    /// Files whose top level has run.
+    ran_files: HashSet<FileId>,
+    templates: template::Cache,
+}
+
+impl<'p> Evaluator<'p> {
+    fn new(program: &'p Program, index: &'p Index<'p>, node: &str, facts: Value) -> Evaluator<'p> {
+        let mut scopes = Scopes::default();
+        scopes.top.insert(
+            "facts".into(),
+            Binding {
+                value: Some(facts),
+                span: None,
+            },
+        );
+        scopes.top.insert(
+            "node".into(),
+            Binding {
+                value: Some(Value::str(node)),
+                span: None,
+            },
+        );
+        Evaluator {
+            program,
+            index,
+            node: node.to_string(),
+            scopes,
+            out: NodeEval {
+                node: node.to_string(),
+                ..Default::default()
+            },
+            diags: Vec::new(),
+            classes: HashMap::new(),
+            class_vars: HashMap::new(),
+            declared: HashSet::new(),
+            blocks: vec![DefaultsBlock::default()],
+            global_defaults: Vec::new(),
+            top_level: true,
+            container: None,
+            tags: Vec::new(),
+            file: FileId(0),
+            depth: 0,
+            stopped: false,
+            ran_files: HashSet::new(),
+            templates: template::Cache::default(),
+        }
+    }
+
+    fn run(&mut self, block: Option<&NodeDef>) {
+        let mains: Vec<FileId> = self
+            .program
+            .files
+            .iter()
+            .filter(|f| f.main)
+            .map(|f| f.id)
+            .collect();
+        for f in mains {
+            self.run_file(f);
+        }
+        if let Some(node) = block {
+            if !self.stopped {
+                self.run_node_body(node);
+            }
+        }
+        // Top-level defaults reach every resource of their type.
+        let all: Vec<usize> = (0..self.out.resources.len()).collect();
+        let remaining = std::mem::take(&mut self.blocks);
+        for b in remaining {
+            self.apply_defaults(&b.defaults, &b.resources);
+        }
+        let globals = std::mem::take(&mut self.global_defaults);
+        self.apply_defaults(&globals, &all);
+    }
+
+    fn finish(self) -> (NodeEval, Vec<Diagnostic>) {
+        (self.out, self.diags)
+    }
+
+    /// Runs a file's top-level statements once (imports run at their `import`).
+    fn run_file(&mut self, file: FileId) {
+        if !self.ran_files.insert(file) || self.stopped {
+            return;
+        }
+        if self.depth > MAX_DEPTH {
+            return;
+        }
+        let program = self.program;
+        let Some(loaded) = program.files.iter().find(|f| f.id == file) else {
+            return;
+        };
+        let saved_file = std::mem::replace(&mut self.file, file);
+        self.depth += 1;
+        for (i, stmt) in loaded.ast.items.iter().enumerate() {
+            if self.stopped {
+                break;
+            }
+            if let StmtKind::Import { .. } = stmt.kind {
+                if let Some(&target) = program.imports.get(&(file, i)) {
+                    self.run_file(target);
+                }
+                continue;
+            }
+            self.top_level = true;
+            self.stmt(stmt);
+        }
+        self.depth -= 1;
+        self.file = saved_file;
+    }
+
+    fn run_node_body(&mut self, node: &NodeDef) {
+        let provision_ok =
+            node.names.len() == 1 && matches!(node.names[0], ast::NodeName::Name(..));
+        let file = self.file_of(node.names.first().map(name_span).unwrap_or_default());
+        self.file = file;
+        self.top_level = false;
+        self.scopes.frames.push(Frame::new());
+        self.blocks.push(DefaultsBlock::default());
+        for stmt in &node.body {
+            if self.stopped {
+                break;
+            }
+            if let StmtKind::Provision { keyword_span, body } = &stmt.kind {
+                if provision_ok {
+                    self.provision(*keyword_span, body);
+                    continue;
+                }
+            }
+            self.stmt(stmt);
+        }
+        self.close_block();
+        self.scopes.frames.pop();
+    }
+
+    fn file_of(&self, span: Span) -> FileId {
+        span.file
+    }
+
+    /// Runs statements in a new scope and defaults block (if/case/for bodies).
+    fn block(&mut self, stmts: &[Stmt]) {
+        if !self.enter(stmts.first().map(|s| s.span)) {
+            return;
+        }
+        let saved_top = std::mem::replace(&mut self.top_level, false);
+        self.scopes.frames.push(Frame::new());
+        self.blocks.push(DefaultsBlock::default());
+        self.stmts(stmts);
+        self.close_block();
+        self.scopes.frames.pop();
+        self.top_level = saved_top;
+        self.depth -= 1;
+    }
+
+    /// Applies the innermost block's defaults to its resources and hands them to the
+    /// enclosing block (whose defaults also reach them).
+    fn close_block(&mut self) {
+        let b = self.blocks.pop().unwrap_or_default();
+        self.apply_defaults(&b.defaults, &b.resources);
+        if let Some(parent) = self.blocks.last_mut() {
+            parent.resources.extend(b.resources);
+        }
+    }
+
+    /// Depth guard for nested bodies; reports once and refuses when too deep.
+    fn enter(&mut self, at: Option<Span>) -> bool {
+        if self.depth >= MAX_DEPTH {
+            if let Some(span) = at {
+                self.diags.push(Diagnostic::error(
+                    "invalid-value",
+                    span,
+                    format!("classes, defines and blocks nest deeper than {MAX_DEPTH} levels"),
+                ));
+            }
+            self.stopped = true;
+            return false;
+        }
+        self.depth += 1;
+        true
+    }
+
+    fn stmts(&mut self, stmts: &[Stmt]) {
+        for s in stmts {
+            if self.stopped {
+                break;
+            }
+            self.stmt(s);
+        }
+    }
+
+    fn stmt(&mut self, stmt: &Stmt) {
+        match &stmt.kind {
+            StmtKind::Import { .. } => {}
+            StmtKind::Class(_) | StmtKind::Define(_) | StmtKind::TypeAlias { .. } | StmtKind::Node(_) => {}
+            StmtKind::Let { var, value } => {
+                let v = self.eval(value).ok();
+                self.bind_let(var, v);
+            }
+            StmtKind::Include {
+                contain, classes, ..
+            } => {
+                for c in classes {
+                    if self.stopped {
+                        break;
+                    }
+                    self.declare_class(c, *contain);
+                }
+            }
+            StmtKind::Resource(decl) => {
+                self.declare(decl);
+            }
+            StmtKind::Defaults { type_name, body } => {
+                let attrs = self.body_attrs(body, false);
+                let kind = type_name.name.to_lowercase();
+                if self.top_level {
+                    self.global_defaults.push((kind, attrs));
+                } else if let Some(b) = self.blocks.last_mut() {
+                    b.defaults.push((kind, attrs));
+                }
+            }
+            StmtKind::Chain(chain) => self.chain(chain),
+            StmtKind::If(s) => {
+                for (cond, body) in &s.branches {
+                    match self.eval_bool(cond) {
+                        Ok(true) => {
+                            self.block(body);
+                            return;
+                        }
+                        Ok(false) => {}
+                        Err(Failed) => return,
+                    }
+                }
+                if let Some(body) = &s.else_body {
+                    self.block(body);
+                }
+            }
+            StmtKind::Case(c) => {
+                let Ok(subject) = self.eval(&c.subject) else {
+                    return;
+                };
+                let mut default = None;
+                for arm in &c.arms {
+                    for label in &arm.labels {
+                        match self.label_matches(label, &subject) {
+                            Ok(Some(true)) => {
+                                self.block(&arm.body);
+                                return;
+                            }
+                            Ok(Some(false)) => {}
+                            Ok(None) => {
+                                if default.is_none() {
+                                    default = Some(&arm.body);
+                                }
+                            }
+                            Err(Failed) => return,
+                        }
+                    }
+                }
+                if let Some(body) = default {
+                    self.block(body);
+                }
+            }
+            StmtKind::For(f) => self.for_loop(f),
+            StmtKind::Call(call) => {
+                let _ = self.call(call, true);
+            }
+            StmtKind::Provision { keyword_span, .. } => {
+                self.diags.push(Diagnostic::error(
+                    "invalid-value",
+                    *keyword_span,
+                    "`provision` belongs directly in the body of a node block with exactly one name",
+                ));
+            }
+        }
+    }
+
+    fn for_loop(&mut self, f: &ast::ForStmt) {
+        let Ok(iter) = self.eval(&f.iter) else {
+            return;
+        };
+        let items: Vec<(Value, Value)> = match &iter {
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Value::Int(i as i64), v.clone()))
+                .collect(),
+            Value::Map(m) => m
+                .iter()
+                .map(|(k, v)| (Value::str(k.as_str()), v.clone()))
+                .collect(),
+            other => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "invalid-value",
+                        f.iter.span,
+                        format!("`for` walks an Array or a Map, not a {}", other.type_name()),
+                    )
+                    .with_primary(format!("this is a {}", other.type_name())),
+                );
+                return;
+            }
+        };
+        let is_map = matches!(iter, Value::Map(_));
+        for (k, v) in items {
+            if self.stopped {
+                break;
+            }
+            let mut frame = Frame::new();
+            match &f.key {
+                Some(key) => {
+                    frame.insert(key.name.clone(), Binding { value: Some(k), span: None });
+                    frame.insert(f.var.name.clone(), Binding { value: Some(v), span: None });
+                }
+                None => {
+                    let v = if is_map { Value::array(vec![k, v]) } else { v };
+                    frame.insert(f.var.name.clone(), Binding { value: Some(v), span: None });
+                }
+            }
+            if !self.enter(f.body.first().map(|s| s.span)) {
+                return;
+            }
+            let saved_top = std::mem::replace(&mut self.top_level, false);
+            self.scopes.frames.push(frame);
+            self.blocks.push(DefaultsBlock::default());
+            self.stmts(&f.body);
+            self.close_block();
+            self.scopes.frames.pop();
+            self.top_level = saved_top;
+            self.depth -= 1;
+        }
+    }
+
+    /// Binds a `let` in the innermost scope (`duplicate-variable` when already bound there).
+    fn bind_let(&mut self, var: &ast::Ident, value: Option<Value>) {
+        if matches!(var.name.as_str(), "facts" | "node" | "title") {
+            self.diags.push(
+                Diagnostic::error(
+                    "duplicate-variable",
+                    var.span,
+                    format!("`${}` is built in and cannot be bound", var.name),
+                )
+                .with_primary("built-in variable"),
+            );
+            return;
+        }
+        let frame = self.scopes.current();
+        if let Some(first) = frame.get(&var.name) {
+            let mut d = Diagnostic::error(
+                "duplicate-variable",
+                var.span,
+                format!("`${}` is already bound in this scope", var.name),
+            )
+            .with_primary("bound again here");
+            if let Some(s) = first.span {
+                d = d.with_label(s, "first bound here");
+            }
+            self.diags.push(d);
+            return;
+        }
+        frame.insert(
+            var.name.clone(),
+            Binding {
+                value,
+                span: Some(var.span),
+            },
+        );
+    }
+
+    /// Evaluates a condition that must be a Bool.
+    fn eval_bool(&mut self, e: &ast::Expr) -> R<bool> {
+        match self.eval(e)? {
+            Value::Bool(b) => Ok(b),
+            other => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "invalid-value",
+                        e.span,
+                        format!("a condition must be a Bool, not a {}", other.type_name()),
+                    )
+                    .with_primary(format!("this is {other}"))
+                    .with_help("fleet has no truthiness: compare explicitly, e.g. `$x != 0`"),
+                );
+                Err(Failed)
+            }
+        }
+    }
+
+    fn error(&mut self, code: &'static str, span: Span, message: impl Into<String>) -> Failed {
+        self.diags.push(Diagnostic::error(code, span, message));
+        Failed
+    }
+}
+
+fn name_span(n: &ast::NodeName) -> Span {
+    match n {
+        ast::NodeName::Name(_, s) | ast::NodeName::Regex(_, s) | ast::NodeName::Default(s) => *s,
+    }
+}

@@ -20,6 +20,8 @@ pub struct NodeEval {
     pub relations: Vec<Relation>,
     /// The node's `provision` block, if any (keys in source order).
     pub provision: Option<IndexMap<String, Value>>,
+    /// Where each `provision` value was written (for `duplicate-address`).
+    pub provision_spans: Option<IndexMap<String, Span>>,
 }
 
 /// One attribute value with where it was written.

@@ -1,0 +1,717 @@
+//! Declarations: native resources, define instances, classes, relationships and defaults.
+
+use indexmap::IndexMap;
+
+use super::output::{Attr, Container, ContainerKind, Declared, Endpoint, Relation};
+use super::scope::{Binding, Frame};
+use super::value::{ResRef, Value};
+use super::{DeclaredClass, DefaultsBlock, Evaluator, Failed, R};
+use crate::catalog::schema;
+use crate::diag::Diagnostic;
+use crate::source::Span;
+use crate::syntax::ast::{self, BodyItem, ClassRef, Param, ResourceDecl};
+
+/// The relationship metaparameters, turned into relations rather than attributes.
+const RELATIONS: [&str; 4] = ["require", "before", "notify", "subscribe"];
+
+impl Evaluator<'_> {
+    /// Evaluates a resource body: written attributes first, then the splat's keys. A value
+    /// that fails is left out; `none` counts as not written.
+    pub(super) fn body_attrs(&mut self, body: &[BodyItem], _instance: bool) -> IndexMap<String, Attr> {
+        let mut attrs: IndexMap<String, Attr> = IndexMap::new();
+        let mut written: IndexMap<String, Span> = IndexMap::new();
+        let mut splat: Option<(Span, Value, Span)> = None;
+        let mut first_star: Option<Span> = None;
+        for item in body {
+            match item {
+                BodyItem::Attr { name, value } => {
+                    if let Some(first) = written.get(&name.name) {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "duplicate-attribute",
+                                name.span,
+                                format!("`{}` is set twice", name.name),
+                            )
+                            .with_primary("set again here")
+                            .with_label(*first, "first set here"),
+                        );
+                        continue;
+                    }
+                    written.insert(name.name.clone(), name.span);
+                    if let Ok(v) = self.eval(value) {
+                        if !v.is_none() {
+                            attrs.insert(
+                                name.name.clone(),
+                                Attr {
+                                    value: v,
+                                    name_span: name.span,
+                                    value_span: value.span,
+                                },
+                            );
+                        }
+                    }
+                }
+                BodyItem::Splat { star, value } => {
+                    if let Some(first) = first_star {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "duplicate-attribute",
+                                *star,
+                                "a body takes at most one `* =`",
+                            )
+                            .with_label(first, "first splat here"),
+                        );
+                        continue;
+                    }
+                    first_star = Some(*star);
+                    match self.eval(value) {
+                        Ok(v @ Value::Map(_)) => splat = Some((*star, v, value.span)),
+                        Ok(Value::None) | Err(Failed) => {}
+                        Ok(other) => {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    "invalid-value",
+                                    value.span,
+                                    format!("`* =` takes a Map, not a {}", other.type_name()),
+                                )
+                                .with_primary(format!("this is {other}")),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((star, Value::Map(m), value_span)) = splat {
+            for (k, v) in m.iter() {
+                if written.contains_key(k) || v.is_none() {
+                    continue;
+                }
+                attrs.insert(
+                    k.clone(),
+                    Attr {
+                        value: v.clone(),
+                        name_span: star,
+                        value_span,
+                    },
+                );
+            }
+        }
+        attrs
+    }
+
+    /// Declares `kind TITLE { … }`: native resources or define instances. Returns the
+    /// endpoints it made (for chains).
+    pub(super) fn declare(&mut self, decl: &ResourceDecl) -> Vec<Endpoint> {
+        let Ok(titles) = self.titles(&decl.title) else {
+            // Evaluate the body anyway so its own problems are reported.
+            let _ = self.body_attrs(&decl.body, false);
+            return Vec::new();
+        };
+        let index = self.index;
+        if let Some(def) = index.defines.get(decl.kind.name.as_str()) {
+            let attrs = self.body_attrs(&decl.body, true);
+            let mut out = Vec::new();
+            for title in titles {
+                if let Some(c) = self.instance(decl, def.def, title, &attrs) {
+                    out.push(Endpoint::Container(c));
+                }
+                if self.stopped {
+                    break;
+                }
+            }
+            return out;
+        }
+        if decl.kind.name == "class" {
+            self.diags.push(
+                Diagnostic::error(
+                    "unknown-resource-type",
+                    decl.kind.span,
+                    "classes are declared with `include` or `contain`, not as resources",
+                )
+                .with_help("write `include name` or `include name(param = value)`"),
+            );
+            return Vec::new();
+        }
+        let mut attrs = self.body_attrs(&decl.body, false);
+        let relations = take_relations(&mut attrs);
+        let extra_tags = self.take_tags(&mut attrs);
+        let mut out = Vec::new();
+        for title in titles {
+            let idx = self.out.resources.len();
+            let mut tags = self.tags.clone();
+            for t in &extra_tags {
+                if !tags.contains(t) {
+                    tags.push(t.clone());
+                }
+            }
+            let kind = decl.kind.name.clone();
+            self.declared.insert((kind.clone(), title.0.clone()));
+            if let Some(nv) = schema::namevar(&kind) {
+                if let Some(Value::Str(s)) = attrs.get(nv).map(|a| &a.value) {
+                    self.declared.insert((kind.clone(), s.to_string()));
+                }
+            }
+            self.out.resources.push(Declared {
+                kind,
+                kind_span: decl.kind.span,
+                title: title.0,
+                title_span: title.1,
+                attrs: attrs.clone(),
+                tags,
+            });
+            if let Some(c) = self.container {
+                self.out.containers[c].resources.push(idx);
+            }
+            if let Some(b) = self.blocks.last_mut() {
+                b.resources.push(idx);
+            }
+            self.relate(Endpoint::Resource(idx), &relations);
+            out.push(Endpoint::Resource(idx));
+        }
+        out
+    }
+
+    /// A title: a String, or an Array of Strings (one resource each).
+    fn titles(&mut self, e: &ast::Expr) -> R<Vec<(String, Span)>> {
+        let v = self.eval(e)?;
+        let mut out = Vec::new();
+        let mut bad = None;
+        match &v {
+            Value::Str(s) => out.push((s.to_string(), e.span)),
+            Value::Array(a) => {
+                for item in a.iter() {
+                    match item {
+                        Value::Str(s) => out.push((s.to_string(), e.span)),
+                        other => bad = Some(other.clone()),
+                    }
+                }
+            }
+            other => bad = Some(other.clone()),
+        }
+        if let Some(b) = bad {
+            self.diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    e.span,
+                    format!("a title must be a String or an Array of Strings, not {}", b.type_name()),
+                )
+                .with_primary(format!("this is {b}")),
+            );
+            return Err(Failed);
+        }
+        Ok(out)
+    }
+
+    /// Removes `tag` from attributes, returning its values.
+    fn take_tags(&mut self, attrs: &mut IndexMap<String, Attr>) -> Vec<String> {
+        let Some(attr) = attrs.shift_remove("tag") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let ok = match &attr.value {
+            Value::Str(s) => {
+                out.push(s.to_string());
+                true
+            }
+            Value::Array(a) => a.iter().all(|v| match v {
+                Value::Str(s) => {
+                    out.push(s.to_string());
+                    true
+                }
+                _ => false,
+            }),
+            _ => false,
+        };
+        if !ok {
+            self.diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    attr.value_span,
+                    "`tag` takes a String or an Array of Strings",
+                )
+                .with_primary(format!("this is {}", attr.value)),
+            );
+            return Vec::new();
+        }
+        out
+    }
+
+    /// Relations for `require`/`before`/`notify`/`subscribe` on an endpoint.
+    fn relate(&mut self, me: Endpoint, relations: &[(String, Attr)]) {
+        for (name, attr) in relations {
+            let Some(refs) = self.refs_of(&attr.value, attr.value_span, name) else {
+                continue;
+            };
+            for r in refs {
+                let other = Endpoint::Ref(r);
+                let (from, to, refresh) = match name.as_str() {
+                    "require" => (other, me.clone(), false),
+                    "before" => (me.clone(), other, false),
+                    "notify" => (me.clone(), other, true),
+                    _ => (other, me.clone(), true),
+                };
+                self.out.relations.push(Relation { from, to, refresh });
+            }
+        }
+    }
+
+    /// The references in a relationship value (a Ref or an Array of them).
+    fn refs_of(&mut self, v: &Value, span: Span, what: &str) -> Option<Vec<ResRef>> {
+        let mut out = Vec::new();
+        let mut stack = vec![v];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::Ref(r) => out.extend(r.iter().cloned()),
+                Value::Array(a) => stack.extend(a.iter().rev()),
+                Value::None => {}
+                other => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "invalid-value",
+                            span,
+                            format!("`{what}` takes references like `File[\"/etc/motd\"]`, not a {}", other.type_name()),
+                        )
+                        .with_primary(format!("this is {other}")),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Declares one define instance and runs its body.
+    fn instance(
+        &mut self,
+        decl: &ResourceDecl,
+        def: &ast::DefineDef,
+        title: (String, Span),
+        attrs: &IndexMap<String, Attr>,
+    ) -> Option<usize> {
+        let kind = decl.kind.name.clone();
+        let mut attrs = attrs.clone();
+        // Defaults of the define type set its parameters (written attributes win).
+        for (k, a) in self.defaults_for(&kind) {
+            attrs.entry(k).or_insert(a);
+        }
+        let relations = take_relations(&mut attrs);
+        let extra_tags = self.take_tags(&mut attrs);
+        attrs.shift_remove("noop");
+        attrs.shift_remove("alias");
+        let c = self.out.containers.len();
+        self.out.containers.push(Container {
+            kind: ContainerKind::Define(kind.clone()),
+            title: title.0.clone(),
+            span: decl.kind.span,
+            resources: Vec::new(),
+            children: Vec::new(),
+        });
+        if let Some(parent) = self.container {
+            self.out.containers[parent].children.push(c);
+        }
+        self.declared.insert((kind.clone(), title.0.clone()));
+        self.relate(Endpoint::Container(c), &relations);
+
+        let mut frame = Frame::new();
+        frame.insert(
+            "title".into(),
+            Binding {
+                value: Some(Value::str(title.0.as_str())),
+                span: None,
+            },
+        );
+        let ok = self.bind_params(
+            &def.params,
+            &mut attrs,
+            &mut frame,
+            decl.kind.span,
+            &format!("define `{kind}`"),
+            None,
+        );
+        if !ok || self.stopped {
+            return Some(c);
+        }
+        if !self.enter(Some(decl.kind.span)) {
+            return Some(c);
+        }
+        let mut tags = self.tags.clone();
+        for t in name_tags(&kind).into_iter().chain(extra_tags) {
+            if !tags.contains(&t) {
+                tags.push(t);
+            }
+        }
+        self.run_body(&def.body, frame, Some(c), tags);
+        self.depth -= 1;
+        Some(c)
+    }
+
+    /// Runs a class or define body in a fresh scope stack and defaults block.
+    fn run_body(&mut self, body: &[ast::Stmt], frame: Frame, container: Option<usize>, tags: Vec<String>) -> Frame {
+        let saved_frames = std::mem::replace(&mut self.scopes.frames, vec![frame]);
+        let saved_blocks = std::mem::replace(&mut self.blocks, vec![DefaultsBlock::default()]);
+        let saved_container = std::mem::replace(&mut self.container, container);
+        let saved_tags = std::mem::replace(&mut self.tags, tags);
+        let saved_top = std::mem::replace(&mut self.top_level, false);
+        self.stmts(body);
+        let b = self.blocks.pop().unwrap_or_default();
+        self.apply_defaults(&b.defaults, &b.resources);
+        self.top_level = saved_top;
+        self.tags = saved_tags;
+        self.container = saved_container;
+        self.blocks = saved_blocks;
+        // Resources of the body still get the defaults of the file's top level (global), but
+        // not those of the declaring block.
+        let mut frames = std::mem::replace(&mut self.scopes.frames, saved_frames);
+        frames.pop().unwrap_or_default()
+    }
+
+    /// Binds parameters from given attributes, data lookup (classes), defaults and
+    /// `Optional`. Reports unknown, missing and ill-typed ones; false when the body must not
+    /// run.
+    fn bind_params(
+        &mut self,
+        params: &[Param],
+        given: &mut IndexMap<String, Attr>,
+        frame: &mut Frame,
+        at: Span,
+        what: &str,
+        class: Option<&str>,
+    ) -> bool {
+        let mut ok = true;
+        for (name, attr) in given.iter() {
+            if !params.iter().any(|p| &p.var.name == name) {
+                ok = false;
+                self.diags.push(
+                    Diagnostic::error(
+                        "unknown-attribute",
+                        attr.name_span,
+                        format!("{what} has no parameter `{name}`"),
+                    )
+                    .with_suggestion(name, params.iter().map(|p| p.var.name.as_str())),
+                );
+            }
+        }
+        for p in params {
+            let name = &p.var.name;
+            let mut value: Option<(Value, Span, bool)> =
+                given.get(name).map(|a| (a.value.clone(), a.value_span, false));
+            if value.is_none() {
+                if let Some(class) = class {
+                    match self.data_param(class, name) {
+                        Ok(Some((v, span))) => value = Some((v, span, true)),
+                        Ok(None) => {}
+                        Err(Failed) => {
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+            }
+            if value.is_none() {
+                if let Some(default) = &p.default {
+                    // Defaults see the top level, `$title` and earlier parameters.
+                    let saved = std::mem::replace(&mut self.scopes.frames, vec![frame.clone()]);
+                    let r = self.eval(default);
+                    self.scopes.frames = saved;
+                    match r {
+                        Ok(Value::None) => {}
+                        Ok(v) => value = Some((v, default.span, false)),
+                        Err(Failed) => {
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+            }
+            match value {
+                Some((v, span, from_data)) => {
+                    if let Some(ty) = &p.ty {
+                        match self.fits(ty, &v) {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                ok = false;
+                                let code = if from_data { "data-error" } else { "invalid-value" };
+                                let tyname = self.program.sources.slice(ty.span).to_string();
+                                self.diags.push(
+                                    Diagnostic::error(
+                                        code,
+                                        span,
+                                        format!("`${name}` of {what} must be {tyname}, got {v}"),
+                                    )
+                                    .with_primary(format!("this is a {}", v.type_name()))
+                                    .with_label(ty.span, "type declared here"),
+                                );
+                                continue;
+                            }
+                            Err(Failed) => {}
+                        }
+                    }
+                    frame.insert(name.clone(), Binding { value: Some(v), span: None });
+                }
+                None => {
+                    if p.ty.as_ref().is_some_and(|t| self.is_optional(t)) {
+                        frame.insert(name.clone(), Binding { value: Some(Value::None), span: None });
+                    } else {
+                        ok = false;
+                        self.diags.push(
+                            Diagnostic::error(
+                                "missing-attribute",
+                                at,
+                                format!("{what} needs a value for `${name}`"),
+                            )
+                            .with_label(p.var.span, "parameter without a default"),
+                        );
+                    }
+                }
+            }
+        }
+        ok
+    }
+
+    /// `include name`, `include name(p = v)`, `contain …`.
+    pub(super) fn declare_class(&mut self, c: &ClassRef, contain: bool) {
+        let name = c.name.name.trim_start_matches("::").to_string();
+        let index = self.index;
+        let Some(def) = index.classes.get(name.as_str()) else {
+            self.diags.push(
+                Diagnostic::error("unknown-class", c.name.span, format!("no class named `{name}`"))
+                    .with_primary("unknown class")
+                    .with_suggestion(&name, index.classes.keys().copied()),
+            );
+            return;
+        };
+        if let Some(existing) = self.classes.get(&name) {
+            if c.args.is_some() {
+                self.diags.push(
+                    Diagnostic::error(
+                        "duplicate-class",
+                        c.name.span,
+                        format!("class `{name}` is already declared; parameters can only be given at its first declaration"),
+                    )
+                    .with_help("declare it with parameters once, before any plain `include`"),
+                );
+            }
+            if contain {
+                if let (Some(parent), Some(child)) = (self.container, existing.container) {
+                    if parent != child && !self.out.containers[parent].children.contains(&child) {
+                        self.out.containers[parent].children.push(child);
+                    }
+                }
+            }
+            return;
+        }
+        let mut given = IndexMap::new();
+        if let Some(args) = &c.args {
+            for a in args {
+                if given.contains_key(&a.name.name) {
+                    self.diags.push(Diagnostic::error(
+                        "duplicate-attribute",
+                        a.name.span,
+                        format!("`{}` is passed twice", a.name.name),
+                    ));
+                    continue;
+                }
+                if let Ok(v) = self.eval(&a.value) {
+                    if !v.is_none() {
+                        given.insert(
+                            a.name.name.clone(),
+                            Attr {
+                                value: v,
+                                name_span: a.name.span,
+                                value_span: a.value.span,
+                            },
+                        );
+                    }
+                } else {
+                    // A failed argument: the class is not evaluated, quietly.
+                    self.classes.insert(name.clone(), DeclaredClass { container: None });
+                    return;
+                }
+            }
+        }
+        let container = self.out.containers.len();
+        self.out.containers.push(Container {
+            kind: ContainerKind::Class,
+            title: name.clone(),
+            span: c.name.span,
+            resources: Vec::new(),
+            children: Vec::new(),
+        });
+        self.classes.insert(
+            name.clone(),
+            DeclaredClass {
+                container: Some(container),
+            },
+        );
+        if contain {
+            if let Some(parent) = self.container {
+                self.out.containers[parent].children.push(container);
+            }
+        }
+        let mut frame = Frame::new();
+        let ok = self.bind_params(
+            &def.def.params,
+            &mut given,
+            &mut frame,
+            c.name.span,
+            &format!("class `{name}`"),
+            Some(&name),
+        );
+        if !ok || self.stopped {
+            return;
+        }
+        if !self.enter(Some(c.name.span)) {
+            return;
+        }
+        let frame = self.run_body(&def.def.body, frame, Some(container), name_tags(&name));
+        self.class_vars.insert(name, frame);
+        self.depth -= 1;
+    }
+
+    /// The attributes resource defaults give a type, innermost block first, then the
+    /// top level's (for define instances, which need them at declaration).
+    fn defaults_for(&self, kind: &str) -> IndexMap<String, Attr> {
+        let mut out = IndexMap::new();
+        for b in self.blocks.iter().rev() {
+            for (k, attrs) in b.defaults.iter().rev() {
+                if k == kind {
+                    for (n, a) in attrs {
+                        out.entry(n.clone()).or_insert_with(|| a.clone());
+                    }
+                }
+            }
+        }
+        for (k, attrs) in self.global_defaults.iter().rev() {
+            if k == kind {
+                for (n, a) in attrs {
+                    out.entry(n.clone()).or_insert_with(|| a.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Fills attributes the resources lack from `defaults` (later defaults statements of the
+    /// same block win over earlier ones).
+    pub(super) fn apply_defaults(&mut self, defaults: &[(String, IndexMap<String, Attr>)], resources: &[usize]) {
+        if defaults.is_empty() {
+            return;
+        }
+        for &i in resources {
+            for (kind, attrs) in defaults.iter().rev() {
+                if self.out.resources[i].kind != *kind {
+                    continue;
+                }
+                let mut relations = Vec::new();
+                for (name, a) in attrs {
+                    if RELATIONS.contains(&name.as_str()) {
+                        relations.push((name.clone(), a.clone()));
+                        continue;
+                    }
+                    if name == "tag" {
+                        let mut one = IndexMap::new();
+                        one.insert(name.clone(), a.clone());
+                        for t in self.take_tags(&mut one) {
+                            if !self.out.resources[i].tags.contains(&t) {
+                                self.out.resources[i].tags.push(t);
+                            }
+                        }
+                        continue;
+                    }
+                    self.out.resources[i]
+                        .attrs
+                        .entry(name.clone())
+                        .or_insert_with(|| a.clone());
+                }
+                self.relate(Endpoint::Resource(i), &relations);
+            }
+        }
+    }
+
+    /// `A -> B ~> C`
+    pub(super) fn chain(&mut self, chain: &ast::Chain) {
+        let mut sides: Vec<Option<Vec<Endpoint>>> = Vec::new();
+        for op in &chain.operands {
+            let side = match op {
+                ast::ChainOperand::Resource(decl) => Some(self.declare(decl)),
+                ast::ChainOperand::Expr(e) => match self.eval(e) {
+                    Ok(v) => self
+                        .refs_of(&v, e.span, "a chain")
+                        .map(|refs| refs.into_iter().map(Endpoint::Ref).collect()),
+                    Err(Failed) => None,
+                },
+            };
+            sides.push(side);
+        }
+        for (i, (refresh, _)) in chain.arrows.iter().enumerate() {
+            let (Some(Some(left)), Some(Some(right))) = (sides.get(i), sides.get(i + 1)) else {
+                continue;
+            };
+            for l in left {
+                for r in right {
+                    self.out.relations.push(Relation {
+                        from: l.clone(),
+                        to: r.clone(),
+                        refresh: *refresh,
+                    });
+                }
+            }
+        }
+    }
+
+    /// `defined(Type["t"])`: declared so far in evaluation order.
+    pub(super) fn is_defined(&self, r: &ResRef) -> bool {
+        let kind = r.kind();
+        if kind == "class" {
+            return self.classes.contains_key(r.title.trim_start_matches("::"));
+        }
+        self.declared.contains(&(kind, r.title.clone()))
+    }
+
+    /// `provision { … }` in a one-name node block.
+    pub(super) fn provision(&mut self, keyword: Span, body: &[BodyItem]) {
+        if self.out.provision.is_some() {
+            self.diags.push(Diagnostic::error(
+                "duplicate-attribute",
+                keyword,
+                "a node has at most one `provision` block",
+            ));
+            return;
+        }
+        let attrs = self.body_attrs(body, false);
+        let (values, spans, diags) = super::provision::validate(keyword, attrs);
+        self.diags.extend(diags);
+        self.out.provision = Some(values);
+        self.out.provision_spans = Some(spans);
+    }
+
+    /// Variables of an evaluated class, for `$class::name`.
+    pub(super) fn class_var(&self, class: &str, name: &str) -> Option<&Binding> {
+        self.class_vars.get(class).and_then(|f| f.get(name))
+    }
+}
+
+/// Removes the relationship metaparameters from attributes.
+fn take_relations(attrs: &mut IndexMap<String, Attr>) -> Vec<(String, Attr)> {
+    let mut out = Vec::new();
+    for r in RELATIONS {
+        if let Some(a) = attrs.shift_remove(r) {
+            out.push((r.to_string(), a));
+        }
+    }
+    out
+}
+
+/// Tags for a class or define name: the name and, when namespaced, each segment.
+pub(super) fn name_tags(name: &str) -> Vec<String> {
+    let mut out = vec![name.to_string()];
+    if name.contains("::") {
+        for seg in name.split("::") {
+            if !seg.is_empty() && !out.iter().any(|t| t == seg) {
+                out.push(seg.to_string());
+            }
+        }
+    }
+    out
+}
+
