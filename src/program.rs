@@ -331,6 +331,10 @@ impl Program {
 
     /// `fleet check`: every diagnostic of every node, deduplicated and sorted (§10.14).
     pub fn check(&self) -> Vec<Diagnostic> {
+        on_big_stack(|| self.check_inner())
+    }
+
+    fn check_inner(&self) -> Vec<Diagnostic> {
         let mut all = self.load_diags.clone();
         if self.has_syntax_errors() {
             return finish(all, &self.sources);
@@ -364,6 +368,10 @@ impl Program {
     /// `fleet compile --node NAME`: the linked catalog (None when errors stop it) and the
     /// diagnostics found on the way (sorted).
     pub fn compile(&self, node: &str, store: &ContentStore) -> (Option<Catalog>, Vec<Diagnostic>) {
+        on_big_stack(|| self.compile_inner(node, store))
+    }
+
+    fn compile_inner(&self, node: &str, store: &ContentStore) -> (Option<Catalog>, Vec<Diagnostic>) {
         let mut all = self.load_diags.clone();
         if self.has_syntax_errors() {
             return (None, finish(all, &self.sources));
@@ -409,6 +417,22 @@ impl Program {
     pub fn main_file(&self) -> Option<FileId> {
         self.files.iter().find(|f| f.main).map(|f| f.id)
     }
+}
+
+/// Runs `f` on a thread with a large stack: evaluation recurses along the nesting of the
+/// manifest (bounded by the parser's and evaluator's depth limits, not by the caller's stack).
+fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("fleet-eval".into())
+            .stack_size(256 << 20)
+            .spawn_scoped(s, f)
+            .expect("spawning the evaluation thread");
+        match handle.join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
 }
 
 enum Resolved {
