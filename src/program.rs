@@ -102,19 +102,21 @@ impl Program {
         for (name, path, text) in texts {
             let text = match text {
                 Ok(bytes) => String::from_utf8(bytes).unwrap_or_else(|e| {
-                    let id = program.sources.add(name.clone(), path.clone(), String::new());
-                    program.load_diags.push(
-                        Diagnostic::new(
-                            Severity::Error,
-                            "syntax",
-                            Some(Span::new(id, 0, 0)),
-                            format!("{name} is not valid UTF-8 ({e})"),
-                        ),
-                    );
+                    let id = program
+                        .sources
+                        .add(name.clone(), path.clone(), String::new());
+                    program.load_diags.push(Diagnostic::new(
+                        Severity::Error,
+                        "syntax",
+                        Some(Span::new(id, 0, 0)),
+                        format!("{name} is not valid UTF-8 ({e})"),
+                    ));
                     String::new()
                 }),
                 Err(e) => {
-                    let id = program.sources.add(name.clone(), path.clone(), String::new());
+                    let id = program
+                        .sources
+                        .add(name.clone(), path.clone(), String::new());
                     program.load_diags.push(Diagnostic::new(
                         Severity::Error,
                         "import-not-found",
@@ -133,7 +135,8 @@ impl Program {
             pending.push(id);
         }
         // Imports, depth first from each main file, each file loaded once.
-        let mut stack: Vec<(FileId, usize, usize)> = pending.iter().rev().map(|&f| (f, 0, 0)).collect();
+        let mut stack: Vec<(FileId, usize, usize)> =
+            pending.iter().rev().map(|&f| (f, 0, 0)).collect();
         while let Some((file, next_stmt, depth)) = stack.pop() {
             let found = program.files[file.0 as usize]
                 .ast
@@ -216,7 +219,11 @@ impl Program {
         }
         let main_dir = program.main_dir.clone();
         program.data = Data::load(&main_dir, &mut program.sources);
-        let roots: Vec<PathBuf> = program.files.iter().filter_map(|f| f.module_root.clone()).collect();
+        let roots: Vec<PathBuf> = program
+            .files
+            .iter()
+            .filter_map(|f| f.module_root.clone())
+            .collect();
         for root in roots {
             program.data.load_module(&root, &mut program.sources);
         }
@@ -318,12 +325,17 @@ impl Program {
     /// else the stand-in facts.
     pub fn facts_for(&self, node: &str) -> Value {
         if let Some(f) = &self.options.facts {
-            let file = if f.is_dir() { f.join(format!("{node}.json")) } else { f.clone() };
+            let file = if f.is_dir() {
+                f.join(format!("{node}.json"))
+            } else {
+                f.clone()
+            };
             if let Some(v) = facts::read_file(&file) {
                 return v;
             }
         }
-        if let Some(v) = facts::read_file(&self.main_dir.join("facts").join(format!("{node}.json"))) {
+        if let Some(v) = facts::read_file(&self.main_dir.join("facts").join(format!("{node}.json")))
+        {
             return v;
         }
         facts::stand_in(node)
@@ -371,7 +383,11 @@ impl Program {
         on_big_stack(|| self.compile_inner(node, store))
     }
 
-    fn compile_inner(&self, node: &str, store: &ContentStore) -> (Option<Catalog>, Vec<Diagnostic>) {
+    fn compile_inner(
+        &self,
+        node: &str,
+        store: &ContentStore,
+    ) -> (Option<Catalog>, Vec<Diagnostic>) {
         let mut all = self.load_diags.clone();
         if self.has_syntax_errors() {
             return (None, finish(all, &self.sources));
@@ -477,7 +493,15 @@ fn merge_nodes(per_node: Vec<(String, Vec<Diagnostic>)>) -> Vec<Diagnostic> {
     for (node, diags) in per_node {
         let mut this_node = std::collections::HashSet::new();
         for d in diags {
-            let key = (d.code, d.span, if d.span.is_none() { d.message.clone() } else { String::new() });
+            let key = (
+                d.code,
+                d.span,
+                if d.span.is_none() {
+                    d.message.clone()
+                } else {
+                    String::new()
+                },
+            );
             if !this_node.insert(key.clone()) {
                 continue;
             }
@@ -504,7 +528,11 @@ fn merge_nodes(per_node: Vec<(String, Vec<Diagnostic>)>) -> Vec<Diagnostic> {
 pub fn finish(mut diags: Vec<Diagnostic>, _sources: &SourceMap) -> Vec<Diagnostic> {
     let mut seen = std::collections::HashSet::new();
     diags.retain(|d| {
-        let message = if d.span.is_none() { d.message.clone() } else { String::new() };
+        let message = if d.span.is_none() {
+            d.message.clone()
+        } else {
+            String::new()
+        };
         seen.insert((d.code, d.span, message))
     });
     diags.sort_by(|a, b| {

@@ -13,33 +13,141 @@ use crate::syntax::ast::Call;
 
 /// Every built-in with its signature, for messages, hover and "did you mean".
 pub const FUNCTIONS: &[(&str, &str, &str)] = &[
-    ("template", "template(path: String[, vars: Map]) -> String", "Renders a Jinja template (minijinja) with the caller's variables, `facts` and `node`."),
-    ("file", "file(path: String) -> String", "The contents of a file, relative to the calling manifest."),
-    ("sha256", "sha256(s: String) -> String", "The hex sha256 of a String."),
-    ("join", "join(a: Array, sep: String) -> String", "Joins the elements, rendered as in interpolation."),
-    ("split", "split(s: String, sep: String) -> Array[String]", "Splits on a literal separator."),
-    ("upcase", "upcase(s: String) -> String", "Upper-cases a String."),
-    ("downcase", "downcase(s: String) -> String", "Lower-cases a String."),
-    ("length", "length(x: String | Array | Map) -> Int", "Characters of a String, elements of an Array, keys of a Map."),
-    ("keys", "keys(m: Map) -> Array[String]", "The keys of a Map in order."),
-    ("values", "values(m: Map) -> Array", "The values of a Map in order."),
-    ("get", "get(m: Map, key: String, default: Any) -> Any", "m[key], or default when the key is missing."),
-    ("merge", "merge(m1: Map, m2: Map) -> Map", "m1 with m2's keys; overridden keys keep their position."),
-    ("concat", "concat(a1: Array, a2: Array) -> Array", "a1 followed by a2."),
-    ("range", "range(a: Int, b: Int) -> Array[Int]", "a..=b; empty when a > b."),
-    ("format", "format(fmt: String, args: Any...) -> String", "Replaces each `{}` with the next argument."),
-    ("regsubst", "regsubst(s: String, re: String, repl: String) -> String", "Replaces every match; `$1` is group 1."),
-    ("lookup", "lookup(key: String, default: Any[, \"deep\"]) -> Any", "Reads data levels (data/hierarchy.toml)."),
-    ("defined", "defined(ref: Ref) -> Bool", "Whether that resource or class has been declared so far."),
-    ("sort", "sort(a: Array) -> Array", "Sorts all-String or all-Int arrays."),
-    ("unique", "unique(a: Array) -> Array", "Drops repeated elements, keeping first occurrences."),
-    ("flatten", "flatten(a: Array) -> Array", "Flattens nested arrays fully."),
-    ("delete", "delete(x: Array | Map, item: Any) -> Array | Map", "Removes every equal element, or that key."),
-    ("deep_merge", "deep_merge(m1: Map, m2: Map) -> Map", "Merges maps recursively; m2 wins."),
-    ("versioncmp", "versioncmp(a: String, b: String) -> Int", "-1, 0 or 1 by Debian version order."),
-    ("fail", "fail(msg: String)", "Stops this node with a `user-fail` error."),
-    ("warning", "warning(msg: String)", "Logs a warning while compiling."),
-    ("notice", "notice(msg: String)", "Logs a notice while compiling."),
+    (
+        "template",
+        "template(path: String[, vars: Map]) -> String",
+        "Renders a Jinja template (minijinja) with the caller's variables, `facts` and `node`.",
+    ),
+    (
+        "file",
+        "file(path: String) -> String",
+        "The contents of a file, relative to the calling manifest.",
+    ),
+    (
+        "sha256",
+        "sha256(s: String) -> String",
+        "The hex sha256 of a String.",
+    ),
+    (
+        "join",
+        "join(a: Array, sep: String) -> String",
+        "Joins the elements, rendered as in interpolation.",
+    ),
+    (
+        "split",
+        "split(s: String, sep: String) -> Array[String]",
+        "Splits on a literal separator.",
+    ),
+    (
+        "upcase",
+        "upcase(s: String) -> String",
+        "Upper-cases a String.",
+    ),
+    (
+        "downcase",
+        "downcase(s: String) -> String",
+        "Lower-cases a String.",
+    ),
+    (
+        "length",
+        "length(x: String | Array | Map) -> Int",
+        "Characters of a String, elements of an Array, keys of a Map.",
+    ),
+    (
+        "keys",
+        "keys(m: Map) -> Array[String]",
+        "The keys of a Map in order.",
+    ),
+    (
+        "values",
+        "values(m: Map) -> Array",
+        "The values of a Map in order.",
+    ),
+    (
+        "get",
+        "get(m: Map, key: String, default: Any) -> Any",
+        "m[key], or default when the key is missing.",
+    ),
+    (
+        "merge",
+        "merge(m1: Map, m2: Map) -> Map",
+        "m1 with m2's keys; overridden keys keep their position.",
+    ),
+    (
+        "concat",
+        "concat(a1: Array, a2: Array) -> Array",
+        "a1 followed by a2.",
+    ),
+    (
+        "range",
+        "range(a: Int, b: Int) -> Array[Int]",
+        "a..=b; empty when a > b.",
+    ),
+    (
+        "format",
+        "format(fmt: String, args: Any...) -> String",
+        "Replaces each `{}` with the next argument.",
+    ),
+    (
+        "regsubst",
+        "regsubst(s: String, re: String, repl: String) -> String",
+        "Replaces every match; `$1` is group 1.",
+    ),
+    (
+        "lookup",
+        "lookup(key: String, default: Any[, \"deep\"]) -> Any",
+        "Reads data levels (data/hierarchy.toml).",
+    ),
+    (
+        "defined",
+        "defined(ref: Ref) -> Bool",
+        "Whether that resource or class has been declared so far.",
+    ),
+    (
+        "sort",
+        "sort(a: Array) -> Array",
+        "Sorts all-String or all-Int arrays.",
+    ),
+    (
+        "unique",
+        "unique(a: Array) -> Array",
+        "Drops repeated elements, keeping first occurrences.",
+    ),
+    (
+        "flatten",
+        "flatten(a: Array) -> Array",
+        "Flattens nested arrays fully.",
+    ),
+    (
+        "delete",
+        "delete(x: Array | Map, item: Any) -> Array | Map",
+        "Removes every equal element, or that key.",
+    ),
+    (
+        "deep_merge",
+        "deep_merge(m1: Map, m2: Map) -> Map",
+        "Merges maps recursively; m2 wins.",
+    ),
+    (
+        "versioncmp",
+        "versioncmp(a: String, b: String) -> Int",
+        "-1, 0 or 1 by Debian version order.",
+    ),
+    (
+        "fail",
+        "fail(msg: String)",
+        "Stops this node with a `user-fail` error.",
+    ),
+    (
+        "warning",
+        "warning(msg: String)",
+        "Logs a warning while compiling.",
+    ),
+    (
+        "notice",
+        "notice(msg: String)",
+        "Logs a notice while compiling.",
+    ),
 ];
 
 /// Largest array `range()` builds.
@@ -53,9 +161,13 @@ impl Evaluator<'_> {
                 let _ = self.eval(a);
             }
             self.diags.push(
-                Diagnostic::error("unknown-function", call.name.span, format!("no function named `{name}`"))
-                    .with_primary("unknown function")
-                    .with_suggestion(name, FUNCTIONS.iter().map(|f| f.0)),
+                Diagnostic::error(
+                    "unknown-function",
+                    call.name.span,
+                    format!("no function named `{name}`"),
+                )
+                .with_primary("unknown function")
+                .with_suggestion(name, FUNCTIONS.iter().map(|f| f.0)),
             );
             return Err(Failed);
         };
@@ -83,8 +195,19 @@ impl Evaluator<'_> {
         };
         let arity = |ev: &mut Self, args: &[Value], min: usize, max: usize| -> R<()> {
             if args.len() < min || args.len() > max {
-                let want = if min == max { format!("{min}") } else { format!("{min} to {max}") };
-                return Err(wrong(ev, format!("takes {want} argument{}, got {}", if max == 1 { "" } else { "s" }, args.len())));
+                let want = if min == max {
+                    format!("{min}")
+                } else {
+                    format!("{min} to {max}")
+                };
+                return Err(wrong(
+                    ev,
+                    format!(
+                        "takes {want} argument{}, got {}",
+                        if max == 1 { "" } else { "s" },
+                        args.len()
+                    ),
+                ));
             }
             Ok(())
         };
@@ -95,7 +218,12 @@ impl Evaluator<'_> {
                     other => {
                         return Err(wrong(
                             self,
-                            format!("takes a {} as argument {}, got a {}", $ty, $i + 1, other.type_name()),
+                            format!(
+                                "takes a {} as argument {}, got a {}",
+                                $ty,
+                                $i + 1,
+                                other.type_name()
+                            ),
                         ))
                     }
                 }
@@ -105,7 +233,9 @@ impl Evaluator<'_> {
             "fail" => {
                 arity(self, &args, 1, 1)?;
                 let msg = want!(0, Value::Str(s) => s.to_string(), "String");
-                self.diags.push(Diagnostic::error("user-fail", span, msg).with_primary("fail() called here"));
+                self.diags.push(
+                    Diagnostic::error("user-fail", span, msg).with_primary("fail() called here"),
+                );
                 self.stopped = true;
                 Err(Failed)
             }
@@ -130,7 +260,11 @@ impl Evaluator<'_> {
                 let bytes = self.read_source(&path, call.args[0].span)?;
                 match String::from_utf8(bytes) {
                     Ok(s) => Ok(Value::str(s)),
-                    Err(_) => Err(self.error("invalid-value", call.args[0].span, format!("`{path}` is not UTF-8 text; use `source` on a file resource"))),
+                    Err(_) => Err(self.error(
+                        "invalid-value",
+                        call.args[0].span,
+                        format!("`{path}` is not UTF-8 text; use `source` on a file resource"),
+                    )),
                 }
             }
             "sha256" => {
@@ -153,14 +287,20 @@ impl Evaluator<'_> {
                 let s = want!(0, Value::Str(s) => s.clone(), "String");
                 let sep = want!(1, Value::Str(s) => s.clone(), "String");
                 if sep.is_empty() {
-                    return Ok(Value::array(s.chars().map(|c| Value::str(c.to_string())).collect()));
+                    return Ok(Value::array(
+                        s.chars().map(|c| Value::str(c.to_string())).collect(),
+                    ));
                 }
                 Ok(Value::array(s.split(&*sep).map(Value::str).collect()))
             }
             "upcase" | "downcase" => {
                 arity(self, &args, 1, 1)?;
                 let s = want!(0, Value::Str(s) => s.clone(), "String");
-                Ok(Value::str(if name == "upcase" { s.to_uppercase() } else { s.to_lowercase() }))
+                Ok(Value::str(if name == "upcase" {
+                    s.to_uppercase()
+                } else {
+                    s.to_lowercase()
+                }))
             }
             "length" => {
                 arity(self, &args, 1, 1)?;
@@ -168,7 +308,15 @@ impl Evaluator<'_> {
                     Value::Str(s) => s.chars().count() as i64,
                     Value::Array(a) => a.len() as i64,
                     Value::Map(m) => m.len() as i64,
-                    other => return Err(wrong(self, format!("takes a String, an Array or a Map, got a {}", other.type_name()))),
+                    other => {
+                        return Err(wrong(
+                            self,
+                            format!(
+                                "takes a String, an Array or a Map, got a {}",
+                                other.type_name()
+                            ),
+                        ))
+                    }
                 }))
             }
             "keys" | "values" => {
@@ -190,7 +338,11 @@ impl Evaluator<'_> {
                 arity(self, &args, 2, 2)?;
                 let a = want!(0, Value::Map(m) => m.clone(), "Map");
                 let b = want!(1, Value::Map(m) => m.clone(), "Map");
-                Ok(Value::Map(if name == "merge" { shallow_merge(&a, &b) } else { deep_merge(&a, &b) }))
+                Ok(Value::Map(if name == "merge" {
+                    shallow_merge(&a, &b)
+                } else {
+                    deep_merge(&a, &b)
+                }))
             }
             "concat" => {
                 arity(self, &args, 2, 2)?;
@@ -208,18 +360,32 @@ impl Evaluator<'_> {
                     return Ok(Value::array(Vec::new()));
                 }
                 if b.saturating_sub(a) >= MAX_RANGE {
-                    return Err(wrong(self, format!("would build more than {MAX_RANGE} elements")));
+                    return Err(wrong(
+                        self,
+                        format!("would build more than {MAX_RANGE} elements"),
+                    ));
                 }
                 Ok(Value::array((a..=b).map(Value::Int).collect()))
             }
             "format" => {
                 if args.is_empty() {
-                    return Err(wrong(self, "takes a format String and its arguments".into()));
+                    return Err(wrong(
+                        self,
+                        "takes a format String and its arguments".into(),
+                    ));
                 }
                 let f = want!(0, Value::Str(s) => s.clone(), "String");
                 let holes = f.matches("{}").count();
                 if holes != args.len() - 1 {
-                    return Err(wrong(self, format!("has {holes} `{{}}` hole{} but {} argument{}", if holes == 1 { "" } else { "s" }, args.len() - 1, if args.len() == 2 { "" } else { "s" })));
+                    return Err(wrong(
+                        self,
+                        format!(
+                            "has {holes} `{{}}` hole{} but {} argument{}",
+                            if holes == 1 { "" } else { "s" },
+                            args.len() - 1,
+                            if args.len() == 2 { "" } else { "s" }
+                        ),
+                    ));
                 }
                 let mut out = String::new();
                 let mut rest: &str = &f;
@@ -246,13 +412,20 @@ impl Evaluator<'_> {
                 let deep = if args.len() == 3 {
                     match &args[2] {
                         Value::Str(s) if &**s == "deep" => true,
-                        _ => return Err(wrong(self, "takes \"deep\" as its optional third argument".into())),
+                        _ => {
+                            return Err(wrong(
+                                self,
+                                "takes \"deep\" as its optional third argument".into(),
+                            ))
+                        }
                     }
                 } else {
                     false
                 };
                 let segments: Vec<&str> = key.split('.').collect();
-                Ok(self.lookup_data(&segments, deep)?.unwrap_or_else(|| args[1].clone()))
+                Ok(self
+                    .lookup_data(&segments, deep)?
+                    .unwrap_or_else(|| args[1].clone()))
             }
             "defined" => {
                 arity(self, &args, 1, 1)?;
@@ -268,7 +441,10 @@ impl Evaluator<'_> {
                 } else if v.iter().all(|x| matches!(x, Value::Int(_))) {
                     v.sort_by_key(|x| x.as_int());
                 } else {
-                    return Err(wrong(self, "sorts an Array of all Strings or all Ints".into()));
+                    return Err(wrong(
+                        self,
+                        "sorts an Array of all Strings or all Ints".into(),
+                    ));
                 }
                 Ok(Value::array(v))
             }
@@ -293,7 +469,9 @@ impl Evaluator<'_> {
             "delete" => {
                 arity(self, &args, 2, 2)?;
                 match &args[0] {
-                    Value::Array(a) => Ok(Value::array(a.iter().filter(|v| **v != args[1]).cloned().collect())),
+                    Value::Array(a) => Ok(Value::array(
+                        a.iter().filter(|v| **v != args[1]).cloned().collect(),
+                    )),
                     Value::Map(m) => {
                         let mut m = (**m).clone();
                         if let Value::Str(k) = &args[1] {
@@ -301,7 +479,10 @@ impl Evaluator<'_> {
                         }
                         Ok(Value::map(m))
                     }
-                    other => Err(wrong(self, format!("takes an Array or a Map, got a {}", other.type_name()))),
+                    other => Err(wrong(
+                        self,
+                        format!("takes an Array or a Map, got a {}", other.type_name()),
+                    )),
                 }
             }
             "versioncmp" => {
@@ -324,7 +505,9 @@ impl Evaluator<'_> {
         match path.as_ref().map(std::fs::read) {
             Some(Ok(b)) => Ok(b),
             _ => {
-                let shown = path.map(|p| p.display().to_string()).unwrap_or_else(|| written.to_string());
+                let shown = path
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| written.to_string());
                 self.diags.push(
                     Diagnostic::error("source-not-found", span, format!("`{written}` does not exist"))
                         .with_primary("no such file")
@@ -346,7 +529,10 @@ fn flatten_into(a: &[Value], out: &mut Vec<Value>) {
 }
 
 /// `merge`: keys of `b` override in place, new keys are appended.
-pub fn shallow_merge(a: &IndexMap<String, Value>, b: &IndexMap<String, Value>) -> Arc<IndexMap<String, Value>> {
+pub fn shallow_merge(
+    a: &IndexMap<String, Value>,
+    b: &IndexMap<String, Value>,
+) -> Arc<IndexMap<String, Value>> {
     let mut m = a.clone();
     for (k, v) in b {
         m.insert(k.clone(), v.clone());
@@ -355,7 +541,10 @@ pub fn shallow_merge(a: &IndexMap<String, Value>, b: &IndexMap<String, Value>) -
 }
 
 /// `deep_merge`: like `merge`, recursing where both sides hold Maps.
-pub fn deep_merge(a: &IndexMap<String, Value>, b: &IndexMap<String, Value>) -> Arc<IndexMap<String, Value>> {
+pub fn deep_merge(
+    a: &IndexMap<String, Value>,
+    b: &IndexMap<String, Value>,
+) -> Arc<IndexMap<String, Value>> {
     let mut m = a.clone();
     for (k, v) in b {
         let merged = match (m.get(k), v) {
@@ -371,7 +560,9 @@ pub fn deep_merge(a: &IndexMap<String, Value>, b: &IndexMap<String, Value>) -> A
 pub fn versioncmp(a: &str, b: &str) -> Ordering {
     fn split(v: &str) -> (u64, &str, &str) {
         let (epoch, rest) = match v.split_once(':') {
-            Some((e, r)) if e.chars().all(|c| c.is_ascii_digit()) && !e.is_empty() => (e.parse().unwrap_or(0), r),
+            Some((e, r)) if e.chars().all(|c| c.is_ascii_digit()) && !e.is_empty() => {
+                (e.parse().unwrap_or(0), r)
+            }
             _ => (0, v),
         };
         match rest.rsplit_once('-') {
@@ -424,7 +615,9 @@ pub fn versioncmp(a: &str, b: &str) -> Ordering {
     }
     let (ea, ua, ra) = split(a);
     let (eb, ub, rb) = split(b);
-    ea.cmp(&eb).then_with(|| part(ua, ub)).then_with(|| part(ra, rb))
+    ea.cmp(&eb)
+        .then_with(|| part(ua, ub))
+        .then_with(|| part(ra, rb))
 }
 
 #[cfg(test)]

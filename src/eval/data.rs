@@ -66,14 +66,25 @@ impl Data {
         walk(&dir, &mut found, 0);
         found.sort();
         for path in found {
-            let rel = path.strip_prefix(&dir).unwrap_or(&path).to_string_lossy().into_owned();
-            let Some(key) = rel.strip_suffix(".toml") else { continue };
-            let Some(file) = read(&path, sources, &mut data.diags) else { continue };
+            let rel = path
+                .strip_prefix(&dir)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            let Some(key) = rel.strip_suffix(".toml") else {
+                continue;
+            };
+            let Some(file) = read(&path, sources, &mut data.diags) else {
+                continue;
+            };
             if key == "hierarchy" {
                 if let Some(levels) = file.get(&["levels"]) {
                     match &levels.value {
                         Value::Array(a) if a.iter().all(|v| matches!(v, Value::Str(_))) => {
-                            data.levels = a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+                            data.levels = a
+                                .iter()
+                                .filter_map(|v| v.as_str().map(str::to_string))
+                                .collect();
                         }
                         _ => data.diags.push(Diagnostic::error(
                             "data-error",
@@ -107,7 +118,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
     if depth > 16 {
         return;
     }
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -167,7 +180,11 @@ fn value_node(v: &DeValue<'_>, span: std::ops::Range<usize>, file: FileId) -> No
         DeValue::Float(f) => Value::str(f.to_string()),
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(d) => Value::str(d.to_string()),
-        DeValue::Array(a) => Value::array(a.iter().map(|x| value_node(x.get_ref(), x.span(), file).value).collect()),
+        DeValue::Array(a) => Value::array(
+            a.iter()
+                .map(|x| value_node(x.get_ref(), x.span(), file).value)
+                .collect(),
+        ),
     };
     Node {
         value,
@@ -201,7 +218,9 @@ impl Evaluator<'_> {
         let data = &self.program.data;
         let mut out = Vec::new();
         for level in &data.levels {
-            let Some(path) = self.expand_level(level) else { continue };
+            let Some(path) = self.expand_level(level) else {
+                continue;
+            };
             if let Some(f) = data.files.get(&path) {
                 out.push(f);
             }

@@ -94,7 +94,10 @@ impl Evaluator<'_> {
                         other => {
                             return Err(self.invalid(
                                 t.span,
-                                format!("a reference's title must be a String, not a {}", other.type_name()),
+                                format!(
+                                    "a reference's title must be a String, not a {}",
+                                    other.type_name()
+                                ),
                                 &other,
                             ))
                         }
@@ -120,8 +123,16 @@ impl Evaluator<'_> {
                         None => Err(self.error("invalid-value", expr.span, "Int overflow")),
                     },
                     (UnOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
-                    (UnOp::Neg, other) => Err(self.invalid(expr.span, format!("`-` needs an Int, not a {}", other.type_name()), &other)),
-                    (UnOp::Not, other) => Err(self.invalid(expr.span, format!("`not` needs a Bool, not a {}", other.type_name()), &other)),
+                    (UnOp::Neg, other) => Err(self.invalid(
+                        expr.span,
+                        format!("`-` needs an Int, not a {}", other.type_name()),
+                        &other,
+                    )),
+                    (UnOp::Not, other) => Err(self.invalid(
+                        expr.span,
+                        format!("`not` needs a Bool, not a {}", other.type_name()),
+                        &other,
+                    )),
                 }
             }
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs),
@@ -148,7 +159,10 @@ impl Evaluator<'_> {
                     )),
                 }
             }
-            ExprKind::If { branches, else_value } => {
+            ExprKind::If {
+                branches,
+                else_value,
+            } => {
                 for (cond, value) in branches {
                     if self.eval_bool(cond)? {
                         return self.eval(value);
@@ -156,7 +170,13 @@ impl Evaluator<'_> {
                 }
                 self.eval(else_value)
             }
-            ExprKind::ArrayComp { key, var, iter, cond, value } => {
+            ExprKind::ArrayComp {
+                key,
+                var,
+                iter,
+                cond,
+                value,
+            } => {
                 let items = self.comp_items(iter)?;
                 let mut out = Vec::new();
                 for (k, v) in items {
@@ -169,7 +189,14 @@ impl Evaluator<'_> {
                 }
                 Ok(Value::array(out))
             }
-            ExprKind::MapComp { key, var, iter, cond, out_key, out_value } => {
+            ExprKind::MapComp {
+                key,
+                var,
+                iter,
+                cond,
+                out_key,
+                out_value,
+            } => {
                 let items = self.comp_items(iter)?;
                 let mut out: IndexMap<String, Value> = IndexMap::new();
                 for (k, v) in items {
@@ -203,7 +230,10 @@ impl Evaluator<'_> {
                 .enumerate()
                 .map(|(i, v)| (Value::Int(i as i64), v.clone()))
                 .collect()),
-            Value::Map(m) => Ok(m.iter().map(|(k, v)| (Value::str(k.as_str()), v.clone())).collect()),
+            Value::Map(m) => Ok(m
+                .iter()
+                .map(|(k, v)| (Value::str(k.as_str()), v.clone()))
+                .collect()),
             other => Err(self.invalid(
                 iter.span,
                 format!("`for` walks an Array or a Map, not a {}", other.type_name()),
@@ -212,7 +242,11 @@ impl Evaluator<'_> {
         }
     }
 
-    fn comp_one<T>(&mut self, cond: Option<&Expr>, f: impl FnOnce(&mut Self) -> R<T>) -> R<Option<T>> {
+    fn comp_one<T>(
+        &mut self,
+        cond: Option<&Expr>,
+        f: impl FnOnce(&mut Self) -> R<T>,
+    ) -> R<Option<T>> {
         if let Some(c) = cond {
             if !self.eval_bool(c)? {
                 return Ok(None);
@@ -245,7 +279,10 @@ impl Evaluator<'_> {
             Err(e) => Err(self.error(
                 "invalid-value",
                 span,
-                format!("invalid regex: {}", e.to_string().lines().last().unwrap_or("").trim()),
+                format!(
+                    "invalid regex: {}",
+                    e.to_string().lines().last().unwrap_or("").trim()
+                ),
             )),
         }
     }
@@ -264,7 +301,12 @@ impl Evaluator<'_> {
             Some(Binding { value: Some(v), .. }) => Ok(v),
             Some(Binding { value: None, .. }) => Err(Failed),
             None => {
-                let candidates: Vec<String> = self.scopes.names().into_iter().map(str::to_string).collect();
+                let candidates: Vec<String> = self
+                    .scopes
+                    .names()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
                 let mut d = Diagnostic::error(
                     "undefined-variable",
                     span,
@@ -274,10 +316,13 @@ impl Evaluator<'_> {
                 .with_suggestion(name, candidates.iter().map(String::as_str));
                 if let Some((class, _)) = name.rsplit_once("::") {
                     if !self.classes.contains_key(class) {
-                        d = d.with_note(format!("class `{class}` has not been declared (yet) on this node"));
+                        d = d.with_note(format!(
+                            "class `{class}` has not been declared (yet) on this node"
+                        ));
                     }
                 } else if d.help.is_none() {
-                    d = d.with_note("`let` is not hoisted: a variable is defined from its `let` on");
+                    d = d
+                        .with_note("`let` is not hoisted: a variable is defined from its `let` on");
                 }
                 self.diags.push(d);
                 Err(Failed)
@@ -287,10 +332,11 @@ impl Evaluator<'_> {
 
     fn field(&mut self, base: &Value, base_span: Span, key: &Ident) -> R<Value> {
         match base {
-            Value::Map(m) => match m.get(&key.name) {
-                Some(v) => Ok(v.clone()),
-                None => {
-                    self.diags.push(
+            Value::Map(m) => {
+                match m.get(&key.name) {
+                    Some(v) => Ok(v.clone()),
+                    None => {
+                        self.diags.push(
                         Diagnostic::error(
                             "undefined-key",
                             key.span,
@@ -300,12 +346,17 @@ impl Evaluator<'_> {
                         .with_suggestion(&key.name, m.keys().map(String::as_str))
                         .with_note("use `get($map, \"key\", default)` to read a key that may be missing"),
                     );
-                    Err(Failed)
+                        Err(Failed)
+                    }
                 }
-            },
+            }
             other => Err(self.invalid(
                 base_span,
-                format!("`.{}` reads a Map, but this is a {}", key.name, other.type_name()),
+                format!(
+                    "`.{}` reads a Map, but this is a {}",
+                    key.name,
+                    other.type_name()
+                ),
                 other,
             )),
         }
@@ -333,16 +384,24 @@ impl Evaluator<'_> {
                 Some(v) => Ok(v.clone()),
                 None => {
                     self.diags.push(
-                        Diagnostic::error("undefined-key", span, format!("the Map has no key {k:?}"))
-                            .with_primary("no such key")
-                            .with_suggestion(k, m.keys().map(String::as_str)),
+                        Diagnostic::error(
+                            "undefined-key",
+                            span,
+                            format!("the Map has no key {k:?}"),
+                        )
+                        .with_primary("no such key")
+                        .with_suggestion(k, m.keys().map(String::as_str)),
                     );
                     Err(Failed)
                 }
             },
             (Value::Array(_), other) | (Value::Map(_), other) => Err(self.invalid(
                 span,
-                format!("cannot index a {} with a {}", base.type_name(), other.type_name()),
+                format!(
+                    "cannot index a {} with a {}",
+                    base.type_name(),
+                    other.type_name()
+                ),
                 other,
             )),
             (other, _) => Err(self.invalid(
@@ -371,10 +430,19 @@ impl Evaluator<'_> {
         let l = self.eval(lhs)?;
         let r = self.eval(rhs)?;
         let mismatch = |ev: &mut Self, l: &Value, r: &Value| {
-            let (span, v) = if matches!(l, Value::Int(_) | Value::Str(_)) { (rhs.span, r) } else { (lhs.span, l) };
+            let (span, v) = if matches!(l, Value::Int(_) | Value::Str(_)) {
+                (rhs.span, r)
+            } else {
+                (lhs.span, l)
+            };
             ev.invalid(
                 span,
-                format!("`{}` cannot combine a {} with a {}", op.as_str(), l.type_name(), r.type_name()),
+                format!(
+                    "`{}` cannot combine a {} with a {}",
+                    op.as_str(),
+                    l.type_name(),
+                    r.type_name()
+                ),
                 v,
             )
         };
@@ -386,7 +454,15 @@ impl Evaluator<'_> {
                     Value::Regex(re) => re.clone(),
                     Value::Str(s) => self.regex(s, rhs.span)?,
                     other => {
-                        return Err(self.invalid(rhs.span, format!("`{}` needs a regex on the right, not a {}", op.as_str(), other.type_name()), other))
+                        return Err(self.invalid(
+                            rhs.span,
+                            format!(
+                                "`{}` needs a regex on the right, not a {}",
+                                op.as_str(),
+                                other.type_name()
+                            ),
+                            other,
+                        ))
                     }
                 };
                 let m = matches!(&l, Value::Str(s) if re.is_match(s));
@@ -397,8 +473,19 @@ impl Evaluator<'_> {
                 (Value::Str(s), Value::Str(h)) => Ok(Value::Bool(h.contains(&**s))),
                 (Value::Str(s), Value::Map(m)) => Ok(Value::Bool(m.contains_key(&**s))),
                 (_, Value::Map(_)) => Ok(Value::Bool(false)),
-                (_, Value::Str(_)) => Err(self.invalid(lhs.span, format!("`in` a String needs a String, not a {}", l.type_name()), &l)),
-                (_, other) => Err(self.invalid(rhs.span, format!("`in` needs an Array, a Map or a String, not a {}", other.type_name()), other)),
+                (_, Value::Str(_)) => Err(self.invalid(
+                    lhs.span,
+                    format!("`in` a String needs a String, not a {}", l.type_name()),
+                    &l,
+                )),
+                (_, other) => Err(self.invalid(
+                    rhs.span,
+                    format!(
+                        "`in` needs an Array, a Map or a String, not a {}",
+                        other.type_name()
+                    ),
+                    other,
+                )),
             },
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
                 let ord = match (&l, &r) {
@@ -414,10 +501,15 @@ impl Evaluator<'_> {
                 }))
             }
             BinOp::Add => match (&l, &r) {
-                (Value::Int(a), Value::Int(b)) => a
-                    .checked_add(*b)
-                    .map(Value::Int)
-                    .ok_or_else(|| self.error("invalid-value", rhs.span, format!("{a} + {b} overflows a 64-bit Int"))),
+                (Value::Int(a), Value::Int(b)) => {
+                    a.checked_add(*b).map(Value::Int).ok_or_else(|| {
+                        self.error(
+                            "invalid-value",
+                            rhs.span,
+                            format!("{a} + {b} overflows a 64-bit Int"),
+                        )
+                    })
+                }
                 (Value::Str(a), Value::Str(b)) => Ok(Value::str(format!("{a}{b}"))),
                 (Value::Array(a), Value::Array(b)) => {
                     let mut v = (**a).clone();
@@ -447,7 +539,11 @@ impl Evaluator<'_> {
                     _ => a.checked_rem(*b),
                 };
                 v.map(Value::Int).ok_or_else(|| {
-                    self.error("invalid-value", rhs.span, format!("{a} {} {b} overflows a 64-bit Int", op.as_str()))
+                    self.error(
+                        "invalid-value",
+                        rhs.span,
+                        format!("{a} {} {b} overflows a 64-bit Int", op.as_str()),
+                    )
                 })
             }
             BinOp::Coalesce | BinOp::And | BinOp::Or => unreachable!("handled above"),
@@ -478,12 +574,13 @@ impl Evaluator<'_> {
                 .collect::<Vec<_>>()
                 .join(", ")),
             Value::Regex(r) => Ok(r.as_str().to_string()),
-            other => Err(self.invalid(
-                span,
-                format!("an {} cannot be put into a string", other.type_name()),
-                other,
-            )
-            .note_join(self)),
+            other => Err(self
+                .invalid(
+                    span,
+                    format!("an {} cannot be put into a string", other.type_name()),
+                    other,
+                )
+                .note_join(self)),
         }
     }
 
@@ -493,7 +590,10 @@ impl Evaluator<'_> {
         if shown.chars().count() > 60 {
             shown = shown.chars().take(57).collect::<String>() + "...";
         }
-        self.diags.push(Diagnostic::error("invalid-value", span, message).with_primary(format!("this is {shown}")));
+        self.diags.push(
+            Diagnostic::error("invalid-value", span, message)
+                .with_primary(format!("this is {shown}")),
+        );
         Failed
     }
 }
@@ -516,15 +616,33 @@ fn comp_frame(key: &Option<Ident>, var: &Ident, k: Value, v: Value) -> Frame {
     let mut f = Frame::new();
     match key {
         Some(key) => {
-            f.insert(key.name.clone(), Binding { value: Some(k), span: None });
-            f.insert(var.name.clone(), Binding { value: Some(v), span: None });
+            f.insert(
+                key.name.clone(),
+                Binding {
+                    value: Some(k),
+                    span: None,
+                },
+            );
+            f.insert(
+                var.name.clone(),
+                Binding {
+                    value: Some(v),
+                    span: None,
+                },
+            );
         }
         None => {
             let v = match k {
                 Value::Str(_) => Value::array(vec![k, v]),
                 _ => v,
             };
-            f.insert(var.name.clone(), Binding { value: Some(v), span: None });
+            f.insert(
+                var.name.clone(),
+                Binding {
+                    value: Some(v),
+                    span: None,
+                },
+            );
         }
     }
     f

@@ -45,7 +45,13 @@ impl<'p> Index<'p> {
         let mut regexes: HashMap<String, Span> = HashMap::new();
         let mut default: Option<Span> = None;
         for file in &program.files {
-            index.hoist(&file.ast.items, file.id, &mut names, &mut regexes, &mut default);
+            index.hoist(
+                &file.ast.items,
+                file.id,
+                &mut names,
+                &mut regexes,
+                &mut default,
+            );
         }
         index.check_alias_cycles();
         index
@@ -90,7 +96,11 @@ impl<'p> Index<'p> {
                         .defines
                         .get(d.name.name.as_str())
                         .map(|f| f.def.name.span)
-                        .or_else(|| self.classes.get(d.name.name.as_str()).map(|f| f.def.name.span));
+                        .or_else(|| {
+                            self.classes
+                                .get(d.name.name.as_str())
+                                .map(|f| f.def.name.span)
+                        });
                     if let Some(first) = clash {
                         self.diags.push(
                             Diagnostic::error(
@@ -144,7 +154,11 @@ impl<'p> Index<'p> {
         let mut dup = None;
         for name in &n.names {
             let (first, span, what) = match name {
-                NodeName::Name(s, span) => (names.get(&s.to_lowercase()).copied(), *span, format!("node `{s}`")),
+                NodeName::Name(s, span) => (
+                    names.get(&s.to_lowercase()).copied(),
+                    *span,
+                    format!("node `{s}`"),
+                ),
                 NodeName::Regex(r, span) => (regexes.get(r).copied(), *span, format!("node /{r}/")),
                 NodeName::Default(span) => (*default, *span, "node default".to_string()),
             };
@@ -206,7 +220,10 @@ impl<'p> Index<'p> {
                 self.diags.push(Diagnostic::error(
                     "duplicate-type",
                     ty.span,
-                    format!("type alias `{start}` refers to itself: {}", path.join(" -> ")),
+                    format!(
+                        "type alias `{start}` refers to itself: {}",
+                        path.join(" -> ")
+                    ),
                 ));
             }
         }
@@ -250,7 +267,11 @@ impl<'p> Index<'p> {
         }
         let lower = node.to_lowercase();
         for b in &self.nodes {
-            if b.def.names.iter().any(|n| matches!(n, NodeName::Name(s, _) if s.to_lowercase() == lower)) {
+            if b.def
+                .names
+                .iter()
+                .any(|n| matches!(n, NodeName::Name(s, _) if s.to_lowercase() == lower))
+            {
                 return Some(Some(b.def));
             }
         }
@@ -260,7 +281,11 @@ impl<'p> Index<'p> {
             }
         }
         for b in &self.nodes {
-            if b.def.names.iter().any(|n| matches!(n, NodeName::Default(_))) {
+            if b.def
+                .names
+                .iter()
+                .any(|n| matches!(n, NodeName::Default(_)))
+            {
                 return Some(Some(b.def));
             }
         }
@@ -278,11 +303,23 @@ impl<'p> Index<'p> {
             let before = runs.len();
             for n in &b.def.names {
                 if let NodeName::Name(s, _) = n {
-                    runs.push((s.clone(), Some(CheckRun { def: b.def, named: true })));
+                    runs.push((
+                        s.clone(),
+                        Some(CheckRun {
+                            def: b.def,
+                            named: true,
+                        }),
+                    ));
                 }
             }
             if runs.len() == before {
-                runs.push(("default".to_string(), Some(CheckRun { def: b.def, named: false })));
+                runs.push((
+                    "default".to_string(),
+                    Some(CheckRun {
+                        def: b.def,
+                        named: false,
+                    }),
+                ));
             }
         }
         if runs.is_empty() {
@@ -327,7 +364,10 @@ pub struct CheckRun<'p> {
 }
 
 fn target_static<'p>(target: &str, aliases: &HashMap<&'p str, &'p TypeExpr>) -> &'p str {
-    aliases.get_key_value(target).map(|(k, _)| *k).unwrap_or("?")
+    aliases
+        .get_key_value(target)
+        .map(|(k, _)| *k)
+        .unwrap_or("?")
 }
 
 fn first_line(s: &str) -> String {

@@ -9,8 +9,8 @@ use crate::diag::Diagnostic;
 use crate::program::Program;
 use crate::source::Span;
 use crate::syntax::ast::{
-    BodyItem, ChainOperand, Expr, ExprKind, Ident, Label, Param, Stmt, StmtKind, StrPart, TypeArg, TypeExpr,
-    TypeKind,
+    BodyItem, ChainOperand, Expr, ExprKind, Ident, Label, Param, Stmt, StmtKind, StrPart, TypeArg,
+    TypeExpr, TypeKind,
 };
 
 /// Runs every static lint and check of the program.
@@ -36,17 +36,29 @@ fn unknown_types(program: &Program, index: &Index<'_>, out: &mut Vec<Diagnostic>
                 let mut candidates: Vec<&str> = types::BUILTIN.to_vec();
                 candidates.extend(index.aliases.keys().copied());
                 out.push(
-                    Diagnostic::error("unknown-type", id.span, format!("no type named `{}`", id.name))
-                        .with_primary("unknown type")
-                        .with_suggestion(&id.name, candidates),
+                    Diagnostic::error(
+                        "unknown-type",
+                        id.span,
+                        format!("no type named `{}`", id.name),
+                    )
+                    .with_primary("unknown type")
+                    .with_suggestion(&id.name, candidates),
                 );
             }
         });
     };
     for f in user_files(program) {
         walk_stmts(&f.ast.items, &mut |s: &Stmt| match &s.kind {
-            StmtKind::Class(c) => c.params.iter().filter_map(|p| p.ty.as_ref()).for_each(|t| check(t, out)),
-            StmtKind::Define(d) => d.params.iter().filter_map(|p| p.ty.as_ref()).for_each(|t| check(t, out)),
+            StmtKind::Class(c) => c
+                .params
+                .iter()
+                .filter_map(|p| p.ty.as_ref())
+                .for_each(|t| check(t, out)),
+            StmtKind::Define(d) => d
+                .params
+                .iter()
+                .filter_map(|p| p.ty.as_ref())
+                .for_each(|t| check(t, out)),
             StmtKind::TypeAlias { ty, .. } => check(ty, out),
             _ => {}
         });
@@ -116,7 +128,10 @@ fn unused_classes(program: &Program, out: &mut Vec<Diagnostic>) {
                             format!("class `{}` is defined but never declared", c.name.name),
                         )
                         .with_primary("never included or contained")
-                        .with_help(format!("declare it with `include {}` or remove it", c.name.name)),
+                        .with_help(format!(
+                            "declare it with `include {}` or remove it",
+                            c.name.name
+                        )),
                     );
                 }
             }
@@ -160,9 +175,13 @@ fn variables(program: &Program, out: &mut Vec<Diagnostic>) {
     for l in &v.lets {
         if !l.used {
             v.out.push(
-                Diagnostic::warning("unused-variable", l.span, format!("`${}` is never read", l.name))
-                    .with_primary("bound here, never used")
-                    .with_help("remove the `let`, or use the variable"),
+                Diagnostic::warning(
+                    "unused-variable",
+                    l.span,
+                    format!("`${}` is never read", l.name),
+                )
+                .with_primary("bound here, never used")
+                .with_help("remove the `let`, or use the variable"),
             );
         }
     }
@@ -204,7 +223,10 @@ impl<'a> Vars<'a> {
                     span: var.span,
                     used: false,
                 });
-                self.scopes.last_mut().expect("a scope is open").insert(&var.name, Some(id));
+                self.scopes
+                    .last_mut()
+                    .expect("a scope is open")
+                    .insert(&var.name, Some(id));
             }
         }
     }
@@ -263,7 +285,9 @@ impl<'a> Vars<'a> {
                     self.expr(&r.title);
                     self.body_items(&r.body);
                 }
-                StmtKind::Defaults { body, .. } | StmtKind::Provision { body, .. } => self.body_items(body),
+                StmtKind::Defaults { body, .. } | StmtKind::Provision { body, .. } => {
+                    self.body_items(body)
+                }
                 StmtKind::Chain(c) => {
                     for op in &c.operands {
                         match op {
@@ -378,14 +402,23 @@ impl<'a> Vars<'a> {
                     self.expr(v);
                 }
             }
-            ExprKind::If { branches, else_value } => {
+            ExprKind::If {
+                branches,
+                else_value,
+            } => {
                 for (c, v) in branches {
                     self.expr(c);
                     self.expr(v);
                 }
                 self.expr(else_value);
             }
-            ExprKind::ArrayComp { key, var, iter, cond, value } => {
+            ExprKind::ArrayComp {
+                key,
+                var,
+                iter,
+                cond,
+                value,
+            } => {
                 self.expr(iter);
                 self.comp(key, var, |s| {
                     if let Some(c) = cond {
@@ -394,7 +427,14 @@ impl<'a> Vars<'a> {
                     s.expr(value);
                 });
             }
-            ExprKind::MapComp { key, var, iter, cond, out_key, out_value } => {
+            ExprKind::MapComp {
+                key,
+                var,
+                iter,
+                cond,
+                out_key,
+                out_value,
+            } => {
                 self.expr(iter);
                 self.comp(key, var, |s| {
                     if let Some(c) = cond {
@@ -404,7 +444,11 @@ impl<'a> Vars<'a> {
                     s.expr(out_value);
                 });
             }
-            ExprKind::Str(_) | ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::None | ExprKind::Regex(_) => {}
+            ExprKind::Str(_)
+            | ExprKind::Int(_)
+            | ExprKind::Bool(_)
+            | ExprKind::None
+            | ExprKind::Regex(_) => {}
         }
     }
 

@@ -283,7 +283,10 @@ impl<'p> Evaluator<'p> {
     fn stmt(&mut self, stmt: &Stmt) {
         match &stmt.kind {
             StmtKind::Import { .. } => {}
-            StmtKind::Class(_) | StmtKind::Define(_) | StmtKind::TypeAlias { .. } | StmtKind::Node(_) => {}
+            StmtKind::Class(_)
+            | StmtKind::Define(_)
+            | StmtKind::TypeAlias { .. }
+            | StmtKind::Node(_) => {}
             StmtKind::Let { var, value } => {
                 let v = self.eval(value).ok();
                 self.bind_let(var, v);
@@ -400,12 +403,30 @@ impl<'p> Evaluator<'p> {
             let mut frame = Frame::new();
             match &f.key {
                 Some(key) => {
-                    frame.insert(key.name.clone(), Binding { value: Some(k), span: None });
-                    frame.insert(f.var.name.clone(), Binding { value: Some(v), span: None });
+                    frame.insert(
+                        key.name.clone(),
+                        Binding {
+                            value: Some(k),
+                            span: None,
+                        },
+                    );
+                    frame.insert(
+                        f.var.name.clone(),
+                        Binding {
+                            value: Some(v),
+                            span: None,
+                        },
+                    );
                 }
                 None => {
                     let v = if is_map { Value::array(vec![k, v]) } else { v };
-                    frame.insert(f.var.name.clone(), Binding { value: Some(v), span: None });
+                    frame.insert(
+                        f.var.name.clone(),
+                        Binding {
+                            value: Some(v),
+                            span: None,
+                        },
+                    );
                 }
             }
             if !self.enter(f.body.first().map(|s| s.span)) {

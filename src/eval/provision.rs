@@ -8,21 +8,39 @@ use crate::diag::Diagnostic;
 use crate::source::Span;
 
 /// The keys a `provision` block takes.
-pub const KEYS: &[&str] = &["mac", "ip", "gateway", "dns", "hostname", "profile", "partitions", "netboot", "vm"];
+pub const KEYS: &[&str] = &[
+    "mac",
+    "ip",
+    "gateway",
+    "dns",
+    "hostname",
+    "profile",
+    "partitions",
+    "netboot",
+    "vm",
+];
 
 /// Checks a provision block; returns its values, their spans and the problems.
 pub fn validate(
     keyword: Span,
     attrs: IndexMap<String, Attr>,
-) -> (IndexMap<String, Value>, IndexMap<String, Span>, Vec<Diagnostic>) {
+) -> (
+    IndexMap<String, Value>,
+    IndexMap<String, Span>,
+    Vec<Diagnostic>,
+) {
     let mut diags = Vec::new();
     let mut values = IndexMap::new();
     let mut spans = IndexMap::new();
     for (k, a) in attrs {
         if !KEYS.contains(&k.as_str()) {
             diags.push(
-                Diagnostic::error("unknown-attribute", a.name_span, format!("`provision` has no key `{k}`"))
-                    .with_suggestion(&k, KEYS.iter().copied()),
+                Diagnostic::error(
+                    "unknown-attribute",
+                    a.name_span,
+                    format!("`provision` has no key `{k}`"),
+                )
+                .with_suggestion(&k, KEYS.iter().copied()),
             );
             continue;
         }
@@ -30,8 +48,12 @@ pub fn validate(
             "mac" => matches!(&a.value, Value::Str(s) if is_mac(s)),
             "ip" | "gateway" => matches!(&a.value, Value::Str(s) if is_ip(s)),
             "hostname" | "profile" => matches!(a.value, Value::Str(_)),
-            "dns" => matches!(&a.value, Value::Array(x) if x.iter().all(|v| matches!(v, Value::Str(s) if is_ip(s)))),
-            "partitions" => matches!(&a.value, Value::Array(x) if x.iter().all(|v| matches!(v, Value::Str(s) if s.contains(':')))),
+            "dns" => {
+                matches!(&a.value, Value::Array(x) if x.iter().all(|v| matches!(v, Value::Str(s) if is_ip(s))))
+            }
+            "partitions" => {
+                matches!(&a.value, Value::Array(x) if x.iter().all(|v| matches!(v, Value::Str(s) if s.contains(':'))))
+            }
             "netboot" => matches!(a.value, Value::Bool(_)),
             "vm" => matches!(&a.value, Value::Map(_)),
             _ => true,
@@ -39,7 +61,9 @@ pub fn validate(
         if !ok {
             let want = match k.as_str() {
                 "mac" => "a MAC address like \"52:54:00:00:00:01\"",
-                "ip" | "gateway" => "an IP address, optionally with a prefix length (\"10.1.1.11/24\")",
+                "ip" | "gateway" => {
+                    "an IP address, optionally with a prefix length (\"10.1.1.11/24\")"
+                }
                 "dns" => "an Array of IP addresses",
                 "partitions" => "an Array of \"mount:size\" Strings",
                 "netboot" => "a Bool",
@@ -47,8 +71,12 @@ pub fn validate(
                 _ => "a String",
             };
             diags.push(
-                Diagnostic::error("invalid-value", a.value_span, format!("`{k}` must be {want}"))
-                    .with_primary(format!("this is {}", a.value)),
+                Diagnostic::error(
+                    "invalid-value",
+                    a.value_span,
+                    format!("`{k}` must be {want}"),
+                )
+                .with_primary(format!("this is {}", a.value)),
             );
             continue;
         }
@@ -75,8 +103,14 @@ pub fn validate(
     }
     if !values.contains_key("mac") && !diags.iter().any(|d| d.message.starts_with("`mac`")) {
         diags.push(
-            Diagnostic::error("missing-attribute", keyword, "`provision` needs the node's `mac`")
-                .with_help("add `mac = \"52:54:00:…\"`: the install server recognises the machine by it"),
+            Diagnostic::error(
+                "missing-attribute",
+                keyword,
+                "`provision` needs the node's `mac`",
+            )
+            .with_help(
+                "add `mac = \"52:54:00:…\"`: the install server recognises the machine by it",
+            ),
         );
     }
     (values, spans, diags)
@@ -84,7 +118,10 @@ pub fn validate(
 
 fn is_mac(s: &str) -> bool {
     let parts: Vec<&str> = s.split(':').collect();
-    parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+    parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn is_ip(s: &str) -> bool {
@@ -100,12 +137,17 @@ fn is_ip(s: &str) -> bool {
 }
 
 /// `duplicate-address`: two nodes with the same MAC (case-insensitive) or IP (prefix aside).
-pub fn duplicate_addresses(nodes: &[(IndexMap<String, Value>, IndexMap<String, Span>)]) -> Vec<Diagnostic> {
-    let mut seen: std::collections::HashMap<(String, String), Span> = std::collections::HashMap::new();
+pub fn duplicate_addresses(
+    nodes: &[(IndexMap<String, Value>, IndexMap<String, Span>)],
+) -> Vec<Diagnostic> {
+    let mut seen: std::collections::HashMap<(String, String), Span> =
+        std::collections::HashMap::new();
     let mut out = Vec::new();
     for (values, spans) in nodes {
         for key in ["mac", "ip"] {
-            let Some(Value::Str(s)) = values.get(key) else { continue };
+            let Some(Value::Str(s)) = values.get(key) else {
+                continue;
+            };
             let norm = match key {
                 "mac" => s.to_lowercase(),
                 _ => s.split('/').next().unwrap_or("").to_string(),
@@ -116,7 +158,10 @@ pub fn duplicate_addresses(nodes: &[(IndexMap<String, Value>, IndexMap<String, S
                     Diagnostic::error(
                         "duplicate-address",
                         span,
-                        format!("{} {s} is already given to another node", if key == "mac" { "MAC" } else { "IP" }),
+                        format!(
+                            "{} {s} is already given to another node",
+                            if key == "mac" { "MAC" } else { "IP" }
+                        ),
                     )
                     .with_label(*first, "first given here"),
                 ),

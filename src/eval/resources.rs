@@ -17,7 +17,11 @@ const RELATIONS: [&str; 4] = ["require", "before", "notify", "subscribe"];
 impl Evaluator<'_> {
     /// Evaluates a resource body: written attributes first, then the splat's keys. A value
     /// that fails is left out; `none` counts as not written.
-    pub(super) fn body_attrs(&mut self, body: &[BodyItem], _instance: bool) -> IndexMap<String, Attr> {
+    pub(super) fn body_attrs(
+        &mut self,
+        body: &[BodyItem],
+        _instance: bool,
+    ) -> IndexMap<String, Attr> {
         let mut attrs: IndexMap<String, Attr> = IndexMap::new();
         let mut written: IndexMap<String, Span> = IndexMap::new();
         let mut splat: Option<(Span, Value, Span)> = None;
@@ -193,7 +197,10 @@ impl Evaluator<'_> {
                 Diagnostic::error(
                     "invalid-value",
                     e.span,
-                    format!("a title must be a String or an Array of Strings, not {}", b.type_name()),
+                    format!(
+                        "a title must be a String or an Array of Strings, not {}",
+                        b.type_name()
+                    ),
                 )
                 .with_primary(format!("this is {b}")),
             );
@@ -269,7 +276,10 @@ impl Evaluator<'_> {
                         Diagnostic::error(
                             "invalid-value",
                             span,
-                            format!("`{what}` takes references like `File[\"/etc/motd\"]`, not a {}", other.type_name()),
+                            format!(
+                                "`{what}` takes references like `File[\"/etc/motd\"]`, not a {}",
+                                other.type_name()
+                            ),
                         )
                         .with_primary(format!("this is {other}")),
                     );
@@ -346,7 +356,13 @@ impl Evaluator<'_> {
     }
 
     /// Runs a class or define body in a fresh scope stack and defaults block.
-    fn run_body(&mut self, body: &[ast::Stmt], frame: Frame, container: Option<usize>, tags: Vec<String>) -> Frame {
+    fn run_body(
+        &mut self,
+        body: &[ast::Stmt],
+        frame: Frame,
+        container: Option<usize>,
+        tags: Vec<String>,
+    ) -> Frame {
         let saved_frames = std::mem::replace(&mut self.scopes.frames, vec![frame]);
         let saved_blocks = std::mem::replace(&mut self.blocks, vec![DefaultsBlock::default()]);
         let saved_container = std::mem::replace(&mut self.container, container);
@@ -393,8 +409,9 @@ impl Evaluator<'_> {
         }
         for p in params {
             let name = &p.var.name;
-            let mut value: Option<(Value, Span, bool)> =
-                given.get(name).map(|a| (a.value.clone(), a.value_span, false));
+            let mut value: Option<(Value, Span, bool)> = given
+                .get(name)
+                .map(|a| (a.value.clone(), a.value_span, false));
             if value.is_none() {
                 if let Some(class) = class {
                     match self.data_param(class, name) {
@@ -430,7 +447,11 @@ impl Evaluator<'_> {
                             Ok(true) => {}
                             Ok(false) => {
                                 ok = false;
-                                let code = if from_data { "data-error" } else { "invalid-value" };
+                                let code = if from_data {
+                                    "data-error"
+                                } else {
+                                    "invalid-value"
+                                };
                                 let tyname = self.program.sources.slice(ty.span).to_string();
                                 self.diags.push(
                                     Diagnostic::error(
@@ -446,11 +467,23 @@ impl Evaluator<'_> {
                             Err(Failed) => {}
                         }
                     }
-                    frame.insert(name.clone(), Binding { value: Some(v), span: None });
+                    frame.insert(
+                        name.clone(),
+                        Binding {
+                            value: Some(v),
+                            span: None,
+                        },
+                    );
                 }
                 None => {
                     if p.ty.as_ref().is_some_and(|t| self.is_optional(t)) {
-                        frame.insert(name.clone(), Binding { value: Some(Value::None), span: None });
+                        frame.insert(
+                            name.clone(),
+                            Binding {
+                                value: Some(Value::None),
+                                span: None,
+                            },
+                        );
                     } else {
                         ok = false;
                         self.diags.push(
@@ -474,9 +507,13 @@ impl Evaluator<'_> {
         let index = self.index;
         let Some(def) = index.classes.get(name.as_str()) else {
             self.diags.push(
-                Diagnostic::error("unknown-class", c.name.span, format!("no class named `{name}`"))
-                    .with_primary("unknown class")
-                    .with_suggestion(&name, index.classes.keys().copied()),
+                Diagnostic::error(
+                    "unknown-class",
+                    c.name.span,
+                    format!("no class named `{name}`"),
+                )
+                .with_primary("unknown class")
+                .with_suggestion(&name, index.classes.keys().copied()),
             );
             return;
         };
@@ -524,7 +561,8 @@ impl Evaluator<'_> {
                     }
                 } else {
                     // A failed argument: the class is not evaluated, quietly.
-                    self.classes.insert(name.clone(), DeclaredClass { container: None });
+                    self.classes
+                        .insert(name.clone(), DeclaredClass { container: None });
                     return;
                 }
             }
@@ -593,7 +631,11 @@ impl Evaluator<'_> {
 
     /// Fills attributes the resources lack from `defaults` (later defaults statements of the
     /// same block win over earlier ones).
-    pub(super) fn apply_defaults(&mut self, defaults: &[(String, IndexMap<String, Attr>)], resources: &[usize]) {
+    pub(super) fn apply_defaults(
+        &mut self,
+        defaults: &[(String, IndexMap<String, Attr>)],
+        resources: &[usize],
+    ) {
         if defaults.is_empty() {
             return;
         }
@@ -714,4 +756,3 @@ pub(super) fn name_tags(name: &str) -> Vec<String> {
     }
     out
 }
-

@@ -54,7 +54,11 @@ impl Evaluator<'_> {
         }
         if let Some(Err(e)) = self.templates.loaded.get(&key) {
             let e = e.clone();
-            return Err(self.error("invalid-value", span, format!("template `{written}` does not parse: {e}")));
+            return Err(self.error(
+                "invalid-value",
+                span,
+                format!("template `{written}` does not parse: {e}"),
+            ));
         }
         // The context: visible variables (which count as used), facts, node, then `vars`.
         let mut ctx = serde_json::Map::new();
@@ -71,14 +75,24 @@ impl Evaluator<'_> {
         let env = self.templates.env();
         let tmpl = match env.get_template(&key) {
             Ok(t) => t,
-            Err(e) => return Err(self.error("invalid-value", span, format!("template `{written}`: {}", describe(&e)))),
+            Err(e) => {
+                return Err(self.error(
+                    "invalid-value",
+                    span,
+                    format!("template `{written}`: {}", describe(&e)),
+                ))
+            }
         };
         match tmpl.render(minijinja::Value::from_serialize(&ctx)) {
             Ok(s) => Ok(Value::str(s)),
             Err(e) => {
                 self.diags.push(
-                    Diagnostic::error("invalid-value", span, format!("template `{written}` failed: {}", describe(&e)))
-                        .with_primary("rendered here"),
+                    Diagnostic::error(
+                        "invalid-value",
+                        span,
+                        format!("template `{written}` failed: {}", describe(&e)),
+                    )
+                    .with_primary("rendered here"),
                 );
                 Err(Failed)
             }
@@ -87,7 +101,10 @@ impl Evaluator<'_> {
 }
 
 fn describe(e: &minijinja::Error) -> String {
-    let mut s = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
+    let mut s = e
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.kind().to_string());
     if let Some(line) = e.line() {
         s.push_str(&format!(" (template line {line})"));
     }

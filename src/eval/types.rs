@@ -6,7 +6,8 @@ use crate::syntax::ast::{ExprKind, TypeArg, TypeExpr, TypeKind};
 
 /// The built-in type names.
 pub const BUILTIN: &[&str] = &[
-    "String", "Int", "Bool", "Any", "Array", "Map", "Optional", "Enum", "Ref", "Path", "Pattern", "None",
+    "String", "Int", "Bool", "Any", "Array", "Map", "Optional", "Enum", "Ref", "Path", "Pattern",
+    "None",
 ];
 
 pub fn is_builtin(name: &str) -> bool {
@@ -103,7 +104,9 @@ impl Evaluator<'_> {
                     }),
                     "Pattern" => match v {
                         Value::Str(s) => args.iter().any(|a| match a {
-                            TypeArg::Regex(r, _) => regex::Regex::new(r).is_ok_and(|re| re.is_match(s)),
+                            TypeArg::Regex(r, _) => {
+                                regex::Regex::new(r).is_ok_and(|re| re.is_match(s))
+                            }
                             TypeArg::Value(e) => match &e.kind {
                                 ExprKind::Str(r) | ExprKind::Regex(r) => {
                                     regex::Regex::new(r).is_ok_and(|re| re.is_match(s))
@@ -135,7 +138,10 @@ fn int_args(args: &[TypeArg]) -> (Option<i64>, Option<i64>) {
     let get = |i: usize| match args.get(i) {
         Some(TypeArg::Value(e)) => match &e.kind {
             ExprKind::Int(n) => Some(*n),
-            ExprKind::Unary { op: crate::syntax::ast::UnOp::Neg, expr } => match expr.kind {
+            ExprKind::Unary {
+                op: crate::syntax::ast::UnOp::Neg,
+                expr,
+            } => match expr.kind {
                 ExprKind::Int(n) => n.checked_neg(),
                 _ => None,
             },
