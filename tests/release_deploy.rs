@@ -901,3 +901,43 @@ fn a_directory_source_tars_deterministically() {
         "b/run.sh"
     );
 }
+
+#[test]
+fn an_empty_archive_is_refused() {
+    let sb = Sandbox::new();
+    sb.apply(&sb.spec(app("v1"), json!({"version": "v1"})))
+        .unwrap();
+    for bytes in [Vec::new(), vec![0; 1024]] {
+        let err = sb
+            .apply(&sb.spec(bytes, json!({"version": "v2"})))
+            .unwrap_err();
+        assert!(matches!(err, Error::Corrupt(_)), "{err}");
+        assert_v1_untouched(&sb);
+    }
+}
+
+#[test]
+fn a_current_release_deleted_by_hand_is_deployed_again() {
+    let sb = Sandbox::new();
+    let spec = sb.spec(app("v1"), json!({"version": "v1"}));
+    sb.apply(&spec).unwrap();
+    fs::remove_dir_all(sb.deploy().join("releases/v1")).unwrap();
+    assert!(sb.apply(&spec).unwrap().changed());
+    assert_eq!(
+        fs::read_to_string(sb.deploy().join("current/public/index.php")).unwrap(),
+        "v1"
+    );
+    assert!(!sb.apply(&spec).unwrap().changed());
+}
+
+#[test]
+fn a_current_that_is_a_directory_is_not_replaced() {
+    let sb = Sandbox::new();
+    fs::create_dir_all(sb.deploy().join("current/old-app")).unwrap();
+    let err = sb
+        .apply(&sb.spec(app("v1"), json!({"version": "v1"})))
+        .unwrap_err();
+    assert!(err.to_string().contains("switch"), "{err}");
+    assert!(sb.deploy().join("current/old-app").is_dir());
+    assert!(sb.releases().is_empty(), "{:?}", sb.releases());
+}

@@ -243,8 +243,9 @@ fn compute(spec: &Spec, root: &Path) -> Result<Plan, Error> {
         return Ok(plan);
     }
     let mut order: Vec<String> = infos.into_iter().map(|i| i.id).collect();
-    if current.as_deref() != Some(spec.id.as_str()) {
-        let exists = meta::releases_dir(root).join(&spec.id).is_dir();
+    let exists = meta::releases_dir(root).join(&spec.id).is_dir();
+    // A `current` left pointing at a release deleted by hand is repaired, not trusted.
+    if current.as_deref() != Some(spec.id.as_str()) || !exists {
         if !exists {
             plan.unpack = spec.content_sha256.clone();
             plan.link_shared = spec.shared.clone();
@@ -359,7 +360,12 @@ fn execute(spec: &Spec, env: &Env, plan: &Plan) -> Result<Vec<(&'static str, Str
             meta::write_meta(&releases, &doc)
                 .map_err(Error::io(format!("write metadata of {id}")))?;
         }
-        switch_current(root, id)?;
+        if let Err(e) = switch_current(root, id) {
+            if plan.unpack.is_some() {
+                let _ = remove_release(&releases, id);
+            }
+            return Err(e);
+        }
         if let Some(cmd) = &plan.after_switch {
             let out = run_hook("after_switch", cmd, &dir, &dir, id, env)
                 .map_err(|e| Error::AfterSwitch(Box::new(e)))?;

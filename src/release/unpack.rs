@@ -17,7 +17,8 @@ use super::Error;
 /// target is absolute, leaves `dest`, or has `..` after a normal component (whose meaning would
 /// depend on other links); hard links to anything but a regular file already unpacked;
 /// devices and fifos; an entry replacing a directory. Modes are kept (permission bits only);
-/// directory modes are set last so a read-only directory can still be filled.
+/// directory modes are set last so a read-only directory can still be filled. An archive
+/// without entries is an [`Error::Corrupt`].
 pub fn unpack(bytes: &[u8], dest: &Path) -> Result<(), Error> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         unpack_from(flate2::read::MultiGzDecoder::new(bytes), dest)
@@ -30,8 +31,10 @@ fn unpack_from(reader: impl Read, dest: &Path) -> Result<(), Error> {
     let corrupt = |e: io::Error| Error::Corrupt(e.to_string());
     let mut archive = tar::Archive::new(reader);
     let mut dir_modes: Vec<(PathBuf, u32)> = Vec::new();
+    let mut seen = 0;
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
+        seen += 1;
         let kind = entry.header().entry_type();
         if matches!(
             kind,
@@ -152,6 +155,9 @@ fn unpack_from(reader: impl Read, dest: &Path) -> Result<(), Error> {
                 )))
             }
         }
+    }
+    if seen == 0 {
+        return Err(Error::Corrupt("the archive has no entries".into()));
     }
     for (dir, mode) in dir_modes.into_iter().rev() {
         fs::set_permissions(&dir, fs::Permissions::from_mode(mode & 0o777))
