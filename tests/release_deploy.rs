@@ -828,6 +828,12 @@ fn a_git_revision_is_exported_without_dot_git() {
     let head = release::git_export(repo.to_str().unwrap(), "HEAD").unwrap();
     assert_ne!(head.commit, src.commit);
     assert!(release::git_export(repo.to_str().unwrap(), "no-such-branch").is_err());
+    let url = format!("file://{}", repo.display());
+    assert_eq!(
+        release::git_export(&url, "v1").unwrap(),
+        src,
+        "a URL is cloned first"
+    );
 
     let sha = sb.store.add(src.bytes.clone());
     assert_eq!(sha, src.content_sha256);

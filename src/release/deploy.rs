@@ -28,13 +28,28 @@ pub struct Plan {
     /// Shared paths linked into the new release.
     pub link_shared: Vec<String>,
     pub before_switch: Option<String>,
-    /// `current` moves from the first release (if any) to the second.
-    pub switch: Option<(Option<String>, String)>,
+    /// `current` moves to `releases/<id>`.
+    pub switch: Option<Switch>,
     pub after_switch: Option<String>,
     /// Releases deleted beyond `keep`, oldest last.
     pub prune: Vec<String>,
-    /// `ensure = absent`: whether `current` goes, and which releases go with `releases/`.
-    pub remove: Option<(bool, Vec<String>)>,
+    /// `ensure = absent`.
+    pub remove: Option<Removal>,
+}
+
+/// `current` moving from a release (if it points at one) to `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Switch {
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// What `ensure = absent` removes: the `current` link (if there is one) and `releases/` with
+/// these releases in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removal {
+    pub current: bool,
+    pub releases: Vec<String>,
 }
 
 impl Plan {
@@ -54,16 +69,16 @@ impl Plan {
             let rel = l.strip_prefix(&self.deploy_root).unwrap_or(l);
             out.push(format!("remove leftover {}", rel.display()));
         }
-        if let Some((current, releases)) = &self.remove {
-            if *current {
+        if let Some(removal) = &self.remove {
+            if removal.current {
                 out.push("remove current".to_string());
             }
             out.push(format!(
                 "remove releases/ ({}), keeping shared/",
-                if releases.is_empty() {
+                if removal.releases.is_empty() {
                     "no releases".to_string()
                 } else {
-                    releases.join(", ")
+                    removal.releases.join(", ")
                 }
             ));
         }
@@ -77,7 +92,7 @@ impl Plan {
         if let Some(cmd) = &self.before_switch {
             out.push(format!("run before_switch: {cmd}"));
         }
-        if let Some((from, to)) = &self.switch {
+        if let Some(Switch { from, to }) = &self.switch {
             match from {
                 Some(from) => out.push(format!("switch current from {from} to {to}")),
                 None => out.push(format!("point current at {to}")),
@@ -238,7 +253,10 @@ fn compute(spec: &Spec, root: &Path) -> Result<Plan, Error> {
         let has_current = fs::symlink_metadata(root.join("current")).is_ok();
         let has_releases = fs::symlink_metadata(meta::releases_dir(root)).is_ok();
         if has_current || has_releases {
-            plan.remove = Some((has_current, infos.into_iter().map(|i| i.id).collect()));
+            plan.remove = Some(Removal {
+                current: has_current,
+                releases: infos.into_iter().map(|i| i.id).collect(),
+            });
         }
         return Ok(plan);
     }
@@ -251,7 +269,10 @@ fn compute(spec: &Spec, root: &Path) -> Result<Plan, Error> {
             plan.link_shared = spec.shared.clone();
         }
         plan.before_switch = spec.before_switch.clone();
-        plan.switch = Some((current.clone(), spec.id.clone()));
+        plan.switch = Some(Switch {
+            from: current.clone(),
+            to: spec.id.clone(),
+        });
         plan.after_switch = spec.after_switch.clone();
         order.retain(|id| id != &spec.id);
         order.insert(0, spec.id.clone());
@@ -321,8 +342,8 @@ fn execute(spec: &Spec, env: &Env, plan: &Plan) -> Result<Vec<(&'static str, Str
     for path in &plan.leftovers {
         remove_any(path)?;
     }
-    if let Some((current, _)) = &plan.remove {
-        if *current {
+    if let Some(removal) = &plan.remove {
+        if removal.current {
             let link = root.join("current");
             fs::remove_file(&link).map_err(Error::io(format!("remove {}", link.display())))?;
         }
@@ -330,7 +351,7 @@ fn execute(spec: &Spec, env: &Env, plan: &Plan) -> Result<Vec<(&'static str, Str
         return Ok(Vec::new());
     }
     let mut hooks = Vec::new();
-    if let Some((_, id)) = &plan.switch {
+    if let Some(Switch { to: id, .. }) = &plan.switch {
         fs::create_dir_all(&releases)
             .map_err(Error::io(format!("create {}", releases.display())))?;
         let dir = releases.join(id);

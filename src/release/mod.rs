@@ -32,7 +32,11 @@
 //!   keeps `shared/` (configuration and data outlive the code) and `PATH` itself;
 //! - `before_switch` runs in the new release while it is still `releases/.tmp-<id>-<pid>`
 //!   (`FLEET_RELEASE_PATH` names where it will live); `after_switch` runs in `releases/<id>`.
-//!   Switching back to a release that still exists (not current) runs both hooks again, in it;
+//!   Switching back to a release that still exists (not current) runs both hooks again, in it.
+//!   Hooks run with `/bin/sh -c` on the host, with `FLEET_RELEASE_ID`, `FLEET_RELEASE_PATH` and,
+//!   under a sandbox root only, `FLEET_ROOT`; their output is kept in the [`Outcome`];
+//! - `owner`/`group` are applied (without following symlinks) to the new release after
+//!   `before_switch`, so what the hook made is owned too, and to entries created in `shared/`;
 //! - pruning keeps the `keep` newest releases, and always the current one, the one a rollback
 //!   would return to, and the one that was current before this apply.
 
@@ -49,7 +53,7 @@ use std::sync::Arc;
 
 use crate::catalog::store::ContentStore;
 
-pub use deploy::{apply, list, plan, rollback, Outcome, Plan, Rollback};
+pub use deploy::{apply, list, plan, rollback, Outcome, Plan, Removal, Rollback, Switch};
 pub use meta::ReleaseInfo;
 pub use source::{git_export, normalize_tar, source_to_bytes, tar_dir, Source};
 pub use spec::{Ensure, Spec};
