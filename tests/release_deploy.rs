@@ -947,3 +947,26 @@ fn a_current_that_is_a_directory_is_not_replaced() {
     assert!(sb.deploy().join("current/old-app").is_dir());
     assert!(sb.releases().is_empty(), "{:?}", sb.releases());
 }
+
+#[test]
+fn a_hook_that_leaves_a_daemon_behind_does_not_hang_the_deploy() {
+    let sb = Sandbox::new();
+    let pidfile = sb.dir.path().join("root/daemon.pid");
+    let hook = format!("echo starting; sleep 30 & echo $! > {}", pidfile.display());
+    let out = sb
+        .apply(&sb.spec(app("v1"), json!({"version": "v1", "after_switch": hook})))
+        .unwrap();
+    let pid: i32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The deploy returned while the daemon, holding the hook's stdout, still runs.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(alive, "the deploy waited for the hook's background process");
+    assert_eq!(
+        out.hook_output,
+        [("after_switch", "starting\n".to_string())]
+    );
+}

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io;
+use std::io::{self, Read, Seek};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -233,8 +233,7 @@ pub fn rollback(path: &Path, root: Option<&Path>, to: Option<&str>) -> Result<Ro
 }
 
 fn compute(spec: &Spec, root: &Path) -> Result<Plan, Error> {
-    let read = Error::io(format!("read {}", root.display()));
-    let leftovers = leftovers(root).map_err(read)?;
+    let leftovers = leftovers(root).map_err(Error::io(format!("read {}", root.display())))?;
     let infos = meta::read_all(root).map_err(Error::io(format!("read {}", root.display())))?;
     let current = meta::read_current(root);
     let mut plan = Plan {
@@ -516,6 +515,8 @@ fn link_shared(root: &Path, release: &Path, shared: &[String]) -> Result<Vec<Pat
 }
 
 /// Runs a hook with `/bin/sh -c` in `cwd`; `release` is where the release lives once switched.
+/// Its stdout and stderr go, interleaved, to an unlinked scratch file rather than a pipe, so a
+/// daemon the hook starts in the background cannot keep fleet waiting.
 fn run_hook(
     hook: &'static str,
     cmd: &str,
@@ -524,6 +525,19 @@ fn run_hook(
     id: &str,
     env: &Env,
 ) -> Result<String, Error> {
+    let failed = || Error::io(format!("run {hook}"));
+    let scratch = std::env::temp_dir().join(format!(
+        "fleet-hook-{}-{}",
+        std::process::id(),
+        meta::rfc3339(SystemTime::now())
+    ));
+    let mut log = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&scratch)
+        .map_err(failed())?;
+    let _ = fs::remove_file(&scratch);
     let mut command = Command::new("/bin/sh");
     command
         .arg("-c")
@@ -531,14 +545,19 @@ fn run_hook(
         .current_dir(cwd)
         .env("FLEET_RELEASE_ID", id)
         .env("FLEET_RELEASE_PATH", release)
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(failed())?)
+        .stderr(log.try_clone().map_err(failed())?);
     if let Some(root) = &env.root {
         command.env("FLEET_ROOT", root);
     }
-    let out = command.output().map_err(Error::io(format!("run {hook}")))?;
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    if out.status.success() {
+    let status = command.status().map_err(failed())?;
+    let mut bytes = Vec::new();
+    log.seek(io::SeekFrom::Start(0))
+        .and_then(|_| log.read_to_end(&mut bytes))
+        .map_err(failed())?;
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if status.success() {
         Ok(text)
     } else {
         const TAIL: usize = 4000;
@@ -551,7 +570,7 @@ fn run_hook(
         }
         Err(Error::Hook {
             hook,
-            status: out.status.to_string(),
+            status: status.to_string(),
             output: text,
         })
     }

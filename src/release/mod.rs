@@ -116,7 +116,7 @@ pub enum Error {
     Corrupt(String),
     /// An archive entry would land outside the release, or is of a refused kind.
     Unsafe(String),
-    /// A hook exited unsuccessfully; `output` is its stdout and stderr (tail).
+    /// A hook exited unsuccessfully; `output` is its stdout and stderr, interleaved (tail).
     Hook {
         hook: &'static str,
         status: String,
