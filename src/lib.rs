@@ -13,5 +13,6 @@ pub mod diag;
 pub mod eval;
 pub mod graph;
 pub mod program;
+pub mod release;
 pub mod source;
 pub mod syntax;

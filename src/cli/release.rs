@@ -1,0 +1,88 @@
+//! `fleet release list PATH` and `fleet release rollback PATH [--to ID]`.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use crate::release;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Show the releases under a deploy root, newest first; `*` marks current.
+    List {
+        /// The deploy root (the release's `path`).
+        path: PathBuf,
+        /// Take PATH under this sandbox root.
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+    /// Point `current` at the previous release (or `--to ID`) and delete the one that was current.
+    Rollback {
+        /// The deploy root (the release's `path`).
+        path: PathBuf,
+        /// The release to go back to (default: the one deployed before the current one).
+        #[arg(long, value_name = "ID")]
+        to: Option<String>,
+        /// Take PATH under this sandbox root.
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+}
+
+pub fn run(args: Args) -> i32 {
+    let result = match &args.command {
+        Command::List { path, root } => release::list(path, root.as_deref()).map(|infos| {
+            let mut text = String::new();
+            if infos.is_empty() {
+                text.push_str(&format!("no releases under {}\n", path.display()));
+            }
+            let width = infos.iter().map(|i| i.id.len()).max().unwrap_or(0);
+            for i in &infos {
+                let deployed = i
+                    .deployed
+                    .as_deref()
+                    .map(|d| format!("{}Z", &d[..d.len().min(19)]))
+                    .unwrap_or_else(|| "-".into());
+                let source = match (&i.commit, &i.content_sha256) {
+                    (Some(c), _) => format!("commit {c}"),
+                    (None, Some(s)) => format!("sha256 {s}"),
+                    (None, None) => "-".into(),
+                };
+                text.push_str(&format!(
+                    "{} {:width$}  {deployed}  {source}\n",
+                    if i.current { '*' } else { ' ' },
+                    i.id,
+                ));
+            }
+            text
+        }),
+        Command::Rollback { path, to, root } => {
+            release::rollback(path, root.as_deref(), to.as_deref()).map(|r| {
+                format!(
+                    "{}: current -> {} (removed {})\n",
+                    path.display(),
+                    r.to,
+                    r.from
+                )
+            })
+        }
+    };
+    match result {
+        Ok(text) => match io::stdout().lock().write_all(text.as_bytes()) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                eprintln!("error: {e}");
+                1
+            }
+            _ => 0,
+        },
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,646 @@
+//! Plan and apply one release resource; list and roll back a deploy root.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Read, Seek};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::SystemTime;
+
+use super::meta::{self, MetaDoc, ReleaseInfo};
+use super::owner;
+use super::spec::{check_id, Ensure, Spec};
+use super::unpack::{no_symlink_parents, unpack};
+use super::{host_path, Env, Error};
+use crate::catalog::json::sha256_hex;
+
+/// What applying a spec would do (and, in an [`Outcome`], what it did), in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The deploy root on this host (under the sandbox root, if any).
+    pub deploy_root: PathBuf,
+    pub id: String,
+    /// Leftovers of an interrupted run, removed first.
+    pub leftovers: Vec<PathBuf>,
+    /// The content sha256 unpacked into a new `releases/<id>`; `None` when it exists already.
+    pub unpack: Option<String>,
+    /// Shared paths linked into the new release.
+    pub link_shared: Vec<String>,
+    pub before_switch: Option<String>,
+    /// `current` moves to `releases/<id>`.
+    pub switch: Option<Switch>,
+    pub after_switch: Option<String>,
+    /// Releases deleted beyond `keep`, oldest last.
+    pub prune: Vec<String>,
+    /// `ensure = absent`.
+    pub remove: Option<Removal>,
+}
+
+/// `current` moving from a release (if it points at one) to `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Switch {
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// What `ensure = absent` removes: the `current` link (if there is one) and `releases/` with
+/// these releases in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removal {
+    pub current: bool,
+    pub releases: Vec<String>,
+}
+
+impl Plan {
+    /// Whether applying changes anything on disk.
+    pub fn is_change(&self) -> bool {
+        !self.leftovers.is_empty()
+            || self.unpack.is_some()
+            || self.switch.is_some()
+            || !self.prune.is_empty()
+            || self.remove.is_some()
+    }
+
+    /// One line per step, relative to the deploy root; `["no change"]` when there is none.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for l in &self.leftovers {
+            let rel = l.strip_prefix(&self.deploy_root).unwrap_or(l);
+            out.push(format!("remove leftover {}", rel.display()));
+        }
+        if let Some(removal) = &self.remove {
+            if removal.current {
+                out.push("remove current".to_string());
+            }
+            out.push(format!(
+                "remove releases/ ({}), keeping shared/",
+                if removal.releases.is_empty() {
+                    "no releases".to_string()
+                } else {
+                    removal.releases.join(", ")
+                }
+            ));
+        }
+        if let Some(sha) = &self.unpack {
+            out.push(format!("unpack sha256:{sha} into releases/{}", self.id));
+        }
+        for s in &self.link_shared {
+            let s = s.trim_end_matches('/');
+            out.push(format!("link {s} -> shared/{s}"));
+        }
+        if let Some(cmd) = &self.before_switch {
+            out.push(format!("run before_switch: {cmd}"));
+        }
+        if let Some(Switch { from, to }) = &self.switch {
+            match from {
+                Some(from) => out.push(format!("switch current from {from} to {to}")),
+                None => out.push(format!("point current at {to}")),
+            }
+        }
+        if let Some(cmd) = &self.after_switch {
+            out.push(format!("run after_switch: {cmd}"));
+        }
+        for id in &self.prune {
+            out.push(format!("prune releases/{id}"));
+        }
+        if out.is_empty() {
+            out.push("no change".to_string());
+        }
+        out
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in self.lines() {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What an apply did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The steps taken; `plan.is_change()` tells whether anything changed.
+    pub plan: Plan,
+    /// Output (stdout then stderr) of each hook that ran, by hook name.
+    pub hook_output: Vec<(&'static str, String)>,
+}
+
+impl Outcome {
+    pub fn changed(&self) -> bool {
+        self.plan.is_change()
+    }
+}
+
+/// What a rollback did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rollback {
+    /// The release that was current, now deleted.
+    pub from: String,
+    /// The release `current` points at now.
+    pub to: String,
+}
+
+/// What [`apply`] would do, without changing anything.
+pub fn plan(spec: &Spec, env: &Env) -> Result<Plan, Error> {
+    let root = host_path(env.root.as_deref(), &spec.path);
+    compute(spec, &root)
+}
+
+/// Brings the deploy root to the spec: see the module docs for the steps and guarantees.
+pub fn apply(spec: &Spec, env: &Env) -> Result<Outcome, Error> {
+    let root = host_path(env.root.as_deref(), &spec.path);
+    if spec.ensure == Ensure::Absent && fs::symlink_metadata(&root).is_err() {
+        return Ok(Outcome {
+            plan: compute(spec, &root)?,
+            hook_output: Vec::new(),
+        });
+    }
+    fs::create_dir_all(&root).map_err(Error::io(format!("create {}", root.display())))?;
+    let _lock = lock(&root)?;
+    let plan = compute(spec, &root)?;
+    let hook_output = execute(spec, env, &plan)?;
+    Ok(Outcome { plan, hook_output })
+}
+
+/// The releases under the deploy root `path`, newest first.
+pub fn list(path: &Path, root: Option<&Path>) -> Result<Vec<ReleaseInfo>, Error> {
+    let dir = host_path(root, path);
+    meta::read_all(&dir).map_err(Error::io(format!("read {}", dir.display())))
+}
+
+/// Points `current` at the previous release (the next older one by deploy order) or at `to`,
+/// then deletes the release that was current.
+pub fn rollback(path: &Path, root: Option<&Path>, to: Option<&str>) -> Result<Rollback, Error> {
+    let dir = host_path(root, path);
+    if !dir.is_dir() {
+        return Err(Error::Rollback(format!(
+            "{} is not a deploy root: nothing to roll back",
+            dir.display()
+        )));
+    }
+    let _lock = lock(&dir)?;
+    let infos = meta::read_all(&dir).map_err(Error::io(format!("read {}", dir.display())))?;
+    let Some(from) = meta::read_current(&dir) else {
+        return Err(Error::Rollback(format!(
+            "{} has no current release: nothing to roll back",
+            dir.display()
+        )));
+    };
+    let target = match to {
+        Some(to) if to == from => {
+            return Err(Error::Rollback(format!(
+                "{to} is already the current release"
+            )))
+        }
+        Some(to) => infos
+            .iter()
+            .find(|i| i.id == to)
+            .ok_or_else(|| {
+                Error::Rollback(format!(
+                    "no release {to:?} under {}; there are: {}",
+                    dir.display(),
+                    infos
+                        .iter()
+                        .map(|i| i.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?
+            .id
+            .clone(),
+        None => {
+            let pos = infos.iter().position(|i| i.id == from);
+            let older = pos.map_or(&infos[..], |p| &infos[p + 1..]);
+            older
+                .first()
+                .ok_or_else(|| {
+                    Error::Rollback(format!(
+                        "nothing to roll back to: {from} is the only (or oldest) release under {}",
+                        dir.display()
+                    ))
+                })?
+                .id
+                .clone()
+        }
+    };
+    switch_current(&dir, &target)?;
+    remove_release(&meta::releases_dir(&dir), &from)?;
+    Ok(Rollback { from, to: target })
+}
+
+fn compute(spec: &Spec, root: &Path) -> Result<Plan, Error> {
+    let leftovers = leftovers(root).map_err(Error::io(format!("read {}", root.display())))?;
+    let infos = meta::read_all(root).map_err(Error::io(format!("read {}", root.display())))?;
+    let current = meta::read_current(root);
+    let mut plan = Plan {
+        deploy_root: root.to_path_buf(),
+        id: spec.id.clone(),
+        leftovers,
+        unpack: None,
+        link_shared: Vec::new(),
+        before_switch: None,
+        switch: None,
+        after_switch: None,
+        prune: Vec::new(),
+        remove: None,
+    };
+    if spec.ensure == Ensure::Absent {
+        let has_current = fs::symlink_metadata(root.join("current")).is_ok();
+        let has_releases = fs::symlink_metadata(meta::releases_dir(root)).is_ok();
+        if has_current || has_releases {
+            plan.remove = Some(Removal {
+                current: has_current,
+                releases: infos.into_iter().map(|i| i.id).collect(),
+            });
+        }
+        return Ok(plan);
+    }
+    let mut order: Vec<String> = infos.into_iter().map(|i| i.id).collect();
+    let exists = meta::releases_dir(root).join(&spec.id).is_dir();
+    // A `current` left pointing at a release deleted by hand is repaired, not trusted.
+    if current.as_deref() != Some(spec.id.as_str()) || !exists {
+        if !exists {
+            plan.unpack = spec.content_sha256.clone();
+            plan.link_shared = spec.shared.clone();
+        }
+        plan.before_switch = spec.before_switch.clone();
+        plan.switch = Some(Switch {
+            from: current.clone(),
+            to: spec.id.clone(),
+        });
+        plan.after_switch = spec.after_switch.clone();
+        order.retain(|id| id != &spec.id);
+        order.insert(0, spec.id.clone());
+    }
+    plan.prune = prune_list(&order, &spec.id, current.as_deref(), spec.keep);
+    Ok(plan)
+}
+
+/// Releases beyond the `keep` newest, sparing `current`, the release a rollback would return
+/// to, and the release that was current before.
+fn prune_list(
+    newest_first: &[String],
+    current: &str,
+    before: Option<&str>,
+    keep: usize,
+) -> Vec<String> {
+    let pos = newest_first.iter().position(|id| id == current);
+    let rollback_target = pos
+        .and_then(|p| newest_first.get(p + 1))
+        .map(String::as_str);
+    newest_first
+        .iter()
+        .skip(keep)
+        .filter(|id| {
+            let id = id.as_str();
+            id != current && Some(id) != rollback_target && Some(id) != before
+        })
+        .cloned()
+        .collect()
+}
+
+/// `releases/.tmp-*` (unfinished releases and metadata), `current.tmp-*`, and metadata whose
+/// release is gone.
+fn leftovers(root: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let releases = meta::releases_dir(root);
+    for (dir, prefix) in [(root, "current.tmp-"), (releases.as_path(), ".tmp-")] {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with(prefix) {
+                out.push(entry.path());
+            } else if dir == releases {
+                let orphan_meta = name
+                    .strip_prefix('.')
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .filter(|id| check_id(id).is_ok() && !releases.join(id).is_dir());
+                if orphan_meta.is_some() {
+                    out.push(entry.path());
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn execute(spec: &Spec, env: &Env, plan: &Plan) -> Result<Vec<(&'static str, String)>, Error> {
+    let root = &plan.deploy_root;
+    let releases = meta::releases_dir(root);
+    for path in &plan.leftovers {
+        remove_any(path)?;
+    }
+    if let Some(removal) = &plan.remove {
+        if removal.current {
+            let link = root.join("current");
+            fs::remove_file(&link).map_err(Error::io(format!("remove {}", link.display())))?;
+        }
+        remove_any(&releases)?;
+        return Ok(Vec::new());
+    }
+    let mut hooks = Vec::new();
+    if let Some(Switch { to: id, .. }) = &plan.switch {
+        fs::create_dir_all(&releases)
+            .map_err(Error::io(format!("create {}", releases.display())))?;
+        let dir = releases.join(id);
+        let seq = next_seq(root)?;
+        if let Some(sha) = &plan.unpack {
+            if let Some(out) = build_release(spec, env, root, sha, seq)? {
+                hooks.push(("before_switch", out));
+            }
+        } else {
+            if let Some(cmd) = &plan.before_switch {
+                hooks.push((
+                    "before_switch",
+                    run_hook("before_switch", cmd, &dir, &dir, id, env)?,
+                ));
+            }
+            let old = meta::read_all(root)
+                .ok()
+                .and_then(|all| all.into_iter().find(|i| &i.id == id));
+            let doc = MetaDoc {
+                format: 1,
+                id: id.clone(),
+                seq,
+                deployed: meta::rfc3339(SystemTime::now()),
+                content_sha256: old.as_ref().and_then(|o| o.content_sha256.clone()),
+                commit: old.and_then(|o| o.commit),
+            };
+            meta::write_meta(&releases, &doc)
+                .map_err(Error::io(format!("write metadata of {id}")))?;
+        }
+        if let Err(e) = switch_current(root, id) {
+            if plan.unpack.is_some() {
+                let _ = remove_release(&releases, id);
+            }
+            return Err(e);
+        }
+        if let Some(cmd) = &plan.after_switch {
+            let out = run_hook("after_switch", cmd, &dir, &dir, id, env)
+                .map_err(|e| Error::AfterSwitch(Box::new(e)))?;
+            hooks.push(("after_switch", out));
+        }
+    }
+    for id in &plan.prune {
+        remove_release(&releases, id)?;
+    }
+    Ok(hooks)
+}
+
+/// Builds `releases/<id>` through a temporary directory; on any failure the temporary
+/// directory (and metadata) is removed and nothing else has changed but new `shared/` entries.
+/// Returns `before_switch`'s output.
+fn build_release(
+    spec: &Spec,
+    env: &Env,
+    root: &Path,
+    sha: &str,
+    seq: u64,
+) -> Result<Option<String>, Error> {
+    let releases = meta::releases_dir(root);
+    let id = &spec.id;
+    let tmp = releases.join(format!(".tmp-{id}-{}", std::process::id()));
+    let dir = releases.join(id);
+    fs::create_dir(&tmp).map_err(Error::io(format!("create {}", tmp.display())))?;
+    let built = (|| {
+        let (uid, gid) = owner::resolve(
+            spec.owner.as_ref(),
+            spec.group.as_ref(),
+            env.root.as_deref(),
+        )?;
+        let bytes = env
+            .content
+            .get(sha)
+            .filter(|b| sha256_hex(b) == sha)
+            .ok_or_else(|| Error::MissingContent(sha.to_string()))?;
+        unpack(&bytes, &tmp)?;
+        let created = link_shared(root, &tmp, &spec.shared)?;
+        let out = match &spec.before_switch {
+            Some(cmd) => Some(run_hook("before_switch", cmd, &tmp, &dir, id, env)?),
+            None => None,
+        };
+        owner::chown_tree(&tmp, uid, gid)?;
+        for path in created {
+            owner::chown_tree(&path, uid, gid)?;
+        }
+        let doc = MetaDoc {
+            format: 1,
+            id: id.clone(),
+            seq,
+            deployed: meta::rfc3339(SystemTime::now()),
+            content_sha256: Some(sha.to_string()),
+            commit: spec.commit.clone(),
+        };
+        meta::write_meta(&releases, &doc).map_err(Error::io(format!("write metadata of {id}")))?;
+        fs::rename(&tmp, &dir).map_err(Error::io(format!("rename into {}", dir.display())))?;
+        Ok(out)
+    })();
+    if built.is_err() {
+        let _ = remove_any(&tmp);
+        if !dir.exists() {
+            let _ = fs::remove_file(meta::meta_path(&releases, id));
+        }
+    }
+    built
+}
+
+/// Replaces each shared path in the release with a relative symlink into `root/shared/`,
+/// creating the shared entry the first time (see the module docs for dir versus file).
+/// Returns the topmost paths it created under `shared/`.
+fn link_shared(root: &Path, release: &Path, shared: &[String]) -> Result<Vec<PathBuf>, Error> {
+    let shared_dir = root.join("shared");
+    let mut created = Vec::new();
+    for s in shared {
+        let rel = Path::new(s.trim_end_matches('/'));
+        no_symlink_parents(release, rel)?;
+        let in_release = release.join(rel);
+        let in_shared = shared_dir.join(rel);
+        let release_meta = fs::symlink_metadata(&in_release).ok();
+        if fs::symlink_metadata(&in_shared).is_err() {
+            let as_dir = release_meta.as_ref().is_some_and(|m| m.is_dir())
+                || s.ends_with('/')
+                || !rel
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains('.'));
+            let topmost = in_shared
+                .ancestors()
+                .take_while(|a| fs::symlink_metadata(a).is_err())
+                .last()
+                .map(Path::to_path_buf);
+            let made = if as_dir {
+                fs::create_dir_all(&in_shared)
+            } else {
+                in_shared
+                    .parent()
+                    .map_or(Ok(()), fs::create_dir_all)
+                    .and_then(|_| fs::File::create_new(&in_shared).map(drop))
+            };
+            made.map_err(Error::io(format!("create {}", in_shared.display())))?;
+            created.extend(topmost);
+        }
+        if let Some(m) = release_meta {
+            let removed = if m.is_dir() {
+                fs::remove_dir_all(&in_release)
+            } else {
+                fs::remove_file(&in_release)
+            };
+            removed.map_err(Error::io(format!("replace {}", in_release.display())))?;
+        }
+        if let Some(parent) = in_release.parent() {
+            fs::create_dir_all(parent)
+                .map_err(Error::io(format!("create {}", parent.display())))?;
+        }
+        // From releases/<id>/a/b: up past a/, <id>/ and releases/.
+        let mut target = PathBuf::new();
+        for _ in 0..rel.components().count() + 1 {
+            target.push("..");
+        }
+        target.push("shared");
+        target.push(rel);
+        symlink(&target, &in_release)
+            .map_err(Error::io(format!("link {}", in_release.display())))?;
+    }
+    Ok(created)
+}
+
+/// Runs a hook with `/bin/sh -c` in `cwd`; `release` is where the release lives once switched.
+/// Its stdout and stderr go, interleaved, to an unlinked scratch file rather than a pipe, so a
+/// daemon the hook starts in the background cannot keep fleet waiting.
+fn run_hook(
+    hook: &'static str,
+    cmd: &str,
+    cwd: &Path,
+    release: &Path,
+    id: &str,
+    env: &Env,
+) -> Result<String, Error> {
+    let failed = || Error::io(format!("run {hook}"));
+    let scratch = std::env::temp_dir().join(format!(
+        "fleet-hook-{}-{}",
+        std::process::id(),
+        meta::rfc3339(SystemTime::now())
+    ));
+    let mut log = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&scratch)
+        .map_err(failed())?;
+    let _ = fs::remove_file(&scratch);
+    let mut command = Command::new("/bin/sh");
+    command
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(cwd)
+        .env("FLEET_RELEASE_ID", id)
+        .env("FLEET_RELEASE_PATH", release)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(failed())?)
+        .stderr(log.try_clone().map_err(failed())?);
+    if let Some(root) = &env.root {
+        command.env("FLEET_ROOT", root);
+    }
+    let status = command.status().map_err(failed())?;
+    let mut bytes = Vec::new();
+    log.seek(io::SeekFrom::Start(0))
+        .and_then(|_| log.read_to_end(&mut bytes))
+        .map_err(failed())?;
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if status.success() {
+        Ok(text)
+    } else {
+        const TAIL: usize = 4000;
+        if text.len() > TAIL {
+            let mut cut = text.len() - TAIL;
+            while !text.is_char_boundary(cut) {
+                cut += 1;
+            }
+            text = format!("…{}", &text[cut..]);
+        }
+        Err(Error::Hook {
+            hook,
+            status: status.to_string(),
+            output: text,
+        })
+    }
+}
+
+/// Points `root/current` at `releases/<id>` by renaming a new symlink over it.
+fn switch_current(root: &Path, id: &str) -> Result<(), Error> {
+    let tmp = root.join(format!("current.tmp-{}", std::process::id()));
+    let current = root.join("current");
+    let _ = fs::remove_file(&tmp);
+    symlink(Path::new("releases").join(id), &tmp)
+        .map_err(Error::io(format!("create {}", tmp.display())))?;
+    if let Err(e) = fs::rename(&tmp, &current) {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(format!("switch {}", current.display()))(e));
+    }
+    // Make the switch durable; a failure here does not undo it.
+    let _ = fs::File::open(root).and_then(|d| d.sync_all());
+    Ok(())
+}
+
+fn next_seq(root: &Path) -> Result<u64, Error> {
+    let infos = meta::read_all(root).map_err(Error::io(format!("read {}", root.display())))?;
+    Ok(infos.iter().map(|i| i.seq).max().unwrap_or(0) + 1)
+}
+
+fn remove_release(releases: &Path, id: &str) -> Result<(), Error> {
+    remove_any(&releases.join(id))?;
+    match fs::remove_file(meta::meta_path(releases, id)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(Error::io(format!("remove metadata of {id}"))(e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Removes a file, symlink or directory tree (never following a symlink).
+fn remove_any(path: &Path) -> Result<(), Error> {
+    let result = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    result.map_err(Error::io(format!("remove {}", path.display())))
+}
+
+/// An exclusive lock on the deploy root directory, released when the file is dropped.
+fn lock(root: &Path) -> Result<fs::File, Error> {
+    let dir = fs::File::open(root).map_err(Error::io(format!("open {}", root.display())))?;
+    dir.lock()
+        .map_err(Error::io(format!("lock {}", root.display())))?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn pruning_spares_current_and_its_neighbours() {
+        let order = ids(&["e", "d", "c", "b", "a"]);
+        assert_eq!(prune_list(&order, "e", Some("d"), 3), ids(&["b", "a"]));
+        assert_eq!(prune_list(&order, "e", Some("d"), 1), ids(&["c", "b", "a"]));
+        // After `rollback --to a`, deploying f keeps a (was current) and e (rollback target).
+        let order = ids(&["f", "e", "d", "a"]);
+        assert_eq!(prune_list(&order, "f", Some("a"), 1), ids(&["d"]));
+    }
+}

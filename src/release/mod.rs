@@ -1,0 +1,170 @@
+//! Code releases (Capistrano style): unpack, link shared paths, switch `current`, prune, roll back.
+//!
+//! A deploy root `PATH` holds
+//!
+//! ```text
+//! PATH/releases/<id>/          one directory per release, complete once it has this name
+//! PATH/releases/.<id>.json     its deploy metadata (sequence, time, source sha, commit)
+//! PATH/shared/…                kept across releases, linked into each one
+//! PATH/current -> releases/<id>
+//! ```
+//!
+//! The invariants every operation keeps:
+//! - a directory named `releases/<id>` is complete: it is built as `releases/.tmp-<id>-<pid>`
+//!   (tarball unpacked, shared paths linked, `before_switch` run, owner set, metadata written)
+//!   and renamed into place only then; a failure before that removes the temporary directory,
+//!   and leftovers of a killed run (`.tmp-*`, `current.tmp-*`, metadata without a release) are
+//!   removed by the next `apply`;
+//! - `current` only ever changes by renaming a new relative symlink over it, so it always
+//!   points at a complete release or at what it pointed at before;
+//! - tarball entries never write outside the new release directory (see [`unpack`]);
+//! - "newest" means most recently deployed (the metadata's sequence number), not the name.
+//!
+//! Decisions:
+//! - metadata lives beside, not inside, the release (`releases/.<id>.json`) so the release tree
+//!   is exactly the source; a release without metadata (made by hand or by another tool) sorts
+//!   as oldest, by its directory's modification time;
+//! - a `shared` path becomes a directory in `shared/` when the release has a directory there,
+//!   when it is written with a trailing `/`, or when its last component has no `.` (`log`,
+//!   `tmp/cache`); otherwise an empty file (`config/config.inc`). What already is in `shared/`
+//!   wins. A release's own copy of a shared path is replaced by the link, never copied over;
+//! - `ensure = absent` removes `current` and `releases/` (every release and its metadata) and
+//!   keeps `shared/` (configuration and data outlive the code) and `PATH` itself;
+//! - `before_switch` runs in the new release while it is still `releases/.tmp-<id>-<pid>`
+//!   (`FLEET_RELEASE_PATH` names where it will live); `after_switch` runs in `releases/<id>`.
+//!   Switching back to a release that still exists (not current) runs both hooks again, in it.
+//!   Hooks run with `/bin/sh -c` on the host, with `FLEET_RELEASE_ID`, `FLEET_RELEASE_PATH` and,
+//!   under a sandbox root only, `FLEET_ROOT`; their output is kept in the [`Outcome`];
+//! - `owner`/`group` are applied (without following symlinks) to the new release after
+//!   `before_switch`, so what the hook made is owned too, and to entries created in `shared/`;
+//! - pruning keeps the `keep` newest releases, and always the current one, the one a rollback
+//!   would return to, and the one that was current before this apply.
+
+mod deploy;
+mod meta;
+mod owner;
+mod source;
+mod spec;
+mod unpack;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::catalog::store::ContentStore;
+
+pub use deploy::{apply, list, plan, rollback, Outcome, Plan, Removal, Rollback, Switch};
+pub use meta::ReleaseInfo;
+pub use source::{git_export, normalize_tar, source_to_bytes, tar_dir, Source};
+pub use spec::{Ensure, Spec};
+pub use unpack::unpack;
+
+/// Where release bytes come from at apply time: by lower-case hex sha256.
+pub trait ContentSource {
+    fn get(&self, sha256: &str) -> Option<Arc<Vec<u8>>>;
+}
+
+impl ContentSource for ContentStore {
+    fn get(&self, sha256: &str) -> Option<Arc<Vec<u8>>> {
+        ContentStore::get(self, sha256)
+    }
+}
+
+impl<F: Fn(&str) -> Option<Arc<Vec<u8>>>> ContentSource for F {
+    fn get(&self, sha256: &str) -> Option<Arc<Vec<u8>>> {
+        self(sha256)
+    }
+}
+
+/// The world an apply runs in.
+pub struct Env<'a> {
+    /// A sandbox root: every path the spec names is taken under it (`--root`). Hooks still run
+    /// on the host, with `FLEET_ROOT` set to it.
+    pub root: Option<PathBuf>,
+    /// Release bytes by sha256.
+    pub content: &'a dyn ContentSource,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(root: Option<PathBuf>, content: &'a dyn ContentSource) -> Env<'a> {
+        Env { root, content }
+    }
+}
+
+/// `path` (absolute) as seen on this host: under `root` when there is one.
+pub fn host_path(root: Option<&Path>, path: &Path) -> PathBuf {
+    match root {
+        Some(root) => {
+            let rel: PathBuf = path
+                .components()
+                .filter(|c| matches!(c, std::path::Component::Normal(_)))
+                .collect();
+            root.join(rel)
+        }
+        None => path.to_path_buf(),
+    }
+}
+
+/// Why a release operation failed.
+#[derive(Debug)]
+pub enum Error {
+    /// The resource's parameters are unusable.
+    Spec(String),
+    /// The content store has no bytes for the sha256 (or they do not match it).
+    MissingContent(String),
+    /// The archive could not be read.
+    Corrupt(String),
+    /// An archive entry would land outside the release, or is of a refused kind.
+    Unsafe(String),
+    /// A hook exited unsuccessfully; `output` is its stdout and stderr, interleaved (tail).
+    Hook {
+        hook: &'static str,
+        status: String,
+        output: String,
+    },
+    /// `after_switch` failed: `current` was switched to the new release nonetheless.
+    AfterSwitch(Box<Error>),
+    /// Rollback has no release to go back to, or the named one does not exist.
+    Rollback(String),
+    /// A filesystem or process error, with what was being done.
+    Io {
+        context: String,
+        error: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let context = context.into();
+        move |error| Error::Io { context, error }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Spec(m) => write!(f, "{m}"),
+            Error::MissingContent(sha) => {
+                write!(f, "the content store has no bytes for sha256 {sha}")
+            }
+            Error::Corrupt(m) => write!(f, "corrupt release archive: {m}"),
+            Error::Unsafe(m) => write!(f, "refused release archive: {m}"),
+            Error::Hook {
+                hook,
+                status,
+                output,
+            } => {
+                write!(f, "{hook} failed ({status})")?;
+                if !output.is_empty() {
+                    write!(f, ":\n{}", output.trim_end())?;
+                }
+                Ok(())
+            }
+            Error::AfterSwitch(e) => write!(f, "current was switched, but {e}"),
+            Error::Rollback(m) => write!(f, "{m}"),
+            Error::Io { context, error } => write!(f, "{context}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,165 @@
+//! `fleet release list` and `fleet release rollback`, run as the real binary.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use fleet::catalog::store::ContentStore;
+use fleet::release::{self, Env, Spec};
+use indexmap::IndexMap;
+use serde_json::{json, Value};
+
+fn tarball(version: &str) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(version.len() as u64);
+    b.append_data(&mut h, "VERSION", version.as_bytes())
+        .unwrap();
+    b.into_inner().unwrap()
+}
+
+/// Deploys `versions` in order under `root` at `/srv/app`.
+fn deploy(root: &Path, versions: &[&str]) {
+    let store = ContentStore::new();
+    for v in versions {
+        let sha = store.add(tarball(v));
+        let params: IndexMap<String, Value> = serde_json::from_value(
+            json!({"path": "/srv/app", "version": v, "content_sha256": sha}),
+        )
+        .unwrap();
+        let spec = Spec::from_params("app", &params).unwrap();
+        release::apply(&spec, &Env::new(Some(root.to_path_buf()), &store)).unwrap();
+    }
+}
+
+fn fleet(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .arg("release")
+        .args(args)
+        .arg("/srv/app")
+        .arg("--root")
+        .arg(root)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn current(root: &Path) -> PathBuf {
+    fs::read_link(root.join("srv/app/current")).unwrap()
+}
+
+/// The id column of `fleet release list`, with the current marker.
+fn listed(root: &Path) -> Vec<String> {
+    let out = fleet(root, &["list"]);
+    assert!(out.status.success());
+    stdout(&out)
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .take(if l.starts_with('*') { 2 } else { 1 })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn list_shows_newest_first_and_marks_current() {
+    let dir = tempfile::tempdir().unwrap();
+    deploy(dir.path(), &["r10", "r9", "r1000"]);
+    let out = fleet(dir.path(), &["list"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("* r1000  20"), "{text}");
+    assert!(lines[1].starts_with("  r9     20"), "{text}");
+    let sha = fleet::catalog::json::sha256_hex(&tarball("r1000"));
+    assert!(lines[0].ends_with(&format!("Z  sha256 {sha}")), "{text}");
+    assert_eq!(listed(dir.path()), ["* r1000", "r9", "r10"]);
+}
+
+#[test]
+fn list_of_an_empty_root_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fleet(dir.path(), &["list"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "no releases under /srv/app\n");
+}
+
+#[test]
+fn rollback_twice_then_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    deploy(dir.path(), &["a", "b", "c"]);
+
+    let out = fleet(dir.path(), &["rollback"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out), "/srv/app: current -> b (removed c)\n");
+    assert_eq!(current(dir.path()), Path::new("releases/b"));
+    assert_eq!(listed(dir.path()), ["* b", "a"]);
+
+    let out = fleet(dir.path(), &["rollback"]);
+    assert!(out.status.success());
+    assert_eq!(current(dir.path()), Path::new("releases/a"));
+    assert_eq!(listed(dir.path()), ["* a"]);
+    assert!(!dir.path().join("srv/app/releases/b").exists());
+    assert!(!dir.path().join("srv/app/releases/.b.json").exists());
+
+    let out = fleet(dir.path(), &["rollback"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("error: nothing to roll back to: a is the only"),
+        "{err}"
+    );
+    assert_eq!(current(dir.path()), Path::new("releases/a"));
+}
+
+#[test]
+fn rollback_with_a_single_release_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    deploy(dir.path(), &["only"]);
+    let out = fleet(dir.path(), &["rollback"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to roll back to"));
+    assert!(out.stdout.is_empty());
+    assert_eq!(current(dir.path()), Path::new("releases/only"));
+    assert_eq!(listed(dir.path()), ["* only"]);
+}
+
+#[test]
+fn rollback_to_a_named_release() {
+    let dir = tempfile::tempdir().unwrap();
+    deploy(dir.path(), &["a", "b", "c"]);
+    let out = fleet(dir.path(), &["rollback", "--to", "a"]);
+    assert!(out.status.success());
+    assert_eq!(current(dir.path()), Path::new("releases/a"));
+    assert_eq!(listed(dir.path()), ["b", "* a"]);
+
+    for (to, message) in [
+        ("a", "a is already the current release"),
+        ("zz", "no release \"zz\""),
+    ] {
+        let out = fleet(dir.path(), &["rollback", "--to", to]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(message), "{err}");
+    }
+    assert_eq!(current(dir.path()), Path::new("releases/a"));
+}
+
+#[test]
+fn rollback_without_a_deploy_root_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fleet(dir.path(), &["rollback"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to roll back"));
+}
