@@ -1,0 +1,128 @@
+//! Criterion benchmarks of the in-process stages, one group per stage, so that a regression
+//! in one stage shows on its own: parse, load (read + parse), compile (evaluate, catalog,
+//! graph), check (every node, lints).
+//!
+//! Input comes from `bench/gen.py` (the one generator of benchmark manifests), written into
+//! a temporary directory when the benchmark starts. `FLEET_BENCH_SIZES=1000,10000` chooses
+//! the resource counts (default 1000 and 10000).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+use fleet::catalog::store::ContentStore;
+use fleet::program::{Options, Program};
+use fleet::source::FileId;
+
+struct Input {
+    resources: u64,
+    manifest: PathBuf,
+    text: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Runs the generator for `resources` resources and reads back the fleet manifest.
+fn generate(resources: u64) -> Input {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gen = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/gen.py");
+    let status = Command::new("python3")
+        .arg(&gen)
+        .args(["--resources", &resources.to_string(), "--out"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python3 bench/gen.py");
+    assert!(status.success(), "bench/gen.py failed");
+    let manifest = dir.path().join("fleet/site.fleet");
+    let text = std::fs::read_to_string(&manifest).expect("generated manifest");
+    Input {
+        resources,
+        manifest,
+        text,
+        _dir: dir,
+    }
+}
+
+fn sizes() -> Vec<u64> {
+    std::env::var("FLEET_BENCH_SIZES")
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
+}
+
+fn stages(c: &mut Criterion) {
+    let inputs: Vec<Input> = sizes().into_iter().map(generate).collect();
+
+    let mut group = c.benchmark_group("parse");
+    for input in &inputs {
+        group.throughput(Throughput::Bytes(input.text.len() as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(input.resources),
+            &input.text,
+            |b, text| {
+                b.iter(|| {
+                    let (ast, diags) = fleet::syntax::parse(FileId(0), text);
+                    assert!(diags.is_empty());
+                    ast
+                })
+            },
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("load");
+    for input in &inputs {
+        group.throughput(Throughput::Elements(input.resources));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(input.resources),
+            &input.manifest,
+            |b, manifest| {
+                b.iter(|| Program::load(std::slice::from_ref(manifest), Options::default()))
+            },
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("compile");
+    for input in &inputs {
+        let program = Program::load(std::slice::from_ref(&input.manifest), Options::default());
+        group.throughput(Throughput::Elements(input.resources));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(input.resources),
+            &program,
+            |b, program| {
+                b.iter(|| {
+                    let (catalog, diags) = program.compile("bench01", &ContentStore::new());
+                    assert!(catalog.is_some(), "{diags:?}");
+                    catalog
+                })
+            },
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("check");
+    for input in &inputs {
+        let program = Program::load(std::slice::from_ref(&input.manifest), Options::default());
+        group.throughput(Throughput::Elements(input.resources));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(input.resources),
+            &program,
+            |b, program| b.iter(|| program.check()),
+        );
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = stages
+}
+criterion_main!(benches);
