@@ -1,0 +1,437 @@
+//! Parser tests: conformance files, spans, strings, numbers, precedence, recovery, robustness.
+
+use fleet::diag::Diagnostic;
+use fleet::source::{FileId, SourceFile};
+use fleet::syntax::ast::*;
+use fleet::syntax::parse;
+
+const CONFORMANCE: &str = "/work/shared/conformance";
+
+fn parse_str(text: &str) -> (File, Vec<Diagnostic>) {
+    parse(FileId(0), text)
+}
+
+/// 1-based line:column of every diagnostic, with its code.
+fn positions(text: &str, diags: &[Diagnostic]) -> Vec<(String, usize, usize)> {
+    let f = SourceFile::new("t".into(), "t".into(), text.to_string());
+    diags
+        .iter()
+        .map(|d| {
+            let (l, c) = f.line_col(d.span.map_or(0, |s| s.start as usize));
+            (d.code.to_string(), l, c)
+        })
+        .collect()
+}
+
+fn line_col(text: &str, offset: u32) -> (usize, usize) {
+    SourceFile::new("t".into(), "t".into(), text.to_string()).line_col(offset as usize)
+}
+
+fn conformance_files() -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["check", "compile"] {
+        let Ok(entries) = std::fs::read_dir(format!("{CONFORMANCE}/{dir}")) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "fleet") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn conformance_files_parse_with_exactly_the_expected_syntax_errors() {
+    let files = conformance_files();
+    assert!(files.len() >= 40, "conformance cases not found");
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expected: Vec<(String, usize, usize)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: error syntax "))
+            .map(|pos| {
+                let (l, c) = pos.trim().split_once(':').unwrap();
+                ("syntax".to_string(), l.parse().unwrap(), c.parse().unwrap())
+            })
+            .collect();
+        let (file, diags) = parse_str(&text);
+        assert_eq!(
+            positions(&text, &diags),
+            expected,
+            "{}: {:?}",
+            path.display(),
+            diags.iter().map(|d| &d.message).collect::<Vec<_>>()
+        );
+        if expected.is_empty() {
+            assert!(!file.items.is_empty(), "{}", path.display());
+        }
+        // Every comment line is collected, with its text.
+        let comment_lines = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with('#'))
+            .count();
+        assert!(file.comments.len() >= comment_lines, "{}", path.display());
+        for (span, t) in &file.comments {
+            assert_eq!(&text[span.range()], t);
+        }
+    }
+}
+
+#[test]
+fn syntax_error_messages_are_english() {
+    let cases = [
+        (
+            "file \"/etc/motd\" {\n  mode = }",
+            "expected an expression, found `}`",
+        ),
+        (
+            "let $x = 1\nif $x = 1 { notice(\"one\") }",
+            "expected `{` or an operator, found `=`",
+        ),
+        (
+            "file \"/a\" { }\n}",
+            "expected a statement or end of input, found `}`",
+        ),
+        ("file \"/a\" { mode }", "expected `=`"),
+        ("let $x = [1, 2", "found end of input"),
+    ];
+    for (text, want) in cases {
+        let (_, diags) = parse_str(text);
+        assert_eq!(diags.len(), 1, "{text}: {diags:?}");
+        assert!(
+            diags[0].message.contains(want),
+            "{text}: {:?} lacks {want:?}",
+            diags[0].message
+        );
+        assert!(!diags[0].message.contains("Rule"), "{}", diags[0].message);
+    }
+}
+
+#[test]
+fn debug_dump() {
+    let text = std::env::var("FLEET_PARSE").unwrap_or_default();
+    if text.is_empty() {
+        return;
+    }
+    let text = std::fs::read_to_string(&text).unwrap_or(text);
+    let (file, diags) = parse_str(&text);
+    eprintln!("{file:#?}");
+    for (d, p) in diags.iter().zip(positions(&text, &diags)) {
+        eprintln!("{p:?} {}", d.message);
+    }
+}
+
+/// The only statement's `let` value.
+fn let_value(text: &str) -> Expr {
+    let (file, diags) = parse_str(text);
+    assert!(diags.is_empty(), "{text}: {diags:?}");
+    match file.items.into_iter().next().map(|s| s.kind) {
+        Some(StmtKind::Let { value, .. }) => value,
+        other => panic!("{text}: not a let: {other:?}"),
+    }
+}
+
+/// A compact rendering of an expression tree.
+fn sexp(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Str(s) => format!("{s:?}"),
+        ExprKind::Int(i) => i.to_string(),
+        ExprKind::Bool(b) => b.to_string(),
+        ExprKind::None => "none".into(),
+        ExprKind::Regex(r) => format!("/{r}/"),
+        ExprKind::Var(v) => format!("${v}"),
+        ExprKind::Array(xs) => format!("[{}]", xs.iter().map(sexp).collect::<Vec<_>>().join(" ")),
+        ExprKind::Map(kv) => format!(
+            "{{{}}}",
+            kv.iter()
+                .map(|(k, v)| format!("{}:{}", k.name, sexp(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        ExprKind::Interp(parts) => format!(
+            "(interp {})",
+            parts
+                .iter()
+                .map(|p| match p {
+                    StrPart::Lit(s) => format!("{s:?}"),
+                    StrPart::Expr(e) => sexp(e),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        ExprKind::Ref { type_name, titles } => format!(
+            "{}[{}]",
+            type_name.name,
+            titles.iter().map(sexp).collect::<Vec<_>>().join(" ")
+        ),
+        ExprKind::Call(c) => format!(
+            "({} {})",
+            c.name.name,
+            c.args.iter().map(sexp).collect::<Vec<_>>().join(" ")
+        ),
+        ExprKind::Field { base, key } => format!("{}.{}", sexp(base), key.name),
+        ExprKind::Index { base, index } => format!("{}[{}]", sexp(base), sexp(index)),
+        ExprKind::Unary { op, expr } => format!("({op:?} {})", sexp(expr)),
+        ExprKind::Binary { op, lhs, rhs } => {
+            format!("({} {} {})", op.as_str(), sexp(lhs), sexp(rhs))
+        }
+        ExprKind::Selector { subject, arms } => format!(
+            "(? {} {})",
+            sexp(subject),
+            arms.iter()
+                .map(|(l, v)| format!("{}=>{}", label(l), sexp(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        ExprKind::If {
+            branches,
+            else_value,
+        } => format!(
+            "(if {} else {})",
+            branches
+                .iter()
+                .map(|(c, v)| format!("{} {}", sexp(c), sexp(v)))
+                .collect::<Vec<_>>()
+                .join(" elif "),
+            sexp(else_value)
+        ),
+        ExprKind::ArrayComp {
+            key,
+            var,
+            iter,
+            cond,
+            value,
+        } => format!(
+            "[for {:?} {} in {} if {:?}: {}]",
+            key.as_ref().map(|k| &k.name),
+            var.name,
+            sexp(iter),
+            cond.as_ref().map(|c| sexp(c)),
+            sexp(value)
+        ),
+        ExprKind::MapComp {
+            key,
+            var,
+            iter,
+            cond,
+            out_key,
+            out_value,
+        } => format!(
+            "{{for {:?} {} in {} if {:?}: {} => {}}}",
+            key.as_ref().map(|k| &k.name),
+            var.name,
+            sexp(iter),
+            cond.as_ref().map(|c| sexp(c)),
+            sexp(out_key),
+            sexp(out_value)
+        ),
+    }
+}
+
+fn label(l: &Label) -> String {
+    match l {
+        Label::Value(e) => sexp(e),
+        Label::Regex(r, _) => format!("/{r}/"),
+        Label::Default(_) => "default".into(),
+    }
+}
+
+#[test]
+fn precedence_and_associativity() {
+    let cases = [
+        ("1 + 2 * 3", "(+ 1 (* 2 3))"),
+        ("1 - 2 - 3", "(- (- 1 2) 3)"),
+        ("$a ?? $b ?? $c", "(?? $a (?? $b $c))"),
+        ("$a or $b and $c", "(or $a (and $b $c))"),
+        ("not $a == $b", "(Not (== $a $b))"),
+        ("not $a and $b", "(and (Not $a) $b)"),
+        ("$a < $b == $c", "(== (< $a $b) $c)"),
+        ("-$a * $b", "(* (Neg $a) $b)"),
+        ("-2 * 3", "(* -2 3)"),
+        ("$a + $b < $c", "(< (+ $a $b) $c)"),
+        ("$a ?? $b or $c", "(?? $a (or $b $c))"),
+        ("$x in [1, 2]", "(in $x [1 2])"),
+        ("$x =~ /^a\\/b$/", "(=~ $x /^a/b$/)"),
+        ("$x !~ /a/ and $y", "(and (!~ $x /a/) $y)"),
+        ("$m.a.b[0]", "$m.a.b[0]"),
+        (
+            "$x ? { \"a\" => 1, /b/ => 2, default => 3 }",
+            "(? $x \"a\"=>1 /b/=>2 default=>3)",
+        ),
+        (
+            "$a.b ? { true => on, default => off }",
+            "(? $a.b true=>\"on\" default=>\"off\")",
+        ),
+        ("(1 + 2) * 3", "(* (+ 1 2) 3)"),
+        ("10 / 2 % 3", "(% (/ 10 2) 3)"),
+        ("none ?? \"x\"", "(?? none \"x\")"),
+        (
+            "if $a { 1 } else if $b { 2 } else { 3 }",
+            "(if $a 1 elif $b 2 else 3)",
+        ),
+        ("if $c { { a: 1 } } else { {} }", "(if $c {a:1} else {})"),
+        (
+            "[for $x in $xs if $x != \"\": upcase($x)]",
+            "[for None x in $xs if Some(\"(!= $x \\\"\\\")\"): (upcase $x)]",
+        ),
+        (
+            "{for $k, $v in $m: $k => $v * 2}",
+            "{for Some(\"k\") v in $m if None: $k => (* $v 2)}",
+        ),
+        ("File[\"/a\", \"/b\"]", "File[\"/a\" \"/b\"]"),
+        ("Nginx::Vhost[\"x\"]", "Nginx::Vhost[\"x\"]"),
+        (
+            "{ key: 1, \"other key\": 2, class: 3, }",
+            "{key:1 other key:2 class:3}",
+        ),
+        ("running", "\"running\""),
+        ("nginx::vhost", "\"nginx::vhost\""),
+        ("[1, 2, 3,]", "[1 2 3]"),
+        ("0o644 + 0x1F + 42", "(+ (+ 420 31) 42)"),
+        ("- - 1", "(Neg -1)"),
+        ("-9223372036854775808", "-9223372036854775808"),
+        ("join($a, \",\")", "(join $a \",\")"),
+    ];
+    for (src, want) in cases {
+        let e = let_value(&format!("let $v = {src}"));
+        assert_eq!(sexp(&e), want, "{src}");
+        // The expression's span is the whole expression.
+        assert_eq!(e.span.range(), 9..9 + src.len(), "{src}");
+    }
+}
+
+#[test]
+fn integer_overflow_is_invalid_value_at_the_literal() {
+    let text =
+        "let $x = 9223372036854775808\nlet $y = 0x8000000000000000\nlet $z = -9223372036854775809";
+    let (file, diags) = parse_str(text);
+    assert_eq!(file.items.len(), 3);
+    let got = positions(text, &diags);
+    assert_eq!(
+        got,
+        vec![
+            ("invalid-value".into(), 1, 10),
+            ("invalid-value".into(), 2, 10),
+            ("invalid-value".into(), 3, 10)
+        ]
+    );
+}
+
+#[test]
+fn strings_escapes_and_interpolation() {
+    assert_eq!(
+        sexp(&let_value(r#"let $v = "a\\b\"c\n\t\r\$d\u{1F600}""#)),
+        format!("{:?}", "a\\b\"c\n\t\r$d😀")
+    );
+    assert_eq!(
+        sexp(&let_value(r"let $v = 'a\'b\\c\d'")),
+        format!("{:?}", "a'b\\c\\d")
+    );
+    assert_eq!(
+        sexp(&let_value(
+            r#"let $v = "${title}.conf $x::y ${facts.os.family} $ 5$ ${true}""#
+        )),
+        r#"(interp $title ".conf " $x::y " " $facts.os.family " $ 5$ " true)"#
+    );
+    assert_eq!(
+        sexp(&let_value(
+            r#"let $v = "${join($names, ",")}/${length(lookup("d", {}))}""#
+        )),
+        r#"(interp (join $names ",") "/" (length (lookup "d" {})))"#
+    );
+    assert_eq!(
+        sexp(&let_value(r#"let $v = "${node}-${port + 1}-${"x"}""#)),
+        r#"(interp $node "-" (+ $port 1) "-" "x")"#
+    );
+    // An unknown escape is a syntax error at the backslash.
+    let text = "let $v = \"ab\\qc\"";
+    let (_, diags) = parse_str(text);
+    assert_eq!(positions(text, &diags), vec![("syntax".into(), 1, 13)]);
+}
+
+#[test]
+fn interpolation_spans() {
+    let text = "let $v = \"${title}.conf $name ${a.b}\"";
+    let e = let_value(text);
+    let ExprKind::Interp(parts) = e.kind else {
+        panic!("not interpolated")
+    };
+    let spans: Vec<&str> = parts
+        .iter()
+        .filter_map(|p| match p {
+            StrPart::Expr(e) => Some(&text[e.span.range()]),
+            StrPart::Lit(_) => None,
+        })
+        .collect();
+    assert_eq!(spans, vec!["title", "$name", "a.b"]);
+    if let StrPart::Expr(Expr {
+        kind: ExprKind::Field { base, key },
+        ..
+    }) = &parts[4]
+    {
+        assert_eq!(&text[base.span.range()], "a");
+        assert_eq!(&text[key.span.range()], "b");
+    } else {
+        panic!("{:?}", parts[4]);
+    }
+}
+
+#[test]
+fn undefined_key_position_of_conformance_29() {
+    let text =
+        std::fs::read_to_string(format!("{CONFORMANCE}/check/29-undefined-key.fleet")).unwrap();
+    let (file, diags) = parse_str(&text);
+    assert!(diags.is_empty());
+    let StmtKind::Resource(r) = &file.items[1].kind else {
+        panic!()
+    };
+    assert_eq!(line_col(&text, r.kind.span.start), (3, 1));
+    assert_eq!(&text[r.kind.span.range()], "file");
+    let BodyItem::Attr { value, .. } = &r.body[0] else {
+        panic!()
+    };
+    let ExprKind::Interp(parts) = &value.kind else {
+        panic!()
+    };
+    let keys: Vec<(usize, usize)> = parts
+        .iter()
+        .filter_map(|p| match p {
+            StrPart::Expr(Expr {
+                kind: ExprKind::Field { key, .. },
+                ..
+            }) => Some(line_col(&text, key.span.start)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, vec![(3, 40), (3, 54)]);
+}
+
+#[test]
+fn triple_quoted_strings_dedent_before_interpolation() {
+    let text = "let $v = \"\"\"\n      Welcome to ${facts.hostname}.${domain}\n        indented \\$x\n\n      Managed.\n      \"\"\"";
+    let e = let_value(text);
+    let ExprKind::Interp(parts) = &e.kind else {
+        panic!("{e:?}")
+    };
+    assert_eq!(
+        sexp(&e),
+        r#"(interp "Welcome to " $facts.hostname "." $domain "\n  indented $x\n\nManaged.\n")"#
+    );
+    let spans: Vec<&str> = parts
+        .iter()
+        .filter_map(|p| match p {
+            StrPart::Expr(e) => Some(&text[e.span.range()]),
+            StrPart::Lit(_) => None,
+        })
+        .collect();
+    assert_eq!(spans, vec!["facts.hostname", "domain"]);
+    // Without interpolation it is a plain Str.
+    assert_eq!(
+        sexp(&let_value("let $v = \"\"\"\n  a\n    b\n  \"\"\"")),
+        format!("{:?}", "a\n  b\n")
+    );
+}
