@@ -435,3 +435,119 @@ fn triple_quoted_strings_dedent_before_interpolation() {
         format!("{:?}", "a\n  b\n")
     );
 }
+
+/// Runs `f` on a thread with a `stack`-byte stack.
+fn on_stack<T: Send + 'static>(stack: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(stack)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+fn deep_inputs(n: usize) -> Vec<String> {
+    vec![
+        format!("let $x = {}", "[".repeat(n)),
+        format!("let $x = {}1{}", "[".repeat(n), "]".repeat(n)),
+        format!("let $x = {}1{}", "(".repeat(n), ")".repeat(n)),
+        format!("let $x = {}", "{a: ".repeat(n)),
+        format!("{}{}", "if $x {\n".repeat(n), "}".repeat(n)),
+        format!("let $x = {}", "\"${".repeat(n)),
+        format!("let $x = {}1", "-".repeat(n)),
+        format!("let $x = {}true", "not ".repeat(n)),
+        format!("let $x = 1{}", " + 1".repeat(n)),
+        format!("let $x = $a{}", ".b".repeat(n)),
+        format!("let $x = $a{}", "[0]".repeat(n)),
+        format!("type T = {}", "Array[".repeat(n)),
+        format!("let $x = {}", "if $c { ".repeat(n)),
+    ]
+}
+
+#[test]
+fn deep_nesting_is_a_clean_syntax_error_on_small_and_large_stacks() {
+    for stack in [2 << 20, 8 << 20] {
+        let results = on_stack(stack, || {
+            // Brackets are refused before pest runs; flat chains of operators are parsed and
+            // then refused by lowering, so a shorter input shows the same (and runs faster in
+            // debug builds).
+            let flat = deep_inputs(5_000);
+            deep_inputs(100_000)
+                .into_iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    if (6..=10).contains(&i) {
+                        flat[i].clone()
+                    } else {
+                        text
+                    }
+                })
+                .map(|text| {
+                    let (_, diags) = parse_str(&text);
+                    diags.iter().map(|d| d.code).collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        });
+        for codes in results {
+            assert!(
+                !codes.is_empty() && codes.iter().all(|c| *c == "syntax"),
+                "{codes:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn moderate_nesting_parses_on_a_small_stack() {
+    on_stack(2 << 20, || {
+        for text in deep_inputs(40).into_iter().skip(1).take(2) {
+            let (_, diags) = parse_str(&text);
+            assert!(diags.is_empty(), "{diags:?}");
+        }
+        let text = format!("{}{}", "if $x {\n".repeat(40), "}".repeat(40));
+        assert!(parse_str(&text).1.is_empty());
+        let text = format!("let $x = \"{}1{}\"", "${\"".repeat(30), "\"}".repeat(30));
+        assert!(parse_str(&text).1.is_empty(), "{:?}", parse_str(&text).1);
+    });
+}
+
+#[test]
+fn debug_deep() {
+    let Ok(spec) = std::env::var("FLEET_DEEP") else {
+        return;
+    };
+    let (i, n, stack) = {
+        let v: Vec<usize> = spec.split(',').map(|x| x.parse().unwrap()).collect();
+        (v[0], v[1], v[2])
+    };
+    let text = deep_inputs(n).swap_remove(i);
+    let diags = on_stack(stack, move || parse_str(&text).1);
+    eprintln!("{:?}", diags.iter().map(|d| &d.message).collect::<Vec<_>>());
+}
+
+/// `FLEET_BENCH=N cargo test --release --test parse bench -- --nocapture` times the parse of
+/// N resources.
+#[test]
+fn bench() {
+    let Some(n) = std::env::var("FLEET_BENCH")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    else {
+        return;
+    };
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!(
+            "file \"/etc/app/conf{i}.d/settings.conf\" {{\n  ensure  = file\n  content = \"value ${{i}} for ${{facts.hostname}}\\n\"\n  mode    = \"0644\"  # comment\n  require = Package[\"pkg{i}\"]\n}}\n"
+        ));
+    }
+    let start = std::time::Instant::now();
+    let (file, diags) = parse_str(&text);
+    eprintln!(
+        "{} bytes, {} statements, {} diagnostics in {:?}",
+        text.len(),
+        file.items.len(),
+        diags.len(),
+        start.elapsed()
+    );
+}

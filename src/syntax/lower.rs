@@ -47,7 +47,9 @@ pub(crate) fn parse_chunk(file: FileId, text: &str, offset: usize) -> Chunk {
         comment_spans: Vec::new(),
     };
     let mut comments = Vec::new();
-    pest::set_error_detail(true);
+    // Tracking the literal tokens tried (for "expected `=`") costs about as much as the parse
+    // itself, so it is only switched on to re-parse after an error.
+    pest::set_error_detail(false);
     match FleetParser::parse(Rule::File, input) {
         Ok(mut pairs) => {
             for pair in pairs.clone().flatten() {
@@ -68,6 +70,7 @@ pub(crate) fn parse_chunk(file: FileId, text: &str, offset: usize) -> Chunk {
             }
         }
         Err(err) => {
+            let err = detailed_error(input).unwrap_or(err);
             let (rel, message) = error_message(&err, input);
             let pos = offset + rel;
             let mut items = Vec::new();
@@ -90,6 +93,22 @@ pub(crate) fn parse_chunk(file: FileId, text: &str, offset: usize) -> Chunk {
             }
         }
     }
+}
+
+/// Re-parses `input` (known to fail) with pest's error detail on. The switch is process-wide,
+/// so another thread may turn it off in between: try again a few times.
+fn detailed_error(input: &str) -> Option<pest::error::Error<Rule>> {
+    for _ in 0..10 {
+        pest::set_error_detail(true);
+        let result = FleetParser::parse(Rule::File, input);
+        pest::set_error_detail(false);
+        match result {
+            Err(e) if e.parse_attempts().is_some() => return Some(e),
+            Err(_) => continue,
+            Ok(_) => return None,
+        }
+    }
+    None
 }
 
 /// The error position (relative to `input`) and its English message. The position is the
@@ -229,7 +248,10 @@ impl Lower<'_> {
         self.depth += levels;
         if self.depth > MAX_LOWER_DEPTH {
             self.depth -= levels;
-            self.syntax(span, "nesting too deep");
+            self.syntax(
+                span,
+                format!("nesting too deep: more than {MAX_LOWER_DEPTH} nested expressions"),
+            );
             return false;
         }
         true
@@ -799,6 +821,11 @@ impl Lower<'_> {
         let Some(primary) = primary else {
             return (prefix, Self::placeholder(Span::new(self.file, 0, 0)));
         };
+        let levels = prefix.len();
+        let span = self.span(&primary);
+        if !self.enter(span, levels) {
+            return (Vec::new(), Self::placeholder(span));
+        }
         // `-<int>` with nothing after the literal.
         if let Some(&(UnOp::Neg, neg_span)) = prefix.last() {
             let mut inner = primary.clone().into_inner();
@@ -806,14 +833,11 @@ impl Lower<'_> {
                 if lit.as_rule() == Rule::Int {
                     prefix.pop();
                     let span = neg_span.to(self.span(&lit));
-                    return (prefix, self.int(&lit, true, span));
+                    let e = self.int(&lit, true, span);
+                    self.leave(levels);
+                    return (prefix, e);
                 }
             }
-        }
-        let levels = prefix.len();
-        let span = self.span(&primary);
-        if !self.enter(span, levels) {
-            return (prefix, Self::placeholder(span));
         }
         let e = self.postfixed(primary);
         self.leave(levels);
