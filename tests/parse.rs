@@ -551,3 +551,92 @@ fn bench() {
         start.elapsed()
     );
 }
+
+#[test]
+fn mutated_conformance_files_never_panic() {
+    const SPECIALS: &[u8] = b"\"'{}[]()$#\\/\n=:,-*?.`";
+    let mut runs = 0;
+    for path in conformance_files() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Every 7th truncation.
+        for cut in (0..text.len()).step_by(7) {
+            if text.is_char_boundary(cut) {
+                let (file, diags) = parse_str(&text[..cut]);
+                for d in &diags {
+                    let s = d.span.unwrap();
+                    assert!(
+                        s.start <= s.end && s.end as usize <= cut,
+                        "{}",
+                        path.display()
+                    );
+                }
+                drop(file);
+                runs += 1;
+            }
+        }
+        // A byte replaced by punctuation, every 11th position.
+        for (i, at) in (3..text.len()).step_by(11).enumerate() {
+            if !text.is_char_boundary(at) || !text.is_char_boundary(at + 1) {
+                continue;
+            }
+            let mut bytes = text.clone().into_bytes();
+            bytes[at] = SPECIALS[i % SPECIALS.len()];
+            let mutated = String::from_utf8(bytes).unwrap();
+            let _ = parse_str(&mutated);
+            runs += 1;
+        }
+    }
+    assert!(runs > 1000);
+}
+
+#[test]
+fn recovery_reports_several_errors_and_keeps_good_statements() {
+    let text = "\
+file \"/a\" { mode = }
+package \"ok1\" { ensure = present }
+let $x = = 1
+service \"ok2\" { ensure = running }
+class broken {
+  file \"/b\" { content = [ }
+}
+node default { include ok }
+}
+";
+    let (file, diags) = parse_str(text);
+    let got = positions(text, &diags);
+    assert_eq!(
+        got,
+        vec![
+            ("syntax".into(), 1, 20),
+            ("syntax".into(), 3, 10),
+            ("syntax".into(), 6, 27),
+            ("syntax".into(), 9, 1),
+        ],
+        "{diags:?}"
+    );
+    let kinds: Vec<String> = file
+        .items
+        .iter()
+        .map(|s| match &s.kind {
+            StmtKind::Resource(r) => format!("{} {}", r.kind.name, sexp(&r.title)),
+            StmtKind::Node(_) => "node".into(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds, vec!["package \"ok1\"", "service \"ok2\"", "node"]);
+}
+
+#[test]
+fn error_at_end_of_input_sits_after_the_last_character() {
+    for text in [
+        "file \"/a\" {",
+        "let $x = ",
+        "let $x = \"abc",
+        "class a {\n  file \"/a\" {\n",
+    ] {
+        let (_, diags) = parse_str(text);
+        assert_eq!(diags.len(), 1, "{text}");
+        let s = diags[0].span.unwrap();
+        assert_eq!(s.range(), text.len()..text.len(), "{text:?}: {diags:?}");
+    }
+}
