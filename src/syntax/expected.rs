@@ -20,7 +20,7 @@ fn name(rule: Rule) -> Option<&'static str> {
         | Rule::NoneLit
         | Rule::Ref
         | Rule::Call
-        | Rule::BareWord
+        | Rule::NameExpr
         | Rule::IfExpr
         | Rule::PrefixOp
         | Rule::Var => "an expression",
@@ -61,7 +61,8 @@ fn name(rule: Rule) -> Option<&'static str> {
         Rule::Label => "a label",
         Rule::SelectorArm => "a selector arm",
         Rule::CaseArm => "a case arm",
-        Rule::KwImport
+        Rule::Keyword
+        | Rule::KwImport
         | Rule::KwLet
         | Rule::KwType
         | Rule::KwClass

@@ -211,6 +211,10 @@ impl Lower<'_> {
             while end > start && bytes[end - 1].is_ascii_whitespace() {
                 end -= 1;
             }
+            // A comment ends at a line break or at the end of the text.
+            if !matches!(bytes.get(end), None | Some(b'\n' | b'\r')) {
+                break;
+            }
             let i = self.comment_spans.partition_point(|c| c.start < end);
             match i.checked_sub(1).map(|i| &self.comment_spans[i]) {
                 Some(c) if c.start >= start && c.end >= end => end = c.start,
@@ -960,7 +964,19 @@ impl Lower<'_> {
                 };
                 ExprKind::Call(Call { name, args })
             }
-            Rule::BareWord => ExprKind::Str(pair.as_str().to_string()),
+            Rule::NameExpr => {
+                let mut it = kids(pair);
+                let (Some(name), args) = (it.next(), it.next()) else {
+                    return Self::placeholder(span);
+                };
+                match args {
+                    None => ExprKind::Str(name.as_str().to_string()),
+                    Some(args) => ExprKind::Call(Call {
+                        name: self.ident(&name),
+                        args: kids(args).map(|p| self.full_expr(p)).collect(),
+                    }),
+                }
+            }
             Rule::IfExpr => return self.if_expr(pair),
             Rule::Expr => return self.expr(pair),
             _ => ExprKind::None,

@@ -69,8 +69,12 @@ pub(crate) fn decode(
     quote: Quote,
     errors: &mut Vec<EscapeError>,
 ) -> String {
-    let mut out = String::with_capacity(raw.len());
     let mut drop_i = drops.partition_point(|d| d.1 <= base);
+    let no_drops = drops.get(drop_i).is_none_or(|d| d.0 >= base + raw.len());
+    if no_drops && !raw.contains('\\') {
+        return raw.to_string();
+    }
+    let mut out = String::with_capacity(raw.len());
     let mut chars = raw.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         let abs = base + i;
