@@ -640,3 +640,271 @@ fn error_at_end_of_input_sits_after_the_last_character() {
         assert_eq!(s.range(), text.len()..text.len(), "{text:?}: {diags:?}");
     }
 }
+
+fn stmt_sexp(s: &Stmt) -> String {
+    let body = |b: &[Stmt]| b.iter().map(stmt_sexp).collect::<Vec<_>>().join(" ");
+    let items = |b: &[BodyItem]| {
+        b.iter()
+            .map(|i| match i {
+                BodyItem::Attr { name, value } => format!("{}={}", name.name, sexp(value)),
+                BodyItem::Splat { value, .. } => format!("*={}", sexp(value)),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let ty = |t: &TypeExpr| -> String { ty_sexp(t) };
+    let params = |ps: &[Param]| {
+        ps.iter()
+            .map(|p| {
+                format!(
+                    "${}:{}={}",
+                    p.var.name,
+                    p.ty.as_ref().map(ty).unwrap_or_default(),
+                    p.default.as_ref().map(sexp).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    match &s.kind {
+        StmtKind::Import { path, .. } => format!("(import {path})"),
+        StmtKind::Let { var, value } => format!("(let ${} {})", var.name, sexp(value)),
+        StmtKind::TypeAlias { name, ty: t } => format!("(type {} {})", name.name, ty(t)),
+        StmtKind::Class(c) => format!(
+            "(class {} ({}) {})",
+            c.name.name,
+            params(&c.params),
+            body(&c.body)
+        ),
+        StmtKind::Define(c) => format!(
+            "(define {} ({}) {})",
+            c.name.name,
+            params(&c.params),
+            body(&c.body)
+        ),
+        StmtKind::Node(n) => format!(
+            "(node {} {})",
+            n.names
+                .iter()
+                .map(|n| match n {
+                    NodeName::Name(s, _) => s.clone(),
+                    NodeName::Regex(r, _) => format!("/{r}/"),
+                    NodeName::Default(_) => "default".into(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            body(&n.body)
+        ),
+        StmtKind::Include {
+            contain, classes, ..
+        } => format!(
+            "({} {})",
+            if *contain { "contain" } else { "include" },
+            classes
+                .iter()
+                .map(|c| match &c.args {
+                    None => c.name.name.clone(),
+                    Some(args) => format!(
+                        "{}({})",
+                        c.name.name,
+                        args.iter()
+                            .map(|a| format!("{}={}", a.name.name, sexp(&a.value)))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        StmtKind::Resource(r) => format!(
+            "({} {} {{{}}})",
+            r.kind.name,
+            sexp(&r.title),
+            items(&r.body)
+        ),
+        StmtKind::Defaults { type_name, body: b } => {
+            format!("({} {{{}}})", type_name.name, items(b))
+        }
+        StmtKind::Chain(c) => {
+            let mut out = String::from("(chain");
+            for (i, op) in c.operands.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(if c.arrows[i - 1].0 { " ~>" } else { " ->" });
+                }
+                out.push(' ');
+                out.push_str(&match op {
+                    ChainOperand::Expr(e) => sexp(e),
+                    ChainOperand::Resource(r) => format!("({} {})", r.kind.name, sexp(&r.title)),
+                });
+            }
+            out + ")"
+        }
+        StmtKind::If(i) => format!(
+            "(if {}{})",
+            i.branches
+                .iter()
+                .map(|(c, b)| format!("{} [{}]", sexp(c), body(b)))
+                .collect::<Vec<_>>()
+                .join(" elif "),
+            i.else_body
+                .as_ref()
+                .map(|b| format!(" else [{}]", body(b)))
+                .unwrap_or_default()
+        ),
+        StmtKind::Case(c) => format!(
+            "(case {} {})",
+            sexp(&c.subject),
+            c.arms
+                .iter()
+                .map(|a| format!(
+                    "{}:[{}]",
+                    a.labels.iter().map(label).collect::<Vec<_>>().join(","),
+                    body(&a.body)
+                ))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        StmtKind::For(f) => format!(
+            "(for {}${} in {} [{}])",
+            f.key
+                .as_ref()
+                .map(|k| format!("${},", k.name))
+                .unwrap_or_default(),
+            f.var.name,
+            sexp(&f.iter),
+            body(&f.body)
+        ),
+        StmtKind::Call(c) => format!(
+            "({} {})",
+            c.name.name,
+            c.args.iter().map(sexp).collect::<Vec<_>>().join(" ")
+        ),
+        StmtKind::Provision { body: b, .. } => format!("(provision {{{}}})", items(b)),
+    }
+}
+
+fn ty_sexp(t: &TypeExpr) -> String {
+    match &t.kind {
+        TypeKind::Named { name, args } if args.is_empty() => name.name.clone(),
+        TypeKind::Named { name, args } => format!(
+            "{}[{}]",
+            name.name,
+            args.iter()
+                .map(|a| match a {
+                    TypeArg::Type(t) => ty_sexp(t),
+                    TypeArg::Value(e) => sexp(e),
+                    TypeArg::Regex(r, _) => format!("/{r}/"),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        TypeKind::Union(ts) => ts.iter().map(ty_sexp).collect::<Vec<_>>().join("|"),
+    }
+}
+
+#[test]
+fn every_statement_form() {
+    let text = r#"
+import "nginx"
+import './roles/web.fleet'
+let $domain = "okbuy.com"
+type Port = Int[1, 65535]
+type Mode = Enum["a", "b",] | Pattern[/^\d+$/] | Optional[Array[String]] | Int[-1, 5]
+class ntp($servers: Array[String] = ["0.pool.ntp.org"], $x = 1, $y: Int,) {
+  package "ntp" { ensure = latest }
+}
+define vhost($port: Int = 80, $docroot: Path) {
+  file "/etc/${title}.conf" { content = "x" }
+}
+node "web01", "web02", {
+  provision { mac = "52:54:00:00:00:01", ip = "10.1.1.11/24" }
+  include ntp, base
+  contain nginx(workers = 8, type = "x",), other()
+  Package["nginx"] -> File["/etc/nginx.conf"] ~> Service["nginx"]
+}
+node /^db\d+$/ { include mysql }
+node default { }
+file ["/a", "/b"] { content = "x", }
+user $u { ensure = present  shell = "/bin/sh"
+  * = $attrs
+  class = "c"  default = 1 }
+File { owner = "root", group = "root" }
+[File["/a"], File["/b"]] -> $svc
+package "php" { } -> service "php" { ensure = running }
+if $a == 1 { notice("a") } else if $b { warning("b") } else { fail("c") }
+case $facts.os.family { "debian", "ubuntu",: { include apt } /^red/: { } default: { } }
+for $x in $xs { notice($x) }
+for $k, $v in $m { notice($k) }
+fail("boom")
+nginx::vhost "shop" { port = 8080 }
+"#;
+    let (file, diags) = parse_str(text);
+    assert!(diags.is_empty(), "{diags:?}");
+    let got: Vec<String> = file.items.iter().map(stmt_sexp).collect();
+    let want = [
+        "(import nginx)",
+        "(import ./roles/web.fleet)",
+        "(let $domain \"okbuy.com\")",
+        "(type Port Int[1,65535])",
+        "(type Mode Enum[\"a\",\"b\"]|Pattern[/^\\d+$/]|Optional[Array[String]]|Int[-1,5])",
+        "(class ntp ($servers:Array[String]=[\"0.pool.ntp.org\"],$x:=1,$y:Int=) (package \"ntp\" {ensure=\"latest\"}))",
+        "(define vhost ($port:Int=80,$docroot:Path=) (file (interp \"/etc/\" $title \".conf\") {content=\"x\"}))",
+        "(node web01,web02 (provision {mac=\"52:54:00:00:00:01\" ip=\"10.1.1.11/24\"}) (include ntp,base) (contain nginx(workers=8,type=\"x\"),other()) (chain Package[\"nginx\"] -> File[\"/etc/nginx.conf\"] ~> Service[\"nginx\"]))",
+        "(node /^db\\d+$/ (include mysql))",
+        "(node default )",
+        "(file [\"/a\" \"/b\"] {content=\"x\"})",
+        "(user $u {ensure=\"present\" shell=\"/bin/sh\" *=$attrs class=\"c\" default=1})",
+        "(File {owner=\"root\" group=\"root\"})",
+        "(chain [File[\"/a\"] File[\"/b\"]] -> $svc)",
+        "(chain (package \"php\") -> (service \"php\"))",
+        "(if (== $a 1) [(notice \"a\")] elif $b [(warning \"b\")] else [(fail \"c\")])",
+        "(case $facts.os.family \"debian\",\"ubuntu\":[(include apt)] /^red/:[] default:[])",
+        "(for $x in $xs [(notice $x)])",
+        "(for $k,$v in $m [(notice $k)])",
+        "(fail \"boom\")",
+        "(nginx::vhost \"shop\" {port=8080})",
+    ];
+    assert_eq!(got, want);
+    // Spans: the statement, the resource kind, the include keyword, variables from `$`.
+    let last = file.items.last().unwrap();
+    assert_eq!(
+        &text[last.span.range()],
+        "nginx::vhost \"shop\" { port = 8080 }"
+    );
+    let StmtKind::Resource(r) = &last.kind else {
+        panic!()
+    };
+    assert_eq!(&text[r.kind.span.range()], "nginx::vhost");
+    let StmtKind::Let { var, .. } = &file.items[2].kind else {
+        panic!()
+    };
+    assert_eq!(&text[var.span.range()], "$domain");
+    let StmtKind::Class(c) = &file.items[5].kind else {
+        panic!()
+    };
+    assert_eq!(&text[c.params[0].var.span.range()], "$servers");
+    assert_eq!(&text[c.name.span.range()], "ntp");
+}
+
+#[test]
+fn misplaced_constructs_are_syntax_errors() {
+    for (text, pos) in [
+        ("class a { import \"x\" }", (1, 11)),
+        ("node \"${x}\" { }", (1, 6)),
+        ("let $m = { \"${k}\": 1 }", (1, 12)),
+        ("let $x = /re/", (1, 10)),
+        ("file \"/a\" { content = \"x\" } -> ", (1, 32)),
+        ("File[\"/a\"]", (1, 11)),
+        ("let $x = if $a { 1 }", (1, 21)),
+        ("let $x = 1 + if $a { 1 } else { 2 }", (1, 14)),
+        ("let $and = 1\nfile \"/a\" { and = 1 }", (2, 13)),
+    ] {
+        let (_, diags) = parse_str(text);
+        let got = positions(text, &diags);
+        assert_eq!(
+            got,
+            vec![("syntax".to_string(), pos.0, pos.1)],
+            "{text}: {diags:?}"
+        );
+    }
+}
