@@ -885,3 +885,21 @@ fn misplaced_constructs_are_syntax_errors() {
         );
     }
 }
+
+#[test]
+fn many_lowering_diagnostics_stay_linear() {
+    // 20,000 statements with an out-of-range literal each: one invalid-value apiece, every
+    // statement kept.
+    let text = "let $x = 99999999999999999999\n".repeat(20_000);
+    let (file, diags) = parse_str(&text);
+    assert_eq!(file.items.len(), 20_000);
+    assert_eq!(diags.len(), 20_000);
+    assert!(diags.iter().all(|d| d.code == "invalid-value"));
+}
+
+#[test]
+fn syntax_errors_are_capped_per_file() {
+    let text = "}\nfile \"/a\" { x = }\n".repeat(200);
+    let (_, diags) = parse_str(&text);
+    assert!(diags.len() <= 50 && diags.len() >= 40, "{}", diags.len());
+}

@@ -43,6 +43,7 @@ pub(crate) fn parse_chunk(file: FileId, text: &str, offset: usize) -> Chunk {
         offset,
         src: text,
         diags: Vec::new(),
+        syntax_count: 0,
         depth: 0,
         comment_spans: Vec::new(),
     };
@@ -189,6 +190,8 @@ struct Lower<'a> {
     /// The whole file's text (spans are absolute).
     src: &'a str,
     diags: Vec<Diagnostic>,
+    /// How many of `diags` are `syntax` errors.
+    syntax_count: usize,
     depth: usize,
     /// Absolute byte ranges of the comments, in order (to trim them off spans).
     comment_spans: Vec<std::ops::Range<usize>>,
@@ -229,6 +232,7 @@ impl Lower<'_> {
     }
 
     fn syntax(&mut self, span: Span, message: impl Into<String>) {
+        self.syntax_count += 1;
         self.diags.push(Diagnostic::error("syntax", span, message));
     }
 
@@ -302,7 +306,7 @@ impl Lower<'_> {
     }
 
     fn syntax_errors(&self) -> usize {
-        self.diags.iter().filter(|d| d.code == "syntax").count()
+        self.syntax_count
     }
 
     fn block(&mut self, pair: Pair<Rule>) -> Vec<Stmt> {
