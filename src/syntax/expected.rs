@@ -7,7 +7,7 @@ fn name(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::EOI => "end of input",
         Rule::Expr
-        | Rule::Operand
+        | Rule::TypeValue
         | Rule::Postfixed
         | Rule::Paren
         | Rule::Array

@@ -735,7 +735,7 @@ impl Lower<'_> {
         let mut parts: Vec<Pair<Rule>> = kids(pair).collect();
         if parts.len() == 1 {
             if let Some(only) = parts.pop() {
-                return self.operand(only);
+                return self.postfixed(only);
             }
         }
         // The folded tree is as deep as there are operators.
@@ -746,8 +746,10 @@ impl Lower<'_> {
         let mut operands: Vec<Expr> = Vec::with_capacity(parts.len() / 2 + 1);
         let mut ops: Vec<(Op, u8)> = Vec::new();
         let mut pending_regex = false;
+        let mut run: Vec<Pair<Rule>> = Vec::new();
         for p in parts {
             match p.as_rule() {
+                Rule::PrefixOp => run.push(p),
                 Rule::InfixOp | Rule::MatchOp => {
                     let (op, power) = infix(p.as_str());
                     let right = op == BinOp::Coalesce;
@@ -769,7 +771,8 @@ impl Lower<'_> {
                     });
                 }
                 _ => {
-                    let (prefix, primary) = self.split_operand(p);
+                    run.push(p);
+                    let (prefix, primary) = self.split_operand(std::mem::take(&mut run));
                     for (op, s) in prefix {
                         let power = if op == UnOp::Not {
                             NOT_POWER
@@ -791,9 +794,9 @@ impl Lower<'_> {
         e
     }
 
-    /// `Operand` (or a bare `Postfixed`) as an expression.
+    /// A `TypeValue` (prefix operators and a postfixed primary) as an expression.
     fn operand(&mut self, pair: Pair<Rule>) -> Expr {
-        let (prefix, mut e) = self.split_operand(pair);
+        let (prefix, mut e) = self.split_operand(kids(pair).collect());
         for (op, s) in prefix.into_iter().rev() {
             e = Expr {
                 span: s.to(e.span),
@@ -808,13 +811,11 @@ impl Lower<'_> {
 
     /// The prefix operators of an operand (outermost first) and its postfixed primary. A `-`
     /// right before an integer literal is folded into it (so that `-9223372036854775808` fits).
-    fn split_operand(&mut self, pair: Pair<Rule>) -> (Vec<(UnOp, Span)>, Expr) {
-        if pair.as_rule() != Rule::Operand {
-            return (Vec::new(), self.postfixed(pair));
-        }
+    /// `parts` are the `PrefixOp`s and the `Postfixed` of one operand.
+    fn split_operand(&mut self, parts: Vec<Pair<Rule>>) -> (Vec<(UnOp, Span)>, Expr) {
         let mut prefix = Vec::new();
         let mut primary = None;
-        for p in kids(pair) {
+        for p in parts {
             if p.as_rule() == Rule::PrefixOp {
                 let op = if p.as_str() == "-" {
                     UnOp::Neg
