@@ -732,12 +732,14 @@ impl Lower<'_> {
     /// `Expr`: operands and infix operators, folded by precedence without recursion.
     fn expr(&mut self, pair: Pair<Rule>) -> Expr {
         let span = self.span(&pair);
-        let mut parts: Vec<Pair<Rule>> = kids(pair).collect();
-        if parts.len() == 1 {
-            if let Some(only) = parts.pop() {
-                return self.postfixed(only);
-            }
-        }
+        let mut it = kids(pair);
+        let Some(first) = it.next() else {
+            return Self::placeholder(span);
+        };
+        let parts: Vec<Pair<Rule>> = match it.next() {
+            None => return self.postfixed(first),
+            Some(second) => [first, second].into_iter().chain(it).collect(),
+        };
         // The folded tree is as deep as there are operators.
         let levels = parts.len();
         if !self.enter(span, levels) {
@@ -858,7 +860,10 @@ impl Lower<'_> {
         let Some(first) = it.next() else {
             return Self::placeholder(Span::new(self.file, 0, 0));
         };
-        let rest: Vec<Pair<Rule>> = it.collect();
+        let rest: Vec<Pair<Rule>> = match it.next() {
+            None => return self.primary_in(first),
+            Some(second) => std::iter::once(second).chain(it).collect(),
+        };
         let levels = rest.len() + 1;
         if !self.enter(self.span(&first), levels) {
             return Self::placeholder(self.span(&first));
@@ -907,6 +912,17 @@ impl Lower<'_> {
 }
 
 impl Lower<'_> {
+    /// A primary without postfix operators, one level deeper.
+    fn primary_in(&mut self, pair: Pair<Rule>) -> Expr {
+        let span = self.span(&pair);
+        if !self.enter(span, 1) {
+            return Self::placeholder(span);
+        }
+        let e = self.primary(pair);
+        self.leave(1);
+        e
+    }
+
     fn primary(&mut self, pair: Pair<Rule>) -> Expr {
         let span = self.span(&pair);
         let kind = match pair.as_rule() {
