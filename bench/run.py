@@ -155,12 +155,21 @@ class Tools:
                 "--logdir", s + "/log", "--rundir", s + "/run", "--color", "false"]
 
     def empty_roots(self):
-        """Both trees gone, both tools' state gone, the parent of /srv/bench present."""
+        """Both trees gone, both tools' state gone, the parent of /srv/bench present.
+
+        Under --root, fleet resolves owners in ROOT/etc (as in an image or a chroot), while
+        Puppet reads the host's: the fleet root gets the host's `root` user and group.
+        """
         rmtree(self.fleet_root, self.scratch)
         rmtree(self.puppet_prefix, self.scratch)
         rmtree(os.path.join(self.state, "var"), self.scratch)
         os.makedirs(os.path.dirname(self.fleet_tree), exist_ok=True)
         os.makedirs(os.path.dirname(self.puppet_tree), exist_ok=True)
+        etc = os.path.join(self.fleet_root, "etc")
+        os.makedirs(etc, exist_ok=True)
+        for name in ("passwd", "group"):
+            with open(os.path.join("/etc", name)) as src, open(os.path.join(etc, name), "w") as dst:
+                dst.writelines(line for line in src if line.startswith("root:"))
 
     def fleet_cmd(self, step):
         f, m = self.fleet, self.fleet_manifest
@@ -215,7 +224,8 @@ def measure_size(n, args, fleet, table, notes):
          os.path.join(scratch, "puppet-root")],
         check=True, capture_output=True, text=True).stdout)
     tools = Tools(fleet, scratch, gen_dir, meta)
-    with_puppet = n in args.puppet_sizes
+    puppet_reps = args.puppet_sizes.get(n, 0)
+    with_puppet = puppet_reps > 0
     logfile = os.path.join(tools.logs, f"{n}.log")
     open(logfile, "w").close()
     samples = {(step, tool): [] for step in STEPS for tool in ("fleet", "puppet")}
@@ -227,7 +237,7 @@ def measure_size(n, args, fleet, table, notes):
             if step in ("noop-empty", "apply-empty"):
                 tools.empty_roots()
             for tool in ("fleet", "puppet"):
-                if tool == "puppet" and not with_puppet:
+                if tool == "puppet" and rep >= puppet_reps:
                     continue
                 if step == "floor":
                     tree = tools.fleet_tree if tool == "fleet" else tools.puppet_tree
@@ -316,9 +326,12 @@ def measure_fleet_compile(args, fleet, table, notes):
     table.append((f"{k} nodes x {meta['resources_per_node']}", "compile --all", fr, pr))
 
 
-def fmt_row(size, step, fr, pr):
+def fmt_row(reps, size, step, fr, pr):
     def cell_t(rs):
-        return f"{median([r.seconds for r in rs]):.3f}" if rs else "—"
+        if not rs:
+            return "—"
+        t = f"{median([r.seconds for r in rs]):.3f}"
+        return t if len(rs) >= reps else f"{t} ({len(rs)} run{'s' if len(rs) > 1 else ''})"
 
     def cell_m(rs):
         return f"{max(r.maxrss_kb for r in rs) / 1024:.0f}" if rs else "—"
@@ -352,7 +365,8 @@ def main(argv=None):
     ap.add_argument("--sizes", default="1000,10000,50000",
                     help="comma-separated resource counts (default: %(default)s)")
     ap.add_argument("--puppet-sizes", default="1000,10000",
-                    help="sizes at which Puppet runs too (default: %(default)s; Puppet needs "
+                    help="sizes at which Puppet runs too, each optionally SIZE:REPS to run "
+                         "Puppet fewer times there (default: %(default)s; Puppet needs many "
                          "minutes per step at 50,000)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions per step (default 3)")
     ap.add_argument("--steps", default=",".join(STEPS), help="subset of " + ",".join(STEPS))
@@ -372,7 +386,10 @@ def main(argv=None):
     if args.scratch in ("/", "/tmp", os.path.expanduser("~")):
         ap.error("--scratch must be a dedicated directory")
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
-    args.puppet_sizes = {int(x) for x in args.puppet_sizes.split(",") if x}
+    args.puppet_sizes = {
+        int(x.split(":")[0]): int(x.split(":")[1]) if ":" in x else args.reps
+        for x in args.puppet_sizes.split(",") if x
+    }
     args.steps = set(args.steps.split(","))
     unknown = args.steps - set(STEPS)
     if unknown:
@@ -403,7 +420,7 @@ def main(argv=None):
         "| resources | step | fleet s | fleet MB | Puppet s | Puppet MB | fleet/Puppet |",
         "|---:|---|---:|---:|---:|---:|---|",
     ]
-    lines += [fmt_row(*row) for row in table]
+    lines += [fmt_row(args.reps, *row) for row in table]
     lines.append("")
     lines += [f"- {n}" for n in notes]
     text = "\n".join(lines) + "\n"
