@@ -1,0 +1,325 @@
+//! Diagnostics as terminal text: the only user of ariadne.
+//!
+//! A report looks like rustc's: a header `error[code]: message`, the source lines with the
+//! primary label and every secondary label, then `note:` and `help:` lines. ariadne is told
+//! that spans are byte offsets (`IndexType::Byte`), so labels land under the right characters
+//! on lines holding CJK text or emoji. Colour is the caller's decision (`RenderOptions`);
+//! the header is written here, not by ariadne, so nothing escapes colour settings.
+
+use std::fmt::Write as _;
+
+use ariadne::{CharSet, Color, Config, IndexType, Label, LabelAttach, Report, ReportKind};
+
+use super::{Diagnostic, Severity};
+use crate::source::{FileId, SourceMap, Span};
+
+/// How to draw reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// ANSI colours (only when stderr is a terminal and `NO_COLOR` is unset; the CLI decides).
+    pub color: bool,
+    /// ASCII box drawing instead of Unicode (portable golden files, piped output).
+    pub ascii: bool,
+}
+
+impl RenderOptions {
+    /// No colour, ASCII: what golden tests compare.
+    pub const PLAIN: RenderOptions = RenderOptions {
+        color: false,
+        ascii: true,
+    };
+}
+
+/// Renders one diagnostic. `main_file` names the file a span-less diagnostic (`no-node`)
+/// is reported against. The result ends with a newline.
+pub fn render(
+    diag: &Diagnostic,
+    sources: &SourceMap,
+    main_file: &str,
+    opts: RenderOptions,
+) -> String {
+    let mut out = header(diag, opts);
+    match diag.span.filter(|s| in_bounds(sources, *s)) {
+        Some(span) => out.push_str(&body(diag, span, sources, opts)),
+        None => {
+            let _ = writeln!(out, "  --> {main_file}");
+        }
+    }
+    footer(&mut out, diag, opts);
+    out
+}
+
+/// `error[code]: message` (coloured when asked).
+fn header(diag: &Diagnostic, opts: RenderOptions) -> String {
+    let kind = diag.severity.as_str();
+    let (on, off) = if opts.color {
+        let code = match diag.severity {
+            Severity::Error => "\x1b[1;31m",
+            Severity::Warning => "\x1b[1;33m",
+        };
+        (code, "\x1b[0m")
+    } else {
+        ("", "")
+    };
+    let bold = if opts.color { "\x1b[1m" } else { "" };
+    format!(
+        "{on}{kind}[{code}]{off}{bold}: {msg}{off}\n",
+        code = diag.code,
+        msg = diag.message
+    )
+}
+
+/// `note:` and `help:` lines, after the source snippet.
+fn footer(out: &mut String, diag: &Diagnostic, opts: RenderOptions) {
+    let (on, off) = if opts.color {
+        ("\x1b[1m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
+    for note in &diag.notes {
+        let _ = writeln!(out, "  = {on}note{off}: {note}");
+    }
+    if let Some(help) = &diag.help {
+        let _ = writeln!(out, "  = {on}help{off}: {help}");
+    }
+}
+
+/// A span that ariadne can draw: a known file and a byte range on char boundaries.
+fn in_bounds(sources: &SourceMap, span: Span) -> bool {
+    if span.file.0 as usize >= sources.len() {
+        return false;
+    }
+    let text = &sources.get(span.file).text;
+    let (s, e) = (span.start as usize, span.end as usize);
+    s <= e && e <= text.len() && text.is_char_boundary(s) && text.is_char_boundary(e)
+}
+
+/// The source snippet drawn by ariadne (its own header line dropped).
+fn body(diag: &Diagnostic, span: Span, sources: &SourceMap, opts: RenderOptions) -> String {
+    let name = |id: FileId| FileName(id, sources.get(id).name.clone());
+    let config = Config::default()
+        .with_index_type(IndexType::Byte)
+        .with_color(opts.color)
+        .with_char_set(if opts.ascii {
+            CharSet::Ascii
+        } else {
+            CharSet::Unicode
+        })
+        .with_label_attach(LabelAttach::Start);
+    let (kind, colour) = match diag.severity {
+        Severity::Error => (ReportKind::Error, Color::Red),
+        Severity::Warning => (ReportKind::Warning, Color::Yellow),
+    };
+    let primary = (name(span.file), widen(sources, span));
+    let mut primary_label = Label::new(primary.clone()).with_order(0);
+    if !diag.primary_label.is_empty() {
+        primary_label = primary_label.with_message(&diag.primary_label);
+    }
+    if opts.color {
+        primary_label = primary_label.with_color(colour);
+    }
+    let mut report = Report::build(kind, primary)
+        .with_config(config)
+        .with_label(primary_label);
+    for (i, label) in diag.labels.iter().enumerate() {
+        if !in_bounds(sources, label.span) {
+            continue;
+        }
+        let mut l = Label::new((name(label.span.file), widen(sources, label.span)))
+            .with_message(&label.message)
+            .with_order(i as i32 + 1);
+        if opts.color {
+            l = l.with_color(Color::Blue);
+        }
+        report = report.with_label(l);
+    }
+    let mut files: Vec<FileId> = vec![span.file];
+    files.extend(diag.labels.iter().map(|l| l.span.file));
+    files.sort();
+    files.dedup();
+    let cache = ariadne::sources(
+        files
+            .into_iter()
+            .filter(|id| (id.0 as usize) < sources.len())
+            .map(|id| (name(id), sources.get(id).text.as_str())),
+    );
+    let mut buf = Vec::new();
+    if report.finish().write(cache, &mut buf).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    // ariadne's first line is its own header ("Error: "); ours is already written.
+    match text.split_once('\n') {
+        Some((_, rest)) => rest.to_string(),
+        None => String::new(),
+    }
+}
+
+/// ariadne's source id: the file's name as shown, kept apart from another file of that name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct FileName(FileId, String);
+
+impl std::fmt::Display for FileName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+/// An empty span (end of input, a missing token) still gets a one-character marker: ariadne
+/// draws nothing for empty ranges. At the end of the text it stays empty and points there.
+fn widen(sources: &SourceMap, span: Span) -> std::ops::Range<usize> {
+    let text = &sources.get(span.file).text;
+    let (start, end) = (span.start as usize, span.end as usize);
+    if start < end {
+        return start..end;
+    }
+    match text[start..].chars().next() {
+        Some(c) if c != '\n' => start..start + c.len_utf8(),
+        _ => start..start,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Diagnostic;
+
+    fn map(text: &str) -> (SourceMap, FileId) {
+        let mut sources = SourceMap::new();
+        let id = sources.add("site.fleet", "site.fleet", text.to_string());
+        (sources, id)
+    }
+
+    #[test]
+    fn header_code_labels_notes_and_help() {
+        let text =
+            "file \"/etc/motd\" { content = \"a\" }\nfile \"/etc/motd\" { content = \"b\" }\n";
+        let (sources, f) = map(text);
+        let second = text.rfind("file").unwrap();
+        let d = Diagnostic::error(
+            "duplicate-resource",
+            Span::new(f, second, second + 4),
+            "File[\"/etc/motd\"] is already declared",
+        )
+        .with_primary("declared again here")
+        .with_label(Span::new(f, 0, 4), "first declared here")
+        .with_note("two declarations are one resource only when their attributes are equal")
+        .with_help("remove one of them");
+        let out = render(&d, &sources, "site.fleet", RenderOptions::PLAIN);
+        assert!(
+            out.starts_with("error[duplicate-resource]: File[\"/etc/motd\"] is already declared\n"),
+            "{out}"
+        );
+        assert!(out.contains("site.fleet:2:1"), "{out}");
+        assert!(out.contains("declared again here"), "{out}");
+        assert!(out.contains("first declared here"), "{out}");
+        assert!(out.contains("  = note: two declarations"), "{out}");
+        assert!(out.ends_with("  = help: remove one of them\n"), "{out}");
+        assert!(!out.contains('\x1b'), "no colour asked for: {out}");
+        assert!(out.is_ascii(), "ASCII charset: {out}");
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let (sources, f) = map("packge \"nginx\" {}\n");
+        let d = Diagnostic::error("unknown-resource-type", Span::new(f, 0, 6), "unknown type");
+        let plain = render(&d, &sources, "site.fleet", RenderOptions::PLAIN);
+        let colour = render(
+            &d,
+            &sources,
+            "site.fleet",
+            RenderOptions {
+                color: true,
+                ascii: false,
+            },
+        );
+        assert!(!plain.contains('\x1b'));
+        assert!(colour.contains('\x1b'));
+    }
+
+    /// The column (in terminal cells) at which `needle` is drawn on the source line of `out`
+    /// holding it, and the column of the first `^` on the following underline.
+    fn columns(out: &str, needle: &str) -> (usize, usize) {
+        let lines: Vec<&str> = out.lines().collect();
+        let i = lines
+            .iter()
+            .position(|l| l.contains(needle) && l.contains("| "))
+            .unwrap();
+        let width = |s: &str| {
+            s.chars()
+                .map(|c| if (c as u32) < 0x1100 { 1 } else { 2 })
+                .sum::<usize>()
+        };
+        let at = width(&lines[i][..lines[i].find(needle).unwrap()]);
+        let margin = lines[i].find("| ").unwrap() + 2;
+        let under = lines[i + 1];
+        let mark = margin + under[margin..].find(['^', '|']).expect(out);
+        let caret = width(&under[..mark]);
+        (at, caret)
+    }
+
+    #[test]
+    fn labels_sit_under_the_right_text_on_non_ascii_lines() {
+        for prefix in [
+            "file \"/srv/中文/页面\" { ",
+            "file \"/srv/😀🎉\" { ",
+            "file \"/srv/ä\" { ",
+        ] {
+            let text = format!("{prefix}contentz = \"x\" }}\n");
+            let (sources, f) = map(&text);
+            let start = text.find("contentz").unwrap();
+            let d = Diagnostic::error(
+                "unknown-attribute",
+                Span::new(f, start, start + "contentz".len()),
+                "unknown attribute `contentz`",
+            )
+            .with_primary("not an attribute of file")
+            .with_suggestion("contentz", ["content", "mode"]);
+            let out = render(&d, &sources, "site.fleet", RenderOptions::PLAIN);
+            let (at, caret) = columns(&out, "contentz");
+            assert_eq!(at, caret, "label misplaced for {prefix:?}:\n{out}");
+            // The location line counts Unicode scalar values.
+            let (line, col) = sources.get(f).line_col(start);
+            assert!(out.contains(&format!("site.fleet:{line}:{col}")), "{out}");
+            assert!(out.contains("did you mean `content`?"), "{out}");
+        }
+    }
+
+    #[test]
+    fn span_less_diagnostics_name_the_file() {
+        let (sources, _) = map("node \"web01\" {}\n");
+        let d = Diagnostic::new(
+            Severity::Error,
+            "no-node",
+            None,
+            "no node block matches `db01`",
+        );
+        let out = render(&d, &sources, "site.fleet", RenderOptions::PLAIN);
+        assert_eq!(
+            out,
+            "error[no-node]: no node block matches `db01`\n  --> site.fleet\n"
+        );
+    }
+
+    #[test]
+    fn empty_spans_and_end_of_input_render() {
+        let text = "file \"/etc/motd\" {\n  mode = }";
+        let (sources, f) = map(text);
+        for at in [text.find('}').unwrap(), text.len()] {
+            let d = Diagnostic::error("syntax", Span::new(f, at, at), "expected a value");
+            let out = render(&d, &sources, "site.fleet", RenderOptions::PLAIN);
+            assert!(out.contains("site.fleet:2:"), "{out}");
+        }
+    }
+
+    #[test]
+    fn out_of_bounds_spans_do_not_panic() {
+        let (sources, f) = map("ä\n");
+        for (s, e) in [(0, 99), (1, 2), (5, 1)] {
+            let d = Diagnostic::error("syntax", Span::new(f, s, e), "bad span")
+                .with_label(Span::new(FileId(7), 0, 1), "unknown file");
+            let out = render(&d, &sources, "site.fleet", RenderOptions::PLAIN);
+            assert!(out.starts_with("error[syntax]: bad span\n"), "{out}");
+        }
+    }
+}
