@@ -6,6 +6,7 @@
 //! on lines holding CJK text or emoji. Colour is the caller's decision (`RenderOptions`);
 //! the header is written here, not by ariadne, so nothing escapes colour settings.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use ariadne::{CharSet, Color, Config, IndexType, Label, LabelAttach, Report, ReportKind};
@@ -111,10 +112,10 @@ fn body(diag: &Diagnostic, span: Span, sources: &SourceMap, opts: RenderOptions)
         Severity::Warning => (ReportKind::Warning, Color::Yellow),
     };
     let primary = (name(span.file), widen(sources, span));
-    let mut primary_label = Label::new(primary.clone()).with_order(0);
-    if !diag.primary_label.is_empty() {
-        primary_label = primary_label.with_message(&diag.primary_label);
-    }
+    // ariadne draws no marker for a label without a message; an empty one still gets it.
+    let mut primary_label = Label::new(primary.clone())
+        .with_message(&diag.primary_label)
+        .with_order(0);
     if opts.color {
         primary_label = primary_label.with_color(colour);
     }
@@ -133,16 +134,26 @@ fn body(diag: &Diagnostic, span: Span, sources: &SourceMap, opts: RenderOptions)
         }
         report = report.with_label(l);
     }
-    let mut files: Vec<FileId> = vec![span.file];
-    files.extend(diag.labels.iter().map(|l| l.span.file));
+    let drawn: Vec<Span> = std::iter::once(span)
+        .chain(diag.labels.iter().map(|l| l.span))
+        .filter(|s| in_bounds(sources, *s))
+        .collect();
+    let mut files: Vec<FileId> = drawn.iter().map(|s| s.file).collect();
     files.sort();
     files.dedup();
-    let cache = ariadne::sources(
-        files
-            .into_iter()
-            .filter(|id| (id.0 as usize) < sources.len())
-            .map(|id| (name(id), sources.get(id).text.as_str())),
-    );
+    let cache = ariadne::sources(files.into_iter().map(|id| {
+        let text = &sources.get(id).text;
+        // A span at the very end gets a space to stand on (see `widen`).
+        let at_end = drawn
+            .iter()
+            .any(|s| s.file == id && s.start as usize == text.len());
+        let text: Cow<str> = if at_end {
+            Cow::Owned(format!("{text} "))
+        } else {
+            Cow::Borrowed(text)
+        };
+        (name(id), text)
+    }));
     let mut buf = Vec::new();
     if report.finish().write(cache, &mut buf).is_err() {
         return String::new();
@@ -165,8 +176,9 @@ impl std::fmt::Display for FileName {
     }
 }
 
-/// An empty span (end of input, a missing token) still gets a one-character marker: ariadne
-/// draws nothing for empty ranges. At the end of the text it stays empty and points there.
+/// An empty span (a missing token, the end of input) still gets a one-character marker:
+/// ariadne draws nothing for empty ranges. At the very end of the text the marker stands on
+/// the space `body` appends, so the reported line and column match the JSON format's.
 fn widen(sources: &SourceMap, span: Span) -> std::ops::Range<usize> {
     let text = &sources.get(span.file).text;
     let (start, end) = (span.start as usize, span.end as usize);
@@ -174,8 +186,8 @@ fn widen(sources: &SourceMap, span: Span) -> std::ops::Range<usize> {
         return start..end;
     }
     match text[start..].chars().next() {
-        Some(c) if c != '\n' => start..start + c.len_utf8(),
-        _ => start..start,
+        Some(c) => start..start + c.len_utf8(),
+        None => start..start + 1,
     }
 }
 
@@ -305,10 +317,22 @@ mod tests {
     fn empty_spans_and_end_of_input_render() {
         let text = "file \"/etc/motd\" {\n  mode = }";
         let (sources, f) = map(text);
-        for at in [text.find('}').unwrap(), text.len()] {
-            let d = Diagnostic::error("syntax", Span::new(f, at, at), "expected a value");
-            let out = render(&d, &sources, "site.fleet", RenderOptions::PLAIN);
-            assert!(out.contains("site.fleet:2:"), "{out}");
+        let with_newline = format!("{text}\n");
+        let (sources2, g) = map(&with_newline);
+        let cases = [
+            (&sources, f, text.find('}').unwrap(), "site.fleet:2:10"),
+            (&sources, f, text.len(), "site.fleet:2:11"),
+            (&sources2, g, with_newline.len(), "site.fleet:3:1"),
+        ];
+        for (sources, file, at, place) in cases {
+            let d = Diagnostic::error("syntax", Span::new(file, at, at), "expected a value")
+                .with_primary("expected a value here");
+            let out = render(&d, sources, "site.fleet", RenderOptions::PLAIN);
+            // The header agrees with the JSON format's line and column.
+            let (line, col) = sources.get(file).line_col(at);
+            assert_eq!(place, format!("site.fleet:{line}:{col}"));
+            assert!(out.contains(place), "{place}: {out}");
+            assert!(out.contains("expected a value here"), "{out}");
         }
     }
 
