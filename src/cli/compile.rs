@@ -54,11 +54,11 @@ pub(super) fn compile_node(
     manifest: &ManifestArgs,
     node: &str,
 ) -> Result<(Program, Catalog), i32> {
-    if let Err(msg) = manifest.validate(std::slice::from_ref(&file.to_path_buf())) {
+    let files = [file.to_path_buf()];
+    if let Err(msg) = manifest.validate(&files) {
         output::usage_error(&msg);
         return Err(EXIT_USAGE);
     }
-    let files = [file.to_path_buf()];
     let program = Program::load(&files, manifest.options());
     let main_file = super::check::main_file_name(&program, &files);
     let (catalog, diags) = program.compile(node, &ContentStore::new());
@@ -129,6 +129,14 @@ fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
 fn safe_file_stem(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
+
+// `compile --all` shares one `Program` between threads: it must stay `Sync` (no `Rc` or
+// `RefCell` inside; use `Arc` and `OnceLock`/`Mutex` for caches).
+const _: () = {
+    const fn assert_sync<T: Sync>() {}
+    assert_sync::<Program>();
+    assert_sync::<ContentStore>();
+};
 
 /// One node's catalog (None when errors stopped it) and what was found on the way.
 pub type Compiled = (Option<Catalog>, Vec<Diagnostic>);
