@@ -111,28 +111,27 @@ fn body(diag: &Diagnostic, span: Span, sources: &SourceMap, opts: RenderOptions)
         Severity::Error => (ReportKind::Error, Color::Red),
         Severity::Warning => (ReportKind::Warning, Color::Yellow),
     };
+    // Labels in source order, the primary's file first: ariadne starts a new snippet (and
+    // repeats the file header) whenever a label sits above the one before it.
+    let mut labels: Vec<(Span, &str, bool)> = vec![(span, diag.primary_label.as_str(), true)];
+    labels.extend(
+        diag.labels
+            .iter()
+            .filter(|l| in_bounds(sources, l.span))
+            .map(|l| (l.span, l.message.as_str(), false)),
+    );
+    labels.sort_by_key(|(s, _, primary)| (s.file != span.file, s.file, s.start, !primary));
     let primary = (name(span.file), widen(sources, span));
-    // ariadne draws no marker for a label without a message; an empty one still gets it.
-    let mut primary_label = Label::new(primary.clone())
-        .with_message(&diag.primary_label)
-        .with_order(0);
-    if opts.color {
-        primary_label = primary_label.with_color(colour);
-    }
-    let mut report = Report::build(kind, primary)
-        .with_config(config)
-        .with_label(primary_label);
-    for (i, label) in diag.labels.iter().enumerate() {
-        if !in_bounds(sources, label.span) {
-            continue;
-        }
-        let mut l = Label::new((name(label.span.file), widen(sources, label.span)))
-            .with_message(&label.message)
-            .with_order(i as i32 + 1);
+    let mut report = Report::build(kind, primary).with_config(config);
+    for (order, (s, message, is_primary)) in labels.into_iter().enumerate() {
+        // ariadne draws no marker for a label without a message; an empty one still gets it.
+        let mut label = Label::new((name(s.file), widen(sources, s)))
+            .with_message(message)
+            .with_order(order as i32);
         if opts.color {
-            l = l.with_color(Color::Blue);
+            label = label.with_color(if is_primary { colour } else { Color::Blue });
         }
-        report = report.with_label(l);
+        report = report.with_label(label);
     }
     let drawn: Vec<Span> = std::iter::once(span)
         .chain(diag.labels.iter().map(|l| l.span))
@@ -223,6 +222,9 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("site.fleet:2:1"), "{out}");
+        // One snippet, lines in source order, though the label sits above the primary span.
+        assert_eq!(out.matches("site.fleet:").count(), 1, "{out}");
+        assert!(out.find(" 1 | ").unwrap() < out.find(" 2 | ").unwrap(), "{out}");
         assert!(out.contains("declared again here"), "{out}");
         assert!(out.contains("first declared here"), "{out}");
         assert!(out.contains("  = note: two declarations"), "{out}");
