@@ -124,7 +124,9 @@ fn body(diag: &Diagnostic, span: Span, sources: &SourceMap, opts: RenderOptions)
     let primary = (name(span.file), widen(sources, span));
     let mut report = Report::build(kind, primary).with_config(config);
     for (order, (s, message, is_primary)) in labels.into_iter().enumerate() {
-        // ariadne draws no marker for a label without a message; an empty one still gets it.
+        // ariadne draws no marker for a label without a message, and a dangling arrow for an
+        // empty one.
+        let message = if message.is_empty() { "here" } else { message };
         let mut label = Label::new((name(s.file), widen(sources, s)))
             .with_message(message)
             .with_order(order as i32);
@@ -224,7 +226,10 @@ mod tests {
         assert!(out.contains("site.fleet:2:1"), "{out}");
         // One snippet, lines in source order, though the label sits above the primary span.
         assert_eq!(out.matches("site.fleet:").count(), 1, "{out}");
-        assert!(out.find(" 1 | ").unwrap() < out.find(" 2 | ").unwrap(), "{out}");
+        assert!(
+            out.find(" 1 | ").unwrap() < out.find(" 2 | ").unwrap(),
+            "{out}"
+        );
         assert!(out.contains("declared again here"), "{out}");
         assert!(out.contains("first declared here"), "{out}");
         assert!(out.contains("  = note: two declarations"), "{out}");
