@@ -16,6 +16,18 @@ fn shared_conformance() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance")
 }
 
+/// The cases' folder for datatest-stable, with a clear message when it is not there.
+fn cases_root() -> String {
+    let dir = shared_conformance();
+    assert!(
+        dir.join("verify").is_file(),
+        "{} is missing: the conformance cases live in shared/ beside the checkout \
+         (clone or copy shared/ next to this repository)",
+        dir.display()
+    );
+    dir.display().to_string()
+}
+
 fn verify(dirs: &[&Path]) -> datatest_stable::Result<()> {
     let script = shared_conformance().join("verify");
     let out = Command::new(&script)
@@ -67,6 +79,6 @@ fn whole_suite(_verify_script: &Path) -> datatest_stable::Result<()> {
 }
 
 datatest_stable::harness! {
-    { test = case, root = "../shared/conformance", pattern = r"^(check|compile)/[^/]+\.fleet$" },
-    { test = whole_suite, root = "../shared/conformance", pattern = r"^verify$" },
+    { test = case, root = cases_root(), pattern = r"^(check|compile)/[^/]+\.fleet$" },
+    { test = whole_suite, root = cases_root(), pattern = r"^verify$" },
 }
