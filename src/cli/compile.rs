@@ -1,6 +1,7 @@
 //! `fleet compile --node NAME FILE` prints one catalog; `fleet compile --all --out DIR FILE`
 //! writes every node's catalog and the content store, compiling nodes in parallel.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -12,6 +13,7 @@ use crate::catalog::store::ContentStore;
 use crate::catalog::{self, Catalog};
 use crate::diag::{has_errors, Diagnostic};
 use crate::program::Program;
+use crate::source::Span;
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("which").required(true).args(["node", "all"])))]
@@ -47,13 +49,9 @@ pub fn run(args: CompileArgs) -> i32 {
     }
 }
 
-/// Loads `file` and compiles `node`, reporting diagnostics on stderr. Shared with `graph`.
-/// `Err` holds the exit status when there is no catalog to show.
-pub(super) fn compile_node(
-    file: &Path,
-    manifest: &ManifestArgs,
-    node: &str,
-) -> Result<(Program, Catalog), i32> {
+/// Loads the program of one main manifest, and the name span-less diagnostics are reported
+/// against; `Err` is the exit status of a bad invocation.
+fn load(file: &Path, manifest: &ManifestArgs) -> Result<(Program, String), i32> {
     let files = [file.to_path_buf()];
     if let Err(msg) = manifest.validate(&files) {
         output::usage_error(&msg);
@@ -61,6 +59,17 @@ pub(super) fn compile_node(
     }
     let program = Program::load(&files, manifest.options());
     let main_file = super::check::main_file_name(&program, &files);
+    Ok((program, main_file))
+}
+
+/// Loads `file` and compiles `node`, reporting diagnostics on stderr. Shared with `graph`.
+/// `Err` holds the exit status when there is no catalog to show.
+pub(super) fn compile_node(
+    file: &Path,
+    manifest: &ManifestArgs,
+    node: &str,
+) -> Result<(Program, Catalog), i32> {
+    let (program, main_file) = load(file, manifest)?;
     let (catalog, diags) = program.compile(node, &ContentStore::new());
     report_to_stderr(&diags, &program.sources, &main_file);
     match catalog {
@@ -78,13 +87,10 @@ pub(super) fn compile_node(
 /// `compile --all`: nothing is written unless every node compiles without errors, so a
 /// half-written output directory never looks like a good one.
 fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
-    let files = [file.to_path_buf()];
-    if let Err(msg) = manifest.validate(&files) {
-        output::usage_error(&msg);
-        return EXIT_USAGE;
-    }
-    let program = Program::load(&files, manifest.options());
-    let main_file = super::check::main_file_name(&program, &files);
+    let (program, main_file) = match load(file, manifest) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
     let nodes = program.all_nodes();
     if let Some(bad) = nodes.iter().find(|n| !safe_file_stem(n)) {
         output::usage_error(&format!(
@@ -96,13 +102,13 @@ fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
     let store = ContentStore::new();
     let results = compile_parallel(&program, &nodes, &store);
 
-    let mut diags: Vec<Diagnostic> = Vec::new();
+    let mut found = Vec::with_capacity(nodes.len());
     let mut catalogs = Vec::with_capacity(nodes.len());
-    for (node, (catalog, found)) in nodes.iter().zip(results) {
-        diags.extend(found);
+    for (node, (catalog, diags)) in nodes.iter().zip(results) {
+        found.push((node.as_str(), diags));
         catalogs.push((node, catalog));
     }
-    let diags = merge_diagnostics(diags);
+    let diags = merge_diagnostics(found);
     report_to_stderr(&diags, &program.sources, &main_file);
     if has_errors(&diags) || catalogs.iter().any(|(_, c)| c.is_none()) {
         return EXIT_ERRORS;
@@ -182,13 +188,33 @@ pub fn compile_parallel(
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-/// One report per problem across nodes (LANGUAGE.md §10.14: same code, file and primary
-/// span), the first occurrence kept, ordered by file, position and code.
-fn merge_diagnostics(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out: Vec<Diagnostic> = diags
+/// One report per problem across nodes (LANGUAGE.md §10.14: the same code, file and
+/// primary span), ordered by file, position and code. A problem that did not show up in
+/// every node names the first node it appeared in.
+fn merge_diagnostics(per_node: Vec<(&str, Vec<Diagnostic>)>) -> Vec<Diagnostic> {
+    let nodes = per_node.len();
+    let mut seen: HashMap<(&'static str, Option<Span>), (usize, usize)> = HashMap::new();
+    let mut out: Vec<(Diagnostic, &str)> = Vec::new();
+    for (node, diags) in per_node {
+        for d in diags {
+            match seen.get_mut(&(d.code, d.span)) {
+                Some((_, count)) => *count += 1,
+                None => {
+                    seen.insert((d.code, d.span), (out.len(), 1));
+                    out.push((d, node));
+                }
+            }
+        }
+    }
+    let mut out: Vec<Diagnostic> = out
         .into_iter()
-        .filter(|d| seen.insert((d.code, d.span)))
+        .map(|(mut d, node)| {
+            let (_, count) = seen[&(d.code, d.span)];
+            if count < nodes && d.node.is_none() {
+                d.node = Some(node.to_string());
+            }
+            d
+        })
         .collect();
     out.sort_by_key(|d| (d.span.map(|s| (s.file, s.start)), d.code));
     out
@@ -197,7 +223,7 @@ fn merge_diagnostics(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::{FileId, Span};
+    use crate::source::FileId;
 
     #[test]
     fn node_names_that_escape_the_directory_are_refused() {
@@ -212,16 +238,32 @@ mod tests {
     #[test]
     fn diagnostics_merge_across_nodes() {
         let at = |s| Span::new(FileId(0), s, s + 1);
-        let mut late = Diagnostic::error("undefined-variable", at(9), "m");
-        late.node = Some("web02".into());
-        let diags = vec![
-            Diagnostic::error("syntax", at(5), "a"),
-            late,
-            Diagnostic::error("syntax", at(5), "a"),
-            Diagnostic::warning("unused-variable", at(1), "b"),
+        let everywhere = || Diagnostic::error("syntax", at(5), "a");
+        let per_node = vec![
+            (
+                "web01",
+                vec![
+                    everywhere(),
+                    Diagnostic::warning("unused-variable", at(1), "b"),
+                ],
+            ),
+            (
+                "web02",
+                vec![
+                    Diagnostic::error("undefined-variable", at(9), "m"),
+                    everywhere(),
+                ],
+            ),
         ];
-        let merged = merge_diagnostics(diags);
-        let codes: Vec<_> = merged.iter().map(|d| d.code).collect();
-        assert_eq!(codes, ["unused-variable", "syntax", "undefined-variable"]);
+        let merged = merge_diagnostics(per_node);
+        let got: Vec<_> = merged.iter().map(|d| (d.code, d.node.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                ("unused-variable", Some("web01")),
+                ("syntax", None),
+                ("undefined-variable", Some("web02")),
+            ]
+        );
     }
 }

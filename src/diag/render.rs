@@ -77,6 +77,12 @@ fn footer(out: &mut String, diag: &Diagnostic, opts: RenderOptions) {
     } else {
         ("", "")
     };
+    if let Some(node) = &diag.node {
+        let _ = writeln!(
+            out,
+            "  = {on}note{off}: found while evaluating node `{node}`"
+        );
+    }
     for note in &diag.notes {
         let _ = writeln!(out, "  = {on}note{off}: {note}");
     }
@@ -302,6 +308,18 @@ mod tests {
             assert!(out.contains(&format!("site.fleet:{line}:{col}")), "{out}");
             assert!(out.contains("did you mean `content`?"), "{out}");
         }
+    }
+
+    #[test]
+    fn the_node_is_named() {
+        let (sources, f) = map("let $x = $y\n");
+        let mut d = Diagnostic::error("undefined-variable", Span::new(f, 9, 11), "no `$y`");
+        d.node = Some("web01".into());
+        let out = render(&d, &sources, "site.fleet", RenderOptions::PLAIN);
+        assert!(
+            out.ends_with("  = note: found while evaluating node `web01`\n"),
+            "{out}"
+        );
     }
 
     #[test]
