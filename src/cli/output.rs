@@ -3,7 +3,7 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use crate::diag::render::{render, RenderOptions};
+use crate::diag::render::{RenderOptions, Renderer};
 use crate::diag::{Diagnostic, Severity};
 use crate::source::SourceMap;
 
@@ -84,8 +84,9 @@ pub fn text_report(
     denied: bool,
 ) -> String {
     let mut out = String::new();
+    let mut renderer = Renderer::new(sources, main_file, style);
     for d in diags {
-        out.push_str(&render(d, sources, main_file, style));
+        out.push_str(&renderer.render(d));
         out.push('\n');
     }
     if let Some(line) = summary(diags, denied) {

@@ -7,9 +7,10 @@
 //! the header is written here, not by ariadne, so nothing escapes colour settings.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use ariadne::{CharSet, Color, Config, IndexType, Label, LabelAttach, Report, ReportKind};
+use ariadne::{CharSet, Color, Config, IndexType, Label, LabelAttach, Report, ReportKind, Source};
 
 use super::{Diagnostic, Severity};
 use crate::source::{FileId, SourceMap, Span};
@@ -32,22 +33,50 @@ impl RenderOptions {
 }
 
 /// Renders one diagnostic. `main_file` names the file a span-less diagnostic (`no-node`)
-/// is reported against. The result ends with a newline.
+/// is reported against. The result ends with a newline. For many diagnostics use a
+/// [`Renderer`], which prepares each file once.
 pub fn render(
     diag: &Diagnostic,
     sources: &SourceMap,
     main_file: &str,
     opts: RenderOptions,
 ) -> String {
-    let mut out = header(diag, opts);
-    match diag.span.filter(|s| in_bounds(sources, *s)) {
-        Some(span) => out.push_str(&body(diag, span, sources, opts)),
-        None => {
-            let _ = writeln!(out, "  --> {main_file}");
+    Renderer::new(sources, main_file, opts).render(diag)
+}
+
+/// Renders diagnostics against one source map. ariadne indexes a file's lines when it
+/// fetches it; doing that once per diagnostic is quadratic in a file with thousands of
+/// problems, so the indexed files are kept here.
+pub struct Renderer<'a> {
+    main_file: &'a str,
+    opts: RenderOptions,
+    files: Files<'a>,
+}
+
+impl<'a> Renderer<'a> {
+    pub fn new(sources: &'a SourceMap, main_file: &'a str, opts: RenderOptions) -> Renderer<'a> {
+        Renderer {
+            main_file,
+            opts,
+            files: Files {
+                sources,
+                prepared: HashMap::new(),
+            },
         }
     }
-    footer(&mut out, diag, opts);
-    out
+
+    /// One diagnostic as text, ending with a newline.
+    pub fn render(&mut self, diag: &Diagnostic) -> String {
+        let mut out = header(diag, self.opts);
+        match diag.span.filter(|s| in_bounds(self.files.sources, *s)) {
+            Some(span) => out.push_str(&body(diag, span, &mut self.files, self.opts)),
+            None => {
+                let _ = writeln!(out, "  --> {}", self.main_file);
+            }
+        }
+        footer(&mut out, diag, self.opts);
+        out
+    }
 }
 
 /// `error[code]: message` (coloured when asked).
@@ -102,8 +131,23 @@ fn in_bounds(sources: &SourceMap, span: Span) -> bool {
 }
 
 /// The source snippet drawn by ariadne (its own header line dropped).
-fn body(diag: &Diagnostic, span: Span, sources: &SourceMap, opts: RenderOptions) -> String {
-    let name = |id: FileId| FileName(id, sources.get(id).name.clone());
+fn body(diag: &Diagnostic, span: Span, files: &mut Files, opts: RenderOptions) -> String {
+    let sources = files.sources;
+    let drawn: Vec<Span> = std::iter::once(span)
+        .chain(diag.labels.iter().map(|l| l.span))
+        .filter(|s| in_bounds(sources, *s))
+        .collect();
+    // A span at the very end of a file gets a space to stand on (see `widen`).
+    let name = |id: FileId| {
+        let len = sources.get(id).text.len();
+        FileName {
+            id,
+            name: sources.get(id).name.clone(),
+            padded: drawn
+                .iter()
+                .any(|s| s.file == id && s.start as usize == len),
+        }
+    };
     let config = Config::default()
         .with_index_type(IndexType::Byte)
         .with_color(opts.color)
@@ -141,28 +185,8 @@ fn body(diag: &Diagnostic, span: Span, sources: &SourceMap, opts: RenderOptions)
         }
         report = report.with_label(label);
     }
-    let drawn: Vec<Span> = std::iter::once(span)
-        .chain(diag.labels.iter().map(|l| l.span))
-        .filter(|s| in_bounds(sources, *s))
-        .collect();
-    let mut files: Vec<FileId> = drawn.iter().map(|s| s.file).collect();
-    files.sort();
-    files.dedup();
-    let cache = ariadne::sources(files.into_iter().map(|id| {
-        let text = &sources.get(id).text;
-        // A span at the very end gets a space to stand on (see `widen`).
-        let at_end = drawn
-            .iter()
-            .any(|s| s.file == id && s.start as usize == text.len());
-        let text: Cow<str> = if at_end {
-            Cow::Owned(format!("{text} "))
-        } else {
-            Cow::Borrowed(text)
-        };
-        (name(id), text)
-    }));
     let mut buf = Vec::new();
-    if report.finish().write(cache, &mut buf).is_err() {
+    if report.finish().write(files, &mut buf).is_err() {
         return String::new();
     }
     let text = String::from_utf8_lossy(&buf);
@@ -173,13 +197,44 @@ fn body(diag: &Diagnostic, span: Span, sources: &SourceMap, opts: RenderOptions)
     }
 }
 
-/// ariadne's source id: the file's name as shown, kept apart from another file of that name.
+/// ariadne's source id: a file (shown by its name), with or without the trailing space an
+/// end-of-input span stands on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct FileName(FileId, String);
+struct FileName {
+    id: FileId,
+    name: String,
+    padded: bool,
+}
 
 impl std::fmt::Display for FileName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.1)
+        f.write_str(&self.name)
+    }
+}
+
+/// The files ariadne has asked for, indexed once.
+struct Files<'a> {
+    sources: &'a SourceMap,
+    prepared: HashMap<FileName, Source<Cow<'a, str>>>,
+}
+
+impl<'a> ariadne::Cache<FileName> for Files<'a> {
+    type Storage = Cow<'a, str>;
+
+    fn fetch(&mut self, id: &FileName) -> Result<&Source<Cow<'a, str>>, impl std::fmt::Debug> {
+        let sources = self.sources;
+        Ok::<_, ()>(self.prepared.entry(id.clone()).or_insert_with(|| {
+            let text = sources.get(id.id).text.as_str();
+            Source::from(if id.padded {
+                Cow::Owned(format!("{text} "))
+            } else {
+                Cow::Borrowed(text)
+            })
+        }))
+    }
+
+    fn display<'b>(&self, id: &'b FileName) -> Option<impl std::fmt::Display + 'b> {
+        Some(&id.name)
     }
 }
 
