@@ -54,7 +54,7 @@ pub fn run(args: CheckArgs) -> i32 {
         match default_manifest(Path::new(".")) {
             Some(f) => vec![f],
             None => {
-                output::usage_error(
+                output::command_error(
                     "no manifest given, and neither site.fleet nor manifests/site.fleet is here",
                 );
                 return EXIT_USAGE;
@@ -64,7 +64,7 @@ pub fn run(args: CheckArgs) -> i32 {
         args.files
     };
     if let Err(msg) = args.manifest.validate(&files) {
-        output::usage_error(&msg);
+        output::command_error(&msg);
         return EXIT_USAGE;
     }
     let deny_warnings = args.deny.contains(&Deny::Warnings);

@@ -54,7 +54,7 @@ pub fn run(args: CompileArgs) -> i32 {
 fn load(file: &Path, manifest: &ManifestArgs) -> Result<(Program, String), i32> {
     let files = [file.to_path_buf()];
     if let Err(msg) = manifest.validate(&files) {
-        output::usage_error(&msg);
+        output::command_error(&msg);
         return Err(EXIT_USAGE);
     }
     let program = Program::load(&files, manifest.options());
@@ -77,7 +77,7 @@ pub(super) fn compile_node(
         Some(_) => Err(EXIT_ERRORS),
         None => {
             if !has_errors(&diags) {
-                output::usage_error(&format!("no catalog for node `{node}`"));
+                output::command_error(&format!("no catalog for node `{node}`"));
             }
             Err(EXIT_ERRORS)
         }
@@ -93,7 +93,7 @@ fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
     };
     let nodes = program.all_nodes();
     if let Some(bad) = nodes.iter().find(|n| !safe_file_stem(n)) {
-        output::usage_error(&format!(
+        output::command_error(&format!(
             "node name `{bad}` cannot be a file name in {}",
             out.display()
         ));
@@ -125,7 +125,7 @@ fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
     match written {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            output::usage_error(&format!("cannot write to {}: {e}", out.display()));
+            output::command_error(&format!("cannot write to {}: {e}", out.display()));
             EXIT_ERRORS
         }
     }

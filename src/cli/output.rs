@@ -23,8 +23,9 @@ pub fn stderr(text: &str) {
     let _ = err.flush();
 }
 
-/// `fleet: error: …` for problems with the invocation itself (not with the manifests).
-pub fn usage_error(message: &str) {
+/// `fleet: error: …` for problems of the command itself (bad invocation, unwritable output),
+/// not of the manifests.
+pub fn command_error(message: &str) {
     stderr(&format!("fleet: error: {message}\n"));
 }
 
