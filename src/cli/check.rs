@@ -85,9 +85,15 @@ pub fn run(args: CheckArgs) -> i32 {
         }
         Format::Text => {
             if diags.is_empty() {
+                // The source map also holds data files and templates; count manifests.
+                let manifests = program
+                    .sources
+                    .files()
+                    .filter(|(_, f)| f.name.ends_with(".fleet"))
+                    .count();
                 output::stderr(&format!(
                     "ok: {} checked, no problems\n",
-                    plural_files(program.sources.len())
+                    plural_manifests(manifests.max(1))
                 ));
             } else {
                 output::stderr(&text_report(
@@ -107,11 +113,11 @@ pub fn run(args: CheckArgs) -> i32 {
     }
 }
 
-fn plural_files(n: usize) -> String {
+fn plural_manifests(n: usize) -> String {
     if n == 1 {
-        "1 file".into()
+        "1 manifest".into()
     } else {
-        format!("{n} files")
+        format!("{n} manifests")
     }
 }
 
