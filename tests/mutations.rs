@@ -491,3 +491,33 @@ fn the_prng_is_deterministic() {
     assert_eq!(run(7), run(7));
     assert_ne!(run(7), run(8));
 }
+
+#[test]
+fn a_closed_stdout_ends_output_quietly() {
+    // `fleet check --format json … | head -1`: the reader goes away after one line.
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..5000)
+        .map(|i| format!("file \"/etc/f{i}\" {{ contentz = \"x\" }}\n"))
+        .collect();
+    std::fs::write(dir.path().join("many.fleet"), text).unwrap();
+    let mut child = Command::new(common::fleet())
+        .args(["check", "--format", "json", "many.fleet"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap(); // the reader (and the pipe) is dropped here
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        first.starts_with('{') && out.status.code() == Some(1) && !stderr.contains("panicked"),
+        "status {}, first line {first:?}, stderr:\n{stderr}",
+        out.status
+    );
+}
