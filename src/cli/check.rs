@@ -138,6 +138,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn missing_manifests_and_module_dirs_are_bad_invocations() {
+        let dir = tempfile::tempdir().unwrap();
+        let present = dir.path().join("site.fleet");
+        std::fs::write(&present, "").unwrap();
+        let args = |files: Vec<PathBuf>, modulepath: Vec<PathBuf>| CheckArgs {
+            files,
+            format: Format::Json,
+            deny: vec![],
+            manifest: ManifestArgs {
+                modulepath,
+                facts: None,
+            },
+        };
+        assert_eq!(
+            run(args(vec![dir.path().join("nope.fleet")], vec![])),
+            EXIT_USAGE
+        );
+        assert_eq!(
+            run(args(vec![present], vec![dir.path().join("no-such-dir")])),
+            EXIT_USAGE
+        );
+    }
+
+    #[test]
     fn default_manifest_prefers_site_fleet() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(default_manifest(dir.path()), None);
