@@ -33,17 +33,17 @@ pub const EXIT_USAGE: i32 = 2;
     about = "Configuration management and code releases for server fleets",
     propagate_version = true
 )]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    pub command: Command,
 }
 
 /// Every subcommand. Commands owned elsewhere plug in here as one variant each:
-/// `Apply(apply::ApplyArgs)`, `Facts(..)`, `Backup(..)`, `Release(release::ReleaseArgs)`,
+/// `Apply(apply::ApplyArgs)`, `Facts(..)`, `Backup(..)`, `Release(release::Args)`,
 /// `Provision(..)`, `Fmt(..)`, `Lsp`, `Serve(..)`, `Agent(..)`, `Ca(..)` — add the variant,
 /// the `pub mod` line above and one arm in [`main`].
 #[derive(Debug, Subcommand)]
-enum Command {
+pub enum Command {
     /// Parse, evaluate every node, build catalogs and graphs, run the lints; report every problem.
     Check(check::CheckArgs),
     /// Print one node's catalog as JSON, or write every node's catalog and the content store.
@@ -124,7 +124,7 @@ mod tests {
     }
 
     #[test]
-    fn usage_errors_exit_2() {
+    fn command_errors_exit_2() {
         for argv in [
             &["fleet", "chekc"][..],
             &["fleet", "check", "--format", "xml"],
