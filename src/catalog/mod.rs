@@ -1,7 +1,19 @@
 //! Resource types and their schemas, validation, identity, the catalog and its wire format.
 
+mod build;
+pub mod content;
 pub mod json;
+mod relate;
+pub mod schema;
 pub mod store;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+use std::path::PathBuf;
 
 use indexmap::IndexMap;
 
@@ -9,6 +21,7 @@ use crate::diag::Diagnostic;
 use crate::eval::output::{Attr, NodeEval};
 use crate::eval::value::Value;
 use crate::source::{SourceMap, Span};
+pub use build::normalize_path;
 use store::ContentStore;
 
 /// One node's catalog: validated native resources (duplicates merged) and their edges.
@@ -28,8 +41,9 @@ pub struct Resource {
     pub kind: String,
     /// Identity: the namevar's value (the title unless the namevar attribute is set).
     pub title: String,
-    /// Validated attributes, metaparameters excluded (the wire format's `params`, before
-    /// `source` is replaced by `content_sha256`).
+    /// Validated attributes, relationship metaparameters, `tag` and `alias` excluded (`noop`
+    /// kept): the wire format's `params`. `source` is already replaced by `content_sha256`
+    /// when content was loaded (see [`build_with`]).
     pub params: IndexMap<String, Attr>,
     /// Type name first, then enclosing classes/defines, then `tag` values; no repeats.
     pub tags: Vec<String>,
@@ -46,17 +60,105 @@ pub struct Edge {
     pub implicit: bool,
 }
 
+/// Finds a module's root directory by name.
+pub type ModuleResolver<'a> = &'a dyn Fn(&str) -> Option<PathBuf>;
+
+/// How [`build_with`] finds things outside the manifest.
+#[derive(Clone, Copy)]
+pub struct BuildOptions<'a> {
+    /// Finds a module's root directory (the folder holding its `init.fleet` or
+    /// `<name>.fleet`) by module name, for `"module:path"` sources. Without it, only modules
+    /// loaded into the `SourceMap` (`<name>/init.fleet`, `<name>.fleet`) are found.
+    pub module_dir: Option<ModuleResolver<'a>>,
+    /// Read `source` files and export `repo` revisions into the store (default true). When
+    /// false (`fleet check`), a `source` is only checked to exist, and `params` keep `source`
+    /// and `repo` as written.
+    pub load_content: bool,
+}
+
+impl Default for BuildOptions<'_> {
+    fn default() -> Self {
+        BuildOptions {
+            module_dir: None,
+            load_content: true,
+        }
+    }
+}
+
 /// Validates one node's evaluation and builds its catalog: unknown types and attributes,
 /// enum values, modes, paths, required attributes, identity by namevar, duplicate merging,
 /// reference resolution, relationship expansion onto native resources, `source` reading
 /// (into `store`). Reports every problem it finds.
-pub fn build(eval: &NodeEval, sources: &SourceMap, store: &ContentStore) -> (Catalog, Vec<Diagnostic>) {
-    let _ = (eval, sources, store);
-    todo!("catalog::build")
+pub fn build(
+    eval: &NodeEval,
+    sources: &SourceMap,
+    store: &ContentStore,
+) -> (Catalog, Vec<Diagnostic>) {
+    build_with(eval, sources, store, &BuildOptions::default())
+}
+
+/// [`build`] with options: a module resolver for `module:path` sources, and whether to load
+/// content. A `file`'s or `release`'s `source` becomes `content_sha256` in `params` (same
+/// position and spans); a release's `repo` adds `commit` and `content_sha256` (`repo` and
+/// `revision` stay); a release without `version` gets the first 12 hex digits of the
+/// content's sha256 (or of the commit). `noop` stays in `params`; `alias` does not (it only
+/// names the resource for references).
+pub fn build_with(
+    eval: &NodeEval,
+    sources: &SourceMap,
+    store: &ContentStore,
+    opts: &BuildOptions,
+) -> (Catalog, Vec<Diagnostic>) {
+    build::build(eval, sources, store, opts)
 }
 
 /// The wire document for a linked catalog (sealed: `version` set).
 pub fn to_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
-    let _ = (catalog, sources);
-    todo!("catalog::to_doc")
+    let resources = catalog
+        .resources
+        .iter()
+        .map(|r| {
+            let (file, line, column) = if (r.kind_span.file.0 as usize) < sources.len() {
+                let f = sources.get(r.kind_span.file);
+                let (line, column) = f.line_col(r.kind_span.start as usize);
+                (f.name.clone(), line, column)
+            } else {
+                (String::new(), 0, 0)
+            };
+            json::ResourceDoc {
+                kind: r.kind.clone(),
+                title: r.title.clone(),
+                params: r
+                    .params
+                    .iter()
+                    .map(|(k, a)| (k.clone(), a.value.to_json()))
+                    .collect(),
+                tags: r.tags.clone(),
+                source: json::SourceDoc { file, line, column },
+            }
+        })
+        .collect();
+    let name = |i: usize| json::reference(&catalog.resources[i].kind, &catalog.resources[i].title);
+    let edges = catalog
+        .edges
+        .iter()
+        .map(|e| json::EdgeDoc {
+            from: name(e.from),
+            to: name(e.to),
+            refresh: e.refresh,
+        })
+        .collect();
+    let mut doc = json::CatalogDoc {
+        format: json::FORMAT,
+        node: catalog.node.clone(),
+        version: String::new(),
+        resources,
+        edges,
+        provision: catalog
+            .provision
+            .as_ref()
+            .map(|p| p.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+    };
+    doc.seal();
+    doc
 }
