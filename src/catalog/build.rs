@@ -1,7 +1,7 @@
 //! NodeEval -> Catalog: validation, identity by namevar, merging identical duplicates, content
 //! for `source`/`repo`, then relationships resolved and expanded onto native resources.
 
-use std::collections::HashMap;
+use super::fxhash::{FxHashMap as HashMap, FxHashSet};
 
 use indexmap::IndexMap;
 
@@ -43,12 +43,13 @@ pub(crate) struct Declarations {
     pub of_decl: Vec<Option<usize>>,
     /// (type, identity) -> resource.
     pub by_identity: HashMap<(&'static str, String), usize>,
-    /// (type, title as written) -> first resource declared with that title.
+    /// (type, title as written) -> first resource declared with that title, when the title
+    /// is not its identity.
     pub by_title: HashMap<(&'static str, String), usize>,
     /// (type, alias) -> resource.
     pub by_alias: HashMap<(&'static str, String), usize>,
     /// (type, title) of declarations with an unknown type: references to them stay quiet.
-    pub unknown: std::collections::HashSet<(String, String)>,
+    pub unknown: FxHashSet<(String, String)>,
 }
 
 /// The identity of a declaration: its namevar attribute's String value, else its title; file
@@ -80,9 +81,9 @@ pub fn normalize_path(p: &str) -> &str {
 fn declare(eval: &NodeEval, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) -> Declarations {
     let mut d = Declarations {
         of_decl: vec![None; eval.resources.len()],
-        by_identity: HashMap::with_capacity(eval.resources.len()),
-        by_title: HashMap::with_capacity(eval.resources.len()),
-        by_alias: HashMap::new(),
+        by_identity: HashMap::with_capacity_and_hasher(eval.resources.len(), Default::default()),
+        by_title: HashMap::default(),
+        by_alias: HashMap::default(),
         unknown: Default::default(),
     };
     // The declaration each catalog resource came from (for duplicate comparison).
@@ -153,7 +154,9 @@ fn declare(eval: &NodeEval, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) 
         });
         first_decl.push(i);
         d.of_decl[i] = Some(r);
-        d.by_title.entry((ty.name, decl.title.clone())).or_insert(r);
+        if decl.title != id {
+            d.by_title.entry((ty.name, decl.title.clone())).or_insert(r);
+        }
         d.by_identity.insert((ty.name, id), r);
         add_aliases(&mut d, ty, decl, r);
     }

@@ -2,6 +2,7 @@
 
 mod build;
 pub mod content;
+pub mod fxhash;
 pub mod json;
 mod relate;
 pub mod schema;

@@ -1,7 +1,7 @@
 //! Relationships onto native resources: references resolved (namevar, title, alias, classes,
 //! define instances), containers expanded, self-edges dropped, pairs deduplicated and sorted.
 
-use std::collections::{HashMap, HashSet};
+use super::fxhash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::rc::Rc;
 
 use super::build::{normalize_path, reference_text, Declarations};
@@ -20,8 +20,8 @@ pub(crate) fn relations(
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Edge> {
     let mut r = Resolver::new(eval, catalog, decls);
-    let mut pairs: HashMap<(usize, usize), bool> = HashMap::new();
-    let mut reported: HashSet<Span> = HashSet::new();
+    let mut pairs: HashMap<(usize, usize), bool> = HashMap::default();
+    let mut reported: HashSet<Span> = HashSet::default();
     for rel in &eval.relations {
         let from = r.endpoint(&rel.from, diags, &mut reported);
         let to = r.endpoint(&rel.to, diags, &mut reported);
@@ -60,8 +60,8 @@ struct Resolver<'a> {
 
 impl<'a> Resolver<'a> {
     fn new(eval: &'a NodeEval, catalog: &'a Catalog, decls: &'a Declarations) -> Self {
-        let mut classes = HashMap::new();
-        let mut instances = HashMap::new();
+        let mut classes = HashMap::default();
+        let mut instances = HashMap::default();
         for (i, c) in eval.containers.iter().enumerate() {
             match &c.kind {
                 ContainerKind::Class => {
@@ -202,8 +202,8 @@ impl<'a> Resolver<'a> {
             return v.clone();
         }
         let mut out = Vec::new();
-        let mut seen_res = HashSet::new();
-        let mut seen_con = HashSet::new();
+        let mut seen_res = HashSet::default();
+        let mut seen_con = HashSet::default();
         let mut stack = vec![c];
         while let Some(k) = stack.pop() {
             if !seen_con.insert(k) {

@@ -3,68 +3,105 @@
 
 use std::collections::VecDeque;
 
-use petgraph::algo::kosaraju_scc;
-use petgraph::graph::{DiGraph, NodeIndex};
-
+use super::Csr;
+use crate::catalog::fxhash::FxHashMap;
 use crate::catalog::{json, Catalog};
 use crate::diag::Diagnostic;
 
-/// Strongly connected components of a graph on `n` nodes (each sorted ascending), with a
-/// component id per node. Iterative (no recursion on long chains).
-pub(crate) fn components(
-    n: usize,
-    edges: impl Iterator<Item = (usize, usize)>,
-) -> (Vec<Vec<usize>>, Vec<usize>) {
-    let mut g: DiGraph<(), (), u32> = DiGraph::with_capacity(n, 0);
-    for _ in 0..n {
-        g.add_node(());
-    }
-    for (a, b) in edges {
-        g.add_edge(NodeIndex::new(a), NodeIndex::new(b), ());
-    }
-    let mut comps: Vec<Vec<usize>> = kosaraju_scc(&g)
-        .into_iter()
-        .map(|c| {
-            let mut v: Vec<usize> = c.into_iter().map(NodeIndex::index).collect();
-            v.sort_unstable();
-            v
-        })
-        .collect();
-    comps.sort_unstable_by_key(|c| c[0]);
-    let mut id = vec![0; n];
-    for (k, c) in comps.iter().enumerate() {
-        for &m in c {
-            id[m] = k;
-        }
-    }
-    (comps, id)
-}
-
-/// A `dependency-cycle` for every component with more than one member or a self-loop, in the
-/// order of their first-declared members. `adj` holds each node's successors, ascending.
-pub(crate) fn report(catalog: &Catalog, adj: &[Vec<usize>]) -> Vec<Diagnostic> {
-    let n = catalog.resources.len();
-    let (comps, id) = components(
-        n,
-        adj.iter()
-            .enumerate()
-            .flat_map(|(a, succ)| succ.iter().map(move |&b| (a, b))),
-    );
-    let mut out = Vec::new();
-    for (k, comp) in comps.iter().enumerate() {
-        let self_loop = comp.len() == 1 && adj[comp[0]].contains(&comp[0]);
-        if comp.len() < 2 && !self_loop {
+/// The strongly connected component of every node (Tarjan's algorithm, iterative so that long
+/// chains do not exhaust the stack, and without an allocation per component), and whether any
+/// component has more than one member or a self-loop.
+pub(crate) fn components(g: &Csr) -> (Vec<usize>, bool) {
+    const NONE: usize = usize::MAX;
+    let n = g.len();
+    let mut index = vec![NONE; n];
+    let mut low = vec![0; n];
+    let mut comp = vec![NONE; n];
+    let mut stack: Vec<usize> = Vec::new();
+    // The DFS path: (node, how many of its successors were tried).
+    let mut path: Vec<(usize, usize)> = Vec::new();
+    let (mut next, mut ncomp, mut cyclic) = (0, 0, false);
+    for root in 0..n {
+        if index[root] != NONE {
             continue;
         }
-        let walk = spell(comp, adj, |m| id[m] == k);
-        out.push(diagnostic(catalog, &walk));
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        path.push((root, 0));
+        while let Some(&(v, tried)) = path.last() {
+            let succ = g.succ(v);
+            if let Some(&w) = succ.get(tried) {
+                path.last_mut().expect("non-empty").1 += 1;
+                cyclic |= w == v;
+                if index[w] == NONE {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    path.push((w, 0));
+                } else if comp[w] == NONE {
+                    // Visited and not in a finished component: on the stack.
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            path.pop();
+            if let Some(&(u, _)) = path.last() {
+                low[u] = low[u].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut size = 0;
+                loop {
+                    let w = stack.pop().expect("v is on the stack");
+                    comp[w] = ncomp;
+                    size += 1;
+                    if w == v {
+                        break;
+                    }
+                }
+                cyclic |= size > 1;
+                ncomp += 1;
+            }
+        }
     }
-    out
+    (comp, cyclic)
+}
+
+/// A `dependency-cycle` for every component of `g` with more than one member or a self-loop,
+/// in the order of their first-declared members.
+pub(crate) fn report(catalog: &Catalog, g: &Csr) -> Vec<Diagnostic> {
+    let (id, _) = components(g);
+    let mut size: FxHashMap<usize, usize> = FxHashMap::default();
+    for &k in &id {
+        *size.entry(k).or_default() += 1;
+    }
+    // Members of each cyclic component, in catalog order (so the first is declared first).
+    let mut members: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+    let mut firsts = Vec::new();
+    for (m, &k) in id.iter().enumerate() {
+        if size[&k] > 1 || g.succ(m).contains(&m) {
+            let list = members.entry(k).or_default();
+            if list.is_empty() {
+                firsts.push(k);
+            }
+            list.push(m);
+        }
+    }
+    let comps: Vec<&Vec<usize>> = firsts.iter().map(|k| &members[k]).collect();
+    comps
+        .iter()
+        .map(|comp| {
+            let k = id[comp[0]];
+            diagnostic(catalog, &spell(comp, g, |m| id[m] == k))
+        })
+        .collect()
 }
 
 /// A closed walk from the first member through every member of the component and back,
 /// always taking the nearest member not yet visited (a plain cycle when the component is one).
-fn spell(comp: &[usize], adj: &[Vec<usize>], inside: impl Fn(usize) -> bool) -> Vec<usize> {
+fn spell(comp: &[usize], adj: &Csr, inside: impl Fn(usize) -> bool) -> Vec<usize> {
     let start = comp[0];
     let mut walk = vec![start];
     let mut visited = std::collections::HashSet::from([start]);
@@ -89,14 +126,14 @@ fn spell(comp: &[usize], adj: &[Vec<usize>], inside: impl Fn(usize) -> bool) -> 
 /// node satisfying `goal`, staying inside the component.
 fn bfs(
     from: usize,
-    adj: &[Vec<usize>],
+    adj: &Csr,
     inside: &impl Fn(usize) -> bool,
     goal: impl Fn(usize) -> bool,
 ) -> Option<Vec<usize>> {
     let mut prev: std::collections::HashMap<usize, usize> = Default::default();
     let mut queue = VecDeque::from([from]);
     while let Some(x) = queue.pop_front() {
-        for &y in &adj[x] {
+        for &y in adj.succ(x) {
             if !inside(y) || prev.contains_key(&y) {
                 continue;
             }

@@ -1,6 +1,6 @@
 //! The implicit edges of LANGUAGE.md §5/§10.11, as (required, dependent) pairs in catalog order.
 
-use std::collections::HashMap;
+use crate::catalog::fxhash::FxHashMap as HashMap;
 
 use crate::catalog::Catalog;
 use crate::eval::value::Value;
@@ -9,9 +9,10 @@ use crate::eval::value::Value;
 /// dependent resource and, per resource, in the order §5 lists them. Linear in the catalog's
 /// size (hash lookups; a file's parent is found by walking up its path).
 pub(crate) fn candidates(catalog: &Catalog) -> Vec<(usize, usize)> {
-    let mut files: HashMap<&str, usize> = HashMap::new();
-    let mut users: HashMap<&str, usize> = HashMap::new();
-    let mut groups: HashMap<&str, usize> = HashMap::new();
+    let n = catalog.resources.len();
+    let mut files: HashMap<&str, usize> = HashMap::with_capacity_and_hasher(n, Default::default());
+    let mut users: HashMap<&str, usize> = HashMap::default();
+    let mut groups: HashMap<&str, usize> = HashMap::default();
     for (i, r) in catalog.resources.iter().enumerate() {
         let map = match r.kind.as_str() {
             "file" => &mut files,
@@ -21,46 +22,63 @@ pub(crate) fn candidates(catalog: &Catalog) -> Vec<(usize, usize)> {
         };
         map.entry(r.title.as_str()).or_insert(i);
     }
-    let name = |i: usize, attr: &str, map: &HashMap<&str, usize>| -> Option<usize> {
-        let v = catalog.resources[i].params.get(attr)?.value.as_str()?;
+    // A user or group by name; numeric ids make no edge.
+    let named = |v: &Value, map: &HashMap<&str, usize>| -> Option<usize> {
+        let v = v.as_str()?;
         if v.is_empty() || v.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         map.get(v).copied()
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(n * 2);
     for (i, r) in catalog.resources.iter().enumerate() {
+        let group_start = out.len();
         let mut push = |j: Option<usize>| {
             if let Some(j) = j {
-                if j != i {
+                if j != i && !out[group_start..].contains(&(j, i)) {
                     out.push((j, i));
                 }
             }
         };
+        // One pass over the params (no hashing of attribute names): §5's order per type.
+        let (mut owner, mut group, mut path, mut gid, mut user, mut member_of) =
+            (None, None, None, None, None, None);
+        for (k, a) in &r.params {
+            let v = Some(&a.value);
+            match k.as_str() {
+                "owner" => owner = v,
+                "group" => group = v,
+                "path" => path = v,
+                "gid" => gid = v,
+                "user" => user = v,
+                "groups" => member_of = v,
+                _ => {}
+            }
+        }
         match r.kind.as_str() {
             "file" => {
                 push(nearest_ancestor(&r.title, &files));
-                push(name(i, "owner", &users));
-                push(name(i, "group", &groups));
+                push(owner.and_then(|v| named(v, &users)));
+                push(group.and_then(|v| named(v, &groups)));
             }
             "user" => {
-                push(name(i, "gid", &groups));
-                match r.params.get("groups").map(|a| &a.value) {
+                push(gid.and_then(|v| named(v, &groups)));
+                match member_of {
                     Some(Value::Array(gs)) => {
-                        for g in gs.iter().filter_map(Value::as_str) {
-                            push(groups.get(g).copied());
+                        for g in gs.iter() {
+                            push(named(g, &groups));
                         }
                     }
-                    Some(Value::Str(g)) => push(groups.get(&**g).copied()),
-                    _ => {}
+                    Some(g) => push(named(g, &groups)),
+                    None => {}
                 }
             }
-            "exec" => push(name(i, "user", &users)),
+            "exec" => push(user.and_then(|v| named(v, &users))),
             "release" => {
-                let path = r.params.get("path").and_then(|a| a.value.as_str());
-                push(path.and_then(|p| files.get(crate::catalog::normalize_path(p)).copied()));
-                push(name(i, "owner", &users));
-                push(name(i, "group", &groups));
+                let p = path.and_then(Value::as_str);
+                push(p.and_then(|p| files.get(crate::catalog::normalize_path(p)).copied()));
+                push(owner.and_then(|v| named(v, &users)));
+                push(group.and_then(|v| named(v, &groups)));
             }
             _ => {}
         }

@@ -6,7 +6,7 @@ mod implicit;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::fmt::Write;
 
 use crate::catalog::{json, Catalog, Edge};
@@ -15,63 +15,64 @@ use crate::diag::Diagnostic;
 /// Adds the implicit edges of LANGUAGE.md §5/§10.11 (dropping, with `implicit-edge-dropped`,
 /// any that would close a cycle), reports `dependency-cycle` for each strongly connected
 /// component of the explicit edges, and leaves `catalog.edges` deduplicated and sorted.
+///
+/// Linear in resources and edges: components are computed once over the explicit edges plus
+/// every implicit candidate; only candidates inside a non-trivial component (none, in a
+/// manifest without cycles) need a reachability check.
 pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
     let n = catalog.resources.len();
     // Explicit edges, each pair once (refresh OR-ed), self-edges dropped.
-    let mut pairs: HashMap<(usize, usize), usize> = HashMap::with_capacity(catalog.edges.len());
-    let mut edges: Vec<Edge> = Vec::with_capacity(catalog.edges.len());
-    for e in &catalog.edges {
-        if e.from >= n || e.to >= n || e.from == e.to {
-            continue;
+    let mut edges = std::mem::take(&mut catalog.edges);
+    edges.retain(|e| e.from < n && e.to < n && e.from != e.to);
+    if !edges.is_sorted_by_key(|e| (e.from, e.to)) {
+        edges.sort_unstable_by_key(|e| (e.from, e.to));
+    }
+    edges.dedup_by(|later, kept| {
+        let same = (later.from, later.to) == (kept.from, kept.to);
+        if same {
+            kept.refresh |= later.refresh;
+            kept.implicit &= later.implicit;
         }
-        match pairs.get(&(e.from, e.to)) {
-            Some(&k) => {
-                edges[k].refresh |= e.refresh;
-                edges[k].implicit &= e.implicit;
-            }
-            None => {
-                pairs.insert((e.from, e.to), edges.len());
-                edges.push(*e);
-            }
-        }
-    }
-    let mut adj: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for e in &edges {
-        adj[e.from].push(e.to);
-    }
-    for succ in &mut adj {
-        succ.sort_unstable();
-    }
-    let mut diags = cycles::report(catalog, &adj);
+        same
+    });
+    let explicit = Csr::new(n, edges.iter().map(|e| (e.from, e.to)));
 
-    // Implicit edges: those between different components of (explicit + every candidate)
-    // can never close a cycle; the others are checked one by one, in catalog order.
-    let cands: Vec<(usize, usize)> = implicit::candidates(catalog)
-        .into_iter()
-        .filter(|p| !pairs.contains_key(p))
-        .collect();
-    let (_, comp) = cycles::components(
+    let mut cands = implicit::candidates(catalog);
+    cands.retain(|&(req, dep)| !explicit.has(req, dep));
+    edges.reserve(cands.len());
+    let full = Csr::new(
         n,
         edges
             .iter()
             .map(|e| (e.from, e.to))
             .chain(cands.iter().copied()),
     );
-    let mut stamp = vec![0u32; n];
+    let (comp, cyclic) = cycles::components(&full);
+    let mut diags = if cyclic {
+        cycles::report(catalog, &explicit)
+    } else {
+        Vec::new()
+    };
+
+    // Implicit edges in catalog order. One between two components of the full graph can never
+    // close a cycle; one inside a component is checked against the edges so far.
+    let mut inner: Vec<Vec<usize>> = if cyclic {
+        vec![Vec::new(); n]
+    } else {
+        Vec::new()
+    };
+    let mut stamp = if cyclic { vec![0u32; n] } else { Vec::new() };
     let mut round = 0u32;
     for (req, dep) in cands {
-        if pairs.contains_key(&(req, dep)) {
-            continue;
-        }
         if comp[req] == comp[dep] {
             round += 1;
-            if reaches(&adj, dep, req, |x| comp[x] == comp[req], &mut stamp, round) {
+            let inside = |x: usize| comp[x] == comp[req];
+            if reaches(&explicit, &inner, dep, req, inside, &mut stamp, round) {
                 diags.push(dropped(catalog, req, dep));
                 continue;
             }
+            inner[req].push(dep);
         }
-        adj[req].push(dep);
-        pairs.insert((req, dep), edges.len());
         edges.push(Edge {
             from: req,
             to: dep,
@@ -84,9 +85,52 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
     diags
 }
 
-/// Whether `to` is reachable from `from`, through nodes satisfying `inside`.
+/// Adjacency in compressed rows: the successors of `i` are `to[start[i]..start[i + 1]]`,
+/// ascending.
+pub(crate) struct Csr {
+    start: Vec<usize>,
+    to: Vec<usize>,
+}
+
+impl Csr {
+    pub(crate) fn new(n: usize, edges: impl Iterator<Item = (usize, usize)> + Clone) -> Csr {
+        let mut start = vec![0usize; n + 1];
+        for (a, _) in edges.clone() {
+            start[a + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut to = vec![0usize; start[n]];
+        for (a, b) in edges {
+            to[fill[a]] = b;
+            fill[a] += 1;
+        }
+        for i in 0..n {
+            to[start[i]..start[i + 1]].sort_unstable();
+        }
+        Csr { start, to }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    pub(crate) fn succ(&self, i: usize) -> &[usize] {
+        &self.to[self.start[i]..self.start[i + 1]]
+    }
+
+    fn has(&self, a: usize, b: usize) -> bool {
+        self.succ(a).binary_search(&b).is_ok()
+    }
+}
+
+/// Whether `to` is reachable from `from` over `base` and `extra` edges, through nodes
+/// satisfying `inside`.
 fn reaches(
-    adj: &[Vec<usize>],
+    base: &Csr,
+    extra: &[Vec<usize>],
     from: usize,
     to: usize,
     inside: impl Fn(usize) -> bool,
@@ -99,7 +143,7 @@ fn reaches(
         if x == to {
             return true;
         }
-        for &y in &adj[x] {
+        for &y in base.succ(x).iter().chain(&extra[x]) {
             if stamp[y] != round && inside(y) {
                 stamp[y] = round;
                 stack.push(y);
@@ -129,12 +173,18 @@ fn dropped(catalog: &Catalog, req: usize, dep: usize) -> Diagnostic {
 /// catalog position. Members of cycles, which have no such order, come last, by position.
 pub fn order(catalog: &Catalog) -> Vec<usize> {
     let n = catalog.resources.len();
+    let g = Csr::new(
+        n,
+        catalog
+            .edges
+            .iter()
+            .filter(|e| e.from < n && e.to < n)
+            .map(|e| (e.from, e.to)),
+    );
     let mut indeg = vec![0usize; n];
-    let mut adj: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for e in &catalog.edges {
-        if e.from < n && e.to < n {
-            adj[e.from].push(e.to);
-            indeg[e.to] += 1;
+    for i in 0..n {
+        for &j in g.succ(i) {
+            indeg[j] += 1;
         }
     }
     let mut heap: BinaryHeap<Reverse<usize>> =
@@ -144,7 +194,7 @@ pub fn order(catalog: &Catalog) -> Vec<usize> {
     while let Some(Reverse(i)) = heap.pop() {
         out.push(i);
         placed[i] = true;
-        for &j in &adj[i] {
+        for &j in g.succ(i) {
             indeg[j] -= 1;
             if indeg[j] == 0 {
                 heap.push(Reverse(j));
