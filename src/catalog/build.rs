@@ -278,7 +278,7 @@ fn attach_content(
             .to_string();
         match content::git_export(&url, local.as_deref(), &rev) {
             Ok((commit, tar)) => {
-                let sha = store.add(tar);
+                let sha = store.add(tar.to_vec());
                 version_seed = Some(commit.clone());
                 let at = |a: &Attr, v: String| Attr {
                     value: Value::str(v),

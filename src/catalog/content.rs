@@ -2,10 +2,12 @@
 //! read a file or tar a directory deterministically, export a git revision, and put the bytes in
 //! the content store.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::BuildOptions;
 use crate::source::{SourceMap, Span};
@@ -159,54 +161,127 @@ pub(crate) enum GitError {
     Revision(String),
 }
 
-/// Resolves `revision` in `repo` (a local path or a URL) to a commit and exports its tree as
-/// a tar (`git archive`, deterministic for a commit). Returns (commit, tar bytes).
+/// Resolves `revision` in `repo` to a commit and exports that commit's tree as a tar
+/// (`git archive`, deterministic for a commit). `local` is the repository's directory when it
+/// exists on this machine; otherwise `repo` must look like a URL (`scheme://…` or
+/// `host:path`) and is cloned (bare, into a temporary directory) unless the commit was already
+/// exported by this process. Returns (commit, tar bytes).
 pub(crate) fn git_export(
     repo: &str,
     local: Option<&Path>,
     revision: &str,
-) -> Result<(String, Vec<u8>), GitError> {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let mut cleanup = None;
-    let git_dir = match local {
-        Some(p) => p.to_path_buf(),
+) -> Result<(String, Arc<Vec<u8>>), GitError> {
+    let commit = match local {
+        Some(dir) => rev_parse(dir, repo, revision)?,
+        None if !looks_like_url(repo) => {
+            return Err(GitError::Repo(format!("`{repo}` does not exist")));
+        }
+        None => remote_commit(repo, revision)?,
+    };
+    let key = (repo.to_string(), commit.clone());
+    if let Some(tar) = export_cache().lock().expect("cache lock").get(&key) {
+        return Ok((commit, tar.clone()));
+    }
+    let (commit, tar) = match local {
+        Some(dir) => {
+            let tar = archive(dir, &commit)?;
+            (commit, tar)
+        }
         None => {
+            static COUNTER: AtomicUsize = AtomicUsize::new(0);
             let tmp = std::env::temp_dir().join(format!(
                 "fleet-git-{}-{}",
                 std::process::id(),
                 COUNTER.fetch_add(1, Ordering::Relaxed)
             ));
-            let out = git(
+            let result = git(
                 None,
                 &["clone", "--bare", "--quiet", repo, &tmp.to_string_lossy()],
             )
-            .map_err(GitError::Repo)?;
-            let _ = out;
-            cleanup = Some(tmp.clone());
-            tmp
+            .map_err(GitError::Repo)
+            .and_then(|_| {
+                // A commit named by ls-remote, or a revision only a full clone can resolve.
+                let commit = rev_parse(&tmp, repo, &commit)?;
+                let tar = archive(&tmp, &commit)?;
+                Ok((commit, tar))
+            });
+            let _ = std::fs::remove_dir_all(&tmp);
+            result?
         }
     };
-    let result = (|| {
-        let spec = format!("{revision}^{{commit}}");
-        let commit =
-            git(Some(&git_dir), &["rev-parse", "--verify", "--quiet", &spec]).map_err(|e| {
-                if git(Some(&git_dir), &["rev-parse", "--git-dir"]).is_err() {
-                    GitError::Repo(format!("`{repo}` is not a git repository"))
-                } else if e.is_empty() {
-                    GitError::Revision(format!("`{revision}` is not a commit in `{repo}`"))
-                } else {
-                    GitError::Revision(e)
-                }
-            })?;
-        let commit = String::from_utf8_lossy(&commit).trim().to_string();
-        let tar =
-            git(Some(&git_dir), &["archive", "--format=tar", &commit]).map_err(GitError::Repo)?;
-        Ok((commit, tar))
-    })();
-    if let Some(tmp) = cleanup {
-        let _ = std::fs::remove_dir_all(tmp);
+    let key = (repo.to_string(), commit.clone());
+    let tar = Arc::new(tar);
+    export_cache()
+        .lock()
+        .expect("cache lock")
+        .insert(key, tar.clone());
+    Ok((commit, tar))
+}
+
+/// Exports already made by this process, by (repo, commit): a commit's tree never changes, and
+/// `compile --all` would otherwise export it once per node.
+type ExportCache = Mutex<HashMap<(String, String), Arc<Vec<u8>>>>;
+
+fn export_cache() -> &'static ExportCache {
+    static CACHE: OnceLock<ExportCache> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// `scheme://…`, or scp-like `[user@]host:path`.
+fn looks_like_url(repo: &str) -> bool {
+    if repo.contains("://") {
+        return true;
     }
-    result
+    match repo.split_once(':') {
+        Some((host, path)) => !host.is_empty() && !host.contains('/') && !path.is_empty(),
+        None => false,
+    }
+}
+
+/// The commit `revision` names in a local repository.
+fn rev_parse(dir: &Path, repo: &str, revision: &str) -> Result<String, GitError> {
+    let spec = format!("{revision}^{{commit}}");
+    match git(Some(dir), &["rev-parse", "--verify", "--quiet", &spec]) {
+        Ok(out) => Ok(String::from_utf8_lossy(&out).trim().to_string()),
+        Err(_) if git(Some(dir), &["rev-parse", "--git-dir"]).is_err() => {
+            Err(GitError::Repo(format!("`{repo}` is not a git repository")))
+        }
+        Err(_) => Err(GitError::Revision(format!(
+            "`{revision}` is not a branch, tag or commit in `{repo}`"
+        ))),
+    }
+}
+
+/// The commit a remote's branch or tag names (`git ls-remote`, peeling annotated tags); a
+/// full hex commit id is taken as is, anything else is left to the clone to resolve.
+fn remote_commit(repo: &str, revision: &str) -> Result<String, GitError> {
+    if revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(revision.to_ascii_lowercase());
+    }
+    let out = git(None, &["ls-remote", repo, revision]).map_err(GitError::Repo)?;
+    let text = String::from_utf8_lossy(&out);
+    let mut found = None;
+    for line in text.lines() {
+        let Some((sha, name)) = line.split_once('\t') else {
+            continue;
+        };
+        let exact = name == revision
+            || name == format!("refs/heads/{revision}")
+            || name == format!("refs/tags/{revision}");
+        if name.ends_with("^{}") && name.trim_end_matches("^{}") == format!("refs/tags/{revision}")
+        {
+            return Ok(sha.to_string());
+        }
+        if exact && found.is_none() {
+            found = Some(sha.to_string());
+        }
+    }
+    // Not a ref the remote advertises (an abbreviated commit, say): the clone resolves it.
+    Ok(found.unwrap_or_else(|| revision.to_string()))
+}
+
+fn archive(dir: &Path, commit: &str) -> Result<Vec<u8>, GitError> {
+    git(Some(dir), &["archive", "--format=tar", commit]).map_err(GitError::Repo)
 }
 
 /// Runs git, returning stdout, or stderr's text on failure.

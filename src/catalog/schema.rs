@@ -92,6 +92,34 @@ impl TypeSchema {
     pub fn attr(&self, name: &str) -> Option<&'static AttrSchema> {
         self.attrs.iter().find(|a| a.name == name)
     }
+
+    /// Markdown for an LSP hover on the type name: its doc, namevar and attributes.
+    pub fn hover(&self) -> String {
+        let attrs: Vec<String> = self.attrs.iter().map(|a| format!("`{}`", a.name)).collect();
+        format!(
+            "**{}** (resource type)\n\n{}\n\nNamevar: `{}`. Attributes: {}.",
+            self.name,
+            self.doc,
+            self.namevar,
+            attrs.join(", ")
+        )
+    }
+}
+
+impl AttrSchema {
+    /// Markdown for an LSP hover on the attribute name: doc, accepted values, default.
+    pub fn hover(&self, kind: &str) -> String {
+        let mut s = format!(
+            "**{}** ({kind})\n\n{}\n\nValues: {}.",
+            self.name,
+            self.doc,
+            self.kind.describe()
+        );
+        if let Some(d) = self.default {
+            s.push_str(&format!(" Default: `{d}`."));
+        }
+        s
+    }
 }
 
 const fn a(
@@ -542,6 +570,24 @@ mod tests {
                 assert_eq!(t.attrs.iter().filter(|b| b.name == at.name).count(), 1);
             }
         }
+    }
+
+    #[test]
+    fn hovers() {
+        let h = get("service")
+            .unwrap()
+            .attr("ensure")
+            .unwrap()
+            .hover("service");
+        assert_eq!(
+            h,
+            "**ensure** (service)\n\nWhether it runs.\n\nValues: running | stopped."
+        );
+        assert!(get("exec").unwrap().hover().contains("Namevar: `command`"));
+        assert!(attribute("file", "backup")
+            .unwrap()
+            .hover("file")
+            .ends_with("Default: `true`."));
     }
 
     #[test]
