@@ -198,13 +198,13 @@ fn first_difference(a: &Declared, b: &Declared) -> Option<String> {
     for (k, va) in &ra {
         match rb.get(k) {
             Some(vb) if vb == va => {}
-            Some(vb) => return Some(format!("`{k}` is {va} here and {vb} in the first")),
+            Some(vb) => return Some(format!("`{k}` is {vb} here but {va} in the first")),
             None => return Some(format!("`{k}` is set only in the first")),
         }
     }
     rb.keys()
         .find(|k| !ra.contains_key(*k))
-        .map(|k| format!("`{k}` is set only in the second"))
+        .map(|k| format!("`{k}` is set only here"))
 }
 
 /// Replaces a `file`/`release` `source` by `content_sha256` (reading it into the store), and

@@ -1,4 +1,21 @@
 //! Resource types and their schemas, validation, identity, the catalog and its wire format.
+//!
+//! `build` turns one node's `NodeEval` into a `Catalog` (`graph::link` then adds implicit
+//! edges); `to_doc` renders the wire document. Decisions where LANGUAGE.md is silent:
+//!
+//! - Identity is the namevar's String value, else the title; `file` paths lose trailing
+//!   slashes (`/etc/nginx/` is `File[/etc/nginx]`).
+//! - Duplicates merge when their attributes are equal with metaparameters (`noop`, `alias`)
+//!   and `none`s left out. A conflicting second declaration is reported (with its own
+//!   problems) and dropped, with the relationships it declared.
+//! - A reference matches by identity, then by title, then by `alias`; class names compare
+//!   case-insensitively. A reference to a declaration of an unknown type stays quiet (its
+//!   `unknown-resource-type` says it all).
+//! - `params` keep `noop` (apply needs it) but not `alias`. A release keeps `repo` and
+//!   `revision` and gains `commit` and `content_sha256`; a release without `version` gets one
+//!   (12 hex digits of the content's sha256, or of the commit).
+//! - A directory `source` is stored as a tar: entries sorted, directories with a trailing
+//!   `/`, mtimes/uids/gids zero, modes 0755 (any x bit) or 0644, symlinks kept.
 
 mod build;
 pub mod content;

@@ -71,7 +71,8 @@ impl AttrKind {
 pub struct AttrSchema {
     pub name: &'static str,
     pub kind: AttrKind,
-    /// The default as the language would write it, for docs (`None`: no default).
+    /// The default as the language would write it, for docs (`None`: no default). LANGUAGE.md
+    /// §5 lists an enum's default first. Never filled into `params`.
     pub default: Option<&'static str>,
     /// One line for hovers.
     pub doc: &'static str,
@@ -296,7 +297,7 @@ static SERVICE: &[AttrSchema] = &[
     a(
         "ensure",
         K::Enum(&["running", "stopped"]),
-        None,
+        Some("running"),
         "Whether it runs.",
     ),
     a("enable", K::Bool, None, "Whether it starts at boot."),
@@ -581,7 +582,7 @@ mod tests {
             .hover("service");
         assert_eq!(
             h,
-            "**ensure** (service)\n\nWhether it runs.\n\nValues: running | stopped."
+            "**ensure** (service)\n\nWhether it runs.\n\nValues: running | stopped. Default: `running`."
         );
         assert!(get("exec").unwrap().hover().contains("Namevar: `command`"));
         assert!(attribute("file", "backup")

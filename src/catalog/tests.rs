@@ -236,6 +236,10 @@ fn conflicting_duplicate_at_second_kind_with_label_on_first() {
     assert_eq!(d[0].message, "File[\"/etc/motd\"] is already declared");
     assert_eq!(d[0].labels.len(), 1);
     assert_eq!(d[0].labels[0].message, "first declared here");
+    assert_eq!(
+        d[0].notes,
+        ["`content` is \"b\" here but \"a\" in the first"]
+    );
     let first = d[0].labels[0].span;
     assert_eq!(
         f.sources.get(first.file).line_col(first.start as usize),
