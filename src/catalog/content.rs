@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::BuildOptions;
-use crate::source::{SourceMap, Span};
+use crate::source::{FileId, SourceMap, Span};
 
 /// Where a `source` (or local `repo`) string points on the compiling machine.
 pub(crate) enum Located {
@@ -23,7 +23,7 @@ pub(crate) enum Located {
 /// path as is, a relative one against the directory of the `.fleet` file.
 pub(crate) fn locate(text: &str, span: Span, sources: &SourceMap, opts: &BuildOptions) -> Located {
     let path = if let Some((module, rest)) = module_prefix(text) {
-        match module_root(module, sources, opts) {
+        match module_root(module, span.file, sources, opts) {
             Some(root) => root.join(rest),
             None => {
                 return Located::Missing(format!("module `{module}` is not on the module path"))
@@ -53,28 +53,30 @@ fn module_prefix(text: &str) -> Option<(&str, &str)> {
     ident.then_some((module, rest))
 }
 
-/// The module's root (the folder holding its `init.fleet` or `<module>.fleet`, LANGUAGE.md §8):
-/// from the resolver in the options, else from a loaded `<module>/init.fleet` or
-/// `<module>.fleet`.
-fn module_root(module: &str, sources: &SourceMap, opts: &BuildOptions) -> Option<PathBuf> {
+/// The directory of module `module`, for a path written in `from`: the resolver in the
+/// options when there is one (the program's module path); else `DIR/<module>/` beside the
+/// file, beside the main (first) file, or the folder of a loaded `<module>/init.fleet`.
+fn module_root(
+    module: &str,
+    from: FileId,
+    sources: &SourceMap,
+    opts: &BuildOptions,
+) -> Option<PathBuf> {
     if let Some(find) = opts.module_dir {
-        return find(module);
+        return find(from, module);
     }
-    for (_, f) in sources.files() {
-        let p = &f.path;
-        if p.file_name().is_some_and(|n| n == "init.fleet")
-            && p.parent()
-                .and_then(Path::file_name)
-                .is_some_and(|n| n == module)
-        {
-            return p.parent().map(Path::to_path_buf);
-        }
-        if p.file_stem().is_some_and(|n| n == module) && p.extension().is_some_and(|e| e == "fleet")
-        {
-            return p.parent().map(Path::to_path_buf);
-        }
-    }
-    None
+    let beside = |id: FileId| {
+        ((id.0 as usize) < sources.len())
+            .then(|| sources.get(id).dir().join(module))
+            .filter(|d| d.is_dir())
+    };
+    beside(from).or_else(|| beside(FileId(0))).or_else(|| {
+        sources.files().find_map(|(_, f)| {
+            let dir = f.path.parent()?;
+            (f.path.file_name()? == "init.fleet" && dir.file_name()? == module)
+                .then(|| dir.to_path_buf())
+        })
+    })
 }
 
 /// A file's bytes, or a directory as a deterministic tar.

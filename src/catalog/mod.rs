@@ -38,7 +38,7 @@ use indexmap::IndexMap;
 use crate::diag::Diagnostic;
 use crate::eval::output::{Attr, NodeEval};
 use crate::eval::value::Value;
-use crate::source::{SourceMap, Span};
+use crate::source::{FileId, SourceMap, Span};
 pub use build::normalize_path;
 use store::ContentStore;
 
@@ -78,15 +78,16 @@ pub struct Edge {
     pub implicit: bool,
 }
 
-/// Finds a module's root directory by name.
-pub type ModuleResolver<'a> = &'a dyn Fn(&str) -> Option<PathBuf>;
+/// Finds the directory of a module by name, for a path written in the given file (e.g.
+/// `|from, name| program.module_dir(from, name)`).
+pub type ModuleResolver<'a> = &'a dyn Fn(FileId, &str) -> Option<PathBuf>;
 
 /// How [`build_with`] finds things outside the manifest.
 #[derive(Clone, Copy)]
 pub struct BuildOptions<'a> {
-    /// Finds a module's root directory (the folder holding its `init.fleet` or
-    /// `<name>.fleet`) by module name, for `"module:path"` sources. Without it, only modules
-    /// loaded into the `SourceMap` (`<name>/init.fleet`, `<name>.fleet`) are found.
+    /// Finds a module's directory for `"module:path"` sources. Without it, `DIR/<module>/`
+    /// beside the file the path is written in or beside the main (first) file is used, else the
+    /// folder of a loaded `<module>/init.fleet`; `--modulepath` directories need the resolver.
     pub module_dir: Option<ModuleResolver<'a>>,
     /// Read `source` files and export `repo` revisions into the store (default true). When
     /// false (`fleet check`), a `source` is only checked to exist, and `params` keep `source`

@@ -523,7 +523,7 @@ fn module_sources_use_the_resolver() {
     f.res("file", "/etc/ntp.conf");
     f.s("source", "ntp:files/ntp.conf");
     let root = dir.path().to_path_buf();
-    let resolver = move |m: &str| (m == "ntp").then(|| root.join("ntp"));
+    let resolver = move |_: crate::source::FileId, m: &str| (m == "ntp").then(|| root.join("ntp"));
     let opts = BuildOptions {
         module_dir: Some(&resolver),
         ..Default::default()
@@ -533,6 +533,28 @@ fn module_sources_use_the_resolver() {
     assert_eq!(
         c.resources[0].params["content_sha256"].value,
         Value::str(json::sha256_hex(b"server x\n"))
+    );
+}
+
+#[test]
+fn module_sources_without_a_resolver_look_beside_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("ntp/files")).unwrap();
+    std::fs::write(dir.path().join("ntp/files/ntp.conf"), "server y\n").unwrap();
+    let mut f = Fixture::in_dir(
+        dir.path(),
+        "file \"/etc/ntp.conf\" { source = \"ntp:files/ntp.conf\" }\nfile \"/x\" { source = \"site:x\" }\n",
+    );
+    f.res("file", "/etc/ntp.conf");
+    f.s("source", "ntp:files/ntp.conf");
+    f.res("file", "/x");
+    f.s("source", "site:x");
+    let (c, d) = run(&f);
+    assert_eq!(f.positions(&d), [("source-not-found", 2, 22)]);
+    assert!(d[0].message.contains("module `site`"), "{}", d[0].message);
+    assert_eq!(
+        c.resources[0].params["content_sha256"].value,
+        Value::str(json::sha256_hex(b"server y\n"))
     );
 }
 
