@@ -552,6 +552,34 @@ pub fn is_metaparam(name: &str) -> bool {
     metaparam(name).is_some()
 }
 
+/// The keywords an enum attribute accepts (empty for other attributes and unknown names).
+pub fn enum_values(kind: &str, attr: &str) -> &'static [&'static str] {
+    attribute(kind, attr).map_or(&[], |a| a.kind.values())
+}
+
+/// Markdown for a hover on a native type's name.
+pub fn type_hover(kind: &str) -> Option<String> {
+    get(kind).map(TypeSchema::hover)
+}
+
+/// Markdown for a hover on an attribute of a native type, metaparameters included.
+pub fn attr_hover(kind: &str, attr: &str) -> Option<String> {
+    match get(kind)?.attr(attr) {
+        Some(a) => Some(a.hover(kind)),
+        None => metaparam(attr).map(|a| a.hover("metaparameter")),
+    }
+}
+
+/// One line on what an attribute accepts and its default, for completion items:
+/// `running | stopped (default running)`.
+pub fn attr_detail(kind: &str, attr: &str) -> Option<String> {
+    let a = attribute(kind, attr)?;
+    Some(match a.default {
+        Some(d) => format!("{} (default {d})", a.kind.describe()),
+        None => a.kind.describe(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,6 +617,20 @@ mod tests {
             .unwrap()
             .hover("file")
             .ends_with("Default: `true`."));
+    }
+
+    #[test]
+    fn lsp_helpers() {
+        assert_eq!(enum_values("file", "ensure")[2], "directory");
+        assert!(enum_values("file", "mode").is_empty());
+        assert!(type_hover("nope").is_none());
+        assert!(attr_hover("file", "require")
+            .unwrap()
+            .starts_with("**require** (metaparameter)"));
+        assert_eq!(
+            attr_detail("exec", "timeout").as_deref(),
+            Some("Int (default 300)")
+        );
     }
 
     #[test]

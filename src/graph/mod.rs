@@ -1,4 +1,4 @@
-//! Catalog -> petgraph dependency graph: explicit and implicit edges, cycles, order, DOT.
+//! Catalog -> dependency graph: explicit and implicit edges, cycles, topological order, DOT.
 
 mod cycles;
 mod implicit;
