@@ -181,16 +181,16 @@ impl<'a> Resolver<'a> {
         .with_primary("not declared for this node");
         match crate::diag::suggest::closest(&r.title, titles.iter().copied()) {
             Some(s) => d.with_help(format!("did you mean {}?", reference_text(&kind, s))),
-            None if !schema::is_native(&kind)
-                && kind != "class"
-                && !self
-                    .eval
-                    .containers
-                    .iter()
-                    .any(|c| matches!(&c.kind, ContainerKind::Define(t) if *t == kind)) =>
-            {
-                d.with_note(format!("no resource of type `{}` is declared", r.type_name))
-                    .with_suggestion(&kind, schema::type_names().chain(std::iter::once("class")))
+            None if titles.is_empty() => {
+                let d = d.with_note(format!(
+                    "nothing of type `{}` is declared for node `{}`",
+                    r.type_name, self.eval.node
+                ));
+                if schema::is_native(&kind) || kind == "class" {
+                    d
+                } else {
+                    d.with_suggestion(&kind, schema::type_names().chain(std::iter::once("class")))
+                }
             }
             None => d,
         }

@@ -365,6 +365,33 @@ fn unresolved_reference_at_the_reference_once() {
 }
 
 #[test]
+fn unresolved_reference_notes_an_absent_type_and_suggests_a_type_name() {
+    let mut f = Fixture::new("file \"/a\" { require = Pakage[\"x\"], before = Service[\"y\"] }\n");
+    let a = f.res("file", "/a");
+    f.require(a, "Pakage", "x");
+    let r = f.reference("Service", "y");
+    f.relate(Endpoint::Resource(a), Endpoint::Ref(r), false);
+    let (_, d) = run(&f);
+    assert_eq!(
+        f.positions(&d),
+        [
+            ("unresolved-reference", 1, 23),
+            ("unresolved-reference", 1, 45)
+        ]
+    );
+    assert_eq!(
+        d[0].notes,
+        ["nothing of type `Pakage` is declared for node `n1`"]
+    );
+    assert_eq!(d[0].help.as_deref(), Some("did you mean `package`?"));
+    assert_eq!(
+        d[1].notes,
+        ["nothing of type `Service` is declared for node `n1`"]
+    );
+    assert_eq!(d[1].help, None);
+}
+
+#[test]
 fn classes_and_defines_expand_onto_their_resources() {
     // compile/02-classes-defines, node web01.
     let mut f = Fixture::new(
