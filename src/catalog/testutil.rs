@@ -88,10 +88,7 @@ impl Fixture {
         while end < bytes.len() {
             let b = bytes[end];
             match quote {
-                Some(q) if b == b'\\' => {
-                    let _ = q;
-                    end += 1;
-                }
+                Some(_) if b == b'\\' => end += 1,
                 Some(q) if b == q => quote = None,
                 Some(_) => {}
                 None => match b {
@@ -163,8 +160,8 @@ impl Fixture {
         self
     }
 
-    /// A class or define instance holding these resources and child containers; its span is
-    /// the next occurrence of `at`.
+    /// A class or define instance holding these resources and child containers (the catalog
+    /// never reports at a container's span, so it is left empty).
     pub fn container(
         &mut self,
         kind: ContainerKind,
