@@ -12,7 +12,10 @@ use crate::eval::value::ResRef;
 use crate::source::Span;
 
 /// The explicit edges of `eval.relations`, each (from, to) pair once with `refresh` OR-ed,
-/// sorted by (from, to). Unresolved references are reported once per reference.
+/// sorted by (from, to). Unresolved references are reported once per reference. A resource
+/// related to itself through a class or define is no edge; related to itself directly
+/// (`file "/a" { require = File["/a"] }`) it keeps the self-edge, which `graph::link` reports
+/// as a cycle.
 pub(crate) fn relations(
     eval: &NodeEval,
     catalog: &Catalog,
@@ -23,11 +26,12 @@ pub(crate) fn relations(
     let mut pairs: HashMap<(usize, usize), bool> = HashMap::default();
     let mut reported: HashSet<Span> = HashSet::default();
     for rel in &eval.relations {
-        let from = r.endpoint(&rel.from, diags, &mut reported);
-        let to = r.endpoint(&rel.to, diags, &mut reported);
+        let (from, from_container) = r.endpoint(&rel.from, diags, &mut reported);
+        let (to, to_container) = r.endpoint(&rel.to, diags, &mut reported);
+        let direct = !from_container && !to_container;
         for &f in from.iter() {
             for &t in to.iter() {
-                if f != t {
+                if f != t || direct {
                     *pairs.entry((f, t)).or_insert(false) |= rel.refresh;
                 }
             }
@@ -91,27 +95,22 @@ impl<'a> Resolver<'a> {
         e: &Endpoint,
         diags: &mut Vec<Diagnostic>,
         reported: &mut HashSet<Span>,
-    ) -> Rc<Vec<usize>> {
+    ) -> (Rc<Vec<usize>>, bool) {
         match e {
-            Endpoint::Resource(i) => Rc::new(
-                self.decls
-                    .of_decl
-                    .get(*i)
-                    .copied()
-                    .flatten()
-                    .into_iter()
-                    .collect(),
-            ),
-            Endpoint::Container(c) if *c < self.eval.containers.len() => self.contained(*c),
-            Endpoint::Container(_) => Default::default(),
+            Endpoint::Resource(i) => {
+                let r = self.decls.of_decl.get(*i).copied().flatten();
+                (Rc::new(r.into_iter().collect()), false)
+            }
+            Endpoint::Container(c) if *c < self.eval.containers.len() => (self.contained(*c), true),
+            Endpoint::Container(_) => (Default::default(), true),
             Endpoint::Ref(r) => match self.resolve(r) {
-                Some(Target::Resource(i)) => Rc::new(vec![i]),
-                Some(Target::Container(c)) => self.contained(c),
+                Some(Target::Resource(i)) => (Rc::new(vec![i]), false),
+                Some(Target::Container(c)) => (self.contained(c), true),
                 None => {
                     if reported.insert(r.span) && !self.quiet(r) {
                         diags.push(self.unresolved(r));
                     }
-                    Default::default()
+                    (Default::default(), false)
                 }
             },
         }

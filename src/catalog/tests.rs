@@ -459,7 +459,7 @@ fn classes_and_defines_expand_onto_their_resources() {
 }
 
 #[test]
-fn nested_containers_expand_transitively_and_self_edges_drop() {
+fn nested_containers_expand_transitively_and_self_edges_through_them_drop() {
     let mut f = Fixture::new("file \"/a\" { }\nfile \"/b\" { }\nfile \"/c\" { }\n");
     let a = f.res("file", "/a");
     let b = f.res("file", "/b");
@@ -470,7 +470,9 @@ fn nested_containers_expand_transitively_and_self_edges_drop() {
     f.eval.containers[inner].children.push(outer);
     f.relate(Endpoint::Container(outer), Endpoint::Resource(cc), false);
     f.relate(Endpoint::Resource(a), Endpoint::Container(outer), false);
-    f.relate(Endpoint::Resource(cc), Endpoint::Resource(cc), true);
+    // Through a container, a resource related to itself is no edge.
+    let solo = f.container(ContainerKind::Define("y".into()), "s", vec![cc], vec![]);
+    f.relate(Endpoint::Resource(cc), Endpoint::Container(solo), true);
     f.relate(Endpoint::Container(inner), Endpoint::Resource(cc), true);
     let (c, d) = run(&f);
     assert_eq!(d, []);

@@ -157,18 +157,24 @@ fn bfs(
     None
 }
 
-fn diagnostic(catalog: &Catalog, walk: &[usize]) -> Diagnostic {
+/// The diagnostic for a closed walk `[first, …, first]`.
+pub(crate) fn diagnostic(catalog: &Catalog, walk: &[usize]) -> Diagnostic {
     let name = |i: usize| json::reference(&catalog.resources[i].kind, &catalog.resources[i].title);
     let spelled: Vec<String> = walk.iter().map(|&i| name(i)).collect();
     let first = walk[0];
     let next_of = |k: usize| walk.get(k + 1).copied().unwrap_or(first);
-    let mut d = Diagnostic::error(
+    let d = Diagnostic::error(
         "dependency-cycle",
         catalog.resources[first].kind_span,
         format!("dependency cycle: {}", spelled.join(" -> ")),
     )
-    .with_primary(format!("{} comes before {}", name(first), name(next_of(0))))
     .with_help("remove one of these relationships (`A -> B` means A is applied before B)");
+    if walk.len() == 2 && walk[1] == first {
+        return d
+            .with_primary(format!("{} requires itself", name(first)))
+            .with_help("remove the relationship of this resource to itself");
+    }
+    let mut d = d.with_primary(format!("{} comes before {}", name(first), name(next_of(0))));
     let mut labelled = std::collections::HashSet::from([first]);
     for (k, &m) in walk.iter().enumerate().skip(1) {
         if labelled.insert(m) {

@@ -23,6 +23,14 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
     let n = catalog.resources.len();
     // Explicit edges, each pair once (refresh OR-ed), self-edges dropped.
     let mut edges = std::mem::take(&mut catalog.edges);
+    // A resource required by itself is a cycle of one; the edge itself goes.
+    let mut loops: Vec<usize> = edges
+        .iter()
+        .filter(|e| e.from == e.to && e.from < n)
+        .map(|e| e.from)
+        .collect();
+    loops.sort_unstable();
+    loops.dedup();
     edges.retain(|e| e.from < n && e.to < n && e.from != e.to);
     if !edges.is_sorted_by_key(|e| (e.from, e.to)) {
         edges.sort_unstable_by_key(|e| (e.from, e.to));
@@ -48,11 +56,13 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
             .chain(cands.iter().copied()),
     );
     let (comp, cyclic) = cycles::components(&full);
-    let mut diags = if cyclic {
-        cycles::report(catalog, &explicit)
-    } else {
-        Vec::new()
-    };
+    let mut diags: Vec<Diagnostic> = loops
+        .iter()
+        .map(|&m| cycles::diagnostic(catalog, &[m, m]))
+        .collect();
+    if cyclic {
+        diags.extend(cycles::report(catalog, &explicit));
+    }
 
     // Implicit edges in catalog order. One between two components of the full graph can never
     // close a cycle; one inside a component is checked against the edges so far.

@@ -199,6 +199,22 @@ fn cycles_are_spelled_from_the_first_declared_member() {
 }
 
 #[test]
+fn a_resource_requiring_itself_is_a_cycle_of_one() {
+    let mut f = Fixture::new("file \"/a\" { content = \"a\", require = File[\"/a\"] }\n");
+    let a = f.res("file", "/a");
+    f.s("content", "a");
+    f.require(a, "File", "/a");
+    let mut c = built(&f);
+    assert_eq!(c.edges.len(), 1);
+    let d = link(&mut c);
+    assert_eq!(f.positions(&d), [("dependency-cycle", 1, 1)]);
+    assert_eq!(d[0].message, "dependency cycle: File[/a] -> File[/a]");
+    assert_eq!(d[0].primary_label, "File[/a] requires itself");
+    assert!(d[0].labels.is_empty());
+    assert!(c.edges.is_empty());
+}
+
+#[test]
 fn a_component_that_is_not_one_ring_is_walked_through_every_member() {
     let n = 4;
     let mut c = catalog_of(n);
