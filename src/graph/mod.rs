@@ -48,6 +48,7 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
     let mut cands = implicit::candidates(catalog);
     cands.retain(|&(req, dep)| !explicit.has(req, dep));
     edges.reserve(cands.len());
+    let explicit_len = edges.len();
     let full = Csr::new(
         n,
         edges
@@ -90,7 +91,9 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
             implicit: true,
         });
     }
-    edges.sort_unstable_by_key(|e| (e.from, e.to));
+    // Two sorted runs (explicit, then implicit): the stable sort merges them in linear time.
+    edges[explicit_len..].sort_unstable_by_key(|e| (e.from, e.to));
+    edges.sort_by_key(|e| (e.from, e.to));
     catalog.edges = edges;
     diags
 }
