@@ -166,6 +166,19 @@ fn missing_attribute_at_kind() {
 }
 
 #[test]
+fn a_link_needs_a_target() {
+    let mut f = Fixture::new(
+        "file \"/l\" { ensure = link }\nfile \"/m\" { ensure = link, target = \"/l\" }\n",
+    );
+    f.res("file", "/l");
+    f.s("ensure", "link");
+    f.res("file", "/m");
+    f.s("ensure", "link").s("target", "/l");
+    let (_, d) = run(&f);
+    assert_eq!(f.positions(&d), [("missing-attribute", 1, 1)]);
+}
+
+#[test]
 fn source_not_found_at_value() {
     let dir = tempfile::tempdir().unwrap();
     let mut f = Fixture::in_dir(

@@ -91,7 +91,21 @@ pub(crate) fn check(
     }
 
     match ty.name {
-        "file" => exclusive(decl, &mut params, "content", "source", diags),
+        "file" => {
+            exclusive(decl, &mut params, "content", "source", diags);
+            let link = decl.attrs.get("ensure").and_then(|a| a.value.as_str()) == Some("link");
+            if link && !is_set(decl, "target") {
+                diags.push(
+                    Diagnostic::error(
+                        "missing-attribute",
+                        decl.kind_span,
+                        format!("file `{}` is a link without a `target`", decl.title),
+                    )
+                    .with_primary("missing `target`")
+                    .with_help("add `target = \"/path/it/points/to\"`"),
+                );
+            }
+        }
         "release" => {
             exclusive(decl, &mut params, "source", "repo", diags);
             let mut missing = Vec::new();
