@@ -11,7 +11,8 @@
 //! - A reference matches by identity, then by title, then by `alias`; class names compare
 //!   case-insensitively. A reference to a declaration of an unknown type stays quiet (its
 //!   `unknown-resource-type` says it all).
-//! - `params` keep `noop` (apply needs it) but not `alias`. A release keeps `repo` and
+//! - `params` hold no metaparameter (`noop` and `alias` are checked, then left out, as
+//!   CLI.md says; per-resource `noop` needs a wire field first). A release keeps `repo` and
 //!   `revision` and gains `commit` and `content_sha256`; a release without `version` gets one
 //!   (12 hex digits of the content's sha256, or of the commit).
 //! - A directory `source` is stored as a tar: entries sorted, directories with a trailing
@@ -59,8 +60,7 @@ pub struct Resource {
     pub kind: String,
     /// Identity: the namevar's value (the title unless the namevar attribute is set).
     pub title: String,
-    /// Validated attributes, relationship metaparameters, `tag` and `alias` excluded (`noop`
-    /// kept): the wire format's `params`. `source` is already replaced by `content_sha256`
+    /// Validated attributes, metaparameters excluded: the wire format's `params`. `source` is already replaced by `content_sha256`
     /// when content was loaded (see [`build_with`]).
     pub params: IndexMap<String, Attr>,
     /// Type name first, then enclosing classes/defines, then `tag` values; no repeats.
@@ -120,8 +120,8 @@ pub fn build(
 /// content. A `file`'s or `release`'s `source` becomes `content_sha256` in `params` (same
 /// position and spans); a release's `repo` adds `commit` and `content_sha256` (`repo` and
 /// `revision` stay); a release without `version` gets the first 12 hex digits of the
-/// content's sha256 (or of the commit). `noop` stays in `params`; `alias` does not (it only
-/// names the resource for references).
+/// content's sha256 (or of the commit). Metaparameters are not in `params` (`alias` names
+/// the resource for references).
 pub fn build_with(
     eval: &NodeEval,
     sources: &SourceMap,

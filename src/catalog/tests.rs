@@ -166,6 +166,37 @@ fn missing_attribute_at_kind() {
 }
 
 #[test]
+fn release_keep_shared_and_dotdot_paths() {
+    let mut f = Fixture::new(
+        "release \"r\" { path = \"/srv/../r\", source = \"/\", keep = 0, shared = [\"log\", \"../etc\"] }\nfile \"/x\" { content = \"x\", noop = true }\n",
+    );
+    f.res("release", "r");
+    f.s("path", "/srv/../r")
+        .s("source", "/")
+        .attr("keep", Value::Int(0));
+    f.attr(
+        "shared",
+        Value::array(vec![Value::str("log"), Value::str("../etc")]),
+    );
+    f.res("file", "/x");
+    f.s("content", "x").attr("noop", Value::Bool(true));
+    let opts = BuildOptions {
+        load_content: false,
+        ..Default::default()
+    };
+    let (c, d) = build_with(&f.eval, &f.sources, &ContentStore::new(), &opts);
+    assert_eq!(
+        f.positions(&d),
+        [
+            ("invalid-value", 1, 22),
+            ("invalid-value", 1, 56),
+            ("invalid-value", 1, 68)
+        ]
+    );
+    assert!(!c.resources[1].params.contains_key("noop"));
+}
+
+#[test]
 fn a_link_needs_a_target() {
     let mut f = Fixture::new(
         "file \"/l\" { ensure = link }\nfile \"/m\" { ensure = link, target = \"/l\" }\n",

@@ -70,7 +70,12 @@ pub(crate) fn check(
                 );
             }
         }
-        if name != "alias" {
+        if let Err(d) = check_release(ty.name, name, &attr) {
+            diags.push(*d);
+            continue;
+        }
+        // Metaparameters (`noop`, `alias`) are checked but, as CLI.md says, not params.
+        if !schema::is_metaparam(name) {
             params.insert(name.clone(), attr);
         }
     }
@@ -188,6 +193,38 @@ fn exclusive(
     params.shift_remove(second);
 }
 
+/// What a release deploy needs beyond the value's kind: `keep` at least 1, `shared` paths
+/// relative and plain (no `.` or `..`).
+fn check_release(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic>> {
+    let bad = |message: String, label: &str| {
+        Err(Box::new(
+            Diagnostic::error("invalid-value", attr.value_span, message).with_primary(label),
+        ))
+    };
+    match (ty, name, &attr.value) {
+        ("release", "keep", Value::Int(k)) if *k < 1 => bad(
+            format!("`keep` must be at least 1, not {k}"),
+            "keeps no release",
+        ),
+        ("release", "shared", Value::Array(items)) => {
+            for s in items.iter().filter_map(Value::as_str) {
+                let p = std::path::Path::new(s);
+                let plain = !s.is_empty()
+                    && p.components()
+                        .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !plain {
+                    return bad(
+                        format!("shared path {s:?} must be relative to the release, without `.` or `..`"),
+                        "not a plain relative path",
+                    );
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Mode bits of a checked mode value.
 fn mode_bits(v: &Value) -> Option<u32> {
     match v {
@@ -229,7 +266,17 @@ fn check_value(ty: &str, name: &str, kind: AttrKind, attr: &Attr) -> Result<(), 
         },
         AttrKind::EnumOrVersion(_) => matches!(v, Value::Str(s) if !s.is_empty()),
         AttrKind::Path => match v {
-            Value::Str(s) if s.starts_with('/') => true,
+            Value::Str(s) if s.starts_with('/') && !s.split('/').any(|c| c == "..") => true,
+            Value::Str(s) if s.starts_with('/') => {
+                return Err(Box::new(
+                    Diagnostic::error(
+                        "invalid-value",
+                        attr.value_span,
+                        format!("`{name}` must not contain `..`: `{s}`"),
+                    )
+                    .with_primary("`..` in a path"),
+                ));
+            }
             Value::Str(s) => {
                 return Err(Box::new(
                     Diagnostic::error(
