@@ -140,9 +140,7 @@ fn is_ip(s: &str) -> bool {
 pub type Provisioned = (IndexMap<String, Value>, IndexMap<String, Span>);
 
 /// `duplicate-address`: two nodes with the same MAC (case-insensitive) or IP (prefix aside).
-pub fn duplicate_addresses(
-    nodes: &[(IndexMap<String, Value>, IndexMap<String, Span>)],
-) -> Vec<Diagnostic> {
+pub fn duplicate_addresses(nodes: &[Provisioned]) -> Vec<Diagnostic> {
     let mut seen: std::collections::HashMap<(String, String), Span> =
         std::collections::HashMap::new();
     let mut out = Vec::new();
