@@ -78,7 +78,17 @@ fn whole_suite(_verify_script: &Path) -> datatest_stable::Result<()> {
     verify(&[])
 }
 
+/// The project's own cases in the same format (`tests/cases/`), for behaviour the shared
+/// cases leave open.
+fn project_cases_root() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases")
+        .display()
+        .to_string()
+}
+
 datatest_stable::harness! {
     { test = case, root = cases_root(), pattern = r"^(check|compile)/[^/]+\.fleet$" },
+    { test = case, root = project_cases_root(), pattern = r"^(check|compile)/[^/]+\.fleet$" },
     { test = whole_suite, root = cases_root(), pattern = r"^verify$" },
 }
