@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures `fleet check` and `fleet compile --all` on synthetic manifests of 1,000, 10,000
-# and 100,000 resources (scripts/gen_fleet.py): wall time and peak memory, as a markdown
-# table on stdout. Usage: scripts/bench.sh [SIZES…]   (default: 1000 10000 100000)
+# and 100,000 resources (bench/gen.py, the one benchmark generator): wall time and peak
+# memory, as a markdown table on stdout. Usage: scripts/bench.sh [SIZES…]
+# (default: 1000 10000 100000). bench/run.py is the side-by-side comparison with Puppet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,8 +41,8 @@ echo
 echo "| resources | manifest | check (s) | check peak (MiB) | compile --all (s) | compile --all peak (MiB) | exit codes |"
 echo "|---:|---:|---:|---:|---:|---:|---|"
 for n in "${sizes[@]}"; do
-  manifest="$work/gen-$n.fleet"
-  python3 scripts/gen_fleet.py "$n" "$manifest"
+  python3 bench/gen.py --resources "$n" --out "$work/gen-$n" >/dev/null
+  manifest="$work/gen-$n/fleet/site.fleet"
   size=$(du -h "$manifest" | cut -f1)
   IFS='|' read -r c_s c_m c_x <<<"$(measure "$fleet" check "$manifest")"
   rm -rf "$work/out"
