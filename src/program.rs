@@ -386,11 +386,29 @@ impl Program {
     /// `fleet compile --node NAME`: the linked catalog (None when errors stop it) and the
     /// diagnostics found on the way (sorted).
     pub fn compile(&self, node: &str, store: &ContentStore) -> (Option<Catalog>, Vec<Diagnostic>) {
-        on_big_stack(|| self.compile_inner(node, store))
+        self.compile_with(&self.index(), node, store)
+    }
+
+    /// The hoisted classes, defines, aliases and node blocks, for [`Program::compile_with`].
+    pub fn index(&self) -> Index<'_> {
+        Index::build(self)
+    }
+
+    /// Like [`Program::compile`], with the index built once by the caller: `compile --all`
+    /// shares one between all nodes instead of hoisting the whole program (and compiling its
+    /// node regexes) again for every node, which made it quadratic in the number of nodes.
+    pub fn compile_with(
+        &self,
+        index: &Index<'_>,
+        node: &str,
+        store: &ContentStore,
+    ) -> (Option<Catalog>, Vec<Diagnostic>) {
+        on_big_stack(|| self.compile_inner(index, node, store))
     }
 
     fn compile_inner(
         &self,
+        index: &Index<'_>,
         node: &str,
         store: &ContentStore,
     ) -> (Option<Catalog>, Vec<Diagnostic>) {
@@ -398,7 +416,6 @@ impl Program {
         if self.has_syntax_errors() {
             return (None, finish(all, &self.sources));
         }
-        let index = Index::build(self);
         all.extend(index.diags.iter().cloned());
         let Some(block) = index.match_node(node) else {
             let main = self.files.first().map(|f| f.id).unwrap_or_default();
@@ -413,7 +430,7 @@ impl Program {
             all.push(d);
             return (None, finish(all, &self.sources));
         };
-        let (eval, diags) = eval::evaluate(self, &index, node, block, self.facts_for(node));
+        let (eval, diags) = eval::evaluate(self, index, node, block, self.facts_for(node));
         all.extend(diags);
         let resolver = |f: FileId, m: &str| self.module_dir(f, m);
         let opts = BuildOptions {

@@ -100,13 +100,17 @@ fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
         return EXIT_ERRORS;
     }
     let store = ContentStore::new();
-    let results = compile_parallel(&program, &nodes, &store);
+    // Each worker also renders its catalogs to JSON (and drops them), so that this part runs
+    // on every core too; only the writing below waits for all nodes to have no errors.
+    let results = compile_parallel(&program, &nodes, &store, |catalog| {
+        catalog::to_doc(&catalog, &program.sources).to_pretty()
+    });
 
     let mut found = Vec::with_capacity(nodes.len());
     let mut catalogs = Vec::with_capacity(nodes.len());
-    for (node, (catalog, diags)) in nodes.iter().zip(results) {
+    for (node, (json, diags)) in nodes.iter().zip(results) {
         found.push((node.as_str(), diags));
-        catalogs.push((node, catalog));
+        catalogs.push((node, json));
     }
     let diags = merge_diagnostics(found);
     report_to_stderr(&diags, &program.sources, &main_file);
@@ -115,10 +119,9 @@ fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
     }
 
     let written = std::fs::create_dir_all(out).and_then(|()| {
-        for (node, catalog) in &catalogs {
-            let catalog = catalog.as_ref().expect("checked above");
-            let doc = catalog::to_doc(catalog, &program.sources);
-            std::fs::write(out.join(format!("{node}.json")), doc.to_pretty())?;
+        for (node, json) in &catalogs {
+            let json = json.as_ref().expect("checked above");
+            std::fs::write(out.join(format!("{node}.json")), json)?;
         }
         store.write_to(&out.join("content"))
     });
@@ -144,23 +147,27 @@ const _: () = {
     assert_sync::<ContentStore>();
 };
 
-/// One node's catalog (None when errors stopped it) and what was found on the way.
-pub type Compiled = (Option<Catalog>, Vec<Diagnostic>);
+/// One node's rendered catalog (None when errors stopped it) and what was found on the way.
+pub type Compiled<T> = (Option<T>, Vec<Diagnostic>);
 
-/// Compiles every node on the available cores. Workers take the next node from a shared
-/// counter; results come back in `nodes` order, so the output does not depend on timing.
-/// The content store is shared: blobs are keyed by their sha256, so insertion order is moot.
-pub fn compile_parallel(
+/// Compiles every node on the available cores and passes each catalog to `render` on the
+/// same worker. Workers take the next node from a shared counter; results come back in
+/// `nodes` order, so the output does not depend on timing. The program's index is built
+/// once and shared. The content store is shared: blobs are keyed by their sha256, so
+/// insertion order is moot.
+pub fn compile_parallel<T: Send>(
     program: &Program,
     nodes: &[String],
     store: &ContentStore,
-) -> Vec<Compiled> {
+    render: impl Fn(Catalog) -> T + Sync,
+) -> Vec<Compiled<T>> {
+    let index = program.index();
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(nodes.len())
         .max(1);
     let next = AtomicUsize::new(0);
-    let mut results: Vec<(usize, Compiled)> = std::thread::scope(|scope| {
+    let mut results: Vec<(usize, Compiled<T>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 std::thread::Builder::new()
@@ -172,7 +179,8 @@ pub fn compile_parallel(
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some(node) = nodes.get(i) else { break };
-                            done.push((i, program.compile(node, store)));
+                            let (catalog, diags) = program.compile_with(&index, node, store);
+                            done.push((i, (catalog.map(&render), diags)));
                         }
                         done
                     })
