@@ -20,20 +20,18 @@ const MAX_SYNTAX_ERRORS: usize = 50;
 /// left out) and the `syntax` diagnostics (with recovery: several per file where possible).
 /// Never panics, whatever the input; deeply nested input yields a `syntax` diagnostic.
 pub fn parse(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
-    let mut out = ast::File::default();
-    let mut diags = Vec::new();
     if let Some(pos) = depth::too_deep(text) {
         let message = format!(
             "nesting too deep: more than {} levels of brackets, strings and interpolations",
             depth::MAX_DEPTH
         );
-        diags.push(Diagnostic::error("syntax", point(file, text, pos), message));
-        return (out, diags);
+        let diag = Diagnostic::error("syntax", point(file, text, pos), message);
+        return (ast::File::default(), vec![diag]);
     }
     if let Some(parsed) = parse_parallel(file, text) {
         return parsed;
     }
-    parse_sequential(file, text, out, diags)
+    parse_sequential(file, text, ast::File::default(), Vec::new())
 }
 
 /// Parses the whole file in one piece, resynchronising after each syntax error.
