@@ -50,7 +50,11 @@ pub struct Edge {
 /// enum values, modes, paths, required attributes, identity by namevar, duplicate merging,
 /// reference resolution, relationship expansion onto native resources, `source` reading
 /// (into `store`). Reports every problem it finds.
-pub fn build(eval: &NodeEval, sources: &SourceMap, store: &ContentStore) -> (Catalog, Vec<Diagnostic>) {
+pub fn build(
+    eval: &NodeEval,
+    sources: &SourceMap,
+    store: &ContentStore,
+) -> (Catalog, Vec<Diagnostic>) {
     let _ = (eval, sources, store);
     todo!("catalog::build")
 }

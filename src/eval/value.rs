@@ -123,9 +123,9 @@ impl Value {
             Value::Int(i) => (*i).into(),
             Value::Str(s) => s.to_string().into(),
             Value::Array(a) => a.iter().map(Value::to_json).collect(),
-            Value::Map(m) => serde_json::Value::Object(
-                m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
-            ),
+            Value::Map(m) => {
+                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
             Value::Ref(r) => {
                 let refs: Vec<serde_json::Value> = r
                     .iter()

@@ -31,11 +31,20 @@ pub struct Stmt {
 #[derive(Clone, Debug)]
 pub enum StmtKind {
     /// `import "x"`; the string's span is the `import-not-found` position.
-    Import { path: String, path_span: Span },
+    Import {
+        path: String,
+        path_span: Span,
+    },
     /// `let $name = value`
-    Let { var: Ident, value: Expr },
+    Let {
+        var: Ident,
+        value: Expr,
+    },
     /// `type Port = Int[1, 65535]`
-    TypeAlias { name: Ident, ty: TypeExpr },
+    TypeAlias {
+        name: Ident,
+        ty: TypeExpr,
+    },
     Class(ClassDef),
     Define(DefineDef),
     Node(NodeDef),
@@ -47,7 +56,10 @@ pub enum StmtKind {
     },
     Resource(ResourceDecl),
     /// `File { owner = "root" }` — type name starts upper-case.
-    Defaults { type_name: Ident, body: Vec<BodyItem> },
+    Defaults {
+        type_name: Ident,
+        body: Vec<BodyItem>,
+    },
     /// `A -> B ~> C` (at least two operands).
     Chain(Chain),
     If(IfStmt),
@@ -56,7 +68,10 @@ pub enum StmtKind {
     /// A function call used as a statement: `fail("x")`.
     Call(Call),
     /// `provision { mac = "…", … }`; `keyword_span` covers `provision`.
-    Provision { keyword_span: Span, body: Vec<BodyItem> },
+    Provision {
+        keyword_span: Span,
+        body: Vec<BodyItem>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -270,18 +285,40 @@ pub enum ExprKind {
     /// `$name` / `$ns::name` (name without `$`).
     Var(String),
     /// `File["/a"]`, `Class["ntp"]`, `File["/a", "/b"]`: type name as written.
-    Ref { type_name: Ident, titles: Vec<Expr> },
+    Ref {
+        type_name: Ident,
+        titles: Vec<Expr>,
+    },
     Call(Call),
     /// `base.key`
-    Field { base: Box<Expr>, key: Ident },
+    Field {
+        base: Box<Expr>,
+        key: Ident,
+    },
     /// `base[index]`
-    Index { base: Box<Expr>, index: Box<Expr> },
-    Unary { op: UnOp, expr: Box<Expr> },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+    },
+    Unary {
+        op: UnOp,
+        expr: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `subject ? { label => value, … }`
-    Selector { subject: Box<Expr>, arms: Vec<(Label, Expr)> },
+    Selector {
+        subject: Box<Expr>,
+        arms: Vec<(Label, Expr)>,
+    },
     /// `if c { a } else if d { b } else { e }` as an expression.
-    If { branches: Vec<(Expr, Expr)>, else_value: Box<Expr> },
+    If {
+        branches: Vec<(Expr, Expr)>,
+        else_value: Box<Expr>,
+    },
     /// `[for $x in xs if cond: value]` or `[for $i, $x in xs: value]`
     ArrayComp {
         key: Option<Ident>,
