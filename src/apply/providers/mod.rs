@@ -69,7 +69,7 @@ impl Providers {
     pub fn standard() -> Providers {
         let mut p = Providers::empty();
         p.register("file", Arc::new(file::FileProvider));
-        p.register("package", Arc::new(package::PackageProvider));
+        p.register("package", Arc::new(package::PackageProvider::new()));
         p.register("user", Arc::new(user::UserProvider));
         p.register("group", Arc::new(user::GroupProvider));
         p.register("service", Arc::new(service::ServiceProvider));
