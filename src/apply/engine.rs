@@ -174,6 +174,15 @@ pub fn run(
         backups: &backups,
         ids: &ids,
     };
+    let mut kinds: Vec<&str> = doc.resources.iter().map(|r| r.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for kind in kinds {
+        if let Some(p) = providers.get(kind) {
+            let of_kind: Vec<_> = doc.resources.iter().filter(|r| r.kind == kind).collect();
+            p.prepare(&of_kind, &cx);
+        }
+    }
     let mut pos = vec![0; n];
     for (p, &i) in graph.order.iter().enumerate() {
         pos[i] = p;

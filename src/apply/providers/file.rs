@@ -152,6 +152,40 @@ impl Want {
 }
 
 impl Provider for FileProvider {
+    /// Removes the temp files a killed run left beside the files this catalog manages
+    /// (`.<name>.fleet-<pid>-<n>` whose process is gone).
+    fn prepare(&self, resources: &[&ResourceDoc], cx: &Ctx) {
+        if cx.noop {
+            return;
+        }
+        let mut dirs = std::collections::BTreeSet::new();
+        for r in resources {
+            let path = Params::new(r).name("path").unwrap_or_default();
+            if let Ok(real) = cx.root.resolve(&path) {
+                if let Some(d) = real.parent() {
+                    dirs.insert(d.to_path_buf());
+                }
+            }
+        }
+        for d in dirs {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let Some(pid) = stale_temp_pid(&name.to_string_lossy()) else {
+                    continue;
+                };
+                // SAFETY: signal 0 only asks whether the process exists.
+                let gone = unsafe { libc::kill(pid, 0) } != 0
+                    && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+                if gone {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+
     fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
         let want = Want::from(r)?;
         let real = cx.root.resolve(&want.path).map_err(|e| e.to_string())?;
@@ -584,6 +618,17 @@ fn link(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, St
         }
     }
     Ok(Outcome::new(action, changes))
+}
+
+/// The pid in a temp file name `.<name>.fleet-<pid>-<n>`.
+fn stale_temp_pid(name: &str) -> Option<i32> {
+    if !name.starts_with('.') {
+        return None;
+    }
+    let (_, tail) = name.rsplit_once(".fleet-")?;
+    let (pid, n) = tail.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);

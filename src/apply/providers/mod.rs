@@ -37,6 +37,12 @@ pub trait Provider: Send + Sync {
     /// Reads the current state, reports what differs and, unless noop, changes it.
     fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String>;
 
+    /// Called once per run before the walk with every resource of this provider's type
+    /// (e.g. to clean up after an interrupted run). Must not change anything under noop.
+    fn prepare(&self, resources: &[&ResourceDoc], cx: &Ctx) {
+        let _ = (resources, cx);
+    }
+
     /// Reacts to a refresh event from a dependency that changed; `synced` is what `sync`
     /// just did. Returns what was (or, under noop, would be) done, `None` for nothing.
     fn refresh(
