@@ -170,6 +170,7 @@ pub fn run(
         root: &opts.root,
         noop: opts.noop,
         show_diff: opts.show_diff,
+        fsync: opts.fsync,
         store,
         backups: &backups,
         ids: &ids,
@@ -250,6 +251,11 @@ pub fn run(
         worker();
     });
 
+    if !opts.noop {
+        // One flush for every file, directory entry and rename of the run.
+        syncfs(opts.root.path());
+        syncfs(&opts.state_dir);
+    }
     let mut results = sched
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
@@ -265,6 +271,17 @@ pub fn run(
             .map(|&i| results[i].take().expect("every resource ran"))
             .collect(),
     })
+}
+
+/// Flushes the filesystem holding `dir` (errors ignored: nothing to do about them here).
+fn syncfs(dir: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    if let Ok(f) = std::fs::File::open(dir) {
+        // SAFETY: syncfs(2) on a descriptor we own for the duration of the call.
+        unsafe {
+            libc::syncfs(f.as_raw_fd());
+        }
+    }
 }
 
 fn execute(

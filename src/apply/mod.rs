@@ -30,6 +30,8 @@ pub struct Options {
     pub jobs: usize,
     /// Compute unified diffs of changed file contents.
     pub show_diff: bool,
+    /// Flush every written file before its rename (else only once, at the end of the run).
+    pub fsync: bool,
 }
 
 /// What a resource needs (or needed): rendered `+`, `~`, `-`.

@@ -133,7 +133,6 @@ impl Backups {
             .append(true)
             .open(self.dir.join("index.jsonl"))?;
         f.write_all(line.as_bytes())?;
-        f.sync_data()?;
         Ok(sha)
     }
 

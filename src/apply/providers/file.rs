@@ -443,7 +443,7 @@ fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome,
                                 .save(&want.path, &old)
                                 .map_err(|e| format!("cannot back up {}: {e}", want.path))?;
                         }
-                        write_atomic(real, &new, mode, Some(u), Some(g))
+                        write_atomic(real, &new, mode, Some(u), Some(g), cx.fsync)
                             .map_err(|e| format!("cannot write {}: {e}", real.display()))?;
                     }
                     let mut out = Outcome::new(Action::Change, changes);
@@ -499,7 +499,7 @@ fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome,
             }
             clear(want, real, cur, cx)?;
             if !cx.noop {
-                write_atomic(real, &new, want.mode.unwrap_or(0o644), uid, gid)
+                write_atomic(real, &new, want.mode.unwrap_or(0o644), uid, gid, cx.fsync)
                     .map_err(|e| write_error(real, e, cx))?;
             }
             Ok(out)
@@ -545,7 +545,6 @@ fn directory(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcom
         }
         std::fs::set_permissions(real, Permissions::from_mode(mode))
             .map_err(|e| format!("chmod {}: {e}", real.display()))?;
-        sync_dir(real.parent().unwrap_or(Path::new("/"))).map_err(|e| e.to_string())?;
     }
     Ok(out)
 }
@@ -609,8 +608,7 @@ fn link(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, St
             if uid.is_some() || gid.is_some() {
                 std::os::unix::fs::lchown(&tmp, uid, gid)?;
             }
-            std::fs::rename(&tmp, real)?;
-            sync_dir(real.parent().unwrap_or(Path::new("/")))
+            std::fs::rename(&tmp, real)
         })();
         if let Err(e) = done {
             let _ = std::fs::remove_file(&tmp);
@@ -643,19 +641,17 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.fleet-{}-{n}", std::process::id()))
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 /// Replaces `path` with `bytes` atomically: a temp file in the same directory gets the
-/// bytes, owner and mode, is fsynced and renamed over `path`; then the directory is fsynced.
-/// A reader (or a crash) sees the old content or the new one, never a mix.
+/// bytes, owner and mode, is (with `fsync`) flushed to disk, and is renamed over `path`. A
+/// reader, or a killed run, sees the old content or the new one, never a mix. Directory
+/// entries are made durable once per run (`engine` calls `syncfs` at the end), not per file.
 pub fn write_atomic(
     path: &Path,
     bytes: &[u8],
     mode: u32,
     uid: Option<u32>,
     gid: Option<u32>,
+    fsync: bool,
 ) -> io::Result<()> {
     let tmp = temp_path(path);
     let result = (|| {
@@ -669,7 +665,9 @@ pub fn write_atomic(
             std::os::unix::fs::fchown(&f, uid, gid)?;
         }
         f.set_permissions(Permissions::from_mode(mode))?;
-        f.sync_all()?;
+        if fsync {
+            f.sync_data()?;
+        }
         drop(f);
         std::fs::rename(&tmp, path)
     })();
@@ -677,7 +675,7 @@ pub fn write_atomic(
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    sync_dir(path.parent().unwrap_or(Path::new("/")))
+    Ok(())
 }
 
 /// A unified diff of two contents (or a one-line note for binary ones).
@@ -727,7 +725,7 @@ pub fn restore(
         Ok(md) if md.is_dir() => return Err(format!("{path} is a directory")),
         _ => (0o644, None, None),
     };
-    write_atomic(&real, &bytes, mode, uid, gid)
+    write_atomic(&real, &bytes, mode, uid, gid, true)
         .map_err(|e| format!("cannot write {}: {e}", real.display()))?;
     Ok(entry)
 }

@@ -24,6 +24,8 @@ pub struct Ctx<'a> {
     pub root: &'a Root,
     pub noop: bool,
     pub show_diff: bool,
+    /// Flush each written file's data before renaming it into place.
+    pub fsync: bool,
     pub store: &'a ContentStore,
     pub backups: &'a Backups,
     pub ids: &'a etc::Ids,
