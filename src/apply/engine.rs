@@ -166,6 +166,7 @@ pub fn run(
     let n = doc.resources.len();
     let backups = Backups::new(&opts.state_dir);
     let ids = Ids::new();
+    let dirty = Mutex::new(std::collections::BTreeSet::new());
     let cx = Ctx {
         root: &opts.root,
         noop: opts.noop,
@@ -174,6 +175,7 @@ pub fn run(
         store,
         backups: &backups,
         ids: &ids,
+        dirty: &dirty,
     };
     let mut kinds: Vec<&str> = doc.resources.iter().map(|r| r.kind.as_str()).collect();
     kinds.sort_unstable();
@@ -251,10 +253,11 @@ pub fn run(
         worker();
     });
 
-    if !opts.noop {
-        // One flush for every file, directory entry and rename of the run.
-        syncfs(opts.root.path());
-        syncfs(&opts.state_dir);
+    // Renames and removals are durable once their directories are flushed: once per run.
+    for dir in dirty.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        if let Ok(f) = std::fs::File::open(&dir) {
+            let _ = f.sync_all();
+        }
     }
     let mut results = sched
         .into_inner()
@@ -271,17 +274,6 @@ pub fn run(
             .map(|&i| results[i].take().expect("every resource ran"))
             .collect(),
     })
-}
-
-/// Flushes the filesystem holding `dir` (errors ignored: nothing to do about them here).
-fn syncfs(dir: &std::path::Path) {
-    use std::os::fd::AsRawFd;
-    if let Ok(f) = std::fs::File::open(dir) {
-        // SAFETY: syncfs(2) on a descriptor we own for the duration of the call.
-        unsafe {
-            libc::syncfs(f.as_raw_fd());
-        }
-    }
 }
 
 fn execute(

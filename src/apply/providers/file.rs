@@ -325,12 +325,14 @@ fn clear(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<(), String
                     .save(&want.path, &old)
                     .map_err(|e| format!("cannot back up {}: {e}", want.path))?;
             }
+            cx.touched(real);
             std::fs::remove_file(real).map_err(|e| format!("cannot remove {}: {e}", real.display()))
         }
         Current::Link(..) | Current::Other(_) => {
             if cx.noop {
                 return Ok(());
             }
+            cx.touched(real);
             std::fs::remove_file(real).map_err(|e| format!("cannot remove {}: {e}", real.display()))
         }
     }
@@ -445,6 +447,7 @@ fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome,
                         }
                         write_atomic(real, &new, mode, Some(u), Some(g), cx.fsync)
                             .map_err(|e| format!("cannot write {}: {e}", real.display()))?;
+                        cx.touched(real);
                     }
                     let mut out = Outcome::new(Action::Change, changes);
                     out.diff = diff;
@@ -501,6 +504,7 @@ fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome,
             if !cx.noop {
                 write_atomic(real, &new, want.mode.unwrap_or(0o644), uid, gid, cx.fsync)
                     .map_err(|e| write_error(real, e, cx))?;
+                cx.touched(real);
             }
             Ok(out)
         }
@@ -539,6 +543,7 @@ fn directory(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcom
             .mode(0o700)
             .create(real)
             .map_err(|e| write_error(real, e, cx))?;
+        cx.touched(real);
         if uid.is_some() || gid.is_some() {
             std::os::unix::fs::lchown(real, uid, gid)
                 .map_err(|e| format!("chown {}: {e}", real.display()))?;
@@ -604,11 +609,13 @@ fn link(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, St
         let tmp = temp_path(real);
         std::os::unix::fs::symlink(target, &tmp).map_err(|e| write_error(real, e, cx))?;
         let (uid, gid) = ids(want, cx)?;
-        let done = (|| {
+        let done: io::Result<()> = (|| {
             if uid.is_some() || gid.is_some() {
                 std::os::unix::fs::lchown(&tmp, uid, gid)?;
             }
-            std::fs::rename(&tmp, real)
+            std::fs::rename(&tmp, real)?;
+            cx.touched(real);
+            Ok(())
         })();
         if let Err(e) = done {
             let _ = std::fs::remove_file(&tmp);

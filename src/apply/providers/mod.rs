@@ -29,6 +29,20 @@ pub struct Ctx<'a> {
     pub store: &'a ContentStore,
     pub backups: &'a Backups,
     pub ids: &'a etc::Ids,
+    /// Directories whose entries this run changed; fsynced once at the end (with `fsync`).
+    pub dirty: &'a std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>>,
+}
+
+impl Ctx<'_> {
+    /// Notes that an entry of `path`'s parent directory was created, replaced or removed.
+    pub fn touched(&self, path: &std::path::Path) {
+        if let (true, Some(dir)) = (self.fsync && !self.noop, path.parent()) {
+            self.dirty
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(dir.to_path_buf());
+        }
+    }
 }
 
 /// Makes one resource type's state match: read, compare, change (unless `cx.noop`).
