@@ -369,3 +369,28 @@ fn killed_while_writing_every_file_is_old_or_new() {
         temp_files(&sb.p("/data"))
     );
 }
+
+#[test]
+fn facts_are_json_with_every_key() {
+    let r = fleet(&["facts"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let facts: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    for k in [
+        "hostname",
+        "fqdn",
+        "os",
+        "virtual",
+        "kernel",
+        "arch",
+        "processors",
+        "memory_mb",
+        "ip",
+        "interfaces",
+    ] {
+        assert!(facts.get(k).is_some(), "missing {k}: {facts}");
+    }
+    for k in ["family", "name", "release", "major"] {
+        assert!(facts["os"][k].is_string(), "os.{k}: {facts}");
+    }
+    assert!(facts["memory_mb"].as_u64().unwrap() > 0);
+}

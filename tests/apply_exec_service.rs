@@ -269,4 +269,24 @@ fn service_command_provider_running_stopped_and_restart_on_refresh() {
     assert!(!alive(third));
     assert!(!sb.p("/svc.pid").exists());
     assert_eq!(sb.apply(&cat, &[]).code, 0);
+
+    // Drift: started by hand; noop reports running -> stopped and leaves it running.
+    let start = svc("stopped")["start"].as_str().unwrap().to_string();
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&start)
+        .env("FLEET_ROOT", &sb.root)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let fourth = pid(&sb);
+    let before = sb.snapshot();
+    let r = sb.apply(&cat, &["--noop"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("    ensure: running -> stopped"), "{r:?}");
+    assert_eq!(before, sb.snapshot());
+    assert!(alive(fourth));
+    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!alive(fourth));
 }

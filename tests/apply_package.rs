@@ -146,6 +146,30 @@ fn latest_follows_the_repository_and_absent_removes() {
     assert_eq!(sb.apply(&cat, &[]).code, 2);
     assert_eq!(dpkg_version(&sb, "fleet-hello").as_deref(), Some("1.0"));
     assert_eq!(sb.apply(&cat, &[]).code, 0);
+    // Drift from the pin: 2.0 installed by hand; noop reports exactly that.
+    let out = Command::new("dpkg")
+        .arg(format!("--root={}", sb.root.display()))
+        .arg("-i")
+        .arg(repo.dir.join("fleet-hello_2.0_all.deb"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = sb.snapshot();
+    let r = sb.apply(&cat, &["--noop", "--format", "json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let ev = &r.report()["events"][0];
+    assert_eq!(
+        (ev["from"].as_str(), ev["to"].as_str()),
+        (Some("2.0"), Some("1.0")),
+        "{r:?}"
+    );
+    assert_eq!(before, sb.snapshot());
+    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    assert_eq!(dpkg_version(&sb, "fleet-hello").as_deref(), Some("1.0"));
 
     let cat = sb.catalog("c", &[("package", "fleet-hello", pkg("absent"))], &[]);
     let before = sb.snapshot();

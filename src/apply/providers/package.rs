@@ -364,15 +364,9 @@ impl PackageProvider {
             run(&mut c).map(drop)
         };
         match attempt() {
-            // The index may be stale or never fetched (a fresh root): refresh once, retry.
-            Err(e)
-                if (e.contains("Unable to locate") || e.contains("was not found"))
-                    && self
-                        .updated
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .is_none() =>
-            {
+            // The index may be stale or never fetched (a fresh root): refresh (once per run,
+            // whichever resource gets there first) and retry once.
+            Err(e) if e.contains("Unable to locate") || e.contains("was not found") => {
                 self.update(cx)?;
                 attempt()
             }
