@@ -645,7 +645,9 @@ fn temp_path(path: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(".{name}.fleet-{}-{n}", std::process::id()))
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let pid = *PID.get_or_init(std::process::id);
+    path.with_file_name(format!(".{name}.fleet-{pid}-{n}"))
 }
 
 /// Replaces `path` with `bytes` atomically: a temp file in the same directory gets the
