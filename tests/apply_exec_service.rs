@@ -290,3 +290,54 @@ fn service_command_provider_running_stopped_and_restart_on_refresh() {
     std::thread::sleep(Duration::from_millis(100));
     assert!(!alive(fourth));
 }
+
+#[test]
+fn systemd_enable_under_a_root() {
+    support::require_tool("systemctl");
+    let sb = Sandbox::new();
+    sb.write("/etc/systemd/system/demo.service", "[Unit]\nDescription=demo\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n");
+    let wants = sb.p("/etc/systemd/system/multi-user.target.wants/demo.service");
+    let cat = sb.catalog(
+        "c",
+        &[(
+            "service",
+            "demo",
+            json!({"provider": "systemd", "enable": true}),
+        )],
+        &[],
+    );
+    let before = sb.snapshot();
+    let r = sb.apply(&cat, &["--noop"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("    enable: false -> true"), "{r:?}");
+    assert_eq!(before, sb.snapshot());
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(std::fs::symlink_metadata(&wants).is_ok(), "enabled: {r:?}");
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    let cat = sb.catalog(
+        "c",
+        &[(
+            "service",
+            "demo",
+            json!({"provider": "systemd", "enable": false}),
+        )],
+        &[],
+    );
+    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    assert!(std::fs::symlink_metadata(&wants).is_err());
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    // Running state cannot be managed inside a root: a clear failure.
+    let cat = sb.catalog(
+        "c",
+        &[(
+            "service",
+            "demo",
+            json!({"provider": "systemd", "ensure": "running"}),
+        )],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stdout.contains("under --root"), "{r:?}");
+}
