@@ -341,3 +341,55 @@ fn systemd_enable_under_a_root() {
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stdout.contains("under --root"), "{r:?}");
 }
+
+/// Copies the host's `/bin/sh` and the libraries it links into `root` (enough for builtins).
+fn install_shell(root: &std::path::Path) {
+    let sh = std::fs::canonicalize("/bin/sh").unwrap();
+    let mut files = vec![sh.clone()];
+    let ldd = std::process::Command::new("ldd")
+        .arg(&sh)
+        .output()
+        .expect("ldd is needed to build a chroot");
+    for word in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
+        if word.starts_with('/') {
+            files.push(std::path::PathBuf::from(word));
+        }
+    }
+    for f in files {
+        for p in [f.clone(), std::fs::canonicalize(&f).unwrap()] {
+            let dest = root.join(p.strip_prefix("/").unwrap());
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(std::fs::canonicalize(&p).unwrap(), &dest).unwrap();
+        }
+    }
+    let bin_sh = root.join("bin/sh");
+    if !bin_sh.exists() {
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::copy(&sh, &bin_sh).unwrap();
+    }
+}
+
+#[test]
+fn exec_inside_the_root_with_chroot() {
+    let sb = Sandbox::new();
+    install_shell(&sb.root);
+    std::fs::create_dir_all(sb.p("/work")).unwrap();
+    let cat = sb.catalog(
+        "c",
+        &[(
+            "exec",
+            "pwd > here; echo \"${FLEET_ROOT:-unset}\" > /env",
+            json!({"cwd": "/work", "creates": "/env"}),
+        )],
+        &[],
+    );
+    let r = sb.apply(&cat, &["--chroot"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(
+        sb.read("/work/here"),
+        "/work\n",
+        "the command saw the root as /"
+    );
+    assert_eq!(sb.read("/env"), "unset\n");
+    assert_eq!(sb.apply(&cat, &["--chroot"]).code, 0);
+}

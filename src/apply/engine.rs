@@ -172,6 +172,7 @@ pub fn run(
         noop: opts.noop,
         show_diff: opts.show_diff,
         fsync: opts.fsync,
+        chroot: opts.chroot,
         store,
         backups: &backups,
         ids: &ids,

@@ -32,6 +32,8 @@ pub struct Options {
     pub show_diff: bool,
     /// Flush every written file before its rename (else only once, at the end of the run).
     pub fsync: bool,
+    /// Run commands inside the root with chroot(2) (`--chroot`) instead of on the host.
+    pub chroot: bool,
 }
 
 /// What a resource needs (or needed): rendered `+`, `~`, `-`.

@@ -41,6 +41,10 @@ pub struct ApplyArgs {
     /// Resources applied at once (default: the number of cores).
     #[arg(long, default_value_t = 0)]
     pub jobs: usize,
+    /// With --root: run commands (exec, service commands) inside DIR with chroot(2), which
+    /// needs a shell in DIR, instead of on the host with FLEET_ROOT set.
+    #[arg(long, requires = "root")]
+    pub chroot: bool,
     /// Do not flush each written file before renaming it into place; the run still ends
     /// with one flush of the filesystem. Much faster for thousands of files.
     #[arg(long)]
@@ -183,6 +187,7 @@ pub fn run(args: ApplyArgs) -> i32 {
         jobs: args.jobs,
         show_diff: args.show_diff,
         fsync: !args.no_fsync,
+        chroot: args.chroot,
     };
     let run = match crate::apply::run(&doc, &store, &Providers::standard(), &opts) {
         Ok(r) => r,

@@ -20,6 +20,8 @@ pub struct Cmd {
     pub path: Option<Vec<String>>,
     pub uid_gid: Option<(u32, u32)>,
     pub timeout: Option<Duration>,
+    /// Run inside this directory with chroot(2); `cwd` is then a path inside it.
+    pub chroot: Option<PathBuf>,
 }
 
 /// How it ended.
@@ -53,17 +55,32 @@ impl Finished {
     }
 }
 
-/// A `Cmd` for a script under the root's conventions (`FLEET_ROOT`, cwd = root by default).
-pub fn under_root(root: &Root, script: &str) -> Cmd {
+/// A `Cmd` for a script under the root's conventions: on the host with `FLEET_ROOT` set
+/// and the working directory at the root, or (`chroot`) inside the root at `/`.
+pub fn under_root(root: &Root, chroot: bool, script: &str) -> Cmd {
     let mut c = Cmd {
         script: script.to_string(),
         ..Cmd::default()
     };
     if let Some(dir) = root.dir() {
-        c.env.push(("FLEET_ROOT".into(), dir.display().to_string()));
-        c.cwd = Some(dir.to_path_buf());
+        if chroot {
+            c.chroot = Some(dir.to_path_buf());
+            c.cwd = Some(PathBuf::from("/"));
+        } else {
+            c.env.push(("FLEET_ROOT".into(), dir.display().to_string()));
+            c.cwd = Some(dir.to_path_buf());
+        }
     }
     c
+}
+
+/// Maps a command's working directory: under the root on the host, as is inside a chroot.
+pub fn map_cwd(root: &Root, chroot: bool, cwd: &str) -> Result<PathBuf, String> {
+    if chroot && root.dir().is_some() {
+        Ok(PathBuf::from(cwd))
+    } else {
+        root.resolve(cwd).map_err(|e| format!("cwd: {e}"))
+    }
 }
 
 /// An unlinked temp file for a command's output: background children of the command may
@@ -93,17 +110,52 @@ pub fn run(cmd: &Cmd) -> Result<Finished, String> {
     c.stdin(Stdio::null())
         .stdout(out.try_clone().map_err(|e| e.to_string())?)
         .stderr(err);
-    if let Some(cwd) = &cmd.cwd {
-        c.current_dir(cwd);
+    if let Some(dir) = &cmd.chroot {
+        // chroot, then chdir and drop privileges inside it (std would set the uid before
+        // running pre_exec, and an unprivileged process cannot chroot).
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let cstr = |p: &std::path::Path| {
+            CString::new(p.as_os_str().as_bytes())
+                .map_err(|e| format!("bad path {}: {e}", p.display()))
+        };
+        let dir = cstr(dir)?;
+        let cwd = cstr(cmd.cwd.as_deref().unwrap_or(std::path::Path::new("/")))?;
+        let ids = cmd.uid_gid;
+        // SAFETY: only async-signal-safe calls (chroot, chdir, setgroups, setgid, setuid)
+        // between fork and exec, on memory prepared before the fork.
+        unsafe {
+            c.pre_exec(move || {
+                let check = |rc: libc::c_int| {
+                    if rc == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                };
+                check(libc::chroot(dir.as_ptr()))?;
+                check(libc::chdir(cwd.as_ptr()))?;
+                if let Some((uid, gid)) = ids {
+                    check(libc::setgroups(0, std::ptr::null()))?;
+                    check(libc::setgid(gid))?;
+                    check(libc::setuid(uid))?;
+                }
+                Ok(())
+            });
+        }
+    } else {
+        if let Some(cwd) = &cmd.cwd {
+            c.current_dir(cwd);
+        }
+        if let Some((uid, gid)) = cmd.uid_gid {
+            c.uid(uid).gid(gid);
+        }
     }
     for (k, v) in &cmd.env {
         c.env(k, v);
     }
     if let Some(p) = &cmd.path {
         c.env("PATH", p.join(":"));
-    }
-    if let Some((uid, gid)) = cmd.uid_gid {
-        c.uid(uid).gid(gid);
     }
     c.process_group(0);
     let mut child = c.spawn().map_err(|e| format!("cannot run /bin/sh: {e}"))?;

@@ -26,9 +26,9 @@ struct Exec {
 impl Exec {
     fn from(r: &ResourceDoc, cx: &Ctx) -> Result<Exec, String> {
         let p = Params::new(r);
-        let mut base = command::under_root(cx.root, "");
+        let mut base = command::under_root(cx.root, cx.chroot, "");
         if let Some(cwd) = p.str("cwd")? {
-            base.cwd = Some(cx.root.resolve(&cwd).map_err(|e| format!("cwd: {e}"))?);
+            base.cwd = Some(command::map_cwd(cx.root, cx.chroot, &cwd)?);
         }
         match p.raw("environment") {
             None => {}
@@ -70,6 +70,9 @@ impl Exec {
                 .collect::<Result<_, _>>()?,
             Some(_) => vec![p.int("returns")?.unwrap_or(0) as i32],
         };
+        if returns.is_empty() {
+            return Err("returns: an empty list accepts no exit code".into());
+        }
         Ok(Exec {
             command: p.name("command")?,
             creates: p.str("creates")?,

@@ -26,6 +26,8 @@ pub struct Ctx<'a> {
     pub show_diff: bool,
     /// Flush each written file's data before renaming it into place.
     pub fsync: bool,
+    /// Run commands inside the root with chroot(2) instead of on the host.
+    pub chroot: bool,
     pub store: &'a ContentStore,
     pub backups: &'a Backups,
     pub ids: &'a etc::Ids,

@@ -92,7 +92,7 @@ impl Svc {
     fn shell(&self, cx: &Ctx, script: &str) -> Result<command::Finished, String> {
         let cmd = Cmd {
             timeout: Some(TIMEOUT),
-            ..command::under_root(cx.root, script)
+            ..command::under_root(cx.root, cx.chroot, script)
         };
         command::run(&cmd)
     }
