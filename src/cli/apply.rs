@@ -261,7 +261,9 @@ pub fn render(run: &Run, verbose: bool) -> String {
                     } else {
                         let _ = writeln!(s, "{sym} {} {past}", r.reference);
                     }
-                    for c in &o.changes {
+                    // A creation or removal is one line (details: --verbose, or the JSON report).
+                    let details = o.action == Action::Change || verbose;
+                    for c in o.changes.iter().filter(|_| details) {
                         if c.property == "ensure" && o.action != Action::Change {
                             continue;
                         }
