@@ -394,3 +394,24 @@ fn facts_are_json_with_every_key() {
     }
     assert!(facts["memory_mb"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn a_resource_with_noop_true_is_only_planned() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog(
+        "c",
+        &[
+            ("file", "/etc/a", json!({"content": "a\n", "noop": true})),
+            ("file", "/etc/b", json!({"content": "b\n"})),
+        ],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(!sb.p("/etc/a").exists(), "{r:?}");
+    assert!(
+        r.stdout.contains("+ File[/etc/a] (noop: not created)"),
+        "{r:?}"
+    );
+    assert_eq!(sb.read("/etc/b"), "b\n");
+}

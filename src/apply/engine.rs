@@ -292,6 +292,7 @@ fn execute(
         outcome: Outcome::unchanged(),
         refreshed: None,
         message: None,
+        noop: false,
     };
     if let Some(dep) = blocked {
         result.status = Status::Skipped;
@@ -303,6 +304,10 @@ fn execute(
         result.message = Some(format!("unsupported resource type {:?}", r.kind));
         return result;
     };
+    // The `noop` metaparameter, when a catalog carries it in `params`: plan this one only.
+    let own = Ctx { noop: true, ..*cx };
+    result.noop = !cx.noop && r.params.get("noop") == Some(&serde_json::Value::Bool(true));
+    let cx = if result.noop { &own } else { cx };
     let caught = std::panic::catch_unwind(AssertUnwindSafe(
         || -> Result<(Outcome, Option<String>), (Outcome, String)> {
             let outcome = provider

@@ -138,6 +138,8 @@ pub struct ResourceResult {
     pub refreshed: Option<String>,
     /// Why it failed or was skipped.
     pub message: Option<String>,
+    /// Only planned, in a real run (the resource's `noop` metaparameter).
+    pub noop: bool,
 }
 
 /// A whole run: every resource's result in topological (then catalog) order.

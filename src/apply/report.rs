@@ -58,12 +58,12 @@ pub fn to_doc(run: &Run, verbose: bool) -> ReportDoc {
             Status::Unchanged => events.push(ev(None, None, None, "unchanged".into())),
             Status::Changed | Status::Failed => {
                 for c in &r.outcome.changes {
-                    let mut e = ev(
-                        Some(c.property.clone()),
-                        c.from.clone(),
-                        c.to.clone(),
-                        c.message.clone(),
-                    );
+                    let msg = if r.noop {
+                        format!("{} (noop)", c.message)
+                    } else {
+                        c.message.clone()
+                    };
+                    let mut e = ev(Some(c.property.clone()), c.from.clone(), c.to.clone(), msg);
                     e.status = "changed".into();
                     events.push(e);
                 }

@@ -258,6 +258,8 @@ pub fn render(run: &Run, verbose: bool) -> String {
                     };
                     if run.noop {
                         let _ = writeln!(s, "{sym} {}", r.reference);
+                    } else if r.noop {
+                        let _ = writeln!(s, "{sym} {} (noop: not {past})", r.reference);
                     } else {
                         let _ = writeln!(s, "{sym} {} {past}", r.reference);
                     }
