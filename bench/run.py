@@ -12,6 +12,7 @@ time ratio. Steps:
   apply-empty fleet apply (empty root)       | puppet apply (empty root)
   noop-steady fleet apply --noop (applied)   | puppet apply --noop (applied)
   floor       find TREE -type f -print0 | xargs -0 sha256sum (on each tool's tree)
+  apply-nofsync  fleet apply --no-fsync (empty root; fleet only)
 
 plus, with --fleet-nodes K, `fleet compile --all` of a K-node fleet (Puppet has no batch
 compile: one `puppet catalog compile` per node, sampled and scaled, marked as an estimate).
@@ -41,7 +42,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 GEN = os.path.join(HERE, "gen.py")
 
-STEPS = ["check", "compile", "noop-empty", "apply-empty", "noop-steady", "floor"]
+STEPS = ["check", "compile", "noop-empty", "apply-empty", "noop-steady", "floor",
+         "apply-nofsync"]
+# Steps only fleet has: a fresh apply with `--no-fsync` (one flush of the filesystem at the
+# end instead of one per file; Puppet always flushes each file).
+FLEET_ONLY = {"apply-nofsync"}
 
 
 def log(msg):
@@ -186,6 +191,8 @@ class Tools:
             return apply + [m], (2,)
         if step == "noop-steady":
             return apply + ["--noop", m], (0,)
+        if step == "apply-nofsync":
+            return apply + ["--no-fsync", m], (2,)
         raise ValueError(step)
 
     def puppet_cmd(self, step):
@@ -234,10 +241,10 @@ def measure_size(n, args, fleet, table, notes):
     steps = [s for s in STEPS if s in args.steps]
     for rep in range(args.reps):
         for step in steps:
-            if step in ("noop-empty", "apply-empty"):
+            if step in ("noop-empty", "apply-empty", "apply-nofsync"):
                 tools.empty_roots()
             for tool in ("fleet", "puppet"):
-                if tool == "puppet" and rep >= puppet_reps:
+                if tool == "puppet" and (rep >= puppet_reps or step in FLEET_ONLY):
                     continue
                 if step == "floor":
                     tree = tools.fleet_tree if tool == "fleet" else tools.puppet_tree

@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the in-process stages, one group per stage, so that a regression
 //! in one stage shows on its own: parse, load (read + parse), compile (evaluate, catalog,
-//! graph), check (every node, lints).
+//! graph), check (every node, lints), to_doc (the catalog wire format, sealed), and the apply
+//! engine's noop plan on an empty root and on an applied one (steady state).
 //!
 //! Input comes from `bench/gen.py` (the one generator of benchmark manifests), written into
 //! a temporary directory when the benchmark starts. `FLEET_BENCH_SIZES=1000,10000` chooses
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
+use fleet::apply::{Options as ApplyOptions, Providers, Root};
 use fleet::catalog::store::ContentStore;
 use fleet::program::{Options, Program};
 use fleet::source::FileId;
@@ -117,12 +119,97 @@ fn stages(c: &mut Criterion) {
     group.finish();
 }
 
+/// A sandbox root holding just the `root` user and group (file owners resolve inside it).
+fn sandbox() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+    std::fs::create_dir_all(dir.path().join("srv")).unwrap();
+    std::fs::write(
+        dir.path().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("etc/group"), "root:x:0:\n").unwrap();
+    dir
+}
+
+fn apply_options(root: &Path, noop: bool) -> ApplyOptions {
+    ApplyOptions {
+        root: Root::new(root).expect("root"),
+        state_dir: root.join("var/lib/fleet"),
+        noop,
+        jobs: 0,
+        show_diff: false,
+        fsync: true,
+        chroot: false,
+    }
+}
+
+fn plan(c: &mut Criterion) {
+    let inputs: Vec<Input> = sizes().into_iter().map(generate).collect();
+    let providers = Providers::standard();
+
+    let mut group = c.benchmark_group("to_doc");
+    for input in &inputs {
+        let program = Program::load(std::slice::from_ref(&input.manifest), Options::default());
+        let (catalog, _) = program.compile("bench01", &ContentStore::new());
+        let catalog = catalog.expect("catalog");
+        group.throughput(Throughput::Elements(input.resources));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(input.resources),
+            &catalog,
+            |b, catalog| b.iter(|| fleet::catalog::to_doc(catalog, &program.sources)),
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("plan");
+    for input in &inputs {
+        let program = Program::load(std::slice::from_ref(&input.manifest), Options::default());
+        let store = ContentStore::new();
+        let (catalog, _) = program.compile("bench01", &store);
+        let doc = fleet::catalog::to_doc(&catalog.expect("catalog"), &program.sources);
+        group.throughput(Throughput::Elements(input.resources));
+
+        let empty = sandbox();
+        let opts = apply_options(empty.path(), true);
+        group.bench_with_input(
+            BenchmarkId::new("empty", input.resources),
+            &doc,
+            |b, doc| b.iter(|| fleet::apply::run(doc, &store, &providers, &opts).expect("plan")),
+        );
+
+        let applied = sandbox();
+        let run = fleet::apply::run(
+            &doc,
+            &store,
+            &providers,
+            &apply_options(applied.path(), false),
+        )
+        .expect("apply");
+        assert!(!run.failed(), "the benchmark catalog must apply cleanly");
+        let opts = apply_options(applied.path(), true);
+        group.bench_with_input(
+            BenchmarkId::new("steady", input.resources),
+            &doc,
+            |b, doc| {
+                b.iter(|| {
+                    let run = fleet::apply::run(doc, &store, &providers, &opts).expect("plan");
+                    assert!(!run.changed());
+                    run
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = stages
+    targets = stages, plan
 }
 criterion_main!(benches);
