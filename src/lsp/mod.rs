@@ -1,0 +1,3 @@
+//! The language server (`fleet lsp`).
+
+pub mod convert;
