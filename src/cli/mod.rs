@@ -1,5 +1,7 @@
 //! The command line: clap commands; the only code that prints.
 
+pub mod fmt;
+pub mod lsp;
 pub mod release;
 
 use clap::Parser;
@@ -19,6 +21,10 @@ pub struct Cli {
 pub enum Command {
     /// Inspect and roll back code releases.
     Release(release::Args),
+    /// Rewrite manifests in the canonical layout (`--check`: only report).
+    Fmt(fmt::FmtArgs),
+    /// Run the language server on stdio (for editors).
+    Lsp(lsp::LspArgs),
 }
 
 pub fn main() -> i32 {
@@ -32,5 +38,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Release(args) => release::run(args),
+        Command::Fmt(args) => fmt::run(args),
+        Command::Lsp(args) => lsp::run(args),
     }
 }

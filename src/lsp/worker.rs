@@ -1,0 +1,252 @@
+//! The background checker: debounces edits, runs `Program::check` off the message loop,
+//! drops results for versions that are already stale, and publishes diagnostics per file.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lsp_server::{Message, Notification};
+use lsp_types::notification::{Notification as _, PublishDiagnostics};
+use lsp_types::{PublishDiagnosticsParams, Uri};
+
+use super::convert::{self, normalize, path_to_uri};
+use crate::diag::Diagnostic;
+use crate::program::{Options, Program};
+
+/// One open editor buffer.
+#[derive(Clone, Debug)]
+pub struct Doc {
+    pub version: i32,
+    pub text: Arc<str>,
+    /// The buffer's file (a made-up path beside the working directory for unsaved buffers).
+    pub path: PathBuf,
+}
+
+/// The open buffers, shared by the message loop (which edits them) and the worker.
+pub type Docs = Arc<Mutex<HashMap<Uri, Doc>>>;
+
+/// What the message loop asks of the worker.
+pub enum Job {
+    /// Re-check this buffer (after the debounce delay).
+    Check(Uri),
+    /// The buffer was closed: withdraw what was published because of it.
+    Close(Uri),
+}
+
+/// Codes that stay meaningful when a file has syntax errors and is evaluated from the
+/// statements that did parse (anything about a missing name could be caused by a
+/// statement the parser had to drop, so those are left out until the syntax is fixed).
+const CODES_DESPITE_SYNTAX_ERRORS: &[&str] = &[
+    "unknown-resource-type",
+    "unknown-attribute",
+    "invalid-value",
+    "duplicate-attribute",
+    "duplicate-variable",
+    "duplicate-resource",
+    "duplicate-class",
+    "duplicate-node",
+    "duplicate-type",
+    "duplicate-address",
+    "unknown-function",
+    "wrong-arguments",
+    "import-not-found",
+    "source-not-found",
+    "data-error",
+    "plaintext-password",
+    "world-writable",
+    "exec-without-guard",
+];
+
+/// The diagnostics of one buffer's program, as `fleet check` finds them, plus (when the
+/// buffer has syntax errors) those of the statements that parsed. `open` holds the other
+/// open buffers by path: an imported file that is open and edited is checked as edited.
+pub fn check(
+    path: &Path,
+    text: &str,
+    open: &HashMap<PathBuf, Arc<str>>,
+    options: &Options,
+) -> Program {
+    let mut program = Program::load_with(
+        vec![(path.to_path_buf(), text.to_string())],
+        options.clone(),
+    );
+    let edited: Vec<(PathBuf, String)> = program
+        .sources
+        .files()
+        .skip(1)
+        .filter_map(|(_, f)| {
+            let buf = open.get(&normalize(&f.path))?;
+            (buf.as_ref() != f.text).then(|| (f.path.clone(), buf.to_string()))
+        })
+        .collect();
+    if !edited.is_empty() {
+        let mut files = vec![(path.to_path_buf(), text.to_string())];
+        files.extend(edited);
+        program = Program::load_with(files, options.clone());
+    }
+    program
+}
+
+/// Runs `check` and the syntax-error fallback described at [`check`].
+pub fn diagnostics(program: &mut Program) -> Vec<Diagnostic> {
+    if !program.has_syntax_errors() {
+        return program.check();
+    }
+    let (syntax, rest): (Vec<Diagnostic>, Vec<Diagnostic>) =
+        std::mem::take(&mut program.load_diags)
+            .into_iter()
+            .partition(|d| d.code == "syntax");
+    program.load_diags = rest;
+    let mut out: Vec<Diagnostic> = program
+        .check()
+        .into_iter()
+        .filter(|d| CODES_DESPITE_SYNTAX_ERRORS.contains(&d.code))
+        .collect();
+    out.extend(syntax.iter().cloned());
+    program.load_diags.extend(syntax);
+    crate::program::finish(out, &program.sources)
+}
+
+/// Per-file LSP diagnostics of one checked buffer, keyed by the URI to publish them under.
+pub fn group(
+    program: &Program,
+    diags: &[Diagnostic],
+    root: &Uri,
+    uri_of: &dyn Fn(&Path) -> Option<Uri>,
+) -> HashMap<Uri, Vec<lsp_types::Diagnostic>> {
+    let mut out: HashMap<Uri, Vec<lsp_types::Diagnostic>> = HashMap::new();
+    out.insert(root.clone(), Vec::new());
+    for d in diags {
+        let uri = match d.span {
+            Some(s) => match uri_of(&program.sources.get(s.file).path) {
+                Some(u) => u,
+                None => continue,
+            },
+            None => root.clone(),
+        };
+        out.entry(uri)
+            .or_default()
+            .push(convert::diagnostic(&program.sources, d, uri_of));
+    }
+    out
+}
+
+/// The worker loop. Returns when the job channel closes.
+pub fn run(
+    jobs: Receiver<Job>,
+    docs: Docs,
+    out: crossbeam_channel::Sender<Message>,
+    options: Options,
+    debounce: Duration,
+) {
+    let mut by_root: HashMap<Uri, HashMap<Uri, Vec<lsp_types::Diagnostic>>> = HashMap::new();
+    loop {
+        let mut pending: Vec<Job> = match jobs.recv() {
+            Ok(j) => vec![j],
+            Err(_) => return,
+        };
+        loop {
+            match jobs.recv_timeout(debounce) {
+                Ok(j) => pending.push(j),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        let mut seen = HashSet::new();
+        let mut work: Vec<Job> = Vec::new();
+        for job in pending.into_iter().rev() {
+            let uri = match &job {
+                Job::Check(u) | Job::Close(u) => u.clone(),
+            };
+            if seen.insert(uri) {
+                work.push(job);
+            }
+        }
+        for job in work.into_iter().rev() {
+            let (root, fresh) = match job {
+                Job::Close(uri) => (uri, HashMap::new()),
+                Job::Check(uri) => {
+                    let Some(result) = check_one(&uri, &docs, &options) else {
+                        continue;
+                    };
+                    (uri, result)
+                }
+            };
+            let old = by_root.insert(root.clone(), fresh).unwrap_or_default();
+            let mut touched: Vec<Uri> = old.into_keys().collect();
+            touched.extend(by_root[&root].keys().cloned());
+            touched.sort();
+            touched.dedup();
+            if by_root[&root].is_empty() {
+                by_root.remove(&root);
+            }
+            publish(&touched, &by_root, &docs, &out);
+        }
+    }
+}
+
+/// Checks one open buffer; `None` when it was closed or edited meanwhile (a newer job is
+/// queued then) or when checking panicked.
+fn check_one(
+    uri: &Uri,
+    docs: &Docs,
+    options: &Options,
+) -> Option<HashMap<Uri, Vec<lsp_types::Diagnostic>>> {
+    let (doc, open, paths) = {
+        let docs = docs.lock().ok()?;
+        let doc = docs.get(uri)?.clone();
+        let open: HashMap<PathBuf, Arc<str>> = docs
+            .iter()
+            .filter(|(u, _)| *u != uri)
+            .map(|(_, d)| (normalize(&d.path), d.text.clone()))
+            .collect();
+        let paths: HashMap<PathBuf, Uri> = docs
+            .iter()
+            .map(|(u, d)| (normalize(&d.path), u.clone()))
+            .collect();
+        (doc, open, paths)
+    };
+    let uri_of = |p: &Path| -> Option<Uri> {
+        if p.starts_with("<stdlib>") {
+            return None;
+        }
+        paths.get(&normalize(p)).cloned().or_else(|| path_to_uri(p))
+    };
+    let grouped = catch_unwind(AssertUnwindSafe(|| {
+        let mut program = check(&doc.path, &doc.text, &open, options);
+        let diags = diagnostics(&mut program);
+        group(&program, &diags, uri, &uri_of)
+    }))
+    .ok()?;
+    let still = docs.lock().ok()?.get(uri).map(|d| d.version) == Some(doc.version);
+    still.then_some(grouped)
+}
+
+fn publish(
+    uris: &[Uri],
+    by_root: &HashMap<Uri, HashMap<Uri, Vec<lsp_types::Diagnostic>>>,
+    docs: &Docs,
+    out: &crossbeam_channel::Sender<Message>,
+) {
+    for uri in uris {
+        let mut diags: Vec<lsp_types::Diagnostic> = Vec::new();
+        let mut roots: Vec<&Uri> = by_root.keys().collect();
+        roots.sort();
+        for root in roots {
+            for d in by_root[root].get(uri).into_iter().flatten() {
+                if !diags.contains(d) {
+                    diags.push(d.clone());
+                }
+            }
+        }
+        let version = docs.lock().ok().and_then(|d| d.get(uri).map(|d| d.version));
+        let params = PublishDiagnosticsParams::new(uri.clone(), diags, version);
+        let _ = out.send(Message::Notification(Notification::new(
+            PublishDiagnostics::METHOD.to_string(),
+            params,
+        )));
+    }
+}
