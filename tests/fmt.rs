@@ -57,7 +57,8 @@ fn meaning(path: &Path) -> String {
         let (catalog, _) = program.compile(&node, &store);
         out.push_str(&format!("\n== {node}\n"));
         if let Some(c) = catalog {
-            let mut doc = serde_json::to_value(fleet::catalog::to_doc(&c, &program.sources)).unwrap();
+            let mut doc =
+                serde_json::to_value(fleet::catalog::to_doc(&c, &program.sources)).unwrap();
             doc["version"] = serde_json::Value::Null;
             for r in doc["resources"].as_array_mut().unwrap() {
                 r.as_object_mut().unwrap().remove("source");
@@ -92,7 +93,10 @@ fn fmt_is_idempotent_and_keeps_every_catalog() {
     }
     let mut files = Vec::new();
     fleet_files(&after, &mut files);
-    assert!(files.len() > 30, "the conformance cases are missing: {files:?}");
+    assert!(
+        files.len() > 30,
+        "the conformance cases are missing: {files:?}"
+    );
 
     let mut refused = 0;
     let mut formatted = 0;
@@ -102,10 +106,20 @@ fn fmt_is_idempotent_and_keeps_every_catalog() {
         let text = std::fs::read_to_string(file).unwrap();
         let run = fleet().arg("fmt").arg(file).output().unwrap();
         if expects_syntax_error(file) {
-            assert_eq!(run.status.code(), Some(1), "{}: fmt must refuse a file with syntax errors", rel.display());
+            assert_eq!(
+                run.status.code(),
+                Some(1),
+                "{}: fmt must refuse a file with syntax errors",
+                rel.display()
+            );
             let stderr = String::from_utf8_lossy(&run.stderr);
             assert!(stderr.contains("syntax"), "{}: {stderr}", rel.display());
-            assert_eq!(std::fs::read_to_string(file).unwrap(), text, "{} was modified", rel.display());
+            assert_eq!(
+                std::fs::read_to_string(file).unwrap(),
+                text,
+                "{} was modified",
+                rel.display()
+            );
             refused += 1;
             continue;
         }
@@ -126,12 +140,30 @@ fn fmt_is_idempotent_and_keeps_every_catalog() {
         );
         let run2 = fleet().arg("fmt").arg(file).output().unwrap();
         assert!(run2.status.success());
-        assert_eq!(std::fs::read_to_string(file).unwrap(), once, "{}: second run changed it", rel.display());
+        assert_eq!(
+            std::fs::read_to_string(file).unwrap(),
+            once,
+            "{}: second run changed it",
+            rel.display()
+        );
         // Comments survive.
-        let comments = |t: &str| t.lines().filter(|l| l.trim_start().starts_with('#')).count();
-        assert!(comments(&once) >= comments(&text), "{}: comment lines lost", rel.display());
+        let comments = |t: &str| {
+            t.lines()
+                .filter(|l| l.trim_start().starts_with('#'))
+                .count()
+        };
+        assert!(
+            comments(&once) >= comments(&text),
+            "{}: comment lines lost",
+            rel.display()
+        );
         // Meaning-preserving.
-        assert_eq!(meaning(&original), meaning(file), "{}: meaning changed", rel.display());
+        assert_eq!(
+            meaning(&original),
+            meaning(file),
+            "{}: meaning changed",
+            rel.display()
+        );
         formatted += 1;
     }
     assert_eq!(refused, 3, "the three syntax-error cases");
@@ -146,11 +178,23 @@ fn check_flag_reports_files_that_would_change() {
     let messy_text = "package   \"ntp\"{ensure=latest}\nservice \"ntp\" {\nensure = running\n    enable = true }\n";
     std::fs::write(&messy, messy_text).unwrap();
     std::fs::write(&tidy, "package \"ntp\" { ensure = latest }\n").unwrap();
-    let out = fleet().args(["fmt", "--check"]).arg(&messy).arg(&tidy).output().unwrap();
+    let out = fleet()
+        .args(["fmt", "--check"])
+        .arg(&messy)
+        .arg(&tidy)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("messy.fleet") && !stdout.contains("tidy.fleet"), "{stdout}");
-    assert_eq!(std::fs::read_to_string(&messy).unwrap(), messy_text, "--check changes nothing");
+    assert!(
+        stdout.contains("messy.fleet") && !stdout.contains("tidy.fleet"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&messy).unwrap(),
+        messy_text,
+        "--check changes nothing"
+    );
 
     let out = fleet().arg("fmt").arg(&messy).output().unwrap();
     assert!(out.status.success());
