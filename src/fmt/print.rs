@@ -626,3 +626,141 @@ fn param_end(p: &Param) -> usize {
         .or(p.ty.as_ref().map(|t| t.span.end))
         .unwrap_or(p.var.span.end) as usize
 }
+
+#[cfg(test)]
+mod tests {
+    //! The printer on hand-built syntax trees (the parser's own tests cover text -> AST).
+    use super::*;
+    use crate::source::FileId;
+
+    /// The span of the first `needle` at or after `from`.
+    fn sp(src: &str, needle: &str, from: usize) -> Span {
+        let at = from
+            + src[from..]
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle}"));
+        Span::new(FileId(0), at, at + needle.len())
+    }
+
+    fn ident(src: &str, needle: &str, from: usize) -> Ident {
+        Ident {
+            name: needle.trim_start_matches('$').to_string(),
+            span: sp(src, needle, from),
+        }
+    }
+
+    fn expr(src: &str, needle: &str, from: usize, kind: ExprKind) -> Expr {
+        Expr {
+            kind,
+            span: sp(src, needle, from),
+        }
+    }
+
+    fn attr(src: &str, name: &str, value: &str, from: usize) -> BodyItem {
+        let name = ident(src, name, from);
+        let v = expr(
+            src,
+            value,
+            name.span.end as usize,
+            ExprKind::Str(value.trim_matches('"').into()),
+        );
+        BodyItem::Attr { name, value: v }
+    }
+
+    fn comments(src: &str, texts: &[&str]) -> Vec<(Span, String)> {
+        texts
+            .iter()
+            .map(|t| (sp(src, t, 0), t.to_string()))
+            .collect()
+    }
+
+    fn stmt(src: &str, start: &str, end_incl: &str, kind: StmtKind) -> Stmt {
+        let s = sp(src, start, 0).start as usize;
+        let e = sp(src, end_incl, s).end as usize;
+        Stmt {
+            kind,
+            span: Span::new(FileId(0), s, e),
+        }
+    }
+
+    #[test]
+    fn resource_bodies_are_aligned_with_trailing_comments() {
+        let src = "file   \"/etc/motd\"{mode=\"0644\"   # rw\n owner = root\n}\n";
+        let r = ResourceDecl {
+            kind: ident(src, "file", 0),
+            title: expr(src, "\"/etc/motd\"", 0, ExprKind::Str("/etc/motd".into())),
+            body: vec![
+                attr(src, "mode", "\"0644\"", 0),
+                attr(src, "owner", "root", 0),
+            ],
+        };
+        let file = File {
+            items: vec![stmt(src, "file", "}", StmtKind::Resource(r))],
+            comments: comments(src, &["# rw"]),
+        };
+        let out = Printer::new(src, &file.comments).file(&file);
+        assert_eq!(
+            out,
+            "file \"/etc/motd\" {\n  mode  = \"0644\" # rw\n  owner = root\n}\n"
+        );
+    }
+
+    #[test]
+    fn blocks_keep_comments_and_single_blank_lines() {
+        let src = "# top\nclass a {\n\n  # c1\n  package \"x\" {ensure=present}\n\n\n  service \"x\" { ensure = running }\n  # end\n}\nlet $v = [1,2]\n";
+        let pkg_at = src.find("package").unwrap();
+        let svc_at = src.find("service").unwrap();
+        let package = ResourceDecl {
+            kind: ident(src, "package", 0),
+            title: expr(src, "\"x\"", pkg_at, ExprKind::Str("x".into())),
+            body: vec![attr(src, "ensure", "present", pkg_at)],
+        };
+        let service = ResourceDecl {
+            kind: ident(src, "service", 0),
+            title: expr(src, "\"x\"", svc_at, ExprKind::Str("x".into())),
+            body: vec![attr(src, "ensure", "running", svc_at)],
+        };
+        let body = vec![
+            stmt(src, "package", "}", StmtKind::Resource(package)),
+            stmt(src, "service", "}", StmtKind::Resource(service)),
+        ];
+        let class = ClassDef {
+            name: ident(src, "a", src.find("class").unwrap() + 5),
+            params: Vec::new(),
+            body,
+        };
+        let let_at = src.find("let").unwrap();
+        let array = Expr {
+            kind: ExprKind::Array(vec![
+                expr(src, "1", let_at, ExprKind::Int(1)),
+                expr(src, "2", let_at, ExprKind::Int(2)),
+            ]),
+            span: sp(src, "[1,2]", 0),
+        };
+        let class_end = src.find("}\nlet").unwrap();
+        let items = vec![
+            Stmt {
+                kind: StmtKind::Class(class),
+                span: Span::new(FileId(0), src.find("class").unwrap(), class_end + 1),
+            },
+            stmt(
+                src,
+                "let",
+                "]",
+                StmtKind::Let {
+                    var: ident(src, "$v", 0),
+                    value: array,
+                },
+            ),
+        ];
+        let file = File {
+            items,
+            comments: comments(src, &["# top", "# c1", "# end"]),
+        };
+        let out = Printer::new(src, &file.comments).file(&file);
+        assert_eq!(
+            out,
+            "# top\nclass a {\n  # c1\n  package \"x\" { ensure = present }\n\n  service \"x\" { ensure = running }\n  # end\n}\n\nlet $v = [1, 2]\n"
+        );
+    }
+}
