@@ -583,7 +583,7 @@ impl<'a> Printer<'a> {
         level: usize,
         (list_start, end): (usize, usize),
     ) -> String {
-        if texts.is_empty() && !multi {
+        if texts.is_empty() && !self.comment_within(list_start, end) {
             return format!("{open}{close}");
         }
         if !multi {

@@ -135,7 +135,10 @@ pub fn next_block(src: &str, from: usize) -> Option<(usize, usize)> {
         match t.text(src) {
             "{" if depth == 0 => return Some((t.start, matching_close(src, t.start)?)),
             "{" | "[" | "(" => depth += 1,
-            "}" | "]" | ")" => depth = depth.checked_sub(1)?,
+            // The end of the enclosing block: there is no block to find.
+            "}" if depth == 0 => return None,
+            // Closers of brackets opened before `from` (a parameter list's `)`).
+            "}" | "]" | ")" => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
