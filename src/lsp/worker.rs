@@ -134,6 +134,17 @@ pub fn group(
     out
 }
 
+/// Diagnostics per URI, as one check of one buffer found them.
+pub type Grouped = HashMap<Uri, Vec<lsp_types::Diagnostic>>;
+
+/// The open buffers at the start of one check: the buffer itself, the others by path (for
+/// edited imports), and the URI of every open path.
+pub struct Snapshot {
+    pub doc: Doc,
+    pub others: HashMap<PathBuf, Arc<str>>,
+    pub uris: HashMap<PathBuf, Uri>,
+}
+
 /// The worker loop. Returns when the job channel closes.
 pub fn run(
     jobs: Receiver<Job>,
@@ -142,7 +153,20 @@ pub fn run(
     options: Options,
     debounce: Duration,
 ) {
-    let mut by_root: HashMap<Uri, HashMap<Uri, Vec<lsp_types::Diagnostic>>> = HashMap::new();
+    run_with(jobs, docs, out, debounce, &mut |uri, snap| {
+        check_snapshot(uri, snap, &options)
+    });
+}
+
+/// The worker loop with the checking step given (tests use a stand-in).
+pub fn run_with(
+    jobs: Receiver<Job>,
+    docs: Docs,
+    out: crossbeam_channel::Sender<Message>,
+    debounce: Duration,
+    check: &mut dyn FnMut(&Uri, &Snapshot) -> Option<Grouped>,
+) {
+    let mut by_root: HashMap<Uri, Grouped> = HashMap::new();
     loop {
         let mut pending: Vec<Job> = match jobs.recv() {
             Ok(j) => vec![j],
@@ -169,7 +193,7 @@ pub fn run(
             let (root, fresh) = match job {
                 Job::Close(uri) => (uri, HashMap::new()),
                 Job::Check(uri) => {
-                    let Some(result) = check_one(&uri, &docs, &options) else {
+                    let Some(result) = check_one(&uri, &docs, check) else {
                         continue;
                     };
                     (uri, result)
@@ -189,40 +213,48 @@ pub fn run(
 }
 
 /// Checks one open buffer; `None` when it was closed or edited meanwhile (a newer job is
-/// queued then) or when checking panicked.
+/// queued then: this result is stale) or when checking failed.
 fn check_one(
     uri: &Uri,
     docs: &Docs,
-    options: &Options,
-) -> Option<HashMap<Uri, Vec<lsp_types::Diagnostic>>> {
-    let (doc, open, paths) = {
+    check: &mut dyn FnMut(&Uri, &Snapshot) -> Option<Grouped>,
+) -> Option<Grouped> {
+    let snap = {
         let docs = docs.lock().ok()?;
         let doc = docs.get(uri)?.clone();
-        let open: HashMap<PathBuf, Arc<str>> = docs
+        let others = docs
             .iter()
             .filter(|(u, _)| *u != uri)
             .map(|(_, d)| (normalize(&d.path), d.text.clone()))
             .collect();
-        let paths: HashMap<PathBuf, Uri> = docs
+        let uris = docs
             .iter()
             .map(|(u, d)| (normalize(&d.path), u.clone()))
             .collect();
-        (doc, open, paths)
+        Snapshot { doc, others, uris }
     };
+    let grouped = check(uri, &snap)?;
+    let still = docs.lock().ok()?.get(uri).map(|d| d.version) == Some(snap.doc.version);
+    still.then_some(grouped)
+}
+
+/// The real check of a snapshot (a panic in checking publishes nothing).
+fn check_snapshot(uri: &Uri, snap: &Snapshot, options: &Options) -> Option<Grouped> {
     let uri_of = |p: &Path| -> Option<Uri> {
         if p.starts_with("<stdlib>") {
             return None;
         }
-        paths.get(&normalize(p)).cloned().or_else(|| path_to_uri(p))
+        snap.uris
+            .get(&normalize(p))
+            .cloned()
+            .or_else(|| path_to_uri(p))
     };
-    let grouped = catch_unwind(AssertUnwindSafe(|| {
-        let mut program = check(&doc.path, &doc.text, &open, options);
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut program = check(&snap.doc.path, &snap.doc.text, &snap.others, options);
         let diags = diagnostics(&mut program);
         group(&program, &diags, uri, &uri_of)
     }))
-    .ok()?;
-    let still = docs.lock().ok()?.get(uri).map(|d| d.version) == Some(doc.version);
-    still.then_some(grouped)
+    .ok()
 }
 
 fn publish(
@@ -248,5 +280,78 @@ fn publish(
             PublishDiagnostics::METHOD.to_string(),
             params,
         )));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn doc(version: i32) -> Doc {
+        Doc {
+            version,
+            text: "".into(),
+            path: PathBuf::from("/w/a.fleet"),
+        }
+    }
+
+    fn versions_published(rx: &crossbeam_channel::Receiver<Message>) -> i64 {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Message::Notification(n)) => n.params["version"].as_i64().unwrap(),
+            other => panic!("expected a publish, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn edits_are_debounced_and_stale_results_dropped() {
+        let uri = Uri::from_str("file:///w/a.fleet").unwrap();
+        let docs: Docs = Arc::new(Mutex::new(HashMap::new()));
+        docs.lock().unwrap().insert(uri.clone(), doc(1));
+        let (jobs, job_rx) = std::sync::mpsc::channel();
+        let (out, out_rx) = crossbeam_channel::unbounded();
+        let checked = Arc::new(Mutex::new(Vec::new()));
+        let worker = {
+            let docs = docs.clone();
+            let checked = checked.clone();
+            std::thread::spawn(move || {
+                run_with(
+                    job_rx,
+                    docs.clone(),
+                    out,
+                    Duration::from_millis(150),
+                    &mut |u, snap| {
+                        checked.lock().unwrap().push(snap.doc.version);
+                        if snap.doc.version == 3 {
+                            // An edit lands while version 3 is being checked.
+                            docs.lock().unwrap().insert(u.clone(), doc(4));
+                        }
+                        Some(HashMap::from([(u.clone(), Vec::new())]))
+                    },
+                )
+            })
+        };
+        // Two edits in quick succession: one check, of the last version.
+        jobs.send(Job::Check(uri.clone())).unwrap();
+        docs.lock().unwrap().insert(uri.clone(), doc(2));
+        jobs.send(Job::Check(uri.clone())).unwrap();
+        assert_eq!(versions_published(&out_rx), 2);
+        assert_eq!(*checked.lock().unwrap(), vec![2]);
+        // A result overtaken by an edit is not published; the next check's is.
+        docs.lock().unwrap().insert(uri.clone(), doc(3));
+        jobs.send(Job::Check(uri.clone())).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while checked.lock().unwrap().len() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "version 3 never checked"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        jobs.send(Job::Check(uri.clone())).unwrap();
+        assert_eq!(versions_published(&out_rx), 4);
+        assert_eq!(*checked.lock().unwrap(), vec![2, 3, 4]);
+        drop(jobs);
+        worker.join().unwrap();
     }
 }
