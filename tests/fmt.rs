@@ -233,6 +233,7 @@ import "ntp"
 import "./roles/web.fleet"
 
 let $a = 1
+
 let $b = [
   1,
   2,

@@ -333,7 +333,7 @@ fn diagnostics_hover_definition_completion_over_stdio() {
     );
     let c = s.request(
         "textDocument/completion",
-        json!({"textDocument": {"uri": site_uri}, "position": pos(&typing, " owner =", 1)}),
+        json!({"textDocument": {"uri": site_uri}, "position": pos(&typing, "mode = \"0644\"", 0)}),
     );
     let l = labels(&c);
     assert!(

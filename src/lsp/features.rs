@@ -484,20 +484,40 @@ pub fn context(text: &str, offset: usize) -> (Context, usize) {
             _ => Context::Nothing,
         }
     } else if (p.kind == Kind::Punct && (ptext == "{" || ptext == ",")) || newline_before {
-        let depth_ok = |i: usize| -> bool { stack.len() == 1 || i > open };
-        let written = toks
-            .windows(2)
-            .enumerate()
-            .filter(|(i, w)| {
-                *i > open && depth_ok(*i) && w[0].kind == Kind::Ident && w[1].text(text) == "="
-            })
-            .map(|(_, w)| w[0].text(text).to_string())
-            .collect();
+        // Attributes already written in this body, before and after the cursor.
+        let mut written = assigned(text, &toks[open + 1..]);
+        let word_end = text[offset..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(text.len(), |n| offset + n);
+        written.extend(assigned(text, &scan::tokens(text, word_end, text.len())));
         Context::AttrName { kind, written }
     } else {
         Context::Nothing
     };
     (ctx, word_start)
+}
+
+/// The names followed by `=` at the first bracket level of `toks`, up to the `}` that
+/// closes that level.
+fn assigned(text: &str, toks: &[Token]) -> Vec<String> {
+    let mut depth = 0usize;
+    let mut out = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        match (t.kind, t.text(text)) {
+            (Kind::Punct, "{" | "[" | "(") => depth += 1,
+            (Kind::Punct, "}" | "]" | ")") => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => break,
+            },
+            (Kind::Ident, name) if depth == 0 => {
+                if toks.get(i + 1).is_some_and(|n| n.text(text) == "=") {
+                    out.push(name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The resource type whose body a `{` opens, from the tokens before it.
@@ -658,10 +678,10 @@ mod tests {
         assert_eq!(ctx("class a {\n  pa|"), Context::Statement);
         assert_eq!(ctx("include |"), Context::ClassName);
         assert_eq!(
-            ctx("file \"/etc/a\" {\n  owner = \"root\"\n  mo|"),
+            ctx("file \"/etc/a\" {\n  owner = \"root\"\n  mo|\n  group = { a: [1] }\n}\nx = 1"),
             Context::AttrName {
                 kind: "file".into(),
-                written: vec!["owner".into()]
+                written: vec!["owner".into(), "group".into()]
             }
         );
         assert_eq!(
