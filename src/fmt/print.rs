@@ -10,7 +10,8 @@ use crate::syntax::ast::*;
 
 pub struct Printer<'a> {
     src: &'a str,
-    comments: &'a [(Span, String)],
+    /// Every comment, sorted by position.
+    comments: Vec<(Span, String)>,
     used: Vec<bool>,
 }
 
@@ -28,12 +29,21 @@ struct Line {
 }
 
 impl<'a> Printer<'a> {
-    pub fn new(src: &'a str, comments: &'a [(Span, String)]) -> Printer<'a> {
+    pub fn new(src: &'a str, comments: &[(Span, String)]) -> Printer<'a> {
+        let mut comments = comments.to_vec();
+        comments.sort_by_key(|(s, _)| s.start);
+        let used = vec![false; comments.len()];
         Printer {
             src,
             comments,
-            used: vec![false; comments.len()],
+            used,
         }
+    }
+
+    /// The index of the first comment starting at or after `pos`.
+    fn first_at(&self, pos: usize) -> usize {
+        self.comments
+            .partition_point(|(s, _)| (s.start as usize) < pos)
     }
 
     /// The whole file, ending in exactly one newline (an empty file stays empty).
@@ -52,10 +62,10 @@ impl<'a> Printer<'a> {
 
     /// Source text printed as is: the comments inside it are part of it.
     fn verbatim(&mut self, start: usize, end: usize) -> String {
-        for (i, (span, _)) in self.comments.iter().enumerate() {
-            if span.start as usize >= start && (span.start as usize) < end {
-                self.used[i] = true;
-            }
+        let mut i = self.first_at(start);
+        while i < self.comments.len() && (self.comments[i].0.start as usize) < end {
+            self.used[i] = true;
+            i += 1;
         }
         self.src.get(start..end).unwrap_or("").to_string()
     }
@@ -88,44 +98,52 @@ impl<'a> Printer<'a> {
     /// Unused comments starting in `from..limit`, in order, marked used.
     fn take_comments(&mut self, from: usize, limit: usize) -> Vec<(usize, usize, String)> {
         let mut out = Vec::new();
-        for (i, (span, text)) in self.comments.iter().enumerate() {
-            let start = span.start as usize;
-            if !self.used[i] && start >= from && start < limit {
+        let mut i = self.first_at(from);
+        while i < self.comments.len() && (self.comments[i].0.start as usize) < limit {
+            if !self.used[i] {
                 self.used[i] = true;
+                let (span, text) = &self.comments[i];
                 out.push((
                     span.start as usize,
                     span.end as usize,
                     text.trim_end().to_string(),
                 ));
             }
+            i += 1;
         }
         out
     }
 
     /// True when an unused comment lies in `start..end`.
     fn comment_within(&self, start: usize, end: usize) -> bool {
-        self.comments.iter().enumerate().any(|(i, (s, _))| {
-            !self.used[i] && (s.start as usize) >= start && (s.start as usize) < end
-        })
+        let mut i = self.first_at(start);
+        while i < self.comments.len() && (self.comments[i].0.start as usize) < end {
+            if !self.used[i] {
+                return true;
+            }
+            i += 1;
+        }
+        false
     }
 
     /// The comment that ends the source line of `end`, when only spaces and commas come
     /// between: returned as ` # text` and marked used.
     fn trailing(&mut self, end: usize) -> String {
-        for (i, (span, text)) in self.comments.iter().enumerate() {
-            let start = span.start as usize;
-            if self.used[i] || start < end {
-                continue;
-            }
-            let gap = self.src.get(end..start).unwrap_or("\n");
-            if gap
-                .chars()
-                .all(|c| c == ' ' || c == '\t' || c == ',' || c == '\r')
-            {
-                self.used[i] = true;
-                return format!(" {}", text.trim_end());
-            }
+        let mut i = self.first_at(end);
+        while i < self.comments.len() && self.used[i] {
+            i += 1;
+        }
+        let Some((span, text)) = self.comments.get(i) else {
             return String::new();
+        };
+        let gap = self.src.get(end..span.start as usize).unwrap_or("\n");
+        if gap
+            .chars()
+            .all(|c| c == ' ' || c == '\t' || c == ',' || c == '\r')
+        {
+            let text = format!(" {}", text.trim_end());
+            self.used[i] = true;
+            return text;
         }
         String::new()
     }

@@ -41,18 +41,45 @@ const PUNCT2: &[&str] = &[
 /// Every token of `src[from..to]` (`from` must be a token boundary). Unterminated strings and
 /// comments run to the end of the text.
 pub fn tokens(src: &str, from: usize, to: usize) -> Vec<Token> {
-    let mut out: Vec<Token> = Vec::new();
-    let bytes = src.as_bytes();
-    let to = to.min(src.len());
-    let mut i = from;
-    while i < to {
-        let c = bytes[i];
+    Lexer::new(src, from, to).collect()
+}
+
+/// The tokens of `src[from..to]`, one at a time (callers that stop early pay only for what
+/// they read).
+pub struct Lexer<'a> {
+    src: &'a str,
+    i: usize,
+    to: usize,
+    /// The last token that was not a comment (decides whether `/` starts a regex).
+    prev: Option<Token>,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(src: &'a str, from: usize, to: usize) -> Lexer<'a> {
+        Lexer {
+            src,
+            i: from,
+            to: to.min(src.len()),
+            prev: None,
+        }
+    }
+}
+
+impl Iterator for Lexer<'_> {
+    type Item = Token;
+
+    fn next(&mut self) -> Option<Token> {
+        let src = self.src;
+        let bytes = src.as_bytes();
+        while self.i < self.to && matches!(bytes[self.i], b' ' | b'\t' | b'\r' | b'\n') {
+            self.i += 1;
+        }
+        if self.i >= self.to {
+            return None;
+        }
+        let mut i = self.i;
         let start = i;
-        let kind = match c {
-            b' ' | b'\t' | b'\r' | b'\n' => {
-                i += 1;
-                continue;
-            }
+        let kind = match bytes[i] {
             b'#' => {
                 i = line_end(src, i);
                 Kind::Comment
@@ -66,11 +93,10 @@ pub fn tokens(src: &str, from: usize, to: usize) -> Vec<Token> {
                 Kind::Str
             }
             b'$' => {
-                i += 1;
-                i = skip_name(src, i);
+                i = skip_name(src, i + 1);
                 Kind::Var
             }
-            b'/' if regex_allowed(src, &out) => {
+            b'/' if regex_allowed(src, self.prev) => {
                 i = skip_regex(src, i);
                 Kind::Regex
             }
@@ -94,18 +120,22 @@ pub fn tokens(src: &str, from: usize, to: usize) -> Vec<Token> {
                 Kind::Punct
             }
         };
-        out.push(Token {
+        self.i = i.min(src.len());
+        let t = Token {
             kind,
             start,
-            end: i.min(src.len()),
-        });
+            end: self.i,
+        };
+        if kind != Kind::Comment {
+            self.prev = Some(t);
+        }
+        Some(t)
     }
-    out
 }
 
 /// The offset of the `}`, `]` or `)` matching the opener at `open`, if any.
 pub fn matching_close(src: &str, open: usize) -> Option<usize> {
-    let toks = tokens(src, open, src.len());
+    let toks = Lexer::new(src, open, src.len());
     let mut depth = 0usize;
     for t in toks {
         if t.kind != Kind::Punct {
@@ -128,7 +158,7 @@ pub fn matching_close(src: &str, open: usize) -> Option<usize> {
 /// The first `{` at bracket depth 0 at or after `from`, and its matching `}`.
 pub fn next_block(src: &str, from: usize) -> Option<(usize, usize)> {
     let mut depth = 0usize;
-    for t in tokens(src, from, src.len()) {
+    for t in Lexer::new(src, from, src.len()) {
         if t.kind != Kind::Punct {
             continue;
         }
@@ -168,8 +198,8 @@ fn skip_name(src: &str, mut i: usize) -> usize {
 }
 
 /// A `/` starts a regex unless it follows something that ends a value.
-fn regex_allowed(src: &str, before: &[Token]) -> bool {
-    let Some(prev) = before.iter().rev().find(|t| t.kind != Kind::Comment) else {
+fn regex_allowed(src: &str, prev: Option<Token>) -> bool {
+    let Some(prev) = prev else {
         return true;
     };
     match prev.kind {
