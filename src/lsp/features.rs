@@ -509,10 +509,10 @@ fn assigned(text: &str, toks: &[Token]) -> Vec<String> {
                 Some(d) => depth = d,
                 None => break,
             },
-            (Kind::Ident, name) if depth == 0 => {
-                if toks.get(i + 1).is_some_and(|n| n.text(text) == "=") {
-                    out.push(name.to_string());
-                }
+            (Kind::Ident, name)
+                if depth == 0 && toks.get(i + 1).is_some_and(|n| n.text(text) == "=") =>
+            {
+                out.push(name.to_string());
             }
             _ => {}
         }
