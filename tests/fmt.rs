@@ -1,4 +1,4 @@
-//! `fleet fmt` over every conformance case and every example: idempotent, and meaning-
+//! `fleet fmt` over every conformance case (shared and the project's) and every example: idempotent, and meaning-
 //! preserving (same diagnostics, same catalog for every node, source positions aside). The
 //! deliberate syntax-error cases must be refused and left untouched.
 
@@ -84,6 +84,7 @@ fn fmt_is_idempotent_and_keeps_every_catalog() {
     let after = tmp.path().join("after");
     for (src, name) in [
         (root.join("../shared/conformance"), "conformance"),
+        (root.join("tests/cases"), "cases"),
         (root.join("examples"), "examples"),
     ] {
         if src.is_dir() {
