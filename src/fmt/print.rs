@@ -244,7 +244,7 @@ impl<'a> Printer<'a> {
                 format!("let {} = {}", self.slice(var.span), self.expr(value, level))
             }
             StmtKind::TypeAlias { name, ty } => {
-                let ty = self.verbatim(ty.span.start as usize, ty.span.end as usize);
+                let ty = self.type_expr(ty, level);
                 format!("type {} = {ty}", self.slice(name.span))
             }
             StmtKind::Class(c) => self.definition("class", &c.name, &c.params, &c.body, level),
@@ -362,7 +362,7 @@ impl<'a> Printer<'a> {
         let mut out = self.slice(p.var.span).to_string();
         if let Some(ty) = &p.ty {
             out.push_str(": ");
-            out.push_str(&self.verbatim(ty.span.start as usize, ty.span.end as usize));
+            out.push_str(&self.type_expr(ty, level));
         }
         if let Some(d) = &p.default {
             out.push_str(" = ");
@@ -559,6 +559,36 @@ impl<'a> Printer<'a> {
         }
         out.push_str(&format!("\n{}}}", ind(level)));
         out
+    }
+
+    /// A type expression: `Name[arg, arg]`, unions joined by ` | `; written as is when it
+    /// spans lines (a comment inside it stays in place).
+    fn type_expr(&mut self, t: &TypeExpr, level: usize) -> String {
+        let (start, end) = (t.span.start as usize, t.span.end as usize);
+        if self.has_newline(start, end) {
+            return self.verbatim(start, end);
+        }
+        match &t.kind {
+            TypeKind::Named { name, args } => {
+                let mut out = self.slice(name.span).to_string();
+                if !args.is_empty() {
+                    let args: Vec<String> = args
+                        .iter()
+                        .map(|a| match a {
+                            TypeArg::Type(t) => self.type_expr(t, level),
+                            TypeArg::Value(e) => self.expr(e, level),
+                            TypeArg::Regex(_, s) => self.slice(*s).to_string(),
+                        })
+                        .collect();
+                    out.push_str(&format!("[{}]", args.join(", ")));
+                }
+                out
+            }
+            TypeKind::Union(ts) => {
+                let parts: Vec<String> = ts.iter().map(|t| self.type_expr(t, level)).collect();
+                parts.join(" | ")
+            }
+        }
     }
 
     /// An expression: arrays and maps laid out, everything else as written.
