@@ -351,6 +351,20 @@ fn diagnostics_hover_definition_completion_over_stdio() {
         "{l:?}"
     );
 
+    // Fixing the imported file in an (unsaved) editor buffer clears its problems: the
+    // buffer that imports it is checked again, against the edited text.
+    s.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": lib_uri, "languageId": "fleet", "version": 1,
+               "text": "class extra {\n  package \"w\" { ensure = present }\n}\ninclude extra\n"}}),
+    );
+    s.wait_for("lib.fleet fixed", |m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["uri"] == lib_uri
+            && m["params"]["version"] == 1
+            && m["params"]["diagnostics"] == json!([])
+    });
+
     // Shutdown and exit: the process ends by itself.
     let r = s.request("shutdown", Value::Null);
     assert!(r.is_null());

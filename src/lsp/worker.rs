@@ -137,6 +137,14 @@ pub fn group(
 /// Diagnostics per URI, as one check of one buffer found them.
 pub type Grouped = HashMap<Uri, Vec<lsp_types::Diagnostic>>;
 
+/// The outcome of checking one buffer.
+pub struct Checked {
+    pub diags: Grouped,
+    /// Every file its program loaded (normalised paths): when one of them is edited in
+    /// another buffer, this buffer is checked again.
+    pub files: Vec<PathBuf>,
+}
+
 /// The open buffers at the start of one check: the buffer itself, the others by path (for
 /// edited imports), and the URI of every open path.
 pub struct Snapshot {
@@ -164,9 +172,11 @@ pub fn run_with(
     docs: Docs,
     out: crossbeam_channel::Sender<Message>,
     debounce: Duration,
-    check: &mut dyn FnMut(&Uri, &Snapshot) -> Option<Grouped>,
+    check: &mut dyn FnMut(&Uri, &Snapshot) -> Option<Checked>,
 ) {
     let mut by_root: HashMap<Uri, Grouped> = HashMap::new();
+    let mut deps: HashMap<Uri, Vec<PathBuf>> = HashMap::new();
+    let mut paths: HashMap<Uri, PathBuf> = HashMap::new();
     loop {
         let mut pending: Vec<Job> = match jobs.recv() {
             Ok(j) => vec![j],
@@ -189,14 +199,45 @@ pub fn run_with(
                 work.push(job);
             }
         }
-        for job in work.into_iter().rev() {
+        work.reverse();
+        // Buffers whose programs load an edited (or closed) buffer are checked again.
+        let mut dependents: Vec<Job> = Vec::new();
+        for job in &work {
+            let (Job::Check(u) | Job::Close(u)) = job;
+            if let Ok(d) = docs.lock() {
+                if let Some(doc) = d.get(u) {
+                    paths.insert(u.clone(), normalize(&doc.path));
+                }
+            }
+            let Some(path) = paths.get(u) else {
+                continue;
+            };
+            let mut roots: Vec<&Uri> = deps
+                .iter()
+                .filter(|(r, files)| *r != u && files.contains(path))
+                .map(|(r, _)| r)
+                .collect();
+            roots.sort();
+            for r in roots {
+                if seen.insert(r.clone()) {
+                    dependents.push(Job::Check(r.clone()));
+                }
+            }
+        }
+        work.extend(dependents);
+        for job in work {
             let (root, fresh) = match job {
-                Job::Close(uri) => (uri, HashMap::new()),
+                Job::Close(uri) => {
+                    deps.remove(&uri);
+                    paths.remove(&uri);
+                    (uri, HashMap::new())
+                }
                 Job::Check(uri) => {
                     let Some(result) = check_one(&uri, &docs, check) else {
                         continue;
                     };
-                    (uri, result)
+                    deps.insert(uri.clone(), result.files);
+                    (uri, result.diags)
                 }
             };
             let old = by_root.insert(root.clone(), fresh).unwrap_or_default();
@@ -217,8 +258,8 @@ pub fn run_with(
 fn check_one(
     uri: &Uri,
     docs: &Docs,
-    check: &mut dyn FnMut(&Uri, &Snapshot) -> Option<Grouped>,
-) -> Option<Grouped> {
+    check: &mut dyn FnMut(&Uri, &Snapshot) -> Option<Checked>,
+) -> Option<Checked> {
     let snap = {
         let docs = docs.lock().ok()?;
         let doc = docs.get(uri)?.clone();
@@ -239,7 +280,7 @@ fn check_one(
 }
 
 /// The real check of a snapshot (a panic in checking publishes nothing).
-fn check_snapshot(uri: &Uri, snap: &Snapshot, options: &Options) -> Option<Grouped> {
+fn check_snapshot(uri: &Uri, snap: &Snapshot, options: &Options) -> Option<Checked> {
     let uri_of = |p: &Path| -> Option<Uri> {
         if p.starts_with("<stdlib>") {
             return None;
@@ -252,7 +293,14 @@ fn check_snapshot(uri: &Uri, snap: &Snapshot, options: &Options) -> Option<Group
     catch_unwind(AssertUnwindSafe(|| {
         let mut program = check(&snap.doc.path, &snap.doc.text, &snap.others, options);
         let diags = diagnostics(&mut program);
-        group(&program, &diags, uri, &uri_of)
+        Checked {
+            diags: group(&program, &diags, uri, &uri_of),
+            files: program
+                .sources
+                .files()
+                .map(|(_, f)| normalize(&f.path))
+                .collect(),
+        }
     }))
     .ok()
 }
@@ -296,6 +344,64 @@ mod tests {
         }
     }
 
+    #[test]
+    fn buffers_that_load_an_edited_buffer_are_checked_again() {
+        let site = Uri::from_str("file:///w/site.fleet").unwrap();
+        let lib = Uri::from_str("file:///w/lib.fleet").unwrap();
+        let docs: Docs = Arc::new(Mutex::new(HashMap::new()));
+        let mk = |path: &str| Doc {
+            version: 1,
+            text: "".into(),
+            path: PathBuf::from(path),
+        };
+        docs.lock()
+            .unwrap()
+            .insert(site.clone(), mk("/w/site.fleet"));
+        docs.lock().unwrap().insert(lib.clone(), mk("/w/lib.fleet"));
+        let (jobs, job_rx) = std::sync::mpsc::channel();
+        let (out, out_rx) = crossbeam_channel::unbounded();
+        let checked = Arc::new(Mutex::new(Vec::new()));
+        let worker = {
+            let docs = docs.clone();
+            let checked = checked.clone();
+            std::thread::spawn(move || {
+                run_with(
+                    job_rx,
+                    docs,
+                    out,
+                    Duration::from_millis(10),
+                    &mut |u, snap| {
+                        checked.lock().unwrap().push(u.as_str().to_string());
+                        let mut files = vec![snap.doc.path.clone()];
+                        if u.as_str().ends_with("site.fleet") {
+                            files.push(PathBuf::from("/w/lib.fleet"));
+                        }
+                        Some(Checked {
+                            diags: HashMap::from([(u.clone(), Vec::new())]),
+                            files,
+                        })
+                    },
+                )
+            })
+        };
+        jobs.send(Job::Check(site.clone())).unwrap();
+        let _ = out_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        jobs.send(Job::Check(lib.clone())).unwrap();
+        for _ in 0..2 {
+            let _ = out_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        }
+        assert_eq!(
+            *checked.lock().unwrap(),
+            [
+                "file:///w/site.fleet",
+                "file:///w/lib.fleet",
+                "file:///w/site.fleet"
+            ]
+        );
+        drop(jobs);
+        worker.join().unwrap();
+    }
+
     fn versions_published(rx: &crossbeam_channel::Receiver<Message>) -> i64 {
         match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(Message::Notification(n)) => n.params["version"].as_i64().unwrap(),
@@ -326,7 +432,10 @@ mod tests {
                             // An edit lands while version 3 is being checked.
                             docs.lock().unwrap().insert(u.clone(), doc(4));
                         }
-                        Some(HashMap::from([(u.clone(), Vec::new())]))
+                        Some(Checked {
+                            diags: HashMap::from([(u.clone(), Vec::new())]),
+                            files: vec![snap.doc.path.clone()],
+                        })
                     },
                 )
             })
