@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::store::ContentStore;
-use crate::catalog::Catalog;
+use crate::catalog::{BuildOptions, Catalog};
 use crate::diag::{Diagnostic, Severity};
 use crate::eval::data::Data;
 use crate::eval::facts;
@@ -363,7 +363,13 @@ impl Program {
             };
             let (eval, mut diags) = eval::evaluate(self, &index, name, node.map(|n| n.def), facts);
             let store = ContentStore::new();
-            let (mut catalog, cdiags) = crate::catalog::build(&eval, &self.sources, &store);
+            let resolver = |f: FileId, m: &str| self.module_dir(f, m);
+            let opts = BuildOptions {
+                module_dir: Some(&resolver),
+                load_content: false,
+            };
+            let (mut catalog, cdiags) =
+                crate::catalog::build_with(&eval, &self.sources, &store, &opts);
             diags.extend(cdiags);
             diags.extend(crate::graph::link(&mut catalog));
             if let (Some(values), Some(spans)) = (&eval.provision, &eval.provision_spans) {
@@ -409,7 +415,12 @@ impl Program {
         };
         let (eval, diags) = eval::evaluate(self, &index, node, block, self.facts_for(node));
         all.extend(diags);
-        let (mut catalog, cdiags) = crate::catalog::build(&eval, &self.sources, store);
+        let resolver = |f: FileId, m: &str| self.module_dir(f, m);
+        let opts = BuildOptions {
+            module_dir: Some(&resolver),
+            load_content: true,
+        };
+        let (mut catalog, cdiags) = crate::catalog::build_with(&eval, &self.sources, store, &opts);
         all.extend(cdiags);
         all.extend(crate::graph::link(&mut catalog));
         let all = finish(all, &self.sources);

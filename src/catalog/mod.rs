@@ -1,15 +1,46 @@
 //! Resource types and their schemas, validation, identity, the catalog and its wire format.
+//!
+//! `build` turns one node's `NodeEval` into a `Catalog` (`graph::link` then adds implicit
+//! edges); `to_doc` renders the wire document. Decisions where LANGUAGE.md is silent:
+//!
+//! - Identity is the namevar's String value, else the title; `file` paths lose trailing
+//!   slashes (`/etc/nginx/` is `File[/etc/nginx]`).
+//! - Duplicates merge when their attributes are equal with metaparameters (`noop`, `alias`)
+//!   and `none`s left out. A conflicting second declaration is reported (with its own
+//!   problems) and dropped, with the relationships it declared.
+//! - A reference matches by identity, then by title, then by `alias`; class names compare
+//!   case-insensitively. A reference to a declaration of an unknown type stays quiet (its
+//!   `unknown-resource-type` says it all).
+//! - `params` hold no metaparameter (`noop` and `alias` are checked, then left out, as
+//!   CLI.md says; per-resource `noop` needs a wire field first). A release keeps `repo` and
+//!   `revision` and gains `commit` and `content_sha256`; a release without `version` gets one
+//!   (12 hex digits of the content's sha256, or of the commit).
+//! - A directory `source` is stored as a tar: entries sorted, directories with a trailing
+//!   `/`, mtimes/uids/gids zero, modes 0755 (any x bit) or 0644, symlinks kept.
 
+mod build;
+pub mod content;
+pub mod fxhash;
 pub mod json;
+mod relate;
 pub mod schema;
 pub mod store;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+use std::path::PathBuf;
 
 use indexmap::IndexMap;
 
 use crate::diag::Diagnostic;
 use crate::eval::output::{Attr, NodeEval};
 use crate::eval::value::Value;
-use crate::source::{SourceMap, Span};
+use crate::source::{FileId, SourceMap, Span};
+pub use build::normalize_path;
 use store::ContentStore;
 
 /// One node's catalog: validated native resources (duplicates merged) and their edges.
@@ -29,8 +60,8 @@ pub struct Resource {
     pub kind: String,
     /// Identity: the namevar's value (the title unless the namevar attribute is set).
     pub title: String,
-    /// Validated attributes, metaparameters excluded (the wire format's `params`, before
-    /// `source` is replaced by `content_sha256`).
+    /// Validated attributes, metaparameters excluded: the wire format's `params`. `source` is already replaced by `content_sha256`
+    /// when content was loaded (see [`build_with`]).
     pub params: IndexMap<String, Attr>,
     /// Type name first, then enclosing classes/defines, then `tag` values; no repeats.
     pub tags: Vec<String>,
@@ -47,6 +78,32 @@ pub struct Edge {
     pub implicit: bool,
 }
 
+/// Finds the directory of a module by name, for a path written in the given file (e.g.
+/// `|from, name| program.module_dir(from, name)`).
+pub type ModuleResolver<'a> = &'a dyn Fn(FileId, &str) -> Option<PathBuf>;
+
+/// How [`build_with`] finds things outside the manifest.
+#[derive(Clone, Copy)]
+pub struct BuildOptions<'a> {
+    /// Finds a module's directory for `"module:path"` sources. Without it, `DIR/<module>/`
+    /// beside the file the path is written in or beside the main (first) file is used, else the
+    /// folder of a loaded `<module>/init.fleet`; `--modulepath` directories need the resolver.
+    pub module_dir: Option<ModuleResolver<'a>>,
+    /// Read `source` files and export `repo` revisions into the store (default true). When
+    /// false (`fleet check`), a `source` is only checked to exist, and `params` keep `source`
+    /// and `repo` as written.
+    pub load_content: bool,
+}
+
+impl Default for BuildOptions<'_> {
+    fn default() -> Self {
+        BuildOptions {
+            module_dir: None,
+            load_content: true,
+        }
+    }
+}
+
 /// Validates one node's evaluation and builds its catalog: unknown types and attributes,
 /// enum values, modes, paths, required attributes, identity by namevar, duplicate merging,
 /// reference resolution, relationship expansion onto native resources, `source` reading
@@ -56,12 +113,71 @@ pub fn build(
     sources: &SourceMap,
     store: &ContentStore,
 ) -> (Catalog, Vec<Diagnostic>) {
-    let _ = (eval, sources, store);
-    todo!("catalog::build")
+    build_with(eval, sources, store, &BuildOptions::default())
+}
+
+/// [`build`] with options: a module resolver for `module:path` sources, and whether to load
+/// content. A `file`'s or `release`'s `source` becomes `content_sha256` in `params` (same
+/// position and spans); a release's `repo` adds `commit` and `content_sha256` (`repo` and
+/// `revision` stay); a release without `version` gets the first 12 hex digits of the
+/// content's sha256 (or of the commit). Metaparameters are not in `params` (`alias` names
+/// the resource for references).
+pub fn build_with(
+    eval: &NodeEval,
+    sources: &SourceMap,
+    store: &ContentStore,
+    opts: &BuildOptions,
+) -> (Catalog, Vec<Diagnostic>) {
+    build::build(eval, sources, store, opts)
 }
 
 /// The wire document for a linked catalog (sealed: `version` set).
 pub fn to_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
-    let _ = (catalog, sources);
-    todo!("catalog::to_doc")
+    let resources = catalog
+        .resources
+        .iter()
+        .map(|r| {
+            let (file, line, column) = if (r.kind_span.file.0 as usize) < sources.len() {
+                let f = sources.get(r.kind_span.file);
+                let (line, column) = f.line_col(r.kind_span.start as usize);
+                (f.name.clone(), line, column)
+            } else {
+                (String::new(), 0, 0)
+            };
+            json::ResourceDoc {
+                kind: r.kind.clone(),
+                title: r.title.clone(),
+                params: r
+                    .params
+                    .iter()
+                    .map(|(k, a)| (k.clone(), a.value.to_json()))
+                    .collect(),
+                tags: r.tags.clone(),
+                source: json::SourceDoc { file, line, column },
+            }
+        })
+        .collect();
+    let name = |i: usize| json::reference(&catalog.resources[i].kind, &catalog.resources[i].title);
+    let edges = catalog
+        .edges
+        .iter()
+        .map(|e| json::EdgeDoc {
+            from: name(e.from),
+            to: name(e.to),
+            refresh: e.refresh,
+        })
+        .collect();
+    let mut doc = json::CatalogDoc {
+        format: json::FORMAT,
+        node: catalog.node.clone(),
+        version: String::new(),
+        resources,
+        edges,
+        provision: catalog
+            .provision
+            .as_ref()
+            .map(|p| p.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+    };
+    doc.seal();
+    doc
 }

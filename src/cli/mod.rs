@@ -1,24 +1,57 @@
 //! The command line: clap commands; the only code that prints.
+//!
+//! One file per command (`check.rs`, `compile.rs`, `graph.rs`, …), each with a
+//! `#[derive(clap::Args)]` struct and `pub fn run(args) -> i32`. Shared pieces: the manifest
+//! options every manifest-reading command takes ([`ManifestArgs`]) and the output helpers in
+//! `output.rs` (locked stdout that treats a closed pipe as a normal end, diagnostics to stderr).
+//!
+//! Exit codes (CLI.md): 0 ok, 1 errors (or warnings under `--deny warnings`), 2 bad invocation.
 
+pub mod check;
+pub mod compile;
 pub mod fmt;
+pub mod graph;
 pub mod lsp;
+pub mod output;
 pub mod release;
 
-use clap::Parser;
+use std::path::PathBuf;
 
-#[derive(Parser, Debug)]
+use clap::{Args, Parser, Subcommand};
+
+use crate::program::Options;
+
+/// Exit status: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: the manifests have errors (or denied warnings), or the command failed.
+pub const EXIT_ERRORS: i32 = 1;
+/// Exit status: bad invocation (unknown flag, missing file, nothing to check).
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Debug, Parser)]
 #[command(
     name = "fleet",
     version,
-    about = "Configuration management and releases for server fleets"
+    about = "Configuration management and code releases for server fleets",
+    propagate_version = true
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(clap::Subcommand, Debug)]
+/// Every subcommand. Commands owned elsewhere plug in here as one variant each:
+/// `Apply(apply::ApplyArgs)`, `Facts(..)`, `Backup(..)`, `Release(release::Args)`,
+/// `Provision(..)`, `Fmt(..)`, `Lsp`, `Serve(..)`, `Agent(..)`, `Ca(..)` — add the variant,
+/// the `pub mod` line above and one arm in [`main`].
+#[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Parse, evaluate every node, build catalogs and graphs, run the lints; report every problem.
+    Check(check::CheckArgs),
+    /// Print one node's catalog as JSON, or write every node's catalog and the content store.
+    Compile(compile::CompileArgs),
+    /// Print one node's dependency graph as Graphviz DOT.
+    Graph(graph::GraphArgs),
     /// Inspect and roll back code releases.
     Release(release::Args),
     /// Rewrite manifests in the canonical layout (`--check`: only report).
@@ -27,18 +60,123 @@ pub enum Command {
     Lsp(lsp::LspArgs),
 }
 
+/// Options shared by every command that reads manifests.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ManifestArgs {
+    /// A module directory, searched after the main file's directory (repeatable).
+    #[arg(long = "modulepath", value_name = "DIR")]
+    pub modulepath: Vec<PathBuf>,
+    /// A facts JSON file, or a directory of `<node>.json` files.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub facts: Option<PathBuf>,
+}
+
+impl ManifestArgs {
+    /// The program options these flags stand for.
+    pub fn options(&self) -> Options {
+        Options {
+            modulepath: self.modulepath.clone(),
+            facts: self.facts.clone(),
+        }
+    }
+
+    /// Bad-invocation checks: every manifest and `--modulepath` must exist.
+    pub fn validate(&self, files: &[PathBuf]) -> Result<(), String> {
+        for f in files {
+            if !f.is_file() {
+                return Err(format!("no such manifest: {}", f.display()));
+            }
+        }
+        for d in &self.modulepath {
+            if !d.is_dir() {
+                return Err(format!("--modulepath {} is not a directory", d.display()));
+            }
+        }
+        if let Some(f) = &self.facts {
+            if !f.exists() {
+                return Err(format!("--facts {} does not exist", f.display()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses the command line and runs the command; returns the process exit status.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            // Usage errors exit 2; --help and --version print and exit 0.
             let _ = e.print();
-            return code;
+            return e.exit_code();
         }
     };
     match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Compile(args) => compile::run(args),
+        Command::Graph(args) => graph::run(args),
         Command::Release(args) => release::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Lsp(args) => lsp::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn command_errors_exit_2() {
+        for argv in [
+            &["fleet", "chekc"][..],
+            &["fleet", "check", "--format", "xml"],
+            &["fleet", "check", "--deny", "everything"],
+            &["fleet", "compile", "x.fleet"],
+            &["fleet", "compile", "--all", "x.fleet"],
+            &[
+                "fleet", "compile", "--node", "a", "--all", "--out", "d", "x.fleet",
+            ],
+            &["fleet", "graph", "x.fleet"],
+        ] {
+            let e = Cli::try_parse_from(argv).expect_err(&format!("{argv:?} should not parse"));
+            assert_eq!(e.exit_code(), EXIT_USAGE, "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn valid_invocations_parse() {
+        for argv in [
+            &["fleet", "check"][..],
+            &["fleet", "check", "a.fleet", "b.fleet", "--format", "json"],
+            &[
+                "fleet",
+                "check",
+                "--deny",
+                "warnings",
+                "--modulepath",
+                "m1",
+                "--modulepath",
+                "m2",
+            ],
+            &[
+                "fleet",
+                "compile",
+                "--node",
+                "web01",
+                "site.fleet",
+                "--facts",
+                "f.json",
+            ],
+            &["fleet", "compile", "--all", "--out", "out", "site.fleet"],
+            &["fleet", "graph", "--node", "web01", "site.fleet"],
+        ] {
+            Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! Diagnostics as data: one `Diagnostic` type, rendered as ariadne text, JSON lines or LSP.
 
+pub mod json;
+pub mod render;
 pub mod suggest;
 
 use crate::source::Span;

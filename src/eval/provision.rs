@@ -136,10 +136,11 @@ fn is_ip(s: &str) -> bool {
     prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|n| n <= max))
 }
 
+/// One node's provision values and where each was written.
+pub type Provisioned = (IndexMap<String, Value>, IndexMap<String, Span>);
+
 /// `duplicate-address`: two nodes with the same MAC (case-insensitive) or IP (prefix aside).
-pub fn duplicate_addresses(
-    nodes: &[(IndexMap<String, Value>, IndexMap<String, Span>)],
-) -> Vec<Diagnostic> {
+pub fn duplicate_addresses(nodes: &[Provisioned]) -> Vec<Diagnostic> {
     let mut seen: std::collections::HashMap<(String, String), Span> =
         std::collections::HashMap::new();
     let mut out = Vec::new();

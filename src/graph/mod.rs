@@ -1,18 +1,265 @@
-//! Catalog -> petgraph dependency graph: explicit and implicit edges, cycles, order, DOT.
+//! Catalog -> dependency graph: explicit and implicit edges, cycles, topological order, DOT.
 
-use crate::catalog::Catalog;
+mod cycles;
+mod implicit;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt::Write;
+
+use crate::catalog::{json, Catalog, Edge};
 use crate::diag::Diagnostic;
 
 /// Adds the implicit edges of LANGUAGE.md §5/§10.11 (dropping, with `implicit-edge-dropped`,
 /// any that would close a cycle), reports `dependency-cycle` for each strongly connected
 /// component of the explicit edges, and leaves `catalog.edges` deduplicated and sorted.
+///
+/// Linear in resources and edges: components are computed once over the explicit edges plus
+/// every implicit candidate; only candidates inside a non-trivial component (none, in a
+/// manifest without cycles) need a reachability check.
 pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
-    let _ = catalog;
-    todo!("graph::link")
+    let n = catalog.resources.len();
+    // Explicit edges, each pair once (refresh OR-ed), self-edges dropped.
+    let mut edges = std::mem::take(&mut catalog.edges);
+    // A resource required by itself is a cycle of one; the edge itself goes.
+    let mut loops: Vec<usize> = edges
+        .iter()
+        .filter(|e| e.from == e.to && e.from < n)
+        .map(|e| e.from)
+        .collect();
+    loops.sort_unstable();
+    loops.dedup();
+    edges.retain(|e| e.from < n && e.to < n && e.from != e.to);
+    if !edges.is_sorted_by_key(|e| (e.from, e.to)) {
+        edges.sort_unstable_by_key(|e| (e.from, e.to));
+    }
+    edges.dedup_by(|later, kept| {
+        let same = (later.from, later.to) == (kept.from, kept.to);
+        if same {
+            kept.refresh |= later.refresh;
+            kept.implicit &= later.implicit;
+        }
+        same
+    });
+    let explicit = Csr::new(n, edges.iter().map(|e| (e.from, e.to)));
+
+    let mut cands = implicit::candidates(catalog);
+    cands.retain(|&(req, dep)| !explicit.has(req, dep));
+    edges.reserve(cands.len());
+    let explicit_len = edges.len();
+    let full = Csr::new(
+        n,
+        edges
+            .iter()
+            .map(|e| (e.from, e.to))
+            .chain(cands.iter().copied()),
+    );
+    let (comp, cyclic) = cycles::components(&full);
+    let mut diags: Vec<Diagnostic> = loops
+        .iter()
+        .map(|&m| cycles::diagnostic(catalog, &[m, m]))
+        .collect();
+    if cyclic {
+        diags.extend(cycles::report(catalog, &explicit));
+    }
+
+    // Implicit edges in catalog order. One between two components of the full graph can never
+    // close a cycle; one inside a component is checked against the edges so far.
+    let mut inner: Vec<Vec<usize>> = if cyclic {
+        vec![Vec::new(); n]
+    } else {
+        Vec::new()
+    };
+    let mut stamp = if cyclic { vec![0u32; n] } else { Vec::new() };
+    let mut round = 0u32;
+    for (req, dep) in cands {
+        if comp[req] == comp[dep] {
+            round += 1;
+            let inside = |x: usize| comp[x] == comp[req];
+            if reaches(&explicit, &inner, dep, req, inside, &mut stamp, round) {
+                diags.push(dropped(catalog, req, dep));
+                continue;
+            }
+            inner[req].push(dep);
+        }
+        edges.push(Edge {
+            from: req,
+            to: dep,
+            refresh: false,
+            implicit: true,
+        });
+    }
+    // Two sorted runs (explicit, then implicit): the stable sort merges them in linear time.
+    edges[explicit_len..].sort_unstable_by_key(|e| (e.from, e.to));
+    edges.sort_by_key(|e| (e.from, e.to));
+    catalog.edges = edges;
+    diags
 }
 
-/// Graphviz DOT of the catalog's resources and edges (refresh edges dashed).
+/// Adjacency in compressed rows: the successors of `i` are `to[start[i]..start[i + 1]]`,
+/// ascending.
+pub(crate) struct Csr {
+    start: Vec<usize>,
+    to: Vec<usize>,
+}
+
+impl Csr {
+    pub(crate) fn new(n: usize, edges: impl Iterator<Item = (usize, usize)> + Clone) -> Csr {
+        let mut start = vec![0usize; n + 1];
+        for (a, _) in edges.clone() {
+            start[a + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut to = vec![0usize; start[n]];
+        for (a, b) in edges {
+            to[fill[a]] = b;
+            fill[a] += 1;
+        }
+        for i in 0..n {
+            to[start[i]..start[i + 1]].sort_unstable();
+        }
+        Csr { start, to }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    pub(crate) fn succ(&self, i: usize) -> &[usize] {
+        &self.to[self.start[i]..self.start[i + 1]]
+    }
+
+    fn has(&self, a: usize, b: usize) -> bool {
+        self.succ(a).binary_search(&b).is_ok()
+    }
+}
+
+/// Whether `to` is reachable from `from` over `base` and `extra` edges, through nodes
+/// satisfying `inside`.
+fn reaches(
+    base: &Csr,
+    extra: &[Vec<usize>],
+    from: usize,
+    to: usize,
+    inside: impl Fn(usize) -> bool,
+    stamp: &mut [u32],
+    round: u32,
+) -> bool {
+    let mut stack = vec![from];
+    stamp[from] = round;
+    while let Some(x) = stack.pop() {
+        if x == to {
+            return true;
+        }
+        for &y in base.succ(x).iter().chain(&extra[x]) {
+            if stamp[y] != round && inside(y) {
+                stamp[y] = round;
+                stack.push(y);
+            }
+        }
+    }
+    false
+}
+
+fn dropped(catalog: &Catalog, req: usize, dep: usize) -> Diagnostic {
+    let name = |i: usize| json::reference(&catalog.resources[i].kind, &catalog.resources[i].title);
+    Diagnostic::warning(
+        "implicit-edge-dropped",
+        catalog.resources[dep].kind_span,
+        format!(
+            "{} would implicitly require {}, but that would close a dependency cycle; the implicit edge is dropped",
+            name(dep),
+            name(req)
+        ),
+    )
+    .with_primary(format!("would require {}", name(req)))
+    .with_label(catalog.resources[req].kind_span, format!("{} declared here", name(req)))
+    .with_help("explicit relationships win; write the order you want explicitly to silence this")
+}
+
+/// A topological order of the catalog's resources (edges `from` before `to`), ties broken by
+/// catalog position. Members of cycles, which have no such order, come last, by position.
+pub fn order(catalog: &Catalog) -> Vec<usize> {
+    let n = catalog.resources.len();
+    let g = Csr::new(
+        n,
+        catalog
+            .edges
+            .iter()
+            .filter(|e| e.from < n && e.to < n)
+            .map(|e| (e.from, e.to)),
+    );
+    let mut indeg = vec![0usize; n];
+    for i in 0..n {
+        for &j in g.succ(i) {
+            indeg[j] += 1;
+        }
+    }
+    let mut heap: BinaryHeap<Reverse<usize>> =
+        (0..n).filter(|&i| indeg[i] == 0).map(Reverse).collect();
+    let mut out = Vec::with_capacity(n);
+    let mut placed = vec![false; n];
+    while let Some(Reverse(i)) = heap.pop() {
+        out.push(i);
+        placed[i] = true;
+        for &j in g.succ(i) {
+            indeg[j] -= 1;
+            if indeg[j] == 0 {
+                heap.push(Reverse(j));
+            }
+        }
+    }
+    out.extend((0..n).filter(|&i| !placed[i]));
+    out
+}
+
+/// Graphviz DOT of the catalog's resources and edges (refresh edges dashed, implicit ones
+/// grey).
 pub fn to_dot(catalog: &Catalog) -> String {
-    let _ = catalog;
-    todo!("graph::to_dot")
+    let mut s = String::new();
+    let _ = writeln!(s, "digraph \"{}\" {{", escape(&catalog.node));
+    s.push_str("  rankdir=LR;\n  node [shape=box];\n");
+    for (i, r) in catalog.resources.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "  n{i} [label=\"{}\"];",
+            escape(&json::reference(&r.kind, &r.title))
+        );
+    }
+    for e in &catalog.edges {
+        let mut attrs = Vec::new();
+        if e.refresh {
+            attrs.push("style=dashed");
+        }
+        if e.implicit {
+            attrs.push("color=gray50");
+        }
+        if attrs.is_empty() {
+            let _ = writeln!(s, "  n{} -> n{};", e.from, e.to);
+        } else {
+            let _ = writeln!(s, "  n{} -> n{} [{}];", e.from, e.to, attrs.join(", "));
+        }
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// Escapes a string for a DOT double-quoted ID.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }

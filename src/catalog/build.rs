@@ -1,0 +1,333 @@
+//! NodeEval -> Catalog: validation, identity by namevar, merging identical duplicates, content
+//! for `source`/`repo`, then relationships resolved and expanded onto native resources.
+
+use super::fxhash::{FxHashMap as HashMap, FxHashSet};
+
+use indexmap::IndexMap;
+
+use super::content::{self, GitError, Located};
+use super::schema::{self, TypeSchema};
+use super::store::ContentStore;
+use super::{json, validate, BuildOptions, Catalog, Resource};
+use crate::diag::Diagnostic;
+use crate::eval::output::{Attr, Declared, NodeEval};
+use crate::eval::value::Value;
+use crate::source::SourceMap;
+
+/// See [`super::build_with`].
+pub(crate) fn build(
+    eval: &NodeEval,
+    sources: &SourceMap,
+    store: &ContentStore,
+    opts: &BuildOptions,
+) -> (Catalog, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut catalog = Catalog {
+        node: eval.node.clone(),
+        resources: Vec::new(),
+        edges: Vec::new(),
+        provision: eval.provision.clone(),
+    };
+    let resolved = declare(eval, &mut catalog, &mut diags);
+    for res in &mut catalog.resources {
+        attach_content(res, sources, store, opts, &mut diags);
+    }
+    catalog.edges = super::relate::relations(eval, &catalog, &resolved, &mut diags);
+    (catalog, diags)
+}
+
+/// Which catalog resource each declaration became, plus what reference resolution needs.
+pub(crate) struct Declarations {
+    /// Per `NodeEval::resources` index: the catalog resource, or None when it was dropped
+    /// (unknown type, conflicting duplicate).
+    pub of_decl: Vec<Option<usize>>,
+    /// (type, identity) -> resource.
+    pub by_identity: HashMap<(&'static str, String), usize>,
+    /// (type, title as written) -> first resource declared with that title, when the title
+    /// is not its identity.
+    pub by_title: HashMap<(&'static str, String), usize>,
+    /// (type, alias) -> resource.
+    pub by_alias: HashMap<(&'static str, String), usize>,
+    /// (type, title) of declarations with an unknown type: references to them stay quiet.
+    pub unknown: FxHashSet<(String, String)>,
+}
+
+/// The identity of a declaration: its namevar attribute's String value, else its title; file
+/// paths lose trailing slashes.
+pub(crate) fn identity(decl: &Declared, ty: &TypeSchema) -> String {
+    let raw = decl
+        .attrs
+        .get(ty.namevar)
+        .and_then(|a| a.value.as_str())
+        .unwrap_or(&decl.title);
+    if ty.name == "file" {
+        normalize_path(raw).to_string()
+    } else {
+        raw.to_string()
+    }
+}
+
+/// A file identity: `/etc/nginx/` -> `/etc/nginx`; `/` stays.
+pub fn normalize_path(p: &str) -> &str {
+    let t = p.trim_end_matches('/');
+    if t.is_empty() && p.starts_with('/') {
+        "/"
+    } else {
+        t
+    }
+}
+
+/// Validates every declaration and adds it to the catalog, merging identical duplicates.
+fn declare(eval: &NodeEval, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) -> Declarations {
+    let mut d = Declarations {
+        of_decl: vec![None; eval.resources.len()],
+        by_identity: HashMap::with_capacity_and_hasher(eval.resources.len(), Default::default()),
+        by_title: HashMap::default(),
+        by_alias: HashMap::default(),
+        unknown: Default::default(),
+    };
+    // The declaration each catalog resource came from (for duplicate comparison).
+    let mut first_decl: Vec<usize> = Vec::with_capacity(eval.resources.len());
+    for (i, decl) in eval.resources.iter().enumerate() {
+        let Some(ty) = schema::get(&decl.kind) else {
+            diags.push(
+                Diagnostic::error(
+                    "unknown-resource-type",
+                    decl.kind_span,
+                    format!("unknown resource type `{}`", decl.kind),
+                )
+                .with_primary("not a resource type")
+                .with_suggestion(&decl.kind, schema::type_names()),
+            );
+            d.unknown.insert((decl.kind.clone(), decl.title.clone()));
+            continue;
+        };
+        let id = identity(decl, ty);
+        if let Some(&r) = d.by_identity.get(&(ty.name, id.clone())) {
+            let first = &eval.resources[first_decl[r]];
+            match first_difference(first, decl) {
+                None => {
+                    d.of_decl[i] = Some(r);
+                    let tags = &mut catalog.resources[r].tags;
+                    for t in &decl.tags {
+                        if !tags.contains(t) {
+                            tags.push(t.clone());
+                        }
+                    }
+                    add_aliases(&mut d, ty, decl, r);
+                }
+                Some(diff) => {
+                    // Its own problems still count; it joins nothing.
+                    validate::check(decl, ty, diags);
+                    diags.push(
+                        Diagnostic::error(
+                            "duplicate-resource",
+                            decl.kind_span,
+                            format!("{} is already declared", reference_text(ty.name, &id)),
+                        )
+                        .with_primary("declared again with different attributes")
+                        .with_label(first.kind_span, "first declared here")
+                        .with_note(diff)
+                        .with_help(
+                            "declarations of one resource merge only when all their attributes are equal",
+                        ),
+                    );
+                }
+            }
+            continue;
+        }
+        let params = validate::check(decl, ty, diags);
+        let r = catalog.resources.len();
+        let mut tags = vec![ty.name.to_string()];
+        for t in &decl.tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        catalog.resources.push(Resource {
+            kind: ty.name.to_string(),
+            title: id.clone(),
+            params,
+            tags,
+            kind_span: decl.kind_span,
+            title_span: decl.title_span,
+        });
+        first_decl.push(i);
+        d.of_decl[i] = Some(r);
+        if decl.title != id {
+            d.by_title.entry((ty.name, decl.title.clone())).or_insert(r);
+        }
+        d.by_identity.insert((ty.name, id), r);
+        add_aliases(&mut d, ty, decl, r);
+    }
+    d
+}
+
+fn add_aliases(d: &mut Declarations, ty: &TypeSchema, decl: &Declared, r: usize) {
+    let Some(alias) = decl.attrs.get("alias") else {
+        return;
+    };
+    let names: Vec<&str> = match &alias.value {
+        Value::Str(s) => vec![s],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    for n in names {
+        d.by_alias.entry((ty.name, n.to_string())).or_insert(r);
+    }
+}
+
+/// `File["/etc/motd"]`, as messages write references.
+pub(crate) fn reference_text(kind: &str, title: &str) -> String {
+    let r = json::reference(kind, title);
+    let ty = &r[..r.len() - title.len() - 2];
+    format!("{ty}[{title:?}]")
+}
+
+/// Why two declarations of one resource do not merge (attributes compared without
+/// metaparameters and `none`s), or None when they are equal.
+fn first_difference(a: &Declared, b: &Declared) -> Option<String> {
+    let relevant = |d: &Declared| -> IndexMap<String, Value> {
+        d.attrs
+            .iter()
+            .filter(|(k, v)| !v.value.is_none() && !schema::is_metaparam(k))
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect()
+    };
+    let (ra, rb) = (relevant(a), relevant(b));
+    for (k, va) in &ra {
+        match rb.get(k) {
+            Some(vb) if vb == va => {}
+            Some(vb) => return Some(format!("`{k}` is {vb} here but {va} in the first")),
+            None => return Some(format!("`{k}` is set only in the first")),
+        }
+    }
+    rb.keys()
+        .find(|k| !ra.contains_key(*k))
+        .map(|k| format!("`{k}` is set only here"))
+}
+
+/// Replaces a `file`/`release` `source` by `content_sha256` (reading it into the store), and
+/// resolves a release's `repo` to `commit` + `content_sha256`; fills a release's `version`.
+fn attach_content(
+    res: &mut Resource,
+    sources: &SourceMap,
+    store: &ContentStore,
+    opts: &BuildOptions,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if res.kind != "file" && res.kind != "release" {
+        return;
+    }
+    let mut version_seed = None;
+    if let Some(src) = res.params.get("source").cloned() {
+        let text = src.value.as_str().unwrap_or_default().to_string();
+        match content::locate(&text, src.value_span, sources, opts) {
+            Located::Missing(why) => {
+                diags.push(
+                    Diagnostic::error(
+                        "source-not-found",
+                        src.value_span,
+                        format!("source `{text}` not found: {why}"),
+                    )
+                    .with_primary("not found")
+                    .with_help(
+                        "relative paths start at the directory of this .fleet file; `module:path` names a path inside a module",
+                    ),
+                );
+                return;
+            }
+            Located::Found(path) if opts.load_content => match content::read(&path) {
+                Ok(bytes) => {
+                    let sha = store.add(bytes);
+                    version_seed = Some(sha.clone());
+                    replace_attr(&mut res.params, "source", "content_sha256", Value::str(sha));
+                }
+                Err(e) => {
+                    diags.push(
+                        Diagnostic::error(
+                            "source-not-found",
+                            src.value_span,
+                            format!("cannot read source `{}`: {e}", path.display()),
+                        )
+                        .with_primary("unreadable"),
+                    );
+                    return;
+                }
+            },
+            Located::Found(_) => {}
+        }
+    }
+    if res.kind != "release" {
+        return;
+    }
+    if let Some(repo) = res.params.get("repo").cloned() {
+        if !opts.load_content {
+            return;
+        }
+        let url = repo.value.as_str().unwrap_or_default().to_string();
+        let local = match content::locate(&url, repo.value_span, sources, opts) {
+            Located::Found(p) => Some(p),
+            Located::Missing(_) => None,
+        };
+        let revision = res.params.get("revision").cloned();
+        let rev = revision
+            .as_ref()
+            .and_then(|r| r.value.as_str())
+            .unwrap_or("HEAD")
+            .to_string();
+        match content::git_export(&url, local.as_deref(), &rev) {
+            Ok((commit, tar)) => {
+                let sha = store.add(tar.to_vec());
+                version_seed = Some(commit.clone());
+                let at = |a: &Attr, v: String| Attr {
+                    value: Value::str(v),
+                    ..a.clone()
+                };
+                res.params.insert("commit".into(), at(&repo, commit));
+                res.params.insert("content_sha256".into(), at(&repo, sha));
+            }
+            Err(GitError::Repo(why)) => diags.push(
+                Diagnostic::error(
+                    "source-not-found",
+                    repo.value_span,
+                    format!("repository `{url}` cannot be read: {why}"),
+                )
+                .with_primary("not a readable git repository"),
+            ),
+            Err(GitError::Revision(why)) => diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    revision.as_ref().map_or(repo.value_span, |r| r.value_span),
+                    format!("revision `{rev}` not found: {why}"),
+                )
+                .with_primary("no such branch, tag or commit"),
+            ),
+        }
+    }
+    if let Some(seed) = version_seed {
+        if !res.params.contains_key("version") {
+            let anchor = res
+                .params
+                .get("content_sha256")
+                .cloned()
+                .expect("content set with the seed");
+            res.params.insert(
+                "version".into(),
+                Attr {
+                    value: Value::str(&seed[..12.min(seed.len())]),
+                    ..anchor
+                },
+            );
+        }
+    }
+}
+
+/// Renames `old` to `new` in place (same position, same spans) with a new value.
+fn replace_attr(params: &mut IndexMap<String, Attr>, old: &str, new: &str, value: Value) {
+    if let Some(i) = params.get_index_of(old) {
+        let (_, mut attr) = params.shift_remove_index(i).expect("index exists");
+        attr.value = value;
+        params.shift_insert(i, new.to_string(), attr);
+    }
+}

@@ -1,0 +1,232 @@
+//! Relationships onto native resources: references resolved (namevar, title, alias, classes,
+//! define instances), containers expanded, self-edges dropped, pairs deduplicated and sorted.
+
+use super::fxhash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::rc::Rc;
+
+use super::build::{normalize_path, reference_text, Declarations};
+use super::{schema, Catalog, Edge};
+use crate::diag::Diagnostic;
+use crate::eval::output::{ContainerKind, Endpoint, NodeEval};
+use crate::eval::value::ResRef;
+use crate::source::Span;
+
+/// The explicit edges of `eval.relations`, each (from, to) pair once with `refresh` OR-ed,
+/// sorted by (from, to). Unresolved references are reported once per reference. A resource
+/// related to itself through a class or define is no edge; related to itself directly
+/// (`file "/a" { require = File["/a"] }`) it keeps the self-edge, which `graph::link` reports
+/// as a cycle.
+pub(crate) fn relations(
+    eval: &NodeEval,
+    catalog: &Catalog,
+    decls: &Declarations,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Edge> {
+    let mut r = Resolver::new(eval, catalog, decls);
+    let mut pairs: HashMap<(usize, usize), bool> = HashMap::default();
+    let mut reported: HashSet<Span> = HashSet::default();
+    for rel in &eval.relations {
+        let (from, from_container) = r.endpoint(&rel.from, diags, &mut reported);
+        let (to, to_container) = r.endpoint(&rel.to, diags, &mut reported);
+        let direct = !from_container && !to_container;
+        for &f in from.iter() {
+            for &t in to.iter() {
+                if f != t || direct {
+                    *pairs.entry((f, t)).or_insert(false) |= rel.refresh;
+                }
+            }
+        }
+    }
+    let mut edges: Vec<Edge> = pairs
+        .into_iter()
+        .map(|((from, to), refresh)| Edge {
+            from,
+            to,
+            refresh,
+            implicit: false,
+        })
+        .collect();
+    edges.sort_by_key(|e| (e.from, e.to));
+    edges
+}
+
+struct Resolver<'a> {
+    eval: &'a NodeEval,
+    catalog: &'a Catalog,
+    decls: &'a Declarations,
+    /// Lower-case class name -> container.
+    classes: HashMap<String, usize>,
+    /// (define type, title) -> container.
+    instances: HashMap<(&'a str, &'a str), usize>,
+    /// Native resources each container holds, transitively (memoised).
+    contents: Vec<Option<Rc<Vec<usize>>>>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(eval: &'a NodeEval, catalog: &'a Catalog, decls: &'a Declarations) -> Self {
+        let mut classes = HashMap::default();
+        let mut instances = HashMap::default();
+        for (i, c) in eval.containers.iter().enumerate() {
+            match &c.kind {
+                ContainerKind::Class => {
+                    classes
+                        .entry(c.title.trim_start_matches("::").to_lowercase())
+                        .or_insert(i);
+                }
+                ContainerKind::Define(ty) => {
+                    instances
+                        .entry((ty.as_str(), c.title.as_str()))
+                        .or_insert(i);
+                }
+            }
+        }
+        Resolver {
+            eval,
+            catalog,
+            decls,
+            classes,
+            instances,
+            contents: vec![None; eval.containers.len()],
+        }
+    }
+
+    fn endpoint(
+        &mut self,
+        e: &Endpoint,
+        diags: &mut Vec<Diagnostic>,
+        reported: &mut HashSet<Span>,
+    ) -> (Rc<Vec<usize>>, bool) {
+        match e {
+            Endpoint::Resource(i) => {
+                let r = self.decls.of_decl.get(*i).copied().flatten();
+                (Rc::new(r.into_iter().collect()), false)
+            }
+            Endpoint::Container(c) if *c < self.eval.containers.len() => (self.contained(*c), true),
+            Endpoint::Container(_) => (Default::default(), true),
+            Endpoint::Ref(r) => match self.resolve(r) {
+                Some(Target::Resource(i)) => (Rc::new(vec![i]), false),
+                Some(Target::Container(c)) => (self.contained(c), true),
+                None => {
+                    if reported.insert(r.span) && !self.quiet(r) {
+                        diags.push(self.unresolved(r));
+                    }
+                    (Default::default(), false)
+                }
+            },
+        }
+    }
+
+    fn resolve(&self, r: &ResRef) -> Option<Target> {
+        let kind = r.kind();
+        if kind == "class" {
+            let name = r.title.trim_start_matches("::").to_lowercase();
+            return self.classes.get(&name).map(|&c| Target::Container(c));
+        }
+        if let Some(ty) = schema::get(&kind) {
+            let title = if ty.name == "file" {
+                normalize_path(&r.title)
+            } else {
+                &r.title
+            };
+            let key = (ty.name, title.to_string());
+            return self
+                .decls
+                .by_identity
+                .get(&key)
+                .or_else(|| self.decls.by_title.get(&(ty.name, r.title.clone())))
+                .or_else(|| self.decls.by_alias.get(&(ty.name, r.title.clone())))
+                .map(|&i| Target::Resource(i));
+        }
+        self.instances
+            .get(&(kind.as_str(), r.title.as_str()))
+            .map(|&c| Target::Container(c))
+    }
+
+    /// A reference to a declaration whose type was unknown was already reported.
+    fn quiet(&self, r: &ResRef) -> bool {
+        self.decls.unknown.contains(&(r.kind(), r.title.clone()))
+    }
+
+    fn unresolved(&self, r: &ResRef) -> Diagnostic {
+        let kind = r.kind();
+        let titles: Vec<&str> = if kind == "class" {
+            self.eval
+                .containers
+                .iter()
+                .filter(|c| c.kind == ContainerKind::Class)
+                .map(|c| c.title.as_str())
+                .collect()
+        } else if schema::is_native(&kind) {
+            self.catalog
+                .resources
+                .iter()
+                .filter(|res| res.kind == kind)
+                .map(|res| res.title.as_str())
+                .collect()
+        } else {
+            self.eval
+                .containers
+                .iter()
+                .filter(|c| matches!(&c.kind, ContainerKind::Define(t) if *t == kind))
+                .map(|c| c.title.as_str())
+                .collect()
+        };
+        let what = reference_text(&kind, &r.title);
+        let d = Diagnostic::error(
+            "unresolved-reference",
+            r.span,
+            format!("{what} does not match any declared resource"),
+        )
+        .with_primary("not declared for this node");
+        match crate::diag::suggest::closest(&r.title, titles.iter().copied()) {
+            Some(s) => d.with_help(format!("did you mean {}?", reference_text(&kind, s))),
+            None if titles.is_empty() => {
+                let d = d.with_note(format!(
+                    "nothing of type `{}` is declared for node `{}`",
+                    r.type_name, self.eval.node
+                ));
+                if schema::is_native(&kind) || kind == "class" {
+                    d
+                } else {
+                    d.with_suggestion(&kind, schema::type_names().chain(std::iter::once("class")))
+                }
+            }
+            None => d,
+        }
+    }
+
+    /// Every native resource in container `c`, through its children, in declaration order.
+    fn contained(&mut self, c: usize) -> Rc<Vec<usize>> {
+        if let Some(v) = &self.contents[c] {
+            return v.clone();
+        }
+        let mut out = Vec::new();
+        let mut seen_res = HashSet::default();
+        let mut seen_con = HashSet::default();
+        let mut stack = vec![c];
+        while let Some(k) = stack.pop() {
+            if !seen_con.insert(k) {
+                continue;
+            }
+            let Some(con) = self.eval.containers.get(k) else {
+                continue;
+            };
+            for &d in &con.resources {
+                if let Some(r) = self.decls.of_decl.get(d).copied().flatten() {
+                    if seen_res.insert(r) {
+                        out.push(r);
+                    }
+                }
+            }
+            stack.extend(con.children.iter().rev());
+        }
+        let v = Rc::new(out);
+        self.contents[c] = Some(v.clone());
+        v
+    }
+}
+
+enum Target {
+    Resource(usize),
+    Container(usize),
+}

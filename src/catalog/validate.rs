@@ -1,0 +1,340 @@
+//! Checks one declared resource against its type's schema: attributes, values, required and
+//! exclusive attributes, and the lints `world-writable`, `plaintext-password`,
+//! `exec-without-guard`.
+
+use indexmap::IndexMap;
+
+use super::schema::{self, AttrKind, TypeSchema, RELATION_METAPARAMS};
+use crate::diag::Diagnostic;
+use crate::eval::output::{Attr, Declared};
+use crate::eval::value::Value;
+
+/// The attributes of `decl` that pass the schema, `none` values and relationship
+/// metaparameters left out, Int modes rendered as `"0644"`. Every problem goes to `diags`.
+pub(crate) fn check(
+    decl: &Declared,
+    ty: &TypeSchema,
+    diags: &mut Vec<Diagnostic>,
+) -> IndexMap<String, Attr> {
+    let mut params = IndexMap::new();
+    for (name, attr) in &decl.attrs {
+        if attr.value.is_none() || RELATION_METAPARAMS.contains(&name.as_str()) || name == "tag" {
+            continue;
+        }
+        let Some(spec) = ty.attr(name).or_else(|| schema::metaparam(name)) else {
+            let candidates = ty.attrs.iter().chain(schema::METAPARAMS).map(|a| a.name);
+            diags.push(
+                Diagnostic::error(
+                    "unknown-attribute",
+                    attr.name_span,
+                    format!("`{}` has no attribute `{name}`", ty.name),
+                )
+                .with_primary("unknown attribute")
+                .with_suggestion(name, candidates),
+            );
+            continue;
+        };
+        if let Err(d) = check_value(ty.name, name, spec.kind, attr) {
+            diags.push(*d);
+            continue;
+        }
+        let mut attr = attr.clone();
+        if spec.kind == AttrKind::Mode {
+            let mode = mode_bits(&attr.value).expect("checked mode");
+            if mode & 0o002 != 0 {
+                diags.push(
+                    Diagnostic::warning(
+                        "world-writable",
+                        attr.value_span,
+                        format!("mode {mode:04o} lets every user write this file"),
+                    )
+                    .with_primary("world-writable")
+                    .with_help("drop the o+w bit, e.g. \"0644\" or \"0664\""),
+                );
+            }
+            attr.value = Value::str(format!("{mode:04o}"));
+        }
+        if ty.name == "user" && name == "password" {
+            let pw = attr.value.as_str().unwrap_or_default();
+            if !pw.starts_with(['$', '!', '*']) {
+                diags.push(
+                    Diagnostic::warning(
+                        "plaintext-password",
+                        attr.value_span,
+                        "this password looks like plain text, not a crypt hash",
+                    )
+                    .with_primary("plain text")
+                    .with_help(
+                        "give a crypt hash (`mkpasswd -m sha-512`), or `!` to lock the account",
+                    ),
+                );
+            }
+        }
+        if let Err(d) = check_release(ty.name, name, &attr) {
+            diags.push(*d);
+            continue;
+        }
+        // Metaparameters (`noop`, `alias`) are checked but, as CLI.md says, not params.
+        if !schema::is_metaparam(name) {
+            params.insert(name.clone(), attr);
+        }
+    }
+
+    if ty.name == "file"
+        && decl.attrs.get("path").is_none_or(|a| a.value.is_none())
+        && !decl.title.starts_with('/')
+    {
+        diags.push(
+            Diagnostic::error(
+                "invalid-value",
+                decl.title_span,
+                format!("file path `{}` is not absolute", decl.title),
+            )
+            .with_primary("a relative path")
+            .with_help(format!("write it from the root: \"/{}\"", decl.title)),
+        );
+    }
+
+    match ty.name {
+        "file" => {
+            exclusive(decl, &mut params, "content", "source", diags);
+            let link = decl.attrs.get("ensure").and_then(|a| a.value.as_str()) == Some("link");
+            if link && !is_set(decl, "target") {
+                diags.push(
+                    Diagnostic::error(
+                        "missing-attribute",
+                        decl.kind_span,
+                        format!("file `{}` is a link without a `target`", decl.title),
+                    )
+                    .with_primary("missing `target`")
+                    .with_help("add `target = \"/path/it/points/to\"`"),
+                );
+            }
+        }
+        "release" => {
+            exclusive(decl, &mut params, "source", "repo", diags);
+            let mut missing = Vec::new();
+            if !is_set(decl, "path") {
+                missing.push("`path`");
+            }
+            if !is_set(decl, "source") && !is_set(decl, "repo") {
+                missing.push("one of `source` and `repo`");
+            }
+            if !missing.is_empty() {
+                diags.push(
+                    Diagnostic::error(
+                        "missing-attribute",
+                        decl.kind_span,
+                        format!("release `{}` needs {}", decl.title, missing.join(" and ")),
+                    )
+                    .with_primary(format!("missing {}", missing.join(" and "))),
+                );
+            }
+        }
+        "exec" => {
+            let guarded = ["creates", "onlyif", "unless"]
+                .iter()
+                .any(|g| is_set(decl, g))
+                || decl
+                    .attrs
+                    .get("refreshonly")
+                    .is_some_and(|a| a.value.as_bool() == Some(true));
+            if !guarded {
+                diags.push(
+                    Diagnostic::warning(
+                        "exec-without-guard",
+                        decl.kind_span,
+                        format!("exec `{}` runs on every apply", decl.title),
+                    )
+                    .with_primary("no guard")
+                    .with_help(
+                        "add `creates`, `onlyif`, `unless` or `refreshonly = true` so it runs only when needed",
+                    ),
+                );
+            }
+        }
+        _ => {}
+    }
+    params
+}
+
+/// Whether the declaration sets `name` to something other than `none`.
+fn is_set(decl: &Declared, name: &str) -> bool {
+    decl.attrs.get(name).is_some_and(|a| !a.value.is_none())
+}
+
+/// Reports `a` and `b` set together at the second one's value, and drops the second.
+fn exclusive(
+    decl: &Declared,
+    params: &mut IndexMap<String, Attr>,
+    a: &str,
+    b: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let (Some(ia), Some(ib)) = (decl.attrs.get_index_of(a), decl.attrs.get_index_of(b)) else {
+        return;
+    };
+    if !is_set(decl, a) || !is_set(decl, b) {
+        return;
+    }
+    let (first, second) = if ia < ib { (a, b) } else { (b, a) };
+    let first_attr = &decl.attrs[first];
+    let second_attr = &decl.attrs[second];
+    diags.push(
+        Diagnostic::error(
+            "invalid-value",
+            second_attr.value_span,
+            format!("`{second}` cannot be set together with `{first}`"),
+        )
+        .with_primary(format!("`{first}` is already set"))
+        .with_label(first_attr.name_span, format!("`{first}` set here"))
+        .with_help(format!("keep either `{a}` or `{b}`")),
+    );
+    params.shift_remove(second);
+}
+
+/// What a release deploy needs beyond the value's kind: `keep` at least 1, `shared` paths
+/// relative and plain (no `.` or `..`).
+fn check_release(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic>> {
+    let bad = |message: String, label: &str| {
+        Err(Box::new(
+            Diagnostic::error("invalid-value", attr.value_span, message).with_primary(label),
+        ))
+    };
+    match (ty, name, &attr.value) {
+        ("release", "keep", Value::Int(k)) if *k < 1 => bad(
+            format!("`keep` must be at least 1, not {k}"),
+            "keeps no release",
+        ),
+        ("release", "shared", Value::Array(items)) => {
+            for s in items.iter().filter_map(Value::as_str) {
+                let p = std::path::Path::new(s);
+                let plain = !s.is_empty()
+                    && p.components()
+                        .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !plain {
+                    return bad(
+                        format!("shared path {s:?} must be relative to the release, without `.` or `..`"),
+                        "not a plain relative path",
+                    );
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Mode bits of a checked mode value.
+fn mode_bits(v: &Value) -> Option<u32> {
+    match v {
+        Value::Int(i) if (0..=0o7777).contains(i) => Some(*i as u32),
+        Value::Str(s)
+            if (3..=4).contains(&s.len()) && s.bytes().all(|b| (b'0'..=b'7').contains(&b)) =>
+        {
+            u32::from_str_radix(s, 8).ok()
+        }
+        _ => None,
+    }
+}
+
+fn is_strings(v: &Value) -> bool {
+    matches!(v, Value::Array(a) if a.iter().all(|x| matches!(x, Value::Str(_))))
+}
+
+/// Checks a value against its attribute's kind; the error is an `invalid-value` at the value.
+fn check_value(ty: &str, name: &str, kind: AttrKind, attr: &Attr) -> Result<(), Box<Diagnostic>> {
+    let v = &attr.value;
+    let ok = match kind {
+        AttrKind::String | AttrKind::Command => matches!(v, Value::Str(_)),
+        AttrKind::Int => matches!(v, Value::Int(_)),
+        AttrKind::Bool => matches!(v, Value::Bool(_)),
+        AttrKind::Enum(values) => match v {
+            Value::Str(s) if values.contains(&&**s) => true,
+            Value::Str(s) => {
+                return Err(Box::new(
+                    Diagnostic::error(
+                        "invalid-value",
+                        attr.value_span,
+                        format!("`{s}` is not a valid `{name}` for `{ty}`"),
+                    )
+                    .with_primary(format!("expected {}", kind.describe()))
+                    .with_suggestion(s, values.iter().copied()),
+                ));
+            }
+            _ => false,
+        },
+        AttrKind::EnumOrVersion(_) => matches!(v, Value::Str(s) if !s.is_empty()),
+        AttrKind::Path => match v {
+            Value::Str(s) if s.starts_with('/') && !s.split('/').any(|c| c == "..") => true,
+            Value::Str(s) if s.starts_with('/') => {
+                return Err(Box::new(
+                    Diagnostic::error(
+                        "invalid-value",
+                        attr.value_span,
+                        format!("`{name}` must not contain `..`: `{s}`"),
+                    )
+                    .with_primary("`..` in a path"),
+                ));
+            }
+            Value::Str(s) => {
+                return Err(Box::new(
+                    Diagnostic::error(
+                        "invalid-value",
+                        attr.value_span,
+                        format!("`{name}` must be an absolute path, not `{s}`"),
+                    )
+                    .with_primary("a relative path")
+                    .with_help(format!("write it from the root: \"/{s}\"")),
+                ));
+            }
+            _ => false,
+        },
+        AttrKind::Mode => {
+            if mode_bits(v).is_some() {
+                true
+            } else if matches!(v, Value::Str(_) | Value::Int(_)) {
+                return Err(Box::new(Diagnostic::error(
+                    "invalid-value",
+                    attr.value_span,
+                    format!("{v} is not a file mode"),
+                )
+                .with_primary("not a mode")
+                .with_help("a mode is 3 or 4 octal digits in a String (\"0644\") or an Int up to 0o7777 (0o644)")));
+            } else {
+                false
+            }
+        }
+        AttrKind::NameOrId => match v {
+            Value::Str(s) => !s.is_empty(),
+            Value::Int(i) => *i >= 0,
+            _ => false,
+        },
+        AttrKind::Strings => is_strings(v),
+        AttrKind::StringOrStrings => matches!(v, Value::Str(_)) || is_strings(v),
+        AttrKind::Map => matches!(v, Value::Map(_)),
+        AttrKind::IntOrInts => {
+            matches!(v, Value::Int(_))
+                || matches!(v, Value::Array(a) if a.iter().all(|x| matches!(x, Value::Int(_))))
+        }
+        AttrKind::Refs => {
+            matches!(v, Value::Ref(_))
+                || matches!(v, Value::Array(a) if a.iter().all(|x| matches!(x, Value::Ref(_))))
+        }
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(Box::new(
+        Diagnostic::error(
+            "invalid-value",
+            attr.value_span,
+            format!(
+                "`{name}` of `{ty}` expects {}, found {} {v}",
+                kind.describe(),
+                v.type_name()
+            ),
+        )
+        .with_primary(format!("expected {}", kind.describe())),
+    ))
+}

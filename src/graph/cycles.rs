@@ -1,0 +1,188 @@
+//! `dependency-cycle`: one diagnostic per strongly connected component, spelled from the member
+//! declared first.
+
+use std::collections::VecDeque;
+
+use super::Csr;
+use crate::catalog::fxhash::FxHashMap;
+use crate::catalog::{json, Catalog};
+use crate::diag::Diagnostic;
+
+/// The strongly connected component of every node (Tarjan's algorithm, iterative so that long
+/// chains do not exhaust the stack, and without an allocation per component), and whether any
+/// component has more than one member or a self-loop.
+pub(crate) fn components(g: &Csr) -> (Vec<usize>, bool) {
+    const NONE: usize = usize::MAX;
+    let n = g.len();
+    let mut index = vec![NONE; n];
+    let mut low = vec![0; n];
+    let mut comp = vec![NONE; n];
+    let mut stack: Vec<usize> = Vec::new();
+    // The DFS path: (node, how many of its successors were tried).
+    let mut path: Vec<(usize, usize)> = Vec::new();
+    let (mut next, mut ncomp, mut cyclic) = (0, 0, false);
+    for root in 0..n {
+        if index[root] != NONE {
+            continue;
+        }
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        path.push((root, 0));
+        while let Some(&(v, tried)) = path.last() {
+            let succ = g.succ(v);
+            if let Some(&w) = succ.get(tried) {
+                path.last_mut().expect("non-empty").1 += 1;
+                cyclic |= w == v;
+                if index[w] == NONE {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    path.push((w, 0));
+                } else if comp[w] == NONE {
+                    // Visited and not in a finished component: on the stack.
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            path.pop();
+            if let Some(&(u, _)) = path.last() {
+                low[u] = low[u].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut size = 0;
+                loop {
+                    let w = stack.pop().expect("v is on the stack");
+                    comp[w] = ncomp;
+                    size += 1;
+                    if w == v {
+                        break;
+                    }
+                }
+                cyclic |= size > 1;
+                ncomp += 1;
+            }
+        }
+    }
+    (comp, cyclic)
+}
+
+/// A `dependency-cycle` for every component of `g` with more than one member or a self-loop,
+/// in the order of their first-declared members.
+pub(crate) fn report(catalog: &Catalog, g: &Csr) -> Vec<Diagnostic> {
+    let (id, _) = components(g);
+    let mut size: FxHashMap<usize, usize> = FxHashMap::default();
+    for &k in &id {
+        *size.entry(k).or_default() += 1;
+    }
+    // Members of each cyclic component, in catalog order (so the first is declared first).
+    let mut members: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+    let mut firsts = Vec::new();
+    for (m, &k) in id.iter().enumerate() {
+        if size[&k] > 1 || g.succ(m).contains(&m) {
+            let list = members.entry(k).or_default();
+            if list.is_empty() {
+                firsts.push(k);
+            }
+            list.push(m);
+        }
+    }
+    let comps: Vec<&Vec<usize>> = firsts.iter().map(|k| &members[k]).collect();
+    comps
+        .iter()
+        .map(|comp| {
+            let k = id[comp[0]];
+            diagnostic(catalog, &spell(comp, g, |m| id[m] == k))
+        })
+        .collect()
+}
+
+/// A closed walk from the first member through every member of the component and back,
+/// always taking the nearest member not yet visited (a plain cycle when the component is one).
+fn spell(comp: &[usize], adj: &Csr, inside: impl Fn(usize) -> bool) -> Vec<usize> {
+    let start = comp[0];
+    let mut walk = vec![start];
+    let mut visited = std::collections::HashSet::from([start]);
+    let mut cur = start;
+    while visited.len() < comp.len() {
+        let Some(path) = bfs(cur, adj, &inside, |m| !visited.contains(&m)) else {
+            break;
+        };
+        for &m in &path {
+            visited.insert(m);
+        }
+        cur = *path.last().expect("non-empty path");
+        walk.extend(path);
+    }
+    if let Some(path) = bfs(cur, adj, &inside, |m| m == start) {
+        walk.extend(path);
+    }
+    walk
+}
+
+/// The shortest path (without `from`, successors tried in ascending order) from `from` to a
+/// node satisfying `goal`, staying inside the component.
+fn bfs(
+    from: usize,
+    adj: &Csr,
+    inside: &impl Fn(usize) -> bool,
+    goal: impl Fn(usize) -> bool,
+) -> Option<Vec<usize>> {
+    let mut prev: std::collections::HashMap<usize, usize> = Default::default();
+    let mut queue = VecDeque::from([from]);
+    while let Some(x) = queue.pop_front() {
+        for &y in adj.succ(x) {
+            if !inside(y) || prev.contains_key(&y) {
+                continue;
+            }
+            prev.insert(y, x);
+            if goal(y) {
+                let mut path = vec![y];
+                let mut z = y;
+                while let Some(&p) = prev.get(&z) {
+                    if p == from {
+                        break;
+                    }
+                    path.push(p);
+                    z = p;
+                }
+                path.reverse();
+                return Some(path);
+            }
+            queue.push_back(y);
+        }
+    }
+    None
+}
+
+/// The diagnostic for a closed walk `[first, …, first]`.
+pub(crate) fn diagnostic(catalog: &Catalog, walk: &[usize]) -> Diagnostic {
+    let name = |i: usize| json::reference(&catalog.resources[i].kind, &catalog.resources[i].title);
+    let spelled: Vec<String> = walk.iter().map(|&i| name(i)).collect();
+    let first = walk[0];
+    let next_of = |k: usize| walk.get(k + 1).copied().unwrap_or(first);
+    let d = Diagnostic::error(
+        "dependency-cycle",
+        catalog.resources[first].kind_span,
+        format!("dependency cycle: {}", spelled.join(" -> ")),
+    )
+    .with_help("remove one of these relationships (`A -> B` means A is applied before B)");
+    if walk.len() == 2 && walk[1] == first {
+        return d
+            .with_primary(format!("{} requires itself", name(first)))
+            .with_help("remove the relationship of this resource to itself");
+    }
+    let mut d = d.with_primary(format!("{} comes before {}", name(first), name(next_of(0))));
+    let mut labelled = std::collections::HashSet::from([first]);
+    for (k, &m) in walk.iter().enumerate().skip(1) {
+        if labelled.insert(m) {
+            d = d.with_label(
+                catalog.resources[m].kind_span,
+                format!("{} comes before {}", name(m), name(next_of(k))),
+            );
+        }
+    }
+    d
+}

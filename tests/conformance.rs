@@ -1,0 +1,94 @@
+//! The shared conformance cases (`../shared/conformance`), one named test per case, each run
+//! by the spec's own `verify` script against the `fleet` binary Cargo built for this test.
+//!
+//! The cases live beside the repository (`../shared/` next to the checkout, in CI too), found
+//! from `CARGO_MANIFEST_DIR`, never from a path of one machine. Each case runs alone: its file
+//! and its folder's shared fixtures (`data/`, `dist/`, `*.expect.json`) are linked into a
+//! scratch folder and `verify` is pointed at that folder, so a failure names the case.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+mod common;
+use common::Failure;
+
+fn shared_conformance() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance")
+}
+
+/// The cases' folder for datatest-stable, with a clear message when it is not there.
+fn cases_root() -> String {
+    let dir = shared_conformance();
+    assert!(
+        dir.join("verify").is_file(),
+        "{} is missing: the conformance cases live in shared/ beside the checkout \
+         (clone or copy shared/ next to this repository)",
+        dir.display()
+    );
+    dir.display().to_string()
+}
+
+fn verify(dirs: &[&Path]) -> datatest_stable::Result<()> {
+    let script = shared_conformance().join("verify");
+    let out = Command::new(&script)
+        .arg("--fleet")
+        .arg(env!("CARGO_BIN_EXE_fleet"))
+        .args(dirs)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Failure(format!("verify failed ({}):\n{text}", out.status)).into())
+    }
+}
+
+/// One case: `check/NN-name.fleet` or `compile/NN-name.fleet`.
+fn case(path: &Path) -> datatest_stable::Result<()> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let dir = path.parent().expect("a case has a folder");
+    let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+    let tmp = tempfile::tempdir()?;
+    // Named like the case's folder, so verify's report reads `FAIL check/NN-name.fleet`.
+    let scratch = tmp.path().join(dir.file_name().expect("a named folder"));
+    std::fs::create_dir(&scratch)?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name_str = name.to_string_lossy();
+        let other_case = name_str.ends_with(".fleet") && name_str != format!("{stem}.fleet");
+        let other_expect =
+            name_str.ends_with(".expect.json") && name_str != format!("{stem}.expect.json");
+        if other_case || other_expect {
+            continue;
+        }
+        std::os::unix::fs::symlink(entry.path(), scratch.as_path().join(&name))?;
+    }
+    verify(&[&scratch])
+}
+
+/// The whole suite in one run, as `verify` reports it (its summary is the score).
+fn whole_suite(_verify_script: &Path) -> datatest_stable::Result<()> {
+    verify(&[])
+}
+
+/// The project's own cases in the same format (`tests/cases/`), for behaviour the shared
+/// cases leave open.
+fn project_cases_root() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases")
+        .display()
+        .to_string()
+}
+
+datatest_stable::harness! {
+    { test = case, root = cases_root(), pattern = r"^(check|compile)/[^/]+\.fleet$" },
+    { test = case, root = project_cases_root(), pattern = r"^(check|compile)/[^/]+\.fleet$" },
+    { test = whole_suite, root = cases_root(), pattern = r"^verify$" },
+}

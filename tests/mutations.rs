@@ -1,0 +1,523 @@
+//! Mutation testing on stable Rust: every conformance case, example and UI case is mangled
+//! many ways (truncations, character flips, inserted tokens, deleted, duplicated and swapped
+//! lines) with a small deterministic PRNG, and `fleet check` must survive each mutant: no
+//! panic, no hang, exit 0 or 1, every stdout line a JSON diagnostic with sane positions.
+//! Most mutants run in-process through `fleet::program::Program` (fast); a subset runs
+//! through the binary with a timeout (hangs, aborts, the CLI's own code). Deep nesting and
+//! long include and import chains must give a diagnostic or a clean result, never a stack
+//! overflow.
+//!
+//! `FLEET_MUTANTS=N` sets the mutants per seed file (default 40, about 3,000 in all; raise
+//! it for a deeper run). Failing mutants are saved under Cargo's test scratch folder
+//! (`target/tmp/mutants/`) for reproduction.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fleet::diag::json::to_line;
+use fleet::diag::render::{render, RenderOptions};
+use fleet::program::{Options, Program};
+
+mod common;
+use common::run_fleet;
+
+/// xorshift64*: deterministic, tiny, good enough to pick offsets.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform-ish in `0..n` (n > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// FNV-1a, to seed each file's PRNG from its name.
+fn hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Characters and tokens that stress a parser of this language.
+const CHARS: &[char] = &[
+    '{', '}', '[', ']', '(', ')', '"', '\'', '$', '\\', '\n', '=', ',', ':', '#', '/', '~', '-',
+    '>', '?', '.', '*', '0', 'a', 'Z', ' ', '\t', '中', '😀', '\u{0}', '\u{feff}',
+];
+const TOKENS: &[&str] = &[
+    "${",
+    "\"\"\"",
+    "->",
+    "~>",
+    "??",
+    "=~",
+    "none",
+    "if",
+    "else",
+    "for $x in",
+    "class c {",
+    "define d($p) {",
+    "node default {",
+    "include",
+    "import \"x\"",
+    "$x",
+    "$facts.os",
+    "[",
+    "]",
+    "{}",
+    "/^a+$/",
+    "0o7777",
+    "99999999999999999999",
+    "-9223372036854775808",
+    "\\u{110000}",
+    "Package[\"nginx\"]",
+    "* = {}",
+    "let $x = 1\n",
+    "fail(\"x\")\n",
+    "\"${",
+];
+
+/// The char boundaries of `s` (offsets a cut may fall on), end included.
+fn boundaries(s: &str) -> Vec<usize> {
+    let mut b: Vec<usize> = s.char_indices().map(|(i, _)| i).collect();
+    b.push(s.len());
+    b
+}
+
+/// One mutant of `text`; the description says how it was made.
+fn mutate(text: &str, rng: &mut Rng) -> (String, String) {
+    let cuts = boundaries(text);
+    let at = |rng: &mut Rng| cuts[rng.below(cuts.len())];
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    match rng.below(8) {
+        0 => {
+            let i = at(rng);
+            (text[..i].to_string(), format!("truncated at byte {i}"))
+        }
+        1 if text.len() > 1 => {
+            let i = cuts[rng.below(cuts.len() - 1)];
+            let c = text[i..].chars().next().unwrap();
+            let new = CHARS[rng.below(CHARS.len())];
+            let s = format!("{}{}{}", &text[..i], new, &text[i + c.len_utf8()..]);
+            (s, format!("char at byte {i} replaced by {new:?}"))
+        }
+        2 => {
+            let i = at(rng);
+            let tok = TOKENS[rng.below(TOKENS.len())];
+            (
+                format!("{}{}{}", &text[..i], tok, &text[i..]),
+                format!("{tok:?} inserted at byte {i}"),
+            )
+        }
+        3 if !lines.is_empty() => {
+            let i = rng.below(lines.len());
+            let mut l = lines.clone();
+            l.remove(i);
+            (l.concat(), format!("line {} deleted", i + 1))
+        }
+        4 if !lines.is_empty() => {
+            let i = rng.below(lines.len());
+            let mut l = lines.clone();
+            l.insert(i, lines[i]);
+            (l.concat(), format!("line {} duplicated", i + 1))
+        }
+        5 if lines.len() > 1 => {
+            let (i, j) = (rng.below(lines.len()), rng.below(lines.len()));
+            let mut l = lines.clone();
+            l.swap(i, j);
+            (l.concat(), format!("lines {} and {} swapped", i + 1, j + 1))
+        }
+        6 => {
+            let (mut i, mut j) = (at(rng), at(rng));
+            if i > j {
+                std::mem::swap(&mut i, &mut j);
+            }
+            (
+                format!("{}{}", &text[..i], &text[j..]),
+                format!("bytes {i}..{j} deleted"),
+            )
+        }
+        _ => {
+            // A raw byte flip, made valid UTF-8 again lossily.
+            let mut bytes = text.as_bytes().to_vec();
+            if bytes.is_empty() {
+                return (String::new(), "emptied".into());
+            }
+            let i = rng.below(bytes.len());
+            let bit = 1u8 << rng.below(8);
+            bytes[i] ^= bit;
+            (
+                String::from_utf8_lossy(&bytes).into_owned(),
+                format!("bit {bit:#04x} of byte {i} flipped"),
+            )
+        }
+    }
+}
+
+/// Seed manifests: the shared conformance cases, the examples and the UI cases.
+fn seeds() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    for dir in [
+        root.join("../shared/conformance/check"),
+        root.join("../shared/conformance/compile"),
+        root.join("examples"),
+        root.join("tests/ui"),
+    ] {
+        collect_fleet_files(&dir, &mut out);
+    }
+    out.sort();
+    assert!(
+        out.len() >= 10,
+        "expected seed manifests under ../shared/conformance, examples/ and tests/ui, found {}",
+        out.len()
+    );
+    out
+}
+
+fn collect_fleet_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_fleet_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "fleet") {
+            out.push(path);
+        }
+    }
+}
+
+/// A scratch copy of the seed's folder: every sibling linked in (data, templates, imports),
+/// the seed itself replaced by each mutant in turn.
+struct Sandbox {
+    _dir: tempfile::TempDir,
+    file: PathBuf,
+}
+
+impl Sandbox {
+    fn new(seed: &Path) -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let parent = seed.parent().unwrap();
+        for entry in std::fs::read_dir(parent).unwrap().flatten() {
+            if entry.path() != seed {
+                std::os::unix::fs::symlink(entry.path(), dir.path().join(entry.file_name()))
+                    .unwrap();
+            }
+        }
+        let file = dir.path().join(seed.file_name().unwrap());
+        Sandbox { _dir: dir, file }
+    }
+
+    fn write(&self, text: &str) {
+        std::fs::write(&self.file, text).unwrap();
+    }
+}
+
+fn mutants_per_seed() -> usize {
+    std::env::var("FLEET_MUTANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40)
+}
+
+/// Saves a failing mutant where a developer can find it; returns its path.
+fn keep(seed: &Path, n: usize, text: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mutants");
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = format!("{}-{n}.fleet", seed.file_stem().unwrap().to_string_lossy());
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Checks one file in-process the way `fleet check --format json` does, and also renders the
+/// text report, so the renderers meet every odd span too. `Err` describes what went wrong.
+fn check_in_process(file: &Path) -> Result<(), String> {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let program = Program::load(&[file.to_path_buf()], Options::default());
+        let diags = program.check();
+        let main = program
+            .sources
+            .files()
+            .next()
+            .map(|(_, f)| f.name.clone())
+            .unwrap_or_default();
+        let mut problems = Vec::new();
+        for d in &diags {
+            let line = to_line(d, &program.sources, &main);
+            match serde_json::from_str::<serde_json::Value>(&line) {
+                Err(e) => problems.push(format!("not JSON ({e}): {line}")),
+                Ok(v) => {
+                    for key in ["line", "column", "end_line", "end_column"] {
+                        if v.get(key).and_then(|n| n.as_u64()) == Some(0) {
+                            problems.push(format!("{key} is 0: {line}"));
+                        }
+                    }
+                }
+            }
+            let text = render(d, &program.sources, &main, RenderOptions::PLAIN);
+            if !text.starts_with(d.severity.as_str()) {
+                problems.push(format!("odd rendering: {text}"));
+            }
+        }
+        problems
+    }));
+    match result {
+        Ok(problems) if problems.is_empty() => Ok(()),
+        Ok(problems) => Err(problems.join("\n")),
+        Err(panic) => Err(format!("panicked: {}", panic_message(&*panic))),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic)".into()
+    }
+}
+
+#[test]
+fn mutants_never_crash_in_process() {
+    let seeds = seeds();
+    let per_seed = mutants_per_seed();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = seeds
+            .chunks(seeds.len().div_ceil(workers))
+            .map(|chunk| {
+                // The main thread's stack size, so in-process runs meet the binary's limits.
+                std::thread::Builder::new()
+                    .stack_size(8 << 20)
+                    .spawn_scoped(s, move || {
+                        let mut failures = Vec::new();
+                        for seed in chunk {
+                            let text = std::fs::read_to_string(seed).unwrap();
+                            let sandbox = Sandbox::new(seed);
+                            let mut rng = Rng::new(hash(&seed.to_string_lossy()));
+                            for n in 0..per_seed {
+                                let (mutant, how) = mutate(&text, &mut rng);
+                                sandbox.write(&mutant);
+                                if let Err(e) = check_in_process(&sandbox.file) {
+                                    let kept = keep(seed, n, &mutant);
+                                    failures.push(format!(
+                                        "{} mutant {n} ({how}), saved as {}:\n{e}",
+                                        seed.display(),
+                                        kept.display()
+                                    ));
+                                    break; // one failure per seed is enough to act on
+                                }
+                            }
+                        }
+                        failures
+                    })
+                    .unwrap()
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} seed(s) have crashing mutants:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Asserts what every `fleet check --format json` run must give: exit 0 or 1, JSON lines
+/// only, at least one diagnostic when it fails, no panic. `what` names the input.
+fn assert_survives(dir: &Path, file: &str, what: &str) {
+    let run = run_fleet(
+        dir,
+        &["check", "--format", "json", file],
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|hang| panic!("{what}: {hang}"));
+    let code = run.code();
+    assert!(
+        matches!(code, Some(0 | 1)) && !run.stderr.contains("panicked at"),
+        "{what}: fleet crashed\n{}",
+        run.describe()
+    );
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{what}: stdout line is not JSON ({e}): {line}"));
+        assert!(v.get("code").is_some(), "{what}: no code in {line}");
+    }
+    if code == Some(1) {
+        assert!(
+            !lines.is_empty(),
+            "{what}: exit 1 without a diagnostic\n{}",
+            run.describe()
+        );
+    }
+}
+
+#[test]
+fn mutants_never_crash_or_hang_the_binary() {
+    // A few mutants of every seed (other PRNG streams than the in-process test).
+    for seed in seeds() {
+        let text = std::fs::read_to_string(&seed).unwrap();
+        let sandbox = Sandbox::new(&seed);
+        let mut rng = Rng::new(hash(&seed.to_string_lossy()) ^ 0xB1A5);
+        let name = sandbox
+            .file
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        for n in 0..2 {
+            let (mutant, how) = mutate(&text, &mut rng);
+            sandbox.write(&mutant);
+            let kept = keep(&seed, 10_000 + n, &mutant);
+            let what = format!(
+                "{} mutant ({how}), saved as {}",
+                seed.display(),
+                kept.display()
+            );
+            assert_survives(sandbox.file.parent().unwrap(), &name, &what);
+            let _ = std::fs::remove_file(kept);
+        }
+    }
+}
+
+/// Writes `files` into a scratch folder and checks the first one through the binary.
+fn survives(files: &[(&str, String)], what: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    assert_survives(dir.path(), files[0].0, what);
+}
+
+const DEEP: usize = 100_000;
+
+#[test]
+fn deep_brackets() {
+    let text = format!("let $x = {}1{}\n", "[".repeat(DEEP), "]".repeat(DEEP));
+    survives(&[("deep.fleet", text)], "100,000 nested [");
+}
+
+#[test]
+fn deep_parentheses() {
+    let text = format!("let $x = {}1{}\n", "(".repeat(DEEP), ")".repeat(DEEP));
+    survives(&[("deep.fleet", text)], "100,000 nested (");
+}
+
+#[test]
+fn deep_braces() {
+    let text = format!("let $x = {}1{}\n", "{ a: ".repeat(DEEP), " }".repeat(DEEP));
+    survives(&[("deep.fleet", text)], "100,000 nested {");
+}
+
+#[test]
+fn deep_if_blocks() {
+    let text = format!(
+        "{}notice(\"deep\")\n{}",
+        "if true {\n".repeat(DEEP),
+        "}\n".repeat(DEEP)
+    );
+    survives(&[("deep.fleet", text)], "100,000 nested if blocks");
+}
+
+#[test]
+fn unclosed_deep_nesting() {
+    for open in ["[", "(", "{ a: ", "if true { "] {
+        let text = format!("let $x = {}\n", open.repeat(DEEP));
+        survives(
+            &[("deep.fleet", text)],
+            &format!("100,000 unclosed {open:?}"),
+        );
+    }
+}
+
+#[test]
+fn long_include_chain() {
+    let mut text = String::new();
+    for i in 0..500 {
+        text.push_str(&format!("class c{i} {{ include c{} }}\n", i + 1));
+    }
+    text.push_str("class c500 { file \"/etc/deep\" { content = \"500\\n\" } }\n");
+    text.push_str("include c0\n");
+    survives(&[("chain.fleet", text)], "a 500-deep include chain");
+}
+
+#[test]
+fn import_cycle() {
+    survives(
+        &[
+            (
+                "a.fleet",
+                "import \"./b.fleet\"\nfile \"/etc/a\" { content = \"a\\n\" }\n".into(),
+            ),
+            (
+                "b.fleet",
+                "import \"./a.fleet\"\nfile \"/etc/b\" { content = \"b\\n\" }\n".into(),
+            ),
+        ],
+        "an import cycle a -> b -> a",
+    );
+}
+
+#[test]
+fn the_prng_is_deterministic() {
+    let text = "file \"/etc/motd\" {\n  content = \"中😀\"\n}\n";
+    let run = |seed| {
+        let mut rng = Rng::new(seed);
+        (0..200).map(|_| mutate(text, &mut rng)).collect::<Vec<_>>()
+    };
+    assert_eq!(run(7), run(7));
+    assert_ne!(run(7), run(8));
+}
+
+#[test]
+fn a_closed_stdout_ends_output_quietly() {
+    // `fleet check --format json … | head -1`: the reader goes away after one line.
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..5000)
+        .map(|i| format!("file \"/etc/f{i}\" {{ contentz = \"x\" }}\n"))
+        .collect();
+    std::fs::write(dir.path().join("many.fleet"), text).unwrap();
+    let mut child = Command::new(common::fleet())
+        .args(["check", "--format", "json", "many.fleet"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap(); // the reader (and the pipe) is dropped here
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        first.starts_with('{') && out.status.code() == Some(1) && !stderr.contains("panicked"),
+        "status {}, first line {first:?}, stderr:\n{stderr}",
+        out.status
+    );
+}
