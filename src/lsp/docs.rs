@@ -4,64 +4,45 @@
 use crate::catalog::schema;
 use crate::eval::builtins::FUNCTIONS;
 
-/// The native resource types.
+/// The native resource types, in LANGUAGE.md §5 order.
 pub fn type_names() -> Vec<&'static str> {
-    [
-        "file", "package", "user", "group", "service", "exec", "release",
-    ]
-    .into_iter()
-    .filter(|t| schema::namevar(t).is_some())
-    .collect()
+    schema::type_names().collect()
 }
 
 /// Markdown for a native type: its doc, namevar and attributes.
 pub fn type_hover(kind: &str) -> Option<String> {
-    let namevar = schema::namevar(kind)?;
-    Some(format!(
-        "**{kind}** (resource type)\n\nnamevar: `{namevar}`"
-    ))
+    schema::get(kind).map(|t| t.hover())
 }
 
-/// Attribute names of a native type, metaparameters last.
+/// Attribute names of a native type, metaparameters last (only the metaparameters for a
+/// type that is not native).
 pub fn attr_names(kind: &str) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if let Some(n) = schema::namevar(kind) {
-        out.push(n);
-    }
-    out.extend(METAPARAMS);
+    let mut out: Vec<&'static str> = schema::attribute_names(kind).map(|i| i.collect()).unwrap_or_default();
+    out.extend(schema::METAPARAMS.iter().map(|m| m.name));
     out
 }
 
-const METAPARAMS: [&str; 7] = [
-    "require",
-    "before",
-    "notify",
-    "subscribe",
-    "tag",
-    "noop",
-    "alias",
-];
-
 /// Markdown for one attribute of a native type (metaparameters included).
 pub fn attr_hover(kind: &str, attr: &str) -> Option<String> {
-    if METAPARAMS.contains(&attr) {
-        return Some(format!("**{attr}** (metaparameter)"));
+    if let Some(a) = schema::get(kind).and_then(|t| t.attr(attr)) {
+        return Some(a.hover(kind));
     }
-    (schema::namevar(kind)? == attr).then(|| format!("**{kind}.{attr}** (namevar)"))
+    schema::metaparam(attr).map(|a| a.hover("metaparameter"))
 }
 
 /// A one-line description of what an attribute accepts, for completion items.
 pub fn attr_detail(kind: &str, attr: &str) -> Option<String> {
-    let _ = (kind, attr);
-    None
+    let a = schema::attribute(kind, attr)?;
+    Some(match a.default {
+        Some(d) => format!("{} (default {d})", a.kind.describe()),
+        None => a.kind.describe(),
+    })
 }
 
 /// The keywords an enum attribute accepts (empty for other attributes).
 pub fn enum_values(kind: &str, attr: &str) -> Vec<&'static str> {
-    let _ = (kind, attr);
-    Vec::new()
+    schema::attribute(kind, attr).map(|a| a.kind.values().to_vec()).unwrap_or_default()
 }
-
 /// Markdown for a built-in function.
 pub fn function_hover(name: &str) -> Option<String> {
     let (_, sig, doc) = FUNCTIONS.iter().find(|f| f.0 == name)?;
