@@ -17,7 +17,9 @@ pub fn type_hover(kind: &str) -> Option<String> {
 /// Attribute names of a native type, metaparameters last (only the metaparameters for a
 /// type that is not native).
 pub fn attr_names(kind: &str) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = schema::attribute_names(kind).map(|i| i.collect()).unwrap_or_default();
+    let mut out: Vec<&'static str> = schema::attribute_names(kind)
+        .map(|i| i.collect())
+        .unwrap_or_default();
     out.extend(schema::METAPARAMS.iter().map(|m| m.name));
     out
 }
@@ -41,7 +43,9 @@ pub fn attr_detail(kind: &str, attr: &str) -> Option<String> {
 
 /// The keywords an enum attribute accepts (empty for other attributes).
 pub fn enum_values(kind: &str, attr: &str) -> Vec<&'static str> {
-    schema::attribute(kind, attr).map(|a| a.kind.values().to_vec()).unwrap_or_default()
+    schema::attribute(kind, attr)
+        .map(|a| a.kind.values().to_vec())
+        .unwrap_or_default()
 }
 /// Markdown for a built-in function.
 pub fn function_hover(name: &str) -> Option<String> {
