@@ -672,6 +672,109 @@ mod tests {
         context(&text, offset).0
     }
 
+    const SITE: &str = r#"type Port = Int[1, 65535]
+define vhost($port: Port = 80, $docroot: String) {
+  file "/etc/nginx/${title}.conf" {
+    content = join(["listen ${port}", $docroot], "\n")
+  }
+}
+node "web01" {
+  let $names = [for $n in ["a", "b"]: upcase($n)]
+  vhost "shop" { docroot = "/srv/shop", port = 8080 }
+  exec "/bin/true" { refreshonly = true, subscribe = Vhost["shop"] }
+  notice(join($names, ","))
+}
+"#;
+
+    fn program() -> Program {
+        Program::load_with(
+            vec![("/nonexistent/site.fleet".into(), SITE.into())],
+            Default::default(),
+        )
+    }
+
+    /// The hover text at the `nth` occurrence of `needle` plus `delta` bytes.
+    fn hover_at(p: &Program, needle: &str, nth: usize, delta: usize) -> String {
+        let at = SITE.match_indices(needle).nth(nth).unwrap().0 + delta;
+        match hover(p, at).map(|h| h.contents) {
+            Some(HoverContents::Markup(m)) => m.value,
+            other => panic!("no hover at {needle}: {other:?}"),
+        }
+    }
+
+    fn definition_text(p: &Program, needle: &str, nth: usize, delta: usize) -> String {
+        let at = SITE.match_indices(needle).nth(nth).unwrap().0 + delta;
+        let span = definition(p, at).unwrap_or_else(|| panic!("no definition at {needle}"));
+        let line_start = SITE[..span.start as usize].rfind('\n').map_or(0, |i| i + 1);
+        SITE[line_start..]
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    #[test]
+    fn hover_over_the_parsed_program() {
+        let p = program();
+        assert!(hover_at(&p, "join(", 0, 1).contains("join(a: Array, sep: String) -> String"));
+        let h = hover_at(&p, "vhost \"shop\"", 0, 1);
+        assert!(
+            h.contains("define vhost($port: Port = 80, $docroot: String)"),
+            "{h}"
+        );
+        let h = hover_at(&p, "docroot =", 0, 1);
+        assert!(
+            h.contains("$docroot: String") && h.contains("parameter of define `vhost`"),
+            "{h}"
+        );
+        assert!(hover_at(&p, "${title}", 0, 3).contains("title of the instance"));
+        assert!(hover_at(&p, "Port = 80", 0, 1).contains("type Port = Int[1, 65535]"));
+        let h = hover_at(&p, "refreshonly", 0, 1);
+        assert!(h.contains("refreshonly") && h.contains("Bool"), "{h}");
+        let h = hover_at(&p, "upcase($n)", 0, 8);
+        assert!(h.contains("loop variable"), "{h}");
+        let h = hover_at(&p, "$names, \",\"", 0, 1);
+        assert!(h.contains("let $names = [for $n in"), "{h}");
+    }
+
+    #[test]
+    fn definitions_in_the_parsed_program() {
+        let p = program();
+        assert!(definition_text(&p, "vhost \"shop\"", 0, 1).starts_with("define vhost("));
+        assert!(definition_text(&p, "Vhost[", 0, 1).starts_with("vhost \"shop\""));
+        assert!(definition_text(&p, "docroot =", 0, 1).starts_with("define vhost("));
+        assert!(definition_text(&p, "Port = 80", 0, 1).starts_with("type Port"));
+        assert!(definition_text(&p, "$names,", 0, 1).starts_with("let $names"));
+        assert!(definition(&p, SITE.find("join(").unwrap() + 1).is_none());
+    }
+
+    #[test]
+    fn completion_offers_define_parameters_and_enum_values() {
+        let p = program();
+        let labels = |text: &str| -> Vec<String> {
+            let at = text.find('|').unwrap();
+            let text = text.replace('|', "");
+            completion(Some(&p), &text, at)
+                .into_iter()
+                .map(|i| i.label)
+                .collect()
+        };
+        let l = labels("vhost \"x\" { docroot = \"/\", | }");
+        assert!(
+            l.contains(&"port".to_string()) && l.contains(&"require".to_string()),
+            "{l:?}"
+        );
+        assert!(!l.contains(&"docroot".to_string()), "{l:?}");
+        let l = labels("file \"/a\" { ensure = | }");
+        assert_eq!(l, ["file", "present", "directory", "link", "absent"]);
+        let l = labels("|");
+        assert!(
+            l.contains(&"release".to_string()) && l.contains(&"vhost".to_string()),
+            "{l:?}"
+        );
+    }
+
     #[test]
     fn completion_context_from_half_typed_text() {
         assert_eq!(ctx("fi|"), Context::Statement);
