@@ -1,8 +1,8 @@
 //! `fleet fmt [--check] FILES…`: rewrite manifests in the canonical layout.
 
-use std::io::Write;
 use std::path::PathBuf;
 
+use super::output;
 use crate::fmt::{format_text, FmtError};
 use crate::source::SourceMap;
 
@@ -17,60 +17,44 @@ pub struct FmtArgs {
 }
 
 /// 0 when every file is (or now is) formatted; 1 when `--check` found one that is not, or a
-/// file could not be read, parsed or written (it is then left untouched); 2 bad invocation.
+/// file could not be read, parsed or written (it is then left untouched).
 pub fn run(args: FmtArgs) -> i32 {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let stderr = std::io::stderr();
-    let mut err = stderr.lock();
-    let mut status = 0;
+    let mut status = super::EXIT_OK;
     for path in &args.files {
+        let name = path.to_string_lossy().into_owned();
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
-                let _ = writeln!(err, "error: cannot read {}: {e}", path.display());
-                status = 1;
+                output::command_error(&format!("cannot read {name}: {e}"));
+                status = super::EXIT_ERRORS;
                 continue;
             }
         };
         let mut sources = SourceMap::new();
-        let id = sources.add(path.to_string_lossy(), path.clone(), text.clone());
+        let id = sources.add(name.clone(), path.clone(), text.clone());
         match format_text(id, &text) {
             Ok(formatted) if formatted == text => {}
             Ok(formatted) => {
                 if args.check {
-                    let _ = writeln!(out, "{}", path.display());
-                    status = 1;
+                    if !output::stdout(&format!("{name}\n")) {
+                        return super::EXIT_ERRORS;
+                    }
+                    status = super::EXIT_ERRORS;
                 } else if let Err(e) = std::fs::write(path, formatted) {
-                    let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
-                    status = 1;
+                    output::command_error(&format!("cannot write {name}: {e}"));
+                    status = super::EXIT_ERRORS;
                 }
             }
             Err(FmtError::Syntax(diags)) => {
-                for d in &diags {
-                    let (line, col) = d
-                        .span
-                        .map(|s| sources.get(s.file).line_col(s.start as usize))
-                        .unwrap_or((1, 1));
-                    let _ = writeln!(
-                        err,
-                        "{}[{}]: {}\n  --> {}:{line}:{col}",
-                        d.severity.as_str(),
-                        d.code,
-                        d.message,
-                        path.display()
-                    );
-                }
-                let _ = writeln!(err, "{}: not formatted (syntax errors)", path.display());
-                status = 1;
+                output::report_to_stderr(&diags, &sources, &name);
+                output::command_error(&format!("{name} not formatted: it has syntax errors"));
+                status = super::EXIT_ERRORS;
             }
             Err(FmtError::Changed(why)) => {
-                let _ = writeln!(
-                    err,
-                    "error: {}: not formatted: {why} (please report this)",
-                    path.display()
-                );
-                status = 1;
+                output::command_error(&format!(
+                    "{name} not formatted: {why} (a bug in fleet fmt; the file is unchanged)"
+                ));
+                status = super::EXIT_ERRORS;
             }
         }
     }
