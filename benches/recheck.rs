@@ -80,6 +80,17 @@ fn main() {
         count = grouped.values().map(Vec::len).sum::<usize>();
     });
     println!("re-check of a {lines}-line manifest ({count} diagnostics): min {min:?}, median {med:?}, max {max:?}");
+    // A request right after an edit loads the buffer on the message loop (then it is cached
+    // for that version): load + find what is under the cursor + render the hover.
+    let at = text.rfind("vhost \"site-").unwrap() + 1;
+    let (min, med, max) = time(10, || {
+        let program = fleet::program::Program::load_with(
+            vec![(path.clone(), text.clone())],
+            Options::default(),
+        );
+        assert!(fleet::lsp::features::hover(&program, at).is_some());
+    });
+    println!("hover right after an edit (uncached): min {min:?}, median {med:?}, max {max:?}");
     let (min, med, max) = time(10, || {
         fleet::fmt::format_text(fleet::source::FileId(0), &text).unwrap();
     });
