@@ -8,62 +8,28 @@ use crate::catalog::fxhash::FxHashMap;
 use crate::catalog::{json, Catalog};
 use crate::diag::Diagnostic;
 
-/// The strongly connected component of every node (Tarjan's algorithm, iterative so that long
-/// chains do not exhaust the stack, and without an allocation per component), and whether any
-/// component has more than one member or a self-loop.
+/// The strongly connected component of every node (petgraph's Kosaraju, whose depth-first
+/// searches keep their own stacks, so a long dependency chain cannot exhaust the thread's),
+/// and whether any component has more than one member or a self-loop.
 pub(crate) fn components(g: &Csr) -> (Vec<usize>, bool) {
-    const NONE: usize = usize::MAX;
     let n = g.len();
-    let mut index = vec![NONE; n];
-    let mut low = vec![0; n];
-    let mut comp = vec![NONE; n];
-    let mut stack: Vec<usize> = Vec::new();
-    // The DFS path: (node, how many of its successors were tried).
-    let mut path: Vec<(usize, usize)> = Vec::new();
-    let (mut next, mut ncomp, mut cyclic) = (0, 0, false);
-    for root in 0..n {
-        if index[root] != NONE {
-            continue;
+    let mut graph: petgraph::Graph<(), (), petgraph::Directed, usize> =
+        petgraph::Graph::with_capacity(n, g.graph().edge_count());
+    for _ in 0..n {
+        graph.add_node(());
+    }
+    let mut cyclic = false;
+    for v in 0..n {
+        for &w in g.succ(v) {
+            cyclic |= v == w;
+            graph.add_edge(v.into(), w.into(), ());
         }
-        index[root] = next;
-        low[root] = next;
-        next += 1;
-        stack.push(root);
-        path.push((root, 0));
-        while let Some(&(v, tried)) = path.last() {
-            let succ = g.succ(v);
-            if let Some(&w) = succ.get(tried) {
-                path.last_mut().expect("non-empty").1 += 1;
-                cyclic |= w == v;
-                if index[w] == NONE {
-                    index[w] = next;
-                    low[w] = next;
-                    next += 1;
-                    stack.push(w);
-                    path.push((w, 0));
-                } else if comp[w] == NONE {
-                    // Visited and not in a finished component: on the stack.
-                    low[v] = low[v].min(index[w]);
-                }
-                continue;
-            }
-            path.pop();
-            if let Some(&(u, _)) = path.last() {
-                low[u] = low[u].min(low[v]);
-            }
-            if low[v] == index[v] {
-                let mut size = 0;
-                loop {
-                    let w = stack.pop().expect("v is on the stack");
-                    comp[w] = ncomp;
-                    size += 1;
-                    if w == v {
-                        break;
-                    }
-                }
-                cyclic |= size > 1;
-                ncomp += 1;
-            }
+    }
+    let mut comp = vec![0; n];
+    for (k, members) in petgraph::algo::kosaraju_scc(&graph).into_iter().enumerate() {
+        cyclic |= members.len() > 1;
+        for m in members {
+            comp[m.index()] = k;
         }
     }
     (comp, cyclic)

@@ -98,44 +98,37 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
     diags
 }
 
-/// Adjacency in compressed rows: the successors of `i` are `to[start[i]..start[i + 1]]`,
-/// ascending.
-pub(crate) struct Csr {
-    start: Vec<usize>,
-    to: Vec<usize>,
-}
+/// The dependency graph's adjacency: petgraph's compressed sparse rows, so the successors of
+/// `i` are one ascending slice.
+pub(crate) struct Csr(petgraph::csr::Csr<(), (), petgraph::Directed, usize>);
 
 impl Csr {
-    pub(crate) fn new(n: usize, edges: impl Iterator<Item = (usize, usize)> + Clone) -> Csr {
-        let mut start = vec![0usize; n + 1];
-        for (a, _) in edges.clone() {
-            start[a + 1] += 1;
+    pub(crate) fn new(n: usize, edges: impl Iterator<Item = (usize, usize)>) -> Csr {
+        let mut pairs: Vec<(usize, usize)> = edges.collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut g = petgraph::csr::Csr::from_sorted_edges(&pairs).expect("edges are sorted");
+        while g.node_count() < n {
+            g.add_node(());
         }
-        for i in 0..n {
-            start[i + 1] += start[i];
-        }
-        let mut fill = start.clone();
-        let mut to = vec![0usize; start[n]];
-        for (a, b) in edges {
-            to[fill[a]] = b;
-            fill[a] += 1;
-        }
-        for i in 0..n {
-            to[start[i]..start[i + 1]].sort_unstable();
-        }
-        Csr { start, to }
+        Csr(g)
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.start.len() - 1
+        self.0.node_count()
     }
 
     pub(crate) fn succ(&self, i: usize) -> &[usize] {
-        &self.to[self.start[i]..self.start[i + 1]]
+        self.0.neighbors_slice(i)
     }
 
     fn has(&self, a: usize, b: usize) -> bool {
         self.succ(a).binary_search(&b).is_ok()
+    }
+
+    /// The petgraph graph, for its algorithms.
+    pub(crate) fn graph(&self) -> &petgraph::csr::Csr<(), (), petgraph::Directed, usize> {
+        &self.0
     }
 }
 

@@ -20,16 +20,27 @@ const MAX_SYNTAX_ERRORS: usize = 50;
 /// left out) and the `syntax` diagnostics (with recovery: several per file where possible).
 /// Never panics, whatever the input; deeply nested input yields a `syntax` diagnostic.
 pub fn parse(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
-    let mut out = ast::File::default();
-    let mut diags = Vec::new();
     if let Some(pos) = depth::too_deep(text) {
         let message = format!(
             "nesting too deep: more than {} levels of brackets, strings and interpolations",
             depth::MAX_DEPTH
         );
-        diags.push(Diagnostic::error("syntax", point(file, text, pos), message));
-        return (out, diags);
+        let diag = Diagnostic::error("syntax", point(file, text, pos), message);
+        return (ast::File::default(), vec![diag]);
     }
+    if let Some(parsed) = parse_parallel(file, text) {
+        return parsed;
+    }
+    parse_sequential(file, text, ast::File::default(), Vec::new())
+}
+
+/// Parses the whole file in one piece, resynchronising after each syntax error.
+fn parse_sequential(
+    file: FileId,
+    text: &str,
+    mut out: ast::File,
+    mut diags: Vec<Diagnostic>,
+) -> (ast::File, Vec<Diagnostic>) {
     let mut offset = 0;
     let mut errors = 0;
     loop {
@@ -53,6 +64,89 @@ pub fn parse(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
         }
     }
     (out, diags)
+}
+
+/// Files at least this large are parsed in pieces on several threads.
+const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+
+/// Parses a large file as several pieces at once, split at lines that look like the start of
+/// a top-level statement (column 1, a letter or `_`, right after a line ending in `}`). Every
+/// piece must parse to its end without error, or the result is discarded and the caller parses
+/// the whole file in one piece: a split inside a construct leaves the piece before it
+/// unfinished, which is a syntax error, so a wrong guess costs time, never meaning.
+fn parse_parallel(file: FileId, text: &str) -> Option<(ast::File, Vec<Diagnostic>)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 || text.len() < PARALLEL_MIN_BYTES {
+        return None;
+    }
+    let mut bounds = vec![0];
+    for k in 1..threads {
+        let from = (text.len() * k / threads).max(*bounds.last().unwrap_or(&0));
+        if let Some(at) = split_point(text, from) {
+            if at > *bounds.last().unwrap_or(&0) {
+                bounds.push(at);
+            }
+        }
+    }
+    if bounds.len() < 2 {
+        return None;
+    }
+    bounds.push(text.len());
+    let chunks: Vec<Option<lower::Chunk>> = std::thread::scope(|s| {
+        let handles: Vec<_> = bounds
+            .windows(2)
+            .map(|w| {
+                let (start, end) = (w[0], w[1]);
+                std::thread::Builder::new()
+                    .stack_size(64 << 20)
+                    .spawn_scoped(s, move || lower::parse_chunk(file, &text[..end], start))
+                    .ok()
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.and_then(|h| h.join().ok()))
+            .collect()
+    });
+    let mut out = ast::File::default();
+    let mut diags = Vec::new();
+    for chunk in chunks {
+        let chunk = chunk?;
+        if chunk.error.is_some() {
+            return None;
+        }
+        out.items.extend(chunk.items);
+        out.comments.extend(chunk.comments);
+        diags.extend(chunk.diags);
+    }
+    Some((out, diags))
+}
+
+/// The first line start at or after `from` where a top-level statement plausibly begins.
+fn split_point(text: &str, from: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut i = from;
+    while i < bytes.len() {
+        let nl = i + text[i..].find('\n')?;
+        let start = nl + 1;
+        let starts_word = bytes
+            .get(start)
+            .is_some_and(|b| b.is_ascii_lowercase() || *b == b'_');
+        let before = text[..nl].trim_end();
+        if starts_word && before.ends_with('}') {
+            let word: String = text[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !matches!(word.as_str(), "else" | "and" | "or" | "in" | "not") {
+                return Some(start);
+            }
+        }
+        i = start;
+    }
+    None
 }
 
 /// The span of the character at `pos` (empty at the end of input).
@@ -79,4 +173,50 @@ fn resync(text: &str, pos: usize) -> Option<usize> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large file with multi-line statements, strings whose lines end in `}` and start at
+    /// column 1, comments and nested blocks: the parallel parse must equal the sequential one.
+    #[test]
+    fn parallel_parse_equals_sequential() {
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < 2 * PARALLEL_MIN_BYTES {
+            text.push_str(&format!(
+                "# resource {i}\nfile \"/srv/{i}\" {{\n  content = \"\"\"\n{{ x }}\nfile \"/not/a/statement\" {{ }}\n\"\"\"\n  mode = \"0644\"\n}}\n\
+                 class c{i}($p: Int = {i}) {{\n  if $p > 1 {{ package \"p{i}\" {{ ensure = present }} }}\n}}\n\
+                 else_like_{i} \"t\" {{ a = 1 }}\n"
+            ));
+            i += 1;
+        }
+        let file = FileId(0);
+        let parallel = parse_parallel(file, &text).expect("splits and parses");
+        let sequential = parse_sequential(file, &text, ast::File::default(), Vec::new());
+        assert!(sequential.1.is_empty(), "{:?}", sequential.1.first());
+        assert_eq!(format!("{:?}", parallel.0), format!("{:?}", sequential.0));
+        assert_eq!(parallel.0.items.len(), 3 * i);
+    }
+
+    #[test]
+    fn a_split_inside_a_construct_falls_back() {
+        // One class spanning the whole file; its strings hold lines that look like top-level
+        // statements after a line ending in `}`, so the split points are all inside it.
+        let mut text = String::from("class big {\n");
+        let mut i = 0;
+        while text.len() < 2 * PARALLEL_MIN_BYTES {
+            text.push_str(&format!(
+                "  file \"/a{i}\" {{\n    content = \"\"\"\nx }}\nfile \"/not\" {{ }}\n\"\"\"\n  }}\n"
+            ));
+            i += 1;
+        }
+        text.push_str("}\n");
+        assert!(split_point(&text, text.len() / 2).is_some());
+        let (ast, diags) = parse(FileId(0), &text);
+        assert!(diags.is_empty(), "{:?}", diags.first());
+        assert_eq!(ast.items.len(), 1);
+    }
 }
