@@ -13,6 +13,7 @@ pub mod convert;
 pub mod docs;
 pub mod features;
 pub mod locate;
+pub mod roots;
 pub mod worker;
 
 use std::collections::HashMap;

@@ -15,6 +15,7 @@ use lsp_types::{PublishDiagnosticsParams, Uri};
 use super::convert::{self, normalize, path_to_uri};
 use crate::diag::Diagnostic;
 use crate::program::{Options, Program};
+use crate::source::FileId;
 
 /// One open editor buffer.
 #[derive(Clone, Debug)]
@@ -60,38 +61,56 @@ const CODES_DESPITE_SYNTAX_ERRORS: &[&str] = &[
     "exec-without-guard",
 ];
 
-/// The diagnostics of one buffer's program, as `fleet check` finds them, plus (when the
-/// buffer has syntax errors) those of the statements that parsed. `open` holds the other
-/// open buffers by path: an imported file that is open and edited is checked as edited.
+/// Loads the program one buffer is checked as part of: the manifest that imports it (see
+/// `roots.rs`) when there is one, with the buffer's text, else the buffer alone. `open`
+/// holds the other open buffers by path: a loaded file that is open and edited is checked as
+/// edited. The manifest `fleet check` would be run on is file 0.
 pub fn check(
     path: &Path,
     text: &str,
     open: &HashMap<PathBuf, Arc<str>>,
     options: &Options,
 ) -> Program {
-    let mut program = Program::load_with(
-        vec![(path.to_path_buf(), text.to_string())],
-        options.clone(),
-    );
+    let mut mains: Vec<(PathBuf, String)> = Vec::new();
+    if let Some(root) = super::roots::importer_on_disk(path) {
+        let root_text = match open.get(&normalize(&root)) {
+            Some(t) => Some(t.to_string()),
+            None => std::fs::read_to_string(&root).ok(),
+        };
+        if let Some(t) = root_text {
+            mains.push((root, t));
+        }
+    }
+    mains.push((path.to_path_buf(), text.to_string()));
+    let mut program = Program::load_with(mains.clone(), options.clone());
+    let given: Vec<PathBuf> = mains.iter().map(|(p, _)| normalize(p)).collect();
     let edited: Vec<(PathBuf, String)> = program
         .sources
         .files()
-        .skip(1)
+        .filter(|(_, f)| !given.contains(&normalize(&f.path)))
         .filter_map(|(_, f)| {
             let buf = open.get(&normalize(&f.path))?;
             (buf.as_ref() != f.text).then(|| (f.path.clone(), buf.to_string()))
         })
         .collect();
     if !edited.is_empty() {
-        let mut files = vec![(path.to_path_buf(), text.to_string())];
-        files.extend(edited);
-        program = Program::load_with(files, options.clone());
+        mains.extend(edited);
+        program = Program::load_with(mains, options.clone());
     }
     program
 }
 
-/// Runs `check` and the syntax-error fallback described at [`check`].
+/// `Program::check`, with two differences: files given besides file 0 only to pass their
+/// editor text are not linted for `unused-class` (`fleet check` on file 0 would not), and
+/// with syntax errors the statements that parsed are checked too (for the codes in
+/// `CODES_DESPITE_SYNTAX_ERRORS`).
 pub fn diagnostics(program: &mut Program) -> Vec<Diagnostic> {
+    let mut out = checked(program);
+    out.retain(|d| d.code != "unused-class" || d.span.is_none_or(|s| s.file == FileId(0)));
+    out
+}
+
+fn checked(program: &mut Program) -> Vec<Diagnostic> {
     if !program.has_syntax_errors() {
         return program.check();
     }
@@ -217,6 +236,15 @@ pub fn run_with(
                 .filter(|(r, files)| *r != u && files.contains(path))
                 .map(|(r, _)| r)
                 .collect();
+            // A closed buffer no longer stands in for the buffers its program loaded.
+            if let (Job::Close(_), Some(files)) = (job, deps.get(u)) {
+                roots.extend(
+                    paths
+                        .iter()
+                        .filter(|(r, p)| *r != u && files.contains(p))
+                        .map(|(r, _)| r),
+                );
+            }
             roots.sort();
             for r in roots {
                 if seen.insert(r.clone()) {
@@ -233,7 +261,23 @@ pub fn run_with(
                     (uri, HashMap::new())
                 }
                 Job::Check(uri) => {
-                    let Some(result) = check_one(&uri, &docs, check) else {
+                    // A buffer that another open buffer's program loads is checked as part
+                    // of that program, not on its own.
+                    let own = paths.get(&uri).cloned();
+                    let covered = own.as_ref().is_some_and(|p| {
+                        deps.iter().any(|(r, files)| {
+                            *r != uri && files.contains(p) && paths.contains_key(r)
+                        })
+                    });
+                    let result = if covered {
+                        Some(Checked {
+                            diags: HashMap::from([(uri.clone(), Vec::new())]),
+                            files: own.into_iter().collect(),
+                        })
+                    } else {
+                        check_one(&uri, &docs, check)
+                    };
+                    let Some(result) = result else {
                         continue;
                     };
                     deps.insert(uri.clone(), result.files);
@@ -390,16 +434,56 @@ mod tests {
         for _ in 0..2 {
             let _ = out_rx.recv_timeout(Duration::from_secs(10)).unwrap();
         }
+        // lib.fleet is loaded by site.fleet's program: it is checked as part of it.
+        assert_eq!(
+            *checked.lock().unwrap(),
+            ["file:///w/site.fleet", "file:///w/site.fleet"]
+        );
+        // Once site.fleet is closed, lib.fleet is checked on its own.
+        docs.lock().unwrap().remove(&site);
+        jobs.send(Job::Close(site.clone())).unwrap();
+        for _ in 0..2 {
+            let _ = out_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        }
         assert_eq!(
             *checked.lock().unwrap(),
             [
                 "file:///w/site.fleet",
-                "file:///w/lib.fleet",
-                "file:///w/site.fleet"
+                "file:///w/site.fleet",
+                "file:///w/lib.fleet"
             ]
         );
         drop(jobs);
         worker.join().unwrap();
+    }
+
+    #[test]
+    fn an_imported_file_is_checked_as_its_importer_sees_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let site = tmp.path().join("site.fleet");
+        let common = tmp.path().join("common.fleet");
+        std::fs::write(
+            &site,
+            "import \"./common.fleet\"\nlet $motd = \"hi\"\ninclude base\n",
+        )
+        .unwrap();
+        let text = "class base {\n  file \"/etc/motd\" { content = $motd }\n}\n";
+        std::fs::write(&common, text).unwrap();
+        let options = Options::default();
+        // Alone, `base` would be unused and `$motd` undefined; as site.fleet sees it, clean.
+        let mut program = check(&common, text, &HashMap::new(), &options);
+        assert_eq!(program.sources.get(FileId(0)).path, site);
+        assert_eq!(diagnostics(&mut program), Vec::new());
+        // The buffer's text is what is checked, and its problems are its own.
+        let edited = text.replace("content", "contnet");
+        let mut program = check(&common, &edited, &HashMap::new(), &options);
+        let diags = diagnostics(&mut program);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].code, "unknown-attribute");
+        assert_eq!(
+            program.sources.get(diags[0].span.unwrap().file).path,
+            common
+        );
     }
 
     fn versions_published(rx: &crossbeam_channel::Receiver<Message>) -> i64 {
