@@ -88,7 +88,7 @@ fn main() {
             vec![(path.clone(), text.clone())],
             Options::default(),
         );
-        assert!(fleet::lsp::features::hover(&program, at).is_some());
+        assert!(fleet::lsp::features::hover(&program, fleet::source::FileId(0), at).is_some());
     });
     println!("hover right after an edit (uncached): min {min:?}, median {med:?}, max {max:?}");
     let (min, med, max) = time(10, || {

@@ -365,6 +365,20 @@ fn diagnostics_hover_definition_completion_over_stdio() {
             && m["params"]["diagnostics"] == json!([])
     });
 
+    // In the imported file, the importing manifest's variables are known: definition of
+    // `$domain` jumps into site.fleet.
+    let lib_text = "class extra {\n  file \"/etc/extra\" { content = $domain }\n}\n";
+    s.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": lib_uri, "version": 2}, "contentChanges": [{"text": lib_text}]}),
+    );
+    let d = s.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": lib_uri}, "position": pos(lib_text, "$domain", 1)}),
+    );
+    assert_eq!(d["uri"], site_uri, "{d}");
+    assert_eq!(d["range"]["start"], pos(FIXED, "$domain =", 0));
+
     // Shutdown and exit: the process ends by itself.
     let r = s.request("shutdown", Value::Null);
     assert!(r.is_null());

@@ -64,8 +64,8 @@ fn at(program: &Program, span: Span) -> String {
     format!("{}:{line}:{col}", f.name)
 }
 
-fn root(program: &Program) -> Option<&File> {
-    program.files.first().map(|f| &f.ast)
+fn ast(program: &Program, file: FileId) -> Option<&File> {
+    program.files.iter().find(|f| f.id == file).map(|f| &f.ast)
 }
 
 fn signature(program: &Program, kw: &str, name: &str, params: &[Param]) -> String {
@@ -102,10 +102,9 @@ fn code(s: &str) -> String {
     format!("```fleet\n{s}\n```")
 }
 
-/// Hover text at a byte offset of the buffer.
-pub fn hover(program: &Program, offset: usize) -> Option<Hover> {
-    let file = root(program)?;
-    let target = locate(file, offset)?;
+/// Hover text at a byte offset of the buffer (`file` in `program`).
+pub fn hover(program: &Program, file: FileId, offset: usize) -> Option<Hover> {
+    let target = locate(ast(program, file)?, offset)?;
     let index = Index::build(program);
     let text = match target {
         Target::Type { lower, .. } => type_hover(program, &index, &lower)?,
@@ -141,7 +140,7 @@ pub fn hover(program: &Program, offset: usize) -> Option<Hover> {
             }
         }
         Target::Import { index: i, path } => {
-            let id = program.imports.get(&(FileId(0), i))?;
+            let id = program.imports.get(&(file, i))?;
             format!("`import \"{path}\"`: {}", program.sources.get(*id).name)
         }
         Target::TypeName { name } => match index.aliases.get(name.name.as_str()) {
@@ -269,10 +268,9 @@ fn literal(e: &Expr) -> Option<String> {
     }
 }
 
-/// Where the thing at a byte offset of the buffer is defined.
-pub fn definition(program: &Program, offset: usize) -> Option<Place> {
-    let file = root(program)?;
-    let target = locate(file, offset)?;
+/// Where the thing at a byte offset of the buffer (`file` in `program`) is defined.
+pub fn definition(program: &Program, file: FileId, offset: usize) -> Option<Place> {
+    let target = locate(ast(program, file)?, offset)?;
     let index = Index::build(program);
     match target {
         Target::Type { lower, .. } => index.defines.get(lower.as_str()).map(|d| d.def.name.span),
@@ -310,7 +308,7 @@ pub fn definition(program: &Program, offset: usize) -> Option<Place> {
                 .or_else(|| index.defines.get(kind.as_str()).map(|d| d.def.name.span))
         }
         Target::Import { index: i, .. } => {
-            let id = program.imports.get(&(FileId(0), i))?;
+            let id = program.imports.get(&(file, i))?;
             Some(Span::new(*id, 0, 0))
         }
         Target::TypeName { name } => program.files.iter().find_map(|f| {
@@ -696,7 +694,7 @@ node "web01" {
     /// The hover text at the `nth` occurrence of `needle` plus `delta` bytes.
     fn hover_at(p: &Program, needle: &str, nth: usize, delta: usize) -> String {
         let at = SITE.match_indices(needle).nth(nth).unwrap().0 + delta;
-        match hover(p, at).map(|h| h.contents) {
+        match hover(p, FileId(0), at).map(|h| h.contents) {
             Some(HoverContents::Markup(m)) => m.value,
             other => panic!("no hover at {needle}: {other:?}"),
         }
@@ -704,7 +702,8 @@ node "web01" {
 
     fn definition_text(p: &Program, needle: &str, nth: usize, delta: usize) -> String {
         let at = SITE.match_indices(needle).nth(nth).unwrap().0 + delta;
-        let span = definition(p, at).unwrap_or_else(|| panic!("no definition at {needle}"));
+        let span =
+            definition(p, FileId(0), at).unwrap_or_else(|| panic!("no definition at {needle}"));
         let line_start = SITE[..span.start as usize].rfind('\n').map_or(0, |i| i + 1);
         SITE[line_start..]
             .lines()
@@ -746,7 +745,7 @@ node "web01" {
         assert!(definition_text(&p, "docroot =", 0, 1).starts_with("define vhost("));
         assert!(definition_text(&p, "Port = 80", 0, 1).starts_with("type Port"));
         assert!(definition_text(&p, "$names,", 0, 1).starts_with("let $names"));
-        assert!(definition(&p, SITE.find("join(").unwrap() + 1).is_none());
+        assert!(definition(&p, FileId(0), SITE.find("join(").unwrap() + 1).is_none());
     }
 
     #[test]

@@ -157,12 +157,15 @@ fn options_from(value: Option<&serde_json::Value>) -> Options {
     options
 }
 
+/// A loaded program and the buffer's file in it.
+type Analysis = (Arc<Program>, FileId);
+
 struct Server {
     docs: Docs,
     jobs: mpsc::Sender<Job>,
     options: Options,
     /// The loaded program of each buffer at one version, for requests.
-    cache: HashMap<Uri, (i32, Arc<Program>)>,
+    cache: HashMap<Uri, (i32, Analysis)>,
     untitled: u32,
 }
 
@@ -215,7 +218,7 @@ impl Server {
                     if let Ok(mut docs) = self.docs.lock() {
                         docs.remove(&uri);
                     }
-                    self.cache.remove(&uri);
+                    self.cache.clear();
                     let _ = self.jobs.send(Job::Close(uri));
                 }
             }
@@ -224,6 +227,8 @@ impl Server {
     }
 
     fn set(&mut self, uri: Uri, version: i32, text: String, path: Option<PathBuf>) {
+        // A buffer's program may load other buffers: any edit makes every cached load stale.
+        self.cache.clear();
         let Ok(mut docs) = self.docs.lock() else {
             return;
         };
@@ -241,26 +246,40 @@ impl Server {
         );
     }
 
-    /// The buffer and its loaded program (loaded now unless cached for this version).
-    fn analysis(&mut self, uri: &Uri) -> Option<(Doc, Option<Arc<Program>>)> {
-        let doc = self.docs.lock().ok()?.get(uri)?.clone();
-        if let Some((v, p)) = self.cache.get(uri) {
+    /// The buffer, the program it is part of (loaded now unless cached for this version; see
+    /// `worker::check`) and the buffer's file in it.
+    fn analysis(&mut self, uri: &Uri) -> Option<(Doc, Option<Analysis>)> {
+        let (doc, others) = {
+            let docs = self.docs.lock().ok()?;
+            let doc = docs.get(uri)?.clone();
+            let others: HashMap<PathBuf, Arc<str>> = docs
+                .iter()
+                .filter(|(u, _)| *u != uri)
+                .map(|(_, d)| (convert::normalize(&d.path), d.text.clone()))
+                .collect();
+            (doc, others)
+        };
+        if let Some((v, a)) = self.cache.get(uri) {
             if *v == doc.version {
-                return Some((doc, Some(p.clone())));
+                return Some((doc, Some(a.clone())));
             }
         }
         let loaded = catch_unwind(AssertUnwindSafe(|| {
-            Program::load_with(
-                vec![(doc.path.clone(), doc.text.to_string())],
-                self.options.clone(),
-            )
+            worker::check(&doc.path, &doc.text, &others, &self.options)
         }))
-        .ok()
-        .map(Arc::new);
-        if let Some(p) = &loaded {
-            self.cache.insert(uri.clone(), (doc.version, p.clone()));
+        .ok();
+        let analysis = loaded.and_then(|program| {
+            let want = convert::normalize(&doc.path);
+            let (file, _) = program
+                .sources
+                .files()
+                .find(|(_, f)| convert::normalize(&f.path) == want)?;
+            Some((Arc::new(program), file))
+        });
+        if let Some(a) = &analysis {
+            self.cache.insert(uri.clone(), (doc.version, a.clone()));
         }
-        Some((doc, loaded))
+        Some((doc, analysis))
     }
 
     fn request(&mut self, req: Request) -> Response {
@@ -291,25 +310,27 @@ impl Server {
             HoverRequest::METHOD => {
                 let p: HoverParams = serde_json::from_value(req.params)?;
                 let pos = p.text_document_position_params;
-                let Some((_, Some(program))) = self.analysis(&pos.text_document.uri) else {
+                let Some((_, Some((program, file)))) = self.analysis(&pos.text_document.uri) else {
                     return Ok(null);
                 };
-                let offset = offset(&program, pos.position);
-                Ok(serde_json::to_value(features::hover(&program, offset))?)
+                let offset = offset(&program, file, pos.position);
+                Ok(serde_json::to_value(features::hover(
+                    &program, file, offset,
+                ))?)
             }
             GotoDefinition::METHOD => {
                 let p: GotoDefinitionParams = serde_json::from_value(req.params)?;
                 let pos = p.text_document_position_params;
                 let uri = pos.text_document.uri;
-                let Some((_, Some(program))) = self.analysis(&uri) else {
+                let Some((_, Some((program, here)))) = self.analysis(&uri) else {
                     return Ok(null);
                 };
-                let offset = offset(&program, pos.position);
-                let Some(span) = features::definition(&program, offset) else {
+                let offset = offset(&program, here, pos.position);
+                let Some(span) = features::definition(&program, here, offset) else {
                     return Ok(null);
                 };
                 let file = program.sources.get(span.file);
-                let target = if span.file == FileId(0) {
+                let target = if span.file == here {
                     Some(uri)
                 } else if file.path.starts_with("<stdlib>") {
                     None
@@ -336,7 +357,7 @@ impl Server {
                 );
                 let offset = file.offset_of_lsp(pos.position.line, pos.position.character);
                 let items = catch_unwind(AssertUnwindSafe(|| {
-                    features::completion(program.as_deref(), &doc.text, offset)
+                    features::completion(program.as_ref().map(|(p, _)| &**p), &doc.text, offset)
                 }))
                 .unwrap_or_else(|_| features::completion(None, &doc.text, offset));
                 Ok(serde_json::to_value(CompletionResponse::Array(items))?)
@@ -378,9 +399,9 @@ impl Server {
     }
 }
 
-fn offset(program: &Program, pos: Position) -> usize {
+fn offset(program: &Program, file: FileId, pos: Position) -> usize {
     program
         .sources
-        .get(FileId(0))
+        .get(file)
         .offset_of_lsp(pos.line, pos.character)
 }
