@@ -56,6 +56,8 @@ pub struct Program {
     /// The directory of the main (first) file: data levels and facts live beside it.
     pub main_dir: PathBuf,
     pub data: Data,
+    /// This machine's facts, for `fleet apply FILE`: they win over facts files for every node.
+    pub local_facts: Option<Value>,
 }
 
 impl Program {
@@ -96,6 +98,7 @@ impl Program {
             load_diags: Vec::new(),
             main_dir,
             data: Data::default(),
+            local_facts: None,
         };
         let mut by_path: HashMap<PathBuf, FileId> = HashMap::new();
         let mut pending = Vec::new();
@@ -324,6 +327,9 @@ impl Program {
     /// The facts for a node: `--facts`, else `facts/<node>.json` beside the main manifest,
     /// else the stand-in facts.
     pub fn facts_for(&self, node: &str) -> Value {
+        if let Some(v) = &self.local_facts {
+            return v.clone();
+        }
         if let Some(f) = &self.options.facts {
             let file = if f.is_dir() {
                 f.join(format!("{node}.json"))
@@ -438,6 +444,18 @@ impl Program {
             return Vec::new();
         }
         Index::build(self).all_nodes()
+    }
+
+    /// The node name a machine called `host` compiles as: `host` when a node block matches it
+    /// (or there are none), else `default`.
+    pub fn node_for_host(&self, host: &str) -> String {
+        if self.has_syntax_errors() {
+            return host.to_string();
+        }
+        match Index::build(self).match_node(host) {
+            Some(_) => host.to_string(),
+            None => "default".to_string(),
+        }
     }
 
     /// The main file (first on the command line), for span-less diagnostics.

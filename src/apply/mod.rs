@@ -1,1 +1,168 @@
 //! Plan (desired vs current), noop, execution and reports; `providers/` does the system IO.
+//!
+//! `apply::run` takes a catalog document (the wire format `fleet compile` prints), walks its
+//! dependency graph in topological order (independent resources in parallel) and asks each
+//! resource's provider to read the current state, compare it with the desired one and,
+//! unless `noop`, change exactly what differs. It returns data (a [`Run`]); the CLI renders it.
+
+pub mod engine;
+pub mod facts;
+pub mod providers;
+pub mod report;
+pub mod root;
+pub mod state;
+pub mod time;
+
+use std::path::PathBuf;
+
+pub use engine::run;
+pub use providers::{Ctx, Provider, Providers};
+pub use root::Root;
+
+/// What a run is asked to do.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub root: Root,
+    /// The state directory as a real path (already mapped under the root).
+    pub state_dir: PathBuf,
+    pub noop: bool,
+    /// Worker threads; 0 means the number of cores.
+    pub jobs: usize,
+    /// Compute unified diffs of changed file contents.
+    pub show_diff: bool,
+    /// Flush every written file before its rename (else only once, at the end of the run).
+    pub fsync: bool,
+    /// Run commands inside the root with chroot(2) (`--chroot`) instead of on the host.
+    pub chroot: bool,
+}
+
+/// What a resource needs (or needed): rendered `+`, `~`, `-`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    None,
+    Create,
+    Change,
+    Remove,
+}
+
+/// One property that differs: `mode: 0600 -> 0644`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub property: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub message: String,
+}
+
+impl Change {
+    pub fn new(
+        property: &str,
+        from: impl Into<Option<String>>,
+        to: impl Into<Option<String>>,
+        message: impl Into<String>,
+    ) -> Change {
+        Change {
+            property: property.to_string(),
+            from: from.into(),
+            to: to.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A provider's answer for one resource: what differed (and, unless noop, was changed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub action: Action,
+    pub changes: Vec<Change>,
+    /// A unified diff of a file's content (only with `show_diff`).
+    pub diff: Option<String>,
+}
+
+impl Outcome {
+    pub fn unchanged() -> Outcome {
+        Outcome {
+            action: Action::None,
+            changes: Vec::new(),
+            diff: None,
+        }
+    }
+
+    pub fn new(action: Action, changes: Vec<Change>) -> Outcome {
+        let action = if changes.is_empty() {
+            Action::None
+        } else {
+            action
+        };
+        Outcome {
+            action,
+            changes,
+            diff: None,
+        }
+    }
+
+    pub fn changed(&self) -> bool {
+        !self.changes.is_empty()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Unchanged,
+    /// Changed, or would change under noop.
+    Changed,
+    Failed,
+    /// A dependency failed (or was skipped).
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Unchanged => "unchanged",
+            Status::Changed => "changed",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// The result for one resource.
+#[derive(Clone, Debug)]
+pub struct ResourceResult {
+    /// `Type[title]`.
+    pub reference: String,
+    pub status: Status,
+    pub outcome: Outcome,
+    /// Set when a refresh was (or would be) done: "restarted", "would restart", "ran", ...
+    pub refreshed: Option<String>,
+    /// Why it failed or was skipped.
+    pub message: Option<String>,
+    /// Only planned, in a real run (the resource's `noop` metaparameter).
+    pub noop: bool,
+}
+
+/// A whole run: every resource's result in topological (then catalog) order.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub node: String,
+    pub noop: bool,
+    /// RFC 3339 UTC.
+    pub started: String,
+    pub seconds: f64,
+    pub results: Vec<ResourceResult>,
+}
+
+impl Run {
+    pub fn count(&self, status: Status) -> usize {
+        self.results.iter().filter(|r| r.status == status).count()
+    }
+
+    pub fn changed(&self) -> bool {
+        self.count(Status::Changed) > 0
+    }
+
+    pub fn failed(&self) -> bool {
+        self.count(Status::Failed) > 0
+    }
+}

@@ -51,6 +51,19 @@ impl ContentStore {
         (sha256_hex(&bytes) == sha).then(|| Arc::new(bytes))
     }
 
+    /// The size of a blob without reading it (from memory, or the backing file's length,
+    /// unverified). Lets `apply` compare sizes first on files that did not change.
+    pub fn len(&self, sha: &str) -> Option<u64> {
+        if let Some(b) = self.blobs.lock().unwrap().get(sha) {
+            return Some(b.len() as u64);
+        }
+        let dir = self.dir.as_ref()?;
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        std::fs::metadata(dir.join(sha)).ok().map(|m| m.len())
+    }
+
     /// Every sha256 held in memory.
     pub fn shas(&self) -> Vec<String> {
         self.blobs.lock().unwrap().keys().cloned().collect()

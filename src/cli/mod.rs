@@ -7,8 +7,11 @@
 //!
 //! Exit codes (CLI.md): 0 ok, 1 errors (or warnings under `--deny warnings`), 2 bad invocation.
 
+pub mod apply;
+pub mod backup;
 pub mod check;
 pub mod compile;
+pub mod facts;
 pub mod fmt;
 pub mod graph;
 pub mod lsp;
@@ -58,6 +61,12 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Run the language server on stdio (for editors).
     Lsp(lsp::LspArgs),
+    /// Make this machine match its catalog (or, with --noop, show what would change).
+    Apply(apply::ApplyArgs),
+    /// Print this machine's facts as JSON.
+    Facts(facts::FactsArgs),
+    /// List or restore the file contents fleet replaced or removed.
+    Backup(backup::BackupArgs),
 }
 
 /// Options shared by every command that reads manifests.
@@ -118,6 +127,20 @@ pub fn main() -> i32 {
         Command::Release(args) => release::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Lsp(args) => lsp::run(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Facts(args) => facts::run(args),
+        Command::Backup(args) => backup::run(args),
+    }
+}
+
+/// Writes to stdout; a closed pipe (`fleet … | head`) is not an error.
+pub(crate) fn out(text: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(text.as_bytes()).and_then(|_| o.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("fleet: cannot write output: {e}");
+        }
     }
 }
 

@@ -1,0 +1,353 @@
+//! The walk: topological order (ties by catalog order), parallel workers over a ready
+//! queue, skipping the dependents of failures, refresh events; results in a fixed order.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use super::providers::etc::Ids;
+use super::providers::{Ctx, Providers};
+use super::state::Backups;
+use super::{Options, Outcome, ResourceResult, Run, Status};
+use crate::catalog::json::CatalogDoc;
+use crate::catalog::store::ContentStore;
+
+/// The dependency graph of a catalog document.
+#[derive(Debug)]
+pub struct Graph {
+    /// Per resource: its predecessors and whether that edge refreshes.
+    pub preds: Vec<Vec<(usize, bool)>>,
+    pub succs: Vec<Vec<usize>>,
+    /// Topological order, ties broken by catalog order.
+    pub order: Vec<usize>,
+}
+
+impl Graph {
+    /// Resolves the edges' references; fails on an unknown reference or a cycle.
+    pub fn new(doc: &CatalogDoc) -> Result<Graph, String> {
+        let n = doc.resources.len();
+        let mut index = HashMap::with_capacity(n);
+        for (i, r) in doc.resources.iter().enumerate() {
+            if index.insert(r.reference(), i).is_some() {
+                return Err(format!("{} appears twice in the catalog", r.reference()));
+            }
+        }
+        let mut preds: Vec<Vec<(usize, bool)>> = vec![Vec::new(); n];
+        let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for e in &doc.edges {
+            let find = |r: &str| {
+                index.get(r).copied().ok_or_else(|| {
+                    format!("edge {} -> {}: {r} is not in the catalog", e.from, e.to)
+                })
+            };
+            let (a, b) = (find(&e.from)?, find(&e.to)?);
+            if a == b {
+                return Err(format!("edge {} -> {} points at itself", e.from, e.to));
+            }
+            if let Some(p) = preds[b].iter_mut().find(|(p, _)| *p == a) {
+                p.1 |= e.refresh;
+                continue;
+            }
+            preds[b].push((a, e.refresh));
+            succs[a].push(b);
+        }
+        add_parent_edges(doc, &mut preds, &mut succs);
+        let mut indeg: Vec<usize> = preds.iter().map(Vec::len).collect();
+        let mut ready: BinaryHeap<Reverse<usize>> =
+            (0..n).filter(|&i| indeg[i] == 0).map(Reverse).collect();
+        let mut order = Vec::with_capacity(n);
+        while let Some(Reverse(i)) = ready.pop() {
+            order.push(i);
+            for &s in &succs[i] {
+                indeg[s] -= 1;
+                if indeg[s] == 0 {
+                    ready.push(Reverse(s));
+                }
+            }
+        }
+        if order.len() < n {
+            let stuck: Vec<String> = (0..n)
+                .filter(|&i| indeg[i] > 0)
+                .map(|i| doc.resources[i].reference())
+                .collect();
+            return Err(format!("dependency cycle among {}", stuck.join(", ")));
+        }
+        Ok(Graph {
+            preds,
+            succs,
+            order,
+        })
+    }
+}
+
+/// A file requires its nearest managed parent directory (LANGUAGE.md §5). Compiled
+/// catalogs carry these edges already; hand-written ones may not, and parallel workers
+/// must not race a file against its directory. An edge that would close a cycle is left out.
+fn add_parent_edges(doc: &CatalogDoc, preds: &mut [Vec<(usize, bool)>], succs: &mut [Vec<usize>]) {
+    let path_of = |r: &crate::catalog::json::ResourceDoc| {
+        r.params
+            .get("path")
+            .and_then(|v| v.as_str())
+            .unwrap_or(&r.title)
+            .to_string()
+    };
+    let files: HashMap<String, usize> = doc
+        .resources
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.kind == "file")
+        .map(|(i, r)| (path_of(r), i))
+        .collect();
+    for (child, r) in doc
+        .resources
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.kind == "file")
+    {
+        let path = path_of(r);
+        let mut p = std::path::Path::new(&path).parent();
+        while let Some(dir) = p {
+            if let Some(&parent) = dir.to_str().and_then(|d| files.get(d)) {
+                if parent != child
+                    && !preds[child].iter().any(|(q, _)| *q == parent)
+                    && !reaches(succs, child, parent)
+                {
+                    preds[child].push((parent, false));
+                    succs[parent].push(child);
+                }
+                break;
+            }
+            p = dir.parent();
+        }
+    }
+}
+
+/// Whether `to` is reachable from `from` along `succs`.
+fn reaches(succs: &[Vec<usize>], from: usize, to: usize) -> bool {
+    if succs[from].is_empty() {
+        return false;
+    }
+    let mut seen = vec![false; succs.len()];
+    let mut stack = vec![from];
+    while let Some(i) = stack.pop() {
+        if i == to {
+            return true;
+        }
+        for &s in &succs[i] {
+            if !std::mem::replace(&mut seen[s], true) {
+                stack.push(s);
+            }
+        }
+    }
+    false
+}
+
+struct Sched {
+    ready: BinaryHeap<Reverse<(usize, usize)>>,
+    indeg: Vec<usize>,
+    results: Vec<Option<ResourceResult>>,
+    done: usize,
+}
+
+/// Applies (or, under `opts.noop`, plans) a catalog document. Content for `content_sha256`
+/// comes from `store`; backups go to `opts.state_dir/backup`. Fails only when the catalog
+/// itself is unusable (bad reference, cycle); resource failures are in the results.
+pub fn run(
+    doc: &CatalogDoc,
+    store: &ContentStore,
+    providers: &Providers,
+    opts: &Options,
+) -> Result<Run, String> {
+    let started = super::time::now_rfc3339();
+    let clock = Instant::now();
+    let graph = Graph::new(doc)?;
+    let n = doc.resources.len();
+    let backups = Backups::new(&opts.state_dir);
+    let ids = Ids::new();
+    let dirty = Mutex::new(std::collections::BTreeSet::new());
+    let cx = Ctx {
+        root: &opts.root,
+        noop: opts.noop,
+        show_diff: opts.show_diff,
+        fsync: opts.fsync,
+        chroot: opts.chroot,
+        store,
+        backups: &backups,
+        ids: &ids,
+        dirty: &dirty,
+    };
+    let mut kinds: Vec<&str> = doc.resources.iter().map(|r| r.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for kind in kinds {
+        if let Some(p) = providers.get(kind) {
+            let of_kind: Vec<_> = doc.resources.iter().filter(|r| r.kind == kind).collect();
+            p.prepare(&of_kind, &cx);
+        }
+    }
+    let mut pos = vec![0; n];
+    for (p, &i) in graph.order.iter().enumerate() {
+        pos[i] = p;
+    }
+    let indeg: Vec<usize> = graph.preds.iter().map(Vec::len).collect();
+    let sched = Mutex::new(Sched {
+        ready: (0..n)
+            .filter(|&i| indeg[i] == 0)
+            .map(|i| Reverse((pos[i], i)))
+            .collect(),
+        indeg,
+        results: vec![None; n],
+        done: 0,
+    });
+    let wake = Condvar::new();
+    let jobs = match opts.jobs {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        j => j,
+    }
+    .clamp(1, n.max(1));
+
+    let worker = || loop {
+        let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
+        let i = loop {
+            if s.done == n {
+                return;
+            }
+            if let Some(Reverse((_, i))) = s.ready.pop() {
+                break i;
+            }
+            s = wake.wait(s).unwrap_or_else(|e| e.into_inner());
+        };
+        // Every predecessor is done: decide skip and refresh from their results.
+        let mut blocked = None;
+        let mut refresh_from = Vec::new();
+        for &(p, refresh) in &graph.preds[i] {
+            let pr = s.results[p].as_ref().expect("predecessor done");
+            match pr.status {
+                Status::Failed | Status::Skipped if blocked.is_none() => {
+                    blocked = Some(pr.reference.clone())
+                }
+                Status::Changed if refresh => refresh_from.push(pr.reference.clone()),
+                _ => {}
+            }
+        }
+        drop(s);
+        let result = execute(doc, i, providers, &cx, blocked, &refresh_from);
+        let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
+        s.results[i] = Some(result);
+        s.done += 1;
+        for &succ in &graph.succs[i] {
+            s.indeg[succ] -= 1;
+            if s.indeg[succ] == 0 {
+                s.ready.push(Reverse((pos[succ], succ)));
+            }
+        }
+        wake.notify_all();
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..jobs {
+            scope.spawn(worker);
+        }
+        worker();
+    });
+
+    // Renames and removals are durable once their directories are flushed: once per run.
+    for dir in dirty.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        if let Ok(f) = std::fs::File::open(&dir) {
+            let _ = f.sync_all();
+        }
+    }
+    let mut results = sched
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .results;
+    Ok(Run {
+        node: doc.node.clone(),
+        noop: opts.noop,
+        started,
+        seconds: clock.elapsed().as_secs_f64(),
+        results: graph
+            .order
+            .iter()
+            .map(|&i| results[i].take().expect("every resource ran"))
+            .collect(),
+    })
+}
+
+fn execute(
+    doc: &CatalogDoc,
+    i: usize,
+    providers: &Providers,
+    cx: &Ctx,
+    blocked: Option<String>,
+    refresh_from: &[String],
+) -> ResourceResult {
+    let r = &doc.resources[i];
+    let mut result = ResourceResult {
+        reference: r.reference(),
+        status: Status::Unchanged,
+        outcome: Outcome::unchanged(),
+        refreshed: None,
+        message: None,
+        noop: false,
+    };
+    if let Some(dep) = blocked {
+        result.status = Status::Skipped;
+        result.message = Some(format!("skipped: dependency {dep} failed"));
+        return result;
+    }
+    let Some(provider) = providers.get(&r.kind) else {
+        result.status = Status::Failed;
+        result.message = Some(format!("unsupported resource type {:?}", r.kind));
+        return result;
+    };
+    // The `noop` metaparameter, when a catalog carries it in `params`: plan this one only.
+    let own = Ctx { noop: true, ..*cx };
+    result.noop = !cx.noop && r.params.get("noop") == Some(&serde_json::Value::Bool(true));
+    let cx = if result.noop { &own } else { cx };
+    let caught = std::panic::catch_unwind(AssertUnwindSafe(
+        || -> Result<(Outcome, Option<String>), (Outcome, String)> {
+            let outcome = provider
+                .sync(r, cx)
+                .map_err(|e| (Outcome::unchanged(), e))?;
+            let refreshed = if refresh_from.is_empty() {
+                None
+            } else {
+                match provider.refresh(r, cx, &outcome) {
+                    Ok(done) => done,
+                    Err(e) => return Err((outcome, format!("refresh failed: {e}"))),
+                }
+            };
+            Ok((outcome, refreshed))
+        },
+    ));
+    match caught {
+        Ok(Ok((outcome, refreshed))) => {
+            result.status = if outcome.changed() || refreshed.is_some() {
+                Status::Changed
+            } else {
+                Status::Unchanged
+            };
+            result.outcome = outcome;
+            result.refreshed = refreshed;
+        }
+        Ok(Err((outcome, msg))) => {
+            result.status = Status::Failed;
+            result.outcome = outcome;
+            result.message = Some(msg);
+        }
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            result.status = Status::Failed;
+            result.message = Some(format!("internal error: {msg}"));
+        }
+    }
+    result
+}

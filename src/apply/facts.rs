@@ -1,0 +1,306 @@
+//! Facts about this machine (LANGUAGE.md §7): hostname, fqdn, os, virtual, kernel, arch,
+//! processors, memory_mb, ip, interfaces. Read from /etc, /proc, /sys and libc; no process
+//! is spawned except `systemd-detect-virt` when present.
+
+use std::ffi::CStr;
+
+use serde_json::{json, Map, Value};
+
+/// Every fact, as the Map `$facts` sees.
+pub fn gather() -> Map<String, Value> {
+    let hostname = hostname();
+    let fqdn = fqdn(&hostname);
+    let interfaces = interfaces();
+    let ip = primary_ip(&interfaces);
+    let mut m = Map::new();
+    m.insert("hostname".into(), json!(hostname));
+    m.insert("fqdn".into(), json!(fqdn));
+    m.insert(
+        "os".into(),
+        os(&std::fs::read_to_string("/etc/os-release").unwrap_or_default()),
+    );
+    m.insert("virtual".into(), json!(virtual_kind()));
+    let (kernel, arch) = uname();
+    m.insert("kernel".into(), json!(kernel));
+    m.insert("arch".into(), json!(arch));
+    m.insert(
+        "processors".into(),
+        json!(std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)),
+    );
+    m.insert("memory_mb".into(), json!(memory_mb()));
+    m.insert("ip".into(), json!(ip));
+    let ifs: Map<String, Value> = interfaces
+        .into_iter()
+        .map(|(name, mac, ip)| (name, json!({"mac": mac, "ip": ip})))
+        .collect();
+    m.insert("interfaces".into(), Value::Object(ifs));
+    m
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
+    // (we keep a zero byte at the end).
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    name.split('.').next().unwrap_or("localhost").to_string()
+}
+
+/// The canonical name of the host from the resolver (`/etc/hosts` first), else the hostname
+/// with `/etc/resolv.conf`'s `domain` or `search`, else the hostname.
+fn fqdn(host: &str) -> String {
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    for line in hosts.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let names: Vec<&str> = line.split_whitespace().skip(1).collect();
+        if names.contains(&host) {
+            if let Some(f) = names.iter().find(|n| n.starts_with(&format!("{host}."))) {
+                return f.to_string();
+            }
+        }
+    }
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    for line in resolv.lines() {
+        let mut w = line.split_whitespace();
+        if let (Some("domain" | "search"), Some(d)) = (w.next(), w.next()) {
+            return format!("{host}.{d}");
+        }
+    }
+    host.to_string()
+}
+
+/// `os` from the text of `/etc/os-release`.
+pub fn os(text: &str) -> Value {
+    let mut id = String::new();
+    let mut like = String::new();
+    let mut version = String::new();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let v = v.trim().trim_matches('"').trim_matches('\'').to_string();
+        match k.trim() {
+            "ID" => id = v.to_lowercase(),
+            "ID_LIKE" => like = v.to_lowercase(),
+            "VERSION_ID" => version = v,
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = std::iter::once(id.as_str())
+        .chain(like.split_whitespace())
+        .collect();
+    let family = if words.iter().any(|w| *w == "debian" || *w == "ubuntu") {
+        "debian"
+    } else if words
+        .iter()
+        .any(|w| matches!(*w, "rhel" | "fedora" | "centos" | "redhat"))
+    {
+        "redhat"
+    } else if words.iter().any(|w| w.contains("suse")) {
+        "suse"
+    } else if id.is_empty() {
+        "unknown"
+    } else {
+        id.as_str()
+    };
+    let name = if id == "rhel" {
+        "redhat".to_string()
+    } else {
+        id.clone()
+    };
+    let major = version.split('.').next().unwrap_or("").to_string();
+    json!({"family": family, "name": if name.is_empty() { "unknown".into() } else { name }, "release": version, "major": major})
+}
+
+fn virtual_kind() -> String {
+    if std::path::Path::new("/.dockerenv").exists() {
+        return "docker".into();
+    }
+    if let Ok(out) = std::process::Command::new("systemd-detect-virt")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+    {
+        let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !v.is_empty() && v != "none" {
+            return v;
+        }
+        if v == "none" {
+            return "physical".into();
+        }
+    }
+    let cgroup = std::fs::read_to_string("/proc/1/cgroup").unwrap_or_default();
+    if cgroup.contains("docker") {
+        return "docker".into();
+    }
+    if cgroup.contains("lxc") {
+        return "lxc".into();
+    }
+    let product = std::fs::read_to_string("/sys/class/dmi/id/product_name")
+        .unwrap_or_default()
+        .to_lowercase();
+    let vendor = std::fs::read_to_string("/sys/class/dmi/id/sys_vendor")
+        .unwrap_or_default()
+        .to_lowercase();
+    for (needle, kind) in [
+        ("kvm", "kvm"),
+        ("qemu", "kvm"),
+        ("vmware", "vmware"),
+        ("virtualbox", "virtualbox"),
+        ("xen", "xen"),
+        ("hyper-v", "hyperv"),
+        ("microsoft", "hyperv"),
+    ] {
+        if product.contains(needle) || vendor.contains(needle) {
+            return kind.into();
+        }
+    }
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    if cpuinfo.contains(" hypervisor") {
+        return "kvm".into();
+    }
+    "physical".into()
+}
+
+fn uname() -> (String, String) {
+    // SAFETY: utsname is plain data; uname fills it with NUL-terminated strings.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return ("Linux".into(), std::env::consts::ARCH.into());
+    }
+    // SAFETY: the fields are NUL-terminated after a successful uname.
+    let s = |f: &[libc::c_char]| {
+        unsafe { CStr::from_ptr(f.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    (s(&u.sysname), s(&u.machine))
+}
+
+fn memory_mb() -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
+}
+
+/// (name, mac, first IPv4) of every interface but loopback, sorted by name.
+fn interfaces() -> Vec<(String, String, String)> {
+    let mut v4: Vec<(String, String)> = Vec::new();
+    // SAFETY: getifaddrs allocates a list we walk read-only and free once.
+    unsafe {
+        let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+        if libc::getifaddrs(&mut head) == 0 {
+            let mut cur = head;
+            while !cur.is_null() {
+                let ifa = &*cur;
+                if !ifa.ifa_addr.is_null() && (*ifa.ifa_addr).sa_family as i32 == libc::AF_INET {
+                    let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                    let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                    let name = CStr::from_ptr(ifa.ifa_name).to_string_lossy().into_owned();
+                    if !v4.iter().any(|(n, _)| *n == name) {
+                        v4.push((name, ip.to_string()));
+                    }
+                }
+                cur = ifa.ifa_next;
+            }
+            libc::freeifaddrs(head);
+        }
+    }
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    for (n, _) in &v4 {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    names.sort();
+    names
+        .into_iter()
+        .filter(|n| n != "lo")
+        .map(|n| {
+            let mac = std::fs::read_to_string(format!("/sys/class/net/{n}/address"))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let ip = v4
+                .iter()
+                .find(|(m, _)| *m == n)
+                .map(|(_, ip)| ip.clone())
+                .unwrap_or_default();
+            (n, mac, ip)
+        })
+        .collect()
+}
+
+/// The IPv4 of the default route's interface, else the first one, else 127.0.0.1.
+fn primary_ip(ifs: &[(String, String, String)]) -> String {
+    let route = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    let default_if = route.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 2 && f[1] == "00000000").then(|| f[0].to_string())
+    });
+    if let Some(d) = default_if {
+        if let Some((_, _, ip)) = ifs.iter().find(|(n, _, ip)| *n == d && !ip.is_empty()) {
+            return ip.clone();
+        }
+    }
+    ifs.iter()
+        .map(|(_, _, ip)| ip)
+        .find(|ip| !ip.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_release_parses() {
+        let v = os("ID=debian\nVERSION_ID=\"12\"\n");
+        assert_eq!(
+            v,
+            json!({"family": "debian", "name": "debian", "release": "12", "major": "12"})
+        );
+        let v = os("ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"24.04\"\n");
+        assert_eq!(v["family"], "debian");
+        assert_eq!(v["major"], "24");
+        let v = os("ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\n");
+        assert_eq!(v["family"], "redhat");
+        assert_eq!(v["name"], "rocky");
+    }
+
+    #[test]
+    fn gathers_every_fact() {
+        let f = gather();
+        for k in [
+            "hostname",
+            "fqdn",
+            "os",
+            "virtual",
+            "kernel",
+            "arch",
+            "processors",
+            "memory_mb",
+            "ip",
+            "interfaces",
+        ] {
+            assert!(f.contains_key(k), "missing {k}");
+        }
+        assert!(f["processors"].as_u64().unwrap() >= 1);
+    }
+}

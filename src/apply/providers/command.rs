@@ -1,0 +1,206 @@
+//! Runs commands with `/bin/sh -c`: environment, working directory, user, timeout (the
+//! whole process group is killed), captured output. Under `--root DIR` commands run on the
+//! host with `FLEET_ROOT=DIR` and their working directory mapped under DIR.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::apply::root::Root;
+
+/// One command to run.
+#[derive(Clone, Debug, Default)]
+pub struct Cmd {
+    pub script: String,
+    pub cwd: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    /// `PATH` directories (joined with `:`), when set.
+    pub path: Option<Vec<String>>,
+    pub uid_gid: Option<(u32, u32)>,
+    pub timeout: Option<Duration>,
+    /// Run inside this directory with chroot(2); `cwd` is then a path inside it.
+    pub chroot: Option<PathBuf>,
+}
+
+/// How it ended.
+#[derive(Clone, Debug)]
+pub struct Finished {
+    /// Exit code; `None` when killed by a signal or the timeout.
+    pub code: Option<i32>,
+    pub timed_out: bool,
+    /// stdout and stderr, interleaved as they were read (trimmed to the last 4 KiB).
+    pub output: String,
+}
+
+impl Finished {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// A one-line account for messages: `exit 3: <last output line>`.
+    pub fn describe(&self) -> String {
+        let why = match (self.timed_out, self.code) {
+            (true, _) => "timed out (killed)".to_string(),
+            (false, Some(c)) => format!("exit {c}"),
+            (false, None) => "killed by a signal".to_string(),
+        };
+        let last = self.output.trim_end().lines().last().unwrap_or("").trim();
+        if last.is_empty() {
+            why
+        } else {
+            format!("{why}: {last}")
+        }
+    }
+}
+
+/// A `Cmd` for a script under the root's conventions: on the host with `FLEET_ROOT` set
+/// and the working directory at the root, or (`chroot`) inside the root at `/`.
+pub fn under_root(root: &Root, chroot: bool, script: &str) -> Cmd {
+    let mut c = Cmd {
+        script: script.to_string(),
+        ..Cmd::default()
+    };
+    if let Some(dir) = root.dir() {
+        if chroot {
+            c.chroot = Some(dir.to_path_buf());
+            c.cwd = Some(PathBuf::from("/"));
+        } else {
+            c.env.push(("FLEET_ROOT".into(), dir.display().to_string()));
+            c.cwd = Some(dir.to_path_buf());
+        }
+    }
+    c
+}
+
+/// Maps a command's working directory: under the root on the host, as is inside a chroot.
+pub fn map_cwd(root: &Root, chroot: bool, cwd: &str) -> Result<PathBuf, String> {
+    if chroot && root.dir().is_some() {
+        Ok(PathBuf::from(cwd))
+    } else {
+        root.resolve(cwd).map_err(|e| format!("cwd: {e}"))
+    }
+}
+
+/// An unlinked temp file for a command's output: background children of the command may
+/// keep it open (a pipe would block us until they exit).
+fn output_file() -> Result<std::fs::File, String> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(".fleet-out-{}-{n}", std::process::id()));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let _ = std::fs::remove_file(&path);
+    Ok(f)
+}
+
+/// Runs `/bin/sh -c script` in its own process group, waiting at most `timeout` (then the
+/// whole group is killed).
+pub fn run(cmd: &Cmd) -> Result<Finished, String> {
+    let mut c = Command::new("/bin/sh");
+    c.arg("-c").arg(&cmd.script);
+    let mut out = output_file()?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    c.stdin(Stdio::null())
+        .stdout(out.try_clone().map_err(|e| e.to_string())?)
+        .stderr(err);
+    if let Some(dir) = &cmd.chroot {
+        // chroot, then chdir and drop privileges inside it (std would set the uid before
+        // running pre_exec, and an unprivileged process cannot chroot).
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let cstr = |p: &std::path::Path| {
+            CString::new(p.as_os_str().as_bytes())
+                .map_err(|e| format!("bad path {}: {e}", p.display()))
+        };
+        let dir = cstr(dir)?;
+        let cwd = cstr(cmd.cwd.as_deref().unwrap_or(std::path::Path::new("/")))?;
+        let ids = cmd.uid_gid;
+        // SAFETY: only async-signal-safe calls (chroot, chdir, setgroups, setgid, setuid)
+        // between fork and exec, on memory prepared before the fork.
+        unsafe {
+            c.pre_exec(move || {
+                let check = |rc: libc::c_int| {
+                    if rc == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                };
+                check(libc::chroot(dir.as_ptr()))?;
+                check(libc::chdir(cwd.as_ptr()))?;
+                if let Some((uid, gid)) = ids {
+                    check(libc::setgroups(0, std::ptr::null()))?;
+                    check(libc::setgid(gid))?;
+                    check(libc::setuid(uid))?;
+                }
+                Ok(())
+            });
+        }
+    } else {
+        if let Some(cwd) = &cmd.cwd {
+            c.current_dir(cwd);
+        }
+        if let Some((uid, gid)) = cmd.uid_gid {
+            c.uid(uid).gid(gid);
+        }
+    }
+    for (k, v) in &cmd.env {
+        c.env(k, v);
+    }
+    if let Some(p) = &cmd.path {
+        c.env("PATH", p.join(":"));
+    }
+    c.process_group(0);
+    let mut child = c.spawn().map_err(|e| format!("cannot run /bin/sh: {e}"))?;
+    drop(c);
+    let pid = child.id() as i32;
+    let start = Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) => {}
+            Err(e) => return Err(format!("waiting for command: {e}")),
+        }
+        if let Some(t) = cmd.timeout {
+            if start.elapsed() >= t && !timed_out {
+                timed_out = true;
+                // SAFETY: plain kill(2) of the child's own process group.
+                unsafe {
+                    libc::kill(-pid, libc::SIGKILL);
+                }
+            }
+        }
+        let waited = start.elapsed();
+        std::thread::sleep(if waited < Duration::from_millis(50) {
+            Duration::from_micros(500)
+        } else {
+            Duration::from_millis(10)
+        });
+    };
+    if timed_out {
+        // Make sure nothing of the group survives.
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    use std::io::{Seek, SeekFrom};
+    let len = out.seek(SeekFrom::End(0)).unwrap_or(0);
+    let from = len.saturating_sub(4096);
+    let _ = out.seek(SeekFrom::Start(from));
+    let mut bytes = Vec::new();
+    let _ = out.read_to_end(&mut bytes);
+    Ok(Finished {
+        code: if timed_out { None } else { status.code() },
+        timed_out,
+        output: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}

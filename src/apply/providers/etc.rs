@@ -1,0 +1,159 @@
+//! Reads `/etc/passwd`, `/etc/group` and `/etc/shadow` under the root, and resolves owner and
+//! group names to ids (cached, re-read when a name is missing: a run may have just made it).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::apply::root::Root;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PasswdEntry {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub comment: String,
+    pub home: String,
+    pub shell: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupEntry {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+fn read_etc(root: &Root, file: &str) -> Result<String, String> {
+    let path = root
+        .resolve(&format!("/etc/{file}"))
+        .map_err(|e| e.to_string())?;
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+pub fn passwd(root: &Root) -> Result<Vec<PasswdEntry>, String> {
+    Ok(read_etc(root, "passwd")?
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 7 {
+                return None;
+            }
+            Some(PasswdEntry {
+                name: f[0].to_string(),
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+                comment: f[4].to_string(),
+                home: f[5].to_string(),
+                shell: f[6].to_string(),
+            })
+        })
+        .collect())
+}
+
+pub fn group(root: &Root) -> Result<Vec<GroupEntry>, String> {
+    Ok(read_etc(root, "group")?
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 4 {
+                return None;
+            }
+            Some(GroupEntry {
+                name: f[0].to_string(),
+                gid: f[2].parse().ok()?,
+                members: f[3]
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect(),
+            })
+        })
+        .collect())
+}
+
+/// The password hash field of `/etc/shadow` by user name.
+pub fn shadow(root: &Root) -> Result<HashMap<String, String>, String> {
+    Ok(read_etc(root, "shadow")?
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            Some((f.next()?.to_string(), f.next()?.to_string()))
+        })
+        .collect())
+}
+
+/// Name -> id lookups for file owners, cached per run.
+#[derive(Debug, Default)]
+pub struct Ids {
+    users: Mutex<Option<HashMap<String, u32>>>,
+    groups: Mutex<Option<HashMap<String, u32>>>,
+    uid_names: Mutex<Option<HashMap<u32, String>>>,
+    gid_names: Mutex<Option<HashMap<u32, String>>>,
+}
+
+impl Ids {
+    pub fn new() -> Ids {
+        Ids::default()
+    }
+
+    /// A uid for a user name or a numeric string.
+    pub fn uid(&self, root: &Root, name: &str) -> Result<u32, String> {
+        if let Ok(n) = name.parse() {
+            return Ok(n);
+        }
+        lookup(&self.users, &name.to_string(), || {
+            Ok(passwd(root)?.into_iter().map(|e| (e.name, e.uid)).collect())
+        })
+        .ok_or_else(|| format!("no such user: {name}"))
+    }
+
+    /// A gid for a group name or a numeric string.
+    pub fn gid(&self, root: &Root, name: &str) -> Result<u32, String> {
+        if let Ok(n) = name.parse() {
+            return Ok(n);
+        }
+        lookup(&self.groups, &name.to_string(), || {
+            Ok(group(root)?.into_iter().map(|e| (e.name, e.gid)).collect())
+        })
+        .ok_or_else(|| format!("no such group: {name}"))
+    }
+
+    /// The user name for a uid (the number itself when unknown), for messages.
+    pub fn user_name(&self, root: &Root, uid: u32) -> String {
+        lookup(&self.uid_names, &uid, || {
+            Ok(passwd(root)?.into_iter().map(|e| (e.uid, e.name)).collect())
+        })
+        .unwrap_or_else(|| uid.to_string())
+    }
+
+    pub fn group_name(&self, root: &Root, gid: u32) -> String {
+        lookup(&self.gid_names, &gid, || {
+            Ok(group(root)?.into_iter().map(|e| (e.gid, e.name)).collect())
+        })
+        .unwrap_or_else(|| gid.to_string())
+    }
+}
+
+/// Looks `key` up in a lazily loaded map, reloading it once when the key is missing.
+fn lookup<K, V>(
+    cache: &Mutex<Option<HashMap<K, V>>>,
+    key: &K,
+    load: impl Fn() -> Result<HashMap<K, V>, String>,
+) -> Option<V>
+where
+    K: std::hash::Hash + Eq,
+    V: Clone,
+{
+    let mut guard = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = guard.as_ref().and_then(|m| m.get(key)) {
+        return Some(v.clone());
+    }
+    let fresh = load().ok()?;
+    let v = fresh.get(key).cloned();
+    *guard = Some(fresh);
+    v
+}

@@ -1,0 +1,740 @@
+//! The `file` provider: regular files (content or content-store source), directories,
+//! links and absence; mode, owner, group. Writes are atomic (temp file in the same
+//! directory, fsync, rename, fsync of the directory); replaced and removed contents go to
+//! the backup store first.
+
+use std::fs::{File, Metadata, OpenOptions, Permissions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::{Ctx, Params, Provider};
+use crate::apply::{Action, Change, Outcome};
+use crate::catalog::json::{hex, sha256_hex, ResourceDoc};
+
+pub struct FileProvider;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ensure {
+    File,
+    Present,
+    Directory,
+    Link,
+    Absent,
+}
+
+enum Content {
+    Inline(Vec<u8>),
+    Blob(String),
+}
+
+struct Want {
+    path: String,
+    ensure: Ensure,
+    content: Option<Content>,
+    target: Option<String>,
+    mode: Option<u32>,
+    owner: Option<String>,
+    group: Option<String>,
+    backup: bool,
+    force: bool,
+}
+
+/// What is at the path now.
+enum Current {
+    Missing,
+    File(Metadata),
+    Dir(Metadata),
+    Link(Metadata, PathBuf),
+    Other(Metadata),
+}
+
+impl Current {
+    fn read(path: &Path) -> Result<Current, String> {
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Current::Missing),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Ok(Current::Missing),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Ok(md) if md.file_type().is_symlink() => {
+                let t = std::fs::read_link(path)
+                    .map_err(|e| format!("cannot read link {}: {e}", path.display()))?;
+                Ok(Current::Link(md, t))
+            }
+            Ok(md) if md.is_dir() => Ok(Current::Dir(md)),
+            Ok(md) if md.is_file() => Ok(Current::File(md)),
+            Ok(md) => Ok(Current::Other(md)),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Current::Missing => "absent",
+            Current::File(_) => "file",
+            Current::Dir(_) => "directory",
+            Current::Link(..) => "link",
+            Current::Other(_) => "special file",
+        }
+    }
+}
+
+/// Parses an octal mode given as `"0644"`, `"644"` or an Int (already the value).
+pub fn parse_mode(p: &Params, name: &str) -> Result<Option<u32>, String> {
+    match p.raw(name) {
+        None => Ok(None),
+        Some(serde_json::Value::Number(n)) => {
+            let v = n
+                .as_u64()
+                .filter(|v| *v <= 0o7777)
+                .ok_or_else(|| format!("{name}: invalid mode {n}"))?;
+            Ok(Some(v as u32))
+        }
+        Some(serde_json::Value::String(s)) => {
+            let t = s.strip_prefix("0o").unwrap_or(s);
+            if !(3..=4).contains(&t.len()) {
+                return Err(format!("{name}: invalid mode {s:?}"));
+            }
+            u32::from_str_radix(t, 8)
+                .map(Some)
+                .map_err(|_| format!("{name}: invalid mode {s:?}"))
+        }
+        Some(v) => Err(format!("{name}: invalid mode {v}")),
+    }
+}
+
+fn fmt_mode(m: u32) -> String {
+    format!("{:04o}", m & 0o7777)
+}
+
+impl Want {
+    fn from(r: &ResourceDoc) -> Result<Want, String> {
+        let p = Params::new(r);
+        let content = match (p.str("content")?, p.str("content_sha256")?) {
+            (Some(_), Some(_)) => return Err("content and source are both set".into()),
+            (Some(c), None) => Some(Content::Inline(c.into_bytes())),
+            (None, Some(sha)) => Some(Content::Blob(
+                sha.strip_prefix("sha256:").unwrap_or(&sha).to_string(),
+            )),
+            (None, None) => None,
+        };
+        let target = p.str("target")?;
+        let ensure = match p.str("ensure")?.as_deref() {
+            Some("file") => Ensure::File,
+            Some("present") => Ensure::Present,
+            Some("directory") => Ensure::Directory,
+            Some("link") => Ensure::Link,
+            Some("absent") => Ensure::Absent,
+            Some(other) => return Err(format!("ensure: unknown value {other:?}")),
+            None if content.is_some() => Ensure::File,
+            None if target.is_some() => Ensure::Link,
+            None => Ensure::Present,
+        };
+        if ensure == Ensure::Link && target.is_none() {
+            return Err("ensure = link needs a target".into());
+        }
+        if ensure == Ensure::Directory && content.is_some() {
+            return Err("a directory source (recurse) is not supported yet".into());
+        }
+        Ok(Want {
+            path: p.name("path")?,
+            ensure,
+            content,
+            target,
+            mode: parse_mode(&p, "mode")?,
+            owner: p.str("owner")?,
+            group: p.str("group")?,
+            backup: p.bool("backup", true)?,
+            force: p.bool("force", false)?,
+        })
+    }
+}
+
+impl Provider for FileProvider {
+    /// Removes the temp files a killed run left beside the files this catalog manages
+    /// (`.<name>.fleet-<pid>-<n>` whose process is gone).
+    fn prepare(&self, resources: &[&ResourceDoc], cx: &Ctx) {
+        if cx.noop {
+            return;
+        }
+        let mut dirs = std::collections::BTreeSet::new();
+        for r in resources {
+            let path = Params::new(r).name("path").unwrap_or_default();
+            if let Ok(real) = cx.root.resolve(&path) {
+                if let Some(d) = real.parent() {
+                    dirs.insert(d.to_path_buf());
+                }
+            }
+        }
+        for d in dirs {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let Some(pid) = stale_temp_pid(&name.to_string_lossy()) else {
+                    continue;
+                };
+                // SAFETY: signal 0 only asks whether the process exists.
+                let gone = unsafe { libc::kill(pid, 0) } != 0
+                    && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+                if gone {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+
+    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
+        let want = Want::from(r)?;
+        let real = cx.root.resolve(&want.path).map_err(|e| e.to_string())?;
+        let cur = Current::read(&real)?;
+        let mut out = match want.ensure {
+            Ensure::Absent => remove(&want, &real, &cur, cx)?,
+            Ensure::File | Ensure::Present => regular(&want, &real, &cur, cx)?,
+            Ensure::Directory => directory(&want, &real, &cur, cx)?,
+            Ensure::Link => link(&want, &real, &cur, cx)?,
+        };
+        if out.changes.is_empty() {
+            out.action = Action::None;
+        }
+        Ok(out)
+    }
+}
+
+/// Desired ownership as ids (`None`: leave as is).
+fn ids(want: &Want, cx: &Ctx) -> Result<(Option<u32>, Option<u32>), String> {
+    let uid = want
+        .owner
+        .as_deref()
+        .map(|o| cx.ids.uid(cx.root, o))
+        .transpose()?;
+    let gid = want
+        .group
+        .as_deref()
+        .map(|g| cx.ids.gid(cx.root, g))
+        .transpose()?;
+    Ok((uid, gid))
+}
+
+/// Compares and fixes mode (unless a link), owner and group of what is at `real`.
+fn metadata(
+    want: &Want,
+    real: &Path,
+    md: &Metadata,
+    is_link: bool,
+    cx: &Ctx,
+    changes: &mut Vec<Change>,
+) -> Result<(), String> {
+    let (uid, gid) = ids(want, cx)?;
+    if let (Some(mode), false) = (want.mode, is_link) {
+        let have = md.mode() & 0o7777;
+        if have != mode {
+            changes.push(Change::new(
+                "mode",
+                fmt_mode(have),
+                fmt_mode(mode),
+                format!("mode changed {} to {}", fmt_mode(have), fmt_mode(mode)),
+            ));
+            if !cx.noop {
+                std::fs::set_permissions(real, Permissions::from_mode(mode))
+                    .map_err(|e| format!("chmod {}: {e}", real.display()))?;
+            }
+        }
+    }
+    let new_uid = uid.filter(|u| *u != md.uid());
+    let new_gid = gid.filter(|g| *g != md.gid());
+    if let Some(u) = new_uid {
+        let (a, b) = (
+            cx.ids.user_name(cx.root, md.uid()),
+            cx.ids.user_name(cx.root, u),
+        );
+        changes.push(Change::new(
+            "owner",
+            a.clone(),
+            b.clone(),
+            format!("owner changed {a} to {b}"),
+        ));
+    }
+    if let Some(g) = new_gid {
+        let (a, b) = (
+            cx.ids.group_name(cx.root, md.gid()),
+            cx.ids.group_name(cx.root, g),
+        );
+        changes.push(Change::new(
+            "group",
+            a.clone(),
+            b.clone(),
+            format!("group changed {a} to {b}"),
+        ));
+    }
+    if (new_uid.is_some() || new_gid.is_some()) && !cx.noop {
+        std::os::unix::fs::lchown(real, new_uid, new_gid)
+            .map_err(|e| format!("chown {}: {e}", real.display()))?;
+        // chown clears set-id bits; put the mode back.
+        if let (Some(mode), false) = (want.mode.or(Some(md.mode() & 0o7777)), is_link) {
+            if mode & 0o6000 != 0 {
+                std::fs::set_permissions(real, Permissions::from_mode(mode))
+                    .map_err(|e| format!("chmod {}: {e}", real.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ensure_change(from: &Current, to: &str) -> Change {
+    let f = from.kind();
+    let msg = match (f, to) {
+        ("absent", _) => format!("{to} created"),
+        (_, "absent") => format!("{f} removed"),
+        _ => format!("{f} replaced by {to}"),
+    };
+    Change::new("ensure", f.to_string(), to.to_string(), msg)
+}
+
+/// Backs up (when asked) and removes whatever is at `real`.
+fn clear(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<(), String> {
+    match cur {
+        Current::Missing => Ok(()),
+        Current::Dir(_) => {
+            let empty = std::fs::read_dir(real)
+                .map_err(|e| e.to_string())?
+                .next()
+                .is_none();
+            if !empty && !want.force {
+                return Err(format!(
+                    "{} is a non-empty directory; set force = true to replace or remove it",
+                    want.path
+                ));
+            }
+            if cx.noop {
+                return Ok(());
+            }
+            std::fs::remove_dir_all(real)
+                .map_err(|e| format!("cannot remove {}: {e}", real.display()))
+        }
+        Current::File(_) => {
+            if cx.noop {
+                return Ok(());
+            }
+            if want.backup {
+                let old = std::fs::read(real)
+                    .map_err(|e| format!("cannot read {}: {e}", real.display()))?;
+                cx.backups
+                    .save(&want.path, &old)
+                    .map_err(|e| format!("cannot back up {}: {e}", want.path))?;
+            }
+            cx.touched(real);
+            std::fs::remove_file(real).map_err(|e| format!("cannot remove {}: {e}", real.display()))
+        }
+        Current::Link(..) | Current::Other(_) => {
+            if cx.noop {
+                return Ok(());
+            }
+            cx.touched(real);
+            std::fs::remove_file(real).map_err(|e| format!("cannot remove {}: {e}", real.display()))
+        }
+    }
+}
+
+fn remove(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
+    if let Current::Missing = cur {
+        return Ok(Outcome::unchanged());
+    }
+    let change = ensure_change(cur, "absent");
+    let mut out = Outcome::new(Action::Remove, vec![change]);
+    if cx.show_diff {
+        if let Current::File(_) = cur {
+            let old = std::fs::read(real).unwrap_or_default();
+            out.diff = Some(unified_diff(&old, b"", &want.path));
+        }
+    }
+    clear(want, real, cur, cx)?;
+    Ok(out)
+}
+
+/// Streams a file through sha256.
+fn hash_file(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+impl Content {
+    fn len(&self, cx: &Ctx) -> Result<u64, String> {
+        match self {
+            Content::Inline(b) => Ok(b.len() as u64),
+            Content::Blob(sha) => cx
+                .store
+                .len(sha)
+                .ok_or_else(|| format!("content sha256:{sha} is not in the content store")),
+        }
+    }
+
+    fn sha(&self) -> String {
+        match self {
+            Content::Inline(b) => sha256_hex(b),
+            Content::Blob(sha) => sha.clone(),
+        }
+    }
+
+    fn bytes(&self, cx: &Ctx) -> Result<std::sync::Arc<Vec<u8>>, String> {
+        match self {
+            Content::Inline(b) => Ok(std::sync::Arc::new(b.clone())),
+            Content::Blob(sha) => cx.store.get(sha).ok_or_else(|| {
+                format!(
+                    "content sha256:{sha} is not in the content store (or does not match its hash)"
+                )
+            }),
+        }
+    }
+
+    /// Whether the regular file at `real` (of metadata `md`) already holds this content:
+    /// sizes first, then the bytes (inline) or the sha256 (store).
+    fn matches(&self, real: &Path, md: &Metadata, cx: &Ctx) -> Result<bool, String> {
+        if md.len() != self.len(cx)? {
+            return Ok(false);
+        }
+        let err = |e: io::Error| format!("cannot read {}: {e}", real.display());
+        match self {
+            Content::Inline(b) => Ok(std::fs::read(real).map_err(err)? == *b),
+            Content::Blob(sha) => Ok(hash_file(real).map_err(err)? == *sha),
+        }
+    }
+}
+
+fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
+    let (uid, gid) = ids(want, cx)?;
+    // Whatever stands in the way of a regular file, unless `present` accepts it as it is.
+    let accept_as_is = want.ensure == Ensure::Present && want.content.is_none();
+    match cur {
+        Current::File(md) => {
+            let mut changes = Vec::new();
+            let mut diff = None;
+            if let Some(content) = &want.content {
+                if !content.matches(real, md, cx)? {
+                    let old = std::fs::read(real)
+                        .map_err(|e| format!("cannot read {}: {e}", real.display()))?;
+                    let new = content.bytes(cx)?;
+                    let (from, to) = (
+                        format!("sha256:{}", sha256_hex(&old)),
+                        format!("sha256:{}", content.sha()),
+                    );
+                    changes.push(Change::new("content", from, to, "content changed"));
+                    if cx.show_diff {
+                        diff = Some(unified_diff(&old, &new, &want.path));
+                    }
+                    let mode = want.mode.unwrap_or(md.mode() & 0o7777);
+                    let (u, g) = (uid.unwrap_or(md.uid()), gid.unwrap_or(md.gid()));
+                    // The metadata changes the rewrite makes, reported as such.
+                    let mut meta = Vec::new();
+                    metadata(want, real, md, false, &Ctx { noop: true, ..*cx }, &mut meta)?;
+                    changes.extend(meta);
+                    if !cx.noop {
+                        if want.backup {
+                            cx.backups
+                                .save(&want.path, &old)
+                                .map_err(|e| format!("cannot back up {}: {e}", want.path))?;
+                        }
+                        write_atomic(real, &new, mode, Some(u), Some(g), cx.fsync)
+                            .map_err(|e| format!("cannot write {}: {e}", real.display()))?;
+                        cx.touched(real);
+                    }
+                    let mut out = Outcome::new(Action::Change, changes);
+                    out.diff = diff;
+                    return Ok(out);
+                }
+            }
+            metadata(want, real, md, false, cx, &mut changes)?;
+            Ok(Outcome::new(Action::Change, changes))
+        }
+        Current::Dir(md) | Current::Link(md, _) | Current::Other(md) if accept_as_is => {
+            let mut changes = Vec::new();
+            metadata(
+                want,
+                real,
+                md,
+                matches!(cur, Current::Link(..)),
+                cx,
+                &mut changes,
+            )?;
+            Ok(Outcome::new(Action::Change, changes))
+        }
+        _ => {
+            let new = match &want.content {
+                Some(c) => c.bytes(cx)?,
+                None => std::sync::Arc::new(Vec::new()),
+            };
+            let action = if let Current::Missing = cur {
+                Action::Create
+            } else {
+                Action::Change
+            };
+            let mut changes = vec![ensure_change(cur, "file")];
+            if let Some(c) = &want.content {
+                changes.push(Change::new(
+                    "content",
+                    None,
+                    format!("sha256:{}", c.sha()),
+                    "content set",
+                ));
+            }
+            if let (Some(m), Current::Missing) = (want.mode, cur) {
+                changes.push(Change::new(
+                    "mode",
+                    None,
+                    fmt_mode(m),
+                    format!("mode set to {}", fmt_mode(m)),
+                ));
+            }
+            let mut out = Outcome::new(action, changes);
+            if cx.show_diff {
+                out.diff = Some(unified_diff(b"", &new, &want.path));
+            }
+            clear(want, real, cur, cx)?;
+            if !cx.noop {
+                write_atomic(real, &new, want.mode.unwrap_or(0o644), uid, gid, cx.fsync)
+                    .map_err(|e| write_error(real, e, cx))?;
+                cx.touched(real);
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn write_error(real: &Path, e: io::Error, cx: &Ctx) -> String {
+    let parent = real.parent().unwrap_or(Path::new("/"));
+    if e.kind() == io::ErrorKind::NotFound && !parent.exists() {
+        format!(
+            "parent directory {} does not exist",
+            cx.root.display(parent)
+        )
+    } else {
+        format!("cannot write {}: {e}", real.display())
+    }
+}
+
+fn directory(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
+    if let Current::Dir(md) = cur {
+        let mut changes = Vec::new();
+        metadata(want, real, md, false, cx, &mut changes)?;
+        return Ok(Outcome::new(Action::Change, changes));
+    }
+    let action = if let Current::Missing = cur {
+        Action::Create
+    } else {
+        Action::Change
+    };
+    let out = Outcome::new(action, vec![ensure_change(cur, "directory")]);
+    clear(want, real, cur, cx)?;
+    if !cx.noop {
+        let (uid, gid) = ids(want, cx)?;
+        let mode = want.mode.unwrap_or(0o755);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(real)
+            .map_err(|e| write_error(real, e, cx))?;
+        cx.touched(real);
+        if uid.is_some() || gid.is_some() {
+            std::os::unix::fs::lchown(real, uid, gid)
+                .map_err(|e| format!("chown {}: {e}", real.display()))?;
+        }
+        std::fs::set_permissions(real, Permissions::from_mode(mode))
+            .map_err(|e| format!("chmod {}: {e}", real.display()))?;
+    }
+    Ok(out)
+}
+
+fn link(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
+    let target = want.target.as_deref().unwrap_or_default();
+    if let Current::Link(md, have) = cur {
+        if have.as_os_str() == target {
+            let mut changes = Vec::new();
+            metadata(want, real, md, true, cx, &mut changes)?;
+            return Ok(Outcome::new(Action::Change, changes));
+        }
+    }
+    let (action, changes) = match cur {
+        Current::Missing => (
+            Action::Create,
+            vec![
+                ensure_change(cur, "link"),
+                Change::new(
+                    "target",
+                    None,
+                    target.to_string(),
+                    format!("link to {target}"),
+                ),
+            ],
+        ),
+        Current::Link(_, have) => {
+            let have = have.display().to_string();
+            (
+                Action::Change,
+                vec![Change::new(
+                    "target",
+                    have.clone(),
+                    target.to_string(),
+                    format!("target changed {have} to {target}"),
+                )],
+            )
+        }
+        _ => (
+            Action::Change,
+            vec![
+                ensure_change(cur, "link"),
+                Change::new(
+                    "target",
+                    None,
+                    target.to_string(),
+                    format!("link to {target}"),
+                ),
+            ],
+        ),
+    };
+    if !matches!(cur, Current::Link(..) | Current::Missing) {
+        clear(want, real, cur, cx)?;
+    }
+    if !cx.noop {
+        // A new link beside the old path, renamed over it: never a moment without one.
+        let tmp = temp_path(real);
+        std::os::unix::fs::symlink(target, &tmp).map_err(|e| write_error(real, e, cx))?;
+        let (uid, gid) = ids(want, cx)?;
+        let done: io::Result<()> = (|| {
+            if uid.is_some() || gid.is_some() {
+                std::os::unix::fs::lchown(&tmp, uid, gid)?;
+            }
+            std::fs::rename(&tmp, real)?;
+            cx.touched(real);
+            Ok(())
+        })();
+        if let Err(e) = done {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(format!("cannot link {}: {e}", real.display()));
+        }
+    }
+    Ok(Outcome::new(action, changes))
+}
+
+/// The pid in a temp file name `.<name>.fleet-<pid>-<n>`.
+fn stale_temp_pid(name: &str) -> Option<i32> {
+    if !name.starts_with('.') {
+        return None;
+    }
+    let (_, tail) = name.rsplit_once(".fleet-")?;
+    let (pid, n) = tail.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// `.<name>.fleet-<pid>-<n>` beside `path`.
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let pid = *PID.get_or_init(std::process::id);
+    path.with_file_name(format!(".{name}.fleet-{pid}-{n}"))
+}
+
+/// Replaces `path` with `bytes` atomically: a temp file in the same directory gets the
+/// bytes, owner and mode, is (with `fsync`) flushed to disk, and is renamed over `path`. A
+/// reader, or a killed run, sees the old content or the new one, never a mix. Directory
+/// entries are made durable once per run (`engine` calls `syncfs` at the end), not per file.
+pub fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    fsync: bool,
+) -> io::Result<()> {
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        if uid.is_some() || gid.is_some() {
+            std::os::unix::fs::fchown(&f, uid, gid)?;
+        }
+        f.set_permissions(Permissions::from_mode(mode))?;
+        if fsync {
+            f.sync_data()?;
+        }
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// A unified diff of two contents (or a one-line note for binary ones).
+pub fn unified_diff(old: &[u8], new: &[u8], path: &str) -> String {
+    match (std::str::from_utf8(old), std::str::from_utf8(new)) {
+        (Ok(a), Ok(b)) => similar::TextDiff::from_lines(a, b)
+            .unified_diff()
+            .context_radius(3)
+            .header(path, path)
+            .to_string(),
+        _ => format!("Binary files {path} differ\n"),
+    }
+}
+
+/// Puts a backed-up version of `path` back (atomically, backing up what it replaces).
+pub fn restore(
+    root: &crate::apply::root::Root,
+    backups: &crate::apply::state::Backups,
+    path: &str,
+    at: Option<&str>,
+) -> Result<crate::apply::state::BackupEntry, String> {
+    let entry = backups
+        .find(path, at)
+        .map_err(|e| format!("cannot read backups: {e}"))?
+        .ok_or_else(|| match at {
+            Some(t) => format!("no backup of {path} at or before {t}"),
+            None => format!("no backup of {path}"),
+        })?;
+    let bytes = backups
+        .read(&entry.sha256)
+        .map_err(|e| format!("cannot read backup {}: {e}", entry.sha256))?;
+    if sha256_hex(&bytes) != entry.sha256 {
+        return Err(format!("backup {} is corrupt", entry.sha256));
+    }
+    let real = root.resolve(path).map_err(|e| e.to_string())?;
+    let (mode, uid, gid) = match std::fs::symlink_metadata(&real) {
+        Ok(md) if md.is_file() => {
+            let old =
+                std::fs::read(&real).map_err(|e| format!("cannot read {}: {e}", real.display()))?;
+            if old != bytes {
+                backups
+                    .save(path, &old)
+                    .map_err(|e| format!("cannot back up {path}: {e}"))?;
+            }
+            (md.mode() & 0o7777, Some(md.uid()), Some(md.gid()))
+        }
+        Ok(md) if md.is_dir() => return Err(format!("{path} is a directory")),
+        _ => (0o644, None, None),
+    };
+    write_atomic(&real, &bytes, mode, uid, gid, true)
+        .map_err(|e| format!("cannot write {}: {e}", real.display()))?;
+    Ok(entry)
+}

@@ -1,0 +1,191 @@
+//! Providers: the only code that reads and changes the system, one per resource type.
+
+pub mod command;
+pub mod etc;
+pub mod exec;
+pub mod file;
+pub mod package;
+pub mod release;
+pub mod service;
+pub mod user;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::root::Root;
+use super::state::Backups;
+use super::Outcome;
+use crate::catalog::json::ResourceDoc;
+use crate::catalog::store::ContentStore;
+
+/// What every provider call sees.
+pub struct Ctx<'a> {
+    pub root: &'a Root,
+    pub noop: bool,
+    pub show_diff: bool,
+    /// Flush each written file's data before renaming it into place.
+    pub fsync: bool,
+    /// Run commands inside the root with chroot(2) instead of on the host.
+    pub chroot: bool,
+    pub store: &'a ContentStore,
+    pub backups: &'a Backups,
+    pub ids: &'a etc::Ids,
+    /// Directories whose entries this run changed; fsynced once at the end (with `fsync`).
+    pub dirty: &'a std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>>,
+}
+
+impl Ctx<'_> {
+    /// Notes that an entry of `path`'s parent directory was created, replaced or removed.
+    pub fn touched(&self, path: &std::path::Path) {
+        if let (true, Some(dir)) = (self.fsync && !self.noop, path.parent()) {
+            self.dirty
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(dir.to_path_buf());
+        }
+    }
+}
+
+/// Makes one resource type's state match: read, compare, change (unless `cx.noop`).
+///
+/// A provider must be idempotent (a second `sync` after a successful one reports no
+/// change) and, under noop, must not change anything.
+pub trait Provider: Send + Sync {
+    /// Reads the current state, reports what differs and, unless noop, changes it.
+    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String>;
+
+    /// Called once per run before the walk with every resource of this provider's type
+    /// (e.g. to clean up after an interrupted run). Must not change anything under noop.
+    fn prepare(&self, resources: &[&ResourceDoc], cx: &Ctx) {
+        let _ = (resources, cx);
+    }
+
+    /// Reacts to a refresh event from a dependency that changed; `synced` is what `sync`
+    /// just did. Returns what was (or, under noop, would be) done, `None` for nothing.
+    fn refresh(
+        &self,
+        r: &ResourceDoc,
+        cx: &Ctx,
+        synced: &Outcome,
+    ) -> Result<Option<String>, String> {
+        let _ = (r, cx, synced);
+        Ok(None)
+    }
+}
+
+/// Providers by resource type. `release` is plugged in by `src/release/` through
+/// [`Providers::register`].
+#[derive(Clone)]
+pub struct Providers {
+    map: HashMap<String, Arc<dyn Provider>>,
+}
+
+impl Providers {
+    /// An empty registry.
+    pub fn empty() -> Providers {
+        Providers {
+            map: HashMap::new(),
+        }
+    }
+
+    /// file, package, user, group, service, exec, release.
+    pub fn standard() -> Providers {
+        let mut p = Providers::empty();
+        p.register("file", Arc::new(file::FileProvider));
+        p.register("package", Arc::new(package::PackageProvider::new()));
+        p.register("user", Arc::new(user::UserProvider));
+        p.register("group", Arc::new(user::GroupProvider));
+        p.register("service", Arc::new(service::ServiceProvider));
+        p.register("exec", Arc::new(exec::ExecProvider));
+        p.register("release", Arc::new(release::ReleaseProvider));
+        p
+    }
+
+    pub fn register(&mut self, kind: &str, provider: Arc<dyn Provider>) {
+        self.map.insert(kind.to_string(), provider);
+    }
+
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn Provider>> {
+        self.map.get(kind)
+    }
+}
+
+/// Typed reads of a resource's `params` (the compiler validated them; hand-written catalogs
+/// may not be, so every read can fail with a message).
+pub struct Params<'a> {
+    r: &'a ResourceDoc,
+}
+
+impl<'a> Params<'a> {
+    pub fn new(r: &'a ResourceDoc) -> Params<'a> {
+        Params { r }
+    }
+
+    pub fn raw(&self, name: &str) -> Option<&'a Value> {
+        self.r.params.get(name).filter(|v| !v.is_null())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+
+    /// A String (Ints are rendered in decimal).
+    pub fn str(&self, name: &str) -> Result<Option<String>, String> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(v) => Err(format!("{name}: expected a string, got {v}")),
+        }
+    }
+
+    pub fn bool(&self, name: &str, default: bool) -> Result<bool, String> {
+        match self.raw(name) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) if s == "true" || s == "false" => Ok(s == "true"),
+            Some(v) => Err(format!("{name}: expected true or false, got {v}")),
+        }
+    }
+
+    pub fn int(&self, name: &str) -> Result<Option<i64>, String> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| format!("{name}: expected an integer, got {n}")),
+            Some(Value::String(s)) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{name}: expected an integer, got {s:?}")),
+            Some(v) => Err(format!("{name}: expected an integer, got {v}")),
+        }
+    }
+
+    /// An Array of Strings (a single String counts as one element).
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, String> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    v => Err(format!("{name}: expected strings, got {v}")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(v) => Err(format!("{name}: expected an array of strings, got {v}")),
+        }
+    }
+
+    /// The resource's namevar: `attr` when set, else the title.
+    pub fn name(&self, attr: &str) -> Result<String, String> {
+        Ok(self.str(attr)?.unwrap_or_else(|| self.r.title.clone()))
+    }
+}

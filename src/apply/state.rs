@@ -1,0 +1,169 @@
+//! The state directory: the run lock, the content-addressed backup store and saved reports.
+//!
+//! Layout (CLI.md "State"): `lock`, `backup/<sha256>` (old bytes), `backup/index.jsonl` (one
+//! `{"path","time","sha256"}` line per backup, appended), `reports/<time>.json`.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::catalog::json::sha256_hex;
+
+/// The held run lock of a state directory; released when dropped.
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+/// Why the lock could not be taken.
+#[derive(Debug)]
+pub enum LockError {
+    /// Another apply holds it (and we were asked not to wait).
+    Busy(PathBuf),
+    Io(PathBuf, io::Error),
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockError::Busy(p) => write!(
+                f,
+                "another fleet apply is running (it holds {})",
+                p.display()
+            ),
+            LockError::Io(p, e) => write!(f, "cannot lock {}: {e}", p.display()),
+        }
+    }
+}
+
+/// Takes `STATE/lock`, creating the state directory when `create`; `wait` blocks until the
+/// other run ends instead of failing. With `create` false and no lock file, returns `None`
+/// (a noop run on a machine fleet never changed creates nothing).
+pub fn lock(state: &Path, create: bool, wait: bool) -> Result<Option<Lock>, LockError> {
+    let path = state.join("lock");
+    if !create && !path.exists() {
+        return Ok(None);
+    }
+    if create {
+        std::fs::create_dir_all(state).map_err(|e| LockError::Io(path.clone(), e))?;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| LockError::Io(path.clone(), e))?;
+    if wait {
+        file.lock().map_err(|e| LockError::Io(path.clone(), e))?;
+    } else {
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(LockError::Busy(path)),
+            Err(TryLockError::Error(e)) => return Err(LockError::Io(path, e)),
+        }
+    }
+    Ok(Some(Lock { _file: file }))
+}
+
+/// Saves a report as `STATE/reports/<started>.json` (atomically), returning its path.
+pub fn save_report(state: &Path, started: &str, json: &str) -> io::Result<PathBuf> {
+    let dir = state.join("reports");
+    std::fs::create_dir_all(&dir)?;
+    let name = started.replace(':', "");
+    let path = dir.join(format!("{name}.json"));
+    let tmp = dir.join(format!(".{name}.json.tmp"));
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// One backed-up version of a file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BackupEntry {
+    /// The catalog path (as seen inside the root).
+    pub path: String,
+    /// RFC 3339 UTC.
+    pub time: String,
+    pub sha256: String,
+}
+
+/// The content-addressed backup store `STATE/backup`.
+#[derive(Debug)]
+pub struct Backups {
+    dir: PathBuf,
+    index: Mutex<()>,
+}
+
+impl Backups {
+    pub fn new(state: &Path) -> Backups {
+        Backups {
+            dir: state.join("backup"),
+            index: Mutex::new(()),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stores `bytes` as the old content of `path` (idempotent per content) and records it.
+    pub fn save(&self, path: &str, bytes: &[u8]) -> io::Result<String> {
+        let sha = sha256_hex(bytes);
+        std::fs::create_dir_all(&self.dir)?;
+        let blob = self.dir.join(&sha);
+        if !blob.exists() {
+            let tmp = self.dir.join(format!(".{sha}.{}.tmp", std::process::id()));
+            let mut f = File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &blob)?;
+        }
+        let entry = BackupEntry {
+            path: path.to_string(),
+            time: super::time::now_rfc3339(),
+            sha256: sha.clone(),
+        };
+        let mut line = serde_json::to_string(&entry).expect("entry serialises");
+        line.push('\n');
+        let _guard = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("index.jsonl"))?;
+        f.write_all(line.as_bytes())?;
+        Ok(sha)
+    }
+
+    /// Every backup, oldest first (unreadable lines are skipped).
+    pub fn list(&self) -> io::Result<Vec<BackupEntry>> {
+        let text = match std::fs::read_to_string(self.dir.join("index.jsonl")) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
+    /// The newest backup of `path` taken at or before `at` (any RFC 3339 prefix, compared
+    /// as text; `None`: the newest of all).
+    pub fn find(&self, path: &str, at: Option<&str>) -> io::Result<Option<BackupEntry>> {
+        let all = self.list()?;
+        Ok(all.into_iter().rfind(|e| {
+            e.path == path
+                && match at {
+                    None => true,
+                    Some(t) => e.time.as_str() <= t || e.time.starts_with(t),
+                }
+        }))
+    }
+
+    /// The bytes of a backup.
+    pub fn read(&self, sha: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(self.dir.join(sha))
+    }
+}

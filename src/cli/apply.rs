@@ -1,0 +1,319 @@
+//! `fleet apply`: compile (or read) the catalog, apply or plan it, render the plan or the
+//! Report JSON, keep the report, choose the exit code.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::apply::report;
+use crate::apply::root::Root;
+use crate::apply::{state, Action, Options, Providers, Run, Status};
+use crate::catalog::json::CatalogDoc;
+use crate::catalog::store::ContentStore;
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The manifest to compile for this node (or give --catalog).
+    pub file: Option<PathBuf>,
+    /// Apply a catalog JSON file made by `fleet compile` (content from `<its dir>/content/`).
+    #[arg(long, conflicts_with = "file")]
+    pub catalog: Option<PathBuf>,
+    /// The node to compile (default: this host's name).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Change nothing; show what would change.
+    #[arg(long)]
+    pub noop: bool,
+    /// Show unified diffs of file contents.
+    #[arg(long)]
+    pub show_diff: bool,
+    /// `text` (a plan a person reads) or `json` (the Report JSON).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+    /// Exit 0 no change, 2 changes, 4 failures, 6 both.
+    #[arg(long)]
+    pub detailed_exitcodes: bool,
+    /// Take every path under DIR (images, containers, tests).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// The state directory (default `/var/lib/fleet` under the root).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Resources applied at once (default: the number of cores).
+    #[arg(long, default_value_t = 0)]
+    pub jobs: usize,
+    /// With --root: run commands (exec, service commands) inside DIR with chroot(2), which
+    /// needs a shell in DIR, instead of on the host with FLEET_ROOT set.
+    #[arg(long, requires = "root")]
+    pub chroot: bool,
+    /// Do not flush each written file before renaming it into place; the run still ends
+    /// with one flush of the filesystem. Much faster for thousands of files.
+    #[arg(long)]
+    pub no_fsync: bool,
+    /// Also list unchanged resources.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Wait for another apply on the same state directory instead of failing.
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long)]
+    pub modulepath: Vec<PathBuf>,
+    #[arg(long)]
+    pub facts: Option<PathBuf>,
+}
+
+/// `/var/lib/fleet` under the root, or `--state-dir` as given.
+pub(crate) fn state_dir(root: &Root, given: Option<&Path>) -> Result<PathBuf, String> {
+    match given {
+        Some(p) => Ok(p.to_path_buf()),
+        None => root
+            .resolve("/var/lib/fleet")
+            .map_err(|e| format!("state directory: {e}")),
+    }
+}
+
+/// Compiles FILE for a node through the front end (`Program`), with this machine's facts.
+fn compile(args: &ApplyArgs, file: &Path) -> Result<(CatalogDoc, ContentStore), String> {
+    use crate::program::{Options as ProgOptions, Program};
+    let facts = crate::apply::facts::gather();
+    let mut program = Program::load(
+        &[file.to_path_buf()],
+        ProgOptions {
+            modulepath: args.modulepath.clone(),
+            facts: args.facts.clone(),
+        },
+    );
+    // This machine's facts, unless --facts names others.
+    if args.facts.is_none() {
+        program.local_facts = Some(crate::eval::value::Value::from_json(
+            &serde_json::Value::Object(facts.clone()),
+        ));
+    }
+    let node = match &args.node {
+        Some(n) => n.clone(),
+        None => program.node_for_host(
+            facts
+                .get("hostname")
+                .and_then(|h| h.as_str())
+                .unwrap_or("default"),
+        ),
+    };
+    let store = ContentStore::new();
+    let (catalog, diags) = program.compile(&node, &store);
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    super::output::report_to_stderr(&diags, &program.sources, &file.to_string_lossy());
+    match catalog {
+        Some(c) if errors == 0 => Ok((crate::catalog::to_doc(&c, &program.sources), store)),
+        _ => Err(format!("{} has errors; nothing applied", file.display())),
+    }
+}
+
+fn load_catalog(path: &Path) -> Result<(CatalogDoc, ContentStore), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let doc = CatalogDoc::from_json(&text)
+        .map_err(|e| format!("{}: not a catalog: {e}", path.display()))?;
+    if doc.format != crate::catalog::json::FORMAT {
+        return Err(format!(
+            "{}: catalog format {} is not supported",
+            path.display(),
+            doc.format
+        ));
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Ok((doc, ContentStore::from_dir(dir.join("content"))))
+}
+
+pub fn run(args: ApplyArgs) -> i32 {
+    let fail_code = if args.detailed_exitcodes { 4 } else { 1 };
+    let root = match &args.root {
+        Some(d) => match Root::new(d) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("fleet: --root {}: {e}", d.display());
+                return 2;
+            }
+        },
+        None => Root::host(),
+    };
+    let loaded = match (&args.catalog, &args.file) {
+        (Some(c), _) => load_catalog(c),
+        (None, Some(f)) => compile(&args, f),
+        (None, None) => {
+            eprintln!("fleet: apply needs a manifest FILE or --catalog FILE.json");
+            return 2;
+        }
+    };
+    let (doc, store) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("fleet: {e}");
+            return fail_code;
+        }
+    };
+    let state_dir = match state_dir(&root, args.state_dir.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("fleet: {e}");
+            return fail_code;
+        }
+    };
+    let _lock = match state::lock(&state_dir, !args.noop, args.wait) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("fleet: {e}");
+            return fail_code;
+        }
+    };
+    let opts = Options {
+        root,
+        state_dir: state_dir.clone(),
+        noop: args.noop,
+        jobs: args.jobs,
+        show_diff: args.show_diff,
+        fsync: !args.no_fsync,
+        chroot: args.chroot,
+    };
+    let run = match crate::apply::run(&doc, &store, &Providers::standard(), &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("fleet: {e}");
+            return fail_code;
+        }
+    };
+    let report = report::to_doc(&run, args.verbose);
+    if !args.noop {
+        if let Err(e) = state::save_report(
+            &state_dir,
+            &run.started,
+            &report::to_doc(&run, true).to_json(),
+        ) {
+            eprintln!("fleet: cannot save the report: {e}");
+        }
+    }
+    if args.format == "json" {
+        super::out(&report.to_json());
+    } else {
+        super::out(&render(&run, args.verbose));
+    }
+    match (args.detailed_exitcodes, run.changed(), run.failed()) {
+        (true, c, f) => (if c { 2 } else { 0 }) | (if f { 4 } else { 0 }),
+        (false, _, f) => i32::from(f),
+    }
+}
+
+/// Shortens `sha256:<64 hex>` to 12 hex digits for people.
+fn short(v: &Option<String>) -> String {
+    match v {
+        None => "(none)".into(),
+        Some(s) => match s.strip_prefix("sha256:") {
+            Some(h) if h.len() == 64 => format!("sha256:{}", &h[..12]),
+            _ => s.clone(),
+        },
+    }
+}
+
+/// The plan (noop) or the account (real run) a person reads.
+pub fn render(run: &Run, verbose: bool) -> String {
+    let mut s = String::new();
+    let (mut create, mut change, mut remove, mut refresh) = (0, 0, 0, 0);
+    for r in &run.results {
+        match r.status {
+            Status::Unchanged => {
+                if verbose {
+                    let _ = writeln!(s, "  {} unchanged", r.reference);
+                }
+            }
+            Status::Changed | Status::Failed => {
+                let o = &r.outcome;
+                if o.action != Action::None {
+                    let (sym, past) = match o.action {
+                        Action::Create => {
+                            create += 1;
+                            ("+", "created")
+                        }
+                        Action::Remove => {
+                            remove += 1;
+                            ("-", "removed")
+                        }
+                        _ => {
+                            change += 1;
+                            ("~", "changed")
+                        }
+                    };
+                    if run.noop {
+                        let _ = writeln!(s, "{sym} {}", r.reference);
+                    } else if r.noop {
+                        let _ = writeln!(s, "{sym} {} (noop: not {past})", r.reference);
+                    } else {
+                        let _ = writeln!(s, "{sym} {} {past}", r.reference);
+                    }
+                    // A creation or removal is one line (details: --verbose, or the JSON report).
+                    let details = o.action == Action::Change || verbose;
+                    for c in o.changes.iter().filter(|_| details) {
+                        if c.property == "ensure" && o.action != Action::Change {
+                            continue;
+                        }
+                        let _ = writeln!(
+                            s,
+                            "    {}: {} -> {}",
+                            c.property,
+                            short(&c.from),
+                            short(&c.to)
+                        );
+                    }
+                    if let Some(d) = &o.diff {
+                        for line in d.lines() {
+                            let _ = writeln!(s, "    {line}");
+                        }
+                    }
+                }
+                if let Some(done) = &r.refreshed {
+                    refresh += 1;
+                    let _ = writeln!(s, "↻ {} ({done})", r.reference);
+                }
+                if r.status == Status::Failed {
+                    let _ = writeln!(
+                        s,
+                        "! {} failed: {}",
+                        r.reference,
+                        r.message.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Status::Skipped => {
+                let _ = writeln!(
+                    s,
+                    "· {} {}",
+                    r.reference,
+                    r.message.as_deref().unwrap_or("skipped")
+                );
+            }
+        }
+    }
+    let (failed, skipped) = (run.count(Status::Failed), run.count(Status::Skipped));
+    if run.noop {
+        let _ = write!(
+            s,
+            "{create} to create, {change} to change, {remove} to remove"
+        );
+        if refresh > 0 {
+            let _ = write!(s, ", {refresh} to refresh");
+        }
+    } else {
+        let _ = write!(s, "{create} created, {change} changed, {remove} removed");
+        if refresh > 0 {
+            let _ = write!(s, ", {refresh} refreshed");
+        }
+    }
+    if failed > 0 {
+        let _ = write!(s, ", {failed} failed");
+    }
+    if skipped > 0 {
+        let _ = write!(s, ", {skipped} skipped");
+    }
+    let _ = writeln!(s, " ({} resources, {:.2}s)", run.results.len(), run.seconds);
+    s
+}

@@ -1,0 +1,105 @@
+//! `fleet backup list|restore PATH [--at TIME]`: the backup store of the state directory.
+
+use std::path::PathBuf;
+
+use crate::apply::root::Root;
+use crate::apply::state::{self, Backups};
+
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub action: BackupAction,
+    /// Take every path under this directory (as `apply --root` did).
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
+    /// The state directory (default `/var/lib/fleet` under the root).
+    #[arg(long, global = true)]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BackupAction {
+    /// Show every backed-up version: time, sha256, path.
+    List {
+        /// Only this path.
+        path: Option<String>,
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
+    /// Put a backed-up version back (the newest, or the newest at or before --at).
+    Restore {
+        path: String,
+        /// An RFC 3339 time (or a prefix of one, e.g. `2026-11-27T10`).
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+pub fn run(args: BackupArgs) -> i32 {
+    let root = match &args.root {
+        Some(d) => match Root::new(d) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("fleet: --root {}: {e}", d.display());
+                return 2;
+            }
+        },
+        None => Root::host(),
+    };
+    let state_dir = match super::apply::state_dir(&root, args.state_dir.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("fleet: {e}");
+            return 1;
+        }
+    };
+    let backups = Backups::new(&state_dir);
+    match args.action {
+        BackupAction::List { path, format } => {
+            let entries = match backups.list() {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("fleet: cannot read backups: {e}");
+                    return 1;
+                }
+            };
+            let entries: Vec<_> = entries
+                .into_iter()
+                .filter(|e| path.as_ref().is_none_or(|p| *p == e.path))
+                .collect();
+            let mut s = String::new();
+            for e in &entries {
+                if format == "json" {
+                    s.push_str(&serde_json::to_string(e).expect("entry serialises"));
+                    s.push('\n');
+                } else {
+                    s.push_str(&format!("{}  {}  {}\n", e.time, e.sha256, e.path));
+                }
+            }
+            super::out(&s);
+            0
+        }
+        BackupAction::Restore { path, at } => {
+            let _lock = match state::lock(&state_dir, true, true) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("fleet: {e}");
+                    return 1;
+                }
+            };
+            match crate::apply::providers::file::restore(&root, &backups, &path, at.as_deref()) {
+                Ok(entry) => {
+                    super::out(&format!(
+                        "restored {} from the backup of {} (sha256:{})\n",
+                        entry.path, entry.time, entry.sha256
+                    ));
+                    0
+                }
+                Err(e) => {
+                    eprintln!("fleet: {e}");
+                    1
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! `fleet facts`: this machine's facts as JSON.
+
+#[derive(Debug, clap::Args)]
+pub struct FactsArgs {}
+
+pub fn run(_args: FactsArgs) -> i32 {
+    let facts = crate::apply::facts::gather();
+    let mut s = serde_json::to_string_pretty(&facts).expect("facts serialise");
+    s.push('\n');
+    super::out(&s);
+    0
+}

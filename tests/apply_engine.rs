@@ -1,0 +1,417 @@
+//! The engine: failures skip their dependents only, deterministic output under parallelism,
+//! exit codes, the state lock, saved reports, unusable catalogs, and crash safety (SIGKILL
+//! while writing: every file is its old or its new content).
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::{fleet, Sandbox};
+
+/// Drops the `(N resources, 0.01s)` tail that differs between runs.
+fn stable(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split(" (").next().unwrap_or(l).to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    support::snapshot(dir)
+        .into_keys()
+        .filter(|k| k.contains(".fleet-"))
+        .collect()
+}
+
+#[test]
+fn a_failure_skips_its_dependents_and_nothing_else() {
+    let sb = Sandbox::new();
+    let big = vec![b'x'; 1 << 20];
+    let sha = sb.blob(&big);
+    let fail = "echo broken >&2; exit 1";
+    let cat = sb.catalog(
+        "c",
+        &[
+            ("file", "/etc/a", json!({"content": "a\n"})),
+            ("exec", fail, json!({})),
+            ("file", "/etc/c", json!({"content": "c\n"})),
+            ("file", "/etc/d", json!({"content": "d\n"})),
+            ("file", "/etc/e", json!({"content": "e\n"})),
+            ("file", "/etc/big", json!({"content_sha256": sha})),
+        ],
+        &[
+            ("File[/etc/a]", &format!("Exec[{fail}]"), false),
+            (&format!("Exec[{fail}]"), "File[/etc/c]", false),
+            ("File[/etc/c]", "File[/etc/d]", true),
+        ],
+    );
+    let r = sb.apply(&cat, &["--format", "json"]);
+    assert_eq!(r.code, 6, "changes and failures: {r:?}");
+    let report = r.report();
+    assert_eq!(
+        report["summary"],
+        json!({"resources": 6, "changed": 3, "failed": 1, "skipped": 2, "unchanged": 0}),
+        "{report}"
+    );
+    let skipped: Vec<&str> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["status"] == "skipped")
+        .map(|e| e["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, ["File[/etc/c]", "File[/etc/d]"]);
+    assert_eq!(sb.read("/etc/a"), "a\n");
+    assert_eq!(sb.read("/etc/e"), "e\n");
+    assert_eq!(std::fs::read(sb.p("/etc/big")).unwrap(), big);
+    assert!(!sb.p("/etc/c").exists() && !sb.p("/etc/d").exists());
+    assert!(
+        temp_files(&sb.root).is_empty(),
+        "no half-written file: {:?}",
+        temp_files(&sb.root)
+    );
+
+    // Without --detailed-exitcodes a failure is 1; the next run retries only what is left.
+    let r = fleet(&[
+        "apply",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--root",
+        sb.root.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains(&format!("! Exec[{fail}] failed: ")),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("· File[/etc/c] skipped: dependency Exec["),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("0 created, 0 changed, 0 removed, 1 failed, 2 skipped"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn output_order_does_not_depend_on_parallelism() {
+    let sb = Sandbox::new();
+    let mut resources = vec![("file", "/srv".to_string(), json!({"ensure": "directory"}))];
+    for i in 0..300 {
+        resources.push((
+            "file",
+            format!("/srv/f{i:03}"),
+            json!({"content": format!("{i}\n"), "mode": if i % 2 == 0 { "0600" } else { "0644" }}),
+        ));
+    }
+    let mut edges = Vec::new();
+    for i in (0..300).step_by(7) {
+        edges.push((
+            format!("File[/srv/f{:03}]", i + 3),
+            format!("File[/srv/f{i:03}]"),
+        ));
+    }
+    let res: Vec<(&str, &str, serde_json::Value)> = resources
+        .iter()
+        .map(|(k, t, p)| (*k, t.as_str(), p.clone()))
+        .collect();
+    let edg: Vec<(&str, &str, bool)> = edges
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str(), false))
+        .collect();
+    let cat = sb.catalog("c", &res, &edg);
+    let one = sb.apply(&cat, &["--noop", "--jobs", "1"]);
+    let many = sb.apply(&cat, &["--noop", "--jobs", "8"]);
+    assert_eq!(one.code, 2);
+    assert_eq!(stable(&one.stdout), stable(&many.stdout));
+    // Topological order: f003 comes before f000 which it must precede.
+    let pos = |s: &str| one.stdout.find(s).unwrap();
+    assert!(pos("File[/srv]") < pos("File[/srv/f003]"));
+    assert!(pos("File[/srv/f003]") < pos("File[/srv/f000]"));
+    let r = sb.apply(&cat, &["--jobs", "8"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+}
+
+#[test]
+fn exit_codes_and_saved_reports() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog(
+        "c",
+        &[("file", "/etc/motd", json!({"content": "hi\n"}))],
+        &[],
+    );
+    let plain = |extra: &[&str]| {
+        let mut a = vec![
+            "apply",
+            "--catalog",
+            cat.to_str().unwrap(),
+            "--root",
+            sb.root.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        fleet(&a)
+    };
+    assert_eq!(sb.apply(&cat, &["--noop"]).code, 2, "noop finding changes");
+    assert_eq!(plain(&["--noop"]).code, 0);
+    assert!(
+        !sb.p("/var/lib/fleet").exists(),
+        "noop leaves no state behind"
+    );
+    assert_eq!(plain(&[]).code, 0, "changes without --detailed-exitcodes");
+    assert_eq!(sb.apply(&cat, &[]).code, 0, "nothing left to change");
+    let reports: Vec<_> = std::fs::read_dir(sb.p("/var/lib/fleet/reports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(reports.len(), 2);
+    for p in reports {
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        assert_eq!(doc["node"], "test");
+        assert_eq!(doc["noop"], false);
+        assert!(doc["started"].as_str().unwrap().ends_with('Z'));
+    }
+}
+
+#[test]
+fn unsupported_types_fail_and_bad_catalogs_are_refused() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog(
+        "c",
+        &[
+            ("release", "shop", json!({"path": "/srv/shop"})),
+            ("file", "/etc/after", json!({"content": "x"})),
+        ],
+        &[("Release[shop]", "File[/etc/after]", false)],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stdout.contains("unsupported resource type \"release\""),
+        "{r:?}"
+    );
+    assert!(!sb.p("/etc/after").exists());
+
+    let cat = sb.catalog(
+        "c",
+        &[("file", "/etc/x", json!({}))],
+        &[("File[/etc/x]", "File[/nope]", false)],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr.contains("File[/nope] is not in the catalog"),
+        "{r:?}"
+    );
+
+    let cat = sb.catalog(
+        "c",
+        &[("file", "/etc/x", json!({})), ("file", "/etc/y", json!({}))],
+        &[
+            ("File[/etc/x]", "File[/etc/y]", false),
+            ("File[/etc/y]", "File[/etc/x]", false),
+        ],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("dependency cycle"), "{r:?}");
+    let r = fleet(&["apply"]);
+    assert_eq!(r.code, 2, "bad invocation: {r:?}");
+}
+
+#[test]
+fn a_second_apply_on_the_same_root_waits_or_fails() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog(
+        "c",
+        &[("file", "/etc/motd", json!({"content": "hi\n"}))],
+        &[],
+    );
+    std::fs::create_dir_all(sb.p("/var/lib/fleet")).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(sb.p("/var/lib/fleet/lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("another fleet apply is running"), "{r:?}");
+    assert!(!sb.p("/etc/motd").exists());
+
+    let child = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .args([
+            "apply",
+            "--wait",
+            "--catalog",
+            cat.to_str().unwrap(),
+            "--root",
+            sb.root.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!sb.p("/etc/motd").exists(), "still waiting");
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(sb.read("/etc/motd"), "hi\n");
+}
+
+/// A tiny deterministic PRNG (xorshift64*), seeded from the clock and printed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+#[test]
+fn killed_while_writing_every_file_is_old_or_new() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.p("/data")).unwrap();
+    const N: usize = 200;
+    let content = |gen: u8, i: usize| -> Vec<u8> {
+        let mut v = vec![gen; 1 << 20];
+        v[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        v
+    };
+    let mut catalogs = Vec::new();
+    let mut shas: Vec<[String; 2]> = vec![Default::default(); N];
+    for gen in 0..2u8 {
+        let mut res = vec![("file", "/data".to_string(), json!({"ensure": "directory"}))];
+        for (i, pair) in shas.iter_mut().enumerate() {
+            let sha = sb.blob(&content(b'a' + gen, i));
+            pair[gen as usize] = sha.clone();
+            res.push((
+                "file",
+                format!("/data/f{i:03}"),
+                json!({"content_sha256": sha}),
+            ));
+        }
+        let r: Vec<(&str, &str, serde_json::Value)> = res
+            .iter()
+            .map(|(k, t, p)| (*k, t.as_str(), p.clone()))
+            .collect();
+        catalogs.push(sb.catalog(&format!("gen{gen}"), &r, &[]));
+    }
+    // Old content everywhere first, timed to choose kill delays across the whole write.
+    let start = Instant::now();
+    assert_eq!(sb.apply(&catalogs[0], &[]).code, 2);
+    let full = start.elapsed().as_millis().max(20) as u64;
+
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    println!("crash test seed {seed}, full run {full} ms");
+    let mut rng = Rng(seed);
+    let iterations = 20;
+    // Kill somewhere in the write (bounded so a slow disk does not make the test crawl).
+    let window = (full + full / 2).min(4000);
+    let mut killed_mid_run = 0;
+    for it in 0..iterations {
+        let cat = &catalogs[(it + 1) % 2];
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fleet"))
+            .args([
+                "apply",
+                "--catalog",
+                cat.to_str().unwrap(),
+                "--root",
+                sb.root.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.next() % window));
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_run += 1;
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        for (i, pair) in shas.iter().enumerate() {
+            let got = support::sha256_hex(&std::fs::read(sb.p(&format!("/data/f{i:03}"))).unwrap());
+            assert!(
+                pair.contains(&got),
+                "iteration {it} (seed {seed}): /data/f{i:03} is neither old nor new"
+            );
+        }
+    }
+    assert!(
+        killed_mid_run > 0,
+        "no run was actually interrupted (seed {seed})"
+    );
+    // A complete run afterwards converges and sweeps the temp files of killed runs.
+    assert_eq!(sb.apply(&catalogs[0], &[]).code & 4, 0);
+    for (i, pair) in shas.iter().enumerate() {
+        assert_eq!(
+            support::sha256_hex(&std::fs::read(sb.p(&format!("/data/f{i:03}"))).unwrap()),
+            pair[0]
+        );
+    }
+    assert!(
+        temp_files(&sb.p("/data")).is_empty(),
+        "{:?}",
+        temp_files(&sb.p("/data"))
+    );
+}
+
+#[test]
+fn facts_are_json_with_every_key() {
+    let r = fleet(&["facts"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let facts: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    for k in [
+        "hostname",
+        "fqdn",
+        "os",
+        "virtual",
+        "kernel",
+        "arch",
+        "processors",
+        "memory_mb",
+        "ip",
+        "interfaces",
+    ] {
+        assert!(facts.get(k).is_some(), "missing {k}: {facts}");
+    }
+    for k in ["family", "name", "release", "major"] {
+        assert!(facts["os"][k].is_string(), "os.{k}: {facts}");
+    }
+    assert!(facts["memory_mb"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_resource_with_noop_true_is_only_planned() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog(
+        "c",
+        &[
+            ("file", "/etc/a", json!({"content": "a\n", "noop": true})),
+            ("file", "/etc/b", json!({"content": "b\n"})),
+        ],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(!sb.p("/etc/a").exists(), "{r:?}");
+    assert!(
+        r.stdout.contains("+ File[/etc/a] (noop: not created)"),
+        "{r:?}"
+    );
+    assert_eq!(sb.read("/etc/b"), "b\n");
+}

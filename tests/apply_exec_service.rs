@@ -1,0 +1,395 @@
+//! `exec` (guards, refreshonly, cwd, environment, path, user, timeout, returns) and the
+//! `service` command provider with a real background process, refresh included.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::Sandbox;
+
+#[test]
+fn exec_creates_guard_is_idempotent_and_noop_only_reports() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog(
+        "c",
+        &[(
+            "exec",
+            "echo made > \"$FLEET_ROOT/made\"",
+            json!({"creates": "/made"}),
+        )],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(sb.read("/made"), "made\n");
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    std::fs::remove_file(sb.p("/made")).unwrap();
+    let before = sb.snapshot();
+    let r = sb.apply(&cat, &["--noop"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("~ Exec["), "{r:?}");
+    assert_eq!(before, sb.snapshot());
+}
+
+#[test]
+fn exec_onlyif_unless_cwd_environment_path_returns() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.p("/work")).unwrap();
+    let cat = sb.catalog(
+        "c",
+        &[
+            ("exec", "pwd > here; echo \"$GREETING\" > env; echo \"$PATH\" > path; exit 3", json!({"cwd": "/work", "environment": {"GREETING": "hello"}, "path": ["/usr/bin", "/bin"], "returns": [0, 3], "unless": "test -f \"$FLEET_ROOT/work/here\""})),
+            ("exec", "touch \"$FLEET_ROOT/never\"", json!({"onlyif": "false"})),
+            ("exec", "exit 3", json!({"unless": "true"})),
+        ],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let work = std::fs::canonicalize(sb.p("/work")).unwrap();
+    assert_eq!(sb.read("/work/here").trim(), work.display().to_string());
+    assert_eq!(sb.read("/work/env"), "hello\n");
+    assert_eq!(sb.read("/work/path"), "/usr/bin:/bin\n");
+    assert!(!sb.p("/never").exists());
+    assert_eq!(sb.apply(&cat, &[]).code, 0, "guards hold");
+}
+
+#[test]
+fn exec_failure_and_unexpected_return() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog("c", &[("exec", "echo boom >&2; exit 7", json!({}))], &[]);
+    let r = sb.apply(&cat, &["--format", "json"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    let msg = r.report()["events"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("exit 7") && msg.contains("boom"), "{msg}");
+}
+
+#[test]
+fn exec_timeout_kills_the_whole_command() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog(
+        "c",
+        &[(
+            "exec",
+            "sleep 60 & echo $! > \"$FLEET_ROOT/child\"; sleep 60",
+            json!({"timeout": 1}),
+        )],
+        &[],
+    );
+    let start = Instant::now();
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stdout.contains("timed out"), "{r:?}");
+    assert!(start.elapsed() < Duration::from_secs(30));
+    let child: i32 = sb.read("/child").trim().parse().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !alive(child),
+        "the background child of a timed-out exec was killed"
+    );
+}
+
+#[test]
+fn exec_as_another_user() {
+    let sb = Sandbox::new();
+    let has_nobody = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("nobody:"));
+    assert!(has_nobody, "the host needs a nobody user");
+    std::fs::create_dir_all(sb.p("/tmp")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(sb.p("/tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::set_permissions(&sb.root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(sb.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cat = sb.catalog(
+        "c",
+        &[(
+            "exec",
+            "id -un > \"$FLEET_ROOT/tmp/who\"",
+            json!({"user": "nobody", "creates": "/tmp/who"}),
+        )],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(sb.read("/tmp/who"), "nobody\n");
+}
+
+#[test]
+fn refreshonly_exec_runs_on_refresh_only() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog(
+        "c",
+        &[
+            ("file", "/etc/app.conf", json!({"content": "v1\n"})),
+            (
+                "exec",
+                "echo x >> \"$FLEET_ROOT/reloads\"",
+                json!({"refreshonly": true}),
+            ),
+        ],
+        &[(
+            "File[/etc/app.conf]",
+            "Exec[echo x >> \"$FLEET_ROOT/reloads\"]",
+            true,
+        )],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("↻ Exec[echo x >> \"$FLEET_ROOT/reloads\"] (ran)"),
+        "{r:?}"
+    );
+    assert_eq!(sb.read("/reloads"), "x\n");
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    assert_eq!(sb.read("/reloads"), "x\n");
+    sb.write("/etc/app.conf", "drift\n");
+    let before = sb.snapshot();
+    let r = sb.apply(&cat, &["--noop"]);
+    assert!(r.stdout.contains("(would run)"), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("0 to create, 1 to change, 0 to remove, 1 to refresh"),
+        "{r:?}"
+    );
+    assert_eq!(before, sb.snapshot());
+    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    assert_eq!(sb.read("/reloads"), "x\nx\n");
+}
+
+/// Kills the test service's process when the test ends, whatever happens.
+struct Reaper(std::path::PathBuf);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.0) {
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                // SAFETY: kill(2) of the test's own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+fn svc(ensure: &str) -> serde_json::Value {
+    json!({
+        "ensure": ensure,
+        "provider": "command",
+        "start": "sleep 1000 >/dev/null 2>&1 & echo $! > \"$FLEET_ROOT/svc.pid\"",
+        "stop": "kill $(cat \"$FLEET_ROOT/svc.pid\") && rm -f \"$FLEET_ROOT/svc.pid\"",
+        // Alive and not a zombie (PID 1 of a container may not reap orphans).
+        "status": "p=$(cat \"$FLEET_ROOT/svc.pid\" 2>/dev/null) && s=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null) && [ -n \"$s\" ] && [ \"$s\" != Z ]",
+    })
+}
+
+fn pid(sb: &Sandbox) -> i32 {
+    sb.read("/svc.pid").trim().parse().unwrap()
+}
+
+/// Alive and not a zombie.
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn service_command_provider_running_stopped_and_restart_on_refresh() {
+    let sb = Sandbox::new();
+    let _reaper = Reaper(sb.p("/svc.pid"));
+    let resources = [
+        ("file", "/etc/svc.conf", json!({"content": "a\n"})),
+        ("service", "demo", svc("running")),
+    ];
+    let cat = sb.catalog(
+        "c",
+        &resources,
+        &[("File[/etc/svc.conf]", "Service[demo]", true)],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        !r.stdout.contains("↻"),
+        "just started, not restarted: {r:?}"
+    );
+    let first = pid(&sb);
+    assert!(alive(first));
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+
+    // Drift: the process died.
+    // SAFETY: kill(2) of the service this test started.
+    unsafe { libc::kill(first, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(100));
+    let before = sb.snapshot();
+    let r = sb.apply(&cat, &["--noop", "--format", "json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let ev = &r.report()["events"][0];
+    assert_eq!(
+        (
+            ev["property"].as_str(),
+            ev["from"].as_str(),
+            ev["to"].as_str()
+        ),
+        (Some("ensure"), Some("stopped"), Some("running"))
+    );
+    assert_eq!(before, sb.snapshot());
+    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    let second = pid(&sb);
+    assert!(alive(second) && second != first);
+
+    // A config change refreshes the running service: restarted.
+    sb.write("/etc/svc.conf", "b\n");
+    let r = sb.apply(&cat, &["--noop"]);
+    assert!(
+        r.stdout.contains("↻ Service[demo] (would restart)"),
+        "{r:?}"
+    );
+    assert_eq!(pid(&sb), second);
+    let r = sb.apply(&cat, &[]);
+    assert!(r.stdout.contains("↻ Service[demo] (restarted)"), "{r:?}");
+    let third = pid(&sb);
+    assert!(third != second && alive(third) && !alive(second), "{r:?}");
+
+    // Stopped.
+    let cat = sb.catalog("c", &[("service", "demo", svc("stopped"))], &[]);
+    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!alive(third));
+    assert!(!sb.p("/svc.pid").exists());
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+
+    // Drift: started by hand; noop reports running -> stopped and leaves it running.
+    let start = svc("stopped")["start"].as_str().unwrap().to_string();
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&start)
+        .env("FLEET_ROOT", &sb.root)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let fourth = pid(&sb);
+    let before = sb.snapshot();
+    let r = sb.apply(&cat, &["--noop"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("    ensure: running -> stopped"), "{r:?}");
+    assert_eq!(before, sb.snapshot());
+    assert!(alive(fourth));
+    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!alive(fourth));
+}
+
+#[test]
+fn systemd_enable_under_a_root() {
+    support::require_tool("systemctl");
+    let sb = Sandbox::new();
+    sb.write("/etc/systemd/system/demo.service", "[Unit]\nDescription=demo\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n");
+    let wants = sb.p("/etc/systemd/system/multi-user.target.wants/demo.service");
+    let cat = sb.catalog(
+        "c",
+        &[(
+            "service",
+            "demo",
+            json!({"provider": "systemd", "enable": true}),
+        )],
+        &[],
+    );
+    let before = sb.snapshot();
+    let r = sb.apply(&cat, &["--noop"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("    enable: false -> true"), "{r:?}");
+    assert_eq!(before, sb.snapshot());
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(std::fs::symlink_metadata(&wants).is_ok(), "enabled: {r:?}");
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    let cat = sb.catalog(
+        "c",
+        &[(
+            "service",
+            "demo",
+            json!({"provider": "systemd", "enable": false}),
+        )],
+        &[],
+    );
+    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    assert!(std::fs::symlink_metadata(&wants).is_err());
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    // Running state cannot be managed inside a root: a clear failure.
+    let cat = sb.catalog(
+        "c",
+        &[(
+            "service",
+            "demo",
+            json!({"provider": "systemd", "ensure": "running"}),
+        )],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stdout.contains("under --root"), "{r:?}");
+}
+
+/// Copies the host's `/bin/sh` and the libraries it links into `root` (enough for builtins).
+fn install_shell(root: &std::path::Path) {
+    let sh = std::fs::canonicalize("/bin/sh").unwrap();
+    let mut files = vec![sh.clone()];
+    let ldd = std::process::Command::new("ldd")
+        .arg(&sh)
+        .output()
+        .expect("ldd is needed to build a chroot");
+    for word in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
+        if word.starts_with('/') {
+            files.push(std::path::PathBuf::from(word));
+        }
+    }
+    for f in files {
+        for p in [f.clone(), std::fs::canonicalize(&f).unwrap()] {
+            let dest = root.join(p.strip_prefix("/").unwrap());
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(std::fs::canonicalize(&p).unwrap(), &dest).unwrap();
+        }
+    }
+    let bin_sh = root.join("bin/sh");
+    if !bin_sh.exists() {
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::copy(&sh, &bin_sh).unwrap();
+    }
+}
+
+#[test]
+fn exec_inside_the_root_with_chroot() {
+    let sb = Sandbox::new();
+    install_shell(&sb.root);
+    std::fs::create_dir_all(sb.p("/work")).unwrap();
+    let cat = sb.catalog(
+        "c",
+        &[(
+            "exec",
+            "pwd > here; echo \"${FLEET_ROOT:-unset}\" > /env",
+            json!({"cwd": "/work", "creates": "/env"}),
+        )],
+        &[],
+    );
+    let r = sb.apply(&cat, &["--chroot"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(
+        sb.read("/work/here"),
+        "/work\n",
+        "the command saw the root as /"
+    );
+    assert_eq!(sb.read("/env"), "unset\n");
+    assert_eq!(sb.apply(&cat, &["--chroot"]).code, 0);
+}

@@ -1,0 +1,383 @@
+//! The `file` provider for real under a sandbox root: every `ensure`, mode, owner, group;
+//! idempotency, honest noop, backups, and no escape from the root.
+
+mod support;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use serde_json::{json, Value};
+use support::{fleet, Sandbox};
+
+/// Apply, verify, apply again (no change), drift, noop (reports exactly the drift, changes
+/// nothing), apply (fixes it).
+fn full_cycle(
+    sb: &Sandbox,
+    resources: &[(&str, &str, Value)],
+    verify: impl Fn(&Sandbox),
+    drift: impl Fn(&Sandbox),
+    drift_props: &[&str],
+) {
+    let cat = sb.catalog("c", resources, &[]);
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "first run changes: {r:?}");
+    verify(sb);
+    let r = sb.apply(&cat, &["--format", "json"]);
+    assert_eq!(r.code, 0, "second run changes nothing: {r:?}");
+    assert_eq!(r.report()["summary"]["changed"], 0);
+    drift(sb);
+    let before = sb.snapshot();
+    let r = sb.apply(&cat, &["--noop", "--format", "json"]);
+    assert_eq!(r.code, 2, "noop sees the drift: {r:?}");
+    let report = r.report();
+    let props: Vec<&str> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["property"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        props, drift_props,
+        "noop reports exactly the drift: {report}"
+    );
+    assert_eq!(before, sb.snapshot(), "noop changed nothing");
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    verify(sb);
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+}
+
+fn mode(sb: &Sandbox, p: &str) -> u32 {
+    std::fs::symlink_metadata(sb.p(p)).unwrap().mode() & 0o7777
+}
+
+#[test]
+fn ensure_file_with_content_and_mode() {
+    let sb = Sandbox::new();
+    full_cycle(
+        &sb,
+        &[(
+            "file",
+            "/etc/motd",
+            json!({"ensure": "file", "content": "hello\n", "mode": "0640"}),
+        )],
+        |sb| {
+            assert_eq!(sb.read("/etc/motd"), "hello\n");
+            assert_eq!(mode(sb, "/etc/motd"), 0o640);
+        },
+        |sb| {
+            sb.write("/etc/motd", "tampered\n");
+            std::fs::set_permissions(sb.p("/etc/motd"), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+        },
+        &["content", "mode"],
+    );
+}
+
+#[test]
+fn ensure_file_from_the_content_store() {
+    let sb = Sandbox::new();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let sha = sb.blob(&big);
+    full_cycle(
+        &sb,
+        &[("file", "/etc/blob.bin", json!({"content_sha256": sha}))],
+        |sb| {
+            assert_eq!(std::fs::read(sb.p("/etc/blob.bin")).unwrap(), big);
+            assert_eq!(mode(sb, "/etc/blob.bin"), 0o644);
+        },
+        // Same size, one byte different: the hash must catch it.
+        |sb| {
+            let mut b = std::fs::read(sb.p("/etc/blob.bin")).unwrap();
+            b[1000] ^= 1;
+            std::fs::write(sb.p("/etc/blob.bin"), b).unwrap();
+        },
+        &["content"],
+    );
+}
+
+#[test]
+fn missing_content_blob_fails_clearly() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog(
+        "c",
+        &[("file", "/etc/x", json!({"content_sha256": "ab".repeat(32)}))],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stdout.contains("not in the content store"), "{r:?}");
+    assert!(!sb.p("/etc/x").exists());
+}
+
+#[test]
+fn ensure_present_creates_empty_and_keeps_content() {
+    let sb = Sandbox::new();
+    full_cycle(
+        &sb,
+        &[(
+            "file",
+            "/etc/present",
+            json!({"ensure": "present", "mode": "0600"}),
+        )],
+        |sb| assert_eq!(mode(sb, "/etc/present"), 0o600),
+        |sb| {
+            // Content is not managed: only the mode drift shows.
+            sb.write("/etc/present", "anything");
+            std::fs::set_permissions(sb.p("/etc/present"), std::fs::Permissions::from_mode(0o644))
+                .unwrap();
+        },
+        &["mode"],
+    );
+    assert_eq!(sb.read("/etc/present"), "anything");
+}
+
+#[test]
+fn ensure_directory() {
+    let sb = Sandbox::new();
+    full_cycle(
+        &sb,
+        &[
+            (
+                "file",
+                "/srv/app",
+                json!({"ensure": "directory", "mode": "0750"}),
+            ),
+            ("file", "/srv", json!({"ensure": "directory"})),
+        ],
+        |sb| {
+            assert!(sb.p("/srv/app").is_dir());
+            assert_eq!(mode(sb, "/srv/app"), 0o750);
+        },
+        |sb| {
+            std::fs::remove_dir(sb.p("/srv/app")).unwrap();
+            std::fs::write(sb.p("/srv/app"), "a file in the way").unwrap();
+        },
+        &["ensure"],
+    );
+}
+
+#[test]
+fn ensure_link() {
+    let sb = Sandbox::new();
+    full_cycle(
+        &sb,
+        &[(
+            "file",
+            "/etc/current",
+            json!({"ensure": "link", "target": "releases/2"}),
+        )],
+        |sb| {
+            assert_eq!(
+                std::fs::read_link(sb.p("/etc/current"))
+                    .unwrap()
+                    .to_str()
+                    .unwrap(),
+                "releases/2"
+            )
+        },
+        |sb| {
+            std::fs::remove_file(sb.p("/etc/current")).unwrap();
+            std::os::unix::fs::symlink("releases/1", sb.p("/etc/current")).unwrap();
+        },
+        &["target"],
+    );
+}
+
+#[test]
+fn ensure_absent_backs_up_and_restores() {
+    let sb = Sandbox::new();
+    sb.write("/etc/old.conf", "precious\n");
+    full_cycle(
+        &sb,
+        &[("file", "/etc/old.conf", json!({"ensure": "absent"}))],
+        |sb| assert!(!sb.p("/etc/old.conf").exists()),
+        |sb| sb.write("/etc/old.conf", "again\n"),
+        &["ensure"],
+    );
+    let root = sb.root.to_str().unwrap();
+    let list = fleet(&["backup", "list", "--root", root]);
+    assert_eq!(list.code, 0, "{list:?}");
+    assert_eq!(list.stdout.lines().count(), 2, "{list:?}");
+    assert!(list.stdout.contains("/etc/old.conf"));
+    let first_time = list
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let r = fleet(&["backup", "restore", "/etc/old.conf", "--root", root]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(sb.read("/etc/old.conf"), "again\n");
+    let r = fleet(&[
+        "backup",
+        "restore",
+        "/etc/old.conf",
+        "--at",
+        &first_time,
+        "--root",
+        root,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(sb.read("/etc/old.conf"), "precious\n");
+}
+
+#[test]
+fn replaced_content_is_backed_up() {
+    let sb = Sandbox::new();
+    sb.write("/etc/hosts", "old hosts\n");
+    let cat = sb.catalog(
+        "c",
+        &[("file", "/etc/hosts", json!({"content": "new hosts\n"}))],
+        &[],
+    );
+    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    let blob = sb
+        .p("/var/lib/fleet/backup")
+        .join(support::sha256_hex(b"old hosts\n"));
+    assert_eq!(std::fs::read_to_string(blob).unwrap(), "old hosts\n");
+}
+
+#[test]
+fn absent_directory_needs_force() {
+    let sb = Sandbox::new();
+    sb.write("/srv/data/file", "x");
+    let cat = sb.catalog(
+        "c",
+        &[("file", "/srv/data", json!({"ensure": "absent"}))],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stdout.contains("force"), "{r:?}");
+    assert!(sb.p("/srv/data/file").exists());
+    let cat = sb.catalog(
+        "c",
+        &[(
+            "file",
+            "/srv/data",
+            json!({"ensure": "absent", "force": true}),
+        )],
+        &[],
+    );
+    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    assert!(!sb.p("/srv/data").exists());
+}
+
+#[test]
+fn owner_and_group_by_name() {
+    let sb = Sandbox::new();
+    sb.write(
+        "/etc/passwd",
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1234:1234::/home/app:/bin/sh\n",
+    );
+    sb.write("/etc/group", "root:x:0:\napp:x:1234:\n");
+    full_cycle(
+        &sb,
+        &[(
+            "file",
+            "/etc/app.conf",
+            json!({"content": "x=1\n", "owner": "app", "group": "app", "mode": "0640"}),
+        )],
+        |sb| {
+            let md = std::fs::metadata(sb.p("/etc/app.conf")).unwrap();
+            assert_eq!((md.uid(), md.gid()), (1234, 1234));
+        },
+        |sb| std::os::unix::fs::chown(sb.p("/etc/app.conf"), Some(0), Some(0)).unwrap(),
+        &["owner", "group"],
+    );
+}
+
+#[test]
+fn plan_text_and_show_diff() {
+    let sb = Sandbox::new();
+    sb.write("/etc/x", "one\ntwo\n");
+    std::fs::set_permissions(sb.p("/etc/x"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    sb.write("/etc/gone", "bye");
+    let cat = sb.catalog(
+        "c",
+        &[
+            ("file", "/etc/motd", json!({"content": "hi\n"})),
+            (
+                "file",
+                "/etc/x",
+                json!({"content": "one\nthree\n", "mode": "0644"}),
+            ),
+            ("file", "/etc/gone", json!({"ensure": "absent"})),
+        ],
+        &[],
+    );
+    let r = sb.apply(&cat, &["--noop", "--show-diff"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("+ File[/etc/motd]\n"), "{r:?}");
+    assert!(r.stdout.contains("~ File[/etc/x]\n"), "{r:?}");
+    assert!(r.stdout.contains("    mode: 0600 -> 0644\n"), "{r:?}");
+    assert!(
+        r.stdout.contains("-two\n") && r.stdout.contains("+three\n"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("- File[/etc/gone]\n"), "{r:?}");
+    assert!(
+        r.stdout.contains("1 to create, 1 to change, 1 to remove"),
+        "{r:?}"
+    );
+    let r = sb.apply(&cat, &[]);
+    assert!(r.stdout.contains("+ File[/etc/motd] created"), "{r:?}");
+    assert!(
+        r.stdout.contains("1 created, 1 changed, 1 removed"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_planted_symlink_does_not_lead_out_of_the_root() {
+    let sb = Sandbox::new();
+    std::fs::remove_dir(sb.p("/etc")).unwrap();
+    std::os::unix::fs::symlink("/etc", sb.p("/etc")).unwrap();
+    std::fs::create_dir_all(sb.p("/opt")).unwrap();
+    std::fs::create_dir_all(sb.p("/tmp")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../tmp", sb.p("/opt/up")).unwrap();
+    let marker = format!("fleet-escape-test-{}", std::process::id());
+    let cat = sb.catalog(
+        "c",
+        &[
+            (
+                "file",
+                &format!("/etc/{marker}"),
+                json!({"content": "escaped!\n"}),
+            ),
+            (
+                "file",
+                &format!("/opt/up/{marker}"),
+                json!({"content": "escaped!\n"}),
+            ),
+        ],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert!(
+        !std::path::Path::new("/etc").join(&marker).exists(),
+        "wrote the host's /etc: {r:?}"
+    );
+    assert!(
+        !std::path::Path::new("/tmp").join(&marker).exists(),
+        "wrote the host's /tmp: {r:?}"
+    );
+    // The /etc one fails (a link loop inside the root); the other lands inside the root.
+    assert_eq!(r.code, 6, "{r:?}");
+    assert!(sb.p("/tmp").join(&marker).exists(), "{r:?}");
+}
+
+#[test]
+fn missing_parent_directory_fails() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog("c", &[("file", "/nope/x", json!({"content": "x"}))], &[]);
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stdout.contains("parent directory /nope does not exist"),
+        "{r:?}"
+    );
+}
