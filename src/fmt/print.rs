@@ -339,6 +339,10 @@ impl<'a> Printer<'a> {
                 || level * 2 + head.len() + one.len() + 2 > WIDTH;
             if multi {
                 head.push('(');
+                let paren = scan::Lexer::new(self.src, name_end, open)
+                    .find(|t| t.text(self.src) == "(")
+                    .map_or(name_end, |t| t.end);
+                head.push_str(&self.trailing(paren));
                 for (p, t) in params.iter().zip(&texts) {
                     for (_, _, c) in self.take_comments(name_end, p.var.span.start as usize) {
                         head.push_str(&format!("\n{}{c}", ind(level + 1)));
