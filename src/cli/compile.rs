@@ -118,7 +118,7 @@ fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
         for (node, catalog) in &catalogs {
             let catalog = catalog.as_ref().expect("checked above");
             let doc = catalog::to_doc(catalog, &program.sources);
-            std::fs::write(out.join(format!("{node}.json")), doc.to_pretty())?;
+            doc.write_pretty(std::fs::File::create(out.join(format!("{node}.json")))?)?;
         }
         store.write_to(&out.join("content"))
     });
