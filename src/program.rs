@@ -407,14 +407,12 @@ impl Program {
         let index = Index::build(self);
         all.extend(index.diags.iter().cloned());
         let Some(block) = index.match_node(node) else {
-            let main = self.files.first().map(|f| f.id).unwrap_or_default();
             let mut d = Diagnostic::new(
                 Severity::Error,
                 "no-node",
                 None,
                 format!("no node block matches `{node}` and there is no `node default`"),
             );
-            d.notes.push(format!("in {}", self.sources.get(main).name));
             d.node = Some(node.to_string());
             all.push(d);
             return (None, finish(all, &self.sources));
