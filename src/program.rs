@@ -360,9 +360,8 @@ impl Program {
         let index = Index::build(self);
         all.extend(index.diags.iter().cloned());
         let runs = index.check_runs();
-        let mut per_node: Vec<(String, Vec<Diagnostic>)> = Vec::new();
-        let mut provisions = Vec::new();
-        for (name, node) in &runs {
+        // Nodes are independent: evaluate them on every core, keeping their order.
+        let results = parallel_map(&runs, |(name, node)| {
             let facts = match node {
                 Some(run) if !run.named => facts::stand_in("default"),
                 _ => self.facts_for(name),
@@ -378,10 +377,17 @@ impl Program {
                 crate::catalog::build_with(&eval, &self.sources, &store, &opts);
             diags.extend(cdiags);
             diags.extend(crate::graph::link(&mut catalog));
-            if let (Some(values), Some(spans)) = (&eval.provision, &eval.provision_spans) {
-                provisions.push((values.clone(), spans.clone()));
-            }
-            per_node.push((name.clone(), diags));
+            let provision = match (eval.provision, eval.provision_spans) {
+                (Some(values), Some(spans)) => Some((values, spans)),
+                _ => None,
+            };
+            (name.clone(), diags, provision)
+        });
+        let mut per_node: Vec<(String, Vec<Diagnostic>)> = Vec::with_capacity(results.len());
+        let mut provisions = Vec::new();
+        for (name, diags, provision) in results {
+            provisions.extend(provision);
+            per_node.push((name, diags));
         }
         all.extend(merge_nodes(per_node));
         all.extend(eval::provision::duplicate_addresses(&provisions));
@@ -460,6 +466,49 @@ impl Program {
     pub fn main_file(&self) -> Option<FileId> {
         self.files.iter().find(|f| f.main).map(|f| f.id)
     }
+}
+
+/// `f` over `items` on one large-stack worker per core, results in the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if workers < 2 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for _ in 0..workers {
+            let work = || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            };
+            let spawned = std::thread::Builder::new()
+                .name("fleet-eval".into())
+                .stack_size(256 << 20)
+                .spawn_scoped(s, work)
+                .expect("spawning an evaluation thread");
+            handles.push(spawned);
+        }
+        for h in handles {
+            if let Err(panic) = h.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every item was evaluated")
+        })
+        .collect()
 }
 
 /// Runs `f` on a thread with a large stack: evaluation recurses along the nesting of the
