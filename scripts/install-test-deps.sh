@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs the Debian tools the apply tests drive for real (idempotent; run as root):
 # dpkg/dpkg-deb/dpkg-scanpackages and apt-get for the package provider, useradd & co. for
-# the user and group providers, systemctl for `systemctl --root` (service enable).
+# the user and group providers, systemctl for `systemctl --root` (service enable), git for
+# release repositories, graphviz so `fleet graph` output is fed to a real `dot`, python3 for
+# the conformance `verify` script.
 set -eu
 missing=""
 command -v dpkg-deb >/dev/null 2>&1 || missing="$missing dpkg"
@@ -9,6 +11,9 @@ command -v dpkg-scanpackages >/dev/null 2>&1 || missing="$missing dpkg-dev"
 command -v apt-get >/dev/null 2>&1 || missing="$missing apt"
 command -v useradd >/dev/null 2>&1 || [ -x /usr/sbin/useradd ] || missing="$missing passwd"
 command -v systemctl >/dev/null 2>&1 || missing="$missing systemd"
+command -v git >/dev/null 2>&1 || missing="$missing git"
+command -v dot >/dev/null 2>&1 || missing="$missing graphviz"
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q

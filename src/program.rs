@@ -56,6 +56,8 @@ pub struct Program {
     /// The directory of the main (first) file: data levels and facts live beside it.
     pub main_dir: PathBuf,
     pub data: Data,
+    /// This machine's facts, for `fleet apply FILE`: they win over facts files for every node.
+    pub local_facts: Option<Value>,
 }
 
 impl Program {
@@ -96,6 +98,7 @@ impl Program {
             load_diags: Vec::new(),
             main_dir,
             data: Data::default(),
+            local_facts: None,
         };
         let mut by_path: HashMap<PathBuf, FileId> = HashMap::new();
         let mut pending = Vec::new();
@@ -324,6 +327,9 @@ impl Program {
     /// The facts for a node: `--facts`, else `facts/<node>.json` beside the main manifest,
     /// else the stand-in facts.
     pub fn facts_for(&self, node: &str) -> Value {
+        if let Some(v) = &self.local_facts {
+            return v.clone();
+        }
         if let Some(f) = &self.options.facts {
             let file = if f.is_dir() {
                 f.join(format!("{node}.json"))
@@ -354,9 +360,8 @@ impl Program {
         let index = Index::build(self);
         all.extend(index.diags.iter().cloned());
         let runs = index.check_runs();
-        let mut per_node: Vec<(String, Vec<Diagnostic>)> = Vec::new();
-        let mut provisions = Vec::new();
-        for (name, node) in &runs {
+        // Nodes are independent: evaluate them on every core, keeping their order.
+        let results = parallel_map(&runs, |(name, node)| {
             let facts = match node {
                 Some(run) if !run.named => facts::stand_in("default"),
                 _ => self.facts_for(name),
@@ -372,10 +377,17 @@ impl Program {
                 crate::catalog::build_with(&eval, &self.sources, &store, &opts);
             diags.extend(cdiags);
             diags.extend(crate::graph::link(&mut catalog));
-            if let (Some(values), Some(spans)) = (&eval.provision, &eval.provision_spans) {
-                provisions.push((values.clone(), spans.clone()));
-            }
-            per_node.push((name.clone(), diags));
+            let provision = match (eval.provision, eval.provision_spans) {
+                (Some(values), Some(spans)) => Some((values, spans)),
+                _ => None,
+            };
+            (name.clone(), diags, provision)
+        });
+        let mut per_node: Vec<(String, Vec<Diagnostic>)> = Vec::with_capacity(results.len());
+        let mut provisions = Vec::new();
+        for (name, diags, provision) in results {
+            provisions.extend(provision);
+            per_node.push((name, diags));
         }
         all.extend(merge_nodes(per_node));
         all.extend(eval::provision::duplicate_addresses(&provisions));
@@ -418,14 +430,12 @@ impl Program {
         }
         all.extend(index.diags.iter().cloned());
         let Some(block) = index.match_node(node) else {
-            let main = self.files.first().map(|f| f.id).unwrap_or_default();
             let mut d = Diagnostic::new(
                 Severity::Error,
                 "no-node",
                 None,
                 format!("no node block matches `{node}` and there is no `node default`"),
             );
-            d.notes.push(format!("in {}", self.sources.get(main).name));
             d.node = Some(node.to_string());
             all.push(d);
             return (None, finish(all, &self.sources));
@@ -457,10 +467,65 @@ impl Program {
         Index::build(self).all_nodes()
     }
 
+    /// The node name a machine called `host` compiles as: `host` when a node block matches it
+    /// (or there are none), else `default`.
+    pub fn node_for_host(&self, host: &str) -> String {
+        if self.has_syntax_errors() {
+            return host.to_string();
+        }
+        match Index::build(self).match_node(host) {
+            Some(_) => host.to_string(),
+            None => "default".to_string(),
+        }
+    }
+
     /// The main file (first on the command line), for span-less diagnostics.
     pub fn main_file(&self) -> Option<FileId> {
         self.files.iter().find(|f| f.main).map(|f| f.id)
     }
+}
+
+/// `f` over `items` on one large-stack worker per core, results in the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if workers < 2 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for _ in 0..workers {
+            let work = || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            };
+            let spawned = std::thread::Builder::new()
+                .name("fleet-eval".into())
+                .stack_size(256 << 20)
+                .spawn_scoped(s, work)
+                .expect("spawning an evaluation thread");
+            handles.push(spawned);
+        }
+        for h in handles {
+            if let Err(panic) = h.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every item was evaluated")
+        })
+        .collect()
 }
 
 /// Runs `f` on a thread with a large stack: evaluation recurses along the nesting of the

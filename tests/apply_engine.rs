@@ -185,15 +185,15 @@ fn unsupported_types_fail_and_bad_catalogs_are_refused() {
     let cat = sb.catalog(
         "c",
         &[
-            ("release", "shop", json!({"path": "/srv/shop"})),
+            ("widget", "shop", json!({"path": "/srv/shop"})),
             ("file", "/etc/after", json!({"content": "x"})),
         ],
-        &[("Release[shop]", "File[/etc/after]", false)],
+        &[("Widget[shop]", "File[/etc/after]", false)],
     );
     let r = sb.apply(&cat, &[]);
     assert_eq!(r.code, 4, "{r:?}");
     assert!(
-        r.stdout.contains("unsupported resource type \"release\""),
+        r.stdout.contains("unsupported resource type \"widget\""),
         "{r:?}"
     );
     assert!(!sb.p("/etc/after").exists());

@@ -327,7 +327,7 @@ fn systemd_enable_under_a_root() {
     assert_eq!(sb.apply(&cat, &[]).code, 2);
     assert!(std::fs::symlink_metadata(&wants).is_err());
     assert_eq!(sb.apply(&cat, &[]).code, 0);
-    // Running state cannot be managed inside a root: a clear failure.
+    // An image root runs nothing: a systemd service's running state is not managed there.
     let cat = sb.catalog(
         "c",
         &[(
@@ -338,8 +338,8 @@ fn systemd_enable_under_a_root() {
         &[],
     );
     let r = sb.apply(&cat, &[]);
-    assert_eq!(r.code, 4, "{r:?}");
-    assert!(r.stdout.contains("under --root"), "{r:?}");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.contains("failed"), "{r:?}");
 }
 
 /// Copies the host's `/bin/sh` and the libraries it links into `root` (enough for builtins).

@@ -801,6 +801,38 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// Compiles `manifest` (written into the sandbox) for node `n1` with the real binary and
+/// returns the catalog's only release's params; the content store goes to `out/content`.
+fn compile_release(sb: &Sandbox, manifest: &str) -> IndexMap<String, Value> {
+    let file = sb.dir.path().join("site.fleet");
+    fs::write(&file, manifest).unwrap();
+    let out = sb.dir.path().join("out");
+    let _ = fs::remove_dir_all(&out);
+    let run = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .args(["compile", "--all", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for blob in fs::read_dir(out.join("content")).unwrap() {
+        sb.store.add(fs::read(blob.unwrap().path()).unwrap());
+    }
+    let doc: Value = serde_json::from_slice(&fs::read(out.join("default.json")).unwrap()).unwrap();
+    let release = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "release")
+        .unwrap()
+        .clone();
+    serde_json::from_value(release["params"].clone()).unwrap()
+}
+
 #[test]
 fn a_git_revision_is_exported_without_dot_git() {
     let sb = Sandbox::new();
@@ -818,28 +850,22 @@ fn a_git_revision_is_exported_without_dot_git() {
     fs::write(repo.join("public/index.php"), "later").unwrap();
     git(&repo, &["commit", "--quiet", "-am", "two"]);
 
-    let src = release::git_export(repo.to_str().unwrap(), "v1").unwrap();
-    assert_eq!(src.commit.as_deref(), Some(tagged.as_str()));
+    let manifest = |revision: &str| {
+        format!(
+            "release \"shop\" {{ path = \"{PATH}\", repo = \"{}\", revision = \"{revision}\" }}\n",
+            repo.display()
+        )
+    };
+    let params = compile_release(&sb, &manifest("v1"));
+    assert_eq!(params["commit"], tagged.as_str());
+    let by_commit = compile_release(&sb, &manifest(&tagged));
     assert_eq!(
-        src,
-        release::git_export(repo.to_str().unwrap(), &tagged).unwrap(),
+        params["content_sha256"], by_commit["content_sha256"],
         "deterministic"
     );
-    let head = release::git_export(repo.to_str().unwrap(), "HEAD").unwrap();
-    assert_ne!(head.commit, src.commit);
-    assert!(release::git_export(repo.to_str().unwrap(), "no-such-branch").is_err());
-    let url = format!("file://{}", repo.display());
-    assert_eq!(
-        release::git_export(&url, "v1").unwrap(),
-        src,
-        "a URL is cloned first"
-    );
+    let head = compile_release(&sb, &manifest("HEAD"));
+    assert_ne!(head["commit"], params["commit"]);
 
-    let sha = sb.store.add(src.bytes.clone());
-    assert_eq!(sha, src.content_sha256);
-    let params: IndexMap<String, Value> =
-        serde_json::from_value(json!({"path": PATH, "content_sha256": sha, "commit": tagged}))
-            .unwrap();
     let spec = Spec::from_params("shop", &params).unwrap();
     assert_eq!(spec.id, tagged[..12]);
     sb.apply(&spec).unwrap();
@@ -878,11 +904,11 @@ fn a_directory_source_tars_deterministically() {
     let one = make("one", &["a.txt", "b/run.sh", "b/z/deep.txt"]);
     std::thread::sleep(Duration::from_millis(20));
     let two = make("two", &["b/z/deep.txt", "b/run.sh", "a.txt"]);
-    let a = release::source_to_bytes(&one).unwrap();
-    let b = release::source_to_bytes(&two).unwrap();
+    let a = fleet::catalog::content::tar_dir(&one).unwrap();
+    let b = fleet::catalog::content::tar_dir(&two).unwrap();
     assert_eq!(a, b);
     let mut names = Vec::new();
-    let mut archive = tar::Archive::new(a.bytes.as_slice());
+    let mut archive = tar::Archive::new(a.as_slice());
     for e in archive.entries().unwrap() {
         let e = e.unwrap();
         let h = e.header();
@@ -891,16 +917,23 @@ fn a_directory_source_tars_deterministically() {
             (0, 0, 0)
         );
         if e.path().unwrap().ends_with("run.sh") {
-            assert_eq!(h.mode().unwrap(), 0o750);
+            // Modes are kept as git keeps them: executable or not.
+            assert_eq!(h.mode().unwrap(), 0o755);
         }
-        names.push(e.path().unwrap().to_string_lossy().into_owned());
+        names.push(
+            e.path()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches('/')
+                .to_string(),
+        );
     }
     assert_eq!(
         names,
         ["a.txt", "b", "b/run.sh", "b/z", "b/z/deep.txt", "link"]
     );
     // And it deploys.
-    let spec = sb.spec(a.bytes, json!({"version": "dir1"}));
+    let spec = sb.spec(a, json!({"version": "dir1"}));
     sb.apply(&spec).unwrap();
     assert_eq!(
         fs::read_to_string(sb.deploy().join("current/link")).unwrap(),

@@ -185,12 +185,17 @@ pub(crate) fn reference_text(kind: &str, title: &str) -> String {
 }
 
 /// Why two declarations of one resource do not merge (attributes compared without
-/// metaparameters and `none`s), or None when they are equal.
+/// metaparameters and `none`s), or None when they are equal. The namevar is left out: both
+/// declarations already have the same identity, whether it came from the title or was set
+/// (`file "motd" { path = "/etc/motd" }` is `file "/etc/motd" {}`).
 fn first_difference(a: &Declared, b: &Declared) -> Option<String> {
+    let namevar = schema::namevar(&a.kind);
     let relevant = |d: &Declared| -> IndexMap<String, Value> {
         d.attrs
             .iter()
-            .filter(|(k, v)| !v.value.is_none() && !schema::is_metaparam(k))
+            .filter(|(k, v)| {
+                !v.value.is_none() && !schema::is_metaparam(k) && Some(k.as_str()) != namevar
+            })
             .map(|(k, v)| (k.clone(), v.value.clone()))
             .collect()
     };

@@ -283,7 +283,12 @@ fn remote_commit(repo: &str, revision: &str) -> Result<String, GitError> {
 }
 
 fn archive(dir: &Path, commit: &str) -> Result<Vec<u8>, GitError> {
-    git(Some(dir), &["archive", "--format=tar", commit]).map_err(GitError::Repo)
+    // git archive's default umask (002) would leave files group-writable: use 022.
+    git(
+        Some(dir),
+        &["-c", "tar.umask=0022", "archive", "--format=tar", commit],
+    )
+    .map_err(GitError::Repo)
 }
 
 /// Runs git, returning stdout, or stderr's text on failure.

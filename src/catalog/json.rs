@@ -78,8 +78,19 @@ impl CatalogDoc {
     /// Sets `version` from the canonical JSON of the document with `version` empty.
     pub fn seal(&mut self) {
         self.version.clear();
-        let canonical = serde_json::to_vec(self).expect("catalog serialises");
-        self.version = format!("sha256:{}", hex(&Sha256::digest(&canonical)));
+        // Hashed as it is serialised: a large catalog's canonical JSON is never held whole.
+        let mut hasher = HashWriter(Sha256::new());
+        serde_json::to_writer(&mut hasher, self).expect("catalog serialises");
+        self.version = format!("sha256:{}", hex(&hasher.0.finalize()));
+    }
+
+    /// Writes the document as `to_pretty` renders it, without building the whole text.
+    pub fn write_pretty(&self, w: impl std::io::Write) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut w = std::io::BufWriter::new(w);
+        serde_json::to_writer_pretty(&mut w, self).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")?;
+        w.flush()
     }
 
     /// The document as pretty JSON with a trailing newline (what `fleet compile` prints).
@@ -91,6 +102,20 @@ impl CatalogDoc {
 
     pub fn from_json(text: &str) -> Result<CatalogDoc, serde_json::Error> {
         serde_json::from_str(text)
+    }
+}
+
+/// An `io::Write` that feeds a sha256.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -75,45 +75,32 @@ pub(crate) fn state_dir(root: &Root, given: Option<&Path>) -> Result<PathBuf, St
 fn compile(args: &ApplyArgs, file: &Path) -> Result<(CatalogDoc, ContentStore), String> {
     use crate::program::{Options as ProgOptions, Program};
     let facts = crate::apply::facts::gather();
-    let node = match &args.node {
-        Some(n) => n.clone(),
-        None => facts
-            .get("hostname")
-            .and_then(|h| h.as_str())
-            .unwrap_or("default")
-            .to_string(),
-    };
-    // The front end reads facts from a file: hand it this machine's unless --facts is given.
-    let mut tmp = None;
-    let facts_path = match &args.facts {
-        Some(p) => p.clone(),
-        None => {
-            let p = std::env::temp_dir().join(format!("fleet-facts-{}.json", std::process::id()));
-            std::fs::write(&p, serde_json::to_string(&facts).expect("facts serialise"))
-                .map_err(|e| e.to_string())?;
-            tmp = Some(p.clone());
-            p
-        }
-    };
-    let program = Program::load(
+    let mut program = Program::load(
         &[file.to_path_buf()],
         ProgOptions {
             modulepath: args.modulepath.clone(),
-            facts: Some(facts_path),
+            facts: args.facts.clone(),
         },
     );
+    // This machine's facts, unless --facts names others.
+    if args.facts.is_none() {
+        program.local_facts = Some(crate::eval::value::Value::from_json(
+            &serde_json::Value::Object(facts.clone()),
+        ));
+    }
+    let node = match &args.node {
+        Some(n) => n.clone(),
+        None => program.node_for_host(
+            facts
+                .get("hostname")
+                .and_then(|h| h.as_str())
+                .unwrap_or("default"),
+        ),
+    };
     let store = ContentStore::new();
     let (catalog, diags) = program.compile(&node, &store);
-    if let Some(t) = tmp {
-        let _ = std::fs::remove_file(t);
-    }
-    let errors = diags
-        .iter()
-        .filter(|d| d.severity == crate::diag::Severity::Error)
-        .count();
-    for d in &diags {
-        eprintln!("{}: {}", d.code, d.message);
-    }
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    super::output::report_to_stderr(&diags, &program.sources, &file.to_string_lossy());
     match catalog {
         Some(c) if errors == 0 => Ok((crate::catalog::to_doc(&c, &program.sources), store)),
         _ => Err(format!("{} has errors; nothing applied", file.display())),

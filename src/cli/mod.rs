@@ -12,7 +12,9 @@ pub mod backup;
 pub mod check;
 pub mod compile;
 pub mod facts;
+pub mod fmt;
 pub mod graph;
+pub mod lsp;
 pub mod output;
 pub mod release;
 
@@ -55,6 +57,10 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Inspect and roll back code releases.
     Release(release::Args),
+    /// Rewrite manifests in the canonical layout (`--check`: only report).
+    Fmt(fmt::FmtArgs),
+    /// Run the language server on stdio (for editors).
+    Lsp(lsp::LspArgs),
     /// Make this machine match its catalog (or, with --noop, show what would change).
     Apply(apply::ApplyArgs),
     /// Print this machine's facts as JSON.
@@ -119,6 +125,8 @@ pub fn main() -> i32 {
         Command::Compile(args) => compile::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Release(args) => release::run(args),
+        Command::Fmt(args) => fmt::run(args),
+        Command::Lsp(args) => lsp::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Facts(args) => facts::run(args),
         Command::Backup(args) => backup::run(args),

@@ -24,6 +24,8 @@ pub struct Index<'p> {
     pub classes: HashMap<&'p str, Def<'p, ClassDef>>,
     pub defines: HashMap<&'p str, Def<'p, DefineDef>>,
     pub aliases: HashMap<&'p str, &'p TypeExpr>,
+    /// Where each alias's name is written in its `type` statement.
+    pub alias_names: HashMap<&'p str, Span>,
     pub nodes: Vec<NodeBlock<'p>>,
     /// True when the program has at least one node block (even an ignored duplicate).
     pub has_node_blocks: bool,
@@ -37,6 +39,7 @@ impl<'p> Index<'p> {
             classes: HashMap::new(),
             defines: HashMap::new(),
             aliases: HashMap::new(),
+            alias_names: HashMap::new(),
             nodes: Vec::new(),
             has_node_blocks: false,
             diags: Vec::new(),
@@ -133,6 +136,7 @@ impl<'p> Index<'p> {
                         ));
                     } else {
                         self.aliases.insert(&name.name, ty);
+                        self.alias_names.insert(&name.name, name.span);
                     }
                 }
                 StmtKind::Node(n) => {
@@ -208,24 +212,44 @@ impl<'p> Index<'p> {
         });
     }
 
-    /// `duplicate-type` for aliases that refer to themselves through other aliases.
+    /// `duplicate-type` for aliases that refer to themselves through other aliases: one per
+    /// cycle, at the name in the cycle's last `type` statement.
     fn check_alias_cycles(&mut self) {
         let mut names: Vec<&str> = self.aliases.keys().copied().collect();
         names.sort();
-        let mut reported = std::collections::HashSet::new();
+        let mut reported: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for start in names {
-            let mut path = vec![start];
-            if self.alias_reaches(start, start, &mut path, 0) && reported.insert(start) {
-                let ty = self.aliases[start];
-                self.diags.push(Diagnostic::error(
-                    "duplicate-type",
-                    ty.span,
-                    format!(
-                        "type alias `{start}` refers to itself: {}",
-                        path.join(" -> ")
-                    ),
-                ));
+            if reported.contains(start) {
+                continue;
             }
+            let mut path = vec![start];
+            if !self.alias_reaches(start, start, &mut path, 0) {
+                continue;
+            }
+            reported.extend(path.iter().copied());
+            let last = path
+                .iter()
+                .copied()
+                .max_by_key(|n| self.alias_names.get(n).map(|s| (s.file, s.start)))
+                .unwrap_or(start);
+            let mut d = Diagnostic::error(
+                "duplicate-type",
+                self.alias_names[last],
+                format!("type aliases refer to themselves: {}", path.join(" -> ")),
+            )
+            .with_primary("closes the cycle");
+            let mut members: Vec<&str> = Vec::new();
+            for n in path.iter().copied().filter(|n| *n != last) {
+                if !members.contains(&n) {
+                    members.push(n);
+                }
+            }
+            for n in members {
+                if let Some(span) = self.alias_names.get(n) {
+                    d = d.with_label(*span, format!("`{n}` is part of the cycle"));
+                }
+            }
+            self.diags.push(d);
         }
     }
 

@@ -5,7 +5,7 @@
 //! first declared, define bodies where an instance is declared. Every problem becomes a
 //! diagnostic; a failed expression yields `Err(Failed)` and what depends on it stays quiet.
 
-mod builtins;
+pub mod builtins;
 pub mod data;
 mod expr;
 pub mod facts;

@@ -43,7 +43,6 @@
 mod deploy;
 mod meta;
 mod owner;
-mod source;
 mod spec;
 mod unpack;
 
@@ -55,7 +54,6 @@ use crate::catalog::store::ContentStore;
 
 pub use deploy::{apply, list, plan, rollback, Outcome, Plan, Removal, Rollback, Switch};
 pub use meta::ReleaseInfo;
-pub use source::{git_export, normalize_tar, source_to_bytes, tar_dir, Source};
 pub use spec::{Ensure, Spec};
 pub use unpack::unpack;
 

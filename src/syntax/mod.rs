@@ -69,6 +69,9 @@ fn parse_sequential(
 /// Files at least this large are parsed in pieces on several threads.
 const PARALLEL_MIN_BYTES: usize = 256 * 1024;
 
+/// The size of one piece of a large file.
+const PIECE_BYTES: usize = 256 * 1024;
+
 /// Parses a large file as several pieces at once, split at lines that look like the start of
 /// a top-level statement (column 1, a letter or `_`, right after a line ending in `}`). Every
 /// piece must parse to its end without error, or the result is discarded and the caller parses
@@ -81,9 +84,12 @@ fn parse_parallel(file: FileId, text: &str) -> Option<(ast::File, Vec<Diagnostic
     if threads < 2 || text.len() < PARALLEL_MIN_BYTES {
         return None;
     }
+    // Pieces of about PIECE_BYTES (at least one per thread): pest holds every token of a
+    // piece until it is lowered, so small pieces keep that transient memory small.
+    let pieces = (text.len() / PIECE_BYTES).max(threads);
     let mut bounds = vec![0];
-    for k in 1..threads {
-        let from = (text.len() * k / threads).max(*bounds.last().unwrap_or(&0));
+    for k in 1..pieces {
+        let from = (text.len() * k / pieces).max(*bounds.last().unwrap_or(&0));
         if let Some(at) = split_point(text, from) {
             if at > *bounds.last().unwrap_or(&0) {
                 bounds.push(at);
@@ -94,29 +100,43 @@ fn parse_parallel(file: FileId, text: &str) -> Option<(ast::File, Vec<Diagnostic
         return None;
     }
     bounds.push(text.len());
-    let chunks: Vec<Option<lower::Chunk>> = std::thread::scope(|s| {
-        let handles: Vec<_> = bounds
-            .windows(2)
-            .map(|w| {
-                let (start, end) = (w[0], w[1]);
-                std::thread::Builder::new()
-                    .stack_size(64 << 20)
-                    .spawn_scoped(s, move || lower::parse_chunk(file, &text[..end], start))
-                    .ok()
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.and_then(|h| h.join().ok()))
-            .collect()
+    let ranges: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+    // Workers take pieces in order; each result lands in its piece's slot.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<lower::Chunk>>> =
+        ranges.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(ranges.len()) {
+            let work = || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(start, end)) = ranges.get(i) else {
+                    break;
+                };
+                if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let chunk = lower::parse_chunk(file, &text[..end], start);
+                if chunk.error.is_some() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(chunk);
+            };
+            let spawned = std::thread::Builder::new()
+                .stack_size(64 << 20)
+                .spawn_scoped(s, work);
+            if spawned.is_err() {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
     });
+    if failed.into_inner() {
+        return None;
+    }
     let mut out = ast::File::default();
     let mut diags = Vec::new();
-    for chunk in chunks {
-        let chunk = chunk?;
-        if chunk.error.is_some() {
-            return None;
-        }
+    for slot in slots {
+        let chunk = slot.into_inner().unwrap_or_else(|e| e.into_inner())?;
         out.items.extend(chunk.items);
         out.comments.extend(chunk.comments);
         diags.extend(chunk.diags);

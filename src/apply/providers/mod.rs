@@ -5,6 +5,7 @@ pub mod etc;
 pub mod exec;
 pub mod file;
 pub mod package;
+pub mod release;
 pub mod service;
 pub mod user;
 
@@ -89,7 +90,7 @@ impl Providers {
         }
     }
 
-    /// file, package, user, group, service, exec.
+    /// file, package, user, group, service, exec, release.
     pub fn standard() -> Providers {
         let mut p = Providers::empty();
         p.register("file", Arc::new(file::FileProvider));
@@ -98,6 +99,7 @@ impl Providers {
         p.register("group", Arc::new(user::GroupProvider));
         p.register("service", Arc::new(service::ServiceProvider));
         p.register("exec", Arc::new(exec::ExecProvider));
+        p.register("release", Arc::new(release::ReleaseProvider));
         p
     }
 

@@ -412,13 +412,18 @@ impl Provider for PackageProvider {
                     return Ok(Outcome::unchanged())
                 }
                 (Ensure::Version(v), _) => (Action::Create, Some(Some(v.clone())), None),
-                (Ensure::Latest, _) => {
-                    let cand = self.candidate(&pkg, cx)?;
-                    if have == Installed::Yes(cand.clone()) {
-                        return Ok(Outcome::unchanged());
+                (Ensure::Latest, _) => match self.candidate(&pkg, cx) {
+                    Ok(cand) if have == Installed::Yes(cand.clone()) => {
+                        return Ok(Outcome::unchanged())
                     }
-                    (Action::Create, Some(Some(cand)), None)
-                }
+                    Ok(cand) => (Action::Create, Some(Some(cand)), None),
+                    // A dry run into a fresh root, whose apt knows no source yet: it would
+                    // install whatever version the sources offer when it really runs.
+                    Err(_) if cx.noop && have == Installed::No => {
+                        (Action::Create, Some(None), None)
+                    }
+                    Err(e) => return Err(e),
+                },
                 (Ensure::Absent, Installed::No | Installed::ConfigFiles) => {
                     return Ok(Outcome::unchanged())
                 }

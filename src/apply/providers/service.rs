@@ -194,7 +194,10 @@ impl Provider for ServiceProvider {
                 }
             }
         }
-        if let Some(want) = s.running {
+        // Under --root the tree is an image or a container's root: nothing runs in it, so a
+        // systemd service's `ensure` is not managed there (only `enable` is).
+        let image_root = s.kind == Kind::Systemd && cx.root.dir().is_some();
+        if let Some(want) = s.running.filter(|_| !image_root) {
             let have = s.is_running(cx)?;
             if have != want {
                 let word = |b: bool| if b { "running" } else { "stopped" }.to_string();

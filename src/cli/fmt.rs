@@ -1,0 +1,62 @@
+//! `fleet fmt [--check] FILES…`: rewrite manifests in the canonical layout.
+
+use std::path::PathBuf;
+
+use super::output;
+use crate::fmt::{format_text, FmtError};
+use crate::source::SourceMap;
+
+#[derive(Debug, clap::Args)]
+pub struct FmtArgs {
+    /// Change nothing; list the files that would change and exit 1 if any would.
+    #[arg(long)]
+    pub check: bool,
+    /// The `.fleet` files to format.
+    #[arg(required = true, value_name = "FILES")]
+    pub files: Vec<PathBuf>,
+}
+
+/// 0 when every file is (or now is) formatted; 1 when `--check` found one that is not, or a
+/// file could not be read, parsed or written (it is then left untouched).
+pub fn run(args: FmtArgs) -> i32 {
+    let mut status = super::EXIT_OK;
+    for path in &args.files {
+        let name = path.to_string_lossy().into_owned();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                output::command_error(&format!("cannot read {name}: {e}"));
+                status = super::EXIT_ERRORS;
+                continue;
+            }
+        };
+        let mut sources = SourceMap::new();
+        let id = sources.add(name.clone(), path.clone(), text.clone());
+        match format_text(id, &text) {
+            Ok(formatted) if formatted == text => {}
+            Ok(formatted) => {
+                if args.check {
+                    if !output::stdout(&format!("{name}\n")) {
+                        return super::EXIT_ERRORS;
+                    }
+                    status = super::EXIT_ERRORS;
+                } else if let Err(e) = std::fs::write(path, formatted) {
+                    output::command_error(&format!("cannot write {name}: {e}"));
+                    status = super::EXIT_ERRORS;
+                }
+            }
+            Err(FmtError::Syntax(diags)) => {
+                output::report_to_stderr(&diags, &sources, &name);
+                output::command_error(&format!("{name} not formatted: it has syntax errors"));
+                status = super::EXIT_ERRORS;
+            }
+            Err(FmtError::Changed(why)) => {
+                output::command_error(&format!(
+                    "{name} not formatted: {why} (a bug in fleet fmt; the file is unchanged)"
+                ));
+                status = super::EXIT_ERRORS;
+            }
+        }
+    }
+    status
+}

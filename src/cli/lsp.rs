@@ -1,0 +1,14 @@
+//! `fleet lsp`: the language server on stdio.
+
+/// `fleet lsp` takes no arguments: an editor starts it and speaks LSP on stdin/stdout.
+#[derive(Debug, clap::Args)]
+pub struct LspArgs {
+    /// Accepted for editors that pass it by habit; stdio is the only transport.
+    #[arg(long)]
+    pub stdio: bool,
+}
+
+pub fn run(args: LspArgs) -> i32 {
+    let _ = args.stdio;
+    crate::lsp::run_stdio()
+}

@@ -1,0 +1,270 @@
+//! `fleet fmt` over every conformance case (shared and the project's) and every example: idempotent, and meaning-
+//! preserving (same diagnostics, same catalog for every node, source positions aside). The
+//! deliberate syntax-error cases must be refused and left untouched.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fleet::catalog::store::ContentStore;
+use fleet::program::{Options, Program};
+
+fn fleet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fleet"))
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn fleet_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            fleet_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "fleet") {
+            out.push(p);
+        }
+    }
+}
+
+/// What a manifest means: its diagnostics (severity and code) and every node's catalog
+/// without source positions and version hash.
+fn meaning(path: &Path) -> String {
+    let program = Program::load(&[path.to_path_buf()], Options::default());
+    let mut out = String::new();
+    let mut diags: Vec<String> = program
+        .check()
+        .iter()
+        .map(|d| format!("{} {} {:?}", d.severity.as_str(), d.code, d.node))
+        .collect();
+    diags.sort();
+    out.push_str(&diags.join("\n"));
+    for node in program.all_nodes() {
+        let store = ContentStore::new();
+        let (catalog, _) = program.compile(&node, &store);
+        out.push_str(&format!("\n== {node}\n"));
+        if let Some(c) = catalog {
+            let mut doc =
+                serde_json::to_value(fleet::catalog::to_doc(&c, &program.sources)).unwrap();
+            doc["version"] = serde_json::Value::Null;
+            for r in doc["resources"].as_array_mut().unwrap() {
+                r.as_object_mut().unwrap().remove("source");
+            }
+            out.push_str(&serde_json::to_string_pretty(&doc).unwrap());
+        }
+    }
+    out
+}
+
+fn expects_syntax_error(path: &Path) -> bool {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .take_while(|l| l.starts_with('#'))
+        .any(|l| l.starts_with("# expect: error syntax"))
+}
+
+#[test]
+fn fmt_is_idempotent_and_keeps_every_catalog() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let before = tmp.path().join("before");
+    let after = tmp.path().join("after");
+    for (src, name) in [
+        (root.join("../shared/conformance"), "conformance"),
+        (root.join("tests/cases"), "cases"),
+        (root.join("examples"), "examples"),
+    ] {
+        if src.is_dir() {
+            copy_tree(&src, &before.join(name));
+            copy_tree(&src, &after.join(name));
+        }
+    }
+    let mut files = Vec::new();
+    fleet_files(&after, &mut files);
+    assert!(
+        files.len() > 30,
+        "the conformance cases are missing: {files:?}"
+    );
+
+    let mut refused = 0;
+    let mut formatted = 0;
+    for file in &files {
+        let rel = file.strip_prefix(&after).unwrap();
+        let original = before.join(rel);
+        let text = std::fs::read_to_string(file).unwrap();
+        let run = fleet().arg("fmt").arg(file).output().unwrap();
+        if expects_syntax_error(file) {
+            assert_eq!(
+                run.status.code(),
+                Some(1),
+                "{}: fmt must refuse a file with syntax errors",
+                rel.display()
+            );
+            let stderr = String::from_utf8_lossy(&run.stderr);
+            assert!(stderr.contains("syntax"), "{}: {stderr}", rel.display());
+            assert_eq!(
+                std::fs::read_to_string(file).unwrap(),
+                text,
+                "{} was modified",
+                rel.display()
+            );
+            refused += 1;
+            continue;
+        }
+        assert!(
+            run.status.success(),
+            "{}: fmt failed: {}",
+            rel.display(),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let once = std::fs::read_to_string(file).unwrap();
+        // Idempotent: a second run changes nothing and --check agrees.
+        let check = fleet().args(["fmt", "--check"]).arg(file).output().unwrap();
+        assert!(
+            check.status.success(),
+            "{}: not idempotent; --check says: {}",
+            rel.display(),
+            String::from_utf8_lossy(&check.stdout)
+        );
+        let run2 = fleet().arg("fmt").arg(file).output().unwrap();
+        assert!(run2.status.success());
+        assert_eq!(
+            std::fs::read_to_string(file).unwrap(),
+            once,
+            "{}: second run changed it",
+            rel.display()
+        );
+        // Comments survive.
+        let comments = |t: &str| {
+            t.lines()
+                .filter(|l| l.trim_start().starts_with('#'))
+                .count()
+        };
+        assert!(
+            comments(&once) >= comments(&text),
+            "{}: comment lines lost",
+            rel.display()
+        );
+        // Meaning-preserving.
+        assert_eq!(
+            meaning(&original),
+            meaning(file),
+            "{}: meaning changed",
+            rel.display()
+        );
+        formatted += 1;
+    }
+    assert_eq!(refused, 3, "the three syntax-error cases");
+    assert!(formatted >= 41, "{formatted}");
+}
+
+#[test]
+fn check_flag_reports_files_that_would_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let messy = tmp.path().join("messy.fleet");
+    let tidy = tmp.path().join("tidy.fleet");
+    let messy_text = "package   \"ntp\"{ensure=latest}\nservice \"ntp\" {\nensure = running\n    enable = true }\n";
+    std::fs::write(&messy, messy_text).unwrap();
+    std::fs::write(&tidy, "package \"ntp\" { ensure = latest }\n").unwrap();
+    let out = fleet()
+        .args(["fmt", "--check"])
+        .arg(&messy)
+        .arg(&tidy)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("messy.fleet") && !stdout.contains("tidy.fleet"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&messy).unwrap(),
+        messy_text,
+        "--check changes nothing"
+    );
+
+    let out = fleet().arg("fmt").arg(&messy).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&messy).unwrap(),
+        "package \"ntp\" { ensure = latest }\n\nservice \"ntp\" {\n  ensure = running\n  enable = true\n}\n"
+    );
+}
+
+#[test]
+fn layout_aligns_attributes_and_keeps_comments_in_place() {
+    let input = r#"# header comment
+import "ntp"
+import "./roles/web.fleet"
+let $a = 1
+let $b = [1,2,
+  3]   # trailing
+class web($port: Int = 80, $docroot: Path) {
+# inside
+    file "/etc/motd" {
+        content = """
+          Hello ${facts.hostname}
+          """
+        mode="0644" # world-readable
+        owner = root
+
+
+        notify = Service["x"]
+    }
+  if $port == 80 { notice("default") } else { warning("custom") }
+}
+node "web01" { include web(docroot = "/srv") }
+"#;
+    let expected = r#"# header comment
+import "ntp"
+import "./roles/web.fleet"
+
+let $a = 1
+
+let $b = [
+  1,
+  2,
+  3,
+] # trailing
+
+class web($port: Int = 80, $docroot: Path) {
+  # inside
+  file "/etc/motd" {
+    content = """
+          Hello ${facts.hostname}
+          """
+    mode    = "0644" # world-readable
+    owner   = root
+
+    notify  = Service["x"]
+  }
+  if $port == 80 {
+    notice("default")
+  } else {
+    warning("custom")
+  }
+}
+
+node "web01" {
+  include web(docroot = "/srv")
+}
+"#;
+    let out = fleet::fmt::format_text(fleet::source::FileId(0), input).unwrap();
+    assert_eq!(out, expected);
+    let again = fleet::fmt::format_text(fleet::source::FileId(0), &out).unwrap();
+    assert_eq!(again, out);
+}

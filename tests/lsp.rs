@@ -1,0 +1,396 @@
+//! Speaks LSP JSON-RPC to the real `fleet lsp` process over stdio: diagnostics as you type,
+//! hover, definition, completion, shutdown. Every wait has a deadline and the child is killed
+//! on drop, so a broken server fails the test instead of hanging it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Server {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: Receiver<Value>,
+    next_id: i64,
+    /// Messages received while waiting for something else.
+    backlog: Vec<Value>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fleet"))
+            .arg("lsp")
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start fleet lsp");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            loop {
+                let mut len = None;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("Content-Length: ") {
+                        len = v.parse::<usize>().ok();
+                    }
+                }
+                let mut body = vec![0; len.expect("Content-Length header")];
+                if r.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let v: Value = serde_json::from_slice(&body).expect("a JSON message");
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        Server {
+            child,
+            stdin,
+            rx,
+            next_id: 0,
+            backlog: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, msg: Value) {
+        let body = serde_json::to_string(&msg).unwrap();
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// Sends a request and returns its result (panics on an error response).
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let resp = self.wait_for(&format!("response to {method}"), |m| {
+            m["id"] == json!(id) && m.get("method").is_none()
+        });
+        assert!(resp.get("error").is_none(), "{method} failed: {resp}");
+        resp["result"].clone()
+    }
+
+    /// The first message (backlog first) that satisfies `pred`; panics after the deadline.
+    fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(i);
+        }
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(m) if pred(&m) => return m,
+                Ok(m) => self.backlog.push(m),
+                Err(_) => panic!("timed out waiting for {what}; got {:#?}", self.backlog),
+            }
+        }
+    }
+
+    /// The next publishDiagnostics for `uri` with this document version (or any version for
+    /// files that are not open).
+    fn diagnostics(&mut self, uri: &str, version: Option<i64>) -> Vec<Value> {
+        let m = self.wait_for(&format!("diagnostics for {uri} v{version:?}"), |m| {
+            m["method"] == "textDocument/publishDiagnostics"
+                && m["params"]["uri"] == uri
+                && version.is_none_or(|v| m["params"]["version"] == json!(v))
+        });
+        m["params"]["diagnostics"].as_array().unwrap().clone()
+    }
+}
+
+fn uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+fn codes(diags: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = diags
+        .iter()
+        .map(|d| d["code"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn find<'a>(diags: &'a [Value], code: &str) -> &'a Value {
+    diags
+        .iter()
+        .find(|d| d["code"] == code)
+        .unwrap_or_else(|| panic!("no {code} in {diags:#?}"))
+}
+
+fn pos(text: &str, needle: &str, delta: usize) -> Value {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} not in text"))
+        + delta;
+    let line = text[..at].matches('\n').count();
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let character: usize = text[line_start..at].chars().map(char::len_utf16).sum();
+    json!({"line": line, "character": character})
+}
+
+const BROKEN: &str = r#"# 中文 😀: a manifest with problems
+import "./lib.fleet"
+
+let $domain = "example.com"
+
+class web($port: Int = 80) {
+  package "nginx" { ensure = latest }
+  service "nginx" { ensure = running, enable = true }
+  file "/etc/nginx/site.conf" { content = "listen ${port}; ${domain}\n", require = Package["nginx"] }
+}
+
+include web
+file "/etc/中文😀" { owner = "root", colour = "x" }
+package "nginx" { ensure = absent }
+"#;
+
+const FIXED: &str = r#"# 中文 😀: a manifest with problems
+import "./lib.fleet"
+
+let $domain = "example.com"
+
+class web($port: Int = 80) {
+  package "nginx" { ensure = latest }
+  service "nginx" { ensure = running, enable = true }
+  file "/etc/nginx/site.conf" { content = "listen ${port}; ${domain}\n", require = Package["nginx"] }
+}
+
+include web
+file "/etc/中文😀" { owner = "root", mode = "0644" }
+"#;
+
+#[test]
+fn diagnostics_hover_definition_completion_over_stdio() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let site = dir_path.join("site.fleet");
+    let lib = dir_path.join("lib.fleet");
+    std::fs::write(&site, FIXED).unwrap();
+    std::fs::write(
+        &lib,
+        "class extra {\n  widget \"w\" { size = 1 }\n}\ninclude extra\n",
+    )
+    .unwrap();
+    let site_uri = uri(&site);
+    let lib_uri = uri(&lib);
+
+    let mut s = Server::start(&dir_path);
+    let init = s.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
+    );
+    assert_eq!(init["capabilities"]["hoverProvider"], true);
+    s.notify("initialized", json!({}));
+
+    // didOpen with errors: codes, UTF-16 ranges, related information, imported file.
+    s.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": BROKEN}}),
+    );
+    let diags = s.diagnostics(&site_uri, Some(1));
+    assert_eq!(
+        codes(&diags),
+        ["duplicate-resource", "unknown-attribute"],
+        "{diags:#?}"
+    );
+    let unknown = find(&diags, "unknown-attribute");
+    // `colour` follows Chinese text and an emoji: 35 UTF-16 units (34 characters, 41 bytes).
+    assert_eq!(
+        unknown["range"]["start"],
+        json!({"line": 12, "character": 35})
+    );
+    assert_eq!(
+        unknown["range"]["end"],
+        json!({"line": 12, "character": 41})
+    );
+    assert_eq!(unknown["severity"], 1);
+    let dup = find(&diags, "duplicate-resource");
+    assert_eq!(dup["range"]["start"], json!({"line": 13, "character": 0}));
+    let related = dup["relatedInformation"]
+        .as_array()
+        .expect("a label for the first declaration");
+    assert_eq!(related[0]["location"]["uri"], site_uri);
+    assert_eq!(
+        related[0]["location"]["range"]["start"],
+        json!({"line": 6, "character": 2})
+    );
+    let lib_diags = s.diagnostics(&lib_uri, None);
+    assert_eq!(codes(&lib_diags), ["unknown-resource-type"]);
+    assert_eq!(
+        lib_diags[0]["range"]["start"],
+        json!({"line": 1, "character": 2})
+    );
+
+    // A syntax error does not hide the file's other problems.
+    let with_syntax = BROKEN.replace(
+        "let $domain = \"example.com\"",
+        "let $domain = \"example.com\"\nlet $x = ",
+    );
+    s.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": site_uri, "version": 2}, "contentChanges": [{"text": with_syntax}]}),
+    );
+    let diags = s.diagnostics(&site_uri, Some(2));
+    let c = codes(&diags);
+    assert!(c.contains(&"syntax".to_string()), "{diags:#?}");
+    assert!(c.contains(&"unknown-attribute".to_string()), "{diags:#?}");
+
+    // Two quick edits: the last version wins; its fix clears the list.
+    s.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": site_uri, "version": 3}, "contentChanges": [{"text": BROKEN}]}),
+    );
+    s.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": site_uri, "version": 4}, "contentChanges": [{"text": FIXED}]}),
+    );
+    let diags = s.diagnostics(&site_uri, Some(4));
+    assert!(diags.is_empty(), "{diags:#?}");
+
+    let at = |needle: &str, delta: usize| json!({"textDocument": {"uri": site_uri}, "position": pos(FIXED, needle, delta)});
+    // Hover: a resource type, an attribute, a variable, a class, a function-free value.
+    let h = s.request("textDocument/hover", at("service \"nginx\"", 2));
+    let text = h["contents"]["value"].as_str().unwrap().to_string();
+    assert!(text.contains("service"), "{text}");
+    let h = s.request("textDocument/hover", at("ensure = running", 1));
+    let text = h["contents"]["value"].as_str().unwrap().to_string();
+    assert!(
+        text.contains("running") && text.contains("stopped"),
+        "{text}"
+    );
+    let h = s.request("textDocument/hover", at("${domain}", 3));
+    let text = h["contents"]["value"].as_str().unwrap().to_string();
+    assert!(text.contains("let $domain = \"example.com\""), "{text}");
+    let h = s.request("textDocument/hover", at("include web", 9));
+    let text = h["contents"]["value"].as_str().unwrap().to_string();
+    assert!(text.contains("class web($port: Int = 80)"), "{text}");
+
+    // Definition: class, variable, reference, parameter, import.
+    let d = s.request("textDocument/definition", at("include web", 9));
+    assert_eq!(d["uri"], site_uri);
+    assert_eq!(d["range"]["start"], pos(FIXED, "web($port", 0));
+    let d = s.request("textDocument/definition", at("${domain}", 3));
+    assert_eq!(d["range"]["start"], pos(FIXED, "$domain =", 0));
+    let d = s.request("textDocument/definition", at("Package[\"nginx\"]", 1));
+    assert_eq!(d["range"]["start"], pos(FIXED, "package \"nginx\"", 0));
+    let d = s.request("textDocument/definition", at("${port}", 3));
+    assert_eq!(d["range"]["start"], pos(FIXED, "$port:", 0));
+    let d = s.request("textDocument/definition", at("./lib.fleet", 2));
+    assert_eq!(d["uri"], lib_uri);
+
+    // Completion: enum values, attribute names, resource types.
+    let typing = FIXED.replace("ensure = running, enable", "ensure = , enable");
+    s.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": site_uri, "version": 5}, "contentChanges": [{"text": typing}]}),
+    );
+    let labels = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let c = s.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": site_uri}, "position": pos(&typing, "ensure = , enable", 9)}),
+    );
+    let l = labels(&c);
+    assert!(
+        l.contains(&"running".into()) && l.contains(&"stopped".into()),
+        "{l:?}"
+    );
+    let c = s.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": site_uri}, "position": pos(&typing, "mode = \"0644\"", 0)}),
+    );
+    let l = labels(&c);
+    assert!(
+        l.contains(&"mode".into()) && l.contains(&"require".into()),
+        "{l:?}"
+    );
+    assert!(!l.contains(&"owner".into()), "already written: {l:?}");
+    let c = s.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": site_uri}, "position": pos(&typing, "include web", 0)}),
+    );
+    let l = labels(&c);
+    assert!(
+        l.contains(&"package".into()) && l.contains(&"service".into()),
+        "{l:?}"
+    );
+
+    // Fixing the imported file in an (unsaved) editor buffer clears its problems: the
+    // buffer that imports it is checked again, against the edited text.
+    s.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": lib_uri, "languageId": "fleet", "version": 1,
+               "text": "class extra {\n  package \"w\" { ensure = present }\n}\ninclude extra\n"}}),
+    );
+    s.wait_for("lib.fleet fixed", |m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["uri"] == lib_uri
+            && m["params"]["version"] == 1
+            && m["params"]["diagnostics"] == json!([])
+    });
+
+    // In the imported file, the importing manifest's variables are known: definition of
+    // `$domain` jumps into site.fleet.
+    let lib_text = "class extra {\n  file \"/etc/extra\" { content = $domain }\n}\n";
+    s.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": lib_uri, "version": 2}, "contentChanges": [{"text": lib_text}]}),
+    );
+    let d = s.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": lib_uri}, "position": pos(lib_text, "$domain", 1)}),
+    );
+    assert_eq!(d["uri"], site_uri, "{d}");
+    assert_eq!(d["range"]["start"], pos(FIXED, "$domain =", 0));
+
+    // Shutdown and exit: the process ends by itself.
+    let r = s.request("shutdown", Value::Null);
+    assert!(r.is_null());
+    s.notify("exit", Value::Null);
+    drop(s.stdin.take());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "fleet lsp did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
