@@ -87,8 +87,6 @@ pub(crate) struct Evaluator<'p> {
     container: Option<usize>,
     /// Tags contributed by the enclosing class and defines.
     tags: Vec<String>,
-    /// The file whose code is running (relative paths resolve against it).
-    file: FileId,
     depth: usize,
     /// `fail()` was called: the node stops.
     stopped: bool,
@@ -132,7 +130,6 @@ impl<'p> Evaluator<'p> {
             top_level: true,
             container: None,
             tags: Vec::new(),
-            file: FileId(0),
             depth: 0,
             stopped: false,
             ran_files: HashSet::new(),
@@ -182,7 +179,6 @@ impl<'p> Evaluator<'p> {
         let Some(loaded) = program.files.iter().find(|f| f.id == file) else {
             return;
         };
-        let saved_file = std::mem::replace(&mut self.file, file);
         self.depth += 1;
         for (i, stmt) in loaded.ast.items.iter().enumerate() {
             if self.stopped {
@@ -198,14 +194,11 @@ impl<'p> Evaluator<'p> {
             self.stmt(stmt);
         }
         self.depth -= 1;
-        self.file = saved_file;
     }
 
     fn run_node_body(&mut self, node: &NodeDef) {
         let provision_ok =
             node.names.len() == 1 && matches!(node.names[0], ast::NodeName::Name(..));
-        let file = self.file_of(node.names.first().map(name_span).unwrap_or_default());
-        self.file = file;
         self.top_level = false;
         self.scopes.frames.push(Frame::new());
         self.blocks.push(DefaultsBlock::default());
@@ -223,10 +216,6 @@ impl<'p> Evaluator<'p> {
         }
         self.close_block();
         self.scopes.frames.pop();
-    }
-
-    fn file_of(&self, span: Span) -> FileId {
-        span.file
     }
 
     /// Runs statements in a new scope and defaults block (if/case/for bodies).
@@ -501,11 +490,5 @@ impl<'p> Evaluator<'p> {
     fn error(&mut self, code: &'static str, span: Span, message: impl Into<String>) -> Failed {
         self.diags.push(Diagnostic::error(code, span, message));
         Failed
-    }
-}
-
-fn name_span(n: &ast::NodeName) -> Span {
-    match n {
-        ast::NodeName::Name(_, s) | ast::NodeName::Regex(_, s) | ast::NodeName::Default(s) => *s,
     }
 }
