@@ -48,6 +48,36 @@ fn skeleton(root: &Root) -> Result<(), String> {
 }
 
 /// Runs a shadow-utils tool (with `--prefix` under a root).
+/// Creates or removes a user or group with `program` (unless noop), reporting the change of
+/// `ensure`.
+fn account_ensure(
+    cx: &Ctx,
+    kind: &str,
+    name: &str,
+    create: bool,
+    program: &str,
+    args: &[String],
+) -> Result<Outcome, String> {
+    let (action, from, to, verb) = if create {
+        (Action::Create, "absent", "present", "created")
+    } else {
+        (Action::Remove, "present", "absent", "removed")
+    };
+    let out = Outcome::new(
+        action,
+        vec![Change::new(
+            "ensure",
+            from.to_string(),
+            to.to_string(),
+            format!("{kind} {name} {verb}"),
+        )],
+    );
+    if !cx.noop {
+        tool(cx.root, program, args)?;
+    }
+    Ok(out)
+}
+
 fn tool(root: &Root, program: &str, args: &[String]) -> Result<(), String> {
     let _g = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
     skeleton(root)?;
@@ -94,24 +124,12 @@ impl Provider for UserProvider {
         match (want_present, cur) {
             (false, None) => Ok(Outcome::unchanged()),
             (false, Some(_)) => {
-                let out = Outcome::new(
-                    Action::Remove,
-                    vec![Change::new(
-                        "ensure",
-                        "present".to_string(),
-                        "absent".to_string(),
-                        format!("user {name} removed"),
-                    )],
-                );
-                if !cx.noop {
-                    let mut args = Vec::new();
-                    if managehome {
-                        args.push("-r".to_string());
-                    }
-                    args.push(name.clone());
-                    tool(cx.root, "userdel", &args)?;
+                let mut args = Vec::new();
+                if managehome {
+                    args.push("-r".to_string());
                 }
-                Ok(out)
+                args.push(name.clone());
+                account_ensure(cx, "user", &name, false, "userdel", &args)
             }
             (true, None) => {
                 let mut args = Vec::new();
@@ -141,19 +159,7 @@ impl Provider for UserProvider {
                     args.push("-r".into());
                 }
                 args.push(name.clone());
-                let out = Outcome::new(
-                    Action::Create,
-                    vec![Change::new(
-                        "ensure",
-                        "absent".to_string(),
-                        "present".to_string(),
-                        format!("user {name} created"),
-                    )],
-                );
-                if !cx.noop {
-                    tool(cx.root, "useradd", &args)?;
-                }
-                Ok(out)
+                account_ensure(cx, "user", &name, true, "useradd", &args)
             }
             (true, Some(u)) => modify_user(&p, u, &groups, cx, managehome),
         }
@@ -268,21 +274,14 @@ impl Provider for GroupProvider {
             p.strings("members")?.map(|m| m.into_iter().collect());
         match (present(&p)?, cur) {
             (false, None) => Ok(Outcome::unchanged()),
-            (false, Some(_)) => {
-                let out = Outcome::new(
-                    Action::Remove,
-                    vec![Change::new(
-                        "ensure",
-                        "present".to_string(),
-                        "absent".to_string(),
-                        format!("group {name} removed"),
-                    )],
-                );
-                if !cx.noop {
-                    tool(cx.root, "groupdel", std::slice::from_ref(&name))?;
-                }
-                Ok(out)
-            }
+            (false, Some(_)) => account_ensure(
+                cx,
+                "group",
+                &name,
+                false,
+                "groupdel",
+                std::slice::from_ref(&name),
+            ),
             (true, None) => {
                 let mut args = Vec::new();
                 if let Some(gid) = p.int("gid")? {
@@ -295,19 +294,7 @@ impl Provider for GroupProvider {
                     args.extend(["-U".into(), join(m)]);
                 }
                 args.push(name.clone());
-                let out = Outcome::new(
-                    Action::Create,
-                    vec![Change::new(
-                        "ensure",
-                        "absent".to_string(),
-                        "present".to_string(),
-                        format!("group {name} created"),
-                    )],
-                );
-                if !cx.noop {
-                    tool(cx.root, "groupadd", &args)?;
-                }
-                Ok(out)
+                account_ensure(cx, "group", &name, true, "groupadd", &args)
             }
             (true, Some(g)) => {
                 let mut changes = Vec::new();
