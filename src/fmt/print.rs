@@ -96,6 +96,26 @@ impl<'a> Printer<'a> {
     }
 
     /// Unused comments starting in `from..limit`, in order, marked used.
+    /// Writes the comments between `from` and `limit` each on its own line at `level`,
+    /// keeping a blank line before one where the source had it; `prev_end` is where the last
+    /// written item or comment ended.
+    fn own_line_comments(
+        &mut self,
+        out: &mut String,
+        from: usize,
+        limit: usize,
+        level: usize,
+        prev_end: &mut Option<usize>,
+    ) {
+        for (cs, ce, c) in self.take_comments(from, limit) {
+            if prev_end.is_some_and(|p| self.blank_between(p, cs)) {
+                out.push('\n');
+            }
+            out.push_str(&format!("\n{}{c}", ind(level)));
+            *prev_end = Some(ce);
+        }
+    }
+
     fn take_comments(&mut self, from: usize, limit: usize) -> Vec<(usize, usize, String)> {
         let mut out = Vec::new();
         let mut i = self.first_at(from);
@@ -453,13 +473,7 @@ impl<'a> Printer<'a> {
                 }
                 BodyItem::Splat { star, value } => (star.start as usize, value.span.end as usize),
             };
-            for (cs, ce, c) in self.take_comments(open, start) {
-                if prev_end.is_some_and(|p| self.blank_between(p, cs)) {
-                    out.push('\n');
-                }
-                out.push_str(&format!("\n{}{c}", ind(level + 1)));
-                prev_end = Some(ce);
-            }
+            self.own_line_comments(&mut out, open, start, level + 1, &mut prev_end);
             if prev_end.is_some_and(|p| self.blank_between(p, start)) {
                 out.push('\n');
             }
@@ -470,13 +484,7 @@ impl<'a> Printer<'a> {
             ));
             prev_end = Some(end);
         }
-        for (cs, ce, c) in self.take_comments(open, close) {
-            if prev_end.is_some_and(|p| self.blank_between(p, cs)) {
-                out.push('\n');
-            }
-            out.push_str(&format!("\n{}{c}", ind(level + 1)));
-            prev_end = Some(ce);
-        }
+        self.own_line_comments(&mut out, open, close, level + 1, &mut prev_end);
         out.push_str(&format!("\n{}}}", ind(level)));
         (out, close + 1)
     }
@@ -527,13 +535,7 @@ impl<'a> Printer<'a> {
                 .collect();
             let start = spans.first().map_or(open + 1, |s| s.start as usize);
             let labels_end = spans.last().map_or(open + 1, |s| s.end as usize);
-            for (cs, ce, text) in self.take_comments(open, start) {
-                if prev_end.is_some_and(|p| self.blank_between(p, cs)) {
-                    out.push('\n');
-                }
-                out.push_str(&format!("\n{}{text}", ind(level + 1)));
-                prev_end = Some(ce);
-            }
+            self.own_line_comments(&mut out, open, start, level + 1, &mut prev_end);
             if prev_end.is_some_and(|p| self.blank_between(p, start)) {
                 out.push('\n');
             }
@@ -555,12 +557,7 @@ impl<'a> Printer<'a> {
             ));
             prev_end = Some(end);
         }
-        for (cs, _, text) in self.take_comments(open, close) {
-            if prev_end.is_some_and(|p| self.blank_between(p, cs)) {
-                out.push('\n');
-            }
-            out.push_str(&format!("\n{}{text}", ind(level + 1)));
-        }
+        self.own_line_comments(&mut out, open, close, level + 1, &mut prev_end);
         out.push_str(&format!("\n{}}}", ind(level)));
         out
     }
@@ -646,13 +643,7 @@ impl<'a> Printer<'a> {
         out.push_str(&self.trailing(list_start + 1));
         let mut prev_end: Option<usize> = None;
         for (&(start, item_end), text) in spans.iter().zip(&texts) {
-            for (cs, ce, c) in self.take_comments(list_start, start) {
-                if prev_end.is_some_and(|p| self.blank_between(p, cs)) {
-                    out.push('\n');
-                }
-                out.push_str(&format!("\n{}{c}", ind(level + 1)));
-                prev_end = Some(ce);
-            }
+            self.own_line_comments(&mut out, list_start, start, level + 1, &mut prev_end);
             if prev_end.is_some_and(|p| self.blank_between(p, start)) {
                 out.push('\n');
             }
@@ -660,12 +651,7 @@ impl<'a> Printer<'a> {
             out.push_str(&format!("\n{}{text},{tail}", ind(level + 1)));
             prev_end = Some(item_end);
         }
-        for (cs, _, c) in self.take_comments(list_start, end) {
-            if prev_end.is_some_and(|p| self.blank_between(p, cs)) {
-                out.push('\n');
-            }
-            out.push_str(&format!("\n{}{c}", ind(level + 1)));
-        }
+        self.own_line_comments(&mut out, list_start, end, level + 1, &mut prev_end);
         out.push_str(&format!("\n{}{close}", ind(level)));
         out
     }
