@@ -223,7 +223,7 @@ impl Evaluator<'_> {
         }
     }
 
-    fn comp_items(&mut self, iter: &Expr) -> R<Vec<(Value, Value)>> {
+    pub(super) fn comp_items(&mut self, iter: &Expr) -> R<Vec<(Value, Value)>> {
         match self.eval(iter)? {
             Value::Array(a) => Ok(a
                 .iter()
@@ -612,7 +612,9 @@ impl NoteJoin for Failed {
     }
 }
 
-fn comp_frame(key: &Option<Ident>, var: &Ident, k: Value, v: Value) -> Frame {
+/// The loop variables of one step of a `for` loop or a comprehension: `$k, $v` bind index
+/// (or key) and value; a lone `$x` over a Map binds `[key, value]`.
+pub(super) fn comp_frame(key: &Option<Ident>, var: &Ident, k: Value, v: Value) -> Frame {
     let mut f = Frame::new();
     match key {
         Some(key) => {

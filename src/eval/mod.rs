@@ -359,65 +359,15 @@ impl<'p> Evaluator<'p> {
     }
 
     fn for_loop(&mut self, f: &ast::ForStmt) {
-        let Ok(iter) = self.eval(&f.iter) else {
+        // The same walk as a comprehension's: Array elements with indices, Map entries.
+        let Ok(items) = self.comp_items(&f.iter) else {
             return;
         };
-        let items: Vec<(Value, Value)> = match &iter {
-            Value::Array(a) => a
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (Value::Int(i as i64), v.clone()))
-                .collect(),
-            Value::Map(m) => m
-                .iter()
-                .map(|(k, v)| (Value::str(k.as_str()), v.clone()))
-                .collect(),
-            other => {
-                self.diags.push(
-                    Diagnostic::error(
-                        "invalid-value",
-                        f.iter.span,
-                        format!("`for` walks an Array or a Map, not a {}", other.type_name()),
-                    )
-                    .with_primary(format!("this is a {}", other.type_name())),
-                );
-                return;
-            }
-        };
-        let is_map = matches!(iter, Value::Map(_));
         for (k, v) in items {
             if self.stopped {
                 break;
             }
-            let mut frame = Frame::new();
-            match &f.key {
-                Some(key) => {
-                    frame.insert(
-                        key.name.clone(),
-                        Binding {
-                            value: Some(k),
-                            span: None,
-                        },
-                    );
-                    frame.insert(
-                        f.var.name.clone(),
-                        Binding {
-                            value: Some(v),
-                            span: None,
-                        },
-                    );
-                }
-                None => {
-                    let v = if is_map { Value::array(vec![k, v]) } else { v };
-                    frame.insert(
-                        f.var.name.clone(),
-                        Binding {
-                            value: Some(v),
-                            span: None,
-                        },
-                    );
-                }
-            }
+            let frame = expr::comp_frame(&f.key, &f.var, k, v);
             if !self.enter(f.body.first().map(|s| s.span)) {
                 return;
             }
