@@ -366,7 +366,12 @@ impl Program {
                 Some(run) if !run.named => facts::stand_in("default"),
                 _ => self.facts_for(name),
             };
-            let (eval, mut diags) = eval::evaluate(self, &index, name, node.map(|n| n.def), facts);
+            let (mut eval, mut diags) =
+                eval::evaluate(self, &index, name, node.map(|n| n.def), facts);
+            let provision = match (eval.provision.clone(), eval.provision_spans.take()) {
+                (Some(values), Some(spans)) => Some((values, spans)),
+                _ => None,
+            };
             let store = ContentStore::new();
             let resolver = |f: FileId, m: &str| self.module_dir(f, m);
             let opts = BuildOptions {
@@ -374,13 +379,9 @@ impl Program {
                 load_content: false,
             };
             let (mut catalog, cdiags) =
-                crate::catalog::build_with(&eval, &self.sources, &store, &opts);
+                crate::catalog::build_with(eval, &self.sources, &store, &opts);
             diags.extend(cdiags);
             diags.extend(crate::graph::link(&mut catalog));
-            let provision = match (eval.provision, eval.provision_spans) {
-                (Some(values), Some(spans)) => Some((values, spans)),
-                _ => None,
-            };
             (name.clone(), diags, provision)
         });
         let mut per_node: Vec<(String, Vec<Diagnostic>)> = Vec::with_capacity(results.len());
@@ -447,7 +448,7 @@ impl Program {
             module_dir: Some(&resolver),
             load_content: true,
         };
-        let (mut catalog, cdiags) = crate::catalog::build_with(&eval, &self.sources, store, &opts);
+        let (mut catalog, cdiags) = crate::catalog::build_with(eval, &self.sources, store, &opts);
         all.extend(cdiags);
         all.extend(crate::graph::link(&mut catalog));
         let all = finish(all, &self.sources);

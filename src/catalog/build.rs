@@ -2,6 +2,7 @@
 //! for `source`/`repo`, then relationships resolved and expanded onto native resources.
 
 use super::fxhash::{FxHashMap as HashMap, FxHashSet};
+use crate::eval::attrs::{AttrMap, Name};
 
 use indexmap::IndexMap;
 
@@ -16,7 +17,7 @@ use crate::source::SourceMap;
 
 /// See [`super::build_with`].
 pub(crate) fn build(
-    eval: &NodeEval,
+    mut eval: NodeEval,
     sources: &SourceMap,
     store: &ContentStore,
     opts: &BuildOptions,
@@ -26,13 +27,13 @@ pub(crate) fn build(
         node: eval.node.clone(),
         resources: Vec::new(),
         edges: Vec::new(),
-        provision: eval.provision.clone(),
+        provision: eval.provision.take(),
     };
-    let resolved = declare(eval, &mut catalog, &mut diags);
+    let resolved = declare(&mut eval, &mut catalog, &mut diags);
     for res in &mut catalog.resources {
         attach_content(res, sources, store, opts, &mut diags);
     }
-    catalog.edges = super::relate::relations(eval, &catalog, &resolved, &mut diags);
+    catalog.edges = super::relate::relations(&eval, &catalog, &resolved, &mut diags);
     (catalog, diags)
 }
 
@@ -78,17 +79,44 @@ pub fn normalize_path(p: &str) -> &str {
 }
 
 /// Validates every declaration and adds it to the catalog, merging identical duplicates.
-fn declare(eval: &NodeEval, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) -> Declarations {
+///
+/// Each declaration's attributes, title and tags are freed once its resource is in the
+/// catalog (unless a later declaration of the same resource still needs comparing with it),
+/// so that the evaluation and the catalog are not both whole in memory at once; afterwards
+/// `eval.resources` is empty.
+fn declare(
+    eval: &mut NodeEval,
+    catalog: &mut Catalog,
+    diags: &mut Vec<Diagnostic>,
+) -> Declarations {
+    let n = eval.resources.len();
+    // First pass: every declaration's identity, and the first declaration of each.
     let mut d = Declarations {
-        of_decl: vec![None; eval.resources.len()],
-        by_identity: HashMap::with_capacity_and_hasher(eval.resources.len(), Default::default()),
+        of_decl: vec![None; n],
+        by_identity: HashMap::with_capacity_and_hasher(n, Default::default()),
         by_title: HashMap::default(),
         by_alias: HashMap::default(),
         unknown: Default::default(),
     };
-    // The declaration each catalog resource came from (for duplicate comparison).
-    let mut first_decl: Vec<usize> = Vec::with_capacity(eval.resources.len());
+    let mut first_of: Vec<usize> = Vec::with_capacity(n);
+    // Whether a later declaration has the same identity (its attributes must stay).
+    let mut repeated = vec![false; n];
     for (i, decl) in eval.resources.iter().enumerate() {
+        let first = match schema::get(&decl.kind) {
+            Some(ty) => *d
+                .by_identity
+                .entry((ty.name, identity(decl, ty)))
+                .or_insert(i),
+            None => i,
+        };
+        if first != i {
+            repeated[first] = true;
+        }
+        first_of.push(first);
+    }
+    // The catalog resource each first declaration became, for the by_identity values.
+    for i in 0..n {
+        let decl = &eval.resources[i];
         let Some(ty) = schema::get(&decl.kind) else {
             diags.push(
                 Diagnostic::error(
@@ -99,12 +127,14 @@ fn declare(eval: &NodeEval, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) 
                 .with_primary("not a resource type")
                 .with_suggestion(&decl.kind, schema::type_names()),
             );
-            d.unknown.insert((decl.kind.clone(), decl.title.clone()));
+            d.unknown
+                .insert((decl.kind.to_string(), decl.title.clone()));
             continue;
         };
-        let id = identity(decl, ty);
-        if let Some(&r) = d.by_identity.get(&(ty.name, id.clone())) {
-            let first = &eval.resources[first_decl[r]];
+        let first_i = first_of[i];
+        if first_i != i {
+            let r = d.of_decl[first_i].expect("a first declaration is always in the catalog");
+            let first = &eval.resources[first_i];
             match first_difference(first, decl) {
                 None => {
                     d.of_decl[i] = Some(r);
@@ -119,11 +149,12 @@ fn declare(eval: &NodeEval, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) 
                 Some(diff) => {
                     // Its own problems still count; it joins nothing.
                     validate::check(decl, ty, diags);
+                    let id = &catalog.resources[r].title;
                     diags.push(
                         Diagnostic::error(
                             "duplicate-resource",
                             decl.kind_span,
-                            format!("{} is already declared", reference_text(ty.name, &id)),
+                            format!("{} is already declared", reference_text(ty.name, id)),
                         )
                         .with_primary("declared again with different attributes")
                         .with_label(first.kind_span, "first declared here")
@@ -137,29 +168,39 @@ fn declare(eval: &NodeEval, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) 
             continue;
         }
         let params = validate::check(decl, ty, diags);
+        let id = identity(decl, ty);
         let r = catalog.resources.len();
-        let mut tags = vec![ty.name.to_string()];
+        let mut tags = Vec::with_capacity(decl.tags.len() + 1);
+        tags.push(Name::of_static(ty.name));
         for t in &decl.tags {
             if !tags.contains(t) {
                 tags.push(t.clone());
             }
         }
+        d.of_decl[i] = Some(r);
+        if decl.title != id {
+            d.by_title.entry((ty.name, decl.title.clone())).or_insert(r);
+        }
+        add_aliases(&mut d, ty, decl, r);
         catalog.resources.push(Resource {
-            kind: ty.name.to_string(),
-            title: id.clone(),
+            kind: Name::of_static(ty.name),
+            title: id,
             params,
             tags,
             kind_span: decl.kind_span,
             title_span: decl.title_span,
         });
-        first_decl.push(i);
-        d.of_decl[i] = Some(r);
-        if decl.title != id {
-            d.by_title.entry((ty.name, decl.title.clone())).or_insert(r);
+        if !repeated[i] {
+            let decl = &mut eval.resources[i];
+            decl.attrs = AttrMap::new();
+            decl.tags = Vec::new();
+            decl.title = String::new();
         }
-        d.by_identity.insert((ty.name, id), r);
-        add_aliases(&mut d, ty, decl, r);
     }
+    for r in d.by_identity.values_mut() {
+        *r = d.of_decl[*r].expect("a first declaration is always in the catalog");
+    }
+    eval.resources = Vec::new();
     d
 }
 
@@ -190,16 +231,16 @@ pub(crate) fn reference_text(kind: &str, title: &str) -> String {
 /// (`file "motd" { path = "/etc/motd" }` is `file "/etc/motd" {}`).
 fn first_difference(a: &Declared, b: &Declared) -> Option<String> {
     let namevar = schema::namevar(&a.kind);
-    let relevant = |d: &Declared| -> IndexMap<String, Value> {
+    fn relevant<'a>(d: &'a Declared, namevar: Option<&str>) -> IndexMap<&'a str, Value> {
         d.attrs
             .iter()
             .filter(|(k, v)| {
                 !v.value.is_none() && !schema::is_metaparam(k) && Some(k.as_str()) != namevar
             })
-            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .map(|(k, v)| (k.as_str(), v.value.clone()))
             .collect()
-    };
-    let (ra, rb) = (relevant(a), relevant(b));
+    }
+    let (ra, rb) = (relevant(a, namevar), relevant(b, namevar));
     for (k, va) in &ra {
         match rb.get(k) {
             Some(vb) if vb == va => {}
@@ -289,8 +330,8 @@ fn attach_content(
                     value: Value::str(v),
                     ..a.clone()
                 };
-                res.params.insert("commit".into(), at(&repo, commit));
-                res.params.insert("content_sha256".into(), at(&repo, sha));
+                res.params.insert("commit", at(&repo, commit));
+                res.params.insert("content_sha256", at(&repo, sha));
             }
             Err(GitError::Repo(why)) => diags.push(
                 Diagnostic::error(
@@ -318,7 +359,7 @@ fn attach_content(
                 .cloned()
                 .expect("content set with the seed");
             res.params.insert(
-                "version".into(),
+                "version",
                 Attr {
                     value: Value::str(&seed[..12.min(seed.len())]),
                     ..anchor
@@ -329,7 +370,7 @@ fn attach_content(
 }
 
 /// Renames `old` to `new` in place (same position, same spans) with a new value.
-fn replace_attr(params: &mut IndexMap<String, Attr>, old: &str, new: &str, value: Value) {
+fn replace_attr(params: &mut AttrMap, old: &str, new: &str, value: Value) {
     if let Some(i) = params.get_index_of(old) {
         let (_, mut attr) = params.shift_remove_index(i).expect("index exists");
         attr.value = value;

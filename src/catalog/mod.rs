@@ -37,7 +37,8 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 
 use crate::diag::Diagnostic;
-use crate::eval::output::{Attr, NodeEval};
+use crate::eval::attrs::{AttrMap, Name};
+use crate::eval::output::NodeEval;
 use crate::eval::value::Value;
 use crate::source::{FileId, SourceMap, Span};
 pub use build::normalize_path;
@@ -57,14 +58,14 @@ pub struct Catalog {
 #[derive(Clone, Debug)]
 pub struct Resource {
     /// Lower-case native type name.
-    pub kind: String,
+    pub kind: Name,
     /// Identity: the namevar's value (the title unless the namevar attribute is set).
     pub title: String,
     /// Validated attributes, metaparameters excluded: the wire format's `params`. `source` is already replaced by `content_sha256`
     /// when content was loaded (see [`build_with`]).
-    pub params: IndexMap<String, Attr>,
+    pub params: AttrMap,
     /// Type name first, then enclosing classes/defines, then `tag` values; no repeats.
-    pub tags: Vec<String>,
+    pub tags: Vec<Name>,
     pub kind_span: Span,
     pub title_span: Span,
 }
@@ -109,7 +110,7 @@ impl Default for BuildOptions<'_> {
 /// reference resolution, relationship expansion onto native resources, `source` reading
 /// (into `store`). Reports every problem it finds.
 pub fn build(
-    eval: &NodeEval,
+    eval: NodeEval,
     sources: &SourceMap,
     store: &ContentStore,
 ) -> (Catalog, Vec<Diagnostic>) {
@@ -123,7 +124,7 @@ pub fn build(
 /// content's sha256 (or of the commit). Metaparameters are not in `params` (`alias` names
 /// the resource for references).
 pub fn build_with(
-    eval: &NodeEval,
+    eval: NodeEval,
     sources: &SourceMap,
     store: &ContentStore,
     opts: &BuildOptions,
@@ -145,14 +146,14 @@ pub fn to_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
                 (String::new(), 0, 0)
             };
             json::ResourceDoc {
-                kind: r.kind.clone(),
+                kind: r.kind.to_string(),
                 title: r.title.clone(),
                 params: r
                     .params
                     .iter()
-                    .map(|(k, a)| (k.clone(), a.value.to_json()))
+                    .map(|(k, a)| (k.to_string(), a.value.to_json()))
                     .collect(),
-                tags: r.tags.clone(),
+                tags: r.tags.iter().map(|t| t.to_string()).collect(),
                 source: json::SourceDoc { file, line, column },
             }
         })

@@ -160,7 +160,7 @@ impl<'a> Resolver<'a> {
             self.catalog
                 .resources
                 .iter()
-                .filter(|res| res.kind == kind)
+                .filter(|res| *res.kind == *kind)
                 .map(|res| res.title.as_str())
                 .collect()
         } else {

@@ -6,7 +6,7 @@ use super::*;
 use crate::eval::output::{ContainerKind, Endpoint};
 
 fn run(f: &Fixture) -> (Catalog, Vec<Diagnostic>) {
-    build(&f.eval, &f.sources, &ContentStore::new())
+    build(f.eval.clone(), &f.sources, &ContentStore::new())
 }
 
 fn refs(c: &Catalog) -> Vec<String> {
@@ -140,7 +140,7 @@ fn content_and_source_together_at_the_second() {
         load_content: false,
         ..Default::default()
     };
-    let (c, d) = build_with(&f.eval, &f.sources, &ContentStore::new(), &opts);
+    let (c, d) = build_with(f.eval.clone(), &f.sources, &ContentStore::new(), &opts);
     assert_eq!(
         f.positions(&d),
         [("invalid-value", 1, 37), ("invalid-value", 2, 57)]
@@ -184,7 +184,7 @@ fn release_keep_shared_and_dotdot_paths() {
         load_content: false,
         ..Default::default()
     };
-    let (c, d) = build_with(&f.eval, &f.sources, &ContentStore::new(), &opts);
+    let (c, d) = build_with(f.eval.clone(), &f.sources, &ContentStore::new(), &opts);
     assert_eq!(
         f.positions(&d),
         [
@@ -546,7 +546,7 @@ fn sources_go_to_the_store_deterministically() {
     f.res("release", "t");
     f.s("path", "/srv/t").s("source", "files/tree");
     let store = ContentStore::new();
-    let (c, d) = build(&f.eval, &f.sources, &store);
+    let (c, d) = build(f.eval.clone(), &f.sources, &store);
     assert_eq!(d, []);
     let motd = json::sha256_hex(b"hello\n");
     let params = &c.resources[0].params;
@@ -578,7 +578,7 @@ fn sources_go_to_the_store_deterministically() {
     assert_eq!(names, ["b", "sub/", "sub/a"]);
     // Touching the files changes nothing; a second build gives the same sha.
     std::fs::write(dir.path().join("files/tree/b"), "b").unwrap();
-    let (c2, _) = build(&f.eval, &f.sources, &ContentStore::new());
+    let (c2, _) = build(f.eval.clone(), &f.sources, &ContentStore::new());
     assert_eq!(c2.resources[1].params["content_sha256"].value, tree);
     let mut store_shas = store.shas();
     store_shas.sort();
@@ -601,7 +601,7 @@ fn module_sources_use_the_resolver() {
         module_dir: Some(&resolver),
         ..Default::default()
     };
-    let (c, d) = build_with(&f.eval, &f.sources, &ContentStore::new(), &opts);
+    let (c, d) = build_with(f.eval.clone(), &f.sources, &ContentStore::new(), &opts);
     assert_eq!(d, []);
     assert_eq!(
         c.resources[0].params["content_sha256"].value,
@@ -674,7 +674,7 @@ fn release_repo_resolves_a_commit_and_archives_it() {
         .s("repo", "app")
         .s("revision", "nope");
     let store = ContentStore::new();
-    let (c, d) = build(&f.eval, &f.sources, &store);
+    let (c, d) = build(f.eval.clone(), &f.sources, &store);
     assert_eq!(f.positions(&d), [("invalid-value", 2, 61)]);
     let p = &c.resources[0].params;
     let commit = p["commit"].value.as_str().unwrap().to_string();

@@ -1,9 +1,8 @@
 //! Test helper: builds a `NodeEval` by hand over a real source text, finding each span by
 //! searching the text from a cursor, so tests can assert exact line:column positions.
 
+use crate::eval::attrs::AttrMap;
 use std::path::Path;
-
-use indexmap::IndexMap;
 
 use crate::diag::Diagnostic;
 use crate::eval::output::{Attr, Container, ContainerKind, Declared, Endpoint, NodeEval, Relation};
@@ -67,7 +66,7 @@ impl Fixture {
             kind_span,
             title: title.into(),
             title_span,
-            attrs: IndexMap::new(),
+            attrs: AttrMap::new(),
             tags: Vec::new(),
         });
         self.eval.resources.len() - 1
@@ -108,7 +107,7 @@ impl Fixture {
         self.cursor = value_end;
         let r = self.eval.resources.last_mut().expect("a resource first");
         r.attrs.insert(
-            name.into(),
+            name,
             Attr {
                 value,
                 name_span,

@@ -2,7 +2,7 @@
 //! exclusive attributes, and the lints `world-writable`, `plaintext-password`,
 //! `exec-without-guard`.
 
-use indexmap::IndexMap;
+use crate::eval::attrs::AttrMap;
 
 use super::schema::{self, AttrKind, TypeSchema, RELATION_METAPARAMS};
 use crate::diag::Diagnostic;
@@ -11,12 +11,8 @@ use crate::eval::value::Value;
 
 /// The attributes of `decl` that pass the schema, `none` values and relationship
 /// metaparameters left out, Int modes rendered as `"0644"`. Every problem goes to `diags`.
-pub(crate) fn check(
-    decl: &Declared,
-    ty: &TypeSchema,
-    diags: &mut Vec<Diagnostic>,
-) -> IndexMap<String, Attr> {
-    let mut params = IndexMap::new();
+pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic>) -> AttrMap {
+    let mut params = AttrMap::with_capacity(decl.attrs.len());
     for (name, attr) in &decl.attrs {
         if attr.value.is_none() || RELATION_METAPARAMS.contains(&name.as_str()) || name == "tag" {
             continue;
@@ -164,13 +160,7 @@ fn is_set(decl: &Declared, name: &str) -> bool {
 }
 
 /// Reports `a` and `b` set together at the second one's value, and drops the second.
-fn exclusive(
-    decl: &Declared,
-    params: &mut IndexMap<String, Attr>,
-    a: &str,
-    b: &str,
-    diags: &mut Vec<Diagnostic>,
-) {
+fn exclusive(decl: &Declared, params: &mut AttrMap, a: &str, b: &str, diags: &mut Vec<Diagnostic>) {
     let (Some(ia), Some(ib)) = (decl.attrs.get_index_of(a), decl.attrs.get_index_of(b)) else {
         return;
     };
@@ -178,8 +168,8 @@ fn exclusive(
         return;
     }
     let (first, second) = if ia < ib { (a, b) } else { (b, a) };
-    let first_attr = &decl.attrs[first];
-    let second_attr = &decl.attrs[second];
+    let first_attr = decl.attrs.get(first).expect("indexed above");
+    let second_attr = decl.attrs.get(second).expect("indexed above");
     diags.push(
         Diagnostic::error(
             "invalid-value",

@@ -5,6 +5,7 @@
 //! first declared, define bodies where an instance is declared. Every problem becomes a
 //! diagnostic; a failed expression yields `Err(Failed)` and what depends on it stays quiet.
 
+pub mod attrs;
 pub mod builtins;
 pub mod data;
 mod expr;
@@ -19,16 +20,16 @@ mod template;
 pub mod types;
 pub mod value;
 
+use crate::eval::attrs::AttrMap;
 use std::collections::{HashMap, HashSet};
-
-use indexmap::IndexMap;
 
 use crate::diag::Diagnostic;
 use crate::program::Program;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{self, NodeDef, Stmt, StmtKind};
+use attrs::Name;
 use index::Index;
-use output::{Attr, NodeEval};
+use output::NodeEval;
 use scope::{Binding, Frame, Scopes};
 use value::Value;
 
@@ -58,7 +59,7 @@ pub fn evaluate(
 #[derive(Default)]
 struct DefaultsBlock {
     resources: Vec<usize>,
-    defaults: Vec<(String, IndexMap<String, Attr>)>,
+    defaults: Vec<(String, AttrMap)>,
 }
 
 /// A declared class: its container, or None when it could not be evaluated.
@@ -77,16 +78,18 @@ pub(crate) struct Evaluator<'p> {
     classes: HashMap<String, DeclaredClass>,
     /// Variables of evaluated classes, for `$class::name`.
     class_vars: HashMap<String, Frame>,
-    /// (kind, title) and (kind, namevar value) of declared resources, for `defined()`.
-    declared: HashSet<(String, String)>,
+    /// (kind, title) and (kind, namevar value) of declared resources and define instances,
+    /// for `defined()`: built on its first call and brought up to date on each, so that a
+    /// node that never calls it does not hash every resource.
+    declared: std::cell::RefCell<resources::DefinedIndex>,
     blocks: Vec<DefaultsBlock>,
-    global_defaults: Vec<(String, IndexMap<String, Attr>)>,
+    global_defaults: Vec<(String, AttrMap)>,
     /// True while running statements directly at a file's top level.
     top_level: bool,
     /// The container (class or define instance) whose body is running.
     container: Option<usize>,
     /// Tags contributed by the enclosing class and defines.
-    tags: Vec<String>,
+    tags: Vec<Name>,
     depth: usize,
     /// `fail()` was called: the node stops.
     stopped: bool,
@@ -124,7 +127,7 @@ impl<'p> Evaluator<'p> {
             diags: Vec::new(),
             classes: HashMap::new(),
             class_vars: HashMap::new(),
-            declared: HashSet::new(),
+            declared: Default::default(),
             blocks: vec![DefaultsBlock::default()],
             global_defaults: Vec::new(),
             top_level: true,

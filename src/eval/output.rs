@@ -3,6 +3,7 @@
 
 use indexmap::IndexMap;
 
+use super::attrs::{AttrMap, Name};
 use super::value::{ResRef, Value};
 use crate::source::Span;
 
@@ -40,7 +41,7 @@ pub struct Attr {
 #[derive(Clone, Debug)]
 pub struct Declared {
     /// Lower-case type name as written: `file`.
-    pub kind: String,
+    pub kind: Name,
     pub kind_span: Span,
     /// The title (one element of an array title).
     pub title: String,
@@ -48,10 +49,10 @@ pub struct Declared {
     /// Attributes after resource defaults and splats, in the order: written in the body, then
     /// from the splat, then from defaults. Relationship metaparameters (`require`, `before`,
     /// `notify`, `subscribe`) and `tag` are not here; `noop` and `alias` are.
-    pub attrs: IndexMap<String, Attr>,
+    pub attrs: AttrMap,
     /// Tags from the evaluator: every enclosing class and define type (with namespace
     /// segments) and the `tag` metaparameter's values. The catalog adds the type name first.
-    pub tags: Vec<String>,
+    pub tags: Vec<Name>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! `provision { … }`: what an install server needs to know about a node (LANGUAGE.md §7).
 
+use crate::eval::attrs::AttrMap;
 use indexmap::IndexMap;
 
-use super::output::Attr;
 use super::value::Value;
 use crate::diag::Diagnostic;
 use crate::source::Span;
@@ -23,7 +23,7 @@ pub const KEYS: &[&str] = &[
 /// Checks a provision block; returns its values, their spans and the problems.
 pub fn validate(
     keyword: Span,
-    attrs: IndexMap<String, Attr>,
+    attrs: AttrMap,
 ) -> (
     IndexMap<String, Value>,
     IndexMap<String, Span>,
@@ -98,8 +98,8 @@ pub fn validate(
                 }
             }
         }
-        spans.insert(k.clone(), a.value_span);
-        values.insert(k, a.value);
+        spans.insert(k.to_string(), a.value_span);
+        values.insert(k.to_string(), a.value);
     }
     if !values.contains_key("mac") && !diags.iter().any(|d| d.message.starts_with("`mac`")) {
         diags.push(

@@ -1,5 +1,8 @@
 //! Declarations: native resources, define instances, classes, relationships and defaults.
 
+use crate::catalog::fxhash::FxHashSet;
+use crate::eval::attrs::{AttrMap, Name};
+use crate::eval::output::NodeEval;
 use indexmap::IndexMap;
 
 use super::output::{Attr, Container, ContainerKind, Declared, Endpoint, Relation};
@@ -17,12 +20,8 @@ const RELATIONS: [&str; 4] = ["require", "before", "notify", "subscribe"];
 impl Evaluator<'_> {
     /// Evaluates a resource body: written attributes first, then the splat's keys. A value
     /// that fails is left out; `none` counts as not written.
-    pub(super) fn body_attrs(
-        &mut self,
-        body: &[BodyItem],
-        _instance: bool,
-    ) -> IndexMap<String, Attr> {
-        let mut attrs: IndexMap<String, Attr> = IndexMap::new();
+    pub(super) fn body_attrs(&mut self, body: &[BodyItem], _instance: bool) -> AttrMap {
+        let mut attrs = AttrMap::with_capacity(body.len());
         let mut written: IndexMap<String, Span> = IndexMap::new();
         let mut splat: Option<(Span, Value, Span)> = None;
         let mut first_star: Option<Span> = None;
@@ -45,7 +44,7 @@ impl Evaluator<'_> {
                     if let Ok(v) = self.eval(value) {
                         if !v.is_none() {
                             attrs.insert(
-                                name.name.clone(),
+                                &name.name,
                                 Attr {
                                     value: v,
                                     name_span: name.span,
@@ -91,7 +90,7 @@ impl Evaluator<'_> {
                     continue;
                 }
                 attrs.insert(
-                    k.clone(),
+                    k,
                     Attr {
                         value: v.clone(),
                         name_span: star,
@@ -148,15 +147,8 @@ impl Evaluator<'_> {
                     tags.push(t.clone());
                 }
             }
-            let kind = decl.kind.name.clone();
-            self.declared.insert((kind.clone(), title.0.clone()));
-            if let Some(nv) = schema::namevar(&kind) {
-                if let Some(Value::Str(s)) = attrs.get(nv).map(|a| &a.value) {
-                    self.declared.insert((kind.clone(), s.to_string()));
-                }
-            }
             self.out.resources.push(Declared {
-                kind,
+                kind: Name::new(&decl.kind.name),
                 kind_span: decl.kind.span,
                 title: title.0,
                 title_span: title.1,
@@ -210,19 +202,19 @@ impl Evaluator<'_> {
     }
 
     /// Removes `tag` from attributes, returning its values.
-    fn take_tags(&mut self, attrs: &mut IndexMap<String, Attr>) -> Vec<String> {
+    fn take_tags(&mut self, attrs: &mut AttrMap) -> Vec<Name> {
         let Some(attr) = attrs.shift_remove("tag") else {
             return Vec::new();
         };
         let mut out = Vec::new();
         let ok = match &attr.value {
             Value::Str(s) => {
-                out.push(s.to_string());
+                out.push(Name::new(s));
                 true
             }
             Value::Array(a) => a.iter().all(|v| match v {
                 Value::Str(s) => {
-                    out.push(s.to_string());
+                    out.push(Name::new(s));
                     true
                 }
                 _ => false,
@@ -244,7 +236,7 @@ impl Evaluator<'_> {
     }
 
     /// Relations for `require`/`before`/`notify`/`subscribe` on an endpoint.
-    fn relate(&mut self, me: Endpoint, relations: &[(String, Attr)]) {
+    fn relate(&mut self, me: Endpoint, relations: &[(Name, Attr)]) {
         for (name, attr) in relations {
             let Some(refs) = self.refs_of(&attr.value, attr.value_span, name) else {
                 continue;
@@ -296,13 +288,13 @@ impl Evaluator<'_> {
         decl: &ResourceDecl,
         def: &ast::DefineDef,
         title: (String, Span),
-        attrs: &IndexMap<String, Attr>,
+        attrs: &AttrMap,
     ) -> Option<usize> {
         let kind = decl.kind.name.clone();
         let mut attrs = attrs.clone();
         // Defaults of the define type set its parameters (written attributes win).
         for (k, a) in self.defaults_for(&kind) {
-            attrs.entry(k).or_insert(a);
+            attrs.insert_if_absent(k, || a);
         }
         let relations = take_relations(&mut attrs);
         let extra_tags = self.take_tags(&mut attrs);
@@ -319,7 +311,6 @@ impl Evaluator<'_> {
         if let Some(parent) = self.container {
             self.out.containers[parent].children.push(c);
         }
-        self.declared.insert((kind.clone(), title.0.clone()));
         self.relate(Endpoint::Container(c), &relations);
 
         let mut frame = Frame::new();
@@ -361,7 +352,7 @@ impl Evaluator<'_> {
         body: &[ast::Stmt],
         frame: Frame,
         container: Option<usize>,
-        tags: Vec<String>,
+        tags: Vec<Name>,
     ) -> Frame {
         let saved_frames = std::mem::replace(&mut self.scopes.frames, vec![frame]);
         let saved_blocks = std::mem::replace(&mut self.blocks, vec![DefaultsBlock::default()]);
@@ -387,7 +378,7 @@ impl Evaluator<'_> {
     fn bind_params(
         &mut self,
         params: &[Param],
-        given: &mut IndexMap<String, Attr>,
+        given: &mut AttrMap,
         frame: &mut Frame,
         at: Span,
         what: &str,
@@ -395,7 +386,7 @@ impl Evaluator<'_> {
     ) -> bool {
         let mut ok = true;
         for (name, attr) in given.iter() {
-            if !params.iter().any(|p| &p.var.name == name) {
+            if !params.iter().any(|p| p.var.name == name.as_str()) {
                 ok = false;
                 self.diags.push(
                     Diagnostic::error(
@@ -537,7 +528,7 @@ impl Evaluator<'_> {
             }
             return;
         }
-        let mut given = IndexMap::new();
+        let mut given = AttrMap::new();
         if let Some(args) = &c.args {
             for a in args {
                 if given.contains_key(&a.name.name) {
@@ -551,7 +542,7 @@ impl Evaluator<'_> {
                 if let Ok(v) = self.eval(&a.value) {
                     if !v.is_none() {
                         given.insert(
-                            a.name.name.clone(),
+                            &a.name.name,
                             Attr {
                                 value: v,
                                 name_span: a.name.span,
@@ -608,13 +599,13 @@ impl Evaluator<'_> {
 
     /// The attributes resource defaults give a type, innermost block first, then the
     /// top level's (for define instances, which need them at declaration).
-    fn defaults_for(&self, kind: &str) -> IndexMap<String, Attr> {
-        let mut out = IndexMap::new();
+    fn defaults_for(&self, kind: &str) -> AttrMap {
+        let mut out = AttrMap::new();
         for b in self.blocks.iter().rev() {
             for (k, attrs) in b.defaults.iter().rev() {
                 if k == kind {
                     for (n, a) in attrs {
-                        out.entry(n.clone()).or_insert_with(|| a.clone());
+                        out.insert_if_absent(n.clone(), || a.clone());
                     }
                 }
             }
@@ -622,7 +613,7 @@ impl Evaluator<'_> {
         for (k, attrs) in self.global_defaults.iter().rev() {
             if k == kind {
                 for (n, a) in attrs {
-                    out.entry(n.clone()).or_insert_with(|| a.clone());
+                    out.insert_if_absent(n.clone(), || a.clone());
                 }
             }
         }
@@ -631,27 +622,28 @@ impl Evaluator<'_> {
 
     /// Fills attributes the resources lack from `defaults` (later defaults statements of the
     /// same block win over earlier ones).
-    pub(super) fn apply_defaults(
-        &mut self,
-        defaults: &[(String, IndexMap<String, Attr>)],
-        resources: &[usize],
-    ) {
+    pub(super) fn apply_defaults(&mut self, defaults: &[(String, AttrMap)], resources: &[usize]) {
         if defaults.is_empty() {
             return;
         }
         for &i in resources {
             for (kind, attrs) in defaults.iter().rev() {
-                if self.out.resources[i].kind != *kind {
+                if self.out.resources[i].kind != kind.as_str() {
                     continue;
                 }
                 let mut relations = Vec::new();
+                // Room for exactly what this default adds: 100,000 resources each with a
+                // doubled vector add up.
+                let own = &mut self.out.resources[i].attrs;
+                let adds = attrs.keys().filter(|n| !own.contains_key(n)).count();
+                own.reserve(adds);
                 for (name, a) in attrs {
                     if RELATIONS.contains(&name.as_str()) {
                         relations.push((name.clone(), a.clone()));
                         continue;
                     }
                     if name == "tag" {
-                        let mut one = IndexMap::new();
+                        let mut one = AttrMap::new();
                         one.insert(name.clone(), a.clone());
                         for t in self.take_tags(&mut one) {
                             if !self.out.resources[i].tags.contains(&t) {
@@ -662,8 +654,7 @@ impl Evaluator<'_> {
                     }
                     self.out.resources[i]
                         .attrs
-                        .entry(name.clone())
-                        .or_insert_with(|| a.clone());
+                        .insert_if_absent(name.clone(), || a.clone());
                 }
                 self.relate(Endpoint::Resource(i), &relations);
             }
@@ -707,7 +698,9 @@ impl Evaluator<'_> {
         if kind == "class" {
             return self.classes.contains_key(r.title.trim_start_matches("::"));
         }
-        self.declared.contains(&(kind, r.title.clone()))
+        let mut index = self.declared.borrow_mut();
+        index.catch_up(&self.out);
+        index.set.contains(&(kind, r.title.clone()))
     }
 
     /// `provision { … }` in a one-name node block.
@@ -733,24 +726,53 @@ impl Evaluator<'_> {
     }
 }
 
+/// What `defined()` looks up: (kind, title) and (kind, namevar value) of the resources and
+/// define instances in `NodeEval` up to `resources`/`containers`.
+#[derive(Default)]
+pub(super) struct DefinedIndex {
+    set: FxHashSet<(String, String)>,
+    resources: usize,
+    containers: usize,
+}
+
+impl DefinedIndex {
+    fn catch_up(&mut self, out: &NodeEval) {
+        for d in &out.resources[self.resources..] {
+            self.set.insert((d.kind.to_string(), d.title.clone()));
+            if let Some(nv) = schema::namevar(&d.kind) {
+                if let Some(Value::Str(s)) = d.attrs.get(nv).map(|a| &a.value) {
+                    self.set.insert((d.kind.to_string(), s.to_string()));
+                }
+            }
+        }
+        self.resources = out.resources.len();
+        for c in &out.containers[self.containers..] {
+            if let ContainerKind::Define(kind) = &c.kind {
+                self.set.insert((kind.clone(), c.title.clone()));
+            }
+        }
+        self.containers = out.containers.len();
+    }
+}
+
 /// Removes the relationship metaparameters from attributes.
-fn take_relations(attrs: &mut IndexMap<String, Attr>) -> Vec<(String, Attr)> {
+fn take_relations(attrs: &mut AttrMap) -> Vec<(Name, Attr)> {
     let mut out = Vec::new();
     for r in RELATIONS {
         if let Some(a) = attrs.shift_remove(r) {
-            out.push((r.to_string(), a));
+            out.push((Name::of_static(r), a));
         }
     }
     out
 }
 
 /// Tags for a class or define name: the name and, when namespaced, each segment.
-pub(super) fn name_tags(name: &str) -> Vec<String> {
-    let mut out = vec![name.to_string()];
+pub(super) fn name_tags(name: &str) -> Vec<Name> {
+    let mut out = vec![Name::new(name)];
     if name.contains("::") {
         for seg in name.split("::") {
             if !seg.is_empty() && !out.iter().any(|t| t == seg) {
-                out.push(seg.to_string());
+                out.push(Name::new(seg));
             }
         }
     }

@@ -20,7 +20,7 @@ fn e(a: &str, b: &str) -> (String, String, bool) {
 }
 
 fn built(f: &Fixture) -> Catalog {
-    let (c, d) = build(&f.eval, &f.sources, &ContentStore::new());
+    let (c, d) = build(f.eval.clone(), &f.sources, &ContentStore::new());
     assert_eq!(d, []);
     c
 }
@@ -88,7 +88,8 @@ fn users_groups_releases_and_numeric_ids() {
         load_content: false,
         ..Default::default()
     };
-    let (mut c, d) = crate::catalog::build_with(&f.eval, &f.sources, &ContentStore::new(), &opts);
+    let (mut c, d) =
+        crate::catalog::build_with(f.eval.clone(), &f.sources, &ContentStore::new(), &opts);
     assert_eq!(d, []);
     assert_eq!(link(&mut c), []);
     assert_eq!(
@@ -248,11 +249,7 @@ fn catalog_of(n: usize) -> Catalog {
             })
             .collect(),
     );
-    let (c, d) = build(
-        &eval,
-        &crate::source::SourceMap::new(),
-        &ContentStore::new(),
-    );
+    let (c, d) = build(eval, &crate::source::SourceMap::new(), &ContentStore::new());
     assert_eq!(d, []);
     c
 }
@@ -324,11 +321,7 @@ fn a_hundred_thousand_resources_link() {
         specs.push(("file", format!("/d{a}"), vec![]));
     }
     let eval = bare(specs);
-    let (mut c, d) = build(
-        &eval,
-        &crate::source::SourceMap::new(),
-        &ContentStore::new(),
-    );
+    let (mut c, d) = build(eval, &crate::source::SourceMap::new(), &ContentStore::new());
     assert_eq!(d, []);
     for i in 1..n {
         c.edges.push(Edge {
