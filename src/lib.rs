@@ -6,6 +6,11 @@
 //! cycles) -> `apply` (plan and change the machine) -> `cli` (the only code that prints).
 //! `program` ties the front end together: load files and imports, check, compile.
 
+// pest is built without its `std` feature (which probes the native stack on every rule call,
+// about 6 % of `fleet check`; syntax::depth bounds nesting before pest runs), and then the
+// code pest_derive generates names `alloc`.
+extern crate alloc;
+
 pub mod apply;
 pub mod catalog;
 pub mod cli;
@@ -18,3 +23,4 @@ pub mod program;
 pub mod release;
 pub mod source;
 pub mod syntax;
+pub mod timing;

@@ -14,6 +14,7 @@ use crate::eval::value::Value;
 use crate::eval::{self, lints};
 use crate::source::{FileId, SourceMap, Span};
 use crate::syntax::ast::{self, StmtKind};
+use crate::timing;
 
 /// Options every manifest-reading command shares.
 #[derive(Clone, Debug, Default)]
@@ -244,7 +245,9 @@ impl Program {
         module_root: Option<PathBuf>,
     ) -> FileId {
         let id = self.sources.add(name, path, text);
-        let (ast, diags) = crate::syntax::parse(id, &self.sources.get(id).text);
+        let (ast, diags) = timing::stage("parse", || {
+            crate::syntax::parse(id, &self.sources.get(id).text)
+        });
         self.load_diags.extend(diags);
         self.files.push(LoadedFile {
             id,
@@ -357,7 +360,7 @@ impl Program {
         if self.has_syntax_errors() {
             return finish(all, &self.sources);
         }
-        let index = Index::build(self);
+        let index = timing::stage("index", || Index::build(self));
         all.extend(index.diags.iter().cloned());
         let runs = index.check_runs();
         // Nodes are independent: evaluate them on every core, keeping their order.
@@ -366,8 +369,9 @@ impl Program {
                 Some(run) if !run.named => facts::stand_in("default"),
                 _ => self.facts_for(name),
             };
-            let (mut eval, mut diags) =
-                eval::evaluate(self, &index, name, node.map(|n| n.def), facts);
+            let (mut eval, mut diags) = timing::stage(&format!("evaluate {name}"), || {
+                eval::evaluate(self, &index, name, node.map(|n| n.def), facts)
+            });
             let provision = match (eval.provision.clone(), eval.provision_spans.take()) {
                 (Some(values), Some(spans)) => Some((values, spans)),
                 _ => None,
@@ -378,10 +382,14 @@ impl Program {
                 module_dir: Some(&resolver),
                 load_content: false,
             };
-            let (mut catalog, cdiags) =
-                crate::catalog::build_with(eval, &self.sources, &store, &opts);
+            let (mut catalog, cdiags) = timing::stage(&format!("catalog {name}"), || {
+                crate::catalog::build_with(eval, &self.sources, &store, &opts)
+            });
             diags.extend(cdiags);
-            diags.extend(crate::graph::link(&mut catalog));
+            diags.extend(timing::stage(&format!("graph {name}"), || {
+                crate::graph::link(&mut catalog)
+            }));
+            timing::stage(&format!("free {name}"), || drop(catalog));
             (name.clone(), diags, provision)
         });
         let mut per_node: Vec<(String, Vec<Diagnostic>)> = Vec::with_capacity(results.len());
@@ -392,7 +400,7 @@ impl Program {
         }
         all.extend(merge_nodes(per_node));
         all.extend(eval::provision::duplicate_addresses(&provisions));
-        all.extend(lints::run(self, &index));
+        all.extend(timing::stage("lints", || lints::run(self, &index)));
         finish(all, &self.sources)
     }
 
@@ -441,16 +449,22 @@ impl Program {
             all.push(d);
             return (None, finish(all, &self.sources));
         };
-        let (eval, diags) = eval::evaluate(self, index, node, block, self.facts_for(node));
+        let (eval, diags) = timing::stage(&format!("evaluate {node}"), || {
+            eval::evaluate(self, index, node, block, self.facts_for(node))
+        });
         all.extend(diags);
         let resolver = |f: FileId, m: &str| self.module_dir(f, m);
         let opts = BuildOptions {
             module_dir: Some(&resolver),
             load_content: true,
         };
-        let (mut catalog, cdiags) = crate::catalog::build_with(eval, &self.sources, store, &opts);
+        let (mut catalog, cdiags) = timing::stage(&format!("catalog {node}"), || {
+            crate::catalog::build_with(eval, &self.sources, store, &opts)
+        });
         all.extend(cdiags);
-        all.extend(crate::graph::link(&mut catalog));
+        all.extend(timing::stage(&format!("graph {node}"), || {
+            crate::graph::link(&mut catalog)
+        }));
         let all = finish(all, &self.sources);
         if crate::diag::has_errors(&all) {
             (None, all)

@@ -46,7 +46,8 @@ pub(crate) fn relations(
             implicit: false,
         })
         .collect();
-    edges.sort_by_key(|e| (e.from, e.to));
+    // Each pair is once in the map: an unstable sort gives the same order.
+    edges.sort_unstable_by_key(|e| (e.from, e.to));
     edges
 }
 

@@ -290,7 +290,13 @@ impl Evaluator<'_> {
     /// Reads `$name` or `$class::name`.
     fn var(&mut self, name: &str, span: Span) -> R<Value> {
         let name = name.trim_start_matches("::");
-        let found: Option<Binding> = match name.rsplit_once("::") {
+        // Most names have no namespace: a byte search first, the substring search only then.
+        let namespaced = if name.contains(':') {
+            name.rsplit_once("::")
+        } else {
+            None
+        };
+        let found: Option<Binding> = match namespaced {
             Some((class, var)) => self.class_var(class, var).cloned().or_else(|| {
                 // `$::name` style or a top-level let read with a namespace that is not a class.
                 None
@@ -615,7 +621,7 @@ impl NoteJoin for Failed {
 /// The loop variables of one step of a `for` loop or a comprehension: `$k, $v` bind index
 /// (or key) and value; a lone `$x` over a Map binds `[key, value]`.
 pub(super) fn comp_frame(key: &Option<Ident>, var: &Ident, k: Value, v: Value) -> Frame {
-    let mut f = Frame::new();
+    let mut f = Frame::default();
     match key {
         Some(key) => {
             f.insert(

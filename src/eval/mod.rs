@@ -203,7 +203,7 @@ impl<'p> Evaluator<'p> {
         let provision_ok =
             node.names.len() == 1 && matches!(node.names[0], ast::NodeName::Name(..));
         self.top_level = false;
-        self.scopes.frames.push(Frame::new());
+        self.scopes.frames.push(Frame::default());
         self.blocks.push(DefaultsBlock::default());
         for stmt in &node.body {
             if self.stopped {
@@ -227,7 +227,7 @@ impl<'p> Evaluator<'p> {
             return;
         }
         let saved_top = std::mem::replace(&mut self.top_level, false);
-        self.scopes.frames.push(Frame::new());
+        self.scopes.frames.push(Frame::default());
         self.blocks.push(DefaultsBlock::default());
         self.stmts(stmts);
         self.close_block();

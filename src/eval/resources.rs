@@ -3,7 +3,6 @@
 use crate::catalog::fxhash::FxHashSet;
 use crate::eval::attrs::{AttrMap, Name};
 use crate::eval::output::NodeEval;
-use indexmap::IndexMap;
 
 use super::output::{Attr, Container, ContainerKind, Declared, Endpoint, Relation};
 use super::scope::{Binding, Frame};
@@ -22,13 +21,14 @@ impl Evaluator<'_> {
     /// that fails is left out; `none` counts as not written.
     pub(super) fn body_attrs(&mut self, body: &[BodyItem], _instance: bool) -> AttrMap {
         let mut attrs = AttrMap::with_capacity(body.len());
-        let mut written: IndexMap<String, Span> = IndexMap::new();
+        // Names written in the body (a body is short: a vector beats a hash map).
+        let mut written: Vec<(&str, Span)> = Vec::with_capacity(body.len());
         let mut splat: Option<(Span, Value, Span)> = None;
         let mut first_star: Option<Span> = None;
         for item in body {
             match item {
                 BodyItem::Attr { name, value } => {
-                    if let Some(first) = written.get(&name.name) {
+                    if let Some((_, first)) = written.iter().find(|(n, _)| *n == name.name) {
                         self.diags.push(
                             Diagnostic::error(
                                 "duplicate-attribute",
@@ -40,7 +40,7 @@ impl Evaluator<'_> {
                         );
                         continue;
                     }
-                    written.insert(name.name.clone(), name.span);
+                    written.push((&name.name, name.span));
                     if let Ok(v) = self.eval(value) {
                         if !v.is_none() {
                             attrs.insert(
@@ -86,7 +86,7 @@ impl Evaluator<'_> {
         }
         if let Some((star, Value::Map(m), value_span)) = splat {
             for (k, v) in m.iter() {
-                if written.contains_key(k) || v.is_none() {
+                if written.iter().any(|(n, _)| n == k) || v.is_none() {
                     continue;
                 }
                 attrs.insert(
@@ -313,7 +313,7 @@ impl Evaluator<'_> {
         }
         self.relate(Endpoint::Container(c), &relations);
 
-        let mut frame = Frame::new();
+        let mut frame = Frame::default();
         frame.insert(
             "title".into(),
             Binding {
@@ -577,7 +577,7 @@ impl Evaluator<'_> {
                 self.out.containers[parent].children.push(container);
             }
         }
-        let mut frame = Frame::new();
+        let mut frame = Frame::default();
         let ok = self.bind_params(
             &def.def.params,
             &mut given,

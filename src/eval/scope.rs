@@ -13,7 +13,7 @@ pub struct Binding {
     pub span: Option<Span>,
 }
 
-pub type Frame = HashMap<String, Binding>;
+pub type Frame = crate::catalog::fxhash::FxHashMap<String, Binding>;
 
 /// The top-level frame plus a stack of inner frames. Class and define bodies start a fresh
 /// stack (they see the top level and their own frame, not the declaring place).
