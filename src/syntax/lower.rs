@@ -37,14 +37,26 @@ pub(crate) struct SyntaxError {
 /// Parses `text[offset..]` as a sequence of statements. On a syntax error, the statements that
 /// end before the error are lowered and returned alongside the error.
 pub(crate) fn parse_chunk(file: FileId, text: &str, offset: usize) -> Chunk {
+    parse_statements(file, text, offset, false)
+}
+
+/// Like [`parse_chunk`], for statements inside a top-level block (`node`, `class`, `define`
+/// body): lowered as a block's statements are (`import` is not allowed there, one level of
+/// nesting is already used).
+pub(crate) fn parse_block_chunk(file: FileId, text: &str, offset: usize) -> Chunk {
+    parse_statements(file, text, offset, true)
+}
+
+fn parse_statements(file: FileId, text: &str, offset: usize, in_block: bool) -> Chunk {
     let input = &text[offset..];
+    let top = !in_block;
     let mut low = Lower {
         file,
         offset,
         src: text,
         diags: Vec::new(),
         syntax_count: 0,
-        depth: 0,
+        depth: usize::from(in_block),
         comment_spans: Vec::new(),
     };
     let mut comments = Vec::new();
@@ -60,7 +72,7 @@ pub(crate) fn parse_chunk(file: FileId, text: &str, offset: usize) -> Chunk {
             }
             low.comment_spans = comments.iter().map(|c| c.0.range()).collect();
             let items = match pairs.next() {
-                Some(top) => low.stmts(top, true, None),
+                Some(pair) => low.stmts(pair, top, None),
                 None => Vec::new(),
             };
             Chunk {
@@ -76,14 +88,14 @@ pub(crate) fn parse_chunk(file: FileId, text: &str, offset: usize) -> Chunk {
             let pos = offset + rel;
             let mut items = Vec::new();
             if let Ok(mut pairs) = FleetParser::parse(Rule::Prefix, input) {
-                if let Some(top) = pairs.next() {
-                    for pair in top.clone().into_inner().flatten() {
+                if let Some(prefix) = pairs.next() {
+                    for pair in prefix.clone().into_inner().flatten() {
                         if pair.as_rule() == Rule::COMMENT && offset + pair.as_span().end() <= pos {
                             comments.push((low.raw_span(&pair), pair.as_str().to_string()));
                         }
                     }
                     low.comment_spans = comments.iter().map(|c| c.0.range()).collect();
-                    items = low.stmts(top, true, Some(pos));
+                    items = low.stmts(prefix, top, Some(pos));
                 }
             }
             Chunk {

@@ -66,8 +66,9 @@ fn parse_sequential(
     (out, diags)
 }
 
-/// Files at least this large are parsed in pieces on several threads.
-const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+/// Files at least this large are parsed in pieces on several threads (pest takes about a
+/// millisecond per 3 KiB here; a thread costs tens of microseconds).
+const PARALLEL_MIN_BYTES: usize = 32 * 1024;
 
 /// The size of one piece of a large file.
 const PIECE_BYTES: usize = 256 * 1024;
@@ -77,6 +78,9 @@ const PIECE_BYTES: usize = 256 * 1024;
 /// piece must parse to its end without error, or the result is discarded and the caller parses
 /// the whole file in one piece: a split inside a construct leaves the piece before it
 /// unfinished, which is a syntax error, so a wrong guess costs time, never meaning.
+///
+/// When one `node`, `class` or `define` holds most of the file (a site's big node block), the
+/// statements inside its braces are split the same way instead (see [`parse_big_block`]).
 fn parse_parallel(file: FileId, text: &str) -> Option<(ast::File, Vec<Diagnostic>)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -84,14 +88,41 @@ fn parse_parallel(file: FileId, text: &str) -> Option<(ast::File, Vec<Diagnostic
     if threads < 2 || text.len() < PARALLEL_MIN_BYTES {
         return None;
     }
+    if let Some(parsed) = parse_big_block(file, text, threads) {
+        return Some(parsed);
+    }
     // Pieces of about PIECE_BYTES (at least one per thread): pest holds every token of a
     // piece until it is lowered, so small pieces keep that transient memory small.
-    let pieces = (text.len() / PIECE_BYTES).max(threads);
-    let mut bounds = vec![0];
-    for k in 1..pieces {
-        let from = (text.len() * k / pieces).max(*bounds.last().unwrap_or(&0));
-        if let Some(at) = split_point(text, from) {
-            if at > *bounds.last().unwrap_or(&0) {
+    let ranges = pieces(text, 0, text.len(), threads, split_point)?;
+    let chunks = on_threads(threads, &ranges, |&(start, end)| {
+        lower::parse_chunk(file, &text[..end], start)
+    })?;
+    let mut out = ast::File::default();
+    let mut diags = Vec::new();
+    for chunk in chunks {
+        out.items.extend(chunk.items);
+        out.comments.extend(chunk.comments);
+        diags.extend(chunk.diags);
+    }
+    Some((out, diags))
+}
+
+/// `[from, to)` cut into about `PIECE_BYTES` pieces (at least `threads`) at the split points
+/// `split` finds; None when there is no cut.
+fn pieces(
+    text: &str,
+    from: usize,
+    to: usize,
+    threads: usize,
+    split: impl Fn(&str, usize) -> Option<usize>,
+) -> Option<Vec<(usize, usize)>> {
+    let len = to - from;
+    let count = (len / PIECE_BYTES).max(threads);
+    let mut bounds = vec![from];
+    for k in 1..count {
+        let at_least = (from + len * k / count).max(*bounds.last().unwrap_or(&from));
+        if let Some(at) = split(&text[..to], at_least) {
+            if at > *bounds.last().unwrap_or(&from) && at < to {
                 bounds.push(at);
             }
         }
@@ -99,49 +130,200 @@ fn parse_parallel(file: FileId, text: &str) -> Option<(ast::File, Vec<Diagnostic
     if bounds.len() < 2 {
         return None;
     }
-    bounds.push(text.len());
-    let ranges: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
-    // Workers take pieces in order; each result lands in its piece's slot.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<lower::Chunk>>> =
-        ranges.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    let failed = std::sync::atomic::AtomicBool::new(false);
+    bounds.push(to);
+    Some(bounds.windows(2).map(|w| (w[0], w[1])).collect())
+}
+
+/// A chunk, or the reason to give up on the parallel parse.
+trait Piece {
+    fn failed(&self) -> bool;
+}
+
+impl Piece for lower::Chunk {
+    fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+}
+
+impl Piece for (ast::File, Vec<Diagnostic>, bool) {
+    fn failed(&self) -> bool {
+        self.2
+    }
+}
+
+/// `f` over `jobs` on up to `threads` threads (workers take jobs in order); the results in
+/// job order, or None as soon as one failed.
+fn on_threads<J: Sync, T: Piece + Send>(
+    threads: usize,
+    jobs: &[J],
+    f: impl Fn(&J) -> T + Sync,
+) -> Option<Vec<T>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<T>>> =
+        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let failed = AtomicBool::new(false);
     std::thread::scope(|s| {
-        for _ in 0..threads.min(ranges.len()) {
+        for _ in 0..threads.min(jobs.len()) {
             let work = || loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&(start, end)) = ranges.get(i) else {
-                    break;
-                };
-                if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                if failed.load(Ordering::Relaxed) {
                     break;
                 }
-                let chunk = lower::parse_chunk(file, &text[..end], start);
-                if chunk.error.is_some() {
-                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                let out = f(job);
+                if out.failed() {
+                    failed.store(true, Ordering::Relaxed);
                 }
-                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(chunk);
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
             };
             let spawned = std::thread::Builder::new()
                 .stack_size(64 << 20)
                 .spawn_scoped(s, work);
             if spawned.is_err() {
-                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                failed.store(true, Ordering::Relaxed);
             }
         }
     });
     if failed.into_inner() {
         return None;
     }
-    let mut out = ast::File::default();
-    let mut diags = Vec::new();
-    for slot in slots {
-        let chunk = slot.into_inner().unwrap_or_else(|e| e.into_inner())?;
-        out.items.extend(chunk.items);
-        out.comments.extend(chunk.comments);
-        diags.extend(chunk.diags);
+    slots
+        .into_iter()
+        .map(|slot| slot.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
+}
+
+/// When one top-level `node`, `class` or `define` written as `… {` / statements / `}` holds
+/// more than half of the file, parses its statements in pieces (split like top-level ones, at
+/// the indentation of its first statement) beside the rest of the file (with the block's
+/// inside blanked out, so every offset stays), and puts them in as the block's body. Any
+/// syntax error anywhere: None, and the caller parses the file in one piece.
+fn parse_big_block(
+    file: FileId,
+    text: &str,
+    threads: usize,
+) -> Option<(ast::File, Vec<Diagnostic>)> {
+    // The largest top-level statement, by the split points.
+    let mut starts = vec![0];
+    while let Some(next) = split_point(text, *starts.last().unwrap_or(&0)) {
+        starts.push(next);
     }
+    starts.push(text.len());
+    let (s, e) = starts
+        .windows(2)
+        .map(|w| (w[0], w[1]))
+        .max_by_key(|(a, b)| b - a)?;
+    if (e - s) * 2 < text.len() {
+        return None;
+    }
+    // Its block: the header line ends in `{`, the last non-blank line is `}`.
+    let stmt = &text[s..e];
+    let mut lead = stmt.len() - stmt.trim_start().len();
+    let header_end = s + lead + stmt[lead..].find('\n')?;
+    let header = text[s + lead..header_end].trim_end();
+    let keyword = header.split([' ', '\t']).next().unwrap_or("");
+    if !header.ends_with('{') || !matches!(keyword, "node" | "class" | "define") {
+        return None;
+    }
+    let body_end = s + stmt.trim_end().len();
+    let close = text[..body_end].rfind('\n')? + 1;
+    if text[close..body_end].trim() != "}" || close <= header_end + 1 {
+        return None;
+    }
+    let (inner_from, inner_to) = (header_end + 1, close);
+    // The indentation of the first statement inside.
+    let first = text[inner_from..inner_to]
+        .lines()
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))?;
+    lead = first.len() - first.trim_start().len();
+    let indent = &first[..lead];
+    let ranges = pieces(text, inner_from, inner_to, threads, |t, from| {
+        split_point_indented(t, from, indent)
+    })?;
+    // The file with the block's inside blanked (newlines kept): offsets and lines stay.
+    // Every byte of the inside becomes a space (each byte of a multi-byte character too), so
+    // the text stays UTF-8 and the same length.
+    let mut bytes = text.as_bytes().to_vec();
+    for b in &mut bytes[inner_from..inner_to] {
+        if *b != b'\n' {
+            *b = b' ';
+        }
+    }
+    let outer = String::from_utf8(bytes).ok()?;
+    enum Job {
+        Outer,
+        Inner(usize, usize),
+    }
+    let mut jobs = vec![Job::Outer];
+    jobs.extend(ranges.iter().map(|&(a, b)| Job::Inner(a, b)));
+    let results = on_threads(threads, &jobs, |job| match job {
+        Job::Outer => {
+            let (ast, diags) = parse_sequential(file, &outer, ast::File::default(), Vec::new());
+            let failed = diags.iter().any(|d| d.code == "syntax");
+            (ast, diags, failed)
+        }
+        Job::Inner(a, b) => {
+            let chunk = lower::parse_block_chunk(file, &text[..*b], *a);
+            let failed = chunk.error.is_some();
+            let ast = ast::File {
+                items: chunk.items,
+                comments: chunk.comments,
+            };
+            (ast, chunk.diags, failed)
+        }
+    })?;
+    let mut results = results.into_iter();
+    let (mut out, mut diags, _) = results.next()?;
+    let mut body = Vec::new();
+    for (piece, piece_diags, _) in results {
+        body.extend(piece.items);
+        out.comments.extend(piece.comments);
+        diags.extend(piece_diags);
+    }
+    out.comments.sort_by_key(|(span, _)| span.start);
+    // The block whose inside was blanked parsed with an empty body: this is its body.
+    let holder = out
+        .items
+        .iter_mut()
+        .find(|st| (st.span.start as usize) <= inner_from && inner_to <= st.span.end as usize)?;
+    let slot = match &mut holder.kind {
+        ast::StmtKind::Node(n) => &mut n.body,
+        ast::StmtKind::Class(c) => &mut c.body,
+        ast::StmtKind::Define(d) => &mut d.body,
+        _ => return None,
+    };
+    if !slot.is_empty() {
+        return None;
+    }
+    *slot = body;
     Some((out, diags))
+}
+
+/// Like [`split_point`], for statements inside a block: lines that start with `indent` and
+/// then a letter or `_`, after a line ending in `}`.
+fn split_point_indented(text: &str, from: usize, indent: &str) -> Option<usize> {
+    let mut i = from;
+    loop {
+        let start = i + text[i..].find('\n')? + 1;
+        let line = &text[start..];
+        if let Some(rest) = line.strip_prefix(indent) {
+            let starts_word = rest
+                .as_bytes()
+                .first()
+                .is_some_and(|b| b.is_ascii_lowercase() || *b == b'_');
+            if starts_word && text[..start - 1].trim_end().ends_with('}') {
+                let word: &str = rest
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .next()
+                    .unwrap_or("");
+                if !matches!(word, "else" | "and" | "or" | "in" | "not") {
+                    return Some(start);
+                }
+            }
+        }
+        i = start;
+    }
 }
 
 /// The first line start at or after `from` where a top-level statement plausibly begins.
@@ -238,5 +420,64 @@ mod tests {
         let (ast, diags) = parse(FileId(0), &text);
         assert!(diags.is_empty(), "{:?}", diags.first());
         assert_eq!(ast.items.len(), 1);
+        let sequential = parse_sequential(FileId(0), &text, ast::File::default(), Vec::new());
+        assert_eq!(format!("{:?}", ast), format!("{:?}", sequential.0));
+    }
+
+    /// A site whose node block is most of the file: its statements are parsed in pieces, and
+    /// the result (statements, comments, spans) equals the sequential parse. Strings inside
+    /// hold lines that look like statements at the block's indentation after a `}` line.
+    #[test]
+    fn a_big_node_block_is_parsed_in_pieces() {
+        let mut text = String::from("# site\nlet $root = \"/srv\"\n\nclass base {\n  file \"/a\" { }\n}\n\nnode \"web01\", \"web02\" {\n  include base\n");
+        let mut i = 0;
+        while text.len() < 2 * PARALLEL_MIN_BYTES {
+            // Once, near the start (far from where the pieces are cut), a string whose lines
+            // look like a statement after a `}` line.
+            let trap = if i == 3 {
+                "  x }\n  file \"/not/a/statement\" { }\n"
+            } else {
+                "text\n"
+            };
+            text.push_str(&format!(
+                "  # app {i}\n  file \"${{root}}/{i}\" {{\n    content = \"\"\"\n{trap}\"\"\"\n    mode = \"0644\"\n  }}\n{}{}",
+                format_args!("  if $root == \"/srv\" {{\n    package \"p{i}\" {{ ensure = present }}\n  }} else {{\n    package \"q{i}\" {{ }}\n  }}\n"),
+                format_args!("  File[\"${{root}}/{i}\"] -> Package[\"p{i}\"]\n"),
+            ));
+            i += 1;
+        }
+        text.push_str("}\n\nnode default {\n}\n");
+        let file = FileId(0);
+        let threads = 2;
+        let parallel = parse_big_block(file, &text, threads).expect("splits and parses");
+        let sequential = parse_sequential(file, &text, ast::File::default(), Vec::new());
+        assert!(sequential.1.is_empty(), "{:?}", sequential.1.first());
+        assert_eq!(format!("{:?}", parallel.0), format!("{:?}", sequential.0));
+        let ast::StmtKind::Node(node) = &parallel.0.items[2].kind else {
+            panic!("the node block is the third statement");
+        };
+        assert_eq!(node.body.len(), 1 + 3 * i);
+        assert_eq!(parallel.0.comments.len(), 1 + i);
+    }
+
+    /// A syntax error inside the big block: the parallel parse gives up, and `parse` reports
+    /// it as the sequential parse does.
+    #[test]
+    fn a_syntax_error_in_a_big_block_falls_back() {
+        let mut text = String::from("node \"web01\" {\n");
+        let mut i = 0;
+        while text.len() < 2 * PARALLEL_MIN_BYTES {
+            text.push_str(&format!("  file \"/srv/{i}\" {{ mode = \"0644\" }}\n"));
+            i += 1;
+            if i == 1000 {
+                text.push_str("  file \"/broken\" { mode = }\n");
+            }
+        }
+        text.push_str("}\n");
+        assert!(parse_big_block(FileId(0), &text, 2).is_none());
+        let (_, diags) = parse(FileId(0), &text);
+        let sequential = parse_sequential(FileId(0), &text, ast::File::default(), Vec::new());
+        assert_eq!(format!("{:?}", diags), format!("{:?}", sequential.1));
+        assert!(diags.iter().any(|d| d.code == "syntax"));
     }
 }
