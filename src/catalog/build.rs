@@ -98,6 +98,7 @@ fn declare(
         by_alias: HashMap::default(),
         unknown: Default::default(),
     };
+    catalog.resources.reserve_exact(n);
     let mut first_of: Vec<usize> = Vec::with_capacity(n);
     // Whether a later declaration has the same identity (its attributes must stay).
     let mut repeated = vec![false; n];

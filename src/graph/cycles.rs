@@ -13,26 +13,84 @@ use crate::diag::Diagnostic;
 /// and whether any component has more than one member or a self-loop.
 pub(crate) fn components(g: &Csr) -> (Vec<usize>, bool) {
     let n = g.len();
-    let mut graph: petgraph::Graph<(), (), petgraph::Directed, usize> =
-        petgraph::Graph::with_capacity(n, g.graph().edge_count());
-    for _ in 0..n {
-        graph.add_node(());
-    }
-    let mut cyclic = false;
-    for v in 0..n {
-        for &w in g.succ(v) {
-            cyclic |= v == w;
-            graph.add_edge(v.into(), w.into(), ());
-        }
-    }
+    let mut cyclic = (0..n).any(|v| g.succ(v).contains(&v));
+    // Tarjan's algorithm, iterative (a chain of 100,000 `->` would overflow a recursive one),
+    // over the compressed rows as they are: Kosaraju's (petgraph's `kosaraju_scc`) needs the
+    // incoming edges too, i.e. a copy of the graph at 32 bytes an edge.
+    let mut t = Tarjan {
+        index: vec![NEW; n],
+        low: vec![0; n],
+        on_stack: vec![false; n],
+        stack: Vec::new(),
+        path: Vec::new(),
+        next_index: 0,
+    };
     let mut comp = vec![0; n];
-    for (k, members) in petgraph::algo::kosaraju_scc(&graph).into_iter().enumerate() {
-        cyclic |= members.len() > 1;
-        for m in members {
-            comp[m.index()] = k;
+    let mut next_comp = 0;
+    for root in 0..n {
+        if t.index[root] != NEW {
+            continue;
+        }
+        t.enter(root);
+        while let Some(top) = t.path.last_mut() {
+            let (v, pos) = *top;
+            if let Some(&w) = g.succ(v).get(pos) {
+                top.1 += 1;
+                if t.index[w] == NEW {
+                    t.enter(w);
+                } else if t.on_stack[w] {
+                    t.low[v] = t.low[v].min(t.index[w]);
+                }
+                continue;
+            }
+            t.path.pop();
+            if let Some(&(parent, _)) = t.path.last() {
+                t.low[parent] = t.low[parent].min(t.low[v]);
+            }
+            if t.low[v] == t.index[v] {
+                let mut size = 0;
+                loop {
+                    let w = t.stack.pop().expect("v is on the stack");
+                    t.on_stack[w] = false;
+                    comp[w] = next_comp;
+                    size += 1;
+                    if w == v {
+                        break;
+                    }
+                }
+                cyclic |= size > 1;
+                next_comp += 1;
+            }
         }
     }
     (comp, cyclic)
+}
+
+const NEW: usize = usize::MAX;
+
+/// The state of [`components`]' depth-first search.
+struct Tarjan {
+    /// Visit order (NEW: not visited yet).
+    index: Vec<usize>,
+    /// The lowest visit order reachable through the node's subtree and one back edge.
+    low: Vec<usize>,
+    on_stack: Vec<bool>,
+    /// Visited nodes not yet in a component.
+    stack: Vec<usize>,
+    /// The depth-first path: (node, position of its next successor to visit).
+    path: Vec<(usize, usize)>,
+    next_index: usize,
+}
+
+impl Tarjan {
+    fn enter(&mut self, v: usize) {
+        self.index[v] = self.next_index;
+        self.low[v] = self.next_index;
+        self.next_index += 1;
+        self.stack.push(v);
+        self.on_stack[v] = true;
+        self.path.push((v, 0));
+    }
 }
 
 /// A `dependency-cycle` for every component of `g` with more than one member or a self-loop,

@@ -125,11 +125,6 @@ impl Csr {
     fn has(&self, a: usize, b: usize) -> bool {
         self.succ(a).binary_search(&b).is_ok()
     }
-
-    /// The petgraph graph, for its algorithms.
-    pub(crate) fn graph(&self) -> &petgraph::csr::Csr<(), (), petgraph::Directed, usize> {
-        &self.0
-    }
 }
 
 /// Whether `to` is reachable from `from` over `base` and `extra` edges, through nodes

@@ -335,3 +335,48 @@ fn a_hundred_thousand_resources_link() {
     assert_eq!(c.edges.len(), (n - 1) + n + n);
     assert_eq!(order(&c).len(), c.resources.len());
 }
+
+/// The strongly connected components of small pseudo-random graphs equal those given by
+/// mutual reachability (a transitive closure), and `cyclic` says whether one has a cycle.
+#[test]
+fn components_are_mutual_reachability() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |m: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % m as u64) as usize
+    };
+    for round in 0..200 {
+        let n = 1 + round % 12;
+        let m = next(2 * n + 1);
+        let pairs: Vec<(usize, usize)> = (0..m).map(|_| (next(n), next(n))).collect();
+        let g = Csr::new(n, pairs.iter().copied());
+        let (comp, cyclic) = cycles::components(&g);
+        let mut reach = vec![vec![false; n]; n];
+        for &(a, b) in &pairs {
+            reach[a][b] = true;
+        }
+        for k in 0..n {
+            for i in 0..n {
+                for j in 0..n {
+                    if reach[i][k] && reach[k][j] {
+                        reach[i][j] = true;
+                    }
+                }
+            }
+        }
+        for i in 0..n {
+            for j in 0..n {
+                let together = i == j || (reach[i][j] && reach[j][i]);
+                assert_eq!(
+                    comp[i] == comp[j],
+                    together,
+                    "round {round}: {i} {j} {pairs:?}"
+                );
+            }
+        }
+        let has_cycle = (0..n).any(|i| reach[i][i]);
+        assert_eq!(cyclic, has_cycle, "round {round}: {pairs:?}");
+    }
+}
