@@ -102,7 +102,12 @@ fn compile(args: &ApplyArgs, file: &Path) -> Result<(CatalogDoc, ContentStore), 
     let errors = diags.iter().filter(|d| d.is_error()).count();
     super::output::report_to_stderr(&diags, &program.sources, &file.to_string_lossy());
     match catalog {
-        Some(c) if errors == 0 => Ok((crate::catalog::to_doc(&c, &program.sources), store)),
+        Some(c) if errors == 0 => {
+            let doc = crate::timing::stage("catalog document", || {
+                crate::catalog::to_doc(&c, &program.sources)
+            });
+            Ok((doc, store))
+        }
         _ => Err(format!("{} has errors; nothing applied", file.display())),
     }
 }
