@@ -1,17 +1,18 @@
 //! Catalog JSON (json.rs's format) written straight from a `&Catalog`, without a `CatalogDoc`.
 //!
-//! `fleet compile` uses this: the catalog is serialised twice, compact into a sha256 for
-//! `version` and pretty into the writer, and neither the document nor its text is ever held
-//! whole. The bytes are exactly what `to_doc(..).to_pretty()` gives (the tests compare them
-//! on every example and conformance case); the field order and the `Value` mapping here
-//! must follow `json::CatalogDoc` and `Value::to_json`.
+//! `fleet compile` uses this: the catalog is written twice, compact into a sha256 for
+//! `version` and pretty into the writer, and neither a document nor its text is ever held
+//! whole. `json::CatalogDoc` stays the definition of the format (and what `from_json` reads);
+//! this is a faster writer of the same bytes: exactly what `to_doc(..).to_pretty()` gives,
+//! which the tests check on every example and conformance case. It writes JSON the way
+//! serde_json does (field order of the `*Doc` structs, `Value::to_json`'s mapping, serde_json's
+//! escapes, compact or two-space pretty), without serde's per-token dispatch: a string that
+//! needs no escape goes out in one write, and each resource's `Type[title]` is escaped once
+//! for all the edges that name it.
 
-use std::fmt;
 use std::io::{self, Write};
 
 use indexmap::IndexMap;
-use serde::ser::{SerializeStruct, Serializer};
-use serde::Serialize;
 
 use super::json::{self, HashWriter};
 use super::{Catalog, Resource};
@@ -22,16 +23,12 @@ use crate::source::SourceMap;
 /// Writes the catalog's wire document, sealed, as pretty JSON with a trailing newline: what
 /// `fleet compile` prints. Buffered inside; returns the `version` it wrote.
 pub fn write_pretty(catalog: &Catalog, sources: &SourceMap, w: impl Write) -> io::Result<String> {
-    let version = version(catalog, sources);
-    let mut w = io::BufWriter::with_capacity(1 << 16, w);
-    let doc = Doc {
-        catalog,
-        sources,
-        version: &version,
-    };
-    serde_json::to_writer_pretty(&mut w, &doc).map_err(io::Error::other)?;
-    w.write_all(b"\n")?;
-    w.flush()?;
+    let refs = References::of(catalog);
+    let version = sealed(catalog, sources, &refs);
+    let mut out = JsonWriter::new(io::BufWriter::with_capacity(1 << 16, w), true);
+    out.doc(catalog, sources, &refs, &version)?;
+    out.w.write_all(b"\n")?;
+    out.w.flush()?;
     Ok(version)
 }
 
@@ -39,243 +36,361 @@ pub fn write_pretty(catalog: &Catalog, sources: &SourceMap, w: impl Write) -> io
 pub fn to_pretty(catalog: &Catalog, sources: &SourceMap) -> String {
     let mut out = Vec::new();
     write_pretty(catalog, sources, &mut out).expect("writing to memory");
-    String::from_utf8(out).expect("serde_json writes UTF-8")
+    String::from_utf8(out).expect("the writer writes UTF-8")
 }
 
 /// `sha256:<hex>` of the canonical (compact) JSON of the document with `version` empty, as
-/// `CatalogDoc::seal` sets it; hashed as it is serialised.
+/// `CatalogDoc::seal` sets it; hashed as it is written.
 pub fn version(catalog: &Catalog, sources: &SourceMap) -> String {
-    let doc = Doc {
-        catalog,
-        sources,
-        version: "",
-    };
-    // Buffered: serde_json writes punctuation a byte or two at a time.
-    let mut w = io::BufWriter::with_capacity(1 << 16, HashWriter::new());
-    serde_json::to_writer(&mut w, &doc).expect("hashing cannot fail");
-    w.into_inner()
+    sealed(catalog, sources, &References::of(catalog))
+}
+
+fn sealed(catalog: &Catalog, sources: &SourceMap, refs: &References) -> String {
+    let hasher = io::BufWriter::with_capacity(1 << 16, HashWriter::new());
+    let mut out = JsonWriter::new(hasher, false);
+    out.doc(catalog, sources, refs, "")
+        .expect("hashing cannot fail");
+    out.w
+        .into_inner()
         .map_err(|_| ())
         .expect("hashing cannot fail")
         .version()
 }
 
-/// `json::CatalogDoc`'s fields, in its order.
-struct Doc<'a> {
-    catalog: &'a Catalog,
-    sources: &'a SourceMap,
-    version: &'a str,
+/// Every resource's `Type[title]` as `json::reference` spells it (each `::` segment
+/// capitalised), quoted and escaped, one after the other. Built once for both passes: the
+/// edges name resources in no particular order, and reading each end's type and title from
+/// its resource cost a cache miss or two per edge end; here they are a copy from one buffer.
+struct References {
+    json: Vec<u8>,
+    /// Where resource `i`'s string starts; one more entry for the end.
+    starts: Vec<usize>,
 }
 
-impl Serialize for Doc<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let c = self.catalog;
-        let fields = if c.provision.is_some() { 6 } else { 5 };
-        let mut st = s.serialize_struct("CatalogDoc", fields)?;
-        st.serialize_field("format", &json::FORMAT)?;
-        st.serialize_field("node", &c.node)?;
-        st.serialize_field("version", self.version)?;
-        st.serialize_field(
-            "resources",
-            &Seq(|| {
-                c.resources.iter().map(|r| ResourceView {
-                    r,
-                    sources: self.sources,
-                })
-            }),
-        )?;
-        st.serialize_field(
-            "edges",
-            &Seq(|| {
-                c.edges.iter().map(|e| EdgeView {
-                    from: &c.resources[e.from],
-                    to: &c.resources[e.to],
-                    refresh: e.refresh,
-                })
-            }),
-        )?;
-        match &c.provision {
-            Some(p) => st.serialize_field("provision", &ValueMap(p))?,
-            None => st.skip_field("provision")?,
+impl References {
+    fn of(catalog: &Catalog) -> References {
+        let mut out = JsonWriter::new(Vec::new(), false);
+        let mut starts = Vec::with_capacity(catalog.resources.len() + 1);
+        let mut text = String::new();
+        for r in &catalog.resources {
+            starts.push(out.w.len());
+            text.clear();
+            // `split("::")` by hand: a substring search costs more than the rest of this.
+            let mut rest = r.kind.as_str();
+            loop {
+                let end = rest
+                    .as_bytes()
+                    .windows(2)
+                    .position(|w| w == b"::")
+                    .unwrap_or(rest.len());
+                let mut chars = rest[..end].chars();
+                if let Some(c) = chars.next() {
+                    text.extend(c.to_uppercase());
+                    text.push_str(chars.as_str());
+                }
+                if end == rest.len() {
+                    break;
+                }
+                text.push_str("::");
+                rest = &rest[end + 2..];
+            }
+            text.push('[');
+            text.push_str(&r.title);
+            text.push(']');
+            out.string(&text).expect("writing to memory");
         }
-        st.end()
+        starts.push(out.w.len());
+        References {
+            json: out.w,
+            starts,
+        }
+    }
+
+    /// Resource `i`'s reference, as a JSON string.
+    fn get(&self, i: usize) -> &[u8] {
+        &self.json[self.starts[i]..self.starts[i + 1]]
     }
 }
 
-/// A JSON array of whatever the closure's iterator yields (the closure makes it reusable).
-struct Seq<F>(F);
+/// Two spaces per level, for pretty indents up to 32 levels in one write.
+const SPACES: &[u8; 64] = b"                                                                ";
 
-impl<F, I> Serialize for Seq<F>
-where
-    F: Fn() -> I,
-    I: Iterator,
-    I::Item: Serialize,
-{
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq((self.0)())
+/// JSON out, as serde_json's `CompactFormatter` or `PrettyFormatter` (two-space indent)
+/// write it.
+struct JsonWriter<W: Write> {
+    w: W,
+    pretty: bool,
+    /// Nesting depth: the indent of the next pretty line.
+    depth: usize,
+}
+
+impl<W: Write> JsonWriter<W> {
+    fn new(w: W, pretty: bool) -> Self {
+        JsonWriter {
+            w,
+            pretty,
+            depth: 0,
+        }
     }
-}
 
-/// `json::ResourceDoc`'s fields, in its order.
-struct ResourceView<'a> {
-    r: &'a Resource,
-    sources: &'a SourceMap,
-}
-
-impl Serialize for ResourceView<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let r = self.r;
-        let mut st = s.serialize_struct("ResourceDoc", 5)?;
-        st.serialize_field("type", &r.kind)?;
-        st.serialize_field("title", &r.title)?;
-        st.serialize_field("params", &Params(&r.params))?;
-        st.serialize_field("tags", &r.tags)?;
-        st.serialize_field("source", &SourceView::of(r, self.sources))?;
-        st.end()
+    /// `json::CatalogDoc`'s fields, in its order.
+    fn doc(
+        &mut self,
+        c: &Catalog,
+        sources: &SourceMap,
+        refs: &References,
+        version: &str,
+    ) -> io::Result<()> {
+        self.open(b'{')?;
+        self.key(true, "format")?;
+        self.uint(u64::from(json::FORMAT))?;
+        self.key(false, "node")?;
+        self.string(&c.node)?;
+        self.key(false, "version")?;
+        self.string(version)?;
+        self.key(false, "resources")?;
+        self.open(b'[')?;
+        for (i, r) in c.resources.iter().enumerate() {
+            self.item(i == 0)?;
+            self.resource(r, sources)?;
+        }
+        self.close(b']', !c.resources.is_empty())?;
+        self.key(false, "edges")?;
+        self.open(b'[')?;
+        for (i, e) in c.edges.iter().enumerate() {
+            // `json::EdgeDoc`.
+            self.item(i == 0)?;
+            self.open(b'{')?;
+            self.key(true, "from")?;
+            self.w.write_all(refs.get(e.from))?;
+            self.key(false, "to")?;
+            self.w.write_all(refs.get(e.to))?;
+            self.key(false, "refresh")?;
+            self.bool(e.refresh)?;
+            self.close(b'}', true)?;
+        }
+        self.close(b']', !c.edges.is_empty())?;
+        if let Some(p) = &c.provision {
+            self.key(false, "provision")?;
+            self.map(p)?;
+        }
+        self.close(b'}', true)
     }
-}
 
-/// `json::SourceDoc`: where the resource's type name is written (binary search over the
-/// file's line starts), or an empty file and 0:0 for a span outside the source map.
-struct SourceView<'a> {
-    file: &'a str,
-    line: usize,
-    column: usize,
-}
-
-impl<'a> SourceView<'a> {
-    fn of(r: &Resource, sources: &'a SourceMap) -> SourceView<'a> {
+    /// `json::ResourceDoc`'s fields, in its order; `source` is where the type name is
+    /// written (a binary search over the file's line starts), or an empty file and 0:0 for a
+    /// span outside the source map.
+    fn resource(&mut self, r: &Resource, sources: &SourceMap) -> io::Result<()> {
+        self.open(b'{')?;
+        self.key(true, "type")?;
+        self.string(&r.kind)?;
+        self.key(false, "title")?;
+        self.string(&r.title)?;
+        self.key(false, "params")?;
+        self.params(&r.params)?;
+        self.key(false, "tags")?;
+        self.open(b'[')?;
+        for (i, t) in r.tags.iter().enumerate() {
+            self.item(i == 0)?;
+            self.string(t)?;
+        }
+        self.close(b']', !r.tags.is_empty())?;
         let span = r.kind_span;
-        if (span.file.0 as usize) < sources.len() {
+        let (file, line, column) = if (span.file.0 as usize) < sources.len() {
             let f = sources.get(span.file);
             let (line, column) = f.line_col(span.start as usize);
-            SourceView {
-                file: &f.name,
-                line,
-                column,
-            }
+            (f.name.as_str(), line, column)
         } else {
-            SourceView {
-                file: "",
-                line: 0,
-                column: 0,
-            }
+            ("", 0, 0)
+        };
+        self.key(false, "source")?;
+        self.open(b'{')?;
+        self.key(true, "file")?;
+        self.string(file)?;
+        self.key(false, "line")?;
+        self.uint(line as u64)?;
+        self.key(false, "column")?;
+        self.uint(column as u64)?;
+        self.close(b'}', true)?;
+        self.close(b'}', true)
+    }
+
+    /// A resource's `params`: each attribute's value.
+    fn params(&mut self, params: &IndexMap<String, Attr>) -> io::Result<()> {
+        self.open(b'{')?;
+        for (i, (k, a)) in params.iter().enumerate() {
+            self.key(i == 0, k)?;
+            self.value(&a.value)?;
         }
+        self.close(b'}', !params.is_empty())
     }
-}
 
-impl Serialize for SourceView<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("SourceDoc", 3)?;
-        st.serialize_field("file", self.file)?;
-        st.serialize_field("line", &self.line)?;
-        st.serialize_field("column", &self.column)?;
-        st.end()
+    fn map(&mut self, map: &IndexMap<String, Value>) -> io::Result<()> {
+        self.open(b'{')?;
+        for (i, (k, v)) in map.iter().enumerate() {
+            self.key(i == 0, k)?;
+            self.value(v)?;
+        }
+        self.close(b'}', !map.is_empty())
     }
-}
 
-/// `json::EdgeDoc`: both ends written as `Type[title]` without building the strings.
-struct EdgeView<'a> {
-    from: &'a Resource,
-    to: &'a Resource,
-    refresh: bool,
-}
-
-impl Serialize for EdgeView<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("EdgeDoc", 3)?;
-        st.serialize_field("from", &Reference(self.from))?;
-        st.serialize_field("to", &Reference(self.to))?;
-        st.serialize_field("refresh", &self.refresh)?;
-        st.end()
-    }
-}
-
-/// A resource's `Type[title]`, as `json::reference` spells it (each `::` segment
-/// capitalised).
-struct Reference<'a>(&'a Resource);
-
-impl fmt::Display for Reference<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, seg) in self.0.kind.split("::").enumerate() {
-            if i > 0 {
-                f.write_str("::")?;
-            }
-            let mut chars = seg.chars();
-            if let Some(c) = chars.next() {
-                for u in c.to_uppercase() {
-                    fmt::Write::write_char(f, u)?;
+    /// A value as `Value::to_json` renders it: refs as `Type[title]` strings (the type as
+    /// written; one ref a string, several an array), regexes as their source.
+    fn value(&mut self, v: &Value) -> io::Result<()> {
+        match v {
+            Value::None => self.w.write_all(b"null"),
+            Value::Bool(b) => self.bool(*b),
+            Value::Int(i) => {
+                if *i < 0 {
+                    self.w.write_all(b"-")?;
                 }
-                f.write_str(chars.as_str())?;
+                self.uint(i.unsigned_abs())
+            }
+            Value::Str(s) => self.string(s),
+            Value::Array(a) => {
+                self.open(b'[')?;
+                for (i, v) in a.iter().enumerate() {
+                    self.item(i == 0)?;
+                    self.value(v)?;
+                }
+                self.close(b']', !a.is_empty())
+            }
+            Value::Map(m) => self.map(m),
+            Value::Ref(refs) => match refs.as_slice() {
+                [one] => self.written_ref(one),
+                many => {
+                    self.open(b'[')?;
+                    for (i, r) in many.iter().enumerate() {
+                        self.item(i == 0)?;
+                        self.written_ref(r)?;
+                    }
+                    self.close(b']', !many.is_empty())
+                }
+            },
+            Value::Regex(r) => self.string(r.as_str()),
+        }
+    }
+
+    /// A reference value as written: `{type_name}[{title}]` (escaping goes character by
+    /// character, so the pieces can be escaped one at a time).
+    fn written_ref(&mut self, r: &ResRef) -> io::Result<()> {
+        self.w.write_all(b"\"")?;
+        self.string_contents(&r.type_name)?;
+        self.w.write_all(b"[")?;
+        self.string_contents(&r.title)?;
+        self.w.write_all(b"]\"")
+    }
+
+    /// `{` or `[`, one level deeper.
+    fn open(&mut self, bracket: u8) -> io::Result<()> {
+        self.depth += 1;
+        self.w.write_all(&[bracket])
+    }
+
+    /// `}` or `]`, one level up; pretty puts it on its own line after any element.
+    fn close(&mut self, bracket: u8, any: bool) -> io::Result<()> {
+        self.depth -= 1;
+        if any && self.pretty {
+            self.newline()?;
+        }
+        self.w.write_all(&[bracket])
+    }
+
+    /// Before an array element or an object key: a comma unless first; pretty, a new line.
+    fn item(&mut self, first: bool) -> io::Result<()> {
+        if !first {
+            self.w.write_all(b",")?;
+        }
+        if self.pretty {
+            self.newline()?;
+        }
+        Ok(())
+    }
+
+    fn newline(&mut self) -> io::Result<()> {
+        self.w.write_all(b"\n")?;
+        let mut spaces = 2 * self.depth;
+        while spaces > 0 {
+            let n = spaces.min(SPACES.len());
+            self.w.write_all(&SPACES[..n])?;
+            spaces -= n;
+        }
+        Ok(())
+    }
+
+    /// An object key and its colon.
+    fn key(&mut self, first: bool, key: &str) -> io::Result<()> {
+        self.item(first)?;
+        self.string(key)?;
+        self.w.write_all(if self.pretty { b": " } else { b":" })
+    }
+
+    fn bool(&mut self, b: bool) -> io::Result<()> {
+        self.w.write_all(if b { b"true" } else { b"false" })
+    }
+
+    fn uint(&mut self, mut n: u64) -> io::Result<()> {
+        let mut buf = [0u8; 20];
+        let mut at = buf.len();
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
             }
         }
-        f.write_str("[")?;
-        f.write_str(&self.0.title)?;
-        f.write_str("]")
+        self.w.write_all(&buf[at..])
     }
-}
 
-impl Serialize for Reference<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+    fn string(&mut self, s: &str) -> io::Result<()> {
+        self.w.write_all(b"\"")?;
+        self.string_contents(s)?;
+        self.w.write_all(b"\"")
     }
-}
 
-/// A resource's `params`: each attribute's value.
-struct Params<'a>(&'a IndexMap<String, Attr>);
-
-impl Serialize for Params<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(k, a)| (k, Json(&a.value))))
-    }
-}
-
-/// `provision`: a map of values.
-struct ValueMap<'a>(&'a IndexMap<String, Value>);
-
-impl Serialize for ValueMap<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(k, v)| (k, Json(v))))
-    }
-}
-
-/// A value as `Value::to_json` renders it: refs as `Type[title]` strings (the type as
-/// written; one ref a string, several an array), regexes as their source.
-struct Json<'a>(&'a Value);
-
-impl Serialize for Json<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::None => s.serialize_unit(),
-            Value::Bool(b) => s.serialize_bool(*b),
-            Value::Int(i) => s.serialize_i64(*i),
-            Value::Str(v) => s.serialize_str(v),
-            Value::Array(a) => s.collect_seq(a.iter().map(Json)),
-            Value::Map(m) => s.collect_map(m.iter().map(|(k, v)| (k, Json(v)))),
-            Value::Ref(refs) => match refs.as_slice() {
-                [one] => s.collect_str(&WrittenRef(one)),
-                many => s.collect_seq(many.iter().map(WrittenRef)),
-            },
-            Value::Regex(r) => s.serialize_str(r.as_str()),
+    /// A string's characters with serde_json's escapes: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`,
+    /// `\t`, and `\u00xx` (lower-case hex) for the other control characters; nothing else.
+    fn string_contents(&mut self, s: &str) -> io::Result<()> {
+        let bytes = s.as_bytes();
+        // Most strings need no escape: one check over all bytes (no early exit, so it
+        // vectorises), then one write.
+        if !bytes.iter().fold(false, |any, &b| any | needs_escape(b)) {
+            return self.w.write_all(bytes);
         }
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if !needs_escape(b) {
+                continue;
+            }
+            self.w.write_all(&bytes[start..i])?;
+            start = i + 1;
+            let short = match b {
+                b'"' => b'"',
+                b'\\' => b'\\',
+                0x08 => b'b',
+                0x0c => b'f',
+                b'\n' => b'n',
+                b'\r' => b'r',
+                b'\t' => b't',
+                _ => 0,
+            };
+            if short != 0 {
+                self.w.write_all(&[b'\\', short])?;
+            } else {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let hex = [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]];
+                self.w
+                    .write_all(&[b'\\', b'u', b'0', b'0', hex[0], hex[1]])?;
+            }
+        }
+        self.w.write_all(&bytes[start..])
     }
 }
 
-/// A reference value as written: `{type_name}[{title}]`.
-struct WrittenRef<'a>(&'a ResRef);
-
-impl fmt::Display for WrittenRef<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.type_name)?;
-        f.write_str("[")?;
-        f.write_str(&self.0.title)?;
-        f.write_str("]")
-    }
-}
-
-impl Serialize for WrittenRef<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
+/// A byte JSON strings must escape: `"`, `\\` and the control characters below 0x20.
+fn needs_escape(b: u8) -> bool {
+    (b < 0x20) | (b == b'"') | (b == b'\\')
 }
 
 #[cfg(test)]
@@ -342,6 +457,17 @@ mod tests {
         let mut map = IndexMap::new();
         map.insert("k\"ey".to_string(), Value::Int(-7));
         map.insert("nested".to_string(), Value::map(IndexMap::new()));
+        // Deeper than the indent buffer.
+        let mut deep = Value::map(IndexMap::new());
+        for i in 0..40 {
+            deep = if i % 2 == 0 {
+                Value::array(vec![Value::Int(i), deep])
+            } else {
+                let mut m = IndexMap::new();
+                m.insert(format!("level{i}"), deep);
+                Value::map(m)
+            };
+        }
         let params: IndexMap<String, Attr> = [
             ("none", Value::None),
             ("yes", Value::Bool(true)),
@@ -351,8 +477,13 @@ mod tests {
             ("zero", Value::Int(0)),
             (
                 "text",
-                Value::str("tab\t quote\" back\\ nl\n ctl\u{1} é 🦀 \u{2028}"),
+                Value::str("tab\t quote\" back\\ nl\n ctl\u{1} é 🦀 \u{2028} / \u{7f}"),
             ),
+            (
+                "controls",
+                Value::str((0u8..0x20).map(char::from).collect::<String>()),
+            ),
+            ("deep", deep),
             ("empty_array", Value::array(vec![])),
             (
                 "array",
@@ -394,6 +525,7 @@ mod tests {
                     tags: vec![],
                     ..resource("", "", 0, text.len())
                 },
+                resource("a:::b::::ǆ::", "t", 0, 1),
             ],
             edges: vec![
                 Edge {
@@ -411,6 +543,12 @@ mod tests {
                 Edge {
                     from: 2,
                     to: 3,
+                    refresh: false,
+                    implicit: false,
+                },
+                Edge {
+                    from: 4,
+                    to: 2,
                     refresh: false,
                     implicit: false,
                 },
