@@ -8,6 +8,7 @@
 //! a temporary directory when the benchmark starts. `FLEET_BENCH_SIZES=1000,10000` chooses
 //! the resource counts (default 1000 and 10000).
 
+use std::io::Seek;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -183,6 +184,20 @@ fn plan(c: &mut Criterion) {
             |b, catalog| {
                 b.iter(|| {
                     fleet::catalog::wire::write_pretty(catalog, &program.sources, std::io::sink())
+                })
+            },
+        );
+        // One pass, into a file.
+        let file = tempfile::tempfile().expect("temp file");
+        group.bench_with_input(
+            BenchmarkId::new("write_pretty_seekable", input.resources),
+            &catalog,
+            |b, catalog| {
+                b.iter(|| {
+                    let mut f = &file;
+                    f.set_len(0).expect("truncate");
+                    f.rewind().expect("rewind");
+                    fleet::catalog::wire::write_pretty_seekable(catalog, &program.sources, f)
                 })
             },
         );

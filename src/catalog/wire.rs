@@ -1,16 +1,22 @@
 //! Catalog JSON (json.rs's format) written straight from a `&Catalog`, without a `CatalogDoc`.
 //!
-//! `fleet compile` uses this: the catalog is written twice, compact into a sha256 for
-//! `version` and pretty into the writer, and neither a document nor its text is ever held
-//! whole. `json::CatalogDoc` stays the definition of the format (and what `from_json` reads);
-//! this is a faster writer of the same bytes: exactly what `to_doc(..).to_pretty()` gives,
-//! which the tests check on every example and conformance case. It writes JSON the way
-//! serde_json does (field order of the `*Doc` structs, `Value::to_json`'s mapping, serde_json's
-//! escapes, compact or two-space pretty), without serde's per-token dispatch: a string that
-//! needs no escape goes out in one write, and each resource's `Type[title]` is escaped once
-//! for all the edges that name it.
+//! `fleet compile` uses this; neither a document nor its text is ever held whole. The
+//! `version` is the sha256 of the compact JSON with `version` empty, and comes before the
+//! resources in the pretty text, so the catalog is written twice: compact into the sha256 and
+//! pretty into the output. Into a file both go in one pass (reading the catalog's strings from
+//! memory once: that, not the writing, is most of the cost), the pretty text with a
+//! placeholder `version` that is overwritten at the end; into a pipe, the hash pass comes
+//! first.
+//!
+//! `json::CatalogDoc` stays the definition of the format (and what `from_json` reads); this
+//! is a faster writer of the same bytes: exactly what `to_doc(..).to_pretty()` gives, which
+//! the tests check on every example and conformance case. It writes JSON the way serde_json
+//! does (field order of the `*Doc` structs, `Value::to_json`'s mapping, serde_json's escapes,
+//! compact or two-space pretty), without serde's per-token dispatch: a string that needs no
+//! escape goes out in one write, and each resource's `Type[title]` is escaped once for all
+//! the edges that name it.
 
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 
 use indexmap::IndexMap;
 
@@ -20,15 +26,49 @@ use crate::eval::output::Attr;
 use crate::eval::value::{ResRef, Value};
 use crate::source::SourceMap;
 
+/// Both passes buffer this much.
+const BUFFER: usize = 1 << 16;
+
 /// Writes the catalog's wire document, sealed, as pretty JSON with a trailing newline: what
-/// `fleet compile` prints. Buffered inside; returns the `version` it wrote.
+/// `fleet compile` prints. Two passes over the catalog (hash, then text), for a writer that
+/// cannot seek back (stdout); buffered inside. Returns the `version` it wrote.
 pub fn write_pretty(catalog: &Catalog, sources: &SourceMap, w: impl Write) -> io::Result<String> {
     let refs = References::of(catalog);
     let version = sealed(catalog, sources, &refs);
-    let mut out = JsonWriter::new(io::BufWriter::with_capacity(1 << 16, w), true);
+    let mut out = JsonWriter::new(io::BufWriter::with_capacity(BUFFER, w), io::sink());
     out.doc(catalog, sources, &refs, &version)?;
-    out.w.write_all(b"\n")?;
-    out.w.flush()?;
+    out.pretty(b"\n")?;
+    out.pretty.flush()?;
+    Ok(version)
+}
+
+/// [`write_pretty`] in one pass over the catalog, for a writer that can seek (a file): the
+/// text goes out with a placeholder `version` while the compact form is hashed, then the
+/// placeholder is overwritten. Leaves `w` positioned after the text.
+pub fn write_pretty_seekable(
+    catalog: &Catalog,
+    sources: &SourceMap,
+    mut w: impl Write + Seek,
+) -> io::Result<String> {
+    const UNSEALED: &str =
+        "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    let start = w.stream_position()?;
+    let refs = References::of(catalog);
+    let hasher = io::BufWriter::with_capacity(BUFFER, HashWriter::new());
+    let mut out = JsonWriter::new(io::BufWriter::with_capacity(BUFFER, &mut w), hasher);
+    let at = out.doc(catalog, sources, &refs, UNSEALED)?;
+    out.pretty(b"\n")?;
+    let end = start + out.written;
+    let JsonWriter {
+        pretty, compact, ..
+    } = out;
+    let w = pretty.into_inner().map_err(|e| e.into_error())?;
+    let version = compact.into_inner().map_err(|e| e.into_error())?.version();
+    assert_eq!(version.len(), UNSEALED.len(), "a version is one length");
+    w.seek(SeekFrom::Start(start + at))?;
+    w.write_all(version.as_bytes())?;
+    w.seek(SeekFrom::Start(end))?;
+    w.flush()?;
     Ok(version)
 }
 
@@ -46,11 +86,11 @@ pub fn version(catalog: &Catalog, sources: &SourceMap) -> String {
 }
 
 fn sealed(catalog: &Catalog, sources: &SourceMap, refs: &References) -> String {
-    let hasher = io::BufWriter::with_capacity(1 << 16, HashWriter::new());
-    let mut out = JsonWriter::new(hasher, false);
+    let hasher = io::BufWriter::with_capacity(BUFFER, HashWriter::new());
+    let mut out = JsonWriter::new(io::sink(), hasher);
     out.doc(catalog, sources, refs, "")
         .expect("hashing cannot fail");
-    out.w
+    out.compact
         .into_inner()
         .map_err(|_| ())
         .expect("hashing cannot fail")
@@ -69,11 +109,12 @@ struct References {
 
 impl References {
     fn of(catalog: &Catalog) -> References {
-        let mut out = JsonWriter::new(Vec::new(), false);
+        // A string is the same compact or pretty.
+        let mut out = JsonWriter::new(io::sink(), Vec::new());
         let mut starts = Vec::with_capacity(catalog.resources.len() + 1);
         let mut text = String::new();
         for r in &catalog.resources {
-            starts.push(out.w.len());
+            starts.push(out.compact.len());
             text.clear();
             // `split("::")` by hand: a substring search costs more than the rest of this.
             let mut rest = r.kind.as_str();
@@ -99,9 +140,9 @@ impl References {
             text.push(']');
             out.string(&text).expect("writing to memory");
         }
-        starts.push(out.w.len());
+        starts.push(out.compact.len());
         References {
-            json: out.w,
+            json: out.compact,
             starts,
         }
     }
@@ -115,39 +156,59 @@ impl References {
 /// Two spaces per level, for pretty indents up to 32 levels in one write.
 const SPACES: &[u8; 64] = b"                                                                ";
 
-/// JSON out, as serde_json's `CompactFormatter` or `PrettyFormatter` (two-space indent)
-/// write it.
-struct JsonWriter<W: Write> {
-    w: W,
-    pretty: bool,
+/// JSON out twice at once, as serde_json's `PrettyFormatter` (two-space indent) writes it
+/// into `pretty` and as its `CompactFormatter` does into `compact`; either can be a `Sink`.
+struct JsonWriter<P: Write, C: Write> {
+    pretty: P,
+    compact: C,
+    /// Bytes written to `pretty`.
+    written: u64,
     /// Nesting depth: the indent of the next pretty line.
     depth: usize,
 }
 
-impl<W: Write> JsonWriter<W> {
-    fn new(w: W, pretty: bool) -> Self {
+impl<P: Write, C: Write> JsonWriter<P, C> {
+    fn new(pretty: P, compact: C) -> Self {
         JsonWriter {
-            w,
             pretty,
+            compact,
+            written: 0,
             depth: 0,
         }
     }
 
-    /// `json::CatalogDoc`'s fields, in its order.
+    /// Bytes for the pretty text only.
+    fn pretty(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.written += bytes.len() as u64;
+        self.pretty.write_all(bytes)
+    }
+
+    /// Bytes for both.
+    fn both(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.pretty(bytes)?;
+        self.compact.write_all(bytes)
+    }
+
+    /// `json::CatalogDoc`'s fields, in its order, with `version` in the pretty text only
+    /// (the compact form is only ever hashed, with `version` empty). Returns where in the
+    /// pretty text `version` starts.
     fn doc(
         &mut self,
         c: &Catalog,
         sources: &SourceMap,
         refs: &References,
         version: &str,
-    ) -> io::Result<()> {
+    ) -> io::Result<u64> {
         self.open(b'{')?;
         self.key(true, "format")?;
         self.uint(u64::from(json::FORMAT))?;
         self.key(false, "node")?;
         self.string(&c.node)?;
         self.key(false, "version")?;
-        self.string(version)?;
+        self.both(b"\"")?;
+        let version_at = self.written;
+        self.pretty(version.as_bytes())?;
+        self.both(b"\"")?;
         self.key(false, "resources")?;
         self.open(b'[')?;
         for (i, r) in c.resources.iter().enumerate() {
@@ -162,9 +223,9 @@ impl<W: Write> JsonWriter<W> {
             self.item(i == 0)?;
             self.open(b'{')?;
             self.key(true, "from")?;
-            self.w.write_all(refs.get(e.from))?;
+            self.both(refs.get(e.from))?;
             self.key(false, "to")?;
-            self.w.write_all(refs.get(e.to))?;
+            self.both(refs.get(e.to))?;
             self.key(false, "refresh")?;
             self.bool(e.refresh)?;
             self.close(b'}', true)?;
@@ -174,7 +235,8 @@ impl<W: Write> JsonWriter<W> {
             self.key(false, "provision")?;
             self.map(p)?;
         }
-        self.close(b'}', true)
+        self.close(b'}', true)?;
+        Ok(version_at)
     }
 
     /// `json::ResourceDoc`'s fields, in its order; `source` is where the type name is
@@ -238,11 +300,11 @@ impl<W: Write> JsonWriter<W> {
     /// written; one ref a string, several an array), regexes as their source.
     fn value(&mut self, v: &Value) -> io::Result<()> {
         match v {
-            Value::None => self.w.write_all(b"null"),
+            Value::None => self.both(b"null"),
             Value::Bool(b) => self.bool(*b),
             Value::Int(i) => {
                 if *i < 0 {
-                    self.w.write_all(b"-")?;
+                    self.both(b"-")?;
                 }
                 self.uint(i.unsigned_abs())
             }
@@ -274,45 +336,44 @@ impl<W: Write> JsonWriter<W> {
     /// A reference value as written: `{type_name}[{title}]` (escaping goes character by
     /// character, so the pieces can be escaped one at a time).
     fn written_ref(&mut self, r: &ResRef) -> io::Result<()> {
-        self.w.write_all(b"\"")?;
+        self.both(b"\"")?;
         self.string_contents(&r.type_name)?;
-        self.w.write_all(b"[")?;
+        self.both(b"[")?;
         self.string_contents(&r.title)?;
-        self.w.write_all(b"]\"")
+        self.both(b"]\"")
     }
 
     /// `{` or `[`, one level deeper.
     fn open(&mut self, bracket: u8) -> io::Result<()> {
         self.depth += 1;
-        self.w.write_all(&[bracket])
+        self.both(&[bracket])
     }
 
     /// `}` or `]`, one level up; pretty puts it on its own line after any element.
     fn close(&mut self, bracket: u8, any: bool) -> io::Result<()> {
         self.depth -= 1;
-        if any && self.pretty {
+        if any {
             self.newline()?;
         }
-        self.w.write_all(&[bracket])
+        self.both(&[bracket])
     }
 
-    /// Before an array element or an object key: a comma unless first; pretty, a new line.
+    /// Before an array element or an object key: a comma unless first, then a new line in
+    /// the pretty text.
     fn item(&mut self, first: bool) -> io::Result<()> {
         if !first {
-            self.w.write_all(b",")?;
+            self.both(b",")?;
         }
-        if self.pretty {
-            self.newline()?;
-        }
-        Ok(())
+        self.newline()
     }
 
+    /// A new line and the indent, in the pretty text.
     fn newline(&mut self) -> io::Result<()> {
-        self.w.write_all(b"\n")?;
+        self.pretty(b"\n")?;
         let mut spaces = 2 * self.depth;
         while spaces > 0 {
             let n = spaces.min(SPACES.len());
-            self.w.write_all(&SPACES[..n])?;
+            self.pretty(&SPACES[..n])?;
             spaces -= n;
         }
         Ok(())
@@ -322,11 +383,12 @@ impl<W: Write> JsonWriter<W> {
     fn key(&mut self, first: bool, key: &str) -> io::Result<()> {
         self.item(first)?;
         self.string(key)?;
-        self.w.write_all(if self.pretty { b": " } else { b":" })
+        self.pretty(b": ")?;
+        self.compact.write_all(b":")
     }
 
     fn bool(&mut self, b: bool) -> io::Result<()> {
-        self.w.write_all(if b { b"true" } else { b"false" })
+        self.both(if b { b"true" } else { b"false" })
     }
 
     fn uint(&mut self, mut n: u64) -> io::Result<()> {
@@ -340,13 +402,13 @@ impl<W: Write> JsonWriter<W> {
                 break;
             }
         }
-        self.w.write_all(&buf[at..])
+        self.both(&buf[at..])
     }
 
     fn string(&mut self, s: &str) -> io::Result<()> {
-        self.w.write_all(b"\"")?;
+        self.both(b"\"")?;
         self.string_contents(s)?;
-        self.w.write_all(b"\"")
+        self.both(b"\"")
     }
 
     /// A string's characters with serde_json's escapes: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`,
@@ -356,14 +418,14 @@ impl<W: Write> JsonWriter<W> {
         // Most strings need no escape: one check over all bytes (no early exit, so it
         // vectorises), then one write.
         if !bytes.iter().fold(false, |any, &b| any | needs_escape(b)) {
-            return self.w.write_all(bytes);
+            return self.both(bytes);
         }
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
             if !needs_escape(b) {
                 continue;
             }
-            self.w.write_all(&bytes[start..i])?;
+            self.both(&bytes[start..i])?;
             start = i + 1;
             let short = match b {
                 b'"' => b'"',
@@ -376,15 +438,14 @@ impl<W: Write> JsonWriter<W> {
                 _ => 0,
             };
             if short != 0 {
-                self.w.write_all(&[b'\\', short])?;
+                self.both(&[b'\\', short])?;
             } else {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 let hex = [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]];
-                self.w
-                    .write_all(&[b'\\', b'u', b'0', b'0', hex[0], hex[1]])?;
+                self.both(&[b'\\', b'u', b'0', b'0', hex[0], hex[1]])?;
             }
         }
-        self.w.write_all(&bytes[start..])
+        self.both(&bytes[start..])
     }
 }
 
@@ -426,6 +487,15 @@ mod tests {
             );
         }
         assert_eq!(to_pretty(catalog, sources), expected, "{what}: to_pretty");
+        // One pass, the version written over its placeholder; here after other bytes.
+        let mut file = io::Cursor::new(b"before".to_vec());
+        file.seek(SeekFrom::End(0)).unwrap();
+        let version = write_pretty_seekable(catalog, sources, &mut file).unwrap();
+        assert_eq!(version, doc.version, "{what}: version, one pass");
+        assert_eq!(file.position() as usize, file.get_ref().len());
+        let (before, text) = file.get_ref().split_at(6);
+        assert_eq!(before, b"before");
+        assert!(text == expected.as_bytes(), "{what}: one pass");
     }
 
     fn attr(value: Value) -> Attr {

@@ -182,10 +182,11 @@ impl Staging {
         Ok(staging)
     }
 
-    /// Streams one node's catalog into the staging directory.
+    /// Streams one node's catalog into the staging directory (one pass: a file can seek back
+    /// to put the version in).
     fn write(&self, node: &str, catalog: &Catalog, sources: &SourceMap) -> std::io::Result<()> {
         let file = File::create(self.dir.join(format!("{node}.json")))?;
-        wire::write_pretty(catalog, sources, file).map(drop)
+        wire::write_pretty_seekable(catalog, sources, file).map(drop)
     }
 
     /// Writes the content store into `OUT/content`, then moves every node's catalog into
