@@ -1,12 +1,14 @@
 //! Criterion benchmarks of the in-process stages, one group per stage, so that a regression
 //! in one stage shows on its own: parse, load (read + parse), compile (evaluate, catalog,
-//! graph), check (every node, lints), to_doc (the catalog wire format, sealed), and the apply
-//! engine's noop plan on an empty root and on an applied one (steady state).
+//! graph), check (every node, lints), to_doc (the catalog wire format, sealed), wire (the
+//! same JSON streamed, as `fleet compile` writes it), and the apply engine's noop plan on an
+//! empty root and on an applied one (steady state).
 //!
 //! Input comes from `bench/gen.py` (the one generator of benchmark manifests), written into
 //! a temporary directory when the benchmark starts. `FLEET_BENCH_SIZES=1000,10000` chooses
 //! the resource counts (default 1000 and 10000).
 
+use std::io::Seek;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -159,6 +161,45 @@ fn plan(c: &mut Criterion) {
             BenchmarkId::from_parameter(input.resources),
             &catalog,
             |b, catalog| b.iter(|| fleet::catalog::to_doc(catalog, &program.sources)),
+        );
+    }
+    group.finish();
+
+    // What `fleet compile` does instead of `to_doc`: hash the compact form, stream the pretty
+    // form (here into a sink).
+    let mut group = c.benchmark_group("wire");
+    for input in &inputs {
+        let program = Program::load(std::slice::from_ref(&input.manifest), Options::default());
+        let (catalog, _) = program.compile("bench01", &ContentStore::new());
+        let catalog = catalog.expect("catalog");
+        group.throughput(Throughput::Elements(input.resources));
+        group.bench_with_input(
+            BenchmarkId::new("version", input.resources),
+            &catalog,
+            |b, catalog| b.iter(|| fleet::catalog::wire::version(catalog, &program.sources)),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("write_pretty", input.resources),
+            &catalog,
+            |b, catalog| {
+                b.iter(|| {
+                    fleet::catalog::wire::write_pretty(catalog, &program.sources, std::io::sink())
+                })
+            },
+        );
+        // One pass, into a file.
+        let file = tempfile::tempfile().expect("temp file");
+        group.bench_with_input(
+            BenchmarkId::new("write_pretty_seekable", input.resources),
+            &catalog,
+            |b, catalog| {
+                b.iter(|| {
+                    let mut f = &file;
+                    f.set_len(0).expect("truncate");
+                    f.rewind().expect("rewind");
+                    fleet::catalog::wire::write_pretty_seekable(catalog, &program.sources, f)
+                })
+            },
         );
     }
     group.finish();

@@ -79,9 +79,9 @@ impl CatalogDoc {
     pub fn seal(&mut self) {
         self.version.clear();
         // Hashed as it is serialised: a large catalog's canonical JSON is never held whole.
-        let mut hasher = HashWriter(Sha256::new());
+        let mut hasher = HashWriter::new();
         serde_json::to_writer(&mut hasher, self).expect("catalog serialises");
-        self.version = format!("sha256:{}", hex(&hasher.0.finalize()));
+        self.version = hasher.version();
     }
 
     /// Writes the document as `to_pretty` renders it, without building the whole text.
@@ -105,8 +105,19 @@ impl CatalogDoc {
     }
 }
 
-/// An `io::Write` that feeds a sha256.
-struct HashWriter(Sha256);
+/// An `io::Write` that feeds a sha256: canonical JSON is hashed as it is serialised.
+pub(crate) struct HashWriter(Sha256);
+
+impl HashWriter {
+    pub(crate) fn new() -> HashWriter {
+        HashWriter(Sha256::new())
+    }
+
+    /// `sha256:<hex>` of everything written: a catalog's `version`.
+    pub(crate) fn version(self) -> String {
+        format!("sha256:{}", hex(&self.0.finalize()))
+    }
+}
 
 impl std::io::Write for HashWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -1,7 +1,9 @@
 //! Resource types and their schemas, validation, identity, the catalog and its wire format.
 //!
 //! `build` turns one node's `NodeEval` into a `Catalog` (`graph::link` then adds implicit
-//! edges); `to_doc` renders the wire document. Decisions where LANGUAGE.md is silent:
+//! edges); `wire` writes its catalog JSON straight from it (`fleet compile`), `to_doc` builds
+//! the same wire document as a `json::CatalogDoc` value (`fleet apply`). Decisions where
+//! LANGUAGE.md is silent:
 //!
 //! - Identity is the namevar's String value, else the title; `file` paths lose trailing
 //!   slashes (`/etc/nginx/` is `File[/etc/nginx]`).
@@ -26,6 +28,7 @@ mod relate;
 pub mod schema;
 pub mod store;
 mod validate;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;

@@ -2,18 +2,19 @@
 //! writes every node's catalog and the content store, compiling nodes in parallel.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use clap::{ArgGroup, Args};
 
 use super::output::{self, report_to_stderr};
 use super::{ManifestArgs, EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
 use crate::catalog::store::ContentStore;
-use crate::catalog::{self, Catalog};
+use crate::catalog::{wire, Catalog};
 use crate::diag::{has_errors, Diagnostic};
 use crate::program::Program;
-use crate::source::Span;
+use crate::source::{SourceMap, Span};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("which").required(true).args(["node", "all"])))]
@@ -38,8 +39,9 @@ pub fn run(args: CompileArgs) -> i32 {
     match (&args.node, &args.out) {
         (Some(node), _) => match compile_node(&args.file, &args.manifest, node) {
             Ok((program, catalog)) => {
-                let doc = catalog::to_doc(&catalog, &program.sources);
-                let _ = output::stdout(&doc.to_pretty());
+                // Streamed; a reader that went away (`| head`) ends the output quietly, as
+                // `output::stdout` does.
+                let _ = wire::write_pretty(&catalog, &program.sources, std::io::stdout().lock());
                 EXIT_OK
             }
             Err(code) => code,
@@ -84,8 +86,10 @@ pub(super) fn compile_node(
     }
 }
 
-/// `compile --all`: nothing is written unless every node compiles without errors, so a
-/// half-written output directory never looks like a good one.
+/// `compile --all`: nothing is written to `--out` unless every node compiles without errors,
+/// so a half-written output directory never looks like a good one. Each worker streams its
+/// catalogs into a staging directory inside `--out` and drops them; when every node is done
+/// and clean, the content store is written and then the catalogs are renamed into place.
 fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
     let (program, main_file) = match load(file, manifest) {
         Ok(loaded) => loaded,
@@ -100,36 +104,114 @@ fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
         return EXIT_ERRORS;
     }
     let store = ContentStore::new();
-    // Each worker also renders its catalogs to JSON (and drops them), so that this part runs
-    // on every core too; only the writing below waits for all nodes to have no errors.
-    let results = compile_parallel(&program, &nodes, &store, |catalog| {
-        catalog::to_doc(&catalog, &program.sources).to_pretty()
+    // An unwritable `--out` is reported after the manifest's own problems, as before.
+    let staging = Staging::create(out);
+    // Once a node has errors (or a write failed) nothing will be kept: later nodes are only
+    // compiled for their diagnostics.
+    let failed = AtomicBool::new(false);
+    let results = compile_parallel(&program, &nodes, &store, |node, catalog, diags| {
+        let Ok(staging) = &staging else { return None };
+        if has_errors(diags) || failed.load(Ordering::Relaxed) {
+            failed.store(true, Ordering::Relaxed);
+            return None;
+        }
+        let written = staging.write(node, &catalog, &program.sources);
+        if written.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        Some(written)
     });
 
     let mut found = Vec::with_capacity(nodes.len());
-    let mut catalogs = Vec::with_capacity(nodes.len());
-    for (node, (json, diags)) in nodes.iter().zip(results) {
+    let mut writes = Vec::with_capacity(nodes.len());
+    let mut no_catalog = false;
+    for (node, (written, diags)) in nodes.iter().zip(results) {
         found.push((node.as_str(), diags));
-        catalogs.push((node, json));
+        match written {
+            Some(w) => writes.extend(w),
+            None => no_catalog = true,
+        }
     }
     let diags = merge_diagnostics(found);
     report_to_stderr(&diags, &program.sources, &main_file);
-    if has_errors(&diags) || catalogs.iter().any(|(_, c)| c.is_none()) {
-        return EXIT_ERRORS;
+    if has_errors(&diags) || no_catalog {
+        return EXIT_ERRORS; // dropping `staging` removes what it wrote
     }
-
-    let written = std::fs::create_dir_all(out).and_then(|()| {
-        for (node, json) in &catalogs {
-            let json = json.as_ref().expect("checked above");
-            std::fs::write(out.join(format!("{node}.json")), json)?;
-        }
-        store.write_to(&out.join("content"))
+    let written = staging.and_then(|staging| {
+        writes.into_iter().try_for_each(|w| w)?;
+        staging.commit(&nodes, &store)
     });
     match written {
         Ok(()) => EXIT_OK,
         Err(e) => {
             output::command_error(&format!("cannot write to {}: {e}", out.display()));
             EXIT_ERRORS
+        }
+    }
+}
+
+/// `compile --all`'s output on its way: catalogs go into `OUT/.fleet-compile-<pid>/` (same
+/// filesystem, so they can be renamed into place) until [`Staging::commit`]. Dropped without
+/// a commit (errors, a failed write, a panic), it removes the staging directory and the
+/// directories it created for `OUT`, so a failed run leaves `OUT` as it found it.
+struct Staging {
+    out: PathBuf,
+    dir: PathBuf,
+    /// `OUT` and its ancestors that did not exist, deepest first.
+    made: Vec<PathBuf>,
+    committed: bool,
+}
+
+impl Staging {
+    fn create(out: &Path) -> std::io::Result<Staging> {
+        let made = out
+            .ancestors()
+            .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        let staging = Staging {
+            out: out.to_path_buf(),
+            dir: out.join(format!(".fleet-compile-{}", std::process::id())),
+            made,
+            committed: false,
+        };
+        std::fs::create_dir_all(out)?;
+        // Left by an earlier run killed under this same pid: nothing else can be using it.
+        let _ = std::fs::remove_dir_all(&staging.dir);
+        std::fs::create_dir(&staging.dir)?;
+        Ok(staging)
+    }
+
+    /// Streams one node's catalog into the staging directory (one pass: a file can seek back
+    /// to put the version in).
+    fn write(&self, node: &str, catalog: &Catalog, sources: &SourceMap) -> std::io::Result<()> {
+        let file = File::create(self.dir.join(format!("{node}.json")))?;
+        wire::write_pretty_seekable(catalog, sources, file).map(drop)
+    }
+
+    /// Writes the content store into `OUT/content`, then moves every node's catalog into
+    /// `OUT` (content first, so a catalog in `OUT` never names a blob that is not there).
+    fn commit(mut self, nodes: &[String], store: &ContentStore) -> std::io::Result<()> {
+        store.write_to(&self.out.join("content"))?;
+        for node in nodes {
+            let name = format!("{node}.json");
+            std::fs::rename(self.dir.join(&name), self.out.join(&name))?;
+        }
+        std::fs::remove_dir(&self.dir)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        for dir in &self.made {
+            // Only while empty: a content store already written stays.
+            let _ = std::fs::remove_dir(dir);
         }
     }
 }
@@ -147,11 +229,12 @@ const _: () = {
     assert_sync::<ContentStore>();
 };
 
-/// One node's rendered catalog (None when errors stopped it) and what was found on the way.
+/// What `render` made of one node's catalog (None when there was no catalog) and what was
+/// found on the way.
 pub type Compiled<T> = (Option<T>, Vec<Diagnostic>);
 
-/// Compiles every node on the available cores and passes each catalog to `render` on the
-/// same worker. Workers take the next node from a shared counter; results come back in
+/// Compiles every node on the available cores and passes each catalog (with the node's name
+/// and diagnostics) to `render` on the same worker, which drops it. Workers take the next node from a shared counter; results come back in
 /// `nodes` order, so the output does not depend on timing. The program's index is built
 /// once and shared. The content store is shared: blobs are keyed by their sha256, so
 /// insertion order is moot.
@@ -159,7 +242,7 @@ pub fn compile_parallel<T: Send>(
     program: &Program,
     nodes: &[String],
     store: &ContentStore,
-    render: impl Fn(Catalog) -> T + Sync,
+    render: impl Fn(&str, Catalog, &[Diagnostic]) -> T + Sync,
 ) -> Vec<Compiled<T>> {
     let index = program.index();
     let workers = std::thread::available_parallelism()
@@ -180,7 +263,8 @@ pub fn compile_parallel<T: Send>(
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some(node) = nodes.get(i) else { break };
                             let (catalog, diags) = program.compile_with(&index, node, store);
-                            done.push((i, (catalog.map(&render), diags)));
+                            let rendered = catalog.map(|c| render(node, c, &diags));
+                            done.push((i, (rendered, diags)));
                         }
                         done
                     })
@@ -241,6 +325,107 @@ mod tests {
         for bad in ["", ".", "..", "../etc/passwd", "a/b", "a\\b"] {
             assert!(!safe_file_stem(bad), "{bad}");
         }
+    }
+
+    /// Every entry under `dir` (relative path, and bytes for files), sorted.
+    fn tree(dir: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                let rel = path.strip_prefix(dir).unwrap().display().to_string();
+                if path.is_dir() {
+                    out.push((rel, None));
+                    stack.push(path);
+                } else {
+                    out.push((rel, Some(std::fs::read(&path).unwrap())));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// A site of two nodes, one of them with a `source` file (a content store blob); `bad`
+    /// gives `db01` an error.
+    fn site(dir: &Path, bad: bool) -> PathBuf {
+        std::fs::write(dir.join("motd"), "hello\n").unwrap();
+        let db = if bad { "$nowhere" } else { "\"db\\n\"" };
+        let text = format!(
+            "node \"web01\" {{\n  file \"/etc/motd\" {{ source = \"motd\" }}\n  \
+             package \"nginx\" {{ ensure = latest, before = File[\"/etc/motd\"] }}\n}}\n\
+             node \"db01\" {{ file \"/etc/role\" {{ content = {db} }} }}\n"
+        );
+        let file = dir.join("site.fleet");
+        std::fs::write(&file, text).unwrap();
+        file
+    }
+
+    #[test]
+    fn compile_all_writes_every_catalog_and_the_content_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = site(tmp.path(), false);
+        let out = tmp.path().join("a/b/out");
+        assert_eq!(compile_all(&file, &ManifestArgs::default(), &out), EXIT_OK);
+        let got = tree(&out);
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        let sha = crate::catalog::json::sha256_hex(b"hello\n");
+        let blob = format!("content/{sha}");
+        assert_eq!(
+            names,
+            ["content", blob.as_str(), "db01.json", "web01.json"],
+            "no staging directory is left"
+        );
+        // The same bytes `--node` prints.
+        let program = Program::load(std::slice::from_ref(&file), Default::default());
+        for (node, (_, bytes)) in [("db01", &got[2]), ("web01", &got[3])] {
+            let (catalog, _) = program.compile(node, &ContentStore::new());
+            let expected = wire::to_pretty(&catalog.unwrap(), &program.sources);
+            assert_eq!(
+                std::str::from_utf8(bytes.as_ref().unwrap()).unwrap(),
+                expected
+            );
+        }
+        // A second run over the same directory gives the same tree.
+        assert_eq!(compile_all(&file, &ManifestArgs::default(), &out), EXIT_OK);
+        assert_eq!(tree(&out), got);
+    }
+
+    #[test]
+    fn compile_all_with_errors_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = site(tmp.path(), true);
+        // A new directory is not left behind, nor the parents made for it.
+        let out = tmp.path().join("a/b/out");
+        assert_eq!(
+            compile_all(&file, &ManifestArgs::default(), &out),
+            EXIT_ERRORS
+        );
+        assert!(!tmp.path().join("a").exists());
+        // An existing one is left as it was: old catalogs stay, no new ones, no staging.
+        let out = tmp.path().join("old");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("web01.json"), "old").unwrap();
+        let before = tree(&out);
+        assert_eq!(
+            compile_all(&file, &ManifestArgs::default(), &out),
+            EXIT_ERRORS
+        );
+        assert_eq!(tree(&out), before);
+    }
+
+    #[test]
+    fn compile_all_into_an_unwritable_place_fails_cleanly() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = site(tmp.path(), false);
+        let out = tmp.path().join("taken");
+        std::fs::write(&out, "a file").unwrap();
+        assert_eq!(
+            compile_all(&file, &ManifestArgs::default(), &out),
+            EXIT_ERRORS
+        );
+        assert_eq!(std::fs::read(&out).unwrap(), b"a file");
     }
 
     #[test]
