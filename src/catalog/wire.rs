@@ -22,7 +22,7 @@ use indexmap::IndexMap;
 
 use super::json::{self, HashWriter};
 use super::{Catalog, Resource};
-use crate::eval::output::Attr;
+use crate::eval::attrs::AttrMap;
 use crate::eval::value::{ResRef, Value};
 use crate::source::SourceMap;
 
@@ -278,7 +278,7 @@ impl<P: Write, C: Write> JsonWriter<P, C> {
     }
 
     /// A resource's `params`: each attribute's value.
-    fn params(&mut self, params: &IndexMap<String, Attr>) -> io::Result<()> {
+    fn params(&mut self, params: &AttrMap) -> io::Result<()> {
         self.open(b'{')?;
         for (i, (k, a)) in params.iter().enumerate() {
             self.key(i == 0, k)?;
@@ -462,6 +462,8 @@ mod tests {
     use super::*;
     use crate::catalog::store::ContentStore;
     use crate::catalog::{to_doc, Edge};
+    use crate::eval::attrs::Name;
+    use crate::eval::output::Attr;
     use crate::program::{Options, Program};
     use crate::source::{FileId, Span};
 
@@ -538,7 +540,7 @@ mod tests {
                 Value::map(m)
             };
         }
-        let params: IndexMap<String, Attr> = [
+        let params: AttrMap = [
             ("none", Value::None),
             ("yes", Value::Bool(true)),
             ("no", Value::Bool(false)),
@@ -573,10 +575,10 @@ mod tests {
         .map(|(k, v)| (k.to_string(), attr(v)))
         .collect();
         let resource = |kind: &str, title: &str, file: u32, start: usize| Resource {
-            kind: kind.to_string(),
+            kind: Name::new(kind),
             title: title.to_string(),
-            params: IndexMap::new(),
-            tags: vec![kind.to_string()],
+            params: AttrMap::new(),
+            tags: vec![Name::new(kind)],
             kind_span: Span::new(FileId(file), start, start + 1),
             title_span: Span::new(FileId(file), start, start + 1),
         };
