@@ -137,6 +137,19 @@ pub fn build_with(
 
 /// The wire document for a linked catalog (sealed: `version` set).
 pub fn to_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
+    // The version (a hash of the canonical JSON) on another core while the document is built.
+    std::thread::scope(|s| {
+        let version = s.spawn(|| wire::version(catalog, sources));
+        let mut doc = unsealed_doc(catalog, sources);
+        doc.version = version
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        doc
+    })
+}
+
+/// The wire document with `version` empty.
+fn unsealed_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
     let resources = catalog
         .resources
         .iter()
@@ -161,7 +174,13 @@ pub fn to_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
             }
         })
         .collect();
-    let name = |i: usize| json::reference(&catalog.resources[i].kind, &catalog.resources[i].title);
+    // Each resource's `Type[title]` once, not once per edge end (4–5 edges a resource).
+    let refs: Vec<String> = catalog
+        .resources
+        .iter()
+        .map(|r| json::reference(&r.kind, &r.title))
+        .collect();
+    let name = |i: usize| refs[i].clone();
     let edges = catalog
         .edges
         .iter()
@@ -171,7 +190,7 @@ pub fn to_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
             refresh: e.refresh,
         })
         .collect();
-    let mut doc = json::CatalogDoc {
+    json::CatalogDoc {
         format: json::FORMAT,
         node: catalog.node.clone(),
         version: String::new(),
@@ -181,7 +200,5 @@ pub fn to_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
             .provision
             .as_ref()
             .map(|p| p.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
-    };
-    doc.seal();
-    doc
+    }
 }
