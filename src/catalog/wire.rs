@@ -10,15 +10,17 @@
 //!
 //! `json::CatalogDoc` stays the definition of the format (and what `from_json` reads); this
 //! is a faster writer of the same bytes: exactly what `to_doc(..).to_pretty()` gives, which
-//! the tests check on every example and conformance case. It writes JSON the way serde_json
-//! does (field order of the `*Doc` structs, `Value::to_json`'s mapping, serde_json's escapes,
-//! compact or two-space pretty), without serde's per-token dispatch: a string that needs no
-//! escape goes out in one write, and each resource's `Type[title]` is escaped once for all
-//! the edges that name it.
+//! the tests check on every example and conformance case. It walks the catalog in the field
+//! order of the `*Doc` structs (and `Value::to_json`'s mapping) and leaves the JSON itself to
+//! serde_json: one walk drives a `PrettyFormatter` (two spaces, as `to_string_pretty`) into
+//! the text and a `CompactFormatter` into the hash, and serde_json escapes the strings and
+//! formats the numbers, once for both outputs. Each resource's `Type[title]` is escaped once,
+//! up front, for all the edges that name it, and copied in as bytes.
 
 use std::io::{self, Seek, SeekFrom, Write};
 
 use indexmap::IndexMap;
+use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 
 use super::json::{self, HashWriter};
 use super::{Catalog, Resource};
@@ -37,7 +39,7 @@ pub fn write_pretty(catalog: &Catalog, sources: &SourceMap, w: impl Write) -> io
     let version = sealed(catalog, sources, &refs);
     let mut out = JsonWriter::new(io::BufWriter::with_capacity(BUFFER, w), io::sink());
     out.doc(catalog, sources, &refs, &version)?;
-    out.pretty(b"\n")?;
+    out.pretty.write_all(b"\n")?;
     out.pretty.flush()?;
     Ok(version)
 }
@@ -57,12 +59,12 @@ pub fn write_pretty_seekable(
     let hasher = io::BufWriter::with_capacity(BUFFER, HashWriter::new());
     let mut out = JsonWriter::new(io::BufWriter::with_capacity(BUFFER, &mut w), hasher);
     let at = out.doc(catalog, sources, &refs, UNSEALED)?;
-    out.pretty(b"\n")?;
-    let end = start + out.written;
+    out.pretty.write_all(b"\n")?;
+    let end = start + out.pretty.written;
     let JsonWriter {
         pretty, compact, ..
     } = out;
-    let w = pretty.into_inner().map_err(|e| e.into_error())?;
+    let w = pretty.inner.into_inner().map_err(|e| e.into_error())?;
     let version = compact.into_inner().map_err(|e| e.into_error())?.version();
     assert_eq!(version.len(), UNSEALED.len(), "a version is one length");
     w.seek(SeekFrom::Start(start + at))?;
@@ -98,9 +100,10 @@ fn sealed(catalog: &Catalog, sources: &SourceMap, refs: &References) -> String {
 }
 
 /// Every resource's `Type[title]` as `json::reference` spells it (each `::` segment
-/// capitalised), quoted and escaped, one after the other. Built once for both passes: the
-/// edges name resources in no particular order, and reading each end's type and title from
-/// its resource cost a cache miss or two per edge end; here they are a copy from one buffer.
+/// capitalised), as an escaped JSON string, one after the other. Built once for both passes:
+/// the edges name resources in no particular order, and reading each end's type and title
+/// from its resource cost a cache miss or two per edge end; here they are a copy from one
+/// buffer. (A string is the same in compact and pretty JSON, so one buffer serves both.)
 struct References {
     json: Vec<u8>,
     /// Where resource `i`'s string starts; one more entry for the end.
@@ -109,12 +112,11 @@ struct References {
 
 impl References {
     fn of(catalog: &Catalog) -> References {
-        // A string is the same compact or pretty.
-        let mut out = JsonWriter::new(io::sink(), Vec::new());
+        let mut json = Vec::new();
         let mut starts = Vec::with_capacity(catalog.resources.len() + 1);
         let mut text = String::new();
         for r in &catalog.resources {
-            starts.push(out.compact.len());
+            starts.push(json.len());
             text.clear();
             // `split("::")` by hand: a substring search costs more than the rest of this.
             let mut rest = r.kind.as_str();
@@ -138,13 +140,10 @@ impl References {
             text.push('[');
             text.push_str(&r.title);
             text.push(']');
-            out.string(&text).expect("writing to memory");
+            serde_json::to_writer(&mut json, &text).expect("writing to memory");
         }
-        starts.push(out.compact.len());
-        References {
-            json: out.compact,
-            starts,
-        }
+        starts.push(json.len());
+        References { json, starts }
     }
 
     /// Resource `i`'s reference, as a JSON string.
@@ -153,40 +152,46 @@ impl References {
     }
 }
 
-/// Two spaces per level, for pretty indents up to 32 levels in one write.
-const SPACES: &[u8; 64] = b"                                                                ";
+/// The same structural call on both of a `JsonWriter`'s formatters, each with its writer.
+macro_rules! tandem {
+    ($w:expr, $method:ident $(, $arg:expr)*) => {{
+        let w = &mut *$w;
+        w.pretty_format.$method(&mut w.pretty $(, $arg)*)?;
+        w.compact_format.$method(&mut w.compact $(, $arg)*)
+    }};
+}
 
-/// JSON out twice at once, as serde_json's `PrettyFormatter` (two-space indent) writes it
-/// into `pretty` and as its `CompactFormatter` does into `compact`; either can be a `Sink`.
+/// JSON out twice at once: serde_json's `PrettyFormatter` (two spaces, as `to_string_pretty`)
+/// into `pretty` and its `CompactFormatter` into `compact`; either writer can be a `Sink`.
+/// The formatters place the brackets, commas, colons, newlines and indents. Scalars (strings,
+/// numbers, `true`, `null`) are the same in both styles, so they are formatted once, by
+/// serde_json, into a [`Tee`] of the two writers.
 struct JsonWriter<P: Write, C: Write> {
-    pretty: P,
+    pretty: Counted<P>,
     compact: C,
-    /// Bytes written to `pretty`.
-    written: u64,
-    /// Nesting depth: the indent of the next pretty line.
-    depth: usize,
+    pretty_format: PrettyFormatter<'static>,
+    compact_format: CompactFormatter,
+    /// A reference value's `type[title]`, reused.
+    scratch: String,
 }
 
 impl<P: Write, C: Write> JsonWriter<P, C> {
     fn new(pretty: P, compact: C) -> Self {
         JsonWriter {
-            pretty,
+            pretty: Counted {
+                inner: pretty,
+                written: 0,
+            },
             compact,
-            written: 0,
-            depth: 0,
+            pretty_format: PrettyFormatter::new(),
+            compact_format: CompactFormatter,
+            scratch: String::new(),
         }
     }
 
-    /// Bytes for the pretty text only.
-    fn pretty(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.written += bytes.len() as u64;
-        self.pretty.write_all(bytes)
-    }
-
-    /// Bytes for both.
-    fn both(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.pretty(bytes)?;
-        self.compact.write_all(bytes)
+    /// Both writers as one.
+    fn both(&mut self) -> Tee<'_, Counted<P>, C> {
+        Tee(&mut self.pretty, &mut self.compact)
     }
 
     /// `json::CatalogDoc`'s fields, in its order, with `version` in the pretty text only
@@ -199,43 +204,45 @@ impl<P: Write, C: Write> JsonWriter<P, C> {
         refs: &References,
         version: &str,
     ) -> io::Result<u64> {
-        self.open(b'{')?;
-        self.key(true, "format")?;
-        self.uint(u64::from(json::FORMAT))?;
-        self.key(false, "node")?;
-        self.string(&c.node)?;
-        self.key(false, "version")?;
-        self.both(b"\"")?;
-        let version_at = self.written;
-        self.pretty(version.as_bytes())?;
-        self.both(b"\"")?;
-        self.key(false, "resources")?;
-        self.open(b'[')?;
-        for (i, r) in c.resources.iter().enumerate() {
-            self.item(i == 0)?;
-            self.resource(r, sources)?;
-        }
-        self.close(b']', !c.resources.is_empty())?;
-        self.key(false, "edges")?;
-        self.open(b'[')?;
-        for (i, e) in c.edges.iter().enumerate() {
-            // `json::EdgeDoc`.
-            self.item(i == 0)?;
-            self.open(b'{')?;
-            self.key(true, "from")?;
-            self.both(refs.get(e.from))?;
-            self.key(false, "to")?;
-            self.both(refs.get(e.to))?;
-            self.key(false, "refresh")?;
-            self.bool(e.refresh)?;
-            self.close(b'}', true)?;
-        }
-        self.close(b']', !c.edges.is_empty())?;
-        if let Some(p) = &c.provision {
-            self.key(false, "provision")?;
-            self.map(p)?;
-        }
-        self.close(b'}', true)?;
+        let mut version_at = 0;
+        self.object(|w| {
+            w.field(true, "format", |w| w.uint(u64::from(json::FORMAT)))?;
+            w.field(false, "node", |w| w.string(&c.node))?;
+            w.field(false, "version", |w| {
+                // A version needs no escapes.
+                tandem!(w, begin_string)?;
+                version_at = w.pretty.written;
+                w.pretty.write_all(version.as_bytes())?;
+                tandem!(w, end_string)
+            })?;
+            w.field(false, "resources", |w| {
+                w.array(|w| {
+                    for (i, r) in c.resources.iter().enumerate() {
+                        w.element(i == 0, |w| w.resource(r, sources))?;
+                    }
+                    Ok(())
+                })
+            })?;
+            w.field(false, "edges", |w| {
+                w.array(|w| {
+                    for (i, e) in c.edges.iter().enumerate() {
+                        // `json::EdgeDoc`.
+                        w.element(i == 0, |w| {
+                            w.object(|w| {
+                                w.field(true, "from", |w| w.both().write_all(refs.get(e.from)))?;
+                                w.field(false, "to", |w| w.both().write_all(refs.get(e.to)))?;
+                                w.field(false, "refresh", |w| w.bool(e.refresh))
+                            })
+                        })?;
+                    }
+                    Ok(())
+                })
+            })?;
+            if let Some(p) = &c.provision {
+                w.field(false, "provision", |w| w.map(p))?;
+            }
+            Ok(())
+        })?;
         Ok(version_at)
     }
 
@@ -243,20 +250,6 @@ impl<P: Write, C: Write> JsonWriter<P, C> {
     /// written (a binary search over the file's line starts), or an empty file and 0:0 for a
     /// span outside the source map.
     fn resource(&mut self, r: &Resource, sources: &SourceMap) -> io::Result<()> {
-        self.open(b'{')?;
-        self.key(true, "type")?;
-        self.string(&r.kind)?;
-        self.key(false, "title")?;
-        self.string(&r.title)?;
-        self.key(false, "params")?;
-        self.params(&r.params)?;
-        self.key(false, "tags")?;
-        self.open(b'[')?;
-        for (i, t) in r.tags.iter().enumerate() {
-            self.item(i == 0)?;
-            self.string(t)?;
-        }
-        self.close(b']', !r.tags.is_empty())?;
         let span = r.kind_span;
         let (file, line, column) = if (span.file.0 as usize) < sources.len() {
             let f = sources.get(span.file);
@@ -265,193 +258,194 @@ impl<P: Write, C: Write> JsonWriter<P, C> {
         } else {
             ("", 0, 0)
         };
-        self.key(false, "source")?;
-        self.open(b'{')?;
-        self.key(true, "file")?;
-        self.string(file)?;
-        self.key(false, "line")?;
-        self.uint(line as u64)?;
-        self.key(false, "column")?;
-        self.uint(column as u64)?;
-        self.close(b'}', true)?;
-        self.close(b'}', true)
+        self.object(|w| {
+            w.field(true, "type", |w| w.string(&r.kind))?;
+            w.field(false, "title", |w| w.string(&r.title))?;
+            w.field(false, "params", |w| w.params(&r.params))?;
+            w.field(false, "tags", |w| {
+                w.array(|w| {
+                    for (i, t) in r.tags.iter().enumerate() {
+                        w.element(i == 0, |w| w.string(t))?;
+                    }
+                    Ok(())
+                })
+            })?;
+            w.field(false, "source", |w| {
+                w.object(|w| {
+                    w.field(true, "file", |w| w.string(file))?;
+                    w.field(false, "line", |w| w.uint(line as u64))?;
+                    w.field(false, "column", |w| w.uint(column as u64))
+                })
+            })
+        })
     }
 
     /// A resource's `params`: each attribute's value.
     fn params(&mut self, params: &AttrMap) -> io::Result<()> {
-        self.open(b'{')?;
-        for (i, (k, a)) in params.iter().enumerate() {
-            self.key(i == 0, k)?;
-            self.value(&a.value)?;
-        }
-        self.close(b'}', !params.is_empty())
+        self.object(|w| {
+            for (i, (k, a)) in params.iter().enumerate() {
+                w.field(i == 0, k, |w| w.value(&a.value))?;
+            }
+            Ok(())
+        })
     }
 
     fn map(&mut self, map: &IndexMap<String, Value>) -> io::Result<()> {
-        self.open(b'{')?;
-        for (i, (k, v)) in map.iter().enumerate() {
-            self.key(i == 0, k)?;
-            self.value(v)?;
-        }
-        self.close(b'}', !map.is_empty())
+        self.object(|w| {
+            for (i, (k, v)) in map.iter().enumerate() {
+                w.field(i == 0, k, |w| w.value(v))?;
+            }
+            Ok(())
+        })
     }
 
     /// A value as `Value::to_json` renders it: refs as `Type[title]` strings (the type as
     /// written; one ref a string, several an array), regexes as their source.
     fn value(&mut self, v: &Value) -> io::Result<()> {
         match v {
-            Value::None => self.both(b"null"),
+            Value::None => {
+                let mut both = Tee(&mut self.pretty, &mut self.compact);
+                self.compact_format.write_null(&mut both)
+            }
             Value::Bool(b) => self.bool(*b),
             Value::Int(i) => {
-                if *i < 0 {
-                    self.both(b"-")?;
-                }
-                self.uint(i.unsigned_abs())
+                let mut both = Tee(&mut self.pretty, &mut self.compact);
+                self.compact_format.write_i64(&mut both, *i)
             }
             Value::Str(s) => self.string(s),
-            Value::Array(a) => {
-                self.open(b'[')?;
+            Value::Array(a) => self.array(|w| {
                 for (i, v) in a.iter().enumerate() {
-                    self.item(i == 0)?;
-                    self.value(v)?;
+                    w.element(i == 0, |w| w.value(v))?;
                 }
-                self.close(b']', !a.is_empty())
-            }
+                Ok(())
+            }),
             Value::Map(m) => self.map(m),
             Value::Ref(refs) => match refs.as_slice() {
                 [one] => self.written_ref(one),
-                many => {
-                    self.open(b'[')?;
+                many => self.array(|w| {
                     for (i, r) in many.iter().enumerate() {
-                        self.item(i == 0)?;
-                        self.written_ref(r)?;
+                        w.element(i == 0, |w| w.written_ref(r))?;
                     }
-                    self.close(b']', !many.is_empty())
-                }
+                    Ok(())
+                }),
             },
             Value::Regex(r) => self.string(r.as_str()),
         }
     }
 
-    /// A reference value as written: `{type_name}[{title}]` (escaping goes character by
-    /// character, so the pieces can be escaped one at a time).
+    /// A reference value as written: `{type_name}[{title}]`.
     fn written_ref(&mut self, r: &ResRef) -> io::Result<()> {
-        self.both(b"\"")?;
-        self.string_contents(&r.type_name)?;
-        self.both(b"[")?;
-        self.string_contents(&r.title)?;
-        self.both(b"]\"")
+        let mut text = std::mem::take(&mut self.scratch);
+        text.clear();
+        text.push_str(&r.type_name);
+        text.push('[');
+        text.push_str(&r.title);
+        text.push(']');
+        let written = self.string(&text);
+        self.scratch = text;
+        written
     }
 
-    /// `{` or `[`, one level deeper.
-    fn open(&mut self, bracket: u8) -> io::Result<()> {
-        self.depth += 1;
-        self.both(&[bracket])
+    /// An object, its fields written by `fields`.
+    fn object(&mut self, fields: impl FnOnce(&mut Self) -> io::Result<()>) -> io::Result<()> {
+        tandem!(self, begin_object)?;
+        fields(self)?;
+        tandem!(self, end_object)
     }
 
-    /// `}` or `]`, one level up; pretty puts it on its own line after any element.
-    fn close(&mut self, bracket: u8, any: bool) -> io::Result<()> {
-        self.depth -= 1;
-        if any {
-            self.newline()?;
-        }
-        self.both(&[bracket])
+    /// An array, its elements written by `elements`.
+    fn array(&mut self, elements: impl FnOnce(&mut Self) -> io::Result<()>) -> io::Result<()> {
+        tandem!(self, begin_array)?;
+        elements(self)?;
+        tandem!(self, end_array)
     }
 
-    /// Before an array element or an object key: a comma unless first, then a new line in
-    /// the pretty text.
-    fn item(&mut self, first: bool) -> io::Result<()> {
-        if !first {
-            self.both(b",")?;
-        }
-        self.newline()
-    }
-
-    /// A new line and the indent, in the pretty text.
-    fn newline(&mut self) -> io::Result<()> {
-        self.pretty(b"\n")?;
-        let mut spaces = 2 * self.depth;
-        while spaces > 0 {
-            let n = spaces.min(SPACES.len());
-            self.pretty(&SPACES[..n])?;
-            spaces -= n;
-        }
-        Ok(())
-    }
-
-    /// An object key and its colon.
-    fn key(&mut self, first: bool, key: &str) -> io::Result<()> {
-        self.item(first)?;
+    /// An object's field: its key, then the value `value` writes.
+    fn field(
+        &mut self,
+        first: bool,
+        key: &str,
+        value: impl FnOnce(&mut Self) -> io::Result<()>,
+    ) -> io::Result<()> {
+        tandem!(self, begin_object_key, first)?;
         self.string(key)?;
-        self.pretty(b": ")?;
-        self.compact.write_all(b":")
+        tandem!(self, end_object_key)?;
+        tandem!(self, begin_object_value)?;
+        value(self)?;
+        tandem!(self, end_object_value)
+    }
+
+    /// An array's element, written by `value`.
+    fn element(
+        &mut self,
+        first: bool,
+        value: impl FnOnce(&mut Self) -> io::Result<()>,
+    ) -> io::Result<()> {
+        tandem!(self, begin_array_value, first)?;
+        value(self)?;
+        tandem!(self, end_array_value)
     }
 
     fn bool(&mut self, b: bool) -> io::Result<()> {
-        self.both(if b { b"true" } else { b"false" })
+        let mut both = Tee(&mut self.pretty, &mut self.compact);
+        self.compact_format.write_bool(&mut both, b)
     }
 
-    fn uint(&mut self, mut n: u64) -> io::Result<()> {
-        let mut buf = [0u8; 20];
-        let mut at = buf.len();
-        loop {
-            at -= 1;
-            buf[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.both(&buf[at..])
+    fn uint(&mut self, n: u64) -> io::Result<()> {
+        let mut both = Tee(&mut self.pretty, &mut self.compact);
+        self.compact_format.write_u64(&mut both, n)
     }
 
+    /// A string, quoted and escaped by serde_json, once for both writers. (Through
+    /// `to_writer`: serde_json keeps its `format_escaped_str` private; a string comes out the
+    /// same from either formatter.)
     fn string(&mut self, s: &str) -> io::Result<()> {
-        self.both(b"\"")?;
-        self.string_contents(s)?;
-        self.both(b"\"")
-    }
-
-    /// A string's characters with serde_json's escapes: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`,
-    /// `\t`, and `\u00xx` (lower-case hex) for the other control characters; nothing else.
-    fn string_contents(&mut self, s: &str) -> io::Result<()> {
-        let bytes = s.as_bytes();
-        // Most strings need no escape: one check over all bytes (no early exit, so it
-        // vectorises), then one write.
-        if !bytes.iter().fold(false, |any, &b| any | needs_escape(b)) {
-            return self.both(bytes);
-        }
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if !needs_escape(b) {
-                continue;
-            }
-            self.both(&bytes[start..i])?;
-            start = i + 1;
-            let short = match b {
-                b'"' => b'"',
-                b'\\' => b'\\',
-                0x08 => b'b',
-                0x0c => b'f',
-                b'\n' => b'n',
-                b'\r' => b'r',
-                b'\t' => b't',
-                _ => 0,
-            };
-            if short != 0 {
-                self.both(&[b'\\', short])?;
-            } else {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let hex = [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]];
-                self.both(&[b'\\', b'u', b'0', b'0', hex[0], hex[1]])?;
-            }
-        }
-        self.both(&bytes[start..])
+        serde_json::to_writer(self.both(), s).map_err(io::Error::from)
     }
 }
 
-/// A byte JSON strings must escape: `"`, `\\` and the control characters below 0x20.
-fn needs_escape(b: u8) -> bool {
-    (b < 0x20) | (b == b'"') | (b == b'\\')
+/// A writer that counts the bytes written through it.
+struct Counted<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner.write_all(buf)?;
+        self.written += buf.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Two writers as one: every write goes whole to both.
+struct Tee<'a, P, C>(&'a mut P, &'a mut C);
+
+impl<P: Write, C: Write> Write for Tee<'_, P, C> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
 }
 
 #[cfg(test)]
