@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use super::providers::etc::Ids;
 use super::providers::{Ctx, Providers};
+use super::root::DirCache;
 use super::state::Backups;
 use super::{Options, Outcome, ResourceResult, Run, Status};
 use crate::catalog::json::CatalogDoc;
@@ -167,6 +168,7 @@ pub fn run(
     let backups = Backups::new(&opts.state_dir);
     let ids = Ids::new();
     let dirty = Mutex::new(std::collections::BTreeSet::new());
+    let dirs = DirCache::new();
     let cx = Ctx {
         root: &opts.root,
         noop: opts.noop,
@@ -177,6 +179,7 @@ pub fn run(
         backups: &backups,
         ids: &ids,
         dirty: &dirty,
+        dirs: &dirs,
     };
     let mut kinds: Vec<&str> = doc.resources.iter().map(|r| r.kind.as_str()).collect();
     kinds.sort_unstable();
@@ -187,6 +190,7 @@ pub fn run(
             p.prepare(&of_kind, &cx);
         }
     }
+    dirs.invalidate();
     let mut pos = vec![0; n];
     for (p, &i) in graph.order.iter().enumerate() {
         pos[i] = p;
@@ -324,6 +328,11 @@ fn execute(
             Ok((outcome, refreshed))
         },
     ));
+    if !provider.keeps_dirs() {
+        // Whatever it did to the tree, paths resolved from now on are walked afresh (its
+        // dependents run after this).
+        cx.dirs.invalidate();
+    }
     match caught {
         Ok(Ok((outcome, refreshed))) => {
             result.status = if outcome.changed() || refreshed.is_some() {

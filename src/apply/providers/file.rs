@@ -152,6 +152,11 @@ impl Want {
 }
 
 impl Provider for FileProvider {
+    /// Only the paths it manages change; making or removing a link invalidates `cx.dirs`.
+    fn keeps_dirs(&self) -> bool {
+        true
+    }
+
     /// Removes the temp files a killed run left beside the files this catalog manages
     /// (`.<name>.fleet-<pid>-<n>` whose process is gone).
     fn prepare(&self, resources: &[&ResourceDoc], cx: &Ctx) {
@@ -161,7 +166,7 @@ impl Provider for FileProvider {
         let mut dirs = std::collections::BTreeSet::new();
         for r in resources {
             let path = Params::new(r).name("path").unwrap_or_default();
-            if let Ok(real) = cx.root.resolve(&path) {
+            if let Ok(real) = cx.resolve(&path) {
                 if let Some(d) = real.parent() {
                     dirs.insert(d.to_path_buf());
                 }
@@ -188,7 +193,7 @@ impl Provider for FileProvider {
 
     fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
         let want = Want::from(r)?;
-        let real = cx.root.resolve(&want.path).map_err(|e| e.to_string())?;
+        let real = cx.resolve(&want.path).map_err(|e| e.to_string())?;
         let cur = Current::read(&real)?;
         let mut out = match want.ensure {
             Ensure::Absent => remove(&want, &real, &cur, cx)?,
@@ -311,6 +316,7 @@ fn clear(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<(), String
             if cx.noop {
                 return Ok(());
             }
+            cx.dirs.invalidate();
             std::fs::remove_dir_all(real)
                 .map_err(|e| format!("cannot remove {}: {e}", real.display()))
         }
@@ -332,6 +338,8 @@ fn clear(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<(), String
             if cx.noop {
                 return Ok(());
             }
+            // Paths through a removed link resolve differently from now on.
+            cx.dirs.invalidate();
             cx.touched(real);
             std::fs::remove_file(real).map_err(|e| format!("cannot remove {}: {e}", real.display()))
         }
@@ -617,6 +625,8 @@ fn link(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, St
             cx.touched(real);
             Ok(())
         })();
+        // Paths through this link (or through what it replaced) resolve afresh.
+        cx.dirs.invalidate();
         if let Err(e) = done {
             let _ = std::fs::remove_file(&tmp);
             return Err(format!("cannot link {}: {e}", real.display()));

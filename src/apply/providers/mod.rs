@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::root::Root;
+use super::root::{DirCache, Root};
 use super::state::Backups;
 use super::Outcome;
 use crate::catalog::json::ResourceDoc;
@@ -34,9 +34,17 @@ pub struct Ctx<'a> {
     pub ids: &'a etc::Ids,
     /// Directories whose entries this run changed; fsynced once at the end (with `fsync`).
     pub dirty: &'a std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>>,
+    /// Where directories resolved under the root, for this run.
+    pub dirs: &'a DirCache,
 }
 
 impl Ctx<'_> {
+    /// Maps a catalog path under the root ([`Root::resolve`]), through the run's cache of
+    /// resolved directories.
+    pub fn resolve(&self, path: &str) -> std::io::Result<std::path::PathBuf> {
+        self.dirs.resolve(self.root, path)
+    }
+
     /// Notes that an entry of `path`'s parent directory was created, replaced or removed.
     pub fn touched(&self, path: &std::path::Path) {
         if let (true, Some(dir)) = (self.fsync && !self.noop, path.parent()) {
@@ -60,6 +68,14 @@ pub trait Provider: Send + Sync {
     /// (e.g. to clean up after an interrupted run). Must not change anything under noop.
     fn prepare(&self, resources: &[&ResourceDoc], cx: &Ctx) {
         let _ = (resources, cx);
+    }
+
+    /// Whether this provider changes nothing but the paths it resolves, and calls
+    /// [`DirCache::invalidate`] itself whenever it makes or removes a symlink. When false
+    /// (the default: commands, packages and the like can change anything), the engine
+    /// forgets the run's resolved directories after each of its resources.
+    fn keeps_dirs(&self) -> bool {
+        false
     }
 
     /// Reacts to a refresh event from a dependency that changed; `synced` is what `sync`
