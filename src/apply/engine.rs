@@ -2,7 +2,7 @@
 //! queue, skipping the dependents of failures, refresh events; results in a fixed order.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
@@ -12,6 +12,7 @@ use super::providers::{Ctx, Providers};
 use super::root::DirCache;
 use super::state::Backups;
 use super::{Options, Outcome, ResourceResult, Run, Status};
+use crate::catalog::fxhash::FxHashMap;
 use crate::catalog::json::CatalogDoc;
 use crate::catalog::store::ContentStore;
 
@@ -23,20 +24,24 @@ pub struct Graph {
     pub succs: Vec<Vec<usize>>,
     /// Topological order, ties broken by catalog order.
     pub order: Vec<usize>,
+    /// Per resource: `Type[title]`.
+    pub refs: Vec<String>,
 }
 
 impl Graph {
     /// Resolves the edges' references; fails on an unknown reference or a cycle.
     pub fn new(doc: &CatalogDoc) -> Result<Graph, String> {
         let n = doc.resources.len();
-        let mut index = HashMap::with_capacity(n);
-        for (i, r) in doc.resources.iter().enumerate() {
-            if index.insert(r.reference(), i).is_some() {
-                return Err(format!("{} appears twice in the catalog", r.reference()));
+        let refs: Vec<String> = doc.resources.iter().map(|r| r.reference()).collect();
+        let mut index: FxHashMap<&str, usize> = FxHashMap::default();
+        index.reserve(n);
+        for (i, r) in refs.iter().enumerate() {
+            if index.insert(r, i).is_some() {
+                return Err(format!("{r} appears twice in the catalog"));
             }
         }
-        let mut preds: Vec<Vec<(usize, bool)>> = vec![Vec::new(); n];
-        let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut pairs = Vec::with_capacity(doc.edges.len());
+        let (mut npreds, mut nsuccs) = (vec![0usize; n], vec![0usize; n]);
         for e in &doc.edges {
             let find = |r: &str| {
                 index.get(r).copied().ok_or_else(|| {
@@ -47,11 +52,21 @@ impl Graph {
             if a == b {
                 return Err(format!("edge {} -> {} points at itself", e.from, e.to));
             }
+            npreds[b] += 1;
+            nsuccs[a] += 1;
+            pairs.push((a, b, e.refresh));
+        }
+        // Sized once (a parent edge may add one more each).
+        let mut preds: Vec<Vec<(usize, bool)>> =
+            npreds.iter().map(|&k| Vec::with_capacity(k + 1)).collect();
+        let mut succs: Vec<Vec<usize>> =
+            nsuccs.iter().map(|&k| Vec::with_capacity(k + 1)).collect();
+        for (a, b, refresh) in pairs {
             if let Some(p) = preds[b].iter_mut().find(|(p, _)| *p == a) {
-                p.1 |= e.refresh;
+                p.1 |= refresh;
                 continue;
             }
-            preds[b].push((a, e.refresh));
+            preds[b].push((a, refresh));
             succs[a].push(b);
         }
         add_parent_edges(doc, &mut preds, &mut succs);
@@ -71,7 +86,7 @@ impl Graph {
         if order.len() < n {
             let stuck: Vec<String> = (0..n)
                 .filter(|&i| indeg[i] > 0)
-                .map(|i| doc.resources[i].reference())
+                .map(|i| refs[i].clone())
                 .collect();
             return Err(format!("dependency cycle among {}", stuck.join(", ")));
         }
@@ -79,6 +94,7 @@ impl Graph {
             preds,
             succs,
             order,
+            refs,
         })
     }
 }
@@ -86,15 +102,18 @@ impl Graph {
 /// A file requires its nearest managed parent directory (LANGUAGE.md §5). Compiled
 /// catalogs carry these edges already; hand-written ones may not, and parallel workers
 /// must not race a file against its directory. An edge that would close a cycle is left out.
-fn add_parent_edges(doc: &CatalogDoc, preds: &mut [Vec<(usize, bool)>], succs: &mut [Vec<usize>]) {
-    let path_of = |r: &crate::catalog::json::ResourceDoc| {
-        r.params
-            .get("path")
+fn add_parent_edges<'a>(
+    doc: &'a CatalogDoc,
+    preds: &mut [Vec<(usize, bool)>],
+    succs: &mut [Vec<usize>],
+) {
+    let path_of = |r: &'a crate::catalog::json::ResourceDoc| -> &'a str {
+        super::providers::Params::new(r)
+            .raw("path")
             .and_then(|v| v.as_str())
             .unwrap_or(&r.title)
-            .to_string()
     };
-    let files: HashMap<String, usize> = doc
+    let files: FxHashMap<&str, usize> = doc
         .resources
         .iter()
         .enumerate()
@@ -107,10 +126,9 @@ fn add_parent_edges(doc: &CatalogDoc, preds: &mut [Vec<(usize, bool)>], succs: &
         .enumerate()
         .filter(|(_, r)| r.kind == "file")
     {
-        let path = path_of(r);
-        let mut p = std::path::Path::new(&path).parent();
+        let mut p = parent_dir(path_of(r));
         while let Some(dir) = p {
-            if let Some(&parent) = dir.to_str().and_then(|d| files.get(d)) {
+            if let Some(&parent) = files.get(dir) {
                 if parent != child
                     && !preds[child].iter().any(|(q, _)| *q == parent)
                     && !reaches(succs, child, parent)
@@ -120,9 +138,18 @@ fn add_parent_edges(doc: &CatalogDoc, preds: &mut [Vec<(usize, bool)>], succs: &
                 }
                 break;
             }
-            p = dir.parent();
+            p = parent_dir(dir);
         }
     }
+}
+
+/// `Path::parent` as a `&str` (by hand for the usual clean absolute paths).
+fn parent_dir(path: &str) -> Option<&str> {
+    if path.len() > 1 && super::root::is_clean(path) {
+        let cut = path.rfind('/').expect("an absolute path");
+        return Some(if cut == 0 { "/" } else { &path[..cut] });
+    }
+    std::path::Path::new(path).parent().and_then(|p| p.to_str())
 }
 
 /// Whether `to` is reachable from `from` along `succs`.
@@ -150,6 +177,8 @@ struct Sched {
     indeg: Vec<usize>,
     results: Vec<Option<ResourceResult>>,
     done: usize,
+    /// Workers waiting for work.
+    idle: usize,
 }
 
 /// Applies (or, under `opts.noop`, plans) a catalog document. Content for `content_sha256`
@@ -204,6 +233,7 @@ pub fn run(
         indeg,
         results: vec![None; n],
         done: 0,
+        idle: 0,
     });
     let wake = Condvar::new();
     let jobs = match opts.jobs {
@@ -223,7 +253,9 @@ pub fn run(
             if let Some(Reverse((_, i))) = s.ready.pop() {
                 break i;
             }
+            s.idle += 1;
             s = wake.wait(s).unwrap_or_else(|e| e.into_inner());
+            s.idle -= 1;
         };
         // Every predecessor is done: decide skip and refresh from their results.
         let mut blocked = None;
@@ -239,17 +271,35 @@ pub fn run(
             }
         }
         drop(s);
-        let result = execute(doc, i, providers, &cx, blocked, &refresh_from);
+        let result = execute(
+            doc,
+            i,
+            graph.refs[i].clone(),
+            providers,
+            &cx,
+            blocked,
+            &refresh_from,
+        );
         let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
         s.results[i] = Some(result);
         s.done += 1;
+        let mut released = 0;
         for &succ in &graph.succs[i] {
             s.indeg[succ] -= 1;
             if s.indeg[succ] == 0 {
                 s.ready.push(Reverse((pos[succ], succ)));
+                released += 1;
             }
         }
-        wake.notify_all();
+        // Wake sleepers for the work this worker does not take itself, or for the end.
+        if s.done == n {
+            wake.notify_all();
+        } else {
+            let extra = s.ready.len().saturating_sub(1).min(released).min(s.idle);
+            for _ in 0..extra {
+                wake.notify_one();
+            }
+        }
     };
     std::thread::scope(|scope| {
         for _ in 1..jobs {
@@ -284,6 +334,7 @@ pub fn run(
 fn execute(
     doc: &CatalogDoc,
     i: usize,
+    reference: String,
     providers: &Providers,
     cx: &Ctx,
     blocked: Option<String>,
@@ -291,7 +342,7 @@ fn execute(
 ) -> ResourceResult {
     let r = &doc.resources[i];
     let mut result = ResourceResult {
-        reference: r.reference(),
+        reference,
         status: Status::Unchanged,
         outcome: Outcome::unchanged(),
         refreshed: None,
@@ -310,7 +361,8 @@ fn execute(
     };
     // The `noop` metaparameter, when a catalog carries it in `params`: plan this one only.
     let own = Ctx { noop: true, ..*cx };
-    result.noop = !cx.noop && r.params.get("noop") == Some(&serde_json::Value::Bool(true));
+    result.noop = !cx.noop
+        && super::providers::Params::new(r).raw("noop") == Some(&serde_json::Value::Bool(true));
     let cx = if result.noop { &own } else { cx };
     let caught = std::panic::catch_unwind(AssertUnwindSafe(
         || -> Result<(Outcome, Option<String>), (Outcome, String)> {

@@ -10,11 +10,12 @@
 //! every path. The engine empties it whenever something may have changed what a directory
 //! resolves to (see [`DirCache::invalidate`]).
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
+
+use crate::catalog::fxhash::FxHashMap;
 
 /// Where the catalog's absolute paths live: `/` for the machine itself, or a directory.
 #[derive(Clone, Debug)]
@@ -152,7 +153,7 @@ fn walk(
 #[derive(Debug, Default)]
 pub struct DirCache {
     /// The generation (bumped by `invalidate`) and catalog directory -> where it resolved.
-    map: Mutex<(u64, HashMap<Box<str>, At>)>,
+    map: Mutex<(u64, FxHashMap<Box<str>, At>)>,
 }
 
 impl DirCache {
@@ -210,13 +211,22 @@ impl DirCache {
     }
 }
 
-/// Absolute, and no empty, `.` or `..` component.
-fn is_clean(path: &str) -> bool {
-    path.len() > 1
-        && path.starts_with('/')
-        && path[1..]
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..")
+/// Absolute, and no empty, `.` or `..` component (so not `/` itself).
+pub(crate) fn is_clean(path: &str) -> bool {
+    let b = path.as_bytes();
+    if b.len() < 2 || b[0] != b'/' {
+        return false;
+    }
+    let mut start = 1;
+    for i in 1..=b.len() {
+        if i == b.len() || b[i] == b'/' {
+            if matches!(&b[start..i], b"" | b"." | b"..") {
+                return false;
+            }
+            start = i + 1;
+        }
+    }
+    true
 }
 
 /// The normal components of a path, reversed (so `pop` yields them in order).
@@ -318,5 +328,17 @@ mod tests {
         symlink("/loop2", base.join("loop1")).unwrap();
         symlink("/loop1", base.join("loop2")).unwrap();
         assert!(cache.resolve(&root, "/loop1/f").is_err());
+    }
+
+    #[test]
+    fn clean_paths() {
+        for p in ["/a", "/a/b", "/a.b/..c/d..", "/a/.b"] {
+            assert!(is_clean(p), "{p}");
+        }
+        for p in [
+            "/", "", "a/b", "/a/", "//a", "/a//b", "/./a", "/a/.", "/a/../b", "/a/..",
+        ] {
+            assert!(!is_clean(p), "{p}");
+        }
     }
 }

@@ -105,7 +105,7 @@ impl Ids {
         if let Ok(n) = name.parse() {
             return Ok(n);
         }
-        lookup(&self.users, &name.to_string(), || {
+        lookup(&self.users, name, || {
             Ok(passwd(root)?.into_iter().map(|e| (e.name, e.uid)).collect())
         })
         .ok_or_else(|| format!("no such user: {name}"))
@@ -116,7 +116,7 @@ impl Ids {
         if let Ok(n) = name.parse() {
             return Ok(n);
         }
-        lookup(&self.groups, &name.to_string(), || {
+        lookup(&self.groups, name, || {
             Ok(group(root)?.into_iter().map(|e| (e.name, e.gid)).collect())
         })
         .ok_or_else(|| format!("no such group: {name}"))
@@ -139,13 +139,14 @@ impl Ids {
 }
 
 /// Looks `key` up in a lazily loaded map, reloading it once when the key is missing.
-fn lookup<K, V>(
+fn lookup<K, Q, V>(
     cache: &Mutex<Option<HashMap<K, V>>>,
-    key: &K,
+    key: &Q,
     load: impl Fn() -> Result<HashMap<K, V>, String>,
 ) -> Option<V>
 where
-    K: std::hash::Hash + Eq,
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ?Sized,
     V: Clone,
 {
     let mut guard = cache.lock().unwrap_or_else(|e| e.into_inner());

@@ -41,6 +41,8 @@ struct Want {
     group: Option<String>,
     backup: bool,
     force: bool,
+    /// `owner` and `group` as ids, once looked up.
+    ids: std::cell::OnceCell<(Option<u32>, Option<u32>)>,
 }
 
 /// What is at the path now.
@@ -147,6 +149,7 @@ impl Want {
             group: p.str("group")?,
             backup: p.bool("backup", true)?,
             force: p.bool("force", false)?,
+            ids: std::cell::OnceCell::new(),
         })
     }
 }
@@ -210,6 +213,9 @@ impl Provider for FileProvider {
 
 /// Desired ownership as ids (`None`: leave as is).
 fn ids(want: &Want, cx: &Ctx) -> Result<(Option<u32>, Option<u32>), String> {
+    if let Some(ids) = want.ids.get() {
+        return Ok(*ids);
+    }
     let uid = want
         .owner
         .as_deref()
@@ -220,7 +226,7 @@ fn ids(want: &Want, cx: &Ctx) -> Result<(Option<u32>, Option<u32>), String> {
         .as_deref()
         .map(|g| cx.ids.gid(cx.root, g))
         .transpose()?;
-    Ok((uid, gid))
+    Ok(*want.ids.get_or_init(|| (uid, gid)))
 }
 
 /// Compares and fixes mode (unless a link), owner and group of what is at `real`.

@@ -140,7 +140,15 @@ impl<'a> Params<'a> {
     }
 
     pub fn raw(&self, name: &str) -> Option<&'a Value> {
-        self.r.params.get(name).filter(|v| !v.is_null())
+        let params = &self.r.params;
+        // A resource has a handful of parameters: comparing a few short keys is cheaper
+        // than hashing the name (this runs about ten times per resource).
+        let v = if params.len() <= 16 {
+            params.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+        } else {
+            params.get(name)
+        };
+        v.filter(|v| !v.is_null())
     }
 
     pub fn has(&self, name: &str) -> bool {
