@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
+use super::commit::{self, discard, Flusher, Pending, Staging, BATCH_BYTES, BATCH_FILES};
 use super::providers::etc::Ids;
 use super::providers::{Ctx, Providers};
 use super::root::DirCache;
@@ -179,6 +180,61 @@ struct Sched {
     done: usize,
     /// Workers waiting for work.
     idle: usize,
+    /// Resources waiting for the next group commit, and their files and bytes.
+    staged: Vec<Staged>,
+    staged_files: usize,
+    staged_bytes: u64,
+    /// A worker is committing a batch.
+    committing: bool,
+}
+
+/// What a worker does next.
+enum Job {
+    Run(usize),
+    Commit(Vec<Staged>),
+}
+
+impl Sched {
+    /// Records a finished resource and makes its successors ready; wakes sleepers for
+    /// work this worker does not take itself, or for the end.
+    fn finish(
+        &mut self,
+        graph: &Graph,
+        pos: &[usize],
+        i: usize,
+        result: ResourceResult,
+        wake: &Condvar,
+    ) {
+        let n = self.results.len();
+        self.results[i] = Some(result);
+        self.done += 1;
+        let mut released = 0;
+        for &succ in &graph.succs[i] {
+            self.indeg[succ] -= 1;
+            if self.indeg[succ] == 0 {
+                self.ready.push(Reverse((pos[succ], succ)));
+                released += 1;
+            }
+        }
+        if self.done == n {
+            wake.notify_all();
+        } else {
+            let extra = self
+                .ready
+                .len()
+                .saturating_sub(1)
+                .min(released)
+                .min(self.idle);
+            for _ in 0..extra {
+                wake.notify_one();
+            }
+        }
+    }
+
+    /// Whether the staged batch is due even though other work is ready.
+    fn batch_full(&self) -> bool {
+        self.staged_files >= BATCH_FILES || self.staged_bytes >= BATCH_BYTES
+    }
 }
 
 /// Applies (or, under `opts.noop`, plans) a catalog document. Content for `content_sha256`
@@ -209,6 +265,7 @@ pub fn run(
         ids: &ids,
         dirty: &dirty,
         dirs: &dirs,
+        staging: None,
     };
     let mut kinds: Vec<&str> = doc.resources.iter().map(|r| r.kind.as_str()).collect();
     kinds.sort_unstable();
@@ -234,6 +291,10 @@ pub fn run(
         results: vec![None; n],
         done: 0,
         idle: 0,
+        staged: Vec::new(),
+        staged_files: 0,
+        staged_bytes: 0,
+        committing: false,
     });
     let wake = Condvar::new();
     let jobs = match opts.jobs {
@@ -244,18 +305,44 @@ pub fn run(
     }
     .clamp(1, n.max(1));
 
+    // Group commit (see `commit`): only real runs that flush stage their writes.
+    let flusher = Flusher::new();
+    let staging = (!opts.noop && opts.fsync).then_some(&flusher);
     let worker = || loop {
         let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
-        let i = loop {
+        let job = loop {
             if s.done == n {
                 return;
             }
+            let commit_due =
+                !s.staged.is_empty() && !s.committing && (s.ready.is_empty() || s.batch_full());
+            if commit_due {
+                s.committing = true;
+                s.staged_files = 0;
+                s.staged_bytes = 0;
+                break Job::Commit(std::mem::take(&mut s.staged));
+            }
             if let Some(Reverse((_, i))) = s.ready.pop() {
-                break i;
+                break Job::Run(i);
             }
             s.idle += 1;
             s = wake.wait(s).unwrap_or_else(|e| e.into_inner());
             s.idle -= 1;
+        };
+        let i = match job {
+            Job::Run(i) => i,
+            Job::Commit(batch) => {
+                drop(s);
+                let results = commit_batch(doc, providers, &cx, &flusher, batch);
+                let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
+                s.committing = false;
+                for (i, result) in results {
+                    s.finish(&graph, &pos, i, result, &wake);
+                }
+                // Whoever waited for the commit to end may commit the next batch.
+                wake.notify_all();
+                continue;
+            }
         };
         // Every predecessor is done: decide skip and refresh from their results.
         let mut blocked = None;
@@ -271,33 +358,27 @@ pub fn run(
             }
         }
         drop(s);
-        let result = execute(
+        let executed = execute(
             doc,
             i,
             graph.refs[i].clone(),
             providers,
             &cx,
+            staging,
             blocked,
             &refresh_from,
         );
         let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
-        s.results[i] = Some(result);
-        s.done += 1;
-        let mut released = 0;
-        for &succ in &graph.succs[i] {
-            s.indeg[succ] -= 1;
-            if s.indeg[succ] == 0 {
-                s.ready.push(Reverse((pos[succ], succ)));
-                released += 1;
-            }
-        }
-        // Wake sleepers for the work this worker does not take itself, or for the end.
-        if s.done == n {
-            wake.notify_all();
-        } else {
-            let extra = s.ready.len().saturating_sub(1).min(released).min(s.idle);
-            for _ in 0..extra {
-                wake.notify_one();
+        match executed {
+            Executed::Done(result) => s.finish(&graph, &pos, i, result, &wake),
+            Executed::Staged(staged) => {
+                s.staged_files += staged.pending.len();
+                s.staged_bytes += staged.pending.iter().map(|p| p.bytes).sum::<u64>();
+                s.staged.push(staged);
+                // A sleeper may commit it (or this worker will, when it runs out of work).
+                if s.idle > 0 && (s.ready.is_empty() || s.batch_full()) {
+                    wake.notify_one();
+                }
             }
         }
     };
@@ -308,12 +389,9 @@ pub fn run(
         worker();
     });
 
-    // Renames and removals are durable once their directories are flushed: once per run.
-    for dir in dirty.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        if let Ok(f) = std::fs::File::open(&dir) {
-            let _ = f.sync_all();
-        }
-    }
+    // Renames and removals are durable once their directories are flushed: once per run
+    // (one `syncfs` per filesystem where that is trusted).
+    flusher.sync_dirs(dirty.into_inner().unwrap_or_else(|e| e.into_inner()));
     let mut results = sched
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
@@ -331,15 +409,67 @@ pub fn run(
     })
 }
 
+/// Commits a batch of staged resources (see `commit`): their results, with a refresh run
+/// after the renames where one was asked for.
+fn commit_batch(
+    doc: &CatalogDoc,
+    providers: &Providers,
+    cx: &Ctx,
+    flusher: &Flusher,
+    batch: Vec<Staged>,
+) -> Vec<(usize, ResourceResult)> {
+    let items: Vec<&[Pending]> = batch.iter().map(|s| s.pending.as_slice()).collect();
+    let committed = commit::commit(flusher, &items);
+    batch
+        .into_iter()
+        .zip(committed)
+        .map(|(staged, committed)| {
+            let mut result = staged.result;
+            match committed {
+                Ok(()) if staged.refresh => {
+                    let r = &doc.resources[staged.i];
+                    if let Some(provider) = providers.get(&r.kind) {
+                        refresh(provider.as_ref(), r, cx, &mut result);
+                    }
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    result.status = Status::Failed;
+                    result.outcome = Outcome::unchanged();
+                    result.message = Some(e);
+                }
+            }
+            (staged.i, result)
+        })
+        .collect()
+}
+
+/// A resource whose new file contents wait, in temp files, for their batch's flush.
+struct Staged {
+    i: usize,
+    /// What `sync` reported.
+    result: ResourceResult,
+    pending: Vec<Pending>,
+    /// A dependency that changed asks for a refresh (run after the commit).
+    refresh: bool,
+}
+
+enum Executed {
+    Done(ResourceResult),
+    Staged(Staged),
+}
+
+#[allow(clippy::too_many_arguments)]
 fn execute(
     doc: &CatalogDoc,
     i: usize,
     reference: String,
     providers: &Providers,
     cx: &Ctx,
+    flusher: Option<&Flusher>,
     blocked: Option<String>,
     refresh_from: &[String],
-) -> ResourceResult {
+) -> Executed {
     let r = &doc.resources[i];
     let mut result = ResourceResult {
         reference,
@@ -352,63 +482,100 @@ fn execute(
     if let Some(dep) = blocked {
         result.status = Status::Skipped;
         result.message = Some(format!("skipped: dependency {dep} failed"));
-        return result;
+        return Executed::Done(result);
     }
     let Some(provider) = providers.get(&r.kind) else {
         result.status = Status::Failed;
         result.message = Some(format!("unsupported resource type {:?}", r.kind));
-        return result;
+        return Executed::Done(result);
     };
     // The `noop` metaparameter, when a catalog carries it in `params`: plan this one only.
     let own = Ctx { noop: true, ..*cx };
     result.noop = !cx.noop
         && super::providers::Params::new(r).raw("noop") == Some(&serde_json::Value::Bool(true));
     let cx = if result.noop { &own } else { cx };
-    let caught = std::panic::catch_unwind(AssertUnwindSafe(
-        || -> Result<(Outcome, Option<String>), (Outcome, String)> {
-            let outcome = provider
-                .sync(r, cx)
-                .map_err(|e| (Outcome::unchanged(), e))?;
-            let refreshed = if refresh_from.is_empty() {
-                None
-            } else {
-                match provider.refresh(r, cx, &outcome) {
-                    Ok(done) => done,
-                    Err(e) => return Err((outcome, format!("refresh failed: {e}"))),
-                }
-            };
-            Ok((outcome, refreshed))
-        },
-    ));
+    let staging = flusher.filter(|_| !cx.noop && cx.fsync).map(Staging::new);
+    let synced = {
+        let cx = Ctx {
+            staging: staging.as_ref(),
+            ..*cx
+        };
+        caught(|| provider.sync(r, &cx))
+    };
     if !provider.keeps_dirs() {
         // Whatever it did to the tree, paths resolved from now on are walked afresh (its
         // dependents run after this).
         cx.dirs.invalidate();
     }
-    match caught {
-        Ok(Ok((outcome, refreshed))) => {
-            result.status = if outcome.changed() || refreshed.is_some() {
+    let pending = staging.map(Staging::into_pending).unwrap_or_default();
+    match synced {
+        Ok(outcome) => {
+            result.status = if outcome.changed() {
                 Status::Changed
             } else {
                 Status::Unchanged
             };
             result.outcome = outcome;
-            result.refreshed = refreshed;
+            if !pending.is_empty() {
+                return Executed::Staged(Staged {
+                    i,
+                    result,
+                    pending,
+                    refresh: !refresh_from.is_empty(),
+                });
+            }
+            if !refresh_from.is_empty() {
+                refresh(provider.as_ref(), r, cx, &mut result);
+            }
         }
-        Ok(Err((outcome, msg))) => {
+        Err(msg) => {
+            discard(&pending);
             result.status = Status::Failed;
-            result.outcome = outcome;
             result.message = Some(msg);
         }
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+    }
+    Executed::Done(result)
+}
+
+/// Runs the provider's `refresh` for a resource that `sync` left in `result`.
+fn refresh(
+    provider: &dyn super::Provider,
+    r: &crate::catalog::json::ResourceDoc,
+    cx: &Ctx,
+    result: &mut ResourceResult,
+) {
+    let done = match panics(|| provider.refresh(r, cx, &result.outcome)) {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) => Err(format!("refresh failed: {e}")),
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(done) => {
+            if done.is_some() {
+                result.status = Status::Changed;
+            }
+            result.refreshed = done;
+        }
+        Err(e) => {
             result.status = Status::Failed;
-            result.message = Some(format!("internal error: {msg}"));
+            result.message = Some(e);
         }
     }
-    result
+}
+
+/// A provider call; a panic becomes an "internal error" message.
+fn caught<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    panics(f).and_then(|r| r)
+}
+
+/// `f()`, or the "internal error" message of its panic.
+fn panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
+        let msg = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!("internal error: {msg}")
+    })
 }

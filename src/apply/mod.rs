@@ -5,6 +5,7 @@
 //! resource's provider to read the current state, compare it with the desired one and,
 //! unless `noop`, change exactly what differs. It returns data (a [`Run`]); the CLI renders it.
 
+pub mod commit;
 pub mod engine;
 pub mod facts;
 pub mod providers;

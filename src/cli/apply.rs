@@ -45,8 +45,9 @@ pub struct ApplyArgs {
     /// needs a shell in DIR, instead of on the host with FLEET_ROOT set.
     #[arg(long, requires = "root")]
     pub chroot: bool,
-    /// Do not flush each written file before renaming it into place; the run still ends
-    /// with one flush of the filesystem. Much faster for thousands of files.
+    /// Flush nothing: rename each written file into place at once, with no flush of its data
+    /// or of the directories (for images and tests; a power loss can lose what the run wrote,
+    /// a killed run still leaves each file old or new).
     #[arg(long)]
     pub no_fsync: bool,
     /// Also list unchanged resources.

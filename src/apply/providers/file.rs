@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 
 use super::{Ctx, Params, Provider};
+use crate::apply::commit::Staging;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::{hex, sha256_hex, ResourceDoc};
 
@@ -496,7 +497,7 @@ fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome,
                                 .save(&want.path, &old)
                                 .map_err(|e| format!("cannot back up {}: {e}", want.path))?;
                         }
-                        write_atomic(real, &new, mode, Some(u), Some(g), cx.fsync)
+                        write_for(real, &new, mode, Some(u), Some(g), cx)
                             .map_err(|e| format!("cannot write {}: {e}", real.display()))?;
                         cx.touched(real);
                     }
@@ -553,7 +554,7 @@ fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome,
             }
             clear(want, real, cur, cx)?;
             if !cx.noop {
-                write_atomic(real, &new, want.mode.unwrap_or(0o644), uid, gid, cx.fsync)
+                write_for(real, &new, want.mode.unwrap_or(0o644), uid, gid, cx)
                     .map_err(|e| write_error(real, e, cx))?;
                 cx.touched(real);
             }
@@ -706,7 +707,7 @@ fn temp_path(path: &Path) -> PathBuf {
 /// Replaces `path` with `bytes` atomically: a temp file in the same directory gets the
 /// bytes, owner and mode, is (with `fsync`) flushed to disk, and is renamed over `path`. A
 /// reader, or a killed run, sees the old content or the new one, never a mix. Directory
-/// entries are made durable once per run (`engine` calls `syncfs` at the end), not per file.
+/// entries are made durable once per run (the engine flushes them at the end), not per file.
 pub fn write_atomic(
     path: &Path,
     bytes: &[u8],
@@ -715,6 +716,32 @@ pub fn write_atomic(
     gid: Option<u32>,
     fsync: bool,
 ) -> io::Result<()> {
+    write_file(path, bytes, mode, uid, gid, fsync, None)
+}
+
+/// [`write_atomic`] for a resource being synced: with `cx.staging` (a real run that
+/// flushes), the temp file is written but neither flushed nor renamed; the engine flushes a
+/// whole batch of them at once and then renames them (`apply::commit`).
+fn write_for(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    cx: &Ctx,
+) -> io::Result<()> {
+    write_file(path, bytes, mode, uid, gid, cx.fsync, cx.staging)
+}
+
+fn write_file(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    fsync: bool,
+    staging: Option<&Staging>,
+) -> io::Result<()> {
     let tmp = temp_path(path);
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -722,16 +749,27 @@ pub fn write_atomic(
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
+        // Asked before writing: the flusher's error cursor must predate this data.
+        let staged_on = match staging {
+            Some(st) if fsync => st.accepts(&f)?,
+            _ => None,
+        };
         f.write_all(bytes)?;
         if uid.is_some() || gid.is_some() {
             std::os::unix::fs::fchown(&f, uid, gid)?;
         }
         f.set_permissions(Permissions::from_mode(mode))?;
-        if fsync {
+        if fsync && staged_on.is_none() {
             f.sync_data()?;
         }
         drop(f);
-        std::fs::rename(&tmp, path)
+        match (staging, staged_on) {
+            (Some(st), Some(dev)) => {
+                st.stage(tmp.clone(), path.to_path_buf(), bytes.len() as u64, dev);
+                Ok(())
+            }
+            _ => std::fs::rename(&tmp, path),
+        }
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);

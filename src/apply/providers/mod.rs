@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::commit::Staging;
 use super::root::{DirCache, Root};
 use super::state::Backups;
 use super::Outcome;
@@ -36,6 +37,10 @@ pub struct Ctx<'a> {
     pub dirty: &'a std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>>,
     /// Where directories resolved under the root, for this run.
     pub dirs: &'a DirCache,
+    /// Where a file write may leave its temp file for the engine's group commit (flush,
+    /// then rename) instead of flushing and renaming it at once: set for the resource being
+    /// synced in a real run with flushes on (see `apply::commit`).
+    pub staging: Option<&'a Staging<'a>>,
 }
 
 impl Ctx<'_> {
