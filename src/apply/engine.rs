@@ -274,9 +274,11 @@ pub fn run(
         if let Some(p) = providers.get(kind) {
             let of_kind: Vec<_> = doc.resources.iter().filter(|r| r.kind == kind).collect();
             p.prepare(&of_kind, &cx);
+            if !p.keeps_dirs() {
+                dirs.invalidate();
+            }
         }
     }
-    dirs.invalidate();
     let mut pos = vec![0; n];
     for (p, &i) in graph.order.iter().enumerate() {
         pos[i] = p;

@@ -10,12 +10,12 @@
 //! every path. The engine empties it whenever something may have changed what a directory
 //! resolves to (see [`DirCache::invalidate`]).
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
+use std::ops::Bound;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
-
-use crate::catalog::fxhash::FxHashMap;
 
 /// Where the catalog's absolute paths live: `/` for the machine itself, or a directory.
 #[derive(Clone, Debug)]
@@ -152,8 +152,25 @@ fn walk(
 /// `.`, `..`, `//` or a trailing `/` use it; the others take [`Root::resolve`].
 #[derive(Debug, Default)]
 pub struct DirCache {
-    /// The generation (bumped by `invalidate`) and catalog directory -> where it resolved.
-    map: Mutex<(u64, FxHashMap<Box<str>, At>)>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    /// Bumped by every invalidation: a resolution computed across one is not kept.
+    generation: u64,
+    /// Catalog directory -> where it resolved. An entry reached without following a link
+    /// (`links == 0`) resolved to the root joined with its key.
+    map: BTreeMap<Box<str>, At>,
+    /// How many entries followed a link.
+    linked: usize,
+}
+
+impl Entries {
+    fn clear(&mut self) {
+        self.map.clear();
+        self.linked = 0;
+    }
 }
 
 impl DirCache {
@@ -161,14 +178,45 @@ impl DirCache {
         DirCache::default()
     }
 
-    /// Forgets every directory: call it when something may have made a directory a link
-    /// (or a link something else), and after anything that can change the tree behind the
-    /// engine's back (a command, a package). A resolution computed across an invalidation is
-    /// not kept.
+    /// Forgets every directory: after anything that can change the tree behind the
+    /// engine's back (a command, a package).
     pub fn invalidate(&self) {
-        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        m.0 += 1;
-        m.1.clear();
+        let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        m.generation += 1;
+        m.clear();
+    }
+
+    /// Forgets what a change at the real path `real` (a link made or removed there, a
+    /// directory removed) can have changed: the directories at or below it, and every
+    /// directory whose resolution followed a link (its target may have passed there).
+    pub fn invalidate_under(&self, root: &Root, real: &Path) {
+        let rel = root
+            .dir()
+            .and_then(|d| real.strip_prefix(d).ok())
+            .and_then(Path::to_str)
+            .filter(|r| !r.is_empty());
+        let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        m.generation += 1;
+        let Some(rel) = rel else {
+            m.clear();
+            return;
+        };
+        if m.linked > 0 {
+            m.map.retain(|_, at| at.links == 0);
+            m.linked = 0;
+        }
+        let key = format!("/{rel}");
+        m.map.remove(key.as_str());
+        // Exactly the keys under `key/`: from "key/" up to "key0" ('0' follows '/').
+        let (lo, hi) = (format!("{key}/"), format!("{key}0"));
+        let below: Vec<Box<str>> = m
+            .map
+            .range::<str, _>((Bound::Included(lo.as_str()), Bound::Excluded(hi.as_str())))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in below {
+            m.map.remove(&k);
+        }
     }
 
     /// [`Root::resolve`], with the directories looked up in (and added to) the cache.
@@ -194,18 +242,22 @@ impl DirCache {
             });
         }
         let generation = {
-            let m = self.map.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(at) = m.1.get(d) {
+            let m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(at) = m.map.get(d) {
                 return Ok(at.clone());
             }
-            m.0
+            m.generation
         };
         let cut = d.rfind('/').expect("an absolute path");
         let parent = self.dir(root, path, &d[..cut])?;
         let at = walk(root, path, parent, vec![d[cut + 1..].into()], true)?;
-        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if m.0 == generation {
-            m.1.insert(d.into(), at.clone());
+        let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if m.generation == generation {
+            let linked = usize::from(at.links > 0);
+            if let Some(old) = m.map.insert(d.into(), at.clone()) {
+                m.linked -= usize::from(old.links > 0);
+            }
+            m.linked += linked;
         }
         Ok(at)
     }
@@ -328,6 +380,36 @@ mod tests {
         symlink("/loop2", base.join("loop1")).unwrap();
         symlink("/loop1", base.join("loop2")).unwrap();
         assert!(cache.resolve(&root, "/loop1/f").is_err());
+    }
+
+    #[test]
+    fn invalidate_under_forgets_what_a_change_there_can_reach() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path()).unwrap();
+        let base = root.dir().unwrap().to_path_buf();
+        for d in ["d/sub", "d-x", "e", "real1", "real2"] {
+            std::fs::create_dir_all(base.join(d)).unwrap();
+        }
+        symlink("/real1", base.join("up")).unwrap();
+        let cache = DirCache::new();
+        for p in ["/d/sub/f", "/d-x/f", "/e/f", "/up/f"] {
+            cache.resolve(&root, p).unwrap();
+        }
+        // /d becomes a link: /d and below are forgotten, /d-x (a sibling that sorts
+        // between "/d" and "/d/") and /e are kept.
+        std::fs::remove_dir_all(base.join("d")).unwrap();
+        symlink("/real2", base.join("d")).unwrap();
+        // /up is retargeted: entries that followed a link go with any invalidation.
+        std::fs::remove_file(base.join("up")).unwrap();
+        symlink("/real2", base.join("up")).unwrap();
+        cache.invalidate_under(&root, &base.join("d"));
+        assert_eq!(
+            cache.resolve(&root, "/d/sub/f").unwrap(),
+            base.join("real2/sub/f")
+        );
+        assert_eq!(cache.resolve(&root, "/up/f").unwrap(), base.join("real2/f"));
+        let m = cache.entries.lock().unwrap();
+        assert!(m.map.contains_key("/d-x") && m.map.contains_key("/e"));
     }
 
     #[test]

@@ -323,7 +323,7 @@ fn clear(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<(), String
             if cx.noop {
                 return Ok(());
             }
-            cx.dirs.invalidate();
+            cx.dirs.invalidate_under(cx.root, real);
             std::fs::remove_dir_all(real)
                 .map_err(|e| format!("cannot remove {}: {e}", real.display()))
         }
@@ -346,7 +346,7 @@ fn clear(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<(), String
                 return Ok(());
             }
             // Paths through a removed link resolve differently from now on.
-            cx.dirs.invalidate();
+            cx.dirs.invalidate_under(cx.root, real);
             cx.touched(real);
             std::fs::remove_file(real).map_err(|e| format!("cannot remove {}: {e}", real.display()))
         }
@@ -670,7 +670,7 @@ fn link(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, St
             Ok(())
         })();
         // Paths through this link (or through what it replaced) resolve afresh.
-        cx.dirs.invalidate();
+        cx.dirs.invalidate_under(cx.root, real);
         if let Err(e) = done {
             let _ = std::fs::remove_file(&tmp);
             return Err(format!("cannot link {}: {e}", real.display()));

@@ -76,9 +76,10 @@ pub trait Provider: Send + Sync {
     }
 
     /// Whether this provider changes nothing but the paths it resolves, and calls
-    /// [`DirCache::invalidate`] itself whenever it makes or removes a symlink. When false
-    /// (the default: commands, packages and the like can change anything), the engine
-    /// forgets the run's resolved directories after each of its resources.
+    /// [`DirCache::invalidate_under`] itself whenever it makes or removes a symlink or
+    /// removes a directory. When false (the default: commands, packages and the like can
+    /// change anything), the engine forgets the run's resolved directories after each of
+    /// its resources and after its `prepare`.
     fn keeps_dirs(&self) -> bool {
         false
     }
