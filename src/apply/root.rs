@@ -10,12 +10,14 @@
 //! every path. The engine empties it whenever something may have changed what a directory
 //! resolves to (see [`DirCache::invalidate`]).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io;
 use std::ops::Bound;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
+
+use crate::catalog::fxhash::FxHashMap;
 
 /// Where the catalog's absolute paths live: `/` for the machine itself, or a directory.
 #[derive(Clone, Debug)]
@@ -161,7 +163,9 @@ struct Entries {
     generation: u64,
     /// Catalog directory -> where it resolved. An entry reached without following a link
     /// (`links == 0`) resolved to the root joined with its key.
-    map: BTreeMap<Box<str>, At>,
+    map: FxHashMap<Box<str>, At>,
+    /// The same keys, in order (to find those under a path).
+    keys: BTreeSet<Box<str>>,
     /// How many entries followed a link.
     linked: usize,
 }
@@ -169,8 +173,38 @@ struct Entries {
 impl Entries {
     fn clear(&mut self) {
         self.map.clear();
+        self.keys.clear();
         self.linked = 0;
     }
+
+    fn insert(&mut self, generation: u64, key: &str, at: At) {
+        if self.generation != generation {
+            return;
+        }
+        let linked = usize::from(at.links > 0);
+        match self.map.insert(key.into(), at) {
+            Some(old) => self.linked -= usize::from(old.links > 0),
+            None => {
+                self.keys.insert(key.into());
+            }
+        }
+        self.linked += linked;
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.map.remove(key) {
+            self.linked -= usize::from(old.links > 0);
+            self.keys.remove(key);
+        }
+    }
+}
+
+/// A path resolved through a [`DirCache`], with what [`DirCache::learn_dir`] needs.
+#[derive(Debug)]
+pub struct Resolved {
+    pub real: PathBuf,
+    /// The generation and the parent directory's walk (for clean paths under a root).
+    parent: Option<(u64, usize, usize)>,
 }
 
 impl DirCache {
@@ -202,20 +236,65 @@ impl DirCache {
             return;
         };
         if m.linked > 0 {
-            m.map.retain(|_, at| at.links == 0);
-            m.linked = 0;
+            let linked: Vec<Box<str>> = m
+                .map
+                .iter()
+                .filter(|(_, at)| at.links > 0)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in linked {
+                m.remove(&k);
+            }
         }
         let key = format!("/{rel}");
-        m.map.remove(key.as_str());
+        m.remove(&key);
         // Exactly the keys under `key/`: from "key/" up to "key0" ('0' follows '/').
         let (lo, hi) = (format!("{key}/"), format!("{key}0"));
         let below: Vec<Box<str>> = m
-            .map
+            .keys
             .range::<str, _>((Bound::Included(lo.as_str()), Bound::Excluded(hi.as_str())))
-            .map(|(k, _)| k.clone())
+            .cloned()
             .collect();
         for k in below {
-            m.map.remove(&k);
+            m.remove(&k);
+        }
+    }
+
+    /// Like [`DirCache::resolve`], keeping what [`DirCache::learn_dir`] needs.
+    pub fn resolve_entry(&self, root: &Root, path: &str) -> io::Result<Resolved> {
+        let (Some(dir), true) = (root.dir(), is_clean(path)) else {
+            return Ok(Resolved {
+                real: root.resolve(path)?,
+                parent: None,
+            });
+        };
+        let generation = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .generation;
+        let cut = path.rfind('/').expect("an absolute path");
+        let (parent, name) = (&path[..cut], &path[cut + 1..]);
+        let mut at = self.dir(dir, path, parent)?;
+        at.real.push(name);
+        Ok(Resolved {
+            real: at.real,
+            parent: Some((generation, at.depth, at.links)),
+        })
+    }
+
+    /// Records that `path`, resolved as `r`, was just seen (`lstat`) to be a directory:
+    /// what walking it as a component would find, so that paths under it need no `lstat`
+    /// of it again.
+    pub fn learn_dir(&self, path: &str, r: &Resolved) {
+        if let Some((generation, depth, links)) = r.parent {
+            let at = At {
+                real: r.real.clone(),
+                depth: depth + 1,
+                links,
+            };
+            let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            m.insert(generation, path, at);
         }
     }
 
@@ -252,13 +331,7 @@ impl DirCache {
         let parent = self.dir(root, path, &d[..cut])?;
         let at = walk(root, path, parent, vec![d[cut + 1..].into()], true)?;
         let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if m.generation == generation {
-            let linked = usize::from(at.links > 0);
-            if let Some(old) = m.map.insert(d.into(), at.clone()) {
-                m.linked -= usize::from(old.links > 0);
-            }
-            m.linked += linked;
-        }
+        m.insert(generation, d, at.clone());
         Ok(at)
     }
 }
@@ -410,6 +483,7 @@ mod tests {
         assert_eq!(cache.resolve(&root, "/up/f").unwrap(), base.join("real2/f"));
         let m = cache.entries.lock().unwrap();
         assert!(m.map.contains_key("/d-x") && m.map.contains_key("/e"));
+        assert_eq!(m.keys.len(), m.map.len());
     }
 
     #[test]

@@ -197,8 +197,16 @@ impl Provider for FileProvider {
 
     fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
         let want = Want::from(r)?;
-        let real = cx.resolve(&want.path).map_err(|e| e.to_string())?;
-        let cur = Current::read(&real)?;
+        let resolved = cx
+            .dirs
+            .resolve_entry(cx.root, &want.path)
+            .map_err(|e| e.to_string())?;
+        let cur = Current::read(&resolved.real)?;
+        if let Current::Dir(_) = cur {
+            // Paths under it need not lstat it again.
+            cx.dirs.learn_dir(&want.path, &resolved);
+        }
+        let real = resolved.real;
         let mut out = match want.ensure {
             Ensure::Absent => remove(&want, &real, &cur, cx)?,
             Ensure::File | Ensure::Present => regular(&want, &real, &cur, cx)?,
