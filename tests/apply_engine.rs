@@ -508,6 +508,29 @@ fn killed_while_writing_every_file_is_old_or_new() {
         "{:?}",
         temp_files(&sb.p("/data"))
     );
+    assert!(!sb.p("/var/lib/fleet/unfinished").exists());
+}
+
+#[test]
+fn only_a_run_after_an_unfinished_one_sweeps_temp_files() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog("c", &[("file", "/etc/a", json!({"content": "a\n"}))], &[]);
+    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    assert!(!sb.p("/var/lib/fleet/unfinished").exists());
+    // A temp file of a process that is gone (pid above the kernel's maximum).
+    sb.write("/etc/.a.fleet-2147483647-0", "half");
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    assert!(sb.p("/etc/.a.fleet-2147483647-0").exists());
+    // What a killed run leaves: the marker; the next run sweeps and removes it.
+    sb.write("/var/lib/fleet/unfinished", "");
+    assert_eq!(sb.apply(&cat, &["--noop"]).code, 0);
+    assert!(
+        sb.p("/etc/.a.fleet-2147483647-0").exists(),
+        "noop changes nothing"
+    );
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    assert!(!sb.p("/etc/.a.fleet-2147483647-0").exists());
+    assert!(!sb.p("/var/lib/fleet/unfinished").exists());
 }
 
 #[test]

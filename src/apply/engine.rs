@@ -11,7 +11,7 @@ use super::commit::{self, discard, Flusher, Pending, Staging, BATCH_BYTES, BATCH
 use super::providers::etc::Ids;
 use super::providers::{Ctx, Providers};
 use super::root::DirCache;
-use super::state::Backups;
+use super::state::{Backups, Unfinished};
 use super::{Options, Outcome, ResourceResult, Run, Status};
 use crate::catalog::fxhash::FxHashMap;
 use crate::catalog::json::CatalogDoc;
@@ -262,6 +262,15 @@ pub fn run(
     let ids = Ids::new();
     let dirty = Mutex::new(std::collections::BTreeSet::new());
     let dirs = DirCache::new();
+    // Temp files can only be left by a run that did not end (see `state::Unfinished`).
+    let (unfinished, sweep) = if opts.noop {
+        (None, false)
+    } else {
+        match Unfinished::begin(&opts.state_dir, opts.fsync) {
+            Ok((u, left)) => (Some(u), left),
+            Err(_) => (None, true),
+        }
+    };
     let cx = Ctx {
         root: &opts.root,
         noop: opts.noop,
@@ -274,6 +283,7 @@ pub fn run(
         dirty: &dirty,
         dirs: &dirs,
         staging: None,
+        sweep,
     };
     let mut kinds: Vec<&str> = doc.resources.iter().map(|r| r.kind.as_str()).collect();
     kinds.sort_unstable();
@@ -402,6 +412,9 @@ pub fn run(
     // Renames and removals are durable once their directories are flushed: once per run
     // (one `syncfs` per filesystem where that is trusted).
     flusher.sync_dirs(dirty.into_inner().unwrap_or_else(|e| e.into_inner()));
+    if let Some(u) = unfinished {
+        u.end();
+    }
     let mut results = sched
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())

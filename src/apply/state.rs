@@ -67,6 +67,40 @@ pub fn lock(state: &Path, create: bool, wait: bool) -> Result<Option<Lock>, Lock
     Ok(Some(Lock { _file: file }))
 }
 
+/// `STATE/unfinished`: present while a run (or a restore) may have temp files beside the
+/// files it writes. A run that finds it at the start knows the last one was killed (or the
+/// machine went down) and sweeps their temp files; otherwise it need not read every
+/// managed directory looking for them.
+#[derive(Debug)]
+pub struct Unfinished {
+    path: PathBuf,
+}
+
+impl Unfinished {
+    /// Marks the start of a run that writes; returns the marker and whether an earlier run
+    /// left it behind. With `flush`, the marker is on disk before anything is written.
+    pub fn begin(state: &Path, flush: bool) -> io::Result<(Unfinished, bool)> {
+        std::fs::create_dir_all(state)?;
+        let path = state.join("unfinished");
+        let left = path.exists();
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        if flush && !left {
+            f.sync_all()?;
+            File::open(state)?.sync_all()?;
+        }
+        Ok((Unfinished { path }, left))
+    }
+
+    /// The run ended (whatever its resources did): no temp file of it is left.
+    pub fn end(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Saves a report as `STATE/reports/<started>.json` (atomically), returning its path.
 pub fn save_report(state: &Path, started: &str, json: &str) -> io::Result<PathBuf> {
     let dir = state.join("reports");

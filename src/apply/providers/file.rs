@@ -162,9 +162,9 @@ impl Provider for FileProvider {
     }
 
     /// Removes the temp files a killed run left beside the files this catalog manages
-    /// (`.<name>.fleet-<pid>-<n>` whose process is gone).
+    /// (`.<name>.fleet-<pid>-<n>` whose process is gone), when an earlier run did not end.
     fn prepare(&self, resources: &[&ResourceDoc], cx: &Ctx) {
-        if cx.noop {
+        if cx.noop || !cx.sweep {
             return;
         }
         let mut dirs = std::collections::BTreeSet::new();
@@ -833,7 +833,13 @@ pub fn restore(
         Ok(md) if md.is_dir() => return Err(format!("{path} is a directory")),
         _ => (0o644, None, None),
     };
+    let state = backups.dir().parent().unwrap_or(backups.dir());
+    let unfinished = crate::apply::state::Unfinished::begin(state, true).ok();
     write_atomic(&real, &bytes, mode, uid, gid, true)
         .map_err(|e| format!("cannot write {}: {e}", real.display()))?;
+    // A marker an earlier run left stays for the next apply to sweep after it.
+    if let Some((u, false)) = unfinished {
+        u.end();
+    }
     Ok(entry)
 }

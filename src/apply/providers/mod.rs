@@ -41,6 +41,8 @@ pub struct Ctx<'a> {
     /// then rename) instead of flushing and renaming it at once: set for the resource being
     /// synced in a real run with flushes on (see `apply::commit`).
     pub staging: Option<&'a Staging<'a>>,
+    /// An earlier run did not end (`state::Unfinished`): `prepare` hooks clean up after it.
+    pub sweep: bool,
 }
 
 impl Ctx<'_> {
