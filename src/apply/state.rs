@@ -6,6 +6,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::catalog::json::sha256_hex;
@@ -148,11 +149,23 @@ impl Backups {
         std::fs::create_dir_all(&self.dir)?;
         let blob = self.dir.join(&sha);
         if !blob.exists() {
-            let tmp = self.dir.join(format!(".{sha}.{}.tmp", std::process::id()));
-            let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &blob)?;
+            // A name of its own: two workers may back up the same content at once (with
+            // one shared name, one truncated the other's file or lost its rename).
+            static N: AtomicU64 = AtomicU64::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let tmp = self
+                .dir
+                .join(format!(".{sha}.{}-{n}.tmp", std::process::id()));
+            let written = (|| {
+                let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+                f.write_all(bytes)?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, &blob)
+            })();
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
         }
         let entry = BackupEntry {
             path: path.to_string(),
@@ -199,5 +212,32 @@ impl Backups {
     /// The bytes of a backup.
     pub fn read(&self, sha: &str) -> io::Result<Vec<u8>> {
         std::fs::read(self.dir.join(sha))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_of_the_same_content_at_once_all_succeed() {
+        let tmp = tempfile::tempdir().unwrap();
+        for round in 0..20 {
+            let backups = Backups::new(&tmp.path().join(format!("s{round}")));
+            let bytes = vec![b'x'; 64 << 10];
+            std::thread::scope(|s| {
+                for t in 0..8 {
+                    let (backups, bytes) = (&backups, &bytes);
+                    s.spawn(move || backups.save(&format!("/f{t}"), bytes).unwrap());
+                }
+            });
+            let names: Vec<String> = std::fs::read_dir(backups.dir())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names.len(), 2, "the blob and the index only: {names:?}");
+            assert_eq!(backups.read(&sha256_hex(&bytes)).unwrap(), bytes);
+            assert_eq!(backups.list().unwrap().len(), 8);
+        }
     }
 }
