@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -73,21 +73,25 @@ impl Flusher {
 
     /// Flushes the filesystems `devs` (once each).
     fn flush(&self, devs: impl Iterator<Item = u64>) -> Result<(), String> {
-        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = &*failed {
+        if let Some(e) = &*self.failed.lock().unwrap_or_else(|e| e.into_inner()) {
             return Err(e.clone());
         }
         let mut devs: Vec<u64> = devs.collect();
         devs.sort_unstable();
         devs.dedup();
-        let fss = self.filesystems.lock().unwrap_or_else(|e| e.into_inner());
-        for dev in devs {
-            let Some(Some(f)) = fss.get(&dev) else {
-                continue;
-            };
-            if let Err(e) = syncfs(f) {
+        // The descriptors stay open for the run; the map is not held during the flush
+        // (other workers stage files meanwhile).
+        let fds: Vec<RawFd> = {
+            let fss = self.filesystems.lock().unwrap_or_else(|e| e.into_inner());
+            devs.iter()
+                .filter_map(|d| fss.get(d).and_then(Option::as_ref))
+                .map(AsRawFd::as_raw_fd)
+                .collect()
+        };
+        for fd in fds {
+            if let Err(e) = syncfs(fd) {
                 let msg = format!("cannot flush the filesystem: {e}");
-                *failed = Some(msg.clone());
+                *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg.clone());
                 return Err(msg);
             }
         }
@@ -114,7 +118,7 @@ impl Flusher {
                     .filter(|f| trusts_syncfs(f).unwrap_or(false)),
             };
             if let Some(f) = known.or(opened.as_ref()) {
-                let _ = syncfs(f);
+                let _ = syncfs(f.as_raw_fd());
                 continue;
             }
             for d in dirs {
@@ -214,9 +218,9 @@ fn trusts_syncfs(f: &File) -> io::Result<bool> {
     Ok(matches!(magic, EXT | XFS | BTRFS | F2FS | ZFS | TMPFS))
 }
 
-fn syncfs(f: &File) -> io::Result<()> {
-    // SAFETY: syncfs only reads the fd.
-    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+fn syncfs(fd: RawFd) -> io::Result<()> {
+    // SAFETY: syncfs only reads the fd (one the Flusher keeps open).
+    if unsafe { libc::syncfs(fd) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
