@@ -54,21 +54,18 @@ impl Flusher {
     }
 
     /// Whether a temp file may wait for a group flush; `f` is the temp file, open and not
-    /// yet written. Returns its filesystem (`st_dev`) when it may.
-    fn accepts(&self, f: &File) -> io::Result<Option<u64>> {
-        let dev = f.metadata()?.dev();
+    /// yet written. Returns its filesystem (`st_dev`) when it may; when anything here
+    /// fails, the file is flushed on its own instead.
+    fn accepts(&self, f: &File) -> Option<u64> {
+        let dev = f.metadata().ok()?.dev();
         let mut fss = self.filesystems.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = fss.get(&dev) {
-            return Ok(entry.as_ref().map(|_| dev));
-        }
-        let entry = if trusts_syncfs(f)? {
-            Some(f.try_clone()?)
-        } else {
-            None
-        };
-        let ok = entry.is_some();
-        fss.insert(dev, entry);
-        Ok(ok.then_some(dev))
+        let entry = fss.entry(dev).or_insert_with(|| {
+            trusts_syncfs(f)
+                .unwrap_or(false)
+                .then(|| f.try_clone().ok())
+                .flatten()
+        });
+        entry.as_ref().map(|_| dev)
     }
 
     /// Flushes the filesystems `devs` (once each).
@@ -147,7 +144,7 @@ impl<'a> Staging<'a> {
 
     /// Whether the temp file `f` (open, nothing written yet) may be staged instead of
     /// flushed now; `Some(dev)` to pass to [`Staging::stage`].
-    pub fn accepts(&self, f: &File) -> io::Result<Option<u64>> {
+    pub fn accepts(&self, f: &File) -> Option<u64> {
         self.flusher.accepts(f)
     }
 
@@ -224,4 +221,63 @@ fn syncfs(fd: RawFd) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Writes `name`'s temp file in `dir` and stages it, as the file provider does.
+    fn stage(staging: &Staging, dir: &std::path::Path, name: &str, text: &str) {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let mut f = File::create(&tmp).unwrap();
+        let dev = staging.accepts(&f).expect("a local filesystem is trusted");
+        f.write_all(text.as_bytes()).unwrap();
+        drop(f);
+        staging.stage(tmp, dir.join(name), text.len() as u64, dev);
+    }
+
+    #[test]
+    fn a_batch_is_flushed_then_renamed_and_a_failed_rename_fails_its_item_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::create_dir_all(dir.join("busy/sub")).unwrap();
+        let flusher = Flusher::new();
+        let (a, b) = (Staging::new(&flusher), Staging::new(&flusher));
+        stage(&a, dir, "one", "1");
+        stage(&a, dir, "two", "2");
+        // Its target is a non-empty directory by commit time: the rename fails.
+        stage(&b, dir, "busy", "x");
+        let (a, b) = (a.into_pending(), b.into_pending());
+        let results = commit(&flusher, &[&a, &b]);
+        assert!(results[0].is_ok(), "{results:?}");
+        assert!(
+            results[1].as_ref().unwrap_err().contains("busy"),
+            "{results:?}"
+        );
+        assert_eq!(std::fs::read_to_string(dir.join("one")).unwrap(), "1");
+        assert_eq!(std::fs::read_to_string(dir.join("two")).unwrap(), "2");
+        assert!(dir.join("busy/sub").is_dir());
+        let left: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn after_a_failed_flush_nothing_more_is_renamed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let flusher = Flusher::new();
+        *flusher.failed.lock().unwrap() = Some("cannot flush the filesystem: EIO".into());
+        let a = Staging::new(&flusher);
+        stage(&a, tmp.path(), "one", "1");
+        let a = a.into_pending();
+        let results = commit(&flusher, &[&a]);
+        assert!(results[0].is_err());
+        assert!(!tmp.path().join("one").exists());
+        assert!(!tmp.path().join(".one.tmp").exists());
+    }
 }

@@ -759,7 +759,7 @@ fn write_file(
             .open(&tmp)?;
         // Asked before writing: the flusher's error cursor must predate this data.
         let staged_on = match staging {
-            Some(st) if fsync => st.accepts(&f)?,
+            Some(st) if fsync => st.accepts(&f),
             _ => None,
         };
         f.write_all(bytes)?;
