@@ -3,6 +3,7 @@
 //! directory, fsync, rename, fsync of the directory); replaced and removed contents go to
 //! the backup store first.
 
+use std::borrow::Cow;
 use std::fs::{Metadata, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -27,19 +28,20 @@ enum Ensure {
     Absent,
 }
 
-enum Content {
-    Inline(Vec<u8>),
-    Blob(String),
+/// The wanted content (borrowed from the catalog where it can be: one resource at a time).
+enum Content<'a> {
+    Inline(Cow<'a, str>),
+    Blob(Cow<'a, str>),
 }
 
-struct Want {
-    path: String,
+struct Want<'a> {
+    path: Cow<'a, str>,
     ensure: Ensure,
-    content: Option<Content>,
-    target: Option<String>,
+    content: Option<Content<'a>>,
+    target: Option<Cow<'a, str>>,
     mode: Option<u32>,
-    owner: Option<String>,
-    group: Option<String>,
+    owner: Option<Cow<'a, str>>,
+    group: Option<Cow<'a, str>>,
     backup: bool,
     force: bool,
     /// `owner` and `group` as ids, once looked up.
@@ -111,19 +113,22 @@ fn fmt_mode(m: u32) -> String {
     format!("{:04o}", m & 0o7777)
 }
 
-impl Want {
-    fn from(r: &ResourceDoc) -> Result<Want, String> {
+impl<'a> Want<'a> {
+    fn from(r: &'a ResourceDoc) -> Result<Want<'a>, String> {
         let p = Params::new(r);
-        let content = match (p.str("content")?, p.str("content_sha256")?) {
+        let content = match (p.str_ref("content")?, p.str_ref("content_sha256")?) {
             (Some(_), Some(_)) => return Err("content and source are both set".into()),
-            (Some(c), None) => Some(Content::Inline(c.into_bytes())),
-            (None, Some(sha)) => Some(Content::Blob(
+            (Some(c), None) => Some(Content::Inline(c)),
+            (None, Some(Cow::Borrowed(sha))) => Some(Content::Blob(Cow::Borrowed(
+                sha.strip_prefix("sha256:").unwrap_or(sha),
+            ))),
+            (None, Some(Cow::Owned(sha))) => Some(Content::Blob(Cow::Owned(
                 sha.strip_prefix("sha256:").unwrap_or(&sha).to_string(),
-            )),
+            ))),
             (None, None) => None,
         };
-        let target = p.str("target")?;
-        let ensure = match p.str("ensure")?.as_deref() {
+        let target = p.str_ref("target")?;
+        let ensure = match p.str_ref("ensure")?.as_deref() {
             Some("file") => Ensure::File,
             Some("present") => Ensure::Present,
             Some("directory") => Ensure::Directory,
@@ -141,13 +146,13 @@ impl Want {
             return Err("a directory source (recurse) is not supported yet".into());
         }
         Ok(Want {
-            path: p.name("path")?,
+            path: p.str_ref("path")?.unwrap_or(Cow::Borrowed(&r.title)),
             ensure,
             content,
             target,
             mode: parse_mode(&p, "mode")?,
-            owner: p.str("owner")?,
-            group: p.str("group")?,
+            owner: p.str_ref("owner")?,
+            group: p.str_ref("group")?,
             backup: p.bool("backup", true)?,
             force: p.bool("force", false)?,
             ids: std::cell::OnceCell::new(),
@@ -412,7 +417,7 @@ fn read_chunks(path: &Path, len: u64, mut each: impl FnMut(&[u8]) -> bool) -> io
     })
 }
 
-impl Content {
+impl Content<'_> {
     fn len(&self, cx: &Ctx) -> Result<u64, String> {
         match self {
             Content::Inline(b) => Ok(b.len() as u64),
@@ -425,14 +430,14 @@ impl Content {
 
     fn sha(&self) -> String {
         match self {
-            Content::Inline(b) => sha256_hex(b),
-            Content::Blob(sha) => sha.clone(),
+            Content::Inline(b) => sha256_hex(b.as_bytes()),
+            Content::Blob(sha) => sha.to_string(),
         }
     }
 
     fn bytes(&self, cx: &Ctx) -> Result<std::sync::Arc<Vec<u8>>, String> {
         match self {
-            Content::Inline(b) => Ok(std::sync::Arc::new(b.clone())),
+            Content::Inline(b) => Ok(std::sync::Arc::new(b.as_bytes().to_vec())),
             Content::Blob(sha) => cx.store.get(sha).ok_or_else(|| {
                 format!(
                     "content sha256:{sha} is not in the content store (or does not match its hash)"
@@ -450,7 +455,7 @@ impl Content {
         let err = |e: io::Error| format!("cannot read {}: {e}", real.display());
         match self {
             Content::Inline(want) => {
-                let (mut rest, mut same) = (&want[..], true);
+                let (mut rest, mut same) = (want.as_bytes(), true);
                 let n = read_chunks(real, md.len(), |chunk| {
                     same = rest.starts_with(chunk);
                     rest = rest.get(chunk.len()..).unwrap_or_default();

@@ -163,6 +163,14 @@ impl<'a> Params<'a> {
         self.raw(name).is_some()
     }
 
+    /// [`Params::str`], borrowed from the catalog when it is a String there.
+    pub fn str_ref(&self, name: &str) -> Result<Option<std::borrow::Cow<'a, str>>, String> {
+        match self.raw(name) {
+            Some(Value::String(s)) => Ok(Some(std::borrow::Cow::Borrowed(s))),
+            _ => Ok(self.str(name)?.map(std::borrow::Cow::Owned)),
+        }
+    }
+
     /// A String (Ints are rendered in decimal).
     pub fn str(&self, name: &str) -> Result<Option<String>, String> {
         match self.raw(name) {
