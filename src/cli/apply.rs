@@ -103,7 +103,14 @@ fn compile(args: &ApplyArgs, file: &Path) -> Result<(CatalogDoc, ContentStore), 
     let errors = diags.iter().filter(|d| d.is_error()).count();
     super::output::report_to_stderr(&diags, &program.sources, &file.to_string_lossy());
     match catalog {
-        Some(c) if errors == 0 => Ok((crate::catalog::to_doc(&c, &program.sources), store)),
+        Some(c) if errors == 0 => {
+            let doc = crate::catalog::to_doc(&c, &program.sources);
+            // A one-shot process: freeing the catalog and the program (~5 ms at 10,000
+            // resources) is left to the exit.
+            std::mem::forget(c);
+            std::mem::forget(program);
+            Ok((doc, store))
+        }
         _ => Err(format!("{} has errors; nothing applied", file.display())),
     }
 }
@@ -199,10 +206,13 @@ pub fn run(args: ApplyArgs) -> i32 {
     } else {
         super::out(&render(&run, args.verbose));
     }
-    match (args.detailed_exitcodes, run.changed(), run.failed()) {
+    let code = match (args.detailed_exitcodes, run.changed(), run.failed()) {
         (true, c, f) => (if c { 2 } else { 0 }) | (if f { 4 } else { 0 }),
         (false, _, f) => i32::from(f),
-    }
+    };
+    // The process exits next: the catalog and the results need not be freed one by one.
+    std::mem::forget((doc, run, report));
+    code
 }
 
 /// Shortens `sha256:<64 hex>` to 12 hex digits for people.
