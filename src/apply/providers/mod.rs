@@ -33,7 +33,7 @@ pub struct Ctx<'a> {
     pub store: &'a ContentStore,
     pub backups: &'a Backups,
     pub ids: &'a etc::Ids,
-    /// Directories whose entries this run changed; fsynced once at the end (with `fsync`).
+    /// Directories whose entries this run changed; flushed once at the end (with `fsync`).
     pub dirty: &'a std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>>,
     /// Where directories resolved under the root, for this run.
     pub dirs: &'a DirCache,
