@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks `fleet apply` on 10,000 files under a sandbox root (not a test):
-#   - fresh apply (files flushed one by one, and with --no-fsync),
+#   - fresh apply (files flushed before their renames, in groups; and with --no-fsync),
 #   - steady-state `apply --noop --catalog` on the unchanged files,
 # beside the floor of just reading and hashing those files (find | xargs sha256sum).
 # Usage: scripts/bench_apply.sh [FILES] [BYTES_PER_FILE]   (needs python3)
@@ -50,7 +50,7 @@ best() {
 show() { printf '%-42s %6ss wall %6ss cpu\n' "$1" "${2%% *}" "${2##* }"; }
 
 echo "files: $N x $SIZE bytes, cores: $(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg)"
-show "fresh apply (fsync each file)" "$(t "$FLEET" apply --catalog "$CAT" --root "$WORK/root")"
+show "fresh apply (flushed)" "$(t "$FLEET" apply --catalog "$CAT" --root "$WORK/root")"
 rm -rf "$WORK/root/srv" "$WORK/root/var"
 sync
 show "fresh apply (--no-fsync)" "$(t "$FLEET" apply --no-fsync --catalog "$CAT" --root "$WORK/root")"

@@ -139,6 +139,146 @@ fn output_order_does_not_depend_on_parallelism() {
 }
 
 #[test]
+fn group_commit_renames_every_file_and_leaves_no_temp_file() {
+    // Files are written to temp files, flushed as a batch, then renamed: after a run,
+    // with one worker or many, every file has its content and no temp file is left.
+    for jobs in ["1", "8"] {
+        let sb = Sandbox::new();
+        let mut resources = vec![("file", "/srv".to_string(), json!({"ensure": "directory"}))];
+        for d in 0..10 {
+            resources.push(("file", format!("/srv/d{d}"), json!({"ensure": "directory"})));
+            for f in 0..30 {
+                resources.push((
+                    "file",
+                    format!("/srv/d{d}/f{f:02}"),
+                    json!({"content": format!("{d} {f}\n"), "mode": "0640"}),
+                ));
+            }
+        }
+        // A chain across batches: each file of d0 waits for the one before it.
+        let edges: Vec<(String, String)> = (1..30)
+            .map(|f| {
+                (
+                    format!("File[/srv/d0/f{:02}]", f - 1),
+                    format!("File[/srv/d0/f{f:02}]"),
+                )
+            })
+            .collect();
+        let res: Vec<(&str, &str, serde_json::Value)> = resources
+            .iter()
+            .map(|(k, t, p)| (*k, t.as_str(), p.clone()))
+            .collect();
+        let edg: Vec<(&str, &str, bool)> = edges
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str(), false))
+            .collect();
+        let cat = sb.catalog("c", &res, &edg);
+        let r = sb.apply(&cat, &["--jobs", jobs]);
+        assert_eq!(r.code, 2, "{r:?}");
+        for d in 0..10 {
+            for f in 0..30 {
+                assert_eq!(sb.read(&format!("/srv/d{d}/f{f:02}")), format!("{d} {f}\n"));
+            }
+        }
+        assert!(
+            temp_files(&sb.root).is_empty(),
+            "{:?}",
+            temp_files(&sb.root)
+        );
+        assert_eq!(sb.apply(&cat, &[]).code, 0);
+    }
+}
+
+#[test]
+fn dependents_of_a_file_see_it_committed() {
+    // An exec that requires a file, and one subscribed to it, run after the file's rename.
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.p("/data")).unwrap();
+    let copy = "cat \"$FLEET_ROOT/data/conf\" > \"$FLEET_ROOT/data/seen\"";
+    let notify = "cat \"$FLEET_ROOT/data/conf\" >> \"$FLEET_ROOT/data/notified\"";
+    let cat = |text: &str| {
+        sb.catalog(
+            "c",
+            &[
+                ("file", "/data/conf", json!({"content": text})),
+                ("exec", copy, json!({})),
+                ("exec", notify, json!({"refreshonly": true})),
+            ],
+            &[
+                ("File[/data/conf]", &format!("Exec[{copy}]"), false),
+                ("File[/data/conf]", &format!("Exec[{notify}]"), true),
+            ],
+        )
+    };
+    let r = sb.apply(&cat("one\n"), &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(sb.read("/data/seen"), "one\n");
+    assert_eq!(sb.read("/data/notified"), "one\n");
+    let r = sb.apply(&cat("two\n"), &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(sb.read("/data/seen"), "two\n");
+    assert_eq!(sb.read("/data/notified"), "one\ntwo\n");
+    assert!(
+        temp_files(&sb.root).is_empty(),
+        "{:?}",
+        temp_files(&sb.root)
+    );
+}
+
+#[test]
+fn a_rename_failing_in_a_batch_leaves_that_file_old_and_commits_the_others() {
+    // With one worker, the files are staged first; the exec then puts a non-empty
+    // directory where /d/x goes, so its rename fails at the commit, after the flush.
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.p("/d")).unwrap();
+    for i in 0..5 {
+        sb.write(&format!("/d/f{i}"), "old\n");
+    }
+    let sabotage = "mkdir -p \"$FLEET_ROOT/d/x/sub\"";
+    let after = "touch \"$FLEET_ROOT/after-x\"";
+    let mut resources: Vec<(&str, String, serde_json::Value)> = (0..5)
+        .map(|i| ("file", format!("/d/f{i}"), json!({"content": "new\n"})))
+        .collect();
+    resources.push(("file", "/d/x".into(), json!({"content": "x\n"})));
+    resources.push(("exec", sabotage.into(), json!({})));
+    resources.push(("exec", after.into(), json!({})));
+    let res: Vec<(&str, &str, serde_json::Value)> = resources
+        .iter()
+        .map(|(k, t, p)| (*k, t.as_str(), p.clone()))
+        .collect();
+    let cat = sb.catalog(
+        "c",
+        &res,
+        &[("File[/d/x]", &format!("Exec[{after}]"), false)],
+    );
+    let r = sb.apply(&cat, &["--jobs", "1", "--format", "json"]);
+    assert_eq!(r.code, 6, "{r:?}");
+    let report = r.report();
+    let status = |res: &str| {
+        report["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["resource"] == res)
+            .map(|e| e["status"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(status("File[/d/x]"), "failed", "{report}");
+    assert_eq!(status(&format!("Exec[{after}]")), "skipped", "{report}");
+    for i in 0..5 {
+        assert_eq!(status(&format!("File[/d/f{i}]")), "changed", "{report}");
+        assert_eq!(sb.read(&format!("/d/f{i}")), "new\n");
+    }
+    assert!(sb.p("/d/x/sub").is_dir());
+    assert!(!sb.p("/after-x").exists());
+    assert!(
+        temp_files(&sb.root).is_empty(),
+        "{:?}",
+        temp_files(&sb.root)
+    );
+}
+
+#[test]
 fn exit_codes_and_saved_reports() {
     let sb = Sandbox::new();
     let cat = sb.catalog(
@@ -368,6 +508,29 @@ fn killed_while_writing_every_file_is_old_or_new() {
         "{:?}",
         temp_files(&sb.p("/data"))
     );
+    assert!(!sb.p("/var/lib/fleet/unfinished").exists());
+}
+
+#[test]
+fn only_a_run_after_an_unfinished_one_sweeps_temp_files() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog("c", &[("file", "/etc/a", json!({"content": "a\n"}))], &[]);
+    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    assert!(!sb.p("/var/lib/fleet/unfinished").exists());
+    // A temp file of a process that is gone (pid above the kernel's maximum).
+    sb.write("/etc/.a.fleet-2147483647-0", "half");
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    assert!(sb.p("/etc/.a.fleet-2147483647-0").exists());
+    // What a killed run leaves: the marker; the next run sweeps and removes it.
+    sb.write("/var/lib/fleet/unfinished", "");
+    assert_eq!(sb.apply(&cat, &["--noop"]).code, 0);
+    assert!(
+        sb.p("/etc/.a.fleet-2147483647-0").exists(),
+        "noop changes nothing"
+    );
+    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    assert!(!sb.p("/etc/.a.fleet-2147483647-0").exists());
+    assert!(!sb.p("/var/lib/fleet/unfinished").exists());
 }
 
 #[test]

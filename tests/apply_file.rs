@@ -371,6 +371,38 @@ fn a_planted_symlink_does_not_lead_out_of_the_root() {
 }
 
 #[test]
+fn a_link_planted_during_the_run_does_not_lead_out_of_the_root() {
+    // An exec turns /a, which the run has already written into (so its resolution is
+    // cached), into a link that the kernel would follow out of the root. The file that
+    // runs after it must resolve /a afresh, inside the root.
+    let sb = Sandbox::new();
+    let outside = sb.tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::create_dir_all(sb.p("/outside")).unwrap();
+    let cat = sb.catalog(
+        "c",
+        &[
+            ("file", "/a", json!({"ensure": "directory"})),
+            ("file", "/a/x", json!({"content": "x\n"})),
+            (
+                "exec",
+                "plant",
+                json!({"command": "rm -rf \"$FLEET_ROOT/a\" && ln -s ../outside \"$FLEET_ROOT/a\""}),
+            ),
+            ("file", "/a/y", json!({"content": "y\n"})),
+        ],
+        &[
+            ("File[/a/x]", "Exec[plant]", false),
+            ("Exec[plant]", "File[/a/y]", false),
+        ],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(!outside.join("y").exists(), "wrote outside the root: {r:?}");
+    assert_eq!(sb.read("/outside/y"), "y\n");
+}
+
+#[test]
 fn missing_parent_directory_fails() {
     let sb = Sandbox::new();
     let cat = sb.catalog("c", &[("file", "/nope/x", json!({"content": "x"}))], &[]);

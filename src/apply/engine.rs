@@ -2,15 +2,18 @@
 //! queue, skipping the dependents of failures, refresh events; results in a fixed order.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
+use super::commit::{self, discard, Flusher, Pending, Staging, BATCH_BYTES, BATCH_FILES};
 use super::providers::etc::Ids;
 use super::providers::{Ctx, Providers};
-use super::state::Backups;
+use super::root::DirCache;
+use super::state::{Backups, Unfinished};
 use super::{Options, Outcome, ResourceResult, Run, Status};
+use crate::catalog::fxhash::FxHashMap;
 use crate::catalog::json::CatalogDoc;
 use crate::catalog::store::ContentStore;
 
@@ -22,35 +25,57 @@ pub struct Graph {
     pub succs: Vec<Vec<usize>>,
     /// Topological order, ties broken by catalog order.
     pub order: Vec<usize>,
+    /// Per resource: `Type[title]`.
+    pub refs: Vec<String>,
 }
 
 impl Graph {
     /// Resolves the edges' references; fails on an unknown reference or a cycle.
     pub fn new(doc: &CatalogDoc) -> Result<Graph, String> {
         let n = doc.resources.len();
-        let mut index = HashMap::with_capacity(n);
-        for (i, r) in doc.resources.iter().enumerate() {
-            if index.insert(r.reference(), i).is_some() {
-                return Err(format!("{} appears twice in the catalog", r.reference()));
+        let refs: Vec<String> = doc.resources.iter().map(|r| r.reference()).collect();
+        let mut index: FxHashMap<&str, usize> = FxHashMap::default();
+        index.reserve(n);
+        for (i, r) in refs.iter().enumerate() {
+            if index.insert(r, i).is_some() {
+                return Err(format!("{r} appears twice in the catalog"));
             }
         }
-        let mut preds: Vec<Vec<(usize, bool)>> = vec![Vec::new(); n];
-        let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut pairs = Vec::with_capacity(doc.edges.len());
+        let (mut npreds, mut nsuccs) = (vec![0usize; n], vec![0usize; n]);
+        // Edges come grouped by source (a class's resources each require every resource of
+        // another): the last source found is compared before hashing.
+        let mut last: Option<(&str, usize)> = None;
         for e in &doc.edges {
             let find = |r: &str| {
                 index.get(r).copied().ok_or_else(|| {
                     format!("edge {} -> {}: {r} is not in the catalog", e.from, e.to)
                 })
             };
-            let (a, b) = (find(&e.from)?, find(&e.to)?);
+            let a = match last {
+                Some((from, a)) if from == e.from => a,
+                _ => find(&e.from)?,
+            };
+            last = Some((&e.from, a));
+            let b = find(&e.to)?;
             if a == b {
                 return Err(format!("edge {} -> {} points at itself", e.from, e.to));
             }
+            npreds[b] += 1;
+            nsuccs[a] += 1;
+            pairs.push((a, b, e.refresh));
+        }
+        // Sized once (a parent edge may add one more each).
+        let mut preds: Vec<Vec<(usize, bool)>> =
+            npreds.iter().map(|&k| Vec::with_capacity(k + 1)).collect();
+        let mut succs: Vec<Vec<usize>> =
+            nsuccs.iter().map(|&k| Vec::with_capacity(k + 1)).collect();
+        for (a, b, refresh) in pairs {
             if let Some(p) = preds[b].iter_mut().find(|(p, _)| *p == a) {
-                p.1 |= e.refresh;
+                p.1 |= refresh;
                 continue;
             }
-            preds[b].push((a, e.refresh));
+            preds[b].push((a, refresh));
             succs[a].push(b);
         }
         add_parent_edges(doc, &mut preds, &mut succs);
@@ -70,7 +95,7 @@ impl Graph {
         if order.len() < n {
             let stuck: Vec<String> = (0..n)
                 .filter(|&i| indeg[i] > 0)
-                .map(|i| doc.resources[i].reference())
+                .map(|i| refs[i].clone())
                 .collect();
             return Err(format!("dependency cycle among {}", stuck.join(", ")));
         }
@@ -78,6 +103,7 @@ impl Graph {
             preds,
             succs,
             order,
+            refs,
         })
     }
 }
@@ -85,15 +111,18 @@ impl Graph {
 /// A file requires its nearest managed parent directory (LANGUAGE.md §5). Compiled
 /// catalogs carry these edges already; hand-written ones may not, and parallel workers
 /// must not race a file against its directory. An edge that would close a cycle is left out.
-fn add_parent_edges(doc: &CatalogDoc, preds: &mut [Vec<(usize, bool)>], succs: &mut [Vec<usize>]) {
-    let path_of = |r: &crate::catalog::json::ResourceDoc| {
-        r.params
-            .get("path")
+fn add_parent_edges<'a>(
+    doc: &'a CatalogDoc,
+    preds: &mut [Vec<(usize, bool)>],
+    succs: &mut [Vec<usize>],
+) {
+    let path_of = |r: &'a crate::catalog::json::ResourceDoc| -> &'a str {
+        super::providers::Params::new(r)
+            .raw("path")
             .and_then(|v| v.as_str())
             .unwrap_or(&r.title)
-            .to_string()
     };
-    let files: HashMap<String, usize> = doc
+    let files: FxHashMap<&str, usize> = doc
         .resources
         .iter()
         .enumerate()
@@ -106,10 +135,9 @@ fn add_parent_edges(doc: &CatalogDoc, preds: &mut [Vec<(usize, bool)>], succs: &
         .enumerate()
         .filter(|(_, r)| r.kind == "file")
     {
-        let path = path_of(r);
-        let mut p = std::path::Path::new(&path).parent();
+        let mut p = parent_dir(path_of(r));
         while let Some(dir) = p {
-            if let Some(&parent) = dir.to_str().and_then(|d| files.get(d)) {
+            if let Some(&parent) = files.get(dir) {
                 if parent != child
                     && !preds[child].iter().any(|(q, _)| *q == parent)
                     && !reaches(succs, child, parent)
@@ -119,9 +147,18 @@ fn add_parent_edges(doc: &CatalogDoc, preds: &mut [Vec<(usize, bool)>], succs: &
                 }
                 break;
             }
-            p = dir.parent();
+            p = parent_dir(dir);
         }
     }
+}
+
+/// `Path::parent` as a `&str` (by hand for the usual clean absolute paths).
+fn parent_dir(path: &str) -> Option<&str> {
+    if path.len() > 1 && super::root::is_clean(path) {
+        let cut = path.rfind('/').expect("an absolute path");
+        return Some(if cut == 0 { "/" } else { &path[..cut] });
+    }
+    std::path::Path::new(path).parent().and_then(|p| p.to_str())
 }
 
 /// Whether `to` is reachable from `from` along `succs`.
@@ -149,6 +186,63 @@ struct Sched {
     indeg: Vec<usize>,
     results: Vec<Option<ResourceResult>>,
     done: usize,
+    /// Workers waiting for work.
+    idle: usize,
+    /// Resources waiting for the next group commit, and their files and bytes.
+    staged: Vec<Staged>,
+    staged_files: usize,
+    staged_bytes: u64,
+    /// A worker is committing a batch.
+    committing: bool,
+}
+
+/// What a worker does next.
+enum Job {
+    Run(usize),
+    Commit(Vec<Staged>),
+}
+
+impl Sched {
+    /// Records a finished resource and makes its successors ready; wakes sleepers for
+    /// work this worker does not take itself, or for the end.
+    fn finish(
+        &mut self,
+        graph: &Graph,
+        pos: &[usize],
+        i: usize,
+        result: ResourceResult,
+        wake: &Condvar,
+    ) {
+        let n = self.results.len();
+        self.results[i] = Some(result);
+        self.done += 1;
+        let mut released = 0;
+        for &succ in &graph.succs[i] {
+            self.indeg[succ] -= 1;
+            if self.indeg[succ] == 0 {
+                self.ready.push(Reverse((pos[succ], succ)));
+                released += 1;
+            }
+        }
+        if self.done == n {
+            wake.notify_all();
+        } else {
+            let extra = self
+                .ready
+                .len()
+                .saturating_sub(1)
+                .min(released)
+                .min(self.idle);
+            for _ in 0..extra {
+                wake.notify_one();
+            }
+        }
+    }
+
+    /// Whether the staged batch is due even though other work is ready.
+    fn batch_full(&self) -> bool {
+        self.staged_files >= BATCH_FILES || self.staged_bytes >= BATCH_BYTES
+    }
 }
 
 /// Applies (or, under `opts.noop`, plans) a catalog document. Content for `content_sha256`
@@ -167,6 +261,16 @@ pub fn run(
     let backups = Backups::new(&opts.state_dir);
     let ids = Ids::new();
     let dirty = Mutex::new(std::collections::BTreeSet::new());
+    let dirs = DirCache::new();
+    // Temp files can only be left by a run that did not end (see `state::Unfinished`).
+    let (unfinished, sweep) = if opts.noop {
+        (None, false)
+    } else {
+        match Unfinished::begin(&opts.state_dir, opts.fsync) {
+            Ok((u, left)) => (Some(u), left),
+            Err(_) => (None, true),
+        }
+    };
     let cx = Ctx {
         root: &opts.root,
         noop: opts.noop,
@@ -177,6 +281,9 @@ pub fn run(
         backups: &backups,
         ids: &ids,
         dirty: &dirty,
+        dirs: &dirs,
+        staging: None,
+        sweep,
     };
     let mut kinds: Vec<&str> = doc.resources.iter().map(|r| r.kind.as_str()).collect();
     kinds.sort_unstable();
@@ -185,6 +292,9 @@ pub fn run(
         if let Some(p) = providers.get(kind) {
             let of_kind: Vec<_> = doc.resources.iter().filter(|r| r.kind == kind).collect();
             p.prepare(&of_kind, &cx);
+            if !p.keeps_dirs() {
+                dirs.invalidate();
+            }
         }
     }
     let mut pos = vec![0; n];
@@ -200,6 +310,11 @@ pub fn run(
         indeg,
         results: vec![None; n],
         done: 0,
+        idle: 0,
+        staged: Vec::new(),
+        staged_files: 0,
+        staged_bytes: 0,
+        committing: false,
     });
     let wake = Condvar::new();
     let jobs = match opts.jobs {
@@ -210,16 +325,44 @@ pub fn run(
     }
     .clamp(1, n.max(1));
 
+    // Group commit (see `commit`): only real runs that flush stage their writes.
+    let flusher = Flusher::new();
+    let staging = (!opts.noop && opts.fsync).then_some(&flusher);
     let worker = || loop {
         let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
-        let i = loop {
+        let job = loop {
             if s.done == n {
                 return;
             }
-            if let Some(Reverse((_, i))) = s.ready.pop() {
-                break i;
+            let commit_due =
+                !s.staged.is_empty() && !s.committing && (s.ready.is_empty() || s.batch_full());
+            if commit_due {
+                s.committing = true;
+                s.staged_files = 0;
+                s.staged_bytes = 0;
+                break Job::Commit(std::mem::take(&mut s.staged));
             }
+            if let Some(Reverse((_, i))) = s.ready.pop() {
+                break Job::Run(i);
+            }
+            s.idle += 1;
             s = wake.wait(s).unwrap_or_else(|e| e.into_inner());
+            s.idle -= 1;
+        };
+        let i = match job {
+            Job::Run(i) => i,
+            Job::Commit(batch) => {
+                drop(s);
+                let results = commit_batch(doc, providers, &cx, &flusher, batch);
+                let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
+                s.committing = false;
+                for (i, result) in results {
+                    s.finish(&graph, &pos, i, result, &wake);
+                }
+                // Whoever waited for the commit to end may commit the next batch.
+                wake.notify_all();
+                continue;
+            }
         };
         // Every predecessor is done: decide skip and refresh from their results.
         let mut blocked = None;
@@ -235,17 +378,29 @@ pub fn run(
             }
         }
         drop(s);
-        let result = execute(doc, i, providers, &cx, blocked, &refresh_from);
+        let executed = execute(
+            doc,
+            i,
+            graph.refs[i].clone(),
+            providers,
+            &cx,
+            staging,
+            blocked,
+            &refresh_from,
+        );
         let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
-        s.results[i] = Some(result);
-        s.done += 1;
-        for &succ in &graph.succs[i] {
-            s.indeg[succ] -= 1;
-            if s.indeg[succ] == 0 {
-                s.ready.push(Reverse((pos[succ], succ)));
+        match executed {
+            Executed::Done(result) => s.finish(&graph, &pos, i, result, &wake),
+            Executed::Staged(staged) => {
+                s.staged_files += staged.pending.len();
+                s.staged_bytes += staged.pending.iter().map(|p| p.bytes).sum::<u64>();
+                s.staged.push(staged);
+                // A sleeper may commit it (or this worker will, when it runs out of work).
+                if s.idle > 0 && (s.ready.is_empty() || s.batch_full()) {
+                    wake.notify_one();
+                }
             }
         }
-        wake.notify_all();
     };
     std::thread::scope(|scope| {
         for _ in 1..jobs {
@@ -254,11 +409,11 @@ pub fn run(
         worker();
     });
 
-    // Renames and removals are durable once their directories are flushed: once per run.
-    for dir in dirty.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        if let Ok(f) = std::fs::File::open(&dir) {
-            let _ = f.sync_all();
-        }
+    // Renames and removals are durable once their directories are flushed: once per run
+    // (one `syncfs` per filesystem where that is trusted).
+    flusher.sync_dirs(dirty.into_inner().unwrap_or_else(|e| e.into_inner()));
+    if let Some(u) = unfinished {
+        u.end();
     }
     let mut results = sched
         .into_inner()
@@ -277,17 +432,70 @@ pub fn run(
     })
 }
 
+/// Commits a batch of staged resources (see `commit`): their results, with a refresh run
+/// after the renames where one was asked for.
+fn commit_batch(
+    doc: &CatalogDoc,
+    providers: &Providers,
+    cx: &Ctx,
+    flusher: &Flusher,
+    batch: Vec<Staged>,
+) -> Vec<(usize, ResourceResult)> {
+    let items: Vec<&[Pending]> = batch.iter().map(|s| s.pending.as_slice()).collect();
+    let committed = commit::commit(flusher, &items);
+    batch
+        .into_iter()
+        .zip(committed)
+        .map(|(staged, committed)| {
+            let mut result = staged.result;
+            match committed {
+                Ok(()) if staged.refresh => {
+                    let r = &doc.resources[staged.i];
+                    if let Some(provider) = providers.get(&r.kind) {
+                        refresh(provider.as_ref(), r, cx, &mut result);
+                    }
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    result.status = Status::Failed;
+                    result.outcome = Outcome::unchanged();
+                    result.message = Some(e);
+                }
+            }
+            (staged.i, result)
+        })
+        .collect()
+}
+
+/// A resource whose new file contents wait, in temp files, for their batch's flush.
+struct Staged {
+    i: usize,
+    /// What `sync` reported.
+    result: ResourceResult,
+    pending: Vec<Pending>,
+    /// A dependency that changed asks for a refresh (run after the commit).
+    refresh: bool,
+}
+
+enum Executed {
+    Done(ResourceResult),
+    Staged(Staged),
+}
+
+#[allow(clippy::too_many_arguments)]
 fn execute(
     doc: &CatalogDoc,
     i: usize,
+    reference: String,
     providers: &Providers,
     cx: &Ctx,
+    flusher: Option<&Flusher>,
     blocked: Option<String>,
     refresh_from: &[String],
-) -> ResourceResult {
+) -> Executed {
     let r = &doc.resources[i];
     let mut result = ResourceResult {
-        reference: r.reference(),
+        reference,
         status: Status::Unchanged,
         outcome: Outcome::unchanged(),
         refreshed: None,
@@ -297,57 +505,100 @@ fn execute(
     if let Some(dep) = blocked {
         result.status = Status::Skipped;
         result.message = Some(format!("skipped: dependency {dep} failed"));
-        return result;
+        return Executed::Done(result);
     }
     let Some(provider) = providers.get(&r.kind) else {
         result.status = Status::Failed;
         result.message = Some(format!("unsupported resource type {:?}", r.kind));
-        return result;
+        return Executed::Done(result);
     };
     // The `noop` metaparameter, when a catalog carries it in `params`: plan this one only.
     let own = Ctx { noop: true, ..*cx };
-    result.noop = !cx.noop && r.params.get("noop") == Some(&serde_json::Value::Bool(true));
+    result.noop = !cx.noop
+        && super::providers::Params::new(r).raw("noop") == Some(&serde_json::Value::Bool(true));
     let cx = if result.noop { &own } else { cx };
-    let caught = std::panic::catch_unwind(AssertUnwindSafe(
-        || -> Result<(Outcome, Option<String>), (Outcome, String)> {
-            let outcome = provider
-                .sync(r, cx)
-                .map_err(|e| (Outcome::unchanged(), e))?;
-            let refreshed = if refresh_from.is_empty() {
-                None
-            } else {
-                match provider.refresh(r, cx, &outcome) {
-                    Ok(done) => done,
-                    Err(e) => return Err((outcome, format!("refresh failed: {e}"))),
-                }
-            };
-            Ok((outcome, refreshed))
-        },
-    ));
-    match caught {
-        Ok(Ok((outcome, refreshed))) => {
-            result.status = if outcome.changed() || refreshed.is_some() {
+    let staging = flusher.filter(|_| !cx.noop && cx.fsync).map(Staging::new);
+    let synced = {
+        let cx = Ctx {
+            staging: staging.as_ref(),
+            ..*cx
+        };
+        caught(|| provider.sync(r, &cx))
+    };
+    if !provider.keeps_dirs() {
+        // Whatever it did to the tree, paths resolved from now on are walked afresh (its
+        // dependents run after this).
+        cx.dirs.invalidate();
+    }
+    let pending = staging.map(Staging::into_pending).unwrap_or_default();
+    match synced {
+        Ok(outcome) => {
+            result.status = if outcome.changed() {
                 Status::Changed
             } else {
                 Status::Unchanged
             };
             result.outcome = outcome;
-            result.refreshed = refreshed;
+            if !pending.is_empty() {
+                return Executed::Staged(Staged {
+                    i,
+                    result,
+                    pending,
+                    refresh: !refresh_from.is_empty(),
+                });
+            }
+            if !refresh_from.is_empty() {
+                refresh(provider.as_ref(), r, cx, &mut result);
+            }
         }
-        Ok(Err((outcome, msg))) => {
+        Err(msg) => {
+            discard(&pending);
             result.status = Status::Failed;
-            result.outcome = outcome;
             result.message = Some(msg);
         }
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+    }
+    Executed::Done(result)
+}
+
+/// Runs the provider's `refresh` for a resource that `sync` left in `result`.
+fn refresh(
+    provider: &dyn super::Provider,
+    r: &crate::catalog::json::ResourceDoc,
+    cx: &Ctx,
+    result: &mut ResourceResult,
+) {
+    let done = match panics(|| provider.refresh(r, cx, &result.outcome)) {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) => Err(format!("refresh failed: {e}")),
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(done) => {
+            if done.is_some() {
+                result.status = Status::Changed;
+            }
+            result.refreshed = done;
+        }
+        Err(e) => {
             result.status = Status::Failed;
-            result.message = Some(format!("internal error: {msg}"));
+            result.message = Some(e);
         }
     }
-    result
+}
+
+/// A provider call; a panic becomes an "internal error" message.
+fn caught<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    panics(f).and_then(|r| r)
+}
+
+/// `f()`, or the "internal error" message of its panic.
+fn panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
+        let msg = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!("internal error: {msg}")
+    })
 }

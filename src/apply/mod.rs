@@ -5,6 +5,7 @@
 //! resource's provider to read the current state, compare it with the desired one and,
 //! unless `noop`, change exactly what differs. It returns data (a [`Run`]); the CLI renders it.
 
+pub mod commit;
 pub mod engine;
 pub mod facts;
 pub mod providers;
@@ -30,7 +31,8 @@ pub struct Options {
     pub jobs: usize,
     /// Compute unified diffs of changed file contents.
     pub show_diff: bool,
-    /// Flush every written file before its rename (else only once, at the end of the run).
+    /// Flush every written file before its rename (in groups, see [`commit`]) and the
+    /// changed directories at the end; false (`--no-fsync`): flush nothing.
     pub fsync: bool,
     /// Run commands inside the root with chroot(2) (`--chroot`) instead of on the host.
     pub chroot: bool,

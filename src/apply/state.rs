@@ -6,6 +6,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::catalog::json::sha256_hex;
@@ -67,6 +68,40 @@ pub fn lock(state: &Path, create: bool, wait: bool) -> Result<Option<Lock>, Lock
     Ok(Some(Lock { _file: file }))
 }
 
+/// `STATE/unfinished`: present while a run (or a restore) may have temp files beside the
+/// files it writes. A run that finds it at the start knows the last one was killed (or the
+/// machine went down) and sweeps their temp files; otherwise it need not read every
+/// managed directory looking for them.
+#[derive(Debug)]
+pub struct Unfinished {
+    path: PathBuf,
+}
+
+impl Unfinished {
+    /// Marks the start of a run that writes; returns the marker and whether an earlier run
+    /// left it behind. With `flush`, the marker is on disk before anything is written.
+    pub fn begin(state: &Path, flush: bool) -> io::Result<(Unfinished, bool)> {
+        std::fs::create_dir_all(state)?;
+        let path = state.join("unfinished");
+        let left = path.exists();
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        if flush && !left {
+            f.sync_all()?;
+            File::open(state)?.sync_all()?;
+        }
+        Ok((Unfinished { path }, left))
+    }
+
+    /// The run ended (whatever its resources did): no temp file of it is left.
+    pub fn end(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Saves a report as `STATE/reports/<started>.json` (atomically), returning its path.
 pub fn save_report(state: &Path, started: &str, json: &str) -> io::Result<PathBuf> {
     let dir = state.join("reports");
@@ -114,11 +149,23 @@ impl Backups {
         std::fs::create_dir_all(&self.dir)?;
         let blob = self.dir.join(&sha);
         if !blob.exists() {
-            let tmp = self.dir.join(format!(".{sha}.{}.tmp", std::process::id()));
-            let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &blob)?;
+            // A name of its own: two workers may back up the same content at once (with
+            // one shared name, one truncated the other's file or lost its rename).
+            static N: AtomicU64 = AtomicU64::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let tmp = self
+                .dir
+                .join(format!(".{sha}.{}-{n}.tmp", std::process::id()));
+            let written = (|| {
+                let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+                f.write_all(bytes)?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, &blob)
+            })();
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
         }
         let entry = BackupEntry {
             path: path.to_string(),
@@ -165,5 +212,32 @@ impl Backups {
     /// The bytes of a backup.
     pub fn read(&self, sha: &str) -> io::Result<Vec<u8>> {
         std::fs::read(self.dir.join(sha))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_of_the_same_content_at_once_all_succeed() {
+        let tmp = tempfile::tempdir().unwrap();
+        for round in 0..20 {
+            let backups = Backups::new(&tmp.path().join(format!("s{round}")));
+            let bytes = vec![b'x'; 64 << 10];
+            std::thread::scope(|s| {
+                for t in 0..8 {
+                    let (backups, bytes) = (&backups, &bytes);
+                    s.spawn(move || backups.save(&format!("/f{t}"), bytes).unwrap());
+                }
+            });
+            let names: Vec<String> = std::fs::read_dir(backups.dir())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names.len(), 2, "the blob and the index only: {names:?}");
+            assert_eq!(backups.read(&sha256_hex(&bytes)).unwrap(), bytes);
+            assert_eq!(backups.list().unwrap().len(), 8);
+        }
     }
 }

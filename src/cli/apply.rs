@@ -45,8 +45,9 @@ pub struct ApplyArgs {
     /// needs a shell in DIR, instead of on the host with FLEET_ROOT set.
     #[arg(long, requires = "root")]
     pub chroot: bool,
-    /// Do not flush each written file before renaming it into place; the run still ends
-    /// with one flush of the filesystem. Much faster for thousands of files.
+    /// Flush nothing: rename each written file into place at once, with no flush of its data
+    /// or of the directories (for images and tests; a power loss can lose what the run wrote,
+    /// a killed run still leaves each file old or new).
     #[arg(long)]
     pub no_fsync: bool,
     /// Also list unchanged resources.
@@ -106,6 +107,10 @@ fn compile(args: &ApplyArgs, file: &Path) -> Result<(CatalogDoc, ContentStore), 
             let doc = crate::timing::stage("catalog document", || {
                 crate::catalog::to_doc(&c, &program.sources)
             });
+            // A one-shot process: freeing the catalog and the program (~5 ms at 10,000
+            // resources) is left to the exit.
+            std::mem::forget(c);
+            std::mem::forget(program);
             Ok((doc, store))
         }
         _ => Err(format!("{} has errors; nothing applied", file.display())),
@@ -203,10 +208,13 @@ pub fn run(args: ApplyArgs) -> i32 {
     } else {
         super::out(&render(&run, args.verbose));
     }
-    match (args.detailed_exitcodes, run.changed(), run.failed()) {
+    let code = match (args.detailed_exitcodes, run.changed(), run.failed()) {
         (true, c, f) => (if c { 2 } else { 0 }) | (if f { 4 } else { 0 }),
         (false, _, f) => i32::from(f),
-    }
+    };
+    // The process exits next: the catalog and the results need not be freed one by one.
+    std::mem::forget((doc, run, report));
+    code
 }
 
 /// Shortens `sha256:<64 hex>` to 12 hex digits for people.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::apply::root::Root;
+use crate::catalog::fxhash::FxHashMap;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PasswdEntry {
@@ -89,10 +90,10 @@ pub fn shadow(root: &Root) -> Result<HashMap<String, String>, String> {
 /// Name -> id lookups for file owners, cached per run.
 #[derive(Debug, Default)]
 pub struct Ids {
-    users: Mutex<Option<HashMap<String, u32>>>,
-    groups: Mutex<Option<HashMap<String, u32>>>,
-    uid_names: Mutex<Option<HashMap<u32, String>>>,
-    gid_names: Mutex<Option<HashMap<u32, String>>>,
+    users: Mutex<Option<FxHashMap<String, u32>>>,
+    groups: Mutex<Option<FxHashMap<String, u32>>>,
+    uid_names: Mutex<Option<FxHashMap<u32, String>>>,
+    gid_names: Mutex<Option<FxHashMap<u32, String>>>,
 }
 
 impl Ids {
@@ -105,7 +106,7 @@ impl Ids {
         if let Ok(n) = name.parse() {
             return Ok(n);
         }
-        lookup(&self.users, &name.to_string(), || {
+        lookup(&self.users, name, || {
             Ok(passwd(root)?.into_iter().map(|e| (e.name, e.uid)).collect())
         })
         .ok_or_else(|| format!("no such user: {name}"))
@@ -116,7 +117,7 @@ impl Ids {
         if let Ok(n) = name.parse() {
             return Ok(n);
         }
-        lookup(&self.groups, &name.to_string(), || {
+        lookup(&self.groups, name, || {
             Ok(group(root)?.into_iter().map(|e| (e.name, e.gid)).collect())
         })
         .ok_or_else(|| format!("no such group: {name}"))
@@ -139,13 +140,14 @@ impl Ids {
 }
 
 /// Looks `key` up in a lazily loaded map, reloading it once when the key is missing.
-fn lookup<K, V>(
-    cache: &Mutex<Option<HashMap<K, V>>>,
-    key: &K,
-    load: impl Fn() -> Result<HashMap<K, V>, String>,
+fn lookup<K, Q, V>(
+    cache: &Mutex<Option<FxHashMap<K, V>>>,
+    key: &Q,
+    load: impl Fn() -> Result<FxHashMap<K, V>, String>,
 ) -> Option<V>
 where
-    K: std::hash::Hash + Eq,
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ?Sized,
     V: Clone,
 {
     let mut guard = cache.lock().unwrap_or_else(|e| e.into_inner());

@@ -3,7 +3,8 @@
 //! directory, fsync, rename, fsync of the directory); replaced and removed contents go to
 //! the backup store first.
 
-use std::fs::{File, Metadata, OpenOptions, Permissions};
+use std::borrow::Cow;
+use std::fs::{Metadata, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 
 use super::{Ctx, Params, Provider};
+use crate::apply::commit::Staging;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::{hex, sha256_hex, ResourceDoc};
 
@@ -26,21 +28,24 @@ enum Ensure {
     Absent,
 }
 
-enum Content {
-    Inline(Vec<u8>),
-    Blob(String),
+/// The wanted content (borrowed from the catalog where it can be: one resource at a time).
+enum Content<'a> {
+    Inline(Cow<'a, str>),
+    Blob(Cow<'a, str>),
 }
 
-struct Want {
-    path: String,
+struct Want<'a> {
+    path: Cow<'a, str>,
     ensure: Ensure,
-    content: Option<Content>,
-    target: Option<String>,
+    content: Option<Content<'a>>,
+    target: Option<Cow<'a, str>>,
     mode: Option<u32>,
-    owner: Option<String>,
-    group: Option<String>,
+    owner: Option<Cow<'a, str>>,
+    group: Option<Cow<'a, str>>,
     backup: bool,
     force: bool,
+    /// `owner` and `group` as ids, once looked up.
+    ids: std::cell::OnceCell<(Option<u32>, Option<u32>)>,
 }
 
 /// What is at the path now.
@@ -108,19 +113,22 @@ fn fmt_mode(m: u32) -> String {
     format!("{:04o}", m & 0o7777)
 }
 
-impl Want {
-    fn from(r: &ResourceDoc) -> Result<Want, String> {
+impl<'a> Want<'a> {
+    fn from(r: &'a ResourceDoc) -> Result<Want<'a>, String> {
         let p = Params::new(r);
-        let content = match (p.str("content")?, p.str("content_sha256")?) {
+        let content = match (p.str_ref("content")?, p.str_ref("content_sha256")?) {
             (Some(_), Some(_)) => return Err("content and source are both set".into()),
-            (Some(c), None) => Some(Content::Inline(c.into_bytes())),
-            (None, Some(sha)) => Some(Content::Blob(
+            (Some(c), None) => Some(Content::Inline(c)),
+            (None, Some(Cow::Borrowed(sha))) => Some(Content::Blob(Cow::Borrowed(
+                sha.strip_prefix("sha256:").unwrap_or(sha),
+            ))),
+            (None, Some(Cow::Owned(sha))) => Some(Content::Blob(Cow::Owned(
                 sha.strip_prefix("sha256:").unwrap_or(&sha).to_string(),
-            )),
+            ))),
             (None, None) => None,
         };
-        let target = p.str("target")?;
-        let ensure = match p.str("ensure")?.as_deref() {
+        let target = p.str_ref("target")?;
+        let ensure = match p.str_ref("ensure")?.as_deref() {
             Some("file") => Ensure::File,
             Some("present") => Ensure::Present,
             Some("directory") => Ensure::Directory,
@@ -138,30 +146,36 @@ impl Want {
             return Err("a directory source (recurse) is not supported yet".into());
         }
         Ok(Want {
-            path: p.name("path")?,
+            path: p.str_ref("path")?.unwrap_or(Cow::Borrowed(&r.title)),
             ensure,
             content,
             target,
             mode: parse_mode(&p, "mode")?,
-            owner: p.str("owner")?,
-            group: p.str("group")?,
+            owner: p.str_ref("owner")?,
+            group: p.str_ref("group")?,
             backup: p.bool("backup", true)?,
             force: p.bool("force", false)?,
+            ids: std::cell::OnceCell::new(),
         })
     }
 }
 
 impl Provider for FileProvider {
+    /// Only the paths it manages change; making or removing a link invalidates `cx.dirs`.
+    fn keeps_dirs(&self) -> bool {
+        true
+    }
+
     /// Removes the temp files a killed run left beside the files this catalog manages
-    /// (`.<name>.fleet-<pid>-<n>` whose process is gone).
+    /// (`.<name>.fleet-<pid>-<n>` whose process is gone), when an earlier run did not end.
     fn prepare(&self, resources: &[&ResourceDoc], cx: &Ctx) {
-        if cx.noop {
+        if cx.noop || !cx.sweep {
             return;
         }
         let mut dirs = std::collections::BTreeSet::new();
         for r in resources {
             let path = Params::new(r).name("path").unwrap_or_default();
-            if let Ok(real) = cx.root.resolve(&path) {
+            if let Ok(real) = cx.resolve(&path) {
                 if let Some(d) = real.parent() {
                     dirs.insert(d.to_path_buf());
                 }
@@ -188,8 +202,16 @@ impl Provider for FileProvider {
 
     fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
         let want = Want::from(r)?;
-        let real = cx.root.resolve(&want.path).map_err(|e| e.to_string())?;
-        let cur = Current::read(&real)?;
+        let resolved = cx
+            .dirs
+            .resolve_entry(cx.root, &want.path)
+            .map_err(|e| e.to_string())?;
+        let cur = Current::read(&resolved.real)?;
+        if let Current::Dir(_) = cur {
+            // Paths under it need not lstat it again.
+            cx.dirs.learn_dir(&want.path, &resolved);
+        }
+        let real = resolved.real;
         let mut out = match want.ensure {
             Ensure::Absent => remove(&want, &real, &cur, cx)?,
             Ensure::File | Ensure::Present => regular(&want, &real, &cur, cx)?,
@@ -205,6 +227,9 @@ impl Provider for FileProvider {
 
 /// Desired ownership as ids (`None`: leave as is).
 fn ids(want: &Want, cx: &Ctx) -> Result<(Option<u32>, Option<u32>), String> {
+    if let Some(ids) = want.ids.get() {
+        return Ok(*ids);
+    }
     let uid = want
         .owner
         .as_deref()
@@ -215,7 +240,7 @@ fn ids(want: &Want, cx: &Ctx) -> Result<(Option<u32>, Option<u32>), String> {
         .as_deref()
         .map(|g| cx.ids.gid(cx.root, g))
         .transpose()?;
-    Ok((uid, gid))
+    Ok(*want.ids.get_or_init(|| (uid, gid)))
 }
 
 /// Compares and fixes mode (unless a link), owner and group of what is at `real`.
@@ -311,6 +336,7 @@ fn clear(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<(), String
             if cx.noop {
                 return Ok(());
             }
+            cx.dirs.invalidate_under(cx.root, real);
             std::fs::remove_dir_all(real)
                 .map_err(|e| format!("cannot remove {}: {e}", real.display()))
         }
@@ -332,6 +358,8 @@ fn clear(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<(), String
             if cx.noop {
                 return Ok(());
             }
+            // Paths through a removed link resolve differently from now on.
+            cx.dirs.invalidate_under(cx.root, real);
             cx.touched(real);
             std::fs::remove_file(real).map_err(|e| format!("cannot remove {}: {e}", real.display()))
         }
@@ -354,22 +382,42 @@ fn remove(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, 
     Ok(out)
 }
 
-/// Streams a file through sha256.
-fn hash_file(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
+/// Reads the regular file at `path` in chunks (one chunk, so one `read`, for most files: the
+/// first asks for `len + 1` bytes, and a short read of a regular file is its end), handing
+/// each to `each`; returns how many bytes there were. The buffer is the worker's own, kept
+/// for the run, so checking 10,000 small files allocates nothing. `O_NOFOLLOW`: a link
+/// swapped in since the `lstat` is not read through.
+fn read_chunks(path: &Path, len: u64, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<u64> {
+    const CHUNK: usize = 256 * 1024;
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    Ok(hex(&h.finalize()))
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let want = usize::try_from(len).map_or(CHUNK, |l| l.saturating_add(1).min(CHUNK));
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        let mut total = 0u64;
+        loop {
+            let n = match f.read(&mut buf[..want]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            total += n as u64;
+            if n == 0 || !each(&buf[..n]) || (n < want && total >= len) {
+                return Ok(total);
+            }
+        }
+    })
 }
 
-impl Content {
+impl Content<'_> {
     fn len(&self, cx: &Ctx) -> Result<u64, String> {
         match self {
             Content::Inline(b) => Ok(b.len() as u64),
@@ -382,14 +430,14 @@ impl Content {
 
     fn sha(&self) -> String {
         match self {
-            Content::Inline(b) => sha256_hex(b),
-            Content::Blob(sha) => sha.clone(),
+            Content::Inline(b) => sha256_hex(b.as_bytes()),
+            Content::Blob(sha) => sha.to_string(),
         }
     }
 
     fn bytes(&self, cx: &Ctx) -> Result<std::sync::Arc<Vec<u8>>, String> {
         match self {
-            Content::Inline(b) => Ok(std::sync::Arc::new(b.clone())),
+            Content::Inline(b) => Ok(std::sync::Arc::new(b.as_bytes().to_vec())),
             Content::Blob(sha) => cx.store.get(sha).ok_or_else(|| {
                 format!(
                     "content sha256:{sha} is not in the content store (or does not match its hash)"
@@ -406,8 +454,25 @@ impl Content {
         }
         let err = |e: io::Error| format!("cannot read {}: {e}", real.display());
         match self {
-            Content::Inline(b) => Ok(std::fs::read(real).map_err(err)? == *b),
-            Content::Blob(sha) => Ok(hash_file(real).map_err(err)? == *sha),
+            Content::Inline(want) => {
+                let (mut rest, mut same) = (want.as_bytes(), true);
+                let n = read_chunks(real, md.len(), |chunk| {
+                    same = rest.starts_with(chunk);
+                    rest = rest.get(chunk.len()..).unwrap_or_default();
+                    same
+                })
+                .map_err(err)?;
+                Ok(same && n == want.len() as u64)
+            }
+            Content::Blob(sha) => {
+                let mut h = Sha256::new();
+                let n = read_chunks(real, md.len(), |chunk| {
+                    h.update(chunk);
+                    true
+                })
+                .map_err(err)?;
+                Ok(n == md.len() && hex(&h.finalize()) == *sha)
+            }
         }
     }
 }
@@ -445,7 +510,7 @@ fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome,
                                 .save(&want.path, &old)
                                 .map_err(|e| format!("cannot back up {}: {e}", want.path))?;
                         }
-                        write_atomic(real, &new, mode, Some(u), Some(g), cx.fsync)
+                        write_for(real, &new, mode, Some(u), Some(g), cx)
                             .map_err(|e| format!("cannot write {}: {e}", real.display()))?;
                         cx.touched(real);
                     }
@@ -502,7 +567,7 @@ fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome,
             }
             clear(want, real, cur, cx)?;
             if !cx.noop {
-                write_atomic(real, &new, want.mode.unwrap_or(0o644), uid, gid, cx.fsync)
+                write_for(real, &new, want.mode.unwrap_or(0o644), uid, gid, cx)
                     .map_err(|e| write_error(real, e, cx))?;
                 cx.touched(real);
             }
@@ -617,6 +682,8 @@ fn link(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, St
             cx.touched(real);
             Ok(())
         })();
+        // Paths through this link (or through what it replaced) resolve afresh.
+        cx.dirs.invalidate_under(cx.root, real);
         if let Err(e) = done {
             let _ = std::fs::remove_file(&tmp);
             return Err(format!("cannot link {}: {e}", real.display()));
@@ -653,7 +720,7 @@ fn temp_path(path: &Path) -> PathBuf {
 /// Replaces `path` with `bytes` atomically: a temp file in the same directory gets the
 /// bytes, owner and mode, is (with `fsync`) flushed to disk, and is renamed over `path`. A
 /// reader, or a killed run, sees the old content or the new one, never a mix. Directory
-/// entries are made durable once per run (`engine` calls `syncfs` at the end), not per file.
+/// entries are made durable once per run (the engine flushes them at the end), not per file.
 pub fn write_atomic(
     path: &Path,
     bytes: &[u8],
@@ -662,6 +729,32 @@ pub fn write_atomic(
     gid: Option<u32>,
     fsync: bool,
 ) -> io::Result<()> {
+    write_file(path, bytes, mode, uid, gid, fsync, None)
+}
+
+/// [`write_atomic`] for a resource being synced: with `cx.staging` (a real run that
+/// flushes), the temp file is written but neither flushed nor renamed; the engine flushes a
+/// whole batch of them at once and then renames them (`apply::commit`).
+fn write_for(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    cx: &Ctx,
+) -> io::Result<()> {
+    write_file(path, bytes, mode, uid, gid, cx.fsync, cx.staging)
+}
+
+fn write_file(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    fsync: bool,
+    staging: Option<&Staging>,
+) -> io::Result<()> {
     let tmp = temp_path(path);
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -669,16 +762,27 @@ pub fn write_atomic(
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
+        // Asked before writing: the flusher's error cursor must predate this data.
+        let staged_on = match staging {
+            Some(st) if fsync => st.accepts(&f),
+            _ => None,
+        };
         f.write_all(bytes)?;
         if uid.is_some() || gid.is_some() {
             std::os::unix::fs::fchown(&f, uid, gid)?;
         }
         f.set_permissions(Permissions::from_mode(mode))?;
-        if fsync {
+        if fsync && staged_on.is_none() {
             f.sync_data()?;
         }
         drop(f);
-        std::fs::rename(&tmp, path)
+        match (staging, staged_on) {
+            (Some(st), Some(dev)) => {
+                st.stage(tmp.clone(), path.to_path_buf(), bytes.len() as u64, dev);
+                Ok(())
+            }
+            _ => std::fs::rename(&tmp, path),
+        }
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
@@ -734,7 +838,13 @@ pub fn restore(
         Ok(md) if md.is_dir() => return Err(format!("{path} is a directory")),
         _ => (0o644, None, None),
     };
+    let state = backups.dir().parent().unwrap_or(backups.dir());
+    let unfinished = crate::apply::state::Unfinished::begin(state, true).ok();
     write_atomic(&real, &bytes, mode, uid, gid, true)
         .map_err(|e| format!("cannot write {}: {e}", real.display()))?;
+    // A marker an earlier run left stays for the next apply to sweep after it.
+    if let Some((u, false)) = unfinished {
+        u.end();
+    }
     Ok(entry)
 }

@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::root::Root;
+use super::commit::Staging;
+use super::root::{DirCache, Root};
 use super::state::Backups;
 use super::Outcome;
 use crate::catalog::json::ResourceDoc;
@@ -32,11 +33,25 @@ pub struct Ctx<'a> {
     pub store: &'a ContentStore,
     pub backups: &'a Backups,
     pub ids: &'a etc::Ids,
-    /// Directories whose entries this run changed; fsynced once at the end (with `fsync`).
+    /// Directories whose entries this run changed; flushed once at the end (with `fsync`).
     pub dirty: &'a std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>>,
+    /// Where directories resolved under the root, for this run.
+    pub dirs: &'a DirCache,
+    /// Where a file write may leave its temp file for the engine's group commit (flush,
+    /// then rename) instead of flushing and renaming it at once: set for the resource being
+    /// synced in a real run with flushes on (see `apply::commit`).
+    pub staging: Option<&'a Staging<'a>>,
+    /// An earlier run did not end (`state::Unfinished`): `prepare` hooks clean up after it.
+    pub sweep: bool,
 }
 
 impl Ctx<'_> {
+    /// Maps a catalog path under the root ([`Root::resolve`]), through the run's cache of
+    /// resolved directories.
+    pub fn resolve(&self, path: &str) -> std::io::Result<std::path::PathBuf> {
+        self.dirs.resolve(self.root, path)
+    }
+
     /// Notes that an entry of `path`'s parent directory was created, replaced or removed.
     pub fn touched(&self, path: &std::path::Path) {
         if let (true, Some(dir)) = (self.fsync && !self.noop, path.parent()) {
@@ -60,6 +75,15 @@ pub trait Provider: Send + Sync {
     /// (e.g. to clean up after an interrupted run). Must not change anything under noop.
     fn prepare(&self, resources: &[&ResourceDoc], cx: &Ctx) {
         let _ = (resources, cx);
+    }
+
+    /// Whether this provider changes nothing but the paths it resolves, and calls
+    /// [`DirCache::invalidate_under`] itself whenever it makes or removes a symlink or
+    /// removes a directory. When false (the default: commands, packages and the like can
+    /// change anything), the engine forgets the run's resolved directories after each of
+    /// its resources and after its `prepare`.
+    fn keeps_dirs(&self) -> bool {
+        false
     }
 
     /// Reacts to a refresh event from a dependency that changed; `synced` is what `sync`
@@ -124,11 +148,27 @@ impl<'a> Params<'a> {
     }
 
     pub fn raw(&self, name: &str) -> Option<&'a Value> {
-        self.r.params.get(name).filter(|v| !v.is_null())
+        let params = &self.r.params;
+        // A resource has a handful of parameters: comparing a few short keys is cheaper
+        // than hashing the name (this runs about ten times per resource).
+        let v = if params.len() <= 16 {
+            params.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+        } else {
+            params.get(name)
+        };
+        v.filter(|v| !v.is_null())
     }
 
     pub fn has(&self, name: &str) -> bool {
         self.raw(name).is_some()
+    }
+
+    /// [`Params::str`], borrowed from the catalog when it is a String there.
+    pub fn str_ref(&self, name: &str) -> Result<Option<std::borrow::Cow<'a, str>>, String> {
+        match self.raw(name) {
+            Some(Value::String(s)) => Ok(Some(std::borrow::Cow::Borrowed(s))),
+            _ => Ok(self.str(name)?.map(std::borrow::Cow::Owned)),
+        }
     }
 
     /// A String (Ints are rendered in decimal).
