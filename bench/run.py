@@ -44,8 +44,8 @@ GEN = os.path.join(HERE, "gen.py")
 
 STEPS = ["check", "compile", "noop-empty", "apply-empty", "noop-steady", "floor",
          "apply-nofsync"]
-# Steps only fleet has: a fresh apply with `--no-fsync` (one flush of the filesystem at the
-# end instead of one per file; Puppet always flushes each file).
+# Steps only fleet has: a fresh apply with `--no-fsync` (no flush at all, where the normal
+# apply flushes its files in groups; Puppet always flushes each file).
 FLEET_ONLY = {"apply-nofsync"}
 
 

@@ -8,9 +8,8 @@ use crate::catalog::fxhash::FxHashMap;
 use crate::catalog::{json, Catalog};
 use crate::diag::Diagnostic;
 
-/// The strongly connected component of every node (petgraph's Kosaraju, whose depth-first
-/// searches keep their own stacks, so a long dependency chain cannot exhaust the thread's),
-/// and whether any component has more than one member or a self-loop.
+/// The strongly connected component of every node, and whether any component has more than
+/// one member or a self-loop.
 pub(crate) fn components(g: &Csr) -> (Vec<usize>, bool) {
     let n = g.len();
     let mut cyclic = (0..n).any(|v| g.succ(v).contains(&v));
