@@ -95,6 +95,9 @@ def run(argv, logfile, ok=(0,), shell=False):
     with open(logfile, "ab") as out:
         out.write(("\n$ " + " ".join(argv) + "\n").encode())
         out.flush()
+        # No command pays for the one before it: the data a previous step left dirty (an
+        # apply with --no-fsync leaves all of it) is written back now, not while this runs.
+        os.sync()
         t0 = time.perf_counter()
         code = subprocess.call(["/usr/bin/time", "-o", rss_file, "-f", "%M"] + argv,
                                stdout=out, stderr=out, stdin=subprocess.DEVNULL)
@@ -112,6 +115,24 @@ def rmtree(path, scratch):
     if not path.startswith(scratch + os.sep):
         sys.exit(f"refusing to remove {path}: outside the scratch dir {scratch}")
     shutil.rmtree(path, ignore_errors=True)
+
+
+def set_aside(path, scratch):
+    """Moves path (under scratch) into SCRATCH/set-aside, deleted at the end of the run.
+
+    Deleting a tree of thousands of files just before a fresh apply makes the next apply
+    slow for a reason that is neither tool's: on an ext4 without a journal (this machine's
+    root filesystem) the inode allocator skips every inode deleted in the last minute, one
+    lookup at a time, for each new file, directory and link. A rename frees nothing.
+    """
+    path = os.path.abspath(path)
+    if not path.startswith(scratch + os.sep):
+        sys.exit(f"refusing to move {path}: outside the scratch dir {scratch}")
+    if not os.path.lexists(path):
+        return
+    aside = os.path.join(scratch, "set-aside")
+    os.makedirs(aside, exist_ok=True)
+    os.rename(path, os.path.join(aside, f"{len(os.listdir(aside))}-{os.path.basename(path)}"))
 
 
 def tree_digest(top):
@@ -160,13 +181,14 @@ class Tools:
                 "--logdir", s + "/log", "--rundir", s + "/run", "--color", "false"]
 
     def empty_roots(self):
-        """Both trees gone, both tools' state gone, the parent of /srv/bench present.
+        """Both trees gone (set aside, see `set_aside`), both tools' state gone, the parent
+        of /srv/bench present.
 
         Under --root, fleet resolves owners in ROOT/etc (as in an image or a chroot), while
         Puppet reads the host's: the fleet root gets the host's `root` user and group.
         """
-        rmtree(self.fleet_root, self.scratch)
-        rmtree(self.puppet_prefix, self.scratch)
+        set_aside(self.fleet_root, self.scratch)
+        set_aside(self.puppet_prefix, self.scratch)
         rmtree(os.path.join(self.state, "var"), self.scratch)
         os.makedirs(os.path.dirname(self.fleet_tree), exist_ok=True)
         os.makedirs(os.path.dirname(self.puppet_tree), exist_ok=True)
@@ -405,6 +427,7 @@ def main(argv=None):
     ensure_puppet()
     fleet = build_fleet(args.fleet)
     os.makedirs(args.scratch, exist_ok=True)
+    rmtree(os.path.join(args.scratch, "set-aside"), args.scratch)
     puppet_version = subprocess.run(["puppet", "--version"], capture_output=True,
                                     text=True).stdout.strip()
     fleet_version = subprocess.run([fleet, "--version"], capture_output=True,
@@ -417,6 +440,9 @@ def main(argv=None):
         measure_size(n, args, fleet, table, notes)
     if args.fleet_nodes:
         measure_fleet_compile(args, fleet, table, notes)
+
+    # The trees set aside between steps, deleted now that nothing is measured any more.
+    rmtree(os.path.join(args.scratch, "set-aside"), args.scratch)
 
     lines = [
         f"Run {started:%Y-%m-%d %H:%M} UTC on {machine()}; {fleet_version or 'fleet'} vs "
