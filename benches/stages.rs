@@ -151,15 +151,22 @@ fn plan(c: &mut Criterion) {
     let inputs: Vec<Input> = sizes().into_iter().map(generate).collect();
     let providers = Providers::standard();
 
+    // Each input's program and bench01 catalog, compiled once for the two writer groups.
+    let compiled: Vec<(&Input, Program, fleet::catalog::Catalog)> = inputs
+        .iter()
+        .map(|input| {
+            let program = Program::load(std::slice::from_ref(&input.manifest), Options::default());
+            let (catalog, _) = program.compile("bench01", &ContentStore::new());
+            (input, program, catalog.expect("catalog"))
+        })
+        .collect();
+
     let mut group = c.benchmark_group("to_doc");
-    for input in &inputs {
-        let program = Program::load(std::slice::from_ref(&input.manifest), Options::default());
-        let (catalog, _) = program.compile("bench01", &ContentStore::new());
-        let catalog = catalog.expect("catalog");
+    for (input, program, catalog) in &compiled {
         group.throughput(Throughput::Elements(input.resources));
         group.bench_with_input(
             BenchmarkId::from_parameter(input.resources),
-            &catalog,
+            catalog,
             |b, catalog| b.iter(|| fleet::catalog::to_doc(catalog, &program.sources)),
         );
     }
@@ -168,19 +175,16 @@ fn plan(c: &mut Criterion) {
     // What `fleet compile` does instead of `to_doc`: hash the compact form, stream the pretty
     // form (here into a sink).
     let mut group = c.benchmark_group("wire");
-    for input in &inputs {
-        let program = Program::load(std::slice::from_ref(&input.manifest), Options::default());
-        let (catalog, _) = program.compile("bench01", &ContentStore::new());
-        let catalog = catalog.expect("catalog");
+    for (input, program, catalog) in &compiled {
         group.throughput(Throughput::Elements(input.resources));
         group.bench_with_input(
             BenchmarkId::new("version", input.resources),
-            &catalog,
+            catalog,
             |b, catalog| b.iter(|| fleet::catalog::wire::version(catalog, &program.sources)),
         );
         group.bench_with_input(
             BenchmarkId::new("write_pretty", input.resources),
-            &catalog,
+            catalog,
             |b, catalog| {
                 b.iter(|| {
                     fleet::catalog::wire::write_pretty(catalog, &program.sources, std::io::sink())
@@ -191,7 +195,7 @@ fn plan(c: &mut Criterion) {
         let file = tempfile::tempfile().expect("temp file");
         group.bench_with_input(
             BenchmarkId::new("write_pretty_seekable", input.resources),
-            &catalog,
+            catalog,
             |b, catalog| {
                 b.iter(|| {
                     let mut f = &file;

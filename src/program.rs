@@ -245,7 +245,7 @@ impl Program {
         module_root: Option<PathBuf>,
     ) -> FileId {
         let id = self.sources.add(name, path, text);
-        let (ast, diags) = timing::stage("parse", || {
+        let (ast, diags) = timing::stage(format_args!("parse"), || {
             crate::syntax::parse(id, &self.sources.get(id).text)
         });
         self.load_diags.extend(diags);
@@ -360,7 +360,7 @@ impl Program {
         if self.has_syntax_errors() {
             return finish(all, &self.sources);
         }
-        let index = timing::stage("index", || Index::build(self));
+        let index = timing::stage(format_args!("index"), || Index::build(self));
         all.extend(index.diags.iter().cloned());
         let runs = index.check_runs();
         // Nodes are independent: evaluate them on every core, keeping their order.
@@ -369,7 +369,7 @@ impl Program {
                 Some(run) if !run.named => facts::stand_in("default"),
                 _ => self.facts_for(name),
             };
-            let (mut eval, mut diags) = timing::stage(&format!("evaluate {name}"), || {
+            let (mut eval, mut diags) = timing::stage(format_args!("evaluate {name}"), || {
                 eval::evaluate(self, &index, name, node.map(|n| n.def), facts)
             });
             let provision = match (eval.provision.clone(), eval.provision_spans.take()) {
@@ -382,11 +382,11 @@ impl Program {
                 module_dir: Some(&resolver),
                 load_content: false,
             };
-            let (mut catalog, cdiags) = timing::stage(&format!("catalog {name}"), || {
+            let (mut catalog, cdiags) = timing::stage(format_args!("catalog {name}"), || {
                 crate::catalog::build_with(eval, &self.sources, &store, &opts)
             });
             diags.extend(cdiags);
-            diags.extend(timing::stage(&format!("graph {name}"), || {
+            diags.extend(timing::stage(format_args!("graph {name}"), || {
                 crate::graph::link(&mut catalog)
             }));
             // Freeing 100,000 resources takes tens of milliseconds that nobody waits for:
@@ -404,7 +404,9 @@ impl Program {
         }
         all.extend(merge_nodes(per_node));
         all.extend(eval::provision::duplicate_addresses(&provisions));
-        all.extend(timing::stage("lints", || lints::run(self, &index)));
+        all.extend(timing::stage(format_args!("lints"), || {
+            lints::run(self, &index)
+        }));
         finish(all, &self.sources)
     }
 
@@ -453,7 +455,7 @@ impl Program {
             all.push(d);
             return (None, finish(all, &self.sources));
         };
-        let (eval, diags) = timing::stage(&format!("evaluate {node}"), || {
+        let (eval, diags) = timing::stage(format_args!("evaluate {node}"), || {
             eval::evaluate(self, index, node, block, self.facts_for(node))
         });
         all.extend(diags);
@@ -462,11 +464,11 @@ impl Program {
             module_dir: Some(&resolver),
             load_content: true,
         };
-        let (mut catalog, cdiags) = timing::stage(&format!("catalog {node}"), || {
+        let (mut catalog, cdiags) = timing::stage(format_args!("catalog {node}"), || {
             crate::catalog::build_with(eval, &self.sources, store, &opts)
         });
         all.extend(cdiags);
-        all.extend(timing::stage(&format!("graph {node}"), || {
+        all.extend(timing::stage(format_args!("graph {node}"), || {
             crate::graph::link(&mut catalog)
         }));
         let all = finish(all, &self.sources);
@@ -506,45 +508,13 @@ impl Program {
 
 /// `f` over `items` on one large-stack worker per core, results in the order of `items`.
 fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
-    if workers < 2 {
-        return items.iter().map(f).collect();
+    let workers = crate::par::cores().min(items.len());
+    if workers >= 2 {
+        if let Some(out) = crate::par::map(workers, 256 << 20, items, |x| Some(f(x))) {
+            return out;
+        }
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<R>>> =
-        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        let mut handles = Vec::new();
-        for _ in 0..workers {
-            let work = || loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let r = f(item);
-                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-            };
-            let spawned = std::thread::Builder::new()
-                .name("fleet-eval".into())
-                .stack_size(256 << 20)
-                .spawn_scoped(s, work)
-                .expect("spawning an evaluation thread");
-            handles.push(spawned);
-        }
-        for h in handles {
-            if let Err(panic) = h.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-    });
-    slots
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .expect("every item was evaluated")
-        })
-        .collect()
+    items.iter().map(f).collect()
 }
 
 /// Runs `f` on a thread with a large stack: evaluation recurses along the nesting of the

@@ -9,8 +9,9 @@ fn enabled() -> bool {
     *ON.get_or_init(|| std::env::var_os("FLEET_TIMINGS").is_some_and(|v| v != "0"))
 }
 
-/// Runs `f`, printing `fleet: <what> <ms> ms` when timings are on.
-pub fn stage<T>(what: &str, f: impl FnOnce() -> T) -> T {
+/// Runs `f`, printing `fleet: <what> <ms> ms` when timings are on (`what` is only
+/// formatted then: `stage(format_args!("evaluate {node}"), …)` costs nothing when off).
+pub fn stage<T>(what: std::fmt::Arguments<'_>, f: impl FnOnce() -> T) -> T {
     if !enabled() {
         return f();
     }

@@ -58,18 +58,6 @@ impl ResourceDoc {
 /// `Type[title]` for a lower-case type name.
 pub fn reference(kind: &str, title: &str) -> String {
     let mut out = String::with_capacity(kind.len() + title.len() + 2);
-    if !kind.contains(':') {
-        // The usual case, a native type: `file` -> `File`.
-        let mut chars = kind.chars();
-        if let Some(c) = chars.next() {
-            out.extend(c.to_uppercase());
-            out.push_str(chars.as_str());
-        }
-        out.push('[');
-        out.push_str(title);
-        out.push(']');
-        return out;
-    }
     for (i, seg) in kind.split("::").enumerate() {
         if i > 0 {
             out.push_str("::");

@@ -104,7 +104,7 @@ fn compile(args: &ApplyArgs, file: &Path) -> Result<(CatalogDoc, ContentStore), 
     super::output::report_to_stderr(&diags, &program.sources, &file.to_string_lossy());
     match catalog {
         Some(c) if errors == 0 => {
-            let doc = crate::timing::stage("catalog document", || {
+            let doc = crate::timing::stage(format_args!("catalog document"), || {
                 crate::catalog::to_doc(&c, &program.sources)
             });
             // A one-shot process: freeing the catalog and the program (~5 ms at 10,000

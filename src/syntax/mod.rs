@@ -70,6 +70,9 @@ fn parse_sequential(
 /// millisecond per 3 KiB here; a thread costs tens of microseconds).
 const PARALLEL_MIN_BYTES: usize = 32 * 1024;
 
+/// The stack of a thread that parses a piece.
+const PIECE_STACK: usize = 64 << 20;
+
 /// The size of one piece of a large file.
 const PIECE_BYTES: usize = 256 * 1024;
 
@@ -82,9 +85,7 @@ const PIECE_BYTES: usize = 256 * 1024;
 /// When one `node`, `class` or `define` holds most of the file (a site's big node block), the
 /// statements inside its braces are split the same way instead (see [`parse_big_block`]).
 fn parse_parallel(file: FileId, text: &str) -> Option<(ast::File, Vec<Diagnostic>)> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
+    let threads = crate::par::cores().min(8);
     if threads < 2 || text.len() < PARALLEL_MIN_BYTES {
         return None;
     }
@@ -94,8 +95,9 @@ fn parse_parallel(file: FileId, text: &str) -> Option<(ast::File, Vec<Diagnostic
     // Pieces of about PIECE_BYTES (at least one per thread): pest holds every token of a
     // piece until it is lowered, so small pieces keep that transient memory small.
     let ranges = pieces(text, 0, text.len(), threads, split_point)?;
-    let chunks = on_threads(threads, &ranges, |&(start, end)| {
-        lower::parse_chunk(file, &text[..end], start)
+    let chunks = crate::par::map(threads, PIECE_STACK, &ranges, |&(start, end)| {
+        let chunk = lower::parse_chunk(file, &text[..end], start);
+        chunk.error.is_none().then_some(chunk)
     })?;
     let mut out = ast::File::default();
     let mut diags = Vec::new();
@@ -132,66 +134,6 @@ fn pieces(
     }
     bounds.push(to);
     Some(bounds.windows(2).map(|w| (w[0], w[1])).collect())
-}
-
-/// A chunk, or the reason to give up on the parallel parse.
-trait Piece {
-    fn failed(&self) -> bool;
-}
-
-impl Piece for lower::Chunk {
-    fn failed(&self) -> bool {
-        self.error.is_some()
-    }
-}
-
-impl Piece for (ast::File, Vec<Diagnostic>, bool) {
-    fn failed(&self) -> bool {
-        self.2
-    }
-}
-
-/// `f` over `jobs` on up to `threads` threads (workers take jobs in order); the results in
-/// job order, or None as soon as one failed.
-fn on_threads<J: Sync, T: Piece + Send>(
-    threads: usize,
-    jobs: &[J],
-    f: impl Fn(&J) -> T + Sync,
-) -> Option<Vec<T>> {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<T>>> =
-        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    let failed = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        for _ in 0..threads.min(jobs.len()) {
-            let work = || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                if failed.load(Ordering::Relaxed) {
-                    break;
-                }
-                let out = f(job);
-                if out.failed() {
-                    failed.store(true, Ordering::Relaxed);
-                }
-                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
-            };
-            let spawned = std::thread::Builder::new()
-                .stack_size(64 << 20)
-                .spawn_scoped(s, work);
-            if spawned.is_err() {
-                failed.store(true, Ordering::Relaxed);
-            }
-        }
-    });
-    if failed.into_inner() {
-        return None;
-    }
-    slots
-        .into_iter()
-        .map(|slot| slot.into_inner().unwrap_or_else(|e| e.into_inner()))
-        .collect()
 }
 
 /// When one top-level `node`, `class` or `define` written as `… {` / statements / `}` holds
@@ -257,26 +199,24 @@ fn parse_big_block(
     }
     let mut jobs = vec![Job::Outer];
     jobs.extend(ranges.iter().map(|&(a, b)| Job::Inner(a, b)));
-    let results = on_threads(threads, &jobs, |job| match job {
+    let results = crate::par::map(threads, PIECE_STACK, &jobs, |job| match job {
         Job::Outer => {
             let (ast, diags) = parse_sequential(file, &outer, ast::File::default(), Vec::new());
-            let failed = diags.iter().any(|d| d.code == "syntax");
-            (ast, diags, failed)
+            (!diags.iter().any(|d| d.code == "syntax")).then_some((ast, diags))
         }
         Job::Inner(a, b) => {
             let chunk = lower::parse_block_chunk(file, &text[..*b], *a);
-            let failed = chunk.error.is_some();
             let ast = ast::File {
                 items: chunk.items,
                 comments: chunk.comments,
             };
-            (ast, chunk.diags, failed)
+            chunk.error.is_none().then_some((ast, chunk.diags))
         }
     })?;
     let mut results = results.into_iter();
-    let (mut out, mut diags, _) = results.next()?;
+    let (mut out, mut diags) = results.next()?;
     let mut body = Vec::new();
-    for (piece, piece_diags, _) in results {
+    for (piece, piece_diags) in results {
         body.extend(piece.items);
         out.comments.extend(piece.comments);
         diags.extend(piece_diags);
