@@ -75,9 +75,10 @@ pub struct Resource {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Edge {
-    /// Indices into `Catalog::resources`.
-    pub from: usize,
-    pub to: usize,
+    /// Indices into `Catalog::resources` (u32: a node has far fewer than 4 billion resources,
+    /// and a 100,000-resource node has half a million edges).
+    pub from: u32,
+    pub to: u32,
     pub refresh: bool,
     pub implicit: bool,
 }
@@ -185,8 +186,8 @@ fn unsealed_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
         .edges
         .iter()
         .map(|e| json::EdgeDoc {
-            from: name(e.from),
-            to: name(e.to),
+            from: name(e.from as usize),
+            to: name(e.to as usize),
             refresh: e.refresh,
         })
         .collect();

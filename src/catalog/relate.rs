@@ -23,7 +23,9 @@ pub(crate) fn relations(
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Edge> {
     let mut r = Resolver::new(eval, catalog, decls);
-    let mut pairs: HashMap<(usize, usize), bool> = HashMap::default();
+    // Every pair as it comes (12 bytes each), then sorted and merged: a map of pairs would
+    // hold twice the memory at the peak of a big node's catalog.
+    let mut edges: Vec<Edge> = Vec::with_capacity(eval.relations.len());
     let mut reported: HashSet<Span> = HashSet::default();
     for rel in &eval.relations {
         let (from, from_container) = r.endpoint(&rel.from, diags, &mut reported);
@@ -32,22 +34,22 @@ pub(crate) fn relations(
         for &f in from.iter() {
             for &t in to.iter() {
                 if f != t || direct {
-                    *pairs.entry((f, t)).or_insert(false) |= rel.refresh;
+                    edges.push(Edge {
+                        from: f as u32,
+                        to: t as u32,
+                        refresh: rel.refresh,
+                        implicit: false,
+                    });
                 }
             }
         }
     }
-    let mut edges: Vec<Edge> = pairs
-        .into_iter()
-        .map(|((from, to), refresh)| Edge {
-            from,
-            to,
-            refresh,
-            implicit: false,
-        })
-        .collect();
-    // Each pair is once in the map: an unstable sort gives the same order.
     edges.sort_unstable_by_key(|e| (e.from, e.to));
+    edges.dedup_by(|later, kept| {
+        let same = (later.from, later.to) == (kept.from, kept.to);
+        kept.refresh |= same && later.refresh;
+        same
+    });
     edges
 }
 

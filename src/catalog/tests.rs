@@ -20,7 +20,7 @@ fn edges(c: &Catalog) -> Vec<(String, String, bool)> {
     let name = |i: usize| json::reference(&c.resources[i].kind, &c.resources[i].title);
     c.edges
         .iter()
-        .map(|e| (name(e.from), name(e.to), e.refresh))
+        .map(|e| (name(e.from as usize), name(e.to as usize), e.refresh))
         .collect()
 }
 

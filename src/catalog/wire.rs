@@ -229,8 +229,12 @@ impl<P: Write, C: Write> JsonWriter<P, C> {
                         // `json::EdgeDoc`.
                         w.element(i == 0, |w| {
                             w.object(|w| {
-                                w.field(true, "from", |w| w.both().write_all(refs.get(e.from)))?;
-                                w.field(false, "to", |w| w.both().write_all(refs.get(e.to)))?;
+                                w.field(true, "from", |w| {
+                                    w.both().write_all(refs.get(e.from as usize))
+                                })?;
+                                w.field(false, "to", |w| {
+                                    w.both().write_all(refs.get(e.to as usize))
+                                })?;
                                 w.field(false, "refresh", |w| w.bool(e.refresh))
                             })
                         })?;

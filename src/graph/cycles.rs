@@ -12,7 +12,7 @@ use crate::diag::Diagnostic;
 /// one member or a self-loop.
 pub(crate) fn components(g: &Csr) -> (Vec<usize>, bool) {
     let n = g.len();
-    let mut cyclic = (0..n).any(|v| g.succ(v).contains(&v));
+    let mut cyclic = (0..n).any(|v| g.succ(v).contains(&(v as u32)));
     // Tarjan's algorithm, iterative (a chain of 100,000 `->` would overflow a recursive one),
     // over the compressed rows as they are: Kosaraju's (petgraph's `kosaraju_scc`) needs the
     // incoming edges too, i.e. a copy of the graph at 32 bytes an edge.
@@ -34,6 +34,7 @@ pub(crate) fn components(g: &Csr) -> (Vec<usize>, bool) {
         while let Some(top) = t.path.last_mut() {
             let (v, pos) = *top;
             if let Some(&w) = g.succ(v).get(pos) {
+                let w = w as usize;
                 top.1 += 1;
                 if t.index[w] == NEW {
                     t.enter(w);
@@ -104,7 +105,7 @@ pub(crate) fn report(catalog: &Catalog, g: &Csr) -> Vec<Diagnostic> {
     let mut members: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
     let mut firsts = Vec::new();
     for (m, &k) in id.iter().enumerate() {
-        if size[&k] > 1 || g.succ(m).contains(&m) {
+        if size[&k] > 1 || g.succ(m).contains(&(m as u32)) {
             let list = members.entry(k).or_default();
             if list.is_empty() {
                 firsts.push(k);
@@ -157,6 +158,7 @@ fn bfs(
     let mut queue = VecDeque::from([from]);
     while let Some(x) = queue.pop_front() {
         for &y in adj.succ(x) {
+            let y = y as usize;
             if !inside(y) || prev.contains_key(&y) {
                 continue;
             }

@@ -8,7 +8,7 @@ use crate::eval::value::Value;
 /// Every implicit edge the catalog calls for, `(required, dependent)`, in the order of the
 /// dependent resource and, per resource, in the order §5 lists them. Linear in the catalog's
 /// size (hash lookups; a file's parent is found by walking up its path).
-pub(crate) fn candidates(catalog: &Catalog) -> Vec<(usize, usize)> {
+pub(crate) fn candidates(catalog: &Catalog) -> Vec<(u32, u32)> {
     let n = catalog.resources.len();
     let mut files: HashMap<&str, usize> = HashMap::with_capacity_and_hasher(n, Default::default());
     let mut users: HashMap<&str, usize> = HashMap::default();
@@ -35,8 +35,9 @@ pub(crate) fn candidates(catalog: &Catalog) -> Vec<(usize, usize)> {
         let group_start = out.len();
         let mut push = |j: Option<usize>| {
             if let Some(j) = j {
-                if j != i && !out[group_start..].contains(&(j, i)) {
-                    out.push((j, i));
+                let pair = (j as u32, i as u32);
+                if j != i && !out[group_start..].contains(&pair) {
+                    out.push(pair);
                 }
             }
         };

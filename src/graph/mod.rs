@@ -26,12 +26,12 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
     // A resource required by itself is a cycle of one; the edge itself goes.
     let mut loops: Vec<usize> = edges
         .iter()
-        .filter(|e| e.from == e.to && e.from < n)
-        .map(|e| e.from)
+        .filter(|e| e.from == e.to && (e.from as usize) < n)
+        .map(|e| e.from as usize)
         .collect();
     loops.sort_unstable();
     loops.dedup();
-    edges.retain(|e| e.from < n && e.to < n && e.from != e.to);
+    edges.retain(|e| (e.from as usize) < n && (e.to as usize) < n && e.from != e.to);
     if !edges.is_sorted_by_key(|e| (e.from, e.to)) {
         edges.sort_unstable_by_key(|e| (e.from, e.to));
     }
@@ -67,7 +67,7 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
 
     // Implicit edges in catalog order. One between two components of the full graph can never
     // close a cycle; one inside a component is checked against the edges so far.
-    let mut inner: Vec<Vec<usize>> = if cyclic {
+    let mut inner: Vec<Vec<u32>> = if cyclic {
         vec![Vec::new(); n]
     } else {
         Vec::new()
@@ -75,14 +75,15 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
     let mut stamp = if cyclic { vec![0u32; n] } else { Vec::new() };
     let mut round = 0u32;
     for (req, dep) in cands {
-        if comp[req] == comp[dep] {
+        let (r, d) = (req as usize, dep as usize);
+        if comp[r] == comp[d] {
             round += 1;
-            let inside = |x: usize| comp[x] == comp[req];
-            if reaches(&explicit, &inner, dep, req, inside, &mut stamp, round) {
-                diags.push(dropped(catalog, req, dep));
+            let inside = |x: usize| comp[x] == comp[r];
+            if reaches(&explicit, &inner, d, r, inside, &mut stamp, round) {
+                diags.push(dropped(catalog, r, d));
                 continue;
             }
-            inner[req].push(dep);
+            inner[r].push(dep);
         }
         edges.push(Edge {
             from: req,
@@ -99,12 +100,12 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
 }
 
 /// The dependency graph's adjacency: petgraph's compressed sparse rows, so the successors of
-/// `i` are one ascending slice.
-pub(crate) struct Csr(petgraph::csr::Csr<(), (), petgraph::Directed, usize>);
+/// `i` are one ascending slice (of u32 indices, as in [`Edge`]).
+pub(crate) struct Csr(petgraph::csr::Csr<(), (), petgraph::Directed, u32>);
 
 impl Csr {
-    pub(crate) fn new(n: usize, edges: impl Iterator<Item = (usize, usize)>) -> Csr {
-        let mut pairs: Vec<(usize, usize)> = edges.collect();
+    pub(crate) fn new(n: usize, edges: impl Iterator<Item = (u32, u32)>) -> Csr {
+        let mut pairs: Vec<(u32, u32)> = edges.collect();
         pairs.sort_unstable();
         pairs.dedup();
         let mut g = petgraph::csr::Csr::from_sorted_edges(&pairs).expect("edges are sorted");
@@ -118,12 +119,12 @@ impl Csr {
         self.0.node_count()
     }
 
-    pub(crate) fn succ(&self, i: usize) -> &[usize] {
-        self.0.neighbors_slice(i)
+    pub(crate) fn succ(&self, i: usize) -> &[u32] {
+        self.0.neighbors_slice(i as u32)
     }
 
-    fn has(&self, a: usize, b: usize) -> bool {
-        self.succ(a).binary_search(&b).is_ok()
+    fn has(&self, a: u32, b: u32) -> bool {
+        self.succ(a as usize).binary_search(&b).is_ok()
     }
 }
 
@@ -131,7 +132,7 @@ impl Csr {
 /// satisfying `inside`.
 fn reaches(
     base: &Csr,
-    extra: &[Vec<usize>],
+    extra: &[Vec<u32>],
     from: usize,
     to: usize,
     inside: impl Fn(usize) -> bool,
@@ -145,6 +146,7 @@ fn reaches(
             return true;
         }
         for &y in base.succ(x).iter().chain(&extra[x]) {
+            let y = y as usize;
             if stamp[y] != round && inside(y) {
                 stamp[y] = round;
                 stack.push(y);
@@ -179,13 +181,13 @@ pub fn order(catalog: &Catalog) -> Vec<usize> {
         catalog
             .edges
             .iter()
-            .filter(|e| e.from < n && e.to < n)
+            .filter(|e| (e.from as usize) < n && (e.to as usize) < n)
             .map(|e| (e.from, e.to)),
     );
     let mut indeg = vec![0usize; n];
     for i in 0..n {
         for &j in g.succ(i) {
-            indeg[j] += 1;
+            indeg[j as usize] += 1;
         }
     }
     let mut heap: BinaryHeap<Reverse<usize>> =
@@ -196,6 +198,7 @@ pub fn order(catalog: &Catalog) -> Vec<usize> {
         out.push(i);
         placed[i] = true;
         for &j in g.succ(i) {
+            let j = j as usize;
             indeg[j] -= 1;
             if indeg[j] == 0 {
                 heap.push(Reverse(j));

@@ -11,7 +11,7 @@ fn edges(c: &Catalog) -> Vec<(String, String, bool)> {
     let name = |i: usize| json::reference(&c.resources[i].kind, &c.resources[i].title);
     c.edges
         .iter()
-        .map(|e| (name(e.from), name(e.to), e.refresh))
+        .map(|e| (name(e.from as usize), name(e.to as usize), e.refresh))
         .collect()
 }
 
@@ -323,7 +323,7 @@ fn a_hundred_thousand_resources_link() {
     let eval = bare(specs);
     let (mut c, d) = build(eval, &crate::source::SourceMap::new(), &ContentStore::new());
     assert_eq!(d, []);
-    for i in 1..n {
+    for i in 1..n as u32 {
         c.edges.push(Edge {
             from: i,
             to: i + 1,
@@ -351,7 +351,7 @@ fn components_are_mutual_reachability() {
         let n = 1 + round % 12;
         let m = next(2 * n + 1);
         let pairs: Vec<(usize, usize)> = (0..m).map(|_| (next(n), next(n))).collect();
-        let g = Csr::new(n, pairs.iter().copied());
+        let g = Csr::new(n, pairs.iter().map(|&(a, b)| (a as u32, b as u32)));
         let (comp, cyclic) = cycles::components(&g);
         let mut reach = vec![vec![false; n]; n];
         for &(a, b) in &pairs {
