@@ -142,7 +142,7 @@ fn declare(
                     let tags = &mut catalog.resources[r].tags;
                     for t in &decl.tags {
                         if !tags.contains(t) {
-                            tags.push(t.clone());
+                            tags.push(*t);
                         }
                     }
                     add_aliases(&mut d, ty, decl, r);
@@ -175,7 +175,7 @@ fn declare(
         tags.push(Name::of_static(ty.name));
         for t in &decl.tags {
             if !tags.contains(t) {
-                tags.push(t.clone());
+                tags.push(*t);
             }
         }
         d.of_decl[i] = Some(r);
@@ -269,12 +269,12 @@ fn attach_content(
     let mut version_seed = None;
     if let Some(src) = res.params.get("source").cloned() {
         let text = src.value.as_str().unwrap_or_default().to_string();
-        match content::locate(&text, src.value_span, sources, opts) {
+        match content::locate(&text, src.value_span(), sources, opts) {
             Located::Missing(why) => {
                 diags.push(
                     Diagnostic::error(
                         "source-not-found",
-                        src.value_span,
+                        src.value_span(),
                         format!("source `{text}` not found: {why}"),
                     )
                     .with_primary("not found")
@@ -294,7 +294,7 @@ fn attach_content(
                     diags.push(
                         Diagnostic::error(
                             "source-not-found",
-                            src.value_span,
+                            src.value_span(),
                             format!("cannot read source `{}`: {e}", path.display()),
                         )
                         .with_primary("unreadable"),
@@ -313,7 +313,7 @@ fn attach_content(
             return;
         }
         let url = repo.value.as_str().unwrap_or_default().to_string();
-        let local = match content::locate(&url, repo.value_span, sources, opts) {
+        let local = match content::locate(&url, repo.value_span(), sources, opts) {
             Located::Found(p) => Some(p),
             Located::Missing(_) => None,
         };
@@ -327,17 +327,15 @@ fn attach_content(
             Ok((commit, tar)) => {
                 let sha = store.add(tar.to_vec());
                 version_seed = Some(commit.clone());
-                let at = |a: &Attr, v: String| Attr {
-                    value: Value::str(v),
-                    ..a.clone()
-                };
+                let at =
+                    |a: &Attr, v: String| Attr::new(Value::str(v), a.name_span(), a.value_span());
                 res.params.insert("commit", at(&repo, commit));
                 res.params.insert("content_sha256", at(&repo, sha));
             }
             Err(GitError::Repo(why)) => diags.push(
                 Diagnostic::error(
                     "source-not-found",
-                    repo.value_span,
+                    repo.value_span(),
                     format!("repository `{url}` cannot be read: {why}"),
                 )
                 .with_primary("not a readable git repository"),
@@ -345,7 +343,9 @@ fn attach_content(
             Err(GitError::Revision(why)) => diags.push(
                 Diagnostic::error(
                     "invalid-value",
-                    revision.as_ref().map_or(repo.value_span, |r| r.value_span),
+                    revision
+                        .as_ref()
+                        .map_or(repo.value_span(), |r| r.value_span()),
                     format!("revision `{rev}` not found: {why}"),
                 )
                 .with_primary("no such branch, tag or commit"),
@@ -361,10 +361,11 @@ fn attach_content(
                 .expect("content set with the seed");
             res.params.insert(
                 "version",
-                Attr {
-                    value: Value::str(&seed[..12.min(seed.len())]),
-                    ..anchor
-                },
+                Attr::new(
+                    Value::str(&seed[..12.min(seed.len())]),
+                    anchor.name_span(),
+                    anchor.value_span(),
+                ),
             );
         }
     }

@@ -106,14 +106,8 @@ impl Fixture {
         let value_span = Span::new(self.file, start, value_end);
         self.cursor = value_end;
         let r = self.eval.resources.last_mut().expect("a resource first");
-        r.attrs.insert(
-            name,
-            Attr {
-                value,
-                name_span,
-                value_span,
-            },
-        );
+        r.attrs
+            .insert(name, Attr::new(value, name_span, value_span));
         self
     }
 
@@ -208,16 +202,7 @@ pub(crate) fn bare(resources: Vec<Spec>) -> NodeEval {
                 title_span: span,
                 attrs: attrs
                     .into_iter()
-                    .map(|(k, v)| {
-                        (
-                            k.to_string(),
-                            Attr {
-                                value: v,
-                                name_span: span,
-                                value_span: span,
-                            },
-                        )
-                    })
+                    .map(|(k, v)| (k.to_string(), Attr::new(v, span, span)))
                     .collect(),
                 tags: vec![],
             })

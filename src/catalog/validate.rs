@@ -22,7 +22,7 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
             diags.push(
                 Diagnostic::error(
                     "unknown-attribute",
-                    attr.name_span,
+                    attr.name_span(),
                     format!("`{}` has no attribute `{name}`", ty.name),
                 )
                 .with_primary("unknown attribute")
@@ -41,7 +41,7 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
                 diags.push(
                     Diagnostic::warning(
                         "world-writable",
-                        attr.value_span,
+                        attr.value_span(),
                         format!("mode {mode:04o} lets every user write this file"),
                     )
                     .with_primary("world-writable")
@@ -56,7 +56,7 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
                 diags.push(
                     Diagnostic::warning(
                         "plaintext-password",
-                        attr.value_span,
+                        attr.value_span(),
                         "this password looks like plain text, not a crypt hash",
                     )
                     .with_primary("plain text")
@@ -72,7 +72,7 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
         }
         // Metaparameters (`noop`, `alias`) are checked but, as CLI.md says, not params.
         if !schema::is_metaparam(name) {
-            params.insert(name.clone(), attr);
+            params.insert(*name, attr);
         }
     }
 
@@ -173,11 +173,11 @@ fn exclusive(decl: &Declared, params: &mut AttrMap, a: &str, b: &str, diags: &mu
     diags.push(
         Diagnostic::error(
             "invalid-value",
-            second_attr.value_span,
+            second_attr.value_span(),
             format!("`{second}` cannot be set together with `{first}`"),
         )
         .with_primary(format!("`{first}` is already set"))
-        .with_label(first_attr.name_span, format!("`{first}` set here"))
+        .with_label(first_attr.name_span(), format!("`{first}` set here"))
         .with_help(format!("keep either `{a}` or `{b}`")),
     );
     params.shift_remove(second);
@@ -188,7 +188,7 @@ fn exclusive(decl: &Declared, params: &mut AttrMap, a: &str, b: &str, diags: &mu
 fn check_release(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic>> {
     let bad = |message: String, label: &str| {
         Err(Box::new(
-            Diagnostic::error("invalid-value", attr.value_span, message).with_primary(label),
+            Diagnostic::error("invalid-value", attr.value_span(), message).with_primary(label),
         ))
     };
     match (ty, name, &attr.value) {
@@ -245,7 +245,7 @@ fn check_value(ty: &str, name: &str, kind: AttrKind, attr: &Attr) -> Result<(), 
                 return Err(Box::new(
                     Diagnostic::error(
                         "invalid-value",
-                        attr.value_span,
+                        attr.value_span(),
                         format!("`{s}` is not a valid `{name}` for `{ty}`"),
                     )
                     .with_primary(format!("expected {}", kind.describe()))
@@ -261,7 +261,7 @@ fn check_value(ty: &str, name: &str, kind: AttrKind, attr: &Attr) -> Result<(), 
                 return Err(Box::new(
                     Diagnostic::error(
                         "invalid-value",
-                        attr.value_span,
+                        attr.value_span(),
                         format!("`{name}` must not contain `..`: `{s}`"),
                     )
                     .with_primary("`..` in a path"),
@@ -271,7 +271,7 @@ fn check_value(ty: &str, name: &str, kind: AttrKind, attr: &Attr) -> Result<(), 
                 return Err(Box::new(
                     Diagnostic::error(
                         "invalid-value",
-                        attr.value_span,
+                        attr.value_span(),
                         format!("`{name}` must be an absolute path, not `{s}`"),
                     )
                     .with_primary("a relative path")
@@ -286,7 +286,7 @@ fn check_value(ty: &str, name: &str, kind: AttrKind, attr: &Attr) -> Result<(), 
             } else if matches!(v, Value::Str(_) | Value::Int(_)) {
                 return Err(Box::new(Diagnostic::error(
                     "invalid-value",
-                    attr.value_span,
+                    attr.value_span(),
                     format!("{v} is not a file mode"),
                 )
                 .with_primary("not a mode")
@@ -318,7 +318,7 @@ fn check_value(ty: &str, name: &str, kind: AttrKind, attr: &Attr) -> Result<(), 
     Err(Box::new(
         Diagnostic::error(
             "invalid-value",
-            attr.value_span,
+            attr.value_span(),
             format!(
                 "`{name}` of `{ty}` expects {}, found {} {v}",
                 kind.describe(),

@@ -500,11 +500,7 @@ mod tests {
 
     fn attr(value: Value) -> Attr {
         let at = Span::new(FileId(0), 0, 0);
-        Attr {
-            value,
-            name_span: at,
-            value_span: at,
-        }
+        Attr::new(value, at, at)
     }
 
     fn refs(list: &[(&str, &str)]) -> Value {

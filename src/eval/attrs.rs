@@ -1,67 +1,129 @@
 //! The attributes of one resource, kept small: a node of 100,000 resources holds half a
 //! million of them, twice (evaluation, then catalog).
 //!
-//! - [`Name`]: an attribute, type or tag name. The names of the native types, their
-//!   attributes and the metaparameters are `&'static str` (no allocation); any other name is
-//!   shared (`Arc<str>`), so cloning one never copies it.
-//! - [`AttrMap`]: attributes in insertion order, in one vector. A resource has a handful of
-//!   attributes; a linear search over them beats hashing, and the map is as big as its
-//!   entries (an `IndexMap` added a hash table and grew its entries to the table's capacity).
+//! - [`Name`]: an attribute, type or tag name, interned: four bytes. The names of the native
+//!   types, their attributes and the metaparameters are numbered at start-up; any other name
+//!   gets the next number the first time it is seen and is kept for the life of the process
+//!   (names are the program's vocabulary, not its data: classes, defines, their parameters,
+//!   tags). Equal names have equal numbers, so comparing two is comparing integers.
+//! - [`AttrMap`]: attributes in insertion order, in one vector of [`Attr`]s, each holding its
+//!   own name. A resource has a handful of attributes; a linear search over them beats
+//!   hashing, and the map is as big as its entries (an `IndexMap` added a hash table and grew
+//!   its entries to the table's capacity).
 
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 use super::output::Attr;
-use crate::catalog::fxhash::FxHashSet;
+use crate::catalog::fxhash::FxHashMap;
 use crate::catalog::schema;
 
-/// An attribute, type or tag name; compares, hashes and derefs as its `str`.
-#[derive(Clone)]
-pub struct Name(Repr);
+/// An attribute, type or tag name (interned); compares as its number, hashes, orders and
+/// derefs as its `str`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Name(u32);
 
-#[derive(Clone)]
-enum Repr {
-    Static(&'static str),
-    Shared(Arc<str>),
+/// The names numbered at start-up: `""` (0), then every name the schemas know.
+struct Known {
+    names: Vec<&'static str>,
+    ids: FxHashMap<&'static str, u32>,
 }
 
-/// Every name the schemas know: native types, their attributes, metaparameters, `tag`.
-fn known() -> &'static FxHashSet<&'static str> {
-    static KNOWN: OnceLock<FxHashSet<&'static str>> = OnceLock::new();
+fn known() -> &'static Known {
+    static KNOWN: OnceLock<Known> = OnceLock::new();
     KNOWN.get_or_init(|| {
-        let mut set: FxHashSet<&'static str> = FxHashSet::default();
+        let mut k = Known {
+            names: Vec::new(),
+            ids: FxHashMap::default(),
+        };
+        let mut add = |s: &'static str| {
+            if !k.ids.contains_key(s) {
+                k.ids.insert(s, k.names.len() as u32);
+                k.names.push(s);
+            }
+        };
+        add("");
         for ty in schema::TYPES {
-            set.insert(ty.name);
-            set.extend(ty.attrs.iter().map(|a| a.name));
+            add(ty.name);
+            ty.attrs.iter().for_each(|a| add(a.name));
         }
-        set.extend(schema::METAPARAMS.iter().map(|a| a.name));
-        set.extend(["tag", "content_sha256", "commit", "version"]);
-        set
+        schema::METAPARAMS.iter().for_each(|a| add(a.name));
+        ["tag", "content_sha256", "commit", "version"]
+            .into_iter()
+            .for_each(&mut add);
+        k
     })
 }
 
+/// Names first seen at run time, by number (minus the known ones): chunks that are never
+/// moved or freed, so a name is read without a lock. Writers hold [`DYNAMIC`].
+const CHUNK: usize = 1024;
+const CHUNKS: usize = 4096;
+type Slot = AtomicPtr<Box<str>>;
+static TABLE: [AtomicPtr<[Slot; CHUNK]>; CHUNKS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNKS];
+static DYNAMIC: LazyLock<Mutex<FxHashMap<&'static str, u32>>> =
+    LazyLock::new(|| Mutex::new(FxHashMap::default()));
+
 impl Name {
-    /// A name; a known one costs no allocation.
+    /// The empty name (what an [`Attr`] outside a map is named).
+    pub const EMPTY: Name = Name(0);
+
+    /// The interned name.
     pub fn new(s: &str) -> Name {
-        match known().get(s) {
-            Some(k) => Name(Repr::Static(k)),
-            None => Name(Repr::Shared(Arc::from(s))),
+        let k = known();
+        if let Some(&id) = k.ids.get(s) {
+            return Name(id);
         }
+        let mut map = DYNAMIC.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&id) = map.get(s) {
+            return Name(id);
+        }
+        let i = map.len();
+        assert!(i < CHUNK * CHUNKS, "more than 4 million distinct names");
+        let chunk = &TABLE[i / CHUNK];
+        let mut slots = chunk.load(Ordering::Acquire);
+        if slots.is_null() {
+            let fresh: Box<[Slot; CHUNK]> =
+                Box::new([const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNK]);
+            slots = Box::into_raw(fresh);
+            chunk.store(slots, Ordering::Release);
+        }
+        let text: *mut Box<str> = Box::into_raw(Box::new(Box::from(s)));
+        // SAFETY: leaked above, never freed or written again.
+        let interned: &'static str = unsafe { &*text };
+        // SAFETY: `slots` points to a leaked chunk, never freed.
+        let slots: &'static [Slot; CHUNK] = unsafe { &*slots };
+        slots[i % CHUNK].store(text, Ordering::Release);
+        let id = (k.names.len() + i) as u32;
+        map.insert(interned, id);
+        Name(id)
     }
 
-    /// A name known at compile time (schema names).
-    pub const fn of_static(s: &'static str) -> Name {
-        Name(Repr::Static(s))
+    /// A name the schemas know (a type, attribute or metaparameter name).
+    pub fn of_static(s: &'static str) -> Name {
+        Name::new(s)
     }
 
-    pub fn as_str(&self) -> &str {
-        match &self.0 {
-            Repr::Static(s) => s,
-            Repr::Shared(s) => s,
+    pub fn as_str(&self) -> &'static str {
+        let k = known();
+        let id = self.0 as usize;
+        if let Some(s) = k.names.get(id) {
+            return s;
         }
+        let i = id - k.names.len();
+        let slots = TABLE[i / CHUNK].load(Ordering::Acquire);
+        assert!(!slots.is_null(), "a name number that was never given out");
+        // SAFETY: chunks and their names are leaked, never freed; a number is only handed out
+        // after its slot is stored.
+        let slots: &'static [Slot; CHUNK] = unsafe { &*slots };
+        let text = slots[i % CHUNK].load(Ordering::Acquire);
+        assert!(!text.is_null(), "a name number that was never given out");
+        unsafe { &*text }
     }
 }
 
@@ -83,14 +145,6 @@ impl Borrow<str> for Name {
         self.as_str()
     }
 }
-
-impl PartialEq for Name {
-    fn eq(&self, other: &Name) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for Name {}
 
 impl PartialEq<str> for Name {
     fn eq(&self, other: &str) -> bool {
@@ -162,7 +216,7 @@ impl serde::Serialize for Name {
 /// in place, as `IndexMap::insert` does).
 #[derive(Clone, Debug, Default)]
 pub struct AttrMap {
-    entries: Vec<(Name, Attr)>,
+    entries: Vec<Attr>,
 }
 
 impl AttrMap {
@@ -185,21 +239,15 @@ impl AttrMap {
     }
 
     pub fn get_index_of(&self, name: &str) -> Option<usize> {
-        self.entries.iter().position(|(k, _)| k.as_str() == name)
+        self.entries.iter().position(|a| a.name.as_str() == name)
     }
 
     pub fn get(&self, name: &str) -> Option<&Attr> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.as_str() == name)
-            .map(|(_, a)| a)
+        self.entries.iter().find(|a| a.name.as_str() == name)
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Attr> {
-        self.entries
-            .iter_mut()
-            .find(|(k, _)| k.as_str() == name)
-            .map(|(_, a)| a)
+        self.entries.iter_mut().find(|a| a.name.as_str() == name)
     }
 
     pub fn contains_key(&self, name: &str) -> bool {
@@ -207,12 +255,13 @@ impl AttrMap {
     }
 
     /// Sets `name`; a present name keeps its position. Returns the old value.
-    pub fn insert(&mut self, name: impl Into<Name>, attr: Attr) -> Option<Attr> {
+    pub fn insert(&mut self, name: impl Into<Name>, mut attr: Attr) -> Option<Attr> {
         let name = name.into();
-        match self.get_mut(&name) {
+        attr.name = name;
+        match self.entries.iter_mut().find(|a| a.name == name) {
             Some(old) => Some(std::mem::replace(old, attr)),
             None => {
-                self.entries.push((name, attr));
+                self.entries.push(attr);
                 None
             }
         }
@@ -221,26 +270,32 @@ impl AttrMap {
     /// Sets `name` only when it is absent; true when it was added.
     pub fn insert_if_absent(&mut self, name: impl Into<Name>, attr: impl FnOnce() -> Attr) -> bool {
         let name = name.into();
-        if self.contains_key(&name) {
+        if self.entries.iter().any(|a| a.name == name) {
             return false;
         }
-        self.entries.push((name, attr()));
+        let mut attr = attr();
+        attr.name = name;
+        self.entries.push(attr);
         true
     }
 
     /// Removes `name`, keeping the order of the rest.
     pub fn shift_remove(&mut self, name: &str) -> Option<Attr> {
         let i = self.get_index_of(name)?;
-        Some(self.entries.remove(i).1)
+        Some(self.entries.remove(i))
     }
 
     pub fn shift_remove_index(&mut self, i: usize) -> Option<(Name, Attr)> {
-        (i < self.entries.len()).then(|| self.entries.remove(i))
+        (i < self.entries.len()).then(|| {
+            let a = self.entries.remove(i);
+            (a.name, a)
+        })
     }
 
     /// Inserts at position `i` (the name must be absent).
-    pub fn shift_insert(&mut self, i: usize, name: impl Into<Name>, attr: Attr) {
-        self.entries.insert(i, (name.into(), attr));
+    pub fn shift_insert(&mut self, i: usize, name: impl Into<Name>, mut attr: Attr) {
+        attr.name = name.into();
+        self.entries.insert(i, attr);
     }
 
     pub fn reserve(&mut self, additional: usize) {
@@ -252,38 +307,36 @@ impl AttrMap {
     }
 
     pub fn retain(&mut self, mut keep: impl FnMut(&Name, &Attr) -> bool) {
-        self.entries.retain(|(k, a)| keep(k, a));
+        self.entries.retain(|a| keep(&a.name, a));
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Name, &Attr)> + ExactSizeIterator {
-        self.entries.iter().map(|(k, a)| (k, a))
+        self.entries.iter().map(|a| (&a.name, a))
     }
 
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Name> + ExactSizeIterator {
-        self.entries.iter().map(|(k, _)| k)
+        self.entries.iter().map(|a| &a.name)
     }
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &Attr> + ExactSizeIterator {
-        self.entries.iter().map(|(_, a)| a)
+        self.entries.iter()
     }
 }
 
 impl<'a> IntoIterator for &'a AttrMap {
     type Item = (&'a Name, &'a Attr);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (Name, Attr)>,
-        fn(&'a (Name, Attr)) -> (&'a Name, &'a Attr),
-    >;
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, Attr>, fn(&'a Attr) -> (&'a Name, &'a Attr)>;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().map(|(k, a)| (k, a))
+        self.entries.iter().map(|a| (&a.name, a))
     }
 }
 
 impl IntoIterator for AttrMap {
     type Item = (Name, Attr);
-    type IntoIter = std::vec::IntoIter<(Name, Attr)>;
+    type IntoIter = std::iter::Map<std::vec::IntoIter<Attr>, fn(Attr) -> (Name, Attr)>;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+        self.entries.into_iter().map(|a| (a.name, a))
     }
 }
 
@@ -316,20 +369,39 @@ mod tests {
 
     fn attr(v: i64) -> Attr {
         let span = Span::new(FileId(0), 0, 0);
-        Attr {
-            value: Value::Int(v),
-            name_span: span,
-            value_span: span,
-        }
+        Attr::new(Value::Int(v), span, span)
     }
 
     #[test]
-    fn known_names_are_static_and_others_shared() {
-        assert!(matches!(Name::new("ensure").0, Repr::Static(_)));
-        assert!(matches!(Name::new("file").0, Repr::Static(_)));
-        assert!(matches!(Name::new("ensur").0, Repr::Shared(_)));
-        assert_eq!(Name::new("ensur"), Name::new("ensur"));
+    fn names_are_interned_once_from_any_thread() {
+        let known = known().names.len() as u32;
+        assert!(Name::new("ensure").0 < known);
+        assert!(Name::new("file").0 < known);
+        assert_eq!(Name::EMPTY.as_str(), "");
+        let ensur = Name::new("ensur");
+        assert!(ensur.0 >= known);
+        assert_eq!(ensur, Name::new("ensur"));
+        assert_eq!(ensur.as_str(), "ensur");
         assert_eq!(Name::new("mode").to_string(), "mode");
+        // Many new names from several threads at once: every one gets one number, reads back
+        // as itself, and the same text from another thread gets the same number.
+        let names: Vec<Vec<Name>> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..3000)
+                            .map(|i| Name::new(&format!("interned_{i}")))
+                            .collect()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        for i in 0..3000 {
+            assert!(names.iter().all(|n| n[i] == names[0][i]));
+            assert_eq!(names[0][i].as_str(), format!("interned_{i}"));
+        }
+        assert_ne!(names[0][1], names[0][2]);
     }
 
     #[test]

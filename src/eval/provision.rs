@@ -37,7 +37,7 @@ pub fn validate(
             diags.push(
                 Diagnostic::error(
                     "unknown-attribute",
-                    a.name_span,
+                    a.name_span(),
                     format!("`provision` has no key `{k}`"),
                 )
                 .with_suggestion(&k, KEYS.iter().copied()),
@@ -73,7 +73,7 @@ pub fn validate(
             diags.push(
                 Diagnostic::error(
                     "invalid-value",
-                    a.value_span,
+                    a.value_span(),
                     format!("`{k}` must be {want}"),
                 )
                 .with_primary(format!("this is {}", a.value)),
@@ -91,14 +91,14 @@ pub fn validate(
                     if !good {
                         diags.push(Diagnostic::error(
                             "invalid-value",
-                            a.value_span,
+                            a.value_span(),
                             format!("`vm.{vk}` is not valid: vm takes host (String), ram_mb, cpus, disk_gb (positive Ints)"),
                         ));
                     }
                 }
             }
         }
-        spans.insert(k.to_string(), a.value_span);
+        spans.insert(k.to_string(), a.value_span());
         values.insert(k.to_string(), a.value);
     }
     if !values.contains_key("mac") && !diags.iter().any(|d| d.message.starts_with("`mac`")) {

@@ -43,14 +43,7 @@ impl Evaluator<'_> {
                     written.push((&name.name, name.span));
                     if let Ok(v) = self.eval(value) {
                         if !v.is_none() {
-                            attrs.insert(
-                                &name.name,
-                                Attr {
-                                    value: v,
-                                    name_span: name.span,
-                                    value_span: value.span,
-                                },
-                            );
+                            attrs.insert(&name.name, Attr::new(v, name.span, value.span));
                         }
                     }
                 }
@@ -89,14 +82,7 @@ impl Evaluator<'_> {
                 if written.iter().any(|(n, _)| n == k) || v.is_none() {
                     continue;
                 }
-                attrs.insert(
-                    k,
-                    Attr {
-                        value: v.clone(),
-                        name_span: star,
-                        value_span,
-                    },
-                );
+                attrs.insert(k, Attr::new(v.clone(), star, value_span));
             }
         }
         attrs
@@ -144,7 +130,7 @@ impl Evaluator<'_> {
             let mut tags = self.tags.clone();
             for t in &extra_tags {
                 if !tags.contains(t) {
-                    tags.push(t.clone());
+                    tags.push(*t);
                 }
             }
             self.out.resources.push(Declared {
@@ -225,7 +211,7 @@ impl Evaluator<'_> {
             self.diags.push(
                 Diagnostic::error(
                     "invalid-value",
-                    attr.value_span,
+                    attr.value_span(),
                     "`tag` takes a String or an Array of Strings",
                 )
                 .with_primary(format!("this is {}", attr.value)),
@@ -238,7 +224,7 @@ impl Evaluator<'_> {
     /// Relations for `require`/`before`/`notify`/`subscribe` on an endpoint.
     fn relate(&mut self, me: Endpoint, relations: &[(Name, Attr)]) {
         for (name, attr) in relations {
-            let Some(refs) = self.refs_of(&attr.value, attr.value_span, name) else {
+            let Some(refs) = self.refs_of(&attr.value, attr.value_span(), name) else {
                 continue;
             };
             for r in refs {
@@ -391,7 +377,7 @@ impl Evaluator<'_> {
                 self.diags.push(
                     Diagnostic::error(
                         "unknown-attribute",
-                        attr.name_span,
+                        attr.name_span(),
                         format!("{what} has no parameter `{name}`"),
                     )
                     .with_suggestion(name, params.iter().map(|p| p.var.name.as_str())),
@@ -402,7 +388,7 @@ impl Evaluator<'_> {
             let name = &p.var.name;
             let mut value: Option<(Value, Span, bool)> = given
                 .get(name)
-                .map(|a| (a.value.clone(), a.value_span, false));
+                .map(|a| (a.value.clone(), a.value_span(), false));
             if value.is_none() {
                 if let Some(class) = class {
                     match self.data_param(class, name) {
@@ -541,14 +527,7 @@ impl Evaluator<'_> {
                 }
                 if let Ok(v) = self.eval(&a.value) {
                     if !v.is_none() {
-                        given.insert(
-                            &a.name.name,
-                            Attr {
-                                value: v,
-                                name_span: a.name.span,
-                                value_span: a.value.span,
-                            },
-                        );
+                        given.insert(&a.name.name, Attr::new(v, a.name.span, a.value.span));
                     }
                 } else {
                     // A failed argument: the class is not evaluated, quietly.
@@ -605,7 +584,7 @@ impl Evaluator<'_> {
             for (k, attrs) in b.defaults.iter().rev() {
                 if k == kind {
                     for (n, a) in attrs {
-                        out.insert_if_absent(n.clone(), || a.clone());
+                        out.insert_if_absent(*n, || a.clone());
                     }
                 }
             }
@@ -613,7 +592,7 @@ impl Evaluator<'_> {
         for (k, attrs) in self.global_defaults.iter().rev() {
             if k == kind {
                 for (n, a) in attrs {
-                    out.insert_if_absent(n.clone(), || a.clone());
+                    out.insert_if_absent(*n, || a.clone());
                 }
             }
         }
@@ -639,12 +618,12 @@ impl Evaluator<'_> {
                 own.reserve(adds);
                 for (name, a) in attrs {
                     if RELATIONS.contains(&name.as_str()) {
-                        relations.push((name.clone(), a.clone()));
+                        relations.push((*name, a.clone()));
                         continue;
                     }
                     if name == "tag" {
                         let mut one = AttrMap::new();
-                        one.insert(name.clone(), a.clone());
+                        one.insert(*name, a.clone());
                         for t in self.take_tags(&mut one) {
                             if !self.out.resources[i].tags.contains(&t) {
                                 self.out.resources[i].tags.push(t);
@@ -654,7 +633,7 @@ impl Evaluator<'_> {
                     }
                     self.out.resources[i]
                         .attrs
-                        .insert_if_absent(name.clone(), || a.clone());
+                        .insert_if_absent(*name, || a.clone());
                 }
                 self.relate(Endpoint::Resource(i), &relations);
             }
