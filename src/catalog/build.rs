@@ -43,7 +43,7 @@ pub(crate) struct Declarations {
     /// (unknown type, conflicting duplicate).
     pub of_decl: Vec<Option<usize>>,
     /// (type, identity) -> resource.
-    pub by_identity: HashMap<(&'static str, String), usize>,
+    pub by_identity: IdentityIndex,
     /// (type, title as written) -> first resource declared with that title, when the title
     /// is not its identity.
     pub by_title: HashMap<(&'static str, String), usize>,
@@ -55,16 +55,57 @@ pub(crate) struct Declarations {
 
 /// The identity of a declaration: its namevar attribute's String value, else its title; file
 /// paths lose trailing slashes.
-pub(crate) fn identity(decl: &Declared, ty: &TypeSchema) -> String {
+pub(crate) fn identity<'a>(decl: &'a Declared, ty: &TypeSchema) -> &'a str {
     let raw = decl
         .attrs
         .get(ty.namevar)
         .and_then(|a| a.value.as_str())
         .unwrap_or(&decl.title);
     if ty.name == "file" {
-        normalize_path(raw).to_string()
+        normalize_path(raw)
     } else {
-        raw.to_string()
+        raw
+    }
+}
+
+/// The hash of a (type, identity) pair, for [`IdentityIndex`] and the first pass of
+/// [`declare`].
+fn identity_hash(kind: &str, id: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = super::fxhash::FxHasher::default();
+    h.write(kind.as_bytes());
+    h.write_u8(0xff);
+    h.write(id.as_bytes());
+    h.finish()
+}
+
+/// (type, identity) -> catalog resource: a table of resource numbers, hashed and compared by
+/// the resources' own type and title, so no identity is stored twice (at 100,000 resources a
+/// map keyed by owned strings was a tenth of the catalog).
+pub(crate) struct IdentityIndex(hashbrown::HashTable<u32>);
+
+impl IdentityIndex {
+    fn new(catalog: &Catalog) -> IdentityIndex {
+        let hash = |i: u32| {
+            let r = &catalog.resources[i as usize];
+            identity_hash(&r.kind, &r.title)
+        };
+        let mut table = hashbrown::HashTable::with_capacity(catalog.resources.len());
+        for i in 0..catalog.resources.len() as u32 {
+            // Identities are unique in the catalog: duplicates were merged or dropped.
+            table.insert_unique(hash(i), i, |&j| hash(j));
+        }
+        IdentityIndex(table)
+    }
+
+    /// The resource of type `kind` (lower case) with identity `id`.
+    pub(crate) fn get(&self, catalog: &Catalog, kind: &str, id: &str) -> Option<usize> {
+        self.0
+            .find(identity_hash(kind, id), |&j| {
+                let r = &catalog.resources[j as usize];
+                r.kind == kind && r.title == id
+            })
+            .map(|&j| j as usize)
     }
 }
 
@@ -90,31 +131,52 @@ fn declare(
     diags: &mut Vec<Diagnostic>,
 ) -> Declarations {
     let n = eval.resources.len();
-    // First pass: every declaration's identity, and the first declaration of each.
     let mut d = Declarations {
         of_decl: vec![None; n],
-        by_identity: HashMap::with_capacity_and_hasher(n, Default::default()),
+        by_identity: IdentityIndex(hashbrown::HashTable::new()),
         by_title: HashMap::default(),
         by_alias: HashMap::default(),
         unknown: Default::default(),
     };
-    catalog.resources.reserve_exact(n);
-    let mut first_of: Vec<usize> = Vec::with_capacity(n);
+    // First pass: the first declaration of every declaration's identity (a table of
+    // declaration numbers, hashed by type and identity).
+    let mut first_of: Vec<u32> = Vec::with_capacity(n);
     // Whether a later declaration has the same identity (its attributes must stay).
     let mut repeated = vec![false; n];
-    for (i, decl) in eval.resources.iter().enumerate() {
-        let first = match schema::get(&decl.kind) {
-            Some(ty) => *d
-                .by_identity
-                .entry((ty.name, identity(decl, ty)))
-                .or_insert(i),
-            None => i,
+    {
+        let decls = &eval.resources;
+        let key = |j: u32| {
+            let dj = &decls[j as usize];
+            let ty = schema::get(&dj.kind).expect("only known types are in the table");
+            identity_hash(ty.name, identity(dj, ty))
         };
-        if first != i {
-            repeated[first] = true;
+        let mut firsts: hashbrown::HashTable<u32> = hashbrown::HashTable::with_capacity(n);
+        for (i, decl) in decls.iter().enumerate() {
+            let first = match schema::get(&decl.kind) {
+                Some(ty) => {
+                    let id = identity(decl, ty);
+                    let same = |&j: &u32| {
+                        let dj = &decls[j as usize];
+                        dj.kind == decl.kind && identity(dj, ty) == id
+                    };
+                    let h = identity_hash(ty.name, id);
+                    match firsts.find(h, same) {
+                        Some(&j) => j as usize,
+                        None => {
+                            firsts.insert_unique(h, i as u32, |&j| key(j));
+                            i
+                        }
+                    }
+                }
+                None => i,
+            };
+            if first != i {
+                repeated[first] = true;
+            }
+            first_of.push(first as u32);
         }
-        first_of.push(first);
     }
+    catalog.resources.reserve_exact(n);
     // The catalog resource each first declaration became, for the by_identity values.
     for i in 0..n {
         let decl = &eval.resources[i];
@@ -132,7 +194,7 @@ fn declare(
                 .insert((decl.kind.to_string(), decl.title.clone()));
             continue;
         };
-        let first_i = first_of[i];
+        let first_i = first_of[i] as usize;
         if first_i != i {
             let r = d.of_decl[first_i].expect("a first declaration is always in the catalog");
             let first = &eval.resources[first_i];
@@ -169,7 +231,7 @@ fn declare(
             continue;
         }
         let params = validate::check(decl, ty, diags);
-        let id = identity(decl, ty);
+        let id = identity(decl, ty).to_string();
         let r = catalog.resources.len();
         let mut tags = Vec::with_capacity(decl.tags.len() + 1);
         tags.push(Name::of_static(ty.name));
@@ -198,10 +260,8 @@ fn declare(
             decl.title = String::new();
         }
     }
-    for r in d.by_identity.values_mut() {
-        *r = d.of_decl[*r].expect("a first declaration is always in the catalog");
-    }
     eval.resources = Vec::new();
+    d.by_identity = IdentityIndex::new(catalog);
     d
 }
 

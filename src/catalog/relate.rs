@@ -131,14 +131,23 @@ impl<'a> Resolver<'a> {
             } else {
                 &r.title
             };
-            let key = (ty.name, title.to_string());
             return self
                 .decls
                 .by_identity
-                .get(&key)
-                .or_else(|| self.decls.by_title.get(&(ty.name, r.title.clone())))
-                .or_else(|| self.decls.by_alias.get(&(ty.name, r.title.clone())))
-                .map(|&i| Target::Resource(i));
+                .get(self.catalog, ty.name, title)
+                .or_else(|| {
+                    self.decls
+                        .by_title
+                        .get(&(ty.name, r.title.clone()))
+                        .copied()
+                })
+                .or_else(|| {
+                    self.decls
+                        .by_alias
+                        .get(&(ty.name, r.title.clone()))
+                        .copied()
+                })
+                .map(Target::Resource);
         }
         self.instances
             .get(&(kind.as_str(), r.title.as_str()))
