@@ -1,7 +1,7 @@
 //! NodeEval -> Catalog: validation, identity by namevar, merging identical duplicates, content
 //! for `source`/`repo`, then relationships resolved and expanded onto native resources.
 
-use super::fxhash::{FxHashMap as HashMap, FxHashSet};
+use super::fxhash::{FxHashMap, FxHashMap as HashMap, FxHashSet};
 use crate::eval::attrs::{AttrMap, Name};
 
 use indexmap::IndexMap;
@@ -57,7 +57,7 @@ pub(crate) struct Declarations {
 /// paths lose trailing slashes.
 pub(crate) fn identity<'a>(decl: &'a Declared, ty: &TypeSchema) -> &'a str {
     let raw = decl
-        .attrs
+        .params
         .get(ty.namevar)
         .and_then(|a| a.value.as_str())
         .unwrap_or(&decl.title);
@@ -121,10 +121,10 @@ pub fn normalize_path(p: &str) -> &str {
 
 /// Validates every declaration and adds it to the catalog, merging identical duplicates.
 ///
-/// Each declaration's attributes, title and tags are freed once its resource is in the
-/// catalog (unless a later declaration of the same resource still needs comparing with it),
-/// so that the evaluation and the catalog are not both whole in memory at once; afterwards
-/// `eval.resources` is empty.
+/// The catalog is built in the evaluation's vector of declarations: each declaration is
+/// freed as its resource takes its place (a first declaration that later ones repeat is kept
+/// aside, as written, to compare them with), so that the evaluation and the catalog are not
+/// both whole in memory at once; afterwards `eval.resources` is empty.
 fn declare(
     eval: &mut NodeEval,
     catalog: &mut Catalog,
@@ -176,10 +176,14 @@ fn declare(
             first_of.push(first as u32);
         }
     }
-    catalog.resources.reserve_exact(n);
-    // The catalog resource each first declaration became, for the by_identity values.
+    // Second pass, in place: each declaration is taken out of the evaluation's vector and its
+    // resource written at or before its position, so the catalog is built in the same memory.
+    let mut decls = std::mem::take(&mut eval.resources);
+    // First declarations that later ones repeat, as written, to compare those with.
+    let mut as_written: FxHashMap<usize, Declared> = FxHashMap::default();
+    let mut len = 0;
     for i in 0..n {
-        let decl = &eval.resources[i];
+        let mut decl = std::mem::take(&mut decls[i]);
         let Some(ty) = schema::get(&decl.kind) else {
             diags.push(
                 Diagnostic::error(
@@ -190,29 +194,28 @@ fn declare(
                 .with_primary("not a resource type")
                 .with_suggestion(&decl.kind, schema::type_names()),
             );
-            d.unknown
-                .insert((decl.kind.to_string(), decl.title.clone()));
+            d.unknown.insert((decl.kind.to_string(), decl.title));
             continue;
         };
         let first_i = first_of[i] as usize;
         if first_i != i {
             let r = d.of_decl[first_i].expect("a first declaration is always in the catalog");
-            let first = &eval.resources[first_i];
-            match first_difference(first, decl) {
+            let first = &as_written[&first_i];
+            match first_difference(first, &decl) {
                 None => {
                     d.of_decl[i] = Some(r);
-                    let tags = &mut catalog.resources[r].tags;
+                    let tags = &mut decls[r].tags;
                     for t in &decl.tags {
                         if !tags.contains(t) {
                             tags.push(*t);
                         }
                     }
-                    add_aliases(&mut d, ty, decl, r);
+                    add_aliases(&mut d, ty, &decl, r);
                 }
                 Some(diff) => {
                     // Its own problems still count; it joins nothing.
-                    validate::check(decl, ty, diags);
-                    let id = &catalog.resources[r].title;
+                    validate::check(&decl, ty, diags);
+                    let id = &decls[r].title;
                     diags.push(
                         Diagnostic::error(
                             "duplicate-resource",
@@ -230,9 +233,20 @@ fn declare(
             }
             continue;
         }
-        let params = validate::check(decl, ty, diags);
-        let id = identity(decl, ty).to_string();
-        let r = catalog.resources.len();
+        if repeated[i] {
+            as_written.insert(i, decl.clone());
+        }
+        let params = validate::check(&decl, ty, diags);
+        let r = len;
+        d.of_decl[i] = Some(r);
+        add_aliases(&mut d, ty, &decl, r);
+        let title = if identity(&decl, ty) == decl.title {
+            std::mem::take(&mut decl.title)
+        } else {
+            let id = identity(&decl, ty).to_string();
+            d.by_title.entry((ty.name, decl.title)).or_insert(r);
+            id
+        };
         let mut tags = Vec::with_capacity(decl.tags.len() + 1);
         tags.push(Name::of_static(ty.name));
         for t in &decl.tags {
@@ -240,33 +254,24 @@ fn declare(
                 tags.push(*t);
             }
         }
-        d.of_decl[i] = Some(r);
-        if decl.title != id {
-            d.by_title.entry((ty.name, decl.title.clone())).or_insert(r);
-        }
-        add_aliases(&mut d, ty, decl, r);
-        catalog.resources.push(Resource {
+        decls[r] = Resource {
             kind: Name::of_static(ty.name),
-            title: id,
+            title,
             params,
             tags,
             kind_span: decl.kind_span,
             title_span: decl.title_span,
-        });
-        if !repeated[i] {
-            let decl = &mut eval.resources[i];
-            decl.attrs = AttrMap::new();
-            decl.tags = Vec::new();
-            decl.title = String::new();
-        }
+        };
+        len += 1;
     }
-    eval.resources = Vec::new();
+    decls.truncate(len);
+    catalog.resources = decls;
     d.by_identity = IdentityIndex::new(catalog);
     d
 }
 
 fn add_aliases(d: &mut Declarations, ty: &TypeSchema, decl: &Declared, r: usize) {
-    let Some(alias) = decl.attrs.get("alias") else {
+    let Some(alias) = decl.params.get("alias") else {
         return;
     };
     let names: Vec<&str> = match &alias.value {
@@ -293,7 +298,7 @@ pub(crate) fn reference_text(kind: &str, title: &str) -> String {
 fn first_difference(a: &Declared, b: &Declared) -> Option<String> {
     let namevar = schema::namevar(&a.kind);
     fn relevant<'a>(d: &'a Declared, namevar: Option<&str>) -> IndexMap<&'a str, Value> {
-        d.attrs
+        d.params
             .iter()
             .filter(|(k, v)| {
                 !v.value.is_none() && !schema::is_metaparam(k) && Some(k.as_str()) != namevar

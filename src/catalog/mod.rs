@@ -58,7 +58,9 @@ pub struct Catalog {
     pub provision: Option<IndexMap<String, Value>>,
 }
 
-#[derive(Clone, Debug)]
+/// A catalog resource; also what evaluation declares (`eval::output::Declared`, where the
+/// fields hold what was written).
+#[derive(Clone, Debug, Default)]
 pub struct Resource {
     /// Lower-case native type name.
     pub kind: Name,

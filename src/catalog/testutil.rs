@@ -66,7 +66,7 @@ impl Fixture {
             kind_span,
             title: title.into(),
             title_span,
-            attrs: AttrMap::new(),
+            params: AttrMap::new(),
             tags: Vec::new(),
         });
         self.eval.resources.len() - 1
@@ -106,7 +106,7 @@ impl Fixture {
         let value_span = Span::new(self.file, start, value_end);
         self.cursor = value_end;
         let r = self.eval.resources.last_mut().expect("a resource first");
-        r.attrs
+        r.params
             .insert(name, Attr::new(value, name_span, value_span));
         self
     }
@@ -200,7 +200,7 @@ pub(crate) fn bare(resources: Vec<Spec>) -> NodeEval {
                 kind_span: span,
                 title,
                 title_span: span,
-                attrs: attrs
+                params: attrs
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), Attr::new(v, span, span)))
                     .collect(),

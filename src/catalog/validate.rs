@@ -12,8 +12,8 @@ use crate::eval::value::Value;
 /// The attributes of `decl` that pass the schema, `none` values and relationship
 /// metaparameters left out, Int modes rendered as `"0644"`. Every problem goes to `diags`.
 pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic>) -> AttrMap {
-    let mut params = AttrMap::with_capacity(decl.attrs.len());
-    for (name, attr) in &decl.attrs {
+    let mut params = AttrMap::with_capacity(decl.params.len());
+    for (name, attr) in &decl.params {
         if attr.value.is_none() || RELATION_METAPARAMS.contains(&name.as_str()) || name == "tag" {
             continue;
         }
@@ -77,7 +77,7 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
     }
 
     if ty.name == "file"
-        && decl.attrs.get("path").is_none_or(|a| a.value.is_none())
+        && decl.params.get("path").is_none_or(|a| a.value.is_none())
         && !decl.title.starts_with('/')
     {
         diags.push(
@@ -94,7 +94,7 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
     match ty.name {
         "file" => {
             exclusive(decl, &mut params, "content", "source", diags);
-            let link = decl.attrs.get("ensure").and_then(|a| a.value.as_str()) == Some("link");
+            let link = decl.params.get("ensure").and_then(|a| a.value.as_str()) == Some("link");
             if link && !is_set(decl, "target") {
                 diags.push(
                     Diagnostic::error(
@@ -132,7 +132,7 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
                 .iter()
                 .any(|g| is_set(decl, g))
                 || decl
-                    .attrs
+                    .params
                     .get("refreshonly")
                     .is_some_and(|a| a.value.as_bool() == Some(true));
             if !guarded {
@@ -156,20 +156,20 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
 
 /// Whether the declaration sets `name` to something other than `none`.
 fn is_set(decl: &Declared, name: &str) -> bool {
-    decl.attrs.get(name).is_some_and(|a| !a.value.is_none())
+    decl.params.get(name).is_some_and(|a| !a.value.is_none())
 }
 
 /// Reports `a` and `b` set together at the second one's value, and drops the second.
 fn exclusive(decl: &Declared, params: &mut AttrMap, a: &str, b: &str, diags: &mut Vec<Diagnostic>) {
-    let (Some(ia), Some(ib)) = (decl.attrs.get_index_of(a), decl.attrs.get_index_of(b)) else {
+    let (Some(ia), Some(ib)) = (decl.params.get_index_of(a), decl.params.get_index_of(b)) else {
         return;
     };
     if !is_set(decl, a) || !is_set(decl, b) {
         return;
     }
     let (first, second) = if ia < ib { (a, b) } else { (b, a) };
-    let first_attr = decl.attrs.get(first).expect("indexed above");
-    let second_attr = decl.attrs.get(second).expect("indexed above");
+    let first_attr = decl.params.get(first).expect("indexed above");
+    let second_attr = decl.params.get(second).expect("indexed above");
     diags.push(
         Diagnostic::error(
             "invalid-value",

@@ -24,7 +24,7 @@ use crate::catalog::schema;
 
 /// An attribute, type or tag name (interned); compares as its number, hashes, orders and
 /// derefs as its `str`.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct Name(u32);
 
 /// The names numbered at start-up: `""` (0), then every name the schemas know.

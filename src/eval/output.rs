@@ -3,7 +3,7 @@
 
 use indexmap::IndexMap;
 
-use super::attrs::{AttrMap, Name};
+use super::attrs::Name;
 use super::value::{ResRef, Value};
 use crate::source::{FileId, Span};
 
@@ -70,23 +70,17 @@ impl Attr {
 }
 
 /// A declared native resource (`file`, `package`, …, or an unknown type name: the catalog
-/// reports `unknown-resource-type`).
-#[derive(Clone, Debug)]
-pub struct Declared {
-    /// Lower-case type name as written: `file`.
-    pub kind: Name,
-    pub kind_span: Span,
-    /// The title (one element of an array title).
-    pub title: String,
-    pub title_span: Span,
-    /// Attributes after resource defaults and splats, in the order: written in the body, then
-    /// from the splat, then from defaults. Relationship metaparameters (`require`, `before`,
-    /// `notify`, `subscribe`) and `tag` are not here; `noop` and `alias` are.
-    pub attrs: AttrMap,
-    /// Tags from the evaluator: every enclosing class and define type (with namespace
-    /// segments) and the `tag` metaparameter's values. The catalog adds the type name first.
-    pub tags: Vec<Name>,
-}
+/// reports `unknown-resource-type`). It is the catalog's [`Resource`] type, so that the catalog
+/// is built in the evaluation's own vector (see `catalog::build`), but holds what was written:
+///
+/// - `kind`: the lower-case type name as written: `file`.
+/// - `title`: the title (one element of an array title), not yet the identity.
+/// - `params`: attributes after resource defaults and splats, in the order: written in the
+///   body, then from the splat, then from defaults. Relationship metaparameters (`require`,
+///   `before`, `notify`, `subscribe`) and `tag` are not here; `noop` and `alias` are.
+/// - `tags`: every enclosing class and define type (with namespace segments) and the `tag`
+///   metaparameter's values. The catalog adds the type name first.
+pub use crate::catalog::Resource as Declared;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ContainerKind {

@@ -138,7 +138,7 @@ impl Evaluator<'_> {
                 kind_span: decl.kind.span,
                 title: title.0,
                 title_span: title.1,
-                attrs: attrs.clone(),
+                params: attrs.clone(),
                 tags,
             });
             if let Some(c) = self.container {
@@ -613,7 +613,7 @@ impl Evaluator<'_> {
                 let mut relations = Vec::new();
                 // Room for exactly what this default adds: 100,000 resources each with a
                 // doubled vector add up.
-                let own = &mut self.out.resources[i].attrs;
+                let own = &mut self.out.resources[i].params;
                 let adds = attrs.keys().filter(|n| !own.contains_key(n)).count();
                 own.reserve(adds);
                 for (name, a) in attrs {
@@ -632,7 +632,7 @@ impl Evaluator<'_> {
                         continue;
                     }
                     self.out.resources[i]
-                        .attrs
+                        .params
                         .insert_if_absent(*name, || a.clone());
                 }
                 self.relate(Endpoint::Resource(i), &relations);
@@ -719,7 +719,7 @@ impl DefinedIndex {
         for d in &out.resources[self.resources..] {
             self.set.insert((d.kind.to_string(), d.title.clone()));
             if let Some(nv) = schema::namevar(&d.kind) {
-                if let Some(Value::Str(s)) = d.attrs.get(nv).map(|a| &a.value) {
+                if let Some(Value::Str(s)) = d.params.get(nv).map(|a| &a.value) {
                     self.set.insert((d.kind.to_string(), s.to_string()));
                 }
             }

@@ -47,8 +47,6 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
 
     let mut cands = implicit::candidates(catalog);
     cands.retain(|&(req, dep)| !explicit.has(req, dep));
-    edges.reserve(cands.len());
-    let explicit_len = edges.len();
     let full = Csr::new(
         n,
         edges
@@ -57,6 +55,7 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
             .chain(cands.iter().copied()),
     );
     let (comp, cyclic) = cycles::components(&full);
+    drop(full);
     let mut diags: Vec<Diagnostic> = loops
         .iter()
         .map(|&m| cycles::diagnostic(catalog, &[m, m]))
@@ -74,6 +73,7 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
     };
     let mut stamp = if cyclic { vec![0u32; n] } else { Vec::new() };
     let mut round = 0u32;
+    let mut implicit: Vec<Edge> = Vec::with_capacity(cands.len());
     for (req, dep) in cands {
         let (r, d) = (req as usize, dep as usize);
         if comp[r] == comp[d] {
@@ -85,18 +85,38 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
             }
             inner[r].push(dep);
         }
-        edges.push(Edge {
+        implicit.push(Edge {
             from: req,
             to: dep,
             refresh: false,
             implicit: true,
         });
     }
-    // Two sorted runs (explicit, then implicit): the stable sort merges them in linear time.
-    edges[explicit_len..].sort_unstable_by_key(|e| (e.from, e.to));
-    edges.sort_by_key(|e| (e.from, e.to));
+    implicit.sort_unstable_by_key(|e| (e.from, e.to));
+    merge_sorted(&mut edges, &implicit);
     catalog.edges = edges;
     diags
+}
+
+/// Merges `more` into `edges`, both sorted by (from, to) with no pair in common, in linear time
+/// and in place (from the back), so that no buffer the size of both is needed.
+fn merge_sorted(edges: &mut Vec<Edge>, more: &[Edge]) {
+    let key = |e: &Edge| (e.from, e.to);
+    let mut i = edges.len();
+    edges.reserve_exact(more.len());
+    edges.extend_from_slice(more);
+    let mut k = edges.len();
+    for (j, m) in more.iter().enumerate().rev() {
+        // Everything after `more[j]` is placed; take the larger of the two next ones.
+        while i > 0 && key(&edges[i - 1]) > key(m) {
+            k -= 1;
+            edges[k] = edges[i - 1];
+            i -= 1;
+        }
+        k -= 1;
+        edges[k] = *m;
+        debug_assert_eq!(k, i + j);
+    }
 }
 
 /// The dependency graph's adjacency: petgraph's compressed sparse rows, so the successors of

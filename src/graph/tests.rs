@@ -380,3 +380,40 @@ fn components_are_mutual_reachability() {
         assert_eq!(cyclic, has_cycle, "round {round}: {pairs:?}");
     }
 }
+
+/// Merging sorted implicit edges into sorted explicit ones in place gives what sorting both
+/// together gives.
+#[test]
+fn merging_sorted_edge_runs_equals_sorting_them() {
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |m: u32| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % m as u64) as u32
+    };
+    for round in 0..300 {
+        let n = 1 + round % 9;
+        let mut pairs: Vec<(u32, u32)> = (0..next(3 * n + 1)).map(|_| (next(n), next(n))).collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let edge = |(from, to): (u32, u32), implicit: bool| Edge {
+            from,
+            to,
+            refresh: false,
+            implicit,
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for &p in &pairs {
+            if next(2) == 0 {
+                a.push(edge(p, false));
+            } else {
+                b.push(edge(p, true));
+            }
+        }
+        let mut expected: Vec<Edge> = a.iter().chain(&b).copied().collect();
+        expected.sort_by_key(|e| (e.from, e.to));
+        super::merge_sorted(&mut a, &b);
+        assert_eq!(a, expected);
+    }
+}
