@@ -1,6 +1,7 @@
 //! The walk: topological order (ties by catalog order), parallel workers over a ready
 //! queue, skipping the dependents of failures, refresh events; results in a fixed order.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::panic::AssertUnwindSafe;
@@ -14,24 +15,30 @@ use super::root::DirCache;
 use super::state::{Backups, Unfinished};
 use super::{Options, Outcome, ResourceResult, Run, Status};
 use crate::catalog::fxhash::FxHashMap;
-use crate::catalog::json::CatalogDoc;
+use crate::catalog::json::{CatalogDoc, ResourceDoc};
 use crate::catalog::store::ContentStore;
+use crate::catalog::Catalog;
+use crate::source::SourceMap;
 
-/// The dependency graph of a catalog document.
+/// What the engine walks: resources in catalog order and the edges between them, by
+/// position. Made from a catalog document ([`Input::from_doc`]: `--catalog`, remote agents)
+/// or straight from a compiled catalog ([`Input::from_catalog`]: a local `fleet apply`),
+/// without the edges' `Type[title]` strings or the catalog `version`, which the walk never
+/// reads.
 #[derive(Debug)]
-pub struct Graph {
-    /// Per resource: its predecessors and whether that edge refreshes.
-    pub preds: Vec<Vec<(usize, bool)>>,
-    pub succs: Vec<Vec<usize>>,
-    /// Topological order, ties broken by catalog order.
-    pub order: Vec<usize>,
+pub struct Input<'a> {
+    pub node: &'a str,
+    pub resources: Cow<'a, [ResourceDoc]>,
+    /// `(from, to, refresh)`, positions in `resources`.
+    pub edges: Vec<(usize, usize, bool)>,
     /// Per resource: `Type[title]`.
     pub refs: Vec<String>,
 }
 
-impl Graph {
-    /// Resolves the edges' references; fails on an unknown reference or a cycle.
-    pub fn new(doc: &CatalogDoc) -> Result<Graph, String> {
+impl<'a> Input<'a> {
+    /// Resolves the document's edges; fails on a reference that is not in the catalog, a
+    /// resource that appears twice or an edge from a resource to itself.
+    pub fn from_doc(doc: &'a CatalogDoc) -> Result<Input<'a>, String> {
         let n = doc.resources.len();
         let refs: Vec<String> = doc.resources.iter().map(|r| r.reference()).collect();
         let mut index: FxHashMap<&str, usize> = FxHashMap::default();
@@ -41,8 +48,7 @@ impl Graph {
                 return Err(format!("{r} appears twice in the catalog"));
             }
         }
-        let mut pairs = Vec::with_capacity(doc.edges.len());
-        let (mut npreds, mut nsuccs) = (vec![0usize; n], vec![0usize; n]);
+        let mut edges = Vec::with_capacity(doc.edges.len());
         // Edges come grouped by source (a class's resources each require every resource of
         // another): the last source found is compared before hashing.
         let mut last: Option<(&str, usize)> = None;
@@ -61,16 +67,63 @@ impl Graph {
             if a == b {
                 return Err(format!("edge {} -> {} points at itself", e.from, e.to));
             }
+            edges.push((a, b, e.refresh));
+        }
+        Ok(Input {
+            node: &doc.node,
+            resources: Cow::Borrowed(&doc.resources),
+            edges,
+            refs,
+        })
+    }
+
+    /// A compiled (linked) catalog as the engine's input: each resource as
+    /// [`crate::catalog::to_doc`] renders it, the edges as they are. Gives the same walk
+    /// and results as `from_doc(&to_doc(catalog, sources))`.
+    pub fn from_catalog(catalog: &'a Catalog, sources: &SourceMap) -> Input<'a> {
+        let (resources, refs) = crate::catalog::resource_docs(catalog, sources);
+        Input {
+            node: &catalog.node,
+            resources: Cow::Owned(resources),
+            edges: catalog
+                .edges
+                .iter()
+                .map(|e| (e.from, e.to, e.refresh))
+                .collect(),
+            refs,
+        }
+    }
+}
+
+/// The dependency graph of the engine's input.
+#[derive(Debug)]
+pub struct Graph {
+    /// Per resource: its predecessors and whether that edge refreshes.
+    pub preds: Vec<Vec<(usize, bool)>>,
+    pub succs: Vec<Vec<usize>>,
+    /// Topological order, ties broken by catalog order.
+    pub order: Vec<usize>,
+}
+
+impl Graph {
+    /// Adds the parent-directory edges and orders the resources; fails on a cycle (or an
+    /// edge out of range, or from a resource to itself).
+    pub fn new(input: &Input) -> Result<Graph, String> {
+        let n = input.resources.len();
+        let (mut npreds, mut nsuccs) = (vec![0usize; n], vec![0usize; n]);
+        for &(a, b, _) in &input.edges {
+            if a >= n || b >= n || a == b {
+                return Err(format!("edge {a} -> {b}: not between two resources"));
+            }
             npreds[b] += 1;
             nsuccs[a] += 1;
-            pairs.push((a, b, e.refresh));
         }
         // Sized once (a parent edge may add one more each).
         let mut preds: Vec<Vec<(usize, bool)>> =
             npreds.iter().map(|&k| Vec::with_capacity(k + 1)).collect();
         let mut succs: Vec<Vec<usize>> =
             nsuccs.iter().map(|&k| Vec::with_capacity(k + 1)).collect();
-        for (a, b, refresh) in pairs {
+        for &(a, b, refresh) in &input.edges {
             if let Some(p) = preds[b].iter_mut().find(|(p, _)| *p == a) {
                 p.1 |= refresh;
                 continue;
@@ -78,7 +131,7 @@ impl Graph {
             preds[b].push((a, refresh));
             succs[a].push(b);
         }
-        add_parent_edges(doc, &mut preds, &mut succs);
+        add_parent_edges(&input.resources, &mut preds, &mut succs);
         let mut indeg: Vec<usize> = preds.iter().map(Vec::len).collect();
         let mut ready: BinaryHeap<Reverse<usize>> =
             (0..n).filter(|&i| indeg[i] == 0).map(Reverse).collect();
@@ -95,7 +148,7 @@ impl Graph {
         if order.len() < n {
             let stuck: Vec<String> = (0..n)
                 .filter(|&i| indeg[i] > 0)
-                .map(|i| refs[i].clone())
+                .map(|i| input.refs[i].clone())
                 .collect();
             return Err(format!("dependency cycle among {}", stuck.join(", ")));
         }
@@ -103,7 +156,6 @@ impl Graph {
             preds,
             succs,
             order,
-            refs,
         })
     }
 }
@@ -112,25 +164,23 @@ impl Graph {
 /// catalogs carry these edges already; hand-written ones may not, and parallel workers
 /// must not race a file against its directory. An edge that would close a cycle is left out.
 fn add_parent_edges<'a>(
-    doc: &'a CatalogDoc,
+    resources: &'a [ResourceDoc],
     preds: &mut [Vec<(usize, bool)>],
     succs: &mut [Vec<usize>],
 ) {
-    let path_of = |r: &'a crate::catalog::json::ResourceDoc| -> &'a str {
+    let path_of = |r: &'a ResourceDoc| -> &'a str {
         super::providers::Params::new(r)
             .raw("path")
             .and_then(|v| v.as_str())
             .unwrap_or(&r.title)
     };
-    let files: FxHashMap<&str, usize> = doc
-        .resources
+    let files: FxHashMap<&str, usize> = resources
         .iter()
         .enumerate()
         .filter(|(_, r)| r.kind == "file")
         .map(|(i, r)| (path_of(r), i))
         .collect();
-    for (child, r) in doc
-        .resources
+    for (child, r) in resources
         .iter()
         .enumerate()
         .filter(|(_, r)| r.kind == "file")
@@ -256,6 +306,44 @@ pub fn run(
 ) -> Result<Run, String> {
     let started = super::time::now_rfc3339();
     let clock = Instant::now();
+    walk(
+        &Input::from_doc(doc)?,
+        store,
+        providers,
+        opts,
+        started,
+        clock,
+    )
+}
+
+/// [`run`] for a compiled catalog ([`Input::from_catalog`]), without its document.
+pub fn run_catalog(
+    catalog: &Catalog,
+    sources: &SourceMap,
+    store: &ContentStore,
+    providers: &Providers,
+    opts: &Options,
+) -> Result<Run, String> {
+    let started = super::time::now_rfc3339();
+    let clock = Instant::now();
+    let input = crate::timing::stage(format_args!("engine input"), || {
+        Input::from_catalog(catalog, sources)
+    });
+    let run = walk(&input, store, providers, opts, started, clock);
+    // The process usually exits next; the resources need not be freed one by one.
+    std::mem::forget(input);
+    run
+}
+
+/// [`run`] over the engine's input: `started` and `clock` are when the run began.
+fn walk(
+    doc: &Input,
+    store: &ContentStore,
+    providers: &Providers,
+    opts: &Options,
+    started: String,
+    clock: Instant,
+) -> Result<Run, String> {
     let graph = Graph::new(doc)?;
     let n = doc.resources.len();
     let backups = Backups::new(&opts.state_dir);
@@ -381,7 +469,7 @@ pub fn run(
         let executed = execute(
             doc,
             i,
-            graph.refs[i].clone(),
+            doc.refs[i].clone(),
             providers,
             &cx,
             staging,
@@ -420,7 +508,7 @@ pub fn run(
         .unwrap_or_else(|e| e.into_inner())
         .results;
     Ok(Run {
-        node: doc.node.clone(),
+        node: doc.node.to_string(),
         noop: opts.noop,
         started,
         seconds: clock.elapsed().as_secs_f64(),
@@ -435,7 +523,7 @@ pub fn run(
 /// Commits a batch of staged resources (see `commit`): their results, with a refresh run
 /// after the renames where one was asked for.
 fn commit_batch(
-    doc: &CatalogDoc,
+    doc: &Input,
     providers: &Providers,
     cx: &Ctx,
     flusher: &Flusher,
@@ -484,7 +572,7 @@ enum Executed {
 
 #[allow(clippy::too_many_arguments)]
 fn execute(
-    doc: &CatalogDoc,
+    doc: &Input,
     i: usize,
     reference: String,
     providers: &Providers,
@@ -561,12 +649,7 @@ fn execute(
 }
 
 /// Runs the provider's `refresh` for a resource that `sync` left in `result`.
-fn refresh(
-    provider: &dyn super::Provider,
-    r: &crate::catalog::json::ResourceDoc,
-    cx: &Ctx,
-    result: &mut ResourceResult,
-) {
+fn refresh(provider: &dyn super::Provider, r: &ResourceDoc, cx: &Ctx, result: &mut ResourceResult) {
     let done = match panics(|| provider.refresh(r, cx, &result.outcome)) {
         Ok(Ok(done)) => Ok(done),
         Ok(Err(e)) => Err(format!("refresh failed: {e}")),
@@ -601,4 +684,96 @@ fn panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
             .unwrap_or_default();
         format!("internal error: {msg}")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::program::{Options, Program};
+
+    /// The input made straight from a catalog against the one read from its document.
+    fn assert_same_input(catalog: &Catalog, sources: &SourceMap, what: &str) {
+        let doc = crate::catalog::to_doc(catalog, sources);
+        let from_doc = Input::from_doc(&doc).unwrap();
+        let direct = Input::from_catalog(catalog, sources);
+        assert_eq!(direct.node, from_doc.node, "{what}: node");
+        assert_eq!(direct.refs, from_doc.refs, "{what}: references");
+        assert!(
+            direct.resources == from_doc.resources,
+            "{what}: resources differ"
+        );
+        assert_eq!(direct.edges, from_doc.edges, "{what}: edges");
+        let (a, b) = (Graph::new(&direct).unwrap(), Graph::new(&from_doc).unwrap());
+        assert_eq!(
+            (a.order, a.preds, a.succs),
+            (b.order, b.preds, b.succs),
+            "{what}"
+        );
+    }
+
+    fn compile_all(program: &Program) -> Vec<(String, Catalog)> {
+        program
+            .all_nodes()
+            .into_iter()
+            .filter_map(|node| {
+                let (c, _) = program.compile(&node, &ContentStore::new());
+                c.map(|c| (node, c))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compiled_catalogs_give_the_input_their_documents_give() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut mains: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
+            .unwrap()
+            .map(|e| e.unwrap().path().join("site.fleet"))
+            .filter(|p| p.is_file())
+            .collect();
+        for e in std::fs::read_dir(root.join("tests/cases/compile")).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "fleet") {
+                mains.push(p);
+            }
+        }
+        mains.sort();
+        let mut compared = 0;
+        for main in &mains {
+            let program = Program::load(std::slice::from_ref(main), Options::default());
+            for (node, c) in compile_all(&program) {
+                assert_same_input(&c, &program.sources, &format!("{} {node}", main.display()));
+                compared += 1;
+            }
+        }
+        // The examples alone give more than this; fewer means the inputs went missing.
+        assert!(compared >= 10, "only {compared} catalogs from {mains:?}");
+    }
+
+    #[test]
+    fn a_large_catalog_converted_on_every_core_keeps_its_order() {
+        // More resources than one conversion chunk, with edges between chunks.
+        let mut text = String::from("node default {\n  file \"/srv\" { ensure = directory }\n");
+        for i in 0..3000 {
+            text.push_str(&format!(
+                "  file \"/srv/f{i}\" {{ content = \"{i}\\n\", mode = \"0640\", tag = [\"t{i}\"] }}\n"
+            ));
+            if i > 0 && i % 7 == 0 {
+                text.push_str(&format!(
+                    "  File[\"/srv/f{}\"] -> File[\"/srv/f{i}\"]\n",
+                    i - 1500.min(i)
+                ));
+            }
+        }
+        text.push_str("}\n");
+        let program =
+            Program::load_with(vec![(PathBuf::from("big.fleet"), text)], Options::default());
+        let catalogs = compile_all(&program);
+        assert_eq!(catalogs.len(), 1);
+        let (_, c) = &catalogs[0];
+        assert_eq!(c.resources.len(), 3001);
+        assert!(c.edges.len() > 3000, "{} edges", c.edges.len());
+        assert_same_input(c, &program.sources, "big");
+    }
 }

@@ -150,36 +150,8 @@ pub fn to_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
 
 /// The wire document with `version` empty.
 fn unsealed_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
-    let resources = catalog
-        .resources
-        .iter()
-        .map(|r| {
-            let (file, line, column) = if (r.kind_span.file.0 as usize) < sources.len() {
-                let f = sources.get(r.kind_span.file);
-                let (line, column) = f.line_col(r.kind_span.start as usize);
-                (f.name.clone(), line, column)
-            } else {
-                (String::new(), 0, 0)
-            };
-            json::ResourceDoc {
-                kind: r.kind.to_string(),
-                title: r.title.clone(),
-                params: r
-                    .params
-                    .iter()
-                    .map(|(k, a)| (k.to_string(), a.value.to_json()))
-                    .collect(),
-                tags: r.tags.iter().map(|t| t.to_string()).collect(),
-                source: json::SourceDoc { file, line, column },
-            }
-        })
-        .collect();
     // Each resource's `Type[title]` once, not once per edge end (4–5 edges a resource).
-    let refs: Vec<String> = catalog
-        .resources
-        .iter()
-        .map(|r| json::reference(&r.kind, &r.title))
-        .collect();
+    let (resources, refs) = resource_docs(catalog, sources);
     let name = |i: usize| refs[i].clone();
     let edges = catalog
         .edges
@@ -201,4 +173,61 @@ fn unsealed_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
             .as_ref()
             .map(|p| p.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
     }
+}
+
+/// Resources a worker converts at a time in [`resource_docs`].
+const DOC_CHUNK: usize = 1024;
+
+/// The wire document's `resources` and each one's `Type[title]`, in catalog order; large
+/// catalogs are converted on every core.
+pub fn resource_docs(
+    catalog: &Catalog,
+    sources: &SourceMap,
+) -> (Vec<json::ResourceDoc>, Vec<String>) {
+    let n = catalog.resources.len();
+    let threads = crate::par::cores().min(n.div_ceil(DOC_CHUNK));
+    if threads >= 2 {
+        let chunks: Vec<&[Resource]> = catalog.resources.chunks(DOC_CHUNK).collect();
+        // The main thread's stack size: values nest as deep as the manifest allows.
+        let converted = crate::par::map(threads, 8 << 20, &chunks, |chunk| {
+            Some(chunk.iter().map(|r| resource_doc(r, sources)).unzip())
+        });
+        if let Some(converted) = converted {
+            let (mut resources, mut refs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+            for (docs, names) in converted {
+                let (docs, names): (Vec<_>, Vec<_>) = (docs, names);
+                resources.extend(docs);
+                refs.extend(names);
+            }
+            return (resources, refs);
+        }
+    }
+    catalog
+        .resources
+        .iter()
+        .map(|r| resource_doc(r, sources))
+        .unzip()
+}
+
+/// One resource of the wire document, and its `Type[title]`.
+fn resource_doc(r: &Resource, sources: &SourceMap) -> (json::ResourceDoc, String) {
+    let (file, line, column) = if (r.kind_span.file.0 as usize) < sources.len() {
+        let f = sources.get(r.kind_span.file);
+        let (line, column) = f.line_col(r.kind_span.start as usize);
+        (f.name.clone(), line, column)
+    } else {
+        (String::new(), 0, 0)
+    };
+    let mut params = IndexMap::with_capacity(r.params.len());
+    for (k, a) in r.params.iter() {
+        params.insert(k.as_str().to_owned(), a.value.to_json());
+    }
+    let doc = json::ResourceDoc {
+        kind: r.kind.as_str().to_owned(),
+        title: r.title.clone(),
+        params,
+        tags: r.tags.iter().map(|t| t.as_str().to_owned()).collect(),
+        source: json::SourceDoc { file, line, column },
+    };
+    (doc, json::reference(&r.kind, &r.title))
 }
