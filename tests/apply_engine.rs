@@ -682,4 +682,11 @@ node "n1" {
     assert!(drifted.stdout.contains("Exec[true one]"), "{drifted:?}");
     assert_eq!(both(&[]).code, 2);
     assert_eq!(both(&["--noop"]).code, 0);
+    // After a run that did not end, a real run sweeps its temp files (`prepare`) either way.
+    for (root, state) in [(&a, &state_a), (&b, &state_b)] {
+        std::fs::write(state.join("unfinished"), "").unwrap();
+        std::fs::write(root.join("srv/one/conf/.app.conf.fleet-999999999-1"), "x").unwrap();
+    }
+    assert_eq!(both(&[]).code, 0);
+    assert!(!a.join("srv/one/conf/.app.conf.fleet-999999999-1").exists());
 }

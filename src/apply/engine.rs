@@ -17,7 +17,7 @@ use super::{Options, Outcome, ResourceResult, Run, Status};
 use crate::catalog::fxhash::FxHashMap;
 use crate::catalog::json::{CatalogDoc, ResourceDoc};
 use crate::catalog::store::ContentStore;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Resource};
 use crate::source::SourceMap;
 
 /// What the engine walks: resources in catalog order and the edges between them, by
@@ -28,11 +28,18 @@ use crate::source::SourceMap;
 #[derive(Debug)]
 pub struct Input<'a> {
     pub node: &'a str,
-    pub resources: Cow<'a, [ResourceDoc]>,
-    /// `(from, to, refresh)`, positions in `resources`.
+    resources: Resources<'a>,
+    /// `(from, to, refresh)`, positions in the resources.
     pub edges: Vec<(usize, usize, bool)>,
-    /// Per resource: `Type[title]`.
-    pub refs: Vec<String>,
+}
+
+#[derive(Debug)]
+enum Resources<'a> {
+    /// A document's, with each one's `Type[title]` (its edges were resolved through them).
+    Docs(&'a [ResourceDoc], Vec<String>),
+    /// A compiled catalog's: each is converted to its `ResourceDoc` when the walk reaches it
+    /// (and freed after), so no second copy of the catalog is ever held whole.
+    Catalog(&'a [Resource], &'a SourceMap),
 }
 
 impl<'a> Input<'a> {
@@ -69,28 +76,92 @@ impl<'a> Input<'a> {
             }
             edges.push((a, b, e.refresh));
         }
+        drop(index);
         Ok(Input {
             node: &doc.node,
-            resources: Cow::Borrowed(&doc.resources),
+            resources: Resources::Docs(&doc.resources, refs),
             edges,
-            refs,
         })
     }
 
     /// A compiled (linked) catalog as the engine's input: each resource as
     /// [`crate::catalog::to_doc`] renders it, the edges as they are. Gives the same walk
     /// and results as `from_doc(&to_doc(catalog, sources))`.
-    pub fn from_catalog(catalog: &'a Catalog, sources: &SourceMap) -> Input<'a> {
-        let (resources, refs) = crate::catalog::resource_docs(catalog, sources);
+    pub fn from_catalog(catalog: &'a Catalog, sources: &'a SourceMap) -> Input<'a> {
         Input {
             node: &catalog.node,
-            resources: Cow::Owned(resources),
+            resources: Resources::Catalog(&catalog.resources, sources),
             edges: catalog
                 .edges
                 .iter()
                 .map(|e| (e.from, e.to, e.refresh))
                 .collect(),
-            refs,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.resources {
+            Resources::Docs(docs, _) => docs.len(),
+            Resources::Catalog(resources, _) => resources.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Resource `i` as the providers read it.
+    pub fn resource(&self, i: usize) -> Cow<'a, ResourceDoc> {
+        match &self.resources {
+            Resources::Docs(docs, _) => Cow::Borrowed(&docs[i]),
+            Resources::Catalog(resources, sources) => {
+                Cow::Owned(crate::catalog::resource_doc(&resources[i], sources))
+            }
+        }
+    }
+
+    /// Resource `i`'s `Type[title]`.
+    pub fn reference(&self, i: usize) -> String {
+        match &self.resources {
+            Resources::Docs(_, refs) => refs[i].clone(),
+            Resources::Catalog(resources, _) => {
+                crate::catalog::json::reference(&resources[i].kind, &resources[i].title)
+            }
+        }
+    }
+
+    /// Resource `i`'s lower-case type name.
+    pub fn kind(&self, i: usize) -> &'a str {
+        match &self.resources {
+            Resources::Docs(docs, _) => &docs[i].kind,
+            Resources::Catalog(resources, _) => resources[i].kind.as_str(),
+        }
+    }
+
+    /// The path of resource `i` when it is a file: its `path` when that is a String, else its
+    /// title (as `Params::raw("path")` reads the document).
+    fn file_path(&self, i: usize) -> Option<Cow<'a, str>> {
+        match &self.resources {
+            Resources::Docs(docs, _) => {
+                let r = &docs[i];
+                (r.kind == "file").then(|| {
+                    let path = super::providers::Params::new(r)
+                        .raw("path")
+                        .and_then(|v| v.as_str());
+                    Cow::Borrowed(path.unwrap_or(&r.title))
+                })
+            }
+            Resources::Catalog(resources, _) => {
+                let r = &resources[i];
+                (r.kind.as_str() == "file").then(|| match r.params.get("path").map(|a| &a.value) {
+                    Some(crate::eval::value::Value::Str(s)) => Cow::Borrowed(&**s),
+                    Some(v) => match v.to_json() {
+                        serde_json::Value::String(s) => Cow::Owned(s),
+                        _ => Cow::Borrowed(r.title.as_str()),
+                    },
+                    None => Cow::Borrowed(r.title.as_str()),
+                })
+            }
         }
     }
 }
@@ -109,7 +180,7 @@ impl Graph {
     /// Adds the parent-directory edges and orders the resources; fails on a cycle (or an
     /// edge out of range, or from a resource to itself).
     pub fn new(input: &Input) -> Result<Graph, String> {
-        let n = input.resources.len();
+        let n = input.len();
         let (mut npreds, mut nsuccs) = (vec![0usize; n], vec![0usize; n]);
         for &(a, b, _) in &input.edges {
             if a >= n || b >= n || a == b {
@@ -131,7 +202,7 @@ impl Graph {
             preds[b].push((a, refresh));
             succs[a].push(b);
         }
-        add_parent_edges(&input.resources, &mut preds, &mut succs);
+        add_parent_edges(input, &mut preds, &mut succs);
         let mut indeg: Vec<usize> = preds.iter().map(Vec::len).collect();
         let mut ready: BinaryHeap<Reverse<usize>> =
             (0..n).filter(|&i| indeg[i] == 0).map(Reverse).collect();
@@ -148,7 +219,7 @@ impl Graph {
         if order.len() < n {
             let stuck: Vec<String> = (0..n)
                 .filter(|&i| indeg[i] > 0)
-                .map(|i| input.refs[i].clone())
+                .map(|i| input.reference(i))
                 .collect();
             return Err(format!("dependency cycle among {}", stuck.join(", ")));
         }
@@ -163,29 +234,17 @@ impl Graph {
 /// A file requires its nearest managed parent directory (LANGUAGE.md §5). Compiled
 /// catalogs carry these edges already; hand-written ones may not, and parallel workers
 /// must not race a file against its directory. An edge that would close a cycle is left out.
-fn add_parent_edges<'a>(
-    resources: &'a [ResourceDoc],
-    preds: &mut [Vec<(usize, bool)>],
-    succs: &mut [Vec<usize>],
-) {
-    let path_of = |r: &'a ResourceDoc| -> &'a str {
-        super::providers::Params::new(r)
-            .raw("path")
-            .and_then(|v| v.as_str())
-            .unwrap_or(&r.title)
-    };
-    let files: FxHashMap<&str, usize> = resources
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.kind == "file")
-        .map(|(i, r)| (path_of(r), i))
-        .collect();
-    for (child, r) in resources
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.kind == "file")
-    {
-        let mut p = parent_dir(path_of(r));
+fn add_parent_edges(input: &Input, preds: &mut [Vec<(usize, bool)>], succs: &mut [Vec<usize>]) {
+    let paths: Vec<Option<Cow<str>>> = (0..input.len()).map(|i| input.file_path(i)).collect();
+    let mut files: FxHashMap<&str, usize> = FxHashMap::default();
+    for (i, path) in paths.iter().enumerate() {
+        if let Some(path) = path {
+            files.insert(path, i);
+        }
+    }
+    for (child, path) in paths.iter().enumerate() {
+        let Some(path) = path else { continue };
+        let mut p = parent_dir(path);
         while let Some(dir) = p {
             if let Some(&parent) = files.get(dir) {
                 if parent != child
@@ -326,13 +385,14 @@ pub fn run_catalog(
 ) -> Result<Run, String> {
     let started = super::time::now_rfc3339();
     let clock = Instant::now();
-    let input = crate::timing::stage(format_args!("engine input"), || {
-        Input::from_catalog(catalog, sources)
-    });
-    let run = walk(&input, store, providers, opts, started, clock);
-    // The process usually exits next; the resources need not be freed one by one.
-    std::mem::forget(input);
-    run
+    walk(
+        &Input::from_catalog(catalog, sources),
+        store,
+        providers,
+        opts,
+        started,
+        clock,
+    )
 }
 
 /// [`run`] over the engine's input: `started` and `clock` are when the run began.
@@ -345,7 +405,7 @@ fn walk(
     clock: Instant,
 ) -> Result<Run, String> {
     let graph = Graph::new(doc)?;
-    let n = doc.resources.len();
+    let n = doc.len();
     let backups = Backups::new(&opts.state_dir);
     let ids = Ids::new();
     let dirty = Mutex::new(std::collections::BTreeSet::new());
@@ -373,13 +433,19 @@ fn walk(
         staging: None,
         sweep,
     };
-    let mut kinds: Vec<&str> = doc.resources.iter().map(|r| r.kind.as_str()).collect();
+    let mut kinds: Vec<&str> = (0..n).map(|i| doc.kind(i)).collect();
     kinds.sort_unstable();
     kinds.dedup();
     for kind in kinds {
         if let Some(p) = providers.get(kind) {
-            let of_kind: Vec<_> = doc.resources.iter().filter(|r| r.kind == kind).collect();
-            p.prepare(&of_kind, &cx);
+            if p.prepares(&cx) {
+                let of_kind: Vec<_> = (0..n)
+                    .filter(|&i| doc.kind(i) == kind)
+                    .map(|i| doc.resource(i))
+                    .collect();
+                let of_kind: Vec<&ResourceDoc> = of_kind.iter().map(|r| r.as_ref()).collect();
+                p.prepare(&of_kind, &cx);
+            }
             if !p.keeps_dirs() {
                 dirs.invalidate();
             }
@@ -469,7 +535,7 @@ fn walk(
         let executed = execute(
             doc,
             i,
-            doc.refs[i].clone(),
+            doc.reference(i),
             providers,
             &cx,
             staging,
@@ -538,9 +604,9 @@ fn commit_batch(
             let mut result = staged.result;
             match committed {
                 Ok(()) if staged.refresh => {
-                    let r = &doc.resources[staged.i];
+                    let r = doc.resource(staged.i);
                     if let Some(provider) = providers.get(&r.kind) {
-                        refresh(provider.as_ref(), r, cx, &mut result);
+                        refresh(provider.as_ref(), &r, cx, &mut result);
                     }
                 }
                 Ok(()) => {}
@@ -581,7 +647,8 @@ fn execute(
     blocked: Option<String>,
     refresh_from: &[String],
 ) -> Executed {
-    let r = &doc.resources[i];
+    let r = doc.resource(i);
+    let r = r.as_ref();
     let mut result = ResourceResult {
         reference,
         status: Status::Unchanged,
@@ -699,11 +766,16 @@ mod tests {
         let from_doc = Input::from_doc(&doc).unwrap();
         let direct = Input::from_catalog(catalog, sources);
         assert_eq!(direct.node, from_doc.node, "{what}: node");
-        assert_eq!(direct.refs, from_doc.refs, "{what}: references");
-        assert!(
-            direct.resources == from_doc.resources,
-            "{what}: resources differ"
-        );
+        assert_eq!(direct.len(), from_doc.len(), "{what}: resources");
+        for i in 0..direct.len() {
+            assert_eq!(direct.reference(i), from_doc.reference(i), "{what}: {i}");
+            assert_eq!(direct.kind(i), from_doc.kind(i), "{what}: {i}");
+            assert_eq!(direct.file_path(i), from_doc.file_path(i), "{what}: {i}");
+            assert!(
+                direct.resource(i) == from_doc.resource(i),
+                "{what}: resource {i} differs"
+            );
+        }
         assert_eq!(direct.edges, from_doc.edges, "{what}: edges");
         let (a, b) = (Graph::new(&direct).unwrap(), Graph::new(&from_doc).unwrap());
         assert_eq!(
@@ -752,8 +824,8 @@ mod tests {
     }
 
     #[test]
-    fn a_large_catalog_converted_on_every_core_keeps_its_order() {
-        // More resources than one conversion chunk, with edges between chunks.
+    fn a_large_catalog_gives_the_input_its_document_gives() {
+        // Many resources, with edges far apart.
         let mut text = String::from("node default {\n  file \"/srv\" { ensure = directory }\n");
         for i in 0..3000 {
             text.push_str(&format!(

@@ -151,7 +151,11 @@ pub fn to_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
 /// The wire document with `version` empty.
 fn unsealed_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
     // Each resource's `Type[title]` once, not once per edge end (4–5 edges a resource).
-    let (resources, refs) = resource_docs(catalog, sources);
+    let refs: Vec<String> = catalog
+        .resources
+        .iter()
+        .map(|r| json::reference(&r.kind, &r.title))
+        .collect();
     let name = |i: usize| refs[i].clone();
     let edges = catalog
         .edges
@@ -166,7 +170,11 @@ fn unsealed_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
         format: json::FORMAT,
         node: catalog.node.clone(),
         version: String::new(),
-        resources,
+        resources: catalog
+            .resources
+            .iter()
+            .map(|r| resource_doc(r, sources))
+            .collect(),
         edges,
         provision: catalog
             .provision
@@ -175,42 +183,9 @@ fn unsealed_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
     }
 }
 
-/// Resources a worker converts at a time in [`resource_docs`].
-const DOC_CHUNK: usize = 1024;
-
-/// The wire document's `resources` and each one's `Type[title]`, in catalog order; large
-/// catalogs are converted on every core.
-pub fn resource_docs(
-    catalog: &Catalog,
-    sources: &SourceMap,
-) -> (Vec<json::ResourceDoc>, Vec<String>) {
-    let n = catalog.resources.len();
-    let threads = crate::par::cores().min(n.div_ceil(DOC_CHUNK));
-    if threads >= 2 {
-        let chunks: Vec<&[Resource]> = catalog.resources.chunks(DOC_CHUNK).collect();
-        // The main thread's stack size: values nest as deep as the manifest allows.
-        let converted = crate::par::map(threads, 8 << 20, &chunks, |chunk| {
-            Some(chunk.iter().map(|r| resource_doc(r, sources)).unzip())
-        });
-        if let Some(converted) = converted {
-            let (mut resources, mut refs) = (Vec::with_capacity(n), Vec::with_capacity(n));
-            for (docs, names) in converted {
-                let (docs, names): (Vec<_>, Vec<_>) = (docs, names);
-                resources.extend(docs);
-                refs.extend(names);
-            }
-            return (resources, refs);
-        }
-    }
-    catalog
-        .resources
-        .iter()
-        .map(|r| resource_doc(r, sources))
-        .unzip()
-}
-
-/// One resource of the wire document, and its `Type[title]`.
-fn resource_doc(r: &Resource, sources: &SourceMap) -> (json::ResourceDoc, String) {
+/// One resource of the wire document (what `fleet apply FILE` hands the providers, one at
+/// a time).
+pub fn resource_doc(r: &Resource, sources: &SourceMap) -> json::ResourceDoc {
     let (file, line, column) = if (r.kind_span.file.0 as usize) < sources.len() {
         let f = sources.get(r.kind_span.file);
         let (line, column) = f.line_col(r.kind_span.start as usize);
@@ -222,12 +197,11 @@ fn resource_doc(r: &Resource, sources: &SourceMap) -> (json::ResourceDoc, String
     for (k, a) in r.params.iter() {
         params.insert(k.as_str().to_owned(), a.value.to_json());
     }
-    let doc = json::ResourceDoc {
+    json::ResourceDoc {
         kind: r.kind.as_str().to_owned(),
         title: r.title.clone(),
         params,
         tags: r.tags.iter().map(|t| t.as_str().to_owned()).collect(),
         source: json::SourceDoc { file, line, column },
-    };
-    (doc, json::reference(&r.kind, &r.title))
+    }
 }
