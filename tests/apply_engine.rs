@@ -578,3 +578,115 @@ fn a_resource_with_noop_true_is_only_planned() {
     );
     assert_eq!(sb.read("/etc/b"), "b\n");
 }
+
+/// The Report JSON of a run with its run-dependent fields (`started`, `seconds`) dropped.
+fn comparable(run: &support::Run) -> serde_json::Value {
+    let mut report = run.report();
+    let o = report.as_object_mut().unwrap();
+    o.remove("started");
+    o.remove("seconds");
+    report
+}
+
+/// `fleet apply FILE` applies the compiled catalog as it is (`apply::run_catalog`), without
+/// its wire document; `fleet apply --catalog` reads that document. Both must plan, apply,
+/// report and exit alike, on an empty root, on a drifted one and in the steady state.
+#[test]
+fn a_manifest_and_its_compiled_catalog_apply_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = tmp.path().join("site.fleet");
+    std::fs::write(
+        &manifest,
+        r#"
+define app($port: Int = 80) {
+  file "/srv/${title}" { ensure = directory, mode = "0755" }
+  file "/srv/${title}/conf" { ensure = directory }
+  file "/srv/${title}/conf/app.conf" {
+    content = "name=${title}\nport=${port}\n"
+    mode    = "0640"
+    notify  = Exec["reload ${title}"]
+  }
+  file "/srv/${title}/current" { ensure = link, target = "conf" }
+  exec "reload ${title}" { command = "true ${title}", refreshonly = true }
+}
+node "n1" {
+  file "/srv" { ensure = directory }
+  file "/srv/motd" { content = "hello\n" }
+  file "/srv/old" { ensure = absent }
+  app "one" { port = 8001 }
+  app "two" { }
+  file "/srv/last" { content = "last\n", require = App["one"] }
+}
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let compiled = fleet(&[
+        "compile",
+        "--all",
+        "--out",
+        out.to_str().unwrap(),
+        manifest.to_str().unwrap(),
+    ]);
+    assert_eq!(compiled.code, 0, "{compiled:?}");
+    let catalog = out.join("n1.json");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    // The saved reports (named by time) are kept out of the trees compared.
+    let (state_a, state_b) = (tmp.path().join("state-a"), tmp.path().join("state-b"));
+    for root in [&a, &b] {
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+    }
+    let both = |extra: &[&str]| {
+        let common = ["--detailed-exitcodes", "--format", "json", "--verbose"];
+        let root_a = ["--root", a.to_str().unwrap(), "--node", "n1", "--state-dir"];
+        let from_file: Vec<&str> = ["apply"]
+            .into_iter()
+            .chain(root_a)
+            .chain([state_a.to_str().unwrap()])
+            .chain(common)
+            .chain(extra.iter().copied())
+            .chain([manifest.to_str().unwrap()])
+            .collect();
+        let from_catalog: Vec<&str> = ["apply", "--catalog", catalog.to_str().unwrap()]
+            .into_iter()
+            .chain(["--root", b.to_str().unwrap(), "--state-dir"])
+            .chain([state_b.to_str().unwrap()])
+            .chain(common)
+            .chain(extra.iter().copied())
+            .collect();
+        let (x, y) = (fleet(&from_file), fleet(&from_catalog));
+        assert_eq!(x.code, y.code, "exit codes\n{x:?}\n{y:?}");
+        assert_eq!(comparable(&x), comparable(&y), "reports\n{x:?}\n{y:?}");
+        assert_eq!(support::snapshot(&a), support::snapshot(&b), "trees");
+        x
+    };
+    // An empty root: the plan, then the apply.
+    assert_eq!(both(&["--noop"]).code, 2);
+    assert_eq!(both(&[]).code, 2);
+    // The steady state.
+    let steady = both(&["--noop"]);
+    assert_eq!(steady.code, 0, "{steady:?}");
+    assert_eq!(both(&[]).code, 0);
+    // Drift: a changed file (which notifies its exec), a wrong mode, an unwanted file, a
+    // missing link.
+    for root in [&a, &b] {
+        std::fs::write(root.join("srv/one/conf/app.conf"), "edited\n").unwrap();
+        let two = root.join("srv/two/conf/app.conf");
+        std::fs::set_permissions(&two, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        std::fs::write(root.join("srv/old"), "old\n").unwrap();
+        std::fs::remove_file(root.join("srv/two/current")).unwrap();
+    }
+    let drifted = both(&["--noop"]);
+    assert_eq!(drifted.code, 2, "{drifted:?}");
+    assert!(drifted.stdout.contains("Exec[true one]"), "{drifted:?}");
+    assert_eq!(both(&[]).code, 2);
+    assert_eq!(both(&["--noop"]).code, 0);
+    // After a run that did not end, a real run sweeps its temp files (`prepare`) either way.
+    for (root, state) in [(&a, &state_a), (&b, &state_b)] {
+        std::fs::write(state.join("unfinished"), "").unwrap();
+        std::fs::write(root.join("srv/one/conf/.app.conf.fleet-999999999-1"), "x").unwrap();
+    }
+    assert_eq!(both(&[]).code, 0);
+    assert!(!a.join("srv/one/conf/.app.conf.fleet-999999999-1").exists());
+}

@@ -1,6 +1,7 @@
 //! The walk: topological order (ties by catalog order), parallel workers over a ready
 //! queue, skipping the dependents of failures, refresh events; results in a fixed order.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::panic::AssertUnwindSafe;
@@ -14,24 +15,37 @@ use super::root::DirCache;
 use super::state::{Backups, Unfinished};
 use super::{Options, Outcome, ResourceResult, Run, Status};
 use crate::catalog::fxhash::FxHashMap;
-use crate::catalog::json::CatalogDoc;
+use crate::catalog::json::{CatalogDoc, ResourceDoc};
 use crate::catalog::store::ContentStore;
+use crate::catalog::{Catalog, Resource};
+use crate::source::SourceMap;
 
-/// The dependency graph of a catalog document.
+/// What the engine walks: resources in catalog order and the edges between them, by
+/// position. Made from a catalog document ([`Input::from_doc`]: `--catalog`, remote agents)
+/// or straight from a compiled catalog ([`Input::from_catalog`]: a local `fleet apply`),
+/// without the edges' `Type[title]` strings or the catalog `version`, which the walk never
+/// reads.
 #[derive(Debug)]
-pub struct Graph {
-    /// Per resource: its predecessors and whether that edge refreshes.
-    pub preds: Vec<Vec<(usize, bool)>>,
-    pub succs: Vec<Vec<usize>>,
-    /// Topological order, ties broken by catalog order.
-    pub order: Vec<usize>,
-    /// Per resource: `Type[title]`.
-    pub refs: Vec<String>,
+pub struct Input<'a> {
+    pub node: &'a str,
+    resources: Resources<'a>,
+    /// `(from, to, refresh)`, positions in the resources.
+    pub edges: Vec<(usize, usize, bool)>,
 }
 
-impl Graph {
-    /// Resolves the edges' references; fails on an unknown reference or a cycle.
-    pub fn new(doc: &CatalogDoc) -> Result<Graph, String> {
+#[derive(Debug)]
+enum Resources<'a> {
+    /// A document's, with each one's `Type[title]` (its edges were resolved through them).
+    Docs(&'a [ResourceDoc], Vec<String>),
+    /// A compiled catalog's: each is converted to its `ResourceDoc` when the walk reaches it
+    /// (and freed after), so no second copy of the catalog is ever held whole.
+    Catalog(&'a [Resource], &'a SourceMap),
+}
+
+impl<'a> Input<'a> {
+    /// Resolves the document's edges; fails on a reference that is not in the catalog, a
+    /// resource that appears twice or an edge from a resource to itself.
+    pub fn from_doc(doc: &'a CatalogDoc) -> Result<Input<'a>, String> {
         let n = doc.resources.len();
         let refs: Vec<String> = doc.resources.iter().map(|r| r.reference()).collect();
         let mut index: FxHashMap<&str, usize> = FxHashMap::default();
@@ -41,8 +55,7 @@ impl Graph {
                 return Err(format!("{r} appears twice in the catalog"));
             }
         }
-        let mut pairs = Vec::with_capacity(doc.edges.len());
-        let (mut npreds, mut nsuccs) = (vec![0usize; n], vec![0usize; n]);
+        let mut edges = Vec::with_capacity(doc.edges.len());
         // Edges come grouped by source (a class's resources each require every resource of
         // another): the last source found is compared before hashing.
         let mut last: Option<(&str, usize)> = None;
@@ -61,16 +74,127 @@ impl Graph {
             if a == b {
                 return Err(format!("edge {} -> {} points at itself", e.from, e.to));
             }
+            edges.push((a, b, e.refresh));
+        }
+        drop(index);
+        Ok(Input {
+            node: &doc.node,
+            resources: Resources::Docs(&doc.resources, refs),
+            edges,
+        })
+    }
+
+    /// A compiled (linked) catalog as the engine's input: each resource as
+    /// [`crate::catalog::to_doc`] renders it, the edges as they are. Gives the same walk
+    /// and results as `from_doc(&to_doc(catalog, sources))`.
+    pub fn from_catalog(catalog: &'a Catalog, sources: &'a SourceMap) -> Input<'a> {
+        Input {
+            node: &catalog.node,
+            resources: Resources::Catalog(&catalog.resources, sources),
+            edges: catalog
+                .edges
+                .iter()
+                .map(|e| (e.from as usize, e.to as usize, e.refresh))
+                .collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.resources {
+            Resources::Docs(docs, _) => docs.len(),
+            Resources::Catalog(resources, _) => resources.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Resource `i` as the providers read it.
+    pub fn resource(&self, i: usize) -> Cow<'a, ResourceDoc> {
+        match &self.resources {
+            Resources::Docs(docs, _) => Cow::Borrowed(&docs[i]),
+            Resources::Catalog(resources, sources) => {
+                Cow::Owned(crate::catalog::resource_doc(&resources[i], sources))
+            }
+        }
+    }
+
+    /// Resource `i`'s `Type[title]`.
+    pub fn reference(&self, i: usize) -> String {
+        match &self.resources {
+            Resources::Docs(_, refs) => refs[i].clone(),
+            Resources::Catalog(resources, _) => {
+                crate::catalog::json::reference(&resources[i].kind, &resources[i].title)
+            }
+        }
+    }
+
+    /// Resource `i`'s lower-case type name.
+    pub fn kind(&self, i: usize) -> &'a str {
+        match &self.resources {
+            Resources::Docs(docs, _) => &docs[i].kind,
+            Resources::Catalog(resources, _) => resources[i].kind.as_str(),
+        }
+    }
+
+    /// The path of resource `i` when it is a file: its `path` when that is a String, else its
+    /// title (as `Params::raw("path")` reads the document).
+    fn file_path(&self, i: usize) -> Option<Cow<'a, str>> {
+        match &self.resources {
+            Resources::Docs(docs, _) => {
+                let r = &docs[i];
+                (r.kind == "file").then(|| {
+                    let path = super::providers::Params::new(r)
+                        .raw("path")
+                        .and_then(|v| v.as_str());
+                    Cow::Borrowed(path.unwrap_or(&r.title))
+                })
+            }
+            Resources::Catalog(resources, _) => {
+                let r = &resources[i];
+                (r.kind.as_str() == "file").then(|| match r.params.get("path").map(|a| &a.value) {
+                    Some(crate::eval::value::Value::Str(s)) => Cow::Borrowed(&**s),
+                    Some(v) => match v.to_json() {
+                        serde_json::Value::String(s) => Cow::Owned(s),
+                        _ => Cow::Borrowed(r.title.as_str()),
+                    },
+                    None => Cow::Borrowed(r.title.as_str()),
+                })
+            }
+        }
+    }
+}
+
+/// The dependency graph of the engine's input.
+#[derive(Debug)]
+pub struct Graph {
+    /// Per resource: its predecessors and whether that edge refreshes.
+    pub preds: Vec<Vec<(usize, bool)>>,
+    pub succs: Vec<Vec<usize>>,
+    /// Topological order, ties broken by catalog order.
+    pub order: Vec<usize>,
+}
+
+impl Graph {
+    /// Adds the parent-directory edges and orders the resources; fails on a cycle (or an
+    /// edge out of range, or from a resource to itself).
+    pub fn new(input: &Input) -> Result<Graph, String> {
+        let n = input.len();
+        let (mut npreds, mut nsuccs) = (vec![0usize; n], vec![0usize; n]);
+        for &(a, b, _) in &input.edges {
+            if a >= n || b >= n || a == b {
+                return Err(format!("edge {a} -> {b}: not between two resources"));
+            }
             npreds[b] += 1;
             nsuccs[a] += 1;
-            pairs.push((a, b, e.refresh));
         }
         // Sized once (a parent edge may add one more each).
         let mut preds: Vec<Vec<(usize, bool)>> =
             npreds.iter().map(|&k| Vec::with_capacity(k + 1)).collect();
         let mut succs: Vec<Vec<usize>> =
             nsuccs.iter().map(|&k| Vec::with_capacity(k + 1)).collect();
-        for (a, b, refresh) in pairs {
+        for &(a, b, refresh) in &input.edges {
             if let Some(p) = preds[b].iter_mut().find(|(p, _)| *p == a) {
                 p.1 |= refresh;
                 continue;
@@ -78,7 +202,7 @@ impl Graph {
             preds[b].push((a, refresh));
             succs[a].push(b);
         }
-        add_parent_edges(doc, &mut preds, &mut succs);
+        add_parent_edges(input, &mut preds, &mut succs);
         let mut indeg: Vec<usize> = preds.iter().map(Vec::len).collect();
         let mut ready: BinaryHeap<Reverse<usize>> =
             (0..n).filter(|&i| indeg[i] == 0).map(Reverse).collect();
@@ -95,7 +219,7 @@ impl Graph {
         if order.len() < n {
             let stuck: Vec<String> = (0..n)
                 .filter(|&i| indeg[i] > 0)
-                .map(|i| refs[i].clone())
+                .map(|i| input.reference(i))
                 .collect();
             return Err(format!("dependency cycle among {}", stuck.join(", ")));
         }
@@ -103,7 +227,6 @@ impl Graph {
             preds,
             succs,
             order,
-            refs,
         })
     }
 }
@@ -111,31 +234,17 @@ impl Graph {
 /// A file requires its nearest managed parent directory (LANGUAGE.md §5). Compiled
 /// catalogs carry these edges already; hand-written ones may not, and parallel workers
 /// must not race a file against its directory. An edge that would close a cycle is left out.
-fn add_parent_edges<'a>(
-    doc: &'a CatalogDoc,
-    preds: &mut [Vec<(usize, bool)>],
-    succs: &mut [Vec<usize>],
-) {
-    let path_of = |r: &'a crate::catalog::json::ResourceDoc| -> &'a str {
-        super::providers::Params::new(r)
-            .raw("path")
-            .and_then(|v| v.as_str())
-            .unwrap_or(&r.title)
-    };
-    let files: FxHashMap<&str, usize> = doc
-        .resources
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.kind == "file")
-        .map(|(i, r)| (path_of(r), i))
-        .collect();
-    for (child, r) in doc
-        .resources
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.kind == "file")
-    {
-        let mut p = parent_dir(path_of(r));
+fn add_parent_edges(input: &Input, preds: &mut [Vec<(usize, bool)>], succs: &mut [Vec<usize>]) {
+    let paths: Vec<Option<Cow<str>>> = (0..input.len()).map(|i| input.file_path(i)).collect();
+    let mut files: FxHashMap<&str, usize> = FxHashMap::default();
+    for (i, path) in paths.iter().enumerate() {
+        if let Some(path) = path {
+            files.insert(path, i);
+        }
+    }
+    for (child, path) in paths.iter().enumerate() {
+        let Some(path) = path else { continue };
+        let mut p = parent_dir(path);
         while let Some(dir) = p {
             if let Some(&parent) = files.get(dir) {
                 if parent != child
@@ -256,8 +365,47 @@ pub fn run(
 ) -> Result<Run, String> {
     let started = super::time::now_rfc3339();
     let clock = Instant::now();
+    walk(
+        &Input::from_doc(doc)?,
+        store,
+        providers,
+        opts,
+        started,
+        clock,
+    )
+}
+
+/// [`run`] for a compiled catalog ([`Input::from_catalog`]), without its document.
+pub fn run_catalog(
+    catalog: &Catalog,
+    sources: &SourceMap,
+    store: &ContentStore,
+    providers: &Providers,
+    opts: &Options,
+) -> Result<Run, String> {
+    let started = super::time::now_rfc3339();
+    let clock = Instant::now();
+    walk(
+        &Input::from_catalog(catalog, sources),
+        store,
+        providers,
+        opts,
+        started,
+        clock,
+    )
+}
+
+/// [`run`] over the engine's input: `started` and `clock` are when the run began.
+fn walk(
+    doc: &Input,
+    store: &ContentStore,
+    providers: &Providers,
+    opts: &Options,
+    started: String,
+    clock: Instant,
+) -> Result<Run, String> {
     let graph = Graph::new(doc)?;
-    let n = doc.resources.len();
+    let n = doc.len();
     let backups = Backups::new(&opts.state_dir);
     let ids = Ids::new();
     let dirty = Mutex::new(std::collections::BTreeSet::new());
@@ -285,13 +433,19 @@ pub fn run(
         staging: None,
         sweep,
     };
-    let mut kinds: Vec<&str> = doc.resources.iter().map(|r| r.kind.as_str()).collect();
+    let mut kinds: Vec<&str> = (0..n).map(|i| doc.kind(i)).collect();
     kinds.sort_unstable();
     kinds.dedup();
     for kind in kinds {
         if let Some(p) = providers.get(kind) {
-            let of_kind: Vec<_> = doc.resources.iter().filter(|r| r.kind == kind).collect();
-            p.prepare(&of_kind, &cx);
+            if p.prepares(&cx) {
+                let of_kind: Vec<_> = (0..n)
+                    .filter(|&i| doc.kind(i) == kind)
+                    .map(|i| doc.resource(i))
+                    .collect();
+                let of_kind: Vec<&ResourceDoc> = of_kind.iter().map(|r| r.as_ref()).collect();
+                p.prepare(&of_kind, &cx);
+            }
             if !p.keeps_dirs() {
                 dirs.invalidate();
             }
@@ -381,7 +535,7 @@ pub fn run(
         let executed = execute(
             doc,
             i,
-            graph.refs[i].clone(),
+            doc.reference(i),
             providers,
             &cx,
             staging,
@@ -420,7 +574,7 @@ pub fn run(
         .unwrap_or_else(|e| e.into_inner())
         .results;
     Ok(Run {
-        node: doc.node.clone(),
+        node: doc.node.to_string(),
         noop: opts.noop,
         started,
         seconds: clock.elapsed().as_secs_f64(),
@@ -435,7 +589,7 @@ pub fn run(
 /// Commits a batch of staged resources (see `commit`): their results, with a refresh run
 /// after the renames where one was asked for.
 fn commit_batch(
-    doc: &CatalogDoc,
+    doc: &Input,
     providers: &Providers,
     cx: &Ctx,
     flusher: &Flusher,
@@ -450,9 +604,9 @@ fn commit_batch(
             let mut result = staged.result;
             match committed {
                 Ok(()) if staged.refresh => {
-                    let r = &doc.resources[staged.i];
+                    let r = doc.resource(staged.i);
                     if let Some(provider) = providers.get(&r.kind) {
-                        refresh(provider.as_ref(), r, cx, &mut result);
+                        refresh(provider.as_ref(), &r, cx, &mut result);
                     }
                 }
                 Ok(()) => {}
@@ -484,7 +638,7 @@ enum Executed {
 
 #[allow(clippy::too_many_arguments)]
 fn execute(
-    doc: &CatalogDoc,
+    doc: &Input,
     i: usize,
     reference: String,
     providers: &Providers,
@@ -493,7 +647,8 @@ fn execute(
     blocked: Option<String>,
     refresh_from: &[String],
 ) -> Executed {
-    let r = &doc.resources[i];
+    let r = doc.resource(i);
+    let r = r.as_ref();
     let mut result = ResourceResult {
         reference,
         status: Status::Unchanged,
@@ -561,12 +716,7 @@ fn execute(
 }
 
 /// Runs the provider's `refresh` for a resource that `sync` left in `result`.
-fn refresh(
-    provider: &dyn super::Provider,
-    r: &crate::catalog::json::ResourceDoc,
-    cx: &Ctx,
-    result: &mut ResourceResult,
-) {
+fn refresh(provider: &dyn super::Provider, r: &ResourceDoc, cx: &Ctx, result: &mut ResourceResult) {
     let done = match panics(|| provider.refresh(r, cx, &result.outcome)) {
         Ok(Ok(done)) => Ok(done),
         Ok(Err(e)) => Err(format!("refresh failed: {e}")),
@@ -601,4 +751,101 @@ fn panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
             .unwrap_or_default();
         format!("internal error: {msg}")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::program::{Options, Program};
+
+    /// The input made straight from a catalog against the one read from its document.
+    fn assert_same_input(catalog: &Catalog, sources: &SourceMap, what: &str) {
+        let doc = crate::catalog::to_doc(catalog, sources);
+        let from_doc = Input::from_doc(&doc).unwrap();
+        let direct = Input::from_catalog(catalog, sources);
+        assert_eq!(direct.node, from_doc.node, "{what}: node");
+        assert_eq!(direct.len(), from_doc.len(), "{what}: resources");
+        for i in 0..direct.len() {
+            assert_eq!(direct.reference(i), from_doc.reference(i), "{what}: {i}");
+            assert_eq!(direct.kind(i), from_doc.kind(i), "{what}: {i}");
+            assert_eq!(direct.file_path(i), from_doc.file_path(i), "{what}: {i}");
+            assert!(
+                direct.resource(i) == from_doc.resource(i),
+                "{what}: resource {i} differs"
+            );
+        }
+        assert_eq!(direct.edges, from_doc.edges, "{what}: edges");
+        let (a, b) = (Graph::new(&direct).unwrap(), Graph::new(&from_doc).unwrap());
+        assert_eq!(
+            (a.order, a.preds, a.succs),
+            (b.order, b.preds, b.succs),
+            "{what}"
+        );
+    }
+
+    fn compile_all(program: &Program) -> Vec<(String, Catalog)> {
+        program
+            .all_nodes()
+            .into_iter()
+            .filter_map(|node| {
+                let (c, _) = program.compile(&node, &ContentStore::new());
+                c.map(|c| (node, c))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compiled_catalogs_give_the_input_their_documents_give() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut mains: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
+            .unwrap()
+            .map(|e| e.unwrap().path().join("site.fleet"))
+            .filter(|p| p.is_file())
+            .collect();
+        for e in std::fs::read_dir(root.join("tests/cases/compile")).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "fleet") {
+                mains.push(p);
+            }
+        }
+        mains.sort();
+        let mut compared = 0;
+        for main in &mains {
+            let program = Program::load(std::slice::from_ref(main), Options::default());
+            for (node, c) in compile_all(&program) {
+                assert_same_input(&c, &program.sources, &format!("{} {node}", main.display()));
+                compared += 1;
+            }
+        }
+        // The examples alone give more than this; fewer means the inputs went missing.
+        assert!(compared >= 10, "only {compared} catalogs from {mains:?}");
+    }
+
+    #[test]
+    fn a_large_catalog_gives_the_input_its_document_gives() {
+        // Many resources, with edges far apart.
+        let mut text = String::from("node default {\n  file \"/srv\" { ensure = directory }\n");
+        for i in 0..3000 {
+            text.push_str(&format!(
+                "  file \"/srv/f{i}\" {{ content = \"{i}\\n\", mode = \"0640\", tag = [\"t{i}\"] }}\n"
+            ));
+            if i > 0 && i % 7 == 0 {
+                text.push_str(&format!(
+                    "  File[\"/srv/f{}\"] -> File[\"/srv/f{i}\"]\n",
+                    i - 1500.min(i)
+                ));
+            }
+        }
+        text.push_str("}\n");
+        let program =
+            Program::load_with(vec![(PathBuf::from("big.fleet"), text)], Options::default());
+        let catalogs = compile_all(&program);
+        assert_eq!(catalogs.len(), 1);
+        let (_, c) = &catalogs[0];
+        assert_eq!(c.resources.len(), 3001);
+        assert!(c.edges.len() > 3000, "{} edges", c.edges.len());
+        assert_same_input(c, &program.sources, "big");
+    }
 }

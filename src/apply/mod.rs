@@ -1,8 +1,9 @@
 //! Plan (desired vs current), noop, execution and reports; `providers/` does the system IO.
 //!
-//! `apply::run` takes a catalog document (the wire format `fleet compile` prints), walks its
-//! dependency graph in topological order (independent resources in parallel) and asks each
-//! resource's provider to read the current state, compare it with the desired one and,
+//! `apply::run` takes a catalog document (the wire format `fleet compile` prints;
+//! `apply::run_catalog` takes a compiled `Catalog` as it is, for `fleet apply FILE`), walks
+//! its dependency graph in topological order (independent resources in parallel) and asks
+//! each resource's provider to read the current state, compare it with the desired one and,
 //! unless `noop`, change exactly what differs. It returns data (a [`Run`]); the CLI renders it.
 
 pub mod commit;
@@ -16,7 +17,7 @@ pub mod time;
 
 use std::path::PathBuf;
 
-pub use engine::run;
+pub use engine::{run, run_catalog, Input};
 pub use providers::{Ctx, Provider, Providers};
 pub use root::Root;
 

@@ -58,6 +58,17 @@ impl ResourceDoc {
 /// `Type[title]` for a lower-case type name.
 pub fn reference(kind: &str, title: &str) -> String {
     let mut out = String::with_capacity(kind.len() + title.len() + 2);
+    // Native types are one lower-case ASCII word: no `::` to search for.
+    if let Some(&first) = kind.as_bytes().first().filter(|_| !kind.contains(':')) {
+        if first.is_ascii() {
+            out.push(first.to_ascii_uppercase() as char);
+            out.push_str(&kind[1..]);
+            out.push('[');
+            out.push_str(title);
+            out.push(']');
+            return out;
+        }
+    }
     for (i, seg) in kind.split("::").enumerate() {
         if i > 0 {
             out.push_str("::");

@@ -153,30 +153,6 @@ pub fn to_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
 
 /// The wire document with `version` empty.
 fn unsealed_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
-    let resources = catalog
-        .resources
-        .iter()
-        .map(|r| {
-            let (file, line, column) = if (r.kind_span.file.0 as usize) < sources.len() {
-                let f = sources.get(r.kind_span.file);
-                let (line, column) = f.line_col(r.kind_span.start as usize);
-                (f.name.clone(), line, column)
-            } else {
-                (String::new(), 0, 0)
-            };
-            json::ResourceDoc {
-                kind: r.kind.to_string(),
-                title: r.title.clone(),
-                params: r
-                    .params
-                    .iter()
-                    .map(|(k, a)| (k.to_string(), a.value.to_json()))
-                    .collect(),
-                tags: r.tags.iter().map(|t| t.to_string()).collect(),
-                source: json::SourceDoc { file, line, column },
-            }
-        })
-        .collect();
     // Each resource's `Type[title]` once, not once per edge end (4–5 edges a resource).
     let refs: Vec<String> = catalog
         .resources
@@ -197,11 +173,38 @@ fn unsealed_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
         format: json::FORMAT,
         node: catalog.node.clone(),
         version: String::new(),
-        resources,
+        resources: catalog
+            .resources
+            .iter()
+            .map(|r| resource_doc(r, sources))
+            .collect(),
         edges,
         provision: catalog
             .provision
             .as_ref()
             .map(|p| p.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+    }
+}
+
+/// One resource of the wire document (what `fleet apply FILE` hands the providers, one at
+/// a time).
+pub fn resource_doc(r: &Resource, sources: &SourceMap) -> json::ResourceDoc {
+    let (file, line, column) = if (r.kind_span.file.0 as usize) < sources.len() {
+        let f = sources.get(r.kind_span.file);
+        let (line, column) = f.line_col(r.kind_span.start as usize);
+        (f.name.clone(), line, column)
+    } else {
+        (String::new(), 0, 0)
+    };
+    let mut params = IndexMap::with_capacity(r.params.len());
+    for (k, a) in r.params.iter() {
+        params.insert(k.as_str().to_owned(), a.value.to_json());
+    }
+    json::ResourceDoc {
+        kind: r.kind.as_str().to_owned(),
+        title: r.title.clone(),
+        params,
+        tags: r.tags.iter().map(|t| t.as_str().to_owned()).collect(),
+        source: json::SourceDoc { file, line, column },
     }
 }

@@ -9,6 +9,8 @@ use crate::apply::root::Root;
 use crate::apply::{state, Action, Options, Providers, Run, Status};
 use crate::catalog::json::CatalogDoc;
 use crate::catalog::store::ContentStore;
+use crate::catalog::Catalog;
+use crate::source::SourceMap;
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
@@ -72,8 +74,15 @@ pub(crate) fn state_dir(root: &Root, given: Option<&Path>) -> Result<PathBuf, St
     }
 }
 
+/// What `fleet apply` applies: a catalog document read from a file, or a catalog compiled
+/// here (applied as it is, without its wire document: `apply::run_catalog`).
+enum Loaded {
+    Doc(CatalogDoc),
+    Compiled(Catalog, SourceMap),
+}
+
 /// Compiles FILE for a node through the front end (`Program`), with this machine's facts.
-fn compile(args: &ApplyArgs, file: &Path) -> Result<(CatalogDoc, ContentStore), String> {
+fn compile(args: &ApplyArgs, file: &Path) -> Result<(Loaded, ContentStore), String> {
     use crate::program::{Options as ProgOptions, Program};
     let facts = crate::apply::facts::gather();
     let mut program = Program::load(
@@ -104,20 +113,17 @@ fn compile(args: &ApplyArgs, file: &Path) -> Result<(CatalogDoc, ContentStore), 
     super::output::report_to_stderr(&diags, &program.sources, &file.to_string_lossy());
     match catalog {
         Some(c) if errors == 0 => {
-            let doc = crate::timing::stage(format_args!("catalog document"), || {
-                crate::catalog::to_doc(&c, &program.sources)
-            });
-            // A one-shot process: freeing the catalog and the program (~5 ms at 10,000
-            // resources) is left to the exit.
-            std::mem::forget(c);
+            let sources = std::mem::take(&mut program.sources);
+            // A one-shot process: freeing the program (and later the catalog, ~5 ms at
+            // 10,000 resources) is left to the exit.
             std::mem::forget(program);
-            Ok((doc, store))
+            Ok((Loaded::Compiled(c, sources), store))
         }
         _ => Err(format!("{} has errors; nothing applied", file.display())),
     }
 }
 
-fn load_catalog(path: &Path) -> Result<(CatalogDoc, ContentStore), String> {
+fn load_catalog(path: &Path) -> Result<(Loaded, ContentStore), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let doc = CatalogDoc::from_json(&text)
@@ -133,7 +139,10 @@ fn load_catalog(path: &Path) -> Result<(CatalogDoc, ContentStore), String> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    Ok((doc, ContentStore::from_dir(dir.join("content"))))
+    Ok((
+        Loaded::Doc(doc),
+        ContentStore::from_dir(dir.join("content")),
+    ))
 }
 
 pub fn run(args: ApplyArgs) -> i32 {
@@ -156,7 +165,7 @@ pub fn run(args: ApplyArgs) -> i32 {
             return 2;
         }
     };
-    let (doc, store) = match loaded {
+    let (loaded, store) = match loaded {
         Ok(x) => x,
         Err(e) => {
             eprintln!("fleet: {e}");
@@ -186,7 +195,14 @@ pub fn run(args: ApplyArgs) -> i32 {
         fsync: !args.no_fsync,
         chroot: args.chroot,
     };
-    let run = match crate::apply::run(&doc, &store, &Providers::standard(), &opts) {
+    let providers = Providers::standard();
+    let run = crate::timing::stage(format_args!("apply"), || match &loaded {
+        Loaded::Doc(doc) => crate::apply::run(doc, &store, &providers, &opts),
+        Loaded::Compiled(catalog, sources) => {
+            crate::apply::run_catalog(catalog, sources, &store, &providers, &opts)
+        }
+    });
+    let run = match run {
         Ok(r) => r,
         Err(e) => {
             eprintln!("fleet: {e}");
@@ -213,7 +229,7 @@ pub fn run(args: ApplyArgs) -> i32 {
         (false, _, f) => i32::from(f),
     };
     // The process exits next: the catalog and the results need not be freed one by one.
-    std::mem::forget((doc, run, report));
+    std::mem::forget((loaded, run, report));
     code
 }
 

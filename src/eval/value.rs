@@ -121,7 +121,8 @@ impl Value {
             Value::None => serde_json::Value::Null,
             Value::Bool(b) => (*b).into(),
             Value::Int(i) => (*i).into(),
-            Value::Str(s) => s.to_string().into(),
+            // `String::from`, not `to_string`: an `Arc<str>` would go through `Display`.
+            Value::Str(s) => serde_json::Value::String(String::from(&**s)),
             Value::Array(a) => a.iter().map(Value::to_json).collect(),
             Value::Map(m) => {
                 serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())

@@ -168,8 +168,13 @@ impl Provider for FileProvider {
 
     /// Removes the temp files a killed run left beside the files this catalog manages
     /// (`.<name>.fleet-<pid>-<n>` whose process is gone), when an earlier run did not end.
+    /// Only after a run that did not end, and not under noop.
+    fn prepares(&self, cx: &Ctx) -> bool {
+        !cx.noop && cx.sweep
+    }
+
     fn prepare(&self, resources: &[&ResourceDoc], cx: &Ctx) {
-        if cx.noop || !cx.sweep {
+        if !self.prepares(cx) {
             return;
         }
         let mut dirs = std::collections::BTreeSet::new();

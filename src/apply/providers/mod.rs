@@ -77,6 +77,13 @@ pub trait Provider: Send + Sync {
         let _ = (resources, cx);
     }
 
+    /// Whether [`Provider::prepare`] has anything to do in this run (when false, the engine
+    /// need not gather the resources for it). The default, true, always calls it.
+    fn prepares(&self, cx: &Ctx) -> bool {
+        let _ = cx;
+        true
+    }
+
     /// Whether this provider changes nothing but the paths it resolves, and calls
     /// [`DirCache::invalidate_under`] itself whenever it makes or removes a symlink or
     /// removes a directory. When false (the default: commands, packages and the like can
