@@ -130,7 +130,7 @@ impl Fixture {
         let start = self.find(&format!("{type_name}["));
         let end = self.find("]");
         ResRef {
-            type_name: type_name.into(),
+            type_name: crate::eval::attrs::Name::new(type_name),
             title: title.into(),
             span: start.to(end),
         }

@@ -507,7 +507,7 @@ mod tests {
         Value::Ref(Arc::new(
             list.iter()
                 .map(|(t, title)| ResRef {
-                    type_name: t.to_string(),
+                    type_name: crate::eval::attrs::Name::new(t),
                     title: title.to_string(),
                     span: Span::new(FileId(0), 0, 0),
                 })

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
+use super::attrs::Name;
 use super::scope::{Binding, Frame};
 use super::value::{ResRef, Value};
 use super::{Evaluator, Failed, R};
@@ -78,14 +79,14 @@ impl Evaluator<'_> {
                 for t in titles {
                     match self.eval(t)? {
                         Value::Str(s) => out.push(ResRef {
-                            type_name: type_name.name.clone(),
+                            type_name: Name::new(&type_name.name),
                             title: s.to_string(),
                             span: e.span,
                         }),
                         Value::Array(a) if a.iter().all(|v| matches!(v, Value::Str(_))) => {
                             for v in a.iter() {
                                 out.push(ResRef {
-                                    type_name: type_name.name.clone(),
+                                    type_name: Name::new(&type_name.name),
                                     title: v.as_str().unwrap_or_default().to_string(),
                                     span: e.span,
                                 });

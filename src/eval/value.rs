@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
+use super::attrs::Name;
 use crate::source::Span;
 
 /// A reference to a resource, class or define instance: `File["/etc/motd"]`.
 #[derive(Clone, Debug)]
 pub struct ResRef {
-    /// The type name as written, e.g. `File`, `Class`, `Nginx::Vhost`.
-    pub type_name: String,
+    /// The type name as written, e.g. `File`, `Class`, `Nginx::Vhost` (interned: a
+    /// relationship holds two references, and a big node a hundred thousand relationships).
+    pub type_name: Name,
     pub title: String,
     /// The reference expression, starting at its type name.
     pub span: Span,
