@@ -33,7 +33,8 @@ pub(crate) fn build(
     for res in &mut catalog.resources {
         attach_content(res, sources, store, opts, &mut diags);
     }
-    catalog.edges = super::relate::relations(&eval, &catalog, &resolved, &mut diags);
+    let relations = std::mem::take(&mut eval.relations);
+    catalog.edges = super::relate::relations(&eval, relations, &catalog, &resolved, &mut diags);
     (catalog, diags)
 }
 

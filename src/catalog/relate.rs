@@ -7,17 +7,18 @@ use std::rc::Rc;
 use super::build::{normalize_path, reference_text, Declarations};
 use super::{schema, Catalog, Edge};
 use crate::diag::Diagnostic;
-use crate::eval::output::{ContainerKind, Endpoint, NodeEval};
+use crate::eval::output::{ContainerKind, Endpoint, NodeEval, Relation};
 use crate::eval::value::ResRef;
 use crate::source::Span;
 
-/// The explicit edges of `eval.relations`, each (from, to) pair once with `refresh` OR-ed,
+/// The explicit edges of `relations` (taken out of `eval`), each (from, to) pair once with `refresh` OR-ed,
 /// sorted by (from, to). Unresolved references are reported once per reference. A resource
 /// related to itself through a class or define is no edge; related to itself directly
 /// (`file "/a" { require = File["/a"] }`) it keeps the self-edge, which `graph::link` reports
 /// as a cycle.
 pub(crate) fn relations(
     eval: &NodeEval,
+    mut relations: Vec<Relation>,
     catalog: &Catalog,
     decls: &Declarations,
     diags: &mut Vec<Diagnostic>,
@@ -25,11 +26,17 @@ pub(crate) fn relations(
     let mut r = Resolver::new(eval, catalog, decls);
     // Every pair as it comes (12 bytes each), then sorted and merged: a map of pairs would
     // hold twice the memory at the peak of a big node's catalog.
-    let mut edges: Vec<Edge> = Vec::with_capacity(eval.relations.len());
-    let mut reported: HashSet<Span> = HashSet::default();
-    for rel in &eval.relations {
-        let (from, from_container) = r.endpoint(&rel.from, diags, &mut reported);
-        let (to, to_container) = r.endpoint(&rel.to, diags, &mut reported);
+    let mut edges: Vec<Edge> = Vec::with_capacity(relations.len());
+    let mut unresolved = Unresolved::default();
+    // Taken from the back, the vector shrinking as it empties: the relations' memory goes as
+    // the edges' comes (the order is the sort's below).
+    while let Some(rel) = relations.pop() {
+        let at = relations.len();
+        if at < relations.capacity() / 2 && relations.capacity() > 4096 {
+            relations.shrink_to_fit();
+        }
+        let (from, from_container) = r.endpoint(&rel.from, (at, 0), &mut unresolved);
+        let (to, to_container) = r.endpoint(&rel.to, (at, 1), &mut unresolved);
         let direct = !from_container && !to_container;
         for &f in from.iter() {
             for &t in to.iter() {
@@ -50,7 +57,17 @@ pub(crate) fn relations(
         kept.refresh |= same && later.refresh;
         same
     });
+    unresolved.found.sort_by_key(|(at, _)| *at);
+    diags.extend(unresolved.found.into_iter().filter_map(|(_, d)| d));
     edges
+}
+
+/// References that resolve to nothing, each reported once at its first use in evaluation
+/// order: (relation, end) -> its diagnostic (None for a quiet one).
+#[derive(Default)]
+struct Unresolved {
+    by_span: HashMap<Span, usize>,
+    found: Vec<((usize, u8), Option<Diagnostic>)>,
 }
 
 struct Resolver<'a> {
@@ -93,11 +110,13 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// The resources at one end of a relationship, and whether it is a container; `at` is
+    /// where the end is used (relation, 0 for `from` or 1 for `to`).
     fn endpoint(
         &mut self,
         e: &Endpoint,
-        diags: &mut Vec<Diagnostic>,
-        reported: &mut HashSet<Span>,
+        at: (usize, u8),
+        unresolved: &mut Unresolved,
     ) -> (Rc<Vec<usize>>, bool) {
         match e {
             Endpoint::Resource(i) => {
@@ -110,8 +129,16 @@ impl<'a> Resolver<'a> {
                 Some(Target::Resource(i)) => (Rc::new(vec![i]), false),
                 Some(Target::Container(c)) => (self.contained(c), true),
                 None => {
-                    if reported.insert(r.span) && !self.quiet(r) {
-                        diags.push(self.unresolved(r));
+                    match unresolved.by_span.get(&r.span) {
+                        Some(&k) => {
+                            let first = &mut unresolved.found[k].0;
+                            *first = (*first).min(at);
+                        }
+                        None => {
+                            let d = (!self.quiet(r)).then(|| self.unresolved(r));
+                            unresolved.by_span.insert(r.span, unresolved.found.len());
+                            unresolved.found.push((at, d));
+                        }
                     }
                     (Default::default(), false)
                 }
