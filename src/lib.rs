@@ -19,6 +19,7 @@ pub mod eval;
 pub mod fmt;
 pub mod graph;
 pub mod lsp;
+pub mod memory;
 pub mod par;
 pub mod program;
 pub mod release;

@@ -101,6 +101,12 @@ impl Program {
             data: Data::default(),
             local_facts: None,
         };
+        crate::memory::program_loaded(
+            texts
+                .iter()
+                .map(|(_, _, t)| t.as_ref().map_or(0, Vec::len))
+                .sum(),
+        );
         let mut by_path: HashMap<PathBuf, FileId> = HashMap::new();
         let mut pending = Vec::new();
         for (name, path, text) in texts {

@@ -2,7 +2,7 @@
 //! for `source`/`repo`, then relationships resolved and expanded onto native resources.
 
 use super::fxhash::{FxHashMap, FxHashMap as HashMap, FxHashSet};
-use crate::eval::attrs::{AttrMap, Name};
+use crate::eval::attrs::AttrMap;
 
 use indexmap::IndexMap;
 
@@ -249,14 +249,15 @@ fn declare(
             id
         };
         let mut tags = Vec::with_capacity(decl.tags.len() + 1);
-        tags.push(Name::of_static(ty.name));
+        // The kind as written is the schema's name (`schema::get` matched it exactly).
+        tags.push(decl.kind);
         for t in &decl.tags {
             if !tags.contains(t) {
                 tags.push(*t);
             }
         }
         decls[r] = Resource {
-            kind: Name::of_static(ty.name),
+            kind: decl.kind,
             title,
             params,
             tags,
