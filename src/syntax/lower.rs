@@ -352,7 +352,7 @@ impl Lower<'_> {
             Rule::TypeAlias => {
                 let mut it = kids(pair).skip(1);
                 let name = self.ident(&it.next()?);
-                let ty = self.type_expr(it.next()?);
+                let ty = Box::new(self.type_expr(it.next()?));
                 StmtKind::TypeAlias { name, ty }
             }
             Rule::ClassDef | Rule::DefineDef => {
@@ -480,12 +480,12 @@ impl Lower<'_> {
                     }
                 }
                 let var = vars.pop()?;
-                StmtKind::For(ForStmt {
+                StmtKind::For(Box::new(ForStmt {
                     key: vars.pop(),
                     var,
                     iter: iter?,
                     body,
-                })
+                }))
             }
             Rule::Provision => {
                 let mut it = kids(pair);
@@ -528,7 +528,7 @@ impl Lower<'_> {
             ChainOperand::Expr(Expr {
                 kind: ExprKind::Call(call),
                 ..
-            }) => StmtKind::Call(call),
+            }) => StmtKind::Call(*call),
             ChainOperand::Expr(e) => {
                 let end = Span::new(self.file, e.span.end as usize, e.span.end as usize);
                 self.syntax(
@@ -734,7 +734,7 @@ impl Lower<'_> {
         let else_value = Box::new(else_value.unwrap_or_else(|| Self::placeholder(span)));
         Expr {
             kind: ExprKind::If {
-                branches,
+                branches: branches.into_boxed_slice(),
                 else_value,
             },
             span,
@@ -888,7 +888,7 @@ impl Lower<'_> {
                 Rule::Field => match kids(p).next() {
                     Some(k) => ExprKind::Field {
                         base: Box::new(e),
-                        key: self.ident(&k),
+                        key: Box::new(self.ident(&k)),
                     },
                     None => continue,
                 },
@@ -911,7 +911,7 @@ impl Lower<'_> {
                     }
                     ExprKind::Selector {
                         subject: Box::new(e),
-                        arms,
+                        arms: arms.into_boxed_slice(),
                     }
                 }
                 _ => continue,
@@ -978,12 +978,15 @@ impl Lower<'_> {
                 let Some(name) = it.next() else {
                     return Self::placeholder(span);
                 };
-                let type_name = self.ident(&name);
+                let type_name = Box::new(self.ident(&name));
                 let titles = match it.next() {
                     Some(args) => kids(args).map(|p| self.full_expr(p)).collect(),
                     None => Vec::new(),
                 };
-                ExprKind::Ref { type_name, titles }
+                ExprKind::Ref {
+                    type_name,
+                    titles: titles.into_boxed_slice(),
+                }
             }
             Rule::Call => {
                 let mut it = kids(pair);
@@ -995,7 +998,7 @@ impl Lower<'_> {
                     Some(args) => kids(args).map(|p| self.full_expr(p)).collect(),
                     None => Vec::new(),
                 };
-                ExprKind::Call(Call { name, args })
+                ExprKind::Call(Box::new(Call { name, args }))
             }
             Rule::NameExpr => {
                 let mut it = kids(pair);
@@ -1004,10 +1007,10 @@ impl Lower<'_> {
                 };
                 match args {
                     None => ExprKind::Str(name.as_str().to_string()),
-                    Some(args) => ExprKind::Call(Call {
+                    Some(args) => ExprKind::Call(Box::new(Call {
                         name: self.ident(&name),
                         args: kids(args).map(|p| self.full_expr(p)).collect(),
-                    }),
+                    })),
                 }
             }
             Rule::IfExpr => return self.if_expr(pair),
@@ -1037,30 +1040,28 @@ impl Lower<'_> {
         let key = vars.pop();
         let out_key = if is_map { exprs.pop() } else { None };
         let cond = match cond_at {
-            Some(_) => exprs.pop().map(Box::new),
+            Some(_) => exprs.pop(),
             None => None,
         };
         let Some(iter) = exprs.pop() else {
             return Self::placeholder(span);
         };
-        let iter = Box::new(iter);
-        let value = Box::new(value);
         let kind = match out_key {
-            Some(out_key) => ExprKind::MapComp {
+            Some(out_key) => ExprKind::MapComp(Box::new(MapComp {
                 key,
                 var,
                 iter,
                 cond,
-                out_key: Box::new(out_key),
+                out_key,
                 out_value: value,
-            },
-            None => ExprKind::ArrayComp {
+            })),
+            None => ExprKind::ArrayComp(Box::new(ArrayComp {
                 key,
                 var,
                 iter,
                 cond,
                 value,
-            },
+            })),
         };
         Expr { kind, span }
     }
