@@ -165,6 +165,18 @@ fn kids<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
     pair.into_inner().filter(|p| p.as_rule() != Rule::COMMENT)
 }
 
+/// The non-comment children of a pair, each lowered by `f` (left out where it gives `None`),
+/// in a vector without spare room: the AST is kept for the whole run, and a vector collected
+/// from a filter or grown by pushes has room for at least four (one title in `Class["x"]`).
+fn lower_kids<'i, T>(pair: Pair<'i, Rule>, f: impl FnMut(Pair<'i, Rule>) -> Option<T>) -> Vec<T> {
+    let inner = pair.into_inner();
+    // pest counted the children (comments too: at least as many as are kept).
+    let mut out = Vec::with_capacity(inner.len());
+    out.extend(inner.filter(|p| p.as_rule() != Rule::COMMENT).filter_map(f));
+    out.shrink_to_fit();
+    out
+}
+
 /// Binding power of an infix operator (higher binds tighter) and whether it is right-assoc.
 fn infix(text: &str) -> (BinOp, u8) {
     match text {
@@ -296,8 +308,9 @@ impl Lower<'_> {
     /// statement whose lowering found a syntax problem is left out; with `before`, only the
     /// statements ending at or before that absolute offset are kept.
     fn stmts(&mut self, pair: Pair<Rule>, top: bool, before: Option<usize>) -> Vec<Stmt> {
-        let mut out = Vec::new();
-        for p in kids(pair) {
+        let inner = pair.into_inner();
+        let mut out = Vec::with_capacity(inner.len());
+        for p in inner.filter(|p| p.as_rule() != Rule::COMMENT) {
             match p.as_rule() {
                 Rule::EOI | Rule::Block => continue,
                 _ => {}
@@ -314,6 +327,7 @@ impl Lower<'_> {
                 }
             }
         }
+        out.shrink_to_fit();
         out
     }
 
@@ -551,27 +565,25 @@ impl Lower<'_> {
     }
 
     fn body(&mut self, pair: Pair<Rule>) -> Vec<BodyItem> {
-        let mut items = Vec::new();
-        for p in kids(pair) {
+        lower_kids(pair, |p| {
             let rule = p.as_rule();
             let mut it = kids(p);
             let (Some(first), Some(value)) = (it.next(), it.next()) else {
-                continue;
+                return None;
             };
             let value = self.full_expr(value);
             match rule {
-                Rule::Attr => items.push(BodyItem::Attr {
+                Rule::Attr => Some(BodyItem::Attr {
                     name: self.ident(&first),
                     value,
                 }),
-                Rule::Splat => items.push(BodyItem::Splat {
+                Rule::Splat => Some(BodyItem::Splat {
                     star: self.span(&first),
                     value,
                 }),
-                _ => {}
+                _ => None,
             }
-        }
-        items
+        })
     }
 
     fn params(&mut self, pair: Pair<Rule>) -> Vec<Param> {
@@ -698,6 +710,11 @@ impl Lower<'_> {
         } else {
             self.expr(pair)
         }
+    }
+
+    /// The children of `pair` (array items, reference titles, call arguments) as expressions.
+    fn exprs(&mut self, pair: Pair<Rule>) -> Vec<Expr> {
+        lower_kids(pair, |p| Some(self.full_expr(p)))
     }
 
     fn if_expr(&mut self, pair: Pair<Rule>) -> Expr {
@@ -900,15 +917,14 @@ impl Lower<'_> {
                     None => continue,
                 },
                 Rule::Selector => {
-                    let mut arms = Vec::new();
-                    for arm in kids(p) {
+                    let arms = lower_kids(p, |arm| {
                         let mut a = kids(arm);
-                        if let (Some(l), Some(v)) = (a.next(), a.next()) {
-                            let label = self.label(l);
-                            let value = self.full_expr(v);
-                            arms.push((label, value));
-                        }
-                    }
+                        let (Some(l), Some(v)) = (a.next(), a.next()) else {
+                            return None;
+                        };
+                        let label = self.label(l);
+                        Some((label, self.full_expr(v)))
+                    });
                     ExprKind::Selector {
                         subject: Box::new(e),
                         arms: arms.into_boxed_slice(),
@@ -944,28 +960,21 @@ impl Lower<'_> {
                     None => Self::placeholder(span),
                 };
             }
-            Rule::Array => ExprKind::Array(kids(pair).map(|p| self.full_expr(p)).collect()),
-            Rule::Map => {
-                let mut entries = Vec::new();
-                for entry in kids(pair) {
-                    let mut it = kids(entry);
-                    let (Some(k), Some(v)) = (it.next(), it.next()) else {
-                        continue;
-                    };
-                    let key = if k.as_rule() == Rule::AttrName {
-                        self.ident(&k)
-                    } else {
-                        let kspan = self.span(&k);
-                        match self.plain_string(k, "a map key") {
-                            Some(name) => Ident { name, span: kspan },
-                            None => continue,
-                        }
-                    };
-                    let value = self.full_expr(v);
-                    entries.push((key, value));
-                }
-                ExprKind::Map(entries)
-            }
+            Rule::Array => ExprKind::Array(self.exprs(pair)),
+            Rule::Map => ExprKind::Map(lower_kids(pair, |entry| {
+                let mut it = kids(entry);
+                let (Some(k), Some(v)) = (it.next(), it.next()) else {
+                    return None;
+                };
+                let key = if k.as_rule() == Rule::AttrName {
+                    self.ident(&k)
+                } else {
+                    let span = self.span(&k);
+                    let name = self.plain_string(k, "a map key")?;
+                    Ident { name, span }
+                };
+                Some((key, self.full_expr(v)))
+            })),
             Rule::ArrayComp | Rule::MapComp => return self.comprehension(pair),
             Rule::TripleStr | Rule::DqStr | Rule::SqStr => return self.string(pair),
             Rule::Int => return self.int(&pair, false, span),
@@ -980,7 +989,7 @@ impl Lower<'_> {
                 };
                 let type_name = Box::new(self.ident(&name));
                 let titles = match it.next() {
-                    Some(args) => kids(args).map(|p| self.full_expr(p)).collect(),
+                    Some(args) => self.exprs(args),
                     None => Vec::new(),
                 };
                 ExprKind::Ref {
@@ -995,7 +1004,7 @@ impl Lower<'_> {
                 };
                 let name = self.ident(&name);
                 let args = match it.next() {
-                    Some(args) => kids(args).map(|p| self.full_expr(p)).collect(),
+                    Some(args) => self.exprs(args),
                     None => Vec::new(),
                 };
                 ExprKind::Call(Box::new(Call { name, args }))
@@ -1009,7 +1018,7 @@ impl Lower<'_> {
                     None => ExprKind::Str(name.as_str().to_string()),
                     Some(args) => ExprKind::Call(Box::new(Call {
                         name: self.ident(&name),
-                        args: kids(args).map(|p| self.full_expr(p)).collect(),
+                        args: self.exprs(args),
                     })),
                 }
             }
@@ -1173,7 +1182,10 @@ impl Lower<'_> {
                 Some(StrPart::Lit(s)) => ExprKind::Str(s),
                 _ => ExprKind::Str(String::new()),
             },
-            _ => ExprKind::Interp(parts),
+            _ => {
+                parts.shrink_to_fit();
+                ExprKind::Interp(parts)
+            }
         };
         Expr { kind, span }
     }
