@@ -185,35 +185,22 @@ fn sexp(e: &Expr) -> String {
                 .join(" elif "),
             sexp(else_value)
         ),
-        ExprKind::ArrayComp {
-            key,
-            var,
-            iter,
-            cond,
-            value,
-        } => format!(
+        ExprKind::ArrayComp(c) => format!(
             "[for {:?} {} in {} if {:?}: {}]",
-            key.as_ref().map(|k| &k.name),
-            var.name,
-            sexp(iter),
-            cond.as_ref().map(|c| sexp(c)),
-            sexp(value)
+            c.key.as_ref().map(|k| &k.name),
+            c.var.name,
+            sexp(&c.iter),
+            c.cond.as_ref().map(sexp),
+            sexp(&c.value)
         ),
-        ExprKind::MapComp {
-            key,
-            var,
-            iter,
-            cond,
-            out_key,
-            out_value,
-        } => format!(
+        ExprKind::MapComp(c) => format!(
             "{{for {:?} {} in {} if {:?}: {} => {}}}",
-            key.as_ref().map(|k| &k.name),
-            var.name,
-            sexp(iter),
-            cond.as_ref().map(|c| sexp(c)),
-            sexp(out_key),
-            sexp(out_value)
+            c.key.as_ref().map(|k| &k.name),
+            c.var.name,
+            sexp(&c.iter),
+            c.cond.as_ref().map(sexp),
+            sexp(&c.out_key),
+            sexp(&c.out_value)
         ),
     }
 }

@@ -10,7 +10,7 @@ use super::value::{ResRef, Value};
 use super::{Evaluator, Failed, R};
 use crate::diag::Diagnostic;
 use crate::source::Span;
-use crate::syntax::ast::{BinOp, Expr, ExprKind, Ident, Label, StrPart, UnOp};
+use crate::syntax::ast::{ArrayComp, BinOp, Expr, ExprKind, Ident, Label, MapComp, StrPart, UnOp};
 
 impl Evaluator<'_> {
     pub(super) fn eval(&mut self, e: &Expr) -> R<Value> {
@@ -171,18 +171,19 @@ impl Evaluator<'_> {
                 }
                 self.eval(else_value)
             }
-            ExprKind::ArrayComp {
-                key,
-                var,
-                iter,
-                cond,
-                value,
-            } => {
+            ExprKind::ArrayComp(comp) => {
+                let ArrayComp {
+                    key,
+                    var,
+                    iter,
+                    cond,
+                    value,
+                } = &**comp;
                 let items = self.comp_items(iter)?;
                 let mut out = Vec::new();
                 for (k, v) in items {
                     self.scopes.frames.push(comp_frame(key, var, k, v));
-                    let r = self.comp_one(cond.as_deref(), |ev| ev.eval(value));
+                    let r = self.comp_one(cond.as_ref(), |ev| ev.eval(value));
                     self.scopes.frames.pop();
                     if let Some(v) = r? {
                         out.push(v);
@@ -190,19 +191,20 @@ impl Evaluator<'_> {
                 }
                 Ok(Value::array(out))
             }
-            ExprKind::MapComp {
-                key,
-                var,
-                iter,
-                cond,
-                out_key,
-                out_value,
-            } => {
+            ExprKind::MapComp(comp) => {
+                let MapComp {
+                    key,
+                    var,
+                    iter,
+                    cond,
+                    out_key,
+                    out_value,
+                } = &**comp;
                 let items = self.comp_items(iter)?;
                 let mut out: IndexMap<String, Value> = IndexMap::new();
                 for (k, v) in items {
                     self.scopes.frames.push(comp_frame(key, var, k, v));
-                    let r = self.comp_one(cond.as_deref(), |ev| {
+                    let r = self.comp_one(cond.as_ref(), |ev| {
                         let k = ev.eval(out_key)?;
                         let v = ev.eval(out_value)?;
                         match k {

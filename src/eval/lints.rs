@@ -412,36 +412,23 @@ impl<'a> Vars<'a> {
                 }
                 self.expr(else_value);
             }
-            ExprKind::ArrayComp {
-                key,
-                var,
-                iter,
-                cond,
-                value,
-            } => {
-                self.expr(iter);
-                self.comp(key, var, |s| {
-                    if let Some(c) = cond {
-                        s.expr(c);
+            ExprKind::ArrayComp(c) => {
+                self.expr(&c.iter);
+                self.comp(&c.key, &c.var, |s| {
+                    if let Some(cond) = &c.cond {
+                        s.expr(cond);
                     }
-                    s.expr(value);
+                    s.expr(&c.value);
                 });
             }
-            ExprKind::MapComp {
-                key,
-                var,
-                iter,
-                cond,
-                out_key,
-                out_value,
-            } => {
-                self.expr(iter);
-                self.comp(key, var, |s| {
-                    if let Some(c) = cond {
-                        s.expr(c);
+            ExprKind::MapComp(c) => {
+                self.expr(&c.iter);
+                self.comp(&c.key, &c.var, |s| {
+                    if let Some(cond) = &c.cond {
+                        s.expr(cond);
                     }
-                    s.expr(out_key);
-                    s.expr(out_value);
+                    s.expr(&c.out_key);
+                    s.expr(&c.out_value);
                 });
             }
             ExprKind::Str(_)

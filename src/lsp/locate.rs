@@ -415,26 +415,19 @@ impl<'a> Walker<'a> {
                 .iter()
                 .find_map(|(c, v)| self.expr(c).or_else(|| self.expr(v)))
                 .or_else(|| self.expr(else_value)),
-            ExprKind::ArrayComp {
-                key,
-                var,
-                iter,
-                cond,
-                value,
-            } => self.comprehension(key.as_ref(), var, iter, cond.as_deref(), &[value]),
-            ExprKind::MapComp {
-                key,
-                var,
-                iter,
-                cond,
-                out_key,
-                out_value,
-            } => self.comprehension(
-                key.as_ref(),
-                var,
-                iter,
-                cond.as_deref(),
-                &[out_key, out_value],
+            ExprKind::ArrayComp(c) => self.comprehension(
+                c.key.as_ref(),
+                &c.var,
+                &c.iter,
+                c.cond.as_ref(),
+                &[&c.value],
+            ),
+            ExprKind::MapComp(c) => self.comprehension(
+                c.key.as_ref(),
+                &c.var,
+                &c.iter,
+                c.cond.as_ref(),
+                &[&c.out_key, &c.out_value],
             ),
             ExprKind::Str(_)
             | ExprKind::Int(_)

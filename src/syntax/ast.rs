@@ -2,6 +2,11 @@
 //!
 //! Every node carries the byte span it came from. Names keep the span of the name itself;
 //! a variable's span starts at `$` (or, inside `${name}`, covers just `name`).
+//!
+//! A big manifest is mostly resource bodies, so the common nodes are kept small (the sizes
+//! are checked at the end of this file): an `ExprKind` variant holds at most 24 bytes, and
+//! the rare, larger ones (comprehensions, calls, references, selectors, `if`) keep their
+//! payload behind a `Box`; lists that never grow after lowering are boxed slices.
 
 use crate::source::Span;
 
@@ -43,7 +48,7 @@ pub enum StmtKind {
     /// `type Port = Int[1, 65535]`
     TypeAlias {
         name: Ident,
-        ty: TypeExpr,
+        ty: Box<TypeExpr>,
     },
     Class(ClassDef),
     Define(DefineDef),
@@ -64,7 +69,7 @@ pub enum StmtKind {
     Chain(Chain),
     If(IfStmt),
     Case(CaseStmt),
-    For(ForStmt),
+    For(Box<ForStmt>),
     /// A function call used as a statement: `fail("x")`.
     Call(Call),
     /// `provision { mac = "…", … }`; `keyword_span` covers `provision`.
@@ -286,14 +291,14 @@ pub enum ExprKind {
     Var(String),
     /// `File["/a"]`, `Class["ntp"]`, `File["/a", "/b"]`: type name as written.
     Ref {
-        type_name: Ident,
-        titles: Vec<Expr>,
+        type_name: Box<Ident>,
+        titles: Box<[Expr]>,
     },
-    Call(Call),
+    Call(Box<Call>),
     /// `base.key`
     Field {
         base: Box<Expr>,
-        key: Ident,
+        key: Box<Ident>,
     },
     /// `base[index]`
     Index {
@@ -312,30 +317,36 @@ pub enum ExprKind {
     /// `subject ? { label => value, … }`
     Selector {
         subject: Box<Expr>,
-        arms: Vec<(Label, Expr)>,
+        arms: Box<[(Label, Expr)]>,
     },
     /// `if c { a } else if d { b } else { e }` as an expression.
     If {
-        branches: Vec<(Expr, Expr)>,
+        branches: Box<[(Expr, Expr)]>,
         else_value: Box<Expr>,
     },
-    /// `[for $x in xs if cond: value]` or `[for $i, $x in xs: value]`
-    ArrayComp {
-        key: Option<Ident>,
-        var: Ident,
-        iter: Box<Expr>,
-        cond: Option<Box<Expr>>,
-        value: Box<Expr>,
-    },
-    /// `{for $k, $v in m if cond: key => value}`
-    MapComp {
-        key: Option<Ident>,
-        var: Ident,
-        iter: Box<Expr>,
-        cond: Option<Box<Expr>>,
-        out_key: Box<Expr>,
-        out_value: Box<Expr>,
-    },
+    ArrayComp(Box<ArrayComp>),
+    MapComp(Box<MapComp>),
+}
+
+/// `[for $x in xs if cond: value]` or `[for $i, $x in xs: value]`
+#[derive(Clone, Debug)]
+pub struct ArrayComp {
+    pub key: Option<Ident>,
+    pub var: Ident,
+    pub iter: Expr,
+    pub cond: Option<Expr>,
+    pub value: Expr,
+}
+
+/// `{for $k, $v in m if cond: key => value}`
+#[derive(Clone, Debug)]
+pub struct MapComp {
+    pub key: Option<Ident>,
+    pub var: Ident,
+    pub iter: Expr,
+    pub cond: Option<Expr>,
+    pub out_key: Expr,
+    pub out_value: Expr,
 }
 
 #[derive(Clone, Debug)]
@@ -360,3 +371,15 @@ pub enum TypeArg {
     Value(Expr),
     Regex(String, Span),
 }
+
+// The sizes a big manifest pays for per node (64-bit targets); a new variant or field that
+// makes one of them larger should be boxed instead.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use std::mem::size_of;
+    assert!(size_of::<ExprKind>() <= 32);
+    assert!(size_of::<Expr>() <= 48);
+    assert!(size_of::<BodyItem>() <= 88);
+    assert!(size_of::<StmtKind>() <= 112);
+    assert!(size_of::<Stmt>() <= 128);
+};

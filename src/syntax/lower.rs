@@ -165,6 +165,18 @@ fn kids<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
     pair.into_inner().filter(|p| p.as_rule() != Rule::COMMENT)
 }
 
+/// The non-comment children of a pair, each lowered by `f` (left out where it gives `None`),
+/// in a vector without spare room: the AST is kept for the whole run, and a vector collected
+/// from a filter or grown by pushes has room for at least four (one title in `Class["x"]`).
+fn lower_kids<'i, T>(pair: Pair<'i, Rule>, f: impl FnMut(Pair<'i, Rule>) -> Option<T>) -> Vec<T> {
+    let inner = pair.into_inner();
+    // pest counted the children (comments too: at least as many as are kept).
+    let mut out = Vec::with_capacity(inner.len());
+    out.extend(inner.filter(|p| p.as_rule() != Rule::COMMENT).filter_map(f));
+    out.shrink_to_fit();
+    out
+}
+
 /// Binding power of an infix operator (higher binds tighter) and whether it is right-assoc.
 fn infix(text: &str) -> (BinOp, u8) {
     match text {
@@ -296,8 +308,9 @@ impl Lower<'_> {
     /// statement whose lowering found a syntax problem is left out; with `before`, only the
     /// statements ending at or before that absolute offset are kept.
     fn stmts(&mut self, pair: Pair<Rule>, top: bool, before: Option<usize>) -> Vec<Stmt> {
-        let mut out = Vec::new();
-        for p in kids(pair) {
+        let inner = pair.into_inner();
+        let mut out = Vec::with_capacity(inner.len());
+        for p in inner.filter(|p| p.as_rule() != Rule::COMMENT) {
             match p.as_rule() {
                 Rule::EOI | Rule::Block => continue,
                 _ => {}
@@ -314,6 +327,7 @@ impl Lower<'_> {
                 }
             }
         }
+        out.shrink_to_fit();
         out
     }
 
@@ -352,7 +366,7 @@ impl Lower<'_> {
             Rule::TypeAlias => {
                 let mut it = kids(pair).skip(1);
                 let name = self.ident(&it.next()?);
-                let ty = self.type_expr(it.next()?);
+                let ty = Box::new(self.type_expr(it.next()?));
                 StmtKind::TypeAlias { name, ty }
             }
             Rule::ClassDef | Rule::DefineDef => {
@@ -480,12 +494,12 @@ impl Lower<'_> {
                     }
                 }
                 let var = vars.pop()?;
-                StmtKind::For(ForStmt {
+                StmtKind::For(Box::new(ForStmt {
                     key: vars.pop(),
                     var,
                     iter: iter?,
                     body,
-                })
+                }))
             }
             Rule::Provision => {
                 let mut it = kids(pair);
@@ -528,7 +542,7 @@ impl Lower<'_> {
             ChainOperand::Expr(Expr {
                 kind: ExprKind::Call(call),
                 ..
-            }) => StmtKind::Call(call),
+            }) => StmtKind::Call(*call),
             ChainOperand::Expr(e) => {
                 let end = Span::new(self.file, e.span.end as usize, e.span.end as usize);
                 self.syntax(
@@ -551,27 +565,25 @@ impl Lower<'_> {
     }
 
     fn body(&mut self, pair: Pair<Rule>) -> Vec<BodyItem> {
-        let mut items = Vec::new();
-        for p in kids(pair) {
+        lower_kids(pair, |p| {
             let rule = p.as_rule();
             let mut it = kids(p);
             let (Some(first), Some(value)) = (it.next(), it.next()) else {
-                continue;
+                return None;
             };
             let value = self.full_expr(value);
             match rule {
-                Rule::Attr => items.push(BodyItem::Attr {
+                Rule::Attr => Some(BodyItem::Attr {
                     name: self.ident(&first),
                     value,
                 }),
-                Rule::Splat => items.push(BodyItem::Splat {
+                Rule::Splat => Some(BodyItem::Splat {
                     star: self.span(&first),
                     value,
                 }),
-                _ => {}
+                _ => None,
             }
-        }
-        items
+        })
     }
 
     fn params(&mut self, pair: Pair<Rule>) -> Vec<Param> {
@@ -700,6 +712,11 @@ impl Lower<'_> {
         }
     }
 
+    /// The children of `pair` (array items, reference titles, call arguments) as expressions.
+    fn exprs(&mut self, pair: Pair<Rule>) -> Vec<Expr> {
+        lower_kids(pair, |p| Some(self.full_expr(p)))
+    }
+
     fn if_expr(&mut self, pair: Pair<Rule>) -> Expr {
         let span = self.span(&pair);
         if !self.enter(span, 1) {
@@ -734,7 +751,7 @@ impl Lower<'_> {
         let else_value = Box::new(else_value.unwrap_or_else(|| Self::placeholder(span)));
         Expr {
             kind: ExprKind::If {
-                branches,
+                branches: branches.into_boxed_slice(),
                 else_value,
             },
             span,
@@ -888,7 +905,7 @@ impl Lower<'_> {
                 Rule::Field => match kids(p).next() {
                     Some(k) => ExprKind::Field {
                         base: Box::new(e),
-                        key: self.ident(&k),
+                        key: Box::new(self.ident(&k)),
                     },
                     None => continue,
                 },
@@ -900,18 +917,17 @@ impl Lower<'_> {
                     None => continue,
                 },
                 Rule::Selector => {
-                    let mut arms = Vec::new();
-                    for arm in kids(p) {
+                    let arms = lower_kids(p, |arm| {
                         let mut a = kids(arm);
-                        if let (Some(l), Some(v)) = (a.next(), a.next()) {
-                            let label = self.label(l);
-                            let value = self.full_expr(v);
-                            arms.push((label, value));
-                        }
-                    }
+                        let (Some(l), Some(v)) = (a.next(), a.next()) else {
+                            return None;
+                        };
+                        let label = self.label(l);
+                        Some((label, self.full_expr(v)))
+                    });
                     ExprKind::Selector {
                         subject: Box::new(e),
-                        arms,
+                        arms: arms.into_boxed_slice(),
                     }
                 }
                 _ => continue,
@@ -944,28 +960,21 @@ impl Lower<'_> {
                     None => Self::placeholder(span),
                 };
             }
-            Rule::Array => ExprKind::Array(kids(pair).map(|p| self.full_expr(p)).collect()),
-            Rule::Map => {
-                let mut entries = Vec::new();
-                for entry in kids(pair) {
-                    let mut it = kids(entry);
-                    let (Some(k), Some(v)) = (it.next(), it.next()) else {
-                        continue;
-                    };
-                    let key = if k.as_rule() == Rule::AttrName {
-                        self.ident(&k)
-                    } else {
-                        let kspan = self.span(&k);
-                        match self.plain_string(k, "a map key") {
-                            Some(name) => Ident { name, span: kspan },
-                            None => continue,
-                        }
-                    };
-                    let value = self.full_expr(v);
-                    entries.push((key, value));
-                }
-                ExprKind::Map(entries)
-            }
+            Rule::Array => ExprKind::Array(self.exprs(pair)),
+            Rule::Map => ExprKind::Map(lower_kids(pair, |entry| {
+                let mut it = kids(entry);
+                let (Some(k), Some(v)) = (it.next(), it.next()) else {
+                    return None;
+                };
+                let key = if k.as_rule() == Rule::AttrName {
+                    self.ident(&k)
+                } else {
+                    let span = self.span(&k);
+                    let name = self.plain_string(k, "a map key")?;
+                    Ident { name, span }
+                };
+                Some((key, self.full_expr(v)))
+            })),
             Rule::ArrayComp | Rule::MapComp => return self.comprehension(pair),
             Rule::TripleStr | Rule::DqStr | Rule::SqStr => return self.string(pair),
             Rule::Int => return self.int(&pair, false, span),
@@ -978,12 +987,15 @@ impl Lower<'_> {
                 let Some(name) = it.next() else {
                     return Self::placeholder(span);
                 };
-                let type_name = self.ident(&name);
+                let type_name = Box::new(self.ident(&name));
                 let titles = match it.next() {
-                    Some(args) => kids(args).map(|p| self.full_expr(p)).collect(),
+                    Some(args) => self.exprs(args),
                     None => Vec::new(),
                 };
-                ExprKind::Ref { type_name, titles }
+                ExprKind::Ref {
+                    type_name,
+                    titles: titles.into_boxed_slice(),
+                }
             }
             Rule::Call => {
                 let mut it = kids(pair);
@@ -992,10 +1004,10 @@ impl Lower<'_> {
                 };
                 let name = self.ident(&name);
                 let args = match it.next() {
-                    Some(args) => kids(args).map(|p| self.full_expr(p)).collect(),
+                    Some(args) => self.exprs(args),
                     None => Vec::new(),
                 };
-                ExprKind::Call(Call { name, args })
+                ExprKind::Call(Box::new(Call { name, args }))
             }
             Rule::NameExpr => {
                 let mut it = kids(pair);
@@ -1004,10 +1016,10 @@ impl Lower<'_> {
                 };
                 match args {
                     None => ExprKind::Str(name.as_str().to_string()),
-                    Some(args) => ExprKind::Call(Call {
+                    Some(args) => ExprKind::Call(Box::new(Call {
                         name: self.ident(&name),
-                        args: kids(args).map(|p| self.full_expr(p)).collect(),
-                    }),
+                        args: self.exprs(args),
+                    })),
                 }
             }
             Rule::IfExpr => return self.if_expr(pair),
@@ -1037,30 +1049,28 @@ impl Lower<'_> {
         let key = vars.pop();
         let out_key = if is_map { exprs.pop() } else { None };
         let cond = match cond_at {
-            Some(_) => exprs.pop().map(Box::new),
+            Some(_) => exprs.pop(),
             None => None,
         };
         let Some(iter) = exprs.pop() else {
             return Self::placeholder(span);
         };
-        let iter = Box::new(iter);
-        let value = Box::new(value);
         let kind = match out_key {
-            Some(out_key) => ExprKind::MapComp {
+            Some(out_key) => ExprKind::MapComp(Box::new(MapComp {
                 key,
                 var,
                 iter,
                 cond,
-                out_key: Box::new(out_key),
+                out_key,
                 out_value: value,
-            },
-            None => ExprKind::ArrayComp {
+            })),
+            None => ExprKind::ArrayComp(Box::new(ArrayComp {
                 key,
                 var,
                 iter,
                 cond,
                 value,
-            },
+            })),
         };
         Expr { kind, span }
     }
@@ -1172,7 +1182,10 @@ impl Lower<'_> {
                 Some(StrPart::Lit(s)) => ExprKind::Str(s),
                 _ => ExprKind::Str(String::new()),
             },
-            _ => ExprKind::Interp(parts),
+            _ => {
+                parts.shrink_to_fit();
+                ExprKind::Interp(parts)
+            }
         };
         Expr { kind, span }
     }

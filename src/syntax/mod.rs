@@ -100,6 +100,9 @@ fn parse_parallel(file: FileId, text: &str) -> Option<(ast::File, Vec<Diagnostic
         chunk.error.is_none().then_some(chunk)
     })?;
     let mut out = ast::File::default();
+    // The statements are kept for the whole run: a vector of exactly their number.
+    out.items
+        .reserve_exact(chunks.iter().map(|chunk| chunk.items.len()).sum());
     let mut diags = Vec::new();
     for chunk in chunks {
         out.items.extend(chunk.items);
@@ -215,7 +218,9 @@ fn parse_big_block(
     })?;
     let mut results = results.into_iter();
     let (mut out, mut diags) = results.next()?;
-    let mut body = Vec::new();
+    // The block's statements are kept for the whole run: a vector of exactly their number.
+    let pieces_len = results.as_slice().iter().map(|(p, _)| p.items.len()).sum();
+    let mut body = Vec::with_capacity(pieces_len);
     for (piece, piece_diags) in results {
         body.extend(piece.items);
         out.comments.extend(piece.comments);
