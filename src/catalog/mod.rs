@@ -85,6 +85,20 @@ pub struct Edge {
     pub implicit: bool,
 }
 
+impl Edge {
+    /// (from, to) as one integer, in the same order: what edges are sorted by.
+    #[inline]
+    pub fn key(&self) -> u64 {
+        pair_key(self.from, self.to)
+    }
+}
+
+/// A (from, to) pair of positions as one integer ordered as the pair.
+#[inline]
+pub fn pair_key(from: u32, to: u32) -> u64 {
+    (u64::from(from) << 32) | u64::from(to)
+}
+
 /// Finds the directory of a module by name, for a path written in the given file (e.g.
 /// `|from, name| program.module_dir(from, name)`).
 pub type ModuleResolver<'a> = &'a dyn Fn(FileId, &str) -> Option<PathBuf>;

@@ -48,7 +48,14 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
                     .with_help("drop the o+w bit, e.g. \"0644\" or \"0664\""),
                 );
             }
-            attr.value = Value::str(format!("{mode:04o}"));
+            // Written as four octal digits already (the usual case), the value is kept.
+            let canonical = attr
+                .value
+                .as_str()
+                .is_some_and(|s| s.len() == 4 && s.bytes().all(|b| (b'0'..=b'7').contains(&b)));
+            if !canonical {
+                attr.value = Value::str(format!("{mode:04o}"));
+            }
         }
         if ty.name == "user" && name == "password" {
             let pw = attr.value.as_str().unwrap_or_default();

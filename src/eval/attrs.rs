@@ -33,6 +33,7 @@ struct Known {
     ids: FxHashMap<&'static str, u32>,
 }
 
+#[inline]
 fn known() -> &'static Known {
     static KNOWN: OnceLock<Known> = OnceLock::new();
     KNOWN.get_or_init(|| {
@@ -109,13 +110,19 @@ impl Name {
         Name::new(s)
     }
 
+    #[inline]
     pub fn as_str(&self) -> &'static str {
         let k = known();
         let id = self.0 as usize;
-        if let Some(s) = k.names.get(id) {
-            return s;
+        match k.names.get(id) {
+            Some(s) => s,
+            None => Name::dynamic(id - k.names.len()),
         }
-        let i = id - k.names.len();
+    }
+
+    /// The text of the `i`th name first seen at run time.
+    #[cold]
+    fn dynamic(i: usize) -> &'static str {
         let slots = TABLE[i / CHUNK].load(Ordering::Acquire);
         assert!(!slots.is_null(), "a name number that was never given out");
         // SAFETY: chunks and their names are leaked, never freed; a number is only handed out

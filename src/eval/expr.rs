@@ -292,8 +292,12 @@ impl Evaluator<'_> {
 
     /// Reads `$name` or `$class::name`.
     fn var(&mut self, name: &str, span: Span) -> R<Value> {
-        let name = name.trim_start_matches("::");
-        // Most names have no namespace: a byte search first, the substring search only then.
+        // Most names have no namespace: byte tests first, substring searches only then.
+        let name = if name.starts_with(':') {
+            name.trim_start_matches("::")
+        } else {
+            name
+        };
         let namespaced = if name.contains(':') {
             name.rsplit_once("::")
         } else {

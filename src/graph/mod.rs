@@ -9,7 +9,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt::Write;
 
-use crate::catalog::{json, Catalog, Edge};
+use crate::catalog::{json, pair_key, Catalog, Edge};
 use crate::diag::Diagnostic;
 
 /// Adds the implicit edges of LANGUAGE.md §5/§10.11 (dropping, with `implicit-edge-dropped`,
@@ -32,8 +32,8 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
     loops.sort_unstable();
     loops.dedup();
     edges.retain(|e| (e.from as usize) < n && (e.to as usize) < n && e.from != e.to);
-    if !edges.is_sorted_by_key(|e| (e.from, e.to)) {
-        edges.sort_unstable_by_key(|e| (e.from, e.to));
+    if !edges.is_sorted_by_key(Edge::key) {
+        edges.sort_unstable_by_key(Edge::key);
     }
     edges.dedup_by(|later, kept| {
         let same = (later.from, later.to) == (kept.from, kept.to);
@@ -47,13 +47,22 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
 
     let mut cands = implicit::candidates(catalog);
     cands.retain(|&(req, dep)| !explicit.has(req, dep));
-    let full = Csr::new(
-        n,
-        edges
-            .iter()
-            .map(|e| (e.from, e.to))
-            .chain(cands.iter().copied()),
-    );
+    // The explicit edges are sorted already: the candidates are sorted on their own (a
+    // copy: the loop below takes them in catalog order) and merged in.
+    let full = {
+        let mut more = cands.clone();
+        more.sort_unstable_by_key(|&(a, b)| pair_key(a, b));
+        let mut pairs = Vec::with_capacity(edges.len() + more.len());
+        let mut more = more.into_iter().peekable();
+        for e in &edges {
+            while let Some(m) = more.next_if(|&(a, b)| pair_key(a, b) < e.key()) {
+                pairs.push(m);
+            }
+            pairs.push((e.from, e.to));
+        }
+        pairs.extend(more);
+        Csr::from_sorted(n, pairs)
+    };
     let (comp, cyclic) = cycles::components(&full);
     drop(full);
     let mut diags: Vec<Diagnostic> = loops
@@ -92,7 +101,7 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
             implicit: true,
         });
     }
-    implicit.sort_unstable_by_key(|e| (e.from, e.to));
+    implicit.sort_unstable_by_key(Edge::key);
     merge_sorted(&mut edges, &implicit);
     catalog.edges = edges;
     diags
@@ -101,7 +110,7 @@ pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
 /// Merges `more` into `edges`, both sorted by (from, to) with no pair in common, in linear time
 /// and in place (from the back), so that no buffer the size of both is needed.
 fn merge_sorted(edges: &mut Vec<Edge>, more: &[Edge]) {
-    let key = |e: &Edge| (e.from, e.to);
+    let key = Edge::key;
     let mut i = edges.len();
     edges.reserve_exact(more.len());
     edges.extend_from_slice(more);
@@ -126,7 +135,13 @@ pub(crate) struct Csr(petgraph::csr::Csr<(), (), petgraph::Directed, u32>);
 impl Csr {
     pub(crate) fn new(n: usize, edges: impl Iterator<Item = (u32, u32)>) -> Csr {
         let mut pairs: Vec<(u32, u32)> = edges.collect();
-        pairs.sort_unstable();
+        pairs.sort_unstable_by_key(|&(a, b)| pair_key(a, b));
+        Csr::from_sorted(n, pairs)
+    }
+
+    /// From pairs sorted by (from, to).
+    pub(crate) fn from_sorted(n: usize, mut pairs: Vec<(u32, u32)>) -> Csr {
+        debug_assert!(pairs.is_sorted_by_key(|&(a, b)| pair_key(a, b)));
         pairs.dedup();
         let mut g = petgraph::csr::Csr::from_sorted_edges(&pairs).expect("edges are sorted");
         while g.node_count() < n {
