@@ -305,6 +305,13 @@ impl AttrMap {
         self.entries.insert(i, attr);
     }
 
+    /// A copy with room for `extra` more entries.
+    pub fn clone_with_room(&self, extra: usize) -> AttrMap {
+        let mut entries = Vec::with_capacity(self.entries.len() + extra);
+        entries.extend_from_slice(&self.entries);
+        AttrMap { entries }
+    }
+
     pub fn reserve(&mut self, additional: usize) {
         self.entries.reserve_exact(additional);
     }

@@ -17,16 +17,21 @@ impl Evaluator<'_> {
         match &e.kind {
             ExprKind::Str(s) => Ok(Value::str(s.as_str())),
             ExprKind::Interp(parts) => {
-                let mut out = String::new();
+                // Sized for the literal parts and a little more for each value.
+                let size = parts
+                    .iter()
+                    .map(|p| match p {
+                        StrPart::Lit(s) => s.len(),
+                        StrPart::Expr(_) => 16,
+                    })
+                    .sum();
+                let mut out = String::with_capacity(size);
                 let mut failed = false;
                 for p in parts {
                     match p {
                         StrPart::Lit(s) => out.push_str(s),
                         StrPart::Expr(x) => match self.eval(x) {
-                            Ok(v) => match self.render(&v, x.span) {
-                                Ok(s) => out.push_str(&s),
-                                Err(Failed) => failed = true,
-                            },
+                            Ok(v) => failed |= self.render_into(&mut out, &v, x.span).is_err(),
                             Err(Failed) => failed = true,
                         },
                     }
@@ -575,6 +580,22 @@ impl Evaluator<'_> {
     }
 
     /// Renders a value inside a string (§10.8).
+    /// Appends `v` as [`Evaluator::render`] gives it, without a String of its own for the
+    /// common values.
+    fn render_into(&mut self, out: &mut String, v: &Value, span: Span) -> R<()> {
+        match v {
+            Value::Str(s) => out.push_str(s),
+            Value::Int(i) => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{i}");
+            }
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::None => {}
+            other => out.push_str(&self.render(other, span)?),
+        }
+        Ok(())
+    }
+
     pub(super) fn render(&mut self, v: &Value, span: Span) -> R<String> {
         match v {
             Value::Str(s) => Ok(s.to_string()),

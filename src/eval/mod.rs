@@ -303,7 +303,7 @@ impl<'p> Evaluator<'p> {
                 self.declare(decl);
             }
             StmtKind::Defaults { type_name, body } => {
-                let attrs = self.body_attrs(body, false);
+                let attrs = self.body_attrs(body, 0);
                 let kind = type_name.name.to_lowercase();
                 if self.top_level {
                     self.global_defaults.push((kind, attrs));

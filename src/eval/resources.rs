@@ -18,9 +18,10 @@ const RELATIONS: [&str; 4] = ["require", "before", "notify", "subscribe"];
 
 impl Evaluator<'_> {
     /// Evaluates a resource body: written attributes first, then the splat's keys. A value
-    /// that fails is left out; `none` counts as not written.
-    pub(super) fn body_attrs(&mut self, body: &[BodyItem], _instance: bool) -> AttrMap {
-        let mut attrs = AttrMap::with_capacity(body.len());
+    /// that fails is left out; `none` counts as not written. The map has `room` for as many
+    /// more (resource defaults still to come).
+    pub(super) fn body_attrs(&mut self, body: &[BodyItem], room: usize) -> AttrMap {
+        let mut attrs = AttrMap::with_capacity(body.len() + room);
         // Names written in the body (a body is short: a vector beats a hash map).
         let mut written: Vec<(&str, Span)> = Vec::with_capacity(body.len());
         let mut splat: Option<(Span, Value, Span)> = None;
@@ -93,12 +94,12 @@ impl Evaluator<'_> {
     pub(super) fn declare(&mut self, decl: &ResourceDecl) -> Vec<Endpoint> {
         let Ok(titles) = self.titles(&decl.title) else {
             // Evaluate the body anyway so its own problems are reported.
-            let _ = self.body_attrs(&decl.body, false);
+            let _ = self.body_attrs(&decl.body, 0);
             return Vec::new();
         };
         let index = self.index;
         if let Some(def) = index.defines.get(decl.kind.name.as_str()) {
-            let attrs = self.body_attrs(&decl.body, true);
+            let attrs = self.body_attrs(&decl.body, 0);
             let mut out = Vec::new();
             for title in titles {
                 if let Some(c) = self.instance(decl, def.def, title, &attrs) {
@@ -121,11 +122,22 @@ impl Evaluator<'_> {
             );
             return Vec::new();
         }
-        let mut attrs = self.body_attrs(&decl.body, false);
+        let kind = Name::new(&decl.kind.name);
+        // Room for the defaults of this type written so far in this block (applied when it
+        // ends): one allocation per resource instead of two.
+        let room: usize = self.blocks.last().map_or(0, |b| {
+            b.defaults
+                .iter()
+                .filter(|(k, _)| k == kind.as_str())
+                .map(|(_, a)| a.len())
+                .sum()
+        });
+        let mut attrs = self.body_attrs(&decl.body, room);
         let relations = take_relations(&mut attrs);
         let extra_tags = self.take_tags(&mut attrs);
-        let mut out = Vec::new();
-        for title in titles {
+        let mut out = Vec::with_capacity(titles.len());
+        let last = titles.len().saturating_sub(1);
+        for (n, title) in titles.into_iter().enumerate() {
             let idx = self.out.resources.len();
             let mut tags = self.tags.clone();
             for t in &extra_tags {
@@ -133,12 +145,17 @@ impl Evaluator<'_> {
                     tags.push(*t);
                 }
             }
+            let params = if n == last {
+                std::mem::take(&mut attrs)
+            } else {
+                attrs.clone_with_room(room)
+            };
             self.out.resources.push(Declared {
-                kind: Name::new(&decl.kind.name),
+                kind,
                 kind_span: decl.kind.span,
                 title: title.0,
                 title_span: title.1,
-                params: attrs.clone(),
+                params,
                 tags,
             });
             if let Some(c) = self.container {
@@ -692,7 +709,7 @@ impl Evaluator<'_> {
             ));
             return;
         }
-        let attrs = self.body_attrs(body, false);
+        let attrs = self.body_attrs(body, 0);
         let (values, spans, diags) = super::provision::validate(keyword, attrs);
         self.diags.extend(diags);
         self.out.provision = Some(values);
