@@ -1,50 +1,82 @@
 //! What the binary's allocator is told about the work ahead.
 //!
 //! The library does not know which allocator the binary links; `main` registers a hook that
-//! tunes it for a big program. A program of a few hundred kilobytes (tens of thousands of
-//! resources) should give freed memory back to the system at once, so that the catalog
-//! replacing the evaluation does not raise the peak; a small one runs faster when freed
-//! pages are kept for reuse.
+//! tunes it. Memory freed while a big program is parsed (the parser's queues of a megabyte of
+//! manifest) and while a big node's catalog replaces its evaluation should go back to the
+//! system at once, or the resident peak holds both; everywhere else (small programs, or a
+//! thousand small nodes in `compile --all`) freed pages are better kept for reuse.
 
 use std::sync::OnceLock;
 
-/// Manifests at least this big (the files named to a command) make a big program.
+/// Manifests at least this big (the files named to a command) are parsed with [`Freed::Return`].
 pub const BIG_PROGRAM_BYTES: usize = 256 * 1024;
 
-static ON_BIG_PROGRAM: OnceLock<fn()> = OnceLock::new();
+/// A node with this many declarations is a big node: [`Freed::Return`] from then on.
+pub const BIG_NODE_RESOURCES: usize = 25_000;
 
-/// Registers what to do when a big program is loaded (once per process; later calls are
-/// ignored).
-pub fn on_big_program(hook: fn()) {
-    let _ = ON_BIG_PROGRAM.set(hook);
+/// What to do with freed memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freed {
+    /// Give it back to the system at once.
+    Return,
+    /// Keep it a while for reuse (the allocator's default).
+    Keep,
 }
 
-/// Called by `Program` when the manifests it loads total `bytes`.
-pub(crate) fn program_loaded(bytes: usize) {
-    if bytes >= BIG_PROGRAM_BYTES {
-        if let Some(hook) = ON_BIG_PROGRAM.get() {
-            hook();
-        }
+static HOOK: OnceLock<fn(Freed)> = OnceLock::new();
+
+/// Registers the allocator's hook (once per process; later calls are ignored).
+pub fn on_change(hook: fn(Freed)) {
+    let _ = HOOK.set(hook);
+}
+
+pub(crate) fn set(freed: Freed) {
+    if let Some(hook) = HOOK.get() {
+        hook(freed);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
 
-    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    static SEEN: Mutex<Vec<Freed>> = Mutex::new(Vec::new());
 
-    fn count() {
-        CALLS.fetch_add(1, Ordering::SeqCst);
+    fn record(f: Freed) {
+        SEEN.lock().unwrap().push(f);
+    }
+
+    fn check(text: String) {
+        let program = crate::program::Program::load_with(
+            vec![("site.fleet".into(), text)],
+            Default::default(),
+        );
+        program.check();
     }
 
     #[test]
-    fn only_a_big_program_calls_the_hook() {
-        on_big_program(count);
-        program_loaded(BIG_PROGRAM_BYTES - 1);
-        assert_eq!(CALLS.load(Ordering::SeqCst), 0);
-        program_loaded(BIG_PROGRAM_BYTES);
-        assert_eq!(CALLS.load(Ordering::SeqCst), 1);
+    fn big_programs_and_big_nodes_return_freed_memory() {
+        on_change(record);
+        let execs =
+            |n: usize| -> String { (0..n).map(|i| format!("exec \"e{i}\" {{}}\n")).collect() };
+        check(execs(100));
+        assert_eq!(*SEEN.lock().unwrap(), []);
+        // A node reaching the size (in a program big enough on its own).
+        let text = execs(BIG_NODE_RESOURCES);
+        assert!(text.len() >= BIG_PROGRAM_BYTES);
+        check(text);
+        assert_eq!(
+            *SEEN.lock().unwrap(),
+            [Freed::Return, Freed::Keep, Freed::Return]
+        );
+        SEEN.lock().unwrap().clear();
+        // A big program of small nodes: returned while parsing, kept after.
+        let mut text = execs(10);
+        while text.len() < BIG_PROGRAM_BYTES {
+            text.push_str(&format!("node \"n{}\" {{ exec \"x\" {{}} }}\n", text.len()));
+        }
+        check(text);
+        assert_eq!(*SEEN.lock().unwrap(), [Freed::Return, Freed::Keep]);
     }
 }

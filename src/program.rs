@@ -91,6 +91,14 @@ impl Program {
             .first()
             .map(|(_, p, _)| p.parent().unwrap_or(Path::new("")).to_path_buf())
             .unwrap_or_default();
+        let bytes: usize = texts
+            .iter()
+            .map(|(_, _, t)| t.as_ref().map_or(0, Vec::len))
+            .sum();
+        let big = bytes >= crate::memory::BIG_PROGRAM_BYTES;
+        if big {
+            crate::memory::set(crate::memory::Freed::Return);
+        }
         let mut program = Program {
             sources: SourceMap::new(),
             options,
@@ -101,12 +109,6 @@ impl Program {
             data: Data::default(),
             local_facts: None,
         };
-        crate::memory::program_loaded(
-            texts
-                .iter()
-                .map(|(_, _, t)| t.as_ref().map_or(0, Vec::len))
-                .sum(),
-        );
         let mut by_path: HashMap<PathBuf, FileId> = HashMap::new();
         let mut pending = Vec::new();
         for (name, path, text) in texts {
@@ -239,6 +241,9 @@ impl Program {
         }
         let data_diags = std::mem::take(&mut program.data.diags);
         program.load_diags.extend(data_diags);
+        if big {
+            crate::memory::set(crate::memory::Freed::Keep);
+        }
         program
     }
 

@@ -150,6 +150,9 @@ impl Evaluator<'_> {
             } else {
                 attrs.clone_with_room(room)
             };
+            if idx + 1 == crate::memory::BIG_NODE_RESOURCES {
+                crate::memory::set(crate::memory::Freed::Return);
+            }
             self.out.resources.push(Declared {
                 kind,
                 kind_span: decl.kind.span,
