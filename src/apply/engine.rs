@@ -363,16 +363,7 @@ pub fn run(
     providers: &Providers,
     opts: &Options,
 ) -> Result<Run, String> {
-    let started = super::time::now_rfc3339();
-    let clock = Instant::now();
-    walk(
-        &Input::from_doc(doc)?,
-        store,
-        providers,
-        opts,
-        started,
-        clock,
-    )
+    walk(&Input::from_doc(doc)?, store, providers, opts)
 }
 
 /// [`run`] for a compiled catalog ([`Input::from_catalog`]), without its document.
@@ -383,27 +374,23 @@ pub fn run_catalog(
     providers: &Providers,
     opts: &Options,
 ) -> Result<Run, String> {
-    let started = super::time::now_rfc3339();
-    let clock = Instant::now();
     walk(
         &Input::from_catalog(catalog, sources),
         store,
         providers,
         opts,
-        started,
-        clock,
     )
 }
 
-/// [`run`] over the engine's input: `started` and `clock` are when the run began.
+/// [`run`] over the engine's input.
 fn walk(
     doc: &Input,
     store: &ContentStore,
     providers: &Providers,
     opts: &Options,
-    started: String,
-    clock: Instant,
 ) -> Result<Run, String> {
+    let started = super::time::now_rfc3339();
+    let clock = Instant::now();
     let graph = Graph::new(doc)?;
     let n = doc.len();
     let backups = Backups::new(&opts.state_dir);

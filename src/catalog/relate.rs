@@ -315,13 +315,8 @@ mod tests {
     /// Counting edges into place gives what a comparison sort gives.
     #[test]
     fn counted_edges_are_sorted_like_a_sort() {
-        let mut seed: u64 = 0x853c_49e6_748f_ea9b;
-        let mut next = move |m: u32| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % u64::from(m)) as u32
-        };
+        let mut rng = crate::catalog::testutil::xorshift(0x853c_49e6_748f_ea9b);
+        let mut next = move |m: u32| rng(u64::from(m)) as u32;
         for round in 0..200u32 {
             let n = 1 + round % 13;
             let edges: Vec<Edge> = (0..next(4 * n + 1))

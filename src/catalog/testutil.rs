@@ -210,3 +210,14 @@ pub(crate) fn bare(resources: Vec<Spec>) -> NodeEval {
         ..Default::default()
     }
 }
+
+/// A small deterministic pseudo-random source for randomized tests (xorshift): `next(m)` is
+/// in `0..m`.
+pub(crate) fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |m: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % m
+    }
+}

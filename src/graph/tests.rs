@@ -340,13 +340,8 @@ fn a_hundred_thousand_resources_link() {
 /// mutual reachability (a transitive closure), and `cyclic` says whether one has a cycle.
 #[test]
 fn components_are_mutual_reachability() {
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move |m: usize| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % m as u64) as usize
-    };
+    let mut rng = crate::catalog::testutil::xorshift(0x9e37_79b9_7f4a_7c15);
+    let mut next = move |m: usize| rng(m as u64) as usize;
     for round in 0..200 {
         let n = 1 + round % 12;
         let m = next(2 * n + 1);
@@ -385,13 +380,8 @@ fn components_are_mutual_reachability() {
 /// together gives.
 #[test]
 fn merging_sorted_edge_runs_equals_sorting_them() {
-    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move |m: u32| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % m as u64) as u32
-    };
+    let mut rng = crate::catalog::testutil::xorshift(0x2545_f491_4f6c_dd1d);
+    let mut next = move |m: u32| rng(u64::from(m)) as u32;
     for round in 0..300 {
         let n = 1 + round % 9;
         let mut pairs: Vec<(u32, u32)> = (0..next(3 * n + 1)).map(|_| (next(n), next(n))).collect();
