@@ -1,7 +1,7 @@
 //! NodeEval -> Catalog: validation, identity by namevar, merging identical duplicates, content
 //! for `source`/`repo`, then relationships resolved and expanded onto native resources.
 
-use super::fxhash::{FxHashMap, FxHashMap as HashMap, FxHashSet};
+use super::fxhash::{FxHashMap as HashMap, FxHashSet};
 use crate::eval::attrs::AttrMap;
 
 use indexmap::IndexMap;
@@ -181,7 +181,7 @@ fn declare(
     // resource written at or before its position, so the catalog is built in the same memory.
     let mut decls = std::mem::take(&mut eval.resources);
     // First declarations that later ones repeat, as written, to compare those with.
-    let mut as_written: FxHashMap<usize, Declared> = FxHashMap::default();
+    let mut as_written: HashMap<usize, Declared> = HashMap::default();
     let mut len = 0;
     for i in 0..n {
         let mut decl = std::mem::take(&mut decls[i]);

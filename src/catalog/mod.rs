@@ -2,7 +2,8 @@
 //!
 //! `build` turns one node's `NodeEval` into a `Catalog` (`graph::link` then adds implicit
 //! edges); `wire` writes its catalog JSON straight from it (`fleet compile`), `to_doc` builds
-//! the same wire document as a `json::CatalogDoc` value (`fleet apply`). Decisions where
+//! the same wire document as a `json::CatalogDoc` value (the reference the writer and the
+//! apply engine's catalog input are tested against; `resource_doc` is its per-resource part). Decisions where
 //! LANGUAGE.md is silent:
 //!
 //! - Identity is the namevar's String value, else the title; `file` paths lose trailing
@@ -154,15 +155,9 @@ pub fn build_with(
 
 /// The wire document for a linked catalog (sealed: `version` set).
 pub fn to_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
-    // The version (a hash of the canonical JSON) on another core while the document is built.
-    std::thread::scope(|s| {
-        let version = s.spawn(|| wire::version(catalog, sources));
-        let mut doc = unsealed_doc(catalog, sources);
-        doc.version = version
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        doc
-    })
+    let mut doc = unsealed_doc(catalog, sources);
+    doc.version = wire::version(catalog, sources);
+    doc
 }
 
 /// The wire document with `version` empty.

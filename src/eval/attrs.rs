@@ -105,11 +105,6 @@ impl Name {
         Name(id)
     }
 
-    /// A name the schemas know (a type, attribute or metaparameter name).
-    pub fn of_static(s: &'static str) -> Name {
-        Name::new(s)
-    }
-
     #[inline]
     pub fn as_str(&self) -> &'static str {
         let k = known();
@@ -314,10 +309,6 @@ impl AttrMap {
 
     pub fn reserve(&mut self, additional: usize) {
         self.entries.reserve_exact(additional);
-    }
-
-    pub fn shrink_to_fit(&mut self) {
-        self.entries.shrink_to_fit();
     }
 
     pub fn retain(&mut self, mut keep: impl FnMut(&Name, &Attr) -> bool) {

@@ -759,7 +759,7 @@ fn take_relations(attrs: &mut AttrMap) -> Vec<(Name, Attr)> {
     let mut out = Vec::new();
     for r in RELATIONS {
         if let Some(a) = attrs.shift_remove(r) {
-            out.push((Name::of_static(r), a));
+            out.push((Name::new(r), a));
         }
     }
     out
