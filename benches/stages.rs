@@ -144,6 +144,7 @@ fn apply_options(root: &Path, noop: bool) -> ApplyOptions {
         show_diff: false,
         fsync: true,
         chroot: false,
+        host_commands: false,
     }
 }
 

@@ -47,7 +47,7 @@ fn a_failure_skips_its_dependents_and_nothing_else() {
             ("File[/etc/c]", "File[/etc/d]", true),
         ],
     );
-    let r = sb.apply(&cat, &["--format", "json"]);
+    let r = sb.apply(&cat, &["--run-host-commands", "--format", "json"]);
     assert_eq!(r.code, 6, "changes and failures: {r:?}");
     let report = r.report();
     assert_eq!(
@@ -80,6 +80,7 @@ fn a_failure_skips_its_dependents_and_nothing_else() {
         cat.to_str().unwrap(),
         "--root",
         sb.root.to_str().unwrap(),
+        "--run-host-commands",
     ]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
@@ -210,11 +211,11 @@ fn dependents_of_a_file_see_it_committed() {
             ],
         )
     };
-    let r = sb.apply(&cat("one\n"), &[]);
+    let r = sb.apply(&cat("one\n"), &["--run-host-commands"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert_eq!(sb.read("/data/seen"), "one\n");
     assert_eq!(sb.read("/data/notified"), "one\n");
-    let r = sb.apply(&cat("two\n"), &[]);
+    let r = sb.apply(&cat("two\n"), &["--run-host-commands"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert_eq!(sb.read("/data/seen"), "two\n");
     assert_eq!(sb.read("/data/notified"), "one\ntwo\n");
@@ -251,7 +252,10 @@ fn a_rename_failing_in_a_batch_leaves_that_file_old_and_commits_the_others() {
         &res,
         &[("File[/d/x]", &format!("Exec[{after}]"), false)],
     );
-    let r = sb.apply(&cat, &["--jobs", "1", "--format", "json"]);
+    let r = sb.apply(
+        &cat,
+        &["--run-host-commands", "--jobs", "1", "--format", "json"],
+    );
     assert_eq!(r.code, 6, "{r:?}");
     let report = r.report();
     let status = |res: &str| {
@@ -637,7 +641,13 @@ node "n1" {
         std::fs::create_dir_all(root.join("etc")).unwrap();
     }
     let both = |extra: &[&str]| {
-        let common = ["--detailed-exitcodes", "--format", "json", "--verbose"];
+        let common = [
+            "--detailed-exitcodes",
+            "--format",
+            "json",
+            "--verbose",
+            "--run-host-commands",
+        ];
         let root_a = ["--root", a.to_str().unwrap(), "--node", "n1", "--state-dir"];
         let from_file: Vec<&str> = ["apply"]
             .into_iter()

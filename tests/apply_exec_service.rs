@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::Sandbox;
 
+/// Commands run under `--root` only when the run says where.
+const HOST: &str = "--run-host-commands";
+
 #[test]
 fn exec_creates_guard_is_idempotent_and_noop_only_reports() {
     let sb = Sandbox::new();
@@ -20,13 +23,13 @@ fn exec_creates_guard_is_idempotent_and_noop_only_reports() {
         )],
         &[],
     );
-    let r = sb.apply(&cat, &[]);
+    let r = sb.apply(&cat, &[HOST]);
     assert_eq!(r.code, 2, "{r:?}");
     assert_eq!(sb.read("/made"), "made\n");
-    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    assert_eq!(sb.apply(&cat, &[HOST]).code, 0);
     std::fs::remove_file(sb.p("/made")).unwrap();
     let before = sb.snapshot();
-    let r = sb.apply(&cat, &["--noop"]);
+    let r = sb.apply(&cat, &[HOST, "--noop"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stdout.contains("~ Exec["), "{r:?}");
     assert_eq!(before, sb.snapshot());
@@ -45,21 +48,21 @@ fn exec_onlyif_unless_cwd_environment_path_returns() {
         ],
         &[],
     );
-    let r = sb.apply(&cat, &[]);
+    let r = sb.apply(&cat, &[HOST]);
     assert_eq!(r.code, 2, "{r:?}");
     let work = std::fs::canonicalize(sb.p("/work")).unwrap();
     assert_eq!(sb.read("/work/here").trim(), work.display().to_string());
     assert_eq!(sb.read("/work/env"), "hello\n");
     assert_eq!(sb.read("/work/path"), "/usr/bin:/bin\n");
     assert!(!sb.p("/never").exists());
-    assert_eq!(sb.apply(&cat, &[]).code, 0, "guards hold");
+    assert_eq!(sb.apply(&cat, &[HOST]).code, 0, "guards hold");
 }
 
 #[test]
 fn exec_failure_and_unexpected_return() {
     let sb = Sandbox::new();
     let cat = sb.catalog("c", &[("exec", "echo boom >&2; exit 7", json!({}))], &[]);
-    let r = sb.apply(&cat, &["--format", "json"]);
+    let r = sb.apply(&cat, &[HOST, "--format", "json"]);
     assert_eq!(r.code, 4, "{r:?}");
     let msg = r.report()["events"][0]["message"]
         .as_str()
@@ -81,7 +84,7 @@ fn exec_timeout_kills_the_whole_command() {
         &[],
     );
     let start = Instant::now();
-    let r = sb.apply(&cat, &[]);
+    let r = sb.apply(&cat, &[HOST]);
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stdout.contains("timed out"), "{r:?}");
     assert!(start.elapsed() < Duration::from_secs(30));
@@ -115,7 +118,7 @@ fn exec_as_another_user() {
         )],
         &[],
     );
-    let r = sb.apply(&cat, &[]);
+    let r = sb.apply(&cat, &[HOST]);
     assert_eq!(r.code, 2, "{r:?}");
     assert_eq!(sb.read("/tmp/who"), "nobody\n");
 }
@@ -139,7 +142,7 @@ fn refreshonly_exec_runs_on_refresh_only() {
             true,
         )],
     );
-    let r = sb.apply(&cat, &[]);
+    let r = sb.apply(&cat, &[HOST]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         r.stdout
@@ -147,11 +150,11 @@ fn refreshonly_exec_runs_on_refresh_only() {
         "{r:?}"
     );
     assert_eq!(sb.read("/reloads"), "x\n");
-    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    assert_eq!(sb.apply(&cat, &[HOST]).code, 0);
     assert_eq!(sb.read("/reloads"), "x\n");
     sb.write("/etc/app.conf", "drift\n");
     let before = sb.snapshot();
-    let r = sb.apply(&cat, &["--noop"]);
+    let r = sb.apply(&cat, &[HOST, "--noop"]);
     assert!(r.stdout.contains("(would run)"), "{r:?}");
     assert!(
         r.stdout
@@ -159,7 +162,7 @@ fn refreshonly_exec_runs_on_refresh_only() {
         "{r:?}"
     );
     assert_eq!(before, sb.snapshot());
-    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    assert_eq!(sb.apply(&cat, &[HOST]).code, 2);
     assert_eq!(sb.read("/reloads"), "x\nx\n");
 }
 
@@ -218,7 +221,7 @@ fn service_command_provider_running_stopped_and_restart_on_refresh() {
         &resources,
         &[("File[/etc/svc.conf]", "Service[demo]", true)],
     );
-    let r = sb.apply(&cat, &[]);
+    let r = sb.apply(&cat, &[HOST]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         !r.stdout.contains("↻"),
@@ -226,14 +229,14 @@ fn service_command_provider_running_stopped_and_restart_on_refresh() {
     );
     let first = pid(&sb);
     assert!(alive(first));
-    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    assert_eq!(sb.apply(&cat, &[HOST]).code, 0);
 
     // Drift: the process died.
     // SAFETY: kill(2) of the service this test started.
     unsafe { libc::kill(first, libc::SIGKILL) };
     std::thread::sleep(Duration::from_millis(100));
     let before = sb.snapshot();
-    let r = sb.apply(&cat, &["--noop", "--format", "json"]);
+    let r = sb.apply(&cat, &[HOST, "--noop", "--format", "json"]);
     assert_eq!(r.code, 2, "{r:?}");
     let ev = &r.report()["events"][0];
     assert_eq!(
@@ -245,30 +248,30 @@ fn service_command_provider_running_stopped_and_restart_on_refresh() {
         (Some("ensure"), Some("stopped"), Some("running"))
     );
     assert_eq!(before, sb.snapshot());
-    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    assert_eq!(sb.apply(&cat, &[HOST]).code, 2);
     let second = pid(&sb);
     assert!(alive(second) && second != first);
 
     // A config change refreshes the running service: restarted.
     sb.write("/etc/svc.conf", "b\n");
-    let r = sb.apply(&cat, &["--noop"]);
+    let r = sb.apply(&cat, &[HOST, "--noop"]);
     assert!(
         r.stdout.contains("↻ Service[demo] (would restart)"),
         "{r:?}"
     );
     assert_eq!(pid(&sb), second);
-    let r = sb.apply(&cat, &[]);
+    let r = sb.apply(&cat, &[HOST]);
     assert!(r.stdout.contains("↻ Service[demo] (restarted)"), "{r:?}");
     let third = pid(&sb);
     assert!(third != second && alive(third) && !alive(second), "{r:?}");
 
     // Stopped.
     let cat = sb.catalog("c", &[("service", "demo", svc("stopped"))], &[]);
-    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    assert_eq!(sb.apply(&cat, &[HOST]).code, 2);
     std::thread::sleep(Duration::from_millis(100));
     assert!(!alive(third));
     assert!(!sb.p("/svc.pid").exists());
-    assert_eq!(sb.apply(&cat, &[]).code, 0);
+    assert_eq!(sb.apply(&cat, &[HOST]).code, 0);
 
     // Drift: started by hand; noop reports running -> stopped and leaves it running.
     let start = svc("stopped")["start"].as_str().unwrap().to_string();
@@ -281,12 +284,12 @@ fn service_command_provider_running_stopped_and_restart_on_refresh() {
     assert!(out.status.success());
     let fourth = pid(&sb);
     let before = sb.snapshot();
-    let r = sb.apply(&cat, &["--noop"]);
+    let r = sb.apply(&cat, &[HOST, "--noop"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stdout.contains("    ensure: running -> stopped"), "{r:?}");
     assert_eq!(before, sb.snapshot());
     assert!(alive(fourth));
-    assert_eq!(sb.apply(&cat, &[]).code, 2);
+    assert_eq!(sb.apply(&cat, &[HOST]).code, 2);
     std::thread::sleep(Duration::from_millis(100));
     assert!(!alive(fourth));
 }
@@ -392,4 +395,209 @@ fn exec_inside_the_root_with_chroot() {
     );
     assert_eq!(sb.read("/env"), "unset\n");
     assert_eq!(sb.apply(&cat, &["--chroot"]).code, 0);
+}
+
+#[test]
+fn no_command_runs_under_a_root_unless_the_run_says_where() {
+    let sb = Sandbox::new();
+    // Every command would leave a mark outside the root, on the host.
+    let host = sb.tmp.path().join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    let mark = |name: &str| format!("touch {}/{name}", host.display());
+    sb.write("/made", "");
+    let (run, guarded, refresh) = (mark("exec"), mark("never"), mark("refresh"));
+    let cat = sb.catalog(
+        "c",
+        &[
+            ("exec", &run, json!({})),
+            ("exec", &guarded, json!({"unless": format!("{}; false", mark("unless"))})),
+            ("exec", "exit 1", json!({"creates": "/made"})),
+            ("exec", &refresh, json!({"refreshonly": true})),
+            ("file", "/etc/after", json!({"content": "after\n"})),
+            (
+                "service",
+                "demo",
+                json!({"provider": "command", "ensure": "running", "status": mark("status"), "start": mark("start"), "stop": "true"}),
+            ),
+        ],
+        &[
+            (&format!("Exec[{run}]"), "File[/etc/after]", false),
+            ("File[/etc/after]", &format!("Exec[{refresh}]"), true),
+        ],
+    );
+    let marks = || std::fs::read_dir(&host).unwrap().count();
+    let skipped = |r: &support::Run| -> Vec<String> {
+        r.report()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["status"] == "skipped")
+            .map(|e| {
+                let msg = e["message"].as_str().unwrap();
+                assert!(msg.starts_with("not run under --root"), "{msg}");
+                e["resource"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let want = vec![
+        format!("Exec[{run}]"),
+        format!("Exec[{guarded}]"),
+        "Service[demo]".to_string(),
+        format!("Exec[{refresh}]"),
+    ];
+    let before = sb.snapshot();
+    let r = sb.apply(&cat, &["--noop", "--format", "json"]);
+    assert_eq!(r.code, 2, "the file would change: {r:?}");
+    let mut got = skipped(&r);
+    got.sort();
+    let mut sorted = want.clone();
+    sorted.sort();
+    assert_eq!(got, sorted, "{r:?}");
+    assert_eq!(r.report()["summary"]["skipped"], 4, "{r:?}");
+    assert_eq!(before, sb.snapshot());
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "not run is no failure and no change: {r:?}");
+    assert!(
+        r.stdout
+            .contains(&format!("· Exec[{run}] not run under --root")),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("4 not run under --root"), "{r:?}");
+    assert_eq!(sb.read("/etc/after"), "after\n", "its dependents go on");
+    assert_eq!(marks(), 0, "a command ran on the host");
+    let r = sb.apply(&cat, &["--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(marks(), 0, "a command ran on the host");
+    // Asked for, they run on the host.
+    let r = sb.apply(&cat, &[HOST]);
+    assert_eq!(r.code, 2, "{r:?}");
+    for ran in ["exec", "unless", "status"] {
+        assert!(host.join(ran).exists(), "{ran}: {r:?}");
+    }
+    assert!(host.join("never").exists(), "the unless guard failed");
+}
+
+#[test]
+fn the_sysctl_module_changes_nothing_on_the_host_under_a_root() {
+    let sb = Sandbox::new();
+    let manifest = sb.tmp.path().join("site.fleet");
+    std::fs::write(
+        &manifest,
+        "import \"sysctl\"\nnode default {\n  file \"/etc/sysctl.d\" { ensure = directory }\n  sysctl \"vm.swappiness\" { value = 10 }\n}\n",
+    )
+    .unwrap();
+    let apply = |extra: &[&str]| {
+        let mut args = vec![
+            "apply",
+            "--root",
+            sb.root.to_str().unwrap(),
+            "--node",
+            "x",
+            "--detailed-exitcodes",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        args.push(manifest.to_str().unwrap());
+        support::fleet(&args)
+    };
+    let exec = |r: &support::Run| {
+        r.report()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["resource"].as_str().unwrap().starts_with("Exec["))
+            .cloned()
+            .unwrap_or_else(|| panic!("no exec event: {r:?}"))
+    };
+    // The plan first: an exec that would run there fails the test before anything runs.
+    let r = apply(&["--noop"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let e = exec(&r);
+    assert_eq!(e["status"], "skipped", "{r:?}");
+    assert!(e["message"]
+        .as_str()
+        .unwrap()
+        .contains("not run under --root"));
+    let r = apply(&[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(exec(&r)["status"], "skipped", "{r:?}");
+    assert_eq!(
+        sb.read("/etc/sysctl.d/60-vm.swappiness.conf"),
+        "vm.swappiness = 10\n"
+    );
+    assert_eq!(apply(&[]).code, 0, "the file is the state");
+}
+
+#[test]
+fn release_hooks_run_where_the_run_says() {
+    let sb = Sandbox::new();
+    let app = sb.tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("index.txt"), "hi\n").unwrap();
+    let manifest = sb.tmp.path().join("site.fleet");
+    let write = |version: &str| {
+        std::fs::write(
+            &manifest,
+            format!(
+                "node default {{\n  file \"/srv\" {{ ensure = directory }}\n  release \"demo\" {{\n    path = \"/srv/demo\"\n    source = \"app\"\n    version = \"{version}\"\n    before_switch = \"echo \\\"\\${{FLEET_ROOT:-none}}\\\" > before\"\n    after_switch = \"pwd > after; echo \\\"\\$FLEET_RELEASE_PATH\\\" >> after\"\n  }}\n}}\n"
+            ),
+        )
+        .unwrap()
+    };
+    let apply = |extra: &[&str]| {
+        let mut args = vec![
+            "apply",
+            "--root",
+            sb.root.to_str().unwrap(),
+            "--node",
+            "x",
+            "--detailed-exitcodes",
+        ];
+        args.extend_from_slice(extra);
+        args.push(manifest.to_str().unwrap());
+        support::fleet(&args)
+    };
+    write("v1");
+    let r = apply(&["--noop", "--format", "json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let steps: Vec<String> = r.report()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["property"] == "step")
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        steps.contains(
+            &"run before_switch: echo \"${FLEET_ROOT:-none}\" > before (not run under --root)"
+                .to_string()
+        ),
+        "{steps:?}"
+    );
+    let r = apply(&[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(sb.p("/srv/demo/current/index.txt").exists(), "{r:?}");
+    assert!(!sb.p("/srv/demo/current/before").exists(), "{r:?}");
+    assert!(!sb.p("/srv/demo/current/after").exists(), "{r:?}");
+    // On the host, with FLEET_ROOT.
+    write("v2");
+    let r = apply(&[HOST]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let real = std::fs::canonicalize(&sb.root).unwrap();
+    let before = sb.read("/srv/demo/current/before");
+    assert!(
+        before == format!("{}\n", sb.root.display()) || before == format!("{}\n", real.display()),
+        "{before}"
+    );
+    // Inside the root: paths are the root's own, no FLEET_ROOT.
+    install_shell(&sb.root);
+    write("v3");
+    let r = apply(&["--chroot"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(sb.read("/srv/demo/current/before"), "none\n");
+    assert_eq!(
+        sb.read("/srv/demo/current/after"),
+        "/srv/demo/releases/v3\n/srv/demo/releases/v3\n"
+    );
 }

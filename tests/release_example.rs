@@ -70,7 +70,16 @@ fn applies_into_a_root_and_then_changes_nothing() {
         "noop wrote nothing"
     );
 
-    let (code, _, err) = fleet(&["apply", "--root", r, "--node", "web01", EXAMPLE]);
+    // The hooks (before_switch checks the release) run on the host when the run says so.
+    let (code, _, err) = fleet(&[
+        "apply",
+        "--root",
+        r,
+        "--run-host-commands",
+        "--node",
+        "web01",
+        EXAMPLE,
+    ]);
     assert_eq!(code, 0, "{err}");
     let shop = root.path().join("srv/shop");
     let current = std::fs::read_link(shop.join("current")).unwrap();
@@ -91,6 +100,7 @@ fn applies_into_a_root_and_then_changes_nothing() {
         "apply",
         "--root",
         r,
+        "--run-host-commands",
         "--node",
         "web01",
         "--detailed-exitcodes",

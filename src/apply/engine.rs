@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::commit::{self, discard, Flusher, Pending, Staging, BATCH_BYTES, BATCH_FILES};
 use super::providers::etc::Ids;
-use super::providers::{Ctx, Providers};
+use super::providers::{Ctx, Providers, NOT_RUN};
 use super::root::DirCache;
 use super::state::{Backups, Unfinished};
 use super::{Options, Outcome, ResourceResult, Run, Status};
@@ -412,6 +412,7 @@ fn walk(
         show_diff: opts.show_diff,
         fsync: opts.fsync,
         chroot: opts.chroot,
+        host_commands: opts.host_commands,
         store,
         backups: &backups,
         ids: &ids,
@@ -695,7 +696,11 @@ fn execute(
         }
         Err(msg) => {
             discard(&pending);
-            result.status = Status::Failed;
+            result.status = if msg.starts_with(NOT_RUN) {
+                Status::NotRun
+            } else {
+                Status::Failed
+            };
             result.message = Some(msg);
         }
     }
@@ -706,6 +711,14 @@ fn execute(
 fn refresh(provider: &dyn super::Provider, r: &ResourceDoc, cx: &Ctx, result: &mut ResourceResult) {
     let done = match panics(|| provider.refresh(r, cx, &result.outcome)) {
         Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) if e.starts_with(NOT_RUN) => {
+            // What sync changed stands; the refresh itself changed nothing.
+            if result.status == Status::Unchanged {
+                result.status = Status::NotRun;
+            }
+            result.message = Some(e);
+            return;
+        }
         Ok(Err(e)) => Err(format!("refresh failed: {e}")),
         Err(e) => Err(e),
     };

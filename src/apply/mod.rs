@@ -37,6 +37,9 @@ pub struct Options {
     pub fsync: bool,
     /// Run commands inside the root with chroot(2) (`--chroot`) instead of on the host.
     pub chroot: bool,
+    /// Under a root, run commands on the host (`--run-host-commands`). Under a root with
+    /// neither this nor `chroot`, no command runs (see [`providers::NOT_RUN`]).
+    pub host_commands: bool,
 }
 
 /// What a resource needs (or needed): rendered `+`, `~`, `-`.
@@ -117,6 +120,9 @@ pub enum Status {
     Failed,
     /// A dependency failed (or was skipped).
     Skipped,
+    /// A command not run under `--root` (neither `--run-host-commands` nor `--chroot`): it
+    /// changed nothing and its dependents go on. Reported as `skipped`.
+    NotRun,
 }
 
 impl Status {
@@ -125,7 +131,7 @@ impl Status {
             Status::Unchanged => "unchanged",
             Status::Changed => "changed",
             Status::Failed => "failed",
-            Status::Skipped => "skipped",
+            Status::Skipped | Status::NotRun => "skipped",
         }
     }
 }

@@ -76,7 +76,7 @@ pub fn to_doc(run: &Run, verbose: bool) -> ReportDoc {
                     events.push(ev(None, None, None, msg.clone()));
                 }
             }
-            Status::Skipped => {
+            Status::Skipped | Status::NotRun => {
                 events.push(ev(None, None, None, r.message.clone().unwrap_or_default()))
             }
         }
@@ -90,7 +90,7 @@ pub fn to_doc(run: &Run, verbose: bool) -> ReportDoc {
             resources: run.results.len(),
             changed: run.count(Status::Changed),
             failed: run.count(Status::Failed),
-            skipped: run.count(Status::Skipped),
+            skipped: run.count(Status::Skipped) + run.count(Status::NotRun),
             unchanged: run.count(Status::Unchanged),
         },
         events,

@@ -43,10 +43,15 @@ pub struct ApplyArgs {
     /// Resources applied at once (default: the number of cores).
     #[arg(long, default_value_t = 0)]
     pub jobs: usize,
-    /// With --root: run commands (exec, service commands) inside DIR with chroot(2), which
-    /// needs a shell in DIR, instead of on the host with FLEET_ROOT set.
-    #[arg(long, requires = "root")]
+    /// With --root: run commands (exec and its guards, service commands, release hooks)
+    /// inside DIR with chroot(2), which needs a shell in DIR. Without it or
+    /// --run-host-commands, no command runs under --root.
+    #[arg(long, requires = "root", conflicts_with = "run_host_commands")]
     pub chroot: bool,
+    /// With --root: run commands on this host, with FLEET_ROOT=DIR set and their working
+    /// directory mapped under DIR.
+    #[arg(long, requires = "root")]
+    pub run_host_commands: bool,
     /// Flush nothing: rename each written file into place at once, with no flush of its data
     /// or of the directories (for images and tests; a power loss can lose what the run wrote,
     /// a killed run still leaves each file old or new).
@@ -194,6 +199,7 @@ pub fn run(args: ApplyArgs) -> i32 {
         show_diff: args.show_diff,
         fsync: !args.no_fsync,
         chroot: args.chroot,
+        host_commands: args.run_host_commands,
     };
     let providers = Providers::standard();
     let run = crate::timing::stage(format_args!("apply"), || match &loaded {
@@ -312,7 +318,7 @@ pub fn render(run: &Run, verbose: bool) -> String {
                     );
                 }
             }
-            Status::Skipped => {
+            Status::Skipped | Status::NotRun => {
                 let _ = writeln!(
                     s,
                     "· {} {}",
@@ -322,7 +328,11 @@ pub fn render(run: &Run, verbose: bool) -> String {
             }
         }
     }
-    let (failed, skipped) = (run.count(Status::Failed), run.count(Status::Skipped));
+    let (failed, skipped, not_run) = (
+        run.count(Status::Failed),
+        run.count(Status::Skipped),
+        run.count(Status::NotRun),
+    );
     if run.noop {
         let _ = write!(
             s,
@@ -342,6 +352,9 @@ pub fn render(run: &Run, verbose: bool) -> String {
     }
     if skipped > 0 {
         let _ = write!(s, ", {skipped} skipped");
+    }
+    if not_run > 0 {
+        let _ = write!(s, ", {not_run} not run under --root");
     }
     let _ = writeln!(s, " ({} resources, {:.2}s)", run.results.len(), run.seconds);
     s

@@ -12,7 +12,7 @@ use super::meta::{self, MetaDoc, ReleaseInfo};
 use super::owner;
 use super::spec::{check_id, Ensure, Spec};
 use super::unpack::{no_symlink_parents, unpack};
-use super::{host_path, Env, Error};
+use super::{host_path, Env, Error, Hooks};
 use crate::catalog::json::sha256_hex;
 
 /// What applying a spec would do (and, in an [`Outcome`], what it did), in order.
@@ -361,10 +361,9 @@ fn execute(spec: &Spec, env: &Env, plan: &Plan) -> Result<Vec<(&'static str, Str
             }
         } else {
             if let Some(cmd) = &plan.before_switch {
-                hooks.push((
-                    "before_switch",
-                    run_hook("before_switch", cmd, &dir, &dir, id, env)?,
-                ));
+                if let Some(out) = run_hook("before_switch", cmd, &dir, &dir, id, env)? {
+                    hooks.push(("before_switch", out));
+                }
             }
             let old = meta::read_all(root)
                 .ok()
@@ -389,7 +388,7 @@ fn execute(spec: &Spec, env: &Env, plan: &Plan) -> Result<Vec<(&'static str, Str
         if let Some(cmd) = &plan.after_switch {
             let out = run_hook("after_switch", cmd, &dir, &dir, id, env)
                 .map_err(|e| Error::AfterSwitch(Box::new(e)))?;
-            hooks.push(("after_switch", out));
+            hooks.extend(out.map(|out| ("after_switch", out)));
         }
     }
     for id in &plan.prune {
@@ -427,7 +426,7 @@ fn build_release(
         unpack(&bytes, &tmp)?;
         let created = link_shared(root, &tmp, &spec.shared)?;
         let out = match &spec.before_switch {
-            Some(cmd) => Some(run_hook("before_switch", cmd, &tmp, &dir, id, env)?),
+            Some(cmd) => run_hook("before_switch", cmd, &tmp, &dir, id, env)?,
             None => None,
         };
         owner::chown_tree(&tmp, uid, gid)?;
@@ -516,7 +515,9 @@ fn link_shared(root: &Path, release: &Path, shared: &[String]) -> Result<Vec<Pat
 
 /// Runs a hook with `/bin/sh -c` in `cwd`; `release` is where the release lives once switched.
 /// Its stdout and stderr go, interleaved, to an unlinked scratch file rather than a pipe, so a
-/// daemon the hook starts in the background cannot keep fleet waiting.
+/// daemon the hook starts in the background cannot keep fleet waiting. `None` when hooks do
+/// not run ([`Hooks::NotRun`]); with [`Hooks::Chroot`] it runs inside the root, where `cwd`
+/// and `release` are the paths under it.
 fn run_hook(
     hook: &'static str,
     cmd: &str,
@@ -524,7 +525,12 @@ fn run_hook(
     release: &Path,
     id: &str,
     env: &Env,
-) -> Result<String, Error> {
+) -> Result<Option<String>, Error> {
+    let chroot = match (env.hooks, &env.root) {
+        (Hooks::NotRun, _) => return Ok(None),
+        (Hooks::Chroot, Some(root)) => Some(root),
+        _ => None,
+    };
     let failed = || Error::io(format!("run {hook}"));
     let scratch = std::env::temp_dir().join(format!(
         "fleet-hook-{}-{}",
@@ -542,14 +548,20 @@ fn run_hook(
     command
         .arg("-c")
         .arg(cmd)
-        .current_dir(cwd)
         .env("FLEET_RELEASE_ID", id)
-        .env("FLEET_RELEASE_PATH", release)
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(failed())?)
         .stderr(log.try_clone().map_err(failed())?);
-    if let Some(root) = &env.root {
-        command.env("FLEET_ROOT", root);
+    if let Some(root) = chroot {
+        let inside = |p: &Path| Path::new("/").join(p.strip_prefix(root).unwrap_or(p));
+        command.env("FLEET_RELEASE_PATH", inside(release));
+        crate::apply::providers::command::enter(&mut command, root, &inside(cwd), None)
+            .map_err(|e| Error::io(format!("run {hook}"))(io::Error::other(e)))?;
+    } else {
+        command.current_dir(cwd).env("FLEET_RELEASE_PATH", release);
+        if let Some(root) = &env.root {
+            command.env("FLEET_ROOT", root);
+        }
     }
     let status = command.status().map_err(failed())?;
     let mut bytes = Vec::new();
@@ -558,7 +570,7 @@ fn run_hook(
         .map_err(failed())?;
     let mut text = String::from_utf8_lossy(&bytes).into_owned();
     if status.success() {
-        Ok(text)
+        Ok(Some(text))
     } else {
         const TAIL: usize = 4000;
         if text.len() > TAIL {

@@ -76,16 +76,33 @@ impl<F: Fn(&str) -> Option<Arc<Vec<u8>>>> ContentSource for F {
 
 /// The world an apply runs in.
 pub struct Env<'a> {
-    /// A sandbox root: every path the spec names is taken under it (`--root`). Hooks still run
-    /// on the host, with `FLEET_ROOT` set to it.
+    /// A sandbox root: every path the spec names is taken under it (`--root`). Hooks run as
+    /// [`Env::hooks`] says.
     pub root: Option<PathBuf>,
     /// Release bytes by sha256.
     pub content: &'a dyn ContentSource,
+    /// Where hooks run (`Env::new`: on the host).
+    pub hooks: Hooks,
+}
+
+/// Where a release's hooks run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hooks {
+    /// On this host, in the release's directory (under the root, with `FLEET_ROOT` set to it).
+    Host,
+    /// Inside the root with chroot(2); the directory and `FLEET_RELEASE_PATH` are paths in it.
+    Chroot,
+    /// Not at all (`fleet apply --root` without `--run-host-commands` or `--chroot`).
+    NotRun,
 }
 
 impl<'a> Env<'a> {
     pub fn new(root: Option<PathBuf>, content: &'a dyn ContentSource) -> Env<'a> {
-        Env { root, content }
+        Env {
+            root,
+            content,
+            hooks: Hooks::Host,
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Runs commands with `/bin/sh -c`: environment, working directory, user, timeout (the
 //! whole process group is killed), captured output. Under `--root DIR` commands run on the
-//! host with `FLEET_ROOT=DIR` and their working directory mapped under DIR.
+//! host with `FLEET_ROOT=DIR` and their working directory mapped under DIR
+//! (`--run-host-commands`), or inside DIR with chroot(2) (`--chroot`), or not at all.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -83,6 +84,47 @@ pub fn map_cwd(root: &Root, chroot: bool, cwd: &str) -> Result<PathBuf, String> 
     }
 }
 
+/// Makes `c` run inside `dir` with chroot(2), in `cwd` (a path inside it), as `ids` (uid,
+/// gid) when given.
+pub fn enter(
+    c: &mut Command,
+    dir: &std::path::Path,
+    cwd: &std::path::Path,
+    ids: Option<(u32, u32)>,
+) -> Result<(), String> {
+    // chroot, then chdir and drop privileges inside it (std would set the uid before
+    // running pre_exec, and an unprivileged process cannot chroot).
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let cstr = |p: &std::path::Path| {
+        CString::new(p.as_os_str().as_bytes()).map_err(|e| format!("bad path {}: {e}", p.display()))
+    };
+    let dir = cstr(dir)?;
+    let cwd = cstr(cwd)?;
+    // SAFETY: only async-signal-safe calls (chroot, chdir, setgroups, setgid, setuid)
+    // between fork and exec, on memory prepared before the fork.
+    unsafe {
+        c.pre_exec(move || {
+            let check = |rc: libc::c_int| {
+                if rc == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            };
+            check(libc::chroot(dir.as_ptr()))?;
+            check(libc::chdir(cwd.as_ptr()))?;
+            if let Some((uid, gid)) = ids {
+                check(libc::setgroups(0, std::ptr::null()))?;
+                check(libc::setgid(gid))?;
+                check(libc::setuid(uid))?;
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
 /// An unlinked temp file for a command's output: background children of the command may
 /// keep it open (a pipe would block us until they exit).
 fn output_file() -> Result<std::fs::File, String> {
@@ -111,38 +153,8 @@ pub fn run(cmd: &Cmd) -> Result<Finished, String> {
         .stdout(out.try_clone().map_err(|e| e.to_string())?)
         .stderr(err);
     if let Some(dir) = &cmd.chroot {
-        // chroot, then chdir and drop privileges inside it (std would set the uid before
-        // running pre_exec, and an unprivileged process cannot chroot).
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let cstr = |p: &std::path::Path| {
-            CString::new(p.as_os_str().as_bytes())
-                .map_err(|e| format!("bad path {}: {e}", p.display()))
-        };
-        let dir = cstr(dir)?;
-        let cwd = cstr(cmd.cwd.as_deref().unwrap_or(std::path::Path::new("/")))?;
-        let ids = cmd.uid_gid;
-        // SAFETY: only async-signal-safe calls (chroot, chdir, setgroups, setgid, setuid)
-        // between fork and exec, on memory prepared before the fork.
-        unsafe {
-            c.pre_exec(move || {
-                let check = |rc: libc::c_int| {
-                    if rc == 0 {
-                        Ok(())
-                    } else {
-                        Err(std::io::Error::last_os_error())
-                    }
-                };
-                check(libc::chroot(dir.as_ptr()))?;
-                check(libc::chdir(cwd.as_ptr()))?;
-                if let Some((uid, gid)) = ids {
-                    check(libc::setgroups(0, std::ptr::null()))?;
-                    check(libc::setgid(gid))?;
-                    check(libc::setuid(uid))?;
-                }
-                Ok(())
-            });
-        }
+        let cwd = cmd.cwd.as_deref().unwrap_or(std::path::Path::new("/"));
+        enter(&mut c, dir, cwd, cmd.uid_gid)?;
     } else {
         if let Some(cwd) = &cmd.cwd {
             c.current_dir(cwd);

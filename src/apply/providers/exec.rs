@@ -51,8 +51,10 @@ impl Exec {
             }
         }
         base.path = p.strings("path")?;
-        if let Some(user) = p.str("user")? {
-            base.uid_gid = Some(host_user(&user)?);
+        if let Some(user) = p.str("user")?.filter(|_| cx.may_run("").is_ok()) {
+            // Inside a chroot the user is the root's own.
+            let host = crate::apply::root::Root::host();
+            base.uid_gid = Some(host_user(&user, if cx.chroot { cx.root } else { &host })?);
         }
         let timeout = p.int("timeout")?.unwrap_or(300);
         if timeout > 0 {
@@ -100,11 +102,13 @@ impl Exec {
             }
         }
         if let Some(c) = &self.onlyif {
+            cx.may_run(&format!("onlyif {c:?}"))?;
             if !command::run(&self.cmd(c))?.success() {
                 return Ok(false);
             }
         }
         if let Some(c) = &self.unless {
+            cx.may_run(&format!("unless {c:?}"))?;
             if command::run(&self.cmd(c))?.success() {
                 return Ok(false);
             }
@@ -114,6 +118,7 @@ impl Exec {
 
     /// Runs the command (unless noop); the change to report.
     fn execute(&self, cx: &Ctx) -> Result<Change, String> {
+        cx.may_run(&format!("{:?}", self.command))?;
         if cx.noop {
             return Ok(Change::new(
                 "returns",
@@ -135,15 +140,19 @@ impl Exec {
     }
 }
 
-/// uid and primary gid of a host user (commands run on the host).
-fn host_user(name: &str) -> Result<(u32, u32), String> {
-    let root = crate::apply::root::Root::host();
-    let users = super::etc::passwd(&root)?;
+/// uid and primary gid of a user of `root` (the host, or the root a chroot enters).
+fn host_user(name: &str, root: &crate::apply::root::Root) -> Result<(u32, u32), String> {
+    let users = super::etc::passwd(root)?;
+    let whose = if root.dir().is_some() {
+        "in the root"
+    } else {
+        "on this host"
+    };
     users
         .iter()
         .find(|u| u.name == name || u.uid.to_string() == name)
         .map(|u| (u.uid, u.gid))
-        .ok_or_else(|| format!("user: no such user {name:?} on this host"))
+        .ok_or_else(|| format!("user: no such user {name:?} {whose}"))
 }
 
 impl Provider for ExecProvider {

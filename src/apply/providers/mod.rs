@@ -30,6 +30,8 @@ pub struct Ctx<'a> {
     pub fsync: bool,
     /// Run commands inside the root with chroot(2) instead of on the host.
     pub chroot: bool,
+    /// Under a root: run commands on the host (`--run-host-commands`).
+    pub host_commands: bool,
     pub store: &'a ContentStore,
     pub backups: &'a Backups,
     pub ids: &'a etc::Ids,
@@ -45,7 +47,20 @@ pub struct Ctx<'a> {
     pub sweep: bool,
 }
 
+/// How a command that this run does not run is reported (the engine gives the resource
+/// [`crate::apply::Status::NotRun`] when a provider fails with a message starting so).
+pub const NOT_RUN: &str = "not run under --root";
+
 impl Ctx<'_> {
+    /// `Ok` when commands may run: not under a root, or under one with `--chroot` or
+    /// `--run-host-commands`; otherwise the [`NOT_RUN`] message for `what` (a command).
+    pub fn may_run(&self, what: &str) -> Result<(), String> {
+        if self.root.dir().is_some() && !self.chroot && !self.host_commands {
+            return Err(not_run(what));
+        }
+        Ok(())
+    }
+
     /// Maps a catalog path under the root ([`Root::resolve`]), through the run's cache of
     /// resolved directories.
     pub fn resolve(&self, path: &str) -> std::io::Result<std::path::PathBuf> {
@@ -61,6 +76,11 @@ impl Ctx<'_> {
                 .insert(dir.to_path_buf());
         }
     }
+}
+
+/// The [`NOT_RUN`] message for a command.
+pub fn not_run(what: &str) -> String {
+    format!("{NOT_RUN} (--run-host-commands or --chroot runs it): {what}")
 }
 
 /// Makes one resource type's state match: read, compare, change (unless `cx.noop`).

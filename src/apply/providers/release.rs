@@ -1,19 +1,27 @@
 //! `release`: code releases, through `crate::release` (unpack, shared links, hooks, atomic
-//! switch of `current`, pruning).
+//! switch of `current`, pruning). Hooks run where the run's commands run (not at all under
+//! `--root` without `--run-host-commands` or `--chroot`).
 
 use std::path::Path;
 
 use super::{Ctx, Provider};
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
-use crate::release::{self, Ensure, Env, Plan};
+use crate::release::{self, Ensure, Env, Hooks, Plan};
 
 pub struct ReleaseProvider;
 
 impl Provider for ReleaseProvider {
     fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
         let spec = release::Spec::from_params(&r.title, &r.params)?;
-        let env = Env::new(cx.root.dir().map(Path::to_path_buf), cx.store);
+        let mut env = Env::new(cx.root.dir().map(Path::to_path_buf), cx.store);
+        env.hooks = if cx.may_run("").is_err() {
+            Hooks::NotRun
+        } else if cx.chroot {
+            Hooks::Chroot
+        } else {
+            Hooks::Host
+        };
         let plan = if cx.noop {
             release::plan(&spec, &env).map_err(|e| e.to_string())?
         } else {
@@ -29,12 +37,13 @@ impl Provider for ReleaseProvider {
         } else {
             Action::Change
         };
-        Ok(Outcome::new(action, changes(&plan)))
+        Ok(Outcome::new(action, changes(&plan, env.hooks)))
     }
 }
 
 /// One change per step of the plan; the switch of `current` as `old -> new`.
-fn changes(plan: &Plan) -> Vec<Change> {
+/// A hook that does not run says so in its step.
+fn changes(plan: &Plan, hooks: Hooks) -> Vec<Change> {
     let mut out = Vec::new();
     if let Some(s) = &plan.switch {
         out.push(Change::new(
@@ -44,7 +53,11 @@ fn changes(plan: &Plan) -> Vec<Change> {
             format!("current switched to {}", s.to),
         ));
     }
-    for line in plan.lines() {
+    for mut line in plan.lines() {
+        let hook = line.starts_with("run before_switch:") || line.starts_with("run after_switch:");
+        if hook && hooks == Hooks::NotRun {
+            line.push_str(&format!(" ({})", super::NOT_RUN));
+        }
         out.push(Change::new("step", None, None, line));
     }
     out

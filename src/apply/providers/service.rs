@@ -2,7 +2,8 @@
 //! only enable, through `systemctl --root`) and `command` (`start`, `stop`, `status`,
 //! `restart` commands run by `/bin/sh -c`; status exit 0 means running). A refresh restarts
 //! a running service (stop + start unless a `restart` command is given and `hasrestart`
-//! is not false), unless this run just started it.
+//! is not false), unless this run just started it. Under `--root` the commands run only
+//! with `--run-host-commands` or `--chroot` (else the service is not run, see `NOT_RUN`).
 
 use std::process::Command;
 use std::time::Duration;
@@ -90,6 +91,7 @@ impl Svc {
     }
 
     fn shell(&self, cx: &Ctx, script: &str) -> Result<command::Finished, String> {
+        cx.may_run(&format!("service {:?} command {script:?}", self.name))?;
         let cmd = Cmd {
             timeout: Some(TIMEOUT),
             ..command::under_root(cx.root, cx.chroot, script)
@@ -229,6 +231,7 @@ impl Provider for ServiceProvider {
         if s.kind == Kind::Systemd && cx.root.dir().is_some() {
             return Ok(None);
         }
+        cx.may_run(&format!("service {:?} restart", s.name))?;
         if cx.noop {
             return Ok(Some("would restart".into()));
         }
