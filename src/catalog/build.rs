@@ -29,7 +29,7 @@ pub(crate) fn build(
         edges: Vec::new(),
         provision: eval.provision.take(),
     };
-    let resolved = declare(&mut eval, &mut catalog, &mut diags);
+    let resolved = declare(&mut eval, &mut catalog, sources, &mut diags);
     for res in &mut catalog.resources {
         attach_content(res, sources, store, opts, &mut diags);
     }
@@ -129,6 +129,7 @@ pub fn normalize_path(p: &str) -> &str {
 fn declare(
     eval: &mut NodeEval,
     catalog: &mut Catalog,
+    sources: &SourceMap,
     diags: &mut Vec<Diagnostic>,
 ) -> Declarations {
     let n = eval.resources.len();
@@ -215,7 +216,7 @@ fn declare(
                 }
                 Some(diff) => {
                     // Its own problems still count; it joins nothing.
-                    validate::check(&decl, ty, diags);
+                    validate::check(&decl, ty, sources, diags);
                     let id = &decls[r].title;
                     diags.push(
                         Diagnostic::error(
@@ -237,7 +238,7 @@ fn declare(
         if repeated[i] {
             as_written.insert(i, decl.clone());
         }
-        let params = validate::check(&decl, ty, diags);
+        let params = validate::check(&decl, ty, sources, diags);
         let r = len;
         d.of_decl[i] = Some(r);
         add_aliases(&mut d, ty, &decl, r);

@@ -8,10 +8,16 @@ use super::schema::{self, AttrKind, TypeSchema, RELATION_METAPARAMS};
 use crate::diag::Diagnostic;
 use crate::eval::output::{Attr, Declared};
 use crate::eval::value::Value;
+use crate::source::SourceMap;
 
 /// The attributes of `decl` that pass the schema, `none` values and relationship
 /// metaparameters left out, Int modes rendered as `"0644"`. Every problem goes to `diags`.
-pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic>) -> AttrMap {
+pub(crate) fn check(
+    decl: &Declared,
+    ty: &TypeSchema,
+    sources: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> AttrMap {
     let mut params = AttrMap::with_capacity(decl.params.len());
     for (name, attr) in &decl.params {
         if attr.value.is_none() || RELATION_METAPARAMS.contains(&name.as_str()) || name == "tag" {
@@ -30,7 +36,7 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
             );
             continue;
         };
-        if let Err(d) = check_value(ty.name, name, spec.kind, attr) {
+        if let Err(d) = check_value(ty.name, name, spec.kind, attr, sources) {
             diags.push(*d);
             continue;
         }
@@ -240,7 +246,13 @@ fn is_strings(v: &Value) -> bool {
 }
 
 /// Checks a value against its attribute's kind; the error is an `invalid-value` at the value.
-fn check_value(ty: &str, name: &str, kind: AttrKind, attr: &Attr) -> Result<(), Box<Diagnostic>> {
+fn check_value(
+    ty: &str,
+    name: &str,
+    kind: AttrKind,
+    attr: &Attr,
+    sources: &SourceMap,
+) -> Result<(), Box<Diagnostic>> {
     let v = &attr.value;
     let ok = match kind {
         AttrKind::String | AttrKind::Command => matches!(v, Value::Str(_)),
@@ -288,6 +300,26 @@ fn check_value(ty: &str, name: &str, kind: AttrKind, attr: &Attr) -> Result<(), 
             _ => false,
         },
         AttrKind::Mode => {
+            // `mode = 644` is the decimal Int 644 (0o1204, `--w----r-T`): an Int mode is
+            // written in octal (Puppet refuses numeric modes outright).
+            let literal = sources.slice(attr.value_span());
+            let decimal = literal.len() > 1 && literal.bytes().all(|b| b.is_ascii_digit());
+            if let (Value::Int(i), true) = (v, decimal) {
+                let digits = literal.trim_start_matches('0');
+                let octal = digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) && digits.len() <= 4;
+                let mut d = Diagnostic::error(
+                    "invalid-value",
+                    attr.value_span(),
+                    format!("an Int mode must be written in octal: `{literal}` is decimal (mode 0o{i:o})"),
+                )
+                .with_primary("a decimal Int");
+                d = if octal {
+                    d.with_help(format!("did you mean `0o{digits}` or \"{digits:0>4}\"?"))
+                } else {
+                    d.with_help("write the mode in octal (`0o644`) or as a String (\"0644\")")
+                };
+                return Err(Box::new(d));
+            }
             if mode_bits(v).is_some() {
                 true
             } else if matches!(v, Value::Str(_) | Value::Int(_)) {
