@@ -183,3 +183,76 @@ fn files_owned_by_a_user_created_in_the_same_run() {
     );
     assert_eq!(sb.apply(&cat, &[]).code, 0);
 }
+
+#[test]
+fn a_dry_run_knows_the_owners_the_catalog_creates() {
+    tools();
+    let sb = Sandbox::new();
+    // As Debian ships it: useradd makes the user's own group.
+    sb.write("/etc/login.defs", "USERGROUPS_ENAB yes\n");
+    sb.write("/srv/existing", "same\n");
+    let resources = [
+        ("user", "alice", json!({"uid": 2500, "home": "/home/alice"})),
+        ("group", "admins", json!({"gid": 2600})),
+        (
+            "file",
+            "/srv/authorized_keys",
+            json!({"content": "ssh-ed25519 AAAA alice\n", "owner": "alice", "group": "alice", "mode": "0600"}),
+        ),
+        (
+            "file",
+            "/srv/existing",
+            json!({"content": "same\n", "owner": "alice", "group": "admins"}),
+        ),
+        (
+            "file",
+            "/srv/nobody",
+            json!({"content": "x\n", "owner": "nobody-here"}),
+        ),
+    ];
+    let edges = [
+        ("User[alice]", "File[/srv/authorized_keys]", false),
+        ("User[alice]", "File[/srv/existing]", false),
+        ("Group[admins]", "File[/srv/existing]", false),
+    ];
+    let cat = sb.catalog("c", &resources, &edges);
+    let before = sb.snapshot();
+    let r = sb.apply(&cat, &["--noop", "--format", "json"]);
+    assert_eq!(r.code, 6, "only the unknown owner fails: {r:?}");
+    let report = r.report();
+    let events = report["events"].as_array().unwrap();
+    let failed: Vec<&str> = events
+        .iter()
+        .filter(|e| e["status"] == "failed")
+        .map(|e| e["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["File[/srv/nobody]"], "{report}");
+    let change = |res: &str, property: &str| {
+        events
+            .iter()
+            .find(|e| e["resource"] == res && e["property"] == property)
+            .unwrap_or_else(|| panic!("no {property} change of {res}: {report}"))
+    };
+    assert_eq!(change("File[/srv/existing]", "owner")["to"], "alice");
+    assert_eq!(change("File[/srv/existing]", "group")["to"], "admins");
+    assert_eq!(before, sb.snapshot(), "noop changed nothing");
+    // The real run agrees.
+    let cat = sb.catalog("c", &resources[..4], &edges);
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(sb.p("/srv/authorized_keys")).unwrap();
+    let gid: u32 = line(&sb, "/etc/group", "alice")
+        .unwrap()
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!((md.uid(), md.gid()), (2500, gid));
+    assert_eq!(
+        std::fs::metadata(sb.p("/srv/existing")).unwrap().gid(),
+        2600
+    );
+    assert_eq!(sb.apply(&cat, &["--noop"]).code, 0);
+}

@@ -14,7 +14,7 @@ use super::providers::{Ctx, Providers, NOT_RUN};
 use super::root::DirCache;
 use super::state::{Backups, Unfinished};
 use super::{Options, Outcome, ResourceResult, Run, Status};
-use crate::catalog::fxhash::FxHashMap;
+use crate::catalog::fxhash::{FxHashMap, FxHashSet};
 use crate::catalog::json::{CatalogDoc, ResourceDoc};
 use crate::catalog::store::ContentStore;
 use crate::catalog::{Catalog, Resource};
@@ -394,7 +394,11 @@ fn walk(
     let graph = Graph::new(doc)?;
     let n = doc.len();
     let backups = Backups::new(&opts.state_dir);
-    let ids = Ids::new();
+    let ids = if opts.noop {
+        planned_ids(doc, &opts.root)
+    } else {
+        Ids::new()
+    };
     let dirty = Mutex::new(std::collections::BTreeSet::new());
     let dirs = DirCache::new();
     // Temp files can only be left by a run that did not end (see `state::Unfinished`).
@@ -572,6 +576,38 @@ fn walk(
             .map(|&i| results[i].take().expect("every resource ran"))
             .collect(),
     })
+}
+
+/// Owner lookups that know the users and groups the catalog creates: a noop run plans a
+/// file owned by a user it would create before that user exists.
+fn planned_ids(doc: &Input, root: &super::Root) -> Ids {
+    let (mut users, mut groups) = (FxHashSet::default(), FxHashSet::default());
+    let mut user_groups = None;
+    for i in 0..doc.len() {
+        let kind = doc.kind(i);
+        if kind != "user" && kind != "group" {
+            continue;
+        }
+        let r = doc.resource(i);
+        let p = super::providers::Params::new(&r);
+        if p.str("ensure").ok().flatten().as_deref() == Some("absent") {
+            continue;
+        }
+        let Ok(name) = p.name("name") else { continue };
+        if kind == "user" {
+            // useradd makes the user's own group when no `gid` is given (and login.defs
+            // says so).
+            if !p.has("gid")
+                && *user_groups.get_or_insert_with(|| super::providers::etc::user_groups(root))
+            {
+                groups.insert(name.clone());
+            }
+            users.insert(name);
+        } else {
+            groups.insert(name);
+        }
+    }
+    Ids::planning(users, groups)
 }
 
 /// Commits a batch of staged resources (see `commit`): their results, with a refresh run

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::apply::root::Root;
-use crate::catalog::fxhash::FxHashMap;
+use crate::catalog::fxhash::{FxHashMap, FxHashSet};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PasswdEntry {
@@ -33,6 +33,18 @@ fn read_etc(root: &Root, file: &str) -> Result<String, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }
+}
+
+/// Whether `useradd` makes a group of the user's name when it is given no group
+/// (`USERGROUPS_ENAB yes` in the root's `/etc/login.defs`, as Debian ships it).
+pub fn user_groups(root: &Root) -> bool {
+    read_etc(root, "login.defs").is_ok_and(|t| {
+        t.lines().any(|l| {
+            let mut w = l.split_whitespace();
+            w.next() == Some("USERGROUPS_ENAB")
+                && w.next().is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+        })
+    })
 }
 
 pub fn passwd(root: &Root) -> Result<Vec<PasswdEntry>, String> {
@@ -94,11 +106,35 @@ pub struct Ids {
     groups: Mutex<Option<FxHashMap<String, u32>>>,
     uid_names: Mutex<Option<FxHashMap<u32, String>>>,
     gid_names: Mutex<Option<FxHashMap<u32, String>>>,
+    /// Users and groups the catalog creates (known by name to a noop run before they exist).
+    planned_users: FxHashSet<String>,
+    planned_groups: FxHashSet<String>,
 }
 
 impl Ids {
     pub fn new() -> Ids {
         Ids::default()
+    }
+
+    /// Lookups that also know the users and groups this run's catalog manages (present),
+    /// for [`Ids::creates_user`] and [`Ids::creates_group`].
+    pub fn planning(users: FxHashSet<String>, groups: FxHashSet<String>) -> Ids {
+        Ids {
+            planned_users: users,
+            planned_groups: groups,
+            ..Ids::default()
+        }
+    }
+
+    /// Whether the catalog creates (manages as present) the user `name`.
+    pub fn creates_user(&self, name: &str) -> bool {
+        self.planned_users.contains(name)
+    }
+
+    /// Whether the catalog creates the group `name` (a managed group, or the group of the
+    /// same name that `useradd` makes for a managed user without `gid`, see [`user_groups`]).
+    pub fn creates_group(&self, name: &str) -> bool {
+        self.planned_groups.contains(name)
     }
 
     /// A uid for a user name or a numeric string.

@@ -235,16 +235,22 @@ fn ids(want: &Want, cx: &Ctx) -> Result<(Option<u32>, Option<u32>), String> {
     if let Some(ids) = want.ids.get() {
         return Ok(*ids);
     }
-    let uid = want
-        .owner
-        .as_deref()
-        .map(|o| cx.ids.uid(cx.root, o))
-        .transpose()?;
-    let gid = want
-        .group
-        .as_deref()
-        .map(|g| cx.ids.gid(cx.root, g))
-        .transpose()?;
+    // Under noop, a user or group the catalog creates has no id yet: `None` here, and
+    // `metadata` reports the change by name.
+    let uid = match want.owner.as_deref() {
+        Some(o) => match cx.ids.uid(cx.root, o) {
+            Err(_) if cx.noop && cx.ids.creates_user(o) => None,
+            found => Some(found?),
+        },
+        None => None,
+    };
+    let gid = match want.group.as_deref() {
+        Some(g) => match cx.ids.gid(cx.root, g) {
+            Err(_) if cx.noop && cx.ids.creates_group(g) => None,
+            found => Some(found?),
+        },
+        None => None,
+    };
     Ok(*want.ids.get_or_init(|| (uid, gid)))
 }
 
@@ -298,6 +304,19 @@ fn metadata(
             b.clone(),
             format!("group changed {a} to {b}"),
         ));
+    }
+    if cx.noop {
+        // Owners the catalog creates (see `ids`): known by name only.
+        if let (None, Some(o)) = (uid, want.owner.as_deref()) {
+            let a = cx.ids.user_name(cx.root, md.uid());
+            let msg = format!("owner changed {a} to {o}");
+            changes.push(Change::new("owner", a, o.to_string(), msg));
+        }
+        if let (None, Some(g)) = (gid, want.group.as_deref()) {
+            let a = cx.ids.group_name(cx.root, md.gid());
+            let msg = format!("group changed {a} to {g}");
+            changes.push(Change::new("group", a, g.to_string(), msg));
+        }
     }
     if (new_uid.is_some() || new_gid.is_some()) && !cx.noop {
         std::os::unix::fs::lchown(real, new_uid, new_gid)
