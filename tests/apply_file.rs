@@ -222,6 +222,35 @@ fn ensure_absent_backs_up_and_restores() {
     ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(sb.read("/etc/old.conf"), "precious\n");
+    // A time that does not parse restores nothing (it used to restore the newest).
+    let restore_at = |at: &str| {
+        fleet(&[
+            "backup",
+            "restore",
+            "/etc/old.conf",
+            "--at",
+            at,
+            "--root",
+            root,
+        ])
+    };
+    let r = restore_at("garbage");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("\"garbage\" is not an RFC 3339 time"),
+        "{r:?}"
+    );
+    assert_eq!(sb.read("/etc/old.conf"), "precious\n");
+    let r = restore_at("1999-01-01T00:00:00+01:00");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("no backup of /etc/old.conf at or before"),
+        "{r:?}"
+    );
+    // A prefix names the end of its period: this year holds both backups.
+    let r = restore_at(&first_time[..4]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_ne!(sb.read("/etc/old.conf"), "precious\n", "{r:?}");
 }
 
 #[test]

@@ -196,16 +196,17 @@ impl Backups {
             .collect())
     }
 
-    /// The newest backup of `path` taken at or before `at` (any RFC 3339 prefix, compared
-    /// as text; `None`: the newest of all).
+    /// The newest backup of `path` taken at or before `at` (see [`super::time::parse_at`];
+    /// a time that does not parse is an `InvalidInput` error; `None`: the newest of all).
     pub fn find(&self, path: &str, at: Option<&str>) -> io::Result<Option<BackupEntry>> {
+        let at = at
+            .map(super::time::parse_at)
+            .transpose()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let all = self.list()?;
         Ok(all.into_iter().rfind(|e| {
             e.path == path
-                && match at {
-                    None => true,
-                    Some(t) => e.time.as_str() <= t || e.time.starts_with(t),
-                }
+                && at.is_none_or(|at| e.time.parse::<jiff::Timestamp>().is_ok_and(|t| t <= at))
         }))
     }
 

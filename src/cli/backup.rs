@@ -29,7 +29,8 @@ pub enum BackupAction {
     /// Put a backed-up version back (the newest, or the newest at or before --at).
     Restore {
         path: String,
-        /// An RFC 3339 time (or a prefix of one, e.g. `2026-11-27T10`).
+        /// An RFC 3339 time (any offset), or a prefix of a UTC one (`2026-11-27T10`: up to
+        /// the end of that hour); anything else is refused.
         #[arg(long)]
         at: Option<String>,
     },
@@ -80,6 +81,10 @@ pub fn run(args: BackupArgs) -> i32 {
             0
         }
         BackupAction::Restore { path, at } => {
+            if let Some(Err(e)) = at.as_deref().map(crate::apply::time::parse_at) {
+                eprintln!("fleet: --at: {e}");
+                return 2;
+            }
             let _lock = match state::lock(&state_dir, true, true) {
                 Ok(l) => l,
                 Err(e) => {
