@@ -339,26 +339,33 @@ impl Program {
     }
 
     /// The facts for a node: `--facts`, else `facts/<node>.json` beside the main manifest,
-    /// else the stand-in facts.
-    pub fn facts_for(&self, node: &str) -> Value {
+    /// else the stand-in facts. A facts file that is there but unusable (not JSON, not an
+    /// object) is a `data-error` naming it (the stand-in facts are evaluated meanwhile).
+    pub fn facts_for(&self, node: &str) -> (Value, Option<Diagnostic>) {
         if let Some(v) = &self.local_facts {
-            return v.clone();
+            return (v.clone(), None);
         }
+        let mut files = Vec::with_capacity(2);
         if let Some(f) = &self.options.facts {
-            let file = if f.is_dir() {
+            files.push(if f.is_dir() {
                 f.join(format!("{node}.json"))
             } else {
                 f.clone()
-            };
-            if let Some(v) = facts::read_file(&file) {
-                return v;
+            });
+        }
+        files.push(self.main_dir.join("facts").join(format!("{node}.json")));
+        for file in files {
+            match facts::read_file(&file) {
+                Ok(Some(v)) => return (v, None),
+                Ok(None) => {}
+                Err(e) => {
+                    let mut d = Diagnostic::new(Severity::Error, "data-error", None, e);
+                    d.node = Some(node.to_string());
+                    return (facts::stand_in(node), Some(d));
+                }
             }
         }
-        if let Some(v) = facts::read_file(&self.main_dir.join("facts").join(format!("{node}.json")))
-        {
-            return v;
-        }
-        facts::stand_in(node)
+        (facts::stand_in(node), None)
     }
 
     /// `fleet check`: every diagnostic of every node, deduplicated and sorted (§10.14).
@@ -376,13 +383,14 @@ impl Program {
         let runs = index.check_runs();
         // Nodes are independent: evaluate them on every core, keeping their order.
         let results = parallel_map(&runs, |(name, node)| {
-            let facts = match node {
-                Some(run) if !run.named => facts::stand_in("default"),
+            let (facts, bad_facts) = match node {
+                Some(run) if !run.named => (facts::stand_in("default"), None),
                 _ => self.facts_for(name),
             };
             let (mut eval, mut diags) = timing::stage(format_args!("evaluate {name}"), || {
                 eval::evaluate(self, &index, name, node.map(|n| n.def), facts)
             });
+            diags.extend(bad_facts);
             let provision = match (eval.provision.clone(), eval.provision_spans.take()) {
                 (Some(values), Some(spans)) => Some((values, spans)),
                 _ => None,
@@ -466,8 +474,10 @@ impl Program {
             all.push(d);
             return (None, finish(all, &self.sources));
         };
+        let (facts, bad_facts) = self.facts_for(node);
+        all.extend(bad_facts);
         let (eval, diags) = timing::stage(format_args!("evaluate {node}"), || {
-            eval::evaluate(self, index, node, block, self.facts_for(node))
+            eval::evaluate(self, index, node, block, facts)
         });
         all.extend(diags);
         let resolver = |f: FileId, m: &str| self.module_dir(f, m);

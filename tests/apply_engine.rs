@@ -700,3 +700,57 @@ node "n1" {
     assert_eq!(both(&[]).code, 0);
     assert!(!a.join("srv/one/conf/.app.conf.fleet-999999999-1").exists());
 }
+
+#[test]
+fn a_facts_file_missing_or_not_json_is_an_error_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let manifest = dir.join("site.fleet");
+    std::fs::write(
+        &manifest,
+        "node \"n1\" { file \"/host\" { content = \"${facts.hostname}\\n\" } }\n",
+    )
+    .unwrap();
+    let (m, r) = (manifest.to_str().unwrap(), root.to_str().unwrap());
+    let missing = dir.join("nope.json");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "hostname: n1\n").unwrap();
+    let (missing, bad) = (missing.to_str().unwrap(), bad.to_str().unwrap());
+    let apply = |facts: &str| {
+        fleet(&[
+            "apply", "--noop", "--root", r, "--node", "n1", "--facts", facts, m,
+        ])
+    };
+    let run = apply(missing);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("--facts {missing} does not exist")),
+        "{run:?}"
+    );
+    for run in [
+        apply(bad),
+        fleet(&["compile", "--node", "n1", "--facts", bad, m]),
+        fleet(&["check", "--facts", bad, m]),
+    ] {
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(
+            run.stderr
+                .contains(&format!("the facts file {bad} is not JSON")),
+            "{run:?}"
+        );
+    }
+    // facts/<node>.json beside the manifest, too.
+    std::fs::create_dir_all(dir.join("facts")).unwrap();
+    std::fs::write(dir.join("facts/n1.json"), "[\"n1\"]\n").unwrap();
+    let run = fleet(&["check", m]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("n1.json is not a JSON object of facts"),
+        "{run:?}"
+    );
+    std::fs::write(dir.join("facts/n1.json"), "{\"hostname\": \"n1\"}\n").unwrap();
+    assert_eq!(fleet(&["check", m]).code, 0);
+}

@@ -162,6 +162,10 @@ pub fn run(args: ApplyArgs) -> i32 {
         },
         None => Root::host(),
     };
+    if let Some(f) = args.facts.as_ref().filter(|f| !f.exists()) {
+        eprintln!("fleet: --facts {} does not exist", f.display());
+        return 2;
+    }
     let loaded = match (&args.catalog, &args.file) {
         (Some(c), _) => load_catalog(c),
         (None, Some(f)) => compile(&args, f),

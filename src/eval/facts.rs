@@ -27,9 +27,26 @@ pub fn stand_in(node: &str) -> Value {
     Value::map(m)
 }
 
-/// Facts from a JSON file (an object), or None when missing or not an object.
-pub fn read_file(path: &Path) -> Option<Value> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    json.is_object().then(|| Value::from_json(&json))
+/// Facts from a JSON file (an object); `Ok(None)` when there is no such file, an error
+/// naming the file when it cannot be read, is not JSON or not an object.
+pub fn read_file(path: &Path) -> Result<Option<Value>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "cannot read the facts file {}: {e}",
+                path.display()
+            ))
+        }
+    };
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("the facts file {} is not JSON: {e}", path.display()))?;
+    if !json.is_object() {
+        return Err(format!(
+            "the facts file {} is not a JSON object of facts",
+            path.display()
+        ));
+    }
+    Ok(Some(Value::from_json(&json)))
 }
