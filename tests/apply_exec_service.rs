@@ -584,6 +584,14 @@ fn release_hooks_run_where_the_run_says() {
     write("v2");
     let r = apply(&[HOST]);
     assert_eq!(r.code, 2, "{r:?}");
+    // Each step as the report says it (not `step: (none) -> (none)`).
+    assert!(r.stdout.contains("    current: v1 -> v2\n"), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("    step: switch current from v1 to v2\n"),
+        "{r:?}"
+    );
+    assert!(!r.stdout.contains("(none) -> (none)"), "{r:?}");
     let real = std::fs::canonicalize(&sb.root).unwrap();
     let before = sb.read("/srv/demo/current/before");
     assert!(

@@ -295,6 +295,11 @@ pub fn render(run: &Run, verbose: bool) -> String {
                         if c.property == "ensure" && o.action != Action::Change {
                             continue;
                         }
+                        if c.from.is_none() && c.to.is_none() {
+                            // No values to compare (a release's steps): what it says.
+                            let _ = writeln!(s, "    {}: {}", c.property, c.message);
+                            continue;
+                        }
                         let _ = writeln!(
                             s,
                             "    {}: {} -> {}",
