@@ -689,7 +689,8 @@ node "n1" {
     }
     let drifted = both(&["--noop"]);
     assert_eq!(drifted.code, 2, "{drifted:?}");
-    assert!(drifted.stdout.contains("Exec[true one]"), "{drifted:?}");
+    // An exec shows the title written (its identity is its command, `true one`).
+    assert!(drifted.stdout.contains("Exec[reload one]"), "{drifted:?}");
     assert_eq!(both(&[]).code, 2);
     assert_eq!(both(&["--noop"]).code, 0);
     // After a run that did not end, a real run sweeps its temp files (`prepare`) either way.

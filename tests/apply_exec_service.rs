@@ -609,3 +609,57 @@ fn release_hooks_run_where_the_run_says() {
         "/srv/demo/releases/v3\n/srv/demo/releases/v3\n"
     );
 }
+
+#[test]
+fn an_exec_shows_the_title_written_and_is_identified_by_its_command() {
+    let sb = Sandbox::new();
+    let manifest = sb.tmp.path().join("site.fleet");
+    std::fs::write(
+        &manifest,
+        "node default {\n  exec \"create-db\" { command = \"false\" }\n  file \"/etc/after\" { content = \"x\\n\", require = Exec[\"false\"] }\n}\n",
+    )
+    .unwrap();
+    let m = manifest.to_str().unwrap();
+    let r = support::fleet(&[
+        "apply",
+        "--root",
+        sb.root.to_str().unwrap(),
+        HOST,
+        "--node",
+        "x",
+        m,
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("! Exec[create-db] failed: \"false\" failed"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("· File[/etc/after] skipped: dependency Exec[create-db] failed"),
+        "{r:?}"
+    );
+    // The catalog: identity (and edges) by the command, the written title beside it.
+    let out = sb.tmp.path().join("out");
+    let c = support::fleet(&["compile", "--all", "--out", out.to_str().unwrap(), m]);
+    assert_eq!(c.code, 0, "{c:?}");
+    let catalog = out.join("default.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&catalog).unwrap()).unwrap();
+    let exec = &doc["resources"][0];
+    assert_eq!(
+        (&exec["title"], &exec["label"]),
+        (&json!("false"), &json!("create-db"))
+    );
+    assert_eq!(doc["edges"][0]["from"], "Exec[false]");
+    assert!(doc["resources"][1].get("label").is_none(), "{doc}");
+    let r = sb.apply(&catalog, &[HOST, "--format", "json"]);
+    assert_eq!(
+        r.report()["events"][0]["resource"],
+        "Exec[create-db]",
+        "{r:?}"
+    );
+    let g = support::fleet(&["graph", "--node", "x", m]);
+    assert!(g.stdout.contains("[label=\"Exec[create-db]\"]"), "{g:?}");
+}

@@ -130,6 +130,18 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// Resource `i`'s `Type[title]` as people read it (an exec's written title, see
+    /// [`ResourceDoc::label`]): what results carry.
+    pub fn display(&self, i: usize) -> String {
+        match &self.resources {
+            Resources::Docs(docs, _) => docs[i].display_reference(),
+            Resources::Catalog(resources, _) => {
+                let r = &resources[i];
+                crate::catalog::json::reference(&r.kind, r.label.as_deref().unwrap_or(&r.title))
+            }
+        }
+    }
+
     /// Resource `i`'s lower-case type name.
     pub fn kind(&self, i: usize) -> &'a str {
         match &self.resources {
@@ -527,7 +539,7 @@ fn walk(
         let executed = execute(
             doc,
             i,
-            doc.reference(i),
+            doc.display(i),
             providers,
             &cx,
             staging,

@@ -242,6 +242,9 @@ fn declare(
         let r = len;
         d.of_decl[i] = Some(r);
         add_aliases(&mut d, ty, &decl, r);
+        // An exec's identity is its command line: the title written stays for display.
+        let label = (ty.name == "exec" && identity(&decl, ty) != decl.title)
+            .then(|| decl.title.as_str().into());
         let title = if identity(&decl, ty) == decl.title {
             std::mem::take(&mut decl.title)
         } else {
@@ -260,6 +263,7 @@ fn declare(
         decls[r] = Resource {
             kind: decl.kind,
             title,
+            label,
             params,
             tags,
             kind_span: decl.kind_span,

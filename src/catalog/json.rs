@@ -26,6 +26,10 @@ pub struct ResourceDoc {
     pub kind: String,
     /// The resource's identity (its namevar's value).
     pub title: String,
+    /// The title as written when an `exec`'s differs from its identity: what plans,
+    /// reports and graphs show (`Exec[create-db]`); edges still name the identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Every attribute the manifest set (after resource defaults); metaparameters excluded;
     /// Int modes as 4-digit octal strings; `source` replaced by `content_sha256`.
     pub params: IndexMap<String, serde_json::Value>,
@@ -52,6 +56,11 @@ impl ResourceDoc {
     /// `Type[title]` with the type capitalised per `::` segment: `File[/etc/motd]`.
     pub fn reference(&self) -> String {
         reference(&self.kind, &self.title)
+    }
+
+    /// `Type[title]` as people read it: with the written title ([`ResourceDoc::label`]).
+    pub fn display_reference(&self) -> String {
+        reference(&self.kind, self.label.as_deref().unwrap_or(&self.title))
     }
 }
 

@@ -67,6 +67,9 @@ pub struct Resource {
     pub kind: Name,
     /// Identity: the namevar's value (the title unless the namevar attribute is set).
     pub title: String,
+    /// The title as written, for display, when an `exec`'s differs from its identity (its
+    /// `command`): `exec "create-db" { command = "…" }` shows as `Exec[create-db]`.
+    pub label: Option<Box<str>>,
     /// Validated attributes, metaparameters excluded: the wire format's `params`. `source` is already replaced by `content_sha256`
     /// when content was loaded (see [`build_with`]).
     pub params: AttrMap,
@@ -212,6 +215,7 @@ pub fn resource_doc(r: &Resource, sources: &SourceMap) -> json::ResourceDoc {
     json::ResourceDoc {
         kind: r.kind.as_str().to_owned(),
         title: r.title.clone(),
+        label: r.label.as_deref().map(str::to_owned),
         params,
         tags: r.tags.iter().map(|t| t.as_str().to_owned()).collect(),
         source: json::SourceDoc { file, line, column },

@@ -456,6 +456,7 @@ fn classes_and_defines_expand_onto_their_resources() {
         kind_span: f.eval.resources[a].kind_span,
         title: "/etc/sites/shop".into(),
         title_span: f.eval.resources[a].title_span,
+        label: None,
         params: [("content".to_string(), {
             let c = &f.eval.resources[a].params["content"];
             crate::eval::output::Attr::new(Value::str("port 8080\n"), c.name_span(), c.value_span())

@@ -66,6 +66,7 @@ impl Fixture {
             kind_span,
             title: title.into(),
             title_span,
+            label: None,
             params: AttrMap::new(),
             tags: Vec::new(),
         });
@@ -200,6 +201,7 @@ pub(crate) fn bare(resources: Vec<Spec>) -> NodeEval {
                 kind_span: span,
                 title,
                 title_span: span,
+                label: None,
                 params: attrs
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), Attr::new(v, span, span)))

@@ -265,6 +265,9 @@ impl<P: Write, C: Write> JsonWriter<P, C> {
         self.object(|w| {
             w.field(true, "type", |w| w.string(&r.kind))?;
             w.field(false, "title", |w| w.string(&r.title))?;
+            if let Some(label) = &r.label {
+                w.field(false, "label", |w| w.string(label))?;
+            }
             w.field(false, "params", |w| w.params(&r.params))?;
             w.field(false, "tags", |w| {
                 w.array(|w| {
@@ -575,6 +578,7 @@ mod tests {
             tags: vec![Name::new(kind)],
             kind_span: Span::new(FileId(file), start, start + 1),
             title_span: Span::new(FileId(file), start, start + 1),
+            label: None,
         };
         let mut first = resource("file", "/a", 0, 0);
         first.params = params;
@@ -592,6 +596,10 @@ mod tests {
                     ..resource("", "", 0, text.len())
                 },
                 resource("a:::b::::ǆ::", "t", 0, 1),
+                Resource {
+                    label: Some("create \"db\"".into()),
+                    ..resource("exec", "false", 0, 2)
+                },
             ],
             edges: vec![
                 Edge {

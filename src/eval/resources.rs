@@ -158,6 +158,7 @@ impl Evaluator<'_> {
                 kind_span: decl.kind.span,
                 title: title.0,
                 title_span: title.1,
+                label: None,
                 params,
                 tags,
             });

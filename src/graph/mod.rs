@@ -254,7 +254,10 @@ pub fn to_dot(catalog: &Catalog) -> String {
         let _ = writeln!(
             s,
             "  n{i} [label=\"{}\"];",
-            escape(&json::reference(&r.kind, &r.title))
+            escape(&json::reference(
+                &r.kind,
+                r.label.as_deref().unwrap_or(&r.title)
+            ))
         );
     }
     for e in &catalog.edges {
