@@ -57,11 +57,18 @@ pub(crate) struct Declarations {
 /// The identity of a declaration: its namevar attribute's String value, else its title; file
 /// paths lose trailing slashes.
 pub(crate) fn identity<'a>(decl: &'a Declared, ty: &TypeSchema) -> &'a str {
-    let raw = decl
-        .params
-        .get(ty.namevar)
-        .and_then(|a| a.value.as_str())
-        .unwrap_or(&decl.title);
+    let namevar = decl.params.get(ty.namevar).and_then(|a| a.value.as_str());
+    identity_of(ty, namevar, &decl.title)
+}
+
+/// The identity rule itself, for a declaration or a catalog document's resource: the
+/// namevar's String value (when set), else the title; file paths lose trailing slashes.
+pub(crate) fn identity_of<'a>(
+    ty: &TypeSchema,
+    namevar: Option<&'a str>,
+    title: &'a str,
+) -> &'a str {
+    let raw = namevar.unwrap_or(title);
     if ty.name == "file" {
         normalize_path(raw)
     } else {
