@@ -358,9 +358,8 @@ fn attach_content(
                 );
                 return;
             }
-            Located::Found(path) if opts.load_content => match content::read(&path) {
-                Ok(bytes) => {
-                    let sha = store.add(bytes);
+            Located::Found(path) if opts.load_content => match content::add_source(&path, store) {
+                Ok(sha) => {
                     version_seed = Some(sha.clone());
                     replace_attr(&mut res.params, "source", "content_sha256", Value::str(sha));
                 }

@@ -13,7 +13,8 @@ pub struct ReleaseProvider;
 impl Provider for ReleaseProvider {
     fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
         let spec = release::Spec::from_params(&r.title, &r.params)?;
-        let env = Env::new(cx.root.dir().map(Path::to_path_buf), cx.store);
+        let limits = release::Limits::from_env().map_err(|e| e.to_string())?;
+        let env = Env::new(cx.root.dir().map(Path::to_path_buf), cx.store).with_limits(limits);
         let plan = if cx.noop {
             release::plan(&spec, &env).map_err(|e| e.to_string())?
         } else {
