@@ -398,7 +398,8 @@ fn attach_content(
             .to_string();
         match content::git_export(&url, local.as_deref(), &rev) {
             Ok((commit, tar)) => {
-                let sha = store.add(tar.to_vec());
+                // Shared with the export cache, not copied.
+                let sha = store.add_shared(tar);
                 version_seed = Some(commit.clone());
                 let at =
                     |a: &Attr, v: String| Attr::new(Value::str(v), a.name_span(), a.value_span());

@@ -97,6 +97,17 @@ impl ContentStore {
         sha
     }
 
+    /// Adds shared bytes (no copy), returning their sha256.
+    pub fn add_shared(&self, bytes: Arc<Vec<u8>>) -> String {
+        let sha = sha256_hex(&bytes);
+        self.blobs
+            .lock()
+            .unwrap()
+            .entry(sha.clone())
+            .or_insert(Blob::Bytes(bytes));
+        sha
+    }
+
     /// Adds the file at `path` without holding its bytes: `sha` and `len` are what the
     /// caller measured while reading it; readers check the sha256 again.
     pub fn add_path(&self, path: PathBuf, sha: String, len: u64) -> String {
