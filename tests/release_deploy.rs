@@ -511,6 +511,42 @@ fn archives_past_the_limits_are_refused_and_leave_current_alone() {
     );
 }
 
+/// A 200 MB release (a .tar.gz of 200 KB, made by the system's `tar` from a sparse file)
+/// deploys with the default limits, and is refused one byte under its size.
+#[test]
+fn a_200_mb_release_deploys_with_the_default_limits() {
+    let sb = Sandbox::new();
+    let src = sb.dir.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let size: u64 = 200 << 20;
+    fs::File::create(src.join("data.bin"))
+        .unwrap()
+        .set_len(size)
+        .unwrap();
+    let tgz = sb.dir.path().join("app.tgz");
+    let made = Command::new("tar")
+        .arg("czf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&src)
+        .arg("data.bin")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fs::remove_dir_all(&src).unwrap();
+    let bytes = fs::read(&tgz).unwrap();
+    assert!(bytes.len() < 4 << 20, "{}", bytes.len());
+    let spec = sb.spec(bytes, json!({"version": "v1"}));
+    let err = sb.apply_within(&spec, size - 1, 10).unwrap_err();
+    assert!(matches!(err, Error::Limit(_)), "{err}");
+    assert_eq!(sb.current(), None);
+    assert_eq!(sb.releases(), Vec::<String>::new());
+    sb.apply(&spec).unwrap();
+    assert_eq!(sb.current().as_deref(), Some("releases/v1"));
+    let data = sb.deploy().join("releases/v1/data.bin");
+    assert_eq!(fs::metadata(&data).unwrap().len(), size);
+}
+
 #[test]
 fn limits_from_the_environment_variables() {
     let l = Limits::from_values(Some("512K"), Some("10")).unwrap();
