@@ -95,9 +95,10 @@ fn parse_size(text: &str) -> Option<u64> {
 /// depend on other links); hard links to anything but a regular file already unpacked;
 /// devices, fifos and sparse files; an entry replacing a directory. Past `limits` (more
 /// entries, or more bytes of file contents), or with an entry's headers (long name, pax
-/// records) over 1 MiB: an [`Error::Limit`] before the entry over it is written. Modes are kept (permission bits only); directory modes are set last so a
-/// read-only directory can still be filled. An archive without entries is an
-/// [`Error::Corrupt`]. On an error `dest` holds part of the archive: the caller removes it.
+/// records) over 1 MiB: an [`Error::Limit`] before the entry over it is written. Modes are
+/// kept (permission bits only); directory modes are set last so a read-only directory can
+/// still be filled. An archive without entries is an [`Error::Corrupt`]. On an error `dest`
+/// holds part of the archive: the caller removes it.
 pub fn unpack(reader: impl Read, dest: &Path, limits: &Limits) -> Result<String, Error> {
     let corrupt = |e: io::Error| Error::Corrupt(e.to_string());
     let mut src = Hashing {
