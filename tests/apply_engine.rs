@@ -369,6 +369,73 @@ fn unsupported_types_fail_and_bad_catalogs_are_refused() {
     assert_eq!(r.code, 2, "bad invocation: {r:?}");
 }
 
+/// `--catalog` refuses what a manifest could not compile to: two titles with one identity
+/// (by namevar, file paths without trailing slashes) and params a type does not have.
+#[test]
+fn catalogs_with_one_identity_twice_or_unknown_params_are_refused() {
+    let sb = Sandbox::new();
+    let etc = || support::snapshot(&sb.p("/etc"));
+    let before = etc();
+    let cat = sb.catalog(
+        "c",
+        &[
+            ("file", "a", json!({"path": "/etc/motd", "content": "a\n"})),
+            ("file", "b", json!({"path": "/etc/motd", "content": "b\n"})),
+            ("file", "/etc/issue", json!({"content": "x\n"})),
+            ("file", "/etc/issue/", json!({"content": "y\n"})),
+            ("user", "u1", json!({"name": "deploy"})),
+            ("user", "deploy", json!({})),
+            // One name in two types is two resources.
+            ("group", "deploy", json!({})),
+        ],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    for both in [
+        "File[a] and File[b] are one resource: both manage file `/etc/motd`",
+        "File[/etc/issue] and File[/etc/issue/] are one resource: both manage file `/etc/issue`",
+        "User[u1] and User[deploy] are one resource: both manage user `deploy`",
+    ] {
+        assert!(r.stderr.contains(both), "{both}: {r:?}");
+    }
+    assert!(!r.stderr.contains("Group[deploy]"), "{r:?}");
+    assert_eq!(before, etc(), "nothing applied");
+
+    let cat = sb.catalog(
+        "c",
+        &[
+            ("file", "/etc/a", json!({"content": "a\n", "modes": "0600"})),
+            (
+                "file",
+                "/etc/b",
+                json!({"content": "b\n", "require": "File[/etc/a]"}),
+            ),
+            (
+                "release",
+                "app",
+                json!({"path": "/srv/app", "content_sha256": "0".repeat(64),
+                                       "commit": "abc", "colour": "red"}),
+            ),
+        ],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    for param in [
+        "File[/etc/a]: `file` has no attribute `modes` (did you mean `mode`?)",
+        "File[/etc/b]: `file` has no attribute `require`",
+        "Release[app]: `release` has no attribute `colour`",
+    ] {
+        assert!(r.stderr.contains(param), "{param}: {r:?}");
+    }
+    assert!(
+        !r.stderr.contains("content_sha256") && !r.stderr.contains("`commit`"),
+        "{r:?}"
+    );
+    assert_eq!(before, etc(), "nothing applied");
+}
+
 #[test]
 fn a_second_apply_on_the_same_root_waits_or_fails() {
     let sb = Sandbox::new();

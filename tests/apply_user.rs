@@ -3,11 +3,11 @@
 mod support;
 
 use serde_json::json;
-use support::{require_tool, Sandbox};
+use support::{require_tool, which, Sandbox};
 
 fn tools() {
     for t in [
-        "useradd", "usermod", "userdel", "groupadd", "groupmod", "groupdel",
+        "useradd", "usermod", "userdel", "groupadd", "groupmod", "groupdel", "chpasswd",
     ] {
         require_tool(t);
     }
@@ -255,4 +255,90 @@ fn a_dry_run_knows_the_owners_the_catalog_creates() {
         2600
     );
     assert_eq!(sb.apply(&cat, &["--noop"]).code, 0);
+/// A `PATH` directory whose account tools log their argv to `log` and run the real ones.
+fn spies(sb: &Sandbox) -> (String, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = sb.tmp.path().join("spy");
+    let log = sb.tmp.path().join("argv.log");
+    std::fs::create_dir_all(&bin).unwrap();
+    for t in ["useradd", "usermod", "userdel", "chpasswd"] {
+        let real = which(t).unwrap();
+        let script = format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$0 $*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real.display()
+        );
+        let p = bin.join(t);
+        std::fs::write(&p, script).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (path, log)
+}
+
+#[test]
+fn password_hashes_go_on_stdin_never_on_a_command_line() {
+    tools();
+    let sb = Sandbox::new();
+    let (path, log) = spies(&sb);
+    let env = [("PATH", path.as_str())];
+    let cat = sb.catalog(
+        "c",
+        &[("user", "alice", json!({"uid": 2501, "password": HASH}))],
+        &[],
+    );
+    let r = sb.apply_env(&cat, &[], &env);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(line(&sb, "/etc/shadow", "alice")
+        .unwrap()
+        .starts_with(&format!("alice:{HASH}:")));
+    let argv = std::fs::read_to_string(&log).unwrap();
+    assert!(argv.contains("useradd --prefix"), "{argv}");
+    assert!(argv.contains("chpasswd -e --root"), "{argv}");
+    assert!(!argv.contains("$6$"), "a hash on a command line: {argv}");
+    assert_eq!(sb.apply_env(&cat, &[], &env).code, 0, "idempotent");
+
+    // A changed hash goes through chpasswd alone (nothing else changed: no usermod).
+    std::fs::remove_file(&log).unwrap();
+    let other = HASH.replace("salt", "pepper");
+    let cat2 = sb.catalog(
+        "c2",
+        &[("user", "alice", json!({"uid": 2501, "password": other}))],
+        &[],
+    );
+    let r = sb.apply_env(&cat2, &[], &env);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(line(&sb, "/etc/shadow", "alice")
+        .unwrap()
+        .starts_with(&format!("alice:{other}:")));
+    let argv = std::fs::read_to_string(&log).unwrap();
+    assert!(!argv.contains("usermod"), "{argv}");
+    assert!(argv.contains("chpasswd -e --root"), "{argv}");
+    assert!(!argv.contains("$6$"), "a hash on a command line: {argv}");
+
+    // A hash that would split a shadow line is refused before anything runs.
+    std::fs::remove_file(&log).unwrap();
+    let cat3 = sb.catalog(
+        "c3",
+        &[(
+            "user",
+            "alice",
+            json!({"uid": 2501, "password": "$6$a:b$c"}),
+        )],
+        &[],
+    );
+    let r = sb.apply_env(&cat3, &[], &env);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stdout.contains("cannot contain ':'") || r.stderr.contains("cannot contain ':'"),
+        "{r:?}"
+    );
+    assert!(!log.exists(), "no tool ran");
+    assert!(line(&sb, "/etc/shadow", "alice")
+        .unwrap()
+        .starts_with(&format!("alice:{other}:")));
 }

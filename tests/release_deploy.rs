@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fleet::catalog::store::ContentStore;
-use fleet::release::{self, Env, Error, Spec};
+use fleet::release::{self, Env, Error, Limits, Spec};
 use indexmap::IndexMap;
 use serde_json::{json, Value};
 
@@ -58,6 +58,19 @@ impl Sandbox {
 
     fn apply(&self, spec: &Spec) -> Result<release::Outcome, Error> {
         release::apply(spec, &self.env())
+    }
+
+    fn apply_within(
+        &self,
+        spec: &Spec,
+        max_bytes: u64,
+        max_files: u64,
+    ) -> Result<release::Outcome, Error> {
+        let limits = Limits {
+            max_bytes,
+            max_files,
+        };
+        release::apply(spec, &self.env().with_limits(limits))
     }
 
     fn current(&self) -> Option<String> {
@@ -426,6 +439,171 @@ fn a_corrupt_tarball_leaves_current_alone() {
         .apply(&sb.spec(truncated, json!({"version": "v2"})))
         .unwrap_err();
     assert!(matches!(err, Error::Corrupt(_)), "{err}");
+    assert_v1_untouched(&sb);
+}
+
+/// `app(version)` plus `n` files of `size` bytes each.
+fn big_app(version: &str, n: usize, size: usize) -> Vec<u8> {
+    let data = "x".repeat(size);
+    let names: Vec<String> = (0..n).map(|i| format!("./data/{i}.bin")).collect();
+    let mut files = vec![
+        ("./", ""),
+        ("./config/", ""),
+        ("./config/config.inc", "default config"),
+        ("./public/index.php", version),
+        ("./log/", ""),
+    ];
+    files.extend(names.iter().map(|n| (n.as_str(), data.as_str())));
+    tarball(&files)
+}
+
+#[test]
+fn archives_past_the_limits_are_refused_and_leave_current_alone() {
+    let sb = Sandbox::new();
+    sb.apply(&sb.spec(app("v1"), json!({"version": "v1"})))
+        .unwrap();
+    // 4 files of 64 KiB (plus 2 small ones): 256 KiB and a little of contents, 9 entries.
+    let v2 = sb.spec(big_app("v2", 4, 64 << 10), json!({"version": "v2"}));
+    let err = sb.apply_within(&v2, 256 << 10, 100).unwrap_err();
+    assert!(matches!(err, Error::Limit(_)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("bigger than 256 KiB") && text.contains("FLEET_RELEASE_MAX_BYTES"),
+        "{text}"
+    );
+    assert_v1_untouched(&sb);
+    let err = sb.apply_within(&v2, 1 << 20, 8).unwrap_err();
+    assert!(matches!(err, Error::Limit(_)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("more than 8 entries") && text.contains("FLEET_RELEASE_MAX_FILES"),
+        "{text}"
+    );
+    assert_v1_untouched(&sb);
+
+    // Headers are bounded too: a 2 MiB long name (a GNU long-name entry before its entry)
+    // is refused, not read into memory, whatever the limits.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(1);
+    b.append_data(&mut h, "n".repeat(2 << 20), "x".as_bytes())
+        .unwrap();
+    let v3 = sb.spec(b.into_inner().unwrap(), json!({"version": "v3"}));
+    let err = sb.apply(&v3).unwrap_err();
+    assert!(matches!(err, Error::Limit(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("headers (long names, pax records) take more than 1 MiB"),
+        "{err}"
+    );
+    assert_v1_untouched(&sb);
+
+    // Exactly at the limits it deploys.
+    let contents = 4 * (64 << 10) + "default config".len() + "v2".len();
+    sb.apply_within(&v2, contents as u64, 9).unwrap();
+    assert_eq!(sb.current().as_deref(), Some("releases/v2"));
+    assert_eq!(
+        fs::read(sb.deploy().join("releases/v2/data/3.bin"))
+            .unwrap()
+            .len(),
+        64 << 10
+    );
+}
+
+/// A 200 MB release (a .tar.gz of 200 KB, made by the system's `tar` from a sparse file)
+/// deploys with the default limits, and is refused one byte under its size.
+#[test]
+fn a_200_mb_release_deploys_with_the_default_limits() {
+    let sb = Sandbox::new();
+    let src = sb.dir.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let size: u64 = 200 << 20;
+    fs::File::create(src.join("data.bin"))
+        .unwrap()
+        .set_len(size)
+        .unwrap();
+    let tgz = sb.dir.path().join("app.tgz");
+    let made = Command::new("tar")
+        .arg("czf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&src)
+        .arg("data.bin")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fs::remove_dir_all(&src).unwrap();
+    let bytes = fs::read(&tgz).unwrap();
+    assert!(bytes.len() < 4 << 20, "{}", bytes.len());
+    let spec = sb.spec(bytes, json!({"version": "v1"}));
+    let err = sb.apply_within(&spec, size - 1, 10).unwrap_err();
+    assert!(matches!(err, Error::Limit(_)), "{err}");
+    assert_eq!(sb.current(), None);
+    assert_eq!(sb.releases(), Vec::<String>::new());
+    sb.apply(&spec).unwrap();
+    assert_eq!(sb.current().as_deref(), Some("releases/v1"));
+    let data = sb.deploy().join("releases/v1/data.bin");
+    assert_eq!(fs::metadata(&data).unwrap().len(), size);
+}
+
+#[test]
+fn limits_from_the_environment_variables() {
+    let l = Limits::from_values(Some("512K"), Some("10")).unwrap();
+    assert_eq!((l.max_bytes, l.max_files), (512 << 10, 10));
+    let l = Limits::from_values(Some("3g"), None).unwrap();
+    assert_eq!(
+        (l.max_bytes, l.max_files),
+        (3 << 30, Limits::default().max_files)
+    );
+    assert_eq!(
+        Limits::from_values(Some("1000"), None).unwrap().max_bytes,
+        1000
+    );
+    for bad in ["", "1.5G", "-1", "12Q", "99999999999T"] {
+        let err = Limits::from_values(Some(bad), None).unwrap_err();
+        assert!(
+            err.to_string().contains("FLEET_RELEASE_MAX_BYTES"),
+            "{bad}: {err}"
+        );
+    }
+    let err = Limits::from_values(None, Some("many")).unwrap_err();
+    assert!(err.to_string().contains("FLEET_RELEASE_MAX_FILES"), "{err}");
+}
+
+/// A store read from a directory streams the archive from its file and checks its sha256
+/// while unpacking: bytes that are not what their name says deploy nothing.
+#[test]
+fn a_release_streams_from_a_content_directory_and_is_verified() {
+    let sb = Sandbox::new();
+    let content = sb.dir.path().join("content");
+    fs::create_dir(&content).unwrap();
+    let v1 = app("v1");
+    let sha = sb.store.add(v1.clone());
+    fs::write(content.join(&sha), &v1).unwrap();
+    let store = ContentStore::from_dir(&content);
+    let params = |sha: &str, v: &str| -> IndexMap<String, Value> {
+        serde_json::from_value(json!({"path": PATH, "version": v, "content_sha256": sha})).unwrap()
+    };
+    let env = Env::new(Some(sb.root()), &store);
+    release::apply(
+        &Spec::from_params("shop", &params(&sha, "v1")).unwrap(),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(sb.current().as_deref(), Some("releases/v1"));
+
+    // v2's bytes under the name of other bytes.
+    let v2 = app("v2");
+    let wrong = "ab".repeat(32);
+    fs::write(content.join(&wrong), &v2).unwrap();
+    let err = release::apply(
+        &Spec::from_params("shop", &params(&wrong, "v2")).unwrap(),
+        &env,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::MissingContent(_)), "{err}");
+    fs::remove_dir_all(&content).unwrap();
     assert_v1_untouched(&sb);
 }
 
@@ -831,6 +1009,150 @@ fn compile_release(sb: &Sandbox, manifest: &str) -> IndexMap<String, Value> {
         .unwrap()
         .clone();
     serde_json::from_value(release["params"].clone()).unwrap()
+}
+
+/// Runs the real binary with extra environment variables; (success, stdout + stderr).
+fn run_fleet(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Sources bigger than the content store keeps in memory (a tarball, and a directory tarred
+/// at compile time) deploy through `fleet apply FILE` and through `compile --all` +
+/// `apply --catalog`, within the limits the environment variables set, and not past them.
+#[test]
+fn big_sources_deploy_within_the_limits_set_by_the_environment() {
+    let sb = Sandbox::new();
+    let big = "y".repeat(5 << 20);
+    fs::write(sb.dir.path().join("big.tar"), {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(big.len() as u64);
+        b.append_data(&mut h, "big.bin", big.as_bytes()).unwrap();
+        h.set_size(6);
+        b.append_data(&mut h, "README", "readme".as_bytes())
+            .unwrap();
+        b.into_inner().unwrap()
+    })
+    .unwrap();
+    let tree = sb.dir.path().join("tree");
+    fs::create_dir_all(tree.join("sub")).unwrap();
+    fs::write(tree.join("sub/big.bin"), &big).unwrap();
+    fs::write(tree.join("small.txt"), "small").unwrap();
+    let site = sb.dir.path().join("site.fleet");
+    fs::write(
+        &site,
+        "release \"big\" {\n  path = \"/srv/big\"\n  source = \"big.tar\"\n  version = \"v1\"\n}\n\
+         release \"tree\" {\n  path = \"/srv/tree\"\n  source = \"tree\"\n  version = \"v1\"\n}\n",
+    )
+    .unwrap();
+    let root = sb.root();
+    let apply = |env: &[(&str, &str)]| {
+        run_fleet(
+            &[
+                "apply".as_ref(),
+                site.as_os_str(),
+                "--root".as_ref(),
+                root.as_os_str(),
+            ],
+            env,
+        )
+    };
+    let nothing_deployed = |what: &str| {
+        for app in ["big", "tree"] {
+            let releases = root.join("srv").join(app).join("releases");
+            let left: Vec<_> = fs::read_dir(&releases)
+                .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "{what}: {app}: {left:?}");
+            assert!(
+                !root.join("srv").join(app).join("current").exists(),
+                "{what}"
+            );
+        }
+    };
+
+    let (ok, text) = apply(&[("FLEET_RELEASE_MAX_BYTES", "4M")]);
+    assert!(!ok, "{text}");
+    assert_eq!(text.matches("bigger than 4 MiB").count(), 2, "{text}");
+    assert!(text.contains("raise FLEET_RELEASE_MAX_BYTES"), "{text}");
+    nothing_deployed("over the byte limit");
+    let (ok, text) = apply(&[("FLEET_RELEASE_MAX_FILES", "1")]);
+    assert!(!ok, "{text}");
+    assert_eq!(text.matches("more than 1 entries").count(), 2, "{text}");
+    nothing_deployed("over the file limit");
+    let (ok, text) = apply(&[("FLEET_RELEASE_MAX_BYTES", "lots")]);
+    assert!(
+        !ok && text.contains("FLEET_RELEASE_MAX_BYTES=\"lots\" is not a size"),
+        "{text}"
+    );
+    nothing_deployed("a bad limit");
+
+    let (ok, text) = apply(&[("FLEET_RELEASE_MAX_BYTES", "6M")]);
+    assert!(ok, "{text}");
+    assert_eq!(
+        fs::read(root.join("srv/big/current/big.bin"))
+            .unwrap()
+            .len(),
+        5 << 20
+    );
+    assert_eq!(
+        fs::read(root.join("srv/tree/current/sub/big.bin"))
+            .unwrap()
+            .len(),
+        5 << 20
+    );
+
+    // Compiled to a directory: both blobs are written whole and named by their sha256.
+    let out = sb.dir.path().join("out");
+    let (ok, text) = run_fleet(
+        &[
+            "compile".as_ref(),
+            "--all".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            site.as_os_str(),
+        ],
+        &[],
+    );
+    assert!(ok, "{text}");
+    let mut blobs = 0;
+    for blob in fs::read_dir(out.join("content")).unwrap() {
+        let blob = blob.unwrap();
+        let name = blob.file_name().to_string_lossy().into_owned();
+        let bytes = fs::read(blob.path()).unwrap();
+        assert_eq!(fleet::catalog::json::sha256_hex(&bytes), name);
+        assert!(bytes.len() > 5 << 20);
+        blobs += 1;
+    }
+    assert_eq!(blobs, 2);
+    let fresh = sb.dir.path().join("fresh");
+    fs::create_dir(&fresh).unwrap();
+    let (ok, text) = run_fleet(
+        &[
+            "apply".as_ref(),
+            "--catalog".as_ref(),
+            out.join("default.json").as_os_str(),
+            "--root".as_ref(),
+            fresh.as_os_str(),
+        ],
+        &[],
+    );
+    assert!(ok, "{text}");
+    assert_eq!(
+        fs::read(fresh.join("srv/tree/current/sub/big.bin")).unwrap(),
+        big.as_bytes()
+    );
 }
 
 #[test]

@@ -43,9 +43,15 @@ enum Resources<'a> {
 }
 
 impl<'a> Input<'a> {
-    /// Resolves the document's edges; fails on a reference that is not in the catalog, a
-    /// resource that appears twice or an edge from a resource to itself.
+    /// Resolves the document's edges; fails on what a manifest could not compile to
+    /// ([`crate::catalog::check_doc`]: an unknown type or param, two resources with one
+    /// identity), a reference that is not in the catalog, a resource that appears twice or
+    /// an edge from a resource to itself.
     pub fn from_doc(doc: &'a CatalogDoc) -> Result<Input<'a>, String> {
+        let problems = crate::catalog::check_doc(doc);
+        if !problems.is_empty() {
+            return Err(problems.join("\n"));
+        }
         let n = doc.resources.len();
         let refs: Vec<String> = doc.resources.iter().map(|r| r.reference()).collect();
         let mut index: FxHashMap<&str, usize> = FxHashMap::default();

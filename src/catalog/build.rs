@@ -57,11 +57,18 @@ pub(crate) struct Declarations {
 /// The identity of a declaration: its namevar attribute's String value, else its title; file
 /// paths lose trailing slashes.
 pub(crate) fn identity<'a>(decl: &'a Declared, ty: &TypeSchema) -> &'a str {
-    let raw = decl
-        .params
-        .get(ty.namevar)
-        .and_then(|a| a.value.as_str())
-        .unwrap_or(&decl.title);
+    let namevar = decl.params.get(ty.namevar).and_then(|a| a.value.as_str());
+    identity_of(ty, namevar, &decl.title)
+}
+
+/// The identity rule itself, for a declaration or a catalog document's resource: the
+/// namevar's String value (when set), else the title; file paths lose trailing slashes.
+pub(crate) fn identity_of<'a>(
+    ty: &TypeSchema,
+    namevar: Option<&'a str>,
+    title: &'a str,
+) -> &'a str {
+    let raw = namevar.unwrap_or(title);
     if ty.name == "file" {
         normalize_path(raw)
     } else {
@@ -356,9 +363,8 @@ fn attach_content(
                 );
                 return;
             }
-            Located::Found(path) if opts.load_content => match content::read(&path) {
-                Ok(bytes) => {
-                    let sha = store.add(bytes);
+            Located::Found(path) if opts.load_content => match content::add_source(&path, store) {
+                Ok(sha) => {
                     version_seed = Some(sha.clone());
                     replace_attr(&mut res.params, "source", "content_sha256", Value::str(sha));
                 }
@@ -397,7 +403,8 @@ fn attach_content(
             .to_string();
         match content::git_export(&url, local.as_deref(), &rev) {
             Ok((commit, tar)) => {
-                let sha = store.add(tar.to_vec());
+                // Shared with the export cache, not copied.
+                let sha = store.add_shared(tar);
                 version_seed = Some(commit.clone());
                 let at =
                     |a: &Attr, v: String| Attr::new(Value::str(v), a.name_span(), a.value_span());

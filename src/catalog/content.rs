@@ -3,12 +3,13 @@
 //! the content store.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use super::store::{ContentStore, HashingWriter, INLINE_MAX};
 use super::BuildOptions;
 use crate::source::{FileId, SourceMap, Span};
 
@@ -79,12 +80,87 @@ fn module_root(
     })
 }
 
-/// A file's bytes, or a directory as a deterministic tar.
-pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
+/// Puts a file's bytes, or a directory as a deterministic tar, in `store`; returns the
+/// sha256. Neither is held in memory when big ([`INLINE_MAX`]): a big file stays where it is
+/// (hashed here as a stream), a big tar is spilled to an unlinked temporary file.
+pub(crate) fn add_source(path: &Path, store: &ContentStore) -> io::Result<String> {
     if path.is_dir() {
-        tar_dir(path)
-    } else {
-        std::fs::read(path)
+        let mut out = HashingWriter::new(Spool::default());
+        tar_dir_into(path, &mut out)?;
+        let (sha, len) = (out.hex(), out.len());
+        return Ok(match out.into_inner() {
+            Spool { file: Some(f), .. } => store.add_spilled(f, sha, len),
+            Spool { mem, .. } => store.add(mem),
+        });
+    }
+    let mut file = std::fs::File::open(path)?;
+    if file.metadata()?.len() <= INLINE_MAX {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        return Ok(store.add(bytes));
+    }
+    let mut out = HashingWriter::new(io::sink());
+    io::copy(&mut file, &mut out)?;
+    Ok(store.add_path(path.to_path_buf(), out.hex(), out.len()))
+}
+
+/// Bytes in memory up to [`INLINE_MAX`], then in an unlinked temporary file.
+#[derive(Default)]
+struct Spool {
+    mem: Vec<u8>,
+    file: Option<std::fs::File>,
+}
+
+impl io::Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.file.is_none() && (self.mem.len() + buf.len()) as u64 > INLINE_MAX {
+            let mut f = unlinked_temp()?;
+            f.write_all(&self.mem)?;
+            self.mem = Vec::new();
+            self.file = Some(f);
+        }
+        match &mut self.file {
+            Some(f) => f.write(buf),
+            None => self.mem.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A new 0600 file in the temporary directory, already unlinked (gone when closed).
+fn unlinked_temp() -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir();
+    loop {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = dir.join(format!(
+            ".fleet-tar-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(f) => {
+                std::fs::remove_file(&path)?;
+                return Ok(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -92,10 +168,17 @@ pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
 /// modes reduced to 0755/0644 (as git keeps them), symlinks kept as links. Tarring the same
 /// tree twice gives the same bytes.
 pub fn tar_dir(dir: &Path) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    tar_dir_into(dir, &mut out)?;
+    Ok(out)
+}
+
+/// [`tar_dir`] written to `out` as it is made.
+pub fn tar_dir_into(dir: &Path, out: impl io::Write) -> io::Result<()> {
     let mut entries = Vec::new();
     collect(dir, "", &mut entries)?;
     entries.sort();
-    let mut builder = tar::Builder::new(Vec::new());
+    let mut builder = tar::Builder::new(out);
     for rel in entries {
         let full = dir.join(&rel);
         let meta = std::fs::symlink_metadata(&full)?;
@@ -122,7 +205,7 @@ pub fn tar_dir(dir: &Path) -> io::Result<Vec<u8>> {
             builder.append_data(&mut header, &rel, std::fs::File::open(&full)?)?;
         }
     }
-    builder.into_inner()
+    builder.into_inner()?.flush()
 }
 
 #[cfg(unix)]

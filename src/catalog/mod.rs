@@ -47,6 +47,7 @@ use crate::eval::value::Value;
 use crate::source::{FileId, SourceMap, Span};
 pub use build::normalize_path;
 use store::ContentStore;
+pub use validate::check_doc;
 
 /// One node's catalog: validated native resources (duplicates merged) and their edges.
 #[derive(Clone, Debug, Default)]

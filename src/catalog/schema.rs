@@ -180,6 +180,14 @@ pub static METAPARAMS: &[AttrSchema] = &[
     ),
 ];
 
+/// `(type, param)`s the build adds to a resource's `params` that no manifest writes: a
+/// `source`'s or `repo`'s `content_sha256`, a `repo`'s `commit`.
+pub const COMPILED_PARAMS: &[(&str, &str)] = &[
+    ("file", "content_sha256"),
+    ("release", "content_sha256"),
+    ("release", "commit"),
+];
+
 /// The relationship metaparameters (turned into edges, never params).
 pub const RELATION_METAPARAMS: &[&str] = &["require", "before", "notify", "subscribe"];
 

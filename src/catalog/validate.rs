@@ -1,14 +1,80 @@
 //! Checks one declared resource against its type's schema: attributes, values, required and
 //! exclusive attributes, and the lints `world-writable`, `plaintext-password`,
-//! `exec-without-guard`.
+//! `exec-without-guard`; and a catalog document read from outside ([`check_doc`]).
 
 use crate::eval::attrs::AttrMap;
 
-use super::schema::{self, AttrKind, TypeSchema, RELATION_METAPARAMS};
+use super::build::identity_of;
+use super::fxhash::FxHashMap;
+use super::json::CatalogDoc;
+use super::schema::{self, AttrKind, AttrSchema, TypeSchema, RELATION_METAPARAMS};
+use crate::diag::suggest;
 use crate::diag::Diagnostic;
 use crate::eval::output::{Attr, Declared};
 use crate::eval::value::Value;
 use crate::source::SourceMap;
+
+/// The attribute or metaparameter `name` of type `ty`.
+fn attribute(ty: &TypeSchema, name: &str) -> Option<&'static AttrSchema> {
+    ty.attr(name).or_else(|| schema::metaparam(name))
+}
+
+/// Whether `name` may be in a catalog document's `params` for type `ty`: what
+/// [`check`] keeps (an attribute or a metaparameter, but no relationship and no `tag`, which
+/// become edges and tags), and what the build adds ([`schema::COMPILED_PARAMS`]).
+fn wire_param(ty: &TypeSchema, name: &str) -> bool {
+    schema::COMPILED_PARAMS.contains(&(ty.name, name))
+        || (attribute(ty, name).is_some() && !RELATION_METAPARAMS.contains(&name) && name != "tag")
+}
+
+/// The problems of a catalog document read from outside (`apply --catalog`), with the rules
+/// the build applies to a manifest: the params of each resource of a known type must be
+/// attributes of it, and no two resources may have one identity ([`identity_of`]: by
+/// namevar, so two titles managing one path are refused). Each message names the
+/// resources and the param.
+pub fn check_doc(doc: &CatalogDoc) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut seen: FxHashMap<(&str, &str), usize> = FxHashMap::default();
+    seen.reserve(doc.resources.len());
+    for (i, r) in doc.resources.iter().enumerate() {
+        // An unknown type fails at apply, that resource alone (its dependents skipped).
+        let Some(ty) = schema::get(&r.kind) else {
+            continue;
+        };
+        for name in r.params.keys() {
+            if !wire_param(ty, name) {
+                let candidates = ty.attrs.iter().map(|a| a.name).chain(
+                    schema::COMPILED_PARAMS
+                        .iter()
+                        .filter(|c| c.0 == ty.name)
+                        .map(|c| c.1),
+                );
+                let hint = suggest::closest(name, candidates)
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "{}: `{}` has no attribute `{name}`{hint}",
+                    r.reference(),
+                    ty.name
+                ));
+            }
+        }
+        let namevar = r.params.get(ty.namevar).and_then(|v| v.as_str());
+        let id = identity_of(ty, namevar, &r.title);
+        if let Some(&first) = seen.get(&(ty.name, id)) {
+            let other = &doc.resources[first];
+            problems.push(format!(
+                "{} and {} are one resource: both manage {} `{id}`",
+                other.reference(),
+                r.reference(),
+                ty.name
+            ));
+        } else {
+            seen.insert((ty.name, id), i);
+        }
+    }
+    problems
+}
 
 /// The attributes of `decl` that pass the schema, `none` values and relationship
 /// metaparameters left out, Int modes rendered as `"0644"`. Every problem goes to `diags`.
@@ -23,7 +89,7 @@ pub(crate) fn check(
         if attr.value.is_none() || RELATION_METAPARAMS.contains(&name.as_str()) || name == "tag" {
             continue;
         }
-        let Some(spec) = ty.attr(name).or_else(|| schema::metaparam(name)) else {
+        let Some(spec) = attribute(ty, name) else {
             let candidates = ty.attrs.iter().chain(schema::METAPARAMS).map(|a| a.name);
             diags.push(
                 Diagnostic::error(

@@ -13,7 +13,6 @@ use super::owner;
 use super::spec::{check_id, Ensure, Spec};
 use super::unpack::{no_symlink_parents, unpack};
 use super::{host_path, Env, Error, Hooks};
-use crate::catalog::json::sha256_hex;
 
 /// What applying a spec would do (and, in an [`Outcome`], what it did), in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -418,12 +417,14 @@ fn build_release(
             spec.group.as_ref(),
             env.root.as_deref(),
         )?;
-        let bytes = env
+        let reader = env
             .content
-            .get(sha)
-            .filter(|b| sha256_hex(b) == sha)
-            .ok_or_else(|| Error::MissingContent(sha.to_string()))?;
-        unpack(&bytes, &tmp)?;
+            .open(sha)
+            .ok_or_else(|| Error::MissingContent(sha.to_string()))?
+            .map_err(Error::io(format!("read the content for sha256 {sha}")))?;
+        if unpack(reader, &tmp, &env.limits)? != sha {
+            return Err(Error::MissingContent(sha.to_string()));
+        }
         let created = link_shared(root, &tmp, &spec.shared)?;
         let out = match &spec.before_switch {
             Some(cmd) => run_hook("before_switch", cmd, &tmp, &dir, id, env)?,

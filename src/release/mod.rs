@@ -17,7 +17,9 @@
 //!   removed by the next `apply`;
 //! - `current` only ever changes by renaming a new relative symlink over it, so it always
 //!   points at a complete release or at what it pointed at before;
-//! - tarball entries never write outside the new release directory (see [`unpack`]);
+//! - tarball entries never write outside the new release directory (see [`unpack`]), and an
+//!   archive is streamed from its file, never held whole, within [`Limits`] of total file size
+//!   and entry count (`FLEET_RELEASE_MAX_BYTES`, `FLEET_RELEASE_MAX_FILES`);
 //! - "newest" means most recently deployed (the metadata's sequence number), not the name.
 //!
 //! Decisions:
@@ -50,21 +52,32 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::catalog::store::ContentStore;
+use crate::catalog::store::{ContentStore, SharedBytes};
 
 pub use deploy::{apply, list, plan, rollback, Outcome, Plan, Removal, Rollback, Switch};
 pub use meta::ReleaseInfo;
 pub use spec::{Ensure, Spec};
-pub use unpack::unpack;
+pub use unpack::{unpack, Limits};
 
 /// Where release bytes come from at apply time: by lower-case hex sha256.
 pub trait ContentSource {
     fn get(&self, sha256: &str) -> Option<Arc<Vec<u8>>>;
+
+    /// A reader of the bytes, unverified (the unpacker hashes what it reads); `None` when
+    /// there are none. By default over [`ContentSource::get`]'s bytes.
+    fn open(&self, sha256: &str) -> Option<std::io::Result<Box<dyn std::io::Read + Send>>> {
+        let bytes = self.get(sha256)?;
+        Some(Ok(Box::new(std::io::Cursor::new(SharedBytes(bytes)))))
+    }
 }
 
 impl ContentSource for ContentStore {
     fn get(&self, sha256: &str) -> Option<Arc<Vec<u8>>> {
         ContentStore::get(self, sha256)
+    }
+
+    fn open(&self, sha256: &str) -> Option<std::io::Result<Box<dyn std::io::Read + Send>>> {
+        ContentStore::open(self, sha256)
     }
 }
 
@@ -83,6 +96,8 @@ pub struct Env<'a> {
     pub content: &'a dyn ContentSource,
     /// Where hooks run (`Env::new`: on the host).
     pub hooks: Hooks,
+    /// What one archive may unpack to.
+    pub limits: Limits,
 }
 
 /// Where a release's hooks run.
@@ -97,12 +112,18 @@ pub enum Hooks {
 }
 
 impl<'a> Env<'a> {
+    /// An environment with the default [`Limits`].
     pub fn new(root: Option<PathBuf>, content: &'a dyn ContentSource) -> Env<'a> {
         Env {
             root,
             content,
             hooks: Hooks::Host,
+            limits: Limits::default(),
         }
+    }
+
+    pub fn with_limits(self, limits: Limits) -> Env<'a> {
+        Env { limits, ..self }
     }
 }
 
@@ -131,6 +152,8 @@ pub enum Error {
     Corrupt(String),
     /// An archive entry would land outside the release, or is of a refused kind.
     Unsafe(String),
+    /// The archive unpacks to more entries or bytes than its [`Limits`] allow.
+    Limit(String),
     /// A hook exited unsuccessfully; `output` is its stdout and stderr, interleaved (tail).
     Hook {
         hook: &'static str,
@@ -163,7 +186,7 @@ impl fmt::Display for Error {
                 write!(f, "the content store has no bytes for sha256 {sha}")
             }
             Error::Corrupt(m) => write!(f, "corrupt release archive: {m}"),
-            Error::Unsafe(m) => write!(f, "refused release archive: {m}"),
+            Error::Unsafe(m) | Error::Limit(m) => write!(f, "refused release archive: {m}"),
             Error::Hook {
                 hook,
                 status,

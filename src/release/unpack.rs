@@ -1,40 +1,230 @@
-//! Unpacking a release archive entry by entry, refusing anything that would land outside it.
+//! Unpacking a release archive entry by entry, as a stream, refusing anything that would
+//! land outside it and anything past its [`Limits`].
 
+use std::cell::Cell;
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use sha2::{Digest, Sha256};
 use tar::EntryType;
 
 use super::Error;
 
-/// Unpacks a `.tar.gz`/`.tgz` (recognised by the gzip magic) or `.tar` into `dest`, an
-/// existing directory.
+/// Caps on what one archive may unpack to (the defaults are generous; lower or raise them
+/// with the environment variables [`Limits::BYTES_VAR`] and [`Limits::FILES_VAR`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The total size of the files' contents.
+    pub max_bytes: u64,
+    /// Entries of every kind (files, directories, links).
+    pub max_files: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_bytes: 16 << 30,
+            max_files: 1_000_000,
+        }
+    }
+}
+
+impl Limits {
+    pub const BYTES_VAR: &'static str = "FLEET_RELEASE_MAX_BYTES";
+    pub const FILES_VAR: &'static str = "FLEET_RELEASE_MAX_FILES";
+
+    /// The defaults, with each variable that is set instead: a count, or for bytes a size
+    /// with an optional `K`, `M`, `G` or `T` suffix (powers of 1024).
+    pub fn from_env() -> Result<Limits, Error> {
+        let var = |name: &str| match std::env::var(name) {
+            Ok(v) => Ok(Some(v)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(Error::Spec(format!("{name} is not valid UTF-8")))
+            }
+        };
+        Limits::from_values(
+            var(Self::BYTES_VAR)?.as_deref(),
+            var(Self::FILES_VAR)?.as_deref(),
+        )
+    }
+
+    /// [`Limits::from_env`] for given values of the two variables.
+    pub fn from_values(bytes: Option<&str>, files: Option<&str>) -> Result<Limits, Error> {
+        let mut limits = Limits::default();
+        if let Some(b) = bytes {
+            limits.max_bytes = parse_size(b).ok_or_else(|| {
+                Error::Spec(format!(
+                    "{}={b:?} is not a size (bytes, or a number with K, M, G or T)",
+                    Self::BYTES_VAR
+                ))
+            })?;
+        }
+        if let Some(f) = files {
+            limits.max_files = f.trim().parse().map_err(|_| {
+                Error::Spec(format!("{}={f:?} is not a count of files", Self::FILES_VAR))
+            })?;
+        }
+        Ok(limits)
+    }
+}
+
+/// A whole number of bytes with an optional `K`, `M`, `G` or `T` suffix (powers of 1024).
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (digits, shift) = match t.char_indices().last()? {
+        (i, 'k' | 'K') => (&t[..i], 10),
+        (i, 'm' | 'M') => (&t[..i], 20),
+        (i, 'g' | 'G') => (&t[..i], 30),
+        (i, 't' | 'T') => (&t[..i], 40),
+        _ => (t, 0),
+    };
+    let n: u64 = digits.trim().parse().ok()?;
+    n.checked_mul(1u64 << shift)
+}
+
+/// Unpacks a `.tar.gz`/`.tgz` (recognised by the gzip magic) or `.tar` read from `reader`
+/// into `dest`, an existing directory, as a stream (nothing is held whole), and returns the
+/// lower-case hex sha256 of every byte read from `reader` (all of it is read).
 ///
 /// Refused (an [`Error::Unsafe`], and nothing written outside `dest`): entry paths that are
 /// absolute or contain `..`; entries reached through a symlink the archive made; symlinks whose
 /// target is absolute, leaves `dest`, or has `..` after a normal component (whose meaning would
 /// depend on other links); hard links to anything but a regular file already unpacked;
-/// devices and fifos; an entry replacing a directory. Modes are kept (permission bits only);
-/// directory modes are set last so a read-only directory can still be filled. An archive
-/// without entries is an [`Error::Corrupt`].
-pub fn unpack(bytes: &[u8], dest: &Path) -> Result<(), Error> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        unpack_from(flate2::read::MultiGzDecoder::new(bytes), dest)
+/// devices, fifos and sparse files; an entry replacing a directory. Past `limits` (more
+/// entries, or more bytes of file contents), or with an entry's headers (long name, pax
+/// records) over 1 MiB: an [`Error::Limit`] before the entry over it is written. Modes are
+/// kept (permission bits only); directory modes are set last so a read-only directory can
+/// still be filled. An archive without entries is an [`Error::Corrupt`]. On an error `dest`
+/// holds part of the archive: the caller removes it.
+pub fn unpack(reader: impl Read, dest: &Path, limits: &Limits) -> Result<String, Error> {
+    let corrupt = |e: io::Error| Error::Corrupt(e.to_string());
+    let mut src = Hashing {
+        inner: BufReader::with_capacity(1 << 16, reader),
+        sha: Sha256::new(),
+    };
+    let gzip = src
+        .inner
+        .fill_buf()
+        .map_err(corrupt)?
+        .starts_with(&[0x1f, 0x8b]);
+    // The tar reader reads an entry's metadata (a GNU long name, pax records) whole into
+    // memory: between one entry's data and the next entry, at most HEADER_ROOM bytes of the
+    // archive stream (after gzip) may be read.
+    let room = Room {
+        left: Cell::new(HEADER_ROOM),
+        hit: Cell::new(false),
+    };
+    let result = if gzip {
+        let stream = Capped {
+            inner: flate2::read::MultiGzDecoder::new(&mut src),
+            room: &room,
+        };
+        unpack_from(stream, dest, limits, &room)
     } else {
-        unpack_from(bytes, dest)
+        let stream = Capped {
+            inner: &mut src,
+            room: &room,
+        };
+        unpack_from(stream, dest, limits, &room)
+    };
+    if room.hit.get() {
+        return Err(Error::Limit(format!(
+            "an entry's headers (long names, pax records) take more than {}",
+            size_text(HEADER_ROOM)
+        )));
+    }
+    result?;
+    io::copy(&mut src, &mut io::sink()).map_err(corrupt)?;
+    Ok(crate::catalog::json::hex(&src.sha.finalize()))
+}
+
+/// `1 GiB`, `512 KiB`, `1000 bytes`.
+fn size_text(n: u64) -> String {
+    for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
+            return format!("{} {unit}", n >> shift);
+        }
+    }
+    format!("{n} bytes")
+}
+
+/// Hashes what is read through it.
+struct Hashing<R> {
+    inner: R,
+    sha: Sha256,
+}
+
+impl<R: BufRead> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
     }
 }
 
-fn unpack_from(reader: impl Read, dest: &Path) -> Result<(), Error> {
+/// What the archive stream may still give before the next entry: its data, then
+/// [`HEADER_ROOM`] of headers.
+const HEADER_ROOM: u64 = 1 << 20;
+
+/// How much of the archive stream may still be read, and whether a read went past it.
+struct Room {
+    left: Cell<u64>,
+    hit: Cell<bool>,
+}
+
+impl Room {
+    /// Room for `entry`'s data (whole 512-byte blocks) and the next entry's headers.
+    fn entry(&self, size: u64) {
+        let blocks = size.div_ceil(512).saturating_mul(512);
+        self.left.set(blocks.saturating_add(HEADER_ROOM));
+    }
+}
+
+/// Fails a read past its [`Room`], and says so there.
+struct Capped<'a, R> {
+    inner: R,
+    room: &'a Room,
+}
+
+impl<R: Read> Read for Capped<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.room.left.get();
+        if left == 0 {
+            // Only a stream with more to give is past its room.
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? == 0 {
+                return Ok(0);
+            }
+            self.room.hit.set(true);
+            return Err(io::Error::other("an entry's headers are too long"));
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.room.left.set(left - n as u64);
+        Ok(n)
+    }
+}
+
+fn unpack_from(reader: impl Read, dest: &Path, limits: &Limits, room: &Room) -> Result<(), Error> {
     let corrupt = |e: io::Error| Error::Corrupt(e.to_string());
     let mut archive = tar::Archive::new(reader);
     let mut dir_modes: Vec<(PathBuf, u32)> = Vec::new();
-    let mut seen = 0;
+    let mut seen: u64 = 0;
+    let mut bytes: u64 = 0;
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
+        room.entry(entry.size());
         seen += 1;
+        if seen > limits.max_files {
+            return Err(Error::Limit(format!(
+                "the archive has more than {} entries (raise {})",
+                limits.max_files,
+                Limits::FILES_VAR
+            )));
+        }
         let kind = entry.header().entry_type();
         if matches!(
             kind,
@@ -79,6 +269,15 @@ fn unpack_from(reader: impl Read, dest: &Path) -> Result<(), Error> {
                 dir_modes.push((target, mode));
             }
             EntryType::Regular | EntryType::Continuous => {
+                bytes = bytes.saturating_add(entry.size());
+                if bytes > limits.max_bytes {
+                    return Err(Error::Limit(format!(
+                        "the archive's files are bigger than {} in all, at {} (raise {})",
+                        size_text(limits.max_bytes),
+                        rel.display(),
+                        Limits::BYTES_VAR
+                    )));
+                }
                 make_parent(&target)?;
                 if existing.is_some() {
                     // Never write through a symlink; replace whatever file was there.

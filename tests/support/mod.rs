@@ -78,6 +78,20 @@ impl Sandbox {
         fleet(&args)
     }
 
+    /// [`Sandbox::apply`] with extra environment variables.
+    pub fn apply_env(&self, catalog: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut args = vec![
+            "apply",
+            "--catalog",
+            catalog.to_str().unwrap(),
+            "--root",
+            self.root.to_str().unwrap(),
+            "--detailed-exitcodes",
+        ];
+        args.extend_from_slice(extra);
+        fleet_env(&args, env)
+    }
+
     /// The real path of a catalog path.
     pub fn p(&self, path: &str) -> PathBuf {
         self.root.join(path.trim_start_matches('/'))
@@ -123,8 +137,14 @@ impl std::fmt::Debug for Run {
 }
 
 pub fn fleet(args: &[&str]) -> Run {
+    fleet_env(args, &[])
+}
+
+/// [`fleet`] with extra environment variables.
+pub fn fleet_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_fleet"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     Run {
@@ -174,15 +194,17 @@ fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
 /// Fails loudly when a tool the test needs is missing (CI installs them with
 /// `scripts/install-test-deps.sh`).
 pub fn require_tool(name: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-                .any(|d| d.join(name).is_file())
-        })
-        .unwrap_or(false);
     assert!(
-        found,
+        which(name).is_some(),
         "{name} is not installed: run scripts/install-test-deps.sh"
     );
+}
+
+/// Where a tool is: on `PATH`, or in `/usr/sbin` or `/sbin`.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }

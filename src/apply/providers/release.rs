@@ -14,7 +14,8 @@ pub struct ReleaseProvider;
 impl Provider for ReleaseProvider {
     fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
         let spec = release::Spec::from_params(&r.title, &r.params)?;
-        let mut env = Env::new(cx.root.dir().map(Path::to_path_buf), cx.store);
+        let limits = release::Limits::from_env().map_err(|e| e.to_string())?;
+        let mut env = Env::new(cx.root.dir().map(Path::to_path_buf), cx.store).with_limits(limits);
         env.hooks = if cx.may_run("").is_err() {
             Hooks::NotRun
         } else if cx.chroot {

@@ -3,6 +3,10 @@
 //! read by parsing `etc/passwd`, `etc/group` and `etc/shadow`. The tools lock those files,
 //! so calls are serialised in this process. Under a root, minimal `etc/{passwd,group,shadow,
 //! gshadow}` (just `root`) are created when missing, on real runs only.
+//!
+//! Password hashes never go on a command line (any process can read another's argv in
+//! `ps`): `useradd`/`usermod` run without `-p`, then `chpasswd -e` (with `--root DIR` under
+//! a root; it has no `--prefix`) reads `name:hash` on standard input.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -47,7 +51,6 @@ fn skeleton(root: &Root) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs a shadow-utils tool (with `--prefix` under a root).
 /// Creates or removes a user or group with `program` (unless noop), reporting the change of
 /// `ensure`.
 fn account_ensure(
@@ -78,6 +81,7 @@ fn account_ensure(
     Ok(out)
 }
 
+/// Runs a shadow-utils tool (with `--prefix` under a root) with nothing on standard input.
 fn tool(root: &Root, program: &str, args: &[String]) -> Result<(), String> {
     let _g = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
     skeleton(root)?;
@@ -89,6 +93,46 @@ fn tool(root: &Root, program: &str, args: &[String]) -> Result<(), String> {
     let out = c
         .output()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
+    finished(program, &out)
+}
+
+/// Sets `user`'s password hash with `chpasswd -e`, the hash on standard input.
+fn set_password(root: &Root, user: &str, hash: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let _g = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = Command::new("chpasswd");
+    c.arg("-e");
+    if let Some(d) = root.dir() {
+        c.arg("--root").arg(d);
+    }
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().map_err(|e| format!("cannot run chpasswd: {e}"))?;
+    let line = format!("{user}:{hash}\n");
+    let written = child
+        .stdin
+        .take()
+        .map(|mut i| i.write_all(line.as_bytes()))
+        .unwrap_or(Ok(()));
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("chpasswd: {e}"))?;
+    finished("chpasswd", &out)?;
+    written.map_err(|e| format!("cannot write to chpasswd: {e}"))
+}
+
+/// A password hash that `chpasswd` and `etc/shadow` can hold: one line, no `:`.
+fn check_hash(hash: &str) -> Result<(), String> {
+    if hash.contains([':', '\n', '\r', '\0']) {
+        return Err("password: a crypt hash cannot contain ':' or a line break".to_string());
+    }
+    Ok(())
+}
+
+/// An error naming `program` and its standard error unless it succeeded.
+fn finished(program: &str, out: &std::process::Output) -> Result<(), String> {
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(format!(
@@ -144,22 +188,25 @@ impl Provider for UserProvider {
                         args.extend(["-G".into(), g.join(",")]);
                     }
                 }
-                for (attr, flag) in [
-                    ("home", "-d"),
-                    ("shell", "-s"),
-                    ("comment", "-c"),
-                    ("password", "-p"),
-                ] {
+                for (attr, flag) in [("home", "-d"), ("shell", "-s"), ("comment", "-c")] {
                     if let Some(v) = p.str(attr)? {
                         args.extend([flag.into(), v]);
                     }
+                }
+                let password = p.str("password")?;
+                if let Some(pw) = &password {
+                    check_hash(pw)?;
                 }
                 args.push(if managehome { "-m" } else { "-M" }.into());
                 if p.bool("system", false)? {
                     args.push("-r".into());
                 }
                 args.push(name.clone());
-                account_ensure(cx, "user", &name, true, "useradd", &args)
+                let out = account_ensure(cx, "user", &name, true, "useradd", &args)?;
+                if let (Some(pw), false) = (&password, cx.noop) {
+                    set_password(cx.root, &name, pw)?;
+                }
+                Ok(out)
             }
             (true, Some(u)) => modify_user(&p, u, &groups, cx, managehome),
         }
@@ -244,7 +291,9 @@ fn modify_user(
             }
         }
     }
+    let mut password = None;
     if let Some(pw) = p.str("password")? {
+        check_hash(&pw)?;
         let shadow = etc::shadow(cx.root)?;
         if shadow.get(&u.name) != Some(&pw) {
             // Hashes are secrets too: never in reports.
@@ -254,12 +303,15 @@ fn modify_user(
                 "[redacted]".to_string(),
                 "password changed",
             ));
-            args.extend(["-p".into(), pw]);
+            password = Some(pw);
         }
     }
-    if !changes.is_empty() && !cx.noop {
+    if !args.is_empty() && !cx.noop {
         args.push(u.name.clone());
         tool(cx.root, "usermod", &args)?;
+    }
+    if let (Some(pw), false) = (&password, cx.noop) {
+        set_password(cx.root, &u.name, pw)?;
     }
     Ok(Outcome::new(Action::Change, changes))
 }
