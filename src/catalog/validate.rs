@@ -30,7 +30,30 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
             );
             continue;
         };
-        if let Err(d) = check_value(ty.name, name, spec.kind, attr) {
+        // A Sensitive value is checked as what it wraps, and stays wrapped; only attributes
+        // that are data (contents, passwords, commands, environments) may hold one: names,
+        // paths, modes and relationships are what plans and graphs show.
+        let secret = matches!(attr.value, Value::Sensitive(_));
+        if secret && !may_be_sensitive(spec.kind) {
+            diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    attr.value_span(),
+                    format!("`{name}` of `{}` cannot be Sensitive", ty.name),
+                )
+                .with_primary("a Sensitive value")
+                .with_help("only data attributes (such as `content` or `password`) may be Sensitive; `unwrap()` it"),
+            );
+            continue;
+        }
+        let plain;
+        let checked = if let Value::Sensitive(inner) = &attr.value {
+            plain = Attr::new((**inner).clone(), attr.name_span(), attr.value_span());
+            &plain
+        } else {
+            attr
+        };
+        if let Err(d) = check_value(ty.name, name, spec.kind, checked) {
             diags.push(*d);
             continue;
         }
@@ -58,7 +81,7 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
             }
         }
         if ty.name == "user" && name == "password" {
-            let pw = attr.value.as_str().unwrap_or_default();
+            let pw = checked.value.as_str().unwrap_or_default();
             if !pw.starts_with(['$', '!', '*']) {
                 diags.push(
                     Diagnostic::warning(
@@ -72,6 +95,10 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
                     ),
                 );
             }
+        }
+        // A user's password is always sensitive (LANGUAGE.md §6).
+        if ty.name == "user" && name == "password" {
+            attr.value = Value::sensitive(attr.value);
         }
         if let Err(d) = check_release(ty.name, name, &attr) {
             diags.push(*d);
@@ -220,6 +247,18 @@ fn check_release(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic
         }
         _ => Ok(()),
     }
+}
+
+/// Whether an attribute of this kind may hold a Sensitive value.
+fn may_be_sensitive(kind: AttrKind) -> bool {
+    matches!(
+        kind,
+        AttrKind::String
+            | AttrKind::Command
+            | AttrKind::Strings
+            | AttrKind::StringOrStrings
+            | AttrKind::Map
+    )
 }
 
 /// Mode bits of a checked mode value.

@@ -27,10 +27,19 @@ impl Evaluator<'_> {
                     .sum();
                 let mut out = String::with_capacity(size);
                 let mut failed = false;
+                // Interpolating a Sensitive value makes the whole string Sensitive.
+                let mut secret = false;
                 for p in parts {
                     match p {
                         StrPart::Lit(s) => out.push_str(s),
                         StrPart::Expr(x) => match self.eval(x) {
+                            Ok(Value::Sensitive(inner)) => {
+                                secret = true;
+                                match self.render_secret(&inner, true, x.span) {
+                                    Ok(text) => out.push_str(&text),
+                                    Err(Failed) => failed = true,
+                                }
+                            }
                             Ok(v) => failed |= self.render_into(&mut out, &v, x.span).is_err(),
                             Err(Failed) => failed = true,
                         },
@@ -39,7 +48,7 @@ impl Evaluator<'_> {
                 if failed {
                     Err(Failed)
                 } else {
-                    Ok(Value::str(out))
+                    Ok(super::builtins::wrap_if(secret, Value::str(out)))
                 }
             }
             ExprKind::Int(i) => Ok(Value::Int(*i)),
@@ -447,6 +456,31 @@ impl Evaluator<'_> {
         }
         let l = self.eval(lhs)?;
         let r = self.eval(rhs)?;
+        // Sensitive operands: `==`/`!=` compare what they wrap, `+` gives a Sensitive
+        // result, any other operator is an error (LANGUAGE.md §6, §10.9).
+        if matches!(l, Value::Sensitive(_)) || matches!(r, Value::Sensitive(_)) {
+            let (lv, ls) = l.unwrapped();
+            let (rv, rs) = r.unwrapped();
+            return match op {
+                BinOp::Eq => Ok(Value::Bool(lv == rv)),
+                BinOp::Ne => Ok(Value::Bool(lv != rv)),
+                BinOp::Add => self.add(lv, rv, lhs, rhs, (ls, rs)).map(Value::sensitive),
+                _ => {
+                    let (span, v) = if ls { (lhs.span, &l) } else { (rhs.span, &r) };
+                    Err(self.invalid(
+                        span,
+                        format!(
+                            "`{}` cannot take a Sensitive value; `unwrap()` it first",
+                            op.as_str()
+                        ),
+                        v,
+                    ))
+                }
+            };
+        }
+        if op == BinOp::Add {
+            return self.add(&l, &r, lhs, rhs, (false, false));
+        }
         let mismatch = |ev: &mut Self, l: &Value, r: &Value| {
             let (span, v) = if matches!(l, Value::Int(_) | Value::Str(_)) {
                 (rhs.span, r)
@@ -518,31 +552,7 @@ impl Evaluator<'_> {
                     _ => ord.is_ge(),
                 }))
             }
-            BinOp::Add => match (&l, &r) {
-                (Value::Int(a), Value::Int(b)) => {
-                    a.checked_add(*b).map(Value::Int).ok_or_else(|| {
-                        self.error(
-                            "invalid-value",
-                            rhs.span,
-                            format!("{a} + {b} overflows a 64-bit Int"),
-                        )
-                    })
-                }
-                (Value::Str(a), Value::Str(b)) => Ok(Value::str(format!("{a}{b}"))),
-                (Value::Array(a), Value::Array(b)) => {
-                    let mut v = (**a).clone();
-                    v.extend(b.iter().cloned());
-                    Ok(Value::array(v))
-                }
-                (Value::Map(a), Value::Map(b)) => {
-                    let mut m = (**a).clone();
-                    for (k, v) in b.iter() {
-                        m.insert(k.clone(), v.clone());
-                    }
-                    Ok(Value::map(m))
-                }
-                _ => Err(mismatch(self, &l, &r)),
-            },
+            BinOp::Add => unreachable!("handled above"),
             BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => {
                 let (Value::Int(a), Value::Int(b)) = (&l, &r) else {
                     return Err(mismatch(self, &l, &r));
@@ -565,6 +575,62 @@ impl Evaluator<'_> {
                 })
             }
             BinOp::Coalesce | BinOp::And | BinOp::Or => unreachable!("handled above"),
+        }
+    }
+
+    /// `+` of two plain values (§3); `secret`: which of them were Sensitive (messages must
+    /// not show those).
+    fn add(
+        &mut self,
+        l: &Value,
+        r: &Value,
+        lhs: &Expr,
+        rhs: &Expr,
+        secret: (bool, bool),
+    ) -> R<Value> {
+        match (l, r) {
+            (Value::Int(a), Value::Int(b)) => a.checked_add(*b).map(Value::Int).ok_or_else(|| {
+                let message = if secret.0 || secret.1 {
+                    "`+` overflows a 64-bit Int".to_string()
+                } else {
+                    format!("{a} + {b} overflows a 64-bit Int")
+                };
+                self.error("invalid-value", rhs.span, message)
+            }),
+            (Value::Str(a), Value::Str(b)) => Ok(Value::str(format!("{a}{b}"))),
+            (Value::Array(a), Value::Array(b)) => {
+                let mut v = (**a).clone();
+                v.extend(b.iter().cloned());
+                Ok(Value::array(v))
+            }
+            (Value::Map(a), Value::Map(b)) => {
+                let mut m = (**a).clone();
+                for (k, v) in b.iter() {
+                    m.insert(k.clone(), v.clone());
+                }
+                Ok(Value::map(m))
+            }
+            _ => {
+                let (span, v, hidden) = if matches!(l, Value::Int(_) | Value::Str(_)) {
+                    (rhs.span, r, secret.1)
+                } else {
+                    (lhs.span, l, secret.0)
+                };
+                let shown = if hidden {
+                    Value::sensitive(v.clone())
+                } else {
+                    v.clone()
+                };
+                Err(self.invalid(
+                    span,
+                    format!(
+                        "`+` cannot combine a {} with a {}",
+                        l.type_name(),
+                        r.type_name()
+                    ),
+                    &shown,
+                ))
+            }
         }
     }
 
@@ -616,6 +682,22 @@ impl Evaluator<'_> {
                 )
                 .note_join(self)),
         }
+    }
+
+    /// [`Evaluator::render`] of what a Sensitive value wraps (`secret`): an Array or Map
+    /// in it is reported without showing it.
+    pub(super) fn render_secret(&mut self, v: &Value, secret: bool, span: Span) -> R<String> {
+        if secret && matches!(v, Value::Array(_) | Value::Map(_)) {
+            let shown = Value::sensitive(v.clone());
+            return Err(self
+                .invalid(
+                    span,
+                    format!("a Sensitive {} cannot be put into a string", v.type_name()),
+                    &shown,
+                )
+                .note_join(self));
+        }
+        self.render(v, span)
     }
 
     /// Reports `invalid-value` at `span`, labelling the value.
