@@ -30,11 +30,11 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
             );
             continue;
         };
-        // A Sensitive value is checked as what it wraps, and stays wrapped; only attributes
-        // that are data (contents, passwords, commands, environments) may hold one: names,
-        // paths, modes and relationships are what plans and graphs show.
+        // A Sensitive value is checked as what it wraps, and stays wrapped; only the data
+        // attributes that plans, reports and messages never show may hold one (names, paths,
+        // modes, commands and relationships are shown).
         let secret = matches!(attr.value, Value::Sensitive(_));
-        if secret && !may_be_sensitive(spec.kind) {
+        if secret && !may_be_sensitive(ty.name, name) {
             diags.push(
                 Diagnostic::error(
                     "invalid-value",
@@ -42,7 +42,7 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
                     format!("`{name}` of `{}` cannot be Sensitive", ty.name),
                 )
                 .with_primary("a Sensitive value")
-                .with_help("only data attributes (such as `content` or `password`) may be Sensitive; `unwrap()` it"),
+                .with_help("only a file's `content`, a user's `password` and an exec's `environment` may be Sensitive; `unwrap()` it"),
             );
             continue;
         }
@@ -249,15 +249,11 @@ fn check_release(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic
     }
 }
 
-/// Whether an attribute of this kind may hold a Sensitive value.
-fn may_be_sensitive(kind: AttrKind) -> bool {
+/// Whether an attribute may hold a Sensitive value.
+fn may_be_sensitive(ty: &str, name: &str) -> bool {
     matches!(
-        kind,
-        AttrKind::String
-            | AttrKind::Command
-            | AttrKind::Strings
-            | AttrKind::StringOrStrings
-            | AttrKind::Map
+        (ty, name),
+        ("file", "content") | ("user", "password") | ("exec", "environment")
     )
 }
 
