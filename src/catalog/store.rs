@@ -1,6 +1,6 @@
 //! The content store: file and release bytes addressed by sha256, shipped beside catalogs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +12,8 @@ pub struct ContentStore {
     blobs: Arc<Mutex<BTreeMap<String, Arc<Vec<u8>>>>>,
     /// A directory `<sha256>` files are read from when not in memory (`DIR/content`).
     dir: Option<PathBuf>,
+    /// Blobs that are the content of a private file: written mode 0600.
+    private: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl ContentStore {
@@ -24,6 +26,7 @@ impl ContentStore {
         ContentStore {
             blobs: Default::default(),
             dir: Some(dir.into()),
+            private: Default::default(),
         }
     }
 
@@ -69,16 +72,36 @@ impl ContentStore {
         self.blobs.lock().unwrap().keys().cloned().collect()
     }
 
-    /// Writes every in-memory blob to `dir/<sha256>` (skipping ones already there).
+    /// Notes that a blob is the content of a private file (see [`ContentStore::write_to`]).
+    pub fn mark_private(&self, sha: &str) {
+        self.private.lock().unwrap().insert(sha.to_string());
+    }
+
+    /// Writes every in-memory blob to `dir/<sha256>` (skipping ones already there), those
+    /// marked private with mode 0600 (one already there is narrowed to 0600), the others
+    /// 0644 (umask aside).
     pub fn write_to(&self, dir: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         std::fs::create_dir_all(dir)?;
+        let private = self.private.lock().unwrap();
         for (sha, bytes) in self.blobs.lock().unwrap().iter() {
             let path = dir.join(sha);
+            let mode = if private.contains(sha) { 0o600 } else { 0o644 };
             if path.exists() {
+                if mode == 0o600 {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+                }
                 continue;
             }
             let tmp = dir.join(format!(".{sha}.tmp"));
-            std::fs::write(&tmp, bytes.as_slice())?;
+            let _ = std::fs::remove_file(&tmp);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&tmp)?
+                .write_all(bytes.as_slice())?;
             std::fs::rename(&tmp, &path)?;
         }
         Ok(())
