@@ -114,14 +114,18 @@ fn users_and_groups_every_ensure() {
     assert_eq!(line(&sb, "/etc/group", "web").unwrap(), "web:x:2000:");
     assert_eq!(sb.apply(&cat2, &[]).code, 0);
 
-    // Password drift is reported without the hash.
+    // Password drift is reported without the hash (a password is always sensitive).
     let shadow = sb.read("/etc/shadow").replace(HASH, "!");
     sb.write("/etc/shadow", &shadow);
     let r = sb.apply(&cat2, &["--noop"]);
     assert!(
-        r.stdout.contains("password: [redacted] -> [redacted]") && !r.stdout.contains("$6$"),
+        r.stdout.contains("    password changed (sensitive)\n") && !r.stdout.contains("$6$"),
         "{r:?}"
     );
+    let r = sb.apply(&cat2, &["--noop", "--format", "json"]);
+    let event = &r.report()["events"][0];
+    assert_eq!(event["from"], "[sensitive]", "{r:?}");
+    assert_eq!(event["message"], "password changed (sensitive)", "{r:?}");
     assert_eq!(sb.apply(&cat2, &[]).code, 2);
     assert_eq!(sb.apply(&cat2, &[]).code, 0);
 
