@@ -284,7 +284,8 @@ impl Evaluator<'_> {
                 let l = self.eval(e)?;
                 Ok(Some(match &l {
                     Value::Regex(re) => matches!(v, Value::Str(s) if re.is_match(s)),
-                    _ => l == *v,
+                    // Labels match by `==`, which compares what Sensitive values wrap.
+                    _ => l.unwrapped().0 == v.unwrapped().0,
                 }))
             }
         }
