@@ -33,7 +33,7 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
         // A Sensitive value is checked as what it wraps, and stays wrapped; only the data
         // attributes that plans, reports and messages never show may hold one (names, paths,
         // modes, commands and relationships are shown).
-        let secret = matches!(attr.value, Value::Sensitive(_));
+        let secret = attr.value.holds_sensitive();
         if secret && !may_be_sensitive(ty.name, name) {
             diags.push(
                 Diagnostic::error(
@@ -46,9 +46,10 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
             );
             continue;
         }
+        // A Map or Array holding one (`environment = { TOKEN: $pw }`) is Sensitive as a whole.
         let plain;
-        let checked = if let Value::Sensitive(inner) = &attr.value {
-            plain = Attr::new((**inner).clone(), attr.name_span(), attr.value_span());
+        let checked = if secret {
+            plain = Attr::new(attr.value.plain(), attr.name_span(), attr.value_span());
             &plain
         } else {
             attr
@@ -58,6 +59,9 @@ pub(crate) fn check(decl: &Declared, ty: &TypeSchema, diags: &mut Vec<Diagnostic
             continue;
         }
         let mut attr = attr.clone();
+        if secret {
+            attr.value = Value::sensitive(checked.value.clone());
+        }
         if spec.kind == AttrKind::Mode {
             let mode = mode_bits(&attr.value).expect("checked mode");
             if mode & 0o002 != 0 {

@@ -109,6 +109,20 @@ impl Value {
         }
     }
 
+    /// The value with every Sensitive wrapper inside it taken off.
+    pub fn plain(&self) -> Value {
+        match self {
+            Value::Sensitive(inner) => inner.plain(),
+            Value::Array(a) if a.iter().any(Value::holds_sensitive) => {
+                Value::array(a.iter().map(Value::plain).collect())
+            }
+            Value::Map(m) if m.values().any(Value::holds_sensitive) => {
+                Value::map(m.iter().map(|(k, v)| (k.clone(), v.plain())).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
     /// JSON with every Sensitive value replaced by what it wraps (what a template sees).
     pub fn to_plain_json(&self) -> serde_json::Value {
         match self {
