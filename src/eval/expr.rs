@@ -458,36 +458,45 @@ impl Evaluator<'_> {
         let l = self.eval(lhs)?;
         let r = self.eval(rhs)?;
         // Sensitive operands: `==`/`!=` compare what they wrap, `+` gives a Sensitive
-        // result, any other operator is an error (LANGUAGE.md §6, §10.9).
-        if matches!(l, Value::Sensitive(_)) || matches!(r, Value::Sensitive(_)) {
-            let (lv, ls) = l.unwrapped();
-            let (rv, rs) = r.unwrapped();
-            return match op {
-                BinOp::Eq => Ok(Value::Bool(lv == rv)),
-                BinOp::Ne => Ok(Value::Bool(lv != rv)),
-                BinOp::Add => self.add(lv, rv, lhs, rhs, (ls, rs)).map(Value::sensitive),
-                _ => {
-                    let (span, v) = if ls { (lhs.span, &l) } else { (rhs.span, &r) };
-                    Err(self.invalid(
-                        span,
-                        format!(
-                            "`{}` cannot take a Sensitive value; `unwrap()` it first",
-                            op.as_str()
-                        ),
-                        v,
-                    ))
-                }
-            };
-        }
-        if op == BinOp::Add {
-            return self.add(&l, &r, lhs, rhs, (false, false));
-        }
-        let mismatch = |ev: &mut Self, l: &Value, r: &Value| {
-            let (span, v) = if matches!(l, Value::Int(_) | Value::Str(_)) {
-                (rhs.span, r)
+        // result, any other operator is an error (LANGUAGE.md §6, §10.9); messages about
+        // them show `[sensitive]`.
+        let hidden = (
+            matches!(l, Value::Sensitive(_)),
+            matches!(r, Value::Sensitive(_)),
+        );
+        let secret = hidden.0 || hidden.1;
+        if secret && !matches!(op, BinOp::Eq | BinOp::Ne | BinOp::Add) {
+            let (span, v) = if hidden.0 {
+                (lhs.span, &l)
             } else {
-                (lhs.span, l)
+                (rhs.span, &r)
             };
+            return Err(self.invalid(
+                span,
+                format!(
+                    "`{}` cannot take a Sensitive value; `unwrap()` it first",
+                    op.as_str()
+                ),
+                v,
+            ));
+        }
+        let (l, r) = if secret {
+            (l.unwrapped().0.clone(), r.unwrapped().0.clone())
+        } else {
+            (l, r)
+        };
+        let mismatch = |ev: &mut Self, l: &Value, r: &Value| {
+            let (span, v, hide) = if matches!(l, Value::Int(_) | Value::Str(_)) {
+                (rhs.span, r, hidden.1)
+            } else {
+                (lhs.span, l, hidden.0)
+            };
+            let shown = if hide {
+                Value::sensitive(v.clone())
+            } else {
+                v.clone()
+            };
+            let v = &shown;
             ev.invalid(
                 span,
                 format!(
@@ -499,9 +508,9 @@ impl Evaluator<'_> {
                 v,
             )
         };
-        match op {
-            BinOp::Eq => Ok(Value::Bool(l == r)),
-            BinOp::Ne => Ok(Value::Bool(l != r)),
+        let out = match op {
+            BinOp::Eq => return Ok(Value::Bool(l == r)),
+            BinOp::Ne => return Ok(Value::Bool(l != r)),
             BinOp::Match | BinOp::NotMatch => {
                 let re = match &r {
                     Value::Regex(re) => re.clone(),
@@ -553,7 +562,35 @@ impl Evaluator<'_> {
                     _ => ord.is_ge(),
                 }))
             }
-            BinOp::Add => unreachable!("handled above"),
+            BinOp::Add => match (&l, &r) {
+                (Value::Int(a), Value::Int(b)) => {
+                    a.checked_add(*b).map(Value::Int).ok_or_else(|| {
+                        self.error(
+                            "invalid-value",
+                            rhs.span,
+                            if secret {
+                                "`+` overflows a 64-bit Int".to_string()
+                            } else {
+                                format!("{a} + {b} overflows a 64-bit Int")
+                            },
+                        )
+                    })
+                }
+                (Value::Str(a), Value::Str(b)) => Ok(Value::str(format!("{a}{b}"))),
+                (Value::Array(a), Value::Array(b)) => {
+                    let mut v = (**a).clone();
+                    v.extend(b.iter().cloned());
+                    Ok(Value::array(v))
+                }
+                (Value::Map(a), Value::Map(b)) => {
+                    let mut m = (**a).clone();
+                    for (k, v) in b.iter() {
+                        m.insert(k.clone(), v.clone());
+                    }
+                    Ok(Value::map(m))
+                }
+                _ => Err(mismatch(self, &l, &r)),
+            },
             BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => {
                 let (Value::Int(a), Value::Int(b)) = (&l, &r) else {
                     return Err(mismatch(self, &l, &r));
@@ -576,62 +613,11 @@ impl Evaluator<'_> {
                 })
             }
             BinOp::Coalesce | BinOp::And | BinOp::Or => unreachable!("handled above"),
-        }
-    }
-
-    /// `+` of two plain values (§3); `secret`: which of them were Sensitive (messages must
-    /// not show those).
-    fn add(
-        &mut self,
-        l: &Value,
-        r: &Value,
-        lhs: &Expr,
-        rhs: &Expr,
-        secret: (bool, bool),
-    ) -> R<Value> {
-        match (l, r) {
-            (Value::Int(a), Value::Int(b)) => a.checked_add(*b).map(Value::Int).ok_or_else(|| {
-                let message = if secret.0 || secret.1 {
-                    "`+` overflows a 64-bit Int".to_string()
-                } else {
-                    format!("{a} + {b} overflows a 64-bit Int")
-                };
-                self.error("invalid-value", rhs.span, message)
-            }),
-            (Value::Str(a), Value::Str(b)) => Ok(Value::str(format!("{a}{b}"))),
-            (Value::Array(a), Value::Array(b)) => {
-                let mut v = (**a).clone();
-                v.extend(b.iter().cloned());
-                Ok(Value::array(v))
-            }
-            (Value::Map(a), Value::Map(b)) => {
-                let mut m = (**a).clone();
-                for (k, v) in b.iter() {
-                    m.insert(k.clone(), v.clone());
-                }
-                Ok(Value::map(m))
-            }
-            _ => {
-                let (span, v, hidden) = if matches!(l, Value::Int(_) | Value::Str(_)) {
-                    (rhs.span, r, secret.1)
-                } else {
-                    (lhs.span, l, secret.0)
-                };
-                let shown = if hidden {
-                    Value::sensitive(v.clone())
-                } else {
-                    v.clone()
-                };
-                Err(self.invalid(
-                    span,
-                    format!(
-                        "`+` cannot combine a {} with a {}",
-                        l.type_name(),
-                        r.type_name()
-                    ),
-                    &shown,
-                ))
-            }
+        };
+        if secret {
+            out.map(Value::sensitive)
+        } else {
+            out
         }
     }
 
