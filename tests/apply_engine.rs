@@ -650,12 +650,20 @@ fn a_resource_with_noop_true_is_only_planned() {
     assert_eq!(sb.read("/etc/b"), "b\n");
 }
 
-/// The Report JSON of a run with its run-dependent fields (`started`, `seconds`) dropped.
+/// The Report JSON of a run with its run-dependent fields (`started`, `seconds`) dropped,
+/// and private contents' sums (keyed per state directory) masked.
 fn comparable(run: &support::Run) -> serde_json::Value {
     let mut report = run.report();
     let o = report.as_object_mut().unwrap();
     o.remove("started");
     o.remove("seconds");
+    for e in o["events"].as_array_mut().unwrap() {
+        for k in ["from", "to"] {
+            if e[k].as_str().is_some_and(|v| v.starts_with("hmac-sha256:")) {
+                e[k] = json!("hmac-sha256:(keyed)");
+            }
+        }
+    }
     report
 }
 
@@ -821,4 +829,227 @@ fn a_facts_file_missing_or_not_json_is_an_error_naming_it() {
     );
     std::fs::write(dir.join("facts/n1.json"), "{\"hostname\": \"n1\"}\n").unwrap();
     assert_eq!(fleet(&["check", m]).code, 0);
+}
+
+/// Every file under `dir` whose bytes contain `secret`, with its mode.
+fn files_holding(dir: &std::path::Path, secret: &str, out: &mut Vec<(std::path::PathBuf, u32)>) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let md = std::fs::symlink_metadata(&path).unwrap();
+        if md.is_dir() {
+            files_holding(&path, secret, out);
+        } else if md.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            if bytes.windows(secret.len()).any(|w| w == secret.as_bytes()) {
+                out.push((path, md.permissions().mode() & 0o7777));
+            }
+        }
+    }
+}
+
+/// A Sensitive value (LANGUAGE.md §6) that reaches files' contents by every path (`sensitive()`
+/// of a lookup, interpolation, a template, `+`, `join`, `format`, a class parameter typed
+/// `Sensitive[String]` given plainly or looked up in data) is never shown: not by `check`
+/// (text or JSON, also when misused), `compile`'s diagnostics, `graph`, plans with
+/// `--show-diff` (`content changed (sensitive)`), reports (the run's and the saved ones, which
+/// carry no plain sha256 of it either); the files that hold it (catalogs and blobs of
+/// `compile --all`, backups, reports) are not readable by others; the applied files hold it.
+#[test]
+fn a_sensitive_value_is_applied_and_never_shown() {
+    let secret = "hunter2-XYZ";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    // The secret is only in data: the manifest's own text (which reports quote) never has it.
+    std::fs::write(
+        dir.join("data/common.toml"),
+        format!("[secrets]\npw = \"{secret}\"\n\n[vault]\ntoken = \"{secret}-token\"\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("templates/db.j2"), "password={{ password }}\n").unwrap();
+    let manifest = dir.join("site.fleet");
+    std::fs::write(
+        &manifest,
+        r#"
+let $pw = sensitive(lookup("secrets.pw", ""))
+class vault($token: Sensitive[String]) {
+  file "/etc/app/token" { content = $token, mode = "0600" }
+}
+class db($password: Sensitive[String]) {
+  file "/etc/app/db.conf" { content = template("templates/db.j2") }
+}
+node "n1" {
+  file "/etc/app" { ensure = directory }
+  include vault
+  include db(password = unwrap($pw))
+  file "/etc/app/interp" { content = "pw=${pw}\n" }
+  file "/etc/app/plus" { content = "pw=" + $pw + "\n" }
+  file "/etc/app/join" { content = join(["pw", $pw], "=") }
+  file "/etc/app/format" { content = format("pw={}\n", $pw) }
+  file "/etc/app/plain" { content = "nothing secret\n" }
+}
+"#,
+    )
+    .unwrap();
+    let m = manifest.to_str().unwrap();
+    let hidden = |what: &str, run: &support::Run| {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "{what} shows the secret:\n{run:?}"
+        );
+    };
+
+    for format in ["text", "json"] {
+        let r = fleet(&["check", "--format", format, m]);
+        assert_eq!(r.code, 0, "{r:?}");
+        hidden("check", &r);
+    }
+    // Misused, it is reported without being shown.
+    let bad = dir.join("bad.fleet");
+    std::fs::write(
+        &bad,
+        "let $pw = sensitive(lookup(\"secrets.pw\", \"\"))\n\
+         class db($password: Sensitive[Int]) { }\n\
+         include db(password = unwrap($pw))\n\
+         file \"/etc/a\" { content = upcase($pw) }\n\
+         file \"/etc/b\" { content = \"${$pw < \"a\"}\" }\n\
+         file \"/etc/c\" { content = $pw.key }\n\
+         file \"/etc/d\" { content = \"x\", path = $pw }\n",
+    )
+    .unwrap();
+    for format in ["text", "json"] {
+        let r = fleet(&["check", "--format", format, bad.to_str().unwrap()]);
+        assert_eq!(r.code, 1, "{r:?}");
+        assert!(
+            r.stdout.contains("sensitive") || r.stderr.contains("sensitive"),
+            "{r:?}"
+        );
+        hidden("check of a misuse", &r);
+    }
+
+    // `compile --node` prints the catalog, which carries the value to the apply side, always
+    // wrapped; its diagnostics (none here) and `graph` show nothing.
+    let r = fleet(&["compile", "--node", "n1", m]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains(secret), "{r:?}");
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let mut wrapped = 0;
+    for res in doc["resources"].as_array().unwrap() {
+        let content = &res["params"]["content"];
+        if let Some(inner) = content.get("sensitive") {
+            assert!(inner.as_str().unwrap().contains(secret), "{res}");
+            wrapped += 1;
+        } else {
+            assert!(!content.to_string().contains(secret), "unwrapped: {res}");
+        }
+    }
+    assert_eq!(wrapped, 6, "{}", r.stdout);
+    let r = fleet(&["graph", "--node", "n1", m]);
+    assert_eq!(r.code, 0, "{r:?}");
+    hidden("graph", &r);
+
+    let out = dir.join("out");
+    let r = fleet(&["compile", "--all", "--out", out.to_str().unwrap(), m]);
+    assert_eq!(r.code, 0, "{r:?}");
+    hidden("compile --all", &r);
+    let mut holding = Vec::new();
+    files_holding(&out, secret, &mut holding);
+    assert!(!holding.is_empty());
+    for (path, mode) in &holding {
+        assert_eq!(mode & 0o077, 0, "{} is {mode:04o}", path.display());
+    }
+
+    // Plans (with diffs), runs and reports, from the manifest and from the compiled catalog.
+    let root = dir.join("root");
+    let state = dir.join("state");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    let apply = |source: &[&str], extra: &[&str]| {
+        let mut args = vec![
+            "apply",
+            "--root",
+            root.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--node",
+            "n1",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(source);
+        fleet(&args)
+    };
+    let catalog = out.join("n1.json");
+    let sources: [Vec<&str>; 2] = [vec![m], vec!["--catalog", catalog.to_str().unwrap()]];
+    let plain_sums: Vec<String> = [
+        format!("password={secret}\n"),
+        format!("pw={secret}\n"),
+        format!("pw={secret}"),
+        format!("{secret}-token"),
+    ]
+    .iter()
+    .map(|c| support::sha256_hex(c.as_bytes()))
+    .collect();
+    let no_sums = |what: &str, run: &support::Run| {
+        for sum in &plain_sums {
+            assert!(
+                !run.stdout.contains(sum.as_str()),
+                "{what}: a plain sum\n{run:?}"
+            );
+        }
+    };
+    for source in &sources {
+        let r = apply(source, &["--noop", "--show-diff"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        hidden("a plan", &r);
+        assert!(r.stdout.contains("content set (sensitive)"), "{r:?}");
+        let r = apply(source, &["--noop", "--format", "json", "--verbose"]);
+        hidden("a noop report", &r);
+        no_sums("a noop report", &r);
+    }
+    let r = apply(&sources[0], &["--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    hidden("a report", &r);
+    no_sums("a report", &r);
+    for (path, want) in [
+        ("etc/app/token", format!("{secret}-token")),
+        ("etc/app/db.conf", format!("password={secret}\n")),
+        ("etc/app/interp", format!("pw={secret}\n")),
+        ("etc/app/plus", format!("pw={secret}\n")),
+        ("etc/app/join", format!("pw={secret}")),
+        ("etc/app/format", format!("pw={secret}\n")),
+    ] {
+        assert_eq!(std::fs::read_to_string(root.join(path)).unwrap(), want);
+    }
+    // Drift (an old secret in a file, which goes to the backups): the plan says which
+    // sensitive contents changed, shows no diff of them, then the run puts them back.
+    std::fs::write(root.join("etc/app/interp"), format!("pw={secret}-old\n")).unwrap();
+    std::fs::write(root.join("etc/app/plain"), "edited\n").unwrap();
+    for source in &sources {
+        let r = apply(source, &["--noop", "--show-diff"]);
+        hidden("a plan of drift", &r);
+        assert!(
+            r.stdout
+                .contains("~ File[/etc/app/interp]\n    content changed (sensitive)\n"),
+            "{r:?}"
+        );
+        assert!(
+            r.stdout.contains("+edited") || r.stdout.contains("-edited"),
+            "{r:?}"
+        );
+    }
+    let r = apply(&sources[1], &["--show-diff", "--format", "json"]);
+    hidden("a report of drift", &r);
+    no_sums("a report of drift", &r);
+    assert!(r.stdout.contains("content changed (sensitive)"), "{r:?}");
+    let mut holding = Vec::new();
+    files_holding(&state, secret, &mut holding);
+    files_holding(&state, "hmac-sha256", &mut holding);
+    assert!(!holding.is_empty(), "the backup of the old secret");
+    for (path, mode) in &holding {
+        assert_eq!(mode & 0o077, 0, "{} is {mode:04o}", path.display());
+    }
 }

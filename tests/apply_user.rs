@@ -114,14 +114,18 @@ fn users_and_groups_every_ensure() {
     assert_eq!(line(&sb, "/etc/group", "web").unwrap(), "web:x:2000:");
     assert_eq!(sb.apply(&cat2, &[]).code, 0);
 
-    // Password drift is reported without the hash.
+    // Password drift is reported without the hash (a password is always sensitive).
     let shadow = sb.read("/etc/shadow").replace(HASH, "!");
     sb.write("/etc/shadow", &shadow);
     let r = sb.apply(&cat2, &["--noop"]);
     assert!(
-        r.stdout.contains("password: [redacted] -> [redacted]") && !r.stdout.contains("$6$"),
+        r.stdout.contains("    password changed (sensitive)\n") && !r.stdout.contains("$6$"),
         "{r:?}"
     );
+    let r = sb.apply(&cat2, &["--noop", "--format", "json"]);
+    let event = &r.report()["events"][0];
+    assert_eq!(event["from"], "[sensitive]", "{r:?}");
+    assert_eq!(event["message"], "password changed (sensitive)", "{r:?}");
     assert_eq!(sb.apply(&cat2, &[]).code, 2);
     assert_eq!(sb.apply(&cat2, &[]).code, 0);
 
@@ -255,6 +259,8 @@ fn a_dry_run_knows_the_owners_the_catalog_creates() {
         2600
     );
     assert_eq!(sb.apply(&cat, &["--noop"]).code, 0);
+}
+
 /// A `PATH` directory whose account tools log their argv to `log` and run the real ones.
 fn spies(sb: &Sandbox) -> (String, std::path::PathBuf) {
     use std::os::unix::fs::PermissionsExt;

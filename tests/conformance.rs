@@ -92,5 +92,7 @@ fn project_cases_root() -> String {
 datatest_stable::harness! {
     { test = case, root = cases_root(), pattern = r"^(check|compile)/[^/]+\.fleet$" },
     { test = case, root = project_cases_root(), pattern = r"^(check|compile)/[^/]+\.fleet$" },
+    // The `next/` cases of the features this project has (see the cases' README).
+    { test = case, root = cases_root(), pattern = r"^next/(check/38-sensitive-misuse|compile/13-sensitive)\.fleet$" },
     { test = whole_suite, root = cases_root(), pattern = r"^verify$" },
 }

@@ -583,6 +583,13 @@ fn walk(
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .results;
+    // What plans and reports must not show (`secret`): only changed resources say anything.
+    let key = super::secret::ReportKey::for_state(&opts.state_dir, !opts.noop);
+    for (i, r) in results.iter_mut().enumerate() {
+        if let Some(r) = r.as_mut().filter(|r| r.outcome.changed()) {
+            super::secret::redact(&doc.resource(i), &mut r.outcome, &key);
+        }
+    }
     Ok(Run {
         node: doc.node.to_string(),
         noop: opts.noop,

@@ -12,6 +12,7 @@ pub mod facts;
 pub mod providers;
 pub mod report;
 pub mod root;
+pub mod secret;
 pub mod state;
 pub mod time;
 
@@ -58,6 +59,9 @@ pub struct Change {
     pub from: Option<String>,
     pub to: Option<String>,
     pub message: String,
+    /// The value is sensitive: a plan shows the message (`content changed (sensitive)`),
+    /// never `from -> to` (set by [`secret::redact`]).
+    pub sensitive: bool,
 }
 
 impl Change {
@@ -72,6 +76,7 @@ impl Change {
             from: from.into(),
             to: to.into(),
             message: message.into(),
+            sensitive: false,
         }
     }
 }

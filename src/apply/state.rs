@@ -1,10 +1,13 @@
 //! The state directory: the run lock, the content-addressed backup store and saved reports.
 //!
 //! Layout (CLI.md "State"): `lock`, `backup/<sha256>` (old bytes), `backup/index.jsonl` (one
-//! `{"path","time","sha256"}` line per backup, appended), `reports/<time>.json`.
+//! `{"path","time","sha256"}` line per backup, appended), `reports/<time>.json`,
+//! `report-key` (`apply::secret`). Backups and reports may hold secrets (old contents,
+//! sums of private files): they are written 0600 (umask aside, as `private_file` opens them).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -109,9 +112,19 @@ pub fn save_report(state: &Path, started: &str, json: &str) -> io::Result<PathBu
     let name = started.replace(':', "");
     let path = dir.join(format!("{name}.json"));
     let tmp = dir.join(format!(".{name}.json.tmp"));
-    std::fs::write(&tmp, json)?;
+    private_file()
+        .truncate(true)
+        .open(&tmp)?
+        .write_all(json.as_bytes())?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
+}
+
+/// Options that create (or open) a file for writing, mode 0600 when created.
+fn private_file() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.write(true).create(true).mode(0o600);
+    o
 }
 
 /// One backed-up version of a file.
@@ -157,7 +170,7 @@ impl Backups {
                 .dir
                 .join(format!(".{sha}.{}-{n}.tmp", std::process::id()));
             let written = (|| {
-                let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+                let mut f = private_file().create_new(true).open(&tmp)?;
                 f.write_all(bytes)?;
                 f.sync_all()?;
                 std::fs::rename(&tmp, &blob)
@@ -175,8 +188,8 @@ impl Backups {
         let mut line = serde_json::to_string(&entry).expect("entry serialises");
         line.push('\n');
         let _guard = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        let mut f = OpenOptions::new()
-            .create(true)
+        let mut f = private_file()
+            .write(false)
             .append(true)
             .open(self.dir.join("index.jsonl"))?;
         f.write_all(line.as_bytes())?;

@@ -52,7 +52,28 @@ pub struct EdgeDoc {
     pub refresh: bool,
 }
 
+/// What a `{"sensitive": value}` wrapper holds (LANGUAGE.md §6: an attribute that holds a
+/// Sensitive value is written so in the catalog), or `None` for any other value.
+pub fn sensitive_inner(v: &serde_json::Value) -> Option<&serde_json::Value> {
+    match v {
+        serde_json::Value::Object(m) if m.len() == 1 => m.get("sensitive"),
+        _ => None,
+    }
+}
+
 impl ResourceDoc {
+    /// Whether the parameter `name` holds a Sensitive value.
+    pub fn is_sensitive(&self, name: &str) -> bool {
+        self.params
+            .get(name)
+            .is_some_and(|v| sensitive_inner(v).is_some())
+    }
+
+    /// Whether any parameter holds a Sensitive value.
+    pub fn holds_sensitive(&self) -> bool {
+        self.params.values().any(|v| sensitive_inner(v).is_some())
+    }
+
     /// `Type[title]` with the type capitalised per `::` segment: `File[/etc/motd]`.
     pub fn reference(&self) -> String {
         reference(&self.kind, &self.title)

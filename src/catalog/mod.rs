@@ -80,6 +80,36 @@ pub struct Resource {
     pub title_span: Span,
 }
 
+impl Resource {
+    /// Whether the resource holds something private (`compile --all` writes its catalog,
+    /// and its content blob, mode 0600): a Sensitive parameter, or a file whose `mode` gives
+    /// others no read bit (`0600`, `0640`).
+    pub fn is_private(&self) -> bool {
+        if self
+            .params
+            .iter()
+            .any(|(_, a)| matches!(a.value, Value::Sensitive(_)))
+        {
+            return true;
+        }
+        self.kind.as_str() == "file"
+            && self
+                .params
+                .get("mode")
+                .and_then(|a| a.value.as_str())
+                .and_then(|m| u32::from_str_radix(m, 8).ok())
+                .is_some_and(|m| m & 0o004 == 0)
+    }
+
+    /// The content store blob a private file names (`content_sha256`), if any.
+    pub fn private_blob(&self) -> Option<&str> {
+        if self.kind.as_str() != "file" || !self.is_private() {
+            return None;
+        }
+        self.params.get("content_sha256")?.value.as_str()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Edge {
     /// Indices into `Catalog::resources` (u32: a node has far fewer than 4 billion resources,

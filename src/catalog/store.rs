@@ -5,7 +5,7 @@
 //! `DIR/<sha256>` of a store read from a directory) and is streamed through [`ContentStore::open`];
 //! whoever reads a stream checks its sha256 as it goes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
@@ -23,6 +23,8 @@ pub struct ContentStore {
     blobs: Arc<Mutex<BTreeMap<String, Blob>>>,
     /// A directory `<sha256>` files are read from when not in memory (`DIR/content`).
     dir: Option<PathBuf>,
+    /// Blobs that are the content of a private file: written mode 0600.
+    private: Arc<Mutex<BTreeSet<String>>>,
 }
 
 #[derive(Clone, Debug)]
@@ -83,6 +85,7 @@ impl ContentStore {
         ContentStore {
             blobs: Default::default(),
             dir: Some(dir.into()),
+            private: Default::default(),
         }
     }
 
@@ -191,26 +194,46 @@ impl ContentStore {
         self.blobs.lock().unwrap().keys().cloned().collect()
     }
 
+    /// Notes that a blob is the content of a private file (see [`ContentStore::write_to`]).
+    pub fn mark_private(&self, sha: &str) {
+        self.private.lock().unwrap().insert(sha.to_string());
+    }
+
     /// Writes every blob it holds to `dir/<sha256>` (skipping ones already there); blobs in
-    /// files are copied as streams and checked against their sha256.
+    /// files are copied as streams and checked against their sha256. Those marked private are
+    /// written mode 0600 (one already there is narrowed to 0600), the others 0644 (umask aside).
     pub fn write_to(&self, dir: &Path) -> io::Result<()> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         std::fs::create_dir_all(dir)?;
-        let shas = self.shas();
-        for sha in shas {
+        let private = self.private.lock().unwrap().clone();
+        for sha in self.shas() {
             let path = dir.join(&sha);
+            let mode = if private.contains(&sha) { 0o600 } else { 0o644 };
             if path.exists() {
+                if mode == 0o600 {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+                }
                 continue;
             }
             let tmp = dir.join(format!(".{sha}.tmp"));
+            let _ = std::fs::remove_file(&tmp);
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&tmp)?;
             let blob = self.blobs.lock().unwrap().get(&sha).cloned();
             if let Some(Blob::Bytes(bytes)) = blob {
-                std::fs::write(&tmp, bytes.as_slice())?;
+                io::Write::write_all(&mut &file, bytes.as_slice())?;
             } else {
                 let mut reader = match self.open(&sha) {
                     Some(r) => r?,
-                    None => continue,
+                    None => {
+                        let _ = std::fs::remove_file(&tmp);
+                        continue;
+                    }
                 };
-                let mut out = HashingWriter::new(File::create(&tmp)?);
+                let mut out = HashingWriter::new(file);
                 io::copy(&mut reader, &mut out)?;
                 if out.hex() != sha {
                     let _ = std::fs::remove_file(&tmp);

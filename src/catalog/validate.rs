@@ -102,11 +102,38 @@ pub(crate) fn check(
             );
             continue;
         };
-        if let Err(d) = check_value(ty.name, name, spec.kind, attr, sources) {
+        // A Sensitive value is checked as what it wraps, and stays wrapped; only the data
+        // attributes that plans, reports and messages never show may hold one (names, paths,
+        // modes, commands and relationships are shown).
+        let secret = attr.value.holds_sensitive();
+        if secret && !may_be_sensitive(ty.name, name) {
+            diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    attr.value_span(),
+                    format!("`{name}` of `{}` cannot be Sensitive", ty.name),
+                )
+                .with_primary("a Sensitive value")
+                .with_help("only a file's `content`, a user's `password` and an exec's `environment` may be Sensitive; `unwrap()` it"),
+            );
+            continue;
+        }
+        // A Map or Array holding one (`environment = { TOKEN: $pw }`) is Sensitive as a whole.
+        let plain;
+        let checked = if secret {
+            plain = Attr::new(attr.value.plain(), attr.name_span(), attr.value_span());
+            &plain
+        } else {
+            attr
+        };
+        if let Err(d) = check_value(ty.name, name, spec.kind, checked, sources) {
             diags.push(*d);
             continue;
         }
         let mut attr = attr.clone();
+        if secret {
+            attr.value = Value::sensitive(checked.value.clone());
+        }
         if spec.kind == AttrKind::Mode {
             let mode = mode_bits(&attr.value).expect("checked mode");
             if mode & 0o002 != 0 {
@@ -130,7 +157,7 @@ pub(crate) fn check(
             }
         }
         if ty.name == "user" && name == "password" {
-            let pw = attr.value.as_str().unwrap_or_default();
+            let pw = checked.value.as_str().unwrap_or_default();
             if !pw.starts_with(['$', '!', '*']) {
                 diags.push(
                     Diagnostic::warning(
@@ -144,6 +171,10 @@ pub(crate) fn check(
                     ),
                 );
             }
+        }
+        // A user's password is always sensitive (LANGUAGE.md §6).
+        if ty.name == "user" && name == "password" {
+            attr.value = Value::sensitive(attr.value);
         }
         if let Err(d) = check_release(ty.name, name, &attr) {
             diags.push(*d);
@@ -292,6 +323,14 @@ fn check_release(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic
         }
         _ => Ok(()),
     }
+}
+
+/// Whether an attribute may hold a Sensitive value.
+fn may_be_sensitive(ty: &str, name: &str) -> bool {
+    matches!(
+        (ty, name),
+        ("file", "content") | ("user", "password") | ("exec", "environment")
+    )
 }
 
 /// Mode bits of a checked mode value.

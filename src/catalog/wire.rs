@@ -337,6 +337,9 @@ impl<P: Write, C: Write> JsonWriter<P, C> {
                 }),
             },
             Value::Regex(r) => self.string(r.as_str()),
+            Value::Sensitive(inner) => {
+                self.object(|w| w.field(true, "sensitive", |w| w.value(inner)))
+            }
         }
     }
 

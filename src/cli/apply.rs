@@ -243,12 +243,14 @@ pub fn run(args: ApplyArgs) -> i32 {
     code
 }
 
-/// Shortens `sha256:<64 hex>` to 12 hex digits for people.
+/// Shortens `sha256:<64 hex>` (and `hmac-sha256:`) to 12 hex digits for people.
 fn short(v: &Option<String>) -> String {
     match v {
         None => "(none)".into(),
-        Some(s) => match s.strip_prefix("sha256:") {
-            Some(h) if h.len() == 64 => format!("sha256:{}", &h[..12]),
+        Some(s) => match s.split_once(':') {
+            Some((kind @ ("sha256" | "hmac-sha256"), h)) if h.len() == 64 => {
+                format!("{kind}:{}", &h[..12])
+            }
             _ => s.clone(),
         },
     }
@@ -291,8 +293,13 @@ pub fn render(run: &Run, verbose: bool) -> String {
                     }
                     // A creation or removal is one line (details: --verbose, or the JSON report).
                     let details = o.action == Action::Change || verbose;
-                    for c in o.changes.iter().filter(|_| details) {
+                    // A sensitive change is always one line, its message: no values, no diff.
+                    for c in o.changes.iter().filter(|c| details || c.sensitive) {
                         if c.property == "ensure" && o.action != Action::Change {
+                            continue;
+                        }
+                        if c.sensitive {
+                            let _ = writeln!(s, "    {}", c.message);
                             continue;
                         }
                         if c.from.is_none() && c.to.is_none() {

@@ -2,7 +2,6 @@
 //! writes every node's catalog and the content store, compiling nodes in parallel.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -115,6 +114,9 @@ fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
             failed.store(true, Ordering::Relaxed);
             return None;
         }
+        for sha in catalog.resources.iter().filter_map(|r| r.private_blob()) {
+            store.mark_private(sha);
+        }
         let written = staging.write(node, &catalog, &program.sources);
         if written.is_err() {
             failed.store(true, Ordering::Relaxed);
@@ -183,9 +185,17 @@ impl Staging {
     }
 
     /// Streams one node's catalog into the staging directory (one pass: a file can seek back
-    /// to put the version in).
+    /// to put the version in); mode 0600 when it holds a private resource
+    /// ([`Resource::is_private`](crate::catalog::Resource::is_private)), else 0644.
     fn write(&self, node: &str, catalog: &Catalog, sources: &SourceMap) -> std::io::Result<()> {
-        let file = File::create(self.dir.join(format!("{node}.json")))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let private = catalog.resources.iter().any(|r| r.is_private());
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(if private { 0o600 } else { 0o644 })
+            .open(self.dir.join(format!("{node}.json")))?;
         wire::write_pretty_seekable(catalog, sources, file).map(drop)
     }
 
@@ -390,6 +400,52 @@ mod tests {
         // A second run over the same directory gives the same tree.
         assert_eq!(compile_all(&file, &ManifestArgs::default(), &out), EXIT_OK);
         assert_eq!(tree(&out), got);
+    }
+
+    #[test]
+    fn compile_all_writes_private_catalogs_and_blobs_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("key"), "private key\n").unwrap();
+        std::fs::write(tmp.path().join("motd"), "hello\n").unwrap();
+        let file = tmp.path().join("site.fleet");
+        std::fs::write(
+            &file,
+            "node \"web01\" { file \"/etc/motd\" { source = \"motd\" } }\n\
+             node \"tls01\" { file \"/etc/key\" { source = \"key\", mode = \"0640\" } }\n\
+             node \"db01\" { file \"/etc/db\" { content = sensitive(\"pw\") } }\n",
+        )
+        .unwrap();
+        let out = tmp.path().join("out");
+        assert_eq!(compile_all(&file, &ManifestArgs::default(), &out), EXIT_OK);
+        let mode = |rel: &str| {
+            std::fs::metadata(out.join(rel))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        let sha = |b: &[u8]| format!("content/{}", crate::catalog::json::sha256_hex(b));
+        assert_eq!(mode("db01.json"), 0o600, "a Sensitive content");
+        assert_eq!(mode("tls01.json"), 0o600, "a file others cannot read");
+        assert_eq!(mode(&sha(b"private key\n")), 0o600);
+        assert_eq!(mode("web01.json") & 0o600, 0o600);
+        assert_eq!(mode(&sha(b"hello\n")) & 0o004, 0o004 & !umask());
+        // A blob left 0644 by an older run is narrowed.
+        let key = out.join(sha(b"private key\n"));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(compile_all(&file, &ManifestArgs::default(), &out), EXIT_OK);
+        assert_eq!(mode(&sha(b"private key\n")), 0o600);
+    }
+
+    /// The process's umask (read by setting it and putting it back).
+    fn umask() -> u32 {
+        // SAFETY: umask(2) cannot fail; the value is restored at once.
+        unsafe {
+            let m = libc::umask(0o022);
+            libc::umask(m);
+            m as u32
+        }
     }
 
     #[test]

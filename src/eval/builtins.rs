@@ -148,6 +148,27 @@ pub const FUNCTIONS: &[(&str, &str, &str)] = &[
         "notice(msg: String)",
         "Logs a notice while compiling.",
     ),
+    (
+        "sensitive",
+        "sensitive(v: Any) -> Sensitive",
+        "Wraps a value so that it is never shown: `[sensitive]` in plans, reports and messages.",
+    ),
+    (
+        "unwrap",
+        "unwrap(s: Sensitive) -> Any",
+        "The value a Sensitive wraps.",
+    ),
+];
+
+/// The functions that take Sensitive arguments (LANGUAGE.md §10.9); any other is given one
+/// as `wrong-arguments`.
+const TAKE_SENSITIVE: &[&str] = &[
+    "join",
+    "format",
+    "template",
+    "unwrap",
+    "sensitive",
+    "export",
 ];
 
 /// Largest array `range()` builds.
@@ -211,6 +232,17 @@ impl Evaluator<'_> {
             }
             Ok(())
         };
+        if !TAKE_SENSITIVE.contains(&name) {
+            if let Some(i) = args.iter().position(|v| matches!(v, Value::Sensitive(_))) {
+                return Err(wrong(
+                    self,
+                    format!(
+                        "cannot take a Sensitive value (argument {}); `unwrap()` it first",
+                        i + 1
+                    ),
+                ));
+            }
+        }
         macro_rules! want {
             ($i:expr, $pat:pat => $out:expr, $ty:literal) => {
                 match &args[$i] {
@@ -272,15 +304,45 @@ impl Evaluator<'_> {
                 let s = want!(0, Value::Str(s) => s.clone(), "String");
                 Ok(Value::str(crate::catalog::json::sha256_hex(s.as_bytes())))
             }
+            "sensitive" => {
+                arity(self, &args, 1, 1)?;
+                Ok(Value::sensitive(args[0].clone()))
+            }
+            "unwrap" => {
+                arity(self, &args, 1, 1)?;
+                match &args[0] {
+                    Value::Sensitive(inner) => Ok((**inner).clone()),
+                    other => Err(wrong(
+                        self,
+                        format!("takes a Sensitive, got a {}", other.type_name()),
+                    )),
+                }
+            }
             "join" => {
                 arity(self, &args, 2, 2)?;
-                let a = want!(0, Value::Array(a) => a.clone(), "Array");
-                let sep = want!(1, Value::Str(s) => s.clone(), "String");
+                // A Sensitive array, separator or element gives a Sensitive result.
+                let (a, mut secret) = args[0].unwrapped();
+                let (sep, s2) = args[1].unwrapped();
+                secret |= s2;
+                let Value::Array(a) = a.clone() else {
+                    return Err(wrong(
+                        self,
+                        format!("takes a Array as argument 1, got a {}", a.type_name()),
+                    ));
+                };
+                let Value::Str(sep) = sep.clone() else {
+                    return Err(wrong(
+                        self,
+                        format!("takes a String as argument 2, got a {}", sep.type_name()),
+                    ));
+                };
                 let mut parts = Vec::with_capacity(a.len());
                 for v in a.iter() {
-                    parts.push(self.render(v, call.args[0].span)?);
+                    let (v, s) = v.unwrapped();
+                    secret |= s;
+                    parts.push(self.render_secret(v, s, call.args[0].span)?);
                 }
-                Ok(Value::str(parts.join(&sep)))
+                Ok(wrap_if(secret, Value::str(parts.join(&sep))))
             }
             "split" => {
                 arity(self, &args, 2, 2)?;
@@ -374,7 +436,13 @@ impl Evaluator<'_> {
                         "takes a format String and its arguments".into(),
                     ));
                 }
-                let f = want!(0, Value::Str(s) => s.clone(), "String");
+                let (f, mut secret) = args[0].unwrapped();
+                let Value::Str(f) = f.clone() else {
+                    return Err(wrong(
+                        self,
+                        format!("takes a String as argument 1, got a {}", f.type_name()),
+                    ));
+                };
                 let holes = f.matches("{}").count();
                 if holes != args.len() - 1 {
                     return Err(wrong(
@@ -392,11 +460,13 @@ impl Evaluator<'_> {
                 for v in &args[1..] {
                     let (before, after) = rest.split_once("{}").unwrap_or((rest, ""));
                     out.push_str(before);
-                    out.push_str(&self.render(v, call.args[0].span)?);
+                    let (v, s) = v.unwrapped();
+                    secret |= s;
+                    out.push_str(&self.render_secret(v, s, call.args[0].span)?);
                     rest = after;
                 }
                 out.push_str(rest);
-                Ok(Value::str(out))
+                Ok(wrap_if(secret, Value::str(out)))
             }
             "regsubst" => {
                 arity(self, &args, 3, 3)?;
@@ -516,6 +586,15 @@ impl Evaluator<'_> {
                 Err(Failed)
             }
         }
+    }
+}
+
+/// `v`, wrapped as Sensitive when `secret`.
+pub(super) fn wrap_if(secret: bool, v: Value) -> Value {
+    if secret {
+        Value::sensitive(v)
+    } else {
+        v
     }
 }
 

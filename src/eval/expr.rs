@@ -27,10 +27,19 @@ impl Evaluator<'_> {
                     .sum();
                 let mut out = String::with_capacity(size);
                 let mut failed = false;
+                // Interpolating a Sensitive value makes the whole string Sensitive.
+                let mut secret = false;
                 for p in parts {
                     match p {
                         StrPart::Lit(s) => out.push_str(s),
                         StrPart::Expr(x) => match self.eval(x) {
+                            Ok(Value::Sensitive(inner)) => {
+                                secret = true;
+                                match self.render_secret(&inner, true, x.span) {
+                                    Ok(text) => out.push_str(&text),
+                                    Err(Failed) => failed = true,
+                                }
+                            }
                             Ok(v) => failed |= self.render_into(&mut out, &v, x.span).is_err(),
                             Err(Failed) => failed = true,
                         },
@@ -39,7 +48,7 @@ impl Evaluator<'_> {
                 if failed {
                     Err(Failed)
                 } else {
-                    Ok(Value::str(out))
+                    Ok(super::builtins::wrap_if(secret, Value::str(out)))
                 }
             }
             ExprKind::Int(i) => Ok(Value::Int(*i)),
@@ -275,7 +284,8 @@ impl Evaluator<'_> {
                 let l = self.eval(e)?;
                 Ok(Some(match &l {
                     Value::Regex(re) => matches!(v, Value::Str(s) if re.is_match(s)),
-                    _ => l == *v,
+                    // Labels match by `==`, which compares what Sensitive values wrap.
+                    _ => l.unwrapped().0 == v.unwrapped().0,
                 }))
             }
         }
@@ -447,12 +457,46 @@ impl Evaluator<'_> {
         }
         let l = self.eval(lhs)?;
         let r = self.eval(rhs)?;
-        let mismatch = |ev: &mut Self, l: &Value, r: &Value| {
-            let (span, v) = if matches!(l, Value::Int(_) | Value::Str(_)) {
-                (rhs.span, r)
+        // Sensitive operands: `==`/`!=` compare what they wrap, `+` gives a Sensitive
+        // result, any other operator is an error (LANGUAGE.md §6, §10.9); messages about
+        // them show `[sensitive]`.
+        let hidden = (
+            matches!(l, Value::Sensitive(_)),
+            matches!(r, Value::Sensitive(_)),
+        );
+        let secret = hidden.0 || hidden.1;
+        if secret && !matches!(op, BinOp::Eq | BinOp::Ne | BinOp::Add) {
+            let (span, v) = if hidden.0 {
+                (lhs.span, &l)
             } else {
-                (lhs.span, l)
+                (rhs.span, &r)
             };
+            return Err(self.invalid(
+                span,
+                format!(
+                    "`{}` cannot take a Sensitive value; `unwrap()` it first",
+                    op.as_str()
+                ),
+                v,
+            ));
+        }
+        let (l, r) = if secret {
+            (l.unwrapped().0.clone(), r.unwrapped().0.clone())
+        } else {
+            (l, r)
+        };
+        let mismatch = |ev: &mut Self, l: &Value, r: &Value| {
+            let (span, v, hide) = if matches!(l, Value::Int(_) | Value::Str(_)) {
+                (rhs.span, r, hidden.1)
+            } else {
+                (lhs.span, l, hidden.0)
+            };
+            let shown = if hide {
+                Value::sensitive(v.clone())
+            } else {
+                v.clone()
+            };
+            let v = &shown;
             ev.invalid(
                 span,
                 format!(
@@ -464,9 +508,9 @@ impl Evaluator<'_> {
                 v,
             )
         };
-        match op {
-            BinOp::Eq => Ok(Value::Bool(l == r)),
-            BinOp::Ne => Ok(Value::Bool(l != r)),
+        let out = match op {
+            BinOp::Eq => return Ok(Value::Bool(l == r)),
+            BinOp::Ne => return Ok(Value::Bool(l != r)),
             BinOp::Match | BinOp::NotMatch => {
                 let re = match &r {
                     Value::Regex(re) => re.clone(),
@@ -524,7 +568,11 @@ impl Evaluator<'_> {
                         self.error(
                             "invalid-value",
                             rhs.span,
-                            format!("{a} + {b} overflows a 64-bit Int"),
+                            if secret {
+                                "`+` overflows a 64-bit Int".to_string()
+                            } else {
+                                format!("{a} + {b} overflows a 64-bit Int")
+                            },
                         )
                     })
                 }
@@ -565,6 +613,11 @@ impl Evaluator<'_> {
                 })
             }
             BinOp::Coalesce | BinOp::And | BinOp::Or => unreachable!("handled above"),
+        };
+        if secret {
+            out.map(Value::sensitive)
+        } else {
+            out
         }
     }
 
@@ -616,6 +669,22 @@ impl Evaluator<'_> {
                 )
                 .note_join(self)),
         }
+    }
+
+    /// [`Evaluator::render`] of what a Sensitive value wraps (`secret`): an Array or Map
+    /// in it is reported without showing it.
+    pub(super) fn render_secret(&mut self, v: &Value, secret: bool, span: Span) -> R<String> {
+        if secret && matches!(v, Value::Array(_) | Value::Map(_)) {
+            let shown = Value::sensitive(v.clone());
+            return Err(self
+                .invalid(
+                    span,
+                    format!("a Sensitive {} cannot be put into a string", v.type_name()),
+                    &shown,
+                )
+                .note_join(self));
+        }
+        self.render(v, span)
     }
 
     /// Reports `invalid-value` at `span`, labelling the value.

@@ -439,11 +439,21 @@ impl Evaluator<'_> {
                 }
             }
             match value {
-                Some((v, span, from_data)) => {
+                Some((mut v, span, from_data)) => {
                     if let Some(ty) = &p.ty {
                         match self.fits(ty, &v) {
-                            Ok(true) => {}
+                            Ok(true) => {
+                                if self.wraps_sensitive(ty, &v) {
+                                    v = Value::sensitive(v);
+                                }
+                            }
                             Ok(false) => {
+                                // A value meant to be Sensitive is not shown, even when it
+                                // does not fit.
+                                let kind = v.type_name();
+                                if mentions_sensitive(ty) {
+                                    v = Value::sensitive(v);
+                                }
                                 ok = false;
                                 let code = if from_data {
                                     "data-error"
@@ -457,7 +467,7 @@ impl Evaluator<'_> {
                                         span,
                                         format!("`${name}` of {what} must be {tyname}, got {v}"),
                                     )
-                                    .with_primary(format!("this is a {}", v.type_name()))
+                                    .with_primary(format!("this is a {kind}"))
                                     .with_label(ty.span, "type declared here"),
                                 );
                                 continue;
@@ -777,4 +787,11 @@ pub(super) fn name_tags(name: &str) -> Vec<Name> {
         }
     }
     out
+}
+
+/// Whether a type expression names `Sensitive` anywhere (aliases not followed).
+fn mentions_sensitive(ty: &crate::syntax::ast::TypeExpr) -> bool {
+    let mut found = false;
+    super::types::each_name(ty, &mut |n| found |= n == "Sensitive");
+    found
 }

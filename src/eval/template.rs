@@ -61,15 +61,23 @@ impl Evaluator<'_> {
             ));
         }
         // The context: visible variables (which count as used), facts, node, then `vars`.
+        // A template sees what Sensitive values wrap; the names holding one are noted.
         let mut ctx = serde_json::Map::new();
+        let mut secret_names: Vec<String> = Vec::new();
         for (name, b) in self.scopes.visible() {
             if let Some(v) = &b.value {
-                ctx.insert(name.to_string(), v.to_json());
+                if v.holds_sensitive() {
+                    secret_names.push(name.to_string());
+                }
+                ctx.insert(name.to_string(), v.to_plain_json());
             }
         }
         if let Some(vars) = vars {
             for (k, v) in vars.iter() {
-                ctx.insert(k.clone(), v.to_json());
+                if v.holds_sensitive() {
+                    secret_names.push(k.clone());
+                }
+                ctx.insert(k.clone(), v.to_plain_json());
             }
         }
         let env = self.templates.env();
@@ -83,8 +91,20 @@ impl Evaluator<'_> {
                 ))
             }
         };
+        // Sensitive when the template reads a name holding a Sensitive value (any of them
+        // when it includes, imports or extends other templates, whose names are not seen).
+        let secret = !secret_names.is_empty() && {
+            let source = tmpl.source();
+            let nested = ["include", "import", "extends"]
+                .iter()
+                .any(|k| source.contains(k));
+            nested || {
+                let used = tmpl.undeclared_variables(true);
+                secret_names.iter().any(|n| used.contains(n))
+            }
+        };
         match tmpl.render(minijinja::Value::from_serialize(&ctx)) {
-            Ok(s) => Ok(Value::str(s)),
+            Ok(s) => Ok(super::builtins::wrap_if(secret, Value::str(s))),
             Err(e) => {
                 self.diags.push(
                     Diagnostic::error(

@@ -6,8 +6,19 @@ use crate::syntax::ast::{ExprKind, TypeArg, TypeExpr, TypeKind};
 
 /// The built-in type names.
 pub const BUILTIN: &[&str] = &[
-    "String", "Int", "Bool", "Any", "Array", "Map", "Optional", "Enum", "Ref", "Path", "Pattern",
+    "String",
+    "Int",
+    "Bool",
+    "Any",
+    "Array",
+    "Map",
+    "Optional",
+    "Enum",
+    "Ref",
+    "Path",
+    "Pattern",
     "None",
+    "Sensitive",
 ];
 
 pub fn is_builtin(name: &str) -> bool {
@@ -71,6 +82,12 @@ impl Evaluator<'_> {
                         }
                         _ => false,
                     },
+                    // A Sensitive value wrapping a `T`, or a plain `T` (which binding wraps:
+                    // [`Evaluator::wraps_sensitive`]).
+                    "Sensitive" => {
+                        let (v, _) = v.unwrapped();
+                        inner(0).is_none_or(|t| self.fits_depth(t, v, depth + 1))
+                    }
                     "Bool" => matches!(v, Value::Bool(_)),
                     "Ref" => matches!(v, Value::Ref(_)),
                     "Path" => matches!(v, Value::Str(s) if s.starts_with('/')),
@@ -123,6 +140,37 @@ impl Evaluator<'_> {
                     },
                 }
             }
+        }
+    }
+
+    /// Whether a value that fits `ty` is to be bound as Sensitive: `ty` is `Sensitive[T]`
+    /// (through aliases, `Optional` and the first member of a union that fits it), and the
+    /// value is not `none`.
+    pub(super) fn wraps_sensitive(&self, ty: &TypeExpr, v: &Value) -> bool {
+        self.wraps_depth(ty, v, 0)
+    }
+
+    fn wraps_depth(&self, ty: &TypeExpr, v: &Value, depth: usize) -> bool {
+        if depth > 64 || v.is_none() {
+            return false;
+        }
+        match &ty.kind {
+            TypeKind::Union(ts) => ts
+                .iter()
+                .find(|t| self.fits_depth(t, v, depth + 1))
+                .is_some_and(|t| self.wraps_depth(t, v, depth + 1)),
+            TypeKind::Named { name, args } => match name.name.as_str() {
+                "Sensitive" => true,
+                "Optional" => match args.first() {
+                    Some(TypeArg::Type(t)) => self.wraps_depth(t, v, depth + 1),
+                    _ => false,
+                },
+                other => self
+                    .index
+                    .aliases
+                    .get(other)
+                    .is_some_and(|t| self.wraps_depth(t, v, depth + 1)),
+            },
         }
     }
 

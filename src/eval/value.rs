@@ -44,6 +44,11 @@ pub enum Value {
     /// One or several references.
     Ref(Arc<Vec<ResRef>>),
     Regex(Arc<regex::Regex>),
+    /// A value that is never shown (LANGUAGE.md §6): `[sensitive]` in every message, plan,
+    /// report, graph and hover; `{"sensitive": value}` in the catalog. Never wraps another
+    /// Sensitive ([`Value::sensitive`]). Copying it (assignment, Arrays, Maps, parameters)
+    /// keeps the wrapper, so it survives any path that does not unwrap it explicitly.
+    Sensitive(Arc<Value>),
 }
 
 impl PartialEq for Value {
@@ -59,6 +64,7 @@ impl PartialEq for Value {
             }
             (Value::Ref(a), Value::Ref(b)) => a == b,
             (Value::Regex(a), Value::Regex(b)) => a.as_str() == b.as_str(),
+            (Value::Sensitive(a), Value::Sensitive(b)) => a == b,
             _ => false,
         }
     }
@@ -77,6 +83,60 @@ impl Value {
         Value::Map(Arc::new(m))
     }
 
+    /// `v` wrapped as Sensitive (once: a Sensitive value is returned as it is).
+    pub fn sensitive(v: Value) -> Value {
+        match v {
+            Value::Sensitive(_) => v,
+            other => Value::Sensitive(Arc::new(other)),
+        }
+    }
+
+    /// What a Sensitive value wraps, and whether it was one.
+    pub fn unwrapped(&self) -> (&Value, bool) {
+        match self {
+            Value::Sensitive(inner) => (inner, true),
+            other => (other, false),
+        }
+    }
+
+    /// Whether this value is, or holds anywhere inside it, a Sensitive value.
+    pub fn holds_sensitive(&self) -> bool {
+        match self {
+            Value::Sensitive(_) => true,
+            Value::Array(a) => a.iter().any(Value::holds_sensitive),
+            Value::Map(m) => m.values().any(Value::holds_sensitive),
+            _ => false,
+        }
+    }
+
+    /// The value with every Sensitive wrapper inside it taken off.
+    pub fn plain(&self) -> Value {
+        match self {
+            Value::Sensitive(inner) => inner.plain(),
+            Value::Array(a) if a.iter().any(Value::holds_sensitive) => {
+                Value::array(a.iter().map(Value::plain).collect())
+            }
+            Value::Map(m) if m.values().any(Value::holds_sensitive) => {
+                Value::map(m.iter().map(|(k, v)| (k.clone(), v.plain())).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// JSON with every Sensitive value replaced by what it wraps (what a template sees).
+    pub fn to_plain_json(&self) -> serde_json::Value {
+        match self {
+            Value::Sensitive(inner) => inner.to_plain_json(),
+            Value::Array(a) => a.iter().map(Value::to_plain_json).collect(),
+            Value::Map(m) => serde_json::Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.to_plain_json()))
+                    .collect(),
+            ),
+            other => other.to_json(),
+        }
+    }
+
     /// The type's name as the language spells it, for messages.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -88,6 +148,7 @@ impl Value {
             Value::Map(_) => "Map",
             Value::Ref(_) => "Ref",
             Value::Regex(_) => "Regex",
+            Value::Sensitive(_) => "Sensitive",
         }
     }
 
@@ -141,6 +202,11 @@ impl Value {
                 }
             }
             Value::Regex(r) => r.as_str().to_string().into(),
+            Value::Sensitive(inner) => {
+                let mut m = serde_json::Map::with_capacity(1);
+                m.insert("sensitive".to_string(), inner.to_json());
+                serde_json::Value::Object(m)
+            }
         }
     }
 
@@ -202,6 +268,7 @@ impl fmt::Display for Value {
                 Ok(())
             }
             Value::Regex(r) => write!(f, "/{}/", r.as_str()),
+            Value::Sensitive(_) => write!(f, "[sensitive]"),
         }
     }
 }

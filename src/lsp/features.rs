@@ -85,9 +85,32 @@ fn param_text(program: &Program, p: &Param) -> String {
     }
     if let Some(d) = &p.default {
         s.push_str(" = ");
-        s.push_str(&shorten(slice(program, d.span)));
+        let sensitive_type = p.ty.as_ref().is_some_and(|t| {
+            let mut found = false;
+            crate::eval::types::each_name(t, &mut |n| found |= n == "Sensitive");
+            found
+        });
+        if sensitive_type {
+            s.push_str(SENSITIVE);
+        } else {
+            s.push_str(&shown(program, d));
+        }
     }
     s
+}
+
+/// How hover shows a Sensitive value (LANGUAGE.md §6).
+const SENSITIVE: &str = "[sensitive]";
+
+/// An expression's text for hover, or `[sensitive]` when it makes a Sensitive value (it
+/// calls `sensitive()`): hover never shows what one wraps.
+fn shown(program: &Program, e: &crate::syntax::ast::Expr) -> String {
+    let text = slice(program, e.span);
+    if text.contains("sensitive(") {
+        SENSITIVE.to_string()
+    } else {
+        shorten(text)
+    }
 }
 
 fn shorten(s: &str) -> String {
@@ -206,11 +229,7 @@ fn var_hover(
 ) -> Option<String> {
     if let Some(b) = binding.or_else(|| global_binding(program, index, name)) {
         let what = match b.kind {
-            BindKind::Let(value) => code(&format!(
-                "let ${} = {}",
-                b.name,
-                shorten(slice(program, value.span))
-            )),
+            BindKind::Let(value) => code(&format!("let ${} = {}", b.name, shown(program, value))),
             BindKind::Param { owner, param } => {
                 let kw = if index.defines.contains_key(owner) {
                     "define"
@@ -735,6 +754,31 @@ node "web01" {
         assert!(h.contains("loop variable"), "{h}");
         let h = hover_at(&p, "$names, \",\"", 0, 1);
         assert!(h.contains("let $names = [for $n in"), "{h}");
+    }
+
+    #[test]
+    fn hover_never_shows_a_sensitive_value() {
+        const SECRET: &str = r#"let $pw = sensitive("hunter2-XYZ")
+class db($password: Sensitive[String] = "hunter2-XYZ") {
+  file "/etc/db" { content = "${password} ${pw}" }
+}
+include db
+"#;
+        let p = Program::load_with(
+            vec![("/nonexistent/site.fleet".into(), SECRET.into())],
+            Default::default(),
+        );
+        let at = |needle: &str, delta: usize| {
+            let at = SECRET.find(needle).unwrap() + delta;
+            match hover(&p, FileId(0), at).map(|h| h.contents) {
+                Some(HoverContents::Markup(m)) => m.value,
+                other => panic!("no hover at {needle}: {other:?}"),
+            }
+        };
+        for h in [at("${pw}", 3), at("${password}", 3), at("$password:", 1)] {
+            assert!(h.contains("[sensitive]") && !h.contains("hunter2"), "{h}");
+        }
+        assert!(at("${pw}", 3).contains("let $pw = [sensitive]"));
     }
 
     #[test]

@@ -183,7 +183,10 @@ impl<'a> Params<'a> {
         } else {
             params.get(name)
         };
-        v.filter(|v| !v.is_null())
+        // A Sensitive value (`{"sensitive": v}`) is read as what it wraps; the engine keeps
+        // it out of plans and reports.
+        v.map(|v| crate::catalog::json::sensitive_inner(v).unwrap_or(v))
+            .filter(|v| !v.is_null())
     }
 
     pub fn has(&self, name: &str) -> bool {
