@@ -460,8 +460,34 @@ pub fn pin_for_process(fd: OwnedFd, shown: &Path) -> PathBuf {
 
 static PINNED: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
 
-/// A path for messages: a path under a handle pinned by [`pin_for_process`] is shown as
-/// the path under the root it stands for.
+/// Registers how paths under a handle are shown in messages (see [`shown`]) while the
+/// returned guard lives; the handle must outlive the guard.
+pub fn show_as(fd: &impl AsRawFd, shown: &Path) -> ShownAs {
+    let key = fd_path(fd);
+    PINNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((key.clone(), shown.to_path_buf()));
+    ShownAs { key }
+}
+
+/// See [`show_as`].
+#[derive(Debug)]
+pub struct ShownAs {
+    key: PathBuf,
+}
+
+impl Drop for ShownAs {
+    fn drop(&mut self) {
+        let mut pinned = PINNED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = pinned.iter().rposition(|(p, _)| *p == self.key) {
+            pinned.remove(i);
+        }
+    }
+}
+
+/// A path for messages: a path under a handle registered by [`pin_for_process`] or
+/// [`show_as`] is shown as the path under the root it stands for.
 pub fn shown(path: &Path) -> PathBuf {
     let pinned = PINNED.lock().unwrap_or_else(|e| e.into_inner());
     for (p, s) in pinned.iter().rev() {
@@ -474,6 +500,30 @@ pub fn shown(path: &Path) -> PathBuf {
         }
     }
     path.to_path_buf()
+}
+
+/// [`shown`] for every registered handle path in a message.
+pub fn shown_text(text: &str) -> String {
+    if !text.contains("/proc/self/fd/") {
+        return text.to_string();
+    }
+    let pinned = PINNED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = text.to_string();
+    for (p, s) in pinned.iter().rev() {
+        let (key, with) = (p.to_string_lossy(), s.to_string_lossy());
+        let mut at = 0;
+        while let Some(i) = out[at..].find(key.as_ref()) {
+            let start = at + i;
+            let end = start + key.len();
+            if out[end..].starts_with(|c: char| c.is_ascii_digit()) {
+                at = end;
+                continue;
+            }
+            out.replace_range(start..end, &with);
+            at = start + with.len();
+        }
+    }
+    out
 }
 
 /// How many directory handles a [`DirCache`] may hold: the soft `RLIMIT_NOFILE` is raised
