@@ -171,9 +171,12 @@ fn rollback_through_a_planted_releases_link_deletes_nothing_outside() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     let outside = dir.path().join("outside");
-    fs::create_dir_all(outside.join("c")).unwrap();
-    fs::write(outside.join("c/VERSION"), "precious").unwrap();
-    fs::write(outside.join(".c.json"), "{}").unwrap();
+    for (seq, id) in [(1, "b"), (2, "c")] {
+        fs::create_dir_all(outside.join(id)).unwrap();
+        fs::write(outside.join(id).join("VERSION"), "precious").unwrap();
+        let meta = json!({"format": 1, "id": id, "seq": seq, "deployed": "2026-01-01T00:00:00Z"});
+        fs::write(outside.join(format!(".{id}.json")), meta.to_string()).unwrap();
+    }
     fs::create_dir_all(&root).unwrap();
     deploy(&root, &["a", "b", "c"]);
     let releases = root.join("srv/app/releases");
