@@ -526,19 +526,15 @@ pub fn shown_text(text: &str) -> String {
     out
 }
 
-/// How many directory handles a [`DirCache`] may hold: the soft `RLIMIT_NOFILE` is raised
-/// to the hard one once per process, and a cache uses at most a quarter of it (at least
-/// 64, at most 16,384), leaving the rest for files, pipes and other caches.
+/// How many directory handles a [`DirCache`] may hold: a quarter of the soft
+/// `RLIMIT_NOFILE` (at least 64, at most 16,384), leaving the rest for files, pipes and the
+/// engine's workers. The limit itself is left alone: commands inherit it.
 pub fn fd_budget() -> usize {
     static BUDGET: OnceLock<usize> = OnceLock::new();
     *BUDGET.get_or_init(|| {
-        use rustix::process::{getrlimit, setrlimit, Resource};
-        let mut lim = getrlimit(Resource::Nofile);
-        if lim.current < lim.maximum {
-            lim.current = lim.maximum;
-            let _ = setrlimit(Resource::Nofile, lim);
-        }
-        let soft = getrlimit(Resource::Nofile).current.unwrap_or(1 << 20);
+        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(1 << 16);
         usize::try_from(soft / 4)
             .unwrap_or(16_384)
             .clamp(64, 16_384)
