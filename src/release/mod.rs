@@ -89,7 +89,8 @@ impl<'a> Env<'a> {
     }
 }
 
-/// `path` (absolute) as seen on this host: under `root` when there is one.
+/// `path` (absolute) as seen on this host, as text: under `root` when there is one. For
+/// messages only: operations reach the deploy root through the root's handles (`deploy.rs`).
 pub fn host_path(root: Option<&Path>, path: &Path) -> PathBuf {
     match root {
         Some(root) => {
