@@ -74,7 +74,8 @@ pub(crate) fn state_dir(
     create: bool,
 ) -> Result<PathBuf, String> {
     if let Some(p) = given {
-        return Ok(p.to_path_buf());
+        // The operator's own path: a link there is their choice, followed once here.
+        return Ok(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()));
     }
     let err = |e: std::io::Error| format!("state directory: {e}");
     if create {
