@@ -558,6 +558,28 @@ fn build_release(
     let dir = releases.join(id);
     fs::create_dir(&tmp).map_err(Error::io(format!("create {}", tmp.display())))?;
     let built = (|| {
+        // The new release is built through a handle of its own: a directory swapped in
+        // for it by a process inside the root is not written through.
+        let tmp_name = tmp.file_name().unwrap_or_default();
+        let tmp_fd = rustix::fs::open(
+            tmp.parent().unwrap_or(Path::new("/")),
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .and_then(|dir| {
+            rustix::fs::openat(
+                &dir,
+                tmp_name,
+                rustix::fs::OFlags::PATH
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::NOFOLLOW
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+        })
+        .map_err(|e| Error::io(format!("open {}", tmp.display()))(e.into()))?;
+        let _shown = show_as(&tmp_fd, &layout.shown().join("releases").join(tmp_name));
+        let pinned = &fd_path(&tmp_fd).join(".");
         let (uid, gid) = owner::resolve(
             spec.owner.as_ref(),
             spec.group.as_ref(),
@@ -568,13 +590,13 @@ fn build_release(
             .get(sha)
             .filter(|b| sha256_hex(b) == sha)
             .ok_or_else(|| Error::MissingContent(sha.to_string()))?;
-        unpack(&bytes, &tmp)?;
-        let created = link_shared(layout, &tmp, &spec.shared)?;
+        unpack(&bytes, pinned)?;
+        let created = link_shared(layout, pinned, &spec.shared)?;
         let out = match &spec.before_switch {
-            Some(cmd) => Some(run_hook("before_switch", cmd, &tmp, &shown_dir, id, env)?),
+            Some(cmd) => Some(run_hook("before_switch", cmd, pinned, &shown_dir, id, env)?),
             None => None,
         };
-        owner::chown_tree(&tmp, uid, gid)?;
+        owner::chown_tree(pinned, uid, gid)?;
         for path in created {
             owner::chown_tree(&path, uid, gid)?;
         }
