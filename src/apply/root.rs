@@ -543,9 +543,11 @@ pub fn fd_budget() -> usize {
 
 /// The directory handles of one run (see the module docs). Keys are normalised catalog
 /// directories.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DirCache {
     entries: Mutex<Entries>,
+    /// How many handles it may hold (see [`fd_budget`]).
+    cap: usize,
 }
 
 #[derive(Debug)]
@@ -573,11 +575,11 @@ impl Entries {
         self.linked = 0;
     }
 
-    fn insert(&mut self, generation: u64, key: &str, e: Entry) {
+    fn insert(&mut self, generation: u64, key: &str, e: Entry, cap: usize) {
         if self.generation != generation {
             return;
         }
-        if self.map.len() >= fd_budget() {
+        if self.map.len() >= cap {
             self.clear();
         }
         let linked = usize::from(e.linked);
@@ -598,9 +600,22 @@ impl Entries {
     }
 }
 
+impl Default for DirCache {
+    fn default() -> DirCache {
+        DirCache::new()
+    }
+}
+
 impl DirCache {
     pub fn new() -> DirCache {
-        DirCache::default()
+        DirCache::with_cap(fd_budget())
+    }
+
+    fn with_cap(cap: usize) -> DirCache {
+        DirCache {
+            entries: Mutex::default(),
+            cap: cap.max(1),
+        }
     }
 
     /// Forgets every directory: after anything that can change the tree behind the
@@ -680,7 +695,7 @@ impl DirCache {
                     linked,
                 };
                 let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-                m.insert(generation, parent, e);
+                m.insert(generation, parent, e, self.cap);
                 Some(fd)
             }
             Err(e) if missing(&e) => None,
@@ -902,6 +917,21 @@ mod tests {
         assert!(m.map.contains_key("d-x") && m.map.contains_key("e"));
         assert!(!m.map.contains_key("d/sub") && !m.map.contains_key("up"));
         assert_eq!(m.keys.len(), m.map.len());
+    }
+
+    #[test]
+    fn the_dir_cache_holds_at_most_its_budget_of_handles() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path()).unwrap();
+        let cache = DirCache::with_cap(8);
+        for d in 0..20 {
+            root.create_dir_all(&format!("/d{d}"), 0o755).unwrap();
+            let r = cache.resolve(&root, &format!("/d{d}/f")).unwrap();
+            assert!(r.dir().is_some());
+            let m = cache.entries.lock().unwrap();
+            assert!(m.map.len() <= 8 && m.keys.len() == m.map.len());
+        }
+        assert!((64..=16_384).contains(&fd_budget()));
     }
 
     #[test]
