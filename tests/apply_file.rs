@@ -442,3 +442,242 @@ fn missing_parent_directory_fails() {
         "{r:?}"
     );
 }
+
+/// Everything under `dir` (relative paths), for "nothing landed outside" checks.
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    support::snapshot(dir).into_keys().collect()
+}
+
+#[test]
+fn the_root_itself_is_never_removed_or_replaced() {
+    for (title, params) in [
+        ("/", json!({"ensure": "absent", "force": true})),
+        ("/..", json!({"ensure": "absent", "force": true})),
+        ("/etc/../..", json!({"content": "x"})),
+        (
+            "root",
+            json!({"path": "//.", "ensure": "link", "target": "/tmp"}),
+        ),
+    ] {
+        let sb = Sandbox::new();
+        sb.write("/etc/keep", "keep\n");
+        // A first run makes the state directory; the refused one must leave it too.
+        let ok = sb.catalog(
+            "ok",
+            &[("file", "/etc/other", json!({"content": "o"}))],
+            &[],
+        );
+        assert_eq!(sb.apply(&ok, &[]).code, 2);
+        let cat = sb.catalog("c", &[("file", title, params)], &[]);
+        let r = sb.apply(&cat, &[]);
+        assert_eq!(r.code, 4, "{title}: {r:?}");
+        assert!(r.stdout.contains("root directory"), "{title}: {r:?}");
+        assert_eq!(sb.read("/etc/keep"), "keep\n", "{title}");
+        assert!(sb.p("/var/lib/fleet/lock").exists(), "{title}");
+    }
+}
+
+/// A sandbox whose `/etc/secret` (0600, owned by 1234:2345) a catalog replaces, so the run
+/// backs it up and saves a report; `plant` plants links in the state directory first.
+fn secret_run(
+    plant: impl Fn(&Sandbox, &std::path::Path),
+) -> (Sandbox, std::path::PathBuf, support::Run) {
+    let sb = Sandbox::new();
+    let outside = sb.tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("victim"), "victim\n").unwrap();
+    sb.write("/etc/secret", "hunter2\n");
+    std::fs::set_permissions(sb.p("/etc/secret"), PermissionsExt::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(sb.p("/etc/secret"), Some(1234), Some(2345)).unwrap();
+    plant(&sb, &outside);
+    let cat = sb.catalog(
+        "c",
+        &[("file", "/etc/secret", json!({"content": "new\n"}))],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    (sb, outside, r)
+}
+
+#[test]
+fn the_state_directory_is_not_opened_through_planted_links() {
+    use std::os::unix::fs::symlink;
+    let mkdirs = |sb: &Sandbox, p: &str| std::fs::create_dir_all(sb.p(p)).unwrap();
+    type Plant = Box<dyn Fn(&Sandbox, &std::path::Path)>;
+    let cases: Vec<(&str, Plant)> = vec![
+        (
+            "var -> outside",
+            Box::new(|sb, out| symlink(out, sb.p("/var")).unwrap()),
+        ),
+        (
+            "var/lib/fleet -> outside",
+            Box::new(move |sb, out| {
+                mkdirs(sb, "/var/lib");
+                symlink(out, sb.p("/var/lib/fleet")).unwrap();
+            }),
+        ),
+        (
+            "var/lib/fleet -> ../../../../outside",
+            Box::new(move |sb, _| {
+                mkdirs(sb, "/var/lib");
+                symlink("../../../../outside", sb.p("/var/lib/fleet")).unwrap();
+            }),
+        ),
+        (
+            "backup -> outside",
+            Box::new(move |sb, out| {
+                mkdirs(sb, "/var/lib/fleet");
+                symlink(out, sb.p("/var/lib/fleet/backup")).unwrap();
+            }),
+        ),
+        (
+            "reports -> outside",
+            Box::new(move |sb, out| {
+                mkdirs(sb, "/var/lib/fleet");
+                symlink(out, sb.p("/var/lib/fleet/reports")).unwrap();
+            }),
+        ),
+        (
+            "backup/index.jsonl -> outside/victim",
+            Box::new(move |sb, out| {
+                mkdirs(sb, "/var/lib/fleet/backup");
+                symlink(
+                    out.join("victim"),
+                    sb.p("/var/lib/fleet/backup/index.jsonl"),
+                )
+                .unwrap();
+            }),
+        ),
+    ];
+    for (name, plant) in cases {
+        let (sb, outside, r) = secret_run(plant);
+        assert_eq!(entries(&outside), ["victim"], "{name}: {r:?}");
+        assert_eq!(
+            std::fs::read_to_string(outside.join("victim")).unwrap(),
+            "victim\n",
+            "{name}"
+        );
+        // Where the store could not be used, the secret was not replaced unbacked.
+        let secret = sb.read("/etc/secret");
+        if secret == "new\n" {
+            let blob = sb
+                .p("/var/lib/fleet/backup")
+                .join(support::sha256_hex(b"hunter2\n"));
+            assert!(blob.is_file(), "{name}: replaced without a backup: {r:?}");
+        } else {
+            assert_eq!(secret, "hunter2\n", "{name}");
+            assert_ne!(r.code, 0, "{name}: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn backups_keep_mode_and_owner_and_restore_puts_them_back() {
+    let (sb, _, r) = secret_run(|_, _| {});
+    assert_eq!(r.code, 2, "{r:?}");
+    let store = sb.p("/var/lib/fleet/backup");
+    let blob = store.join(support::sha256_hex(b"hunter2\n"));
+    assert_eq!(mode(&sb, "/var/lib/fleet/backup"), 0o700);
+    let md = std::fs::metadata(&blob).unwrap();
+    assert_eq!(md.mode() & 0o7777, 0o600);
+    let index = std::fs::read_to_string(store.join("index.jsonl")).unwrap();
+    let line: Value = serde_json::from_str(index.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (&line["mode"], &line["uid"], &line["gid"]),
+        (&json!("0600"), &json!(1234), &json!(2345)),
+        "{index}"
+    );
+    // The replacement kept them too; now loosen them and restore.
+    assert_eq!(sb.read("/etc/secret"), "new\n");
+    std::fs::set_permissions(sb.p("/etc/secret"), PermissionsExt::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(sb.p("/etc/secret"), Some(0), Some(0)).unwrap();
+    let root = sb.root.to_str().unwrap();
+    let r = fleet(&["backup", "restore", "/etc/secret", "--root", root]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(sb.read("/etc/secret"), "hunter2\n");
+    let md = std::fs::symlink_metadata(sb.p("/etc/secret")).unwrap();
+    assert_eq!(
+        (md.mode() & 0o7777, md.uid(), md.gid()),
+        (0o600, 1234, 2345)
+    );
+    // Restore into a missing directory and through a planted link stays inside.
+    let outside = sb.tmp.path().join("outside");
+    std::fs::remove_file(sb.p("/etc/secret")).unwrap();
+    std::fs::rename(sb.p("/etc"), sb.p("/etc.real")).unwrap();
+    std::os::unix::fs::symlink(&outside, sb.p("/etc")).unwrap();
+    let r = fleet(&["backup", "restore", "/etc/secret", "--root", root]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert_eq!(entries(&outside), ["victim"], "{r:?}");
+}
+
+/// Swaps `ROOT/etc` (a directory) with `ROOT/etc.alt` (a link out of the root) in a tight
+/// loop until `stop`, with `renameat2(RENAME_EXCHANGE)`.
+fn swapper(root: std::path::PathBuf, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::ffi::CString;
+    let a = CString::new(root.join("etc").to_str().unwrap()).unwrap();
+    let b = CString::new(root.join("etc.alt").to_str().unwrap()).unwrap();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: two valid C strings; the call only renames.
+        unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            );
+        }
+    }
+}
+
+#[test]
+fn a_directory_swapped_for_a_link_during_the_run_does_not_lead_out() {
+    // Issue 11 item 4: a process inside the root flips /etc between a directory and a link
+    // out of the root while fleet writes hundreds of files under it.
+    for trial in 0..4 {
+        let sb = Sandbox::new();
+        let outside = sb.tmp.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let target = if trial % 2 == 0 {
+            outside.clone()
+        } else {
+            std::path::PathBuf::from("../outside")
+        };
+        std::os::unix::fs::symlink(&target, sb.p("/etc.alt")).unwrap();
+        let mut resources = Vec::new();
+        for d in 0..10 {
+            resources.push((
+                "file".to_string(),
+                format!("/etc/d{d}"),
+                json!({"ensure": "directory"}),
+            ));
+            for f in 0..30 {
+                resources.push((
+                    "file".to_string(),
+                    format!("/etc/d{d}/f{f}"),
+                    json!({"content": format!("{d}/{f}\n")}),
+                ));
+            }
+        }
+        let res: Vec<(&str, &str, Value)> = resources
+            .iter()
+            .map(|(k, t, p)| (k.as_str(), t.as_str(), p.clone()))
+            .collect();
+        let cat = sb.catalog("c", &res, &[]);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let swap = {
+            let (root, stop) = (sb.root.clone(), stop.clone());
+            std::thread::spawn(move || swapper(root, stop))
+        };
+        // Two runs: one creating, one over what the first made.
+        let runs = [sb.apply(&cat, &[]), sb.apply(&cat, &[])];
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        swap.join().unwrap();
+        assert!(
+            entries(&outside).is_empty(),
+            "trial {trial}: landed outside the root: {:?}\n{:?}",
+            entries(&outside),
+            runs
+        );
+    }
+}

@@ -163,3 +163,36 @@ fn rollback_without_a_deploy_root_refuses() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to roll back"));
 }
+
+#[test]
+fn rollback_through_a_planted_releases_link_deletes_nothing_outside() {
+    // Issue 11 item 2: `releases` swapped for a link to a directory outside the root that
+    // has a release of the same name. The rollback must not delete it.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let outside = dir.path().join("outside");
+    for (seq, id) in [(1, "b"), (2, "c")] {
+        fs::create_dir_all(outside.join(id)).unwrap();
+        fs::write(outside.join(id).join("VERSION"), "precious").unwrap();
+        let meta = json!({"format": 1, "id": id, "seq": seq, "deployed": "2026-01-01T00:00:00Z"});
+        fs::write(outside.join(format!(".{id}.json")), meta.to_string()).unwrap();
+    }
+    fs::create_dir_all(&root).unwrap();
+    deploy(&root, &["a", "b", "c"]);
+    let releases = root.join("srv/app/releases");
+    for target in [outside.clone(), PathBuf::from("../../../../outside")] {
+        if fs::symlink_metadata(&releases).is_ok_and(|m| m.is_dir()) {
+            fs::rename(&releases, root.join("srv/app/releases.real")).unwrap();
+        } else {
+            fs::remove_file(&releases).unwrap();
+        }
+        std::os::unix::fs::symlink(&target, &releases).unwrap();
+        let out = fleet(&root, &["rollback"]);
+        assert_eq!(
+            fs::read_to_string(outside.join("c/VERSION")).unwrap(),
+            "precious"
+        );
+        assert!(outside.join(".c.json").exists(), "{out:?}");
+        let _ = fleet(&root, &["list"]);
+    }
+}

@@ -1325,3 +1325,90 @@ fn a_hook_that_leaves_a_daemon_behind_does_not_hang_the_deploy() {
         [("after_switch", "starting\n".to_string())]
     );
 }
+
+/// Issue 11 item 2: links planted inside the root (`srv`, `srv/shop`, `releases`, `shared`,
+/// `shared/<dir>`, absolute or relative, pointing out of the root) never lead a deploy, a
+/// redeploy or a rollback out of it: nothing outside is created, changed or deleted.
+#[test]
+fn planted_links_never_lead_a_deploy_or_rollback_out_of_the_root() {
+    use std::os::unix::fs::symlink;
+    // (where, relative target from there, whether it is planted before the first deploy)
+    let cases: &[(&str, &str, bool)] = &[
+        ("srv", "../../outside", true),
+        ("srv/shop", "../../../outside", true),
+        ("srv/shop/releases", "../../../../outside", true),
+        ("srv/shop/shared", "../../../../outside", true),
+        ("srv/shop/shared/log", "../../../../../outside", true),
+        ("srv/shop/shared/tmp", "../../../../../outside", true),
+        // After two deploys: a rollback or the next deploy through a swapped directory.
+        ("srv/shop/releases", "../../../../outside", false),
+        ("srv/shop", "../../../outside", false),
+    ];
+    for &(at, relative, before) in cases {
+        for absolute in [true, false] {
+            let sb = Sandbox::new();
+            let outside = sb.dir.path().join("outside");
+            // What a planted `releases` link would let a rollback delete.
+            fs::create_dir_all(outside.join("v2/public")).unwrap();
+            fs::create_dir_all(outside.join("releases/v2")).unwrap();
+            let snapshot = || snapshot_dir(&outside);
+            let was = snapshot();
+            let target = if absolute {
+                outside.clone()
+            } else {
+                PathBuf::from(relative)
+            };
+            let link = sb.root().join(at);
+            let plant = || {
+                if fs::symlink_metadata(&link).is_ok() {
+                    fs::rename(&link, link.with_extension("moved")).unwrap();
+                }
+                fs::create_dir_all(link.parent().unwrap()).unwrap();
+                symlink(&target, &link).unwrap();
+            };
+            if before {
+                plant();
+            }
+            let shared = json!(["log", "tmp/cache/", "config/config.inc"]);
+            let mut results = Vec::new();
+            for v in ["v1", "v2"] {
+                let spec = sb.spec(app(v), json!({"version": v, "shared": shared}));
+                results.push(sb.apply(&spec).map(|_| ()).map_err(|e| e.to_string()));
+            }
+            if !before {
+                plant();
+            }
+            let rolled = release::rollback(Path::new(PATH), Some(&sb.root()), None);
+            let spec = sb.spec(app("v3"), json!({"version": "v3", "shared": shared}));
+            let again = sb.apply(&spec).map(|_| ()).map_err(|e| e.to_string());
+            assert_eq!(
+                snapshot(),
+                was,
+                "{at} -> {target:?}: outside changed ({results:?}, {rolled:?}, {again:?})"
+            );
+        }
+    }
+}
+
+/// Every path under `dir` with its kind and content.
+fn snapshot_dir(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let md = fs::symlink_metadata(&p).unwrap();
+            let what = if md.is_dir() {
+                todo.push(p.clone());
+                "dir".to_string()
+            } else if md.file_type().is_symlink() {
+                format!("link {}", fs::read_link(&p).unwrap().display())
+            } else {
+                fs::read_to_string(&p).unwrap_or_default()
+            };
+            out.push((p.strip_prefix(dir).unwrap().display().to_string(), what));
+        }
+    }
+    out.sort();
+    out
+}

@@ -23,6 +23,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use super::root::Real;
+
 /// A batch is committed once it holds this many files or bytes, even with other work ready.
 pub const BATCH_FILES: usize = 2048;
 pub const BATCH_BYTES: u64 = 256 << 20;
@@ -30,8 +32,9 @@ pub const BATCH_BYTES: u64 = 256 << 20;
 /// A written temp file waiting for its rename.
 #[derive(Debug)]
 pub struct Pending {
-    pub tmp: PathBuf,
-    pub dst: PathBuf,
+    /// Both in the same pinned directory (kept open until the rename).
+    pub tmp: Real,
+    pub dst: Real,
     pub bytes: u64,
     /// The filesystem (`st_dev`) it is on.
     pub dev: u64,
@@ -149,7 +152,7 @@ impl<'a> Staging<'a> {
     }
 
     /// Hands a written and closed temp file over, to be renamed to `dst` after the flush.
-    pub fn stage(&self, tmp: PathBuf, dst: PathBuf, bytes: u64, dev: u64) {
+    pub fn stage(&self, tmp: Real, dst: Real, bytes: u64, dev: u64) {
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -169,7 +172,7 @@ impl<'a> Staging<'a> {
 /// Removes staged temp files that will not be renamed.
 pub fn discard(pending: &[Pending]) {
     for p in pending {
-        let _ = std::fs::remove_file(&p.tmp);
+        let _ = std::fs::remove_file(&*p.tmp);
     }
 }
 
@@ -186,7 +189,7 @@ pub fn commit(flusher: &Flusher, items: &[&[Pending]]) -> Vec<Result<(), String>
                 return Err(e.clone());
             }
             for (k, p) in pending.iter().enumerate() {
-                if let Err(e) = std::fs::rename(&p.tmp, &p.dst) {
+                if let Err(e) = std::fs::rename(&*p.tmp, &*p.dst) {
                     discard(&pending[k..]);
                     return Err(format!("cannot write {}: {e}", p.dst.display()));
                 }
@@ -230,12 +233,14 @@ mod tests {
 
     /// Writes `name`'s temp file in `dir` and stages it, as the file provider does.
     fn stage(staging: &Staging, dir: &std::path::Path, name: &str, text: &str) {
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let mut f = File::create(&tmp).unwrap();
+        let root = crate::apply::root::Root::new(dir).unwrap();
+        let tmp = root.open(&format!("/.{name}.tmp")).unwrap();
+        let mut f = File::create(&*tmp).unwrap();
         let dev = staging.accepts(&f).expect("a local filesystem is trusted");
         f.write_all(text.as_bytes()).unwrap();
         drop(f);
-        staging.stage(tmp, dir.join(name), text.len() as u64, dev);
+        let dst = root.open(&format!("/{name}")).unwrap();
+        staging.stage(tmp, dst, text.len() as u64, dev);
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub use root::Root;
 #[derive(Clone, Debug)]
 pub struct Options {
     pub root: Root,
-    /// The state directory as a real path (already mapped under the root).
+    /// The state directory as a path on this host: for the default, `/var/lib` resolved
+    /// inside the root and pinned (`/proc/self/fd/N/fleet`, see `cli::apply::state_dir`).
     pub state_dir: PathBuf,
     pub noop: bool,
     /// Worker threads; 0 means the number of cores.

@@ -1,34 +1,50 @@
 //! The sandbox root: maps catalog paths under `--root DIR` without ever leaving it.
 //!
-//! Paths are resolved one component at a time, the way a `chroot` would: a symlink met on
-//! the way is followed with its target read *inside* the root (an absolute target starts
-//! again at the root, `..` stops at the root), so no planted link can lead outside. The last
-//! component is never followed: providers manage links themselves.
+//! One mechanism for every path fleet changes in-process (files, the state directory,
+//! releases, `backup restore`): a path's *parent* is opened as a directory handle with
+//! `openat2(root_fd, parent, O_PATH|O_DIRECTORY, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS)`,
+//! the way a `chroot` would resolve it (a symlink's absolute target starts again at the
+//! root, `..` stops at the root), and everything after that goes through the handle
+//! ([`Real`]): `*at` calls, or the `/proc/self/fd/N/name` path of the pinned handle, which
+//! the kernel resolves through the open directory (a directory swapped for a link after
+//! the resolution cannot redirect it). The last component is never followed: providers
+//! manage links themselves. The host root (`/`) takes the same path with `/` as the root.
 //!
-//! [`DirCache`] remembers, for one run, where each directory resolved to, so that 10,000 files
-//! in 1,000 directories cost one `lstat` per new directory instead of one per component of
-//! every path. The engine empties it whenever something may have changed what a directory
-//! resolves to (see [`DirCache::invalidate`]).
+//! [`DirCache`] keeps, for one run, the handle each directory resolved to, so that 10,000
+//! files in 1,000 directories cost one `openat2` per new directory. The engine empties it
+//! whenever something may have changed what a directory resolves to (see
+//! [`DirCache::invalidate`]). It is bounded (see [`fd_budget`]).
+//!
+//! [`Root::resolve`] is the older text walk, kept for paths handed to other programs
+//! (`useradd --root`, `dpkg --root`, a command's working directory), which open them by
+//! name themselves.
 
 use std::collections::BTreeSet;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io;
 use std::ops::Bound;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
 use crate::catalog::fxhash::FxHashMap;
 
 /// Where the catalog's absolute paths live: `/` for the machine itself, or a directory.
+/// Holds an `O_PATH` handle of it: every resolution starts there.
 #[derive(Clone, Debug)]
 pub struct Root {
     dir: Option<PathBuf>,
+    fd: Arc<OwnedFd>,
 }
 
 const MAX_LINKS: usize = 40;
 
-/// A position of the walk: a real path under the root, how many components below the root it
-/// is, and how many links were followed to get there.
+/// A position of the text walk: a real path under the root, how many components below the
+/// root it is, and how many links were followed to get there.
 #[derive(Clone, Debug)]
 struct At {
     real: PathBuf,
@@ -36,19 +52,33 @@ struct At {
     links: usize,
 }
 
+fn open_path_dir(p: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(
+        p,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
 impl Root {
-    /// The machine's own root (`/`): paths are used as they are.
+    /// The machine's own root (`/`).
     pub fn host() -> Root {
-        Root { dir: None }
+        // Opening `/` with O_PATH needs no permission; only a full descriptor table fails.
+        let fd = open_path_dir(Path::new("/")).expect("cannot open / (no file descriptor left)");
+        Root {
+            dir: None,
+            fd: Arc::new(fd),
+        }
     }
 
     /// A sandbox root directory (made absolute; `/` means the host).
     pub fn new(dir: &Path) -> io::Result<Root> {
         let dir = std::fs::canonicalize(dir)?;
+        let fd = Arc::new(open_path_dir(&dir)?);
         if dir == Path::new("/") {
-            return Ok(Root::host());
+            return Ok(Root { dir: None, fd });
         }
-        Ok(Root { dir: Some(dir) })
+        Ok(Root { dir: Some(dir), fd })
     }
 
     /// The root directory, `None` for the host.
@@ -61,9 +91,109 @@ impl Root {
         self.dir.as_deref().unwrap_or(Path::new("/"))
     }
 
-    /// Maps an absolute catalog path to the real path under the root, following symlinks in
-    /// every component but the last one inside the root. Fails on relative paths and on
-    /// symlink loops.
+    /// The root's own handle.
+    pub fn fd(&self) -> &Arc<OwnedFd> {
+        &self.fd
+    }
+
+    /// A normalised catalog path as a path under the root, for messages.
+    fn shown(&self, path: &str) -> PathBuf {
+        match &self.dir {
+            Some(d) => d.join(path.trim_start_matches('/')),
+            None => PathBuf::from(path),
+        }
+    }
+
+    /// The root itself as a [`Real`] (name `.`).
+    fn real_root(&self) -> Real {
+        Real::new(
+            Some(self.fd.clone()),
+            OsStr::new("."),
+            self.path().to_path_buf(),
+        )
+    }
+
+    /// Opens the catalog directory `rel` (normalised, without its leading `/`) under the
+    /// root as a handle, chroot-like; and whether a link was followed on the way.
+    fn open_dir(&self, rel: &str) -> io::Result<(OwnedFd, bool)> {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        // Most directories have no link on the way: say so, so that invalidations keep them.
+        match openat2_retrying(
+            &self.fd,
+            rel,
+            flags,
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        ) {
+            Ok(fd) => return Ok((fd, false)),
+            Err(rustix::io::Errno::LOOP | rustix::io::Errno::XDEV) => {}
+            Err(rustix::io::Errno::NOSYS) => return self.open_dir_walk(rel),
+            Err(e) => return Err(e.into()),
+        }
+        match openat2_retrying(
+            &self.fd,
+            rel,
+            flags,
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Ok(fd) => Ok((fd, true)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Without `openat2` (Linux before 5.6): the text walk, then the directory opened.
+    fn open_dir_walk(&self, rel: &str) -> io::Result<(OwnedFd, bool)> {
+        let root = self.path().to_path_buf();
+        let start = At {
+            real: root.clone(),
+            depth: 0,
+            links: 0,
+        };
+        let at = walk(&root, rel, start, components_rev(Path::new(rel)), true)?;
+        Ok((open_path_dir(&at.real)?, at.links > 0))
+    }
+
+    /// Resolves an absolute catalog path to a pinned handle of its parent and its final
+    /// name (see the module docs). Fails on relative paths and on symlink loops; a missing
+    /// parent gives a [`Real`] without a handle.
+    pub fn open(&self, path: &str) -> io::Result<Real> {
+        DirCache::new().resolve(self, path)
+    }
+
+    /// Makes the directory `path` and its missing parents under the root (`mode` before the
+    /// umask), each through the handle of its parent.
+    pub fn create_dir_all(&self, path: &str, mode: u32) -> io::Result<()> {
+        absolute(path)?;
+        let path = normalize(path);
+        let mut at = 0;
+        while at < path.len() {
+            let end = path[at + 1..].find('/').map_or(path.len(), |i| at + 1 + i);
+            let real = self.open(&path[..end])?;
+            match real.mkdir(mode) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(with_path(e, &path[..end])),
+            }
+            at = end;
+        }
+        Ok(())
+    }
+
+    /// Opens the directory `path` under the root (every component followed inside it) as a
+    /// handle of its own.
+    pub fn open_dir_handle(&self, path: &str) -> io::Result<OwnedFd> {
+        absolute(path)?;
+        let path = normalize(path);
+        if path == "/" {
+            return self.fd.try_clone();
+        }
+        self.open_dir(&path[1..])
+            .map(|(fd, _)| fd)
+            .map_err(|e| with_path(e, &path))
+    }
+
+    /// Maps an absolute catalog path to a real path under the root as text, following
+    /// symlinks in every component but the last one inside the root, for paths handed to
+    /// other programs (see the module docs). Fails on relative paths and on symlink loops.
     pub fn resolve(&self, path: &str) -> io::Result<PathBuf> {
         let p = absolute(path)?;
         let Some(root) = &self.dir else {
@@ -86,6 +216,27 @@ impl Root {
                 Err(_) => real.display().to_string(),
             },
             None => real.display().to_string(),
+        }
+    }
+}
+
+/// `openat2`, tried again when the kernel could not rule out a race with a rename elsewhere
+/// on the filesystem while resolving `..` (`EAGAIN`, openat2(2)): any rename on the mount can
+/// cause it, so a busy machine sees it now and then. Bounded: a steady attack still fails.
+fn openat2_retrying(
+    dir: &OwnedFd,
+    rel: &str,
+    flags: OFlags,
+    resolve: ResolveFlags,
+) -> rustix::io::Result<OwnedFd> {
+    let mut tries = 0;
+    loop {
+        match rustix::fs::openat2(dir, rel, flags, Mode::empty(), resolve) {
+            Err(rustix::io::Errno::AGAIN) if tries < 64 => {
+                tries += 1;
+                std::thread::yield_now();
+            }
+            r => return r,
         }
     }
 }
@@ -150,20 +301,286 @@ fn walk(
     Ok(at)
 }
 
-/// Where the directories of one run resolved to (see the module docs). Only paths without
-/// `.`, `..`, `//` or a trailing `/` use it; the others take [`Root::resolve`].
-#[derive(Debug, Default)]
+/// A catalog path resolved to a pinned directory handle and a final name (see the module
+/// docs). Derefs to the `/proc/self/fd/N/name` path of the handle, for calls that take a
+/// path; [`Real::display`] shows the path under the root for messages. A path whose parent
+/// does not exist (or is not a directory) has no handle: every operation on it fails as
+/// "not found" and never falls back to a path by name.
+#[derive(Clone, Debug)]
+pub struct Real {
+    dir: Option<Arc<OwnedFd>>,
+    name: OsString,
+    path: PathBuf,
+    shown: PathBuf,
+}
+
+impl Real {
+    fn new(dir: Option<Arc<OwnedFd>>, name: &OsStr, shown: PathBuf) -> Real {
+        let path = match &dir {
+            Some(d) => {
+                let mut p = PathBuf::from(format!("/proc/self/fd/{}", d.as_raw_fd()));
+                if name != "." {
+                    p.push(name);
+                }
+                p
+            }
+            None => PathBuf::new(),
+        };
+        Real {
+            dir,
+            name: name.to_os_string(),
+            path,
+            shown,
+        }
+    }
+
+    /// The pinned parent directory (`None`: it does not exist).
+    pub fn dir(&self) -> Option<&Arc<OwnedFd>> {
+        self.dir.as_ref()
+    }
+
+    /// The final component (`.` for the root itself).
+    pub fn name(&self) -> &OsStr {
+        &self.name
+    }
+
+    /// The path through the pinned handle.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path under the root, for messages.
+    pub fn shown(&self) -> &Path {
+        &self.shown
+    }
+
+    pub fn display(&self) -> std::path::Display<'_> {
+        self.shown.display()
+    }
+
+    /// Another name in the same pinned directory.
+    pub fn sibling(&self, name: &OsStr) -> Real {
+        Real::new(self.dir.clone(), name, self.shown.with_file_name(name))
+    }
+
+    fn fd(&self) -> io::Result<BorrowedFd<'_>> {
+        match &self.dir {
+            Some(d) => Ok(d.as_fd()),
+            None => Err(io::Error::from(io::ErrorKind::NotFound)),
+        }
+    }
+
+    /// `lstat`, through the handle.
+    pub fn lstat(&self) -> io::Result<rustix::fs::Stat> {
+        Ok(rustix::fs::statat(
+            self.fd()?,
+            &self.name,
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?)
+    }
+
+    /// The target of the link at this name.
+    pub fn read_link(&self) -> io::Result<PathBuf> {
+        let t = rustix::fs::readlinkat(self.fd()?, &self.name, Vec::new())?;
+        Ok(PathBuf::from(OsStr::from_bytes(t.as_bytes())))
+    }
+
+    /// Opens the entry for reading, never through a link (`O_NOFOLLOW`; `O_NONBLOCK` so a
+    /// FIFO swapped in cannot block).
+    pub fn open_read(&self) -> io::Result<File> {
+        let fd = rustix::fs::openat(
+            self.fd()?,
+            &self.name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            Mode::empty(),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    /// The whole content of the regular file at this name (never through a link).
+    pub fn read(&self) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut f = self.open_read()?;
+        let mut v = Vec::new();
+        f.read_to_end(&mut v)?;
+        Ok(v)
+    }
+
+    /// `chmod` of the entry itself (a link swapped in is refused, never followed): the
+    /// entry is pinned with `O_PATH|O_NOFOLLOW` and changed through that handle.
+    pub fn set_mode(&self, mode: u32) -> io::Result<()> {
+        let fd = rustix::fs::openat(
+            self.fd()?,
+            &self.name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let st = rustix::fs::fstat(&fd)?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink {
+            return Err(io::Error::other("a symbolic link appeared there"));
+        }
+        std::fs::set_permissions(
+            format!("/proc/self/fd/{}", fd.as_raw_fd()),
+            std::os::unix::fs::PermissionsExt::from_mode(mode),
+        )
+    }
+
+    /// Makes a directory at this name (mode before the umask).
+    pub fn mkdir(&self, mode: u32) -> io::Result<()> {
+        Ok(rustix::fs::mkdirat(
+            self.fd()?,
+            &self.name,
+            Mode::from_raw_mode(mode),
+        )?)
+    }
+
+    /// Opens the directory at this name (never through a link) as a handle of its own.
+    pub fn open_dir(&self) -> io::Result<OwnedFd> {
+        Ok(rustix::fs::openat(
+            self.fd()?,
+            &self.name,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?)
+    }
+}
+
+impl std::ops::Deref for Real {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for Real {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A directory handle as a path (`/proc/self/fd/N`) for calls that take one; the handle
+/// must stay open while the path is used.
+pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Keeps a directory handle open for the rest of the process and returns its path (the
+/// state directory and a release's deploy root: a handful per process). `shown` is what
+/// messages about paths under it show (see [`shown`]).
+pub fn pin_for_process(fd: OwnedFd, shown: &Path) -> PathBuf {
+    let p = fd_path(&fd);
+    PINNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((p.clone(), shown.to_path_buf()));
+    std::mem::forget(fd);
+    p
+}
+
+static PINNED: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+
+/// Registers how paths under a handle are shown in messages (see [`shown`]) while the
+/// returned guard lives; the handle must outlive the guard.
+pub fn show_as(fd: &impl AsRawFd, shown: &Path) -> ShownAs {
+    let key = fd_path(fd);
+    PINNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((key.clone(), shown.to_path_buf()));
+    ShownAs { key }
+}
+
+/// See [`show_as`].
+#[derive(Debug)]
+pub struct ShownAs {
+    key: PathBuf,
+}
+
+impl Drop for ShownAs {
+    fn drop(&mut self) {
+        let mut pinned = PINNED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = pinned.iter().rposition(|(p, _)| *p == self.key) {
+            pinned.remove(i);
+        }
+    }
+}
+
+/// A path for messages: a path under a handle registered by [`pin_for_process`] or
+/// [`show_as`] is shown as the path under the root it stands for.
+pub fn shown(path: &Path) -> PathBuf {
+    let pinned = PINNED.lock().unwrap_or_else(|e| e.into_inner());
+    for (p, s) in pinned.iter().rev() {
+        if let Ok(rest) = path.strip_prefix(p) {
+            return if rest.as_os_str().is_empty() {
+                s.clone()
+            } else {
+                s.join(rest)
+            };
+        }
+    }
+    path.to_path_buf()
+}
+
+/// [`shown`] for every registered handle path in a message.
+pub fn shown_text(text: &str) -> String {
+    if !text.contains("/proc/self/fd/") {
+        return text.to_string();
+    }
+    let pinned = PINNED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = text.to_string();
+    for (p, s) in pinned.iter().rev() {
+        let (key, with) = (p.to_string_lossy(), s.to_string_lossy());
+        let mut at = 0;
+        while let Some(i) = out[at..].find(key.as_ref()) {
+            let start = at + i;
+            let end = start + key.len();
+            if out[end..].starts_with(|c: char| c.is_ascii_digit()) {
+                at = end;
+                continue;
+            }
+            out.replace_range(start..end, &with);
+            at = start + with.len();
+        }
+    }
+    out
+}
+
+/// How many directory handles a [`DirCache`] may hold: a quarter of the soft
+/// `RLIMIT_NOFILE` (at least 64, at most 16,384), leaving the rest for files, pipes and the
+/// engine's workers. The limit itself is left alone: commands inherit it.
+pub fn fd_budget() -> usize {
+    static BUDGET: OnceLock<usize> = OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(1 << 16);
+        usize::try_from(soft / 4)
+            .unwrap_or(16_384)
+            .clamp(64, 16_384)
+    })
+}
+
+/// The directory handles of one run (see the module docs). Keys are normalised catalog
+/// directories.
+#[derive(Debug)]
 pub struct DirCache {
     entries: Mutex<Entries>,
+    /// How many handles it may hold (see [`fd_budget`]).
+    cap: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    fd: Arc<OwnedFd>,
+    /// Its resolution followed a link.
+    linked: bool,
 }
 
 #[derive(Debug, Default)]
 struct Entries {
     /// Bumped by every invalidation: a resolution computed across one is not kept.
     generation: u64,
-    /// Catalog directory -> where it resolved. An entry reached without following a link
-    /// (`links == 0`) resolved to the root joined with its key.
-    map: FxHashMap<Box<str>, At>,
+    map: FxHashMap<Box<str>, Entry>,
     /// The same keys, in order (to find those under a path).
     keys: BTreeSet<Box<str>>,
     /// How many entries followed a link.
@@ -177,13 +594,16 @@ impl Entries {
         self.linked = 0;
     }
 
-    fn insert(&mut self, generation: u64, key: &str, at: At) {
+    fn insert(&mut self, generation: u64, key: &str, e: Entry, cap: usize) {
         if self.generation != generation {
             return;
         }
-        let linked = usize::from(at.links > 0);
-        match self.map.insert(key.into(), at) {
-            Some(old) => self.linked -= usize::from(old.links > 0),
+        if self.map.len() >= cap {
+            self.clear();
+        }
+        let linked = usize::from(e.linked);
+        match self.map.insert(key.into(), e) {
+            Some(old) => self.linked -= usize::from(old.linked),
             None => {
                 self.keys.insert(key.into());
             }
@@ -193,23 +613,28 @@ impl Entries {
 
     fn remove(&mut self, key: &str) {
         if let Some(old) = self.map.remove(key) {
-            self.linked -= usize::from(old.links > 0);
+            self.linked -= usize::from(old.linked);
             self.keys.remove(key);
         }
     }
 }
 
-/// A path resolved through a [`DirCache`], with what [`DirCache::learn_dir`] needs.
-#[derive(Debug)]
-pub struct Resolved {
-    pub real: PathBuf,
-    /// The generation and the parent directory's walk (for clean paths under a root).
-    parent: Option<(u64, usize, usize)>,
+impl Default for DirCache {
+    fn default() -> DirCache {
+        DirCache::new()
+    }
 }
 
 impl DirCache {
     pub fn new() -> DirCache {
-        DirCache::default()
+        DirCache::with_cap(fd_budget())
+    }
+
+    fn with_cap(cap: usize) -> DirCache {
+        DirCache {
+            entries: Mutex::default(),
+            cap: cap.max(1),
+        }
     }
 
     /// Forgets every directory: after anything that can change the tree behind the
@@ -220,34 +645,30 @@ impl DirCache {
         m.clear();
     }
 
-    /// Forgets what a change at the real path `real` (a link made or removed there, a
+    /// Forgets what a change at the catalog path `path` (a link made or removed there, a
     /// directory removed) can have changed: the directories at or below it, and every
     /// directory whose resolution followed a link (its target may have passed there).
-    pub fn invalidate_under(&self, root: &Root, real: &Path) {
-        let rel = root
-            .dir()
-            .and_then(|d| real.strip_prefix(d).ok())
-            .and_then(Path::to_str)
-            .filter(|r| !r.is_empty());
+    pub fn invalidate_under(&self, path: &str) {
+        let norm = normalize(path);
+        let key = norm.trim_start_matches('/');
         let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         m.generation += 1;
-        let Some(rel) = rel else {
+        if key.is_empty() {
             m.clear();
             return;
-        };
+        }
         if m.linked > 0 {
             let linked: Vec<Box<str>> = m
                 .map
                 .iter()
-                .filter(|(_, at)| at.links > 0)
+                .filter(|(_, e)| e.linked)
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in linked {
                 m.remove(&k);
             }
         }
-        let key = format!("/{rel}");
-        m.remove(&key);
+        m.remove(key);
         // Exactly the keys under `key/`: from "key/" up to "key0" ('0' follows '/').
         let (lo, hi) = (format!("{key}/"), format!("{key}0"));
         let below: Vec<Box<str>> = m
@@ -260,80 +681,104 @@ impl DirCache {
         }
     }
 
-    /// Like [`DirCache::resolve`], keeping what [`DirCache::learn_dir`] needs.
-    pub fn resolve_entry(&self, root: &Root, path: &str) -> io::Result<Resolved> {
-        let (Some(dir), true) = (root.dir(), is_clean(path)) else {
-            return Ok(Resolved {
-                real: root.resolve(path)?,
-                parent: None,
-            });
+    /// [`Root::open`], with the parent's handle looked up in (and added to) the cache.
+    pub fn resolve(&self, root: &Root, path: &str) -> io::Result<Real> {
+        absolute(path)?;
+        let path = normalize(path);
+        let Some((parent, name)) = split(&path) else {
+            return Ok(root.real_root());
         };
-        let generation = self
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .generation;
-        let cut = path.rfind('/').expect("an absolute path");
-        let (parent, name) = (&path[..cut], &path[cut + 1..]);
-        let mut at = self.dir(dir, path, parent)?;
-        at.real.push(name);
-        Ok(Resolved {
-            real: at.real,
-            parent: Some((generation, at.depth, at.links)),
-        })
-    }
-
-    /// Records that `path`, resolved as `r`, was just seen (`lstat`) to be a directory:
-    /// what walking it as a component would find, so that paths under it need no `lstat`
-    /// of it again.
-    pub fn learn_dir(&self, path: &str, r: &Resolved) {
-        if let Some((generation, depth, links)) = r.parent {
-            let at = At {
-                real: r.real.clone(),
-                depth: depth + 1,
-                links,
-            };
-            let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            m.insert(generation, path, at);
-        }
-    }
-
-    /// [`Root::resolve`], with the directories looked up in (and added to) the cache.
-    pub fn resolve(&self, root: &Root, path: &str) -> io::Result<PathBuf> {
-        let (Some(dir), true) = (root.dir(), is_clean(path)) else {
-            return root.resolve(path);
-        };
-        let cut = path.rfind('/').expect("an absolute path");
-        let (parent, name) = (&path[..cut], &path[cut + 1..]);
-        let mut at = self.dir(dir, path, parent)?;
-        at.real.push(name);
-        Ok(at.real)
-    }
-
-    /// Where the catalog directory `d` (clean; `""` for the root) resolves, every component
-    /// followed.
-    fn dir(&self, root: &Path, path: &str, d: &str) -> io::Result<At> {
-        if d.is_empty() {
-            return Ok(At {
-                real: root.to_path_buf(),
-                depth: 0,
-                links: 0,
-            });
+        if parent.is_empty() {
+            return Ok(Real::new(
+                Some(root.fd.clone()),
+                OsStr::new(name),
+                root.shown(&path),
+            ));
         }
         let generation = {
             let m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(at) = m.map.get(d) {
-                return Ok(at.clone());
+            if let Some(e) = m.map.get(parent) {
+                return Ok(Real::new(
+                    Some(e.fd.clone()),
+                    OsStr::new(name),
+                    root.shown(&path),
+                ));
             }
             m.generation
         };
-        let cut = d.rfind('/').expect("an absolute path");
-        let parent = self.dir(root, path, &d[..cut])?;
-        let at = walk(root, path, parent, vec![d[cut + 1..].into()], true)?;
-        let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        m.insert(generation, d, at.clone());
-        Ok(at)
+        let dir = match root.open_dir(parent) {
+            Ok((fd, linked)) => {
+                let fd = Arc::new(fd);
+                let e = Entry {
+                    fd: fd.clone(),
+                    linked,
+                };
+                let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+                m.insert(generation, parent, e, self.cap);
+                Some(fd)
+            }
+            Err(e) if missing(&e) => None,
+            Err(e) => return Err(with_path(e, &path)),
+        };
+        Ok(Real::new(dir, OsStr::new(name), root.shown(&path)))
     }
+}
+
+/// The parent does not exist (or is not a directory): the path is simply absent.
+fn missing(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
+}
+
+fn with_path(e: io::Error, path: &str) -> io::Error {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{path}: too many levels of symbolic links under the root"),
+        );
+    }
+    io::Error::new(e.kind(), format!("{path}: {e}"))
+}
+
+/// `(parent, name)` of a normalised path, the parent without its leading `/` (`""` for the
+/// root); `None` for `/` itself.
+fn split(path: &str) -> Option<(&str, &str)> {
+    let cut = path.rfind('/')?;
+    if path.len() == 1 {
+        return None;
+    }
+    Some((&path[1..cut.max(1)], &path[cut + 1..]))
+}
+
+/// Removes `.`, empty components and trailing `/`, and resolves `..` textually (it stops
+/// at `/`): `/a/../b` is `/b` whatever `/a` is.
+pub fn normalize(path: &str) -> std::borrow::Cow<'_, str> {
+    if is_clean(path) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for p in &parts {
+        out.push('/');
+        out.push_str(p);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Whether a catalog path names the root itself (`/`, `/..`, `//.`, ...).
+pub fn is_root(path: &str) -> bool {
+    path.starts_with('/') && normalize(path) == "/"
 }
 
 /// Absolute, and no empty, `.` or `..` component (so not `/` itself).
@@ -389,67 +834,85 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
+    /// Where a resolved path really is (through its handle).
+    fn real_dir(r: &Real) -> PathBuf {
+        std::fs::read_link(fd_path(&**r.dir().expect("a handle"))).unwrap()
+    }
+
     #[test]
     fn planted_links_stay_inside() {
         let tmp = tempfile::tempdir().unwrap();
         let root = Root::new(tmp.path()).unwrap();
         let base = root.dir().unwrap().to_path_buf();
-        std::fs::create_dir(base.join("real")).unwrap();
+        std::fs::create_dir_all(base.join("real/sub")).unwrap();
+        std::fs::create_dir_all(base.join("tmp")).unwrap();
         symlink("/etc", base.join("etc")).unwrap();
         symlink("../../../../real", base.join("up")).unwrap();
         symlink("/tmp", base.join("abs")).unwrap();
         // DIR/etc -> /etc means DIR/etc again: a loop, refused.
-        assert!(root.resolve("/etc/passwd").is_err());
+        assert!(root.open("/etc/passwd").is_err());
         // The last component is not followed: the link itself is what is managed.
-        assert_eq!(root.resolve("/etc").unwrap(), base.join("etc"));
-        assert_eq!(root.resolve("/up/f").unwrap(), base.join("real/f"));
-        assert_eq!(root.resolve("/abs/f").unwrap(), base.join("tmp/f"));
-        assert_eq!(root.resolve("/a/../../b").unwrap(), base.join("b"));
-        assert!(root.resolve("relative").is_err());
+        let r = root.open("/etc").unwrap();
+        assert_eq!((real_dir(&r), r.name()), (base.clone(), OsStr::new("etc")));
+        assert_eq!(real_dir(&root.open("/up/f").unwrap()), base.join("real"));
+        assert_eq!(
+            real_dir(&root.open("/up/sub/f").unwrap()),
+            base.join("real/sub")
+        );
+        assert_eq!(real_dir(&root.open("/abs/f").unwrap()), base.join("tmp"));
+        let r = root.open("/a/../../b").unwrap();
+        assert_eq!((real_dir(&r), r.name()), (base.clone(), OsStr::new("b")));
+        assert_eq!(
+            r.display().to_string(),
+            base.join("b").display().to_string()
+        );
+        // A missing parent: no handle, nothing by name.
+        let r = root.open("/missing/a/b").unwrap();
+        assert!(r.dir().is_none() && r.lstat().is_err() && r.as_os_str().is_empty());
+        assert!(root.open("relative").is_err());
+        assert!(is_root("/") && is_root("/..") && is_root("//./a/..") && !is_root("/a"));
     }
 
     #[test]
-    fn the_dir_cache_resolves_like_resolve_and_forgets_on_invalidate() {
+    fn the_dir_cache_keeps_handles_and_forgets_on_invalidate() {
         let tmp = tempfile::tempdir().unwrap();
         let root = Root::new(tmp.path()).unwrap();
         let base = root.dir().unwrap().to_path_buf();
         std::fs::create_dir_all(base.join("real/sub")).unwrap();
-        symlink("/etc", base.join("etc")).unwrap();
         symlink("../../../../real", base.join("up")).unwrap();
-        symlink("/real/sub", base.join("abs")).unwrap();
         symlink("up/sub", base.join("chain")).unwrap();
         let cache = DirCache::new();
-        for p in [
-            "/etc",
-            "/up/f",
-            "/up/sub/f",
-            "/abs/f",
-            "/chain/f",
-            "/chain/x/y/f",
-            "/missing/a/b",
-            "/a/../../b",
-            "/up/./f",
-            "/",
+        for (p, dir) in [
+            ("/up/f", "real"),
+            ("/chain/f", "real/sub"),
+            ("/real/sub/f", "real/sub"),
         ] {
-            // Twice: the second answer comes from the cache.
             for _ in 0..2 {
                 assert_eq!(
-                    cache.resolve(&root, p).unwrap(),
-                    root.resolve(p).unwrap(),
+                    real_dir(&cache.resolve(&root, p).unwrap()),
+                    base.join(dir),
                     "{p}"
                 );
             }
         }
-        assert!(cache.resolve(&root, "/etc/passwd").is_err());
-        assert!(cache.resolve(&root, "relative").is_err());
-        // A directory that becomes a link: stale until invalidated, then followed inside.
+        // A directory that becomes a link: its handle stays on the directory until
+        // invalidated, then the link is followed inside the root.
         std::fs::create_dir(base.join("d")).unwrap();
-        assert_eq!(cache.resolve(&root, "/d/f").unwrap(), base.join("d/f"));
-        std::fs::remove_dir(base.join("d")).unwrap();
+        assert_eq!(
+            real_dir(&cache.resolve(&root, "/d/f").unwrap()),
+            base.join("d")
+        );
+        std::fs::rename(base.join("d"), base.join("d-old")).unwrap();
         symlink("/real", base.join("d")).unwrap();
-        cache.invalidate();
-        assert_eq!(cache.resolve(&root, "/d/f").unwrap(), base.join("real/f"));
-        // A link loop through cached directories is still refused.
+        assert_eq!(
+            real_dir(&cache.resolve(&root, "/d/f").unwrap()),
+            base.join("d-old")
+        );
+        cache.invalidate_under("/d");
+        assert_eq!(
+            real_dir(&cache.resolve(&root, "/d/f").unwrap()),
+            base.join("real")
+        );
         symlink("/loop2", base.join("loop1")).unwrap();
         symlink("/loop1", base.join("loop2")).unwrap();
         assert!(cache.resolve(&root, "/loop1/f").is_err());
@@ -468,22 +931,55 @@ mod tests {
         for p in ["/d/sub/f", "/d-x/f", "/e/f", "/up/f"] {
             cache.resolve(&root, p).unwrap();
         }
-        // /d becomes a link: /d and below are forgotten, /d-x (a sibling that sorts
-        // between "/d" and "/d/") and /e are kept.
-        std::fs::remove_dir_all(base.join("d")).unwrap();
-        symlink("/real2", base.join("d")).unwrap();
-        // /up is retargeted: entries that followed a link go with any invalidation.
-        std::fs::remove_file(base.join("up")).unwrap();
-        symlink("/real2", base.join("up")).unwrap();
-        cache.invalidate_under(&root, &base.join("d"));
-        assert_eq!(
-            cache.resolve(&root, "/d/sub/f").unwrap(),
-            base.join("real2/sub/f")
-        );
-        assert_eq!(cache.resolve(&root, "/up/f").unwrap(), base.join("real2/f"));
+        cache.invalidate_under("/d");
         let m = cache.entries.lock().unwrap();
-        assert!(m.map.contains_key("/d-x") && m.map.contains_key("/e"));
+        assert!(m.map.contains_key("d-x") && m.map.contains_key("e"));
+        assert!(!m.map.contains_key("d/sub") && !m.map.contains_key("up"));
         assert_eq!(m.keys.len(), m.map.len());
+    }
+
+    #[test]
+    fn the_dir_cache_holds_at_most_its_budget_of_handles() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path()).unwrap();
+        let cache = DirCache::with_cap(8);
+        for d in 0..20 {
+            root.create_dir_all(&format!("/d{d}"), 0o755).unwrap();
+            let r = cache.resolve(&root, &format!("/d{d}/f")).unwrap();
+            assert!(r.dir().is_some());
+            let m = cache.entries.lock().unwrap();
+            assert!(m.map.len() <= 8 && m.keys.len() == m.map.len());
+        }
+        assert!((64..=16_384).contains(&fd_budget()));
+    }
+
+    #[test]
+    fn create_dir_all_makes_each_directory_inside() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("root")).unwrap();
+        std::fs::create_dir(tmp.path().join("outside")).unwrap();
+        let root = Root::new(&tmp.path().join("root")).unwrap();
+        let base = root.dir().unwrap().to_path_buf();
+        symlink(tmp.path().join("outside"), base.join("var")).unwrap();
+        // The link's target is taken inside the root, where it does not exist.
+        assert!(root.create_dir_all("/var/lib/fleet", 0o755).is_err());
+        assert_eq!(
+            std::fs::read_dir(tmp.path().join("outside"))
+                .unwrap()
+                .count(),
+            0
+        );
+        std::fs::remove_file(base.join("var")).unwrap();
+        symlink("../../../outside", base.join("var")).unwrap();
+        std::fs::create_dir(base.join("outside")).unwrap();
+        root.create_dir_all("/var/lib/fleet", 0o755).unwrap();
+        assert!(base.join("outside/lib/fleet").is_dir());
+        assert_eq!(
+            std::fs::read_dir(tmp.path().join("outside"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 
     #[test]
@@ -496,5 +992,7 @@ mod tests {
         ] {
             assert!(!is_clean(p), "{p}");
         }
+        assert_eq!(normalize("/a//b/./c/../"), "/a/b");
+        assert_eq!(normalize("/.."), "/");
     }
 }

@@ -11,8 +11,7 @@
 //! one without the key can test a guess. A noop run on a machine without a state directory
 //! uses a key of its own (it creates nothing).
 
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Read;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -34,23 +33,13 @@ impl ReportKey {
     /// `STATE/report-key`, made (0600) when missing and `create`; without it, a key for
     /// this run only.
     pub fn for_state(state: &Path, create: bool) -> ReportKey {
-        let path = state.join("report-key");
-        if let Some(key) = read_key(&path) {
+        if let Some(key) = read_key(state) {
             return key;
         }
         let key = ReportKey(random());
-        if create && std::fs::create_dir_all(state).is_ok() {
-            let written = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .and_then(|mut f| f.write_all(&key.0).and_then(|()| f.sync_all()));
-            match written {
-                Ok(()) => {}
-                // Another run made it first: use that one.
-                Err(_) => return read_key(&path).unwrap_or(key),
-            }
+        if create && super::state::create_state_file(state, "report-key", &key.0).is_err() {
+            // Another run made it first: use that one.
+            return read_key(state).unwrap_or(key);
         }
         key
     }
@@ -83,11 +72,9 @@ impl ReportKey {
     }
 }
 
-fn read_key(path: &Path) -> Option<ReportKey> {
-    let mut key = [0u8; 32];
-    let mut f = std::fs::File::open(path).ok()?;
-    f.read_exact(&mut key).ok()?;
-    Some(ReportKey(key))
+fn read_key(state: &Path) -> Option<ReportKey> {
+    let bytes = super::state::read_state_file(state, "report-key").ok()?;
+    Some(ReportKey(bytes.try_into().ok()?))
 }
 
 /// 32 bytes from the kernel's random source (never fails on Linux; a fallback from the

@@ -1,18 +1,97 @@
 //! The state directory: the run lock, the content-addressed backup store and saved reports.
 //!
 //! Layout (CLI.md "State"): `lock`, `backup/<sha256>` (old bytes), `backup/index.jsonl` (one
-//! `{"path","time","sha256"}` line per backup, appended), `reports/<time>.json`,
-//! `report-key` (`apply::secret`). Backups and reports may hold secrets (old contents,
-//! sums of private files): they are written 0600 (umask aside, as `private_file` opens them).
+//! `{"path","time","sha256","mode","uid","gid"}` line per backup, appended),
+//! `reports/<time>.json`, `report-key` (`apply::secret`). Backups and reports may hold
+//! secrets (old contents, sums of private files): they are written 0600.
+//!
+//! Nothing in it is opened through a link: the state directory itself (the last component of
+//! the path given; the default `/var/lib` above it is resolved inside the root, see
+//! `apply::root`), `backup/`, `reports/` and every file in them are opened with `O_NOFOLLOW`
+//! relative to the handle of the directory above, so a link planted there is refused rather
+//! than followed. The backup store is 0700 and its blobs 0600, whatever the files were: the
+//! mode, owner and group of each backed-up file are in its index line.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{File, TryLockError};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
+use rustix::fs::{Mode, OFlags};
+
+use super::root::{fd_path, shown};
 use crate::catalog::json::sha256_hex;
+
+/// Opens the directory `path` without following its last component (`O_PATH`), making it
+/// (and, with `create`, its parents) first with `mode` when `create`. An empty path is
+/// "not found" (there is no state directory).
+fn open_dir_nofollow(path: &Path, create: bool, mode: u32) -> io::Result<OwnedFd> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    if create {
+        std::fs::create_dir_all(parent)?;
+    }
+    let pfd = rustix::fs::open(
+        parent,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    sub_dir(pfd.as_fd(), name, create, mode)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", shown(path).display())))
+}
+
+/// The directory `name` in `dir`, never through a link (a link there is an error), made with
+/// `mode` when `create` and missing.
+fn sub_dir(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    create: bool,
+    mode: u32,
+) -> io::Result<OwnedFd> {
+    if create {
+        match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(mode)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => Ok(fd),
+        Err(rustix::io::Errno::NOTDIR | rustix::io::Errno::LOOP) => Err(io::Error::other(
+            "not a directory (a symbolic link is not followed here)",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Opens `name` in `dir` with `flags`, never through a link.
+fn open_in(dir: BorrowedFd<'_>, name: &str, flags: OFlags, mode: u32) -> io::Result<File> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(mode),
+    )?;
+    Ok(File::from(fd))
+}
+
+/// `chmod` through a directory handle (`O_PATH` handles take no `fchmod`).
+fn chmod_dir(fd: &OwnedFd, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(fd_path(fd), std::fs::Permissions::from_mode(mode))
+}
 
 /// The held run lock of a state directory; released when dropped.
 #[derive(Debug)]
@@ -34,9 +113,9 @@ impl std::fmt::Display for LockError {
             LockError::Busy(p) => write!(
                 f,
                 "another fleet apply is running (it holds {})",
-                p.display()
+                shown(p).display()
             ),
-            LockError::Io(p, e) => write!(f, "cannot lock {}: {e}", p.display()),
+            LockError::Io(p, e) => write!(f, "cannot lock {}: {e}", shown(p).display()),
         }
     }
 }
@@ -46,19 +125,22 @@ impl std::fmt::Display for LockError {
 /// (a noop run on a machine fleet never changed creates nothing).
 pub fn lock(state: &Path, create: bool, wait: bool) -> Result<Option<Lock>, LockError> {
     let path = state.join("lock");
-    if !create && !path.exists() {
-        return Ok(None);
-    }
-    if create {
-        std::fs::create_dir_all(state).map_err(|e| LockError::Io(path.clone(), e))?;
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| LockError::Io(path.clone(), e))?;
+    let dir = match open_dir_nofollow(state, create, 0o755) {
+        Ok(d) => d,
+        Err(e) if !create && e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LockError::Io(path, e)),
+    };
+    let flags = OFlags::RDWR
+        | if create {
+            OFlags::CREATE
+        } else {
+            OFlags::empty()
+        };
+    let file = match open_in(dir.as_fd(), "lock", flags, 0o644) {
+        Ok(f) => f,
+        Err(e) if !create && e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LockError::Io(path, e)),
+    };
     if wait {
         file.lock().map_err(|e| LockError::Io(path.clone(), e))?;
     } else {
@@ -77,54 +159,80 @@ pub fn lock(state: &Path, create: bool, wait: bool) -> Result<Option<Lock>, Lock
 /// managed directory looking for them.
 #[derive(Debug)]
 pub struct Unfinished {
-    path: PathBuf,
+    dir: OwnedFd,
 }
 
 impl Unfinished {
     /// Marks the start of a run that writes; returns the marker and whether an earlier run
     /// left it behind. With `flush`, the marker is on disk before anything is written.
     pub fn begin(state: &Path, flush: bool) -> io::Result<(Unfinished, bool)> {
-        std::fs::create_dir_all(state)?;
-        let path = state.join("unfinished");
-        let left = path.exists();
-        let f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)?;
+        let dir = open_dir_nofollow(state, true, 0o755)?;
+        let left =
+            rustix::fs::statat(&dir, "unfinished", rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok();
+        let f = open_in(
+            dir.as_fd(),
+            "unfinished",
+            OFlags::WRONLY | OFlags::CREATE,
+            0o644,
+        )?;
         if flush && !left {
             f.sync_all()?;
-            File::open(state)?.sync_all()?;
+            File::open(fd_path(&dir))?.sync_all()?;
         }
-        Ok((Unfinished { path }, left))
+        Ok((Unfinished { dir }, left))
     }
 
     /// The run ended (whatever its resources did): no temp file of it is left.
     pub fn end(self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = rustix::fs::unlinkat(&self.dir, "unfinished", rustix::fs::AtFlags::empty());
     }
+}
+
+/// Reads the small file `STATE/name`, never through a link.
+pub(crate) fn read_state_file(state: &Path, name: &str) -> io::Result<Vec<u8>> {
+    let sd = open_dir_nofollow(state, false, 0o755)?;
+    let mut bytes = Vec::new();
+    open_in(sd.as_fd(), name, OFlags::RDONLY, 0)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Creates `STATE/name` (0600) holding `bytes`, never through a link; fails when it exists.
+pub(crate) fn create_state_file(state: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let sd = open_dir_nofollow(state, true, 0o755)?;
+    let mut f = open_in(
+        sd.as_fd(),
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
+        0o600,
+    )?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// Saves a report as `STATE/reports/<started>.json` (atomically), returning its path.
 pub fn save_report(state: &Path, started: &str, json: &str) -> io::Result<PathBuf> {
-    let dir = state.join("reports");
-    std::fs::create_dir_all(&dir)?;
+    let sd = open_dir_nofollow(state, true, 0o755)?;
+    let dir = sub_dir(sd.as_fd(), "reports".as_ref(), true, 0o700)?;
     let name = started.replace(':', "");
-    let path = dir.join(format!("{name}.json"));
-    let tmp = dir.join(format!(".{name}.json.tmp"));
-    private_file()
-        .truncate(true)
-        .open(&tmp)?
-        .write_all(json.as_bytes())?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(path)
-}
-
-/// Options that create (or open) a file for writing, mode 0600 when created.
-fn private_file() -> OpenOptions {
-    let mut o = OpenOptions::new();
-    o.write(true).create(true).mode(0o600);
-    o
+    let (file, tmp) = (format!("{name}.json"), format!(".{name}.json.tmp"));
+    let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), rustix::fs::AtFlags::empty());
+    let written = (|| {
+        let mut f = open_in(
+            dir.as_fd(),
+            &tmp,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
+            0o600,
+        )?;
+        f.write_all(json.as_bytes())?;
+        drop(f);
+        rustix::fs::renameat(&dir, tmp.as_str(), &dir, file.as_str())?;
+        Ok::<_, io::Error>(())
+    })();
+    if let Err(e) = written {
+        let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), rustix::fs::AtFlags::empty());
+        return Err(e);
+    }
+    Ok(shown(&state.join("reports").join(file)))
 }
 
 /// One backed-up version of a file.
@@ -135,19 +243,40 @@ pub struct BackupEntry {
     /// RFC 3339 UTC.
     pub time: String,
     pub sha256: String,
+    /// The file's mode (octal, `"0600"`), owner and group ids when it was backed up; absent
+    /// in backups made before they were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+}
+
+impl BackupEntry {
+    /// Mode, owner and group, when all were kept.
+    pub fn meta(&self) -> Option<(u32, u32, u32)> {
+        let mode = u32::from_str_radix(self.mode.as_deref()?, 8).ok()?;
+        Some((mode & 0o7777, self.uid?, self.gid?))
+    }
 }
 
 /// The content-addressed backup store `STATE/backup`.
 #[derive(Debug)]
 pub struct Backups {
+    state: PathBuf,
     dir: PathBuf,
+    /// The store's handle, once opened (made, on the first backup).
+    pinned: OnceLock<Arc<OwnedFd>>,
     index: Mutex<()>,
 }
 
 impl Backups {
     pub fn new(state: &Path) -> Backups {
         Backups {
+            state: state.to_path_buf(),
             dir: state.join("backup"),
+            pinned: OnceLock::new(),
             index: Mutex::new(()),
         }
     }
@@ -156,27 +285,63 @@ impl Backups {
         &self.dir
     }
 
+    /// The store's handle; made (0700) when `create`. An existing store that is open to
+    /// others is closed to them.
+    fn handle(&self, create: bool) -> io::Result<Arc<OwnedFd>> {
+        if let Some(h) = self.pinned.get() {
+            return Ok(h.clone());
+        }
+        let _guard = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = self.pinned.get() {
+            return Ok(h.clone());
+        }
+        let sd = open_dir_nofollow(&self.state, create, 0o755)?;
+        let fd = sub_dir(sd.as_fd(), "backup".as_ref(), create, 0o700).map_err(|e| {
+            io::Error::new(e.kind(), format!("{}: {e}", shown(&self.dir).display()))
+        })?;
+        let st = rustix::fs::fstat(&fd)?;
+        if st.st_mode & 0o077 != 0 && create {
+            chmod_dir(&fd, st.st_mode & 0o700)?;
+        }
+        Ok(self.pinned.get_or_init(|| Arc::new(fd)).clone())
+    }
+
     /// Stores `bytes` as the old content of `path` (idempotent per content) and records it.
     pub fn save(&self, path: &str, bytes: &[u8]) -> io::Result<String> {
+        self.save_file(path, bytes, None)
+    }
+
+    /// [`Backups::save`], recording the file's mode, owner and group (`meta`).
+    pub fn save_file(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        meta: Option<(u32, u32, u32)>,
+    ) -> io::Result<String> {
         let sha = sha256_hex(bytes);
-        std::fs::create_dir_all(&self.dir)?;
-        let blob = self.dir.join(&sha);
-        if !blob.exists() {
+        let dir = self.handle(true)?;
+        let present =
+            rustix::fs::statat(&*dir, sha.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok();
+        if !present {
             // A name of its own: two workers may back up the same content at once (with
             // one shared name, one truncated the other's file or lost its rename).
             static N: AtomicU64 = AtomicU64::new(0);
             let n = N.fetch_add(1, Ordering::Relaxed);
-            let tmp = self
-                .dir
-                .join(format!(".{sha}.{}-{n}.tmp", std::process::id()));
+            let tmp = format!(".{sha}.{}-{n}.tmp", std::process::id());
             let written = (|| {
-                let mut f = private_file().create_new(true).open(&tmp)?;
+                let mut f = open_in(
+                    dir.as_fd(),
+                    &tmp,
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
+                    0o600,
+                )?;
                 f.write_all(bytes)?;
                 f.sync_all()?;
-                std::fs::rename(&tmp, &blob)
+                rustix::fs::renameat(&*dir, tmp.as_str(), &*dir, sha.as_str())?;
+                Ok::<_, io::Error>(())
             })();
             if let Err(e) = written {
-                let _ = std::fs::remove_file(&tmp);
+                let _ = rustix::fs::unlinkat(&*dir, tmp.as_str(), rustix::fs::AtFlags::empty());
                 return Err(e);
             }
         }
@@ -184,21 +349,31 @@ impl Backups {
             path: path.to_string(),
             time: super::time::now_rfc3339(),
             sha256: sha.clone(),
+            mode: meta.map(|m| format!("{:04o}", m.0 & 0o7777)),
+            uid: meta.map(|m| m.1),
+            gid: meta.map(|m| m.2),
         };
         let mut line = serde_json::to_string(&entry).expect("entry serialises");
         line.push('\n');
         let _guard = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        let mut f = private_file()
-            .write(false)
-            .append(true)
-            .open(self.dir.join("index.jsonl"))?;
+        let mut f = open_in(
+            dir.as_fd(),
+            "index.jsonl",
+            OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND,
+            0o600,
+        )?;
         f.write_all(line.as_bytes())?;
         Ok(sha)
     }
 
     /// Every backup, oldest first (unreadable lines are skipped).
     pub fn list(&self) -> io::Result<Vec<BackupEntry>> {
-        let text = match std::fs::read_to_string(self.dir.join("index.jsonl")) {
+        let read = self.handle(false).and_then(|dir| {
+            let mut text = String::new();
+            open_in(dir.as_fd(), "index.jsonl", OFlags::RDONLY, 0)?.read_to_string(&mut text)?;
+            Ok(text)
+        });
+        let text = match read {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
@@ -225,7 +400,16 @@ impl Backups {
 
     /// The bytes of a backup.
     pub fn read(&self, sha: &str) -> io::Result<Vec<u8>> {
-        std::fs::read(self.dir.join(sha))
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{sha:?} is not a sha256"),
+            ));
+        }
+        let dir = self.handle(false)?;
+        let mut v = Vec::new();
+        open_in(dir.as_fd(), sha, OFlags::RDONLY, 0)?.read_to_end(&mut v)?;
+        Ok(v)
     }
 }
 

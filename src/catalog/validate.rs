@@ -204,6 +204,7 @@ pub(crate) fn check(
     match ty.name {
         "file" => {
             exclusive(decl, &mut params, "content", "source", diags);
+            root_file(decl, diags);
             let link = decl.params.get("ensure").and_then(|a| a.value.as_str()) == Some("link");
             if link && !is_set(decl, "target") {
                 diags.push(
@@ -262,6 +263,46 @@ pub(crate) fn check(
         _ => {}
     }
     params
+}
+
+/// A `file` whose path is the root directory itself (`/`, `/..`, `//.`) may only be a
+/// directory: removing or replacing it would remove everything under the root (on a
+/// machine, `rm -rf /`). The provider refuses it as well.
+fn root_file(decl: &Declared, diags: &mut Vec<Diagnostic>) {
+    let (path, span) = match decl
+        .params
+        .get("path")
+        .filter(|a| a.value.as_str().is_some())
+    {
+        Some(a) => (a.value.as_str().unwrap_or_default(), a.value_span()),
+        None => (decl.title.as_str(), decl.title_span),
+    };
+    // Normalised as the provider does (`..` stops at the root): nothing left is `/`.
+    let depth = path.split('/').fold(0usize, |depth, c| match c {
+        "" | "." => depth,
+        ".." => depth.saturating_sub(1),
+        _ => depth + 1,
+    });
+    let is_root = path.starts_with('/') && depth == 0;
+    if !is_root {
+        return;
+    }
+    let ensure = decl.params.get("ensure").and_then(|a| a.value.as_str());
+    let replaces = match ensure {
+        Some(e) => matches!(e, "absent" | "file" | "link"),
+        None => is_set(decl, "content") || is_set(decl, "source") || is_set(decl, "target"),
+    };
+    if replaces {
+        diags.push(
+            Diagnostic::error(
+                "invalid-value",
+                span,
+                format!("file `{path}` is the root directory: it cannot be removed or replaced"),
+            )
+            .with_primary("the root directory")
+            .with_help("manage the files and directories under it instead"),
+        );
+    }
 }
 
 /// Whether the declaration sets `name` to something other than `none`.

@@ -69,13 +69,30 @@ pub struct ApplyArgs {
     pub facts: Option<PathBuf>,
 }
 
-/// `/var/lib/fleet` under the root, or `--state-dir` as given.
-pub(crate) fn state_dir(root: &Root, given: Option<&Path>) -> Result<PathBuf, String> {
-    match given {
-        Some(p) => Ok(p.to_path_buf()),
-        None => root
-            .resolve("/var/lib/fleet")
-            .map_err(|e| format!("state directory: {e}")),
+/// `/var/lib/fleet` under the root, or `--state-dir` as given. The default's `/var/lib` is
+/// resolved inside the root and pinned for the process (`apply::root`); `fleet` itself is
+/// never followed (`apply::state`). With `create`, `/var/lib` is made when missing; without,
+/// a missing one gives an empty path: no state directory.
+pub(crate) fn state_dir(
+    root: &Root,
+    given: Option<&Path>,
+    create: bool,
+) -> Result<PathBuf, String> {
+    if let Some(p) = given {
+        // The operator's own path: a link there is their choice, followed once here.
+        return Ok(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()));
+    }
+    let err = |e: std::io::Error| format!("state directory: {e}");
+    if create {
+        root.create_dir_all("/var/lib", 0o755).map_err(err)?;
+    }
+    match root.open_dir_handle("/var/lib") {
+        Ok(fd) => {
+            let shown = root.path().join("var/lib");
+            Ok(crate::apply::root::pin_for_process(fd, &shown).join("fleet"))
+        }
+        Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => Ok(PathBuf::new()),
+        Err(e) => Err(err(e)),
     }
 }
 
@@ -181,7 +198,7 @@ pub fn run(args: ApplyArgs) -> i32 {
             return fail_code;
         }
     };
-    let state_dir = match state_dir(&root, args.state_dir.as_deref()) {
+    let state_dir = match state_dir(&root, args.state_dir.as_deref(), !args.noop) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("fleet: {e}");

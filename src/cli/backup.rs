@@ -47,7 +47,8 @@ pub fn run(args: BackupArgs) -> i32 {
         },
         None => Root::host(),
     };
-    let state_dir = match super::apply::state_dir(&root, args.state_dir.as_deref()) {
+    let create = matches!(args.action, BackupAction::Restore { .. });
+    let state_dir = match super::apply::state_dir(&root, args.state_dir.as_deref(), create) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("fleet: {e}");

@@ -12,12 +12,96 @@ use super::meta::{self, MetaDoc, ReleaseInfo};
 use super::owner;
 use super::spec::{check_id, Ensure, Spec};
 use super::unpack::{no_symlink_parents, unpack};
-use super::{host_path, Env, Error, Hooks};
+use super::{Env, Error, Hooks};
+use crate::apply::root::{fd_path, show_as, Root, ShownAs};
+
+/// A deploy root reached through the sandbox root, the way every path under `--root` is
+/// (`apply::root`): the deploy root and its `releases/` are resolved inside the root (a
+/// planted link is followed chroot-like, never out of it) and pinned as directory handles;
+/// the code below works through their `/proc/self/fd/N` paths, so a directory swapped for a
+/// link afterwards cannot redirect it. `shared/` paths are resolved inside the root each.
+struct Layout {
+    root: Root,
+    /// The deploy root's catalog path (normalised).
+    at: String,
+    /// The pinned deploy root and `releases/` (when it exists).
+    deploy: PathBuf,
+    releases: Option<PathBuf>,
+    _pins: Vec<(std::os::fd::OwnedFd, ShownAs)>,
+}
+
+impl Layout {
+    /// `path` under `env.root`; `None` when it does not exist and `create` is false. With
+    /// `create`, the deploy root (and with `releases`, `releases/`) is made first.
+    fn open(env: &Env, path: &Path, create: bool, releases: bool) -> Result<Option<Layout>, Error> {
+        let root = match &env.root {
+            Some(d) => Root::new(d).map_err(Error::io(format!("open {}", d.display())))?,
+            None => Root::host(),
+        };
+        let at = crate::apply::root::normalize(&path.to_string_lossy()).into_owned();
+        let shown = |rel: &str| -> PathBuf {
+            let mut p = root.path().to_path_buf();
+            p.push(at.trim_start_matches('/'));
+            if !rel.is_empty() {
+                p.push(rel);
+            }
+            p
+        };
+        let mut pins = Vec::new();
+        let mut pin =
+            |catalog: &str, shown: PathBuf, make: bool| -> Result<Option<PathBuf>, Error> {
+                if make {
+                    root.create_dir_all(catalog, 0o755)
+                        .map_err(Error::io(format!("create {}", shown.display())))?;
+                }
+                match root.open_dir_handle(catalog) {
+                    Ok(fd) => {
+                        let p = fd_path(&fd);
+                        let guard = show_as(&fd, &shown);
+                        pins.push((fd, guard));
+                        Ok(Some(p))
+                    }
+                    Err(e) if !make && e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::io(format!("open {}", shown.display()))(e)),
+                }
+            };
+        let Some(deploy) = pin(&at, shown(""), create)? else {
+            return Ok(None);
+        };
+        let releases = pin(
+            &format!("{at}/releases"),
+            shown("releases"),
+            create && releases,
+        )?;
+        Ok(Some(Layout {
+            root,
+            at,
+            deploy,
+            releases,
+            _pins: pins,
+        }))
+    }
+
+    /// `releases/`, which must exist by now.
+    fn releases(&self) -> Result<&Path, Error> {
+        self.releases.as_deref().ok_or_else(|| {
+            Error::io(format!("open {}/releases", self.shown().display()))(io::Error::from(
+                io::ErrorKind::NotFound,
+            ))
+        })
+    }
+
+    /// The deploy root as a path under the root, for messages and hooks.
+    fn shown(&self) -> PathBuf {
+        self.root.path().join(self.at.trim_start_matches('/'))
+    }
+}
 
 /// What applying a spec would do (and, in an [`Outcome`], what it did), in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
-    /// The deploy root on this host (under the sandbox root, if any).
+    /// The deploy root on this host (under the sandbox root, if any), as text: the run
+    /// itself reaches it through a pinned handle.
     pub deploy_root: PathBuf,
     pub id: String,
     /// Leftovers of an interrupted run, removed first.
@@ -145,48 +229,69 @@ pub struct Rollback {
 
 /// What [`apply`] would do, without changing anything.
 pub fn plan(spec: &Spec, env: &Env) -> Result<Plan, Error> {
-    let root = host_path(env.root.as_deref(), &spec.path);
-    compute(spec, &root)
+    let layout = Layout::open(env, &spec.path, false, false)?;
+    compute(spec, layout.as_ref())
 }
 
 /// Brings the deploy root to the spec: see the module docs for the steps and guarantees.
 pub fn apply(spec: &Spec, env: &Env) -> Result<Outcome, Error> {
-    let root = host_path(env.root.as_deref(), &spec.path);
-    if spec.ensure == Ensure::Absent && fs::symlink_metadata(&root).is_err() {
-        return Ok(Outcome {
-            plan: compute(spec, &root)?,
-            hook_output: Vec::new(),
-        });
+    if spec.ensure == Ensure::Absent {
+        let Some(layout) = Layout::open(env, &spec.path, false, false)? else {
+            return Ok(Outcome {
+                plan: compute(spec, None)?,
+                hook_output: Vec::new(),
+            });
+        };
+        let _lock = lock(&layout.deploy)?;
+        let plan = compute(spec, Some(&layout))?;
+        let hook_output = execute(spec, env, &plan, &layout)?;
+        return Ok(Outcome { plan, hook_output });
     }
-    fs::create_dir_all(&root).map_err(Error::io(format!("create {}", root.display())))?;
-    let _lock = lock(&root)?;
-    let plan = compute(spec, &root)?;
-    let hook_output = execute(spec, env, &plan)?;
+    let layout = Layout::open(env, &spec.path, true, true)?
+        .ok_or_else(|| Error::Spec(format!("cannot create {}", spec.path.display())))?;
+    let _lock = lock(&layout.deploy)?;
+    let plan = compute(spec, Some(&layout))?;
+    let hook_output = execute(spec, env, &plan, &layout)?;
     Ok(Outcome { plan, hook_output })
 }
 
 /// The releases under the deploy root `path`, newest first.
 pub fn list(path: &Path, root: Option<&Path>) -> Result<Vec<ReleaseInfo>, Error> {
-    let dir = host_path(root, path);
-    meta::read_all(&dir).map_err(Error::io(format!("read {}", dir.display())))
+    let env = Env::new(root.map(Path::to_path_buf), &|_: &str| None);
+    let Some(l) = Layout::open(&env, path, false, false)? else {
+        return Ok(Vec::new());
+    };
+    meta::read_all(&l.deploy, l.releases.as_deref())
+        .map_err(Error::io(format!("read {}", l.shown().display())))
 }
 
 /// Points `current` at the previous release (the next older one by deploy order) or at `to`,
 /// then deletes the release that was current.
 pub fn rollback(path: &Path, root: Option<&Path>, to: Option<&str>) -> Result<Rollback, Error> {
-    let dir = host_path(root, path);
-    if !dir.is_dir() {
-        return Err(Error::Rollback(format!(
+    let env = Env::new(root.map(Path::to_path_buf), &|_: &str| None);
+    let not_root = |shown: &Path| {
+        Error::Rollback(format!(
             "{} is not a deploy root: nothing to roll back",
-            dir.display()
-        )));
-    }
+            shown.display()
+        ))
+    };
+    let layout = match Layout::open(&env, path, false, false) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            let shown = super::host_path(root, path);
+            return Err(not_root(&shown));
+        }
+        Err(e) => return Err(e),
+    };
+    let shown = layout.shown();
+    let dir = layout.deploy.clone();
     let _lock = lock(&dir)?;
-    let infos = meta::read_all(&dir).map_err(Error::io(format!("read {}", dir.display())))?;
+    let infos = meta::read_all(&dir, layout.releases.as_deref())
+        .map_err(Error::io(format!("read {}", shown.display())))?;
     let Some(from) = meta::read_current(&dir) else {
         return Err(Error::Rollback(format!(
             "{} has no current release: nothing to roll back",
-            dir.display()
+            shown.display()
         )));
     };
     let target = match to {
@@ -201,7 +306,7 @@ pub fn rollback(path: &Path, root: Option<&Path>, to: Option<&str>) -> Result<Ro
             .ok_or_else(|| {
                 Error::Rollback(format!(
                     "no release {to:?} under {}; there are: {}",
-                    dir.display(),
+                    shown.display(),
                     infos
                         .iter()
                         .map(|i| i.id.as_str())
@@ -219,7 +324,7 @@ pub fn rollback(path: &Path, root: Option<&Path>, to: Option<&str>) -> Result<Ro
                 .ok_or_else(|| {
                     Error::Rollback(format!(
                         "nothing to roll back to: {from} is the only (or oldest) release under {}",
-                        dir.display()
+                        shown.display()
                     ))
                 })?
                 .id
@@ -227,16 +332,40 @@ pub fn rollback(path: &Path, root: Option<&Path>, to: Option<&str>) -> Result<Ro
         }
     };
     switch_current(&dir, &target)?;
-    remove_release(&meta::releases_dir(&dir), &from)?;
+    remove_release(layout.releases()?, &from)?;
     Ok(Rollback { from, to: target })
 }
 
-fn compute(spec: &Spec, root: &Path) -> Result<Plan, Error> {
-    let leftovers = leftovers(root).map_err(Error::io(format!("read {}", root.display())))?;
-    let infos = meta::read_all(root).map_err(Error::io(format!("read {}", root.display())))?;
-    let current = meta::read_current(root);
+/// The plan, from the deploy root as it is (`None`: it does not exist).
+fn compute(spec: &Spec, layout: Option<&Layout>) -> Result<Plan, Error> {
+    let (root, releases) = match layout {
+        Some(l) => (Some(l.deploy.as_path()), l.releases.as_deref()),
+        None => (None, None),
+    };
+    let shown = layout.map_or_else(|| spec.path.clone(), Layout::shown);
+    let read = || Error::io(format!("read {}", shown.display()));
+    // Shown as paths under the root (what `plan.deploy_root` is); `execute` maps them back.
+    let leftovers = match root {
+        Some(r) => leftovers(r, releases)
+            .map_err(read())?
+            .into_iter()
+            .map(
+                |l| match (l.strip_prefix(r), releases.map(|d| l.strip_prefix(d))) {
+                    (Ok(rest), _) => shown.join(rest),
+                    (_, Some(Ok(rest))) => shown.join("releases").join(rest),
+                    _ => l,
+                },
+            )
+            .collect(),
+        None => Vec::new(),
+    };
+    let infos = match root {
+        Some(r) => meta::read_all(r, releases).map_err(read())?,
+        None => Vec::new(),
+    };
+    let current = root.and_then(meta::read_current);
     let mut plan = Plan {
-        deploy_root: root.to_path_buf(),
+        deploy_root: shown.clone(),
         id: spec.id.clone(),
         leftovers,
         unpack: None,
@@ -248,8 +377,9 @@ fn compute(spec: &Spec, root: &Path) -> Result<Plan, Error> {
         remove: None,
     };
     if spec.ensure == Ensure::Absent {
-        let has_current = fs::symlink_metadata(root.join("current")).is_ok();
-        let has_releases = fs::symlink_metadata(meta::releases_dir(root)).is_ok();
+        let has_current = root.is_some_and(|r| fs::symlink_metadata(r.join("current")).is_ok());
+        let has_releases =
+            root.is_some_and(|r| fs::symlink_metadata(meta::releases_dir(r)).is_ok());
         if has_current || has_releases {
             plan.remove = Some(Removal {
                 current: has_current,
@@ -259,7 +389,7 @@ fn compute(spec: &Spec, root: &Path) -> Result<Plan, Error> {
         return Ok(plan);
     }
     let mut order: Vec<String> = infos.into_iter().map(|i| i.id).collect();
-    let exists = meta::releases_dir(root).join(&spec.id).is_dir();
+    let exists = releases.is_some_and(|r| r.join(&spec.id).is_dir());
     // A `current` left pointing at a release deleted by hand is repaired, not trusted.
     if current.as_deref() != Some(spec.id.as_str()) || !exists {
         if !exists {
@@ -304,10 +434,13 @@ fn prune_list(
 
 /// `releases/.tmp-*` (unfinished releases and metadata), `current.tmp-*`, and metadata whose
 /// release is gone.
-fn leftovers(root: &Path) -> io::Result<Vec<PathBuf>> {
+fn leftovers(root: &Path, releases: Option<&Path>) -> io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let releases = meta::releases_dir(root);
+    let releases = releases.map_or_else(PathBuf::new, Path::to_path_buf);
     for (dir, prefix) in [(root, "current.tmp-"), (releases.as_path(), ".tmp-")] {
+        if dir.as_os_str().is_empty() {
+            continue;
+        }
         let entries = match fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -334,37 +467,47 @@ fn leftovers(root: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn execute(spec: &Spec, env: &Env, plan: &Plan) -> Result<Vec<(&'static str, String)>, Error> {
-    let root = &plan.deploy_root;
-    let releases = meta::releases_dir(root);
+fn execute(
+    spec: &Spec,
+    env: &Env,
+    plan: &Plan,
+    layout: &Layout,
+) -> Result<Vec<(&'static str, String)>, Error> {
+    let root = &layout.deploy;
     for path in &plan.leftovers {
-        remove_any(path)?;
+        let rel = path.strip_prefix(&plan.deploy_root).unwrap_or(path);
+        let real = match rel.strip_prefix("releases") {
+            Ok(rest) => layout.releases()?.join(rest),
+            Err(_) => root.join(rel),
+        };
+        remove_any(&real)?;
     }
     if let Some(removal) = &plan.remove {
         if removal.current {
             let link = root.join("current");
             fs::remove_file(&link).map_err(Error::io(format!("remove {}", link.display())))?;
         }
-        remove_any(&releases)?;
+        // The entry itself, never what a link there points at.
+        remove_any(&meta::releases_dir(root))?;
         return Ok(Vec::new());
     }
     let mut hooks = Vec::new();
     if let Some(Switch { to: id, .. }) = &plan.switch {
-        fs::create_dir_all(&releases)
-            .map_err(Error::io(format!("create {}", releases.display())))?;
+        let releases = layout.releases()?.to_path_buf();
         let dir = releases.join(id);
-        let seq = next_seq(root)?;
+        let shown_dir = layout.shown().join("releases").join(id);
+        let seq = next_seq(root, &releases)?;
         if let Some(sha) = &plan.unpack {
-            if let Some(out) = build_release(spec, env, root, sha, seq)? {
+            if let Some(out) = build_release(spec, env, layout, sha, seq)? {
                 hooks.push(("before_switch", out));
             }
         } else {
             if let Some(cmd) = &plan.before_switch {
-                if let Some(out) = run_hook("before_switch", cmd, &dir, &dir, id, env)? {
+                if let Some(out) = run_hook("before_switch", cmd, &dir, &shown_dir, id, env)? {
                     hooks.push(("before_switch", out));
                 }
             }
-            let old = meta::read_all(root)
+            let old = meta::read_all(root, Some(&releases))
                 .ok()
                 .and_then(|all| all.into_iter().find(|i| &i.id == id));
             let doc = MetaDoc {
@@ -385,13 +528,13 @@ fn execute(spec: &Spec, env: &Env, plan: &Plan) -> Result<Vec<(&'static str, Str
             return Err(e);
         }
         if let Some(cmd) = &plan.after_switch {
-            let out = run_hook("after_switch", cmd, &dir, &dir, id, env)
+            let out = run_hook("after_switch", cmd, &dir, &shown_dir, id, env)
                 .map_err(|e| Error::AfterSwitch(Box::new(e)))?;
             hooks.extend(out.map(|out| ("after_switch", out)));
         }
     }
     for id in &plan.prune {
-        remove_release(&releases, id)?;
+        remove_release(layout.releases()?, id)?;
     }
     Ok(hooks)
 }
@@ -402,16 +545,39 @@ fn execute(spec: &Spec, env: &Env, plan: &Plan) -> Result<Vec<(&'static str, Str
 fn build_release(
     spec: &Spec,
     env: &Env,
-    root: &Path,
+    layout: &Layout,
     sha: &str,
     seq: u64,
 ) -> Result<Option<String>, Error> {
-    let releases = meta::releases_dir(root);
+    let releases = layout.releases()?.to_path_buf();
     let id = &spec.id;
+    let shown_dir = layout.shown().join("releases").join(id);
     let tmp = releases.join(format!(".tmp-{id}-{}", std::process::id()));
     let dir = releases.join(id);
     fs::create_dir(&tmp).map_err(Error::io(format!("create {}", tmp.display())))?;
     let built = (|| {
+        // The new release is built through a handle of its own: a directory swapped in
+        // for it by a process inside the root is not written through.
+        let tmp_name = tmp.file_name().unwrap_or_default();
+        let tmp_fd = rustix::fs::open(
+            tmp.parent().unwrap_or(Path::new("/")),
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .and_then(|dir| {
+            rustix::fs::openat(
+                &dir,
+                tmp_name,
+                rustix::fs::OFlags::PATH
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::NOFOLLOW
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+        })
+        .map_err(|e| Error::io(format!("open {}", tmp.display()))(e.into()))?;
+        let _shown = show_as(&tmp_fd, &layout.shown().join("releases").join(tmp_name));
+        let pinned = &fd_path(&tmp_fd).join(".");
         let (uid, gid) = owner::resolve(
             spec.owner.as_ref(),
             spec.group.as_ref(),
@@ -422,15 +588,15 @@ fn build_release(
             .open(sha)
             .ok_or_else(|| Error::MissingContent(sha.to_string()))?
             .map_err(Error::io(format!("read the content for sha256 {sha}")))?;
-        if unpack(reader, &tmp, &env.limits)? != sha {
+        if unpack(reader, pinned, &env.limits)? != sha {
             return Err(Error::MissingContent(sha.to_string()));
         }
-        let created = link_shared(root, &tmp, &spec.shared)?;
+        let created = link_shared(layout, pinned, &spec.shared)?;
         let out = match &spec.before_switch {
-            Some(cmd) => run_hook("before_switch", cmd, &tmp, &dir, id, env)?,
+            Some(cmd) => run_hook("before_switch", cmd, pinned, &shown_dir, id, env)?,
             None => None,
         };
-        owner::chown_tree(&tmp, uid, gid)?;
+        owner::chown_tree(pinned, uid, gid)?;
         for path in created {
             owner::chown_tree(&path, uid, gid)?;
         }
@@ -457,37 +623,59 @@ fn build_release(
 
 /// Replaces each shared path in the release with a relative symlink into `root/shared/`,
 /// creating the shared entry the first time (see the module docs for dir versus file).
-/// Returns the topmost paths it created under `shared/`.
-fn link_shared(root: &Path, release: &Path, shared: &[String]) -> Result<Vec<PathBuf>, Error> {
-    let shared_dir = root.join("shared");
+/// Returns the topmost paths it created under `shared/` (pinned: they are used by path).
+/// Each `shared/` path is resolved inside the root (`apply::root`), so a link planted in
+/// `shared/` cannot make fleet create anything outside it.
+fn link_shared(
+    layout: &Layout,
+    release: &Path,
+    shared: &[String],
+) -> Result<Vec<crate::apply::root::Real>, Error> {
+    let root = &layout.root;
     let mut created = Vec::new();
     for s in shared {
         let rel = Path::new(s.trim_end_matches('/'));
         no_symlink_parents(release, rel)?;
         let in_release = release.join(rel);
-        let in_shared = shared_dir.join(rel);
+        let catalog = format!("{}/shared/{}", layout.at, rel.display());
+        let shown = layout.shown().join("shared").join(rel);
+        let create_err = || Error::io(format!("create {}", shown.display()));
+        let in_shared = root.open(&catalog).map_err(create_err())?;
         let release_meta = fs::symlink_metadata(&in_release).ok();
-        if fs::symlink_metadata(&in_shared).is_err() {
+        if in_shared.lstat().is_err() {
             let as_dir = release_meta.as_ref().is_some_and(|m| m.is_dir())
                 || s.ends_with('/')
                 || !rel
                     .file_name()
                     .is_some_and(|n| n.to_string_lossy().contains('.'));
-            let topmost = in_shared
-                .ancestors()
-                .take_while(|a| fs::symlink_metadata(a).is_err())
-                .last()
-                .map(Path::to_path_buf);
+            let shared_top = format!("{}/shared", layout.at);
+            let mut topmost = None;
+            for a in Path::new(&catalog).ancestors() {
+                let a = a.to_string_lossy();
+                if a.len() < shared_top.len() {
+                    break;
+                }
+                match root.open(&a) {
+                    Ok(r) if r.lstat().is_err() => topmost = Some(a.into_owned()),
+                    _ => break,
+                }
+            }
             let made = if as_dir {
-                fs::create_dir_all(&in_shared)
+                root.create_dir_all(&catalog, 0o755)
             } else {
-                in_shared
+                let parent = Path::new(&catalog)
                     .parent()
-                    .map_or(Ok(()), fs::create_dir_all)
-                    .and_then(|_| fs::File::create_new(&in_shared).map(drop))
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "/".into());
+                root.create_dir_all(&parent, 0o755).and_then(|_| {
+                    let f = root.open(&catalog)?;
+                    fs::File::create_new(&*f).map(drop)
+                })
             };
-            made.map_err(Error::io(format!("create {}", in_shared.display())))?;
-            created.extend(topmost);
+            made.map_err(create_err())?;
+            if let Some(t) = topmost {
+                created.push(root.open(&t).map_err(create_err())?);
+            }
         }
         if let Some(m) = release_meta {
             let removed = if m.is_dir() {
@@ -555,8 +743,12 @@ fn run_hook(
         .stderr(log.try_clone().map_err(failed())?);
     if let Some(root) = chroot {
         let inside = |p: &Path| Path::new("/").join(p.strip_prefix(root).unwrap_or(p));
+        // A pinned handle's path (`/proc/self/fd/N`) names the directory it was opened as.
+        let real = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let (cwd, real_root) = (real(cwd), real(root));
+        let cwd = Path::new("/").join(cwd.strip_prefix(&real_root).unwrap_or(&cwd));
         command.env("FLEET_RELEASE_PATH", inside(release));
-        crate::apply::providers::command::enter(&mut command, root, &inside(cwd), None)
+        crate::apply::providers::command::enter(&mut command, root, &cwd, None)
             .map_err(|e| Error::io(format!("run {hook}"))(io::Error::other(e)))?;
     } else {
         command.current_dir(cwd).env("FLEET_RELEASE_PATH", release);
@@ -605,8 +797,9 @@ fn switch_current(root: &Path, id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn next_seq(root: &Path) -> Result<u64, Error> {
-    let infos = meta::read_all(root).map_err(Error::io(format!("read {}", root.display())))?;
+fn next_seq(root: &Path, releases: &Path) -> Result<u64, Error> {
+    let infos = meta::read_all(root, Some(releases))
+        .map_err(Error::io(format!("read {}", root.display())))?;
     Ok(infos.iter().map(|i| i.seq).max().unwrap_or(0) + 1)
 }
 

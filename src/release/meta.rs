@@ -69,10 +69,13 @@ pub(crate) fn read_current(root: &Path) -> Option<String> {
     (parent == "releases" && check_id(&id).is_ok()).then_some(id)
 }
 
-/// Every complete release under `root`, newest first.
-pub(crate) fn read_all(root: &Path) -> io::Result<Vec<ReleaseInfo>> {
-    let releases = releases_dir(root);
-    let entries = match fs::read_dir(&releases) {
+/// Every complete release under `root` (whose `releases/` is `releases`, already resolved;
+/// `None`: there is none), newest first.
+pub(crate) fn read_all(root: &Path, releases: Option<&Path>) -> io::Result<Vec<ReleaseInfo>> {
+    let Some(releases) = releases else {
+        return Ok(Vec::new());
+    };
+    let entries = match fs::read_dir(releases) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
@@ -87,7 +90,7 @@ pub(crate) fn read_all(root: &Path) -> io::Result<Vec<ReleaseInfo>> {
         if check_id(&id).is_err() || !entry.file_type()?.is_dir() {
             continue;
         }
-        let info = match read_meta(&releases, &id) {
+        let info = match read_meta(releases, &id) {
             Some(doc) => ReleaseInfo {
                 current: current.as_deref() == Some(&id),
                 id,

@@ -127,7 +127,8 @@ impl<'a> Env<'a> {
     }
 }
 
-/// `path` (absolute) as seen on this host: under `root` when there is one.
+/// `path` (absolute) as seen on this host, as text: under `root` when there is one. For
+/// messages only: operations reach the deploy root through the root's handles (`deploy.rs`).
 pub fn host_path(root: Option<&Path>, path: &Path) -> PathBuf {
     match root {
         Some(root) => {
@@ -173,7 +174,8 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
-        let context = context.into();
+        // Paths through pinned handles (`/proc/self/fd/N/...`) as the paths under the root.
+        let context = crate::apply::root::shown_text(&context.into());
         move |error| Error::Io { context, error }
     }
 }

@@ -96,8 +96,8 @@ impl Exec {
     /// Whether the guards let the command run.
     fn wanted(&self, cx: &Ctx) -> Result<bool, String> {
         if let Some(c) = &self.creates {
-            let real = cx.root.resolve(c).map_err(|e| format!("creates: {e}"))?;
-            if std::fs::symlink_metadata(real).is_ok() {
+            let real = cx.root.open(c).map_err(|e| format!("creates: {e}"))?;
+            if real.lstat().is_ok() {
                 return Ok(false);
             }
         }

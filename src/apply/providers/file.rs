@@ -4,9 +4,9 @@
 //! the backup store first.
 
 use std::borrow::Cow;
-use std::fs::{Metadata, OpenOptions, Permissions};
+use std::fs::{OpenOptions, Permissions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Ctx, Params, Provider};
 use crate::apply::commit::Staging;
+use crate::apply::root::Real;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::{hex, sha256_hex, ResourceDoc};
 
@@ -48,6 +49,29 @@ struct Want<'a> {
     ids: std::cell::OnceCell<(Option<u32>, Option<u32>)>,
 }
 
+/// What `lstat` said of the path (through its pinned directory).
+struct Metadata {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    len: u64,
+}
+
+impl Metadata {
+    fn mode(&self) -> u32 {
+        self.mode
+    }
+    fn uid(&self) -> u32 {
+        self.uid
+    }
+    fn gid(&self) -> u32 {
+        self.gid
+    }
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
 /// What is at the path now.
 enum Current {
     Missing,
@@ -58,19 +82,31 @@ enum Current {
 }
 
 impl Current {
-    fn read(path: &Path) -> Result<Current, String> {
-        match std::fs::symlink_metadata(path) {
+    fn read(path: &Real) -> Result<Current, String> {
+        use rustix::fs::FileType;
+        match path.lstat() {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Current::Missing),
             Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Ok(Current::Missing),
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-            Ok(md) if md.file_type().is_symlink() => {
-                let t = std::fs::read_link(path)
-                    .map_err(|e| format!("cannot read link {}: {e}", path.display()))?;
-                Ok(Current::Link(md, t))
+            Ok(st) => {
+                let md = Metadata {
+                    mode: st.st_mode,
+                    uid: st.st_uid,
+                    gid: st.st_gid,
+                    len: u64::try_from(st.st_size).unwrap_or(0),
+                };
+                Ok(match FileType::from_raw_mode(st.st_mode) {
+                    FileType::Symlink => {
+                        let t = path
+                            .read_link()
+                            .map_err(|e| format!("cannot read link {}: {e}", path.display()))?;
+                        Current::Link(md, t)
+                    }
+                    FileType::Directory => Current::Dir(md),
+                    FileType::RegularFile => Current::File(md),
+                    _ => Current::Other(md),
+                })
             }
-            Ok(md) if md.is_dir() => Ok(Current::Dir(md)),
-            Ok(md) if md.is_file() => Ok(Current::File(md)),
-            Ok(md) => Ok(Current::Other(md)),
         }
     }
 
@@ -177,16 +213,17 @@ impl Provider for FileProvider {
         if !self.prepares(cx) {
             return;
         }
-        let mut dirs = std::collections::BTreeSet::new();
+        // The pinned parents (kept open while their entries are read and removed).
+        let mut dirs = std::collections::BTreeMap::new();
         for r in resources {
             let path = Params::new(r).name("path").unwrap_or_default();
             if let Ok(real) = cx.resolve(&path) {
-                if let Some(d) = real.parent() {
-                    dirs.insert(d.to_path_buf());
+                if let Some(d) = real.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    dirs.insert(d.to_path_buf(), real.clone());
                 }
             }
         }
-        for d in dirs {
+        for (d, _pinned) in dirs {
             let Ok(entries) = std::fs::read_dir(&d) else {
                 continue;
             };
@@ -207,16 +244,16 @@ impl Provider for FileProvider {
 
     fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
         let want = Want::from(r)?;
-        let resolved = cx
-            .dirs
-            .resolve_entry(cx.root, &want.path)
-            .map_err(|e| e.to_string())?;
-        let cur = Current::read(&resolved.real)?;
-        if let Current::Dir(_) = cur {
-            // Paths under it need not lstat it again.
-            cx.dirs.learn_dir(&want.path, &resolved);
+        if crate::apply::root::is_root(&want.path)
+            && matches!(want.ensure, Ensure::Absent | Ensure::File | Ensure::Link)
+        {
+            return Err(format!(
+                "{} is the root directory: it is never removed or replaced",
+                want.path
+            ));
         }
-        let real = resolved.real;
+        let real = cx.resolve(&want.path).map_err(|e| e.to_string())?;
+        let cur = Current::read(&real)?;
         let mut out = match want.ensure {
             Ensure::Absent => remove(&want, &real, &cur, cx)?,
             Ensure::File | Ensure::Present => regular(&want, &real, &cur, cx)?,
@@ -257,7 +294,7 @@ fn ids(want: &Want, cx: &Ctx) -> Result<(Option<u32>, Option<u32>), String> {
 /// Compares and fixes mode (unless a link), owner and group of what is at `real`.
 fn metadata(
     want: &Want,
-    real: &Path,
+    real: &Real,
     md: &Metadata,
     is_link: bool,
     cx: &Ctx,
@@ -274,7 +311,7 @@ fn metadata(
                 format!("mode changed {} to {}", fmt_mode(have), fmt_mode(mode)),
             ));
             if !cx.noop {
-                std::fs::set_permissions(real, Permissions::from_mode(mode))
+                real.set_mode(mode)
                     .map_err(|e| format!("chmod {}: {e}", real.display()))?;
             }
         }
@@ -324,7 +361,7 @@ fn metadata(
         // chown clears set-id bits; put the mode back.
         if let (Some(mode), false) = (want.mode.or(Some(md.mode() & 0o7777)), is_link) {
             if mode & 0o6000 != 0 {
-                std::fs::set_permissions(real, Permissions::from_mode(mode))
+                real.set_mode(mode)
                     .map_err(|e| format!("chmod {}: {e}", real.display()))?;
             }
         }
@@ -343,7 +380,7 @@ fn ensure_change(from: &Current, to: &str) -> Change {
 }
 
 /// Backs up (when asked) and removes whatever is at `real`.
-fn clear(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<(), String> {
+fn clear(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<(), String> {
     match cur {
         Current::Missing => Ok(()),
         Current::Dir(_) => {
@@ -360,7 +397,7 @@ fn clear(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<(), String
             if cx.noop {
                 return Ok(());
             }
-            cx.dirs.invalidate_under(cx.root, real);
+            cx.dirs.invalidate_under(&want.path);
             std::fs::remove_dir_all(real)
                 .map_err(|e| format!("cannot remove {}: {e}", real.display()))
         }
@@ -369,10 +406,11 @@ fn clear(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<(), String
                 return Ok(());
             }
             if want.backup {
-                let old = std::fs::read(real)
+                let old = real
+                    .read()
                     .map_err(|e| format!("cannot read {}: {e}", real.display()))?;
                 cx.backups
-                    .save(&want.path, &old)
+                    .save_file(&want.path, &old, cur_meta(cur))
                     .map_err(|e| format!("cannot back up {}: {e}", want.path))?;
             }
             cx.touched(real);
@@ -383,14 +421,14 @@ fn clear(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<(), String
                 return Ok(());
             }
             // Paths through a removed link resolve differently from now on.
-            cx.dirs.invalidate_under(cx.root, real);
+            cx.dirs.invalidate_under(&want.path);
             cx.touched(real);
             std::fs::remove_file(real).map_err(|e| format!("cannot remove {}: {e}", real.display()))
         }
     }
 }
 
-fn remove(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
+fn remove(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
     if let Current::Missing = cur {
         return Ok(Outcome::unchanged());
     }
@@ -398,7 +436,7 @@ fn remove(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, 
     let mut out = Outcome::new(Action::Remove, vec![change]);
     if cx.show_diff {
         if let Current::File(_) = cur {
-            let old = std::fs::read(real).unwrap_or_default();
+            let old = real.read().unwrap_or_default();
             out.diff = Some(unified_diff(&old, b"", &want.path));
         }
     }
@@ -411,15 +449,12 @@ fn remove(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, 
 /// each to `each`; returns how many bytes there were. The buffer is the worker's own, kept
 /// for the run, so checking 10,000 small files allocates nothing. `O_NOFOLLOW`: a link
 /// swapped in since the `lstat` is not read through.
-fn read_chunks(path: &Path, len: u64, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<u64> {
+fn read_chunks(path: &Real, len: u64, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<u64> {
     const CHUNK: usize = 256 * 1024;
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let mut f = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
+    let mut f = path.open_read()?;
     BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
         let want = usize::try_from(len).map_or(CHUNK, |l| l.saturating_add(1).min(CHUNK));
@@ -472,7 +507,7 @@ impl Content<'_> {
 
     /// Whether the regular file at `real` (of metadata `md`) already holds this content:
     /// sizes first, then the bytes (inline) or the sha256 (store).
-    fn matches(&self, real: &Path, md: &Metadata, cx: &Ctx) -> Result<bool, String> {
+    fn matches(&self, real: &Real, md: &Metadata, cx: &Ctx) -> Result<bool, String> {
         if md.len() != self.len(cx)? {
             return Ok(false);
         }
@@ -501,7 +536,7 @@ impl Content<'_> {
     }
 }
 
-fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
+fn regular(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
     let (uid, gid) = ids(want, cx)?;
     // Whatever stands in the way of a regular file, unless `present` accepts it as it is.
     let accept_as_is = want.ensure == Ensure::Present && want.content.is_none();
@@ -511,7 +546,8 @@ fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome,
             let mut diff = None;
             if let Some(content) = &want.content {
                 if !content.matches(real, md, cx)? {
-                    let old = std::fs::read(real)
+                    let old = real
+                        .read()
                         .map_err(|e| format!("cannot read {}: {e}", real.display()))?;
                     let new = content.bytes(cx)?;
                     let (from, to) = (
@@ -531,7 +567,7 @@ fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome,
                     if !cx.noop {
                         if want.backup {
                             cx.backups
-                                .save(&want.path, &old)
+                                .save_file(&want.path, &old, cur_meta(cur))
                                 .map_err(|e| format!("cannot back up {}: {e}", want.path))?;
                         }
                         write_for(real, &new, mode, Some(u), Some(g), cx)
@@ -592,7 +628,7 @@ fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome,
             clear(want, real, cur, cx)?;
             if !cx.noop {
                 write_for(real, &new, want.mode.unwrap_or(0o644), uid, gid, cx)
-                    .map_err(|e| write_error(real, e, cx))?;
+                    .map_err(|e| write_error(&want.path, real, e))?;
                 cx.touched(real);
             }
             Ok(out)
@@ -600,19 +636,17 @@ fn regular(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome,
     }
 }
 
-fn write_error(real: &Path, e: io::Error, cx: &Ctx) -> String {
-    let parent = real.parent().unwrap_or(Path::new("/"));
-    if e.kind() == io::ErrorKind::NotFound && !parent.exists() {
-        format!(
-            "parent directory {} does not exist",
-            cx.root.display(parent)
-        )
+fn write_error(path: &str, real: &Real, e: io::Error) -> String {
+    if e.kind() == io::ErrorKind::NotFound && real.dir().is_none() {
+        let norm = crate::apply::root::normalize(path);
+        let parent = Path::new(norm.as_ref()).parent().unwrap_or(Path::new("/"));
+        format!("parent directory {} does not exist", parent.display())
     } else {
         format!("cannot write {}: {e}", real.display())
     }
 }
 
-fn directory(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
+fn directory(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
     if let Current::Dir(md) = cur {
         let mut changes = Vec::new();
         metadata(want, real, md, false, cx, &mut changes)?;
@@ -628,22 +662,20 @@ fn directory(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcom
     if !cx.noop {
         let (uid, gid) = ids(want, cx)?;
         let mode = want.mode.unwrap_or(0o755);
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(real)
-            .map_err(|e| write_error(real, e, cx))?;
+        real.mkdir(0o700)
+            .map_err(|e| write_error(&want.path, real, e))?;
         cx.touched(real);
         if uid.is_some() || gid.is_some() {
             std::os::unix::fs::lchown(real, uid, gid)
                 .map_err(|e| format!("chown {}: {e}", real.display()))?;
         }
-        std::fs::set_permissions(real, Permissions::from_mode(mode))
+        real.set_mode(mode)
             .map_err(|e| format!("chmod {}: {e}", real.display()))?;
     }
     Ok(out)
 }
 
-fn link(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
+fn link(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
     let target = want.target.as_deref().unwrap_or_default();
     if let Current::Link(md, have) = cur {
         if have.as_os_str() == target {
@@ -696,20 +728,20 @@ fn link(want: &Want, real: &Path, cur: &Current, cx: &Ctx) -> Result<Outcome, St
     if !cx.noop {
         // A new link beside the old path, renamed over it: never a moment without one.
         let tmp = temp_path(real);
-        std::os::unix::fs::symlink(target, &tmp).map_err(|e| write_error(real, e, cx))?;
+        std::os::unix::fs::symlink(target, &*tmp).map_err(|e| write_error(&want.path, real, e))?;
         let (uid, gid) = ids(want, cx)?;
         let done: io::Result<()> = (|| {
             if uid.is_some() || gid.is_some() {
-                std::os::unix::fs::lchown(&tmp, uid, gid)?;
+                std::os::unix::fs::lchown(&*tmp, uid, gid)?;
             }
-            std::fs::rename(&tmp, real)?;
+            std::fs::rename(&*tmp, &**real)?;
             cx.touched(real);
             Ok(())
         })();
         // Paths through this link (or through what it replaced) resolve afresh.
-        cx.dirs.invalidate_under(cx.root, real);
+        cx.dirs.invalidate_under(&want.path);
         if let Err(e) = done {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = std::fs::remove_file(&*tmp);
             return Err(format!("cannot link {}: {e}", real.display()));
         }
     }
@@ -729,16 +761,13 @@ fn stale_temp_pid(name: &str) -> Option<i32> {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// `.<name>.fleet-<pid>-<n>` beside `path`.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+/// `.<name>.fleet-<pid>-<n>` beside `path` (in the same pinned directory).
+fn temp_path(path: &Real) -> Real {
+    let name = path.name().to_string_lossy();
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let pid = *PID.get_or_init(std::process::id);
-    path.with_file_name(format!(".{name}.fleet-{pid}-{n}"))
+    path.sibling(std::ffi::OsStr::new(&format!(".{name}.fleet-{pid}-{n}")))
 }
 
 /// Replaces `path` with `bytes` atomically: a temp file in the same directory gets the
@@ -746,7 +775,7 @@ fn temp_path(path: &Path) -> PathBuf {
 /// reader, or a killed run, sees the old content or the new one, never a mix. Directory
 /// entries are made durable once per run (the engine flushes them at the end), not per file.
 pub fn write_atomic(
-    path: &Path,
+    path: &Real,
     bytes: &[u8],
     mode: u32,
     uid: Option<u32>,
@@ -760,7 +789,7 @@ pub fn write_atomic(
 /// flushes), the temp file is written but neither flushed nor renamed; the engine flushes a
 /// whole batch of them at once and then renames them (`apply::commit`).
 fn write_for(
-    path: &Path,
+    path: &Real,
     bytes: &[u8],
     mode: u32,
     uid: Option<u32>,
@@ -771,7 +800,7 @@ fn write_for(
 }
 
 fn write_file(
-    path: &Path,
+    path: &Real,
     bytes: &[u8],
     mode: u32,
     uid: Option<u32>,
@@ -785,7 +814,7 @@ fn write_file(
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&tmp)?;
+            .open(&*tmp)?;
         // Asked before writing: the flusher's error cursor must predate this data.
         let staged_on = match staging {
             Some(st) if fsync => st.accepts(&f),
@@ -802,14 +831,14 @@ fn write_file(
         drop(f);
         match (staging, staged_on) {
             (Some(st), Some(dev)) => {
-                st.stage(tmp.clone(), path.to_path_buf(), bytes.len() as u64, dev);
+                st.stage(tmp.clone(), path.clone(), bytes.len() as u64, dev);
                 Ok(())
             }
-            _ => std::fs::rename(&tmp, path),
+            _ => std::fs::rename(&*tmp, &**path),
         }
     })();
     if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(&*tmp);
         return Err(e);
     }
     Ok(())
@@ -827,7 +856,17 @@ pub fn unified_diff(old: &[u8], new: &[u8], path: &str) -> String {
     }
 }
 
-/// Puts a backed-up version of `path` back (atomically, backing up what it replaces).
+/// The mode, owner and group of a file being backed up.
+fn cur_meta(cur: &Current) -> Option<(u32, u32, u32)> {
+    match cur {
+        Current::File(md) => Some((md.mode() & 0o7777, md.uid(), md.gid())),
+        _ => None,
+    }
+}
+
+/// Puts a backed-up version of `path` back (atomically, backing up what it replaces), with
+/// the mode, owner and group it had when it was backed up (those of the file it replaces,
+/// or 0644, for a backup older than these fields).
 pub fn restore(
     root: &crate::apply::root::Root,
     backups: &crate::apply::state::Backups,
@@ -841,31 +880,39 @@ pub fn restore(
             Some(t) => format!("no backup of {path} at or before {t}"),
             None => format!("no backup of {path}"),
         })?;
+    if crate::apply::root::is_root(path) {
+        return Err(format!("{path} is the root directory"));
+    }
     let bytes = backups
         .read(&entry.sha256)
         .map_err(|e| format!("cannot read backup {}: {e}", entry.sha256))?;
     if sha256_hex(&bytes) != entry.sha256 {
         return Err(format!("backup {} is corrupt", entry.sha256));
     }
-    let real = root.resolve(path).map_err(|e| e.to_string())?;
-    let (mode, uid, gid) = match std::fs::symlink_metadata(&real) {
-        Ok(md) if md.is_file() => {
-            let old =
-                std::fs::read(&real).map_err(|e| format!("cannot read {}: {e}", real.display()))?;
+    let real = root.open(path).map_err(|e| e.to_string())?;
+    let (mut mode, mut uid, mut gid) = (0o644, None, None);
+    match Current::read(&real)? {
+        Current::File(md) => {
+            let old = real
+                .read()
+                .map_err(|e| format!("cannot read {}: {e}", real.display()))?;
+            let meta = (md.mode() & 0o7777, md.uid(), md.gid());
             if old != bytes {
                 backups
-                    .save(path, &old)
+                    .save_file(path, &old, Some(meta))
                     .map_err(|e| format!("cannot back up {path}: {e}"))?;
             }
-            (md.mode() & 0o7777, Some(md.uid()), Some(md.gid()))
+            (mode, uid, gid) = (meta.0, Some(meta.1), Some(meta.2));
         }
-        Ok(md) if md.is_dir() => return Err(format!("{path} is a directory")),
-        _ => (0o644, None, None),
-    };
+        Current::Dir(_) => return Err(format!("{path} is a directory")),
+        _ => {}
+    }
+    if let Some((m, u, g)) = entry.meta() {
+        (mode, uid, gid) = (m, Some(u), Some(g));
+    }
     let state = backups.dir().parent().unwrap_or(backups.dir());
     let unfinished = crate::apply::state::Unfinished::begin(state, true).ok();
-    write_atomic(&real, &bytes, mode, uid, gid, true)
-        .map_err(|e| format!("cannot write {}: {e}", real.display()))?;
+    write_atomic(&real, &bytes, mode, uid, gid, true).map_err(|e| write_error(path, &real, e))?;
     // A marker an earlier run left stays for the next apply to sweep after it.
     if let Some((u, false)) = unfinished {
         u.end();

@@ -63,13 +63,14 @@ impl Ctx<'_> {
 
     /// Maps a catalog path under the root ([`Root::resolve`]), through the run's cache of
     /// resolved directories.
-    pub fn resolve(&self, path: &str) -> std::io::Result<std::path::PathBuf> {
+    pub fn resolve(&self, path: &str) -> std::io::Result<super::root::Real> {
         self.dirs.resolve(self.root, path)
     }
 
-    /// Notes that an entry of `path`'s parent directory was created, replaced or removed.
-    pub fn touched(&self, path: &std::path::Path) {
-        if let (true, Some(dir)) = (self.fsync && !self.noop, path.parent()) {
+    /// Notes that an entry of `path`'s parent directory was created, replaced or removed
+    /// (kept as the path under the root: the handle may be closed by the end of the run).
+    pub fn touched(&self, path: &super::root::Real) {
+        if let (true, Some(dir)) = (self.fsync && !self.noop, path.shown().parent()) {
             self.dirty
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
