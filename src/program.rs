@@ -112,23 +112,15 @@ impl Program {
         let mut by_path: HashMap<PathBuf, FileId> = HashMap::new();
         let mut pending = Vec::new();
         for (name, path, text) in texts {
-            let text = match text {
-                Ok(bytes) => String::from_utf8(bytes).unwrap_or_else(|e| {
-                    let id = program
-                        .sources
-                        .add(name.clone(), path.clone(), String::new());
-                    program.load_diags.push(Diagnostic::new(
-                        Severity::Error,
-                        "syntax",
-                        Some(Span::new(id, 0, 0)),
-                        format!("{name} is not valid UTF-8 ({e})"),
-                    ));
-                    String::new()
-                }),
+            let key = canonical(&path);
+            if by_path.contains_key(&key) {
+                continue;
+            }
+            let id = match text {
+                Ok(bytes) => program.add_bytes(name, path, bytes, true, None),
                 Err(e) => {
-                    let id = program
-                        .sources
-                        .add(name.clone(), path.clone(), String::new());
+                    // Kept as an empty file, so file ids and `files` stay in step.
+                    let id = program.add_unparsed(name.clone(), path, String::new(), true);
                     program.load_diags.push(Diagnostic::new(
                         Severity::Error,
                         "import-not-found",
@@ -138,11 +130,6 @@ impl Program {
                     continue;
                 }
             };
-            let key = canonical(&path);
-            if by_path.contains_key(&key) {
-                continue;
-            }
-            let id = program.add_file(name, path, text, true, None);
             by_path.insert(key, id);
             pending.push(id);
         }
@@ -179,8 +166,8 @@ impl Program {
                         program.imports.insert((file, i), id);
                         continue;
                     }
-                    let text = match std::fs::read(&path) {
-                        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                    let bytes = match std::fs::read(&path) {
+                        Ok(b) => b,
                         Err(e) => {
                             program.load_diags.push(Diagnostic::error(
                                 "import-not-found",
@@ -191,7 +178,7 @@ impl Program {
                         }
                     };
                     let name = display_name(&path);
-                    let id = program.add_file(name, path, text, false, module_root);
+                    let id = program.add_bytes(name, path, bytes, false, module_root);
                     by_path.insert(key, id);
                     program.imports.insert((file, i), id);
                     stack.push((id, 0, depth + 1));
@@ -245,6 +232,55 @@ impl Program {
             crate::memory::set(crate::memory::Freed::Keep);
         }
         program
+    }
+
+    /// Adds a file read from disk: parsed when it is UTF-8, else kept (lossily decoded, so
+    /// positions before the bad byte are right) with a `syntax` error at its first invalid
+    /// byte and no statements (LANGUAGE.md §1).
+    fn add_bytes(
+        &mut self,
+        name: String,
+        path: PathBuf,
+        bytes: Vec<u8>,
+        main: bool,
+        module_root: Option<PathBuf>,
+    ) -> FileId {
+        match String::from_utf8(bytes) {
+            Ok(text) => self.add_file(name, path, text, main, module_root),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                let bad = e.as_bytes()[at];
+                let id = self.add_unparsed(name.clone(), path, text, main);
+                self.files.last_mut().expect("just added").module_root = module_root;
+                // The lossy text holds U+FFFD (3 bytes) where the bad bytes were.
+                self.load_diags.push(
+                    Diagnostic::error(
+                        "syntax",
+                        Span::new(id, at, at + '\u{fffd}'.len_utf8()),
+                        format!("{name} is not valid UTF-8: byte 0x{bad:02x} at offset {at}"),
+                    )
+                    .with_primary("invalid UTF-8")
+                    .with_note("fleet manifests are UTF-8 text"),
+                );
+                id
+            }
+        }
+    }
+
+    /// Adds a file without parsing it (unreadable or not UTF-8): no statements.
+    fn add_unparsed(&mut self, name: String, path: PathBuf, text: String, main: bool) -> FileId {
+        let id = self.sources.add(name, path, text);
+        self.files.push(LoadedFile {
+            id,
+            ast: ast::File {
+                items: Vec::new(),
+                comments: Vec::new(),
+            },
+            main,
+            module_root: None,
+        });
+        id
     }
 
     fn add_file(
