@@ -133,10 +133,11 @@ impl Program {
             by_path.insert(key, id);
             pending.push(id);
         }
-        // Imports, depth first from each main file, each file loaded once.
-        let mut stack: Vec<(FileId, usize, usize)> =
-            pending.iter().rev().map(|&f| (f, 0, 0)).collect();
-        while let Some((file, next_stmt, depth)) = stack.pop() {
+        // Imports, depth first from each main file, each file loaded once. The loop keeps
+        // its own stack, so a long chain costs no call stack; the depth limit is checked
+        // afterwards, on the shortest chain to each file.
+        let mut stack: Vec<(FileId, usize)> = pending.iter().rev().map(|&f| (f, 0)).collect();
+        while let Some((file, next_stmt)) = stack.pop() {
             let found = program.files[file.0 as usize]
                 .ast
                 .items
@@ -150,15 +151,7 @@ impl Program {
             let Some((i, import, span)) = found else {
                 continue;
             };
-            stack.push((file, i + 1, depth));
-            if depth >= MAX_IMPORT_DEPTH {
-                program.load_diags.push(Diagnostic::error(
-                    "import-not-found",
-                    span,
-                    format!("imports nest deeper than {MAX_IMPORT_DEPTH} files"),
-                ));
-                continue;
-            }
+            stack.push((file, i + 1));
             match program.resolve_import(file, &import) {
                 Some(Resolved::Disk { path, module_root }) => {
                     let key = canonical(&path);
@@ -181,7 +174,7 @@ impl Program {
                     let id = program.add_bytes(name, path, bytes, false, module_root);
                     by_path.insert(key, id);
                     program.imports.insert((file, i), id);
-                    stack.push((id, 0, depth + 1));
+                    stack.push((id, 0));
                 }
                 Some(Resolved::Stdlib(name, text)) => {
                     let key = PathBuf::from(format!("<stdlib>/{name}.fleet"));
@@ -198,7 +191,7 @@ impl Program {
                     );
                     by_path.insert(key, id);
                     program.imports.insert((file, i), id);
-                    stack.push((id, 0, depth + 1));
+                    stack.push((id, 0));
                 }
                 None => {
                     let mut d = Diagnostic::error(
@@ -216,6 +209,7 @@ impl Program {
                 }
             }
         }
+        program.limit_import_depth(&pending);
         let main_dir = program.main_dir.clone();
         program.data = Data::load(&main_dir, &mut program.sources);
         let roots: Vec<PathBuf> = program
@@ -232,6 +226,57 @@ impl Program {
             crate::memory::set(crate::memory::Freed::Keep);
         }
         program
+    }
+
+    /// Refuses imports reached only through a chain deeper than [`MAX_IMPORT_DEPTH`] from
+    /// the main files: one error per file beyond the limit (at the import that first reaches
+    /// it), and that import is cut, so nothing past the limit is evaluated. A file imported
+    /// both directly and at the end of a long chain is fine: its shortest chain counts.
+    fn limit_import_depth(&mut self, mains: &[FileId]) {
+        let mut depth: HashMap<FileId, usize> = mains.iter().map(|&f| (f, 0)).collect();
+        let mut queue: std::collections::VecDeque<FileId> = mains.iter().copied().collect();
+        let mut cut = Vec::new();
+        while let Some(file) = queue.pop_front() {
+            let d = depth[&file];
+            for (i, stmt) in self.files[file.0 as usize].ast.items.iter().enumerate() {
+                let StmtKind::Import { path_span, .. } = &stmt.kind else {
+                    continue;
+                };
+                let Some(&target) = self.imports.get(&(file, i)) else {
+                    continue;
+                };
+                if depth.contains_key(&target) {
+                    continue;
+                }
+                // Breadth first: every file within the limit is found before a file at the
+                // limit is scanned, so `target` is first reached here, one past the limit.
+                if d >= MAX_IMPORT_DEPTH {
+                    cut.push(((file, i), target, *path_span));
+                } else {
+                    depth.insert(target, d + 1);
+                    queue.push_back(target);
+                }
+            }
+        }
+        let mut reported = std::collections::HashSet::new();
+        for (key, target, span) in cut {
+            self.imports.remove(&key);
+            if reported.insert(target) {
+                self.load_diags.push(
+                    Diagnostic::error(
+                        "import-not-found",
+                        span,
+                        format!("imports nest deeper than {MAX_IMPORT_DEPTH} files"),
+                    )
+                    .with_primary("this import is one too many")
+                    .with_note(format!(
+                        "the shortest chain of imports from a main file to `{}` is {} files long",
+                        self.sources.get(target).name,
+                        MAX_IMPORT_DEPTH + 1
+                    )),
+                );
+            }
+        }
     }
 
     /// Adds a file read from disk: parsed when it is UTF-8, else kept (lossily decoded, so

@@ -521,3 +521,85 @@ fn a_closed_stdout_ends_output_quietly() {
         out.status
     );
 }
+
+/// `fleet check --format json FILE` in `dir`: (exit code, the diagnostics' codes).
+fn check_codes(dir: &Path, file: &str) -> (Option<i32>, Vec<String>, String) {
+    let run = run_fleet(
+        dir,
+        &["check", "--format", "json", file],
+        Duration::from_secs(120),
+    )
+    .unwrap_or_else(|hang| panic!("{file}: {hang}"));
+    let codes = run
+        .stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{} {}", v["code"].as_str().unwrap(), v["message"])
+        })
+        .collect();
+    (run.code(), codes, run.describe())
+}
+
+/// Files `f0.fleet`..: each declares a file and imports the next (the last imports nothing).
+fn import_chain(dir: &Path, n: usize) {
+    for i in 0..n {
+        let next = if i + 1 < n {
+            format!("import \"./f{}.fleet\"\n", i + 1)
+        } else {
+            String::new()
+        };
+        let text = format!("{next}file \"/etc/f{i}\" {{ content = \"{i}\\n\" }}\n");
+        std::fs::write(dir.join(format!("f{i}.fleet")), text).unwrap();
+    }
+}
+
+#[test]
+fn files_imported_directly_and_in_a_chain_are_not_too_deep() {
+    // Every file is one import from the main file, so no chain is too deep, however long the
+    // chain through them is.
+    let dir = tempfile::tempdir().unwrap();
+    let n = 10_000;
+    import_chain(dir.path(), n);
+    let main: String = (0..n)
+        .map(|i| format!("import \"./f{i}.fleet\"\n"))
+        .collect();
+    std::fs::write(dir.path().join("site.fleet"), main).unwrap();
+    let (code, codes, run) = check_codes(dir.path(), "site.fleet");
+    assert!(code == Some(0) && codes.is_empty(), "{codes:?}\n{run}");
+}
+
+#[test]
+fn a_chain_of_imports_too_deep_is_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    import_chain(dir.path(), 400);
+    std::fs::write(dir.path().join("site.fleet"), "import \"./f0.fleet\"\n").unwrap();
+    let (code, codes, run) = check_codes(dir.path(), "site.fleet");
+    assert_eq!(code, Some(1), "{run}");
+    assert_eq!(codes.len(), 1, "{codes:?}");
+    assert!(
+        codes[0].contains("imports nest deeper than 256"),
+        "{codes:?}"
+    );
+}
+
+#[test]
+fn every_file_of_a_long_chain_within_the_limit_is_evaluated() {
+    // 250 files deep: within the import limit, and deeper than the evaluator's nesting
+    // limit for blocks, which imports must not count against.
+    let dir = tempfile::tempdir().unwrap();
+    import_chain(dir.path(), 250);
+    std::fs::write(dir.path().join("site.fleet"), "import \"./f0.fleet\"\n").unwrap();
+    let run = run_fleet(
+        dir.path(),
+        &["compile", "--node", "default", "site.fleet"],
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    assert!(
+        run.stdout.contains("\"/etc/f249\""),
+        "the last file of the chain was not evaluated:\n{}",
+        run.describe()
+    );
+}
