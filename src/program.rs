@@ -159,7 +159,7 @@ impl Program {
                         program.imports.insert((file, i), id);
                         continue;
                     }
-                    let bytes = match std::fs::read(&path) {
+                    let bytes = match crate::limits::read_file(&path) {
                         Ok(b) => b,
                         Err(e) => {
                             program.load_diags.push(Diagnostic::error(

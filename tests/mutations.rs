@@ -603,3 +603,94 @@ fn every_file_of_a_long_chain_within_the_limit_is_evaluated() {
         run.describe()
     );
 }
+
+/// A FIFO at `path` (nobody ever writes to it: reading it would block forever).
+fn mkfifo(path: &Path) {
+    let st = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn special_files_are_refused_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    mkfifo(&dir.path().join("pipe"));
+    let cases = [
+        (
+            "file \"/etc/x\" { content = file(\"/dev/zero\") }\n",
+            "a character device",
+        ),
+        ("file \"/etc/x\" { content = file(\"./pipe\") }\n", "a FIFO"),
+        (
+            "file \"/etc/x\" { content = template(\"./pipe\") }\n",
+            "a FIFO",
+        ),
+        ("file \"/etc/x\" { content = file(\".\") }\n", "a directory"),
+        ("file \"/etc/x\" { source = \"./pipe\" }\n", "a FIFO"),
+        (
+            "file \"/etc/x\" { source = \"/dev/zero\" }\n",
+            "a character device",
+        ),
+    ];
+    for (text, what) in cases {
+        std::fs::write(dir.path().join("site.fleet"), text).unwrap();
+        let (code, codes, run) = check_codes(dir.path(), "site.fleet");
+        assert_eq!(code, Some(1), "{text}{run}");
+        assert!(
+            codes.len() == 1
+                && codes[0].starts_with("source-not-found")
+                && codes[0].contains(&format!("{what}, not a regular file")),
+            "{text}{codes:?}"
+        );
+    }
+    // `compile` reads `source` contents: the FIFO is refused there too.
+    std::fs::write(
+        dir.path().join("site.fleet"),
+        "file \"/etc/x\" { source = \"./pipe\" }\n",
+    )
+    .unwrap();
+    let run = run_fleet(
+        dir.path(),
+        &["compile", "--node", "default", "site.fleet"],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert!(
+        run.code() == Some(1) && run.stderr.contains("a FIFO"),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn files_past_the_size_limit_are_a_resource_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big.txt"), vec![b'x'; 4096]).unwrap();
+    std::fs::write(
+        dir.path().join("site.fleet"),
+        "let $x = file(\"./big.txt\")\nfile \"/etc/x\" { content = $x }\n",
+    )
+    .unwrap();
+    let run = |limit: &str| {
+        let out = std::process::Command::new(common::fleet())
+            .args(["check", "--format", "json", "site.fleet"])
+            .current_dir(dir.path())
+            .env("FLEET_MAX_FILE_BYTES", limit)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run("4000");
+    assert!(
+        code == Some(1)
+            && out.contains("\"resource-limit\"")
+            && out.contains("\"line\":1,\"column\":15"),
+        "{out}"
+    );
+    assert_eq!(run("4096"), (Some(0), String::new()));
+}

@@ -79,13 +79,22 @@ fn module_root(
     })
 }
 
-/// A file's bytes, or a directory as a deterministic tar.
-pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
+/// A regular file's bytes (at most `limits::file_bytes`), or a directory as a deterministic
+/// tar; FIFOs, sockets and devices are refused.
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, crate::limits::ReadError> {
     if path.is_dir() {
-        tar_dir(path)
+        Ok(tar_dir(path)?)
     } else {
-        std::fs::read(path)
+        crate::limits::read_file(path)
     }
+}
+
+/// A `source` must be a directory or a regular file (symlinks followed).
+pub(crate) fn kind_ok(path: &Path) -> Result<(), crate::limits::ReadError> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    crate::limits::regular(&std::fs::metadata(path)?)
 }
 
 /// A tar of a directory's contents: entries sorted by path, mtimes, uids and gids zeroed,

@@ -499,23 +499,49 @@ impl Evaluator<'_> {
         }
     }
 
-    /// Reads a file named by `template()`/`file()`, reporting `source-not-found` at `span`.
+    /// Reads a file named by `template()`/`file()`, reporting `source-not-found` at `span`
+    /// (missing, unreadable, or not a regular file) or `resource-limit` (too big).
     pub(super) fn read_source(&mut self, written: &str, span: Span) -> R<Vec<u8>> {
+        use crate::limits::ReadError;
         let path = self.program.resolve_path(span.file, written);
-        match path.as_ref().map(std::fs::read) {
-            Some(Ok(b)) => Ok(b),
-            _ => {
-                let shown = path
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| written.to_string());
-                self.diags.push(
-                    Diagnostic::error("source-not-found", span, format!("`{written}` does not exist"))
-                        .with_primary("no such file")
-                        .with_note(format!("looked for {shown}; relative paths start at the directory of the manifest that names them")),
-                );
-                Err(Failed)
+        let err = match path.as_deref().map(crate::limits::read_file) {
+            Some(Ok(b)) => return Ok(b),
+            Some(Err(e)) => Some(e),
+            None => None,
+        };
+        let shown = path
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| written.to_string());
+        let d = match err {
+            None => Diagnostic::error(
+                "source-not-found",
+                span,
+                format!("`{written}` does not exist"),
+            )
+            .with_primary("no module by that name"),
+            Some(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Diagnostic::error(
+                    "source-not-found",
+                    span,
+                    format!("`{written}` does not exist"),
+                )
+                .with_primary("no such file")
             }
-        }
+            Some(e @ ReadError::TooBig(_)) => Diagnostic::error(
+                "resource-limit",
+                span,
+                format!("cannot read `{written}`: {e}"),
+            )
+            .with_primary("too big"),
+            Some(e) => Diagnostic::error(
+                "source-not-found",
+                span,
+                format!("cannot read `{written}`: {e}"),
+            )
+            .with_primary("unreadable"),
+        };
+        self.diags.push(d.with_note(format!("looked for {shown}; relative paths start at the directory of the manifest that names them")));
+        Err(Failed)
     }
 }
 
