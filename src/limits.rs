@@ -13,8 +13,11 @@ pub struct Limits {
     /// Steps of one node's evaluation: loop iterations, function calls and elements built
     /// (`FLEET_MAX_EVAL_STEPS`).
     pub eval_steps: u64,
-    /// The largest string or array (bytes; elements count 16 bytes each) one expression
-    /// may build (`FLEET_MAX_VALUE_BYTES`).
+    /// Bytes of strings and arrays one node's evaluation may build in all
+    /// (`FLEET_MAX_EVAL_BYTES`; an element of an Array counts as the size of a value).
+    pub eval_bytes: u64,
+    /// The largest string or array (bytes) one expression may build, and the largest
+    /// template output (`FLEET_MAX_VALUE_BYTES`).
     pub value_bytes: u64,
     /// minijinja fuel of one template render, about one per instruction
     /// (`FLEET_MAX_TEMPLATE_FUEL`).
@@ -29,7 +32,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            eval_steps: 200_000_000,
+            eval_steps: 50_000_000,
+            eval_bytes: 2 << 30,
             value_bytes: 256 << 20,
             template_fuel: 100_000_000,
             file_bytes: 256 << 20,
@@ -52,6 +56,7 @@ pub fn get() -> &'static Limits {
         };
         Limits {
             eval_steps: var("FLEET_MAX_EVAL_STEPS", d.eval_steps),
+            eval_bytes: var("FLEET_MAX_EVAL_BYTES", d.eval_bytes),
             value_bytes: var("FLEET_MAX_VALUE_BYTES", d.value_bytes),
             template_fuel: var("FLEET_MAX_TEMPLATE_FUEL", d.template_fuel),
             file_bytes: var("FLEET_MAX_FILE_BYTES", d.file_bytes),

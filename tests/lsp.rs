@@ -30,8 +30,14 @@ impl Drop for Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    /// Starts `fleet lsp` with these environment variables (limits).
+    fn start_with(dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fleet"))
             .arg("lsp")
+            .envs(env.iter().copied())
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -485,4 +491,29 @@ fn malformed_messages_are_answered_and_the_server_keeps_serving() {
         assert!(Instant::now() < deadline, "fleet lsp did not exit");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn a_buffer_that_never_ends_evaluating_is_a_resource_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let site = dir_path.join("site.fleet");
+    let text = "for $i in range(1, 1000000) {\n  for $j in range(1, 1000000) {\n    notice(\"x\")\n  }\n}\n";
+    std::fs::write(&site, text).unwrap();
+    let mut s = Server::start_with(&dir_path, &[("FLEET_MAX_EVAL_STEPS", "100000")]);
+    s.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
+    );
+    s.notify("initialized", json!({}));
+    let site_uri = uri(&site);
+    s.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
+    );
+    let diags = s.diagnostics(&site_uri, Some(1));
+    assert_eq!(codes(&diags), ["resource-limit"], "{diags:#?}");
+    // And the server still answers.
+    let r = s.request("shutdown", Value::Null);
+    assert!(r.is_null());
 }

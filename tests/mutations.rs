@@ -694,3 +694,177 @@ fn files_past_the_size_limit_are_a_resource_limit() {
     );
     assert_eq!(run("4096"), (Some(0), String::new()));
 }
+
+/// `fleet check --format json site.fleet` in `dir` with `text` as site.fleet and the limits
+/// in `env`: (exit code, the diagnostics as (code, line, column)). A hang fails the test.
+fn check_limited(
+    dir: &Path,
+    text: &str,
+    env: &[(&str, &str)],
+) -> (Option<i32>, Vec<(String, u64, u64)>) {
+    std::fs::write(dir.join("site.fleet"), text).unwrap();
+    let mut cmd = std::process::Command::new(common::fleet());
+    cmd.args(["check", "--format", "json", "site.fleet"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fleet check hung on:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let diags = stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["code"].as_str().unwrap().to_string(),
+                v["line"].as_u64().unwrap_or(0),
+                v["column"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    (out.status.code(), diags)
+}
+
+/// `let $s0 = SEED` then `let $sN = OP` doubling `rounds` times, used in a file's content.
+fn doubling(seed: &str, op: &str, rounds: usize, content: &str) -> String {
+    let mut text = format!("let $s0 = {seed}\n");
+    for i in 0..rounds {
+        let step = op.replace("PREV", &format!("s{i}"));
+        text.push_str(&format!("let $s{} = {step}\n", i + 1));
+    }
+    text.push_str(&format!(
+        "file \"/etc/x\" {{ content = {} }}\n",
+        content.replace("LAST", &format!("s{rounds}"))
+    ));
+    text
+}
+
+#[test]
+fn doubling_strings_and_arrays_is_a_resource_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = [("FLEET_MAX_VALUE_BYTES", "1000000")];
+    let cases = [
+        (
+            "string +",
+            doubling("\"xxxxxxxx\"", "$PREV + $PREV", 60, "$LAST"),
+        ),
+        (
+            "interpolation",
+            doubling("\"xxxxxxxx\"", "\"${PREV}${PREV}\"", 60, "$LAST"),
+        ),
+        (
+            "join",
+            doubling("\"xxxxxxxx\"", "join([$PREV, $PREV], \"\")", 60, "$LAST"),
+        ),
+        (
+            "format",
+            doubling(
+                "\"xxxxxxxx\"",
+                "format(\"{}{}\", $PREV, $PREV)",
+                60,
+                "$LAST",
+            ),
+        ),
+        (
+            "array +",
+            doubling("[1, 2]", "$PREV + $PREV", 60, "join($LAST, \",\")"),
+        ),
+        (
+            "concat",
+            doubling("[1, 2]", "concat($PREV, $PREV)", 60, "join($LAST, \",\")"),
+        ),
+        (
+            "flatten",
+            doubling(
+                "[1, 2]",
+                "[$PREV, $PREV]",
+                60,
+                "join(flatten($LAST), \",\")",
+            ),
+        ),
+    ];
+    for (what, text) in &cases {
+        let (code, diags) = check_limited(dir.path(), text, &small);
+        assert_eq!(code, Some(1), "{what}: {diags:?}");
+        assert!(
+            diags.len() == 1 && diags[0].0 == "resource-limit",
+            "{what}: {diags:?}"
+        );
+    }
+    // Under the limit: clean.
+    let (code, diags) = check_limited(
+        dir.path(),
+        &doubling("\"xxxxxxxx\"", "$PREV + $PREV", 10, "$LAST"),
+        &small,
+    );
+    assert!(code == Some(0) && diags.is_empty(), "{diags:?}");
+}
+
+#[test]
+fn endless_loops_are_a_resource_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = [("FLEET_MAX_EVAL_STEPS", "200000")];
+    let cases = [
+        (
+            "nested comprehensions",
+            "let $x = [for $i in range(1, 1000000) : [for $j in range(1, 1000000) : $i + $j]]\nfile \"/etc/x\" { content = \"${length($x)}\" }\n",
+            (1, 10),
+        ),
+        (
+            "nested for loops",
+            "for $i in range(1, 1000000) {\n  for $j in range(1, 1000000) {\n    notice(\"x\")\n  }\n}\n",
+            (2, 0),
+        ),
+    ];
+    for (what, text, (line, _)) in cases {
+        let (code, diags) = check_limited(dir.path(), text, &steps);
+        assert_eq!(code, Some(1), "{what}: {diags:?}");
+        assert!(
+            diags.len() == 1 && diags[0].0 == "resource-limit" && diags[0].1 <= line,
+            "{what}: {diags:?}"
+        );
+    }
+}
+
+#[test]
+fn endless_templates_are_a_resource_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("loops.j2"),
+        "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("big.j2"),
+        "{% for i in range(100000) %}{{ line }}{% endfor %}\n",
+    )
+    .unwrap();
+    let text = "file \"/etc/x\" { content = template(\"loops.j2\") }\n";
+    let (code, diags) = check_limited(dir.path(), text, &[("FLEET_MAX_TEMPLATE_FUEL", "100000")]);
+    assert!(
+        code == Some(1) && diags == [("resource-limit".into(), 1, 36)],
+        "{diags:?}"
+    );
+    let text = "let $line = \"0123456789012345678901234567890123456789\"\nfile \"/etc/x\" { content = template(\"big.j2\") }\n";
+    let (code, diags) = check_limited(dir.path(), text, &[("FLEET_MAX_VALUE_BYTES", "100000")]);
+    assert!(
+        code == Some(1) && diags == [("resource-limit".into(), 2, 36)],
+        "{diags:?}"
+    );
+    // Within the limits: clean.
+    let (code, diags) = check_limited(dir.path(), text, &[]);
+    assert!(code == Some(0) && diags.is_empty(), "{diags:?}");
+}

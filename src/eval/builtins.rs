@@ -185,6 +185,7 @@ impl Evaluator<'_> {
             return Err(Failed);
         }
         let span = call.name.span;
+        self.step(1, span)?;
         let wrong = |ev: &mut Self, why: String| -> Failed {
             ev.diags.push(
                 Diagnostic::error("wrong-arguments", span, format!("`{name}` {why}"))
@@ -277,15 +278,28 @@ impl Evaluator<'_> {
                 let a = want!(0, Value::Array(a) => a.clone(), "Array");
                 let sep = want!(1, Value::Str(s) => s.clone(), "String");
                 let mut parts = Vec::with_capacity(a.len());
+                let mut size = 0;
                 for v in a.iter() {
-                    parts.push(self.render(v, call.args[0].span)?);
+                    let part = self.render(v, call.args[0].span)?;
+                    size += part.len() + sep.len();
+                    if self.budget.too_big(size) {
+                        return Err(self.build(size, span).unwrap_err());
+                    }
+                    parts.push(part);
                 }
+                self.build(size, span)?;
                 Ok(Value::str(parts.join(&sep)))
             }
             "split" => {
                 arity(self, &args, 2, 2)?;
                 let s = want!(0, Value::Str(s) => s.clone(), "String");
                 let sep = want!(1, Value::Str(s) => s.clone(), "String");
+                let n = if sep.is_empty() {
+                    s.chars().count()
+                } else {
+                    s.matches(&*sep).count() + 1
+                };
+                self.build_array(n, span)?;
                 if sep.is_empty() {
                     return Ok(Value::array(
                         s.chars().map(|c| Value::str(c.to_string())).collect(),
@@ -348,6 +362,7 @@ impl Evaluator<'_> {
                 arity(self, &args, 2, 2)?;
                 let a = want!(0, Value::Array(a) => a.clone(), "Array");
                 let b = want!(1, Value::Array(a) => a.clone(), "Array");
+                self.build_array(a.len() + b.len(), span)?;
                 let mut v = (*a).clone();
                 v.extend(b.iter().cloned());
                 Ok(Value::array(v))
@@ -365,6 +380,7 @@ impl Evaluator<'_> {
                         format!("would build more than {MAX_RANGE} elements"),
                     ));
                 }
+                self.build_array((b - a + 1) as usize, span)?;
                 Ok(Value::array((a..=b).map(Value::Int).collect()))
             }
             "format" => {
@@ -393,9 +409,13 @@ impl Evaluator<'_> {
                     let (before, after) = rest.split_once("{}").unwrap_or((rest, ""));
                     out.push_str(before);
                     out.push_str(&self.render(v, call.args[0].span)?);
+                    if self.budget.too_big(out.len()) {
+                        return Err(self.build(out.len(), span).unwrap_err());
+                    }
                     rest = after;
                 }
                 out.push_str(rest);
+                self.build(out.len(), span)?;
                 Ok(Value::str(out))
             }
             "regsubst" => {
@@ -453,6 +473,7 @@ impl Evaluator<'_> {
                 let a = want!(0, Value::Array(a) => a.clone(), "Array");
                 let mut out: Vec<Value> = Vec::new();
                 for v in a.iter() {
+                    self.step(out.len() as u64 / 64, span)?;
                     if !out.contains(v) {
                         out.push(v.clone());
                     }
@@ -462,7 +483,12 @@ impl Evaluator<'_> {
             "flatten" => {
                 arity(self, &args, 1, 1)?;
                 let a = want!(0, Value::Array(a) => a.clone(), "Array");
-                let mut out = Vec::new();
+                // Arrays share their elements: `[$a, $a]` ten levels deep flattens to 1,024
+                // copies. Counted first, up to the limit.
+                let cap = self.budget.max_elements();
+                let n = flat_len(&a, cap);
+                self.build_array(n, span)?;
+                let mut out = Vec::with_capacity(n);
                 flatten_into(&a, &mut out);
                 Ok(Value::array(out))
             }
@@ -543,6 +569,21 @@ impl Evaluator<'_> {
         self.diags.push(d.with_note(format!("looked for {shown}; relative paths start at the directory of the manifest that names them")));
         Err(Failed)
     }
+}
+
+/// The length of `a` flattened, or more than `cap` when it is longer (counting stops there).
+fn flat_len(a: &[Value], cap: usize) -> usize {
+    let mut n = 0;
+    for v in a {
+        n += match v {
+            Value::Array(inner) => flat_len(inner, cap - n.min(cap)),
+            _ => 1,
+        };
+        if n > cap {
+            return n;
+        }
+    }
+    n
 }
 
 fn flatten_into(a: &[Value], out: &mut Vec<Value>) {

@@ -31,7 +31,12 @@ impl Evaluator<'_> {
                     match p {
                         StrPart::Lit(s) => out.push_str(s),
                         StrPart::Expr(x) => match self.eval(x) {
-                            Ok(v) => failed |= self.render_into(&mut out, &v, x.span).is_err(),
+                            Ok(v) => {
+                                failed |= self.render_into(&mut out, &v, x.span).is_err();
+                                if self.budget.too_big(out.len()) {
+                                    return Err(self.build(out.len(), e.span).unwrap_err());
+                                }
+                            }
                             Err(Failed) => failed = true,
                         },
                     }
@@ -39,6 +44,7 @@ impl Evaluator<'_> {
                 if failed {
                     Err(Failed)
                 } else {
+                    self.build(out.len(), e.span)?;
                     Ok(Value::str(out))
                 }
             }
@@ -187,6 +193,7 @@ impl Evaluator<'_> {
                 let items = self.comp_items(iter)?;
                 let mut out = Vec::new();
                 for (k, v) in items {
+                    self.step(1, e.span)?;
                     self.scopes.frames.push(comp_frame(key, var, k, v));
                     let r = self.comp_one(cond.as_ref(), |ev| ev.eval(value));
                     self.scopes.frames.pop();
@@ -194,6 +201,7 @@ impl Evaluator<'_> {
                         out.push(v);
                     }
                 }
+                self.build_array(out.len(), e.span)?;
                 Ok(Value::array(out))
             }
             ExprKind::MapComp(comp) => {
@@ -208,6 +216,7 @@ impl Evaluator<'_> {
                 let items = self.comp_items(iter)?;
                 let mut out: IndexMap<String, Value> = IndexMap::new();
                 for (k, v) in items {
+                    self.step(1, e.span)?;
                     self.scopes.frames.push(comp_frame(key, var, k, v));
                     let r = self.comp_one(cond.as_ref(), |ev| {
                         let k = ev.eval(out_key)?;
@@ -226,13 +235,20 @@ impl Evaluator<'_> {
                         out.insert(k, v);
                     }
                 }
+                self.build_array(out.len(), e.span)?;
                 Ok(Value::map(out))
             }
         }
     }
 
     pub(super) fn comp_items(&mut self, iter: &Expr) -> R<Vec<(Value, Value)>> {
-        match self.eval(iter)? {
+        let v = self.eval(iter)?;
+        if let Value::Array(a) = &v {
+            self.build_array(a.len() * 2, iter.span)?;
+        } else if let Value::Map(m) = &v {
+            self.build_array(m.len() * 2, iter.span)?;
+        }
+        match v {
             Value::Array(a) => Ok(a
                 .iter()
                 .enumerate()
@@ -447,6 +463,7 @@ impl Evaluator<'_> {
         }
         let l = self.eval(lhs)?;
         let r = self.eval(rhs)?;
+        let both = lhs.span.to(rhs.span);
         let mismatch = |ev: &mut Self, l: &Value, r: &Value| {
             let (span, v) = if matches!(l, Value::Int(_) | Value::Str(_)) {
                 (rhs.span, r)
@@ -487,7 +504,10 @@ impl Evaluator<'_> {
                 Ok(Value::Bool(if op == BinOp::Match { m } else { !m }))
             }
             BinOp::In => match (&l, &r) {
-                (_, Value::Array(a)) => Ok(Value::Bool(a.contains(&l))),
+                (_, Value::Array(a)) => {
+                    self.step(a.len() as u64 / 64, both)?;
+                    Ok(Value::Bool(a.contains(&l)))
+                }
                 (Value::Str(s), Value::Str(h)) => Ok(Value::Bool(h.contains(&**s))),
                 (Value::Str(s), Value::Map(m)) => Ok(Value::Bool(m.contains_key(&**s))),
                 (_, Value::Map(_)) => Ok(Value::Bool(false)),
@@ -528,13 +548,18 @@ impl Evaluator<'_> {
                         )
                     })
                 }
-                (Value::Str(a), Value::Str(b)) => Ok(Value::str(format!("{a}{b}"))),
+                (Value::Str(a), Value::Str(b)) => {
+                    self.build(a.len() + b.len(), both)?;
+                    Ok(Value::str(format!("{a}{b}")))
+                }
                 (Value::Array(a), Value::Array(b)) => {
+                    self.build_array(a.len() + b.len(), both)?;
                     let mut v = (**a).clone();
                     v.extend(b.iter().cloned());
                     Ok(Value::array(v))
                 }
                 (Value::Map(a), Value::Map(b)) => {
+                    self.build_array(a.len() + b.len(), both)?;
                     let mut m = (**a).clone();
                     for (k, v) in b.iter() {
                         m.insert(k.clone(), v.clone());

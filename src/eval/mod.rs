@@ -6,6 +6,7 @@
 //! diagnostic; a failed expression yields `Err(Failed)` and what depends on it stays quiet.
 
 pub mod attrs;
+mod budget;
 pub mod builtins;
 pub mod data;
 mod expr;
@@ -96,6 +97,7 @@ pub(crate) struct Evaluator<'p> {
     /// Files whose top level has run.
     ran_files: HashSet<FileId>,
     templates: template::Cache,
+    budget: budget::Budget,
 }
 
 impl<'p> Evaluator<'p> {
@@ -137,6 +139,7 @@ impl<'p> Evaluator<'p> {
             stopped: false,
             ran_files: HashSet::new(),
             templates: template::Cache::default(),
+            budget: budget::Budget::new(),
         }
     }
 
@@ -376,7 +379,7 @@ impl<'p> Evaluator<'p> {
             return;
         };
         for (k, v) in items {
-            if self.stopped {
+            if self.stopped || self.step(1, f.iter.span).is_err() {
                 break;
             }
             let frame = expr::comp_frame(&f.key, &f.var, k, v);

@@ -97,6 +97,9 @@ impl Evaluator<'_> {
             let _ = self.body_attrs(&decl.body, 0);
             return Vec::new();
         };
+        if self.step(titles.len() as u64, decl.kind.span).is_err() {
+            return Vec::new();
+        }
         let index = self.index;
         if let Some(def) = index.defines.get(decl.kind.name.as_str()) {
             let attrs = self.body_attrs(&decl.body, 0);

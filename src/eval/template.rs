@@ -25,6 +25,8 @@ impl Cache {
             env.set_trim_blocks(true);
             env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
             env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+            // Per render: nested loops run out of fuel instead of running for ever.
+            env.set_fuel(Some(crate::limits::get().template_fuel));
             env
         })
     }
@@ -83,8 +85,34 @@ impl Evaluator<'_> {
                 ))
             }
         };
-        match tmpl.render(minijinja::Value::from_serialize(&ctx)) {
-            Ok(s) => Ok(Value::str(s)),
+        let cap = crate::limits::get().value_bytes;
+        let mut out = Capped {
+            bytes: Vec::new(),
+            cap,
+            over: false,
+        };
+        let rendered = tmpl
+            .render_captured_to(minijinja::Value::from_serialize(&ctx), &mut out)
+            .map(drop);
+        match rendered {
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&out.bytes).into_owned();
+                self.build(text.len(), span)?;
+                Ok(Value::str(text))
+            }
+            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
+                let fuel = crate::limits::get().template_fuel;
+                Err(self.over_limit(
+                    span,
+                    format!("rendering template `{written}` takes more than {fuel} steps"),
+                    "FLEET_MAX_TEMPLATE_FUEL",
+                ))
+            }
+            Err(_) if out.over => Err(self.over_limit(
+                span,
+                format!("template `{written}` renders more than {cap} bytes"),
+                "FLEET_MAX_VALUE_BYTES",
+            )),
             Err(e) => {
                 self.diags.push(
                     Diagnostic::error(
@@ -97,6 +125,28 @@ impl Evaluator<'_> {
                 Err(Failed)
             }
         }
+    }
+}
+
+/// A template's output, refusing to grow past `cap` bytes.
+struct Capped {
+    bytes: Vec<u8>,
+    cap: u64,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.bytes.len() + buf.len()) as u64 > self.cap {
+            self.over = true;
+            return Err(std::io::Error::other("template output too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
