@@ -293,21 +293,10 @@ impl Program {
         match String::from_utf8(bytes) {
             Ok(text) => self.add_file(name, path, text, main, module_root),
             Err(e) => {
-                let at = e.utf8_error().valid_up_to();
                 let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                let bad = e.as_bytes()[at];
                 let id = self.add_unparsed(name.clone(), path, text, main);
                 self.files.last_mut().expect("just added").module_root = module_root;
-                // The lossy text holds U+FFFD (3 bytes) where the bad bytes were.
-                self.load_diags.push(
-                    Diagnostic::error(
-                        "syntax",
-                        Span::new(id, at, at + '\u{fffd}'.len_utf8()),
-                        format!("{name} is not valid UTF-8: byte 0x{bad:02x} at offset {at}"),
-                    )
-                    .with_primary("invalid UTF-8")
-                    .with_note("fleet manifests are UTF-8 text"),
-                );
+                self.load_diags.push(not_utf8(id, &name, &e));
                 id
             }
         }
@@ -596,6 +585,21 @@ impl Program {
     pub fn main_file(&self) -> Option<FileId> {
         self.files.iter().find(|f| f.main).map(|f| f.id)
     }
+}
+
+/// The `syntax` error of a file that is not UTF-8, at its first invalid byte (LANGUAGE.md §1),
+/// for the file's text decoded lossily (which holds U+FFFD, 3 bytes, where the bad bytes
+/// were; positions before it are those of the original).
+pub fn not_utf8(id: FileId, name: &str, e: &std::string::FromUtf8Error) -> Diagnostic {
+    let at = e.utf8_error().valid_up_to();
+    let bad = e.as_bytes()[at];
+    Diagnostic::error(
+        "syntax",
+        Span::new(id, at, at + '\u{fffd}'.len_utf8()),
+        format!("{name} is not valid UTF-8: byte 0x{bad:02x} at offset {at}"),
+    )
+    .with_primary("invalid UTF-8")
+    .with_note("fleet manifests are UTF-8 text")
 }
 
 /// `f` over `items` on one large-stack worker per core, results in the order of `items`.
