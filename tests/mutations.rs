@@ -797,7 +797,17 @@ fn doubling_strings_and_arrays_is_a_resource_limit() {
                 "join(flatten($LAST), \",\")",
             ),
         ),
+        // Shared elements written out in full: as an attribute, in a template's context.
+        (
+            "an attribute",
+            doubling("[1, 2]", "[$PREV, $PREV]", 60, "$LAST"),
+        ),
+        (
+            "a template",
+            doubling("[1, 2]", "[$PREV, $PREV]", 60, "template(\"small.j2\")"),
+        ),
     ];
+    std::fs::write(dir.path().join("small.j2"), "small\n").unwrap();
     for (what, text) in &cases {
         let (code, diags) = check_limited(dir.path(), text, &small);
         assert_eq!(code, Some(1), "{what}: {diags:?}");
@@ -806,6 +816,13 @@ fn doubling_strings_and_arrays_is_a_resource_limit() {
             "{what}: {diags:?}"
         );
     }
+    // A message shows the start of such a value, not all of it.
+    let text = doubling("[1, 2]", "[$PREV, $PREV]", 60, "$LAST + 1");
+    let (code, diags) = check_limited(dir.path(), &text, &small);
+    assert!(
+        code == Some(1) && diags.len() == 1 && diags[0].0 == "invalid-value",
+        "{diags:?}"
+    );
     // Under the limit: clean.
     let (code, diags) = check_limited(
         dir.path(),

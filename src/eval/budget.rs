@@ -3,13 +3,14 @@
 //! cap on any one value. Counting is a subtraction where the work happens; going past a
 //! limit is one `resource-limit` diagnostic at the expression that did, and the node stops.
 
+use super::value::Value;
 use super::{Evaluator, Failed, R};
 use crate::diag::Diagnostic;
 use crate::limits;
 use crate::source::Span;
 
 /// Elements of an Array count this many bytes each (a value's size).
-pub(super) const ELEMENT_BYTES: usize = std::mem::size_of::<super::value::Value>();
+pub(super) const ELEMENT_BYTES: usize = std::mem::size_of::<Value>();
 
 /// Bytes (or elements) copied per step.
 const BYTES_PER_STEP: u64 = 64;
@@ -103,6 +104,25 @@ impl Evaluator<'_> {
         self.build(len.saturating_mul(ELEMENT_BYTES), span)
     }
 
+    /// Checks the size of `v` written out in full (as a catalog or a template sees it):
+    /// Arrays and Maps share their elements, so `[$a, $a]` doubled forty times is small in
+    /// memory and a terabyte written out. Counting stops at the limit.
+    pub(super) fn check_expanded(&mut self, v: &Value, span: Span) -> R<()> {
+        if !matches!(v, Value::Array(_) | Value::Map(_)) {
+            return Ok(());
+        }
+        let cap = self.budget.value_bytes;
+        let n = expanded_bytes(v, cap);
+        if n > cap {
+            return Err(self.over_limit(
+                span,
+                format!("this value written out is larger than the limit of {cap} bytes"),
+                "FLEET_MAX_VALUE_BYTES",
+            ));
+        }
+        self.step(n / BYTES_PER_STEP, span)
+    }
+
     /// Reports `resource-limit` (once per node) and stops the node.
     pub(super) fn over_limit(&mut self, span: Span, message: String, var: &str) -> Failed {
         if !self.budget.reported {
@@ -118,4 +138,31 @@ impl Evaluator<'_> {
         self.stopped = true;
         Failed
     }
+}
+
+/// The bytes of `v` written out (strings' bytes, each element and entry as a value's size),
+/// or more than `cap` when larger (counting stops there).
+fn expanded_bytes(v: &Value, cap: u64) -> u64 {
+    let mut n = ELEMENT_BYTES as u64;
+    match v {
+        Value::Str(s) => n += s.len() as u64,
+        Value::Array(a) => {
+            for x in a.iter() {
+                n += expanded_bytes(x, cap.saturating_sub(n));
+                if n > cap {
+                    break;
+                }
+            }
+        }
+        Value::Map(m) => {
+            for (k, x) in m.iter() {
+                n += k.len() as u64 + expanded_bytes(x, cap.saturating_sub(n));
+                if n > cap {
+                    break;
+                }
+            }
+        }
+        _ => {}
+    }
+    n
 }

@@ -645,7 +645,7 @@ impl Evaluator<'_> {
 
     /// Reports `invalid-value` at `span`, labelling the value.
     pub(super) fn invalid(&mut self, span: Span, message: impl Into<String>, v: &Value) -> Failed {
-        let mut shown = v.to_string();
+        let mut shown = shown_prefix(v, 64);
         if shown.chars().count() > 60 {
             shown = shown.chars().take(57).collect::<String>() + "...";
         }
@@ -655,6 +655,31 @@ impl Evaluator<'_> {
         );
         Failed
     }
+}
+
+/// The start of `v` as `Display` writes it, at most about `max` bytes: a value that shares
+/// its elements may be huge written out in full.
+fn shown_prefix(v: &Value, max: usize) -> String {
+    struct Prefix {
+        out: String,
+        max: usize,
+    }
+    impl std::fmt::Write for Prefix {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.out.push_str(s);
+            if self.out.len() > self.max {
+                Err(std::fmt::Error)
+            } else {
+                Ok(())
+            }
+        }
+    }
+    let mut p = Prefix {
+        out: String::new(),
+        max,
+    };
+    let _ = std::fmt::write(&mut p, format_args!("{v}"));
+    p.out
 }
 
 trait NoteJoin {

@@ -64,13 +64,19 @@ impl Evaluator<'_> {
         }
         // The context: visible variables (which count as used), facts, node, then `vars`.
         let mut ctx = serde_json::Map::new();
-        for (name, b) in self.scopes.visible() {
-            if let Some(v) = &b.value {
-                ctx.insert(name.to_string(), v.to_json());
-            }
+        let visible: Vec<(String, Value)> = self
+            .scopes
+            .visible()
+            .into_iter()
+            .filter_map(|(name, b)| Some((name.to_string(), b.value.clone()?)))
+            .collect();
+        for (name, v) in visible {
+            self.check_expanded(&v, span)?;
+            ctx.insert(name, v.to_json());
         }
         if let Some(vars) = vars {
             for (k, v) in vars.iter() {
+                self.check_expanded(v, span)?;
                 ctx.insert(k.clone(), v.to_json());
             }
         }
