@@ -68,7 +68,11 @@ impl Program {
         let mut texts = Vec::new();
         for path in files {
             let name = path.to_string_lossy().into_owned();
-            texts.push((name, path.clone(), std::fs::read(path)));
+            let bytes = crate::limits::read_file(path).map_err(|e| match e {
+                crate::limits::ReadError::Io(e) => e,
+                other => std::io::Error::other(other.to_string()),
+            });
+            texts.push((name, path.clone(), bytes));
         }
         Program::load_texts(texts, options)
     }
@@ -162,8 +166,12 @@ impl Program {
                     let bytes = match crate::limits::read_file(&path) {
                         Ok(b) => b,
                         Err(e) => {
+                            let code = match e {
+                                crate::limits::ReadError::TooBig(_) => "resource-limit",
+                                _ => "import-not-found",
+                            };
                             program.load_diags.push(Diagnostic::error(
-                                "import-not-found",
+                                code,
                                 span,
                                 format!("cannot read {}: {e}", path.display()),
                             ));

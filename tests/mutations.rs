@@ -695,6 +695,20 @@ fn files_past_the_size_limit_are_a_resource_limit() {
         "{out}"
     );
     assert_eq!(run("4096"), (Some(0), String::new()));
+    // Manifests too: an import past the limit is refused at its string.
+    let big: String = (0..100)
+        .map(|i| format!("let $v{i} = \"{i:040}\"\n"))
+        .collect();
+    std::fs::write(dir.path().join("big.fleet"), big).unwrap();
+    std::fs::write(dir.path().join("site.fleet"), "import \"./big.fleet\"\n").unwrap();
+    let (code, out) = run("4096");
+    assert!(
+        code == Some(1)
+            && out.contains("\"resource-limit\"")
+            && out.contains("larger than 4096 bytes")
+            && out.contains("\"line\":1,\"column\":8"),
+        "{out}"
+    );
 }
 
 /// `fleet check --format json site.fleet` in `dir` with `text` as site.fleet and the limits
