@@ -709,6 +709,26 @@ fn files_past_the_size_limit_are_a_resource_limit() {
             && out.contains("\"line\":1,\"column\":8"),
         "{out}"
     );
+    // A `source` directory is tarred at compile time: its files count together.
+    std::fs::create_dir(dir.path().join("tree")).unwrap();
+    std::fs::write(dir.path().join("tree/a"), vec![b'a'; 3000]).unwrap();
+    std::fs::write(dir.path().join("tree/b"), vec![b'b'; 3000]).unwrap();
+    std::fs::write(
+        dir.path().join("site.fleet"),
+        "file \"/srv/tree\" { ensure = directory, source = \"./tree\", recurse = true }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::fleet())
+        .args(["compile", "--node", "default", "site.fleet"])
+        .current_dir(dir.path())
+        .env("FLEET_MAX_FILE_BYTES", "4096")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(1) && stderr.contains("resource-limit"),
+        "{stderr}"
+    );
 }
 
 /// `fleet check --format json site.fleet` in `dir` with `text` as site.fleet and the limits

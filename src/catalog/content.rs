@@ -83,10 +83,30 @@ fn module_root(
 /// tar; FIFOs, sockets and devices are refused.
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, crate::limits::ReadError> {
     if path.is_dir() {
+        let cap = crate::limits::get().file_bytes;
+        let total = dir_bytes(path)?;
+        if total > cap {
+            return Err(crate::limits::ReadError::TooBig(cap));
+        }
         Ok(tar_dir(path)?)
     } else {
         crate::limits::read_file(path)
     }
+}
+
+/// The bytes of the regular files under `dir` (symlinks not followed).
+fn dir_bytes(dir: &Path) -> io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let t = entry.file_type()?;
+        if t.is_dir() {
+            total += dir_bytes(&entry.path())?;
+        } else if t.is_file() {
+            total += entry.metadata()?.len();
+        }
+    }
+    Ok(total)
 }
 
 /// A `source` must be a directory or a regular file (symlinks followed).
