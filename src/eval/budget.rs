@@ -74,14 +74,7 @@ impl Evaluator<'_> {
     pub(super) fn build(&mut self, bytes: usize, span: Span) -> R<()> {
         let b = bytes as u64;
         if b > self.budget.value_bytes {
-            let limit = self.budget.value_bytes;
-            return Err(self.over_limit(
-                span,
-                format!(
-                    "this builds a value larger than the limit of {limit} bytes (at least {b})"
-                ),
-                "FLEET_MAX_VALUE_BYTES",
-            ));
+            return Err(self.value_too_big(bytes, span));
         }
         match self.budget.bytes.checked_sub(b) {
             Some(left) => self.budget.bytes = left,
@@ -96,6 +89,18 @@ impl Evaluator<'_> {
             }
         }
         self.step(b / BYTES_PER_STEP, span)
+    }
+
+    /// Reports a value of (at least) `bytes` at `span`, larger than one value may be.
+    pub(super) fn value_too_big(&mut self, bytes: usize, span: Span) -> Failed {
+        let limit = self.budget.value_bytes;
+        self.over_limit(
+            span,
+            format!(
+                "this builds a value larger than the limit of {limit} bytes (at least {bytes})"
+            ),
+            "FLEET_MAX_VALUE_BYTES",
+        )
     }
 
     /// Counts an Array of `len` elements built at `span`.

@@ -283,7 +283,7 @@ impl Evaluator<'_> {
                     let part = self.render(v, call.args[0].span)?;
                     size += part.len() + sep.len();
                     if self.budget.too_big(size) {
-                        return Err(self.build(size, span).unwrap_err());
+                        return Err(self.value_too_big(size, span));
                     }
                     parts.push(part);
                 }
@@ -410,7 +410,7 @@ impl Evaluator<'_> {
                     out.push_str(before);
                     out.push_str(&self.render(v, call.args[0].span)?);
                     if self.budget.too_big(out.len()) {
-                        return Err(self.build(out.len(), span).unwrap_err());
+                        return Err(self.value_too_big(out.len(), span));
                     }
                     rest = after;
                 }

@@ -34,7 +34,7 @@ impl Evaluator<'_> {
                             Ok(v) => {
                                 failed |= self.render_into(&mut out, &v, x.span).is_err();
                                 if self.budget.too_big(out.len()) {
-                                    return Err(self.build(out.len(), e.span).unwrap_err());
+                                    return Err(self.value_too_big(out.len(), e.span));
                                 }
                             }
                             Err(Failed) => failed = true,
