@@ -18,6 +18,7 @@ pub mod diag;
 pub mod eval;
 pub mod fmt;
 pub mod graph;
+pub mod limits;
 pub mod lsp;
 pub mod memory;
 pub mod par;

@@ -68,7 +68,11 @@ impl Program {
         let mut texts = Vec::new();
         for path in files {
             let name = path.to_string_lossy().into_owned();
-            texts.push((name, path.clone(), std::fs::read(path)));
+            let bytes = crate::limits::read_file(path).map_err(|e| match e {
+                crate::limits::ReadError::Io(e) => e,
+                other => std::io::Error::other(other.to_string()),
+            });
+            texts.push((name, path.clone(), bytes));
         }
         Program::load_texts(texts, options)
     }
@@ -112,23 +116,15 @@ impl Program {
         let mut by_path: HashMap<PathBuf, FileId> = HashMap::new();
         let mut pending = Vec::new();
         for (name, path, text) in texts {
-            let text = match text {
-                Ok(bytes) => String::from_utf8(bytes).unwrap_or_else(|e| {
-                    let id = program
-                        .sources
-                        .add(name.clone(), path.clone(), String::new());
-                    program.load_diags.push(Diagnostic::new(
-                        Severity::Error,
-                        "syntax",
-                        Some(Span::new(id, 0, 0)),
-                        format!("{name} is not valid UTF-8 ({e})"),
-                    ));
-                    String::new()
-                }),
+            let key = canonical(&path);
+            if by_path.contains_key(&key) {
+                continue;
+            }
+            let id = match text {
+                Ok(bytes) => program.add_bytes(name, path, bytes, true, None),
                 Err(e) => {
-                    let id = program
-                        .sources
-                        .add(name.clone(), path.clone(), String::new());
+                    // Kept as an empty file, so file ids and `files` stay in step.
+                    let id = program.add_unparsed(name.clone(), path, String::new(), true);
                     program.load_diags.push(Diagnostic::new(
                         Severity::Error,
                         "import-not-found",
@@ -138,18 +134,14 @@ impl Program {
                     continue;
                 }
             };
-            let key = canonical(&path);
-            if by_path.contains_key(&key) {
-                continue;
-            }
-            let id = program.add_file(name, path, text, true, None);
             by_path.insert(key, id);
             pending.push(id);
         }
-        // Imports, depth first from each main file, each file loaded once.
-        let mut stack: Vec<(FileId, usize, usize)> =
-            pending.iter().rev().map(|&f| (f, 0, 0)).collect();
-        while let Some((file, next_stmt, depth)) = stack.pop() {
+        // Imports, depth first from each main file, each file loaded once. The loop keeps
+        // its own stack, so a long chain costs no call stack; the depth limit is checked
+        // afterwards, on the shortest chain to each file.
+        let mut stack: Vec<(FileId, usize)> = pending.iter().rev().map(|&f| (f, 0)).collect();
+        while let Some((file, next_stmt)) = stack.pop() {
             let found = program.files[file.0 as usize]
                 .ast
                 .items
@@ -163,15 +155,7 @@ impl Program {
             let Some((i, import, span)) = found else {
                 continue;
             };
-            stack.push((file, i + 1, depth));
-            if depth >= MAX_IMPORT_DEPTH {
-                program.load_diags.push(Diagnostic::error(
-                    "import-not-found",
-                    span,
-                    format!("imports nest deeper than {MAX_IMPORT_DEPTH} files"),
-                ));
-                continue;
-            }
+            stack.push((file, i + 1));
             match program.resolve_import(file, &import) {
                 Some(Resolved::Disk { path, module_root }) => {
                     let key = canonical(&path);
@@ -179,11 +163,15 @@ impl Program {
                         program.imports.insert((file, i), id);
                         continue;
                     }
-                    let text = match std::fs::read(&path) {
-                        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                    let bytes = match crate::limits::read_file(&path) {
+                        Ok(b) => b,
                         Err(e) => {
+                            let code = match e {
+                                crate::limits::ReadError::TooBig(_) => "resource-limit",
+                                _ => "import-not-found",
+                            };
                             program.load_diags.push(Diagnostic::error(
-                                "import-not-found",
+                                code,
                                 span,
                                 format!("cannot read {}: {e}", path.display()),
                             ));
@@ -191,10 +179,10 @@ impl Program {
                         }
                     };
                     let name = display_name(&path);
-                    let id = program.add_file(name, path, text, false, module_root);
+                    let id = program.add_bytes(name, path, bytes, false, module_root);
                     by_path.insert(key, id);
                     program.imports.insert((file, i), id);
-                    stack.push((id, 0, depth + 1));
+                    stack.push((id, 0));
                 }
                 Some(Resolved::Stdlib(name, text)) => {
                     let key = PathBuf::from(format!("<stdlib>/{name}.fleet"));
@@ -211,7 +199,7 @@ impl Program {
                     );
                     by_path.insert(key, id);
                     program.imports.insert((file, i), id);
-                    stack.push((id, 0, depth + 1));
+                    stack.push((id, 0));
                 }
                 None => {
                     let mut d = Diagnostic::error(
@@ -229,6 +217,7 @@ impl Program {
                 }
             }
         }
+        program.limit_import_depth(&pending);
         let main_dir = program.main_dir.clone();
         program.data = Data::load(&main_dir, &mut program.sources);
         let roots: Vec<PathBuf> = program
@@ -245,6 +234,95 @@ impl Program {
             crate::memory::set(crate::memory::Freed::Keep);
         }
         program
+    }
+
+    /// Refuses imports reached only through a chain deeper than [`MAX_IMPORT_DEPTH`] from
+    /// the main files: one error per file beyond the limit (at the import that first reaches
+    /// it), and that import is cut, so nothing past the limit is evaluated. A file imported
+    /// both directly and at the end of a long chain is fine: its shortest chain counts.
+    fn limit_import_depth(&mut self, mains: &[FileId]) {
+        let mut depth: HashMap<FileId, usize> = mains.iter().map(|&f| (f, 0)).collect();
+        let mut queue: std::collections::VecDeque<FileId> = mains.iter().copied().collect();
+        let mut cut = Vec::new();
+        while let Some(file) = queue.pop_front() {
+            let d = depth[&file];
+            for (i, stmt) in self.files[file.0 as usize].ast.items.iter().enumerate() {
+                let StmtKind::Import { path_span, .. } = &stmt.kind else {
+                    continue;
+                };
+                let Some(&target) = self.imports.get(&(file, i)) else {
+                    continue;
+                };
+                if depth.contains_key(&target) {
+                    continue;
+                }
+                // Breadth first: every file within the limit is found before a file at the
+                // limit is scanned, so `target` is first reached here, one past the limit.
+                if d >= MAX_IMPORT_DEPTH {
+                    cut.push(((file, i), target, *path_span));
+                } else {
+                    depth.insert(target, d + 1);
+                    queue.push_back(target);
+                }
+            }
+        }
+        let mut reported = std::collections::HashSet::new();
+        for (key, target, span) in cut {
+            self.imports.remove(&key);
+            if reported.insert(target) {
+                self.load_diags.push(
+                    Diagnostic::error(
+                        "import-not-found",
+                        span,
+                        format!("imports nest deeper than {MAX_IMPORT_DEPTH} files"),
+                    )
+                    .with_primary("this import is one too many")
+                    .with_note(format!(
+                        "the shortest chain of imports from a main file to `{}` is {} files long",
+                        self.sources.get(target).name,
+                        MAX_IMPORT_DEPTH + 1
+                    )),
+                );
+            }
+        }
+    }
+
+    /// Adds a file read from disk: parsed when it is UTF-8, else kept (lossily decoded, so
+    /// positions before the bad byte are right) with a `syntax` error at its first invalid
+    /// byte and no statements (LANGUAGE.md §1).
+    fn add_bytes(
+        &mut self,
+        name: String,
+        path: PathBuf,
+        bytes: Vec<u8>,
+        main: bool,
+        module_root: Option<PathBuf>,
+    ) -> FileId {
+        match String::from_utf8(bytes) {
+            Ok(text) => self.add_file(name, path, text, main, module_root),
+            Err(e) => {
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                let id = self.add_unparsed(name.clone(), path, text, main);
+                self.files.last_mut().expect("just added").module_root = module_root;
+                self.load_diags.push(not_utf8(id, &name, &e));
+                id
+            }
+        }
+    }
+
+    /// Adds a file without parsing it (unreadable or not UTF-8): no statements.
+    fn add_unparsed(&mut self, name: String, path: PathBuf, text: String, main: bool) -> FileId {
+        let id = self.sources.add(name, path, text);
+        self.files.push(LoadedFile {
+            id,
+            ast: ast::File {
+                items: Vec::new(),
+                comments: Vec::new(),
+            },
+            main,
+            module_root: None,
+        });
+        id
     }
 
     fn add_file(
@@ -525,6 +603,21 @@ impl Program {
     pub fn main_file(&self) -> Option<FileId> {
         self.files.iter().find(|f| f.main).map(|f| f.id)
     }
+}
+
+/// The `syntax` error of a file that is not UTF-8, at its first invalid byte (LANGUAGE.md §1),
+/// for the file's text decoded lossily (which holds U+FFFD, 3 bytes, where the bad bytes
+/// were; positions before it are those of the original).
+pub fn not_utf8(id: FileId, name: &str, e: &std::string::FromUtf8Error) -> Diagnostic {
+    let at = e.utf8_error().valid_up_to();
+    let bad = e.as_bytes()[at];
+    Diagnostic::error(
+        "syntax",
+        Span::new(id, at, at + '\u{fffd}'.len_utf8()),
+        format!("{name} is not valid UTF-8: byte 0x{bad:02x} at offset {at}"),
+    )
+    .with_primary("invalid UTF-8")
+    .with_note("fleet manifests are UTF-8 text")
 }
 
 /// `f` over `items` on one large-stack worker per core, results in the order of `items`.

@@ -70,7 +70,8 @@ fn meaning(path: &Path) -> String {
 }
 
 fn expects_syntax_error(path: &Path) -> bool {
-    let text = std::fs::read_to_string(path).unwrap();
+    // Lossily: a case may be deliberately not UTF-8 (a syntax error, LANGUAGE.md §1).
+    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
     text.lines()
         .take_while(|l| l.starts_with('#'))
         .any(|l| l.starts_with("# expect: error syntax"))
@@ -92,6 +93,11 @@ fn fmt_is_idempotent_and_keeps_every_catalog() {
             copy_tree(&src, &after.join(name));
         }
     }
+    // `next/` holds the cases of features still being built (the cases' README): their
+    // syntax may not parse yet. They join this walk when they move to check/ and compile/.
+    for dir in [&before, &after] {
+        let _ = std::fs::remove_dir_all(dir.join("conformance/next"));
+    }
     let mut files = Vec::new();
     fleet_files(&after, &mut files);
     assert!(
@@ -104,7 +110,7 @@ fn fmt_is_idempotent_and_keeps_every_catalog() {
     for file in &files {
         let rel = file.strip_prefix(&after).unwrap();
         let original = before.join(rel);
-        let text = std::fs::read_to_string(file).unwrap();
+        let text = std::fs::read(file).unwrap();
         let run = fleet().arg("fmt").arg(file).output().unwrap();
         if expects_syntax_error(file) {
             assert_eq!(
@@ -116,7 +122,7 @@ fn fmt_is_idempotent_and_keeps_every_catalog() {
             let stderr = String::from_utf8_lossy(&run.stderr);
             assert!(stderr.contains("syntax"), "{}: {stderr}", rel.display());
             assert_eq!(
-                std::fs::read_to_string(file).unwrap(),
+                std::fs::read(file).unwrap(),
                 text,
                 "{} was modified",
                 rel.display()
@@ -154,7 +160,7 @@ fn fmt_is_idempotent_and_keeps_every_catalog() {
                 .count()
         };
         assert!(
-            comments(&once) >= comments(&text),
+            comments(&once) >= comments(&String::from_utf8_lossy(&text)),
             "{}: comment lines lost",
             rel.display()
         );

@@ -30,8 +30,14 @@ impl Drop for Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    /// Starts `fleet lsp` with these environment variables (limits).
+    fn start_with(dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fleet"))
             .arg("lsp")
+            .envs(env.iter().copied())
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -82,6 +88,19 @@ impl Server {
         let stdin = self.stdin.as_mut().expect("stdin open");
         write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
         stdin.flush().unwrap();
+    }
+
+    /// Writes raw bytes to the server's stdin (malformed frames).
+    fn send_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next error answer with a `null` id (to a frame that had no usable id).
+    fn error_for_null_id(&mut self, what: &str) -> i64 {
+        let m = self.wait_for(what, |m| m["id"].is_null() && m.get("error").is_some());
+        m["error"]["code"].as_i64().unwrap()
     }
 
     fn notify(&mut self, method: &str, params: Value) {
@@ -393,4 +412,108 @@ fn diagnostics_hover_definition_completion_over_stdio() {
         assert!(Instant::now() < deadline, "fleet lsp did not exit");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A frame of `body` bytes with a correct header.
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut v = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    v.extend_from_slice(body);
+    v
+}
+
+#[test]
+fn malformed_messages_are_answered_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let mut s = Server::start(&dir_path);
+    s.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
+    );
+    s.notify("initialized", json!({}));
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":99,"method":"textDocument/hover","params":{}{}}}"#,
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let parse = -32700;
+    let invalid = -32600;
+    let cases: Vec<(&str, Vec<u8>, i64)> = vec![
+        ("bad JSON", frame(b"{\"jsonrpc\": \"2.0\", "), parse),
+        ("an array body", frame(b"[1, 2, 3]"), invalid),
+        (
+            "invalid UTF-8",
+            frame(b"{\"jsonrpc\":\"2.0\",\"method\":\"\xff\xfe\"}"),
+            parse,
+        ),
+        ("over-deep JSON", frame(deep.as_bytes()), parse),
+        (
+            "a bad Content-Length",
+            b"Content-Length: twelve\r\n\r\n{}".to_vec(),
+            invalid,
+        ),
+        (
+            "no Content-Length",
+            b"Content-Type: application/json\r\n\r\n{}".to_vec(),
+            invalid,
+        ),
+        (
+            "a huge Content-Length",
+            b"Content-Length: 99999999999\r\n\r\n{}".to_vec(),
+            invalid,
+        ),
+    ];
+    for (what, bytes, code) in cases {
+        s.send_raw(&bytes);
+        assert_eq!(s.error_for_null_id(what), code, "{what}");
+        // Still serving: a real request gets its answer.
+        let r = s.request(
+            "textDocument/formatting",
+            json!({"textDocument": {"uri": uri(&dir_path.join("none.fleet"))}, "options": {"tabSize": 2, "insertSpaces": true}}),
+        );
+        assert!(r.is_null() || r.is_array(), "after {what}: {r}");
+    }
+    // A request with an id but a malformed method is answered with that id.
+    s.send_raw(&frame(br#"{"jsonrpc":"2.0","id":4242,"method":17}"#));
+    let m = s.wait_for("the answer to id 4242", |m| m["id"] == 4242);
+    assert_eq!(m["error"]["code"], -32600, "{m}");
+
+    let r = s.request("shutdown", Value::Null);
+    assert!(r.is_null());
+    s.notify("exit", Value::Null);
+    drop(s.stdin.take());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "fleet lsp did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_buffer_that_never_ends_evaluating_is_a_resource_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let site = dir_path.join("site.fleet");
+    let text = "for $i in range(1, 1000000) {\n  for $j in range(1, 1000000) {\n    notice(\"x\")\n  }\n}\n";
+    std::fs::write(&site, text).unwrap();
+    let mut s = Server::start_with(&dir_path, &[("FLEET_MAX_EVAL_STEPS", "100000")]);
+    s.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
+    );
+    s.notify("initialized", json!({}));
+    let site_uri = uri(&site);
+    s.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
+    );
+    let diags = s.diagnostics(&site_uri, Some(1));
+    assert_eq!(codes(&diags), ["resource-limit"], "{diags:#?}");
+    // And the server still answers.
+    let r = s.request("shutdown", Value::Null);
+    assert!(r.is_null());
 }

@@ -179,6 +179,8 @@ fn seeds() -> Vec<PathBuf> {
     ] {
         collect_fleet_files(&dir, &mut out);
     }
+    // The mutators work on text: a seed that is deliberately not UTF-8 is no seed.
+    out.retain(|p| std::fs::read_to_string(p).is_ok());
     out.sort();
     assert!(
         out.len() >= 10,
@@ -520,4 +522,402 @@ fn a_closed_stdout_ends_output_quietly() {
         "status {}, first line {first:?}, stderr:\n{stderr}",
         out.status
     );
+}
+
+/// `fleet check --format json FILE` in `dir`: (exit code, the diagnostics' codes).
+fn check_codes(dir: &Path, file: &str) -> (Option<i32>, Vec<String>, String) {
+    let run = run_fleet(
+        dir,
+        &["check", "--format", "json", file],
+        Duration::from_secs(120),
+    )
+    .unwrap_or_else(|hang| panic!("{file}: {hang}"));
+    let codes = run
+        .stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{} {}", v["code"].as_str().unwrap(), v["message"])
+        })
+        .collect();
+    (run.code(), codes, run.describe())
+}
+
+/// Files `f0.fleet`..: each declares a file and imports the next (the last imports nothing).
+fn import_chain(dir: &Path, n: usize) {
+    for i in 0..n {
+        let next = if i + 1 < n {
+            format!("import \"./f{}.fleet\"\n", i + 1)
+        } else {
+            String::new()
+        };
+        let text = format!("{next}file \"/etc/f{i}\" {{ content = \"{i}\\n\" }}\n");
+        std::fs::write(dir.join(format!("f{i}.fleet")), text).unwrap();
+    }
+}
+
+#[test]
+fn files_imported_directly_and_in_a_chain_are_not_too_deep() {
+    // Every file is one import from the main file, so no chain is too deep, however long the
+    // chain through them is.
+    let dir = tempfile::tempdir().unwrap();
+    let n = 10_000;
+    import_chain(dir.path(), n);
+    let main: String = (0..n)
+        .map(|i| format!("import \"./f{i}.fleet\"\n"))
+        .collect();
+    std::fs::write(dir.path().join("site.fleet"), main).unwrap();
+    let (code, codes, run) = check_codes(dir.path(), "site.fleet");
+    assert!(code == Some(0) && codes.is_empty(), "{codes:?}\n{run}");
+}
+
+#[test]
+fn a_chain_of_imports_too_deep_is_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    import_chain(dir.path(), 400);
+    std::fs::write(dir.path().join("site.fleet"), "import \"./f0.fleet\"\n").unwrap();
+    let (code, codes, run) = check_codes(dir.path(), "site.fleet");
+    assert_eq!(code, Some(1), "{run}");
+    assert_eq!(codes.len(), 1, "{codes:?}");
+    assert!(
+        codes[0].contains("imports nest deeper than 256"),
+        "{codes:?}"
+    );
+}
+
+#[test]
+fn every_file_of_a_long_chain_within_the_limit_is_evaluated() {
+    // 250 files deep: within the import limit, and deeper than the evaluator's nesting
+    // limit for blocks, which imports must not count against.
+    let dir = tempfile::tempdir().unwrap();
+    import_chain(dir.path(), 250);
+    std::fs::write(dir.path().join("site.fleet"), "import \"./f0.fleet\"\n").unwrap();
+    let run = run_fleet(
+        dir.path(),
+        &["compile", "--node", "default", "site.fleet"],
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    assert!(
+        run.stdout.contains("\"/etc/f249\""),
+        "the last file of the chain was not evaluated:\n{}",
+        run.describe()
+    );
+}
+
+/// A FIFO at `path` (nobody ever writes to it: reading it would block forever).
+fn mkfifo(path: &Path) {
+    let st = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn special_files_are_refused_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    mkfifo(&dir.path().join("pipe"));
+    let cases = [
+        (
+            "file \"/etc/x\" { content = file(\"/dev/zero\") }\n",
+            "a character device",
+        ),
+        ("file \"/etc/x\" { content = file(\"./pipe\") }\n", "a FIFO"),
+        (
+            "file \"/etc/x\" { content = template(\"./pipe\") }\n",
+            "a FIFO",
+        ),
+        ("file \"/etc/x\" { content = file(\".\") }\n", "a directory"),
+        ("file \"/etc/x\" { source = \"./pipe\" }\n", "a FIFO"),
+        (
+            "file \"/etc/x\" { source = \"/dev/zero\" }\n",
+            "a character device",
+        ),
+    ];
+    for (text, what) in cases {
+        std::fs::write(dir.path().join("site.fleet"), text).unwrap();
+        let (code, codes, run) = check_codes(dir.path(), "site.fleet");
+        assert_eq!(code, Some(1), "{text}{run}");
+        assert!(
+            codes.len() == 1
+                && codes[0].starts_with("source-not-found")
+                && codes[0].contains(&format!("{what}, not a regular file")),
+            "{text}{codes:?}"
+        );
+    }
+    // `compile` reads `source` contents: the FIFO is refused there too.
+    std::fs::write(
+        dir.path().join("site.fleet"),
+        "file \"/etc/x\" { source = \"./pipe\" }\n",
+    )
+    .unwrap();
+    let run = run_fleet(
+        dir.path(),
+        &["compile", "--node", "default", "site.fleet"],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert!(
+        run.code() == Some(1) && run.stderr.contains("a FIFO"),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn files_past_the_size_limit_are_a_resource_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big.txt"), vec![b'x'; 4096]).unwrap();
+    std::fs::write(
+        dir.path().join("site.fleet"),
+        "let $x = file(\"./big.txt\")\nfile \"/etc/x\" { content = $x }\n",
+    )
+    .unwrap();
+    let run = |limit: &str| {
+        let out = std::process::Command::new(common::fleet())
+            .args(["check", "--format", "json", "site.fleet"])
+            .current_dir(dir.path())
+            .env("FLEET_MAX_FILE_BYTES", limit)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run("4000");
+    assert!(
+        code == Some(1)
+            && out.contains("\"resource-limit\"")
+            && out.contains("\"line\":1,\"column\":15"),
+        "{out}"
+    );
+    assert_eq!(run("4096"), (Some(0), String::new()));
+    // Manifests too: an import past the limit is refused at its string.
+    let big: String = (0..100)
+        .map(|i| format!("let $v{i} = \"{i:040}\"\n"))
+        .collect();
+    std::fs::write(dir.path().join("big.fleet"), big).unwrap();
+    std::fs::write(dir.path().join("site.fleet"), "import \"./big.fleet\"\n").unwrap();
+    let (code, out) = run("4096");
+    assert!(
+        code == Some(1)
+            && out.contains("\"resource-limit\"")
+            && out.contains("larger than 4096 bytes")
+            && out.contains("\"line\":1,\"column\":8"),
+        "{out}"
+    );
+    // A `source` directory is tarred at compile time: its files count together.
+    std::fs::create_dir(dir.path().join("tree")).unwrap();
+    std::fs::write(dir.path().join("tree/a"), vec![b'a'; 3000]).unwrap();
+    std::fs::write(dir.path().join("tree/b"), vec![b'b'; 3000]).unwrap();
+    std::fs::write(
+        dir.path().join("site.fleet"),
+        "file \"/srv/tree\" { ensure = directory, source = \"./tree\", recurse = true }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::fleet())
+        .args(["compile", "--node", "default", "site.fleet"])
+        .current_dir(dir.path())
+        .env("FLEET_MAX_FILE_BYTES", "4096")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(1) && stderr.contains("resource-limit"),
+        "{stderr}"
+    );
+}
+
+/// `fleet check --format json site.fleet` in `dir` with `text` as site.fleet and the limits
+/// in `env`: (exit code, the diagnostics as (code, line, column)). A hang fails the test.
+fn check_limited(
+    dir: &Path,
+    text: &str,
+    env: &[(&str, &str)],
+) -> (Option<i32>, Vec<(String, u64, u64)>) {
+    std::fs::write(dir.join("site.fleet"), text).unwrap();
+    let mut cmd = std::process::Command::new(common::fleet());
+    cmd.args(["check", "--format", "json", "site.fleet"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fleet check hung on:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let diags = stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["code"].as_str().unwrap().to_string(),
+                v["line"].as_u64().unwrap_or(0),
+                v["column"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    (out.status.code(), diags)
+}
+
+/// `let $s0 = SEED` then `let $sN = OP` doubling `rounds` times, used in a file's content.
+fn doubling(seed: &str, op: &str, rounds: usize, content: &str) -> String {
+    let mut text = format!("let $s0 = {seed}\n");
+    for i in 0..rounds {
+        let step = op.replace("PREV", &format!("s{i}"));
+        text.push_str(&format!("let $s{} = {step}\n", i + 1));
+    }
+    text.push_str(&format!(
+        "file \"/etc/x\" {{ content = {} }}\n",
+        content.replace("LAST", &format!("s{rounds}"))
+    ));
+    text
+}
+
+#[test]
+fn doubling_strings_and_arrays_is_a_resource_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = [("FLEET_MAX_VALUE_BYTES", "1000000")];
+    let cases = [
+        (
+            "string +",
+            doubling("\"xxxxxxxx\"", "$PREV + $PREV", 60, "$LAST"),
+        ),
+        (
+            "interpolation",
+            doubling("\"xxxxxxxx\"", "\"${PREV}${PREV}\"", 60, "$LAST"),
+        ),
+        (
+            "join",
+            doubling("\"xxxxxxxx\"", "join([$PREV, $PREV], \"\")", 60, "$LAST"),
+        ),
+        (
+            "format",
+            doubling(
+                "\"xxxxxxxx\"",
+                "format(\"{}{}\", $PREV, $PREV)",
+                60,
+                "$LAST",
+            ),
+        ),
+        (
+            "array +",
+            doubling("[1, 2]", "$PREV + $PREV", 60, "join($LAST, \",\")"),
+        ),
+        (
+            "concat",
+            doubling("[1, 2]", "concat($PREV, $PREV)", 60, "join($LAST, \",\")"),
+        ),
+        (
+            "flatten",
+            doubling(
+                "[1, 2]",
+                "[$PREV, $PREV]",
+                60,
+                "join(flatten($LAST), \",\")",
+            ),
+        ),
+        // Shared elements written out in full: as an attribute, in a template's context.
+        (
+            "an attribute",
+            doubling("[1, 2]", "[$PREV, $PREV]", 60, "$LAST"),
+        ),
+        (
+            "a template",
+            doubling("[1, 2]", "[$PREV, $PREV]", 60, "template(\"small.j2\")"),
+        ),
+    ];
+    std::fs::write(dir.path().join("small.j2"), "small\n").unwrap();
+    for (what, text) in &cases {
+        let (code, diags) = check_limited(dir.path(), text, &small);
+        assert_eq!(code, Some(1), "{what}: {diags:?}");
+        assert!(
+            diags.len() == 1 && diags[0].0 == "resource-limit",
+            "{what}: {diags:?}"
+        );
+    }
+    // A message shows the start of such a value, not all of it.
+    let text = doubling("[1, 2]", "[$PREV, $PREV]", 60, "$LAST + 1");
+    let (code, diags) = check_limited(dir.path(), &text, &small);
+    assert!(
+        code == Some(1) && diags.len() == 1 && diags[0].0 == "invalid-value",
+        "{diags:?}"
+    );
+    // Under the limit: clean.
+    let (code, diags) = check_limited(
+        dir.path(),
+        &doubling("\"xxxxxxxx\"", "$PREV + $PREV", 10, "$LAST"),
+        &small,
+    );
+    assert!(code == Some(0) && diags.is_empty(), "{diags:?}");
+}
+
+#[test]
+fn endless_loops_are_a_resource_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = [("FLEET_MAX_EVAL_STEPS", "200000")];
+    let cases = [
+        (
+            "nested comprehensions",
+            "let $x = [for $i in range(1, 1000000) : [for $j in range(1, 1000000) : $i + $j]]\nfile \"/etc/x\" { content = \"${length($x)}\" }\n",
+            (1, 10),
+        ),
+        (
+            "nested for loops",
+            "for $i in range(1, 1000000) {\n  for $j in range(1, 1000000) {\n    notice(\"x\")\n  }\n}\n",
+            (2, 0),
+        ),
+    ];
+    for (what, text, (line, _)) in cases {
+        let (code, diags) = check_limited(dir.path(), text, &steps);
+        assert_eq!(code, Some(1), "{what}: {diags:?}");
+        assert!(
+            diags.len() == 1 && diags[0].0 == "resource-limit" && diags[0].1 <= line,
+            "{what}: {diags:?}"
+        );
+    }
+}
+
+#[test]
+fn endless_templates_are_a_resource_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("loops.j2"),
+        "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("big.j2"),
+        "{% for i in range(100000) %}{{ line }}{% endfor %}\n",
+    )
+    .unwrap();
+    let text = "file \"/etc/x\" { content = template(\"loops.j2\") }\n";
+    let (code, diags) = check_limited(dir.path(), text, &[("FLEET_MAX_TEMPLATE_FUEL", "100000")]);
+    assert!(
+        code == Some(1) && diags == [("resource-limit".into(), 1, 36)],
+        "{diags:?}"
+    );
+    let text = "let $line = \"0123456789012345678901234567890123456789\"\nfile \"/etc/x\" { content = template(\"big.j2\") }\n";
+    let (code, diags) = check_limited(dir.path(), text, &[("FLEET_MAX_VALUE_BYTES", "100000")]);
+    assert!(
+        code == Some(1) && diags == [("resource-limit".into(), 2, 36)],
+        "{diags:?}"
+    );
+    // Within the limits: clean.
+    let (code, diags) = check_limited(dir.path(), text, &[]);
+    assert!(code == Some(0) && diags.is_empty(), "{diags:?}");
 }

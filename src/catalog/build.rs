@@ -369,9 +369,13 @@ fn attach_content(
                     replace_attr(&mut res.params, "source", "content_sha256", Value::str(sha));
                 }
                 Err(e) => {
+                    let code = match e {
+                        crate::limits::ReadError::TooBig(_) => "resource-limit",
+                        _ => "source-not-found",
+                    };
                     diags.push(
                         Diagnostic::error(
-                            "source-not-found",
+                            code,
                             src.value_span(),
                             format!("cannot read source `{}`: {e}", path.display()),
                         )
@@ -380,7 +384,20 @@ fn attach_content(
                     return;
                 }
             },
-            Located::Found(_) => {}
+            // `check` reads no content, but a FIFO or a device is refused already.
+            Located::Found(path) => {
+                if let Err(e) = content::kind_ok(&path) {
+                    diags.push(
+                        Diagnostic::error(
+                            "source-not-found",
+                            src.value_span(),
+                            format!("cannot read source `{}`: {e}", path.display()),
+                        )
+                        .with_primary("not a file or directory"),
+                    );
+                    return;
+                }
+            }
         }
     }
     if res.kind != "release" {

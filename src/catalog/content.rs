@@ -80,11 +80,21 @@ fn module_root(
     })
 }
 
-/// Puts a file's bytes, or a directory as a deterministic tar, in `store`; returns the
-/// sha256. Neither is held in memory when big ([`INLINE_MAX`]): a big file stays where it is
-/// (hashed here as a stream), a big tar is spilled to an unlinked temporary file.
-pub(crate) fn add_source(path: &Path, store: &ContentStore) -> io::Result<String> {
+/// Puts a regular file's bytes, or a directory as a deterministic tar, in `store`; returns
+/// the sha256. Neither is held in memory when big ([`INLINE_MAX`]): a big file stays where
+/// it is (hashed here as a stream), a big tar is spilled to an unlinked temporary file. FIFOs,
+/// sockets and devices are refused; a directory's files together may hold at most
+/// `limits::file_bytes` (a regular file is streamed, so it has no such cap here: releases
+/// have their own, at unpacking).
+pub(crate) fn add_source(
+    path: &Path,
+    store: &ContentStore,
+) -> Result<String, crate::limits::ReadError> {
     if path.is_dir() {
+        let cap = crate::limits::get().file_bytes;
+        if dir_bytes(path)? > cap {
+            return Err(crate::limits::ReadError::TooBig(cap));
+        }
         let mut out = HashingWriter::new(Spool::default());
         tar_dir_into(path, &mut out)?;
         let (sha, len) = (out.hex(), out.len());
@@ -93,7 +103,7 @@ pub(crate) fn add_source(path: &Path, store: &ContentStore) -> io::Result<String
             Spool { mem, .. } => store.add(mem),
         });
     }
-    let mut file = std::fs::File::open(path)?;
+    let mut file = crate::limits::open_regular(path)?;
     if file.metadata()?.len() <= INLINE_MAX {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
@@ -162,6 +172,29 @@ fn unlinked_temp() -> io::Result<std::fs::File> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The bytes of the regular files under `dir` (symlinks not followed).
+fn dir_bytes(dir: &Path) -> io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let t = entry.file_type()?;
+        if t.is_dir() {
+            total += dir_bytes(&entry.path())?;
+        } else if t.is_file() {
+            total += entry.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
+/// A `source` must be a directory or a regular file (symlinks followed).
+pub(crate) fn kind_ok(path: &Path) -> Result<(), crate::limits::ReadError> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    crate::limits::regular(&std::fs::metadata(path)?)
 }
 
 /// A tar of a directory's contents: entries sorted by path, mtimes, uids and gids zeroed,

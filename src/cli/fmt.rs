@@ -22,8 +22,18 @@ pub fn run(args: FmtArgs) -> i32 {
     let mut status = super::EXIT_OK;
     for path in &args.files {
         let name = path.to_string_lossy().into_owned();
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+        let text = match std::fs::read(path).map(String::from_utf8) {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                let mut sources = SourceMap::new();
+                let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                let id = sources.add(name.clone(), path.clone(), lossy);
+                let diags = vec![crate::program::not_utf8(id, &name, &e)];
+                output::report_to_stderr(&diags, &sources, &name);
+                output::command_error(&format!("{name} not formatted: it has syntax errors"));
+                status = super::EXIT_ERRORS;
+                continue;
+            }
             Err(e) => {
                 output::command_error(&format!("cannot read {name}: {e}"));
                 status = super::EXIT_ERRORS;

@@ -206,6 +206,7 @@ impl Evaluator<'_> {
             return Err(Failed);
         }
         let span = call.name.span;
+        self.step(1, span)?;
         let wrong = |ev: &mut Self, why: String| -> Failed {
             ev.diags.push(
                 Diagnostic::error("wrong-arguments", span, format!("`{name}` {why}"))
@@ -337,17 +338,30 @@ impl Evaluator<'_> {
                     ));
                 };
                 let mut parts = Vec::with_capacity(a.len());
+                let mut size = 0;
                 for v in a.iter() {
                     let (v, s) = v.unwrapped();
                     secret |= s;
-                    parts.push(self.render_secret(v, s, call.args[0].span)?);
+                    let part = self.render_secret(v, s, call.args[0].span)?;
+                    size += part.len() + sep.len();
+                    if self.budget.too_big(size) {
+                        return Err(self.value_too_big(size, span));
+                    }
+                    parts.push(part);
                 }
+                self.build(size, span)?;
                 Ok(wrap_if(secret, Value::str(parts.join(&sep))))
             }
             "split" => {
                 arity(self, &args, 2, 2)?;
                 let s = want!(0, Value::Str(s) => s.clone(), "String");
                 let sep = want!(1, Value::Str(s) => s.clone(), "String");
+                let n = if sep.is_empty() {
+                    s.chars().count()
+                } else {
+                    s.matches(&*sep).count() + 1
+                };
+                self.build_array(n, span)?;
                 if sep.is_empty() {
                     return Ok(Value::array(
                         s.chars().map(|c| Value::str(c.to_string())).collect(),
@@ -410,6 +424,7 @@ impl Evaluator<'_> {
                 arity(self, &args, 2, 2)?;
                 let a = want!(0, Value::Array(a) => a.clone(), "Array");
                 let b = want!(1, Value::Array(a) => a.clone(), "Array");
+                self.build_array(a.len() + b.len(), span)?;
                 let mut v = (*a).clone();
                 v.extend(b.iter().cloned());
                 Ok(Value::array(v))
@@ -427,6 +442,7 @@ impl Evaluator<'_> {
                         format!("would build more than {MAX_RANGE} elements"),
                     ));
                 }
+                self.build_array((b - a + 1) as usize, span)?;
                 Ok(Value::array((a..=b).map(Value::Int).collect()))
             }
             "format" => {
@@ -463,9 +479,13 @@ impl Evaluator<'_> {
                     let (v, s) = v.unwrapped();
                     secret |= s;
                     out.push_str(&self.render_secret(v, s, call.args[0].span)?);
+                    if self.budget.too_big(out.len()) {
+                        return Err(self.value_too_big(out.len(), span));
+                    }
                     rest = after;
                 }
                 out.push_str(rest);
+                self.build(out.len(), span)?;
                 Ok(wrap_if(secret, Value::str(out)))
             }
             "regsubst" => {
@@ -523,6 +543,7 @@ impl Evaluator<'_> {
                 let a = want!(0, Value::Array(a) => a.clone(), "Array");
                 let mut out: Vec<Value> = Vec::new();
                 for v in a.iter() {
+                    self.step(out.len() as u64 / 64, span)?;
                     if !out.contains(v) {
                         out.push(v.clone());
                     }
@@ -532,7 +553,12 @@ impl Evaluator<'_> {
             "flatten" => {
                 arity(self, &args, 1, 1)?;
                 let a = want!(0, Value::Array(a) => a.clone(), "Array");
-                let mut out = Vec::new();
+                // Arrays share their elements: `[$a, $a]` ten levels deep flattens to 1,024
+                // copies. Counted first, up to the limit.
+                let cap = self.budget.max_elements();
+                let n = flat_len(&a, cap);
+                self.build_array(n, span)?;
+                let mut out = Vec::with_capacity(n);
                 flatten_into(&a, &mut out);
                 Ok(Value::array(out))
             }
@@ -569,24 +595,65 @@ impl Evaluator<'_> {
         }
     }
 
-    /// Reads a file named by `template()`/`file()`, reporting `source-not-found` at `span`.
+    /// Reads a file named by `template()`/`file()`, reporting `source-not-found` at `span`
+    /// (missing, unreadable, or not a regular file) or `resource-limit` (too big).
     pub(super) fn read_source(&mut self, written: &str, span: Span) -> R<Vec<u8>> {
+        use crate::limits::ReadError;
         let path = self.program.resolve_path(span.file, written);
-        match path.as_ref().map(std::fs::read) {
-            Some(Ok(b)) => Ok(b),
-            _ => {
-                let shown = path
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| written.to_string());
-                self.diags.push(
-                    Diagnostic::error("source-not-found", span, format!("`{written}` does not exist"))
-                        .with_primary("no such file")
-                        .with_note(format!("looked for {shown}; relative paths start at the directory of the manifest that names them")),
-                );
-                Err(Failed)
+        let err = match path.as_deref().map(crate::limits::read_file) {
+            Some(Ok(b)) => return Ok(b),
+            Some(Err(e)) => Some(e),
+            None => None,
+        };
+        let shown = path
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| written.to_string());
+        let d = match err {
+            None => Diagnostic::error(
+                "source-not-found",
+                span,
+                format!("`{written}` does not exist"),
+            )
+            .with_primary("no module by that name"),
+            Some(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Diagnostic::error(
+                    "source-not-found",
+                    span,
+                    format!("`{written}` does not exist"),
+                )
+                .with_primary("no such file")
             }
+            Some(e @ ReadError::TooBig(_)) => Diagnostic::error(
+                "resource-limit",
+                span,
+                format!("cannot read `{written}`: {e}"),
+            )
+            .with_primary("too big"),
+            Some(e) => Diagnostic::error(
+                "source-not-found",
+                span,
+                format!("cannot read `{written}`: {e}"),
+            )
+            .with_primary("unreadable"),
+        };
+        self.diags.push(d.with_note(format!("looked for {shown}; relative paths start at the directory of the manifest that names them")));
+        Err(Failed)
+    }
+}
+
+/// The length of `a` flattened, or more than `cap` when it is longer (counting stops there).
+fn flat_len(a: &[Value], cap: usize) -> usize {
+    let mut n = 0;
+    for v in a {
+        n += match v {
+            Value::Array(inner) => flat_len(inner, cap - n.min(cap)),
+            _ => 1,
+        };
+        if n > cap {
+            return n;
         }
     }
+    n
 }
 
 /// `v`, wrapped as Sensitive when `secret`.

@@ -39,8 +39,16 @@ impl Evaluator<'_> {
                                     Ok(text) => out.push_str(&text),
                                     Err(Failed) => failed = true,
                                 }
+                                if self.budget.too_big(out.len()) {
+                                    return Err(self.value_too_big(out.len(), e.span));
+                                }
                             }
-                            Ok(v) => failed |= self.render_into(&mut out, &v, x.span).is_err(),
+                            Ok(v) => {
+                                failed |= self.render_into(&mut out, &v, x.span).is_err();
+                                if self.budget.too_big(out.len()) {
+                                    return Err(self.value_too_big(out.len(), e.span));
+                                }
+                            }
                             Err(Failed) => failed = true,
                         },
                     }
@@ -48,6 +56,7 @@ impl Evaluator<'_> {
                 if failed {
                     Err(Failed)
                 } else {
+                    self.build(out.len(), e.span)?;
                     Ok(super::builtins::wrap_if(secret, Value::str(out)))
                 }
             }
@@ -196,6 +205,7 @@ impl Evaluator<'_> {
                 let items = self.comp_items(iter)?;
                 let mut out = Vec::new();
                 for (k, v) in items {
+                    self.step(1, e.span)?;
                     self.scopes.frames.push(comp_frame(key, var, k, v));
                     let r = self.comp_one(cond.as_ref(), |ev| ev.eval(value));
                     self.scopes.frames.pop();
@@ -203,6 +213,7 @@ impl Evaluator<'_> {
                         out.push(v);
                     }
                 }
+                self.build_array(out.len(), e.span)?;
                 Ok(Value::array(out))
             }
             ExprKind::MapComp(comp) => {
@@ -217,6 +228,7 @@ impl Evaluator<'_> {
                 let items = self.comp_items(iter)?;
                 let mut out: IndexMap<String, Value> = IndexMap::new();
                 for (k, v) in items {
+                    self.step(1, e.span)?;
                     self.scopes.frames.push(comp_frame(key, var, k, v));
                     let r = self.comp_one(cond.as_ref(), |ev| {
                         let k = ev.eval(out_key)?;
@@ -235,13 +247,20 @@ impl Evaluator<'_> {
                         out.insert(k, v);
                     }
                 }
+                self.build_array(out.len(), e.span)?;
                 Ok(Value::map(out))
             }
         }
     }
 
     pub(super) fn comp_items(&mut self, iter: &Expr) -> R<Vec<(Value, Value)>> {
-        match self.eval(iter)? {
+        let v = self.eval(iter)?;
+        if let Value::Array(a) = &v {
+            self.build_array(a.len() * 2, iter.span)?;
+        } else if let Value::Map(m) = &v {
+            self.build_array(m.len() * 2, iter.span)?;
+        }
+        match v {
             Value::Array(a) => Ok(a
                 .iter()
                 .enumerate()
@@ -457,6 +476,7 @@ impl Evaluator<'_> {
         }
         let l = self.eval(lhs)?;
         let r = self.eval(rhs)?;
+        let both = lhs.span.to(rhs.span);
         // Sensitive operands: `==`/`!=` compare what they wrap, `+` gives a Sensitive
         // result, any other operator is an error (LANGUAGE.md §6, §10.9); messages about
         // them show `[sensitive]`.
@@ -531,7 +551,10 @@ impl Evaluator<'_> {
                 Ok(Value::Bool(if op == BinOp::Match { m } else { !m }))
             }
             BinOp::In => match (&l, &r) {
-                (_, Value::Array(a)) => Ok(Value::Bool(a.contains(&l))),
+                (_, Value::Array(a)) => {
+                    self.step(a.len() as u64 / 64, both)?;
+                    Ok(Value::Bool(a.contains(&l)))
+                }
                 (Value::Str(s), Value::Str(h)) => Ok(Value::Bool(h.contains(&**s))),
                 (Value::Str(s), Value::Map(m)) => Ok(Value::Bool(m.contains_key(&**s))),
                 (_, Value::Map(_)) => Ok(Value::Bool(false)),
@@ -576,13 +599,18 @@ impl Evaluator<'_> {
                         )
                     })
                 }
-                (Value::Str(a), Value::Str(b)) => Ok(Value::str(format!("{a}{b}"))),
+                (Value::Str(a), Value::Str(b)) => {
+                    self.build(a.len() + b.len(), both)?;
+                    Ok(Value::str(format!("{a}{b}")))
+                }
                 (Value::Array(a), Value::Array(b)) => {
+                    self.build_array(a.len() + b.len(), both)?;
                     let mut v = (**a).clone();
                     v.extend(b.iter().cloned());
                     Ok(Value::array(v))
                 }
                 (Value::Map(a), Value::Map(b)) => {
+                    self.build_array(a.len() + b.len(), both)?;
                     let mut m = (**a).clone();
                     for (k, v) in b.iter() {
                         m.insert(k.clone(), v.clone());
@@ -689,7 +717,7 @@ impl Evaluator<'_> {
 
     /// Reports `invalid-value` at `span`, labelling the value.
     pub(super) fn invalid(&mut self, span: Span, message: impl Into<String>, v: &Value) -> Failed {
-        let mut shown = v.to_string();
+        let mut shown = shown_prefix(v, 64);
         if shown.chars().count() > 60 {
             shown = shown.chars().take(57).collect::<String>() + "...";
         }
@@ -699,6 +727,31 @@ impl Evaluator<'_> {
         );
         Failed
     }
+}
+
+/// The start of `v` as `Display` writes it, at most about `max` bytes: a value that shares
+/// its elements may be huge written out in full.
+fn shown_prefix(v: &Value, max: usize) -> String {
+    struct Prefix {
+        out: String,
+        max: usize,
+    }
+    impl std::fmt::Write for Prefix {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.out.push_str(s);
+            if self.out.len() > self.max {
+                Err(std::fmt::Error)
+            } else {
+                Ok(())
+            }
+        }
+    }
+    let mut p = Prefix {
+        out: String::new(),
+        max,
+    };
+    let _ = std::fmt::write(&mut p, format_args!("{v}"));
+    p.out
 }
 
 trait NoteJoin {

@@ -6,6 +6,7 @@
 //! diagnostic; a failed expression yields `Err(Failed)` and what depends on it stays quiet.
 
 pub mod attrs;
+mod budget;
 pub mod builtins;
 pub mod data;
 mod expr;
@@ -96,6 +97,7 @@ pub(crate) struct Evaluator<'p> {
     /// Files whose top level has run.
     ran_files: HashSet<FileId>,
     templates: template::Cache,
+    budget: budget::Budget,
 }
 
 impl<'p> Evaluator<'p> {
@@ -137,6 +139,7 @@ impl<'p> Evaluator<'p> {
             stopped: false,
             ran_files: HashSet::new(),
             templates: template::Cache::default(),
+            budget: budget::Budget::new(),
         }
     }
 
@@ -176,33 +179,36 @@ impl<'p> Evaluator<'p> {
         (out, diags)
     }
 
-    /// Runs a file's top-level statements once (imports run at their `import`).
+    /// Runs a file's top-level statements once (imports run at their `import`). Iterative:
+    /// a chain of thousands of imports costs no call stack.
     fn run_file(&mut self, file: FileId) {
-        if !self.ran_files.insert(file) || self.stopped {
-            return;
-        }
-        if self.depth > MAX_DEPTH {
-            return;
-        }
         let program = self.program;
-        let Some(loaded) = program.files.iter().find(|f| f.id == file) else {
+        let find = |id: FileId| program.files.get(id.0 as usize).filter(|f| f.id == id);
+        if self.stopped || !self.ran_files.insert(file) {
             return;
-        };
-        self.depth += 1;
-        for (i, stmt) in loaded.ast.items.iter().enumerate() {
-            if self.stopped {
-                break;
-            }
-            if let StmtKind::Import { .. } = stmt.kind {
-                if let Some(&target) = program.imports.get(&(file, i)) {
-                    self.run_file(target);
-                }
-                continue;
-            }
-            self.top_level = true;
-            self.stmt(stmt);
         }
-        self.depth -= 1;
+        let mut stack: Vec<(&crate::program::LoadedFile, usize)> =
+            find(file).map(|f| (f, 0)).into_iter().collect();
+        'files: while let Some((loaded, next)) = stack.pop() {
+            for (i, stmt) in loaded.ast.items.iter().enumerate().skip(next) {
+                if self.stopped {
+                    break 'files;
+                }
+                if let StmtKind::Import { .. } = stmt.kind {
+                    let target = program.imports.get(&(loaded.id, i)).copied();
+                    if let Some(imported) =
+                        target.filter(|&t| self.ran_files.insert(t)).and_then(find)
+                    {
+                        stack.push((loaded, i + 1));
+                        stack.push((imported, 0));
+                        continue 'files;
+                    }
+                    continue;
+                }
+                self.top_level = true;
+                self.stmt(stmt);
+            }
+        }
     }
 
     fn run_node_body(&mut self, node: &NodeDef) {
@@ -373,7 +379,7 @@ impl<'p> Evaluator<'p> {
             return;
         };
         for (k, v) in items {
-            if self.stopped {
+            if self.stopped || self.step(1, f.iter.span).is_err() {
                 break;
             }
             let frame = expr::comp_frame(&f.key, &f.var, k, v);

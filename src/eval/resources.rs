@@ -42,7 +42,8 @@ impl Evaluator<'_> {
                         continue;
                     }
                     written.push((&name.name, name.span));
-                    if let Ok(v) = self.eval(value) {
+                    let v = self.eval(value);
+                    if let Ok(v) = v.and_then(|v| self.check_expanded(&v, value.span).map(|_| v)) {
                         if !v.is_none() {
                             attrs.insert(&name.name, Attr::new(v, name.span, value.span));
                         }
@@ -61,7 +62,8 @@ impl Evaluator<'_> {
                         continue;
                     }
                     first_star = Some(*star);
-                    match self.eval(value) {
+                    let v = self.eval(value);
+                    match v.and_then(|v| self.check_expanded(&v, value.span).map(|_| v)) {
                         Ok(v @ Value::Map(_)) => splat = Some((*star, v, value.span)),
                         Ok(Value::None) | Err(Failed) => {}
                         Ok(other) => {
@@ -97,6 +99,9 @@ impl Evaluator<'_> {
             let _ = self.body_attrs(&decl.body, 0);
             return Vec::new();
         };
+        if self.step(titles.len() as u64, decl.kind.span).is_err() {
+            return Vec::new();
+        }
         let index = self.index;
         if let Some(def) = index.defines.get(decl.kind.name.as_str()) {
             let attrs = self.body_attrs(&decl.body, 0);

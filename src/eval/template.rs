@@ -25,6 +25,8 @@ impl Cache {
             env.set_trim_blocks(true);
             env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
             env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+            // Per render: nested loops run out of fuel instead of running for ever.
+            env.set_fuel(Some(crate::limits::get().template_fuel));
             env
         })
     }
@@ -64,16 +66,22 @@ impl Evaluator<'_> {
         // A template sees what Sensitive values wrap; the names holding one are noted.
         let mut ctx = serde_json::Map::new();
         let mut secret_names: Vec<String> = Vec::new();
-        for (name, b) in self.scopes.visible() {
-            if let Some(v) = &b.value {
-                if v.holds_sensitive() {
-                    secret_names.push(name.to_string());
-                }
-                ctx.insert(name.to_string(), v.to_plain_json());
+        let visible: Vec<(String, Value)> = self
+            .scopes
+            .visible()
+            .into_iter()
+            .filter_map(|(name, b)| Some((name.to_string(), b.value.clone()?)))
+            .collect();
+        for (name, v) in visible {
+            self.check_expanded(&v, span)?;
+            if v.holds_sensitive() {
+                secret_names.push(name.clone());
             }
+            ctx.insert(name, v.to_plain_json());
         }
         if let Some(vars) = vars {
             for (k, v) in vars.iter() {
+                self.check_expanded(v, span)?;
                 if v.holds_sensitive() {
                     secret_names.push(k.clone());
                 }
@@ -103,8 +111,34 @@ impl Evaluator<'_> {
                 secret_names.iter().any(|n| used.contains(n))
             }
         };
-        match tmpl.render(minijinja::Value::from_serialize(&ctx)) {
-            Ok(s) => Ok(super::builtins::wrap_if(secret, Value::str(s))),
+        let cap = crate::limits::get().value_bytes;
+        let mut out = Capped {
+            bytes: Vec::new(),
+            cap,
+            over: false,
+        };
+        let rendered = tmpl
+            .render_captured_to(minijinja::Value::from_serialize(&ctx), &mut out)
+            .map(drop);
+        match rendered {
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&out.bytes).into_owned();
+                self.build(text.len(), span)?;
+                Ok(super::builtins::wrap_if(secret, Value::str(text)))
+            }
+            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
+                let fuel = crate::limits::get().template_fuel;
+                Err(self.over_limit(
+                    span,
+                    format!("rendering template `{written}` takes more than {fuel} steps"),
+                    "FLEET_MAX_TEMPLATE_FUEL",
+                ))
+            }
+            Err(_) if out.over => Err(self.over_limit(
+                span,
+                format!("template `{written}` renders more than {cap} bytes"),
+                "FLEET_MAX_VALUE_BYTES",
+            )),
             Err(e) => {
                 self.diags.push(
                     Diagnostic::error(
@@ -117,6 +151,28 @@ impl Evaluator<'_> {
                 Err(Failed)
             }
         }
+    }
+}
+
+/// A template's output, refusing to grow past `cap` bytes.
+struct Capped {
+    bytes: Vec<u8>,
+    cap: u64,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.bytes.len() + buf.len()) as u64 > self.cap {
+            self.over = true;
+            return Err(std::io::Error::other("template output too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod convert;
 pub mod docs;
 pub mod features;
+pub mod framing;
 pub mod locate;
 pub mod roots;
 pub mod worker;
@@ -48,7 +49,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Serves LSP on stdin/stdout until the client says `exit`. Returns the process status.
 pub fn run_stdio() -> i32 {
-    let (connection, io_threads) = Connection::stdio();
+    let (connection, io_threads) = framing::stdio(crate::limits::get().lsp_message_bytes);
     let result = serve(&connection);
     drop(connection);
     let joined = io_threads.join();
@@ -90,7 +91,8 @@ pub fn capabilities() -> ServerCapabilities {
 /// Runs the protocol on a connection: initialize, the message loop, shutdown.
 pub fn serve(connection: &Connection) -> Result<(), Error> {
     let (id, params) = connection.initialize_start()?;
-    let init: InitializeParams = serde_json::from_value(params)?;
+    // Parameters that do not fit `InitializeParams` are no reason to end the session.
+    let init: InitializeParams = serde_json::from_value(params).unwrap_or_default();
     let options = options_from(init.initialization_options.as_ref());
     let result = serde_json::json!({
         "capabilities": capabilities(),
