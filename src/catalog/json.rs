@@ -114,6 +114,17 @@ impl CatalogDoc {
     pub fn from_json(text: &str) -> Result<CatalogDoc, serde_json::Error> {
         serde_json::from_str(text)
     }
+
+    /// What `fleet apply --catalog` reads: the JSON parsed and its `format` checked. The
+    /// error says why the text is not a usable catalog (the caller adds the file's name).
+    /// Also the entry point of the `catalog` fuzz target (`fuzz/`).
+    pub fn read(text: &str) -> Result<CatalogDoc, String> {
+        let doc = CatalogDoc::from_json(text).map_err(|e| format!("not a catalog: {e}"))?;
+        if doc.format != FORMAT {
+            return Err(format!("catalog format {} is not supported", doc.format));
+        }
+        Ok(doc)
+    }
 }
 
 /// An `io::Write` that feeds a sha256: canonical JSON is hashed as it is serialised.
