@@ -198,4 +198,14 @@ mod tests {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }
+
+    #[test]
+    fn read_checks_the_json_and_the_format() {
+        let doc = r#"{"format":1,"node":"n","version":"","resources":[],"edges":[]}"#;
+        assert_eq!(CatalogDoc::read(doc).unwrap().node, "n");
+        let e = CatalogDoc::read("[1]").unwrap_err();
+        assert!(e.starts_with("not a catalog: "), "{e}");
+        let e = CatalogDoc::read(&doc.replace("\"format\":1", "\"format\":2")).unwrap_err();
+        assert_eq!(e, "catalog format 2 is not supported");
+    }
 }
