@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the cargo-fuzz targets in fuzz/ (docs/security.md "Fuzzing") for SECONDS each:
 #   scripts/fuzz.sh SECONDS [TARGET…]        (default: check fmt catalog unpack lsp)
-# Corpora live in fuzz/corpus/<target> (seeded by fuzz/seeds.py when empty; not committed),
+# Corpora live in fuzz/corpus/<target> (seeded by fuzz/seeds.py when empty; not committed;
+# fuzz/fleet.dict and fuzz/lsp.dict are libFuzzer dictionaries of tokens),
 # crashes in fuzz/artifacts/<target>/. Prints per target the executions and the crashes
 # (panics, OOMs, timeouts) and exits 1 if any target crashed.
 #
@@ -60,6 +61,10 @@ for t in "${targets[@]}"; do
   if [ "${FUZZ_KEEP_GOING:-0}" = 1 ]; then
     flags+=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
   fi
+  case $t in
+    check | fmt) flags+=(-dict=fleet.dict) ;;
+    lsp) flags+=(-dict=lsp.dict) ;;
+  esac
   # shellcheck disable=SC2206 # FUZZ_ARGS is a list of flags
   flags+=(${FUZZ_ARGS:-})
   echo "== $t: ${seconds}s, corpus $(ls "$corpus" | wc -l) inputs" >&2
