@@ -7,6 +7,11 @@
 //! long include and import chains must give a diagnostic or a clean result, never a stack
 //! overflow.
 //!
+//! Byte mutants go below text: invalid UTF-8 (stray continuation bytes, overlong forms,
+//! surrogates, code points past U+10FFFF, 0xFF), multi-byte characters cut short, NULs, raw
+//! bit flips and cuts inside a character, in one file or in several at once (files on the
+//! command line and files they import): `check` must report them, not crash.
+//!
 //! `FLEET_MUTANTS=N` sets the mutants per seed file (default 40, about 3,000 in all; raise
 //! it for a deeper run). Failing mutants are saved under Cargo's test scratch folder
 //! (`target/tmp/mutants/`) for reproduction.
@@ -167,6 +172,95 @@ fn mutate(text: &str, rng: &mut Rng) -> (String, String) {
     }
 }
 
+/// Byte sequences that are not valid UTF-8, or only just are.
+const BAD_BYTES: &[&[u8]] = &[
+    b"\xff",
+    b"\xfe\xff",
+    b"\x80",             // a continuation byte with no lead
+    b"\xc0\xaf",         // overlong '/'
+    b"\xe0\x80\xaf",     // overlong '/' in three bytes
+    b"\xed\xa0\x80",     // a UTF-16 surrogate
+    b"\xf4\x90\x80\x80", // past U+10FFFF
+    b"\xc3",             // a lead byte alone
+    b"\xef\xbb\xbf",     // a BOM (valid; but where it is not expected)
+    b"\x00",
+    b"\x00\x00\x00\x00",
+    b"\"\x00\"",
+    b"\r",
+];
+/// Multi-byte characters, to insert cut short.
+const WIDE: &[&str] = &["é", "中", "😀", "\u{10ffff}"];
+
+/// One byte mutant of `bytes` (valid UTF-8 or not); the description says how it was made.
+fn mutate_bytes(bytes: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
+    let at = |rng: &mut Rng| rng.below(bytes.len() + 1);
+    let splice = |i: usize, what: &[u8]| [&bytes[..i], what, &bytes[i..]].concat();
+    match rng.below(7) {
+        0 => {
+            let (i, bad) = (at(rng), BAD_BYTES[rng.below(BAD_BYTES.len())]);
+            (splice(i, bad), format!("{bad:x?} inserted at byte {i}"))
+        }
+        1 => {
+            let w = WIDE[rng.below(WIDE.len())].as_bytes();
+            let (i, keep) = (at(rng), 1 + rng.below(w.len() - 1));
+            (
+                splice(i, &w[..keep]),
+                format!(
+                    "{keep} of the {} bytes of {:x?} inserted at byte {i}",
+                    w.len(),
+                    w
+                ),
+            )
+        }
+        2 => {
+            // Cut inside a multi-byte character when there is one, else anywhere.
+            let inside: Vec<usize> = (1..bytes.len())
+                .filter(|&i| bytes[i] & 0xC0 == 0x80)
+                .collect();
+            let i = if inside.is_empty() {
+                at(rng)
+            } else {
+                inside[rng.below(inside.len())]
+            };
+            (bytes[..i].to_vec(), format!("cut at byte {i}"))
+        }
+        3 => {
+            let i = at(rng);
+            (splice(i, b"\x00"), format!("NUL inserted at byte {i}"))
+        }
+        4 if !bytes.is_empty() => {
+            let i = rng.below(bytes.len());
+            let bit = 1u8 << rng.below(8);
+            let mut b = bytes.to_vec();
+            b[i] ^= bit;
+            (
+                b,
+                format!("bit {bit:#04x} of byte {i} flipped (not repaired)"),
+            )
+        }
+        5 if !bytes.is_empty() => {
+            // Every byte of one kind replaced: each 'e' by a lone lead byte, say.
+            let from = bytes[rng.below(bytes.len())];
+            let to = [0x00, 0x80, 0xC3, 0xFF][rng.below(4)];
+            let b = bytes
+                .iter()
+                .map(|&c| if c == from { to } else { c })
+                .collect();
+            (b, format!("every byte {from:#04x} replaced by {to:#04x}"))
+        }
+        _ => {
+            let (i, j) = (at(rng), at(rng));
+            let (i, j) = (i.min(j), i.max(j));
+            let mut b = bytes.to_vec();
+            b.drain(i..j);
+            (
+                b,
+                format!("bytes {i}..{j} deleted (cuts may split characters)"),
+            )
+        }
+    }
+}
+
 /// Seed manifests: the shared conformance cases, the examples and the UI cases.
 fn seeds() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -228,6 +322,10 @@ impl Sandbox {
     fn write(&self, text: &str) {
         std::fs::write(&self.file, text).unwrap();
     }
+
+    fn write_bytes(&self, bytes: &[u8]) {
+        std::fs::write(&self.file, bytes).unwrap();
+    }
 }
 
 fn mutants_per_seed() -> usize {
@@ -238,7 +336,7 @@ fn mutants_per_seed() -> usize {
 }
 
 /// Saves a failing mutant where a developer can find it; returns its path.
-fn keep(seed: &Path, n: usize, text: &str) -> PathBuf {
+fn keep(seed: &Path, n: usize, text: impl AsRef<[u8]>) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mutants");
     std::fs::create_dir_all(&dir).unwrap();
     let name = format!("{}-{n}.fleet", seed.file_stem().unwrap().to_string_lossy());
@@ -250,8 +348,13 @@ fn keep(seed: &Path, n: usize, text: &str) -> PathBuf {
 /// Checks one file in-process the way `fleet check --format json` does, and also renders the
 /// text report, so the renderers meet every odd span too. `Err` describes what went wrong.
 fn check_in_process(file: &Path) -> Result<(), String> {
+    check_files_in_process(&[file.to_path_buf()])
+}
+
+/// [`check_in_process`] with several files on the command line.
+fn check_files_in_process(files: &[PathBuf]) -> Result<(), String> {
     let result = catch_unwind(AssertUnwindSafe(|| {
-        let program = Program::load(&[file.to_path_buf()], Options::default());
+        let program = Program::load(files, Options::default());
         let diags = program.check();
         let main = program
             .sources
@@ -298,6 +401,33 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 #[test]
 fn mutants_never_crash_in_process() {
+    mutants_in_process(0, &|text, rng| {
+        let (mutant, how) = mutate(text, rng);
+        (mutant.into_bytes(), how)
+    });
+}
+
+/// One to three byte mutations in a row.
+fn byte_mutant(text: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
+    let (mut bytes, mut how) = mutate_bytes(text, rng);
+    for _ in 0..rng.below(3) {
+        let (b, h) = mutate_bytes(&bytes, rng);
+        bytes = b;
+        how = format!("{how}, then {h}");
+    }
+    (bytes, how)
+}
+
+#[test]
+fn byte_mutants_never_crash_in_process() {
+    mutants_in_process(0xB17E, &|text, rng| byte_mutant(text.as_bytes(), rng));
+}
+
+type Mutator = dyn Fn(&str, &mut Rng) -> (Vec<u8>, String) + Sync;
+
+/// Every seed mutated `FLEET_MUTANTS` times by `make` (its PRNG stream picked by `salt`) and
+/// checked in-process, on as many threads as there are cores.
+fn mutants_in_process(salt: u64, make: &Mutator) {
     let seeds = seeds();
     let per_seed = mutants_per_seed();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -313,10 +443,10 @@ fn mutants_never_crash_in_process() {
                         for seed in chunk {
                             let text = std::fs::read_to_string(seed).unwrap();
                             let sandbox = Sandbox::new(seed);
-                            let mut rng = Rng::new(hash(&seed.to_string_lossy()));
+                            let mut rng = Rng::new(hash(&seed.to_string_lossy()) ^ salt);
                             for n in 0..per_seed {
-                                let (mutant, how) = mutate(&text, &mut rng);
-                                sandbox.write(&mutant);
+                                let (mutant, how) = make(&text, &mut rng);
+                                sandbox.write_bytes(&mutant);
                                 if let Err(e) = check_in_process(&sandbox.file) {
                                     let kept = keep(seed, n, &mutant);
                                     failures.push(format!(
@@ -346,15 +476,82 @@ fn mutants_never_crash_in_process() {
     );
 }
 
+/// Three seeds at a time as three files, each mutated bytewise (or left alone): `a.fleet`
+/// imports `b.fleet` and `c.fleet`, `b.fleet` imports `c.fleet`; `a` and `b` are on the
+/// command line, `c` is read only as an import.
+#[test]
+fn byte_mutants_of_several_files_never_crash_in_process() {
+    let seeds = seeds();
+    let texts: Vec<Vec<u8>> = seeds.iter().map(|s| std::fs::read(s).unwrap()).collect();
+    let per_group = mutants_per_seed().div_ceil(2);
+    let mut failures = Vec::new();
+    for (g, group) in texts.chunks(3).enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = ["a.fleet", "b.fleet", "c.fleet"];
+        let heads: [&[u8]; 3] = [
+            b"import \"./b.fleet\"\nimport \"./c.fleet\"\n",
+            b"import \"./c.fleet\"\n",
+            b"",
+        ];
+        let mut rng = Rng::new(0x5EED ^ g as u64);
+        for n in 0..per_group {
+            let mut hows = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                let seed = [heads[i], group.get(i).map_or(&b""[..], |t| t)].concat();
+                let bytes = if rng.below(3) == 0 {
+                    seed
+                } else {
+                    let (b, how) = byte_mutant(&seed, &mut rng);
+                    hows.push(format!("{name}: {how}"));
+                    b
+                };
+                std::fs::write(dir.path().join(name), bytes).unwrap();
+            }
+            let mains = [dir.path().join("a.fleet"), dir.path().join("b.fleet")];
+            if let Err(e) = check_files_in_process(&mains) {
+                let kept: Vec<String> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        let bytes = std::fs::read(dir.path().join(name)).unwrap();
+                        keep(Path::new(&format!("group{g}-{i}")), n, bytes)
+                            .display()
+                            .to_string()
+                    })
+                    .collect();
+                failures.push(format!(
+                    "files {:?} mutant {n} ({}), saved as {}:\n{e}",
+                    seeds[g * 3..(g * 3 + 3).min(seeds.len())]
+                        .iter()
+                        .map(|s| s.file_name().unwrap().to_string_lossy())
+                        .collect::<Vec<_>>(),
+                    hows.join("; "),
+                    kept.join(", ")
+                ));
+                break;
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} group(s) of files have crashing mutants:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
 /// Asserts what every `fleet check --format json` run must give: exit 0 or 1, JSON lines
 /// only, at least one diagnostic when it fails, no panic. `what` names the input.
 fn assert_survives(dir: &Path, file: &str, what: &str) {
-    let run = run_fleet(
-        dir,
-        &["check", "--format", "json", file],
-        Duration::from_secs(60),
-    )
-    .unwrap_or_else(|hang| panic!("{what}: {hang}"));
+    assert_all_survive(dir, &[file], what);
+}
+
+/// [`assert_survives`] with several files on the command line.
+fn assert_all_survive(dir: &Path, files: &[&str], what: &str) {
+    let mut args = vec!["check", "--format", "json"];
+    args.extend(files);
+    let run = run_fleet(dir, &args, Duration::from_secs(60))
+        .unwrap_or_else(|hang| panic!("{what}: {hang}"));
     let code = run.code();
     assert!(
         matches!(code, Some(0 | 1)) && !run.stderr.contains("panicked at"),
@@ -405,13 +602,90 @@ fn mutants_never_crash_or_hang_the_binary() {
     }
 }
 
+#[test]
+fn byte_mutants_never_crash_or_hang_the_binary() {
+    for seed in seeds() {
+        let text = std::fs::read(&seed).unwrap();
+        let sandbox = Sandbox::new(&seed);
+        let mut rng = Rng::new(hash(&seed.to_string_lossy()) ^ 0xB1A5_B17E);
+        let name = sandbox.file.file_name().unwrap().to_str().unwrap();
+        let (mutant, how) = byte_mutant(&text, &mut rng);
+        sandbox.write_bytes(&mutant);
+        let kept = keep(&seed, 20_000, &mutant);
+        let what = format!(
+            "{} byte mutant ({how}), saved as {}",
+            seed.display(),
+            kept.display()
+        );
+        assert_survives(sandbox.file.parent().unwrap(), name, &what);
+        let _ = std::fs::remove_file(kept);
+    }
+}
+
 /// Writes `files` into a scratch folder and checks the first one through the binary.
-fn survives(files: &[(&str, String)], what: &str) {
+fn survives<T: AsRef<[u8]>>(files: &[(&str, T)], what: &str) {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
     assert_survives(dir.path(), files[0].0, what);
+}
+
+/// Hand-made bytes that are not text, each through the binary, alone and imported.
+#[test]
+fn bytes_that_are_not_text() {
+    let cases: &[(&str, &[u8])] = &[
+        (
+            "0xFF inside a string",
+            b"file \"/etc/motd\" { content = \"a\xffb\" }\n",
+        ),
+        (
+            "a lone continuation byte in a comment",
+            b"# caf\x80\nfile \"/etc/motd\" { content = \"x\" }\n",
+        ),
+        ("a 3-byte character cut at the end", b"let $x = \"\xe4\xb8"),
+        (
+            "a 4-byte character cut before a newline",
+            b"let $x = 1 # \xf0\x9f\x98\n",
+        ),
+        (
+            "an overlong slash in a path",
+            b"file \"/etc\xc0\xafmotd\" { }\n",
+        ),
+        (
+            "a surrogate in a name",
+            b"class c\xed\xa0\x80 { }\ninclude c\n",
+        ),
+        (
+            "NUL inside a string",
+            b"file \"/etc/motd\" { content = \"a\x00b\" }\n",
+        ),
+        ("NUL between tokens", b"let $x\x00= 1\n"),
+        ("only NULs", &[0; 64]),
+        ("a BOM, then a clean file", b"\xef\xbb\xbflet $x = 1\n"),
+        ("UTF-16LE text", b"l\x00e\x00t\x00 \x00$\x00x\x00\n\x00"),
+    ];
+    for (what, bytes) in cases {
+        survives(
+            &[("main.fleet", bytes.to_vec())],
+            &format!("main file: {what}"),
+        );
+        survives(
+            &[
+                ("main.fleet", b"import \"./lib.fleet\"\n".to_vec()),
+                ("lib.fleet", bytes.to_vec()),
+            ],
+            &format!("imported file: {what}"),
+        );
+    }
+    // Several files on the command line, every one of them broken.
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (_, bytes)) in cases.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("f{i}.fleet")), bytes).unwrap();
+    }
+    let names: Vec<String> = (0..cases.len()).map(|i| format!("f{i}.fleet")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    assert_all_survive(dir.path(), &names, "every case above at once");
 }
 
 const DEEP: usize = 100_000;
@@ -472,11 +746,11 @@ fn import_cycle() {
         &[
             (
                 "a.fleet",
-                "import \"./b.fleet\"\nfile \"/etc/a\" { content = \"a\\n\" }\n".into(),
+                "import \"./b.fleet\"\nfile \"/etc/a\" { content = \"a\\n\" }\n".to_string(),
             ),
             (
                 "b.fleet",
-                "import \"./a.fleet\"\nfile \"/etc/b\" { content = \"b\\n\" }\n".into(),
+                "import \"./a.fleet\"\nfile \"/etc/b\" { content = \"b\\n\" }\n".to_string(),
             ),
         ],
         "an import cycle a -> b -> a",
@@ -492,6 +766,14 @@ fn the_prng_is_deterministic() {
     };
     assert_eq!(run(7), run(7));
     assert_ne!(run(7), run(8));
+    let bytes = |seed| {
+        let mut rng = Rng::new(seed);
+        (0..200)
+            .map(|_| byte_mutant(text.as_bytes(), &mut rng))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bytes(7), bytes(7));
+    assert_ne!(bytes(7), bytes(8));
 }
 
 #[test]

@@ -144,6 +144,17 @@ impl CatalogDoc {
     pub fn from_json(text: &str) -> Result<CatalogDoc, serde_json::Error> {
         serde_json::from_str(text)
     }
+
+    /// What `fleet apply --catalog` reads: the JSON parsed and its `format` checked. The
+    /// error says why the text is not a usable catalog (the caller adds the file's name).
+    /// Also the entry point of the `catalog` fuzz target (`fuzz/`).
+    pub fn read(text: &str) -> Result<CatalogDoc, String> {
+        let doc = CatalogDoc::from_json(text).map_err(|e| format!("not a catalog: {e}"))?;
+        if doc.format != FORMAT {
+            return Err(format!("catalog format {} is not supported", doc.format));
+        }
+        Ok(doc)
+    }
 }
 
 /// An `io::Write` that feeds a sha256: canonical JSON is hashed as it is serialised.
@@ -216,5 +227,15 @@ mod tests {
             sha256_hex(b""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn read_checks_the_json_and_the_format() {
+        let doc = r#"{"format":1,"node":"n","version":"","resources":[],"edges":[]}"#;
+        assert_eq!(CatalogDoc::read(doc).unwrap().node, "n");
+        let e = CatalogDoc::read("[1]").unwrap_err();
+        assert!(e.starts_with("not a catalog: "), "{e}");
+        let e = CatalogDoc::read(&doc.replace("\"format\":1", "\"format\":2")).unwrap_err();
+        assert_eq!(e, "catalog format 2 is not supported");
     }
 }

@@ -148,15 +148,7 @@ fn compile(args: &ApplyArgs, file: &Path) -> Result<(Loaded, ContentStore), Stri
 fn load_catalog(path: &Path) -> Result<(Loaded, ContentStore), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let doc = CatalogDoc::from_json(&text)
-        .map_err(|e| format!("{}: not a catalog: {e}", path.display()))?;
-    if doc.format != crate::catalog::json::FORMAT {
-        return Err(format!(
-            "{}: catalog format {} is not supported",
-            path.display(),
-            doc.format
-        ));
-    }
+    let doc = CatalogDoc::read(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

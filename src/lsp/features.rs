@@ -442,8 +442,10 @@ pub fn context(text: &str, offset: usize) -> (Context, usize) {
             return (Context::Nothing, offset);
         }
     }
+    // The word being typed, also when the cursor is inside it (`fi|le` as `fi|`): the
+    // scanner finishes the token the cursor is in.
     let word_start = match toks.last() {
-        Some(t) if t.end == offset && t.kind == Kind::Ident => {
+        Some(t) if t.end >= offset && t.kind == Kind::Ident => {
             let s = t.start;
             toks.pop();
             s
@@ -466,7 +468,9 @@ pub fn context(text: &str, offset: usize) -> (Context, usize) {
         }
     }
     let prev = toks.last().copied();
-    let newline_before = prev.is_none_or(|p| text[p.end..word_start].contains('\n'));
+    // A token other than a word may hold the cursor too (`12|34`, `-|>`): nothing before it.
+    let newline_before =
+        prev.is_none_or(|p| text[p.end.min(word_start)..word_start].contains('\n'));
     let statement = || -> Context {
         match prev {
             Some(p) if p.kind == Kind::Ident && matches!(p.text(text), "include" | "contain") => {
@@ -860,5 +864,34 @@ include db
         );
         assert_eq!(ctx("file \"/a\" { content = \"x ${|"), Context::Nothing);
         assert_eq!(ctx("# file |"), Context::Nothing);
+    }
+
+    #[test]
+    fn completion_with_the_cursor_inside_a_token() {
+        // Found by the `lsp` fuzz target: a completion request in the middle of `file`
+        // sliced the text backwards and panicked.
+        assert_eq!(ctx("fi|le"), Context::Statement);
+        assert_eq!(
+            ctx("class helper {\n  fi|le \"/etc/helper\" {"),
+            Context::Statement
+        );
+        assert_eq!(
+            ctx("file \"/a\" {\n  mo|de = \"0644\"\n}"),
+            Context::AttrName {
+                kind: "file".into(),
+                written: vec![]
+            }
+        );
+        for text in [
+            "let $x = 12|34",
+            "Package[\"a\"] -|> File[\"/b\"]",
+            "$fa|cts",
+        ] {
+            let _ = ctx(text);
+        }
+        let text = "class helper {\n  file \"/etc/helper\" {";
+        for offset in 0..=text.len() {
+            let _ = completion(None, text, offset);
+        }
     }
 }

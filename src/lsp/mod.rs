@@ -90,6 +90,12 @@ pub fn capabilities() -> ServerCapabilities {
 
 /// Runs the protocol on a connection: initialize, the message loop, shutdown.
 pub fn serve(connection: &Connection) -> Result<(), Error> {
+    serve_with(connection, DEBOUNCE)
+}
+
+/// [`serve`] with the re-check delay given: the `lsp` fuzz target (`fuzz/`) runs the loop
+/// in-process on `Connection::memory()` with no delay, so the background checker runs too.
+pub fn serve_with(connection: &Connection, debounce: Duration) -> Result<(), Error> {
     let (id, params) = connection.initialize_start()?;
     // Parameters that do not fit `InitializeParams` are no reason to end the session.
     let init: InitializeParams = serde_json::from_value(params).unwrap_or_default();
@@ -108,7 +114,7 @@ pub fn serve(connection: &Connection) -> Result<(), Error> {
         let options = options.clone();
         std::thread::Builder::new()
             .name("fleet-lsp-check".into())
-            .spawn(move || worker::run(job_rx, docs, out, options, DEBOUNCE))?
+            .spawn(move || worker::run(job_rx, docs, out, options, debounce))?
     };
     let mut server = Server {
         docs,

@@ -1,0 +1,59 @@
+//! `fleet lsp`'s message loop, in-process, fed raw bytes as a client's stdout.
+//!
+//! The harness plays a well-behaved client around the fuzzed bytes: it sends `initialize` and
+//! `initialized`, then every message the bytes frame (`Content-Length` headers and JSON
+//! bodies, read by the same framing `fleet lsp` uses on stdin), then `shutdown` and `exit`.
+//! The loop runs on `Connection::memory()` with no re-check delay, so the background
+//! checker checks the buffers too. It must not panic and must end.
+//!
+//! Reading stops at the first frame the framing rejects, as the stdio reader does today;
+//! when `fleet lsp` gets its own framing reader (one that skips a bad frame and keeps
+//! serving), read with that here instead.
+#![no_main]
+
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use lsp_server::{Connection, Message, Notification, Request, RequestId};
+
+fuzz_target!(|data: &[u8]| {
+    let (server, client) = Connection::memory();
+    let serving = std::thread::spawn(move || {
+        let _ = fleet::lsp::serve_with(&server, Duration::ZERO);
+    });
+    let Connection { sender, receiver } = client;
+    let request = |id: &str, method: &str, params: serde_json::Value| {
+        Message::Request(Request {
+            id: RequestId::from(id.to_string()),
+            method: method.into(),
+            params,
+        })
+    };
+    let notification = |method: &str, params: serde_json::Value| {
+        Message::Notification(Notification {
+            method: method.into(),
+            params,
+        })
+    };
+    let _ = sender.send(request(
+        "fuzz-initialize",
+        "initialize",
+        serde_json::json!({ "capabilities": {} }),
+    ));
+    let _ = sender.send(notification("initialized", serde_json::json!({})));
+    let mut bytes = data;
+    while let Ok(Some(msg)) = Message::read(&mut bytes) {
+        if sender.send(msg).is_err() {
+            break;
+        }
+    }
+    let _ = sender.send(request(
+        "fuzz-shutdown",
+        "shutdown",
+        serde_json::Value::Null,
+    ));
+    let _ = sender.send(notification("exit", serde_json::Value::Null));
+    drop(sender);
+    serving.join().expect("the message loop ends");
+    drop(receiver);
+});
