@@ -6,9 +6,9 @@
 //! The loop runs on `Connection::memory()` with no re-check delay, so the background
 //! checker checks the buffers too. It must not panic and must end.
 //!
-//! Reading stops at the first frame the framing rejects, as the stdio reader does today;
-//! when `fleet lsp` gets its own framing reader (one that skips a bad frame and keeps
-//! serving), read with that here instead.
+//! The bytes are read by `fleet lsp`'s own framing reader (`lsp::framing::Reader`, 1 MiB
+//! cap here): a bad frame is skipped as the server skips it after answering its error, and
+//! reading goes on to the next one.
 #![no_main]
 
 use std::time::Duration;
@@ -41,10 +41,16 @@ fuzz_target!(|data: &[u8]| {
         serde_json::json!({ "capabilities": {} }),
     ));
     let _ = sender.send(notification("initialized", serde_json::json!({})));
-    let mut bytes = data;
-    while let Ok(Some(msg)) = Message::read(&mut bytes) {
-        if sender.send(msg).is_err() {
-            break;
+    let mut reader = fleet::lsp::framing::Reader::new(data, 1 << 20);
+    loop {
+        match reader.next_frame() {
+            Ok(fleet::lsp::framing::Frame::Message(msg)) => {
+                if sender.send(msg).is_err() {
+                    break;
+                }
+            }
+            Ok(fleet::lsp::framing::Frame::Bad { .. }) => continue,
+            Ok(fleet::lsp::framing::Frame::Eof) | Err(_) => break,
         }
     }
     let _ = sender.send(request(
