@@ -885,3 +885,25 @@ fn a_link_planted_in_a_recursed_directory_is_not_followed() {
     assert!(std::fs::symlink_metadata(sb.p("/etc/app.d/evil")).is_err());
     assert_eq!(apply_site(&sb, &site, &[]).code, 0);
 }
+
+#[test]
+fn recurse_without_ensure_or_mode_keeps_the_source_modes() {
+    let sb = Sandbox::new();
+    let body = "file \"/etc/tool\" { source = \"src\", recurse = true }";
+    let site = tree_site(&sb, body, &[("run.sh", "#!/bin/sh\n"), ("conf", "c\n")]);
+    let script = sb.tmp.path().join("site/src/run.sh");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let r = apply_site(&sb, &site, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(mode(&sb, "/etc/tool"), 0o755);
+    assert_eq!(mode(&sb, "/etc/tool/run.sh"), 0o755);
+    assert_eq!(mode(&sb, "/etc/tool/conf"), 0o644);
+    // An existing file's mode is left alone without `mode`.
+    std::fs::set_permissions(
+        sb.p("/etc/tool/conf"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    assert_eq!(apply_site(&sb, &site, &[]).code, 0);
+    assert_eq!(mode(&sb, "/etc/tool/conf"), 0o600);
+}

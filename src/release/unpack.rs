@@ -576,6 +576,76 @@ mod tests {
         assert!(!ok("a/b", "c/.."));
     }
 
+    /// A tar of `(path, kind, data or link target)`, paths written as they are (`..` too).
+    fn raw_tar(entries: &[(&str, EntryType, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, kind, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+            h.set_entry_type(*kind);
+            h.set_mode(0o644);
+            let body = if matches!(kind, EntryType::Symlink | EntryType::Link) {
+                h.set_link_name(data).unwrap();
+                ""
+            } else {
+                data
+            };
+            h.set_size(body.len() as u64);
+            h.set_cksum();
+            b.append(&h, body.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn tree_of(tar: &[u8], limits: &Limits) -> Result<Vec<String>, Error> {
+        let mut seen = Vec::new();
+        read_tree(tar, limits, |rel, item| {
+            seen.push(match item {
+                TreeItem::Dir => format!("{rel}/"),
+                TreeItem::File { data, .. } => {
+                    let mut s = String::new();
+                    data.read_to_string(&mut s).unwrap();
+                    format!("{rel}={s}")
+                }
+                TreeItem::Symlink(t) => format!("{rel}->{}", t.display()),
+            });
+            Ok(())
+        })?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn a_source_tree_is_read_with_the_unpacking_checks() {
+        use EntryType::{Directory as D, Link as H, Regular as F, Symlink as L};
+        let limits = Limits::default();
+        let ok = raw_tar(&[("d/", D, ""), ("d/f", F, "x"), ("d/l", L, "/etc/passwd")]);
+        assert_eq!(
+            tree_of(&ok, &limits).unwrap(),
+            ["d/", "d/f=x", "d/l->/etc/passwd"]
+        );
+        let unsafe_ones: [&[(&str, EntryType, &str)]; 5] = [
+            &[("../x", F, "x")],
+            &[("/etc/x", F, "x")],
+            &[("a", F, "x"), ("a/b", F, "y")],
+            &[("l", L, "/"), ("l/x", F, "y")],
+            &[("a", F, "x"), ("h", H, "a")],
+        ];
+        for entries in unsafe_ones {
+            let got = tree_of(&raw_tar(entries), &limits);
+            assert!(matches!(got, Err(Error::Unsafe(_))), "{entries:?}: {got:?}");
+        }
+        let few = Limits {
+            max_files: 2,
+            ..Limits::default()
+        };
+        assert!(matches!(tree_of(&ok, &few), Err(Error::Limit(_))));
+        let small = Limits {
+            max_bytes: 0,
+            ..Limits::default()
+        };
+        assert!(matches!(tree_of(&ok, &small), Err(Error::Limit(_))));
+    }
+
     #[test]
     fn entry_paths() {
         assert_eq!(inside(Path::new("./a/b/")), Some(PathBuf::from("a/b")));

@@ -326,7 +326,11 @@ fn source_tree(sha: &str, cx: &Ctx) -> Result<BTreeMap<String, Src>, String> {
         }
         Ok(())
     })
-    .map_err(|e| format!("source sha256:{sha}: {e}"))?;
+    .map_err(|e| match e {
+        TarError::Corrupt(m) => format!("the source sha256:{sha} is not a readable tar: {m}"),
+        TarError::Unsafe(m) | TarError::Limit(m) => format!("refused source sha256:{sha}: {m}"),
+        other => format!("source sha256:{sha}: {other}"),
+    })?;
     io::copy(&mut src, &mut io::sink())
         .map_err(|e| format!("cannot read the source sha256:{sha}: {e}"))?;
     if hex(&src.sha.finalize()) != sha {
