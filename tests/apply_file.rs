@@ -906,4 +906,12 @@ fn recurse_without_ensure_or_mode_keeps_the_source_modes() {
     .unwrap();
     assert_eq!(apply_site(&sb, &site, &[]).code, 0);
     assert_eq!(mode(&sb, "/etc/tool/conf"), 0o600);
+    // A killed run's temp file deep in the tree is swept by the run after it.
+    std::fs::create_dir_all(sb.tmp.path().join("site/src/sub")).unwrap();
+    std::fs::write(sb.tmp.path().join("site/src/sub/x"), "x\n").unwrap();
+    assert_eq!(apply_site(&sb, &site, &[]).code, 2);
+    sb.write("/etc/tool/sub/.x.fleet-2147483647-0", "half");
+    sb.write("/var/lib/fleet/unfinished", "");
+    assert_eq!(apply_site(&sb, &site, &[]).code, 0);
+    assert!(!sb.p("/etc/tool/sub/.x.fleet-2147483647-0").exists());
 }

@@ -257,6 +257,10 @@ impl Provider for FileProvider {
                 if let Some(d) = real.parent().filter(|d| !d.as_os_str().is_empty()) {
                     dirs.insert(d.to_path_buf(), real.clone());
                 }
+                // A recursed directory's writes are all through its tree.
+                if Params::new(r).bool("recurse", false).unwrap_or(false) {
+                    tree::sweep(&real);
+                }
             }
         }
         for (d, _pinned) in dirs {
@@ -265,13 +269,7 @@ impl Provider for FileProvider {
             };
             for e in entries.flatten() {
                 let name = e.file_name();
-                let Some(pid) = stale_temp_pid(&name.to_string_lossy()) else {
-                    continue;
-                };
-                // SAFETY: signal 0 only asks whether the process exists.
-                let gone = unsafe { libc::kill(pid, 0) } != 0
-                    && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-                if gone {
+                if left_by_a_gone_run(&name.to_string_lossy()) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
@@ -795,6 +793,16 @@ fn link(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, St
         }
     }
     Ok(Outcome::new(action, changes))
+}
+
+/// Whether `name` is a temp file (`.<name>.fleet-<pid>-<n>`) of a process that is gone.
+fn left_by_a_gone_run(name: &str) -> bool {
+    let Some(pid) = stale_temp_pid(name) else {
+        return false;
+    };
+    // SAFETY: signal 0 only asks whether the process exists.
+    let failed = unsafe { libc::kill(pid, 0) } != 0;
+    failed && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
 /// The pid in a temp file name `.<name>.fleet-<pid>-<n>`.

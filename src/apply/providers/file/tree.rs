@@ -19,6 +19,8 @@
 //!   removed, each file in it backed up, only with `force = true`; without it the resource
 //!   fails before anything is changed.
 //! - One change per entry, named by its path, so that a plan lists each file.
+//! - After a run that did not end, the temp files it left in the tree are swept
+//!   ([`sweep`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
@@ -239,6 +241,34 @@ fn scan(
         }
     }
     Ok(())
+}
+
+/// Removes the temp files a killed run left anywhere in the tree of the directory `real`
+/// (through handles, never following a link; errors are ignored: it is only tidying).
+pub(super) fn sweep(real: &Real) {
+    if let (Ok(Current::Dir(_)), Ok(fd)) = (Current::read(real), open_dir(real)) {
+        sweep_in(&fd, real.shown());
+    }
+}
+
+fn sweep_in(dir: &Arc<OwnedFd>, shown: &Path) {
+    let Ok(names) = list(dir, shown) else {
+        return;
+    };
+    for name in names {
+        let e = Real::in_dir(Some(dir.clone()), &name, shown.join(&name));
+        match Current::read(&e) {
+            Ok(Current::File(_)) if super::left_by_a_gone_run(&name.to_string_lossy()) => {
+                let _ = std::fs::remove_file(&*e);
+            }
+            Ok(Current::Dir(_)) => {
+                if let Ok(fd) = open_dir(&e) {
+                    sweep_in(&fd, e.shown());
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The directory at `real` as a handle of its own (never through a link).
