@@ -915,3 +915,28 @@ fn recurse_without_ensure_or_mode_keeps_the_source_modes() {
     assert_eq!(apply_site(&sb, &site, &[]).code, 0);
     assert!(!sb.p("/etc/tool/sub/.x.fleet-2147483647-0").exists());
 }
+
+#[test]
+fn a_recursed_tree_failing_midway_leaves_each_file_old_or_new() {
+    let sb = Sandbox::new();
+    sb.write("/etc/app.d/a.conf", "old\n");
+    sb.write("/etc/app.d/x/inner", "i\n");
+    let site = tree_site(&sb, CONF_D, &[("a.conf", "new\n"), ("x", "file\n")]);
+    let r = apply_site(&sb, &site, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("/etc/app.d/x is a non-empty directory; set force = true"),
+        "{r:?}"
+    );
+    assert!(
+        ["old\n", "new\n"].contains(&sb.read("/etc/app.d/a.conf").as_str()),
+        "{r:?}"
+    );
+    assert_eq!(sb.read("/etc/app.d/x/inner"), "i\n");
+    let temps: Vec<String> = support::snapshot(&sb.p("/etc"))
+        .into_keys()
+        .filter(|k| k.contains(".fleet-"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+}
