@@ -548,6 +548,9 @@ impl Program {
                 None,
                 format!("no node block matches `{node}` and there is no `node default`"),
             );
+            d = d
+                .with_note(format!("tried the names `{node}`, then `default`"))
+                .with_help("name the node to compile with `--node NAME`, or add a `node default`");
             d.node = Some(node.to_string());
             all.push(d);
             return (None, finish(all, &self.sources));
@@ -587,16 +590,11 @@ impl Program {
         Index::build(self).all_nodes()
     }
 
-    /// The node name a machine called `host` compiles as: `host` when a node block matches it
-    /// (or there are none), else `default`.
+    /// The node name a machine called `host` compiles as: `host` itself, matched by its own
+    /// block or else by `node default` (with neither, the `no-node` error names `host` as
+    /// the name tried first, not `default`).
     pub fn node_for_host(&self, host: &str) -> String {
-        if self.has_syntax_errors() {
-            return host.to_string();
-        }
-        match Index::build(self).match_node(host) {
-            Some(_) => host.to_string(),
-            None => "default".to_string(),
-        }
+        host.to_string()
     }
 
     /// The main file (first on the command line), for span-less diagnostics.

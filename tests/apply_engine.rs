@@ -92,6 +92,12 @@ fn a_failure_skips_its_dependents_and_nothing_else() {
             .contains("· File[/etc/c] skipped: dependency Exec["),
         "{r:?}"
     );
+    // A dependent of a skipped resource names it as skipped, not as failed.
+    assert!(
+        r.stdout
+            .contains("· File[/etc/d] skipped: dependency File[/etc/c] was skipped\n"),
+        "{r:?}"
+    );
     assert!(
         r.stdout
             .contains("0 created, 0 changed, 0 removed, 1 failed, 2 skipped"),
@@ -1051,5 +1057,38 @@ node "n1" {
     assert!(!holding.is_empty(), "the backup of the old secret");
     for (path, mode) in &holding {
         assert_eq!(mode & 0o077, 0, "{} is {mode:04o}", path.display());
+    }
+}
+
+#[test]
+fn no_node_says_which_names_were_tried_and_suggests_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let manifest = tmp.path().join("site.fleet");
+    std::fs::write(&manifest, "node \"db-only\" { }\n").unwrap();
+    let (m, r) = (manifest.to_str().unwrap(), root.to_str().unwrap());
+    let facts: serde_json::Value = serde_json::from_str(&fleet(&["facts"]).stdout).unwrap();
+    let host = facts["hostname"].as_str().unwrap().to_string();
+    for (run, name) in [
+        (fleet(&["apply", "--noop", "--root", r, m]), host.as_str()),
+        (
+            fleet(&["apply", "--noop", "--root", r, "--node", "web01", m]),
+            "web01",
+        ),
+    ] {
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "no node block matches `{name}` and there is no `node default`"
+            )),
+            "{run:?}"
+        );
+        assert!(
+            run.stderr
+                .contains(&format!("tried the names `{name}`, then `default`")),
+            "{run:?}"
+        );
+        assert!(run.stderr.contains("--node NAME"), "{run:?}");
     }
 }

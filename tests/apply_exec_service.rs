@@ -345,6 +345,45 @@ fn systemd_enable_under_a_root() {
     assert!(!r.stdout.contains("failed"), "{r:?}");
 }
 
+#[test]
+fn a_systemd_refresh_under_a_root_is_shown_as_not_run() {
+    let sb = Sandbox::new();
+    let cat = sb.catalog(
+        "c",
+        &[
+            ("file", "/etc/demo.conf", json!({"content": "v2\n"})),
+            ("service", "demo", json!({"provider": "systemd"})),
+        ],
+        &[("File[/etc/demo.conf]", "Service[demo]", true)],
+    );
+    let r = sb.apply(&cat, &["--noop"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("· Service[demo] not run under --root: service \"demo\" restart"),
+        "{r:?}"
+    );
+    let r = sb.apply(&cat, &["--format", "json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(sb.read("/etc/demo.conf"), "v2\n");
+    let report = r.report();
+    let event = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"] == "Service[demo]")
+        .unwrap()
+        .clone();
+    assert_eq!(event["status"], "skipped", "{report}");
+    assert!(
+        event["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("not run under --root: service \"demo\" restart"),
+        "{report}"
+    );
+}
+
 /// Copies the host's `/bin/sh` and the libraries it links into `root` (enough for builtins).
 fn install_shell(root: &std::path::Path) {
     let sh = std::fs::canonicalize("/bin/sh").unwrap();

@@ -681,3 +681,262 @@ fn a_directory_swapped_for_a_link_during_the_run_does_not_lead_out() {
         );
     }
 }
+
+/// `site.fleet` (node `n`, the resources `body`) beside a source tree `src/` holding
+/// `files` (`path`, content; a content starting with `->` makes a link to the rest).
+fn tree_site(sb: &Sandbox, body: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = sb.tmp.path().join("site");
+    let src = dir.join("src");
+    let _ = std::fs::remove_dir_all(&src);
+    std::fs::create_dir_all(&src).unwrap();
+    for (p, text) in files {
+        let at = src.join(p);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        match text.strip_prefix("->") {
+            Some(target) => std::os::unix::fs::symlink(target, &at).unwrap(),
+            None => std::fs::write(&at, text).unwrap(),
+        }
+    }
+    let site = dir.join("site.fleet");
+    std::fs::write(&site, format!("node \"n\" {{\n{body}\n}}\n")).unwrap();
+    site
+}
+
+fn apply_site(sb: &Sandbox, site: &std::path::Path, extra: &[&str]) -> support::Run {
+    let mut args = vec![
+        "apply",
+        "--root",
+        sb.root.to_str().unwrap(),
+        "--detailed-exitcodes",
+        "--node",
+        "n",
+    ];
+    args.extend_from_slice(extra);
+    args.push(site.to_str().unwrap());
+    fleet(&args)
+}
+
+const CONF_D: &str =
+    "file \"/etc/app.d\" { ensure = directory, source = \"src\", recurse = true, mode = \"0640\" }";
+
+#[test]
+fn recurse_makes_the_tree_and_replaces_changed_files() {
+    let sb = Sandbox::new();
+    let files = [
+        ("a.conf", "a\n"),
+        ("sub/b.conf", "b\n"),
+        ("sub/deeper/c.conf", "c\n"),
+        ("current", "->a.conf"),
+    ];
+    let site = tree_site(&sb, CONF_D, &files);
+    let before = sb.snapshot();
+    let r = apply_site(&sb, &site, &["--noop"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    for line in [
+        "    /etc/app.d/a.conf: file created",
+        "    /etc/app.d/sub: directory created",
+        "    /etc/app.d/sub/b.conf: file created",
+        "    /etc/app.d/sub/deeper/c.conf: file created",
+        "    /etc/app.d/current: link created",
+    ] {
+        assert!(r.stdout.contains(&format!("{line}\n")), "{line}: {r:?}");
+    }
+    assert_eq!(before, sb.snapshot(), "noop changed nothing");
+
+    let r = apply_site(&sb, &site, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(sb.read("/etc/app.d/a.conf"), "a\n");
+    assert_eq!(sb.read("/etc/app.d/sub/deeper/c.conf"), "c\n");
+    assert_eq!(
+        std::fs::read_link(sb.p("/etc/app.d/current")).unwrap(),
+        std::path::Path::new("a.conf")
+    );
+    // `mode` for files; directories get x where r is set.
+    assert_eq!(mode(&sb, "/etc/app.d/a.conf"), 0o640);
+    assert_eq!(mode(&sb, "/etc/app.d/sub/b.conf"), 0o640);
+    assert_eq!(mode(&sb, "/etc/app.d"), 0o750);
+    assert_eq!(mode(&sb, "/etc/app.d/sub/deeper"), 0o750);
+
+    let r = apply_site(&sb, &site, &[]);
+    assert_eq!(r.code, 0, "a second run changes nothing: {r:?}");
+
+    // A changed source file is replaced (the old one backed up); the rest stays.
+    let mut files = files.to_vec();
+    files[1] = ("sub/b.conf", "b2\n");
+    let site = tree_site(&sb, CONF_D, &files);
+    let r = apply_site(&sb, &site, &["--noop"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("    /etc/app.d/sub/b.conf: content changed\n"),
+        "{r:?}"
+    );
+    assert!(!r.stdout.contains("/a.conf:"), "{r:?}");
+    let r = apply_site(&sb, &site, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(sb.read("/etc/app.d/sub/b.conf"), "b2\n");
+    let blob = sb
+        .p("/var/lib/fleet/backup")
+        .join(support::sha256_hex(b"b\n"));
+    assert_eq!(std::fs::read_to_string(blob).unwrap(), "b\n");
+    assert_eq!(apply_site(&sb, &site, &[]).code, 0);
+    // Without purge, files the source does not have stay.
+    sb.write("/etc/app.d/local.conf", "mine\n");
+    assert_eq!(apply_site(&sb, &site, &[]).code, 0);
+    assert_eq!(sb.read("/etc/app.d/local.conf"), "mine\n");
+}
+
+#[test]
+fn purge_removes_what_the_source_does_not_have_and_backs_it_up() {
+    let sb = Sandbox::new();
+    let files = [("a.conf", "a\n"), ("sub/b.conf", "b\n")];
+    sb.write("/etc/app.d/a.conf", "a\n");
+    sb.write("/etc/app.d/extra.conf", "extra\n");
+    sb.write("/etc/app.d/sub/stale.conf", "stale\n");
+    sb.write("/etc/app.d/old/x.conf", "x\n");
+    std::os::unix::fs::symlink("a.conf", sb.p("/etc/app.d/dangling")).unwrap();
+    let body = "file \"/etc/app.d\" { ensure = directory, source = \"src\", recurse = true, purge = true }";
+    let site = tree_site(&sb, body, &files);
+    // An extra directory needs force: the resource fails before anything changes.
+    let tree = |sb: &Sandbox| -> Vec<(String, String)> {
+        sb.snapshot()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("etc/app.d"))
+            .collect()
+    };
+    let before = tree(&sb);
+    let r = apply_site(&sb, &site, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("/etc/app.d/old is a directory the source does not have; set force = true"),
+        "{r:?}"
+    );
+    assert_eq!(before, tree(&sb), "{r:?}");
+
+    let body = "file \"/etc/app.d\" { ensure = directory, source = \"src\", recurse = true, purge = true, force = true }";
+    let site = tree_site(&sb, body, &files);
+    let r = apply_site(&sb, &site, &["--noop"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    for line in [
+        "    /etc/app.d/extra.conf: file removed",
+        "    /etc/app.d/dangling: link removed",
+        "    /etc/app.d/old/x.conf: file removed",
+        "    /etc/app.d/old: directory removed",
+        "    /etc/app.d/sub/stale.conf: file removed",
+        "    /etc/app.d/sub/b.conf: file created",
+    ] {
+        assert!(r.stdout.contains(&format!("{line}\n")), "{line}: {r:?}");
+    }
+    assert!(!r.stdout.contains("/a.conf:"), "{r:?}");
+    assert_eq!(before, tree(&sb), "noop changed nothing");
+    let r = apply_site(&sb, &site, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let mut left: Vec<String> = sb
+        .snapshot()
+        .into_keys()
+        .filter(|k| k.starts_with("etc/app.d"))
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "etc/app.d",
+            "etc/app.d/a.conf",
+            "etc/app.d/sub",
+            "etc/app.d/sub/b.conf"
+        ],
+        "{r:?}"
+    );
+    for old in ["extra\n", "x\n", "stale\n"] {
+        let blob = sb
+            .p("/var/lib/fleet/backup")
+            .join(support::sha256_hex(old.as_bytes()));
+        assert_eq!(std::fs::read_to_string(&blob).unwrap(), old, "backed up");
+    }
+    assert_eq!(apply_site(&sb, &site, &[]).code, 0);
+}
+
+#[test]
+fn a_link_planted_in_a_recursed_directory_is_not_followed() {
+    let sb = Sandbox::new();
+    let outside = sb.tmp.path().join("outside");
+    std::fs::create_dir_all(outside.join("keep")).unwrap();
+    std::fs::write(outside.join("b.conf"), "host file\n").unwrap();
+    std::fs::write(outside.join("keep/k"), "k\n").unwrap();
+    std::fs::create_dir_all(sb.p("/etc/app.d")).unwrap();
+    // Where the source has a directory, and where it has nothing (purged).
+    std::os::unix::fs::symlink(&outside, sb.p("/etc/app.d/sub")).unwrap();
+    std::os::unix::fs::symlink(&outside, sb.p("/etc/app.d/evil")).unwrap();
+    std::os::unix::fs::symlink(outside.join("b.conf"), sb.p("/etc/app.d/a.conf")).unwrap();
+    let body = "file \"/etc/app.d\" { ensure = directory, source = \"src\", recurse = true, purge = true, force = true }";
+    let site = tree_site(&sb, body, &[("a.conf", "a\n"), ("sub/b.conf", "b\n")]);
+    let host = support::snapshot(&outside);
+    let r = apply_site(&sb, &site, &["--noop"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = apply_site(&sb, &site, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(host, support::snapshot(&outside), "wrote outside: {r:?}");
+    assert!(std::fs::symlink_metadata(sb.p("/etc/app.d/sub"))
+        .unwrap()
+        .is_dir());
+    assert_eq!(sb.read("/etc/app.d/sub/b.conf"), "b\n");
+    assert_eq!(sb.read("/etc/app.d/a.conf"), "a\n");
+    assert!(std::fs::symlink_metadata(sb.p("/etc/app.d/evil")).is_err());
+    assert_eq!(apply_site(&sb, &site, &[]).code, 0);
+}
+
+#[test]
+fn recurse_without_ensure_or_mode_keeps_the_source_modes() {
+    let sb = Sandbox::new();
+    let body = "file \"/etc/tool\" { source = \"src\", recurse = true }";
+    let site = tree_site(&sb, body, &[("run.sh", "#!/bin/sh\n"), ("conf", "c\n")]);
+    let script = sb.tmp.path().join("site/src/run.sh");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let r = apply_site(&sb, &site, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(mode(&sb, "/etc/tool"), 0o755);
+    assert_eq!(mode(&sb, "/etc/tool/run.sh"), 0o755);
+    assert_eq!(mode(&sb, "/etc/tool/conf"), 0o644);
+    // An existing file's mode is left alone without `mode`.
+    std::fs::set_permissions(
+        sb.p("/etc/tool/conf"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    assert_eq!(apply_site(&sb, &site, &[]).code, 0);
+    assert_eq!(mode(&sb, "/etc/tool/conf"), 0o600);
+    // A killed run's temp file deep in the tree is swept by the run after it.
+    std::fs::create_dir_all(sb.tmp.path().join("site/src/sub")).unwrap();
+    std::fs::write(sb.tmp.path().join("site/src/sub/x"), "x\n").unwrap();
+    assert_eq!(apply_site(&sb, &site, &[]).code, 2);
+    sb.write("/etc/tool/sub/.x.fleet-2147483647-0", "half");
+    sb.write("/var/lib/fleet/unfinished", "");
+    assert_eq!(apply_site(&sb, &site, &[]).code, 0);
+    assert!(!sb.p("/etc/tool/sub/.x.fleet-2147483647-0").exists());
+}
+
+#[test]
+fn a_recursed_tree_failing_midway_leaves_each_file_old_or_new() {
+    let sb = Sandbox::new();
+    sb.write("/etc/app.d/a.conf", "old\n");
+    sb.write("/etc/app.d/x/inner", "i\n");
+    let site = tree_site(&sb, CONF_D, &[("a.conf", "new\n"), ("x", "file\n")]);
+    let r = apply_site(&sb, &site, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("/etc/app.d/x is a non-empty directory; set force = true"),
+        "{r:?}"
+    );
+    assert!(
+        ["old\n", "new\n"].contains(&sb.read("/etc/app.d/a.conf").as_str()),
+        "{r:?}"
+    );
+    assert_eq!(sb.read("/etc/app.d/x/inner"), "i\n");
+    let temps: Vec<String> = support::snapshot(&sb.p("/etc"))
+        .into_keys()
+        .filter(|k| k.contains(".fleet-"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+}

@@ -535,7 +535,13 @@ fn walk(
             let pr = s.results[p].as_ref().expect("predecessor done");
             match pr.status {
                 Status::Failed | Status::Skipped if blocked.is_none() => {
-                    blocked = Some(pr.reference.clone())
+                    // Said as it is: a dependency that was itself skipped did not fail.
+                    let how = if pr.status == Status::Failed {
+                        "failed"
+                    } else {
+                        "was skipped"
+                    };
+                    blocked = Some(format!("{} {how}", pr.reference))
                 }
                 Status::Changed if refresh => refresh_from.push(pr.reference.clone()),
                 _ => {}
@@ -708,7 +714,7 @@ fn execute(
     };
     if let Some(dep) = blocked {
         result.status = Status::Skipped;
-        result.message = Some(format!("skipped: dependency {dep} failed"));
+        result.message = Some(format!("skipped: dependency {dep}"));
         return Executed::Done(result);
     }
     let Some(provider) = providers.get(&r.kind) else {

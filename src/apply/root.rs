@@ -334,6 +334,12 @@ impl Real {
         }
     }
 
+    /// The entry `name` of the directory handle `dir` (`None`: a directory that does not
+    /// exist, whose entries all read as missing); `shown` is its path under the root.
+    pub fn in_dir(dir: Option<Arc<OwnedFd>>, name: &OsStr, shown: PathBuf) -> Real {
+        Real::new(dir, name, shown)
+    }
+
     /// The pinned parent directory (`None`: it does not exist).
     pub fn dir(&self) -> Option<&Arc<OwnedFd>> {
         self.dir.as_ref()

@@ -226,13 +226,13 @@ static FILE: &[AttrSchema] = &[
         "purge",
         K::Bool,
         Some("false"),
-        "Remove files in a recursed directory that `source` does not have.",
+        "Remove what a recursed directory has and `source` does not (directories too with `force`).",
     ),
     a(
         "force",
         K::Bool,
         Some("false"),
-        "Allow removing a non-empty directory with `ensure = absent`.",
+        "Allow removing a non-empty directory (`ensure = absent`, or `purge`).",
     ),
 ];
 

@@ -205,7 +205,23 @@ pub(crate) fn check(
         "file" => {
             exclusive(decl, &mut params, "content", "source", diags);
             root_file(decl, diags);
-            let link = decl.params.get("ensure").and_then(|a| a.value.as_str()) == Some("link");
+            let ensure = decl.params.get("ensure").and_then(|a| a.value.as_str());
+            if let (Some("directory"), Some(c)) = (ensure, decl.params.get("content")) {
+                if !c.value.is_none() {
+                    diags.push(
+                        Diagnostic::error(
+                            "invalid-value",
+                            c.value_span(),
+                            format!("directory `{}` cannot have a `content`", decl.title),
+                        )
+                        .with_primary("a directory has no content")
+                        .with_help(
+                            "use `source` with `recurse = true` to fill it, or `ensure = file`",
+                        ),
+                    );
+                }
+            }
+            let link = ensure == Some("link");
             if link && !is_set(decl, "target") {
                 diags.push(
                     Diagnostic::error(

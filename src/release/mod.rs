@@ -57,7 +57,7 @@ use crate::catalog::store::{ContentStore, SharedBytes};
 pub use deploy::{apply, list, plan, rollback, Outcome, Plan, Removal, Rollback, Switch};
 pub use meta::ReleaseInfo;
 pub use spec::{Ensure, Spec};
-pub use unpack::{unpack, Limits};
+pub use unpack::{read_tree, unpack, Limits, TreeItem};
 
 /// Where release bytes come from at apply time: by lower-case hex sha256.
 pub trait ContentSource {

@@ -365,6 +365,127 @@ fn unpack_from(reader: impl Read, dest: &Path, limits: &Limits, room: &Room) -> 
     Ok(())
 }
 
+/// One entry of a tar read by [`read_tree`], its path already checked (relative, no `..`,
+/// below a directory entry of the same archive).
+pub enum TreeItem<'a> {
+    Dir,
+    /// A regular file: its permission bits and its content (read it before the next entry).
+    File {
+        mode: u32,
+        data: &'a mut dyn Read,
+    },
+    Symlink(PathBuf),
+}
+
+/// Reads a plain tar (a directory source the compiler tarred) entry by entry with the checks
+/// [`unpack`] makes, handing each to `each` with its relative path (UTF-8) instead of
+/// writing it anywhere: entry paths that are absolute or have `..`, entries below anything
+/// but a directory entry of the archive, hard links, devices, fifos and sparse files are
+/// refused ([`Error::Unsafe`]); past `limits`, or with an entry's headers over 1 MiB, an
+/// [`Error::Limit`]. Symlink targets are not checked: the caller makes links, it never
+/// writes through them.
+pub fn read_tree(
+    reader: impl Read,
+    limits: &Limits,
+    mut each: impl FnMut(&str, TreeItem<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let corrupt = |e: io::Error| Error::Corrupt(e.to_string());
+    let room = Room {
+        left: Cell::new(HEADER_ROOM),
+        hit: Cell::new(false),
+    };
+    let mut dirs = std::collections::HashSet::new();
+    let result = (|| {
+        let mut archive = tar::Archive::new(Capped {
+            inner: reader,
+            room: &room,
+        });
+        let (mut seen, mut bytes) = (0u64, 0u64);
+        for entry in archive.entries().map_err(corrupt)? {
+            let mut entry = entry.map_err(corrupt)?;
+            room.entry(entry.size());
+            seen += 1;
+            if seen > limits.max_files {
+                return Err(Error::Limit(format!(
+                    "the source has more than {} entries (raise {})",
+                    limits.max_files,
+                    Limits::FILES_VAR
+                )));
+            }
+            let kind = entry.header().entry_type();
+            if matches!(
+                kind,
+                EntryType::XGlobalHeader
+                    | EntryType::XHeader
+                    | EntryType::GNULongName
+                    | EntryType::GNULongLink
+            ) {
+                continue;
+            }
+            let raw = entry.path().map_err(corrupt)?.into_owned();
+            let rel = inside(&raw)
+                .and_then(|r| r.to_str().map(str::to_string))
+                .ok_or_else(|| {
+                    Error::Unsafe(format!("entry {} leaves the directory", raw.display()))
+                })?;
+            if rel.is_empty() {
+                continue;
+            }
+            if let Some((parent, _)) = rel.rsplit_once('/') {
+                if !dirs.contains(parent) {
+                    return Err(Error::Unsafe(format!(
+                        "entry {rel} is not below a directory of the source"
+                    )));
+                }
+            }
+            match kind {
+                EntryType::Directory => {
+                    dirs.insert(rel.clone());
+                    each(&rel, TreeItem::Dir)?;
+                }
+                EntryType::Regular | EntryType::Continuous => {
+                    bytes = bytes.saturating_add(entry.size());
+                    if bytes > limits.max_bytes {
+                        return Err(Error::Limit(format!(
+                            "the source's files are bigger than {} in all, at {rel} (raise {})",
+                            size_text(limits.max_bytes),
+                            Limits::BYTES_VAR
+                        )));
+                    }
+                    let mode = entry.header().mode().map_err(corrupt)? & 0o7777;
+                    each(
+                        &rel,
+                        TreeItem::File {
+                            mode,
+                            data: &mut entry,
+                        },
+                    )?;
+                }
+                EntryType::Symlink => {
+                    let link = entry
+                        .link_name()
+                        .map_err(corrupt)?
+                        .ok_or_else(|| Error::Corrupt(format!("symlink {rel} has no target")))?;
+                    each(&rel, TreeItem::Symlink(link.into_owned()))?;
+                }
+                other => {
+                    return Err(Error::Unsafe(format!(
+                        "entry {rel} is of a refused kind ({other:?})"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    })();
+    if room.hit.get() {
+        return Err(Error::Limit(format!(
+            "an entry's headers (long names, pax records) take more than {}",
+            size_text(HEADER_ROOM)
+        )));
+    }
+    result
+}
+
 /// The entry path with `./` and trailing `/` dropped, or `None` if it is absolute or has `..`.
 fn inside(path: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
@@ -453,6 +574,76 @@ mod tests {
         assert!(!ok("a", "/etc"));
         assert!(!ok("a/b", "c/../../.."));
         assert!(!ok("a/b", "c/.."));
+    }
+
+    /// A tar of `(path, kind, data or link target)`, paths written as they are (`..` too).
+    fn raw_tar(entries: &[(&str, EntryType, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, kind, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+            h.set_entry_type(*kind);
+            h.set_mode(0o644);
+            let body = if matches!(kind, EntryType::Symlink | EntryType::Link) {
+                h.set_link_name(data).unwrap();
+                ""
+            } else {
+                data
+            };
+            h.set_size(body.len() as u64);
+            h.set_cksum();
+            b.append(&h, body.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn tree_of(tar: &[u8], limits: &Limits) -> Result<Vec<String>, Error> {
+        let mut seen = Vec::new();
+        read_tree(tar, limits, |rel, item| {
+            seen.push(match item {
+                TreeItem::Dir => format!("{rel}/"),
+                TreeItem::File { data, .. } => {
+                    let mut s = String::new();
+                    data.read_to_string(&mut s).unwrap();
+                    format!("{rel}={s}")
+                }
+                TreeItem::Symlink(t) => format!("{rel}->{}", t.display()),
+            });
+            Ok(())
+        })?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn a_source_tree_is_read_with_the_unpacking_checks() {
+        use EntryType::{Directory as D, Link as H, Regular as F, Symlink as L};
+        let limits = Limits::default();
+        let ok = raw_tar(&[("d/", D, ""), ("d/f", F, "x"), ("d/l", L, "/etc/passwd")]);
+        assert_eq!(
+            tree_of(&ok, &limits).unwrap(),
+            ["d/", "d/f=x", "d/l->/etc/passwd"]
+        );
+        let unsafe_ones: [&[(&str, EntryType, &str)]; 5] = [
+            &[("../x", F, "x")],
+            &[("/etc/x", F, "x")],
+            &[("a", F, "x"), ("a/b", F, "y")],
+            &[("l", L, "/"), ("l/x", F, "y")],
+            &[("a", F, "x"), ("h", H, "a")],
+        ];
+        for entries in unsafe_ones {
+            let got = tree_of(&raw_tar(entries), &limits);
+            assert!(matches!(got, Err(Error::Unsafe(_))), "{entries:?}: {got:?}");
+        }
+        let few = Limits {
+            max_files: 2,
+            ..Limits::default()
+        };
+        assert!(matches!(tree_of(&ok, &few), Err(Error::Limit(_))));
+        let small = Limits {
+            max_bytes: 0,
+            ..Limits::default()
+        };
+        assert!(matches!(tree_of(&ok, &small), Err(Error::Limit(_))));
     }
 
     #[test]

@@ -18,6 +18,8 @@ use crate::apply::root::Real;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::{hex, sha256_hex, ResourceDoc};
 
+mod tree;
+
 pub struct FileProvider;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +47,9 @@ struct Want<'a> {
     group: Option<Cow<'a, str>>,
     backup: bool,
     force: bool,
+    /// A directory whose tree comes from `source` (the content is then a tar of it).
+    recurse: bool,
+    purge: bool,
     /// `owner` and `group` as ids, once looked up.
     ids: std::cell::OnceCell<(Option<u32>, Option<u32>)>,
 }
@@ -164,6 +169,7 @@ impl<'a> Want<'a> {
             (None, None) => None,
         };
         let target = p.str_ref("target")?;
+        let recurse = p.bool("recurse", false)?;
         let ensure = match p.str_ref("ensure")?.as_deref() {
             Some("file") => Ensure::File,
             Some("present") => Ensure::Present,
@@ -171,6 +177,7 @@ impl<'a> Want<'a> {
             Some("link") => Ensure::Link,
             Some("absent") => Ensure::Absent,
             Some(other) => return Err(format!("ensure: unknown value {other:?}")),
+            None if recurse && matches!(content, Some(Content::Blob(_))) => Ensure::Directory,
             None if content.is_some() => Ensure::File,
             None if target.is_some() => Ensure::Link,
             None => Ensure::Present,
@@ -178,8 +185,10 @@ impl<'a> Want<'a> {
         if ensure == Ensure::Link && target.is_none() {
             return Err("ensure = link needs a target".into());
         }
-        if ensure == Ensure::Directory && content.is_some() {
-            return Err("a directory source (recurse) is not supported yet".into());
+        if ensure == Ensure::Directory && matches!(content, Some(Content::Inline(_))) {
+            return Err(
+                "a directory cannot have a content (use source with recurse = true)".into(),
+            );
         }
         Ok(Want {
             path: p.str_ref("path")?.unwrap_or(Cow::Borrowed(&r.title)),
@@ -191,8 +200,35 @@ impl<'a> Want<'a> {
             group: p.str_ref("group")?,
             backup: p.bool("backup", true)?,
             force: p.bool("force", false)?,
+            recurse,
+            purge: p.bool("purge", false)?,
             ids: std::cell::OnceCell::new(),
         })
+    }
+
+    /// An entry of a recursed directory: the same owner, group, backup and force.
+    fn child(
+        &self,
+        path: String,
+        ensure: Ensure,
+        content: Option<Content<'a>>,
+        target: Option<Cow<'a, str>>,
+        mode: Option<u32>,
+    ) -> Want<'a> {
+        Want {
+            path: Cow::Owned(path),
+            ensure,
+            content,
+            target,
+            mode,
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+            backup: self.backup,
+            force: self.force,
+            recurse: false,
+            purge: false,
+            ids: self.ids.clone(),
+        }
     }
 }
 
@@ -221,6 +257,10 @@ impl Provider for FileProvider {
                 if let Some(d) = real.parent().filter(|d| !d.as_os_str().is_empty()) {
                     dirs.insert(d.to_path_buf(), real.clone());
                 }
+                // A recursed directory's writes are all through its tree.
+                if Params::new(r).bool("recurse", false).unwrap_or(false) {
+                    tree::sweep(&real);
+                }
             }
         }
         for (d, _pinned) in dirs {
@@ -229,13 +269,7 @@ impl Provider for FileProvider {
             };
             for e in entries.flatten() {
                 let name = e.file_name();
-                let Some(pid) = stale_temp_pid(&name.to_string_lossy()) else {
-                    continue;
-                };
-                // SAFETY: signal 0 only asks whether the process exists.
-                let gone = unsafe { libc::kill(pid, 0) } != 0
-                    && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-                if gone {
+                if left_by_a_gone_run(&name.to_string_lossy()) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
@@ -252,12 +286,25 @@ impl Provider for FileProvider {
                 want.path
             ));
         }
+        let tree_source = match (&want.content, want.ensure) {
+            (Some(Content::Blob(sha)), Ensure::Directory) if want.recurse => Some(sha.clone()),
+            _ => None,
+        };
+        if want.purge && tree_source.is_some() && crate::apply::root::is_root(&want.path) {
+            return Err(format!(
+                "{} is the root directory: it is never purged",
+                want.path
+            ));
+        }
         let real = cx.resolve(&want.path).map_err(|e| e.to_string())?;
         let cur = Current::read(&real)?;
         let mut out = match want.ensure {
             Ensure::Absent => remove(&want, &real, &cur, cx)?,
             Ensure::File | Ensure::Present => regular(&want, &real, &cur, cx)?,
-            Ensure::Directory => directory(&want, &real, &cur, cx)?,
+            Ensure::Directory => match tree_source {
+                Some(sha) => tree::sync(&want, &sha, &real, &cur, cx)?,
+                None => directory(&want, &real, &cur, cx)?,
+            },
             Ensure::Link => link(&want, &real, &cur, cx)?,
         };
         if out.changes.is_empty() {
@@ -746,6 +793,16 @@ fn link(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, St
         }
     }
     Ok(Outcome::new(action, changes))
+}
+
+/// Whether `name` is a temp file (`.<name>.fleet-<pid>-<n>`) of a process that is gone.
+fn left_by_a_gone_run(name: &str) -> bool {
+    let Some(pid) = stale_temp_pid(name) else {
+        return false;
+    };
+    // SAFETY: signal 0 only asks whether the process exists.
+    let failed = unsafe { libc::kill(pid, 0) } != 0;
+    failed && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
 /// The pid in a temp file name `.<name>.fleet-<pid>-<n>`.

@@ -229,7 +229,13 @@ impl Provider for ServiceProvider {
             return Ok(None);
         }
         if s.kind == Kind::Systemd && cx.root.dir().is_some() {
-            return Ok(None);
+            // No systemd manages a root's services (not even with `--chroot`): the restart
+            // is never run there, and the plan and report say so.
+            return Err(format!(
+                "{}: service {:?} restart (a systemd service is not restarted in a root)",
+                super::NOT_RUN,
+                s.name
+            ));
         }
         cx.may_run(&format!("service {:?} restart", s.name))?;
         if cx.noop {
