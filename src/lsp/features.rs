@@ -174,6 +174,45 @@ pub fn hover(program: &Program, file: FileId, offset: usize) -> Option<Hover> {
     Some(markdown(text))
 }
 
+/// The hover text for a name typed on its own (`fleet doc NAME`): a native type or a define
+/// (`file`), one of its attributes (`file.mode`), a class (`nginx`), a built-in function
+/// (`template`) or variable (`$facts`). The same functions as hover over the name in a
+/// buffer, so the terminal and the editor say the same thing.
+pub fn describe(program: &Program, name: &str) -> Option<String> {
+    let index = Index::build(program);
+    if let Some(var) = name.strip_prefix('$') {
+        return var_hover(program, &index, var, None);
+    }
+    if let Some((kind, attr)) = name.split_once('.') {
+        return attr_hover(program, &index, &kind.to_lowercase(), attr);
+    }
+    type_hover(program, &index, &name.to_lowercase())
+        .or_else(|| class_hover(program, &index, name))
+        .or_else(|| docs::function_hover(name))
+}
+
+/// What `fleet doc` without a name lists: native types, the program's defines and classes,
+/// and the built-in functions, each as (kind, name).
+pub fn names(program: &Program) -> Vec<(&'static str, String)> {
+    let index = Index::build(program);
+    let mut out: Vec<(&'static str, String)> = docs::type_names()
+        .into_iter()
+        .map(|t| ("type", t.to_string()))
+        .collect();
+    let mut defines: Vec<String> = index.defines.keys().map(|k| k.to_string()).collect();
+    defines.sort();
+    out.extend(defines.into_iter().map(|d| ("define", d)));
+    let mut classes: Vec<String> = index.classes.keys().map(|k| k.to_string()).collect();
+    classes.sort();
+    out.extend(classes.into_iter().map(|c| ("class", c)));
+    out.extend(
+        crate::eval::builtins::FUNCTIONS
+            .iter()
+            .map(|f| ("function", f.0.to_string())),
+    );
+    out
+}
+
 fn list(values: &[&str]) -> String {
     values
         .iter()
