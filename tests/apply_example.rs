@@ -1,6 +1,8 @@
 //! End to end from an `examples/` manifest to a sandbox root: the rendered noop plan of node
 //! `web01` of `examples/fleet` into an empty root is a golden file (`FLEET_BLESS=1` rewrites
-//! it), and the dry run leaves the root empty.
+//! it), and the dry run leaves the root empty. The same node applies for real into a
+//! scratch root made by `scripts/scratch-root.sh` (a local repository of stand-in packages),
+//! as the README's first command shows: no resource fails, and a second run changes nothing.
 
 use std::process::Command;
 
@@ -52,5 +54,65 @@ fn noop_plan_of_an_example_node_is_golden() {
         std::fs::read_dir(root.path()).unwrap().count(),
         0,
         "a dry run writes nothing"
+    );
+}
+
+fn apply_web01(root: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["apply", "--detailed-exitcodes", "--root"])
+        .arg(root)
+        .args(["--node", "web01", "examples/fleet/site.fleet"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_example_node_applies_for_real_into_a_scratch_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("sh")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("scripts/scratch-root.sh")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/scratch-root.sh (needs dpkg-dev: scripts/install-test-deps.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = dir.path().join("root");
+    let first = apply_web01(&root);
+    let text = String::from_utf8_lossy(&first.stdout);
+    // 2: changes and no failure.
+    assert_eq!(
+        first.status.code(),
+        Some(2),
+        "{text}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(!text.contains(" failed"), "{text}");
+    for f in [
+        "etc/motd",
+        "etc/chrony/chrony.conf",
+        "etc/sudoers.d/admins",
+        "etc/nginx/sites-enabled/shop.conf",
+        "usr/share/doc/nginx/README",
+        "etc/systemd/system/multi-user.target.wants/nginx.service",
+    ] {
+        assert!(
+            root.join(f).symlink_metadata().is_ok(),
+            "{f} missing after:\n{text}"
+        );
+    }
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+    assert!(passwd.contains("alice:x:2001:2000:"), "{passwd}");
+    let second = apply_web01(&root);
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
     );
 }
