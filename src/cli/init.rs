@@ -22,7 +22,8 @@ pub struct InitArgs {
 const SITE: &str = r#"# The main manifest: which machines exist and what each one runs.
 #
 #   fleet check --deny warnings
-#   fleet apply --noop --root "$(mktemp -d)" --node web01 site.fleet
+#   mkdir -p /tmp/scratch/etc      # an empty image root; a real machine has its /etc
+#   fleet apply --noop --root /tmp/scratch --node web01 site.fleet
 
 # Values that differ per node or OS live in data/ (data/hierarchy.toml lists the levels).
 class base($admin_email: String) {

@@ -796,6 +796,24 @@ node "web01" {
     }
 
     #[test]
+    fn describe_is_what_hover_shows() {
+        let p = program();
+        for (name, needle, delta) in [
+            ("vhost", "vhost \"shop\"", 1),
+            ("join", "join(", 1),
+            ("exec.refreshonly", "refreshonly", 1),
+        ] {
+            assert_eq!(
+                describe(&p, name).as_deref(),
+                Some(hover_at(&p, needle, 0, delta).as_str()),
+                "{name}"
+            );
+        }
+        assert_eq!(describe(&p, "$title"), docs::builtin_var_hover("title"));
+        assert_eq!(describe(&p, "nosuch"), None);
+    }
+
+    #[test]
     fn hover_never_shows_a_sensitive_value() {
         const SECRET: &str = r#"let $pw = sensitive("hunter2-XYZ")
 class db($password: Sensitive[String] = "hunter2-XYZ") {
