@@ -26,7 +26,7 @@ const OLD: &str = r#"
 node "web01" {
   package "nginx" { ensure = present }
   package "telnet" { ensure = present }
-  file "/etc/motd" { content = "old\n", mode = "0644", require = Package["nginx"] }
+  file "/etc/motd" { content = "keep\nold\n", mode = "0644", require = Package["nginx"] }
   user "alice" { password = sensitive("old-secret-pw") }
 }
 "#;
@@ -34,7 +34,7 @@ node "web01" {
 const NEW: &str = r#"
 node "web01" {
   package "nginx" { ensure = latest }
-  file "/etc/motd" { content = "new\n", mode = "0644" }
+  file "/etc/motd" { content = "keep\nnew\n", mode = "0644" }
   user "alice" { password = sensitive("new-secret-pw") }
   service "nginx" { ensure = running, require = Package["nginx"] }
 }
@@ -45,7 +45,7 @@ fn expect_diff(out: &Output) {
     assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(out));
     for line in [
         "~ Package[nginx]\n    ensure: \"present\" -> \"latest\"\n",
-        "~ File[/etc/motd]\n    content: \"old\\n\" -> \"new\\n\"\n",
+        "~ File[/etc/motd]\n    content:\n      --- content\n      +++ content\n      @@ -1,2 +1,2 @@\n       keep\n      -old\n      +new\n",
         "~ User[alice]\n    password: \"[sensitive]\" -> \"[sensitive]\"\n",
         "+ Service[nginx]\n    ensure: \"running\"\n",
         "- Package[telnet]\n",

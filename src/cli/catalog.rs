@@ -11,10 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
-use super::check::{default_manifest, Format};
+use super::check::default_manifest;
 use super::compile::compile_node;
 use super::{output, ManifestArgs, EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
 use crate::catalog::diff::{diff, CatalogDiff, Side};
@@ -24,6 +24,15 @@ use crate::catalog::json::CatalogDoc;
 const DIFFERENT: i32 = 1;
 /// Exit status: could not compare.
 const TROUBLE: i32 = 2;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// `+`/`-`/`~` lines, `param: from -> to` under each change, then a summary line.
+    #[default]
+    Text,
+    /// One JSON object: `added`, `removed`, `changed`, `edges_added`, `edges_removed`.
+    Json,
+}
 
 #[derive(Debug, Args)]
 pub struct CatalogArgs {
@@ -52,7 +61,7 @@ pub struct DiffArgs {
     /// Compile this node's catalog at revisions A and B of the manifests' git repository.
     #[arg(long, value_name = "NAME")]
     pub node: Option<String>,
-    /// `text`: `+`/`-`/`~` lines; `json`: one object.
+    /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     #[command(flatten)]
@@ -235,12 +244,30 @@ fn show(v: &Side) -> String {
     }
 }
 
+/// How many lines a text has (a last line without its newline counts).
+fn lines(s: &str) -> usize {
+    s.trim_end_matches('\n').split('\n').count()
+}
+
 fn text(d: &CatalogDiff) -> String {
     let mut out = String::new();
     for (id, changes) in &d.changed {
         out.push_str(&format!("~ {id}\n"));
         for (k, from, to) in changes {
-            out.push_str(&format!("    {k}: {} -> {}\n", show(from), show(to)));
+            match (from, to) {
+                // Text of several lines (a file's content): a unified diff reads better.
+                (Some(Value::String(a)), Some(Value::String(b)))
+                    if lines(a) > 1 || lines(b) > 1 =>
+                {
+                    out.push_str(&format!("    {k}:\n"));
+                    let diff =
+                        crate::apply::providers::file::unified_diff(a.as_bytes(), b.as_bytes(), k);
+                    for line in diff.lines() {
+                        out.push_str(&format!("      {line}\n"));
+                    }
+                }
+                _ => out.push_str(&format!("    {k}: {} -> {}\n", show(from), show(to))),
+            }
         }
     }
     for (id, params) in &d.added {
