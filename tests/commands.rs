@@ -166,6 +166,23 @@ fn catalog_diff_of_two_git_revisions() {
         "{}",
         stderr(&bad)
     );
+    // A revision that does not compile: its diagnostics name the file as in the repository.
+    std::fs::write(
+        &site,
+        "node \"web01\" {\n  file \"/x\" { contnt = \"x\" }\n}\n",
+    )
+    .unwrap();
+    git(d, &["commit", "-q", "-am", "broken"]);
+    let broken = fleet(d, &["catalog", "diff", "--node", "web01", "HEAD~1", "HEAD"]);
+    assert_eq!(broken.status.code(), Some(2));
+    let err = stderr(&broken);
+    assert!(err.contains("manifests/site.fleet:2:"), "{err}");
+    assert!(!err.contains("fleet-catalog-diff-"), "{err}");
+    assert!(
+        err.contains("revision HEAD does not compile for node `web01`"),
+        "{err}"
+    );
+    git(d, &["reset", "-q", "--hard", "HEAD~1"]);
     let no_node = fleet(d, &["catalog", "diff", "--node", "db01", "HEAD~1", "HEAD"]);
     assert_eq!(no_node.status.code(), Some(2), "{}", stderr(&no_node));
     // No temporary export is left behind.

@@ -172,8 +172,20 @@ fn at_revisions(args: &DiffArgs, node: &str) -> Result<(CatalogDoc, CatalogDoc),
         .strip_prefix(&top)
         .map_err(|_| trouble(format!("{} is outside {}", abs.display(), top.display())))?
         .to_path_buf();
-    let a = compile_at(&top, &args.a, &rel, node, &args.manifest)?;
-    let b = compile_at(&top, &args.b, &rel, node, &args.manifest)?;
+    // Each revision compiles with the export as working directory (diagnostics then name
+    // `manifests/site.fleet:3:5`, not a temporary path): --modulepath and --facts are taken
+    // from here, made absolute first.
+    if let Err(msg) = args.manifest.validate(&[]) {
+        output::command_error(&msg);
+        return Err(EXIT_USAGE);
+    }
+    let absolute = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+    let manifest = ManifestArgs {
+        modulepath: args.manifest.modulepath.iter().map(absolute).collect(),
+        facts: args.manifest.facts.as_ref().map(absolute),
+    };
+    let a = compile_at(&top, &args.a, &rel, node, &manifest)?;
+    let b = compile_at(&top, &args.b, &rel, node, &manifest)?;
     Ok((a, b))
 }
 
@@ -219,14 +231,20 @@ fn compile_at(
     tar::Archive::new(&archive.stdout[..])
         .unpack(&tmp.0)
         .map_err(|e| trouble(format!("cannot unpack revision {rev}: {e}")))?;
-    let main = tmp.0.join(rel);
-    if !main.is_file() {
+    if !tmp.0.join(rel).is_file() {
         return Err(trouble(format!(
             "{} does not exist at revision {rev}",
             rel.display()
         )));
     }
-    let (program, catalog) = compile_node(&main, manifest, node).map_err(|code| {
+    let here = std::env::current_dir()
+        .map_err(|e| trouble(format!("cannot read the working directory: {e}")))?;
+    std::env::set_current_dir(&tmp.0)
+        .map_err(|e| trouble(format!("cannot enter {}: {e}", tmp.0.display())))?;
+    let compiled = compile_node(rel, manifest, node);
+    // Back before the export is removed (and before the next revision).
+    let _ = std::env::set_current_dir(&here);
+    let (program, catalog) = compiled.map_err(|code| {
         if code == EXIT_ERRORS {
             output::command_error(&format!(
                 "revision {rev} does not compile for node `{node}`"
