@@ -1,21 +1,29 @@
 #!/bin/sh
-# A scratch root that `examples/fleet` applies into for real, packages included:
+# A scratch root that the examples apply into for real, packages included:
 #
 #   scripts/scratch-root.sh /tmp/try          # makes /tmp/try/repo and /tmp/try/root
 #   fleet apply --root /tmp/try/root --node web01 examples/fleet/site.fleet
+#   (also: --node web01 examples/web/site.fleet, --node pg01 examples/db/site.fleet)
 #
 # DIR/repo is a local apt repository (a `file:` source, trusted) of stand-in packages, one
 # per package the example installs, each built here with dpkg-deb and indexed with
 # dpkg-scanpackages; they ship what the real ones would give the example's files and
 # services to stand on (/etc/nginx/sites-enabled/, /etc/chrony/, /etc/sudoers.d/, systemd
-# units). DIR/root is an empty image whose /etc/apt/sources.list names that repository;
+# units). DIR/root is an image with what Debian's base-files and base-passwd give every
+# machine (/etc/passwd and /etc/group with root and www-data, /srv, /root, /tmp) and nothing
+# else; its
+# /etc/apt/sources.list names that repository;
 # dpkg and apt run on it with --root, so the host's package database is never touched.
 # For your own packages, put real .deb files in DIR/repo and rerun dpkg-scanpackages (below).
 # Needs dpkg-dev (dpkg-deb, dpkg-scanpackages) and apt.
 set -eu
 dir="${1:?usage: scripts/scratch-root.sh DIR}"
-mkdir -p "$dir/repo" "$dir/root/etc/apt"
+mkdir -p "$dir/repo" "$dir/root/etc/apt" "$dir/root/srv" "$dir/root/root" "$dir/root/tmp"
 dir="$(cd "$dir" && pwd)"
+[ -e "$dir/root/etc/passwd" ] ||
+  printf 'root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n' > "$dir/root/etc/passwd"
+[ -e "$dir/root/etc/group" ] || printf 'root:x:0:\nwww-data:x:33:\n' > "$dir/root/etc/group"
+chmod 1777 "$dir/root/tmp"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -46,7 +54,10 @@ stub htop
 stub unattended-upgrades
 stub sudo /etc/sudoers.d
 stub chrony /etc/chrony chrony.service
-stub nginx /etc/nginx/sites-enabled nginx.service
+stub nginx /etc/nginx/sites-enabled /etc/nginx/sites-available nginx.service
+stub php8.2-fpm /etc/php/8.2/fpm/pool.d php8.2-fpm.service
+stub postgresql-15 /etc/postgresql/15/main/conf.d /usr/lib/postgresql/15/bin postgresql.service
+stub mariadb-server /etc/mysql/mariadb.conf.d mariadb.service
 
 (cd "$dir/repo" && dpkg-scanpackages -m . /dev/null > Packages 2> /dev/null)
 echo "deb [trusted=yes] file:$dir/repo ./" > "$dir/root/etc/apt/sources.list"
