@@ -23,6 +23,7 @@
 
 mod build;
 pub mod content;
+pub mod diff;
 pub mod fxhash;
 pub mod json;
 mod relate;

@@ -9,11 +9,15 @@
 
 pub mod apply;
 pub mod backup;
+pub mod catalog;
 pub mod check;
 pub mod compile;
+pub mod completions;
+pub mod doc;
 pub mod facts;
 pub mod fmt;
 pub mod graph;
+pub mod init;
 pub mod lsp;
 pub mod output;
 pub mod release;
@@ -67,6 +71,17 @@ pub enum Command {
     Facts(facts::FactsArgs),
     /// List or restore the file contents fleet replaced or removed.
     Backup(backup::BackupArgs),
+    /// Compare catalogs: `catalog diff A.json B.json`, or `--node NAME REV1 REV2` of git.
+    Catalog(catalog::CatalogArgs),
+    /// Create a site skeleton (or with --module, a module); never overwrites.
+    Init(init::InitArgs),
+    /// Show the documentation of a resource type, attribute, class, define or function.
+    Doc(doc::DocArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Write man pages into DIR (scripts/man.sh).
+    #[command(hide = true)]
+    Man(completions::ManArgs),
 }
 
 /// Options shared by every command that reads manifests.
@@ -130,6 +145,11 @@ pub fn main() -> i32 {
         Command::Apply(args) => apply::run(args),
         Command::Facts(args) => facts::run(args),
         Command::Backup(args) => backup::run(args),
+        Command::Catalog(args) => catalog::run(args),
+        Command::Init(args) => init::run(args),
+        Command::Doc(args) => doc::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => completions::man(args),
     }
 }
 

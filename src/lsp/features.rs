@@ -174,6 +174,45 @@ pub fn hover(program: &Program, file: FileId, offset: usize) -> Option<Hover> {
     Some(markdown(text))
 }
 
+/// The hover text for a name typed on its own (`fleet doc NAME`): a native type or a define
+/// (`file`), one of its attributes (`file.mode`), a class (`nginx`), a built-in function
+/// (`template`) or variable (`$facts`). The same functions as hover over the name in a
+/// buffer, so the terminal and the editor say the same thing.
+pub fn describe(program: &Program, name: &str) -> Option<String> {
+    let index = Index::build(program);
+    if let Some(var) = name.strip_prefix('$') {
+        return var_hover(program, &index, var, None);
+    }
+    if let Some((kind, attr)) = name.split_once('.') {
+        return attr_hover(program, &index, &kind.to_lowercase(), attr);
+    }
+    type_hover(program, &index, &name.to_lowercase())
+        .or_else(|| class_hover(program, &index, name))
+        .or_else(|| docs::function_hover(name))
+}
+
+/// What `fleet doc` without a name lists: native types, the program's defines and classes,
+/// and the built-in functions, each as (kind, name).
+pub fn names(program: &Program) -> Vec<(&'static str, String)> {
+    let index = Index::build(program);
+    let mut out: Vec<(&'static str, String)> = docs::type_names()
+        .into_iter()
+        .map(|t| ("type", t.to_string()))
+        .collect();
+    let mut defines: Vec<String> = index.defines.keys().map(|k| k.to_string()).collect();
+    defines.sort();
+    out.extend(defines.into_iter().map(|d| ("define", d)));
+    let mut classes: Vec<String> = index.classes.keys().map(|k| k.to_string()).collect();
+    classes.sort();
+    out.extend(classes.into_iter().map(|c| ("class", c)));
+    out.extend(
+        crate::eval::builtins::FUNCTIONS
+            .iter()
+            .map(|f| ("function", f.0.to_string())),
+    );
+    out
+}
+
 fn list(values: &[&str]) -> String {
     values
         .iter()
@@ -758,6 +797,24 @@ node "web01" {
         assert!(h.contains("loop variable"), "{h}");
         let h = hover_at(&p, "$names, \",\"", 0, 1);
         assert!(h.contains("let $names = [for $n in"), "{h}");
+    }
+
+    #[test]
+    fn describe_is_what_hover_shows() {
+        let p = program();
+        for (name, needle, delta) in [
+            ("vhost", "vhost \"shop\"", 1),
+            ("join", "join(", 1),
+            ("exec.refreshonly", "refreshonly", 1),
+        ] {
+            assert_eq!(
+                describe(&p, name).as_deref(),
+                Some(hover_at(&p, needle, 0, delta).as_str()),
+                "{name}"
+            );
+        }
+        assert_eq!(describe(&p, "$title"), docs::builtin_var_hover("title"));
+        assert_eq!(describe(&p, "nosuch"), None);
     }
 
     #[test]
