@@ -87,6 +87,35 @@ fn open_in(dir: BorrowedFd<'_>, name: &str, flags: OFlags, mode: u32) -> io::Res
     Ok(File::from(fd))
 }
 
+/// Writes `bytes` to a new 0600 file `tmp` in `dir` (never through a link), synced when
+/// `sync`, then renames it to `name`; on failure the temporary file is removed.
+fn write_new_in(
+    dir: BorrowedFd<'_>,
+    tmp: &str,
+    name: &str,
+    bytes: &[u8],
+    sync: bool,
+) -> io::Result<()> {
+    let written = (|| {
+        let mut f = open_in(
+            dir,
+            tmp,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
+            0o600,
+        )?;
+        f.write_all(bytes)?;
+        if sync {
+            f.sync_all()?;
+        }
+        drop(f);
+        rustix::fs::renameat(dir, tmp, dir, name).map_err(io::Error::from)
+    })();
+    if written.is_err() {
+        let _ = rustix::fs::unlinkat(dir, tmp, rustix::fs::AtFlags::empty());
+    }
+    written
+}
+
 /// `chmod` through a directory handle (`O_PATH` handles take no `fchmod`).
 fn chmod_dir(fd: &OwnedFd, mode: u32) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -216,22 +245,7 @@ pub fn save_report(state: &Path, started: &str, json: &str) -> io::Result<PathBu
     let name = started.replace(':', "");
     let (file, tmp) = (format!("{name}.json"), format!(".{name}.json.tmp"));
     let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), rustix::fs::AtFlags::empty());
-    let written = (|| {
-        let mut f = open_in(
-            dir.as_fd(),
-            &tmp,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
-            0o600,
-        )?;
-        f.write_all(json.as_bytes())?;
-        drop(f);
-        rustix::fs::renameat(&dir, tmp.as_str(), &dir, file.as_str())?;
-        Ok::<_, io::Error>(())
-    })();
-    if let Err(e) = written {
-        let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), rustix::fs::AtFlags::empty());
-        return Err(e);
-    }
+    write_new_in(dir.as_fd(), &tmp, &file, json.as_bytes(), false)?;
     Ok(shown(&state.join("reports").join(file)))
 }
 
@@ -328,22 +342,7 @@ impl Backups {
             static N: AtomicU64 = AtomicU64::new(0);
             let n = N.fetch_add(1, Ordering::Relaxed);
             let tmp = format!(".{sha}.{}-{n}.tmp", std::process::id());
-            let written = (|| {
-                let mut f = open_in(
-                    dir.as_fd(),
-                    &tmp,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
-                    0o600,
-                )?;
-                f.write_all(bytes)?;
-                f.sync_all()?;
-                rustix::fs::renameat(&*dir, tmp.as_str(), &*dir, sha.as_str())?;
-                Ok::<_, io::Error>(())
-            })();
-            if let Err(e) = written {
-                let _ = rustix::fs::unlinkat(&*dir, tmp.as_str(), rustix::fs::AtFlags::empty());
-                return Err(e);
-            }
+            write_new_in(dir.as_fd(), &tmp, &sha, bytes, true)?;
         }
         let entry = BackupEntry {
             path: path.to_string(),

@@ -208,6 +208,36 @@ impl<R: Read> Read for Capped<'_, R> {
     }
 }
 
+/// What every tar entry goes through first, in an archive or a directory source: its header
+/// room is reset, it is counted against `limits.max_files`, and its type is returned, `None`
+/// for the metadata entries (pax and GNU long names) the tar crate applies to the next one.
+fn admit<R: Read>(
+    entry: &tar::Entry<'_, R>,
+    room: &Room,
+    seen: &mut u64,
+    limits: &Limits,
+    what: &str,
+) -> Result<Option<EntryType>, Error> {
+    room.entry(entry.size());
+    *seen += 1;
+    if *seen > limits.max_files {
+        return Err(Error::Limit(format!(
+            "the {what} has more than {} entries (raise {})",
+            limits.max_files,
+            Limits::FILES_VAR
+        )));
+    }
+    let kind = entry.header().entry_type();
+    Ok((!matches!(
+        kind,
+        EntryType::XGlobalHeader
+            | EntryType::XHeader
+            | EntryType::GNULongName
+            | EntryType::GNULongLink
+    ))
+    .then_some(kind))
+}
+
 fn unpack_from(reader: impl Read, dest: &Path, limits: &Limits, room: &Room) -> Result<(), Error> {
     let corrupt = |e: io::Error| Error::Corrupt(e.to_string());
     let mut archive = tar::Archive::new(reader);
@@ -216,25 +246,9 @@ fn unpack_from(reader: impl Read, dest: &Path, limits: &Limits, room: &Room) -> 
     let mut bytes: u64 = 0;
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
-        room.entry(entry.size());
-        seen += 1;
-        if seen > limits.max_files {
-            return Err(Error::Limit(format!(
-                "the archive has more than {} entries (raise {})",
-                limits.max_files,
-                Limits::FILES_VAR
-            )));
-        }
-        let kind = entry.header().entry_type();
-        if matches!(
-            kind,
-            EntryType::XGlobalHeader
-                | EntryType::XHeader
-                | EntryType::GNULongName
-                | EntryType::GNULongLink
-        ) {
+        let Some(kind) = admit(&entry, room, &mut seen, limits, "archive")? else {
             continue;
-        }
+        };
         let raw = entry.path().map_err(corrupt)?.into_owned();
         let Some(rel) = inside(&raw) else {
             return Err(Error::Unsafe(format!(
@@ -403,25 +417,9 @@ pub fn read_tree(
         let (mut seen, mut bytes) = (0u64, 0u64);
         for entry in archive.entries().map_err(corrupt)? {
             let mut entry = entry.map_err(corrupt)?;
-            room.entry(entry.size());
-            seen += 1;
-            if seen > limits.max_files {
-                return Err(Error::Limit(format!(
-                    "the source has more than {} entries (raise {})",
-                    limits.max_files,
-                    Limits::FILES_VAR
-                )));
-            }
-            let kind = entry.header().entry_type();
-            if matches!(
-                kind,
-                EntryType::XGlobalHeader
-                    | EntryType::XHeader
-                    | EntryType::GNULongName
-                    | EntryType::GNULongLink
-            ) {
+            let Some(kind) = admit(&entry, &room, &mut seen, limits, "source")? else {
                 continue;
-            }
+            };
             let raw = entry.path().map_err(corrupt)?.into_owned();
             let rel = inside(&raw)
                 .and_then(|r| r.to_str().map(str::to_string))
