@@ -396,3 +396,19 @@ fn a_dependent_of_a_left_out_resource_runs() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.starts_with("+ File[/etc/after] created"), "{r:?}");
 }
+
+#[test]
+fn apply_help_tells_of_the_output_and_the_tags() {
+    let r = fleet(&["apply", "--help"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for want in [
+        "--tags <TAG,…>",
+        "--skip-tags <TAG,…>",
+        "progress line",
+        "table by type and status",
+        "NO_COLOR",
+        "waiting",
+    ] {
+        assert!(r.stdout.contains(want), "{want}: {r:?}");
+    }
+}

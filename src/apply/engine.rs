@@ -1057,4 +1057,80 @@ mod tests {
         assert!(c.edges.len() > 3000, "{} edges", c.edges.len());
         assert_same_input(c, &program.sources, "big");
     }
+
+    #[test]
+    fn the_observer_hears_every_result_in_order_as_parallel_workers_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("node default {\n  file \"/srv\" { ensure = directory }\n");
+        for i in 0..200 {
+            text.push_str(&format!(
+                "  file \"/srv/f{i}\" {{ content = \"{i}\\n\", tag = \"{}\" }}\n",
+                if i % 2 == 0 { "even" } else { "odd" }
+            ));
+        }
+        text.push_str("}\n");
+        let program =
+            Program::load_with(vec![(PathBuf::from("t.fleet"), text)], Options::default());
+        let store = ContentStore::new();
+        let (c, _) = program.compile("default", &store);
+        let c = c.unwrap();
+        for tags in [
+            super::super::TagFilter::default(),
+            super::super::TagFilter {
+                only: vec!["EVEN".into(), "directory-never".into()],
+                skip: vec![],
+            },
+        ] {
+            let opts = super::super::Options {
+                root: super::super::Root::new(dir.path()).unwrap(),
+                state_dir: PathBuf::new(),
+                noop: true,
+                jobs: 4,
+                show_diff: false,
+                fsync: false,
+                chroot: false,
+                host_commands: false,
+                tags: tags.clone(),
+            };
+            let (mut started, mut finished, mut counts) = (0, Vec::new(), Vec::new());
+            let mut observer = |e: Event| match e {
+                Event::Started { .. } => started += 1,
+                Event::Finished {
+                    result,
+                    done,
+                    total,
+                } => {
+                    finished.push(result.reference.clone());
+                    counts.push((done, total));
+                }
+            };
+            let run = run_catalog_observed(
+                &c,
+                &program.sources,
+                &store,
+                &Providers::standard(),
+                &opts,
+                &mut observer,
+            )
+            .unwrap();
+            let want: Vec<String> = run.results.iter().map(|r| r.reference.clone()).collect();
+            let n = if tags.is_empty() { 201 } else { 100 };
+            assert_eq!(want.len(), n, "{tags:?}");
+            assert_eq!(finished, want, "{tags:?}: the order of the results");
+            assert_eq!(started, n, "{tags:?}");
+            assert_eq!(counts, (1..=n).map(|d| (d, n)).collect::<Vec<_>>());
+            // Only the even files when tagged so (the directory, tagged `file`, is left out).
+            let number = |r: &str| {
+                r.trim_end_matches(']')
+                    .rsplit('f')
+                    .next()?
+                    .parse::<u32>()
+                    .ok()
+            };
+            assert!(
+                tags.is_empty() || want.iter().all(|r| number(r).is_some_and(|k| k % 2 == 0)),
+                "{want:?}"
+            );
+        }
+    }
 }

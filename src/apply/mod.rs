@@ -213,3 +213,25 @@ impl Run {
         self.count(Status::Failed) > 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TagFilter;
+
+    #[test]
+    fn a_tag_filter_takes_what_carries_a_tag_and_skip_wins() {
+        let tags = ["file", "web", "monitoring::gmond", "monitoring", "gmond"];
+        let f = |only: &[&str], skip: &[&str]| TagFilter {
+            only: only.iter().map(|s| s.to_string()).collect(),
+            skip: skip.iter().map(|s| s.to_string()).collect(),
+        };
+        let takes = |f: TagFilter| f.takes(tags.iter().copied());
+        assert!(takes(TagFilter::default()));
+        assert!(takes(f(&["web"], &[])));
+        assert!(takes(f(&["db", "Monitoring"], &[])));
+        assert!(!takes(f(&["db"], &[])));
+        assert!(!takes(f(&[], &["gmond"])));
+        assert!(!takes(f(&["web"], &["FILE"])));
+        assert!(takes(f(&[], &["exec"])));
+    }
+}

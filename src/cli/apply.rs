@@ -15,6 +15,18 @@ use crate::catalog::Catalog;
 use crate::source::SourceMap;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Output (text): each resource's lines as soon as it and every resource before it in the
+topological order are done; on a terminal, a progress line on stderr ([12/120] File[/etc/motd])
+that is cleared at the end; then a table by type and status (changed, failed, skipped,
+unchanged, and a total) and the summary line. Plans are coloured (+ green, ~ yellow, - red,
+! bold red) only when stdout is a terminal and NO_COLOR is unset. --format json prints one
+Report JSON document at the end.
+
+Tags: a resource carries its type name, the classes and defines it was declared in, and its
+`tag` values. --tags web,ntp takes only resources with one of them, --skip-tags leaves those
+with one of them out (it wins); left-out resources are not run or shown, and the order
+between the others is kept.")]
 pub struct ApplyArgs {
     /// The manifest to compile for this node (or give --catalog).
     pub file: Option<PathBuf>,
@@ -62,8 +74,8 @@ pub struct ApplyArgs {
     /// Also list unchanged resources.
     #[arg(long)]
     pub verbose: bool,
-    /// Wait for another apply on the same state directory instead of failing (saying so on
-    /// stderr, with the other run's pid, while it waits).
+    /// Wait for another apply on the same state directory instead of failing (stderr says
+    /// so: "waiting for the lock held by pid N at PATH").
     #[arg(long)]
     pub wait: bool,
     /// Only the resources carrying one of these tags (their type name, their classes and
@@ -248,7 +260,7 @@ pub fn run(args: ApplyArgs) -> i32 {
             args.verbose,
             text && super::output::stdout_color(),
         ),
-        text && super::output::stderr_is_terminal(),
+        text && super::output::stderr_takes_progress(),
     );
     let mut observer = |e: Event| live.event(e);
     let observer: crate::apply::engine::Observer = &mut observer;

@@ -46,9 +46,10 @@ pub fn stdout_color() -> bool {
     io::stdout().is_terminal() && colour_allowed()
 }
 
-/// Whether stderr is a terminal (progress lines are drawn there, never in a pipe or a file).
-pub fn stderr_is_terminal() -> bool {
-    io::stderr().is_terminal()
+/// Whether stderr takes a progress line (drawn over itself with `\r` and `ESC[K`): a
+/// terminal, never a pipe or a file, and not one with `TERM=dumb`.
+pub fn stderr_takes_progress() -> bool {
+    io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// `NO_COLOR` unset and `TERM` not `dumb`.
