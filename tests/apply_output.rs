@@ -285,7 +285,10 @@ fn wait_says_whom_it_waits_for() {
     let busy = fleet(&s.args(&[]));
     assert_eq!(busy.code, 1, "{busy:?}");
     assert!(
-        busy.stderr.contains("another fleet apply is running"),
+        busy.stderr.contains(&format!(
+            "another fleet apply is running (pid {pid} holds {})",
+            lock.display()
+        )),
         "{busy:?}"
     );
 

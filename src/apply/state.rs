@@ -142,17 +142,22 @@ impl Drop for Lock {
 /// Why the lock could not be taken.
 #[derive(Debug)]
 pub enum LockError {
-    /// Another apply holds it (and we were asked not to wait).
-    Busy(PathBuf),
+    /// Another apply holds it (and we were asked not to wait); its pid when it wrote one.
+    Busy(PathBuf, Option<u32>),
     Io(PathBuf, io::Error),
 }
 
 impl std::fmt::Display for LockError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LockError::Busy(p) => write!(
+            LockError::Busy(p, None) => write!(
                 f,
                 "another fleet apply is running (it holds {})",
+                shown(p).display()
+            ),
+            LockError::Busy(p, Some(pid)) => write!(
+                f,
+                "another fleet apply is running (pid {pid} holds {}); --wait waits for it",
                 shown(p).display()
             ),
             LockError::Io(p, e) => write!(f, "cannot lock {}: {e}", shown(p).display()),
@@ -212,7 +217,10 @@ pub fn lock_noting(
             });
             file.lock().map_err(|e| LockError::Io(path.clone(), e))?;
         }
-        Err(TryLockError::WouldBlock) => return Err(LockError::Busy(path)),
+        Err(TryLockError::WouldBlock) => {
+            let pid = holder(&file);
+            return Err(LockError::Busy(path, pid));
+        }
         Err(TryLockError::Error(e)) => return Err(LockError::Io(path, e)),
     }
     // Ours now: say who holds it (a run that writes; a noop run leaves the state directory

@@ -368,10 +368,11 @@ impl Live {
                     self.clear_progress();
                     self.open = super::output::stdout(&text);
                 }
-                if done < total {
-                    self.draw();
-                } else {
+                if done == total {
                     self.clear_progress();
+                } else if !self.drawn {
+                    // Cleared for the result's lines: drawn again below them.
+                    self.draw();
                 }
             }
         }
