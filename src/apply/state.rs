@@ -122,26 +122,42 @@ fn chmod_dir(fd: &OwnedFd, mode: u32) -> io::Result<()> {
     std::fs::set_permissions(fd_path(fd), std::fs::Permissions::from_mode(mode))
 }
 
-/// The held run lock of a state directory; released when dropped.
+/// The held run lock of a state directory; released when dropped. A run that writes
+/// (`create`) puts its pid in the file while it holds it, and empties it when done.
 #[derive(Debug)]
 pub struct Lock {
-    _file: File,
+    file: File,
+    /// The file holds our pid.
+    wrote_pid: bool,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if self.wrote_pid {
+            let _ = self.file.set_len(0);
+        }
+    }
 }
 
 /// Why the lock could not be taken.
 #[derive(Debug)]
 pub enum LockError {
-    /// Another apply holds it (and we were asked not to wait).
-    Busy(PathBuf),
+    /// Another apply holds it (and we were asked not to wait); its pid when it wrote one.
+    Busy(PathBuf, Option<u32>),
     Io(PathBuf, io::Error),
 }
 
 impl std::fmt::Display for LockError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LockError::Busy(p) => write!(
+            LockError::Busy(p, None) => write!(
                 f,
                 "another fleet apply is running (it holds {})",
+                shown(p).display()
+            ),
+            LockError::Busy(p, Some(pid)) => write!(
+                f,
+                "another fleet apply is running (pid {pid} holds {}); --wait waits for it",
                 shown(p).display()
             ),
             LockError::Io(p, e) => write!(f, "cannot lock {}: {e}", shown(p).display()),
@@ -153,6 +169,28 @@ impl std::fmt::Display for LockError {
 /// other run ends instead of failing. With `create` false and no lock file, returns `None`
 /// (a noop run on a machine fleet never changed creates nothing).
 pub fn lock(state: &Path, create: bool, wait: bool) -> Result<Option<Lock>, LockError> {
+    lock_noting(state, create, wait, |_| {})
+}
+
+/// Who holds a lock another run waits for.
+#[derive(Debug)]
+pub struct Held {
+    /// The lock file, as people read its path.
+    pub path: PathBuf,
+    /// The holder's process id, as it wrote it in the lock file (None if it has not yet, or
+    /// the file holds something else).
+    pub pid: Option<u32>,
+}
+
+/// [`lock`], calling `waiting` once before it blocks when `wait` is set and another run
+/// holds the lock. The holder's pid is in the lock file (written by each run that takes
+/// it), so a waiting run can say whom it waits for.
+pub fn lock_noting(
+    state: &Path,
+    create: bool,
+    wait: bool,
+    waiting: impl FnOnce(&Held),
+) -> Result<Option<Lock>, LockError> {
     let path = state.join("lock");
     let dir = match open_dir_nofollow(state, create, 0o755) {
         Ok(d) => d,
@@ -170,16 +208,45 @@ pub fn lock(state: &Path, create: bool, wait: bool) -> Result<Option<Lock>, Lock
         Err(e) if !create && e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(LockError::Io(path, e)),
     };
-    if wait {
-        file.lock().map_err(|e| LockError::Io(path.clone(), e))?;
-    } else {
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(LockError::Busy(path)),
-            Err(TryLockError::Error(e)) => return Err(LockError::Io(path, e)),
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) if wait => {
+            waiting(&Held {
+                path: shown(&path),
+                pid: holder(&file),
+            });
+            file.lock().map_err(|e| LockError::Io(path.clone(), e))?;
         }
+        Err(TryLockError::WouldBlock) => {
+            let pid = holder(&file);
+            return Err(LockError::Busy(path, pid));
+        }
+        Err(TryLockError::Error(e)) => return Err(LockError::Io(path, e)),
     }
-    Ok(Some(Lock { _file: file }))
+    // Ours now: say who holds it (a run that writes; a noop run leaves the state directory
+    // as it is). Best effort: the lock is the flock, not the text.
+    let wrote_pid = create
+        && file.set_len(0).is_ok()
+        && std::os::unix::fs::FileExt::write_all_at(
+            &file,
+            format!("{}\n", std::process::id()).as_bytes(),
+            0,
+        )
+        .is_ok();
+    Ok(Some(Lock { file, wrote_pid }))
+}
+
+/// The pid a lock's holder wrote in it.
+fn holder(mut file: &File) -> Option<u32> {
+    let mut text = String::new();
+    // A pid is a few digits: a bigger file is not one fleet wrote.
+    (&mut file).take(32).read_to_string(&mut text).ok()?;
+    // A pid a run wrote and did not take back (it was killed) names no live process.
+    let pid: u32 = text.trim().parse().ok()?;
+    Path::new("/proc")
+        .join(pid.to_string())
+        .exists()
+        .then_some(pid)
 }
 
 /// `STATE/unfinished`: present while a run (or a restore) may have temp files beside the
