@@ -63,6 +63,10 @@ pub struct ApplyArgs {
     /// Wait for another apply on the same state directory instead of failing.
     #[arg(long)]
     pub wait: bool,
+    /// Saved reports to keep in the state directory; older ones are removed after a run.
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_reports: u32,
     #[arg(long)]
     pub modulepath: Vec<PathBuf>,
     #[arg(long)]
@@ -236,6 +240,8 @@ pub fn run(args: ApplyArgs) -> i32 {
             &report::to_doc(&run, true).to_json(),
         ) {
             eprintln!("fleet: cannot save the report: {e}");
+        } else if let Err(e) = state::prune_reports(&state_dir, args.keep_reports as usize) {
+            eprintln!("fleet: cannot remove old reports: {e}");
         }
     }
     if args.format == "json" {
