@@ -163,7 +163,7 @@ pub(crate) fn out(text: &str) {
     let mut o = std::io::stdout().lock();
     if let Err(e) = o.write_all(text.as_bytes()).and_then(|_| o.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("fleet: cannot write output: {e}");
+            eprintln!("error: cannot write output: {e}");
         }
     }
 }
