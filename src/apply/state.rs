@@ -531,4 +531,31 @@ mod tests {
             assert_eq!(backups.list().unwrap().len(), 8);
         }
     }
+
+    #[test]
+    fn reports_sort_by_time_and_prune_keeps_the_newest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = tmp.path().join("state");
+        assert_eq!(report_names(&state).unwrap(), None);
+        // Saved out of order; a time whose microseconds are 0 has none written.
+        for t in [
+            "2026-01-01T00:00:01Z",
+            "2026-01-01T00:00:00.500000Z",
+            "2026-01-01T00:00:00Z",
+        ] {
+            save_report(&state, t, "{}").unwrap();
+        }
+        std::fs::write(state.join("reports/.x.json.tmp"), "").unwrap();
+        let want = [
+            "2026-01-01T000000Z.json",
+            "2026-01-01T000000.500000Z.json",
+            "2026-01-01T000001Z.json",
+        ];
+        assert_eq!(report_names(&state).unwrap().unwrap(), want);
+        assert_eq!(read_report(&state, want[0]).unwrap(), b"{}");
+        assert!(read_report(&state, "../x.json").is_err());
+        assert_eq!(prune_reports(&state, 2).unwrap(), 1);
+        assert_eq!(report_names(&state).unwrap().unwrap(), want[1..]);
+        assert_eq!(prune_reports(&state, 2).unwrap(), 0);
+    }
 }

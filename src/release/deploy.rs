@@ -723,7 +723,7 @@ fn link_shared(
                     let dir = at
                         .dir()
                         .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-                    seed::seed(&in_release, copy, dir.as_fd(), at.name())
+                    seed::seed(release, rel, copy, dir.as_fd(), at.name())
                 })
             } else if as_dir {
                 state = Shared::CreatedEmpty { dir: true };

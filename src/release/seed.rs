@@ -112,23 +112,34 @@ pub(super) fn what(path: &Path) -> Copy {
 }
 
 /// Seeds the entry `name` of the pinned directory `parent` (in `shared/`, absent) from the
-/// release's copy at `from` (whose parent directories were checked to be no links).
+/// release's copy at `rel` inside the release directory `release`; every directory on the
+/// way is opened without following a link.
 pub(super) fn seed(
-    from: &Path,
+    release: &Path,
+    rel: &Path,
     copy: Copy,
     parent: BorrowedFd<'_>,
     name: &OsStr,
 ) -> io::Result<()> {
-    let src_parent = from.parent().unwrap_or(Path::new("/"));
-    let src_name = from.file_name().unwrap_or_default();
-    let src_parent = rustix::fs::open(
-        src_parent,
+    let src_name = rel.file_name().unwrap_or_default();
+    let mut src_parent = rustix::fs::open(
+        release,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let mut tmp = OsString::from(".fleet-seed-");
-    tmp.push(name);
-    tmp.push(format!("-{}", std::process::id()));
+    for c in rel.parent().unwrap_or(Path::new("")).components() {
+        let std::path::Component::Normal(c) = c else {
+            return Err(io::Error::other("not a plain path inside the release"));
+        };
+        src_parent = rustix::fs::openat(
+            &src_parent,
+            c,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+    }
+    // Short and fixed (a long name must still fit); seeds are made one after the other.
+    let tmp = OsString::from(format!(".fleet-seed-{}", std::process::id()));
     let _ = rustix::fs::unlinkat(parent, &tmp, AtFlags::empty());
     let made = (|| -> io::Result<()> {
         match copy {
