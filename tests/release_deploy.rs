@@ -172,8 +172,10 @@ fn first_deploy_unpacks_links_and_switches() {
     assert_eq!(
         lines[1..],
         [
-            "link config/config.inc -> shared/config/config.inc",
-            "link log -> shared/log",
+            "link config/config.inc -> shared/config/config.inc (new shared/config/config.inc: \
+             seeded from the release's copy, or made empty without one)",
+            "link log -> shared/log (new shared/log: seeded from the release's copy, or made \
+             empty without one)",
             "point current at v1"
         ]
     );
@@ -405,6 +407,11 @@ fn a_shared_path_the_release_ships_seeds_shared_the_first_time_only() {
 
     // The next release ships other content: what is in shared/ wins, and the step says so.
     fs::write(d.join("shared/config/app.ini"), "db = prod\n").unwrap();
+    let spec = sb.spec(shipped("v2"), json!({"version": "v2", "shared": shared}));
+    assert!(release::plan(&spec, &sb.env()).unwrap().lines().contains(
+        &"link config/app.ini -> shared/config/app.ini (shared/config/app.ini exists and is kept)"
+            .to_string()
+    ));
     let out = sb
         .apply(&sb.spec(shipped("v2"), json!({"version": "v2", "shared": shared})))
         .unwrap();

@@ -93,6 +93,14 @@ impl Layout {
         })
     }
 
+    /// Whether `shared/<path>` exists (resolved inside the root; a link there counts).
+    fn shared_exists(&self, path: &str) -> bool {
+        let rel = path.trim_end_matches('/');
+        self.root
+            .open(&format!("{}/shared/{rel}", self.at))
+            .is_ok_and(|r| r.lstat().is_ok())
+    }
+
     /// The deploy root as a path under the root, for messages and hooks.
     fn shown(&self) -> PathBuf {
         self.root.path().join(self.at.trim_start_matches('/'))
@@ -134,8 +142,10 @@ pub struct SharedLink {
 /// What became of a shared path's entry in `shared/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shared {
-    /// Planned only: not known until the release is unpacked.
-    Planned,
+    /// Planned only (a noop): whether the entry exists in `shared/` already (then it is
+    /// kept), else it is seeded from the release's copy or made empty, which is known only
+    /// once the release is unpacked.
+    Planned { exists: bool },
     /// It did not exist: copied from the release's own copy (file or directory).
     Seeded,
     /// It did not exist and the release has none: created empty (a directory when `dir`).
@@ -195,7 +205,12 @@ impl Plan {
         for l in &self.link_shared {
             let s = l.path.trim_end_matches('/');
             let what = match l.shared {
-                Shared::Planned => String::new(),
+                Shared::Planned { exists: true } => {
+                    format!(" (shared/{s} exists and is kept)")
+                }
+                Shared::Planned { exists: false } => format!(
+                    " (new shared/{s}: seeded from the release's copy, or made empty without one)"
+                ),
                 Shared::Seeded => format!(" (seeded shared/{s} from the release)"),
                 Shared::CreatedEmpty { dir: true } => {
                     format!(" (created shared/{s}/ empty: the release has none)")
@@ -437,7 +452,9 @@ fn compute(spec: &Spec, layout: Option<&Layout>) -> Result<Plan, Error> {
                 .iter()
                 .map(|p| SharedLink {
                     path: p.clone(),
-                    shared: Shared::Planned,
+                    shared: Shared::Planned {
+                        exists: layout.is_some_and(|l| l.shared_exists(p)),
+                    },
                 })
                 .collect();
         }
