@@ -101,11 +101,7 @@ fn catalog_diff_of_two_catalog_files() {
     ] {
         let out = fleet(d, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            stderr(&out).starts_with("fleet: error: "),
-            "{}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
     }
 }
 
@@ -336,5 +332,5 @@ fn doc_prints_what_hover_shows() {
     }
     let none = fleet(d, &["doc", "nosuch"]);
     assert_eq!(none.status.code(), Some(1));
-    assert!(stderr(&none).starts_with("fleet: error: no documentation for `nosuch`"));
+    assert!(stderr(&none).starts_with("error: no documentation for `nosuch`"));
 }

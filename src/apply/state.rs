@@ -316,6 +316,100 @@ pub fn save_report(state: &Path, started: &str, json: &str) -> io::Result<PathBu
     Ok(shown(&state.join("reports").join(file)))
 }
 
+/// How a report's file name sorts: its time, without the `Z` and `.json` (a time whose
+/// microseconds are 0 is written without them, and must still sort before the same second's
+/// later runs).
+fn report_key(name: &str) -> &str {
+    name.trim_end_matches(".json").trim_end_matches('Z')
+}
+
+/// Whether `name` is a saved report's file name (`<time>.json`; not a temporary file).
+fn is_report_name(name: &str) -> bool {
+    name.ends_with(".json") && !name.starts_with('.') && name.len() > ".json".len()
+}
+
+/// The saved reports' file names in `STATE/reports/`, oldest first; `None` when there is no
+/// state directory or no `reports/` in it. Never through a link.
+pub fn report_names(state: &Path) -> io::Result<Option<Vec<String>>> {
+    let sd = match open_dir_nofollow(state, false, 0o755) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let dir = match sub_dir(sd.as_fd(), "reports".as_ref(), false, 0o700) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("{}: {e}", shown(&state.join("reports")).display()),
+            ))
+        }
+    };
+    // `O_PATH` handles cannot be read: the listing opens the directory itself, no link.
+    let listing = rustix::fs::openat(
+        &dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&listing)? {
+        let entry = entry?;
+        if let Ok(name) = entry.file_name().to_str() {
+            if is_report_name(name) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names.sort_by(|a, b| report_key(a).cmp(report_key(b)).then(a.cmp(b)));
+    Ok(Some(names))
+}
+
+/// The bytes of the saved report `STATE/reports/<name>` (a name from [`report_names`]),
+/// never through a link, at most [`MAX_REPORT_BYTES`].
+pub fn read_report(state: &Path, name: &str) -> io::Result<Vec<u8>> {
+    if !is_report_name(name) || name.contains('/') {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    let sd = open_dir_nofollow(state, false, 0o755)?;
+    let dir = sub_dir(sd.as_fd(), "reports".as_ref(), false, 0o700)?;
+    let f = open_in(dir.as_fd(), name, OFlags::RDONLY | OFlags::NONBLOCK, 0)?;
+    let mut bytes = Vec::new();
+    f.take(MAX_REPORT_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_REPORT_BYTES {
+        return Err(io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_REPORT_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The largest saved report read back (a run of a million resources stays well below).
+const MAX_REPORT_BYTES: u64 = 1 << 30;
+
+/// Removes the oldest saved reports beyond the newest `keep`; returns how many it removed.
+/// No state directory or no `reports/` is nothing to do.
+pub fn prune_reports(state: &Path, keep: usize) -> io::Result<usize> {
+    let Some(names) = report_names(state)? else {
+        return Ok(0);
+    };
+    let excess = names.len().saturating_sub(keep);
+    if excess == 0 {
+        return Ok(0);
+    }
+    let sd = open_dir_nofollow(state, false, 0o755)?;
+    let dir = sub_dir(sd.as_fd(), "reports".as_ref(), false, 0o700)?;
+    for name in &names[..excess] {
+        match rustix::fs::unlinkat(&dir, name.as_str(), rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(excess)
+}
+
 /// One backed-up version of a file.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BackupEntry {
@@ -503,5 +597,32 @@ mod tests {
             assert_eq!(backups.read(&sha256_hex(&bytes)).unwrap(), bytes);
             assert_eq!(backups.list().unwrap().len(), 8);
         }
+    }
+
+    #[test]
+    fn reports_sort_by_time_and_prune_keeps_the_newest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = tmp.path().join("state");
+        assert_eq!(report_names(&state).unwrap(), None);
+        // Saved out of order; a time whose microseconds are 0 has none written.
+        for t in [
+            "2026-01-01T00:00:01Z",
+            "2026-01-01T00:00:00.500000Z",
+            "2026-01-01T00:00:00Z",
+        ] {
+            save_report(&state, t, "{}").unwrap();
+        }
+        std::fs::write(state.join("reports/.x.json.tmp"), "").unwrap();
+        let want = [
+            "2026-01-01T000000Z.json",
+            "2026-01-01T000000.500000Z.json",
+            "2026-01-01T000001Z.json",
+        ];
+        assert_eq!(report_names(&state).unwrap().unwrap(), want);
+        assert_eq!(read_report(&state, want[0]).unwrap(), b"{}");
+        assert!(read_report(&state, "../x.json").is_err());
+        assert_eq!(prune_reports(&state, 2).unwrap(), 1);
+        assert_eq!(report_names(&state).unwrap().unwrap(), want[1..]);
+        assert_eq!(prune_reports(&state, 2).unwrap(), 0);
     }
 }

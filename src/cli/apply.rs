@@ -86,6 +86,10 @@ pub struct ApplyArgs {
     /// Leave out the resources carrying one of these tags (wins over --tags).
     #[arg(long, value_delimiter = ',', value_name = "TAG,…")]
     pub skip_tags: Vec<String>,
+    /// Saved reports to keep in the state directory; older ones are removed after a run.
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_reports: u32,
     #[arg(long)]
     pub modulepath: Vec<PathBuf>,
     #[arg(long)]
@@ -126,8 +130,34 @@ enum Loaded {
     Compiled(Catalog, SourceMap),
 }
 
+/// Why nothing was applied: the message, and the manifest's diagnostics when that is why.
+struct Failure {
+    message: String,
+    diagnostics: Vec<crate::diag::json::DiagnosticJson>,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            message,
+            diagnostics: Vec::new(),
+        }
+    }
+}
+
+/// Prints a fatal error: `error: …` on stderr and, under `--format json`, the error object
+/// `{"error": …, "diagnostics": […]}` (check's diagnostic objects) on stdout.
+fn fail(args: &ApplyArgs, f: Failure, code: i32) -> i32 {
+    eprintln!("error: {}", f.message);
+    if args.format == "json" {
+        let v = serde_json::json!({"error": f.message, "diagnostics": f.diagnostics});
+        super::out(&format!("{v}\n"));
+    }
+    code
+}
+
 /// Compiles FILE for a node through the front end (`Program`), with this machine's facts.
-fn compile(args: &ApplyArgs, file: &Path) -> Result<(Loaded, ContentStore), String> {
+fn compile(args: &ApplyArgs, file: &Path) -> Result<(Loaded, ContentStore), Failure> {
     use crate::program::{Options as ProgOptions, Program};
     let facts = crate::apply::facts::gather();
     let mut program = Program::load(
@@ -155,7 +185,18 @@ fn compile(args: &ApplyArgs, file: &Path) -> Result<(Loaded, ContentStore), Stri
     let store = ContentStore::new();
     let (catalog, diags) = program.compile(&node, &store);
     let errors = diags.iter().filter(|d| d.is_error()).count();
-    super::output::report_to_stderr(&diags, &program.sources, &file.to_string_lossy());
+    let main_file = file.to_string_lossy();
+    if errors > 0 && args.format == "json" {
+        // The diagnostics go in the error object on stdout.
+        return Err(Failure {
+            message: format!("{} has errors; nothing applied", file.display()),
+            diagnostics: diags
+                .iter()
+                .map(|d| crate::diag::json::DiagnosticJson::new(d, &program.sources, &main_file))
+                .collect(),
+        });
+    }
+    super::output::report_to_stderr(&diags, &program.sources, &main_file);
     match catalog {
         Some(c) if errors == 0 => {
             let sources = std::mem::take(&mut program.sources);
@@ -164,11 +205,11 @@ fn compile(args: &ApplyArgs, file: &Path) -> Result<(Loaded, ContentStore), Stri
             std::mem::forget(program);
             Ok((Loaded::Compiled(c, sources), store))
         }
-        _ => Err(format!("{} has errors; nothing applied", file.display())),
+        _ => Err(format!("{} has errors; nothing applied", file.display()).into()),
     }
 }
 
-fn load_catalog(path: &Path) -> Result<(Loaded, ContentStore), String> {
+fn load_catalog(path: &Path) -> Result<(Loaded, ContentStore), Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let doc = CatalogDoc::read(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -187,38 +228,29 @@ pub fn run(args: ApplyArgs) -> i32 {
     let root = match &args.root {
         Some(d) => match Root::new(d) {
             Ok(r) => r,
-            Err(e) => {
-                eprintln!("fleet: --root {}: {e}", d.display());
-                return 2;
-            }
+            Err(e) => return fail(&args, format!("--root {}: {e}", d.display()).into(), 2),
         },
         None => Root::host(),
     };
     if let Some(f) = args.facts.as_ref().filter(|f| !f.exists()) {
-        eprintln!("fleet: --facts {} does not exist", f.display());
-        return 2;
+        let msg = format!("--facts {} does not exist", f.display());
+        return fail(&args, msg.into(), 2);
     }
     let loaded = match (&args.catalog, &args.file) {
         (Some(c), _) => load_catalog(c),
         (None, Some(f)) => compile(&args, f),
         (None, None) => {
-            eprintln!("fleet: apply needs a manifest FILE or --catalog FILE.json");
-            return 2;
+            let msg = "apply needs a manifest FILE or --catalog FILE.json".to_string();
+            return fail(&args, msg.into(), 2);
         }
     };
     let (loaded, store) = match loaded {
         Ok(x) => x,
-        Err(e) => {
-            eprintln!("fleet: {e}");
-            return fail_code;
-        }
+        Err(e) => return fail(&args, e, fail_code),
     };
     let state_dir = match state_dir(&root, args.state_dir.as_deref(), !args.noop) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("fleet: {e}");
-            return fail_code;
-        }
+        Err(e) => return fail(&args, e.into(), fail_code),
     };
     let waiting = |held: &state::Held| {
         let by = held
@@ -231,10 +263,7 @@ pub fn run(args: ApplyArgs) -> i32 {
     };
     let _lock = match state::lock_noting(&state_dir, !args.noop, args.wait, waiting) {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("fleet: {e}");
-            return fail_code;
-        }
+        Err(e) => return fail(&args, e.to_string().into(), fail_code),
     };
     let opts = Options {
         root,
@@ -279,10 +308,7 @@ pub fn run(args: ApplyArgs) -> i32 {
     live.clear_progress();
     let run = match run {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("fleet: {e}");
-            return fail_code;
-        }
+        Err(e) => return fail(&args, e.to_string().into(), fail_code),
     };
     let report = report::to_doc(&run, args.verbose);
     if !args.noop {
@@ -291,7 +317,9 @@ pub fn run(args: ApplyArgs) -> i32 {
             &run.started,
             &report::to_doc(&run, true).to_json(),
         ) {
-            eprintln!("fleet: cannot save the report: {e}");
+            eprintln!("warning: cannot save the report: {e}");
+        } else if let Err(e) = state::prune_reports(&state_dir, args.keep_reports as usize) {
+            eprintln!("warning: cannot remove old reports: {e}");
         }
     }
     if text {

@@ -23,10 +23,10 @@ pub fn stderr(text: &str) {
     let _ = err.flush();
 }
 
-/// `fleet: error: …` for problems of the command itself (bad invocation, unwritable output),
+/// `error: …` for problems of the command itself (bad invocation, unwritable output),
 /// not of the manifests.
 pub fn command_error(message: &str) {
-    stderr(&format!("fleet: error: {message}\n"));
+    stderr(&format!("error: {message}\n"));
 }
 
 /// How reports look on this stderr: colour only on a terminal with `NO_COLOR` unset (and
