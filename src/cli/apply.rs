@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::apply::report;
 use crate::apply::root::Root;
 use crate::apply::{
-    state, Action, Event, Options, Providers, ResourceResult, Run, Status, TagFilter,
+    state, Action, Change, Event, Options, Providers, ResourceResult, Run, Status, TagFilter,
 };
 use crate::catalog::json::CatalogDoc;
 use crate::catalog::store::ContentStore;
@@ -528,10 +528,16 @@ impl Plan {
                     } else {
                         self.paint(&mut s, color, format_args!("{sym} {} {past}", r.reference));
                     }
-                    // A creation or removal is one line (details: --verbose, or the JSON report).
+                    // A creation or removal is one line (details: --verbose, or the JSON report),
+                    // except for the steps it took (a release's: what became of `shared/`).
                     let details = o.action == Action::Change || verbose;
+                    let step = |c: &&Change| c.from.is_none() && c.to.is_none();
                     // A sensitive change is always one line, its message: no values, no diff.
-                    for c in o.changes.iter().filter(|c| details || c.sensitive) {
+                    for c in o
+                        .changes
+                        .iter()
+                        .filter(|c| details || c.sensitive || step(c))
+                    {
                         if c.property == "ensure" && o.action != Action::Change {
                             continue;
                         }
