@@ -338,3 +338,35 @@ fn doc_prints_what_hover_shows() {
     assert_eq!(none.status.code(), Some(1));
     assert!(stderr(&none).starts_with("fleet: error: no documentation for `nosuch`"));
 }
+
+/// The catalog `version` hashes what the node will do: a comment line inserted at the top
+/// moves every resource's `source` but leaves the version; changing an attribute changes it.
+#[test]
+fn catalog_version_ignores_where_resources_were_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let compile = |text: &str| {
+        std::fs::write(d.join("site.fleet"), text).unwrap();
+        let out = fleet(d, &["compile", "--node", "web01", "site.fleet"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let version = doc["version"].as_str().unwrap().to_string();
+        let sources: Vec<_> = doc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["source"].clone())
+            .collect();
+        (version, sources)
+    };
+    let (v1, s1) = compile(NEW);
+    let (v2, s2) = compile(&format!("# a comment\n\n{NEW}"));
+    assert_eq!(v1, v2, "a comment and a blank line changed the version");
+    assert_ne!(
+        s1, s2,
+        "the catalog still carries where each resource was written"
+    );
+    assert_eq!(s2[0]["line"], s1[0]["line"].as_u64().unwrap() + 2);
+    let (v3, _) = compile(&NEW.replace("ensure = running", "ensure = stopped"));
+    assert_ne!(v1, v3, "an attribute's change must change the version");
+}
