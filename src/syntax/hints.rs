@@ -103,7 +103,9 @@ fn bare_words(diag: Diagnostic, text: &str, pos: usize) -> Diagnostic {
     let name = before[..eq].trim_end();
     let name_start = name
         .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
+        .map_or(0, |i| {
+            i + name[i..].chars().next().map_or(1, char::len_utf8)
+        });
     let name = &name[name_start..];
     let rest = &text[pos..];
     let end = pos + rest.find(['\n', ',', '}', '#']).unwrap_or(rest.len());
@@ -117,4 +119,46 @@ fn bare_words(diag: Diagnostic, text: &str, pos: usize) -> Diagnostic {
     diag.with_help(format!(
         "text with spaces needs quotes: `{name} = \"{value}\"`"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::source::FileId;
+
+    /// The help and labels the first syntax error of `text` gets.
+    fn hints(text: &str) -> (Option<String>, Vec<String>) {
+        let (_, diags) = super::super::parse(FileId(0), text);
+        let d = diags.into_iter().next().expect("a syntax error");
+        (d.help, d.labels.into_iter().map(|l| l.message).collect())
+    }
+
+    #[test]
+    fn quotes_bare_words_with_a_space() {
+        let (help, _) = hints("file \"/a\" { content = hello world }\n");
+        assert_eq!(
+            help.as_deref(),
+            Some("text with spaces needs quotes: `content = \"hello world\"`")
+        );
+        // Only plain words are quoted: a string after the word is something else.
+        let (help, _) = hints("file \"/a\" { content = hello \"world\" }\n");
+        assert_eq!(help, None);
+    }
+
+    #[test]
+    fn odd_text_around_an_error_is_no_trouble() {
+        for text in [
+            "é= a b c",
+            "file \"/a\" { x€= a b }",
+            "file \"/a\" { €x = a b }",
+            "x = \"\n\"é",
+            "\"\"\"\n",
+            "{ \"${ ",
+            "= =",
+            "a = 'x\n' y",
+        ] {
+            let _ = super::super::parse(FileId(0), text);
+        }
+        let (_, labels) = hints("{ \"${ ");
+        assert_eq!(labels, ["`${` opened here"]);
+    }
 }
