@@ -33,7 +33,7 @@ pub(crate) fn build(
     for res in &mut catalog.resources {
         attach_content(res, sources, store, opts, &mut diags);
     }
-    unknown_groups(&catalog, &mut diags);
+    unknown_groups(&catalog, &eval.fact_groups, sources, &mut diags);
     let relations = std::mem::take(&mut eval.relations);
     catalog.edges = super::relate::relations(&eval, relations, &catalog, &resolved, &mut diags);
     (catalog, diags)
@@ -97,13 +97,20 @@ const SYSTEM_GROUPS: &[&str] = &[
 
 /// The lint `unknown-group`: a user's `groups` entry that the catalog does not manage (a
 /// `group` not `absent`, or the private group `useradd` makes for a managed user without
-/// `gid`) and that is not a well-known system group ([`SYSTEM_GROUPS`]) — `useradd -G` fails
+/// `gid`), that the node's facts do not list (`$facts.groups`) and that is not a well-known
+/// system group ([`SYSTEM_GROUPS`]) — `useradd -G` fails
 /// on it at apply. A warning: a package may create the group (`docker.io` makes `docker`).
 /// Numeric entries (gids) are left alone.
-fn unknown_groups(catalog: &Catalog, diags: &mut Vec<Diagnostic>) {
+fn unknown_groups(
+    catalog: &Catalog,
+    fact_groups: &[String],
+    sources: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) {
     let absent =
         |r: &Resource| r.params.get("ensure").and_then(|a| a.value.as_str()) == Some("absent");
     let mut known: FxHashSet<&str> = SYSTEM_GROUPS.iter().copied().collect();
+    known.extend(fact_groups.iter().map(String::as_str));
     for r in catalog.resources.iter().filter(|r| !absent(r)) {
         match r.kind.as_str() {
             "group" => {
@@ -130,11 +137,27 @@ fn unknown_groups(catalog: &Catalog, diags: &mut Vec<Diagnostic>) {
             }
             let mut candidates: Vec<&str> = known.iter().copied().collect();
             candidates.sort_unstable();
+            // At the name's string when the value is written as a literal, else the value.
+            let whole = attr.value_span();
+            let span = ((whole.file.0 as usize) < sources.len())
+                .then(|| sources.slice(whole))
+                .and_then(|text| {
+                    let at = text
+                        .find(&format!("\"{name}\""))
+                        .or_else(|| text.find(&format!("'{name}'")))?;
+                    let start = whole.start as usize + at;
+                    Some(crate::source::Span::new(
+                        whole.file,
+                        start,
+                        start + name.len() + 2,
+                    ))
+                })
+                .unwrap_or(whole);
             let d = Diagnostic::warning(
                 "unknown-group",
-                attr.value_span(),
+                span,
                 format!(
-                    "user `{}` joins group `{name}`, which is neither managed here nor a well-known system group",
+                    "user `{}` joins group `{name}`: not managed here, not a well-known system group, not in `$facts.groups`",
                     r.title
                 ),
             )
