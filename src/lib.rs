@@ -21,6 +21,7 @@ pub mod graph;
 pub mod limits;
 pub mod lsp;
 pub mod memory;
+pub mod model;
 pub mod par;
 pub mod program;
 pub mod release;

@@ -14,10 +14,11 @@ use super::providers::{Ctx, Providers, NOT_RUN};
 use super::root::DirCache;
 use super::state::{Backups, Unfinished};
 use super::{Options, Outcome, ResourceResult, Run, Status};
-use crate::catalog::fxhash::{FxHashMap, FxHashSet};
 use crate::catalog::json::{CatalogDoc, ResourceDoc};
 use crate::catalog::store::ContentStore;
-use crate::catalog::{Catalog, Resource};
+use crate::catalog::Catalog;
+use crate::model::declared::Resource;
+use crate::model::fxhash::{FxHashMap, FxHashSet};
 use crate::source::SourceMap;
 
 /// What the engine walks: resources in catalog order and the edges between them, by
@@ -172,7 +173,7 @@ impl<'a> Input<'a> {
             Resources::Catalog(resources, _) => {
                 let r = &resources[i];
                 (r.kind.as_str() == "file").then(|| match r.params.get("path").map(|a| &a.value) {
-                    Some(crate::eval::value::Value::Str(s)) => Cow::Borrowed(&**s),
+                    Some(crate::model::value::Value::Str(s)) => Cow::Borrowed(&**s),
                     Some(v) => match v.to_json() {
                         serde_json::Value::String(s) => Cow::Owned(s),
                         _ => Cow::Borrowed(r.title.as_str()),

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rustix::fs::{Mode, OFlags};
 
 use super::root::{fd_path, shown};
-use crate::catalog::json::sha256_hex;
+use crate::model::digest::sha256_hex;
 
 /// Opens the directory `path` without following its last component (`O_PATH`), making it
 /// (and, with `create`, its parents) first with `mode` when `create`. An empty path is

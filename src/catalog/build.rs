@@ -1,18 +1,19 @@
 //! NodeEval -> Catalog: validation, identity by namevar, merging identical duplicates, content
 //! for `source`/`repo`, then relationships resolved and expanded onto native resources.
 
-use super::fxhash::{FxHashMap as HashMap, FxHashSet};
-use crate::eval::attrs::AttrMap;
+use crate::model::attrs::AttrMap;
+use crate::model::fxhash::{FxHashMap as HashMap, FxHashSet};
 
 use indexmap::IndexMap;
 
 use super::content::{self, GitError, Located};
-use super::schema::{self, TypeSchema};
 use super::store::ContentStore;
-use super::{json, validate, BuildOptions, Catalog, Resource};
+use super::{json, validate, BuildOptions, Catalog};
 use crate::diag::Diagnostic;
-use crate::eval::output::{Attr, Declared, NodeEval};
-use crate::eval::value::Value;
+use crate::model::attrs::Attr;
+use crate::model::declared::{Declared, NodeEval, Resource};
+use crate::model::schema::{self, TypeSchema};
+use crate::model::value::Value;
 use crate::source::SourceMap;
 
 /// See [`super::build_with`].
@@ -80,7 +81,7 @@ pub(crate) fn identity_of<'a>(
 /// [`declare`].
 fn identity_hash(kind: &str, id: &str) -> u64 {
     use std::hash::Hasher;
-    let mut h = super::fxhash::FxHasher::default();
+    let mut h = crate::model::fxhash::FxHasher::default();
     h.write(kind.as_bytes());
     h.write_u8(0xff);
     h.write(id.as_bytes());

@@ -116,7 +116,7 @@ fn compile(args: &ApplyArgs, file: &Path) -> Result<(Loaded, ContentStore), Stri
     );
     // This machine's facts, unless --facts names others.
     if args.facts.is_none() {
-        program.local_facts = Some(crate::eval::value::Value::from_json(
+        program.local_facts = Some(crate::model::value::Value::from_json(
             &serde_json::Value::Object(facts.clone()),
         ));
     }

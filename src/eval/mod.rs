@@ -5,7 +5,6 @@
 //! first declared, define bodies where an instance is declared. Every problem becomes a
 //! diagnostic; a failed expression yields `Err(Failed)` and what depends on it stays quiet.
 
-pub mod attrs;
 mod budget;
 pub mod builtins;
 pub mod data;
@@ -13,26 +12,24 @@ mod expr;
 pub mod facts;
 pub mod index;
 pub mod lints;
-pub mod output;
 pub mod provision;
 mod resources;
 mod scope;
 mod template;
 pub mod types;
-pub mod value;
 
-use crate::eval::attrs::AttrMap;
+use crate::model::attrs::AttrMap;
 use std::collections::{HashMap, HashSet};
 
 use crate::diag::Diagnostic;
+use crate::model::attrs::Name;
+use crate::model::declared::NodeEval;
+use crate::model::value::Value;
 use crate::program::Program;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{self, NodeDef, Stmt, StmtKind};
-use attrs::Name;
 use index::Index;
-use output::NodeEval;
 use scope::{Binding, Frame, Scopes};
-use value::Value;
 
 /// An expression failed; its diagnostic (if any) has been reported.
 #[derive(Debug, Clone, Copy)]

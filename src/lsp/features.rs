@@ -383,7 +383,7 @@ pub fn definition(program: &Program, file: FileId, offset: usize) -> Option<Plac
 fn find_declaration(program: &Program, kind: &str, title: &Expr) -> Option<Span> {
     let want = literal(title);
     let want_text = slice(program, title.span).to_string();
-    let namevar = crate::catalog::schema::namevar(kind);
+    let namevar = crate::model::schema::namevar(kind);
     let matches = |r: &ResourceDecl| -> bool {
         if r.kind.name != kind {
             return false;

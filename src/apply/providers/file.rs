@@ -16,7 +16,8 @@ use super::{Ctx, Params, Provider};
 use crate::apply::commit::Staging;
 use crate::apply::root::Real;
 use crate::apply::{Action, Change, Outcome};
-use crate::catalog::json::{hex, sha256_hex, ResourceDoc};
+use crate::catalog::json::ResourceDoc;
+use crate::model::digest::{hex, sha256_hex};
 
 mod tree;
 
