@@ -132,7 +132,7 @@ impl Fixture {
         let start = self.find(&format!("{type_name}["));
         let end = self.find("]");
         ResRef {
-            type_name: crate::model::attrs::Name::new(type_name),
+            type_name: crate::model::name::Name::new(type_name),
             title: title.into(),
             span: start.to(end),
         }

@@ -468,7 +468,7 @@ mod tests {
     use crate::catalog::store::ContentStore;
     use crate::catalog::{to_doc, Edge};
     use crate::model::attrs::Attr;
-    use crate::model::attrs::Name;
+    use crate::model::name::Name;
     use crate::program::{Options, Program};
     use crate::source::{FileId, Span};
 
@@ -514,7 +514,7 @@ mod tests {
         Value::Ref(Arc::new(
             list.iter()
                 .map(|(t, title)| ResRef {
-                    type_name: crate::model::attrs::Name::new(t),
+                    type_name: crate::model::name::Name::new(t),
                     title: title.to_string(),
                     span: Span::new(FileId(0), 0, 0),
                 })

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use super::scope::{Binding, Frame};
 use super::{Evaluator, Failed, R};
 use crate::diag::Diagnostic;
-use crate::model::attrs::Name;
+use crate::model::name::Name;
 use crate::model::value::{ResRef, Value};
 use crate::source::Span;
 use crate::syntax::ast::{ArrayComp, BinOp, Expr, ExprKind, Ident, Label, MapComp, StrPart, UnOp};

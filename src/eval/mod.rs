@@ -11,6 +11,7 @@ pub mod data;
 mod expr;
 pub mod facts;
 pub mod index;
+pub mod input;
 pub mod lints;
 pub mod provision;
 mod resources;
@@ -22,13 +23,13 @@ use crate::model::attrs::AttrMap;
 use std::collections::{HashMap, HashSet};
 
 use crate::diag::Diagnostic;
-use crate::model::attrs::Name;
 use crate::model::declared::NodeEval;
+use crate::model::name::Name;
 use crate::model::value::Value;
-use crate::program::Program;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{self, NodeDef, Stmt, StmtKind};
 use index::Index;
+use input::{Loaded, LoadedFile};
 use scope::{Binding, Frame, Scopes};
 
 /// An expression failed; its diagnostic (if any) has been reported.
@@ -42,7 +43,7 @@ const MAX_DEPTH: usize = 200;
 
 /// Evaluates one node: top level, then `block`'s body (`None`: top level only).
 pub fn evaluate(
-    program: &Program,
+    program: Loaded<'_>,
     index: &Index<'_>,
     node: &str,
     block: Option<&NodeDef>,
@@ -66,7 +67,7 @@ struct DeclaredClass {
 }
 
 pub(crate) struct Evaluator<'p> {
-    program: &'p Program,
+    program: Loaded<'p>,
     index: &'p Index<'p>,
     node: String,
     scopes: Scopes,
@@ -98,7 +99,7 @@ pub(crate) struct Evaluator<'p> {
 }
 
 impl<'p> Evaluator<'p> {
-    fn new(program: &'p Program, index: &'p Index<'p>, node: &str, facts: Value) -> Evaluator<'p> {
+    fn new(program: Loaded<'p>, index: &'p Index<'p>, node: &str, facts: Value) -> Evaluator<'p> {
         let mut scopes = Scopes::default();
         scopes.top.insert(
             "facts".into(),
@@ -184,8 +185,7 @@ impl<'p> Evaluator<'p> {
         if self.stopped || !self.ran_files.insert(file) {
             return;
         }
-        let mut stack: Vec<(&crate::program::LoadedFile, usize)> =
-            find(file).map(|f| (f, 0)).into_iter().collect();
+        let mut stack: Vec<(&LoadedFile, usize)> = find(file).map(|f| (f, 0)).into_iter().collect();
         'files: while let Some((loaded, next)) = stack.pop() {
             for (i, stmt) in loaded.ast.items.iter().enumerate().skip(next) {
                 if self.stopped {

@@ -1,8 +1,9 @@
 //! Declarations: native resources, define instances, classes, relationships and defaults.
 
-use crate::model::attrs::{AttrMap, Name};
+use crate::model::attrs::AttrMap;
 use crate::model::declared::NodeEval;
 use crate::model::fxhash::FxHashSet;
+use crate::model::name::Name;
 
 use super::scope::{Binding, Frame};
 use super::{DeclaredClass, DefaultsBlock, Evaluator, Failed, R};

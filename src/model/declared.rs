@@ -3,7 +3,8 @@
 
 use indexmap::IndexMap;
 
-use super::attrs::{AttrMap, Name};
+use super::attrs::AttrMap;
+use super::name::Name;
 use super::value::{ResRef, Value};
 use crate::source::Span;
 

@@ -1,5 +1,5 @@
-//! The data model every stage shares: what a resource type is (`schema`), names and
-//! attributes (`attrs`: `Name`, `AttrMap`, `Attr`), values (`value`), what evaluating a node
+//! The data model every stage shares: what a resource type is (`schema`), names (`name`: `Name`) and
+//! attributes (`attrs`: `AttrMap`, `Attr`), values (`value`), what evaluating a node
 //! declares and the catalog is made of (`declared`: `NodeEval`, `Resource`), and the small
 //! helpers the model is built with (`fxhash`, `digest`).
 //!
@@ -11,5 +11,6 @@ pub mod attrs;
 pub mod declared;
 pub mod digest;
 pub mod fxhash;
+pub mod name;
 pub mod schema;
 pub mod value;
