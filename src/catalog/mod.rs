@@ -24,6 +24,7 @@
 mod build;
 pub mod content;
 pub mod diff;
+mod identity;
 pub mod json;
 mod relate;
 pub mod store;
@@ -43,7 +44,7 @@ use crate::diag::Diagnostic;
 use crate::model::declared::{NodeEval, Resource};
 use crate::model::value::Value;
 use crate::source::{FileId, SourceMap};
-pub use build::normalize_path;
+pub use identity::normalize_path;
 use store::ContentStore;
 pub use validate::check_doc;
 

@@ -4,7 +4,7 @@
 use crate::model::fxhash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::rc::Rc;
 
-use super::build::{normalize_path, reference_text, Declarations};
+use super::identity::{normalize_path, reference_text, Declarations};
 use super::{Catalog, Edge};
 use crate::diag::Diagnostic;
 use crate::model::declared::{ContainerKind, Endpoint, NodeEval, Relation};

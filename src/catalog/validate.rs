@@ -4,7 +4,7 @@
 
 use crate::model::attrs::AttrMap;
 
-use super::build::identity_of;
+use super::identity::identity_of;
 use super::json::CatalogDoc;
 use crate::diag::suggest;
 use crate::diag::Diagnostic;
