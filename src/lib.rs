@@ -27,4 +27,5 @@ pub mod program;
 pub mod release;
 pub mod source;
 pub mod syntax;
+pub mod sys;
 pub mod timing;

@@ -11,7 +11,6 @@ use std::time::Instant;
 use super::commit::{self, discard, Flusher, Pending, Staging, BATCH_BYTES, BATCH_FILES};
 use super::providers::etc::Ids;
 use super::providers::{Ctx, Providers, NOT_RUN};
-use super::root::DirCache;
 use super::state::{Backups, Unfinished};
 use super::{Options, Outcome, ResourceResult, Run, Status};
 use crate::catalog::json::{CatalogDoc, ResourceDoc};
@@ -20,6 +19,7 @@ use crate::catalog::Catalog;
 use crate::model::declared::Resource;
 use crate::model::fxhash::{FxHashMap, FxHashSet};
 use crate::source::SourceMap;
+use crate::sys::root::DirCache;
 
 /// What the engine walks: resources in catalog order and the edges between them, by
 /// position. Made from a catalog document ([`Input::from_doc`]: `--catalog`, remote agents)
@@ -282,7 +282,7 @@ fn add_parent_edges(input: &Input, preds: &mut [Vec<(usize, bool)>], succs: &mut
 
 /// `Path::parent` as a `&str` (by hand for the usual clean absolute paths).
 fn parent_dir(path: &str) -> Option<&str> {
-    if path.len() > 1 && super::root::is_clean(path) {
+    if path.len() > 1 && crate::sys::root::is_clean(path) {
         let cut = path.rfind('/').expect("an absolute path");
         return Some(if cut == 0 { "/" } else { &path[..cut] });
     }
@@ -612,7 +612,7 @@ fn walk(
 
 /// Owner lookups that know the users and groups the catalog creates: a noop run plans a
 /// file owned by a user it would create before that user exists.
-fn planned_ids(doc: &Input, root: &super::Root) -> Ids {
+fn planned_ids(doc: &Input, root: &crate::sys::root::Root) -> Ids {
     let (mut users, mut groups) = (FxHashSet::default(), FxHashSet::default());
     let mut user_groups = None;
     for i in 0..doc.len() {

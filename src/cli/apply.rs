@@ -5,12 +5,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::apply::report;
-use crate::apply::root::Root;
 use crate::apply::{state, Action, Options, Providers, Run, Status};
 use crate::catalog::json::CatalogDoc;
 use crate::catalog::store::ContentStore;
 use crate::catalog::Catalog;
 use crate::source::SourceMap;
+use crate::sys::root::Root;
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
@@ -70,7 +70,7 @@ pub struct ApplyArgs {
 }
 
 /// `/var/lib/fleet` under the root, or `--state-dir` as given. The default's `/var/lib` is
-/// resolved inside the root and pinned for the process (`apply::root`); `fleet` itself is
+/// resolved inside the root and pinned for the process (`sys::root`); `fleet` itself is
 /// never followed (`apply::state`). With `create`, `/var/lib` is made when missing; without,
 /// a missing one gives an empty path: no state directory.
 pub(crate) fn state_dir(
@@ -89,7 +89,7 @@ pub(crate) fn state_dir(
     match root.open_dir_handle("/var/lib") {
         Ok(fd) => {
             let shown = root.path().join("var/lib");
-            Ok(crate::apply::root::pin_for_process(fd, &shown).join("fleet"))
+            Ok(crate::sys::root::pin_for_process(fd, &shown).join("fleet"))
         }
         Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => Ok(PathBuf::new()),
         Err(e) => Err(err(e)),
