@@ -383,13 +383,8 @@ impl Program {
     }
 
     /// Where module `name` lives (see [`Loaded::module_dir`]).
-    pub fn module_dir(&self, from: FileId, name: &str) -> Option<PathBuf> {
+    fn module_dir(&self, from: FileId, name: &str) -> Option<PathBuf> {
         self.loaded().module_dir(from, name)
-    }
-
-    /// Resolves a path written in `from` (see [`Loaded::resolve_path`]).
-    pub fn resolve_path(&self, from: FileId, written: &str) -> Option<PathBuf> {
-        self.loaded().resolve_path(from, written)
     }
 
     /// True when any file has a syntax error (then nothing is evaluated, §10.6).

@@ -84,7 +84,7 @@ pub fn pair_key(from: u32, to: u32) -> u64 {
 }
 
 /// Finds the directory of a module by name, for a path written in the given file (e.g.
-/// `|from, name| program.module_dir(from, name)`).
+/// `|from, name| loaded.module_dir(from, name)`).
 pub type ModuleResolver<'a> = &'a dyn Fn(FileId, &str) -> Option<PathBuf>;
 
 /// How [`build_with`] finds things outside the manifest.
