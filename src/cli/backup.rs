@@ -41,7 +41,7 @@ pub fn run(args: BackupArgs) -> i32 {
         Some(d) => match Root::new(d) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("fleet: --root {}: {e}", d.display());
+                eprintln!("error: --root {}: {e}", d.display());
                 return 2;
             }
         },
@@ -51,7 +51,7 @@ pub fn run(args: BackupArgs) -> i32 {
     let state_dir = match super::apply::state_dir(&root, args.state_dir.as_deref(), create) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("fleet: {e}");
+            eprintln!("error: {e}");
             return 1;
         }
     };
@@ -61,7 +61,7 @@ pub fn run(args: BackupArgs) -> i32 {
             let entries = match backups.list() {
                 Ok(e) => e,
                 Err(e) => {
-                    eprintln!("fleet: cannot read backups: {e}");
+                    eprintln!("error: cannot read backups: {e}");
                     return 1;
                 }
             };
@@ -83,13 +83,13 @@ pub fn run(args: BackupArgs) -> i32 {
         }
         BackupAction::Restore { path, at } => {
             if let Some(Err(e)) = at.as_deref().map(crate::apply::time::parse_at) {
-                eprintln!("fleet: --at: {e}");
+                eprintln!("error: --at: {e}");
                 return 2;
             }
             let _lock = match state::lock(&state_dir, true, true) {
                 Ok(l) => l,
                 Err(e) => {
-                    eprintln!("fleet: {e}");
+                    eprintln!("error: {e}");
                     return 1;
                 }
             };
@@ -102,7 +102,7 @@ pub fn run(args: BackupArgs) -> i32 {
                     0
                 }
                 Err(e) => {
-                    eprintln!("fleet: {e}");
+                    eprintln!("error: {e}");
                     1
                 }
             }

@@ -31,12 +31,19 @@ pub fn run(args: FmtArgs) -> i32 {
                 let diags = vec![crate::program::not_utf8(id, &name, &e)];
                 output::report_to_stderr(&diags, &sources, &name);
                 output::command_error(&format!("{name} not formatted: it has syntax errors"));
-                status = super::EXIT_ERRORS;
+                status = status.max(super::EXIT_ERRORS);
                 continue;
             }
             Err(e) => {
                 output::command_error(&format!("cannot read {name}: {e}"));
-                status = super::EXIT_ERRORS;
+                // A file that is not there is a bad invocation (2), as for `check`; an
+                // unreadable one is an error (1). The highest status wins.
+                let code = if e.kind() == std::io::ErrorKind::NotFound {
+                    super::EXIT_USAGE
+                } else {
+                    super::EXIT_ERRORS
+                };
+                status = status.max(code);
                 continue;
             }
         };
@@ -49,22 +56,22 @@ pub fn run(args: FmtArgs) -> i32 {
                     if !output::stdout(&format!("{name}\n")) {
                         return super::EXIT_ERRORS;
                     }
-                    status = super::EXIT_ERRORS;
+                    status = status.max(super::EXIT_ERRORS);
                 } else if let Err(e) = std::fs::write(path, formatted) {
                     output::command_error(&format!("cannot write {name}: {e}"));
-                    status = super::EXIT_ERRORS;
+                    status = status.max(super::EXIT_ERRORS);
                 }
             }
             Err(FmtError::Syntax(diags)) => {
                 output::report_to_stderr(&diags, &sources, &name);
                 output::command_error(&format!("{name} not formatted: it has syntax errors"));
-                status = super::EXIT_ERRORS;
+                status = status.max(super::EXIT_ERRORS);
             }
             Err(FmtError::Changed(why)) => {
                 output::command_error(&format!(
                     "{name} not formatted: {why} (a bug in fleet fmt; the file is unchanged)"
                 ));
-                status = super::EXIT_ERRORS;
+                status = status.max(super::EXIT_ERRORS);
             }
         }
     }

@@ -21,6 +21,7 @@ pub mod init;
 pub mod lsp;
 pub mod output;
 pub mod release;
+pub mod report;
 
 use std::path::PathBuf;
 
@@ -71,6 +72,8 @@ pub enum Command {
     Facts(facts::FactsArgs),
     /// List or restore the file contents fleet replaced or removed.
     Backup(backup::BackupArgs),
+    /// List and show the reports `fleet apply` saved in the state directory.
+    Report(report::Args),
     /// Compare catalogs: `catalog diff A.json B.json`, or `--node NAME REV1 REV2` of git.
     Catalog(catalog::CatalogArgs),
     /// Create a site skeleton (or with --module, a module); never overwrites.
@@ -145,6 +148,7 @@ pub fn main() -> i32 {
         Command::Apply(args) => apply::run(args),
         Command::Facts(args) => facts::run(args),
         Command::Backup(args) => backup::run(args),
+        Command::Report(args) => report::run(args),
         Command::Catalog(args) => catalog::run(args),
         Command::Init(args) => init::run(args),
         Command::Doc(args) => doc::run(args),
@@ -159,7 +163,7 @@ pub(crate) fn out(text: &str) {
     let mut o = std::io::stdout().lock();
     if let Err(e) = o.write_all(text.as_bytes()).and_then(|_| o.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("fleet: cannot write output: {e}");
+            eprintln!("error: cannot write output: {e}");
         }
     }
 }
