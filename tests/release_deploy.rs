@@ -1260,7 +1260,7 @@ fn big_sources_deploy_within_the_limits_set_by_the_environment() {
         let blob = blob.unwrap();
         let name = blob.file_name().to_string_lossy().into_owned();
         let bytes = fs::read(blob.path()).unwrap();
-        assert_eq!(fleet::catalog::json::sha256_hex(&bytes), name);
+        assert_eq!(fleet::model::digest::sha256_hex(&bytes), name);
         assert!(bytes.len() > 5 << 20);
         blobs += 1;
     }

@@ -23,7 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use super::root::Real;
+use crate::sys::root::Real;
 
 /// A batch is committed once it holds this many files or bytes, even with other work ready.
 pub const BATCH_FILES: usize = 2048;
@@ -233,7 +233,7 @@ mod tests {
 
     /// Writes `name`'s temp file in `dir` and stages it, as the file provider does.
     fn stage(staging: &Staging, dir: &std::path::Path, name: &str, text: &str) {
-        let root = crate::apply::root::Root::new(dir).unwrap();
+        let root = crate::sys::root::Root::new(dir).unwrap();
         let tmp = root.open(&format!("/.{name}.tmp")).unwrap();
         let mut f = File::create(&*tmp).unwrap();
         let dev = staging.accepts(&f).expect("a local filesystem is trusted");

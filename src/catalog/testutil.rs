@@ -1,12 +1,13 @@
 //! Test helper: builds a `NodeEval` by hand over a real source text, finding each span by
 //! searching the text from a cursor, so tests can assert exact line:column positions.
 
-use crate::eval::attrs::AttrMap;
+use crate::model::attrs::AttrMap;
 use std::path::Path;
 
 use crate::diag::Diagnostic;
-use crate::eval::output::{Attr, Container, ContainerKind, Declared, Endpoint, NodeEval, Relation};
-use crate::eval::value::{ResRef, Value};
+use crate::model::attrs::Attr;
+use crate::model::declared::{Container, ContainerKind, Declared, Endpoint, NodeEval, Relation};
+use crate::model::value::{ResRef, Value};
 use crate::source::{FileId, SourceMap, Span};
 
 pub(crate) struct Fixture {
@@ -131,7 +132,7 @@ impl Fixture {
         let start = self.find(&format!("{type_name}["));
         let end = self.find("]");
         ResRef {
-            type_name: crate::eval::attrs::Name::new(type_name),
+            type_name: crate::model::name::Name::new(type_name),
             title: title.into(),
             span: start.to(end),
         }

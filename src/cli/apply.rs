@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::apply::report;
-use crate::apply::root::Root;
 use crate::apply::{
     state, Action, Change, Event, Options, Providers, ResourceResult, Run, Status, TagFilter,
 };
@@ -13,6 +12,7 @@ use crate::catalog::json::CatalogDoc;
 use crate::catalog::store::ContentStore;
 use crate::catalog::Catalog;
 use crate::source::SourceMap;
+use crate::sys::root::Root;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -97,7 +97,7 @@ pub struct ApplyArgs {
 }
 
 /// `/var/lib/fleet` under the root, or `--state-dir` as given. The default's `/var/lib` is
-/// resolved inside the root and pinned for the process (`apply::root`); `fleet` itself is
+/// resolved inside the root and pinned for the process (`sys::root`); `fleet` itself is
 /// never followed (`apply::state`). With `create`, `/var/lib` is made when missing; without,
 /// a missing one gives an empty path: no state directory.
 pub(crate) fn state_dir(
@@ -116,7 +116,7 @@ pub(crate) fn state_dir(
     match root.open_dir_handle("/var/lib") {
         Ok(fd) => {
             let shown = root.path().join("var/lib");
-            Ok(crate::apply::root::pin_for_process(fd, &shown).join("fleet"))
+            Ok(crate::sys::root::pin_for_process(fd, &shown).join("fleet"))
         }
         Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => Ok(PathBuf::new()),
         Err(e) => Err(err(e)),
@@ -169,7 +169,7 @@ fn compile(args: &ApplyArgs, file: &Path) -> Result<(Loaded, ContentStore), Fail
     );
     // This machine's facts, unless --facts names others.
     if args.facts.is_none() {
-        program.local_facts = Some(crate::eval::value::Value::from_json(
+        program.local_facts = Some(crate::model::value::Value::from_json(
             &serde_json::Value::Object(facts.clone()),
         ));
     }

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::apply::root::Root;
 use crate::apply::state::{self, Backups};
+use crate::sys::root::Root;
 
 #[derive(Debug, clap::Args)]
 pub struct BackupArgs {

@@ -186,7 +186,7 @@ impl Staging {
 
     /// Streams one node's catalog into the staging directory (one pass: a file can seek back
     /// to put the version in); mode 0600 when it holds a private resource
-    /// ([`Resource::is_private`](crate::catalog::Resource::is_private)), else 0644.
+    /// ([`Resource::is_private`](crate::model::declared::Resource::is_private)), else 0644.
     fn write(&self, node: &str, catalog: &Catalog, sources: &SourceMap) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let private = catalog.resources.iter().any(|r| r.is_private());
@@ -380,7 +380,7 @@ mod tests {
         assert_eq!(compile_all(&file, &ManifestArgs::default(), &out), EXIT_OK);
         let got = tree(&out);
         let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-        let sha = crate::catalog::json::sha256_hex(b"hello\n");
+        let sha = crate::model::digest::sha256_hex(b"hello\n");
         let blob = format!("content/{sha}");
         assert_eq!(
             names,
@@ -425,7 +425,7 @@ mod tests {
                 .mode()
                 & 0o777
         };
-        let sha = |b: &[u8]| format!("content/{}", crate::catalog::json::sha256_hex(b));
+        let sha = |b: &[u8]| format!("content/{}", crate::model::digest::sha256_hex(b));
         assert_eq!(mode("db01.json"), 0o600, "a Sensitive content");
         assert_eq!(mode("tls01.json"), 0o600, "a file others cannot read");
         assert_eq!(mode(&sha(b"private key\n")), 0o600);

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::apply::report::ReportDoc;
-use crate::apply::root::Root;
 use crate::apply::state;
+use crate::sys::root::Root;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

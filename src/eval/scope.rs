@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::value::Value;
+use crate::model::value::Value;
 use crate::source::Span;
 
 /// One bound name. `value` is `None` when its expression failed (reading it is silent).
@@ -13,7 +13,7 @@ pub struct Binding {
     pub span: Option<Span>,
 }
 
-pub type Frame = crate::catalog::fxhash::FxHashMap<String, Binding>;
+pub type Frame = crate::model::fxhash::FxHashMap<String, Binding>;
 
 /// The top-level frame plus a stack of inner frames. Class and define bodies start a fresh
 /// stack (they see the top level and their own frame, not the declaring place).

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::value::Value;
 use super::{Evaluator, Failed, R};
 use crate::diag::Diagnostic;
+use crate::model::value::Value;
 use crate::source::Span;
 
 /// Compiled templates of one evaluation, by resolved path.

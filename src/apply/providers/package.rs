@@ -16,9 +16,9 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use super::{Ctx, Params, Provider};
-use crate::apply::root::Root;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
+use crate::sys::root::Root;
 
 /// dpkg and apt calls, one at a time in this process.
 static DPKG: Mutex<()> = Mutex::new(());

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::apply::root::Root;
+use crate::sys::root::Root;
 
 /// One command to run.
 #[derive(Clone, Debug, Default)]
