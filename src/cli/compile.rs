@@ -440,12 +440,10 @@ mod tests {
 
     /// The process's umask (read by setting it and putting it back).
     fn umask() -> u32 {
-        // SAFETY: umask(2) cannot fail; the value is restored at once.
-        unsafe {
-            let m = libc::umask(0o022);
-            libc::umask(m);
-            m as u32
-        }
+        use rustix::fs::Mode;
+        let m = rustix::process::umask(Mode::from_raw_mode(0o022));
+        rustix::process::umask(m);
+        m.as_raw_mode()
     }
 
     #[test]

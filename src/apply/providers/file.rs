@@ -800,9 +800,10 @@ fn left_by_a_gone_run(name: &str) -> bool {
     let Some(pid) = stale_temp_pid(name) else {
         return false;
     };
-    // SAFETY: signal 0 only asks whether the process exists.
-    let failed = unsafe { libc::kill(pid, 0) } != 0;
-    failed && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return false;
+    };
+    rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
 }
 
 /// The pid in a temp file name `.<name>.fleet-<pid>-<n>`.
