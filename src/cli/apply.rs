@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::ExitStatus;
 use crate::apply::report;
 use crate::apply::root::Root;
 use crate::apply::{state, Action, Options, Providers, Run, Status};
@@ -159,28 +160,27 @@ fn load_catalog(path: &Path) -> Result<(Loaded, ContentStore), String> {
     ))
 }
 
-pub fn run(args: ApplyArgs) -> i32 {
-    let fail_code = if args.detailed_exitcodes { 4 } else { 1 };
-    let root = match &args.root {
-        Some(d) => match Root::new(d) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("fleet: --root {}: {e}", d.display());
-                return 2;
-            }
-        },
-        None => Root::host(),
+pub fn run(args: ApplyArgs) -> ExitStatus {
+    // Apply could not run: a failure, as CLI.md's exit codes count it.
+    let fail_code = if args.detailed_exitcodes {
+        ExitStatus::Failures
+    } else {
+        ExitStatus::Errors
+    };
+    let root = match super::root_arg(args.root.as_deref()) {
+        Ok(r) => r,
+        Err(status) => return status,
     };
     if let Some(f) = args.facts.as_ref().filter(|f| !f.exists()) {
         eprintln!("fleet: --facts {} does not exist", f.display());
-        return 2;
+        return ExitStatus::Usage;
     }
     let loaded = match (&args.catalog, &args.file) {
         (Some(c), _) => load_catalog(c),
         (None, Some(f)) => compile(&args, f),
         (None, None) => {
             eprintln!("fleet: apply needs a manifest FILE or --catalog FILE.json");
-            return 2;
+            return ExitStatus::Usage;
         }
     };
     let (loaded, store) = match loaded {
@@ -243,9 +243,10 @@ pub fn run(args: ApplyArgs) -> i32 {
     } else {
         super::out(&render(&run, args.verbose));
     }
-    let code = match (args.detailed_exitcodes, run.changed(), run.failed()) {
-        (true, c, f) => (if c { 2 } else { 0 }) | (if f { 4 } else { 0 }),
-        (false, _, f) => i32::from(f),
+    let code = if args.detailed_exitcodes {
+        ExitStatus::detailed(run.changed(), run.failed())
+    } else {
+        ExitStatus::failed_if(run.failed())
     };
     // The process exits next: the catalog and the results need not be freed one by one.
     std::mem::forget((loaded, run, report));

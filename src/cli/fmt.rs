@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::output;
+use super::{output, ExitStatus};
 use crate::fmt::{format_text, FmtError};
 use crate::source::SourceMap;
 
@@ -18,8 +18,8 @@ pub struct FmtArgs {
 
 /// 0 when every file is (or now is) formatted; 1 when `--check` found one that is not, or a
 /// file could not be read, parsed or written (it is then left untouched).
-pub fn run(args: FmtArgs) -> i32 {
-    let mut status = super::EXIT_OK;
+pub fn run(args: FmtArgs) -> ExitStatus {
+    let mut status = ExitStatus::Ok;
     for path in &args.files {
         let name = path.to_string_lossy().into_owned();
         let text = match std::fs::read(path).map(String::from_utf8) {
@@ -31,12 +31,12 @@ pub fn run(args: FmtArgs) -> i32 {
                 let diags = vec![crate::program::not_utf8(id, &name, &e)];
                 output::report_to_stderr(&diags, &sources, &name);
                 output::command_error(&format!("{name} not formatted: it has syntax errors"));
-                status = super::EXIT_ERRORS;
+                status = ExitStatus::Errors;
                 continue;
             }
             Err(e) => {
                 output::command_error(&format!("cannot read {name}: {e}"));
-                status = super::EXIT_ERRORS;
+                status = ExitStatus::Errors;
                 continue;
             }
         };
@@ -47,24 +47,24 @@ pub fn run(args: FmtArgs) -> i32 {
             Ok(formatted) => {
                 if args.check {
                     if !output::stdout(&format!("{name}\n")) {
-                        return super::EXIT_ERRORS;
+                        return ExitStatus::Errors;
                     }
-                    status = super::EXIT_ERRORS;
+                    status = ExitStatus::Errors;
                 } else if let Err(e) = std::fs::write(path, formatted) {
                     output::command_error(&format!("cannot write {name}: {e}"));
-                    status = super::EXIT_ERRORS;
+                    status = ExitStatus::Errors;
                 }
             }
             Err(FmtError::Syntax(diags)) => {
                 output::report_to_stderr(&diags, &sources, &name);
                 output::command_error(&format!("{name} not formatted: it has syntax errors"));
-                status = super::EXIT_ERRORS;
+                status = ExitStatus::Errors;
             }
             Err(FmtError::Changed(why)) => {
                 output::command_error(&format!(
                     "{name} not formatted: {why} (a bug in fleet fmt; the file is unchanged)"
                 ));
-                status = super::EXIT_ERRORS;
+                status = ExitStatus::Errors;
             }
         }
     }
