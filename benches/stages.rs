@@ -145,6 +145,7 @@ fn apply_options(root: &Path, noop: bool) -> ApplyOptions {
         fsync: true,
         chroot: false,
         host_commands: false,
+        tags: Default::default(),
     }
 }
 

@@ -3,7 +3,7 @@
 # dpkg/dpkg-deb/dpkg-scanpackages and apt-get for the package provider, useradd & co. for
 # the user and group providers, systemctl for `systemctl --root` (service enable), git for
 # release repositories, graphviz so `fleet graph` output is fed to a real `dot`, python3 for
-# the conformance `verify` script.
+# the conformance `verify` script, script(1) (bsdutils) to run `fleet apply` on a pty.
 set -eu
 missing=""
 command -v dpkg-deb >/dev/null 2>&1 || missing="$missing dpkg"
@@ -14,6 +14,7 @@ command -v systemctl >/dev/null 2>&1 || missing="$missing systemd"
 command -v git >/dev/null 2>&1 || missing="$missing git"
 command -v dot >/dev/null 2>&1 || missing="$missing graphviz"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+command -v script >/dev/null 2>&1 || missing="$missing bsdutils"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q

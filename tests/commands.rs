@@ -101,11 +101,7 @@ fn catalog_diff_of_two_catalog_files() {
     ] {
         let out = fleet(d, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            stderr(&out).starts_with("fleet: error: "),
-            "{}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
     }
 }
 
@@ -336,5 +332,99 @@ fn doc_prints_what_hover_shows() {
     }
     let none = fleet(d, &["doc", "nosuch"]);
     assert_eq!(none.status.code(), Some(1));
-    assert!(stderr(&none).starts_with("fleet: error: no documentation for `nosuch`"));
+    assert!(stderr(&none).starts_with("error: no documentation for `nosuch`"));
+}
+
+/// The catalog `version` hashes what the node will do: a comment line inserted at the top
+/// moves every resource's `source` but leaves the version; changing an attribute changes it.
+#[test]
+fn catalog_version_ignores_where_resources_were_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let compile = |text: &str| {
+        std::fs::write(d.join("site.fleet"), text).unwrap();
+        let out = fleet(d, &["compile", "--node", "web01", "site.fleet"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let version = doc["version"].as_str().unwrap().to_string();
+        let sources: Vec<_> = doc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["source"].clone())
+            .collect();
+        (version, sources)
+    };
+    let (v1, s1) = compile(NEW);
+    let (v2, s2) = compile(&format!("# a comment\n\n{NEW}"));
+    assert_eq!(v1, v2, "a comment and a blank line changed the version");
+    assert_ne!(
+        s1, s2,
+        "the catalog still carries where each resource was written"
+    );
+    assert_eq!(s2[0]["line"], s1[0]["line"].as_u64().unwrap() + 2);
+    let (v3, _) = compile(&NEW.replace("ensure = running", "ensure = stopped"));
+    assert_ne!(v1, v3, "an attribute's change must change the version");
+}
+
+/// `check` resolves a release's `revision` where it can offline (a local path or a
+/// `file://` repository), as compile does, and leaves a remote it would need the network for
+/// to compile.
+#[test]
+fn check_finds_a_revision_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let app = d.join("app");
+    std::fs::create_dir(&app).unwrap();
+    git(&app, &["init", "--quiet", "-b", "main"]);
+    std::fs::write(app.join("VERSION"), "1\n").unwrap();
+    git(&app, &["add", "VERSION"]);
+    git(&app, &["commit", "--quiet", "-m", "one"]);
+    git(&app, &["tag", "v1"]);
+    let url = format!("file://{}", app.display());
+    let site = format!(
+        r#"node "web01" {{
+  release "a" {{ path = "/srv/a", repo = "./app", revision = "v1" }}
+  release "b" {{ path = "/srv/b", repo = "./app", revision = "v2" }}
+  release "c" {{ path = "/srv/c", repo = "{url}", revision = "nosuchbranch" }}
+  release "d" {{ path = "/srv/d", repo = "{url}", revision = "main" }}
+  release "e" {{ path = "/srv/e", repo = "https://git.invalid/x.git", revision = "nope" }}
+}}
+"#
+    );
+    std::fs::write(d.join("site.fleet"), &site).unwrap();
+    let out = fleet(d, &["check", "--format", "json", "site.fleet"]);
+    let found: Vec<(String, u64, u64)> = stdout(&out)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let n = |k: &str| v[k].as_u64().unwrap();
+            (
+                v["code"].as_str().unwrap().to_string(),
+                n("line"),
+                n("column"),
+            )
+        })
+        .collect();
+    // At the revision's value, on lines 3 and 4.
+    let at = |line: usize, rev: &str| {
+        let text = site.lines().nth(line - 1).unwrap();
+        let column = text.find(&format!("\"{rev}\"")).unwrap() as u64 + 1;
+        ("invalid-value".to_string(), line as u64, column)
+    };
+    assert_eq!(
+        found,
+        [at(3, "v2"), at(4, "nosuchbranch")],
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // Compile rejects the same revision, with the same diagnostic.
+    let compile = fleet(d, &["compile", "--node", "web01", "site.fleet"]);
+    assert!(
+        stderr(&compile).contains("revision `v2` not found"),
+        "{}",
+        stderr(&compile)
+    );
 }

@@ -84,11 +84,50 @@ fn list_shows_newest_first_and_marks_current() {
 }
 
 #[test]
-fn list_of_an_empty_root_says_so() {
+fn list_of_an_empty_root_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = fleet(dir.path(), &["list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+    let root = fs::canonicalize(dir.path()).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: no releases under {}\n",
+            root.join("srv/app").display()
+        )
+    );
+    // A deploy root whose releases were all removed by hand is the same.
+    deploy(dir.path(), &["r1"]);
+    fs::remove_dir_all(dir.path().join("srv/app/releases")).unwrap();
+    fs::remove_file(dir.path().join("srv/app/current")).unwrap();
+    let out = fleet(dir.path(), &["list", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn list_as_json_lines_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    deploy(dir.path(), &["r1", "r2"]);
+    let out = fleet(dir.path(), &["list", "--format", "json"]);
     assert!(out.status.success());
-    assert_eq!(stdout(&out), "no releases under /srv/app\n");
+    let v: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0]["id"], "r2");
+    assert_eq!(v[0]["current"], true);
+    assert_eq!(v[1]["id"], "r1");
+    assert_eq!(v[1]["current"], false);
+    assert_eq!(v[0]["seq"], 2);
+    assert_eq!(
+        v[0]["content_sha256"],
+        fleet::catalog::json::sha256_hex(&tarball("r2"))
+    );
+    assert!(v[0]["deployed"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(v[0]["commit"], Value::Null);
 }
 
 #[test]

@@ -172,8 +172,10 @@ fn first_deploy_unpacks_links_and_switches() {
     assert_eq!(
         lines[1..],
         [
-            "link config/config.inc -> shared/config/config.inc",
-            "link log -> shared/log",
+            "link config/config.inc -> shared/config/config.inc (new shared/config/config.inc: \
+             seeded from the release's copy, or made empty without one)",
+            "link log -> shared/log (new shared/log: seeded from the release's copy, or made \
+             empty without one)",
             "point current at v1"
         ]
     );
@@ -314,12 +316,13 @@ fn shared_paths_link_into_shared_and_survive_releases() {
         fs::read_link(rel.join("tmp/cache")).unwrap(),
         Path::new("../../../shared/tmp/cache")
     );
-    // Created the first time: a file for `config.inc` (empty, not the release's copy), a
-    // directory for `log` (a directory in the release), `uploads` (no `.`), `tmp/cache/`.
+    // Made the first time: `config.inc` and `log` seeded from the release's copies, a
+    // directory for `uploads` (no `.`) and `tmp/cache/`, an empty file for `robots.txt`.
     assert_eq!(
         fs::read_to_string(d.join("shared/config/config.inc")).unwrap(),
-        ""
+        "default config"
     );
+    assert_eq!(fs::read_to_string(d.join("shared/robots.txt")).unwrap(), "");
     assert!(d.join("shared/log").is_dir());
     assert!(d.join("shared/uploads").is_dir());
     assert!(d.join("shared/tmp/cache").is_dir());
@@ -342,6 +345,132 @@ fn shared_paths_link_into_shared_and_survive_releases() {
         fs::read_to_string(d.join("releases/v1/log/app.log")).unwrap(),
         "line 1\n"
     );
+}
+
+#[test]
+fn a_shared_path_the_release_ships_seeds_shared_the_first_time_only() {
+    let sb = Sandbox::new();
+    let shipped = |version: &str| {
+        tarball(&[
+            ("./", ""),
+            ("./config/", ""),
+            ("./config/app.ini", &format!("db = {version}\n")),
+            ("./bin/run.sh", "#!/bin/sh\n"),
+            ("./assets/", ""),
+            ("./assets/logo.txt", version),
+            ("./assets/img/", ""),
+            ("./assets/img/a.sh", "#!/bin/sh\n"),
+        ])
+    };
+    let shared = json!(["config/app.ini", "assets", "bin/run.sh", "log"]);
+    let out = sb
+        .apply(&sb.spec(shipped("v1"), json!({"version": "v1", "shared": shared})))
+        .unwrap();
+    let d = sb.deploy();
+    let lines = out.plan.lines();
+    for want in [
+        "link config/app.ini -> shared/config/app.ini (seeded shared/config/app.ini from the release)",
+        "link assets -> shared/assets (seeded shared/assets from the release)",
+        "link bin/run.sh -> shared/bin/run.sh (seeded shared/bin/run.sh from the release)",
+        "link log -> shared/log (created shared/log/ empty: the release has none)",
+    ] {
+        assert!(lines.contains(&want.to_string()), "{want:?} in {lines:#?}");
+    }
+    assert_eq!(
+        fs::read_to_string(d.join("shared/config/app.ini")).unwrap(),
+        "db = v1\n"
+    );
+    assert_eq!(
+        fs::read_to_string(d.join("current/config/app.ini")).unwrap(),
+        "db = v1\n"
+    );
+    assert!(fs::symlink_metadata(d.join("releases/v1/config/app.ini"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let mode = |p: &str| fs::metadata(d.join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("shared/bin/run.sh"), 0o755, "the file's mode is kept");
+    assert_eq!(mode("shared/config/app.ini"), 0o644);
+    assert_eq!(mode("shared/assets/img/a.sh"), 0o755);
+    assert_eq!(
+        fs::read_to_string(d.join("shared/assets/logo.txt")).unwrap(),
+        "v1"
+    );
+    assert!(d.join("shared/log").is_dir());
+    // No temporary names are left beside the seeded entries.
+    let names: Vec<_> = fs::read_dir(d.join("shared"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+
+    // The next release ships other content: what is in shared/ wins, and the step says so.
+    fs::write(d.join("shared/config/app.ini"), "db = prod\n").unwrap();
+    let spec = sb.spec(shipped("v2"), json!({"version": "v2", "shared": shared}));
+    assert!(release::plan(&spec, &sb.env()).unwrap().lines().contains(
+        &"link config/app.ini -> shared/config/app.ini (shared/config/app.ini exists and is kept)"
+            .to_string()
+    ));
+    let out = sb
+        .apply(&sb.spec(shipped("v2"), json!({"version": "v2", "shared": shared})))
+        .unwrap();
+    assert_eq!(sb.current().as_deref(), Some("releases/v2"));
+    assert!(out.plan.lines().contains(
+        &"link config/app.ini -> shared/config/app.ini (kept the existing shared/config/app.ini; \
+          the release's copy was replaced by the link)"
+            .to_string()
+    ));
+    assert!(out
+        .plan
+        .lines()
+        .contains(&"link log -> shared/log (kept the existing shared/log)".to_string()));
+    assert_eq!(
+        fs::read_to_string(d.join("current/config/app.ini")).unwrap(),
+        "db = prod\n"
+    );
+    assert_eq!(
+        fs::read_to_string(d.join("current/assets/logo.txt")).unwrap(),
+        "v1"
+    );
+    sb.assert_outside_untouched();
+}
+
+#[test]
+fn seeding_shared_copies_links_as_links_and_never_follows_them() {
+    let sb = Sandbox::new();
+    // A link out of the release is refused at unpack, before anything is seeded.
+    let mut b = tar::Builder::new(Vec::new());
+    raw_entry(&mut b, b'5', "conf/", "", "");
+    raw_entry(&mut b, b'0', "conf/a.ini", "", "a");
+    raw_entry(&mut b, b'2', "conf/same.ini", "a.ini", "");
+    raw_entry(
+        &mut b,
+        b'2',
+        "conf/out.ini",
+        "../../../../../outside/keep.txt",
+        "",
+    );
+    let tar = b.into_inner().unwrap();
+    sb.apply(&sb.spec(tar, json!({"version": "v1", "shared": ["conf"]})))
+        .unwrap_err();
+    let mut b = tar::Builder::new(Vec::new());
+    raw_entry(&mut b, b'5', "conf/", "", "");
+    raw_entry(&mut b, b'0', "conf/a.ini", "", "a");
+    raw_entry(&mut b, b'2', "conf/same.ini", "a.ini", "");
+    let tar = b.into_inner().unwrap();
+    sb.apply(&sb.spec(tar, json!({"version": "v1", "shared": ["conf"]})))
+        .unwrap();
+    let d = sb.deploy();
+    assert_eq!(
+        fs::read_link(d.join("shared/conf/same.ini")).unwrap(),
+        Path::new("a.ini")
+    );
+    assert_eq!(
+        fs::read_to_string(d.join("current/conf/same.ini")).unwrap(),
+        "a"
+    );
+    sb.assert_outside_untouched();
 }
 
 #[test]

@@ -71,7 +71,7 @@ fn applies_into_a_root_and_then_changes_nothing() {
     );
 
     // The hooks (before_switch checks the release) run on the host when the run says so.
-    let (code, _, err) = fleet(&[
+    let (code, out, err) = fleet(&[
         "apply",
         "--root",
         r,
@@ -81,6 +81,25 @@ fn applies_into_a_root_and_then_changes_nothing() {
         EXAMPLE,
     ]);
     assert_eq!(code, 0, "{err}");
+    // The first deploy says, without --verbose, what became of each shared path.
+    assert!(
+        out.contains("(seeded shared/config/settings.ini from the release)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("(created shared/log/ empty: the release has none)"),
+        "{out}"
+    );
+    let settings_text =
+        std::fs::read_to_string(root.path().join("srv/shop/shared/config/settings.ini")).unwrap();
+    assert_eq!(
+        settings_text,
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/webapp/app/config/settings.ini")
+        )
+        .unwrap(),
+        "shared/ is seeded with the release's copy"
+    );
     let shop = root.path().join("srv/shop");
     let current = std::fs::read_link(shop.join("current")).unwrap();
     assert!(current.starts_with("releases"), "{current:?}");

@@ -108,7 +108,12 @@ fuzz_target!(|data: &[u8]| {
     let dest = sandbox.join("dest");
     clear(&dest);
     fs::create_dir(&dest).unwrap();
-    let _ = fleet::release::unpack(data, &dest);
+    // Small caps, so that a bomb is refused quickly instead of filling the disk.
+    let limits = fleet::release::Limits {
+        max_bytes: 64 << 20,
+        max_files: 10_000,
+    };
+    let _ = fleet::release::unpack(data, &dest, &limits);
 
     let mut beside: Vec<String> = fs::read_dir(sandbox)
         .unwrap()

@@ -148,6 +148,16 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// Whether resource `i` carries tags that `filter` takes.
+    fn taken(&self, i: usize, filter: &super::TagFilter) -> bool {
+        match &self.resources {
+            Resources::Docs(docs, _) => filter.takes(docs[i].tags.iter().map(String::as_str)),
+            Resources::Catalog(resources, _) => {
+                filter.takes(resources[i].tags.iter().map(|t| t.as_str()))
+            }
+        }
+    }
+
     /// Resource `i`'s lower-case type name.
     pub fn kind(&self, i: usize) -> &'a str {
         match &self.resources {
@@ -308,7 +318,7 @@ fn reaches(succs: &[Vec<usize>], from: usize, to: usize) -> bool {
     false
 }
 
-struct Sched {
+struct Sched<'o> {
     ready: BinaryHeap<Reverse<(usize, usize)>>,
     indeg: Vec<usize>,
     results: Vec<Option<ResourceResult>>,
@@ -321,6 +331,39 @@ struct Sched {
     staged_bytes: u64,
     /// A worker is committing a batch.
     committing: bool,
+    /// Told of each resource started and, in topological order, of each result.
+    observer: Option<Observer<'o>>,
+    /// The next position in the topological order to report to the observer.
+    next: usize,
+    /// Results reported so far.
+    reported: usize,
+    /// Per resource, whether the run takes it (`--tags`); empty: every one is taken.
+    taken: Vec<bool>,
+    /// The resources taken.
+    total: usize,
+}
+
+/// What [`run_observed`] calls as the run goes; it runs on the worker that made the event,
+/// with the scheduler held, so it should be quick (print a line, not wait for input).
+pub type Observer<'o> = &'o mut (dyn FnMut(Event<'_>) + Send);
+
+/// What an observer is told. `done` counts the results reported so far, `total` the
+/// resources the run takes (left-out ones, `--tags`, are not counted or reported).
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A worker starts on a resource (its `Type[title]` as results show it).
+    Started {
+        reference: &'a str,
+        done: usize,
+        total: usize,
+    },
+    /// The next result in topological order (every result before it was reported first),
+    /// as the run's results will hold it (secrets taken out).
+    Finished {
+        result: &'a ResourceResult,
+        done: usize,
+        total: usize,
+    },
 }
 
 /// What a worker does next.
@@ -329,7 +372,7 @@ enum Job {
     Commit(Vec<Staged>),
 }
 
-impl Sched {
+impl Sched<'_> {
     /// Records a finished resource and makes its successors ready; wakes sleepers for
     /// work this worker does not take itself, or for the end.
     fn finish(
@@ -343,6 +386,23 @@ impl Sched {
         let n = self.results.len();
         self.results[i] = Some(result);
         self.done += 1;
+        if let Some(observer) = self.observer.as_mut() {
+            let total = self.total;
+            while let Some(&j) = graph.order.get(self.next) {
+                let Some(result) = self.results[j].as_ref() else {
+                    break;
+                };
+                self.next += 1;
+                if self.taken.get(j).copied().unwrap_or(true) {
+                    self.reported += 1;
+                    observer(Event::Finished {
+                        result,
+                        done: self.reported,
+                        total,
+                    });
+                }
+            }
+        }
         let mut released = 0;
         for &succ in &graph.succs[i] {
             self.indeg[succ] -= 1;
@@ -381,7 +441,25 @@ pub fn run(
     providers: &Providers,
     opts: &Options,
 ) -> Result<Run, String> {
-    walk(&Input::from_doc(doc)?, store, providers, opts)
+    walk(&Input::from_doc(doc)?, store, providers, opts, None)
+}
+
+/// [`run`], telling `observer` of each resource as it starts and of each result as soon as
+/// it and every result before it in topological order are known (see [`Event`]).
+pub fn run_observed(
+    doc: &CatalogDoc,
+    store: &ContentStore,
+    providers: &Providers,
+    opts: &Options,
+    observer: Observer<'_>,
+) -> Result<Run, String> {
+    walk(
+        &Input::from_doc(doc)?,
+        store,
+        providers,
+        opts,
+        Some(observer),
+    )
 }
 
 /// [`run`] for a compiled catalog ([`Input::from_catalog`]), without its document.
@@ -392,12 +470,21 @@ pub fn run_catalog(
     providers: &Providers,
     opts: &Options,
 ) -> Result<Run, String> {
-    walk(
-        &Input::from_catalog(catalog, sources),
-        store,
-        providers,
-        opts,
-    )
+    let input = Input::from_catalog(catalog, sources);
+    walk(&input, store, providers, opts, None)
+}
+
+/// [`run_observed`] for a compiled catalog.
+pub fn run_catalog_observed(
+    catalog: &Catalog,
+    sources: &SourceMap,
+    store: &ContentStore,
+    providers: &Providers,
+    opts: &Options,
+    observer: Observer<'_>,
+) -> Result<Run, String> {
+    let input = Input::from_catalog(catalog, sources);
+    walk(&input, store, providers, opts, Some(observer))
 }
 
 /// [`run`] over the engine's input.
@@ -406,14 +493,27 @@ fn walk(
     store: &ContentStore,
     providers: &Providers,
     opts: &Options,
+    observer: Option<Observer<'_>>,
 ) -> Result<Run, String> {
     let started = super::time::now_rfc3339();
     let clock = Instant::now();
     let graph = Graph::new(doc)?;
     let n = doc.len();
     let backups = Backups::new(&opts.state_dir);
+    // `--tags`: which resources the run takes (empty: all of them).
+    let taken: Vec<bool> = if opts.tags.is_empty() {
+        Vec::new()
+    } else {
+        (0..n).map(|i| doc.taken(i, &opts.tags)).collect()
+    };
+    let takes = |i: usize| taken.get(i).copied().unwrap_or(true);
+    let total = if taken.is_empty() {
+        n
+    } else {
+        taken.iter().filter(|&&t| t).count()
+    };
     let ids = if opts.noop {
-        planned_ids(doc, &opts.root)
+        planned_ids(doc, &opts.root, &takes)
     } else {
         Ids::new()
     };
@@ -443,14 +543,14 @@ fn walk(
         staging: None,
         sweep,
     };
-    let mut kinds: Vec<&str> = (0..n).map(|i| doc.kind(i)).collect();
+    let mut kinds: Vec<&str> = (0..n).filter(|&i| takes(i)).map(|i| doc.kind(i)).collect();
     kinds.sort_unstable();
     kinds.dedup();
     for kind in kinds {
         if let Some(p) = providers.get(kind) {
             if p.prepares(&cx) {
                 let of_kind: Vec<_> = (0..n)
-                    .filter(|&i| doc.kind(i) == kind)
+                    .filter(|&i| doc.kind(i) == kind && takes(i))
                     .map(|i| doc.resource(i))
                     .collect();
                 let of_kind: Vec<&ResourceDoc> = of_kind.iter().map(|r| r.as_ref()).collect();
@@ -479,7 +579,15 @@ fn walk(
         staged_files: 0,
         staged_bytes: 0,
         committing: false,
+        observer,
+        next: 0,
+        reported: 0,
+        taken,
+        total,
     });
+    // What plans and reports must not show (`secret`): each changed result is redacted
+    // as it is made, before anyone (the observer, the report) sees it.
+    let key = super::secret::ReportKey::for_state(&opts.state_dir, !opts.noop);
     let wake = Condvar::new();
     let jobs = match opts.jobs {
         0 => std::thread::available_parallelism()
@@ -517,7 +625,7 @@ fn walk(
             Job::Run(i) => i,
             Job::Commit(batch) => {
                 drop(s);
-                let results = commit_batch(doc, providers, &cx, &flusher, batch);
+                let results = commit_batch(doc, providers, &cx, &flusher, batch, &key);
                 let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
                 s.committing = false;
                 for (i, result) in results {
@@ -531,6 +639,28 @@ fn walk(
         // Every predecessor is done: decide skip and refresh from their results.
         let mut blocked = None;
         let mut refresh_from = Vec::new();
+        if !s.taken.get(i).copied().unwrap_or(true) {
+            // Left out (`--tags`): not run and not reported. What it stands for in its
+            // dependents' eyes is the first failure or skip before it, if any.
+            let mut stand_in = ResourceResult {
+                reference: String::new(),
+                status: Status::Unchanged,
+                outcome: Outcome::unchanged(),
+                refreshed: None,
+                message: None,
+                noop: false,
+            };
+            if let Some(pr) = graph.preds[i]
+                .iter()
+                .filter_map(|&(p, _)| s.results[p].as_ref())
+                .find(|pr| matches!(pr.status, Status::Failed | Status::Skipped))
+            {
+                stand_in.status = pr.status;
+                stand_in.reference = pr.reference.clone();
+            }
+            s.finish(&graph, &pos, i, stand_in, &wake);
+            continue;
+        }
         for &(p, refresh) in &graph.preds[i] {
             let pr = s.results[p].as_ref().expect("predecessor done");
             match pr.status {
@@ -547,16 +677,26 @@ fn walk(
                 _ => {}
             }
         }
+        let reference = doc.display(i);
+        let sc = &mut *s;
+        if let Some(observer) = sc.observer.as_mut() {
+            observer(Event::Started {
+                reference: &reference,
+                done: sc.reported,
+                total: sc.total,
+            });
+        }
         drop(s);
         let executed = execute(
             doc,
             i,
-            doc.display(i),
+            reference,
             providers,
             &cx,
             staging,
             blocked,
             &refresh_from,
+            &key,
         );
         let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
         match executed {
@@ -585,17 +725,9 @@ fn walk(
     if let Some(u) = unfinished {
         u.end();
     }
-    let mut results = sched
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .results;
-    // What plans and reports must not show (`secret`): only changed resources say anything.
-    let key = super::secret::ReportKey::for_state(&opts.state_dir, !opts.noop);
-    for (i, r) in results.iter_mut().enumerate() {
-        if let Some(r) = r.as_mut().filter(|r| r.outcome.changed()) {
-            super::secret::redact(&doc.resource(i), &mut r.outcome, &key);
-        }
-    }
+    let Sched {
+        mut results, taken, ..
+    } = sched.into_inner().unwrap_or_else(|e| e.into_inner());
     Ok(Run {
         node: doc.node.to_string(),
         noop: opts.noop,
@@ -604,6 +736,7 @@ fn walk(
         results: graph
             .order
             .iter()
+            .filter(|&&i| taken.get(i).copied().unwrap_or(true))
             .map(|&i| results[i].take().expect("every resource ran"))
             .collect(),
     })
@@ -611,12 +744,12 @@ fn walk(
 
 /// Owner lookups that know the users and groups the catalog creates: a noop run plans a
 /// file owned by a user it would create before that user exists.
-fn planned_ids(doc: &Input, root: &super::Root) -> Ids {
+fn planned_ids(doc: &Input, root: &super::Root, takes: &dyn Fn(usize) -> bool) -> Ids {
     let (mut users, mut groups) = (FxHashSet::default(), FxHashSet::default());
     let mut user_groups = None;
     for i in 0..doc.len() {
         let kind = doc.kind(i);
-        if kind != "user" && kind != "group" {
+        if (kind != "user" && kind != "group") || !takes(i) {
             continue;
         }
         let r = doc.resource(i);
@@ -649,6 +782,7 @@ fn commit_batch(
     cx: &Ctx,
     flusher: &Flusher,
     batch: Vec<Staged>,
+    key: &super::secret::ReportKey,
 ) -> Vec<(usize, ResourceResult)> {
     let items: Vec<&[Pending]> = batch.iter().map(|s| s.pending.as_slice()).collect();
     let committed = commit::commit(flusher, &items);
@@ -670,6 +804,9 @@ fn commit_batch(
                     result.outcome = Outcome::unchanged();
                     result.message = Some(e);
                 }
+            }
+            if result.outcome.changed() {
+                super::secret::redact(&doc.resource(staged.i), &mut result.outcome, key);
             }
             (staged.i, result)
         })
@@ -701,6 +838,7 @@ fn execute(
     flusher: Option<&Flusher>,
     blocked: Option<String>,
     refresh_from: &[String],
+    key: &super::secret::ReportKey,
 ) -> Executed {
     let r = doc.resource(i);
     let r = r.as_ref();
@@ -770,6 +908,10 @@ fn execute(
             };
             result.message = Some(msg);
         }
+    }
+    // What plans and reports must not show (`secret`): only changed resources say anything.
+    if result.outcome.changed() {
+        super::secret::redact(r, &mut result.outcome, key);
     }
     Executed::Done(result)
 }
@@ -914,5 +1056,81 @@ mod tests {
         assert_eq!(c.resources.len(), 3001);
         assert!(c.edges.len() > 3000, "{} edges", c.edges.len());
         assert_same_input(c, &program.sources, "big");
+    }
+
+    #[test]
+    fn the_observer_hears_every_result_in_order_as_parallel_workers_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("node default {\n  file \"/srv\" { ensure = directory }\n");
+        for i in 0..200 {
+            text.push_str(&format!(
+                "  file \"/srv/f{i}\" {{ content = \"{i}\\n\", tag = \"{}\" }}\n",
+                if i % 2 == 0 { "even" } else { "odd" }
+            ));
+        }
+        text.push_str("}\n");
+        let program =
+            Program::load_with(vec![(PathBuf::from("t.fleet"), text)], Options::default());
+        let store = ContentStore::new();
+        let (c, _) = program.compile("default", &store);
+        let c = c.unwrap();
+        for tags in [
+            super::super::TagFilter::default(),
+            super::super::TagFilter {
+                only: vec!["EVEN".into(), "directory-never".into()],
+                skip: vec![],
+            },
+        ] {
+            let opts = super::super::Options {
+                root: super::super::Root::new(dir.path()).unwrap(),
+                state_dir: PathBuf::new(),
+                noop: true,
+                jobs: 4,
+                show_diff: false,
+                fsync: false,
+                chroot: false,
+                host_commands: false,
+                tags: tags.clone(),
+            };
+            let (mut started, mut finished, mut counts) = (0, Vec::new(), Vec::new());
+            let mut observer = |e: Event| match e {
+                Event::Started { .. } => started += 1,
+                Event::Finished {
+                    result,
+                    done,
+                    total,
+                } => {
+                    finished.push(result.reference.clone());
+                    counts.push((done, total));
+                }
+            };
+            let run = run_catalog_observed(
+                &c,
+                &program.sources,
+                &store,
+                &Providers::standard(),
+                &opts,
+                &mut observer,
+            )
+            .unwrap();
+            let want: Vec<String> = run.results.iter().map(|r| r.reference.clone()).collect();
+            let n = if tags.is_empty() { 201 } else { 100 };
+            assert_eq!(want.len(), n, "{tags:?}");
+            assert_eq!(finished, want, "{tags:?}: the order of the results");
+            assert_eq!(started, n, "{tags:?}");
+            assert_eq!(counts, (1..=n).map(|d| (d, n)).collect::<Vec<_>>());
+            // Only the even files when tagged so (the directory, tagged `file`, is left out).
+            let number = |r: &str| {
+                r.trim_end_matches(']')
+                    .rsplit('f')
+                    .next()?
+                    .parse::<u32>()
+                    .ok()
+            };
+            assert!(
+                tags.is_empty() || want.iter().all(|r| number(r).is_some_and(|k| k % 2 == 0)),
+                "{want:?}"
+            );
+        }
     }
 }

@@ -18,7 +18,7 @@ pub mod time;
 
 use std::path::PathBuf;
 
-pub use engine::{run, run_catalog, Input};
+pub use engine::{run, run_catalog, run_catalog_observed, run_observed, Event, Input};
 pub use providers::{Ctx, Provider, Providers};
 pub use root::Root;
 
@@ -42,6 +42,38 @@ pub struct Options {
     /// Under a root, run commands on the host (`--run-host-commands`). Under a root with
     /// neither this nor `chroot`, no command runs (see [`providers::NOT_RUN`]).
     pub host_commands: bool,
+    /// `--tags` / `--skip-tags`: which resources the run takes.
+    pub tags: TagFilter,
+}
+
+/// Which resources a run takes, by the tags each carries in the catalog (LANGUAGE.md §10, rule 12:
+/// its type name, its classes and defines, its `tag` values). A resource left out is not
+/// run, not planned and not in the results; the order of those taken is kept (edges through
+/// a left-out resource still order them), and a dependent of a failure is still skipped
+/// when the path between them runs through resources left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TagFilter {
+    /// Only resources carrying one of these; empty: every resource.
+    pub only: Vec<String>,
+    /// No resource carrying one of these (wins over `only`).
+    pub skip: Vec<String>,
+}
+
+impl TagFilter {
+    /// Takes every resource.
+    pub fn is_empty(&self) -> bool {
+        self.only.is_empty() && self.skip.is_empty()
+    }
+
+    /// Whether a resource with these tags is taken (tags compare without regard to ASCII
+    /// case, as class and type names are case-insensitive).
+    pub fn takes<'t>(&self, tags: impl Iterator<Item = &'t str> + Clone) -> bool {
+        let has = |wanted: &[String]| {
+            tags.clone()
+                .any(|t| wanted.iter().any(|w| w.eq_ignore_ascii_case(t)))
+        };
+        (self.only.is_empty() || has(&self.only)) && !has(&self.skip)
+    }
 }
 
 /// What a resource needs (or needed): rendered `+`, `~`, `-`.
@@ -179,5 +211,27 @@ impl Run {
 
     pub fn failed(&self) -> bool {
         self.count(Status::Failed) > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TagFilter;
+
+    #[test]
+    fn a_tag_filter_takes_what_carries_a_tag_and_skip_wins() {
+        let tags = ["file", "web", "monitoring::gmond", "monitoring", "gmond"];
+        let f = |only: &[&str], skip: &[&str]| TagFilter {
+            only: only.iter().map(|s| s.to_string()).collect(),
+            skip: skip.iter().map(|s| s.to_string()).collect(),
+        };
+        let takes = |f: TagFilter| f.takes(tags.iter().copied());
+        assert!(takes(TagFilter::default()));
+        assert!(takes(f(&["web"], &[])));
+        assert!(takes(f(&["db", "Monitoring"], &[])));
+        assert!(!takes(f(&["db"], &[])));
+        assert!(!takes(f(&[], &["gmond"])));
+        assert!(!takes(f(&["web"], &["FILE"])));
+        assert!(takes(f(&[], &["exec"])));
     }
 }

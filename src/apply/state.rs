@@ -122,26 +122,42 @@ fn chmod_dir(fd: &OwnedFd, mode: u32) -> io::Result<()> {
     std::fs::set_permissions(fd_path(fd), std::fs::Permissions::from_mode(mode))
 }
 
-/// The held run lock of a state directory; released when dropped.
+/// The held run lock of a state directory; released when dropped. A run that writes
+/// (`create`) puts its pid in the file while it holds it, and empties it when done.
 #[derive(Debug)]
 pub struct Lock {
-    _file: File,
+    file: File,
+    /// The file holds our pid.
+    wrote_pid: bool,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if self.wrote_pid {
+            let _ = self.file.set_len(0);
+        }
+    }
 }
 
 /// Why the lock could not be taken.
 #[derive(Debug)]
 pub enum LockError {
-    /// Another apply holds it (and we were asked not to wait).
-    Busy(PathBuf),
+    /// Another apply holds it (and we were asked not to wait); its pid when it wrote one.
+    Busy(PathBuf, Option<u32>),
     Io(PathBuf, io::Error),
 }
 
 impl std::fmt::Display for LockError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LockError::Busy(p) => write!(
+            LockError::Busy(p, None) => write!(
                 f,
                 "another fleet apply is running (it holds {})",
+                shown(p).display()
+            ),
+            LockError::Busy(p, Some(pid)) => write!(
+                f,
+                "another fleet apply is running (pid {pid} holds {}); --wait waits for it",
                 shown(p).display()
             ),
             LockError::Io(p, e) => write!(f, "cannot lock {}: {e}", shown(p).display()),
@@ -153,6 +169,28 @@ impl std::fmt::Display for LockError {
 /// other run ends instead of failing. With `create` false and no lock file, returns `None`
 /// (a noop run on a machine fleet never changed creates nothing).
 pub fn lock(state: &Path, create: bool, wait: bool) -> Result<Option<Lock>, LockError> {
+    lock_noting(state, create, wait, |_| {})
+}
+
+/// Who holds a lock another run waits for.
+#[derive(Debug)]
+pub struct Held {
+    /// The lock file, as people read its path.
+    pub path: PathBuf,
+    /// The holder's process id, as it wrote it in the lock file (None if it has not yet, or
+    /// the file holds something else).
+    pub pid: Option<u32>,
+}
+
+/// [`lock`], calling `waiting` once before it blocks when `wait` is set and another run
+/// holds the lock. The holder's pid is in the lock file (written by each run that takes
+/// it), so a waiting run can say whom it waits for.
+pub fn lock_noting(
+    state: &Path,
+    create: bool,
+    wait: bool,
+    waiting: impl FnOnce(&Held),
+) -> Result<Option<Lock>, LockError> {
     let path = state.join("lock");
     let dir = match open_dir_nofollow(state, create, 0o755) {
         Ok(d) => d,
@@ -170,16 +208,45 @@ pub fn lock(state: &Path, create: bool, wait: bool) -> Result<Option<Lock>, Lock
         Err(e) if !create && e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(LockError::Io(path, e)),
     };
-    if wait {
-        file.lock().map_err(|e| LockError::Io(path.clone(), e))?;
-    } else {
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(LockError::Busy(path)),
-            Err(TryLockError::Error(e)) => return Err(LockError::Io(path, e)),
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) if wait => {
+            waiting(&Held {
+                path: shown(&path),
+                pid: holder(&file),
+            });
+            file.lock().map_err(|e| LockError::Io(path.clone(), e))?;
         }
+        Err(TryLockError::WouldBlock) => {
+            let pid = holder(&file);
+            return Err(LockError::Busy(path, pid));
+        }
+        Err(TryLockError::Error(e)) => return Err(LockError::Io(path, e)),
     }
-    Ok(Some(Lock { _file: file }))
+    // Ours now: say who holds it (a run that writes; a noop run leaves the state directory
+    // as it is). Best effort: the lock is the flock, not the text.
+    let wrote_pid = create
+        && file.set_len(0).is_ok()
+        && std::os::unix::fs::FileExt::write_all_at(
+            &file,
+            format!("{}\n", std::process::id()).as_bytes(),
+            0,
+        )
+        .is_ok();
+    Ok(Some(Lock { file, wrote_pid }))
+}
+
+/// The pid a lock's holder wrote in it.
+fn holder(mut file: &File) -> Option<u32> {
+    let mut text = String::new();
+    // A pid is a few digits: a bigger file is not one fleet wrote.
+    (&mut file).take(32).read_to_string(&mut text).ok()?;
+    // A pid a run wrote and did not take back (it was killed) names no live process.
+    let pid: u32 = text.trim().parse().ok()?;
+    Path::new("/proc")
+        .join(pid.to_string())
+        .exists()
+        .then_some(pid)
 }
 
 /// `STATE/unfinished`: present while a run (or a restore) may have temp files beside the
@@ -247,6 +314,100 @@ pub fn save_report(state: &Path, started: &str, json: &str) -> io::Result<PathBu
     let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), rustix::fs::AtFlags::empty());
     write_new_in(dir.as_fd(), &tmp, &file, json.as_bytes(), false)?;
     Ok(shown(&state.join("reports").join(file)))
+}
+
+/// How a report's file name sorts: its time, without the `Z` and `.json` (a time whose
+/// microseconds are 0 is written without them, and must still sort before the same second's
+/// later runs).
+fn report_key(name: &str) -> &str {
+    name.trim_end_matches(".json").trim_end_matches('Z')
+}
+
+/// Whether `name` is a saved report's file name (`<time>.json`; not a temporary file).
+fn is_report_name(name: &str) -> bool {
+    name.ends_with(".json") && !name.starts_with('.') && name.len() > ".json".len()
+}
+
+/// The saved reports' file names in `STATE/reports/`, oldest first; `None` when there is no
+/// state directory or no `reports/` in it. Never through a link.
+pub fn report_names(state: &Path) -> io::Result<Option<Vec<String>>> {
+    let sd = match open_dir_nofollow(state, false, 0o755) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let dir = match sub_dir(sd.as_fd(), "reports".as_ref(), false, 0o700) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("{}: {e}", shown(&state.join("reports")).display()),
+            ))
+        }
+    };
+    // `O_PATH` handles cannot be read: the listing opens the directory itself, no link.
+    let listing = rustix::fs::openat(
+        &dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&listing)? {
+        let entry = entry?;
+        if let Ok(name) = entry.file_name().to_str() {
+            if is_report_name(name) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names.sort_by(|a, b| report_key(a).cmp(report_key(b)).then(a.cmp(b)));
+    Ok(Some(names))
+}
+
+/// The bytes of the saved report `STATE/reports/<name>` (a name from [`report_names`]),
+/// never through a link, at most [`MAX_REPORT_BYTES`].
+pub fn read_report(state: &Path, name: &str) -> io::Result<Vec<u8>> {
+    if !is_report_name(name) || name.contains('/') {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    let sd = open_dir_nofollow(state, false, 0o755)?;
+    let dir = sub_dir(sd.as_fd(), "reports".as_ref(), false, 0o700)?;
+    let f = open_in(dir.as_fd(), name, OFlags::RDONLY | OFlags::NONBLOCK, 0)?;
+    let mut bytes = Vec::new();
+    f.take(MAX_REPORT_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_REPORT_BYTES {
+        return Err(io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_REPORT_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The largest saved report read back (a run of a million resources stays well below).
+const MAX_REPORT_BYTES: u64 = 1 << 30;
+
+/// Removes the oldest saved reports beyond the newest `keep`; returns how many it removed.
+/// No state directory or no `reports/` is nothing to do.
+pub fn prune_reports(state: &Path, keep: usize) -> io::Result<usize> {
+    let Some(names) = report_names(state)? else {
+        return Ok(0);
+    };
+    let excess = names.len().saturating_sub(keep);
+    if excess == 0 {
+        return Ok(0);
+    }
+    let sd = open_dir_nofollow(state, false, 0o755)?;
+    let dir = sub_dir(sd.as_fd(), "reports".as_ref(), false, 0o700)?;
+    for name in &names[..excess] {
+        match rustix::fs::unlinkat(&dir, name.as_str(), rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(excess)
 }
 
 /// One backed-up version of a file.
@@ -436,5 +597,32 @@ mod tests {
             assert_eq!(backups.read(&sha256_hex(&bytes)).unwrap(), bytes);
             assert_eq!(backups.list().unwrap().len(), 8);
         }
+    }
+
+    #[test]
+    fn reports_sort_by_time_and_prune_keeps_the_newest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = tmp.path().join("state");
+        assert_eq!(report_names(&state).unwrap(), None);
+        // Saved out of order; a time whose microseconds are 0 has none written.
+        for t in [
+            "2026-01-01T00:00:01Z",
+            "2026-01-01T00:00:00.500000Z",
+            "2026-01-01T00:00:00Z",
+        ] {
+            save_report(&state, t, "{}").unwrap();
+        }
+        std::fs::write(state.join("reports/.x.json.tmp"), "").unwrap();
+        let want = [
+            "2026-01-01T000000Z.json",
+            "2026-01-01T000000.500000Z.json",
+            "2026-01-01T000001Z.json",
+        ];
+        assert_eq!(report_names(&state).unwrap().unwrap(), want);
+        assert_eq!(read_report(&state, want[0]).unwrap(), b"{}");
+        assert!(read_report(&state, "../x.json").is_err());
+        assert_eq!(prune_reports(&state, 2).unwrap(), 1);
+        assert_eq!(report_names(&state).unwrap().unwrap(), want[1..]);
+        assert_eq!(prune_reports(&state, 2).unwrap(), 0);
     }
 }

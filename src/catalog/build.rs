@@ -33,9 +33,144 @@ pub(crate) fn build(
     for res in &mut catalog.resources {
         attach_content(res, sources, store, opts, &mut diags);
     }
+    unknown_groups(&catalog, &eval.fact_groups, sources, &mut diags);
     let relations = std::mem::take(&mut eval.relations);
     catalog.edges = super::relate::relations(&eval, relations, &catalog, &resolved, &mut diags);
     (catalog, diags)
+}
+
+/// Groups every Debian system has (base-passwd's static groups, and those its base packages
+/// and systemd add); a user's `groups` may name these without managing them.
+const SYSTEM_GROUPS: &[&str] = &[
+    "root",
+    "daemon",
+    "bin",
+    "sys",
+    "adm",
+    "tty",
+    "disk",
+    "lp",
+    "mail",
+    "news",
+    "uucp",
+    "man",
+    "proxy",
+    "kmem",
+    "dialout",
+    "fax",
+    "voice",
+    "cdrom",
+    "floppy",
+    "tape",
+    "sudo",
+    "audio",
+    "dip",
+    "www-data",
+    "backup",
+    "operator",
+    "list",
+    "irc",
+    "src",
+    "shadow",
+    "utmp",
+    "video",
+    "sasl",
+    "plugdev",
+    "staff",
+    "games",
+    "users",
+    "nogroup",
+    "input",
+    "kvm",
+    "render",
+    "netdev",
+    "crontab",
+    "messagebus",
+    "ssh",
+    "_ssh",
+    "systemd-journal",
+    "systemd-network",
+    "systemd-resolve",
+    "systemd-timesync",
+    "wheel",
+];
+
+/// The lint `unknown-group`: a user's `groups` entry that the catalog does not manage (a
+/// `group` not `absent`, or the private group `useradd` makes for a managed user without
+/// `gid`), that the node's facts do not list (`$facts.groups`) and that is not a well-known
+/// system group ([`SYSTEM_GROUPS`]) — `useradd -G` fails
+/// on it at apply. A warning: a package may create the group (`docker.io` makes `docker`).
+/// Numeric entries (gids) are left alone.
+fn unknown_groups(
+    catalog: &Catalog,
+    fact_groups: &[String],
+    sources: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let absent =
+        |r: &Resource| r.params.get("ensure").and_then(|a| a.value.as_str()) == Some("absent");
+    let mut known: FxHashSet<&str> = SYSTEM_GROUPS.iter().copied().collect();
+    known.extend(fact_groups.iter().map(String::as_str));
+    for r in catalog.resources.iter().filter(|r| !absent(r)) {
+        match r.kind.as_str() {
+            "group" => {
+                known.insert(&r.title);
+            }
+            "user" if !r.params.contains_key("gid") => {
+                known.insert(&r.title);
+            }
+            _ => {}
+        }
+    }
+    for r in catalog.resources.iter().filter(|r| r.kind == "user") {
+        let Some(attr) = r.params.get("groups") else {
+            continue;
+        };
+        let names: Vec<&str> = match &attr.value {
+            Value::Str(s) => vec![&**s],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => continue,
+        };
+        for name in names {
+            if known.contains(name) || name.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let mut candidates: Vec<&str> = known.iter().copied().collect();
+            candidates.sort_unstable();
+            // At the name's string when the value is written as a literal, else the value.
+            let whole = attr.value_span();
+            let span = ((whole.file.0 as usize) < sources.len())
+                .then(|| sources.slice(whole))
+                .and_then(|text| {
+                    let at = text
+                        .find(&format!("\"{name}\""))
+                        .or_else(|| text.find(&format!("'{name}'")))?;
+                    let start = whole.start as usize + at;
+                    Some(crate::source::Span::new(
+                        whole.file,
+                        start,
+                        start + name.len() + 2,
+                    ))
+                })
+                .unwrap_or(whole);
+            let d = Diagnostic::warning(
+                "unknown-group",
+                span,
+                format!(
+                    "user `{}` joins group `{name}`: not managed here, not a well-known system group, not in `$facts.groups`",
+                    r.title
+                ),
+            )
+            .with_primary(format!("`{name}` is not known"));
+            let d = match crate::diag::suggest::closest(name, candidates) {
+                Some(c) => d.with_help(format!("did you mean `{c}`?")),
+                None => d.with_help(format!(
+                    "declare it (`group \"{name}\" {{}}`), or ignore this if a package creates it"
+                )),
+            };
+            diags.push(d);
+        }
+    }
 }
 
 /// Which catalog resource each declaration became, plus what reference resolution needs.
@@ -404,9 +539,6 @@ fn attach_content(
         return;
     }
     if let Some(repo) = res.params.get("repo").cloned() {
-        if !opts.load_content {
-            return;
-        }
         let url = repo.value.as_str().unwrap_or_default().to_string();
         let local = match content::locate(&url, repo.value_span(), sources, opts) {
             Located::Found(p) => Some(p),
@@ -418,6 +550,29 @@ fn attach_content(
             .and_then(|r| r.value.as_str())
             .unwrap_or("HEAD")
             .to_string();
+        let git_problem = |e: GitError| match e {
+            GitError::Repo(why) => Diagnostic::error(
+                "source-not-found",
+                repo.value_span(),
+                format!("repository `{url}` cannot be read: {why}"),
+            )
+            .with_primary("not a readable git repository"),
+            GitError::Revision(why) => Diagnostic::error(
+                "invalid-value",
+                revision
+                    .as_ref()
+                    .map_or(repo.value_span(), |r| r.value_span()),
+                format!("revision `{rev}` not found: {why}"),
+            )
+            .with_primary("no such branch, tag or commit"),
+        };
+        if !opts.load_content {
+            // `check` exports nothing, but resolves the revision where it can offline.
+            if let Err(e) = content::verify_revision(&url, local.as_deref(), &rev) {
+                diags.push(git_problem(e));
+            }
+            return;
+        }
         match content::git_export(&url, local.as_deref(), &rev) {
             Ok((commit, tar)) => {
                 // Shared with the export cache, not copied.
@@ -428,24 +583,7 @@ fn attach_content(
                 res.params.insert("commit", at(&repo, commit));
                 res.params.insert("content_sha256", at(&repo, sha));
             }
-            Err(GitError::Repo(why)) => diags.push(
-                Diagnostic::error(
-                    "source-not-found",
-                    repo.value_span(),
-                    format!("repository `{url}` cannot be read: {why}"),
-                )
-                .with_primary("not a readable git repository"),
-            ),
-            Err(GitError::Revision(why)) => diags.push(
-                Diagnostic::error(
-                    "invalid-value",
-                    revision
-                        .as_ref()
-                        .map_or(repo.value_span(), |r| r.value_span()),
-                    format!("revision `{rev}` not found: {why}"),
-                )
-                .with_primary("no such branch, tag or commit"),
-            ),
+            Err(e) => diags.push(git_problem(e)),
         }
     }
     if let Some(seed) = version_seed {

@@ -336,6 +336,40 @@ pub(crate) fn git_export(
     Ok((commit, tar))
 }
 
+/// What `fleet check` can tell of `revision` without exporting it, with the `rev_parse` compile
+/// uses: in the repository's directory when it is on this machine (`local`, or the path of a
+/// `file://` URL). A repository that would need the network is not asked (Ok): check stays
+/// offline. Lookups that succeeded are remembered for the process (one per repository and
+/// revision, not one per node); failures are asked again, so a fixed repository is seen.
+pub(crate) fn verify_revision(
+    repo: &str,
+    local: Option<&Path>,
+    revision: &str,
+) -> Result<(), GitError> {
+    let url_path;
+    let dir = match (local, repo.strip_prefix("file://")) {
+        (Some(dir), _) => dir,
+        (None, Some(p)) if Path::new(p).exists() => {
+            url_path = PathBuf::from(p);
+            &url_path
+        }
+        (None, _) if !looks_like_url(repo) => {
+            return Err(GitError::Repo(format!("`{repo}` does not exist")));
+        }
+        (None, _) => return Ok(()),
+    };
+    type Verified = Mutex<std::collections::HashSet<(PathBuf, String)>>;
+    static VERIFIED: OnceLock<Verified> = OnceLock::new();
+    let key = (dir.to_path_buf(), revision.to_string());
+    let verified = VERIFIED.get_or_init(Default::default);
+    if verified.lock().expect("cache lock").contains(&key) {
+        return Ok(());
+    }
+    rev_parse(dir, repo, revision)?;
+    verified.lock().expect("cache lock").insert(key);
+    Ok(())
+}
+
 /// Exports already made by this process, by (repo, commit): a commit's tree never changes, and
 /// `compile --all` would otherwise export it once per node.
 type ExportCache = Mutex<HashMap<(String, String), Arc<Vec<u8>>>>;

@@ -11,7 +11,8 @@ pub const FORMAT: u32 = 1;
 pub struct CatalogDoc {
     pub format: u32,
     pub node: String,
-    /// `sha256:<hex>` of the canonical JSON of this document with `version` empty.
+    /// `sha256:<hex>` of the canonical JSON of this document with `version` empty and
+    /// without the resources' `source` (what the node will do, not where it was written).
     pub version: String,
     pub resources: Vec<ResourceDoc>,
     pub edges: Vec<EdgeDoc>,
@@ -116,12 +117,14 @@ pub fn reference(kind: &str, title: &str) -> String {
 }
 
 impl CatalogDoc {
-    /// Sets `version` from the canonical JSON of the document with `version` empty.
+    /// Sets `version` from the canonical JSON of the document with `version` empty and the
+    /// resources' `source` left out: moving a comment or a blank line changes the sources,
+    /// not what the node does, so it leaves the version alone.
     pub fn seal(&mut self) {
         self.version.clear();
         // Hashed as it is serialised: a large catalog's canonical JSON is never held whole.
         let mut hasher = HashWriter::new();
-        serde_json::to_writer(&mut hasher, self).expect("catalog serialises");
+        serde_json::to_writer(&mut hasher, &Hashed(self)).expect("catalog serialises");
         self.version = hasher.version();
     }
 
@@ -154,6 +157,56 @@ impl CatalogDoc {
             return Err(format!("catalog format {} is not supported", doc.format));
         }
         Ok(doc)
+    }
+}
+
+/// What `version` hashes: the document's fields in order, each resource without `source`.
+/// (wire.rs writes the same bytes straight from a `Catalog`.)
+struct Hashed<'a>(&'a CatalogDoc);
+
+/// A resource as hashed: `ResourceDoc`'s fields but `source`.
+struct HashedResource<'a>(&'a ResourceDoc);
+
+impl Serialize for Hashed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeSeq, SerializeStruct};
+        struct Resources<'a>(&'a [ResourceDoc]);
+        impl Serialize for Resources<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.len()))?;
+                for r in self.0 {
+                    seq.serialize_element(&HashedResource(r))?;
+                }
+                seq.end()
+            }
+        }
+        let d = self.0;
+        let mut st = s.serialize_struct("CatalogDoc", 6)?;
+        st.serialize_field("format", &d.format)?;
+        st.serialize_field("node", &d.node)?;
+        st.serialize_field("version", &d.version)?;
+        st.serialize_field("resources", &Resources(&d.resources))?;
+        st.serialize_field("edges", &d.edges)?;
+        if let Some(p) = &d.provision {
+            st.serialize_field("provision", p)?;
+        }
+        st.end()
+    }
+}
+
+impl Serialize for HashedResource<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let r = self.0;
+        let mut st = s.serialize_struct("ResourceDoc", 5)?;
+        st.serialize_field("type", &r.kind)?;
+        st.serialize_field("title", &r.title)?;
+        if let Some(label) = &r.label {
+            st.serialize_field("label", label)?;
+        }
+        st.serialize_field("params", &r.params)?;
+        st.serialize_field("tags", &r.tags)?;
+        st.end()
     }
 }
 

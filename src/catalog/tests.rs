@@ -117,7 +117,9 @@ fn wrong_value_types() {
         [
             ("invalid-value", 1, 24),
             ("invalid-value", 1, 40),
-            ("invalid-value", 3, 32)
+            ("invalid-value", 3, 32),
+            // `g` is no group the catalog manages, nor a system group.
+            ("unknown-group", 3, 21)
         ]
     );
     assert!(d[0].message.contains("expects Bool"), "{}", d[0].message);
@@ -143,7 +145,12 @@ fn content_and_source_together_at_the_second() {
     let (c, d) = build_with(f.eval.clone(), &f.sources, &ContentStore::new(), &opts);
     assert_eq!(
         f.positions(&d),
-        [("invalid-value", 1, 37), ("invalid-value", 2, 57)]
+        [
+            ("invalid-value", 1, 37),
+            ("invalid-value", 2, 57),
+            // Check, as compile, finds that the `repo` kept does not exist.
+            ("source-not-found", 2, 39)
+        ]
     );
     assert!(!c.resources[0].params.contains_key("source"));
 }

@@ -180,6 +180,15 @@ pub(crate) fn check(
             diags.push(*d);
             continue;
         }
+        if let Err(d) = check_bounds(ty.name, name, &attr) {
+            diags.push(*d);
+            continue;
+        }
+        if let (AttrKind::EnumOrVersion(keywords), Some(s)) = (spec.kind, attr.value.as_str()) {
+            if !keywords.contains(&s) && !s.bytes().any(|b| b.is_ascii_digit()) {
+                diags.push(version_without_digit(name, s, keywords, &attr));
+            }
+        }
         // Metaparameters (`noop`, `alias`) are checked but, as CLI.md says, not params.
         if !schema::is_metaparam(name) {
             params.insert(*name, attr);
@@ -254,7 +263,45 @@ pub(crate) fn check(
                 );
             }
         }
+        "package" => {
+            let dpkg = decl
+                .params
+                .get("provider")
+                .filter(|a| a.value.as_str() == Some("dpkg"));
+            let ensure = decl.params.get("ensure").and_then(|a| a.value.as_str());
+            let removes = matches!(ensure, Some("absent" | "purged"));
+            if let (Some(provider), false, false) = (dpkg, removes, is_set(decl, "source")) {
+                diags.push(
+                    Diagnostic::error(
+                        "invalid-value",
+                        provider.value_span(),
+                        format!(
+                            "package `{}` uses `provider = dpkg` without a `source`",
+                            decl.title
+                        ),
+                    )
+                    .with_primary("dpkg installs from a .deb file")
+                    .with_help("add `source = \"/path/to/package.deb\"`, or use `provider = apt`"),
+                );
+            }
+        }
         "exec" => {
+            if let Some(c) = decl.params.get("creates") {
+                if let Some(path) = c.value.as_str().filter(|p| !p.starts_with('/')) {
+                    diags.push(
+                        Diagnostic::error(
+                            "invalid-value",
+                            c.value_span(),
+                            format!("`creates` must be an absolute path, not `{path}`"),
+                        )
+                        .with_primary("a relative path")
+                        .with_help(format!(
+                            "write it from the root: \"/{}\" (the command's `cwd` does not apply to `creates`)",
+                            path.trim_start_matches("./")
+                        )),
+                    );
+                }
+            }
             let guarded = ["creates", "onlyif", "unless"]
                 .iter()
                 .any(|g| is_set(decl, g))
@@ -379,6 +426,51 @@ fn check_release(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// Ints that cannot be negative: a `uid` or `gid` (`useradd` refuses them) and an exec's
+/// `timeout` (seconds; 0 means no limit).
+fn check_bounds(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic>> {
+    let Value::Int(n) = attr.value else {
+        return Ok(());
+    };
+    let (what, help) = match (ty, name) {
+        ("user" | "group", "uid" | "gid") => (
+            format!("`{name}` must not be negative, not {n}"),
+            "ids are 0 or more; leave it out to let the system pick one",
+        ),
+        ("exec", "timeout") => (
+            format!("`timeout` must not be negative, not {n}"),
+            "give seconds (300 by default), or 0 for no limit",
+        ),
+        _ => return Ok(()),
+    };
+    if n >= 0 {
+        return Ok(());
+    }
+    Err(Box::new(
+        Diagnostic::error("invalid-value", attr.value_span(), what)
+            .with_primary("a negative number")
+            .with_help(help),
+    ))
+}
+
+/// The lint for an `ensure` that is neither a keyword nor a version: a version has a digit,
+/// so `ensure = lastest` is a typo for a keyword rather than the version "lastest".
+fn version_without_digit(name: &str, s: &str, keywords: &[&str], attr: &Attr) -> Diagnostic {
+    let d = Diagnostic::warning(
+        "version-without-digit",
+        attr.value_span(),
+        format!("`{name} = {s}` is taken as a version, but a version has a digit"),
+    )
+    .with_primary("not a keyword, and no digit");
+    match suggest::closest(s, keywords.iter().copied()) {
+        Some(k) => d.with_help(format!("did you mean `{k}`?")),
+        None => d.with_help(format!(
+            "use one of {}, or a version such as \"1.2.3-1\"",
+            keywords.join(", ")
+        )),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Catalog JSON (json.rs's format) written straight from a `&Catalog`, without a `CatalogDoc`.
 //!
 //! `fleet compile` uses this; neither a document nor its text is ever held whole. The
-//! `version` is the sha256 of the compact JSON with `version` empty, and comes before the
+//! `version` is the sha256 of the compact JSON with `version` empty and without the
+//! resources' `source` (json.rs's `seal`: the pretty text carries them), and comes before the
 //! resources in the pretty text, so the catalog is written twice: compact into the sha256 and
 //! pretty into the output. Into a file both go in one pass (reading the catalog's strings from
 //! memory once: that, not the writing, is most of the cost), the pretty text with a
@@ -277,14 +278,33 @@ impl<P: Write, C: Write> JsonWriter<P, C> {
                     Ok(())
                 })
             })?;
-            w.field(false, "source", |w| {
-                w.object(|w| {
-                    w.field(true, "file", |w| w.string(file))?;
-                    w.field(false, "line", |w| w.uint(line as u64))?;
-                    w.field(false, "column", |w| w.uint(column as u64))
-                })
-            })
+            w.source(file, line, column)
         })
+    }
+
+    /// A resource's `source` field, into the pretty text only: the version does not hash
+    /// where a resource was written (json.rs's `seal`).
+    fn source(&mut self, file: &str, line: usize, column: usize) -> io::Result<()> {
+        let (p, f) = (&mut self.pretty, &mut self.pretty_format);
+        let key = |p: &mut Counted<P>, f: &mut PrettyFormatter, first: bool, key: &str| {
+            f.begin_object_key(p, first)?;
+            serde_json::to_writer(&mut *p, key).map_err(io::Error::from)?;
+            f.end_object_key(p)?;
+            f.begin_object_value(p)
+        };
+        key(p, f, false, "source")?;
+        f.begin_object(p)?;
+        key(p, f, true, "file")?;
+        serde_json::to_writer(&mut *p, file).map_err(io::Error::from)?;
+        f.end_object_value(p)?;
+        key(p, f, false, "line")?;
+        f.write_u64(p, line as u64)?;
+        f.end_object_value(p)?;
+        key(p, f, false, "column")?;
+        f.write_u64(p, column as u64)?;
+        f.end_object_value(p)?;
+        f.end_object(p)?;
+        f.end_object_value(p)
     }
 
     /// A resource's `params`: each attribute's value.
@@ -477,6 +497,12 @@ mod tests {
         let mut out = Vec::new();
         let version = write_pretty(catalog, sources, &mut out).unwrap();
         assert_eq!(version, doc.version, "{what}: version");
+        let mut resealed = doc.clone();
+        resealed.seal();
+        assert_eq!(
+            resealed.version, doc.version,
+            "{what}: version as `seal` hashes"
+        );
         let streamed = String::from_utf8(out).unwrap();
         let expected = doc.to_pretty();
         if streamed != expected {

@@ -39,13 +39,16 @@ pub enum BackupAction {
 pub fn run(args: BackupArgs) -> ExitStatus {
     let root = match super::root_arg(args.root.as_deref()) {
         Ok(r) => r,
-        Err(status) => return status,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return ExitStatus::Usage;
+        }
     };
     let create = matches!(args.action, BackupAction::Restore { .. });
     let state_dir = match super::apply::state_dir(&root, args.state_dir.as_deref(), create) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("fleet: {e}");
+            eprintln!("error: {e}");
             return ExitStatus::Errors;
         }
     };
@@ -55,7 +58,7 @@ pub fn run(args: BackupArgs) -> ExitStatus {
             let entries = match backups.list() {
                 Ok(e) => e,
                 Err(e) => {
-                    eprintln!("fleet: cannot read backups: {e}");
+                    eprintln!("error: cannot read backups: {e}");
                     return ExitStatus::Errors;
                 }
             };
@@ -77,13 +80,13 @@ pub fn run(args: BackupArgs) -> ExitStatus {
         }
         BackupAction::Restore { path, at } => {
             if let Some(Err(e)) = at.as_deref().map(crate::apply::time::parse_at) {
-                eprintln!("fleet: --at: {e}");
+                eprintln!("error: --at: {e}");
                 return ExitStatus::Usage;
             }
             let _lock = match state::lock(&state_dir, true, true) {
                 Ok(l) => l,
                 Err(e) => {
-                    eprintln!("fleet: {e}");
+                    eprintln!("error: {e}");
                     return ExitStatus::Errors;
                 }
             };
@@ -96,7 +99,7 @@ pub fn run(args: BackupArgs) -> ExitStatus {
                     ExitStatus::Ok
                 }
                 Err(e) => {
-                    eprintln!("fleet: {e}");
+                    eprintln!("error: {e}");
                     ExitStatus::Errors
                 }
             }

@@ -31,12 +31,19 @@ pub fn run(args: FmtArgs) -> ExitStatus {
                 let diags = vec![crate::program::not_utf8(id, &name, &e)];
                 output::report_to_stderr(&diags, &sources, &name);
                 output::command_error(&format!("{name} not formatted: it has syntax errors"));
-                status = ExitStatus::Errors;
+                status = status.worst(ExitStatus::Errors);
                 continue;
             }
             Err(e) => {
                 output::command_error(&format!("cannot read {name}: {e}"));
-                status = ExitStatus::Errors;
+                // A file that is not there is a bad invocation (2), as for `check`; an
+                // unreadable one is an error (1). The highest status wins.
+                let code = if e.kind() == std::io::ErrorKind::NotFound {
+                    ExitStatus::Usage
+                } else {
+                    ExitStatus::Errors
+                };
+                status = status.worst(code);
                 continue;
             }
         };
@@ -49,22 +56,22 @@ pub fn run(args: FmtArgs) -> ExitStatus {
                     if !output::stdout(&format!("{name}\n")) {
                         return ExitStatus::Errors;
                     }
-                    status = ExitStatus::Errors;
+                    status = status.worst(ExitStatus::Errors);
                 } else if let Err(e) = std::fs::write(path, formatted) {
                     output::command_error(&format!("cannot write {name}: {e}"));
-                    status = ExitStatus::Errors;
+                    status = status.worst(ExitStatus::Errors);
                 }
             }
             Err(FmtError::Syntax(diags)) => {
                 output::report_to_stderr(&diags, &sources, &name);
                 output::command_error(&format!("{name} not formatted: it has syntax errors"));
-                status = ExitStatus::Errors;
+                status = status.worst(ExitStatus::Errors);
             }
             Err(FmtError::Changed(why)) => {
                 output::command_error(&format!(
                     "{name} not formatted: {why} (a bug in fleet fmt; the file is unchanged)"
                 ));
-                status = ExitStatus::Errors;
+                status = status.worst(ExitStatus::Errors);
             }
         }
     }

@@ -24,6 +24,7 @@ pub mod init;
 pub mod lsp;
 pub mod output;
 pub mod release;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 
@@ -73,6 +74,16 @@ impl ExitStatus {
         }
     }
 
+    /// Of two statuses, the one with the higher code (a command that goes on after a
+    /// problem ends with its worst one).
+    pub fn worst(self, other: ExitStatus) -> ExitStatus {
+        if other.code() > self.code() {
+            other
+        } else {
+            self
+        }
+    }
+
     /// [`Errors`](ExitStatus::Errors) when `failed`, else [`Ok`](ExitStatus::Ok).
     pub fn failed_if(failed: bool) -> ExitStatus {
         if failed {
@@ -89,14 +100,11 @@ impl From<ExitStatus> for std::process::ExitCode {
     }
 }
 
-/// `--root DIR` of `apply` and `backup` (the host when not given); a root that cannot be
-/// used is a bad invocation, reported here.
-pub fn root_arg(dir: Option<&Path>) -> Result<Root, ExitStatus> {
+/// `--root DIR` of `apply` and `backup` (the host when not given). A root that cannot be
+/// used is a bad invocation ([`ExitStatus::Usage`]); the message says why.
+pub fn root_arg(dir: Option<&Path>) -> Result<Root, String> {
     match dir {
-        Some(d) => Root::new(d).map_err(|e| {
-            eprintln!("fleet: --root {}: {e}", d.display());
-            ExitStatus::Usage
-        }),
+        Some(d) => Root::new(d).map_err(|e| format!("--root {}: {e}", d.display())),
         None => Ok(Root::host()),
     }
 }
@@ -137,6 +145,8 @@ pub enum Command {
     Facts(facts::FactsArgs),
     /// List or restore the file contents fleet replaced or removed.
     Backup(backup::BackupArgs),
+    /// List and show the reports `fleet apply` saved in the state directory.
+    Report(report::Args),
     /// Compare catalogs: `catalog diff A.json B.json`, or `--node NAME REV1 REV2` of git.
     Catalog(catalog::CatalogArgs),
     /// Create a site skeleton (or with --module, a module); never overwrites.
@@ -211,6 +221,7 @@ pub fn main() -> ExitStatus {
         Command::Apply(args) => apply::run(args),
         Command::Facts(args) => facts::run(args),
         Command::Backup(args) => backup::run(args),
+        Command::Report(args) => report::run(args),
         Command::Catalog(args) => catalog::run(args),
         Command::Init(args) => init::run(args),
         Command::Doc(args) => doc::run(args),
@@ -235,7 +246,7 @@ pub(crate) fn out(text: &str) {
     let mut o = std::io::stdout().lock();
     if let Err(e) = o.write_all(text.as_bytes()).and_then(|_| o.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("fleet: cannot write output: {e}");
+            eprintln!("error: cannot write output: {e}");
         }
     }
 }
@@ -292,6 +303,8 @@ mod tests {
         assert_eq!(ExitStatus::detailed(true, true), ChangesAndFailures);
         assert_eq!(ExitStatus::failed_if(true), Errors);
         assert_eq!(ExitStatus::failed_if(false), Ok);
+        assert_eq!(Ok.worst(Errors).worst(Usage).worst(Errors), Usage);
+        assert_eq!(Errors.worst(Ok), Errors);
     }
 
     #[test]

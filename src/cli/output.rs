@@ -23,10 +23,10 @@ pub fn stderr(text: &str) {
     let _ = err.flush();
 }
 
-/// `fleet: error: …` for problems of the command itself (bad invocation, unwritable output),
+/// `error: …` for problems of the command itself (bad invocation, unwritable output),
 /// not of the manifests.
 pub fn command_error(message: &str) {
-    stderr(&format!("fleet: error: {message}\n"));
+    stderr(&format!("error: {message}\n"));
 }
 
 /// How reports look on this stderr: colour only on a terminal with `NO_COLOR` unset (and
@@ -34,12 +34,27 @@ pub fn command_error(message: &str) {
 /// logs and golden files are plain).
 pub fn stderr_style() -> RenderOptions {
     let tty = io::stderr().is_terminal();
-    let no_color = std::env::var_os("NO_COLOR").is_some()
-        || std::env::var_os("TERM").is_some_and(|t| t == "dumb");
     RenderOptions {
-        color: tty && !no_color,
+        color: tty && colour_allowed(),
         ascii: !tty,
     }
+}
+
+/// Whether stdout takes colour: a terminal, `NO_COLOR` unset (any value turns colour off)
+/// and `TERM` not `dumb` (CLI.md: colour only on a terminal, never with `NO_COLOR` or a pipe).
+pub fn stdout_color() -> bool {
+    io::stdout().is_terminal() && colour_allowed()
+}
+
+/// Whether stderr takes a progress line (drawn over itself with `\r` and `ESC[K`): a
+/// terminal, never a pipe or a file, and not one with `TERM=dumb`.
+pub fn stderr_takes_progress() -> bool {
+    io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
+/// `NO_COLOR` unset and `TERM` not `dumb`.
+fn colour_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// Counts of errors and warnings.

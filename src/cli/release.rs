@@ -21,6 +21,9 @@ pub enum Command {
         /// Take PATH under this sandbox root.
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
+        /// `text` (one line per release) or `json` (one object per release and line).
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
     },
     /// Point `current` at the previous release (or `--to ID`) and delete the one that was current.
     Rollback {
@@ -37,31 +40,18 @@ pub enum Command {
 
 pub fn run(args: Args) -> ExitStatus {
     let result = match &args.command {
-        Command::List { path, root } => release::list(path, root.as_deref()).map(|infos| {
-            let mut text = String::new();
-            if infos.is_empty() {
-                text.push_str(&format!("no releases under {}\n", path.display()));
+        Command::List { path, root, format } => match release::list(path, root.as_deref()) {
+            Ok(infos) if infos.is_empty() => {
+                let shown = release::host_path(root.as_deref(), path);
+                Err(release::Error::Spec(format!(
+                    "no releases under {}",
+                    shown.display()
+                )))
             }
-            let width = infos.iter().map(|i| i.id.len()).max().unwrap_or(0);
-            for i in &infos {
-                let deployed = i
-                    .deployed
-                    .as_deref()
-                    .map(|d| format!("{}Z", &d[..d.len().min(19)]))
-                    .unwrap_or_else(|| "-".into());
-                let source = match (&i.commit, &i.content_sha256) {
-                    (Some(c), _) => format!("commit {c}"),
-                    (None, Some(s)) => format!("sha256 {s}"),
-                    (None, None) => "-".into(),
-                };
-                text.push_str(&format!(
-                    "{} {:width$}  {deployed}  {source}\n",
-                    if i.current { '*' } else { ' ' },
-                    i.id,
-                ));
-            }
-            text
-        }),
+            Ok(infos) if format == "json" => Ok(list_json(&infos)),
+            Ok(infos) => Ok(list_text(&infos)),
+            Err(e) => Err(e),
+        },
         Command::Rollback { path, to, root } => {
             release::rollback(path, root.as_deref(), to.as_deref()).map(|r| {
                 format!(
@@ -86,4 +76,44 @@ pub fn run(args: Args) -> ExitStatus {
             ExitStatus::Errors
         }
     }
+}
+
+/// One JSON object per release and line, newest first (CLI.md's JSON-lines style).
+fn list_json(infos: &[release::ReleaseInfo]) -> String {
+    let mut text = String::new();
+    for i in infos {
+        let v = serde_json::json!({
+            "id": i.id,
+            "current": i.current,
+            "seq": i.seq,
+            "deployed": i.deployed,
+            "content_sha256": i.content_sha256,
+            "commit": i.commit,
+        });
+        text.push_str(&format!("{v}\n"));
+    }
+    text
+}
+
+fn list_text(infos: &[release::ReleaseInfo]) -> String {
+    let mut text = String::new();
+    let width = infos.iter().map(|i| i.id.len()).max().unwrap_or(0);
+    for i in infos {
+        let deployed = i
+            .deployed
+            .as_deref()
+            .map(|d| format!("{}Z", d.get(..19).unwrap_or(d)))
+            .unwrap_or_else(|| "-".into());
+        let source = match (&i.commit, &i.content_sha256) {
+            (Some(c), _) => format!("commit {c}"),
+            (None, Some(s)) => format!("sha256 {s}"),
+            (None, None) => "-".into(),
+        };
+        text.push_str(&format!(
+            "{} {:width$}  {deployed}  {source}\n",
+            if i.current { '*' } else { ' ' },
+            i.id,
+        ));
+    }
+    text
 }

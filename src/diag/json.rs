@@ -2,7 +2,10 @@
 //!
 //! Lines and columns are 1-based, counted in Unicode scalar values; ends are exclusive. A
 //! diagnostic without a span (`no-node`) names the main file and carries no position fields
-//! at all (`line`, `column`, `end_line`, `end_column` are omitted, never zero).
+//! at all (`line`, `column`, `end_line`, `end_column` are omitted, never zero). Beyond CLI.md's
+//! fields, `help` (a string) and `notes` (an array of strings) carry the `help:` and `note:`
+//! lines the text rendering shows; each is omitted when there is none, so a diagnostic
+//! without them is exactly CLI.md's example.
 
 use serde::Serialize;
 
@@ -19,6 +22,12 @@ pub struct DiagnosticJson {
     #[serde(flatten)]
     pub position: Option<Position>,
     pub labels: Vec<LabelJson>,
+    /// The `help:` line text shows, when there is one (omitted otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// The `note:` lines text shows, in order (omitted when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
 }
@@ -90,6 +99,8 @@ impl DiagnosticJson {
             file,
             position,
             labels,
+            help: diag.help.clone(),
+            notes: diag.notes.clone(),
             node: diag.node.clone(),
         }
     }
@@ -124,6 +135,26 @@ mod tests {
             line,
             r#"{"severity":"error","code":"duplicate-resource","message":"File[\"/etc/motd\"] is already declared","file":"site.fleet","line":7,"column":1,"end_line":7,"end_column":5,"labels":[{"file":"site.fleet","line":2,"column":1,"end_line":2,"end_column":5,"message":"first declared here"}],"node":"web01"}"#
         );
+    }
+
+    #[test]
+    fn help_and_notes_are_carried_and_omitted_when_absent() {
+        let text = "file \"/etc/motd\" { contnet = \"a\" }\n";
+        let mut sources = SourceMap::new();
+        let f = sources.add("a.fleet", "a.fleet", text.to_string());
+        let mut d = Diagnostic::error("unknown-attribute", Span::new(f, 19, 26), "no `contnet`");
+        d.help = Some("did you mean `content`?".into());
+        d.notes = vec!["file takes: content, ensure".into(), "second".into()];
+        let v: serde_json::Value = serde_json::from_str(&to_line(&d, &sources, "a.fleet")).unwrap();
+        assert_eq!(v["help"], "did you mean `content`?");
+        assert_eq!(
+            v["notes"],
+            serde_json::json!(["file takes: content, ensure", "second"])
+        );
+        d.help = None;
+        d.notes.clear();
+        let v: serde_json::Value = serde_json::from_str(&to_line(&d, &sources, "a.fleet")).unwrap();
+        assert!(v.get("help").is_none() && v.get("notes").is_none());
     }
 
     #[test]

@@ -102,6 +102,16 @@ pub(crate) struct Evaluator<'p> {
 
 impl<'p> Evaluator<'p> {
     fn new(program: &'p Program, index: &'p Index<'p>, node: &str, facts: Value) -> Evaluator<'p> {
+        let fact_groups = match &facts {
+            Value::Map(m) => match m.get("groups") {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|g| Some(g.as_str()?.to_string()))
+                    .collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
         let mut scopes = Scopes::default();
         scopes.top.insert(
             "facts".into(),
@@ -124,6 +134,7 @@ impl<'p> Evaluator<'p> {
             scopes,
             out: NodeEval {
                 node: node.to_string(),
+                fact_groups,
                 ..Default::default()
             },
             diags: Vec::new(),

@@ -23,6 +23,9 @@ pub struct NodeEval {
     pub provision: Option<IndexMap<String, Value>>,
     /// Where each `provision` value was written (for `duplicate-address`).
     pub provision_spans: Option<IndexMap<String, Span>>,
+    /// The group names the node's facts list (`$facts.groups`, an Array of Strings, when a
+    /// facts file has one): groups a user may join without the catalog managing them.
+    pub fact_groups: Vec<String>,
 }
 
 /// One attribute value with where it was written, and its name once in an [`AttrMap`]:

@@ -140,14 +140,36 @@ impl Evaluator<'_> {
                 "FLEET_MAX_VALUE_BYTES",
             )),
             Err(e) => {
-                self.diags.push(
-                    Diagnostic::error(
-                        "invalid-value",
-                        span,
-                        format!("template `{written}` failed: {}", describe(&e)),
-                    )
-                    .with_primary("rendered here"),
-                );
+                let mut d = Diagnostic::error(
+                    "invalid-value",
+                    span,
+                    format!("template `{written}` failed: {}", describe(&e)),
+                )
+                .with_primary("rendered here");
+                if e.kind() == minijinja::ErrorKind::UndefinedError {
+                    // Strict mode says only "undefined value": name the variable when it is a
+                    // top-level name the context does not have (not `facts.nope`).
+                    let mut missing: Vec<String> = tmpl
+                        .undeclared_variables(false)
+                        .into_iter()
+                        .filter(|n| !ctx.contains_key(n) && env.globals().all(|(g, _)| g != n))
+                        .collect();
+                    missing.sort();
+                    if let Some(name) = missing.first() {
+                        let line = e.line().map(|l| format!(" (template line {l})"));
+                        d.message = format!(
+                            "template `{written}` failed: undefined variable `{name}`{}",
+                            line.unwrap_or_default()
+                        );
+                        d = d.with_suggestion(name, ctx.keys().map(String::as_str));
+                        if d.help.is_none() {
+                            d = d.with_help(format!(
+                                "a template sees the variables in scope, the facts as `facts`, `node`, and the Map given to `template()`; `{name}` is none of them"
+                            ));
+                        }
+                    }
+                }
+                self.diags.push(d);
                 Err(Failed)
             }
         }

@@ -68,12 +68,12 @@ fn implicit_edges_of_compile_05() {
 #[test]
 fn users_groups_releases_and_numeric_ids() {
     let mut f = Fixture::new(
-        "user \"alice\" { uid = 2001, groups = [\"dba\", \"web\"] }\nfile \"/srv/shop\" { ensure = directory, owner = \"1000\", group = 50 }\ngroup \"dba\" { gid = 3000 }\nrelease \"shop\" { path = \"/srv/shop/\", source = \"/\", owner = \"alice\", group = \"dba\" }\n",
+        "user \"alice\" { uid = 2001, groups = [\"dba\", \"adm\"] }\nfile \"/srv/shop\" { ensure = directory, owner = \"1000\", group = 50 }\ngroup \"dba\" { gid = 3000 }\nrelease \"shop\" { path = \"/srv/shop/\", source = \"/\", owner = \"alice\", group = \"dba\" }\n",
     );
     f.res("user", "alice");
     f.attr("uid", Value::Int(2001)).attr(
         "groups",
-        Value::array(vec![Value::str("dba"), Value::str("web")]),
+        Value::array(vec![Value::str("dba"), Value::str("adm")]),
     );
     f.res("file", "/srv/shop");
     f.s("ensure", "directory")

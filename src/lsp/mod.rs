@@ -56,11 +56,11 @@ pub fn run_stdio() -> i32 {
     match (result, joined) {
         (Ok(()), Ok(())) => 0,
         (Err(e), _) => {
-            eprintln!("fleet lsp: {e}");
+            eprintln!("error: {e}");
             1
         }
         (_, Err(e)) => {
-            eprintln!("fleet lsp: {e}");
+            eprintln!("error: {e}");
             1
         }
     }

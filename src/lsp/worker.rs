@@ -59,6 +59,7 @@ const CODES_DESPITE_SYNTAX_ERRORS: &[&str] = &[
     "plaintext-password",
     "world-writable",
     "exec-without-guard",
+    "version-without-digit",
 ];
 
 /// Loads the program one buffer is checked as part of: the manifest that imports it (see

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::fs;
 use std::io::{self, Read, Seek};
+use std::os::fd::AsFd;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,6 +11,7 @@ use std::time::SystemTime;
 
 use super::meta::{self, MetaDoc, ReleaseInfo};
 use super::owner;
+use super::seed;
 use super::spec::{check_id, Ensure, Spec};
 use super::unpack::{no_symlink_parents, unpack};
 use super::{Env, Error, Hooks};
@@ -91,6 +93,14 @@ impl Layout {
         })
     }
 
+    /// Whether `shared/<path>` exists (resolved inside the root; a link there counts).
+    fn shared_exists(&self, path: &str) -> bool {
+        let rel = path.trim_end_matches('/');
+        self.root
+            .open(&format!("{}/shared/{rel}", self.at))
+            .is_ok_and(|r| r.lstat().is_ok())
+    }
+
     /// The deploy root as a path under the root, for messages and hooks.
     fn shown(&self) -> PathBuf {
         self.root.path().join(self.at.trim_start_matches('/'))
@@ -108,8 +118,9 @@ pub struct Plan {
     pub leftovers: Vec<PathBuf>,
     /// The content sha256 unpacked into a new `releases/<id>`; `None` when it exists already.
     pub unpack: Option<String>,
-    /// Shared paths linked into the new release.
-    pub link_shared: Vec<String>,
+    /// Shared paths linked into the new release (after an apply: with what happened in
+    /// `shared/`).
+    pub link_shared: Vec<SharedLink>,
     pub before_switch: Option<String>,
     /// `current` moves to `releases/<id>`.
     pub switch: Option<Switch>,
@@ -118,6 +129,29 @@ pub struct Plan {
     pub prune: Vec<String>,
     /// `ensure = absent`.
     pub remove: Option<Removal>,
+}
+
+/// A shared path linked into a new release, and what its `shared/` entry was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedLink {
+    /// As written in the spec (a trailing `/` kept).
+    pub path: String,
+    pub shared: Shared,
+}
+
+/// What became of a shared path's entry in `shared/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shared {
+    /// Planned only (a noop): whether the entry exists in `shared/` already (then it is
+    /// kept), else it is seeded from the release's copy or made empty, which is known only
+    /// once the release is unpacked.
+    Planned { exists: bool },
+    /// It did not exist: copied from the release's own copy (file or directory).
+    Seeded,
+    /// It did not exist and the release has none: created empty (a directory when `dir`).
+    CreatedEmpty { dir: bool },
+    /// It existed and is kept; `replaced`: the release's own copy was replaced by the link.
+    Kept { replaced: bool },
 }
 
 /// `current` moving from a release (if it points at one) to `to`.
@@ -168,9 +202,28 @@ impl Plan {
         if let Some(sha) = &self.unpack {
             out.push(format!("unpack sha256:{sha} into releases/{}", self.id));
         }
-        for s in &self.link_shared {
-            let s = s.trim_end_matches('/');
-            out.push(format!("link {s} -> shared/{s}"));
+        for l in &self.link_shared {
+            let s = l.path.trim_end_matches('/');
+            let what = match l.shared {
+                Shared::Planned { exists: true } => {
+                    format!(" (shared/{s} exists and is kept)")
+                }
+                Shared::Planned { exists: false } => format!(
+                    " (new shared/{s}: seeded from the release's copy, or made empty without one)"
+                ),
+                Shared::Seeded => format!(" (seeded shared/{s} from the release)"),
+                Shared::CreatedEmpty { dir: true } => {
+                    format!(" (created shared/{s}/ empty: the release has none)")
+                }
+                Shared::CreatedEmpty { dir: false } => {
+                    format!(" (created shared/{s} empty: the release has none)")
+                }
+                Shared::Kept { replaced: true } => format!(
+                    " (kept the existing shared/{s}; the release's copy was replaced by the link)"
+                ),
+                Shared::Kept { replaced: false } => format!(" (kept the existing shared/{s})"),
+            };
+            out.push(format!("link {s} -> shared/{s}{what}"));
         }
         if let Some(cmd) = &self.before_switch {
             out.push(format!("run before_switch: {cmd}"));
@@ -243,15 +296,15 @@ pub fn apply(spec: &Spec, env: &Env) -> Result<Outcome, Error> {
             });
         };
         let _lock = lock(&layout.deploy)?;
-        let plan = compute(spec, Some(&layout))?;
-        let hook_output = execute(spec, env, &plan, &layout)?;
+        let mut plan = compute(spec, Some(&layout))?;
+        let hook_output = execute(spec, env, &mut plan, &layout)?;
         return Ok(Outcome { plan, hook_output });
     }
     let layout = Layout::open(env, &spec.path, true, true)?
         .ok_or_else(|| Error::Spec(format!("cannot create {}", spec.path.display())))?;
     let _lock = lock(&layout.deploy)?;
-    let plan = compute(spec, Some(&layout))?;
-    let hook_output = execute(spec, env, &plan, &layout)?;
+    let mut plan = compute(spec, Some(&layout))?;
+    let hook_output = execute(spec, env, &mut plan, &layout)?;
     Ok(Outcome { plan, hook_output })
 }
 
@@ -394,7 +447,16 @@ fn compute(spec: &Spec, layout: Option<&Layout>) -> Result<Plan, Error> {
     if current.as_deref() != Some(spec.id.as_str()) || !exists {
         if !exists {
             plan.unpack = spec.content_sha256.clone();
-            plan.link_shared = spec.shared.clone();
+            plan.link_shared = spec
+                .shared
+                .iter()
+                .map(|p| SharedLink {
+                    path: p.clone(),
+                    shared: Shared::Planned {
+                        exists: layout.is_some_and(|l| l.shared_exists(p)),
+                    },
+                })
+                .collect();
         }
         plan.before_switch = spec.before_switch.clone();
         plan.switch = Some(Switch {
@@ -467,10 +529,11 @@ fn leftovers(root: &Path, releases: Option<&Path>) -> io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Carries the plan out; the shared links' entries say what became of them.
 fn execute(
     spec: &Spec,
     env: &Env,
-    plan: &Plan,
+    plan: &mut Plan,
     layout: &Layout,
 ) -> Result<Vec<(&'static str, String)>, Error> {
     let root = &layout.deploy;
@@ -498,9 +561,9 @@ fn execute(
         let shown_dir = layout.shown().join("releases").join(id);
         let seq = next_seq(root, &releases)?;
         if let Some(sha) = &plan.unpack {
-            if let Some(out) = build_release(spec, env, layout, sha, seq)? {
-                hooks.push(("before_switch", out));
-            }
+            let (out, links) = build_release(spec, env, layout, sha, seq)?;
+            hooks.extend(out.map(|out| ("before_switch", out)));
+            plan.link_shared = links;
         } else {
             if let Some(cmd) = &plan.before_switch {
                 if let Some(out) = run_hook("before_switch", cmd, &dir, &shown_dir, id, env)? {
@@ -541,14 +604,14 @@ fn execute(
 
 /// Builds `releases/<id>` through a temporary directory; on any failure the temporary
 /// directory (and metadata) is removed and nothing else has changed but new `shared/` entries.
-/// Returns `before_switch`'s output.
+/// Returns `before_switch`'s output and what became of each shared path.
 fn build_release(
     spec: &Spec,
     env: &Env,
     layout: &Layout,
     sha: &str,
     seq: u64,
-) -> Result<Option<String>, Error> {
+) -> Result<(Option<String>, Vec<SharedLink>), Error> {
     let releases = layout.releases()?.to_path_buf();
     let id = &spec.id;
     let shown_dir = layout.shown().join("releases").join(id);
@@ -591,7 +654,7 @@ fn build_release(
         if unpack(reader, pinned, &env.limits)? != sha {
             return Err(Error::MissingContent(sha.to_string()));
         }
-        let created = link_shared(layout, pinned, &spec.shared)?;
+        let (created, links) = link_shared(layout, pinned, &spec.shared)?;
         let out = match &spec.before_switch {
             Some(cmd) => run_hook("before_switch", cmd, pinned, &shown_dir, id, env)?,
             None => None,
@@ -610,7 +673,7 @@ fn build_release(
         };
         meta::write_meta(&releases, &doc).map_err(Error::io(format!("write metadata of {id}")))?;
         fs::rename(&tmp, &dir).map_err(Error::io(format!("rename into {}", dir.display())))?;
-        Ok(out)
+        Ok((out, links))
     })();
     if built.is_err() {
         let _ = remove_any(&tmp);
@@ -622,17 +685,19 @@ fn build_release(
 }
 
 /// Replaces each shared path in the release with a relative symlink into `root/shared/`,
-/// creating the shared entry the first time (see the module docs for dir versus file).
-/// Returns the topmost paths it created under `shared/` (pinned: they are used by path).
-/// Each `shared/` path is resolved inside the root (`apply::root`), so a link planted in
-/// `shared/` cannot make fleet create anything outside it.
+/// making the shared entry the first time: a copy of the release's own file or directory
+/// when it has one, else empty (see the module docs for dir versus file). Returns the
+/// topmost paths it created under `shared/` (pinned: they are used by path) and what became
+/// of each shared path. Each `shared/` path is resolved inside the root (`apply::root`), so
+/// a link planted in `shared/` cannot make fleet create anything outside it.
 fn link_shared(
     layout: &Layout,
     release: &Path,
     shared: &[String],
-) -> Result<Vec<crate::apply::root::Real>, Error> {
+) -> Result<(Vec<crate::apply::root::Real>, Vec<SharedLink>), Error> {
     let root = &layout.root;
     let mut created = Vec::new();
+    let mut links = Vec::new();
     for s in shared {
         let rel = Path::new(s.trim_end_matches('/'));
         no_symlink_parents(release, rel)?;
@@ -642,6 +707,10 @@ fn link_shared(
         let create_err = || Error::io(format!("create {}", shown.display()));
         let in_shared = root.open(&catalog).map_err(create_err())?;
         let release_meta = fs::symlink_metadata(&in_release).ok();
+        let copy = seed::what(&in_release);
+        let mut state = Shared::Kept {
+            replaced: release_meta.is_some(),
+        };
         if in_shared.lstat().is_err() {
             let as_dir = release_meta.as_ref().is_some_and(|m| m.is_dir())
                 || s.ends_with('/')
@@ -660,13 +729,24 @@ fn link_shared(
                     _ => break,
                 }
             }
-            let made = if as_dir {
+            let parent = Path::new(&catalog)
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "/".into());
+            let made = if !matches!(copy, seed::Copy::None) {
+                state = Shared::Seeded;
+                root.create_dir_all(&parent, 0o755).and_then(|_| {
+                    let at = root.open(&catalog)?;
+                    let dir = at
+                        .dir()
+                        .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+                    seed::seed(release, rel, copy, dir.as_fd(), at.name())
+                })
+            } else if as_dir {
+                state = Shared::CreatedEmpty { dir: true };
                 root.create_dir_all(&catalog, 0o755)
             } else {
-                let parent = Path::new(&catalog)
-                    .parent()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "/".into());
+                state = Shared::CreatedEmpty { dir: false };
                 root.create_dir_all(&parent, 0o755).and_then(|_| {
                     let f = root.open(&catalog)?;
                     fs::File::create_new(&*f).map(drop)
@@ -698,8 +778,12 @@ fn link_shared(
         target.push(rel);
         symlink(&target, &in_release)
             .map_err(Error::io(format!("link {}", in_release.display())))?;
+        links.push(SharedLink {
+            path: s.clone(),
+            shared: state,
+        });
     }
-    Ok(created)
+    Ok((created, links))
 }
 
 /// Runs a hook with `/bin/sh -c` in `cwd`; `release` is where the release lives once switched.

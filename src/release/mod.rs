@@ -26,10 +26,13 @@
 //! - metadata lives beside, not inside, the release (`releases/.<id>.json`) so the release tree
 //!   is exactly the source; a release without metadata (made by hand or by another tool) sorts
 //!   as oldest, by its directory's modification time;
-//! - a `shared` path becomes a directory in `shared/` when the release has a directory there,
-//!   when it is written with a trailing `/`, or when its last component has no `.` (`log`,
-//!   `tmp/cache`); otherwise an empty file (`config/config.inc`). What already is in `shared/`
-//!   wins. A release's own copy of a shared path is replaced by the link, never copied over;
+//! - the first time, a `shared` path's entry in `shared/` is seeded from the release's own
+//!   copy when it ships one (a regular file, or a directory tree copied with its permission
+//!   bits; links inside are copied as links, never followed; a link at the path itself is not
+//!   seeded from); otherwise it is made empty: a directory when it is written with a trailing
+//!   `/` or when its last component has no `.` (`log`, `tmp/cache`), else an empty file
+//!   (`config/config.inc`). What already is in `shared/` wins: a later release's own copy is
+//!   replaced by the link, never copied over. The release step says which it was;
 //! - `ensure = absent` removes `current` and `releases/` (every release and its metadata) and
 //!   keeps `shared/` (configuration and data outlive the code) and `PATH` itself;
 //! - `before_switch` runs in the new release while it is still `releases/.tmp-<id>-<pid>`
@@ -45,6 +48,7 @@
 mod deploy;
 mod meta;
 mod owner;
+mod seed;
 mod spec;
 mod unpack;
 
@@ -54,7 +58,9 @@ use std::sync::Arc;
 
 use crate::catalog::store::{ContentStore, SharedBytes};
 
-pub use deploy::{apply, list, plan, rollback, Outcome, Plan, Removal, Rollback, Switch};
+pub use deploy::{
+    apply, list, plan, rollback, Outcome, Plan, Removal, Rollback, Shared, SharedLink, Switch,
+};
 pub use meta::ReleaseInfo;
 pub use spec::{Ensure, Spec};
 pub use unpack::{read_tree, unpack, Limits, TreeItem};

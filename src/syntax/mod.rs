@@ -7,6 +7,7 @@
 pub mod ast;
 mod depth;
 mod expected;
+mod hints;
 mod lower;
 mod strings;
 
@@ -49,11 +50,8 @@ fn parse_sequential(
         out.comments.extend(chunk.comments);
         diags.extend(chunk.diags);
         let Some(err) = chunk.error else { break };
-        diags.push(Diagnostic::error(
-            "syntax",
-            point(file, text, err.pos),
-            err.message,
-        ));
+        let diag = Diagnostic::error("syntax", point(file, text, err.pos), err.message);
+        diags.push(hints::annotate(diag, file, text, offset, err.pos));
         errors += 1;
         if errors >= MAX_SYNTAX_ERRORS {
             break;
