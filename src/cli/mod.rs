@@ -34,7 +34,9 @@ use crate::apply::root::Root;
 use crate::program::Options;
 
 /// How a command ended, as the process exit status (CLI.md). Every command returns one;
-/// only [`ExitStatus::code`] knows the numbers.
+/// only [`ExitStatus::code`] knows the numbers. `Usage` and `Changes` share 2, as CLI.md
+/// has it: under `apply --detailed-exitcodes` a bad invocation also exits 2 (as it always
+/// did; the message on stderr tells them apart).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitStatus {
     /// 0: done (`apply --detailed-exitcodes`: done, nothing changed).
