@@ -91,7 +91,7 @@ impl Current {
         use rustix::fs::FileType;
         match path.lstat() {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Current::Missing),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Ok(Current::Missing),
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => Ok(Current::Missing),
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
             Ok(st) => {
                 let md = Metadata {
