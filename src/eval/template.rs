@@ -12,7 +12,7 @@ use crate::source::Span;
 
 /// Compiled templates of one evaluation, by resolved path.
 #[derive(Default)]
-pub struct Cache {
+pub(super) struct Cache {
     env: Option<minijinja::Environment<'static>>,
     loaded: HashMap<String, Result<(), String>>,
 }

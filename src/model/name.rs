@@ -117,6 +117,8 @@ impl Name {
         let slots: &'static [Slot; CHUNK] = unsafe { &*slots };
         let text = slots[i % CHUNK].load(Ordering::Acquire);
         assert!(!text.is_null(), "a name number that was never given out");
+        // SAFETY: not null (checked); the text was leaked when its slot was stored and is
+        // never freed or written again.
         unsafe { &*text }
     }
 }

@@ -92,7 +92,7 @@ impl Current {
         use rustix::fs::FileType;
         match path.lstat() {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Current::Missing),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Ok(Current::Missing),
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => Ok(Current::Missing),
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
             Ok(st) => {
                 let md = Metadata {
@@ -801,9 +801,10 @@ fn left_by_a_gone_run(name: &str) -> bool {
     let Some(pid) = stale_temp_pid(name) else {
         return false;
     };
-    // SAFETY: signal 0 only asks whether the process exists.
-    let failed = unsafe { libc::kill(pid, 0) } != 0;
-    failed && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return false;
+    };
+    rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
 }
 
 /// The pid in a temp file name `.<name>.fleet-<pid>-<n>`.
