@@ -1,5 +1,20 @@
 //! The catalog wire format (CLI.md "Catalog JSON"), version 1. This is what `fleet compile`
 //! prints, what `fleet apply --catalog` reads, and what remote agents fetch.
+//!
+//! The format has one definition (these structs) and two writers: `to_doc(..).to_pretty()`
+//! and the faster `wire.rs`, which writes the same bytes straight from a `Catalog` (a
+//! borrowed `Serialize` view in place of wire.rs was weighed in #13; wire.rs stays for the
+//! one-pass hash into a file). Adding, renaming or reordering a field is one change in
+//! five places, made together:
+//!
+//! 1. the struct here (field order is the JSON's key order; `seal` if it enters `version`);
+//! 2. `catalog::to_doc` (catalog/mod.rs), which fills it from a `Catalog`;
+//! 3. `wire.rs`, which writes it in the same order (its tests
+//!    `every_value_shape_matches_the_document` and `real_catalogs_match_the_document_byte_for_byte`,
+//!    over every example and conformance case, catch a miss);
+//! 4. `apply::engine::Input::{from_doc, from_catalog}`, which read it back for apply (the
+//!    `catalog` fuzz target round-trips a read document);
+//! 5. CLI.md "Catalog JSON" and, for a field a node acts on, the format version `FORMAT`.
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
