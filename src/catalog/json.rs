@@ -3,9 +3,9 @@
 //!
 //! The format has one definition (these structs) and two writers: `to_doc(..).to_pretty()`
 //! and the faster `wire.rs`, which writes the same bytes straight from a `Catalog` (a
-//! borrowed `Serialize` view in place of wire.rs was weighed in #13; wire.rs stays for the
-//! one-pass hash into a file). Adding, renaming or reordering a field is one change in
-//! five places, made together:
+//! borrowed `Serialize` view that could replace both is not tried yet: issue #13). Until
+//! then, adding, renaming or reordering a field is one change in five places, made
+//! together:
 //!
 //! 1. the struct here (field order is the JSON's key order; `seal` if it enters `version`);
 //! 2. `catalog::to_doc` (catalog/mod.rs), which fills it from a `Catalog`;
