@@ -114,10 +114,9 @@ fn each_resource_is_printed_as_it_finishes() {
         !marker.exists(),
         "the first line came only after the exec finished"
     );
-    assert!(
-        waited < Duration::from_secs(4),
-        "first line after {waited:?}"
-    );
+    // (No bound on `waited` itself: on a loaded machine starting and compiling can take
+    // seconds; the marker is what proves the order.)
+    let _ = waited;
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
     let mut err = String::new();
