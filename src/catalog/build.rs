@@ -10,7 +10,7 @@ use super::content::{self, GitError, Located};
 use super::schema::{self, TypeSchema};
 use super::store::ContentStore;
 use super::{json, validate, BuildOptions, Catalog, Resource};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::eval::output::{Attr, Declared, NodeEval};
 use crate::eval::value::Value;
 use crate::source::SourceMap;
@@ -154,7 +154,7 @@ fn unknown_groups(
                 })
                 .unwrap_or(whole);
             let d = Diagnostic::warning(
-                "unknown-group",
+                Code::UnknownGroup,
                 span,
                 format!(
                     "user `{}` joins group `{name}`: not managed here, not a well-known system group, not in `$facts.groups`",
@@ -331,7 +331,7 @@ fn declare(
         let Some(ty) = schema::get(&decl.kind) else {
             diags.push(
                 Diagnostic::error(
-                    "unknown-resource-type",
+                    Code::UnknownResourceType,
                     decl.kind_span,
                     format!("unknown resource type `{}`", decl.kind),
                 )
@@ -362,7 +362,7 @@ fn declare(
                     let id = &decls[r].title;
                     diags.push(
                         Diagnostic::error(
-                            "duplicate-resource",
+                            Code::DuplicateResource,
                             decl.kind_span,
                             format!("{} is already declared", reference_text(ty.name, id)),
                         )
@@ -487,7 +487,7 @@ fn attach_content(
             Located::Missing(why) => {
                 diags.push(
                     Diagnostic::error(
-                        "source-not-found",
+                        Code::SourceNotFound,
                         src.value_span(),
                         format!("source `{text}` not found: {why}"),
                     )
@@ -505,8 +505,8 @@ fn attach_content(
                 }
                 Err(e) => {
                     let code = match e {
-                        crate::limits::ReadError::TooBig(_) => "resource-limit",
-                        _ => "source-not-found",
+                        crate::limits::ReadError::TooBig(_) => Code::ResourceLimit,
+                        _ => Code::SourceNotFound,
                     };
                     diags.push(
                         Diagnostic::error(
@@ -524,7 +524,7 @@ fn attach_content(
                 if let Err(e) = content::kind_ok(&path) {
                     diags.push(
                         Diagnostic::error(
-                            "source-not-found",
+                            Code::SourceNotFound,
                             src.value_span(),
                             format!("cannot read source `{}`: {e}", path.display()),
                         )
@@ -552,13 +552,13 @@ fn attach_content(
             .to_string();
         let git_problem = |e: GitError| match e {
             GitError::Repo(why) => Diagnostic::error(
-                "source-not-found",
+                Code::SourceNotFound,
                 repo.value_span(),
                 format!("repository `{url}` cannot be read: {why}"),
             )
             .with_primary("not a readable git repository"),
             GitError::Revision(why) => Diagnostic::error(
-                "invalid-value",
+                Code::InvalidValue,
                 revision
                     .as_ref()
                     .map_or(repo.value_span(), |r| r.value_span()),

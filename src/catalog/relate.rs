@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use super::build::{normalize_path, reference_text, Declarations};
 use super::{schema, Catalog, Edge};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::eval::output::{ContainerKind, Endpoint, NodeEval, Relation};
 use crate::eval::value::ResRef;
 use crate::source::Span;
@@ -250,7 +250,7 @@ impl<'a> Resolver<'a> {
         };
         let what = reference_text(&kind, &r.title);
         let d = Diagnostic::error(
-            "unresolved-reference",
+            Code::UnresolvedReference,
             r.span,
             format!("{what} does not match any declared resource"),
         )

@@ -9,7 +9,7 @@ use super::fxhash::FxHashMap;
 use super::json::CatalogDoc;
 use super::schema::{self, AttrKind, AttrSchema, TypeSchema, RELATION_METAPARAMS};
 use crate::diag::suggest;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::eval::output::{Attr, Declared};
 use crate::eval::value::Value;
 use crate::source::SourceMap;
@@ -93,7 +93,7 @@ pub(crate) fn check(
             let candidates = ty.attrs.iter().chain(schema::METAPARAMS).map(|a| a.name);
             diags.push(
                 Diagnostic::error(
-                    "unknown-attribute",
+                    Code::UnknownAttribute,
                     attr.name_span(),
                     format!("`{}` has no attribute `{name}`", ty.name),
                 )
@@ -109,7 +109,7 @@ pub(crate) fn check(
         if secret && !may_be_sensitive(ty.name, name) {
             diags.push(
                 Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     attr.value_span(),
                     format!("`{name}` of `{}` cannot be Sensitive", ty.name),
                 )
@@ -139,7 +139,7 @@ pub(crate) fn check(
             if mode & 0o002 != 0 {
                 diags.push(
                     Diagnostic::warning(
-                        "world-writable",
+                        Code::WorldWritable,
                         attr.value_span(),
                         format!("mode {mode:04o} lets every user write this file"),
                     )
@@ -161,7 +161,7 @@ pub(crate) fn check(
             if !pw.starts_with(['$', '!', '*']) {
                 diags.push(
                     Diagnostic::warning(
-                        "plaintext-password",
+                        Code::PlaintextPassword,
                         attr.value_span(),
                         "this password looks like plain text, not a crypt hash",
                     )
@@ -201,7 +201,7 @@ pub(crate) fn check(
     {
         diags.push(
             Diagnostic::error(
-                "invalid-value",
+                Code::InvalidValue,
                 decl.title_span,
                 format!("file path `{}` is not absolute", decl.title),
             )
@@ -219,7 +219,7 @@ pub(crate) fn check(
                 if !c.value.is_none() {
                     diags.push(
                         Diagnostic::error(
-                            "invalid-value",
+                            Code::InvalidValue,
                             c.value_span(),
                             format!("directory `{}` cannot have a `content`", decl.title),
                         )
@@ -234,7 +234,7 @@ pub(crate) fn check(
             if link && !is_set(decl, "target") {
                 diags.push(
                     Diagnostic::error(
-                        "missing-attribute",
+                        Code::MissingAttribute,
                         decl.kind_span,
                         format!("file `{}` is a link without a `target`", decl.title),
                     )
@@ -255,7 +255,7 @@ pub(crate) fn check(
             if !missing.is_empty() {
                 diags.push(
                     Diagnostic::error(
-                        "missing-attribute",
+                        Code::MissingAttribute,
                         decl.kind_span,
                         format!("release `{}` needs {}", decl.title, missing.join(" and ")),
                     )
@@ -273,7 +273,7 @@ pub(crate) fn check(
             if let (Some(provider), false, false) = (dpkg, removes, is_set(decl, "source")) {
                 diags.push(
                     Diagnostic::error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         provider.value_span(),
                         format!(
                             "package `{}` uses `provider = dpkg` without a `source`",
@@ -290,7 +290,7 @@ pub(crate) fn check(
                 if let Some(path) = c.value.as_str().filter(|p| !p.starts_with('/')) {
                     diags.push(
                         Diagnostic::error(
-                            "invalid-value",
+                            Code::InvalidValue,
                             c.value_span(),
                             format!("`creates` must be an absolute path, not `{path}`"),
                         )
@@ -312,7 +312,7 @@ pub(crate) fn check(
             if !guarded {
                 diags.push(
                     Diagnostic::warning(
-                        "exec-without-guard",
+                        Code::ExecWithoutGuard,
                         decl.kind_span,
                         format!("exec `{}` runs on every apply", decl.title),
                     )
@@ -358,7 +358,7 @@ fn root_file(decl: &Declared, diags: &mut Vec<Diagnostic>) {
     if replaces {
         diags.push(
             Diagnostic::error(
-                "invalid-value",
+                Code::InvalidValue,
                 span,
                 format!("file `{path}` is the root directory: it cannot be removed or replaced"),
             )
@@ -386,7 +386,7 @@ fn exclusive(decl: &Declared, params: &mut AttrMap, a: &str, b: &str, diags: &mu
     let second_attr = decl.params.get(second).expect("indexed above");
     diags.push(
         Diagnostic::error(
-            "invalid-value",
+            Code::InvalidValue,
             second_attr.value_span(),
             format!("`{second}` cannot be set together with `{first}`"),
         )
@@ -402,7 +402,7 @@ fn exclusive(decl: &Declared, params: &mut AttrMap, a: &str, b: &str, diags: &mu
 fn check_release(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic>> {
     let bad = |message: String, label: &str| {
         Err(Box::new(
-            Diagnostic::error("invalid-value", attr.value_span(), message).with_primary(label),
+            Diagnostic::error(Code::InvalidValue, attr.value_span(), message).with_primary(label),
         ))
     };
     match (ty, name, &attr.value) {
@@ -450,7 +450,7 @@ fn check_bounds(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic>
         return Ok(());
     }
     Err(Box::new(
-        Diagnostic::error("invalid-value", attr.value_span(), what)
+        Diagnostic::error(Code::InvalidValue, attr.value_span(), what)
             .with_primary("a negative number")
             .with_help(help),
     ))
@@ -460,7 +460,7 @@ fn check_bounds(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic>
 /// so `ensure = lastest` is a typo for a keyword rather than the version "lastest".
 fn version_without_digit(name: &str, s: &str, keywords: &[&str], attr: &Attr) -> Diagnostic {
     let d = Diagnostic::warning(
-        "version-without-digit",
+        Code::VersionWithoutDigit,
         attr.value_span(),
         format!("`{name} = {s}` is taken as a version, but a version has a digit"),
     )
@@ -517,7 +517,7 @@ fn check_value(
             Value::Str(s) => {
                 return Err(Box::new(
                     Diagnostic::error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         attr.value_span(),
                         format!("`{s}` is not a valid `{name}` for `{ty}`"),
                     )
@@ -533,7 +533,7 @@ fn check_value(
             Value::Str(s) if s.starts_with('/') => {
                 return Err(Box::new(
                     Diagnostic::error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         attr.value_span(),
                         format!("`{name}` must not contain `..`: `{s}`"),
                     )
@@ -543,7 +543,7 @@ fn check_value(
             Value::Str(s) => {
                 return Err(Box::new(
                     Diagnostic::error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         attr.value_span(),
                         format!("`{name}` must be an absolute path, not `{s}`"),
                     )
@@ -562,7 +562,7 @@ fn check_value(
                 let digits = literal.trim_start_matches('0');
                 let octal = digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) && digits.len() <= 4;
                 let mut d = Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     attr.value_span(),
                     format!("an Int mode must be written in octal: `{literal}` is decimal (mode 0o{i:o})"),
                 )
@@ -578,7 +578,7 @@ fn check_value(
                 true
             } else if matches!(v, Value::Str(_) | Value::Int(_)) {
                 return Err(Box::new(Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     attr.value_span(),
                     format!("{v} is not a file mode"),
                 )
@@ -610,7 +610,7 @@ fn check_value(
     }
     Err(Box::new(
         Diagnostic::error(
-            "invalid-value",
+            Code::InvalidValue,
             attr.value_span(),
             format!(
                 "`{name}` of `{ty}` expects {}, found {} {v}",

@@ -24,7 +24,7 @@ pub mod value;
 use crate::eval::attrs::AttrMap;
 use std::collections::{HashMap, HashSet};
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::program::Program;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{self, NodeDef, Stmt, StmtKind};
@@ -274,7 +274,7 @@ impl<'p> Evaluator<'p> {
         if self.depth >= MAX_DEPTH {
             if let Some(span) = at {
                 self.diags.push(Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     span,
                     format!("classes, defines and blocks nest deeper than {MAX_DEPTH} levels"),
                 ));
@@ -376,7 +376,7 @@ impl<'p> Evaluator<'p> {
             }
             StmtKind::Provision { keyword_span, .. } => {
                 self.diags.push(Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     *keyword_span,
                     "`provision` belongs directly in the body of a node block with exactly one name",
                 ));
@@ -413,7 +413,7 @@ impl<'p> Evaluator<'p> {
         if matches!(var.name.as_str(), "facts" | "node" | "title") {
             self.diags.push(
                 Diagnostic::error(
-                    "duplicate-variable",
+                    Code::DuplicateVariable,
                     var.span,
                     format!("`${}` is built in and cannot be bound", var.name),
                 )
@@ -424,7 +424,7 @@ impl<'p> Evaluator<'p> {
         let frame = self.scopes.current();
         if let Some(first) = frame.get(&var.name) {
             let mut d = Diagnostic::error(
-                "duplicate-variable",
+                Code::DuplicateVariable,
                 var.span,
                 format!("`${}` is already bound in this scope", var.name),
             )
@@ -451,7 +451,7 @@ impl<'p> Evaluator<'p> {
             other => {
                 self.diags.push(
                     Diagnostic::error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         e.span,
                         format!("a condition must be a Bool, not a {}", other.type_name()),
                     )
@@ -463,7 +463,7 @@ impl<'p> Evaluator<'p> {
         }
     }
 
-    fn error(&mut self, code: &'static str, span: Span, message: impl Into<String>) -> Failed {
+    fn error(&mut self, code: Code, span: Span, message: impl Into<String>) -> Failed {
         self.diags.push(Diagnostic::error(code, span, message));
         Failed
     }

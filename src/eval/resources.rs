@@ -9,7 +9,7 @@ use super::scope::{Binding, Frame};
 use super::value::{ResRef, Value};
 use super::{DeclaredClass, DefaultsBlock, Evaluator, Failed, R};
 use crate::catalog::schema;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 use crate::syntax::ast::{self, BodyItem, ClassRef, Param, ResourceDecl};
 
@@ -32,7 +32,7 @@ impl Evaluator<'_> {
                     if let Some((_, first)) = written.iter().find(|(n, _)| *n == name.name) {
                         self.diags.push(
                             Diagnostic::error(
-                                "duplicate-attribute",
+                                Code::DuplicateAttribute,
                                 name.span,
                                 format!("`{}` is set twice", name.name),
                             )
@@ -53,7 +53,7 @@ impl Evaluator<'_> {
                     if let Some(first) = first_star {
                         self.diags.push(
                             Diagnostic::error(
-                                "duplicate-attribute",
+                                Code::DuplicateAttribute,
                                 *star,
                                 "a body takes at most one `* =`",
                             )
@@ -69,7 +69,7 @@ impl Evaluator<'_> {
                         Ok(other) => {
                             self.diags.push(
                                 Diagnostic::error(
-                                    "invalid-value",
+                                    Code::InvalidValue,
                                     value.span,
                                     format!("`* =` takes a Map, not a {}", other.type_name()),
                                 )
@@ -119,7 +119,7 @@ impl Evaluator<'_> {
         if decl.kind.name == "class" {
             self.diags.push(
                 Diagnostic::error(
-                    "unknown-resource-type",
+                    Code::UnknownResourceType,
                     decl.kind.span,
                     "classes are declared with `include` or `contain`, not as resources",
                 )
@@ -199,7 +199,7 @@ impl Evaluator<'_> {
         if let Some(b) = bad {
             self.diags.push(
                 Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     e.span,
                     format!(
                         "a title must be a String or an Array of Strings, not {}",
@@ -236,7 +236,7 @@ impl Evaluator<'_> {
         if !ok {
             self.diags.push(
                 Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     attr.value_span(),
                     "`tag` takes a String or an Array of Strings",
                 )
@@ -278,7 +278,7 @@ impl Evaluator<'_> {
                 other => {
                     self.diags.push(
                         Diagnostic::error(
-                            "invalid-value",
+                            Code::InvalidValue,
                             span,
                             format!(
                                 "`{what}` takes references like `File[\"/etc/motd\"]`, not a {}",
@@ -402,7 +402,7 @@ impl Evaluator<'_> {
                 ok = false;
                 self.diags.push(
                     Diagnostic::error(
-                        "unknown-attribute",
+                        Code::UnknownAttribute,
                         attr.name_span(),
                         format!("{what} has no parameter `{name}`"),
                     )
@@ -461,9 +461,9 @@ impl Evaluator<'_> {
                                 }
                                 ok = false;
                                 let code = if from_data {
-                                    "data-error"
+                                    Code::DataError
                                 } else {
-                                    "invalid-value"
+                                    Code::InvalidValue
                                 };
                                 let tyname = self.program.sources.slice(ty.span).to_string();
                                 self.diags.push(
@@ -501,7 +501,7 @@ impl Evaluator<'_> {
                         ok = false;
                         self.diags.push(
                             Diagnostic::error(
-                                "missing-attribute",
+                                Code::MissingAttribute,
                                 at,
                                 format!("{what} needs a value for `${name}`"),
                             )
@@ -521,7 +521,7 @@ impl Evaluator<'_> {
         let Some(def) = index.classes.get(name.as_str()) else {
             self.diags.push(
                 Diagnostic::error(
-                    "unknown-class",
+                    Code::UnknownClass,
                     c.name.span,
                     format!("no class named `{name}`"),
                 )
@@ -534,7 +534,7 @@ impl Evaluator<'_> {
             if c.args.is_some() {
                 self.diags.push(
                     Diagnostic::error(
-                        "duplicate-class",
+                        Code::DuplicateClass,
                         c.name.span,
                         format!("class `{name}` is already declared; parameters can only be given at its first declaration"),
                     )
@@ -555,7 +555,7 @@ impl Evaluator<'_> {
             for a in args {
                 if given.contains_key(&a.name.name) {
                     self.diags.push(Diagnostic::error(
-                        "duplicate-attribute",
+                        Code::DuplicateAttribute,
                         a.name.span,
                         format!("`{}` is passed twice", a.name.name),
                     ));
@@ -722,7 +722,7 @@ impl Evaluator<'_> {
     pub(super) fn provision(&mut self, keyword: Span, body: &[BodyItem]) {
         if self.out.provision.is_some() {
             self.diags.push(Diagnostic::error(
-                "duplicate-attribute",
+                Code::DuplicateAttribute,
                 keyword,
                 "a node has at most one `provision` block",
             ));

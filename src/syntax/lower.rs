@@ -7,7 +7,7 @@ use pest::Parser;
 use super::ast::*;
 use super::expected;
 use super::strings::{self, Quote};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 
 #[derive(pest_derive::Parser)]
@@ -257,7 +257,8 @@ impl Lower<'_> {
 
     fn syntax(&mut self, span: Span, message: impl Into<String>) {
         self.syntax_count += 1;
-        self.diags.push(Diagnostic::error("syntax", span, message));
+        self.diags
+            .push(Diagnostic::error(Code::Syntax, span, message));
     }
 
     fn ident(&self, pair: &Pair<Rule>) -> Ident {
@@ -1096,7 +1097,7 @@ impl Lower<'_> {
             },
             None => {
                 self.diags.push(Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     span,
                     "integer literal out of range: integers are 64-bit signed",
                 ));
