@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-use fleet::apply::{Options as ApplyOptions, Providers, Root};
+use fleet::apply::{Options as ApplyOptions, Providers};
 use fleet::catalog::store::ContentStore;
 use fleet::program::{Options, Program};
 use fleet::source::FileId;
+use fleet::sys::root::Root;
 
 struct Input {
     resources: u64,

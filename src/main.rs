@@ -32,8 +32,8 @@ fn tune(freed: fleet::memory::Freed) {
     unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, delay) };
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     #[cfg(feature = "mimalloc")]
     fleet::memory::on_change(tune);
-    std::process::exit(fleet::cli::main());
+    fleet::cli::main().into()
 }

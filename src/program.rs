@@ -10,8 +10,9 @@ use crate::diag::{Code, Diagnostic, Severity};
 use crate::eval::data::Data;
 use crate::eval::facts;
 use crate::eval::index::Index;
-use crate::eval::value::Value;
+use crate::eval::input::{Loaded, LoadedFile};
 use crate::eval::{self, lints};
+use crate::model::value::Value;
 use crate::source::{FileId, SourceMap, Span};
 use crate::syntax::ast::{self, StmtKind};
 use crate::timing;
@@ -34,16 +35,6 @@ pub const STDLIB: &[(&str, &str)] = &[
 
 /// Import chains deeper than this are refused (a clear error instead of a stack overflow).
 const MAX_IMPORT_DEPTH: usize = 256;
-
-/// One loaded file.
-pub struct LoadedFile {
-    pub id: FileId,
-    pub ast: ast::File,
-    /// True for files named on the command line.
-    pub main: bool,
-    /// For a file loaded as a module (`import "ntp"`): the folder holding it.
-    pub module_root: Option<PathBuf>,
-}
 
 /// A loaded program: every file on the command line and everything it imports.
 pub struct Program {
@@ -379,36 +370,21 @@ impl Program {
             .map(|(n, t)| Resolved::Stdlib(n, t))
     }
 
-    /// Where module `name` lives (for `"name:path"` references): `DIR/name/` in the main
-    /// file's directory or a `--modulepath` directory.
-    pub fn module_dir(&self, from: FileId, name: &str) -> Option<PathBuf> {
-        let here = self.sources.get(from).dir().to_path_buf();
-        std::iter::once(here)
-            .chain(std::iter::once(self.main_dir.clone()))
-            .chain(self.options.modulepath.iter().cloned())
-            .map(|d| d.join(name))
-            .find(|d| d.is_dir())
+    /// What evaluation reads of the program (eval takes this, not the `Program`).
+    pub fn loaded(&self) -> Loaded<'_> {
+        Loaded {
+            sources: &self.sources,
+            files: &self.files,
+            imports: &self.imports,
+            data: &self.data,
+            main_dir: &self.main_dir,
+            modulepath: &self.options.modulepath,
+        }
     }
 
-    /// Resolves a path written in `from` (`source`, `template()`, `file()`): relative to the
-    /// file's directory, or `module:path` inside a module. `None` when the module is unknown.
-    pub fn resolve_path(&self, from: FileId, written: &str) -> Option<PathBuf> {
-        if let Some((prefix, rest)) = written.split_once(':') {
-            let is_ident = !prefix.is_empty()
-                && prefix
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-                && !prefix.starts_with(|c: char| c.is_ascii_digit());
-            if is_ident {
-                return self.module_dir(from, prefix).map(|d| d.join(rest));
-            }
-        }
-        let p = Path::new(written);
-        if p.is_absolute() {
-            Some(p.to_path_buf())
-        } else {
-            Some(self.sources.get(from).dir().join(p))
-        }
+    /// Where module `name` lives (see [`Loaded::module_dir`]).
+    fn module_dir(&self, from: FileId, name: &str) -> Option<PathBuf> {
+        self.loaded().module_dir(from, name)
     }
 
     /// True when any file has a syntax error (then nothing is evaluated, §10.6).
@@ -456,7 +432,7 @@ impl Program {
         if self.has_syntax_errors() {
             return finish(all, &self.sources);
         }
-        let index = timing::stage(format_args!("index"), || Index::build(self));
+        let index = timing::stage(format_args!("index"), || Index::build(self.loaded()));
         all.extend(index.diags.iter().cloned());
         let runs = index.check_runs();
         // Nodes are independent: evaluate them on every core, keeping their order.
@@ -466,7 +442,7 @@ impl Program {
                 _ => self.facts_for(name),
             };
             let (mut eval, mut diags) = timing::stage(format_args!("evaluate {name}"), || {
-                eval::evaluate(self, &index, name, node.map(|n| n.def), facts)
+                eval::evaluate(self.loaded(), &index, name, node.map(|n| n.def), facts)
             });
             diags.extend(bad_facts);
             let provision = match (eval.provision.clone(), eval.provision_spans.take()) {
@@ -502,7 +478,7 @@ impl Program {
         all.extend(merge_nodes(per_node));
         all.extend(eval::provision::duplicate_addresses(&provisions));
         all.extend(timing::stage(format_args!("lints"), || {
-            lints::run(self, &index)
+            lints::run(self.loaded(), &index)
         }));
         finish(all, &self.sources)
     }
@@ -515,7 +491,7 @@ impl Program {
 
     /// The hoisted classes, defines, aliases and node blocks, for [`Program::compile_with`].
     pub fn index(&self) -> Index<'_> {
-        Index::build(self)
+        Index::build(self.loaded())
     }
 
     /// Like [`Program::compile`], with the index built once by the caller: `compile --all`
@@ -558,7 +534,7 @@ impl Program {
         let (facts, bad_facts) = self.facts_for(node);
         all.extend(bad_facts);
         let (eval, diags) = timing::stage(format_args!("evaluate {node}"), || {
-            eval::evaluate(self, index, node, block, facts)
+            eval::evaluate(self.loaded(), index, node, block, facts)
         });
         all.extend(diags);
         let resolver = |f: FileId, m: &str| self.module_dir(f, m);
@@ -587,7 +563,7 @@ impl Program {
         if self.has_syntax_errors() {
             return Vec::new();
         }
-        Index::build(self).all_nodes()
+        Index::build(self.loaded()).all_nodes()
     }
 
     /// The node name a machine called `host` compiles as: `host` itself, matched by its own

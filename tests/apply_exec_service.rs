@@ -172,11 +172,13 @@ struct Reaper(std::path::PathBuf);
 impl Drop for Reaper {
     fn drop(&mut self) {
         if let Ok(pid) = std::fs::read_to_string(&self.0) {
-            if let Ok(pid) = pid.trim().parse::<i32>() {
-                // SAFETY: kill(2) of the test's own child.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
+            if let Some(pid) = pid
+                .trim()
+                .parse()
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
             }
         }
     }
@@ -232,8 +234,8 @@ fn service_command_provider_running_stopped_and_restart_on_refresh() {
     assert_eq!(sb.apply(&cat, &[HOST]).code, 0);
 
     // Drift: the process died.
-    // SAFETY: kill(2) of the service this test started.
-    unsafe { libc::kill(first, libc::SIGKILL) };
+    let service = rustix::process::Pid::from_raw(first).unwrap();
+    let _ = rustix::process::kill_process(service, rustix::process::Signal::KILL);
     std::thread::sleep(Duration::from_millis(100));
     let before = sb.snapshot();
     let r = sb.apply(&cat, &[HOST, "--noop", "--format", "json"]);

@@ -613,20 +613,10 @@ fn backups_keep_mode_and_owner_and_restore_puts_them_back() {
 /// Swaps `ROOT/etc` (a directory) with `ROOT/etc.alt` (a link out of the root) in a tight
 /// loop until `stop`, with `renameat2(RENAME_EXCHANGE)`.
 fn swapper(root: std::path::PathBuf, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    use std::ffi::CString;
-    let a = CString::new(root.join("etc").to_str().unwrap()).unwrap();
-    let b = CString::new(root.join("etc.alt").to_str().unwrap()).unwrap();
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    let (a, b) = (root.join("etc"), root.join("etc.alt"));
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        // SAFETY: two valid C strings; the call only renames.
-        unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                a.as_ptr(),
-                libc::AT_FDCWD,
-                b.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            );
-        }
+        let _ = renameat_with(CWD, &a, CWD, &b, RenameFlags::EXCHANGE);
     }
 }
 

@@ -858,7 +858,8 @@ fn killed_deploy_is_cleaned_up_by_the_next_run() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // Kill the child and its hook (its own process group).
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    let group = rustix::process::Pid::from_child(&child);
+    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
     child.wait().unwrap();
 
     assert_eq!(sb.current().as_deref(), Some("releases/v1"));
@@ -1016,10 +1017,13 @@ fn owner_and_group_are_set_by_name_under_the_root() {
     let etc = sb.root().join("etc");
     fs::create_dir_all(&etc).unwrap();
     // Root may give files away; anyone may give them to themselves.
-    let (uid, gid) = if unsafe { libc::geteuid() } == 0 {
+    let (uid, gid) = if rustix::process::geteuid().is_root() {
         (4242, 4343)
     } else {
-        unsafe { (libc::geteuid(), libc::getegid()) }
+        (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        )
     };
     fs::write(
         etc.join("passwd"),
@@ -1260,7 +1264,7 @@ fn big_sources_deploy_within_the_limits_set_by_the_environment() {
         let blob = blob.unwrap();
         let name = blob.file_name().to_string_lossy().into_owned();
         let bytes = fs::read(blob.path()).unwrap();
-        assert_eq!(fleet::catalog::json::sha256_hex(&bytes), name);
+        assert_eq!(fleet::model::digest::sha256_hex(&bytes), name);
         assert!(bytes.len() > 5 << 20);
         blobs += 1;
     }
@@ -1446,8 +1450,9 @@ fn a_hook_that_leaves_a_daemon_behind_does_not_hang_the_deploy() {
         .parse()
         .unwrap();
     // The deploy returned while the daemon, holding the hook's stdout, still runs.
-    let alive = unsafe { libc::kill(pid, 0) } == 0;
-    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let pid = rustix::process::Pid::from_raw(pid).unwrap();
+    let alive = rustix::process::test_kill_process(pid).is_ok();
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     assert!(alive, "the deploy waited for the hook's background process");
     assert_eq!(
         out.hook_output,

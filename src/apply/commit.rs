@@ -18,12 +18,11 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use super::root::Real;
+use crate::sys::root::Real;
 
 /// A batch is committed once it holds this many files or bytes, even with other work ready.
 pub const BATCH_FILES: usize = 2048;
@@ -45,7 +44,7 @@ pub struct Pending {
 /// `syncfs` is not trusted.
 #[derive(Debug, Default)]
 pub struct Flusher {
-    filesystems: Mutex<HashMap<u64, Option<File>>>,
+    filesystems: Mutex<HashMap<u64, Option<Arc<File>>>>,
     /// A flush failed: nothing is renamed from then on (a writeback error may have hit a
     /// file staged for a later batch).
     failed: Mutex<Option<String>>,
@@ -65,7 +64,7 @@ impl Flusher {
         let entry = fss.entry(dev).or_insert_with(|| {
             trusts_syncfs(f)
                 .unwrap_or(false)
-                .then(|| f.try_clone().ok())
+                .then(|| f.try_clone().ok().map(Arc::new))
                 .flatten()
         });
         entry.as_ref().map(|_| dev)
@@ -79,17 +78,15 @@ impl Flusher {
         let mut devs: Vec<u64> = devs.collect();
         devs.sort_unstable();
         devs.dedup();
-        // The descriptors stay open for the run; the map is not held during the flush
-        // (other workers stage files meanwhile).
-        let fds: Vec<RawFd> = {
+        // The map is not held during the flush (other workers stage files meanwhile).
+        let files: Vec<Arc<File>> = {
             let fss = self.filesystems.lock().unwrap_or_else(|e| e.into_inner());
             devs.iter()
-                .filter_map(|d| fss.get(d).and_then(Option::as_ref))
-                .map(AsRawFd::as_raw_fd)
+                .filter_map(|d| fss.get(d).and_then(Option::clone))
                 .collect()
         };
-        for fd in fds {
-            if let Err(e) = syncfs(fd) {
+        for f in files {
+            if let Err(e) = rustix::fs::syncfs(&*f) {
                 let msg = format!("cannot flush the filesystem: {e}");
                 *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg.clone());
                 return Err(msg);
@@ -110,7 +107,7 @@ impl Flusher {
         }
         let fss = self.filesystems.lock().unwrap_or_else(|e| e.into_inner());
         for (dev, dirs) in by_dev {
-            let known = fss.get(&dev).and_then(Option::as_ref);
+            let known = fss.get(&dev).and_then(Option::as_deref);
             let opened = match known {
                 Some(_) => None,
                 None => File::open(&dirs[0])
@@ -118,7 +115,7 @@ impl Flusher {
                     .filter(|f| trusts_syncfs(f).unwrap_or(false)),
             };
             if let Some(f) = known.or(opened.as_ref()) {
-                let _ = syncfs(f.as_raw_fd());
+                let _ = rustix::fs::syncfs(f);
                 continue;
             }
             for d in dirs {
@@ -201,11 +198,7 @@ pub fn commit(flusher: &Flusher, items: &[&[Pending]]) -> Vec<Result<(), String>
 
 /// Filesystems whose `syncfs` writes back and flushes every file's data (statfs magic).
 fn trusts_syncfs(f: &File) -> io::Result<bool> {
-    // SAFETY: fstatfs fills the struct it is given; the fd is open.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstatfs(f.as_raw_fd(), &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let st = rustix::fs::fstatfs(f)?;
     const EXT: i64 = 0xEF53;
     const XFS: i64 = 0x5846_5342;
     const BTRFS: i64 = 0x9123_683E;
@@ -218,14 +211,6 @@ fn trusts_syncfs(f: &File) -> io::Result<bool> {
     Ok(matches!(magic, EXT | XFS | BTRFS | F2FS | ZFS | TMPFS))
 }
 
-fn syncfs(fd: RawFd) -> io::Result<()> {
-    // SAFETY: syncfs only reads the fd (one the Flusher keeps open).
-    if unsafe { libc::syncfs(fd) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,7 +218,7 @@ mod tests {
 
     /// Writes `name`'s temp file in `dir` and stages it, as the file provider does.
     fn stage(staging: &Staging, dir: &std::path::Path, name: &str, text: &str) {
-        let root = crate::apply::root::Root::new(dir).unwrap();
+        let root = crate::sys::root::Root::new(dir).unwrap();
         let tmp = root.open(&format!("/.{name}.tmp")).unwrap();
         let mut f = File::create(&*tmp).unwrap();
         let dev = staging.accepts(&f).expect("a local filesystem is trusted");

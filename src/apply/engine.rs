@@ -11,14 +11,15 @@ use std::time::Instant;
 use super::commit::{self, discard, Flusher, Pending, Staging, BATCH_BYTES, BATCH_FILES};
 use super::providers::etc::Ids;
 use super::providers::{Ctx, Providers, NOT_RUN};
-use super::root::DirCache;
 use super::state::{Backups, Unfinished};
 use super::{Options, Outcome, ResourceResult, Run, Status};
-use crate::catalog::fxhash::{FxHashMap, FxHashSet};
 use crate::catalog::json::{CatalogDoc, ResourceDoc};
 use crate::catalog::store::ContentStore;
-use crate::catalog::{Catalog, Resource};
+use crate::catalog::Catalog;
+use crate::model::declared::Resource;
+use crate::model::fxhash::{FxHashMap, FxHashSet};
 use crate::source::SourceMap;
+use crate::sys::root::DirCache;
 
 /// What the engine walks: resources in catalog order and the edges between them, by
 /// position. Made from a catalog document ([`Input::from_doc`]: `--catalog`, remote agents)
@@ -182,7 +183,7 @@ impl<'a> Input<'a> {
             Resources::Catalog(resources, _) => {
                 let r = &resources[i];
                 (r.kind.as_str() == "file").then(|| match r.params.get("path").map(|a| &a.value) {
-                    Some(crate::eval::value::Value::Str(s)) => Cow::Borrowed(&**s),
+                    Some(crate::model::value::Value::Str(s)) => Cow::Borrowed(&**s),
                     Some(v) => match v.to_json() {
                         serde_json::Value::String(s) => Cow::Owned(s),
                         _ => Cow::Borrowed(r.title.as_str()),
@@ -291,7 +292,7 @@ fn add_parent_edges(input: &Input, preds: &mut [Vec<(usize, bool)>], succs: &mut
 
 /// `Path::parent` as a `&str` (by hand for the usual clean absolute paths).
 fn parent_dir(path: &str) -> Option<&str> {
-    if path.len() > 1 && super::root::is_clean(path) {
+    if path.len() > 1 && crate::sys::root::is_clean(path) {
         let cut = path.rfind('/').expect("an absolute path");
         return Some(if cut == 0 { "/" } else { &path[..cut] });
     }
@@ -744,7 +745,7 @@ fn walk(
 
 /// Owner lookups that know the users and groups the catalog creates: a noop run plans a
 /// file owned by a user it would create before that user exists.
-fn planned_ids(doc: &Input, root: &super::Root, takes: &dyn Fn(usize) -> bool) -> Ids {
+fn planned_ids(doc: &Input, root: &crate::sys::root::Root, takes: &dyn Fn(usize) -> bool) -> Ids {
     let (mut users, mut groups) = (FxHashSet::default(), FxHashSet::default());
     let mut user_groups = None;
     for i in 0..doc.len() {
@@ -1082,7 +1083,7 @@ mod tests {
             },
         ] {
             let opts = super::super::Options {
-                root: super::super::Root::new(dir.path()).unwrap(),
+                root: crate::sys::root::Root::new(dir.path()).unwrap(),
                 state_dir: PathBuf::new(),
                 noop: true,
                 jobs: 4,

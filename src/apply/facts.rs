@@ -1,14 +1,13 @@
 //! Facts about this machine (LANGUAGE.md §7): hostname, fqdn, os, virtual, kernel, arch,
-//! processors, memory_mb, ip, interfaces. Read from /etc, /proc, /sys and libc; no process
-//! is spawned except `systemd-detect-virt` when present.
-
-use std::ffi::CStr;
+//! processors, memory_mb, ip, interfaces. Read from /etc, /proc, /sys, uname(2) and
+//! getifaddrs(3); no process is spawned except `systemd-detect-virt` when present.
 
 use serde_json::{json, Map, Value};
 
 /// Every fact, as the Map `$facts` sees.
 pub fn gather() -> Map<String, Value> {
-    let hostname = hostname();
+    let uts = rustix::system::uname();
+    let hostname = hostname(&uts);
     let fqdn = fqdn(&hostname);
     let interfaces = interfaces();
     let ip = primary_ip(&interfaces);
@@ -20,9 +19,8 @@ pub fn gather() -> Map<String, Value> {
         os(&std::fs::read_to_string("/etc/os-release").unwrap_or_default()),
     );
     m.insert("virtual".into(), json!(virtual_kind()));
-    let (kernel, arch) = uname();
-    m.insert("kernel".into(), json!(kernel));
-    m.insert("arch".into(), json!(arch));
+    m.insert("kernel".into(), json!(uts.sysname().to_string_lossy()));
+    m.insert("arch".into(), json!(uts.machine().to_string_lossy()));
     m.insert(
         "processors".into(),
         json!(std::thread::available_parallelism()
@@ -39,16 +37,10 @@ pub fn gather() -> Map<String, Value> {
     m
 }
 
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
-    // (we keep a zero byte at the end).
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
-    if rc != 0 {
-        return "localhost".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+/// The host name up to its first dot (uname's nodename, which is what gethostname(2)
+/// returns on Linux).
+fn hostname(uts: &rustix::system::Uname) -> String {
+    let name = uts.nodename().to_string_lossy();
     name.split('.').next().unwrap_or("localhost").to_string()
 }
 
@@ -168,21 +160,6 @@ fn virtual_kind() -> String {
     "physical".into()
 }
 
-fn uname() -> (String, String) {
-    // SAFETY: utsname is plain data; uname fills it with NUL-terminated strings.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return ("Linux".into(), std::env::consts::ARCH.into());
-    }
-    // SAFETY: the fields are NUL-terminated after a successful uname.
-    let s = |f: &[libc::c_char]| {
-        unsafe { CStr::from_ptr(f.as_ptr()) }
-            .to_string_lossy()
-            .into_owned()
-    };
-    (s(&u.sysname), s(&u.machine))
-}
-
 fn memory_mb() -> u64 {
     let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     info.lines()
@@ -194,25 +171,14 @@ fn memory_mb() -> u64 {
 
 /// (name, mac, first IPv4) of every interface but loopback, sorted by name.
 fn interfaces() -> Vec<(String, String, String)> {
+    // The first IPv4 address of each interface, in getifaddrs' order.
     let mut v4: Vec<(String, String)> = Vec::new();
-    // SAFETY: getifaddrs allocates a list we walk read-only and free once.
-    unsafe {
-        let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-        if libc::getifaddrs(&mut head) == 0 {
-            let mut cur = head;
-            while !cur.is_null() {
-                let ifa = &*cur;
-                if !ifa.ifa_addr.is_null() && (*ifa.ifa_addr).sa_family as i32 == libc::AF_INET {
-                    let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                    let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-                    let name = CStr::from_ptr(ifa.ifa_name).to_string_lossy().into_owned();
-                    if !v4.iter().any(|(n, _)| *n == name) {
-                        v4.push((name, ip.to_string()));
-                    }
-                }
-                cur = ifa.ifa_next;
-            }
-            libc::freeifaddrs(head);
+    for ifa in nix::ifaddrs::getifaddrs().into_iter().flatten() {
+        let Some(sin) = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()) else {
+            continue;
+        };
+        if !v4.iter().any(|(n, _)| *n == ifa.interface_name) {
+            v4.push((ifa.interface_name, sin.ip().to_string()));
         }
     }
     let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
@@ -302,5 +268,30 @@ mod tests {
             assert!(f.contains_key(k), "missing {k}");
         }
         assert!(f["processors"].as_u64().unwrap() >= 1);
+    }
+
+    /// The facts read from uname and getifaddrs agree with what /proc and /sys say.
+    #[test]
+    fn host_facts_match_the_kernel() {
+        let f = gather();
+        let proc = |p: &str| std::fs::read_to_string(p).unwrap().trim().to_string();
+        let host = proc("/proc/sys/kernel/hostname");
+        assert_eq!(f["hostname"], host.split('.').next().unwrap());
+        assert_eq!(f["kernel"], proc("/proc/sys/kernel/ostype"));
+        assert_eq!(f["arch"], std::env::consts::ARCH);
+        let ifs = f["interfaces"].as_object().unwrap();
+        assert!(!ifs.contains_key("lo"));
+        for (name, i) in ifs {
+            let mac = std::fs::read_to_string(format!("/sys/class/net/{name}/address"));
+            assert_eq!(i["mac"], mac.unwrap_or_default().trim(), "{name}");
+            let ip = i["ip"].as_str().unwrap();
+            assert!(
+                ip.is_empty() || ip.parse::<std::net::Ipv4Addr>().is_ok(),
+                "{ip}"
+            );
+        }
+        let ips: Vec<&str> = ifs.values().filter_map(|i| i["ip"].as_str()).collect();
+        let ip = f["ip"].as_str().unwrap();
+        assert!(ip == "127.0.0.1" || ips.contains(&ip), "{ip} in {ips:?}");
     }
 }

@@ -11,16 +11,16 @@ pub mod engine;
 pub mod facts;
 pub mod providers;
 pub mod report;
-pub mod root;
 pub mod secret;
 pub mod state;
 pub mod time;
 
 use std::path::PathBuf;
 
+use crate::sys::root::Root;
+
 pub use engine::{run, run_catalog, run_catalog_observed, run_observed, Event, Input};
 pub use providers::{Ctx, Provider, Providers};
-pub use root::Root;
 
 /// What a run is asked to do.
 #[derive(Clone, Debug)]

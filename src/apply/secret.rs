@@ -17,7 +17,8 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::Outcome;
-use crate::catalog::json::{hex, ResourceDoc};
+use crate::catalog::json::ResourceDoc;
+use crate::model::digest::hex;
 
 /// The key that private contents' sums are hashed with in reports.
 #[derive(Clone)]

@@ -7,7 +7,7 @@
 //!
 //! Nothing in it is opened through a link: the state directory itself (the last component of
 //! the path given; the default `/var/lib` above it is resolved inside the root, see
-//! `apply::root`), `backup/`, `reports/` and every file in them are opened with `O_NOFOLLOW`
+//! `sys::root`), `backup/`, `reports/` and every file in them are opened with `O_NOFOLLOW`
 //! relative to the handle of the directory above, so a link planted there is refused rather
 //! than followed. The backup store is 0700 and its blobs 0600, whatever the files were: the
 //! mode, owner and group of each backed-up file are in its index line.
@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::fs::{Mode, OFlags};
 
-use super::root::{fd_path, shown};
-use crate::catalog::json::sha256_hex;
+use crate::model::digest::sha256_hex;
+use crate::sys::root::{fd_path, shown};
 
 /// Opens the directory `path` without following its last component (`O_PATH`), making it
 /// (and, with `create`, its parents) first with `mode` when `create`. An empty path is

@@ -1,18 +1,20 @@
 //! NodeEval -> Catalog: validation, identity by namevar, merging identical duplicates, content
 //! for `source`/`repo`, then relationships resolved and expanded onto native resources.
 
-use super::fxhash::{FxHashMap as HashMap, FxHashSet};
-use crate::eval::attrs::AttrMap;
+use crate::model::attrs::AttrMap;
+use crate::model::fxhash::{FxHashMap as HashMap, FxHashSet};
 
 use indexmap::IndexMap;
 
 use super::content::{self, GitError, Located};
-use super::schema::{self, TypeSchema};
+use super::identity::{identity, identity_hash, reference_text, Declarations, IdentityIndex};
 use super::store::ContentStore;
-use super::{json, validate, BuildOptions, Catalog, Resource};
+use super::{validate, BuildOptions, Catalog};
 use crate::diag::{Code, Diagnostic};
-use crate::eval::output::{Attr, Declared, NodeEval};
-use crate::eval::value::Value;
+use crate::model::attrs::Attr;
+use crate::model::declared::{Declared, NodeEval, Resource};
+use crate::model::schema::{self, TypeSchema};
+use crate::model::value::Value;
 use crate::source::SourceMap;
 
 /// See [`super::build_with`].
@@ -173,95 +175,6 @@ fn unknown_groups(
     }
 }
 
-/// Which catalog resource each declaration became, plus what reference resolution needs.
-pub(crate) struct Declarations {
-    /// Per `NodeEval::resources` index: the catalog resource, or None when it was dropped
-    /// (unknown type, conflicting duplicate).
-    pub of_decl: Vec<Option<usize>>,
-    /// (type, identity) -> resource.
-    pub by_identity: IdentityIndex,
-    /// (type, title as written) -> first resource declared with that title, when the title
-    /// is not its identity.
-    pub by_title: HashMap<(&'static str, String), usize>,
-    /// (type, alias) -> resource.
-    pub by_alias: HashMap<(&'static str, String), usize>,
-    /// (type, title) of declarations with an unknown type: references to them stay quiet.
-    pub unknown: FxHashSet<(String, String)>,
-}
-
-/// The identity of a declaration: its namevar attribute's String value, else its title; file
-/// paths lose trailing slashes.
-pub(crate) fn identity<'a>(decl: &'a Declared, ty: &TypeSchema) -> &'a str {
-    let namevar = decl.params.get(ty.namevar).and_then(|a| a.value.as_str());
-    identity_of(ty, namevar, &decl.title)
-}
-
-/// The identity rule itself, for a declaration or a catalog document's resource: the
-/// namevar's String value (when set), else the title; file paths lose trailing slashes.
-pub(crate) fn identity_of<'a>(
-    ty: &TypeSchema,
-    namevar: Option<&'a str>,
-    title: &'a str,
-) -> &'a str {
-    let raw = namevar.unwrap_or(title);
-    if ty.name == "file" {
-        normalize_path(raw)
-    } else {
-        raw
-    }
-}
-
-/// The hash of a (type, identity) pair, for [`IdentityIndex`] and the first pass of
-/// [`declare`].
-fn identity_hash(kind: &str, id: &str) -> u64 {
-    use std::hash::Hasher;
-    let mut h = super::fxhash::FxHasher::default();
-    h.write(kind.as_bytes());
-    h.write_u8(0xff);
-    h.write(id.as_bytes());
-    h.finish()
-}
-
-/// (type, identity) -> catalog resource: a table of resource numbers, hashed and compared by
-/// the resources' own type and title, so no identity is stored twice (at 100,000 resources a
-/// map keyed by owned strings was a tenth of the catalog).
-pub(crate) struct IdentityIndex(hashbrown::HashTable<u32>);
-
-impl IdentityIndex {
-    fn new(catalog: &Catalog) -> IdentityIndex {
-        let hash = |i: u32| {
-            let r = &catalog.resources[i as usize];
-            identity_hash(&r.kind, &r.title)
-        };
-        let mut table = hashbrown::HashTable::with_capacity(catalog.resources.len());
-        for i in 0..catalog.resources.len() as u32 {
-            // Identities are unique in the catalog: duplicates were merged or dropped.
-            table.insert_unique(hash(i), i, |&j| hash(j));
-        }
-        IdentityIndex(table)
-    }
-
-    /// The resource of type `kind` (lower case) with identity `id`.
-    pub(crate) fn get(&self, catalog: &Catalog, kind: &str, id: &str) -> Option<usize> {
-        self.0
-            .find(identity_hash(kind, id), |&j| {
-                let r = &catalog.resources[j as usize];
-                r.kind == kind && r.title == id
-            })
-            .map(|&j| j as usize)
-    }
-}
-
-/// A file identity: `/etc/nginx/` -> `/etc/nginx`; `/` stays.
-pub fn normalize_path(p: &str) -> &str {
-    let t = p.trim_end_matches('/');
-    if t.is_empty() && p.starts_with('/') {
-        "/"
-    } else {
-        t
-    }
-}
-
 /// Validates every declaration and adds it to the catalog, merging identical duplicates.
 ///
 /// The catalog is built in the evaluation's vector of declarations: each declaration is
@@ -277,7 +190,7 @@ fn declare(
     let n = eval.resources.len();
     let mut d = Declarations {
         of_decl: vec![None; n],
-        by_identity: IdentityIndex(hashbrown::HashTable::new()),
+        by_identity: IdentityIndex::empty(),
         by_title: HashMap::default(),
         by_alias: HashMap::default(),
         unknown: Default::default(),
@@ -431,13 +344,6 @@ fn add_aliases(d: &mut Declarations, ty: &TypeSchema, decl: &Declared, r: usize)
     for n in names {
         d.by_alias.entry((ty.name, n.to_string())).or_insert(r);
     }
-}
-
-/// `File["/etc/motd"]`, as messages write references.
-pub(crate) fn reference_text(kind: &str, title: &str) -> String {
-    let r = json::reference(kind, title);
-    let ty = &r[..r.len() - title.len() - 2];
-    format!("{ty}[{title:?}]")
 }
 
 /// Why two declarations of one resource do not merge (attributes compared without

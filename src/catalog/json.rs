@@ -1,9 +1,26 @@
 //! The catalog wire format (CLI.md "Catalog JSON"), version 1. This is what `fleet compile`
 //! prints, what `fleet apply --catalog` reads, and what remote agents fetch.
+//!
+//! The format has one definition (these structs) and two writers: `to_doc(..).to_pretty()`
+//! and the faster `wire.rs`, which writes the same bytes straight from a `Catalog` (a
+//! borrowed `Serialize` view that could replace both is not tried yet: issue #13). Until
+//! then, adding, renaming or reordering a field is one change in five places, made
+//! together:
+//!
+//! 1. the struct here (field order is the JSON's key order; `seal` if it enters `version`);
+//! 2. `catalog::to_doc` (catalog/mod.rs), which fills it from a `Catalog`;
+//! 3. `wire.rs`, which writes it in the same order (its tests
+//!    `every_value_shape_matches_the_document` and `real_catalogs_match_the_document_byte_for_byte`,
+//!    over every example and conformance case, catch a miss);
+//! 4. `apply::engine::Input::{from_doc, from_catalog}`, which read it back for apply (the
+//!    `catalog` fuzz target round-trips a read document);
+//! 5. CLI.md "Catalog JSON" and, for a field a node acts on, the format version `FORMAT`.
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::model::digest::hex;
 
 pub const FORMAT: u32 = 1;
 
@@ -235,25 +252,10 @@ impl std::io::Write for HashWriter {
     }
 }
 
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
-/// Lower-case hex sha256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::digest::sha256_hex;
 
     #[test]
     fn references_capitalise_each_segment() {

@@ -24,10 +24,9 @@
 mod build;
 pub mod content;
 pub mod diff;
-pub mod fxhash;
+mod identity;
 pub mod json;
 mod relate;
-pub mod schema;
 pub mod store;
 mod validate;
 pub mod wire;
@@ -42,11 +41,10 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 
 use crate::diag::Diagnostic;
-use crate::eval::attrs::{AttrMap, Name};
-use crate::eval::output::NodeEval;
-use crate::eval::value::Value;
-use crate::source::{FileId, SourceMap, Span};
-pub use build::normalize_path;
+use crate::model::declared::{NodeEval, Resource};
+use crate::model::value::Value;
+use crate::source::{FileId, SourceMap};
+pub use identity::normalize_path;
 use store::ContentStore;
 pub use validate::check_doc;
 
@@ -59,56 +57,6 @@ pub struct Catalog {
     /// each pair once, sorted by (from, to) position.
     pub edges: Vec<Edge>,
     pub provision: Option<IndexMap<String, Value>>,
-}
-
-/// A catalog resource; also what evaluation declares (`eval::output::Declared`, where the
-/// fields hold what was written).
-#[derive(Clone, Debug, Default)]
-pub struct Resource {
-    /// Lower-case native type name.
-    pub kind: Name,
-    /// Identity: the namevar's value (the title unless the namevar attribute is set).
-    pub title: String,
-    /// The title as written, for display, when an `exec`'s differs from its identity (its
-    /// `command`): `exec "create-db" { command = "…" }` shows as `Exec[create-db]`.
-    pub label: Option<Box<str>>,
-    /// Validated attributes, metaparameters excluded: the wire format's `params`. `source` is already replaced by `content_sha256`
-    /// when content was loaded (see [`build_with`]).
-    pub params: AttrMap,
-    /// Type name first, then enclosing classes/defines, then `tag` values; no repeats.
-    pub tags: Vec<Name>,
-    pub kind_span: Span,
-    pub title_span: Span,
-}
-
-impl Resource {
-    /// Whether the resource holds something private (`compile --all` writes its catalog,
-    /// and its content blob, mode 0600): a Sensitive parameter, or a file whose `mode` gives
-    /// others no read bit (`0600`, `0640`).
-    pub fn is_private(&self) -> bool {
-        if self
-            .params
-            .iter()
-            .any(|(_, a)| matches!(a.value, Value::Sensitive(_)))
-        {
-            return true;
-        }
-        self.kind.as_str() == "file"
-            && self
-                .params
-                .get("mode")
-                .and_then(|a| a.value.as_str())
-                .and_then(|m| u32::from_str_radix(m, 8).ok())
-                .is_some_and(|m| m & 0o004 == 0)
-    }
-
-    /// The content store blob a private file names (`content_sha256`), if any.
-    pub fn private_blob(&self) -> Option<&str> {
-        if self.kind.as_str() != "file" || !self.is_private() {
-            return None;
-        }
-        self.params.get("content_sha256")?.value.as_str()
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +84,7 @@ pub fn pair_key(from: u32, to: u32) -> u64 {
 }
 
 /// Finds the directory of a module by name, for a path written in the given file (e.g.
-/// `|from, name| program.module_dir(from, name)`).
+/// `|from, name| loaded.module_dir(from, name)`).
 pub type ModuleResolver<'a> = &'a dyn Fn(FileId, &str) -> Option<PathBuf>;
 
 /// How [`build_with`] finds things outside the manifest.

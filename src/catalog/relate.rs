@@ -1,14 +1,15 @@
 //! Relationships onto native resources: references resolved (namevar, title, alias, classes,
 //! define instances), containers expanded, self-edges dropped, pairs deduplicated and sorted.
 
-use super::fxhash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use crate::model::fxhash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::rc::Rc;
 
-use super::build::{normalize_path, reference_text, Declarations};
-use super::{schema, Catalog, Edge};
+use super::identity::{normalize_path, reference_text, Declarations};
+use super::{Catalog, Edge};
 use crate::diag::{Code, Diagnostic};
-use crate::eval::output::{ContainerKind, Endpoint, NodeEval, Relation};
-use crate::eval::value::ResRef;
+use crate::model::declared::{ContainerKind, Endpoint, NodeEval, Relation};
+use crate::model::schema;
+use crate::model::value::ResRef;
 use crate::source::Span;
 
 /// The explicit edges of `relations` (taken out of `eval`), each (from, to) pair once with `refresh` OR-ed,

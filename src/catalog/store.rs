@@ -12,7 +12,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::json::sha256_hex;
+use crate::model::digest::sha256_hex;
 
 /// Blobs up to this size are read into memory at compile time; bigger ones stay in files.
 pub const INLINE_MAX: u64 = 4 << 20;
@@ -277,7 +277,7 @@ impl<W: io::Write> HashingWriter<W> {
     /// The lower-case hex sha256 of what was written.
     pub fn hex(&self) -> String {
         use sha2::Digest;
-        super::json::hex(&self.sha.clone().finalize())
+        crate::model::digest::hex(&self.sha.clone().finalize())
     }
 
     pub fn into_inner(self) -> W {

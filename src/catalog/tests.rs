@@ -3,7 +3,7 @@
 
 use super::testutil::Fixture;
 use super::*;
-use crate::eval::output::{ContainerKind, Endpoint};
+use crate::model::declared::{ContainerKind, Endpoint};
 
 fn run(f: &Fixture) -> (Catalog, Vec<Diagnostic>) {
     build(f.eval.clone(), &f.sources, &ContentStore::new())
@@ -458,7 +458,7 @@ fn classes_and_defines_expand_onto_their_resources() {
     f.container(ContainerKind::Class, "app", vec![p, a], vec![]);
     let class_ref = f.reference("Class", "app");
     let s1 = f.eval.resources.len();
-    f.eval.resources.push(crate::eval::output::Declared {
+    f.eval.resources.push(crate::model::declared::Declared {
         kind: "file".into(),
         kind_span: f.eval.resources[a].kind_span,
         title: "/etc/sites/shop".into(),
@@ -466,7 +466,7 @@ fn classes_and_defines_expand_onto_their_resources() {
         label: None,
         params: [("content".to_string(), {
             let c = &f.eval.resources[a].params["content"];
-            crate::eval::output::Attr::new(Value::str("port 8080\n"), c.name_span(), c.value_span())
+            crate::model::attrs::Attr::new(Value::str("port 8080\n"), c.name_span(), c.value_span())
         })]
         .into_iter()
         .collect(),
@@ -553,7 +553,7 @@ fn sources_go_to_the_store_deterministically() {
     let store = ContentStore::new();
     let (c, d) = build(f.eval.clone(), &f.sources, &store);
     assert_eq!(d, []);
-    let motd = json::sha256_hex(b"hello\n");
+    let motd = crate::model::digest::sha256_hex(b"hello\n");
     let params = &c.resources[0].params;
     assert_eq!(params.keys().collect::<Vec<_>>(), ["content_sha256"]);
     assert_eq!(params["content_sha256"].value, Value::str(motd.as_str()));
@@ -610,7 +610,7 @@ fn module_sources_use_the_resolver() {
     assert_eq!(d, []);
     assert_eq!(
         c.resources[0].params["content_sha256"].value,
-        Value::str(json::sha256_hex(b"server x\n"))
+        Value::str(crate::model::digest::sha256_hex(b"server x\n"))
     );
 }
 
@@ -632,7 +632,7 @@ fn module_sources_without_a_resolver_look_beside_the_manifest() {
     assert!(d[0].message.contains("module `site`"), "{}", d[0].message);
     assert_eq!(
         c.resources[0].params["content_sha256"].value,
-        Value::str(json::sha256_hex(b"server y\n"))
+        Value::str(crate::model::digest::sha256_hex(b"server y\n"))
     );
 }
 

@@ -1,12 +1,13 @@
 //! Test helper: builds a `NodeEval` by hand over a real source text, finding each span by
 //! searching the text from a cursor, so tests can assert exact line:column positions.
 
-use crate::eval::attrs::AttrMap;
+use crate::model::attrs::AttrMap;
 use std::path::Path;
 
 use crate::diag::Diagnostic;
-use crate::eval::output::{Attr, Container, ContainerKind, Declared, Endpoint, NodeEval, Relation};
-use crate::eval::value::{ResRef, Value};
+use crate::model::attrs::Attr;
+use crate::model::declared::{Container, ContainerKind, Declared, Endpoint, NodeEval, Relation};
+use crate::model::value::{ResRef, Value};
 use crate::source::{FileId, SourceMap, Span};
 
 pub(crate) struct Fixture {
@@ -18,12 +19,12 @@ pub(crate) struct Fixture {
 
 impl Fixture {
     /// A manifest `site.fleet` (in the current directory) with this text.
-    pub fn new(text: &str) -> Fixture {
+    pub(crate) fn new(text: &str) -> Fixture {
         Fixture::in_dir(Path::new("."), text)
     }
 
     /// A manifest `DIR/site.fleet` with this text (relative `source`s resolve in `dir`).
-    pub fn in_dir(dir: &Path, text: &str) -> Fixture {
+    pub(crate) fn in_dir(dir: &Path, text: &str) -> Fixture {
         let mut sources = SourceMap::new();
         let file = sources.add("site.fleet", dir.join("site.fleet"), text.to_string());
         Fixture {
@@ -42,7 +43,7 @@ impl Fixture {
     }
 
     /// The span of the next occurrence of `needle` at or after the cursor; moves past it.
-    pub fn find(&mut self, needle: &str) -> Span {
+    pub(crate) fn find(&mut self, needle: &str) -> Span {
         let at = self.text()[self.cursor..]
             .find(needle)
             .unwrap_or_else(|| panic!("`{needle}` not found after byte {}", self.cursor))
@@ -53,7 +54,7 @@ impl Fixture {
 
     /// Declares `kind "title"`: the kind at the next `kind`, the title at the next `"title"`
     /// (or bare `title`). Returns its index in `eval.resources`.
-    pub fn res(&mut self, kind: &str, title: &str) -> usize {
+    pub(crate) fn res(&mut self, kind: &str, title: &str) -> usize {
         let kind_span = self.find(kind);
         let quoted = format!("{title:?}");
         let title_span = if self.text()[self.cursor..].trim_start().starts_with(&quoted) {
@@ -75,7 +76,7 @@ impl Fixture {
 
     /// Sets an attribute on the last declared resource: the name at the next `name`, the value
     /// from after the next `=` to the next `,`, `}` or newline outside brackets and quotes.
-    pub fn attr(&mut self, name: &str, value: Value) -> &mut Fixture {
+    pub(crate) fn attr(&mut self, name: &str, value: Value) -> &mut Fixture {
         let name_span = self.find(name);
         let eq = self.find("=");
         let text = self.text();
@@ -112,11 +113,11 @@ impl Fixture {
         self
     }
 
-    pub fn s(&mut self, name: &str, value: &str) -> &mut Fixture {
+    pub(crate) fn s(&mut self, name: &str, value: &str) -> &mut Fixture {
         self.attr(name, Value::str(value))
     }
 
-    pub fn tag(&mut self, tag: &str) -> &mut Fixture {
+    pub(crate) fn tag(&mut self, tag: &str) -> &mut Fixture {
         self.eval
             .resources
             .last_mut()
@@ -127,36 +128,36 @@ impl Fixture {
     }
 
     /// A reference at the next `Type[`.
-    pub fn reference(&mut self, type_name: &str, title: &str) -> ResRef {
+    pub(crate) fn reference(&mut self, type_name: &str, title: &str) -> ResRef {
         let start = self.find(&format!("{type_name}["));
         let end = self.find("]");
         ResRef {
-            type_name: crate::eval::attrs::Name::new(type_name),
+            type_name: crate::model::name::Name::new(type_name),
             title: title.into(),
             span: start.to(end),
         }
     }
 
     /// `require = Type["title"]` on resource `res`: the reference is found after the cursor.
-    pub fn require(&mut self, res: usize, type_name: &str, title: &str) -> &mut Fixture {
+    pub(crate) fn require(&mut self, res: usize, type_name: &str, title: &str) -> &mut Fixture {
         let r = self.reference(type_name, title);
         self.relate(Endpoint::Ref(r), Endpoint::Resource(res), false)
     }
 
     /// `notify = Type["title"]` on resource `res`.
-    pub fn notify(&mut self, res: usize, type_name: &str, title: &str) -> &mut Fixture {
+    pub(crate) fn notify(&mut self, res: usize, type_name: &str, title: &str) -> &mut Fixture {
         let r = self.reference(type_name, title);
         self.relate(Endpoint::Resource(res), Endpoint::Ref(r), true)
     }
 
-    pub fn relate(&mut self, from: Endpoint, to: Endpoint, refresh: bool) -> &mut Fixture {
+    pub(crate) fn relate(&mut self, from: Endpoint, to: Endpoint, refresh: bool) -> &mut Fixture {
         self.eval.relations.push(Relation { from, to, refresh });
         self
     }
 
     /// A class or define instance holding these resources and child containers (the catalog
     /// never reports at a container's span, so it is left empty).
-    pub fn container(
+    pub(crate) fn container(
         &mut self,
         kind: ContainerKind,
         title: &str,
@@ -174,7 +175,7 @@ impl Fixture {
     }
 
     /// (code, line, column) of each diagnostic's primary span.
-    pub fn positions(&self, diags: &[Diagnostic]) -> Vec<(&'static str, usize, usize)> {
+    pub(crate) fn positions(&self, diags: &[Diagnostic]) -> Vec<(&'static str, usize, usize)> {
         diags
             .iter()
             .map(|d| {

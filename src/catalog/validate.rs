@@ -2,16 +2,17 @@
 //! exclusive attributes, and the lints `world-writable`, `plaintext-password`,
 //! `exec-without-guard`; and a catalog document read from outside ([`check_doc`]).
 
-use crate::eval::attrs::AttrMap;
+use crate::model::attrs::AttrMap;
 
-use super::build::identity_of;
-use super::fxhash::FxHashMap;
+use super::identity::identity_of;
 use super::json::CatalogDoc;
-use super::schema::{self, AttrKind, AttrSchema, TypeSchema, RELATION_METAPARAMS};
 use crate::diag::suggest;
 use crate::diag::{Code, Diagnostic};
-use crate::eval::output::{Attr, Declared};
-use crate::eval::value::Value;
+use crate::model::attrs::Attr;
+use crate::model::declared::Declared;
+use crate::model::fxhash::FxHashMap;
+use crate::model::schema::{self, AttrKind, AttrSchema, TypeSchema, RELATION_METAPARAMS};
+use crate::model::value::Value;
 use crate::source::SourceMap;
 
 /// The attribute or metaparameter `name` of type `ty`.

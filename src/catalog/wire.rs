@@ -24,9 +24,10 @@ use indexmap::IndexMap;
 use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 
 use super::json::{self, HashWriter};
-use super::{Catalog, Resource};
-use crate::eval::attrs::AttrMap;
-use crate::eval::value::{ResRef, Value};
+use super::Catalog;
+use crate::model::attrs::AttrMap;
+use crate::model::declared::Resource;
+use crate::model::value::{ResRef, Value};
 use crate::source::SourceMap;
 
 /// Both passes buffer this much.
@@ -486,8 +487,8 @@ mod tests {
     use super::*;
     use crate::catalog::store::ContentStore;
     use crate::catalog::{to_doc, Edge};
-    use crate::eval::attrs::Name;
-    use crate::eval::output::Attr;
+    use crate::model::attrs::Attr;
+    use crate::model::name::Name;
     use crate::program::{Options, Program};
     use crate::source::{FileId, Span};
 
@@ -539,7 +540,7 @@ mod tests {
         Value::Ref(Arc::new(
             list.iter()
                 .map(|(t, title)| ResRef {
-                    type_name: crate::eval::attrs::Name::new(t),
+                    type_name: crate::model::name::Name::new(t),
                     title: title.to_string(),
                     span: Span::new(FileId(0), 0, 0),
                 })

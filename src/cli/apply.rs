@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::ExitStatus;
 use crate::apply::report;
-use crate::apply::root::Root;
 use crate::apply::{
     state, Action, Change, Event, Options, Providers, ResourceResult, Run, Status, TagFilter,
 };
@@ -13,6 +13,7 @@ use crate::catalog::json::CatalogDoc;
 use crate::catalog::store::ContentStore;
 use crate::catalog::Catalog;
 use crate::source::SourceMap;
+use crate::sys::root::Root;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -97,7 +98,7 @@ pub struct ApplyArgs {
 }
 
 /// `/var/lib/fleet` under the root, or `--state-dir` as given. The default's `/var/lib` is
-/// resolved inside the root and pinned for the process (`apply::root`); `fleet` itself is
+/// resolved inside the root and pinned for the process (`sys::root`); `fleet` itself is
 /// never followed (`apply::state`). With `create`, `/var/lib` is made when missing; without,
 /// a missing one gives an empty path: no state directory.
 pub(crate) fn state_dir(
@@ -116,7 +117,7 @@ pub(crate) fn state_dir(
     match root.open_dir_handle("/var/lib") {
         Ok(fd) => {
             let shown = root.path().join("var/lib");
-            Ok(crate::apply::root::pin_for_process(fd, &shown).join("fleet"))
+            Ok(crate::sys::root::pin_for_process(fd, &shown).join("fleet"))
         }
         Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => Ok(PathBuf::new()),
         Err(e) => Err(err(e)),
@@ -147,7 +148,7 @@ impl From<String> for Failure {
 
 /// Prints a fatal error: `error: …` on stderr and, under `--format json`, the error object
 /// `{"error": …, "diagnostics": […]}` (check's diagnostic objects) on stdout.
-fn fail(args: &ApplyArgs, f: Failure, code: i32) -> i32 {
+fn fail(args: &ApplyArgs, f: Failure, code: ExitStatus) -> ExitStatus {
     eprintln!("error: {}", f.message);
     if args.format == "json" {
         let v = serde_json::json!({"error": f.message, "diagnostics": f.diagnostics});
@@ -169,7 +170,7 @@ fn compile(args: &ApplyArgs, file: &Path) -> Result<(Loaded, ContentStore), Fail
     );
     // This machine's facts, unless --facts names others.
     if args.facts.is_none() {
-        program.local_facts = Some(crate::eval::value::Value::from_json(
+        program.local_facts = Some(crate::model::value::Value::from_json(
             &serde_json::Value::Object(facts.clone()),
         ));
     }
@@ -223,25 +224,27 @@ fn load_catalog(path: &Path) -> Result<(Loaded, ContentStore), Failure> {
     ))
 }
 
-pub fn run(args: ApplyArgs) -> i32 {
-    let fail_code = if args.detailed_exitcodes { 4 } else { 1 };
-    let root = match &args.root {
-        Some(d) => match Root::new(d) {
-            Ok(r) => r,
-            Err(e) => return fail(&args, format!("--root {}: {e}", d.display()).into(), 2),
-        },
-        None => Root::host(),
+pub fn run(args: ApplyArgs) -> ExitStatus {
+    // Apply could not run: a failure, as CLI.md's exit codes count it.
+    let fail_code = if args.detailed_exitcodes {
+        ExitStatus::Failures
+    } else {
+        ExitStatus::Errors
+    };
+    let root = match super::root_arg(args.root.as_deref()) {
+        Ok(r) => r,
+        Err(msg) => return fail(&args, msg.into(), ExitStatus::Usage),
     };
     if let Some(f) = args.facts.as_ref().filter(|f| !f.exists()) {
         let msg = format!("--facts {} does not exist", f.display());
-        return fail(&args, msg.into(), 2);
+        return fail(&args, msg.into(), ExitStatus::Usage);
     }
     let loaded = match (&args.catalog, &args.file) {
         (Some(c), _) => load_catalog(c),
         (None, Some(f)) => compile(&args, f),
         (None, None) => {
             let msg = "apply needs a manifest FILE or --catalog FILE.json".to_string();
-            return fail(&args, msg.into(), 2);
+            return fail(&args, msg.into(), ExitStatus::Usage);
         }
     };
     let (loaded, store) = match loaded {
@@ -329,9 +332,10 @@ pub fn run(args: ApplyArgs) -> i32 {
     } else {
         super::out(&report.to_json());
     }
-    let code = match (args.detailed_exitcodes, run.changed(), run.failed()) {
-        (true, c, f) => (if c { 2 } else { 0 }) | (if f { 4 } else { 0 }),
-        (false, _, f) => i32::from(f),
+    let code = if args.detailed_exitcodes {
+        ExitStatus::detailed(run.changed(), run.failed())
+    } else {
+        ExitStatus::failed_if(run.failed())
     };
     // The process exits next: the catalog and the results need not be freed one by one.
     std::mem::forget((loaded, run, report));

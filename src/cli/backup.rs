@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::apply::root::Root;
+use super::ExitStatus;
 use crate::apply::state::{self, Backups};
 
 #[derive(Debug, clap::Args)]
@@ -36,23 +36,20 @@ pub enum BackupAction {
     },
 }
 
-pub fn run(args: BackupArgs) -> i32 {
-    let root = match &args.root {
-        Some(d) => match Root::new(d) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: --root {}: {e}", d.display());
-                return 2;
-            }
-        },
-        None => Root::host(),
+pub fn run(args: BackupArgs) -> ExitStatus {
+    let root = match super::root_arg(args.root.as_deref()) {
+        Ok(r) => r,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return ExitStatus::Usage;
+        }
     };
     let create = matches!(args.action, BackupAction::Restore { .. });
     let state_dir = match super::apply::state_dir(&root, args.state_dir.as_deref(), create) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            return 1;
+            return ExitStatus::Errors;
         }
     };
     let backups = Backups::new(&state_dir);
@@ -62,7 +59,7 @@ pub fn run(args: BackupArgs) -> i32 {
                 Ok(e) => e,
                 Err(e) => {
                     eprintln!("error: cannot read backups: {e}");
-                    return 1;
+                    return ExitStatus::Errors;
                 }
             };
             let entries: Vec<_> = entries
@@ -79,18 +76,18 @@ pub fn run(args: BackupArgs) -> i32 {
                 }
             }
             super::out(&s);
-            0
+            ExitStatus::Ok
         }
         BackupAction::Restore { path, at } => {
             if let Some(Err(e)) = at.as_deref().map(crate::apply::time::parse_at) {
                 eprintln!("error: --at: {e}");
-                return 2;
+                return ExitStatus::Usage;
             }
             let _lock = match state::lock(&state_dir, true, true) {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("error: {e}");
-                    return 1;
+                    return ExitStatus::Errors;
                 }
             };
             match crate::apply::providers::file::restore(&root, &backups, &path, at.as_deref()) {
@@ -99,11 +96,11 @@ pub fn run(args: BackupArgs) -> i32 {
                         "restored {} from the backup of {} (sha256:{})\n",
                         entry.path, entry.time, entry.sha256
                     ));
-                    0
+                    ExitStatus::Ok
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
-                    1
+                    ExitStatus::Errors
                 }
             }
         }

@@ -16,14 +16,14 @@ use serde_json::{json, Value};
 
 use super::check::default_manifest;
 use super::compile::compile_node;
-use super::{output, ManifestArgs, EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
+use super::{output, ExitStatus, ManifestArgs};
 use crate::catalog::diff::{diff, CatalogDiff, Side};
 use crate::catalog::json::CatalogDoc;
 
-/// Exit status: the catalogs differ.
-const DIFFERENT: i32 = 1;
-/// Exit status: could not compare.
-const TROUBLE: i32 = 2;
+/// Exit status: the catalogs differ (1, as diff(1) says).
+const DIFFERENT: ExitStatus = ExitStatus::Errors;
+/// Exit status: could not compare (2, as diff(1) says).
+const TROUBLE: ExitStatus = ExitStatus::Usage;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -68,13 +68,13 @@ pub struct DiffArgs {
     pub manifest: ManifestArgs,
 }
 
-pub fn run(args: CatalogArgs) -> i32 {
+pub fn run(args: CatalogArgs) -> ExitStatus {
     match args.command {
         CatalogCommand::Diff(d) => run_diff(d),
     }
 }
 
-fn run_diff(args: DiffArgs) -> i32 {
+fn run_diff(args: DiffArgs) -> ExitStatus {
     let sides = match &args.node {
         None => read_file(Path::new(&args.a)).and_then(|a| Ok((a, read_file(Path::new(&args.b))?))),
         Some(node) => at_revisions(&args, node),
@@ -94,13 +94,13 @@ fn run_diff(args: DiffArgs) -> i32 {
     };
     output::stdout(&text);
     if d.is_empty() {
-        EXIT_OK
+        ExitStatus::Ok
     } else {
         DIFFERENT
     }
 }
 
-fn read_file(path: &Path) -> Result<CatalogDoc, i32> {
+fn read_file(path: &Path) -> Result<CatalogDoc, ExitStatus> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         output::command_error(&format!("cannot read {}: {e}", path.display()));
         TROUBLE
@@ -142,14 +142,14 @@ fn git(dir: &Path, args: &[&str]) -> Result<std::process::Output, String> {
         .map_err(|e| format!("cannot run git: {e}"))
 }
 
-fn at_revisions(args: &DiffArgs, node: &str) -> Result<(CatalogDoc, CatalogDoc), i32> {
+fn at_revisions(args: &DiffArgs, node: &str) -> Result<(CatalogDoc, CatalogDoc), ExitStatus> {
     let file = match &args.file {
         Some(f) => f.clone(),
         None => default_manifest(Path::new(".")).ok_or_else(|| {
             output::command_error(
                 "no manifest given, and neither site.fleet nor manifests/site.fleet is here",
             );
-            EXIT_USAGE
+            ExitStatus::Usage
         })?,
     };
     let trouble = |msg: String| {
@@ -177,7 +177,7 @@ fn at_revisions(args: &DiffArgs, node: &str) -> Result<(CatalogDoc, CatalogDoc),
     // from here, made absolute first.
     if let Err(msg) = args.manifest.validate(&[]) {
         output::command_error(&msg);
-        return Err(EXIT_USAGE);
+        return Err(ExitStatus::Usage);
     }
     let absolute = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
     let manifest = ManifestArgs {
@@ -196,7 +196,7 @@ fn compile_at(
     rel: &Path,
     node: &str,
     manifest: &ManifestArgs,
-) -> Result<CatalogDoc, i32> {
+) -> Result<CatalogDoc, ExitStatus> {
     let trouble = |msg: String| {
         output::command_error(&msg);
         TROUBLE
@@ -245,7 +245,7 @@ fn compile_at(
     // Back before the export is removed (and before the next revision).
     let _ = std::env::set_current_dir(&here);
     let (program, catalog) = compiled.map_err(|code| {
-        if code == EXIT_ERRORS {
+        if code == ExitStatus::Errors {
             output::command_error(&format!(
                 "revision {rev} does not compile for node `{node}`"
             ));

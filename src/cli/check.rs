@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use super::output::{self, failed, stderr_style, text_report};
-use super::{ManifestArgs, EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
+use super::{ExitStatus, ManifestArgs};
 use crate::diag::json::to_line;
 use crate::program::Program;
 
@@ -49,7 +49,7 @@ pub fn default_manifest(dir: &Path) -> Option<PathBuf> {
         .find(|p| dir.join(p).is_file())
 }
 
-pub fn run(args: CheckArgs) -> i32 {
+pub fn run(args: CheckArgs) -> ExitStatus {
     let files = if args.files.is_empty() {
         match default_manifest(Path::new(".")) {
             Some(f) => vec![f],
@@ -57,7 +57,7 @@ pub fn run(args: CheckArgs) -> i32 {
                 output::command_error(
                     "no manifest given, and neither site.fleet nor manifests/site.fleet is here",
                 );
-                return EXIT_USAGE;
+                return ExitStatus::Usage;
             }
         }
     } else {
@@ -65,7 +65,7 @@ pub fn run(args: CheckArgs) -> i32 {
     };
     if let Err(msg) = args.manifest.validate(&files) {
         output::command_error(&msg);
-        return EXIT_USAGE;
+        return ExitStatus::Usage;
     }
     let deny_warnings = args.deny.contains(&Deny::Warnings);
 
@@ -107,9 +107,9 @@ pub fn run(args: CheckArgs) -> i32 {
         }
     }
     if failed(&diags, deny_warnings) {
-        EXIT_ERRORS
+        ExitStatus::Errors
     } else {
-        EXIT_OK
+        ExitStatus::Ok
     }
 }
 
@@ -153,11 +153,11 @@ mod tests {
         };
         assert_eq!(
             run(args(vec![dir.path().join("nope.fleet")], vec![])),
-            EXIT_USAGE
+            ExitStatus::Usage
         );
         assert_eq!(
             run(args(vec![present], vec![dir.path().join("no-such-dir")])),
-            EXIT_USAGE
+            ExitStatus::Usage
         );
     }
 

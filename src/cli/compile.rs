@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use clap::{ArgGroup, Args};
 
 use super::output::{self, report_to_stderr};
-use super::{ManifestArgs, EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
+use super::{ExitStatus, ManifestArgs};
 use crate::catalog::store::ContentStore;
 use crate::catalog::{wire, Catalog};
 use crate::diag::{has_errors, Code, Diagnostic};
@@ -34,29 +34,29 @@ pub struct CompileArgs {
     pub manifest: ManifestArgs,
 }
 
-pub fn run(args: CompileArgs) -> i32 {
+pub fn run(args: CompileArgs) -> ExitStatus {
     match (&args.node, &args.out) {
         (Some(node), _) => match compile_node(&args.file, &args.manifest, node) {
             Ok((program, catalog)) => {
                 // Streamed; a reader that went away (`| head`) ends the output quietly, as
                 // `output::stdout` does.
                 let _ = wire::write_pretty(&catalog, &program.sources, std::io::stdout().lock());
-                EXIT_OK
+                ExitStatus::Ok
             }
             Err(code) => code,
         },
         (None, Some(out)) => compile_all(&args.file, &args.manifest, out),
-        (None, None) => EXIT_USAGE, // clap's argument group rules this out
+        (None, None) => ExitStatus::Usage, // clap's argument group rules this out
     }
 }
 
 /// Loads the program of one main manifest, and the name span-less diagnostics are reported
 /// against; `Err` is the exit status of a bad invocation.
-fn load(file: &Path, manifest: &ManifestArgs) -> Result<(Program, String), i32> {
+fn load(file: &Path, manifest: &ManifestArgs) -> Result<(Program, String), ExitStatus> {
     let files = [file.to_path_buf()];
     if let Err(msg) = manifest.validate(&files) {
         output::command_error(&msg);
-        return Err(EXIT_USAGE);
+        return Err(ExitStatus::Usage);
     }
     let program = Program::load(&files, manifest.options());
     let main_file = super::check::main_file_name(&program, &files);
@@ -69,18 +69,18 @@ pub(super) fn compile_node(
     file: &Path,
     manifest: &ManifestArgs,
     node: &str,
-) -> Result<(Program, Catalog), i32> {
+) -> Result<(Program, Catalog), ExitStatus> {
     let (program, main_file) = load(file, manifest)?;
     let (catalog, diags) = program.compile(node, &ContentStore::new());
     report_to_stderr(&diags, &program.sources, &main_file);
     match catalog {
         Some(catalog) if !has_errors(&diags) => Ok((program, catalog)),
-        Some(_) => Err(EXIT_ERRORS),
+        Some(_) => Err(ExitStatus::Errors),
         None => {
             if !has_errors(&diags) {
                 output::command_error(&format!("no catalog for node `{node}`"));
             }
-            Err(EXIT_ERRORS)
+            Err(ExitStatus::Errors)
         }
     }
 }
@@ -89,7 +89,7 @@ pub(super) fn compile_node(
 /// so a half-written output directory never looks like a good one. Each worker streams its
 /// catalogs into a staging directory inside `--out` and drops them; when every node is done
 /// and clean, the content store is written and then the catalogs are renamed into place.
-fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
+fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> ExitStatus {
     let (program, main_file) = match load(file, manifest) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -100,7 +100,7 @@ fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
             "node name `{bad}` cannot be a file name in {}",
             out.display()
         ));
-        return EXIT_ERRORS;
+        return ExitStatus::Errors;
     }
     let store = ContentStore::new();
     // An unwritable `--out` is reported after the manifest's own problems, as before.
@@ -137,17 +137,17 @@ fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> i32 {
     let diags = merge_diagnostics(found);
     report_to_stderr(&diags, &program.sources, &main_file);
     if has_errors(&diags) || no_catalog {
-        return EXIT_ERRORS; // dropping `staging` removes what it wrote
+        return ExitStatus::Errors; // dropping `staging` removes what it wrote
     }
     let written = staging.and_then(|staging| {
         writes.into_iter().try_for_each(|w| w)?;
         staging.commit(&nodes, &store)
     });
     match written {
-        Ok(()) => EXIT_OK,
+        Ok(()) => ExitStatus::Ok,
         Err(e) => {
             output::command_error(&format!("cannot write to {}: {e}", out.display()));
-            EXIT_ERRORS
+            ExitStatus::Errors
         }
     }
 }
@@ -186,7 +186,7 @@ impl Staging {
 
     /// Streams one node's catalog into the staging directory (one pass: a file can seek back
     /// to put the version in); mode 0600 when it holds a private resource
-    /// ([`Resource::is_private`](crate::catalog::Resource::is_private)), else 0644.
+    /// ([`Resource::is_private`](crate::model::declared::Resource::is_private)), else 0644.
     fn write(&self, node: &str, catalog: &Catalog, sources: &SourceMap) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let private = catalog.resources.iter().any(|r| r.is_private());
@@ -377,10 +377,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let file = site(tmp.path(), false);
         let out = tmp.path().join("a/b/out");
-        assert_eq!(compile_all(&file, &ManifestArgs::default(), &out), EXIT_OK);
+        assert_eq!(
+            compile_all(&file, &ManifestArgs::default(), &out),
+            ExitStatus::Ok
+        );
         let got = tree(&out);
         let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-        let sha = crate::catalog::json::sha256_hex(b"hello\n");
+        let sha = crate::model::digest::sha256_hex(b"hello\n");
         let blob = format!("content/{sha}");
         assert_eq!(
             names,
@@ -398,7 +401,10 @@ mod tests {
             );
         }
         // A second run over the same directory gives the same tree.
-        assert_eq!(compile_all(&file, &ManifestArgs::default(), &out), EXIT_OK);
+        assert_eq!(
+            compile_all(&file, &ManifestArgs::default(), &out),
+            ExitStatus::Ok
+        );
         assert_eq!(tree(&out), got);
     }
 
@@ -417,7 +423,10 @@ mod tests {
         )
         .unwrap();
         let out = tmp.path().join("out");
-        assert_eq!(compile_all(&file, &ManifestArgs::default(), &out), EXIT_OK);
+        assert_eq!(
+            compile_all(&file, &ManifestArgs::default(), &out),
+            ExitStatus::Ok
+        );
         let mode = |rel: &str| {
             std::fs::metadata(out.join(rel))
                 .unwrap()
@@ -425,7 +434,7 @@ mod tests {
                 .mode()
                 & 0o777
         };
-        let sha = |b: &[u8]| format!("content/{}", crate::catalog::json::sha256_hex(b));
+        let sha = |b: &[u8]| format!("content/{}", crate::model::digest::sha256_hex(b));
         assert_eq!(mode("db01.json"), 0o600, "a Sensitive content");
         assert_eq!(mode("tls01.json"), 0o600, "a file others cannot read");
         assert_eq!(mode(&sha(b"private key\n")), 0o600);
@@ -434,18 +443,19 @@ mod tests {
         // A blob left 0644 by an older run is narrowed.
         let key = out.join(sha(b"private key\n"));
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert_eq!(compile_all(&file, &ManifestArgs::default(), &out), EXIT_OK);
+        assert_eq!(
+            compile_all(&file, &ManifestArgs::default(), &out),
+            ExitStatus::Ok
+        );
         assert_eq!(mode(&sha(b"private key\n")), 0o600);
     }
 
     /// The process's umask (read by setting it and putting it back).
     fn umask() -> u32 {
-        // SAFETY: umask(2) cannot fail; the value is restored at once.
-        unsafe {
-            let m = libc::umask(0o022);
-            libc::umask(m);
-            m as u32
-        }
+        use rustix::fs::Mode;
+        let m = rustix::process::umask(Mode::from_raw_mode(0o022));
+        rustix::process::umask(m);
+        m.as_raw_mode()
     }
 
     #[test]
@@ -456,7 +466,7 @@ mod tests {
         let out = tmp.path().join("a/b/out");
         assert_eq!(
             compile_all(&file, &ManifestArgs::default(), &out),
-            EXIT_ERRORS
+            ExitStatus::Errors
         );
         assert!(!tmp.path().join("a").exists());
         // An existing one is left as it was: old catalogs stay, no new ones, no staging.
@@ -466,7 +476,7 @@ mod tests {
         let before = tree(&out);
         assert_eq!(
             compile_all(&file, &ManifestArgs::default(), &out),
-            EXIT_ERRORS
+            ExitStatus::Errors
         );
         assert_eq!(tree(&out), before);
     }
@@ -479,7 +489,7 @@ mod tests {
         std::fs::write(&out, "a file").unwrap();
         assert_eq!(
             compile_all(&file, &ManifestArgs::default(), &out),
-            EXIT_ERRORS
+            ExitStatus::Errors
         );
         assert_eq!(std::fs::read(&out).unwrap(), b"a file");
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
-use super::{output, Cli, EXIT_ERRORS, EXIT_OK};
+use super::{output, Cli, ExitStatus};
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -23,26 +23,26 @@ pub struct ManArgs {
     pub dir: PathBuf,
 }
 
-pub fn run(args: CompletionsArgs) -> i32 {
+pub fn run(args: CompletionsArgs) -> ExitStatus {
     let mut cmd = Cli::command();
     let mut buf = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "fleet", &mut buf);
     output::stdout(&String::from_utf8_lossy(&buf));
-    EXIT_OK
+    ExitStatus::Ok
 }
 
-pub fn man(args: ManArgs) -> i32 {
+pub fn man(args: ManArgs) -> ExitStatus {
     let cmd = Cli::command();
     let written =
         std::fs::create_dir_all(&args.dir).and_then(|_| clap_mangen::generate_to(cmd, &args.dir));
     match written {
-        Ok(()) => EXIT_OK,
+        Ok(()) => ExitStatus::Ok,
         Err(e) => {
             output::command_error(&format!(
                 "cannot write man pages to {}: {e}",
                 args.dir.display()
             ));
-            EXIT_ERRORS
+            ExitStatus::Errors
         }
     }
 }

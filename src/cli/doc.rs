@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::check::default_manifest;
-use super::{output, ManifestArgs, EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
+use super::{output, ExitStatus, ManifestArgs};
 use crate::lsp::features;
 use crate::program::Program;
 
@@ -24,14 +24,14 @@ pub struct DocArgs {
     pub manifest: ManifestArgs,
 }
 
-pub fn run(args: DocArgs) -> i32 {
+pub fn run(args: DocArgs) -> ExitStatus {
     let files: Vec<PathBuf> = match args.file {
         Some(f) => vec![f],
         None => default_manifest(Path::new(".")).into_iter().collect(),
     };
     if let Err(msg) = args.manifest.validate(&files) {
         output::command_error(&msg);
-        return EXIT_USAGE;
+        return ExitStatus::Usage;
     }
     let program = Program::load(&files, args.manifest.options());
     let Some(name) = args.name else {
@@ -40,19 +40,19 @@ pub fn run(args: DocArgs) -> i32 {
             text.push_str(&format!("{kind:<9} {name}\n"));
         }
         output::stdout(&text);
-        return EXIT_OK;
+        return ExitStatus::Ok;
     };
     match features::describe(&program, &name) {
         Some(md) => {
             output::stdout(&terminal(&md));
-            EXIT_OK
+            ExitStatus::Ok
         }
         None => {
             output::command_error(&format!(
                 "no documentation for `{name}` (not a resource type, attribute, class, define or function{}); `fleet doc` lists the names",
                 if files.is_empty() { "; no site.fleet here for classes" } else { "" }
             ));
-            EXIT_ERRORS
+            ExitStatus::Errors
         }
     }
 }

@@ -3,10 +3,10 @@
 #[derive(Debug, clap::Args)]
 pub struct FactsArgs {}
 
-pub fn run(_args: FactsArgs) -> i32 {
+pub fn run(_args: FactsArgs) -> super::ExitStatus {
     let facts = crate::apply::facts::gather();
     let mut s = serde_json::to_string_pretty(&facts).expect("facts serialise");
     s.push('\n');
     super::out(&s);
-    0
+    super::ExitStatus::Ok
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::output;
+use super::{output, ExitStatus};
 use crate::fmt::{format_text, FmtError};
 use crate::source::SourceMap;
 
@@ -18,8 +18,8 @@ pub struct FmtArgs {
 
 /// 0 when every file is (or now is) formatted; 1 when `--check` found one that is not, or a
 /// file could not be read, parsed or written (it is then left untouched).
-pub fn run(args: FmtArgs) -> i32 {
-    let mut status = super::EXIT_OK;
+pub fn run(args: FmtArgs) -> ExitStatus {
+    let mut status = ExitStatus::Ok;
     for path in &args.files {
         let name = path.to_string_lossy().into_owned();
         let text = match std::fs::read(path).map(String::from_utf8) {
@@ -31,7 +31,7 @@ pub fn run(args: FmtArgs) -> i32 {
                 let diags = vec![crate::program::not_utf8(id, &name, &e)];
                 output::report_to_stderr(&diags, &sources, &name);
                 output::command_error(&format!("{name} not formatted: it has syntax errors"));
-                status = status.max(super::EXIT_ERRORS);
+                status = status.worst(ExitStatus::Errors);
                 continue;
             }
             Err(e) => {
@@ -39,11 +39,11 @@ pub fn run(args: FmtArgs) -> i32 {
                 // A file that is not there is a bad invocation (2), as for `check`; an
                 // unreadable one is an error (1). The highest status wins.
                 let code = if e.kind() == std::io::ErrorKind::NotFound {
-                    super::EXIT_USAGE
+                    ExitStatus::Usage
                 } else {
-                    super::EXIT_ERRORS
+                    ExitStatus::Errors
                 };
-                status = status.max(code);
+                status = status.worst(code);
                 continue;
             }
         };
@@ -54,24 +54,24 @@ pub fn run(args: FmtArgs) -> i32 {
             Ok(formatted) => {
                 if args.check {
                     if !output::stdout(&format!("{name}\n")) {
-                        return super::EXIT_ERRORS;
+                        return ExitStatus::Errors;
                     }
-                    status = status.max(super::EXIT_ERRORS);
+                    status = status.worst(ExitStatus::Errors);
                 } else if let Err(e) = std::fs::write(path, formatted) {
                     output::command_error(&format!("cannot write {name}: {e}"));
-                    status = status.max(super::EXIT_ERRORS);
+                    status = status.worst(ExitStatus::Errors);
                 }
             }
             Err(FmtError::Syntax(diags)) => {
                 output::report_to_stderr(&diags, &sources, &name);
                 output::command_error(&format!("{name} not formatted: it has syntax errors"));
-                status = status.max(super::EXIT_ERRORS);
+                status = status.worst(ExitStatus::Errors);
             }
             Err(FmtError::Changed(why)) => {
                 output::command_error(&format!(
                     "{name} not formatted: {why} (a bug in fleet fmt; the file is unchanged)"
                 ));
-                status = status.max(super::EXIT_ERRORS);
+                status = status.worst(ExitStatus::Errors);
             }
         }
     }

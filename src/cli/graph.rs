@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::compile::compile_node;
-use super::{output, ManifestArgs, EXIT_OK};
+use super::{output, ExitStatus, ManifestArgs};
 
 #[derive(Debug, Args)]
 pub struct GraphArgs {
@@ -19,11 +19,11 @@ pub struct GraphArgs {
     pub manifest: ManifestArgs,
 }
 
-pub fn run(args: GraphArgs) -> i32 {
+pub fn run(args: GraphArgs) -> ExitStatus {
     match compile_node(&args.file, &args.manifest, &args.node) {
         Ok((_, catalog)) => {
             let _ = output::stdout(&crate::graph::to_dot(&catalog));
-            EXIT_OK
+            ExitStatus::Ok
         }
         Err(code) => code,
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{output, EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
+use super::{output, ExitStatus};
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -102,13 +102,13 @@ fn valid_module(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-pub fn run(args: InitArgs) -> i32 {
+pub fn run(args: InitArgs) -> ExitStatus {
     let files = match &args.module {
         Some(name) if !valid_module(name) => {
             output::command_error(&format!(
                 "`{name}` is not a module name: lowercase letters, digits and `_`, starting with a letter"
             ));
-            return EXIT_USAGE;
+            return ExitStatus::Usage;
         }
         Some(name) => module_files(name),
         None => site_files(),
@@ -124,12 +124,12 @@ pub fn run(args: InitArgs) -> i32 {
             "not overwriting what is already there: {} (nothing was written)",
             existing.join(", ")
         ));
-        return EXIT_ERRORS;
+        return ExitStatus::Errors;
     }
     for (rel, text) in &files {
         if let Err(e) = write_new(&args.dir.join(rel), text) {
             output::command_error(&e);
-            return EXIT_ERRORS;
+            return ExitStatus::Errors;
         }
     }
     let what = match &args.module {
@@ -141,7 +141,7 @@ pub fn run(args: InitArgs) -> i32 {
         text.push_str(&format!("  {rel}\n"));
     }
     output::stdout(&text);
-    EXIT_OK
+    ExitStatus::Ok
 }
 
 /// Creates `path` (and its directories); `create_new`, so a file that appeared since the

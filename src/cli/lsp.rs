@@ -8,7 +8,8 @@ pub struct LspArgs {
     pub stdio: bool,
 }
 
-pub fn run(args: LspArgs) -> i32 {
+pub fn run(args: LspArgs) -> super::ExitStatus {
     let _ = args.stdio;
-    crate::lsp::run_stdio()
+    // 1 when stdin or stdout failed.
+    super::ExitStatus::failed_if(crate::lsp::run_stdio() != 0)
 }

@@ -1,11 +1,14 @@
 //! The command line: clap commands; the only code that prints.
 //!
 //! One file per command (`check.rs`, `compile.rs`, `graph.rs`, …), each with a
-//! `#[derive(clap::Args)]` struct and `pub fn run(args) -> i32`. Shared pieces: the manifest
-//! options every manifest-reading command takes ([`ManifestArgs`]) and the output helpers in
-//! `output.rs` (locked stdout that treats a closed pipe as a normal end, diagnostics to stderr).
+//! `#[derive(clap::Args)]` struct and `pub fn run(args) -> ExitStatus`. Shared pieces: the
+//! manifest options every manifest-reading command takes ([`ManifestArgs`]), `--root`
+//! ([`root_arg`]) and the output helpers in `output.rs` (locked stdout that treats a closed
+//! pipe as a normal end, diagnostics to stderr).
 //!
-//! Exit codes (CLI.md): 0 ok, 1 errors (or warnings under `--deny warnings`), 2 bad invocation.
+//! Exit codes (CLI.md), as [`ExitStatus`]: 0 ok, 1 errors (or warnings under `--deny
+//! warnings`), 2 bad invocation; `apply --detailed-exitcodes` adds 2 changes, 4 failures and
+//! 6 both.
 
 pub mod apply;
 pub mod backup;
@@ -23,18 +26,90 @@ pub mod output;
 pub mod release;
 pub mod report;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::program::Options;
+use crate::sys::root::Root;
 
-/// Exit status: success.
-pub const EXIT_OK: i32 = 0;
-/// Exit status: the manifests have errors (or denied warnings), or the command failed.
-pub const EXIT_ERRORS: i32 = 1;
-/// Exit status: bad invocation (unknown flag, missing file, nothing to check).
-pub const EXIT_USAGE: i32 = 2;
+/// How a command ended, as the process exit status (CLI.md). Every command returns one;
+/// only [`ExitStatus::code`] knows the numbers. `Usage` and `Changes` share 2, as CLI.md
+/// has it: under `apply --detailed-exitcodes` a bad invocation also exits 2 (as it always
+/// did; the message on stderr tells them apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: done (`apply --detailed-exitcodes`: done, nothing changed).
+    Ok,
+    /// 1: the manifests have errors (or denied warnings), or the command failed.
+    Errors,
+    /// 2: bad invocation (unknown flag, missing file, nothing to check).
+    Usage,
+    /// 2, `apply --detailed-exitcodes`: changes made, nothing failed.
+    Changes,
+    /// 4, `apply --detailed-exitcodes`: something failed (or apply could not run), nothing
+    /// changed.
+    Failures,
+    /// 6, `apply --detailed-exitcodes`: changes made and something failed.
+    ChangesAndFailures,
+}
+
+impl ExitStatus {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Ok => 0,
+            ExitStatus::Errors => 1,
+            ExitStatus::Usage | ExitStatus::Changes => 2,
+            ExitStatus::Failures => 4,
+            ExitStatus::ChangesAndFailures => 6,
+        }
+    }
+
+    /// The status of an apply run under `--detailed-exitcodes`.
+    pub fn detailed(changed: bool, failed: bool) -> ExitStatus {
+        match (changed, failed) {
+            (false, false) => ExitStatus::Ok,
+            (true, false) => ExitStatus::Changes,
+            (false, true) => ExitStatus::Failures,
+            (true, true) => ExitStatus::ChangesAndFailures,
+        }
+    }
+
+    /// Of two statuses, the one with the higher code (a command that goes on after a
+    /// problem ends with its worst one).
+    pub fn worst(self, other: ExitStatus) -> ExitStatus {
+        if other.code() > self.code() {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// [`Errors`](ExitStatus::Errors) when `failed`, else [`Ok`](ExitStatus::Ok).
+    pub fn failed_if(failed: bool) -> ExitStatus {
+        if failed {
+            ExitStatus::Errors
+        } else {
+            ExitStatus::Ok
+        }
+    }
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(status: ExitStatus) -> std::process::ExitCode {
+        std::process::ExitCode::from(status.code())
+    }
+}
+
+/// `--root DIR` of `apply` and `backup` (the host when not given). A root that cannot be
+/// used is a bad invocation ([`ExitStatus::Usage`]); the message says why.
+pub fn root_arg(dir: Option<&Path>) -> Result<Root, String> {
+    match dir {
+        Some(d) => Root::new(d).map_err(|e| format!("--root {}: {e}", d.display())),
+        None => Ok(Root::host()),
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -129,13 +204,13 @@ impl ManifestArgs {
 }
 
 /// Parses the command line and runs the command; returns the process exit status.
-pub fn main() -> i32 {
+pub fn main() -> ExitStatus {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             // Usage errors exit 2; --help and --version print and exit 0.
             let _ = e.print();
-            return e.exit_code();
+            return usage_status(&e);
         }
     };
     match cli.command {
@@ -154,6 +229,16 @@ pub fn main() -> i32 {
         Command::Doc(args) => doc::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => completions::man(args),
+    }
+}
+
+/// clap's verdict on the command line: `--help` and `--version` are done, anything else is
+/// a bad invocation.
+fn usage_status(e: &clap::Error) -> ExitStatus {
+    if e.exit_code() == 0 {
+        ExitStatus::Ok
+    } else {
+        ExitStatus::Usage
     }
 }
 
@@ -192,8 +277,36 @@ mod tests {
             &["fleet", "graph", "x.fleet"],
         ] {
             let e = Cli::try_parse_from(argv).expect_err(&format!("{argv:?} should not parse"));
-            assert_eq!(e.exit_code(), EXIT_USAGE, "{argv:?}");
+            assert_eq!(usage_status(&e), ExitStatus::Usage, "{argv:?}");
+            assert_eq!(e.exit_code(), 2, "{argv:?}");
         }
+        for argv in [
+            &["fleet", "--help"][..],
+            &["fleet", "--version"],
+            &["fleet", "check", "-h"],
+        ] {
+            let e = Cli::try_parse_from(argv).expect_err(&format!("{argv:?} prints and ends"));
+            assert_eq!(usage_status(&e), ExitStatus::Ok, "{argv:?}");
+        }
+    }
+
+    /// The numbers of CLI.md's exit-code column, and `apply --detailed-exitcodes`' table.
+    #[test]
+    fn exit_statuses_are_the_documented_codes() {
+        use ExitStatus::*;
+        let codes: Vec<u8> = [Ok, Errors, Usage, Changes, Failures, ChangesAndFailures]
+            .iter()
+            .map(|s| s.code())
+            .collect();
+        assert_eq!(codes, [0, 1, 2, 2, 4, 6]);
+        assert_eq!(ExitStatus::detailed(false, false), Ok);
+        assert_eq!(ExitStatus::detailed(true, false), Changes);
+        assert_eq!(ExitStatus::detailed(false, true), Failures);
+        assert_eq!(ExitStatus::detailed(true, true), ChangesAndFailures);
+        assert_eq!(ExitStatus::failed_if(true), Errors);
+        assert_eq!(ExitStatus::failed_if(false), Ok);
+        assert_eq!(Ok.worst(Errors).worst(Usage).worst(Errors), Usage);
+        assert_eq!(Errors.worst(Ok), Errors);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use super::ExitStatus;
 use crate::release;
 
 #[derive(clap::Args, Debug)]
@@ -37,7 +38,7 @@ pub enum Command {
     },
 }
 
-pub fn run(args: Args) -> i32 {
+pub fn run(args: Args) -> ExitStatus {
     let result = match &args.command {
         Command::List { path, root, format } => match release::list(path, root.as_deref()) {
             Ok(infos) if infos.is_empty() => {
@@ -66,13 +67,13 @@ pub fn run(args: Args) -> i32 {
         Ok(text) => match io::stdout().lock().write_all(text.as_bytes()) {
             Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
                 eprintln!("error: {e}");
-                1
+                ExitStatus::Errors
             }
-            _ => 0,
+            _ => ExitStatus::Ok,
         },
         Err(e) => {
             eprintln!("error: {e}");
-            1
+            ExitStatus::Errors
         }
     }
 }

@@ -10,9 +10,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::ExitStatus;
 use crate::apply::report::ReportDoc;
-use crate::apply::root::Root;
 use crate::apply::state;
+use crate::sys::root::Root;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -94,7 +95,7 @@ fn id_of(name: &str) -> &str {
     name.strip_suffix(".json").unwrap_or(name)
 }
 
-pub fn run(args: Args) -> i32 {
+pub fn run(args: Args) -> ExitStatus {
     let result = match &args.command {
         Command::List { at, format } => list(at, format == "json"),
         Command::Show {
@@ -107,11 +108,11 @@ pub fn run(args: Args) -> i32 {
     match result {
         Ok(text) => {
             super::out(&text);
-            super::EXIT_OK
+            ExitStatus::Ok
         }
         Err(e) => {
             eprintln!("error: {e}");
-            super::EXIT_ERRORS
+            ExitStatus::Errors
         }
     }
 }

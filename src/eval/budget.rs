@@ -3,10 +3,10 @@
 //! cap on any one value. Counting is a subtraction where the work happens; going past a
 //! limit is one `resource-limit` diagnostic at the expression that did, and the node stops.
 
-use super::value::Value;
 use super::{Evaluator, Failed, R};
 use crate::diag::{Code, Diagnostic};
 use crate::limits;
+use crate::model::value::Value;
 use crate::source::Span;
 
 /// Elements of an Array count this many bytes each (a value's size).

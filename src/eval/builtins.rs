@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::value::Value;
 use super::{Evaluator, Failed, R};
 use crate::diag::{Code, Diagnostic};
+use crate::model::value::Value;
 use crate::source::Span;
 use crate::syntax::ast::Call;
 
@@ -303,7 +303,7 @@ impl Evaluator<'_> {
             "sha256" => {
                 arity(self, &args, 1, 1)?;
                 let s = want!(0, Value::Str(s) => s.clone(), "String");
-                Ok(Value::str(crate::catalog::json::sha256_hex(s.as_bytes())))
+                Ok(Value::str(crate::model::digest::sha256_hex(s.as_bytes())))
             }
             "sensitive" => {
                 arity(self, &args, 1, 1)?;

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use toml::de::{DeTable, DeValue};
 
-use super::value::Value;
 use super::{Evaluator, Failed, R};
 use crate::diag::{Code, Diagnostic};
+use crate::model::value::Value;
 use crate::source::{FileId, SourceMap, Span};
 
 /// A TOML value with where it was written.

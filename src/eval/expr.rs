@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::attrs::Name;
 use super::scope::{Binding, Frame};
-use super::value::{ResRef, Value};
 use super::{Evaluator, Failed, R};
 use crate::diag::{Code, Diagnostic};
+use crate::model::name::Name;
+use crate::model::value::{ResRef, Value};
 use crate::source::Span;
 use crate::syntax::ast::{ArrayComp, BinOp, Expr, ExprKind, Ident, Label, MapComp, StrPart, UnOp};
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
-use super::value::Value;
+use crate::model::value::Value;
 
 /// The stand-in facts for a node without a facts file.
 pub fn stand_in(node: &str) -> Value {

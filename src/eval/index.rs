@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
+use super::input::Loaded;
 use crate::diag::{Code, Diagnostic};
-use crate::program::Program;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{ClassDef, DefineDef, NodeDef, NodeName, Stmt, StmtKind, TypeExpr};
 
@@ -34,7 +34,7 @@ pub struct Index<'p> {
 }
 
 impl<'p> Index<'p> {
-    pub fn build(program: &'p Program) -> Index<'p> {
+    pub fn build(program: Loaded<'p>) -> Index<'p> {
         let mut index = Index {
             classes: HashMap::new(),
             defines: HashMap::new(),
@@ -47,7 +47,7 @@ impl<'p> Index<'p> {
         let mut names: HashMap<String, Span> = HashMap::new();
         let mut regexes: HashMap<String, Span> = HashMap::new();
         let mut default: Option<Span> = None;
-        for file in &program.files {
+        for file in program.files {
             index.hoist(
                 &file.ast.items,
                 file.id,

@@ -4,9 +4,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::index::Index;
+use super::input::{Loaded, LoadedFile};
 use super::types;
 use crate::diag::{Code, Diagnostic};
-use crate::program::Program;
 use crate::source::Span;
 use crate::syntax::ast::{
     BodyItem, ChainOperand, Expr, ExprKind, Ident, Label, Param, Stmt, StmtKind, StrPart, TypeArg,
@@ -14,7 +14,7 @@ use crate::syntax::ast::{
 };
 
 /// Runs every static lint and check of the program.
-pub fn run(program: &Program, index: &Index<'_>) -> Vec<Diagnostic> {
+pub fn run(program: Loaded<'_>, index: &Index<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     unknown_types(program, index, &mut out);
     unused_classes(program, &mut out);
@@ -22,14 +22,14 @@ pub fn run(program: &Program, index: &Index<'_>) -> Vec<Diagnostic> {
     out
 }
 
-fn user_files(program: &Program) -> impl Iterator<Item = &crate::program::LoadedFile> {
+fn user_files(program: Loaded<'_>) -> impl Iterator<Item = &LoadedFile> {
     program
         .files
         .iter()
         .filter(|f| !program.sources.get(f.id).path.starts_with("<stdlib>"))
 }
 
-fn unknown_types(program: &Program, index: &Index<'_>, out: &mut Vec<Diagnostic>) {
+fn unknown_types(program: Loaded<'_>, index: &Index<'_>, out: &mut Vec<Diagnostic>) {
     let check = |ty: &TypeExpr, out: &mut Vec<Diagnostic>| {
         each_ident(ty, &mut |id: &Ident| {
             if !types::is_builtin(&id.name) && !index.aliases.contains_key(id.name.as_str()) {
@@ -106,9 +106,9 @@ fn walk_stmts(stmts: &[Stmt], f: &mut dyn FnMut(&Stmt)) {
     }
 }
 
-fn unused_classes(program: &Program, out: &mut Vec<Diagnostic>) {
+fn unused_classes(program: Loaded<'_>, out: &mut Vec<Diagnostic>) {
     let mut used: HashSet<String> = HashSet::new();
-    for f in &program.files {
+    for f in program.files {
         walk_stmts(&f.ast.items, &mut |s: &Stmt| {
             if let StmtKind::Include { classes, .. } = &s.kind {
                 for c in classes {
@@ -153,7 +153,7 @@ struct Vars<'a> {
     out: Vec<Diagnostic>,
 }
 
-fn variables(program: &Program, out: &mut Vec<Diagnostic>) {
+fn variables(program: Loaded<'_>, out: &mut Vec<Diagnostic>) {
     let mut v = Vars {
         lets: Vec::new(),
         scopes: Vec::new(),

@@ -5,34 +5,32 @@
 //! first declared, define bodies where an instance is declared. Every problem becomes a
 //! diagnostic; a failed expression yields `Err(Failed)` and what depends on it stays quiet.
 
-pub mod attrs;
 mod budget;
 pub mod builtins;
 pub mod data;
 mod expr;
 pub mod facts;
 pub mod index;
+pub mod input;
 pub mod lints;
-pub mod output;
 pub mod provision;
 mod resources;
 mod scope;
 mod template;
 pub mod types;
-pub mod value;
 
-use crate::eval::attrs::AttrMap;
+use crate::model::attrs::AttrMap;
 use std::collections::{HashMap, HashSet};
 
 use crate::diag::{Code, Diagnostic};
-use crate::program::Program;
+use crate::model::declared::NodeEval;
+use crate::model::name::Name;
+use crate::model::value::Value;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{self, NodeDef, Stmt, StmtKind};
-use attrs::Name;
 use index::Index;
-use output::NodeEval;
+use input::{Loaded, LoadedFile};
 use scope::{Binding, Frame, Scopes};
-use value::Value;
 
 /// An expression failed; its diagnostic (if any) has been reported.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +43,7 @@ const MAX_DEPTH: usize = 200;
 
 /// Evaluates one node: top level, then `block`'s body (`None`: top level only).
 pub fn evaluate(
-    program: &Program,
+    program: Loaded<'_>,
     index: &Index<'_>,
     node: &str,
     block: Option<&NodeDef>,
@@ -69,7 +67,7 @@ struct DeclaredClass {
 }
 
 pub(crate) struct Evaluator<'p> {
-    program: &'p Program,
+    program: Loaded<'p>,
     index: &'p Index<'p>,
     node: String,
     scopes: Scopes,
@@ -101,7 +99,7 @@ pub(crate) struct Evaluator<'p> {
 }
 
 impl<'p> Evaluator<'p> {
-    fn new(program: &'p Program, index: &'p Index<'p>, node: &str, facts: Value) -> Evaluator<'p> {
+    fn new(program: Loaded<'p>, index: &'p Index<'p>, node: &str, facts: Value) -> Evaluator<'p> {
         let fact_groups = match &facts {
             Value::Map(m) => match m.get("groups") {
                 Some(Value::Array(a)) => a
@@ -198,8 +196,7 @@ impl<'p> Evaluator<'p> {
         if self.stopped || !self.ran_files.insert(file) {
             return;
         }
-        let mut stack: Vec<(&crate::program::LoadedFile, usize)> =
-            find(file).map(|f| (f, 0)).into_iter().collect();
+        let mut stack: Vec<(&LoadedFile, usize)> = find(file).map(|f| (f, 0)).into_iter().collect();
         'files: while let Some((loaded, next)) = stack.pop() {
             for (i, stmt) in loaded.ast.items.iter().enumerate().skip(next) {
                 if self.stopped {

@@ -1,10 +1,10 @@
 //! `provision { … }`: what an install server needs to know about a node (LANGUAGE.md §7).
 
-use crate::eval::attrs::AttrMap;
+use crate::model::attrs::AttrMap;
 use indexmap::IndexMap;
 
-use super::value::Value;
 use crate::diag::{Code, Diagnostic};
+use crate::model::value::Value;
 use crate::source::Span;
 
 /// The keys a `provision` block takes.

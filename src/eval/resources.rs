@@ -1,15 +1,17 @@
 //! Declarations: native resources, define instances, classes, relationships and defaults.
 
-use crate::catalog::fxhash::FxHashSet;
-use crate::eval::attrs::{AttrMap, Name};
-use crate::eval::output::NodeEval;
+use crate::model::attrs::AttrMap;
+use crate::model::declared::NodeEval;
+use crate::model::fxhash::FxHashSet;
+use crate::model::name::Name;
 
-use super::output::{Attr, Container, ContainerKind, Declared, Endpoint, Relation};
 use super::scope::{Binding, Frame};
-use super::value::{ResRef, Value};
 use super::{DeclaredClass, DefaultsBlock, Evaluator, Failed, R};
-use crate::catalog::schema;
 use crate::diag::{Code, Diagnostic};
+use crate::model::attrs::Attr;
+use crate::model::declared::{Container, ContainerKind, Declared, Endpoint, Relation};
+use crate::model::schema;
+use crate::model::value::{ResRef, Value};
 use crate::source::Span;
 use crate::syntax::ast::{self, BodyItem, ClassRef, Param, ResourceDecl};
 

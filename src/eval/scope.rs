@@ -2,29 +2,29 @@
 
 use std::collections::HashMap;
 
-use super::value::Value;
+use crate::model::value::Value;
 use crate::source::Span;
 
 /// One bound name. `value` is `None` when its expression failed (reading it is silent).
 #[derive(Clone, Debug)]
-pub struct Binding {
+pub(super) struct Binding {
     pub value: Option<Value>,
     /// The `$name` of the `let` (None for parameters, loop variables and built-ins).
     pub span: Option<Span>,
 }
 
-pub type Frame = crate::catalog::fxhash::FxHashMap<String, Binding>;
+pub(super) type Frame = crate::model::fxhash::FxHashMap<String, Binding>;
 
 /// The top-level frame plus a stack of inner frames. Class and define bodies start a fresh
 /// stack (they see the top level and their own frame, not the declaring place).
 #[derive(Default)]
-pub struct Scopes {
+pub(super) struct Scopes {
     pub top: Frame,
     pub frames: Vec<Frame>,
 }
 
 impl Scopes {
-    pub fn lookup(&self, name: &str) -> Option<&Binding> {
+    pub(super) fn lookup(&self, name: &str) -> Option<&Binding> {
         self.frames
             .iter()
             .rev()
@@ -33,7 +33,7 @@ impl Scopes {
     }
 
     /// The innermost frame (the top level when no inner frame is open).
-    pub fn current(&mut self) -> &mut Frame {
+    pub(super) fn current(&mut self) -> &mut Frame {
         match self.frames.last_mut() {
             Some(f) => f,
             None => &mut self.top,
@@ -41,7 +41,7 @@ impl Scopes {
     }
 
     /// Every visible name with its value, inner frames winning (for templates).
-    pub fn visible(&self) -> Vec<(&str, &Binding)> {
+    pub(super) fn visible(&self) -> Vec<(&str, &Binding)> {
         let mut seen: HashMap<&str, &Binding> = HashMap::new();
         for (k, b) in &self.top {
             seen.insert(k, b);
@@ -57,7 +57,7 @@ impl Scopes {
     }
 
     /// Names visible here, for "did you mean".
-    pub fn names(&self) -> Vec<&str> {
+    pub(super) fn names(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.top.keys().map(String::as_str).collect();
         for f in &self.frames {
             v.extend(f.keys().map(String::as_str));

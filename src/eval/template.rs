@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::value::Value;
 use super::{Evaluator, Failed, R};
 use crate::diag::{Code, Diagnostic};
+use crate::model::value::Value;
 use crate::source::Span;
 
 /// Compiled templates of one evaluation, by resolved path.
 #[derive(Default)]
-pub struct Cache {
+pub(super) struct Cache {
     env: Option<minijinja::Environment<'static>>,
     loaded: HashMap<String, Result<(), String>>,
 }

@@ -1,7 +1,7 @@
 //! Type expressions for class and define parameters: `Int[1, 65535]`, `Optional[Path]`, aliases.
 
-use super::value::Value;
 use super::{Evaluator, R};
+use crate::model::value::Value;
 use crate::syntax::ast::{ExprKind, TypeArg, TypeExpr, TypeKind};
 
 /// The built-in type names.

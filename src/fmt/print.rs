@@ -8,7 +8,7 @@ use super::WIDTH;
 use crate::source::Span;
 use crate::syntax::ast::*;
 
-pub struct Printer<'a> {
+pub(super) struct Printer<'a> {
     src: &'a str,
     /// Every comment, sorted by position.
     comments: Vec<(Span, String)>,
@@ -29,7 +29,7 @@ struct Line {
 }
 
 impl<'a> Printer<'a> {
-    pub fn new(src: &'a str, comments: &[(Span, String)]) -> Printer<'a> {
+    pub(super) fn new(src: &'a str, comments: &[(Span, String)]) -> Printer<'a> {
         let mut comments = comments.to_vec();
         comments.sort_by_key(|(s, _)| s.start);
         let used = vec![false; comments.len()];
@@ -47,7 +47,7 @@ impl<'a> Printer<'a> {
     }
 
     /// The whole file, ending in exactly one newline (an empty file stays empty).
-    pub fn file(mut self, file: &File) -> String {
+    pub(super) fn file(mut self, file: &File) -> String {
         let lines = self.block_lines(&file.items, 0, (0, self.src.len()), true);
         let mut out = lines.join("\n");
         if !out.is_empty() {

@@ -4,9 +4,9 @@
 use std::collections::VecDeque;
 
 use super::Csr;
-use crate::catalog::fxhash::FxHashMap;
 use crate::catalog::{json, Catalog};
 use crate::diag::{Code, Diagnostic};
+use crate::model::fxhash::FxHashMap;
 
 /// The strongly connected component of every node, and whether any component has more than
 /// one member or a self-loop.

@@ -1,9 +1,9 @@
 //! The implicit edges of LANGUAGE.md §5/§10.11, as (required, dependent) pairs in catalog order.
 
-use crate::catalog::fxhash::FxHashMap as HashMap;
+use crate::model::fxhash::FxHashMap as HashMap;
 
 use crate::catalog::Catalog;
-use crate::eval::value::Value;
+use crate::model::value::Value;
 
 /// Every implicit edge the catalog calls for, `(required, dependent)`, in the order of the
 /// dependent resource and, per resource, in the order §5 lists them. Linear in the catalog's

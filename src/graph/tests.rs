@@ -4,8 +4,8 @@ use super::*;
 use crate::catalog::store::ContentStore;
 use crate::catalog::testutil::{bare, Fixture};
 use crate::catalog::{build, Catalog};
-use crate::eval::output::Endpoint;
-use crate::eval::value::Value;
+use crate::model::declared::Endpoint;
+use crate::model::value::Value;
 
 fn edges(c: &Catalog) -> Vec<(String, String, bool)> {
     let name = |i: usize| json::reference(&c.resources[i].kind, &c.resources[i].title);

@@ -1,8 +1,8 @@
 //! What the language server knows about resource types, attributes and built-ins, read
-//! through a few accessors from `catalog::schema` and `eval::builtins::FUNCTIONS`.
+//! through a few accessors from `model::schema` and `eval::builtins::FUNCTIONS`.
 
-use crate::catalog::schema;
 use crate::eval::builtins::FUNCTIONS;
+use crate::model::schema;
 
 /// The native resource types, in LANGUAGE.md §5 order.
 pub fn type_names() -> Vec<&'static str> {

@@ -128,7 +128,7 @@ fn code(s: &str) -> String {
 /// Hover text at a byte offset of the buffer (`file` in `program`).
 pub fn hover(program: &Program, file: FileId, offset: usize) -> Option<Hover> {
     let target = locate(ast(program, file)?, offset)?;
-    let index = Index::build(program);
+    let index = program.index();
     let text = match target {
         Target::Type { lower, .. } => type_hover(program, &index, &lower)?,
         Target::Attr { kind, name } => attr_hover(program, &index, &kind, &name.name)?,
@@ -179,7 +179,7 @@ pub fn hover(program: &Program, file: FileId, offset: usize) -> Option<Hover> {
 /// (`template`) or variable (`$facts`). The same functions as hover over the name in a
 /// buffer, so the terminal and the editor say the same thing.
 pub fn describe(program: &Program, name: &str) -> Option<String> {
-    let index = Index::build(program);
+    let index = program.index();
     if let Some(var) = name.strip_prefix('$') {
         return var_hover(program, &index, var, None);
     }
@@ -194,7 +194,7 @@ pub fn describe(program: &Program, name: &str) -> Option<String> {
 /// What `fleet doc` without a name lists: native types, the program's defines and classes,
 /// and the built-in functions, each as (kind, name).
 pub fn names(program: &Program) -> Vec<(&'static str, String)> {
-    let index = Index::build(program);
+    let index = program.index();
     let mut out: Vec<(&'static str, String)> = docs::type_names()
         .into_iter()
         .map(|t| ("type", t.to_string()))
@@ -329,7 +329,7 @@ fn literal(e: &Expr) -> Option<String> {
 /// Where the thing at a byte offset of the buffer (`file` in `program`) is defined.
 pub fn definition(program: &Program, file: FileId, offset: usize) -> Option<Place> {
     let target = locate(ast(program, file)?, offset)?;
-    let index = Index::build(program);
+    let index = program.index();
     match target {
         Target::Type { lower, .. } => index.defines.get(lower.as_str()).map(|d| d.def.name.span),
         Target::Attr { kind, name } => {
@@ -383,7 +383,7 @@ pub fn definition(program: &Program, file: FileId, offset: usize) -> Option<Plac
 fn find_declaration(program: &Program, kind: &str, title: &Expr) -> Option<Span> {
     let want = literal(title);
     let want_text = slice(program, title.span).to_string();
-    let namevar = crate::catalog::schema::namevar(kind);
+    let namevar = crate::model::schema::namevar(kind);
     let matches = |r: &ResourceDecl| -> bool {
         if r.kind.name != kind {
             return false;
@@ -625,7 +625,7 @@ fn body_kind(text: &str, before: &[Token]) -> Option<String> {
 /// Completion items at a byte offset of the buffer `text`; `program` is its latest load
 /// (for the defines, classes and define parameters it declares).
 pub fn completion(program: Option<&Program>, text: &str, offset: usize) -> Vec<CompletionItem> {
-    let index = program.map(Index::build);
+    let index = program.map(Program::index);
     let (ctx, _) = context(text, offset);
     let item = |label: &str,
                 kind: CompletionItemKind,

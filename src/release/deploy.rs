@@ -15,10 +15,10 @@ use super::seed;
 use super::spec::{check_id, Ensure, Spec};
 use super::unpack::{no_symlink_parents, unpack};
 use super::{Env, Error, Hooks};
-use crate::apply::root::{fd_path, show_as, Root, ShownAs};
+use crate::sys::root::{fd_path, show_as, Root, ShownAs};
 
 /// A deploy root reached through the sandbox root, the way every path under `--root` is
-/// (`apply::root`): the deploy root and its `releases/` are resolved inside the root (a
+/// (`sys::root`): the deploy root and its `releases/` are resolved inside the root (a
 /// planted link is followed chroot-like, never out of it) and pinned as directory handles;
 /// the code below works through their `/proc/self/fd/N` paths, so a directory swapped for a
 /// link afterwards cannot redirect it. `shared/` paths are resolved inside the root each.
@@ -40,7 +40,7 @@ impl Layout {
             Some(d) => Root::new(d).map_err(Error::io(format!("open {}", d.display())))?,
             None => Root::host(),
         };
-        let at = crate::apply::root::normalize(&path.to_string_lossy()).into_owned();
+        let at = crate::sys::root::normalize(&path.to_string_lossy()).into_owned();
         let shown = |rel: &str| -> PathBuf {
             let mut p = root.path().to_path_buf();
             p.push(at.trim_start_matches('/'));
@@ -688,13 +688,13 @@ fn build_release(
 /// making the shared entry the first time: a copy of the release's own file or directory
 /// when it has one, else empty (see the module docs for dir versus file). Returns the
 /// topmost paths it created under `shared/` (pinned: they are used by path) and what became
-/// of each shared path. Each `shared/` path is resolved inside the root (`apply::root`), so
+/// of each shared path. Each `shared/` path is resolved inside the root (`sys::root`), so
 /// a link planted in `shared/` cannot make fleet create anything outside it.
 fn link_shared(
     layout: &Layout,
     release: &Path,
     shared: &[String],
-) -> Result<(Vec<crate::apply::root::Real>, Vec<SharedLink>), Error> {
+) -> Result<(Vec<crate::sys::root::Real>, Vec<SharedLink>), Error> {
     let root = &layout.root;
     let mut created = Vec::new();
     let mut links = Vec::new();
@@ -832,7 +832,7 @@ fn run_hook(
         let (cwd, real_root) = (real(cwd), real(root));
         let cwd = Path::new("/").join(cwd.strip_prefix(&real_root).unwrap_or(&cwd));
         command.env("FLEET_RELEASE_PATH", inside(release));
-        crate::apply::providers::command::enter(&mut command, root, &cwd, None)
+        crate::sys::command::enter(&mut command, root, &cwd, None)
             .map_err(|e| Error::io(format!("run {hook}"))(io::Error::other(e)))?;
     } else {
         command.current_dir(cwd).env("FLEET_RELEASE_PATH", release);

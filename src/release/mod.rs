@@ -181,7 +181,7 @@ pub enum Error {
 impl Error {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         // Paths through pinned handles (`/proc/self/fd/N/...`) as the paths under the root.
-        let context = crate::apply::root::shown_text(&context.into());
+        let context = crate::sys::root::shown_text(&context.into());
         move |error| Error::Io { context, error }
     }
 }

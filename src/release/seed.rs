@@ -162,7 +162,7 @@ pub(super) fn seed(
         Ok(())
     })();
     if made.is_err() {
-        let at = crate::apply::root::fd_path(&parent).join(&tmp);
+        let at = crate::sys::root::fd_path(&parent).join(&tmp);
         let _ = match std::fs::symlink_metadata(&at) {
             Ok(m) if m.is_dir() => std::fs::remove_dir_all(&at),
             Ok(_) => std::fs::remove_file(&at),

@@ -43,7 +43,7 @@ pub struct Spec {
     pub commit: Option<String>,
 }
 
-pub const DEFAULT_KEEP: usize = 5;
+pub(super) const DEFAULT_KEEP: usize = 5;
 
 impl Spec {
     /// Reads catalog params. `source`, `repo` and `revision` are compile-time inputs and are
@@ -155,7 +155,7 @@ impl Spec {
 }
 
 /// A release id must be one plain path component that cannot clash with fleet's own names.
-pub fn check_id(id: &str) -> Result<(), String> {
+pub(super) fn check_id(id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && !id.starts_with('.')
         && id

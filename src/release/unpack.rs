@@ -138,7 +138,7 @@ pub fn unpack(reader: impl Read, dest: &Path, limits: &Limits) -> Result<String,
     }
     result?;
     io::copy(&mut src, &mut io::sink()).map_err(corrupt)?;
-    Ok(crate::catalog::json::hex(&src.sha.finalize()))
+    Ok(crate::model::digest::hex(&src.sha.finalize()))
 }
 
 /// `1 GiB`, `512 KiB`, `1000 bytes`.

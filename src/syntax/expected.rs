@@ -1,6 +1,6 @@
 //! English names for grammar rules, and the "expected …" message of a syntax error.
 
-use super::lower::Rule;
+use super::grammar::Rule;
 
 /// What a rule stands for in an "expected …" list; `None` for rules never worth naming.
 fn name(rule: Rule) -> Option<&'static str> {

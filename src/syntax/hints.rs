@@ -89,9 +89,15 @@ fn string_ran_on(
 /// `hello`. When the value written after `=` (up to the end of the line, a `,`, a `}` or a
 /// comment) is plain words with a space, the help quotes it.
 fn bare_words(diag: Diagnostic, text: &str, pos: usize) -> Diagnostic {
-    let pos = pos.min(text.len());
+    let mut pos = pos.min(text.len());
     let word = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | '@');
-    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let mut line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    // In a block written one attribute a line, the parser stops at the next line's first
+    // token (`}` or the next name): look at the line before, the whole of it.
+    if line_start > 0 && text[line_start..pos].trim().is_empty() {
+        pos = line_start - 1;
+        line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    }
     let before = &text[line_start..pos];
     let Some(eq) = before.rfind('=') else {
         return diag;
@@ -141,6 +147,25 @@ mod tests {
         );
         // Only plain words are quoted: a string after the word is something else.
         let (help, _) = hints("file \"/a\" { content = hello \"world\" }\n");
+        assert_eq!(help, None);
+    }
+
+    #[test]
+    fn quotes_bare_words_on_the_line_before_the_error() {
+        // One attribute a line: the parser stops at the `}` (or the next name) below.
+        for text in [
+            "file \"/a\" {\n  content = hello world\n}\n",
+            "file \"/a\" {\n  content = hello world\n  mode = \"0644\"\n}\n",
+        ] {
+            let (help, _) = hints(text);
+            assert_eq!(
+                help.as_deref(),
+                Some("text with spaces needs quotes: `content = \"hello world\"`"),
+                "{text}"
+            );
+        }
+        // A line before that holds a proper value gets no hint.
+        let (help, _) = hints("file \"/a\" {\n  content = \"hello\"\n  mode = \n}\n");
         assert_eq!(help, None);
     }
 

@@ -1,4 +1,4 @@
-//! The pest parser (grammar/fleet.pest) and the lowering of its pairs into `ast`.
+//! Runs the pest parser (`grammar`) and lowers its pairs into `ast`.
 
 use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::Pair;
@@ -6,13 +6,10 @@ use pest::Parser;
 
 use super::ast::*;
 use super::expected;
+use super::grammar::{FleetParser, Rule};
 use super::strings::{self, Quote};
 use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
-
-#[derive(pest_derive::Parser)]
-#[grammar = "../grammar/fleet.pest"]
-struct FleetParser;
 
 /// The most nested expressions and blocks lowering builds (a backstop behind `depth`).
 const MAX_LOWER_DEPTH: usize = 400;

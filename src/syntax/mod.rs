@@ -7,6 +7,7 @@
 pub mod ast;
 mod depth;
 mod expected;
+mod grammar;
 mod hints;
 mod lower;
 mod strings;

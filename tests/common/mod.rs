@@ -7,7 +7,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A test failure whose text prints as is (datatest-stable shows errors with `Debug`).
-pub struct Failure(pub String);
+pub(crate) struct Failure(pub String);
 
 impl std::fmt::Debug for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -24,27 +24,27 @@ impl std::fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 /// Fails a datatest-stable test with `message`.
-pub fn fail<T>(message: impl Into<String>) -> datatest_stable::Result<T> {
+pub(crate) fn fail<T>(message: impl Into<String>) -> datatest_stable::Result<T> {
     Err(Box::new(Failure(message.into())))
 }
 
 /// The crate root.
-pub fn root() -> &'static Path {
+pub(crate) fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// An absolute path for a path datatest-stable hands over (relative to the crate root).
-pub fn absolute(path: &Path) -> PathBuf {
+pub(crate) fn absolute(path: &Path) -> PathBuf {
     root().join(path)
 }
 
 /// The `fleet` binary Cargo built for these tests.
-pub fn fleet() -> &'static str {
+pub(crate) fn fleet() -> &'static str {
     env!("CARGO_BIN_EXE_fleet")
 }
 
 /// What a finished `fleet` run left behind.
-pub struct Run {
+pub(crate) struct Run {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
@@ -52,12 +52,12 @@ pub struct Run {
 
 impl Run {
     /// The exit code; None when a signal (a stack overflow, an abort) ended the process.
-    pub fn code(&self) -> Option<i32> {
+    pub(crate) fn code(&self) -> Option<i32> {
         self.status.code()
     }
 
     /// A one-paragraph account for failure messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let clip = |s: &str| s.chars().take(2000).collect::<String>();
         format!(
             "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -70,7 +70,7 @@ impl Run {
 
 /// Runs `fleet ARGS` in `dir` with plain output (no colour), killing it after `timeout`.
 /// `Err` says it hung.
-pub fn run_fleet(dir: &Path, args: &[&str], timeout: Duration) -> Result<Run, String> {
+pub(crate) fn run_fleet(dir: &Path, args: &[&str], timeout: Duration) -> Result<Run, String> {
     let mut child = Command::new(fleet())
         .args(args)
         .current_dir(dir)

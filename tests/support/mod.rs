@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-pub fn sha256_hex(b: &[u8]) -> String {
+pub(crate) fn sha256_hex(b: &[u8]) -> String {
     Sha256::digest(b)
         .iter()
         .map(|x| format!("{x:02x}"))
@@ -18,14 +18,14 @@ pub fn sha256_hex(b: &[u8]) -> String {
 }
 
 /// A temp dir with `root/` (the sandbox) and `cat/` (catalog + `content/`).
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     pub tmp: tempfile::TempDir,
     pub root: PathBuf,
     pub cat: PathBuf,
 }
 
 impl Sandbox {
-    pub fn new() -> Sandbox {
+    pub(crate) fn new() -> Sandbox {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("root");
         let cat = tmp.path().join("cat");
@@ -35,7 +35,7 @@ impl Sandbox {
     }
 
     /// Stores a blob in the content store, returning its sha256.
-    pub fn blob(&self, bytes: &[u8]) -> String {
+    pub(crate) fn blob(&self, bytes: &[u8]) -> String {
         let sha = sha256_hex(bytes);
         std::fs::write(self.cat.join("content").join(&sha), bytes).unwrap();
         sha
@@ -43,7 +43,7 @@ impl Sandbox {
 
     /// Writes a catalog of `resources` (`[type, title, params]`) and `edges`
     /// (`[from, to, refresh]`) as `cat/<name>.json`.
-    pub fn catalog(
+    pub(crate) fn catalog(
         &self,
         name: &str,
         resources: &[(&str, &str, Value)],
@@ -65,7 +65,7 @@ impl Sandbox {
     }
 
     /// Runs `fleet apply --catalog CAT --root ROOT --detailed-exitcodes EXTRA…`.
-    pub fn apply(&self, catalog: &Path, extra: &[&str]) -> Run {
+    pub(crate) fn apply(&self, catalog: &Path, extra: &[&str]) -> Run {
         let mut args = vec![
             "apply",
             "--catalog",
@@ -79,7 +79,7 @@ impl Sandbox {
     }
 
     /// [`Sandbox::apply`] with extra environment variables.
-    pub fn apply_env(&self, catalog: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
+    pub(crate) fn apply_env(&self, catalog: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
         let mut args = vec![
             "apply",
             "--catalog",
@@ -93,26 +93,26 @@ impl Sandbox {
     }
 
     /// The real path of a catalog path.
-    pub fn p(&self, path: &str) -> PathBuf {
+    pub(crate) fn p(&self, path: &str) -> PathBuf {
         self.root.join(path.trim_start_matches('/'))
     }
 
-    pub fn read(&self, path: &str) -> String {
+    pub(crate) fn read(&self, path: &str) -> String {
         std::fs::read_to_string(self.p(path)).unwrap()
     }
 
-    pub fn write(&self, path: &str, text: &str) {
+    pub(crate) fn write(&self, path: &str, text: &str) {
         let p = self.p(path);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
     }
 
-    pub fn snapshot(&self) -> BTreeMap<String, String> {
+    pub(crate) fn snapshot(&self) -> BTreeMap<String, String> {
         snapshot(&self.root)
     }
 }
 
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -120,7 +120,7 @@ pub struct Run {
 
 impl Run {
     /// The Report JSON (for runs with `--format json`).
-    pub fn report(&self) -> Value {
+    pub(crate) fn report(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
     }
@@ -136,12 +136,12 @@ impl std::fmt::Debug for Run {
     }
 }
 
-pub fn fleet(args: &[&str]) -> Run {
+pub(crate) fn fleet(args: &[&str]) -> Run {
     fleet_env(args, &[])
 }
 
 /// [`fleet`] with extra environment variables.
-pub fn fleet_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn fleet_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_fleet"))
         .args(args)
         .envs(env.iter().copied())
@@ -155,7 +155,7 @@ pub fn fleet_env(args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 /// Every entry under `dir`: kind, mode, owner, and content hash or link target.
-pub fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+pub(crate) fn snapshot(dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     walk(dir, dir, &mut out);
     out
@@ -193,7 +193,7 @@ fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
 
 /// Fails loudly when a tool the test needs is missing (CI installs them with
 /// `scripts/install-test-deps.sh`).
-pub fn require_tool(name: &str) {
+pub(crate) fn require_tool(name: &str) {
     assert!(
         which(name).is_some(),
         "{name} is not installed: run scripts/install-test-deps.sh"
@@ -201,7 +201,7 @@ pub fn require_tool(name: &str) {
 }
 
 /// Where a tool is: on `PATH`, or in `/usr/sbin` or `/sbin`.
-pub fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::apply::root::Root;
-use crate::catalog::fxhash::{FxHashMap, FxHashSet};
+use crate::model::fxhash::{FxHashMap, FxHashSet};
+use crate::sys::root::Root;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PasswdEntry {

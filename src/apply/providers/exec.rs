@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::command::{self, Cmd};
 use super::{Ctx, Params, Provider};
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
+use crate::sys::command::{self, Cmd};
 
 pub struct ExecProvider;
 
@@ -53,7 +53,7 @@ impl Exec {
         base.path = p.strings("path")?;
         if let Some(user) = p.str("user")?.filter(|_| cx.may_run("").is_ok()) {
             // Inside a chroot the user is the root's own.
-            let host = crate::apply::root::Root::host();
+            let host = crate::sys::root::Root::host();
             base.uid_gid = Some(host_user(&user, if cx.chroot { cx.root } else { &host })?);
         }
         let timeout = p.int("timeout")?.unwrap_or(300);
@@ -141,7 +141,7 @@ impl Exec {
 }
 
 /// uid and primary gid of a user of `root` (the host, or the root a chroot enters).
-fn host_user(name: &str, root: &crate::apply::root::Root) -> Result<(u32, u32), String> {
+fn host_user(name: &str, root: &crate::sys::root::Root) -> Result<(u32, u32), String> {
     let users = super::etc::passwd(root)?;
     let whose = if root.dir().is_some() {
         "in the root"

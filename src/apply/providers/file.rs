@@ -14,9 +14,10 @@ use sha2::{Digest, Sha256};
 
 use super::{Ctx, Params, Provider};
 use crate::apply::commit::Staging;
-use crate::apply::root::Real;
 use crate::apply::{Action, Change, Outcome};
-use crate::catalog::json::{hex, sha256_hex, ResourceDoc};
+use crate::catalog::json::ResourceDoc;
+use crate::model::digest::{hex, sha256_hex};
+use crate::sys::root::Real;
 
 mod tree;
 
@@ -91,7 +92,7 @@ impl Current {
         use rustix::fs::FileType;
         match path.lstat() {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Current::Missing),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Ok(Current::Missing),
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => Ok(Current::Missing),
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
             Ok(st) => {
                 let md = Metadata {
@@ -278,7 +279,7 @@ impl Provider for FileProvider {
 
     fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
         let want = Want::from(r)?;
-        if crate::apply::root::is_root(&want.path)
+        if crate::sys::root::is_root(&want.path)
             && matches!(want.ensure, Ensure::Absent | Ensure::File | Ensure::Link)
         {
             return Err(format!(
@@ -290,7 +291,7 @@ impl Provider for FileProvider {
             (Some(Content::Blob(sha)), Ensure::Directory) if want.recurse => Some(sha.clone()),
             _ => None,
         };
-        if want.purge && tree_source.is_some() && crate::apply::root::is_root(&want.path) {
+        if want.purge && tree_source.is_some() && crate::sys::root::is_root(&want.path) {
             return Err(format!(
                 "{} is the root directory: it is never purged",
                 want.path
@@ -685,7 +686,7 @@ fn regular(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome,
 
 fn write_error(path: &str, real: &Real, e: io::Error) -> String {
     if e.kind() == io::ErrorKind::NotFound && real.dir().is_none() {
-        let norm = crate::apply::root::normalize(path);
+        let norm = crate::sys::root::normalize(path);
         let parent = Path::new(norm.as_ref()).parent().unwrap_or(Path::new("/"));
         format!("parent directory {} does not exist", parent.display())
     } else {
@@ -800,9 +801,10 @@ fn left_by_a_gone_run(name: &str) -> bool {
     let Some(pid) = stale_temp_pid(name) else {
         return false;
     };
-    // SAFETY: signal 0 only asks whether the process exists.
-    let failed = unsafe { libc::kill(pid, 0) } != 0;
-    failed && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return false;
+    };
+    rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
 }
 
 /// The pid in a temp file name `.<name>.fleet-<pid>-<n>`.
@@ -925,7 +927,7 @@ fn cur_meta(cur: &Current) -> Option<(u32, u32, u32)> {
 /// the mode, owner and group it had when it was backed up (those of the file it replaces,
 /// or 0644, for a backup older than these fields).
 pub fn restore(
-    root: &crate::apply::root::Root,
+    root: &crate::sys::root::Root,
     backups: &crate::apply::state::Backups,
     path: &str,
     at: Option<&str>,
@@ -937,7 +939,7 @@ pub fn restore(
             Some(t) => format!("no backup of {path} at or before {t}"),
             None => format!("no backup of {path}"),
         })?;
-    if crate::apply::root::is_root(path) {
+    if crate::sys::root::is_root(path) {
         return Err(format!("{path} is the root directory"));
     }
     let bytes = backups

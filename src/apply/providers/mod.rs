@@ -1,6 +1,5 @@
 //! Providers: the only code that reads and changes the system, one per resource type.
 
-pub mod command;
 pub mod etc;
 pub mod exec;
 pub mod file;
@@ -15,11 +14,11 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::commit::Staging;
-use super::root::{DirCache, Root};
 use super::state::Backups;
 use super::Outcome;
 use crate::catalog::json::ResourceDoc;
 use crate::catalog::store::ContentStore;
+use crate::sys::root::{DirCache, Root};
 
 /// What every provider call sees.
 pub struct Ctx<'a> {
@@ -63,13 +62,13 @@ impl Ctx<'_> {
 
     /// Maps a catalog path under the root ([`Root::resolve`]), through the run's cache of
     /// resolved directories.
-    pub fn resolve(&self, path: &str) -> std::io::Result<super::root::Real> {
+    pub fn resolve(&self, path: &str) -> std::io::Result<crate::sys::root::Real> {
         self.dirs.resolve(self.root, path)
     }
 
     /// Notes that an entry of `path`'s parent directory was created, replaced or removed
     /// (kept as the path under the root: the handle may be closed by the end of the run).
-    pub fn touched(&self, path: &super::root::Real) {
+    pub fn touched(&self, path: &crate::sys::root::Real) {
         if let (true, Some(dir)) = (self.fsync && !self.noop, path.shown().parent()) {
             self.dirty
                 .lock()

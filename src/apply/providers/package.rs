@@ -16,9 +16,9 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use super::{Ctx, Params, Provider};
-use crate::apply::root::Root;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
+use crate::sys::root::Root;
 
 /// dpkg and apt calls, one at a time in this process.
 static DPKG: Mutex<()> = Mutex::new(());
@@ -41,10 +41,10 @@ mod tempdir {
     //! A directory removed on drop (std only).
     use std::path::PathBuf;
 
-    pub struct Scratch(pub PathBuf);
+    pub(super) struct Scratch(pub PathBuf);
 
     impl Scratch {
-        pub fn new() -> std::io::Result<Scratch> {
+        pub(super) fn new() -> std::io::Result<Scratch> {
             static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let p = std::env::temp_dir().join(format!("fleet-apt-{}-{n}", std::process::id()));

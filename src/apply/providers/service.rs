@@ -8,10 +8,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use super::command::{self, Cmd};
 use super::{Ctx, Params, Provider};
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
+use crate::sys::command::{self, Cmd};
 
 pub struct ServiceProvider;
 

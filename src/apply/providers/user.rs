@@ -14,9 +14,9 @@ use std::sync::Mutex;
 
 use super::etc::{self, GroupEntry, PasswdEntry};
 use super::{Ctx, Params, Provider};
-use crate::apply::root::Root;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
+use crate::sys::root::Root;
 
 static ACCOUNTS: Mutex<()> = Mutex::new(());
 

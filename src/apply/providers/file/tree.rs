@@ -34,9 +34,9 @@ use rustix::fs::{Mode, OFlags};
 use sha2::{Digest, Sha256};
 
 use super::{directory, hex, link, regular, remove, Content, Ctx, Current, Ensure, Want};
-use crate::apply::root::Real;
 use crate::apply::{Action, Change, Outcome};
 use crate::release::{Error as TarError, TreeItem};
+use crate::sys::root::Real;
 
 /// An entry of the source tree.
 enum Src {
@@ -58,7 +58,7 @@ pub(super) fn sync(
     cx: &Ctx,
 ) -> Result<Outcome, String> {
     let entries = source_tree(sha, cx)?;
-    let norm = crate::apply::root::normalize(&want.path);
+    let norm = crate::sys::root::normalize(&want.path);
     let base = norm.trim_end_matches('/');
     let top = want.child(
         want.path.to_string(),

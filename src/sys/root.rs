@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
-use crate::catalog::fxhash::FxHashMap;
+use crate::model::fxhash::FxHashMap;
 
 /// Where the catalog's absolute paths live: `/` for the machine itself, or a directory.
 /// Holds an `O_PATH` handle of it: every resolution starts there.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::attrs::Name;
+use super::name::Name;
 use crate::source::Span;
 
 /// A reference to a resource, class or define instance: `File["/etc/motd"]`.

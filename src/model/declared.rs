@@ -3,9 +3,10 @@
 
 use indexmap::IndexMap;
 
-use super::attrs::Name;
+use super::attrs::AttrMap;
+use super::name::Name;
 use super::value::{ResRef, Value};
-use crate::source::{FileId, Span};
+use crate::source::Span;
 
 /// The evaluation of one node.
 #[derive(Clone, Debug, Default)]
@@ -28,47 +29,53 @@ pub struct NodeEval {
     pub fact_groups: Vec<String>,
 }
 
-/// One attribute value with where it was written, and its name once in an [`AttrMap`]:
-/// 48 bytes (a node of 100,000 resources holds half a million of these, twice).
-#[derive(Clone, Debug)]
-pub struct Attr {
-    pub value: Value,
-    /// Set by the [`AttrMap`] holding it; [`Name::EMPTY`] outside one.
-    pub(crate) name: Name,
-    /// The file of both spans (an attribute's name and value are written in one body).
-    file: FileId,
-    name_at: (u32, u32),
-    value_at: (u32, u32),
+/// A catalog resource; also what evaluation declares ([`Declared`], where the
+/// fields hold what was written).
+#[derive(Clone, Debug, Default)]
+pub struct Resource {
+    /// Lower-case native type name.
+    pub kind: Name,
+    /// Identity: the namevar's value (the title unless the namevar attribute is set).
+    pub title: String,
+    /// The title as written, for display, when an `exec`'s differs from its identity (its
+    /// `command`): `exec "create-db" { command = "…" }` shows as `Exec[create-db]`.
+    pub label: Option<Box<str>>,
+    /// Validated attributes, metaparameters excluded: the wire format's `params`. `source` is already replaced by `content_sha256`
+    /// when content was loaded (see `catalog::build_with`).
+    pub params: AttrMap,
+    /// Type name first, then enclosing classes/defines, then `tag` values; no repeats.
+    pub tags: Vec<Name>,
+    pub kind_span: Span,
+    pub title_span: Span,
 }
 
-impl Attr {
-    /// `name_span`: the attribute's name (or the `*` of a splat that set it, or the name in a
-    /// resource default); `value_span`: the value expression, in the same file.
-    pub fn new(value: Value, name_span: Span, value_span: Span) -> Attr {
-        debug_assert_eq!(name_span.file, value_span.file, "one body, one file");
-        Attr {
-            value,
-            name: Name::EMPTY,
-            file: value_span.file,
-            name_at: (name_span.start, name_span.end),
-            value_at: (value_span.start, value_span.end),
+impl Resource {
+    /// Whether the resource holds something private (`compile --all` writes its catalog,
+    /// and its content blob, mode 0600): a Sensitive parameter, or a file whose `mode` gives
+    /// others no read bit (`0600`, `0640`).
+    pub fn is_private(&self) -> bool {
+        if self
+            .params
+            .iter()
+            .any(|(_, a)| matches!(a.value, Value::Sensitive(_)))
+        {
+            return true;
         }
+        self.kind.as_str() == "file"
+            && self
+                .params
+                .get("mode")
+                .and_then(|a| a.value.as_str())
+                .and_then(|m| u32::from_str_radix(m, 8).ok())
+                .is_some_and(|m| m & 0o004 == 0)
     }
 
-    pub fn name_span(&self) -> Span {
-        Span {
-            file: self.file,
-            start: self.name_at.0,
-            end: self.name_at.1,
+    /// The content store blob a private file names (`content_sha256`), if any.
+    pub fn private_blob(&self) -> Option<&str> {
+        if self.kind.as_str() != "file" || !self.is_private() {
+            return None;
         }
-    }
-
-    pub fn value_span(&self) -> Span {
-        Span {
-            file: self.file,
-            start: self.value_at.0,
-            end: self.value_at.1,
-        }
+        self.params.get("content_sha256")?.value.as_str()
     }
 }
 
@@ -83,7 +90,7 @@ impl Attr {
 ///   `before`, `notify`, `subscribe`) and `tag` are not here; `noop` and `alias` are.
 /// - `tags`: every enclosing class and define type (with namespace segments) and the `tag`
 ///   metaparameter's values. The catalog adds the type name first.
-pub use crate::catalog::Resource as Declared;
+pub use self::Resource as Declared;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ContainerKind {
@@ -123,7 +130,3 @@ pub struct Relation {
     pub to: Endpoint,
     pub refresh: bool,
 }
-
-// The layout the comment on `Attr` promises (value, name, file, two spans' offsets).
-#[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<Attr>() == 48);

@@ -1,15 +1,8 @@
-//! The attributes of one resource, kept small: a node of 100,000 resources holds half a
-//! million of them, twice (evaluation, then catalog).
-//!
-//! - [`Name`]: an attribute, type or tag name, interned: four bytes. The names of the native
-//!   types, their attributes and the metaparameters are numbered at start-up; any other name
-//!   gets the next number the first time it is seen and is kept for the life of the process
-//!   (names are the program's vocabulary, not its data: classes, defines, their parameters,
-//!   tags). Equal names have equal numbers, so comparing two is comparing integers.
-//! - [`AttrMap`]: attributes in insertion order, in one vector of [`Attr`]s, each holding its
-//!   own name. A resource has a handful of attributes; a linear search over them beats
-//!   hashing, and the map is as big as its entries (an `IndexMap` added a hash table and grew
-//!   its entries to the table's capacity).
+//! An attribute, type or tag name, interned: four bytes. The names of the native types, their
+//! attributes and the metaparameters are numbered at start-up; any other name gets the next
+//! number the first time it is seen and is kept for the life of the process (names are the
+//! program's vocabulary, not its data: classes, defines, their parameters, tags). Equal names
+//! have equal numbers, so comparing two is comparing integers.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -18,9 +11,8 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{LazyLock, Mutex, OnceLock};
 
-use super::output::Attr;
-use crate::catalog::fxhash::FxHashMap;
-use crate::catalog::schema;
+use super::fxhash::FxHashMap;
+use super::schema;
 
 /// An attribute, type or tag name (interned); compares as its number, hashes, orders and
 /// derefs as its `str`.
@@ -125,6 +117,8 @@ impl Name {
         let slots: &'static [Slot; CHUNK] = unsafe { &*slots };
         let text = slots[i % CHUNK].load(Ordering::Acquire);
         assert!(!text.is_null(), "a name number that was never given out");
+        // SAFETY: not null (checked); the text was leaked when its slot was stored and is
+        // never freed or written again.
         unsafe { &*text }
     }
 }
@@ -214,168 +208,9 @@ impl serde::Serialize for Name {
     }
 }
 
-/// Attributes by name, in insertion order (an `insert` of a present name replaces its value
-/// in place, as `IndexMap::insert` does).
-#[derive(Clone, Debug, Default)]
-pub struct AttrMap {
-    entries: Vec<Attr>,
-}
-
-impl AttrMap {
-    pub fn new() -> AttrMap {
-        AttrMap::default()
-    }
-
-    pub fn with_capacity(n: usize) -> AttrMap {
-        AttrMap {
-            entries: Vec::with_capacity(n),
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    pub fn get_index_of(&self, name: &str) -> Option<usize> {
-        self.entries.iter().position(|a| a.name.as_str() == name)
-    }
-
-    pub fn get(&self, name: &str) -> Option<&Attr> {
-        self.entries.iter().find(|a| a.name.as_str() == name)
-    }
-
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut Attr> {
-        self.entries.iter_mut().find(|a| a.name.as_str() == name)
-    }
-
-    pub fn contains_key(&self, name: &str) -> bool {
-        self.get_index_of(name).is_some()
-    }
-
-    /// Sets `name`; a present name keeps its position. Returns the old value.
-    pub fn insert(&mut self, name: impl Into<Name>, mut attr: Attr) -> Option<Attr> {
-        let name = name.into();
-        attr.name = name;
-        match self.entries.iter_mut().find(|a| a.name == name) {
-            Some(old) => Some(std::mem::replace(old, attr)),
-            None => {
-                self.entries.push(attr);
-                None
-            }
-        }
-    }
-
-    /// Sets `name` only when it is absent; true when it was added.
-    pub fn insert_if_absent(&mut self, name: impl Into<Name>, attr: impl FnOnce() -> Attr) -> bool {
-        let name = name.into();
-        if self.entries.iter().any(|a| a.name == name) {
-            return false;
-        }
-        let mut attr = attr();
-        attr.name = name;
-        self.entries.push(attr);
-        true
-    }
-
-    /// Removes `name`, keeping the order of the rest.
-    pub fn shift_remove(&mut self, name: &str) -> Option<Attr> {
-        let i = self.get_index_of(name)?;
-        Some(self.entries.remove(i))
-    }
-
-    pub fn shift_remove_index(&mut self, i: usize) -> Option<(Name, Attr)> {
-        (i < self.entries.len()).then(|| {
-            let a = self.entries.remove(i);
-            (a.name, a)
-        })
-    }
-
-    /// Inserts at position `i` (the name must be absent).
-    pub fn shift_insert(&mut self, i: usize, name: impl Into<Name>, mut attr: Attr) {
-        attr.name = name.into();
-        self.entries.insert(i, attr);
-    }
-
-    /// A copy with room for `extra` more entries.
-    pub fn clone_with_room(&self, extra: usize) -> AttrMap {
-        let mut entries = Vec::with_capacity(self.entries.len() + extra);
-        entries.extend_from_slice(&self.entries);
-        AttrMap { entries }
-    }
-
-    pub fn reserve(&mut self, additional: usize) {
-        self.entries.reserve_exact(additional);
-    }
-
-    pub fn retain(&mut self, mut keep: impl FnMut(&Name, &Attr) -> bool) {
-        self.entries.retain(|a| keep(&a.name, a));
-    }
-
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Name, &Attr)> + ExactSizeIterator {
-        self.entries.iter().map(|a| (&a.name, a))
-    }
-
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Name> + ExactSizeIterator {
-        self.entries.iter().map(|a| &a.name)
-    }
-
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Attr> + ExactSizeIterator {
-        self.entries.iter()
-    }
-}
-
-impl<'a> IntoIterator for &'a AttrMap {
-    type Item = (&'a Name, &'a Attr);
-    type IntoIter =
-        std::iter::Map<std::slice::Iter<'a, Attr>, fn(&'a Attr) -> (&'a Name, &'a Attr)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().map(|a| (&a.name, a))
-    }
-}
-
-impl IntoIterator for AttrMap {
-    type Item = (Name, Attr);
-    type IntoIter = std::iter::Map<std::vec::IntoIter<Attr>, fn(Attr) -> (Name, Attr)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter().map(|a| (a.name, a))
-    }
-}
-
-/// `map["mode"]`: the attribute, which must be present (as `IndexMap`'s index panics).
-impl std::ops::Index<&str> for AttrMap {
-    type Output = Attr;
-    fn index(&self, name: &str) -> &Attr {
-        match self.get(name) {
-            Some(a) => a,
-            None => panic!("no attribute `{name}`"),
-        }
-    }
-}
-
-impl<K: Into<Name>> FromIterator<(K, Attr)> for AttrMap {
-    fn from_iter<I: IntoIterator<Item = (K, Attr)>>(iter: I) -> AttrMap {
-        let mut map = AttrMap::new();
-        for (k, a) in iter {
-            map.insert(k, a);
-        }
-        map
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::value::Value;
-    use crate::source::{FileId, Span};
-
-    fn attr(v: i64) -> Attr {
-        let span = Span::new(FileId(0), 0, 0);
-        Attr::new(Value::Int(v), span, span)
-    }
 
     #[test]
     fn names_are_interned_once_from_any_thread() {
@@ -407,24 +242,5 @@ mod tests {
             assert_eq!(names[0][i].as_str(), format!("interned_{i}"));
         }
         assert_ne!(names[0][1], names[0][2]);
-    }
-
-    #[test]
-    fn insert_replaces_in_place_and_remove_keeps_order() {
-        let mut m = AttrMap::new();
-        m.insert("a", attr(1));
-        m.insert("b", attr(2));
-        m.insert("c", attr(3));
-        assert!(m.insert("a", attr(4)).is_some());
-        assert!(!m.insert_if_absent("b", || attr(9)));
-        let keys: Vec<&str> = m.keys().map(|k| k.as_str()).collect();
-        assert_eq!(keys, ["a", "b", "c"]);
-        assert_eq!(m.get("a").map(|a| a.value.clone()), Some(Value::Int(4)));
-        assert_eq!(m.get("b").map(|a| a.value.clone()), Some(Value::Int(2)));
-        m.shift_remove("b");
-        m.shift_insert(0, "z", attr(5));
-        let keys: Vec<&str> = m.keys().map(|k| k.as_str()).collect();
-        assert_eq!(keys, ["z", "a", "c"]);
-        assert_eq!(m.len(), 3);
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::apply::root::Root;
+use crate::sys::root::Root;
 
 /// One command to run.
 #[derive(Clone, Debug, Default)]
@@ -125,6 +125,13 @@ pub fn enter(
     Ok(())
 }
 
+/// SIGKILL to the process group `pgid`. Call it only while the group's leader is a child
+/// not yet reaped: then the id is still the group's.
+fn kill_group(pgid: rustix::process::Pid) {
+    // ESRCH (nothing left in the group) is the outcome wanted.
+    let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+}
+
 /// An unlinked temp file for a command's output: background children of the command may
 /// keep it open (a pipe would block us until they exit).
 fn output_file() -> Result<std::fs::File, String> {
@@ -172,22 +179,23 @@ pub fn run(cmd: &Cmd) -> Result<Finished, String> {
     c.process_group(0);
     let mut child = c.spawn().map_err(|e| format!("cannot run /bin/sh: {e}"))?;
     drop(c);
-    let pid = child.id() as i32;
+    let pid = rustix::process::Pid::from_child(&child);
     let start = Instant::now();
     let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) => {}
-            Err(e) => return Err(format!("waiting for command: {e}")),
+    loop {
+        // Wait for the shell to end without reaping it: while it is unreaped its pid, which
+        // is the group's id, cannot be reused, so signalling the group cannot hit another.
+        use rustix::process::{waitid, WaitId, WaitIdOptions};
+        let ended = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        match waitid(WaitId::Pid(pid), ended) {
+            Ok(Some(_)) => break,
+            Ok(None) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(format!("waiting for command: {}", std::io::Error::from(e))),
         }
         if let Some(t) = cmd.timeout {
             if start.elapsed() >= t && !timed_out {
                 timed_out = true;
-                // SAFETY: plain kill(2) of the child's own process group.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                }
+                kill_group(pid);
             }
         }
         let waited = start.elapsed();
@@ -196,14 +204,14 @@ pub fn run(cmd: &Cmd) -> Result<Finished, String> {
         } else {
             Duration::from_millis(10)
         });
-    };
-    if timed_out {
-        // Make sure nothing of the group survives.
-        // SAFETY: as above.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
     }
+    if timed_out {
+        // Make sure nothing of the group survives (the shell is still unreaped).
+        kill_group(pid);
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for command: {e}"))?;
     use std::io::{Seek, SeekFrom};
     let len = out.seek(SeekFrom::End(0)).unwrap_or(0);
     let from = len.saturating_sub(4096);
@@ -215,4 +223,71 @@ pub fn run(cmd: &Cmd) -> Result<Finished, String> {
         timed_out,
         output: String::from_utf8_lossy(&bytes).into_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::process::{waitid, Pid, WaitId, WaitIdOptions};
+
+    /// Whether `pid` runs (a zombie, waiting for a parent to reap it, does not).
+    fn running(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| Some(s.rsplit_once(") ")?.1.starts_with(|c| c != 'Z')))
+            .unwrap_or(false)
+    }
+
+    /// A command past its timeout: its whole group is killed (a background child too), and
+    /// the shell is reaped once, after the last signal to the group.
+    #[test]
+    fn a_timeout_kills_the_group_and_reaps_the_shell() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pids = tmp.path().join("pids");
+        let cmd = Cmd {
+            script: format!("sleep 60 & echo $$ $! > '{}'; wait", pids.display()),
+            timeout: Some(Duration::from_millis(300)),
+            ..Cmd::default()
+        };
+        let start = Instant::now();
+        let done = run(&cmd).unwrap();
+        assert!(done.timed_out && done.code.is_none(), "{done:?}");
+        assert!(start.elapsed() < Duration::from_secs(30));
+        let text = std::fs::read_to_string(&pids).unwrap();
+        let ids: Vec<i32> = text
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        let [shell, background] = ids[..] else {
+            panic!("two pids: {text:?}")
+        };
+        let ended = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        let shell = Pid::from_raw(shell).unwrap();
+        assert_eq!(
+            waitid(WaitId::Pid(shell), ended).map(|_| ()),
+            Err(rustix::io::Errno::CHILD),
+            "the shell was reaped"
+        );
+        for _ in 0..100 {
+            if !running(background) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the background child {background} of a timed-out command still runs");
+    }
+
+    /// Without a timeout the exit code and the output come back, and nothing is signalled.
+    #[test]
+    fn a_command_reports_its_code_and_output() {
+        let cmd = Cmd {
+            script: "echo out; echo err >&2; exit 3".into(),
+            timeout: Some(Duration::from_secs(60)),
+            ..Cmd::default()
+        };
+        let done = run(&cmd).unwrap();
+        assert_eq!(done.code, Some(3));
+        assert!(!done.timed_out);
+        assert_eq!(done.output, "out\nerr\n");
+    }
 }

@@ -1,0 +1,16 @@
+//! The data model every stage shares: what a resource type is (`schema`), names (`name`: `Name`) and
+//! attributes (`attrs`: `AttrMap`, `Attr`), values (`value`), what evaluating a node
+//! declares and the catalog is made of (`declared`: `NodeEval`, `Resource`), and the small
+//! helpers the model is built with (`fxhash`, `digest`).
+//!
+//! `eval` produces these types and `catalog` consumes them; neither knows the other. The
+//! catalog is built in the evaluation's own vector of `Resource`s (for memory, at 100,000
+//! resources a node), which is why both stages' resource is one type and lives here.
+
+pub mod attrs;
+pub mod declared;
+pub mod digest;
+pub mod fxhash;
+pub mod name;
+pub mod schema;
+pub mod value;
