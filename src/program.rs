@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::catalog::store::ContentStore;
 use crate::catalog::{BuildOptions, Catalog};
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Code, Diagnostic, Severity};
 use crate::eval::data::Data;
 use crate::eval::facts;
 use crate::eval::index::Index;
@@ -118,7 +118,7 @@ impl Program {
                     let id = program.add_unparsed(name.clone(), path, String::new(), true);
                     program.load_diags.push(Diagnostic::new(
                         Severity::Error,
-                        "import-not-found",
+                        Code::ImportNotFound,
                         Some(Span::new(id, 0, 0)),
                         format!("cannot read {name}: {e}"),
                     ));
@@ -158,8 +158,8 @@ impl Program {
                         Ok(b) => b,
                         Err(e) => {
                             let code = match e {
-                                crate::limits::ReadError::TooBig(_) => "resource-limit",
-                                _ => "import-not-found",
+                                crate::limits::ReadError::TooBig(_) => Code::ResourceLimit,
+                                _ => Code::ImportNotFound,
                             };
                             program.load_diags.push(Diagnostic::error(
                                 code,
@@ -194,7 +194,7 @@ impl Program {
                 }
                 None => {
                     let mut d = Diagnostic::error(
-                        "import-not-found",
+                        Code::ImportNotFound,
                         span,
                         format!("cannot find `{import}` to import"),
                     )
@@ -263,7 +263,7 @@ impl Program {
             if reported.insert(target) {
                 self.load_diags.push(
                     Diagnostic::error(
-                        "import-not-found",
+                        Code::ImportNotFound,
                         span,
                         format!("imports nest deeper than {MAX_IMPORT_DEPTH} files"),
                     )
@@ -389,7 +389,7 @@ impl Program {
 
     /// True when any file has a syntax error (then nothing is evaluated, §10.6).
     pub fn has_syntax_errors(&self) -> bool {
-        self.load_diags.iter().any(|d| d.code == "syntax")
+        self.load_diags.iter().any(|d| d.code == Code::Syntax)
     }
 
     /// The facts for a node: `--facts`, else `facts/<node>.json` beside the main manifest,
@@ -413,7 +413,7 @@ impl Program {
                 Ok(Some(v)) => return (v, None),
                 Ok(None) => {}
                 Err(e) => {
-                    let mut d = Diagnostic::new(Severity::Error, "data-error", None, e);
+                    let mut d = Diagnostic::new(Severity::Error, Code::DataError, None, e);
                     d.node = Some(node.to_string());
                     return (facts::stand_in(node), Some(d));
                 }
@@ -520,7 +520,7 @@ impl Program {
         let Some(block) = index.match_node(node) else {
             let mut d = Diagnostic::new(
                 Severity::Error,
-                "no-node",
+                Code::NoNode,
                 None,
                 format!("no node block matches `{node}` and there is no `node default`"),
             );
@@ -586,7 +586,7 @@ pub fn not_utf8(id: FileId, name: &str, e: &std::string::FromUtf8Error) -> Diagn
     let at = e.utf8_error().valid_up_to();
     let bad = e.as_bytes()[at];
     Diagnostic::error(
-        "syntax",
+        Code::Syntax,
         Span::new(id, at, at + '\u{fffd}'.len_utf8()),
         format!("{name} is not valid UTF-8: byte 0x{bad:02x} at offset {at}"),
     )
@@ -657,7 +657,7 @@ fn display_name(path: &Path) -> String {
 /// once, naming the first node when it did not appear in all of them.
 fn merge_nodes(per_node: Vec<(String, Vec<Diagnostic>)>) -> Vec<Diagnostic> {
     let total = per_node.len();
-    let mut seen: HashMap<(&'static str, Option<Span>, String), (usize, usize)> = HashMap::new();
+    let mut seen: HashMap<(Code, Option<Span>, String), (usize, usize)> = HashMap::new();
     let mut out: Vec<Diagnostic> = Vec::new();
     let mut firsts: Vec<String> = Vec::new();
     for (node, diags) in per_node {
@@ -708,7 +708,7 @@ pub fn finish(mut diags: Vec<Diagnostic>, _sources: &SourceMap) -> Vec<Diagnosti
     diags.sort_by(|a, b| {
         let ka = a.span.map(|s| (s.file, s.start)).unwrap_or_default();
         let kb = b.span.map(|s| (s.file, s.start)).unwrap_or_default();
-        (a.span.is_some(), ka, a.code).cmp(&(b.span.is_some(), kb, b.code))
+        (a.span.is_some(), ka, a.code.as_str()).cmp(&(b.span.is_some(), kb, b.code.as_str()))
     });
     diags
 }

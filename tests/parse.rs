@@ -457,7 +457,7 @@ fn deep_nesting_is_a_clean_syntax_error_on_small_and_large_stacks() {
                 })
                 .map(|text| {
                     let (_, diags) = parse_str(&text);
-                    diags.iter().map(|d| d.code).collect::<Vec<_>>()
+                    diags.iter().map(|d| d.code.as_str()).collect::<Vec<_>>()
                 })
                 .collect::<Vec<_>>()
         });
@@ -881,7 +881,7 @@ fn many_lowering_diagnostics_stay_linear() {
     let (file, diags) = parse_str(&text);
     assert_eq!(file.items.len(), 20_000);
     assert_eq!(diags.len(), 20_000);
-    assert!(diags.iter().all(|d| d.code == "invalid-value"));
+    assert!(diags.iter().all(|d| d.code.as_str() == "invalid-value"));
 }
 
 #[test]

@@ -4,8 +4,10 @@
 //! instead (review the diff before committing). A case without its `.stderr` fails.
 //!
 //! Conventions: files whose name starts with `_` are helpers (imported by a case), not
-//! cases. A first line `# args: …` adds arguments to `fleet check`. The exit status must be
-//! 1 exactly when the report's last line starts with `error:`, and stdout must stay empty.
+//! cases. A first line `# args: …` adds arguments to `fleet check`; a first line
+//! `# compile: …` runs `fleet compile …` instead (for what only compile reports, `no-node`).
+//! The exit status must be 1 exactly when the report's last line starts with `error:`, and
+//! stdout must stay empty.
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,8 +19,12 @@ fn ui_case(path: &Path, text: String) -> datatest_stable::Result<()> {
     let path = absolute(path);
     let dir = path.parent().unwrap();
     let name = path.file_name().unwrap().to_str().unwrap();
+    let first = text.lines().next().unwrap_or_default();
     let mut args = vec!["check"];
-    if let Some(extra) = text.lines().next().and_then(|l| l.strip_prefix("# args:")) {
+    if let Some(extra) = first.strip_prefix("# args:") {
+        args.extend(extra.split_whitespace());
+    } else if let Some(extra) = first.strip_prefix("# compile:") {
+        args = vec!["compile"];
         args.extend(extra.split_whitespace());
     }
     args.push(name);

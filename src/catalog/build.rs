@@ -10,7 +10,7 @@ use super::content::{self, GitError, Located};
 use super::identity::{identity, identity_hash, reference_text, Declarations, IdentityIndex};
 use super::store::ContentStore;
 use super::{validate, BuildOptions, Catalog};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::model::attrs::Attr;
 use crate::model::declared::{Declared, NodeEval, Resource};
 use crate::model::schema::{self, TypeSchema};
@@ -156,7 +156,7 @@ fn unknown_groups(
                 })
                 .unwrap_or(whole);
             let d = Diagnostic::warning(
-                "unknown-group",
+                Code::UnknownGroup,
                 span,
                 format!(
                     "user `{}` joins group `{name}`: not managed here, not a well-known system group, not in `$facts.groups`",
@@ -244,7 +244,7 @@ fn declare(
         let Some(ty) = schema::get(&decl.kind) else {
             diags.push(
                 Diagnostic::error(
-                    "unknown-resource-type",
+                    Code::UnknownResourceType,
                     decl.kind_span,
                     format!("unknown resource type `{}`", decl.kind),
                 )
@@ -275,7 +275,7 @@ fn declare(
                     let id = &decls[r].title;
                     diags.push(
                         Diagnostic::error(
-                            "duplicate-resource",
+                            Code::DuplicateResource,
                             decl.kind_span,
                             format!("{} is already declared", reference_text(ty.name, id)),
                         )
@@ -393,7 +393,7 @@ fn attach_content(
             Located::Missing(why) => {
                 diags.push(
                     Diagnostic::error(
-                        "source-not-found",
+                        Code::SourceNotFound,
                         src.value_span(),
                         format!("source `{text}` not found: {why}"),
                     )
@@ -411,8 +411,8 @@ fn attach_content(
                 }
                 Err(e) => {
                     let code = match e {
-                        crate::limits::ReadError::TooBig(_) => "resource-limit",
-                        _ => "source-not-found",
+                        crate::limits::ReadError::TooBig(_) => Code::ResourceLimit,
+                        _ => Code::SourceNotFound,
                     };
                     diags.push(
                         Diagnostic::error(
@@ -430,7 +430,7 @@ fn attach_content(
                 if let Err(e) = content::kind_ok(&path) {
                     diags.push(
                         Diagnostic::error(
-                            "source-not-found",
+                            Code::SourceNotFound,
                             src.value_span(),
                             format!("cannot read source `{}`: {e}", path.display()),
                         )
@@ -458,13 +458,13 @@ fn attach_content(
             .to_string();
         let git_problem = |e: GitError| match e {
             GitError::Repo(why) => Diagnostic::error(
-                "source-not-found",
+                Code::SourceNotFound,
                 repo.value_span(),
                 format!("repository `{url}` cannot be read: {why}"),
             )
             .with_primary("not a readable git repository"),
             GitError::Revision(why) => Diagnostic::error(
-                "invalid-value",
+                Code::InvalidValue,
                 revision
                     .as_ref()
                     .map_or(repo.value_span(), |r| r.value_span()),

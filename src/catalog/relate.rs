@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use super::identity::{normalize_path, reference_text, Declarations};
 use super::{Catalog, Edge};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::model::declared::{ContainerKind, Endpoint, NodeEval, Relation};
 use crate::model::schema;
 use crate::model::value::ResRef;
@@ -251,7 +251,7 @@ impl<'a> Resolver<'a> {
         };
         let what = reference_text(&kind, &r.title);
         let d = Diagnostic::error(
-            "unresolved-reference",
+            Code::UnresolvedReference,
             r.span,
             format!("{what} does not match any declared resource"),
         )

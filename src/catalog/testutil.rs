@@ -181,7 +181,7 @@ impl Fixture {
             .map(|d| {
                 let span = d.span.expect("a span");
                 let (l, c) = self.sources.get(span.file).line_col(span.start as usize);
-                (d.code, l, c)
+                (d.code.as_str(), l, c)
             })
             .collect()
     }

@@ -7,7 +7,7 @@ use crate::model::attrs::AttrMap;
 use super::identity::identity_of;
 use super::json::CatalogDoc;
 use crate::diag::suggest;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::model::attrs::Attr;
 use crate::model::declared::Declared;
 use crate::model::fxhash::FxHashMap;
@@ -94,7 +94,7 @@ pub(crate) fn check(
             let candidates = ty.attrs.iter().chain(schema::METAPARAMS).map(|a| a.name);
             diags.push(
                 Diagnostic::error(
-                    "unknown-attribute",
+                    Code::UnknownAttribute,
                     attr.name_span(),
                     format!("`{}` has no attribute `{name}`", ty.name),
                 )
@@ -110,7 +110,7 @@ pub(crate) fn check(
         if secret && !may_be_sensitive(ty.name, name) {
             diags.push(
                 Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     attr.value_span(),
                     format!("`{name}` of `{}` cannot be Sensitive", ty.name),
                 )
@@ -140,7 +140,7 @@ pub(crate) fn check(
             if mode & 0o002 != 0 {
                 diags.push(
                     Diagnostic::warning(
-                        "world-writable",
+                        Code::WorldWritable,
                         attr.value_span(),
                         format!("mode {mode:04o} lets every user write this file"),
                     )
@@ -162,7 +162,7 @@ pub(crate) fn check(
             if !pw.starts_with(['$', '!', '*']) {
                 diags.push(
                     Diagnostic::warning(
-                        "plaintext-password",
+                        Code::PlaintextPassword,
                         attr.value_span(),
                         "this password looks like plain text, not a crypt hash",
                     )
@@ -202,7 +202,7 @@ pub(crate) fn check(
     {
         diags.push(
             Diagnostic::error(
-                "invalid-value",
+                Code::InvalidValue,
                 decl.title_span,
                 format!("file path `{}` is not absolute", decl.title),
             )
@@ -220,7 +220,7 @@ pub(crate) fn check(
                 if !c.value.is_none() {
                     diags.push(
                         Diagnostic::error(
-                            "invalid-value",
+                            Code::InvalidValue,
                             c.value_span(),
                             format!("directory `{}` cannot have a `content`", decl.title),
                         )
@@ -235,7 +235,7 @@ pub(crate) fn check(
             if link && !is_set(decl, "target") {
                 diags.push(
                     Diagnostic::error(
-                        "missing-attribute",
+                        Code::MissingAttribute,
                         decl.kind_span,
                         format!("file `{}` is a link without a `target`", decl.title),
                     )
@@ -256,7 +256,7 @@ pub(crate) fn check(
             if !missing.is_empty() {
                 diags.push(
                     Diagnostic::error(
-                        "missing-attribute",
+                        Code::MissingAttribute,
                         decl.kind_span,
                         format!("release `{}` needs {}", decl.title, missing.join(" and ")),
                     )
@@ -274,7 +274,7 @@ pub(crate) fn check(
             if let (Some(provider), false, false) = (dpkg, removes, is_set(decl, "source")) {
                 diags.push(
                     Diagnostic::error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         provider.value_span(),
                         format!(
                             "package `{}` uses `provider = dpkg` without a `source`",
@@ -291,7 +291,7 @@ pub(crate) fn check(
                 if let Some(path) = c.value.as_str().filter(|p| !p.starts_with('/')) {
                     diags.push(
                         Diagnostic::error(
-                            "invalid-value",
+                            Code::InvalidValue,
                             c.value_span(),
                             format!("`creates` must be an absolute path, not `{path}`"),
                         )
@@ -313,7 +313,7 @@ pub(crate) fn check(
             if !guarded {
                 diags.push(
                     Diagnostic::warning(
-                        "exec-without-guard",
+                        Code::ExecWithoutGuard,
                         decl.kind_span,
                         format!("exec `{}` runs on every apply", decl.title),
                     )
@@ -359,7 +359,7 @@ fn root_file(decl: &Declared, diags: &mut Vec<Diagnostic>) {
     if replaces {
         diags.push(
             Diagnostic::error(
-                "invalid-value",
+                Code::InvalidValue,
                 span,
                 format!("file `{path}` is the root directory: it cannot be removed or replaced"),
             )
@@ -387,7 +387,7 @@ fn exclusive(decl: &Declared, params: &mut AttrMap, a: &str, b: &str, diags: &mu
     let second_attr = decl.params.get(second).expect("indexed above");
     diags.push(
         Diagnostic::error(
-            "invalid-value",
+            Code::InvalidValue,
             second_attr.value_span(),
             format!("`{second}` cannot be set together with `{first}`"),
         )
@@ -403,7 +403,7 @@ fn exclusive(decl: &Declared, params: &mut AttrMap, a: &str, b: &str, diags: &mu
 fn check_release(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic>> {
     let bad = |message: String, label: &str| {
         Err(Box::new(
-            Diagnostic::error("invalid-value", attr.value_span(), message).with_primary(label),
+            Diagnostic::error(Code::InvalidValue, attr.value_span(), message).with_primary(label),
         ))
     };
     match (ty, name, &attr.value) {
@@ -451,7 +451,7 @@ fn check_bounds(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic>
         return Ok(());
     }
     Err(Box::new(
-        Diagnostic::error("invalid-value", attr.value_span(), what)
+        Diagnostic::error(Code::InvalidValue, attr.value_span(), what)
             .with_primary("a negative number")
             .with_help(help),
     ))
@@ -461,7 +461,7 @@ fn check_bounds(ty: &str, name: &str, attr: &Attr) -> Result<(), Box<Diagnostic>
 /// so `ensure = lastest` is a typo for a keyword rather than the version "lastest".
 fn version_without_digit(name: &str, s: &str, keywords: &[&str], attr: &Attr) -> Diagnostic {
     let d = Diagnostic::warning(
-        "version-without-digit",
+        Code::VersionWithoutDigit,
         attr.value_span(),
         format!("`{name} = {s}` is taken as a version, but a version has a digit"),
     )
@@ -518,7 +518,7 @@ fn check_value(
             Value::Str(s) => {
                 return Err(Box::new(
                     Diagnostic::error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         attr.value_span(),
                         format!("`{s}` is not a valid `{name}` for `{ty}`"),
                     )
@@ -534,7 +534,7 @@ fn check_value(
             Value::Str(s) if s.starts_with('/') => {
                 return Err(Box::new(
                     Diagnostic::error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         attr.value_span(),
                         format!("`{name}` must not contain `..`: `{s}`"),
                     )
@@ -544,7 +544,7 @@ fn check_value(
             Value::Str(s) => {
                 return Err(Box::new(
                     Diagnostic::error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         attr.value_span(),
                         format!("`{name}` must be an absolute path, not `{s}`"),
                     )
@@ -563,7 +563,7 @@ fn check_value(
                 let digits = literal.trim_start_matches('0');
                 let octal = digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) && digits.len() <= 4;
                 let mut d = Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     attr.value_span(),
                     format!("an Int mode must be written in octal: `{literal}` is decimal (mode 0o{i:o})"),
                 )
@@ -579,7 +579,7 @@ fn check_value(
                 true
             } else if matches!(v, Value::Str(_) | Value::Int(_)) {
                 return Err(Box::new(Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     attr.value_span(),
                     format!("{v} is not a file mode"),
                 )
@@ -611,7 +611,7 @@ fn check_value(
     }
     Err(Box::new(
         Diagnostic::error(
-            "invalid-value",
+            Code::InvalidValue,
             attr.value_span(),
             format!(
                 "`{name}` of `{ty}` expects {}, found {} {v}",

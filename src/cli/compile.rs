@@ -11,7 +11,7 @@ use super::output::{self, report_to_stderr};
 use super::{ExitStatus, ManifestArgs};
 use crate::catalog::store::ContentStore;
 use crate::catalog::{wire, Catalog};
-use crate::diag::{has_errors, Diagnostic};
+use crate::diag::{has_errors, Code, Diagnostic};
 use crate::program::Program;
 use crate::source::{SourceMap, Span};
 
@@ -295,7 +295,7 @@ pub fn compile_parallel<T: Send>(
 /// every node names the first node it appeared in.
 fn merge_diagnostics(per_node: Vec<(&str, Vec<Diagnostic>)>) -> Vec<Diagnostic> {
     let nodes = per_node.len();
-    let mut seen: HashMap<(&'static str, Option<Span>), (usize, usize)> = HashMap::new();
+    let mut seen: HashMap<(Code, Option<Span>), (usize, usize)> = HashMap::new();
     let mut out: Vec<(Diagnostic, &str)> = Vec::new();
     for (node, diags) in per_node {
         for d in diags {
@@ -318,7 +318,7 @@ fn merge_diagnostics(per_node: Vec<(&str, Vec<Diagnostic>)>) -> Vec<Diagnostic> 
             d
         })
         .collect();
-    out.sort_by_key(|d| (d.span.map(|s| (s.file, s.start)), d.code));
+    out.sort_by_key(|d| (d.span.map(|s| (s.file, s.start)), d.code.as_str()));
     out
 }
 
@@ -497,19 +497,19 @@ mod tests {
     #[test]
     fn diagnostics_merge_across_nodes() {
         let at = |s| Span::new(FileId(0), s, s + 1);
-        let everywhere = || Diagnostic::error("syntax", at(5), "a");
+        let everywhere = || Diagnostic::error(Code::Syntax, at(5), "a");
         let per_node = vec![
             (
                 "web01",
                 vec![
                     everywhere(),
-                    Diagnostic::warning("unused-variable", at(1), "b"),
+                    Diagnostic::warning(Code::UnusedVariable, at(1), "b"),
                 ],
             ),
             (
                 "web02",
                 vec![
-                    Diagnostic::error("undefined-variable", at(9), "m"),
+                    Diagnostic::error(Code::UndefinedVariable, at(9), "m"),
                     everywhere(),
                 ],
             ),
@@ -519,9 +519,9 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("unused-variable", Some("web01")),
-                ("syntax", None),
-                ("undefined-variable", Some("web02")),
+                (Code::UnusedVariable, Some("web01")),
+                (Code::Syntax, None),
+                (Code::UndefinedVariable, Some("web02")),
             ]
         );
     }

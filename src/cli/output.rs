@@ -137,9 +137,10 @@ pub fn failed(diags: &[Diagnostic], deny_warnings: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diag::Code;
 
     fn diags(errors: usize, warnings: usize) -> Vec<Diagnostic> {
-        let mk = |sev| Diagnostic::new(sev, "x", None, "m");
+        let mk = |sev| Diagnostic::new(sev, Code::InvalidValue, None, "m");
         let mut v: Vec<_> = (0..errors).map(|_| mk(Severity::Error)).collect();
         v.extend((0..warnings).map(|_| mk(Severity::Warning)));
         v

@@ -94,7 +94,7 @@ impl DiagnosticJson {
             .collect();
         DiagnosticJson {
             severity: diag.severity.as_str(),
-            code: diag.code,
+            code: diag.code.as_str(),
             message: diag.message.clone(),
             file,
             position,
@@ -115,7 +115,7 @@ pub fn to_line(diag: &Diagnostic, sources: &SourceMap, main_file: &str) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diag::Severity;
+    use crate::diag::{Code, Severity};
 
     #[test]
     fn matches_the_cli_md_example() {
@@ -124,7 +124,7 @@ mod tests {
         let f = sources.add("site.fleet", "site.fleet", text.to_string());
         let second = text.rfind("file").unwrap();
         let mut d = Diagnostic::error(
-            "duplicate-resource",
+            Code::DuplicateResource,
             Span::new(f, second, second + 4),
             "File[\"/etc/motd\"] is already declared",
         )
@@ -142,7 +142,7 @@ mod tests {
         let text = "file \"/etc/motd\" { contnet = \"a\" }\n";
         let mut sources = SourceMap::new();
         let f = sources.add("a.fleet", "a.fleet", text.to_string());
-        let mut d = Diagnostic::error("unknown-attribute", Span::new(f, 19, 26), "no `contnet`");
+        let mut d = Diagnostic::error(Code::UnknownAttribute, Span::new(f, 19, 26), "no `contnet`");
         d.help = Some("did you mean `content`?".into());
         d.notes = vec!["file takes: content, ensure".into(), "second".into()];
         let v: serde_json::Value = serde_json::from_str(&to_line(&d, &sources, "a.fleet")).unwrap();
@@ -163,7 +163,7 @@ mod tests {
         let mut sources = SourceMap::new();
         let f = sources.add("a.fleet", "a.fleet", text.to_string());
         let x = text.find('x').unwrap();
-        let d = Diagnostic::error("unknown-attribute", Span::new(f, x, x + 1), "m");
+        let d = Diagnostic::error(Code::UnknownAttribute, Span::new(f, x, x + 1), "m");
         let j = DiagnosticJson::new(&d, &sources, "a.fleet");
         assert_eq!(
             j.position,
@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn span_less_names_the_main_file_without_positions() {
         let sources = SourceMap::new();
-        let d = Diagnostic::new(Severity::Error, "no-node", None, "no node matches `x`");
+        let d = Diagnostic::new(Severity::Error, Code::NoNode, None, "no node matches `x`");
         let v: serde_json::Value =
             serde_json::from_str(&to_line(&d, &sources, "site.fleet")).unwrap();
         assert_eq!(v["file"], "site.fleet");

@@ -1,8 +1,11 @@
 //! Diagnostics as data: one `Diagnostic` type, rendered as ariadne text, JSON lines or LSP.
 
+pub mod code;
 pub mod json;
 pub mod render;
 pub mod suggest;
+
+pub use code::Code;
 
 use crate::source::Span;
 
@@ -33,8 +36,8 @@ pub struct Label {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
-    /// Stable kebab-case code, LANGUAGE.md §9.
-    pub code: &'static str,
+    /// Its code (LANGUAGE.md §9, docs/diagnostics.md).
+    pub code: Code,
     pub message: String,
     pub span: Option<Span>,
     /// The label text on the primary span (may be empty).
@@ -47,17 +50,21 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
+    /// An error at `span`; `code` must be an error code.
+    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        debug_assert_eq!(code.severity(), Severity::Error, "{code} is a warning");
         Diagnostic::new(Severity::Error, code, Some(span), message)
     }
 
-    pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
+    /// A warning at `span`; `code` must be a warning code.
+    pub fn warning(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        debug_assert_eq!(code.severity(), Severity::Warning, "{code} is an error");
         Diagnostic::new(Severity::Warning, code, Some(span), message)
     }
 
     pub fn new(
         severity: Severity,
-        code: &'static str,
+        code: Code,
         span: Option<Span>,
         message: impl Into<String>,
     ) -> Diagnostic {

@@ -94,7 +94,7 @@ fn header(diag: &Diagnostic, opts: RenderOptions) -> String {
     let bold = if opts.color { "\x1b[1m" } else { "" };
     format!(
         "{on}{kind}[{code}]{off}{bold}: {msg}{off}\n",
-        code = diag.code,
+        code = diag.code.as_str(),
         msg = diag.message
     )
 }
@@ -256,7 +256,7 @@ fn widen(sources: &SourceMap, span: Span) -> std::ops::Range<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diag::Diagnostic;
+    use crate::diag::{Code, Diagnostic};
 
     fn map(text: &str) -> (SourceMap, FileId) {
         let mut sources = SourceMap::new();
@@ -271,7 +271,7 @@ mod tests {
         let (sources, f) = map(text);
         let second = text.rfind("file").unwrap();
         let d = Diagnostic::error(
-            "duplicate-resource",
+            Code::DuplicateResource,
             Span::new(f, second, second + 4),
             "File[\"/etc/motd\"] is already declared",
         )
@@ -302,7 +302,11 @@ mod tests {
     #[test]
     fn colour_only_when_asked() {
         let (sources, f) = map("packge \"nginx\" {}\n");
-        let d = Diagnostic::error("unknown-resource-type", Span::new(f, 0, 6), "unknown type");
+        let d = Diagnostic::error(
+            Code::UnknownResourceType,
+            Span::new(f, 0, 6),
+            "unknown type",
+        );
         let plain = render(&d, &sources, "site.fleet", RenderOptions::PLAIN);
         let colour = render(
             &d,
@@ -349,7 +353,7 @@ mod tests {
             let (sources, f) = map(&text);
             let start = text.find("contentz").unwrap();
             let d = Diagnostic::error(
-                "unknown-attribute",
+                Code::UnknownAttribute,
                 Span::new(f, start, start + "contentz".len()),
                 "unknown attribute `contentz`",
             )
@@ -368,7 +372,7 @@ mod tests {
     #[test]
     fn the_node_is_named() {
         let (sources, f) = map("let $x = $y\n");
-        let mut d = Diagnostic::error("undefined-variable", Span::new(f, 9, 11), "no `$y`");
+        let mut d = Diagnostic::error(Code::UndefinedVariable, Span::new(f, 9, 11), "no `$y`");
         d.node = Some("web01".into());
         let out = render(&d, &sources, "site.fleet", RenderOptions::PLAIN);
         assert!(
@@ -382,7 +386,7 @@ mod tests {
         let (sources, _) = map("node \"web01\" {}\n");
         let d = Diagnostic::new(
             Severity::Error,
-            "no-node",
+            Code::NoNode,
             None,
             "no node block matches `db01`",
         );
@@ -405,7 +409,7 @@ mod tests {
             (&sources2, g, with_newline.len(), "site.fleet:3:1"),
         ];
         for (sources, file, at, place) in cases {
-            let d = Diagnostic::error("syntax", Span::new(file, at, at), "expected a value")
+            let d = Diagnostic::error(Code::Syntax, Span::new(file, at, at), "expected a value")
                 .with_primary("expected a value here");
             let out = render(&d, sources, "site.fleet", RenderOptions::PLAIN);
             // The header agrees with the JSON format's line and column.
@@ -420,7 +424,7 @@ mod tests {
     fn out_of_bounds_spans_do_not_panic() {
         let (sources, f) = map("ä\n");
         for (s, e) in [(0, 99), (1, 2), (5, 1)] {
-            let d = Diagnostic::error("syntax", Span::new(f, s, e), "bad span")
+            let d = Diagnostic::error(Code::Syntax, Span::new(f, s, e), "bad span")
                 .with_label(Span::new(FileId(7), 0, 1), "unknown file");
             let out = render(&d, &sources, "site.fleet", RenderOptions::PLAIN);
             assert!(out.starts_with("error[syntax]: bad span\n"), "{out}");

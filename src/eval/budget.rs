@@ -4,7 +4,7 @@
 //! limit is one `resource-limit` diagnostic at the expression that did, and the node stops.
 
 use super::{Evaluator, Failed, R};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::limits;
 use crate::model::value::Value;
 use crate::source::Span;
@@ -133,7 +133,7 @@ impl Evaluator<'_> {
         if !self.budget.reported {
             self.budget.reported = true;
             self.diags.push(
-                Diagnostic::error("resource-limit", span, message)
+                Diagnostic::error(Code::ResourceLimit, span, message)
                     .with_primary("the limit is reached here")
                     .with_note(format!(
                         "a bound on hostile input; {var} raises it (docs/limits.md)"

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::{Evaluator, Failed, R};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::model::value::Value;
 use crate::source::Span;
 use crate::syntax::ast::Call;
@@ -183,7 +183,7 @@ impl Evaluator<'_> {
             }
             self.diags.push(
                 Diagnostic::error(
-                    "unknown-function",
+                    Code::UnknownFunction,
                     call.name.span,
                     format!("no function named `{name}`"),
                 )
@@ -209,7 +209,7 @@ impl Evaluator<'_> {
         self.step(1, span)?;
         let wrong = |ev: &mut Self, why: String| -> Failed {
             ev.diags.push(
-                Diagnostic::error("wrong-arguments", span, format!("`{name}` {why}"))
+                Diagnostic::error(Code::WrongArguments, span, format!("`{name}` {why}"))
                     .with_primary("called here")
                     .with_note(format!("signature: {signature}")),
             );
@@ -267,7 +267,7 @@ impl Evaluator<'_> {
                 arity(self, &args, 1, 1)?;
                 let msg = want!(0, Value::Str(s) => s.to_string(), "String");
                 self.diags.push(
-                    Diagnostic::error("user-fail", span, msg).with_primary("fail() called here"),
+                    Diagnostic::error(Code::UserFail, span, msg).with_primary("fail() called here"),
                 );
                 self.stopped = true;
                 Err(Failed)
@@ -294,7 +294,7 @@ impl Evaluator<'_> {
                 match String::from_utf8(bytes) {
                     Ok(s) => Ok(Value::str(s)),
                     Err(_) => Err(self.error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         call.args[0].span,
                         format!("`{path}` is not UTF-8 text; use `source` on a file resource"),
                     )),
@@ -610,27 +610,27 @@ impl Evaluator<'_> {
             .unwrap_or_else(|| written.to_string());
         let d = match err {
             None => Diagnostic::error(
-                "source-not-found",
+                Code::SourceNotFound,
                 span,
                 format!("`{written}` does not exist"),
             )
             .with_primary("no module by that name"),
             Some(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 Diagnostic::error(
-                    "source-not-found",
+                    Code::SourceNotFound,
                     span,
                     format!("`{written}` does not exist"),
                 )
                 .with_primary("no such file")
             }
             Some(e @ ReadError::TooBig(_)) => Diagnostic::error(
-                "resource-limit",
+                Code::ResourceLimit,
                 span,
                 format!("cannot read `{written}`: {e}"),
             )
             .with_primary("too big"),
             Some(e) => Diagnostic::error(
-                "source-not-found",
+                Code::SourceNotFound,
                 span,
                 format!("cannot read `{written}`: {e}"),
             )

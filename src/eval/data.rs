@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use toml::de::{DeTable, DeValue};
 
 use super::{Evaluator, Failed, R};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::model::value::Value;
 use crate::source::{FileId, SourceMap, Span};
 
@@ -87,7 +87,7 @@ impl Data {
                                 .collect();
                         }
                         _ => data.diags.push(Diagnostic::error(
-                            "data-error",
+                            Code::DataError,
                             levels.span,
                             "`levels` must be an Array of Strings",
                         )),
@@ -146,7 +146,7 @@ fn read(path: &Path, sources: &mut SourceMap, diags: &mut Vec<Diagnostic>) -> Op
         Err(e) => {
             let range = e.span().unwrap_or(0..0);
             diags.push(Diagnostic::error(
-                "data-error",
+                Code::DataError,
                 Span::new(id, range.start, range.end),
                 format!("this data file does not parse: {}", e.message().trim()),
             ));

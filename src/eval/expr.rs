@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 
 use super::scope::{Binding, Frame};
 use super::{Evaluator, Failed, R};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::model::name::Name;
 use crate::model::value::{ResRef, Value};
 use crate::source::Span;
@@ -144,7 +144,7 @@ impl Evaluator<'_> {
                 match (op, v) {
                     (UnOp::Neg, Value::Int(i)) => match i.checked_neg() {
                         Some(n) => Ok(Value::Int(n)),
-                        None => Err(self.error("invalid-value", expr.span, "Int overflow")),
+                        None => Err(self.error(Code::InvalidValue, expr.span, "Int overflow")),
                     },
                     (UnOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
                     (UnOp::Neg, other) => Err(self.invalid(
@@ -314,7 +314,7 @@ impl Evaluator<'_> {
         match regex::Regex::new(pattern) {
             Ok(re) => Ok(Arc::new(re)),
             Err(e) => Err(self.error(
-                "invalid-value",
+                Code::InvalidValue,
                 span,
                 format!(
                     "invalid regex: {}",
@@ -355,7 +355,7 @@ impl Evaluator<'_> {
                     .map(str::to_string)
                     .collect();
                 let mut d = Diagnostic::error(
-                    "undefined-variable",
+                    Code::UndefinedVariable,
                     span,
                     format!("`${name}` is not defined here"),
                 )
@@ -385,7 +385,7 @@ impl Evaluator<'_> {
                     None => {
                         self.diags.push(
                         Diagnostic::error(
-                            "undefined-key",
+                            Code::UndefinedKey,
                             key.span,
                             format!("the Map has no key `{}`", key.name),
                         )
@@ -417,7 +417,7 @@ impl Evaluator<'_> {
                 if at < 0 || at >= len {
                     self.diags.push(
                         Diagnostic::error(
-                            "undefined-key",
+                            Code::UndefinedKey,
                             span,
                             format!("index {n} is out of range for an Array of {len}"),
                         )
@@ -432,7 +432,7 @@ impl Evaluator<'_> {
                 None => {
                     self.diags.push(
                         Diagnostic::error(
-                            "undefined-key",
+                            Code::UndefinedKey,
                             span,
                             format!("the Map has no key {k:?}"),
                         )
@@ -589,7 +589,7 @@ impl Evaluator<'_> {
                 (Value::Int(a), Value::Int(b)) => {
                     a.checked_add(*b).map(Value::Int).ok_or_else(|| {
                         self.error(
-                            "invalid-value",
+                            Code::InvalidValue,
                             rhs.span,
                             if secret {
                                 "`+` overflows a 64-bit Int".to_string()
@@ -624,7 +624,7 @@ impl Evaluator<'_> {
                     return Err(mismatch(self, &l, &r));
                 };
                 if matches!(op, BinOp::Div | BinOp::Rem) && *b == 0 {
-                    return Err(self.error("invalid-value", rhs.span, "division by zero"));
+                    return Err(self.error(Code::InvalidValue, rhs.span, "division by zero"));
                 }
                 let v = match op {
                     BinOp::Sub => a.checked_sub(*b),
@@ -634,7 +634,7 @@ impl Evaluator<'_> {
                 };
                 v.map(Value::Int).ok_or_else(|| {
                     self.error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         rhs.span,
                         format!("{a} {} {b} overflows a 64-bit Int", op.as_str()),
                     )
@@ -722,7 +722,7 @@ impl Evaluator<'_> {
             shown = shown.chars().take(57).collect::<String>() + "...";
         }
         self.diags.push(
-            Diagnostic::error("invalid-value", span, message)
+            Diagnostic::error(Code::InvalidValue, span, message)
                 .with_primary(format!("this is {shown}")),
         );
         Failed

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::input::Loaded;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{ClassDef, DefineDef, NodeDef, NodeName, Stmt, StmtKind, TypeExpr};
 
@@ -74,7 +74,7 @@ impl<'p> Index<'p> {
                     if let Some(first) = self.classes.get(c.name.name.as_str()) {
                         self.diags.push(
                             Diagnostic::error(
-                                "duplicate-class",
+                                Code::DuplicateClass,
                                 c.name.span,
                                 format!("class `{}` is defined twice", c.name.name),
                             )
@@ -83,7 +83,7 @@ impl<'p> Index<'p> {
                     } else if let Some(first) = self.defines.get(c.name.name.as_str()) {
                         self.diags.push(
                             Diagnostic::error(
-                                "duplicate-class",
+                                Code::DuplicateClass,
                                 c.name.span,
                                 format!("`{}` is already defined as a define", c.name.name),
                             )
@@ -107,7 +107,7 @@ impl<'p> Index<'p> {
                     if let Some(first) = clash {
                         self.diags.push(
                             Diagnostic::error(
-                                "duplicate-class",
+                                Code::DuplicateClass,
                                 d.name.span,
                                 format!("`{}` is defined twice", d.name.name),
                             )
@@ -122,7 +122,7 @@ impl<'p> Index<'p> {
                     if let Some(first) = self.aliases.get(name.name.as_str()) {
                         self.diags.push(
                             Diagnostic::error(
-                                "duplicate-type",
+                                Code::DuplicateType,
                                 name.span,
                                 format!("type `{}` is already defined", name.name),
                             )
@@ -130,7 +130,7 @@ impl<'p> Index<'p> {
                         );
                     } else if crate::eval::types::is_builtin(&name.name) {
                         self.diags.push(Diagnostic::error(
-                            "duplicate-type",
+                            Code::DuplicateType,
                             name.span,
                             format!("`{}` is a built-in type", name.name),
                         ));
@@ -168,9 +168,13 @@ impl<'p> Index<'p> {
             };
             if let Some(first) = first {
                 dup = Some(
-                    Diagnostic::error("duplicate-node", span, format!("{what} is already defined"))
-                        .with_label(first, "first defined here")
-                        .with_note("the second block is ignored"),
+                    Diagnostic::error(
+                        Code::DuplicateNode,
+                        span,
+                        format!("{what} is already defined"),
+                    )
+                    .with_label(first, "first defined here")
+                    .with_note("the second block is ignored"),
                 );
                 break;
             }
@@ -192,7 +196,7 @@ impl<'p> Index<'p> {
                         Ok(re) => compiled.push(Some(re)),
                         Err(e) => {
                             self.diags.push(Diagnostic::error(
-                                "invalid-value",
+                                Code::InvalidValue,
                                 *span,
                                 format!("invalid regex: {}", first_line(&e.to_string())),
                             ));
@@ -233,7 +237,7 @@ impl<'p> Index<'p> {
                 .max_by_key(|n| self.alias_names.get(n).map(|s| (s.file, s.start)))
                 .unwrap_or(start);
             let mut d = Diagnostic::error(
-                "duplicate-type",
+                Code::DuplicateType,
                 self.alias_names[last],
                 format!("type aliases refer to themselves: {}", path.join(" -> ")),
             )

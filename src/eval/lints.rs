@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use super::index::Index;
 use super::input::{Loaded, LoadedFile};
 use super::types;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 use crate::syntax::ast::{
     BodyItem, ChainOperand, Expr, ExprKind, Ident, Label, Param, Stmt, StmtKind, StrPart, TypeArg,
@@ -37,7 +37,7 @@ fn unknown_types(program: Loaded<'_>, index: &Index<'_>, out: &mut Vec<Diagnosti
                 candidates.extend(index.aliases.keys().copied());
                 out.push(
                     Diagnostic::error(
-                        "unknown-type",
+                        Code::UnknownType,
                         id.span,
                         format!("no type named `{}`", id.name),
                     )
@@ -123,7 +123,7 @@ fn unused_classes(program: Loaded<'_>, out: &mut Vec<Diagnostic>) {
                 if !used.contains(&c.name.name) {
                     out.push(
                         Diagnostic::warning(
-                            "unused-class",
+                            Code::UnusedClass,
                             c.name.span,
                             format!("class `{}` is defined but never declared", c.name.name),
                         )
@@ -176,7 +176,7 @@ fn variables(program: Loaded<'_>, out: &mut Vec<Diagnostic>) {
         if !l.used {
             v.out.push(
                 Diagnostic::warning(
-                    "unused-variable",
+                    Code::UnusedVariable,
                     l.span,
                     format!("`${}` is never read", l.name),
                 )
@@ -209,7 +209,7 @@ impl<'a> Vars<'a> {
                     let first = self.lets[o].span;
                     self.out.push(
                         Diagnostic::warning(
-                            "shadowed-variable",
+                            Code::ShadowedVariable,
                             var.span,
                             format!("`${}` shadows a variable of an outer scope", var.name),
                         )

@@ -22,7 +22,7 @@ pub mod types;
 use crate::model::attrs::AttrMap;
 use std::collections::{HashMap, HashSet};
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::model::declared::NodeEval;
 use crate::model::name::Name;
 use crate::model::value::Value;
@@ -271,7 +271,7 @@ impl<'p> Evaluator<'p> {
         if self.depth >= MAX_DEPTH {
             if let Some(span) = at {
                 self.diags.push(Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     span,
                     format!("classes, defines and blocks nest deeper than {MAX_DEPTH} levels"),
                 ));
@@ -373,7 +373,7 @@ impl<'p> Evaluator<'p> {
             }
             StmtKind::Provision { keyword_span, .. } => {
                 self.diags.push(Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     *keyword_span,
                     "`provision` belongs directly in the body of a node block with exactly one name",
                 ));
@@ -410,7 +410,7 @@ impl<'p> Evaluator<'p> {
         if matches!(var.name.as_str(), "facts" | "node" | "title") {
             self.diags.push(
                 Diagnostic::error(
-                    "duplicate-variable",
+                    Code::DuplicateVariable,
                     var.span,
                     format!("`${}` is built in and cannot be bound", var.name),
                 )
@@ -421,7 +421,7 @@ impl<'p> Evaluator<'p> {
         let frame = self.scopes.current();
         if let Some(first) = frame.get(&var.name) {
             let mut d = Diagnostic::error(
-                "duplicate-variable",
+                Code::DuplicateVariable,
                 var.span,
                 format!("`${}` is already bound in this scope", var.name),
             )
@@ -448,7 +448,7 @@ impl<'p> Evaluator<'p> {
             other => {
                 self.diags.push(
                     Diagnostic::error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         e.span,
                         format!("a condition must be a Bool, not a {}", other.type_name()),
                     )
@@ -460,7 +460,7 @@ impl<'p> Evaluator<'p> {
         }
     }
 
-    fn error(&mut self, code: &'static str, span: Span, message: impl Into<String>) -> Failed {
+    fn error(&mut self, code: Code, span: Span, message: impl Into<String>) -> Failed {
         self.diags.push(Diagnostic::error(code, span, message));
         Failed
     }

@@ -3,7 +3,7 @@
 use crate::model::attrs::AttrMap;
 use indexmap::IndexMap;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::model::value::Value;
 use crate::source::Span;
 
@@ -36,7 +36,7 @@ pub fn validate(
         if !KEYS.contains(&k.as_str()) {
             diags.push(
                 Diagnostic::error(
-                    "unknown-attribute",
+                    Code::UnknownAttribute,
                     a.name_span(),
                     format!("`provision` has no key `{k}`"),
                 )
@@ -72,7 +72,7 @@ pub fn validate(
             };
             diags.push(
                 Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     a.value_span(),
                     format!("`{k}` must be {want}"),
                 )
@@ -90,7 +90,7 @@ pub fn validate(
                     };
                     if !good {
                         diags.push(Diagnostic::error(
-                            "invalid-value",
+                            Code::InvalidValue,
                             a.value_span(),
                             format!("`vm.{vk}` is not valid: vm takes host (String), ram_mb, cpus, disk_gb (positive Ints)"),
                         ));
@@ -104,7 +104,7 @@ pub fn validate(
     if !values.contains_key("mac") && !diags.iter().any(|d| d.message.starts_with("`mac`")) {
         diags.push(
             Diagnostic::error(
-                "missing-attribute",
+                Code::MissingAttribute,
                 keyword,
                 "`provision` needs the node's `mac`",
             )
@@ -157,7 +157,7 @@ pub fn duplicate_addresses(nodes: &[Provisioned]) -> Vec<Diagnostic> {
             match seen.get(&(key.to_string(), norm.clone())) {
                 Some(first) => out.push(
                     Diagnostic::error(
-                        "duplicate-address",
+                        Code::DuplicateAddress,
                         span,
                         format!(
                             "{} {s} is already given to another node",

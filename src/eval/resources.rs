@@ -7,7 +7,7 @@ use crate::model::name::Name;
 
 use super::scope::{Binding, Frame};
 use super::{DeclaredClass, DefaultsBlock, Evaluator, Failed, R};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::model::attrs::Attr;
 use crate::model::declared::{Container, ContainerKind, Declared, Endpoint, Relation};
 use crate::model::schema;
@@ -34,7 +34,7 @@ impl Evaluator<'_> {
                     if let Some((_, first)) = written.iter().find(|(n, _)| *n == name.name) {
                         self.diags.push(
                             Diagnostic::error(
-                                "duplicate-attribute",
+                                Code::DuplicateAttribute,
                                 name.span,
                                 format!("`{}` is set twice", name.name),
                             )
@@ -55,7 +55,7 @@ impl Evaluator<'_> {
                     if let Some(first) = first_star {
                         self.diags.push(
                             Diagnostic::error(
-                                "duplicate-attribute",
+                                Code::DuplicateAttribute,
                                 *star,
                                 "a body takes at most one `* =`",
                             )
@@ -71,7 +71,7 @@ impl Evaluator<'_> {
                         Ok(other) => {
                             self.diags.push(
                                 Diagnostic::error(
-                                    "invalid-value",
+                                    Code::InvalidValue,
                                     value.span,
                                     format!("`* =` takes a Map, not a {}", other.type_name()),
                                 )
@@ -121,7 +121,7 @@ impl Evaluator<'_> {
         if decl.kind.name == "class" {
             self.diags.push(
                 Diagnostic::error(
-                    "unknown-resource-type",
+                    Code::UnknownResourceType,
                     decl.kind.span,
                     "classes are declared with `include` or `contain`, not as resources",
                 )
@@ -201,7 +201,7 @@ impl Evaluator<'_> {
         if let Some(b) = bad {
             self.diags.push(
                 Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     e.span,
                     format!(
                         "a title must be a String or an Array of Strings, not {}",
@@ -238,7 +238,7 @@ impl Evaluator<'_> {
         if !ok {
             self.diags.push(
                 Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     attr.value_span(),
                     "`tag` takes a String or an Array of Strings",
                 )
@@ -280,7 +280,7 @@ impl Evaluator<'_> {
                 other => {
                     self.diags.push(
                         Diagnostic::error(
-                            "invalid-value",
+                            Code::InvalidValue,
                             span,
                             format!(
                                 "`{what}` takes references like `File[\"/etc/motd\"]`, not a {}",
@@ -404,7 +404,7 @@ impl Evaluator<'_> {
                 ok = false;
                 self.diags.push(
                     Diagnostic::error(
-                        "unknown-attribute",
+                        Code::UnknownAttribute,
                         attr.name_span(),
                         format!("{what} has no parameter `{name}`"),
                     )
@@ -463,9 +463,9 @@ impl Evaluator<'_> {
                                 }
                                 ok = false;
                                 let code = if from_data {
-                                    "data-error"
+                                    Code::DataError
                                 } else {
-                                    "invalid-value"
+                                    Code::InvalidValue
                                 };
                                 let tyname = self.program.sources.slice(ty.span).to_string();
                                 self.diags.push(
@@ -503,7 +503,7 @@ impl Evaluator<'_> {
                         ok = false;
                         self.diags.push(
                             Diagnostic::error(
-                                "missing-attribute",
+                                Code::MissingAttribute,
                                 at,
                                 format!("{what} needs a value for `${name}`"),
                             )
@@ -523,7 +523,7 @@ impl Evaluator<'_> {
         let Some(def) = index.classes.get(name.as_str()) else {
             self.diags.push(
                 Diagnostic::error(
-                    "unknown-class",
+                    Code::UnknownClass,
                     c.name.span,
                     format!("no class named `{name}`"),
                 )
@@ -536,7 +536,7 @@ impl Evaluator<'_> {
             if c.args.is_some() {
                 self.diags.push(
                     Diagnostic::error(
-                        "duplicate-class",
+                        Code::DuplicateClass,
                         c.name.span,
                         format!("class `{name}` is already declared; parameters can only be given at its first declaration"),
                     )
@@ -557,7 +557,7 @@ impl Evaluator<'_> {
             for a in args {
                 if given.contains_key(&a.name.name) {
                     self.diags.push(Diagnostic::error(
-                        "duplicate-attribute",
+                        Code::DuplicateAttribute,
                         a.name.span,
                         format!("`{}` is passed twice", a.name.name),
                     ));
@@ -724,7 +724,7 @@ impl Evaluator<'_> {
     pub(super) fn provision(&mut self, keyword: Span, body: &[BodyItem]) {
         if self.out.provision.is_some() {
             self.diags.push(Diagnostic::error(
-                "duplicate-attribute",
+                Code::DuplicateAttribute,
                 keyword,
                 "a node has at most one `provision` block",
             ));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::{Evaluator, Failed, R};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::model::value::Value;
 use crate::source::Span;
 
@@ -57,7 +57,7 @@ impl Evaluator<'_> {
         if let Some(Err(e)) = self.templates.loaded.get(&key) {
             let e = e.clone();
             return Err(self.error(
-                "invalid-value",
+                Code::InvalidValue,
                 span,
                 format!("template `{written}` does not parse: {e}"),
             ));
@@ -93,7 +93,7 @@ impl Evaluator<'_> {
             Ok(t) => t,
             Err(e) => {
                 return Err(self.error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     span,
                     format!("template `{written}`: {}", describe(&e)),
                 ))
@@ -141,7 +141,7 @@ impl Evaluator<'_> {
             )),
             Err(e) => {
                 let mut d = Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     span,
                     format!("template `{written}` failed: {}", describe(&e)),
                 )

@@ -17,7 +17,7 @@
 mod print;
 pub mod scan;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::source::FileId;
 use crate::syntax::ast;
 
@@ -37,7 +37,7 @@ pub enum FmtError {
 /// Formats one file's text. `file` is only used for the spans of the diagnostics returned.
 pub fn format_text(file: FileId, text: &str) -> Result<String, FmtError> {
     let (ast, diags) = crate::syntax::parse(file, text);
-    if diags.iter().any(|d| d.code == "syntax") {
+    if diags.iter().any(|d| d.code == Code::Syntax) {
         return Err(FmtError::Syntax(diags));
     }
     let out = print::Printer::new(text, &ast.comments).file(&ast);

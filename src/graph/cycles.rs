@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use super::Csr;
 use crate::catalog::{json, Catalog};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::model::fxhash::FxHashMap;
 
 /// The strongly connected component of every node, and whether any component has more than
@@ -189,7 +189,7 @@ pub(crate) fn diagnostic(catalog: &Catalog, walk: &[usize]) -> Diagnostic {
     let first = walk[0];
     let next_of = |k: usize| walk.get(k + 1).copied().unwrap_or(first);
     let d = Diagnostic::error(
-        "dependency-cycle",
+        Code::DependencyCycle,
         catalog.resources[first].kind_span,
         format!("dependency cycle: {}", spelled.join(" -> ")),
     )

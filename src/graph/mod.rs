@@ -10,7 +10,7 @@ use std::collections::BinaryHeap;
 use std::fmt::Write;
 
 use crate::catalog::{json, pair_key, Catalog, Edge};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 
 /// Adds the implicit edges of LANGUAGE.md §5/§10.11 (dropping, with `implicit-edge-dropped`,
 /// any that would close a cycle), reports `dependency-cycle` for each strongly connected
@@ -194,7 +194,7 @@ fn reaches(
 fn dropped(catalog: &Catalog, req: usize, dep: usize) -> Diagnostic {
     let name = |i: usize| json::reference(&catalog.resources[i].kind, &catalog.resources[i].title);
     Diagnostic::warning(
-        "implicit-edge-dropped",
+        Code::ImplicitEdgeDropped,
         catalog.resources[dep].kind_span,
         format!(
             "{} would implicitly require {}, but that would close a dependency cycle; the implicit edge is dropped",

@@ -124,7 +124,7 @@ pub fn diagnostic(
             Severity::Error => DiagnosticSeverity::ERROR,
             Severity::Warning => DiagnosticSeverity::WARNING,
         }),
-        code: Some(NumberOrString::String(d.code.to_string())),
+        code: Some(NumberOrString::String(d.code.as_str().to_string())),
         source: Some("fleet".into()),
         message,
         related_information: (!related.is_empty()).then_some(related),
@@ -135,6 +135,7 @@ pub fn diagnostic(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diag::Code;
     use crate::source::FileId;
 
     #[test]
@@ -169,7 +170,7 @@ mod tests {
         let mut sources = SourceMap::new();
         let id = sources.add("a.fleet", "/w/a.fleet", "let $a = 1\nlet $a = 2\n".into());
         let d = Diagnostic::error(
-            "duplicate-variable",
+            Code::DuplicateVariable,
             Span::new(id, 15, 17),
             "`$a` is already bound",
         )

@@ -13,7 +13,7 @@ use lsp_types::notification::{Notification as _, PublishDiagnostics};
 use lsp_types::{PublishDiagnosticsParams, Uri};
 
 use super::convert::{self, normalize, path_to_uri};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::program::{Options, Program};
 use crate::source::FileId;
 
@@ -36,31 +36,6 @@ pub enum Job {
     /// The buffer was closed: withdraw what was published because of it.
     Close(Uri),
 }
-
-/// Codes that stay meaningful when a file has syntax errors and is evaluated from the
-/// statements that did parse (anything about a missing name could be caused by a
-/// statement the parser had to drop, so those are left out until the syntax is fixed).
-const CODES_DESPITE_SYNTAX_ERRORS: &[&str] = &[
-    "unknown-resource-type",
-    "unknown-attribute",
-    "invalid-value",
-    "duplicate-attribute",
-    "duplicate-variable",
-    "duplicate-resource",
-    "duplicate-class",
-    "duplicate-node",
-    "duplicate-type",
-    "duplicate-address",
-    "unknown-function",
-    "wrong-arguments",
-    "import-not-found",
-    "source-not-found",
-    "data-error",
-    "plaintext-password",
-    "world-writable",
-    "exec-without-guard",
-    "version-without-digit",
-];
 
 /// Loads the program one buffer is checked as part of: the manifest that imports it (see
 /// `roots.rs`) when there is one, with the buffer's text, else the buffer alone. `open`
@@ -103,11 +78,11 @@ pub fn check(
 
 /// `Program::check`, with two differences: files given besides file 0 only to pass their
 /// editor text are not linted for `unused-class` (`fleet check` on file 0 would not), and
-/// with syntax errors the statements that parsed are checked too (for the codes in
-/// `CODES_DESPITE_SYNTAX_ERRORS`).
+/// with syntax errors the statements that parsed are checked too (for the codes
+/// `Code::shown_despite_syntax_errors` names).
 pub fn diagnostics(program: &mut Program) -> Vec<Diagnostic> {
     let mut out = checked(program);
-    out.retain(|d| d.code != "unused-class" || d.span.is_none_or(|s| s.file == FileId(0)));
+    out.retain(|d| d.code != Code::UnusedClass || d.span.is_none_or(|s| s.file == FileId(0)));
     out
 }
 
@@ -118,12 +93,12 @@ fn checked(program: &mut Program) -> Vec<Diagnostic> {
     let (syntax, rest): (Vec<Diagnostic>, Vec<Diagnostic>) =
         std::mem::take(&mut program.load_diags)
             .into_iter()
-            .partition(|d| d.code == "syntax");
+            .partition(|d| d.code == Code::Syntax);
     program.load_diags = rest;
     let mut out: Vec<Diagnostic> = program
         .check()
         .into_iter()
-        .filter(|d| CODES_DESPITE_SYNTAX_ERRORS.contains(&d.code))
+        .filter(|d| d.code.shown_despite_syntax_errors())
         .collect();
     out.extend(syntax.iter().cloned());
     program.load_diags.extend(syntax);
@@ -480,7 +455,7 @@ mod tests {
         let mut program = check(&common, &edited, &HashMap::new(), &options);
         let diags = diagnostics(&mut program);
         assert_eq!(diags.len(), 1, "{diags:?}");
-        assert_eq!(diags[0].code, "unknown-attribute");
+        assert_eq!(diags[0].code, Code::UnknownAttribute);
         assert_eq!(
             program.sources.get(diags[0].span.unwrap().file).path,
             common

@@ -8,7 +8,7 @@ use super::ast::*;
 use super::expected;
 use super::grammar::{FleetParser, Rule};
 use super::strings::{self, Quote};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 
 /// The most nested expressions and blocks lowering builds (a backstop behind `depth`).
@@ -254,7 +254,8 @@ impl Lower<'_> {
 
     fn syntax(&mut self, span: Span, message: impl Into<String>) {
         self.syntax_count += 1;
-        self.diags.push(Diagnostic::error("syntax", span, message));
+        self.diags
+            .push(Diagnostic::error(Code::Syntax, span, message));
     }
 
     fn ident(&self, pair: &Pair<Rule>) -> Ident {
@@ -1093,7 +1094,7 @@ impl Lower<'_> {
             },
             None => {
                 self.diags.push(Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     span,
                     "integer literal out of range: integers are 64-bit signed",
                 ));

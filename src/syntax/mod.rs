@@ -12,7 +12,7 @@ mod hints;
 mod lower;
 mod strings;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 
 /// At most this many syntax errors are reported per file.
@@ -27,7 +27,7 @@ pub fn parse(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
             "nesting too deep: more than {} levels of brackets, strings and interpolations",
             depth::MAX_DEPTH
         );
-        let diag = Diagnostic::error("syntax", point(file, text, pos), message);
+        let diag = Diagnostic::error(Code::Syntax, point(file, text, pos), message);
         return (ast::File::default(), vec![diag]);
     }
     if let Some(parsed) = parse_parallel(file, text) {
@@ -51,7 +51,7 @@ fn parse_sequential(
         out.comments.extend(chunk.comments);
         diags.extend(chunk.diags);
         let Some(err) = chunk.error else { break };
-        let diag = Diagnostic::error("syntax", point(file, text, err.pos), err.message);
+        let diag = Diagnostic::error(Code::Syntax, point(file, text, err.pos), err.message);
         diags.push(hints::annotate(diag, file, text, offset, err.pos));
         errors += 1;
         if errors >= MAX_SYNTAX_ERRORS {
@@ -204,7 +204,7 @@ fn parse_big_block(
     let results = crate::par::map(threads, PIECE_STACK, &jobs, |job| match job {
         Job::Outer => {
             let (ast, diags) = parse_sequential(file, &outer, ast::File::default(), Vec::new());
-            (!diags.iter().any(|d| d.code == "syntax")).then_some((ast, diags))
+            (!diags.iter().any(|d| d.code == Code::Syntax)).then_some((ast, diags))
         }
         Job::Inner(a, b) => {
             let chunk = lower::parse_block_chunk(file, &text[..*b], *a);
@@ -422,6 +422,6 @@ mod tests {
         let (_, diags) = parse(FileId(0), &text);
         let sequential = parse_sequential(FileId(0), &text, ast::File::default(), Vec::new());
         assert_eq!(format!("{:?}", diags), format!("{:?}", sequential.1));
-        assert!(diags.iter().any(|d| d.code == "syntax"));
+        assert!(diags.iter().any(|d| d.code == Code::Syntax));
     }
 }
