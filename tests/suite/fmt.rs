@@ -2,7 +2,7 @@
 //! preserving (same diagnostics, same catalog for every node, source positions aside). The
 //! deliberate syntax-error cases must be refused and left untouched.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 //! scratch root made by `scripts/scratch-root.sh` (a local repository of stand-in packages),
 //! as the README's first command shows: no resource fails, and a second run changes nothing.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

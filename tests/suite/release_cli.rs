@@ -1,6 +1,6 @@
 //! `fleet release list` and `fleet release rollback`, run as the real binary.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};

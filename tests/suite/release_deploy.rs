@@ -1,6 +1,6 @@
 //! Releases deployed for real under a sandbox root: tarballs and git repositories built here.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -828,7 +828,8 @@ fn spawn_child(sb: &Sandbox, version: &str, extra: Value) -> std::process::Child
     Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "deploy_in_a_child_process",
+            // The test's full name in the `suite` binary (module path, crate name aside).
+            "release_deploy::deploy_in_a_child_process",
             "--test-threads=1",
             "--quiet",
         ])

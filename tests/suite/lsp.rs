@@ -2,7 +2,7 @@
 //! hover, definition, completion, shutdown. Every wait has a deadline and the child is killed
 //! on drop, so a broken server fails the test instead of hanging it.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;

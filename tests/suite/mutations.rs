@@ -24,7 +24,7 @@ use fleet::diag::json::to_line;
 use fleet::diag::render::{render, RenderOptions};
 use fleet::program::{Options, Program};
 
-mod support;
+use crate::support;
 use support::{command, run_within};
 
 /// xorshift64*: deterministic, tiny, good enough to pick offsets.

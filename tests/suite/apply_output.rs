@@ -4,7 +4,7 @@
 //! it waits for, and `--tags` / `--skip-tags`. Terminals are real ptys, from `script(1)`
 //! (bsdutils, see scripts/install-test-deps.sh).
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `exec` (guards, refreshonly, cwd, environment, path, user, timeout, returns) and the
 //! `service` command provider with a real background process, refresh included.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! git revisions), `init` (then `check --deny warnings`), `completions`, the hidden `man`,
 //! and `doc`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! `fleet report list|show` over the reports `fleet apply` saves, and their rotation
 //! (`--keep-reports`), run as the real binary in scratch roots.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;

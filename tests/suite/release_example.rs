@@ -1,7 +1,7 @@
 //! `examples/webapp`: a release deployed next to its nginx site in one graph, applied for real
 //! into a sandbox root, then again with nothing to change.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! JSON on every command that has a machine format, and one error style everywhere: a
 //! command's fatal error is `error: …` on stderr with the documented exit code.
 
-mod support;
+use crate::support;
 
 use std::fs;
 

@@ -1,7 +1,7 @@
 //! The `file` provider for real under a sandbox root: every `ensure`, mode, owner, group;
 //! idempotency, honest noop, backups, and no escape from the root.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 

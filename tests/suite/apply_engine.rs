@@ -2,7 +2,7 @@
 //! exit codes, the state lock, saved reports, unusable catalogs, and crash safety (SIGKILL
 //! while writing: every file is its old or its new content).
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
