@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
-use common::Failure;
+mod support;
+use support::Failure;
 
 fn shared_conformance() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance")
@@ -34,7 +34,7 @@ fn verify(dirs: &[&Path]) -> datatest_stable::Result<()> {
     let out = Command::new("python3")
         .arg(&script)
         .arg("--fleet")
-        .arg(env!("CARGO_BIN_EXE_fleet"))
+        .arg(support::bin())
         .args(dirs)
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;

@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-mod common;
-use common::{absolute, fail, run_fleet};
+mod support;
+use support::{absolute, command, fail, run_within};
 
 fn example(path: &Path) -> datatest_stable::Result<()> {
     let path = absolute(path);
@@ -15,8 +15,13 @@ fn example(path: &Path) -> datatest_stable::Result<()> {
     let name = path.file_name().unwrap().to_str().unwrap();
     let timeout = Duration::from_secs(120);
 
-    let run = run_fleet(dir, &["check", "--format", "json", name], timeout)?;
-    if run.code() != Some(0) || !run.stdout.is_empty() {
+    let run = run_within(
+        command()
+            .current_dir(dir)
+            .args(["check", "--format", "json", name]),
+        timeout,
+    )?;
+    if run.status.code() != Some(0) || !run.stdout.is_empty() {
         return fail(format!(
             "`fleet check` must be clean (exit 0, no diagnostic):\n{}",
             run.describe()
@@ -28,12 +33,13 @@ fn example(path: &Path) -> datatest_stable::Result<()> {
     for round in ["first", "second"] {
         let target = out.path().join(round);
         let target_str = target.to_str().unwrap();
-        let run = run_fleet(
-            dir,
-            &["compile", "--all", "--out", target_str, name],
+        let run = run_within(
+            command()
+                .current_dir(dir)
+                .args(["compile", "--all", "--out", target_str, name]),
             timeout,
         )?;
-        if run.code() != Some(0) {
+        if run.status.code() != Some(0) {
             return fail(format!("`fleet compile --all` failed:\n{}", run.describe()));
         }
         trees.push(read_tree(&target)?);

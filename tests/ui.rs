@@ -12,8 +12,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-mod common;
-use common::{absolute, fail, run_fleet};
+mod support;
+use support::{absolute, command, fail, run_within};
 
 fn ui_case(path: &Path, text: String) -> datatest_stable::Result<()> {
     let path = absolute(path);
@@ -28,10 +28,13 @@ fn ui_case(path: &Path, text: String) -> datatest_stable::Result<()> {
         args.extend(extra.split_whitespace());
     }
     args.push(name);
-    let run = run_fleet(dir, &args, Duration::from_secs(60))?;
+    let run = run_within(
+        command().current_dir(dir).args(&args),
+        Duration::from_secs(60),
+    )?;
     let golden = path.with_extension("stderr");
     // A crash is never an expectation: refuse to compare or bless it.
-    if !matches!(run.code(), Some(0 | 1)) || run.stderr.contains("panicked at") {
+    if !matches!(run.status.code(), Some(0 | 1)) || run.stderr.contains("panicked at") {
         return fail(format!("fleet crashed:\n{}", run.describe()));
     }
 
@@ -65,7 +68,7 @@ fn ui_case(path: &Path, text: String) -> datatest_stable::Result<()> {
         .last()
         .is_some_and(|l| l.starts_with("error:"));
     let want = if erred { 1 } else { 0 };
-    if run.code() != Some(want) {
+    if run.status.code() != Some(want) {
         return fail(format!("exit status should be {want}:\n{}", run.describe()));
     }
     Ok(())

@@ -1,14 +1,187 @@
-//! Shared helpers for the apply tests: sandbox roots, hand-written catalogs, running the
-//! `fleet` binary, and byte-for-byte snapshots of a tree.
-#![allow(dead_code)]
+//! Helpers shared by every integration test binary: the one way to run the built `fleet`
+//! ([`fleet`], [`fleet_in`], [`fleet_env`], and [`command`] + [`run`] for the rest), sandbox
+//! roots with hand-written catalogs, byte-for-byte snapshots of a tree, and the failure type of
+//! the datatest-stable harnesses.
+#![allow(dead_code)] // each test binary uses its own part of this
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+/// The crate root (every run starts there unless told otherwise).
+pub(crate) fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An absolute path for a path datatest-stable hands over (relative to the crate root).
+pub(crate) fn absolute(path: &Path) -> PathBuf {
+    root().join(path)
+}
+
+/// The `fleet` binary Cargo built for these tests (for command lines handed to another
+/// program: `script -c`, the conformance `verify` script).
+pub(crate) fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_fleet")
+}
+
+/// `fleet` as a [`Command`] with the settings every run shares: the crate root as working
+/// directory, plain output (`NO_COLOR=1`), no `FLEET_BLESS` from the caller, stdin closed.
+/// Add arguments, a `current_dir`, `env`s, then [`run`] it, or `spawn` it when the test talks
+/// to the process while it runs (LSP, `--wait`, kill tests).
+pub(crate) fn command() -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(root())
+        .env("NO_COLOR", "1")
+        .env_remove("FLEET_BLESS")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// How long [`run`] lets a `fleet` run take before it kills it and fails the test.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `fleet ARGS` in the crate root.
+pub(crate) fn fleet<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Run {
+    let mut cmd = command();
+    cmd.args(args);
+    run(&mut cmd)
+}
+
+/// `fleet ARGS` in `dir`.
+pub(crate) fn fleet_in<S: AsRef<OsStr>>(dir: &Path, args: impl IntoIterator<Item = S>) -> Run {
+    let mut cmd = command();
+    cmd.args(args).current_dir(dir);
+    run(&mut cmd)
+}
+
+/// `fleet ARGS` in the crate root with extra environment variables.
+pub(crate) fn fleet_env<S: AsRef<OsStr>>(
+    args: impl IntoIterator<Item = S>,
+    env: &[(&str, &str)],
+) -> Run {
+    let mut cmd = command();
+    cmd.args(args).envs(env.iter().copied());
+    run(&mut cmd)
+}
+
+/// Runs `cmd` (from [`command`]) to the end; panics if it cannot start or hangs past
+/// [`TIMEOUT`].
+pub(crate) fn run(cmd: &mut Command) -> Run {
+    run_within(cmd, TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs `cmd` (from [`command`]), killing it after `timeout`; `Err` says it did not start or
+/// hung (the datatest harnesses report that as a failure instead of panicking).
+pub(crate) fn run_within(cmd: &mut Command, timeout: Duration) -> Result<Run, String> {
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+    let dir = cmd.get_current_dir().unwrap_or(root());
+    let line = format!("`fleet {}` in {}", args.join(" "), dir.display());
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin()))?;
+    // Drain both pipes on threads so a chatty child never blocks on a full pipe.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{line} did not finish within {timeout:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let stdout = String::from_utf8_lossy(&out_reader.join().unwrap()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned();
+    Ok(Run {
+        status,
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+    })
+}
+
+/// What a finished `fleet` run left behind.
+pub(crate) struct Run {
+    pub status: ExitStatus,
+    /// The exit code; -1 when a signal (a stack overflow, an abort) ended the process.
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The Report JSON (for runs with `--format json`).
+    pub(crate) fn report(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+
+    /// A one-paragraph account for failure messages (output clipped).
+    pub(crate) fn describe(&self) -> String {
+        let clip = |s: &str| s.chars().take(2000).collect::<String>();
+        format!(
+            "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status,
+            clip(&self.stdout),
+            clip(&self.stderr)
+        )
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A test failure whose text prints as is (datatest-stable shows errors with `Debug`).
+pub(crate) struct Failure(pub String);
+
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Fails a datatest-stable test with `message`.
+pub(crate) fn fail<T>(message: impl Into<String>) -> datatest_stable::Result<T> {
+    Err(Box::new(Failure(message.into())))
+}
 
 pub(crate) fn sha256_hex(b: &[u8]) -> String {
     Sha256::digest(b)
@@ -109,48 +282,6 @@ impl Sandbox {
 
     pub(crate) fn snapshot(&self) -> BTreeMap<String, String> {
         snapshot(&self.root)
-    }
-}
-
-pub(crate) struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    /// The Report JSON (for runs with `--format json`).
-    pub(crate) fn report(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
-    }
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-pub(crate) fn fleet(args: &[&str]) -> Run {
-    fleet_env(args, &[])
-}
-
-/// [`fleet`] with extra environment variables.
-pub(crate) fn fleet_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 

@@ -2,15 +2,13 @@
 //! preserving (same diagnostics, same catalog for every node, source positions aside). The
 //! deliberate syntax-error cases must be refused and left untouched.
 
+use crate::support;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use fleet::catalog::store::ContentStore;
 use fleet::program::{Options, Program};
-
-fn fleet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_fleet"))
-}
+use support::command;
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -111,7 +109,7 @@ fn fmt_is_idempotent_and_keeps_every_catalog() {
         let rel = file.strip_prefix(&after).unwrap();
         let original = before.join(rel);
         let text = std::fs::read(file).unwrap();
-        let run = fleet().arg("fmt").arg(file).output().unwrap();
+        let run = support::run(command().arg("fmt").arg(file));
         if expects_syntax_error(file) {
             assert_eq!(
                 run.status.code(),
@@ -119,7 +117,7 @@ fn fmt_is_idempotent_and_keeps_every_catalog() {
                 "{}: fmt must refuse a file with syntax errors",
                 rel.display()
             );
-            let stderr = String::from_utf8_lossy(&run.stderr);
+            let stderr = &run.stderr;
             assert!(stderr.contains("syntax"), "{}: {stderr}", rel.display());
             assert_eq!(
                 std::fs::read(file).unwrap(),
@@ -134,18 +132,18 @@ fn fmt_is_idempotent_and_keeps_every_catalog() {
             run.status.success(),
             "{}: fmt failed: {}",
             rel.display(),
-            String::from_utf8_lossy(&run.stderr)
+            run.stderr
         );
         let once = std::fs::read_to_string(file).unwrap();
         // Idempotent: a second run changes nothing and --check agrees.
-        let check = fleet().args(["fmt", "--check"]).arg(file).output().unwrap();
+        let check = support::run(command().args(["fmt", "--check"]).arg(file));
         assert!(
             check.status.success(),
             "{}: not idempotent; --check says: {}",
             rel.display(),
-            String::from_utf8_lossy(&check.stdout)
+            check.stdout
         );
-        let run2 = fleet().arg("fmt").arg(file).output().unwrap();
+        let run2 = support::run(command().arg("fmt").arg(file));
         assert!(run2.status.success());
         assert_eq!(
             std::fs::read_to_string(file).unwrap(),
@@ -185,14 +183,9 @@ fn check_flag_reports_files_that_would_change() {
     let messy_text = "package   \"ntp\"{ensure=latest}\nservice \"ntp\" {\nensure = running\n    enable = true }\n";
     std::fs::write(&messy, messy_text).unwrap();
     std::fs::write(&tidy, "package \"ntp\" { ensure = latest }\n").unwrap();
-    let out = fleet()
-        .args(["fmt", "--check"])
-        .arg(&messy)
-        .arg(&tidy)
-        .output()
-        .unwrap();
+    let out = support::run(command().args(["fmt", "--check"]).arg(&messy).arg(&tidy));
     assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = &out.stdout;
     assert!(
         stdout.contains("messy.fleet") && !stdout.contains("tidy.fleet"),
         "{stdout}"
@@ -203,7 +196,7 @@ fn check_flag_reports_files_that_would_change() {
         "--check changes nothing"
     );
 
-    let out = fleet().arg("fmt").arg(&messy).output().unwrap();
+    let out = support::run(command().arg("fmt").arg(&messy));
     assert!(out.status.success());
     assert_eq!(
         std::fs::read_to_string(&messy).unwrap(),

@@ -13,7 +13,7 @@
 //! - Comments and string literals are skipped; `use` groups (`crate::{a::X, b::{Y, Z}}`) are
 //!   expanded.
 //!
-//! `cargo test --test layering -- --nocapture` prints the arrows in use, room by room.
+//! `cargo test --test suite layering:: -- --nocapture` prints the arrows in use, room by room.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

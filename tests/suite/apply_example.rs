@@ -4,6 +4,8 @@
 //! scratch root made by `scripts/scratch-root.sh` (a local repository of stand-in packages),
 //! as the README's first command shows: no resource fails, and a second run changes nothing.
 
+use crate::support;
+
 use std::process::Command;
 
 const GOLDEN: &str = "tests/golden/fleet-web01.noop.txt";
@@ -23,23 +25,21 @@ fn normalise(plan: &str) -> String {
 #[test]
 fn noop_plan_of_an_example_node_is_golden() {
     let root = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["apply", "--noop", "--root"])
-        .arg(root.path())
-        .args([
-            "--node",
-            "web01",
-            "--detailed-exitcodes",
-            "examples/fleet/site.fleet",
-        ])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = support::run(
+        support::command()
+            .args(["apply", "--noop", "--root"])
+            .arg(root.path())
+            .args([
+                "--node",
+                "web01",
+                "--detailed-exitcodes",
+                "examples/fleet/site.fleet",
+            ]),
+    );
+    let stderr = &out.stderr;
     // An honest noop that finds changes exits 2 under --detailed-exitcodes.
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    let plan = normalise(&String::from_utf8_lossy(&out.stdout));
+    let plan = normalise(&out.stdout);
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
     if std::env::var_os("FLEET_BLESS").is_some() {
         std::fs::write(&golden, &plan).unwrap();
@@ -57,15 +57,13 @@ fn noop_plan_of_an_example_node_is_golden() {
     );
 }
 
-fn apply(root: &std::path::Path, node: &str, manifest: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["apply", "--detailed-exitcodes", "--root"])
-        .arg(root)
-        .args(["--node", node, manifest])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+fn apply(root: &std::path::Path, node: &str, manifest: &str) -> support::Run {
+    support::run(
+        support::command()
+            .args(["apply", "--detailed-exitcodes", "--root"])
+            .arg(root)
+            .args(["--node", node, manifest]),
+    )
 }
 
 /// A fresh root from `scripts/scratch-root.sh` (a local repository of stand-in packages).
@@ -90,12 +88,12 @@ fn applies_for_real(node: &str, manifest: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let root = scratch_root(dir.path());
     let first = apply(&root, node, manifest);
-    let text = String::from_utf8_lossy(&first.stdout).into_owned();
+    let text = first.stdout.clone();
     assert_eq!(
         first.status.code(),
         Some(2),
         "{manifest}: {text}{}",
-        String::from_utf8_lossy(&first.stderr)
+        first.stderr
     );
     // No failure line (the table's `failed` column is there either way).
     assert!(
@@ -108,7 +106,7 @@ fn applies_for_real(node: &str, manifest: &str) -> (tempfile::TempDir, String) {
         second.status.code(),
         Some(0),
         "{manifest}, second run: {}",
-        String::from_utf8_lossy(&second.stdout)
+        second.stdout
     );
     (dir, text)
 }

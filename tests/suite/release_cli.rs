@@ -1,13 +1,15 @@
 //! `fleet release list` and `fleet release rollback`, run as the real binary.
 
+use crate::support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use fleet::catalog::store::ContentStore;
 use fleet::release::{self, Env, Spec};
 use indexmap::IndexMap;
 use serde_json::{json, Value};
+use support::Run;
 
 fn tarball(version: &str) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
@@ -33,19 +35,15 @@ fn deploy(root: &Path, versions: &[&str]) {
     }
 }
 
-fn fleet(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .arg("release")
+/// `fleet release ARGS /srv/app --root ROOT`.
+fn release(root: &Path, args: &[&str]) -> Run {
+    let mut cmd = support::command();
+    cmd.arg("release")
         .args(args)
         .arg("/srv/app")
         .arg("--root")
-        .arg(root)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
+        .arg(root);
+    support::run(&mut cmd)
 }
 
 fn current(root: &Path) -> PathBuf {
@@ -54,9 +52,9 @@ fn current(root: &Path) -> PathBuf {
 
 /// The id column of `fleet release list`, with the current marker.
 fn listed(root: &Path) -> Vec<String> {
-    let out = fleet(root, &["list"]);
+    let out = release(root, &["list"]);
     assert!(out.status.success());
-    stdout(&out)
+    out.stdout
         .lines()
         .map(|l| {
             l.split_whitespace()
@@ -71,9 +69,9 @@ fn listed(root: &Path) -> Vec<String> {
 fn list_shows_newest_first_and_marks_current() {
     let dir = tempfile::tempdir().unwrap();
     deploy(dir.path(), &["r10", "r9", "r1000"]);
-    let out = fleet(dir.path(), &["list"]);
+    let out = release(dir.path(), &["list"]);
     assert!(out.status.success());
-    let text = stdout(&out);
+    let text = out.stdout.clone();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].starts_with("* r1000  20"), "{text}");
@@ -86,12 +84,12 @@ fn list_shows_newest_first_and_marks_current() {
 #[test]
 fn list_of_an_empty_root_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = fleet(dir.path(), &["list"]);
+    let out = release(dir.path(), &["list"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stdout(&out), "");
+    assert_eq!(out.stdout, "");
     let root = fs::canonicalize(dir.path()).unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        out.stderr,
         format!(
             "error: no releases under {}\n",
             root.join("srv/app").display()
@@ -101,18 +99,19 @@ fn list_of_an_empty_root_is_an_error() {
     deploy(dir.path(), &["r1"]);
     fs::remove_dir_all(dir.path().join("srv/app/releases")).unwrap();
     fs::remove_file(dir.path().join("srv/app/current")).unwrap();
-    let out = fleet(dir.path(), &["list", "--format", "json"]);
+    let out = release(dir.path(), &["list", "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stdout(&out), "");
+    assert_eq!(out.stdout, "");
 }
 
 #[test]
 fn list_as_json_lines_newest_first() {
     let dir = tempfile::tempdir().unwrap();
     deploy(dir.path(), &["r1", "r2"]);
-    let out = fleet(dir.path(), &["list", "--format", "json"]);
+    let out = release(dir.path(), &["list", "--format", "json"]);
     assert!(out.status.success());
-    let v: Vec<Value> = stdout(&out)
+    let v: Vec<Value> = out
+        .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -135,26 +134,22 @@ fn rollback_twice_then_refuses() {
     let dir = tempfile::tempdir().unwrap();
     deploy(dir.path(), &["a", "b", "c"]);
 
-    let out = fleet(dir.path(), &["rollback"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(stdout(&out), "/srv/app: current -> b (removed c)\n");
+    let out = release(dir.path(), &["rollback"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout, "/srv/app: current -> b (removed c)\n");
     assert_eq!(current(dir.path()), Path::new("releases/b"));
     assert_eq!(listed(dir.path()), ["* b", "a"]);
 
-    let out = fleet(dir.path(), &["rollback"]);
+    let out = release(dir.path(), &["rollback"]);
     assert!(out.status.success());
     assert_eq!(current(dir.path()), Path::new("releases/a"));
     assert_eq!(listed(dir.path()), ["* a"]);
     assert!(!dir.path().join("srv/app/releases/b").exists());
     assert!(!dir.path().join("srv/app/releases/.b.json").exists());
 
-    let out = fleet(dir.path(), &["rollback"]);
+    let out = release(dir.path(), &["rollback"]);
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = out.stderr;
     assert!(
         err.starts_with("error: nothing to roll back to: a is the only"),
         "{err}"
@@ -166,9 +161,9 @@ fn rollback_twice_then_refuses() {
 fn rollback_with_a_single_release_refuses() {
     let dir = tempfile::tempdir().unwrap();
     deploy(dir.path(), &["only"]);
-    let out = fleet(dir.path(), &["rollback"]);
+    let out = release(dir.path(), &["rollback"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to roll back to"));
+    assert!(out.stderr.contains("nothing to roll back to"));
     assert!(out.stdout.is_empty());
     assert_eq!(current(dir.path()), Path::new("releases/only"));
     assert_eq!(listed(dir.path()), ["* only"]);
@@ -178,7 +173,7 @@ fn rollback_with_a_single_release_refuses() {
 fn rollback_to_a_named_release() {
     let dir = tempfile::tempdir().unwrap();
     deploy(dir.path(), &["a", "b", "c"]);
-    let out = fleet(dir.path(), &["rollback", "--to", "a"]);
+    let out = release(dir.path(), &["rollback", "--to", "a"]);
     assert!(out.status.success());
     assert_eq!(current(dir.path()), Path::new("releases/a"));
     assert_eq!(listed(dir.path()), ["b", "* a"]);
@@ -187,9 +182,9 @@ fn rollback_to_a_named_release() {
         ("a", "a is already the current release"),
         ("zz", "no release \"zz\""),
     ] {
-        let out = fleet(dir.path(), &["rollback", "--to", to]);
+        let out = release(dir.path(), &["rollback", "--to", to]);
         assert_eq!(out.status.code(), Some(1));
-        let err = String::from_utf8(out.stderr).unwrap();
+        let err = out.stderr;
         assert!(err.contains(message), "{err}");
     }
     assert_eq!(current(dir.path()), Path::new("releases/a"));
@@ -198,9 +193,9 @@ fn rollback_to_a_named_release() {
 #[test]
 fn rollback_without_a_deploy_root_refuses() {
     let dir = tempfile::tempdir().unwrap();
-    let out = fleet(dir.path(), &["rollback"]);
+    let out = release(dir.path(), &["rollback"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to roll back"));
+    assert!(out.stderr.contains("nothing to roll back"));
 }
 
 #[test]
@@ -226,12 +221,12 @@ fn rollback_through_a_planted_releases_link_deletes_nothing_outside() {
             fs::remove_file(&releases).unwrap();
         }
         std::os::unix::fs::symlink(&target, &releases).unwrap();
-        let out = fleet(&root, &["rollback"]);
+        let out = release(&root, &["rollback"]);
         assert_eq!(
             fs::read_to_string(outside.join("c/VERSION")).unwrap(),
             "precious"
         );
         assert!(outside.join(".c.json").exists(), "{out:?}");
-        let _ = fleet(&root, &["list"]);
+        let _ = release(&root, &["list"]);
     }
 }

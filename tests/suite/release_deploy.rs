@@ -1,5 +1,7 @@
 //! Releases deployed for real under a sandbox root: tarballs and git repositories built here.
 
+use crate::support;
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -826,7 +828,8 @@ fn spawn_child(sb: &Sandbox, version: &str, extra: Value) -> std::process::Child
     Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "deploy_in_a_child_process",
+            // The test's full name in the `suite` binary (module path, crate name aside).
+            "release_deploy::deploy_in_a_child_process",
             "--test-threads=1",
             "--quiet",
         ])
@@ -1119,17 +1122,13 @@ fn compile_release(sb: &Sandbox, manifest: &str) -> IndexMap<String, Value> {
     fs::write(&file, manifest).unwrap();
     let out = sb.dir.path().join("out");
     let _ = fs::remove_dir_all(&out);
-    let run = Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .args(["compile", "--all", "--out"])
-        .arg(&out)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    let run = support::run(
+        support::command()
+            .args(["compile", "--all", "--out"])
+            .arg(&out)
+            .arg(&file),
     );
+    assert!(run.status.success(), "{}", run.stderr);
     for blob in fs::read_dir(out.join("content")).unwrap() {
         sb.store.add(fs::read(blob.unwrap().path()).unwrap());
     }
@@ -1146,17 +1145,11 @@ fn compile_release(sb: &Sandbox, manifest: &str) -> IndexMap<String, Value> {
 
 /// Runs the real binary with extra environment variables; (success, stdout + stderr).
 fn run_fleet(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let out = support::fleet_env(args, env);
+    (
+        out.status.success(),
+        format!("{}{}", out.stdout, out.stderr),
+    )
 }
 
 /// Sources bigger than the content store keeps in memory (a tarball, and a directory tarred

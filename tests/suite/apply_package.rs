@@ -1,7 +1,7 @@
 //! The `package` provider with real `.deb` packages built here, a local `file:` apt
 //! repository, and dpkg/apt confined to a sandbox root: the software-repository workflow.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

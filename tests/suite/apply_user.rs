@@ -1,6 +1,6 @@
 //! The `user` and `group` providers with real `useradd --prefix` & co. under a sandbox root.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{require_tool, which, Sandbox};

@@ -2,9 +2,11 @@
 //! hover, definition, completion, shutdown. Every wait has a deadline and the child is killed
 //! on drop, so a broken server fails the test instead of hanging it.
 
+use crate::support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -35,7 +37,7 @@ impl Server {
 
     /// Starts `fleet lsp` with these environment variables (limits).
     fn start_with(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        let mut child = support::command()
             .arg("lsp")
             .envs(env.iter().copied())
             .current_dir(dir)

@@ -4,7 +4,7 @@
 //! it waits for, and `--tags` / `--skip-tags`. Terminals are real ptys, from `script(1)`
 //! (bsdutils, see scripts/install-test-deps.sh).
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -49,7 +49,7 @@ impl Site {
 
     /// The command line of `fleet apply … EXTRA` as one shell word list (for `script -c`).
     fn shell_line(&self, extra: &[&str]) -> String {
-        std::iter::once(env!("CARGO_BIN_EXE_fleet"))
+        std::iter::once(support::bin())
             .chain(self.args(extra))
             .map(|a| format!("'{a}'"))
             .collect::<Vec<_>>()
@@ -97,7 +97,7 @@ fn each_resource_is_printed_as_it_finishes() {
     let marker = marker_dir.path().join("slept");
     let s = slow_site(&marker);
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleet"))
+    let mut child = support::command()
         .args(s.args(&["--run-host-commands"]))
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -142,7 +142,7 @@ fn each_resource_is_printed_as_it_finishes() {
 #[test]
 fn json_output_is_still_one_document() {
     let s = site("node default {\n  file \"/etc/motd\" { content = \"hi\\n\" }\n}\n");
-    let r = fleet(&s.args(&["--format", "json"]));
+    let r = fleet(s.args(&["--format", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
     let report = r.report();
     assert_eq!(report["summary"]["changed"], 1, "{r:?}");
@@ -249,7 +249,7 @@ fn a_terminal_gets_a_progress_line_and_colour_and_no_color_turns_colour_off() {
 
     // Piped: neither colour nor progress.
     reset();
-    let r = fleet_env(&s.args(&[]), &[("TERM", "xterm")]);
+    let r = fleet_env(s.args(&[]), &[("TERM", "xterm")]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         !r.stdout.contains('\x1b') && !r.stderr.contains('\x1b'),
@@ -264,7 +264,7 @@ fn wait_says_whom_it_waits_for() {
     let marker_dir = tempfile::tempdir().unwrap();
     let marker = marker_dir.path().join("slept");
     let s = slow_site(&marker);
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_fleet"))
+    let mut holder = support::command()
         .args(s.args(&["--run-host-commands"]))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -283,7 +283,7 @@ fn wait_says_whom_it_waits_for() {
         assert!(Instant::now() < deadline, "the lock never named {pid}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let busy = fleet(&s.args(&[]));
+    let busy = fleet(s.args(&[]));
     assert_eq!(busy.code, 1, "{busy:?}");
     assert!(
         busy.stderr.contains(&format!(
@@ -293,7 +293,7 @@ fn wait_says_whom_it_waits_for() {
         "{busy:?}"
     );
 
-    let mut waiter = Command::new(env!("CARGO_BIN_EXE_fleet"))
+    let mut waiter = support::command()
         .args(s.args(&["--wait", "--run-host-commands"]))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -328,7 +328,7 @@ node default {
 #[test]
 fn tags_take_only_the_resources_carrying_them_in_order() {
     let s = site(TAGGED);
-    let r = fleet(&s.args(&["--tags", "early,web"]));
+    let r = fleet(s.args(&["--tags", "early,web"]));
     assert_eq!(r.code, 0, "{r:?}");
     // The order through the left-out File[/etc/base] is kept; nothing else is shown.
     let lines: Vec<&str> = r.stdout.lines().take_while(|l| !l.is_empty()).collect();
@@ -348,7 +348,7 @@ fn tags_take_only_the_resources_carrying_them_in_order() {
     assert!(!s.root.join("etc/base").exists());
 
     // The type name is a tag too; --skip-tags wins.
-    let r = fleet(&s.args(&["--tags", "file", "--skip-tags", "base,web"]));
+    let r = fleet(s.args(&["--tags", "file", "--skip-tags", "base,web"]));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stdout.starts_with("! File[/nowhere/broken] failed"),
@@ -356,7 +356,7 @@ fn tags_take_only_the_resources_carrying_them_in_order() {
     );
     assert!(r.stdout.contains("(1 resources"), "{r:?}");
 
-    let r = fleet(&s.args(&["--format", "json", "--skip-tags", "web,BASE"]));
+    let r = fleet(s.args(&["--format", "json", "--skip-tags", "web,BASE"]));
     let report = r.report();
     assert_eq!(report["summary"]["resources"], 1, "{r:?}");
     assert_eq!(report["summary"]["failed"], 1, "{r:?}");
@@ -374,7 +374,7 @@ fn a_failure_before_a_left_out_resource_still_skips_what_comes_after_it() {
 }
 "#,
     );
-    let r = fleet(&s.args(&["--tags", "t"]));
+    let r = fleet(s.args(&["--tags", "t"]));
     assert_eq!(r.code, 1, "{r:?}");
     let lines: Vec<&str> = r.stdout.lines().take_while(|l| !l.is_empty()).collect();
     assert_eq!(lines.len(), 2, "{r:?}");
@@ -395,7 +395,7 @@ fn a_dependent_of_a_left_out_resource_runs() {
 }
 "#,
     );
-    let r = fleet(&s.args(&["--tags", "t"]));
+    let r = fleet(s.args(&["--tags", "t"]));
     // Its dependency is not run (so it did not fail): the dependent runs.
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.starts_with("+ File[/etc/after] created"), "{r:?}");
@@ -403,7 +403,7 @@ fn a_dependent_of_a_left_out_resource_runs() {
 
 #[test]
 fn apply_help_tells_of_the_output_and_the_tags() {
-    let r = fleet(&["apply", "--help"]);
+    let r = fleet(["apply", "--help"]);
     assert_eq!(r.code, 0, "{r:?}");
     for want in [
         "--tags <TAG,…>",

@@ -24,8 +24,8 @@ use fleet::diag::json::to_line;
 use fleet::diag::render::{render, RenderOptions};
 use fleet::program::{Options, Program};
 
-mod common;
-use common::run_fleet;
+use crate::support;
+use support::{command, run_within};
 
 /// xorshift64*: deterministic, tiny, good enough to pick offsets.
 struct Rng(u64);
@@ -550,9 +550,12 @@ fn assert_survives(dir: &Path, file: &str, what: &str) {
 fn assert_all_survive(dir: &Path, files: &[&str], what: &str) {
     let mut args = vec!["check", "--format", "json"];
     args.extend(files);
-    let run = run_fleet(dir, &args, Duration::from_secs(60))
-        .unwrap_or_else(|hang| panic!("{what}: {hang}"));
-    let code = run.code();
+    let run = run_within(
+        command().current_dir(dir).args(&args),
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|hang| panic!("{what}: {hang}"));
+    let code = run.status.code();
     assert!(
         matches!(code, Some(0 | 1)) && !run.stderr.contains("panicked at"),
         "{what}: fleet crashed\n{}",
@@ -780,13 +783,13 @@ fn the_prng_is_deterministic() {
 fn a_closed_stdout_ends_output_quietly() {
     // `fleet check --format json … | head -1`: the reader goes away after one line.
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let text: String = (0..5000)
         .map(|i| format!("file \"/etc/f{i}\" {{ contentz = \"x\" }}\n"))
         .collect();
     std::fs::write(dir.path().join("many.fleet"), text).unwrap();
-    let mut child = Command::new(common::fleet())
+    let mut child = support::command()
         .args(["check", "--format", "json", "many.fleet"])
         .current_dir(dir.path())
         .stdout(Stdio::piped())
@@ -808,9 +811,10 @@ fn a_closed_stdout_ends_output_quietly() {
 
 /// `fleet check --format json FILE` in `dir`: (exit code, the diagnostics' codes).
 fn check_codes(dir: &Path, file: &str) -> (Option<i32>, Vec<String>, String) {
-    let run = run_fleet(
-        dir,
-        &["check", "--format", "json", file],
+    let run = run_within(
+        command()
+            .current_dir(dir)
+            .args(["check", "--format", "json", file]),
         Duration::from_secs(120),
     )
     .unwrap_or_else(|hang| panic!("{file}: {hang}"));
@@ -822,7 +826,7 @@ fn check_codes(dir: &Path, file: &str) -> (Option<i32>, Vec<String>, String) {
             format!("{} {}", v["code"].as_str().unwrap(), v["message"])
         })
         .collect();
-    (run.code(), codes, run.describe())
+    (run.status.code(), codes, run.describe())
 }
 
 /// Files `f0.fleet`..: each declares a file and imports the next (the last imports nothing).
@@ -874,13 +878,14 @@ fn every_file_of_a_long_chain_within_the_limit_is_evaluated() {
     let dir = tempfile::tempdir().unwrap();
     import_chain(dir.path(), 250);
     std::fs::write(dir.path().join("site.fleet"), "import \"./f0.fleet\"\n").unwrap();
-    let run = run_fleet(
-        dir.path(),
-        &["compile", "--node", "default", "site.fleet"],
+    let run = run_within(
+        command()
+            .current_dir(dir.path())
+            .args(["compile", "--node", "default", "site.fleet"]),
         Duration::from_secs(120),
     )
     .unwrap();
-    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    assert_eq!(run.status.code(), Some(0), "{}", run.describe());
     assert!(
         run.stdout.contains("\"/etc/f249\""),
         "the last file of the chain was not evaluated:\n{}",
@@ -935,14 +940,15 @@ fn special_files_are_refused_not_read() {
         "file \"/etc/x\" { source = \"./pipe\" }\n",
     )
     .unwrap();
-    let run = run_fleet(
-        dir.path(),
-        &["compile", "--node", "default", "site.fleet"],
+    let run = run_within(
+        command()
+            .current_dir(dir.path())
+            .args(["compile", "--node", "default", "site.fleet"]),
         Duration::from_secs(60),
     )
     .unwrap();
     assert!(
-        run.code() == Some(1) && run.stderr.contains("a FIFO"),
+        run.status.code() == Some(1) && run.stderr.contains("a FIFO"),
         "{}",
         run.describe()
     );
@@ -958,7 +964,7 @@ fn files_past_the_size_limit_are_a_resource_limit() {
     )
     .unwrap();
     let run = |limit: &str| {
-        let out = std::process::Command::new(common::fleet())
+        let out = support::command()
             .args(["check", "--format", "json", "site.fleet"])
             .current_dir(dir.path())
             .env("FLEET_MAX_FILE_BYTES", limit)
@@ -1000,7 +1006,7 @@ fn files_past_the_size_limit_are_a_resource_limit() {
         "file \"/srv/tree\" { ensure = directory, source = \"./tree\", recurse = true }\n",
     )
     .unwrap();
-    let out = std::process::Command::new(common::fleet())
+    let out = support::command()
         .args(["compile", "--node", "default", "site.fleet"])
         .current_dir(dir.path())
         .env("FLEET_MAX_FILE_BYTES", "4096")
@@ -1021,7 +1027,7 @@ fn check_limited(
     env: &[(&str, &str)],
 ) -> (Option<i32>, Vec<(String, u64, u64)>) {
     std::fs::write(dir.join("site.fleet"), text).unwrap();
-    let mut cmd = std::process::Command::new(common::fleet());
+    let mut cmd = support::command();
     cmd.args(["check", "--format", "json", "site.fleet"])
         .current_dir(dir)
         .stdin(std::process::Stdio::null())

@@ -1,7 +1,7 @@
 //! `exec` (guards, refreshonly, cwd, environment, path, user, timeout, returns) and the
 //! `service` command provider with a real background process, refresh included.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -662,7 +662,7 @@ fn an_exec_shows_the_title_written_and_is_identified_by_its_command() {
     )
     .unwrap();
     let m = manifest.to_str().unwrap();
-    let r = support::fleet(&[
+    let r = support::fleet([
         "apply",
         "--root",
         sb.root.to_str().unwrap(),
@@ -684,7 +684,7 @@ fn an_exec_shows_the_title_written_and_is_identified_by_its_command() {
     );
     // The catalog: identity (and edges) by the command, the written title beside it.
     let out = sb.tmp.path().join("out");
-    let c = support::fleet(&["compile", "--all", "--out", out.to_str().unwrap(), m]);
+    let c = support::fleet(["compile", "--all", "--out", out.to_str().unwrap(), m]);
     assert_eq!(c.code, 0, "{c:?}");
     let catalog = out.join("default.json");
     let doc: serde_json::Value =
@@ -702,6 +702,6 @@ fn an_exec_shows_the_title_written_and_is_identified_by_its_command() {
         "Exec[create-db]",
         "{r:?}"
     );
-    let g = support::fleet(&["graph", "--node", "x", m]);
+    let g = support::fleet(["graph", "--node", "x", m]);
     assert!(g.stdout.contains("[label=\"Exec[create-db]\"]"), "{g:?}");
 }

@@ -2,25 +2,12 @@
 //! git revisions), `init` (then `check --deny warnings`), `completions`, the hidden `man`,
 //! and `doc`.
 
+use crate::support;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn fleet(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .current_dir(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use support::{fleet_in, Run};
 
 const OLD: &str = r#"
 node "web01" {
@@ -40,9 +27,9 @@ node "web01" {
 }
 "#;
 
-fn expect_diff(out: &Output) {
-    let text = stdout(out);
-    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(out));
+fn expect_diff(out: &Run) {
+    let text = out.stdout.clone();
+    assert_eq!(out.status.code(), Some(1), "{text}{}", out.stderr);
     for line in [
         "~ Package[nginx]\n    ensure: \"present\" -> \"latest\"\n",
         "~ File[/etc/motd]\n    content:\n      --- content\n      +++ content\n      @@ -1,2 +1,2 @@\n       keep\n      -old\n      +new\n",
@@ -67,25 +54,25 @@ fn catalog_diff_of_two_catalog_files() {
     let d = dir.path();
     for (name, text) in [("old", OLD), ("new", NEW)] {
         std::fs::write(d.join(format!("{name}.fleet")), text).unwrap();
-        let out = fleet(d, &["compile", "--node", "web01", &format!("{name}.fleet")]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        let out = fleet_in(d, ["compile", "--node", "web01", &format!("{name}.fleet")]);
+        assert!(out.status.success(), "{}", out.stderr);
         std::fs::write(d.join(format!("{name}.json")), &out.stdout).unwrap();
     }
-    expect_diff(&fleet(d, &["catalog", "diff", "old.json", "new.json"]));
+    expect_diff(&fleet_in(d, ["catalog", "diff", "old.json", "new.json"]));
 
-    let same = fleet(d, &["catalog", "diff", "new.json", "new.json"]);
-    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
-    assert_eq!(stdout(&same), "no difference\n");
+    let same = fleet_in(d, ["catalog", "diff", "new.json", "new.json"]);
+    assert_eq!(same.status.code(), Some(0), "{}", same.stderr);
+    assert_eq!(same.stdout, "no difference\n");
 
-    let json = fleet(
+    let json = fleet_in(
         d,
-        &[
+        [
             "catalog", "diff", "--format", "json", "old.json", "new.json",
         ],
     );
     assert_eq!(json.status.code(), Some(1));
-    assert!(!stdout(&json).contains("secret-pw"));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert!(!json.stdout.contains("secret-pw"));
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(v["same"], false);
     assert_eq!(v["removed"][0]["resource"], "Package[telnet]");
     assert_eq!(v["added"][0]["resource"], "Service[nginx]");
@@ -99,9 +86,9 @@ fn catalog_diff_of_two_catalog_files() {
         &["catalog", "diff", "old.json", "missing.json"][..],
         &["catalog", "diff", "old.json", "junk.json"],
     ] {
-        let out = fleet(d, args);
+        let out = fleet_in(d, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
+        assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
     }
 }
 
@@ -112,7 +99,11 @@ fn git(dir: &Path, args: &[&str]) {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -132,14 +123,14 @@ fn catalog_diff_of_two_git_revisions() {
 
     // FILE defaults to manifests/site.fleet; from a subdirectory, FILE is found in the
     // repository all the same.
-    expect_diff(&fleet(
+    expect_diff(&fleet_in(
         d,
-        &["catalog", "diff", "--node", "web01", "HEAD~1", "HEAD"],
+        ["catalog", "diff", "--node", "web01", "HEAD~1", "HEAD"],
     ));
     let sub = d.join("manifests");
-    expect_diff(&fleet(
+    expect_diff(&fleet_in(
         &sub,
-        &[
+        [
             "catalog",
             "diff",
             "--node",
@@ -149,18 +140,18 @@ fn catalog_diff_of_two_git_revisions() {
             "site.fleet",
         ],
     ));
-    let same = fleet(d, &["catalog", "diff", "--node", "web01", "HEAD", "HEAD"]);
-    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    let same = fleet_in(d, ["catalog", "diff", "--node", "web01", "HEAD", "HEAD"]);
+    assert_eq!(same.status.code(), Some(0), "{}", same.stderr);
 
-    let bad = fleet(
+    let bad = fleet_in(
         d,
-        &["catalog", "diff", "--node", "web01", "HEAD", "nosuchrev"],
+        ["catalog", "diff", "--node", "web01", "HEAD", "nosuchrev"],
     );
     assert_eq!(bad.status.code(), Some(2));
     assert!(
-        stderr(&bad).contains("`nosuchrev` is not a revision"),
+        bad.stderr.contains("`nosuchrev` is not a revision"),
         "{}",
-        stderr(&bad)
+        bad.stderr
     );
     // A revision that does not compile: its diagnostics name the file as in the repository.
     std::fs::write(
@@ -169,9 +160,9 @@ fn catalog_diff_of_two_git_revisions() {
     )
     .unwrap();
     git(d, &["commit", "-q", "-am", "broken"]);
-    let broken = fleet(d, &["catalog", "diff", "--node", "web01", "HEAD~1", "HEAD"]);
+    let broken = fleet_in(d, ["catalog", "diff", "--node", "web01", "HEAD~1", "HEAD"]);
     assert_eq!(broken.status.code(), Some(2));
-    let err = stderr(&broken);
+    let err = broken.stderr;
     assert!(err.contains("manifests/site.fleet:2:"), "{err}");
     assert!(!err.contains("fleet-catalog-diff-"), "{err}");
     assert!(
@@ -179,17 +170,17 @@ fn catalog_diff_of_two_git_revisions() {
         "{err}"
     );
     git(d, &["reset", "-q", "--hard", "HEAD~1"]);
-    let no_node = fleet(d, &["catalog", "diff", "--node", "db01", "HEAD~1", "HEAD"]);
-    assert_eq!(no_node.status.code(), Some(2), "{}", stderr(&no_node));
+    let no_node = fleet_in(d, ["catalog", "diff", "--node", "db01", "HEAD~1", "HEAD"]);
+    assert_eq!(no_node.status.code(), Some(2), "{}", no_node.stderr);
     // No temporary export is left behind.
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .current_dir(d)
-        .args(["catalog", "diff", "--node", "web01", "HEAD~1", "HEAD"])
-        .env("TMPDIR", tmp.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = support::run(
+        support::command()
+            .current_dir(d)
+            .args(["catalog", "diff", "--node", "web01", "HEAD~1", "HEAD"])
+            .env("TMPDIR", tmp.path()),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
@@ -198,8 +189,8 @@ fn catalog_diff_of_two_git_revisions() {
 fn init_makes_a_site_that_checks_clean_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("site");
-    let out = fleet(dir.path(), &["init", "site"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = fleet_in(dir.path(), ["init", "site"]);
+    assert!(out.status.success(), "{}", out.stderr);
     for f in [
         "site.fleet",
         "data/hierarchy.toml",
@@ -209,19 +200,15 @@ fn init_makes_a_site_that_checks_clean_and_never_overwrites() {
     ] {
         assert!(site.join(f).is_file(), "{f} missing");
     }
-    let check = fleet(&site, &["check", "--deny", "warnings"]);
-    assert!(check.status.success(), "{}", stderr(&check));
+    let check = fleet_in(&site, ["check", "--deny", "warnings"]);
+    assert!(check.status.success(), "{}", check.stderr);
 
     // A second init refuses and writes nothing, not even the files that are missing.
     std::fs::write(site.join("site.fleet"), "# mine\n").unwrap();
     std::fs::remove_file(site.join(".gitignore")).unwrap();
-    let again = fleet(&site, &["init"]);
+    let again = fleet_in(&site, ["init"]);
     assert_eq!(again.status.code(), Some(1));
-    assert!(
-        stderr(&again).contains("not overwriting"),
-        "{}",
-        stderr(&again)
-    );
+    assert!(again.stderr.contains("not overwriting"), "{}", again.stderr);
     assert_eq!(
         std::fs::read_to_string(site.join("site.fleet")).unwrap(),
         "# mine\n"
@@ -230,9 +217,9 @@ fn init_makes_a_site_that_checks_clean_and_never_overwrites() {
 
     // A module beside the site, imported and included, still checks clean and compiles.
     let site = dir.path().join("site2");
-    assert!(fleet(dir.path(), &["init", "site2"]).status.success());
-    let m = fleet(&site, &["init", "--module", "ntp"]);
-    assert!(m.status.success(), "{}", stderr(&m));
+    assert!(fleet_in(dir.path(), ["init", "site2"]).status.success());
+    let m = fleet_in(&site, ["init", "--module", "ntp"]);
+    assert!(m.status.success(), "{}", m.stderr);
     assert!(site.join("ntp/init.fleet").is_file());
     let text = std::fs::read_to_string(site.join("site.fleet")).unwrap();
     let text = format!(
@@ -240,16 +227,16 @@ fn init_makes_a_site_that_checks_clean_and_never_overwrites() {
         text.replace("  include base\n", "  include base\n  include ntp\n")
     );
     std::fs::write(site.join("site.fleet"), text).unwrap();
-    let check = fleet(&site, &["check", "--deny", "warnings"]);
-    assert!(check.status.success(), "{}", stderr(&check));
-    let c = fleet(&site, &["compile", "--node", "web01", "site.fleet"]);
-    assert!(stdout(&c).contains("/etc/ntp.conf"), "{}", stderr(&c));
+    let check = fleet_in(&site, ["check", "--deny", "warnings"]);
+    assert!(check.status.success(), "{}", check.stderr);
+    let c = fleet_in(&site, ["compile", "--node", "web01", "site.fleet"]);
+    assert!(c.stdout.contains("/etc/ntp.conf"), "{}", c.stderr);
     assert_eq!(
-        fleet(&site, &["init", "--module", "ntp"]).status.code(),
+        fleet_in(&site, ["init", "--module", "ntp"]).status.code(),
         Some(1)
     );
     assert_eq!(
-        fleet(&site, &["init", "--module", "Bad-Name"])
+        fleet_in(&site, ["init", "--module", "Bad-Name"])
             .status
             .code(),
         Some(2)
@@ -260,9 +247,9 @@ fn init_makes_a_site_that_checks_clean_and_never_overwrites() {
 fn completions_for_each_shell_and_man_pages() {
     let dir = tempfile::tempdir().unwrap();
     for shell in ["bash", "zsh", "fish"] {
-        let out = fleet(dir.path(), &["completions", shell]);
-        assert!(out.status.success(), "{shell}: {}", stderr(&out));
-        let text = stdout(&out);
+        let out = fleet_in(dir.path(), ["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", out.stderr);
+        let text = out.stdout;
         for sub in ["check", "apply", "catalog", "init", "doc", "completions"] {
             assert!(
                 text.contains(sub),
@@ -271,12 +258,12 @@ fn completions_for_each_shell_and_man_pages() {
         }
     }
     assert_eq!(
-        fleet(dir.path(), &["completions", "tcsh"]).status.code(),
+        fleet_in(dir.path(), ["completions", "tcsh"]).status.code(),
         Some(2)
     );
 
-    let out = fleet(dir.path(), &["man", "man"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = fleet_in(dir.path(), ["man", "man"]);
+    assert!(out.status.success(), "{}", out.stderr);
     let page = std::fs::read_to_string(dir.path().join("man/fleet.1")).unwrap();
     assert!(
         page.starts_with(".ie") || page.contains(".TH fleet"),
@@ -290,18 +277,18 @@ fn completions_for_each_shell_and_man_pages() {
 fn doc_prints_what_hover_shows() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let type_doc = stdout(&fleet(d, &["doc", "service"]));
+    let type_doc = fleet_in(d, ["doc", "service"]).stdout;
     assert!(
         type_doc.starts_with("service (resource type)\n"),
         "{type_doc}"
     );
     assert!(type_doc.contains("Namevar: `name`"), "{type_doc}");
-    let attr = stdout(&fleet(d, &["doc", "service.ensure"]));
+    let attr = fleet_in(d, ["doc", "service.ensure"]).stdout;
     assert_eq!(
         attr,
         "ensure (service)\n\nWhether it runs.\n\nValues: running | stopped. Default: `running`.\n"
     );
-    let func = stdout(&fleet(d, &["doc", "lookup"]));
+    let func = fleet_in(d, ["doc", "lookup"]).stdout;
     assert!(func.starts_with("    lookup("), "{func}");
 
     // Classes and defines come from site.fleet here (or the FILE given).
@@ -311,17 +298,17 @@ fn doc_prints_what_hover_shows() {
          define vhost($root: String) { }\nnode default { include web }\n",
     )
     .unwrap();
-    let class = fleet(d, &["doc", "web"]);
+    let class = fleet_in(d, ["doc", "web"]);
     assert_eq!(
-        stdout(&class),
+        class.stdout,
         "    class web($port: Int = 80, $key: Sensitive[String] = [sensitive])\ndefined at site.fleet:1:7\n"
     );
-    let define = stdout(&fleet(d, &["doc", "vhost"]));
+    let define = fleet_in(d, ["doc", "vhost"]).stdout;
     assert!(
         define.starts_with("    define vhost($root: String)\n"),
         "{define}"
     );
-    let list = stdout(&fleet(d, &["doc"]));
+    let list = fleet_in(d, ["doc"]).stdout;
     for l in [
         "type      file\n",
         "define    vhost\n",
@@ -330,9 +317,11 @@ fn doc_prints_what_hover_shows() {
     ] {
         assert!(list.contains(l), "{l:?} not in {list}");
     }
-    let none = fleet(d, &["doc", "nosuch"]);
+    let none = fleet_in(d, ["doc", "nosuch"]);
     assert_eq!(none.status.code(), Some(1));
-    assert!(stderr(&none).starts_with("error: no documentation for `nosuch`"));
+    assert!(none
+        .stderr
+        .starts_with("error: no documentation for `nosuch`"));
 }
 
 /// The catalog `version` hashes what the node will do: a comment line inserted at the top
@@ -343,9 +332,9 @@ fn catalog_version_ignores_where_resources_were_written() {
     let d = dir.path();
     let compile = |text: &str| {
         std::fs::write(d.join("site.fleet"), text).unwrap();
-        let out = fleet(d, &["compile", "--node", "web01", "site.fleet"]);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let out = fleet_in(d, ["compile", "--node", "web01", "site.fleet"]);
+        assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         let version = doc["version"].as_str().unwrap().to_string();
         let sources: Vec<_> = doc["resources"]
             .as_array()
@@ -393,8 +382,9 @@ fn check_finds_a_revision_that_does_not_exist() {
 "#
     );
     std::fs::write(d.join("site.fleet"), &site).unwrap();
-    let out = fleet(d, &["check", "--format", "json", "site.fleet"]);
-    let found: Vec<(String, u64, u64)> = stdout(&out)
+    let out = fleet_in(d, ["check", "--format", "json", "site.fleet"]);
+    let found: Vec<(String, u64, u64)> = out
+        .stdout
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
@@ -416,15 +406,15 @@ fn check_finds_a_revision_that_does_not_exist() {
         found,
         [at(3, "v2"), at(4, "nosuchbranch")],
         "{}{}",
-        stdout(&out),
-        stderr(&out)
+        out.stdout,
+        out.stderr
     );
     assert_eq!(out.status.code(), Some(1));
     // Compile rejects the same revision, with the same diagnostic.
-    let compile = fleet(d, &["compile", "--node", "web01", "site.fleet"]);
+    let compile = fleet_in(d, ["compile", "--node", "web01", "site.fleet"]);
     assert!(
-        stderr(&compile).contains("revision `v2` not found"),
+        compile.stderr.contains("revision `v2` not found"),
         "{}",
-        stderr(&compile)
+        compile.stderr
     );
 }

@@ -1,9 +1,12 @@
 //! `fleet report list|show` over the reports `fleet apply` saves, and their rotation
 //! (`--keep-reports`), run as the real binary in scratch roots.
 
+use crate::support;
+
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+
+use support::fleet_in;
 
 const SITE: &str = r#"
 node "n1" {
@@ -11,23 +14,6 @@ node "n1" {
   file "/etc/issue" { content = "welcome\n", mode = "0644", require = File["/etc/motd"] }
 }
 "#;
-
-fn fleet(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .current_dir(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// A site in `dir` and a root `dir/root` with `/etc`.
 fn site() -> tempfile::TempDir {
@@ -40,8 +26,8 @@ fn site() -> tempfile::TempDir {
 fn apply(dir: &Path, extra: &[&str]) {
     let mut args = vec!["apply", "--root", "root", "--node", "n1", "site.fleet"];
     args.extend_from_slice(extra);
-    let o = fleet(dir, &args);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = fleet_in(dir, &args);
+    assert!(o.status.success(), "{}", o.stderr);
 }
 
 fn reports(dir: &Path) -> Vec<String> {
@@ -59,9 +45,9 @@ fn list_shows_one_line_per_run_newest_last() {
     apply(d.path(), &[]);
     fs::write(d.path().join("root/etc/motd"), "drifted\n").unwrap();
     apply(d.path(), &[]);
-    let o = fleet(d.path(), &["report", "list", "--root", "root"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let text = stdout(&o);
+    let o = fleet_in(d.path(), ["report", "list", "--root", "root"]);
+    assert!(o.status.success(), "{}", o.stderr);
+    let text = o.stdout;
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     let names = reports(d.path());
@@ -78,11 +64,12 @@ fn list_shows_one_line_per_run_newest_last() {
     }
     assert!(lines[0] < lines[1], "oldest first: {text}");
 
-    let o = fleet(
+    let o = fleet_in(
         d.path(),
-        &["report", "list", "--root", "root", "--format", "json"],
+        ["report", "list", "--root", "root", "--format", "json"],
     );
-    let v: Vec<serde_json::Value> = stdout(&o)
+    let v: Vec<serde_json::Value> = o
+        .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -100,9 +87,9 @@ fn show_prints_the_latest_or_a_named_report_as_text_or_its_json() {
     apply(d.path(), &[]);
     let names = reports(d.path());
 
-    let o = fleet(d.path(), &["report", "show", "--root", "root"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let text = stdout(&o);
+    let o = fleet_in(d.path(), ["report", "show", "--root", "root"]);
+    assert!(o.status.success(), "{}", o.stderr);
+    let text = o.stdout;
     let latest = names[1].strip_suffix(".json").unwrap();
     assert!(
         text.starts_with(&format!("report {latest}: node n1, run started ")),
@@ -114,29 +101,29 @@ fn show_prints_the_latest_or_a_named_report_as_text_or_its_json() {
         "unchanged: only with --verbose: {text}"
     );
     assert!(text.ends_with("1 changed, 0 failed, 0 skipped, 1 unchanged (2 resources)\n"));
-    let o = fleet(d.path(), &["report", "show", "--root", "root", "--verbose"]);
-    assert!(stdout(&o).contains("  File[/etc/issue] unchanged\n"));
+    let o = fleet_in(d.path(), ["report", "show", "--root", "root", "--verbose"]);
+    assert!(o.stdout.contains("  File[/etc/issue] unchanged\n"));
 
     // By id (with or without .json), as its stored JSON, byte for byte.
     let first = names[0].strip_suffix(".json").unwrap();
     for id in [first.to_string(), names[0].clone()] {
-        let o = fleet(
+        let o = fleet_in(
             d.path(),
-            &["report", "show", &id, "--root", "root", "--format", "json"],
+            ["report", "show", &id, "--root", "root", "--format", "json"],
         );
-        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(o.status.success(), "{}", o.stderr);
         let stored = fs::read(d.path().join("root/var/lib/fleet/reports").join(&names[0]));
-        assert_eq!(o.stdout, stored.unwrap());
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(o.stdout.as_bytes(), stored.unwrap());
+        let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
         assert_eq!(v["summary"]["changed"], 2);
     }
 
-    let o = fleet(d.path(), &["report", "show", "nope", "--root", "root"]);
+    let o = fleet_in(d.path(), ["report", "show", "nope", "--root", "root"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).starts_with("error: no report \"nope\" in "),
+        o.stderr.starts_with("error: no report \"nope\" in "),
         "{}",
-        stderr(&o)
+        o.stderr
     );
 }
 
@@ -149,9 +136,9 @@ fn reports_are_read_under_the_root_only_and_none_is_an_error() {
     fs::create_dir_all(d.path().join("var/lib/fleet/reports")).unwrap();
     fs::write(d.path().join("var/lib/fleet/reports/y.json"), "{}").unwrap();
     for cmd in ["list", "show"] {
-        let o = fleet(d.path(), &["report", cmd, "--root", "root"]);
+        let o = fleet_in(d.path(), ["report", cmd, "--root", "root"]);
         assert_eq!(o.status.code(), Some(1), "{cmd}");
-        assert!(stdout(&o).is_empty());
+        assert!(o.stdout.is_empty());
         let want = format!(
             "error: no reports in {}\n",
             fs::canonicalize(d.path())
@@ -159,22 +146,22 @@ fn reports_are_read_under_the_root_only_and_none_is_an_error() {
                 .join("root/var/lib/fleet/reports")
                 .display()
         );
-        assert_eq!(stderr(&o), want, "{cmd}");
+        assert_eq!(o.stderr, want, "{cmd}");
     }
     apply(d.path(), &[]);
-    let o = fleet(d.path(), &["report", "list", "--root", "root"]);
-    assert_eq!(stdout(&o).lines().count(), 1);
-    assert!(!stdout(&o).contains(" x") && !stdout(&o).contains(" y"));
+    let o = fleet_in(d.path(), ["report", "list", "--root", "root"]);
+    assert_eq!(o.stdout.lines().count(), 1);
+    assert!(!o.stdout.contains(" x") && !o.stdout.contains(" y"));
 
     // --state-dir overrides.
     let state = d.path().join("state");
     apply(d.path(), &["--state-dir", state.to_str().unwrap()]);
-    let o = fleet(
+    let o = fleet_in(
         d.path(),
-        &["report", "list", "--state-dir", state.to_str().unwrap()],
+        ["report", "list", "--state-dir", state.to_str().unwrap()],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o).lines().count(), 1);
+    assert!(o.status.success(), "{}", o.stderr);
+    assert_eq!(o.stdout.lines().count(), 1);
 }
 
 #[test]
@@ -193,6 +180,6 @@ fn apply_keeps_the_newest_reports() {
     // The default keeps 100: a run without the flag removes nothing here.
     apply(d.path(), &[]);
     assert_eq!(reports(d.path()).len(), 3);
-    let o = fleet(d.path(), &["apply", "--keep-reports", "0", "site.fleet"]);
+    let o = fleet_in(d.path(), ["apply", "--keep-reports", "0", "site.fleet"]);
     assert_eq!(o.status.code(), Some(2));
 }

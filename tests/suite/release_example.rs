@@ -1,27 +1,22 @@
 //! `examples/webapp`: a release deployed next to its nginx site in one graph, applied for real
 //! into a sandbox root, then again with nothing to change.
 
-use std::path::Path;
-use std::process::Command;
+use crate::support;
 
-fn fleet(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("fleet runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use std::path::Path;
+
+use support::{fleet, Run};
 
 const EXAMPLE: &str = "examples/webapp/site.fleet";
 
 #[test]
 fn the_release_is_ordered_after_the_site_it_needs() {
-    let (code, out, err) = fleet(&["compile", "--node", "web01", EXAMPLE]);
+    let Run {
+        code,
+        stdout: out,
+        stderr: err,
+        ..
+    } = fleet(["compile", "--node", "web01", EXAMPLE]);
     assert_eq!(code, 0, "{err}");
     let cat: serde_json::Value = serde_json::from_str(&out).unwrap();
     let edges: Vec<(String, String)> = cat["edges"]
@@ -57,7 +52,12 @@ fn applies_into_a_root_and_then_changes_nothing() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path().to_str().unwrap();
 
-    let (code, plan, err) = fleet(&["apply", "--noop", "--root", r, "--node", "web01", EXAMPLE]);
+    let Run {
+        code,
+        stdout: plan,
+        stderr: err,
+        ..
+    } = fleet(["apply", "--noop", "--root", r, "--node", "web01", EXAMPLE]);
     assert_eq!(code, 0, "{err}");
     let site = plan
         .find("+ File[/etc/nginx/sites-enabled/shop.conf]")
@@ -71,7 +71,12 @@ fn applies_into_a_root_and_then_changes_nothing() {
     );
 
     // The hooks (before_switch checks the release) run on the host when the run says so.
-    let (code, out, err) = fleet(&[
+    let Run {
+        code,
+        stdout: out,
+        stderr: err,
+        ..
+    } = fleet([
         "apply",
         "--root",
         r,
@@ -115,7 +120,12 @@ fn applies_into_a_root_and_then_changes_nothing() {
         std::fs::read_to_string(root.path().join("etc/nginx/sites-enabled/shop.conf")).unwrap();
     assert!(conf.contains("root /srv/shop/current/public;"), "{conf}");
 
-    let (code, out, err) = fleet(&[
+    let Run {
+        code,
+        stdout: out,
+        stderr: err,
+        ..
+    } = fleet([
         "apply",
         "--root",
         r,
@@ -126,7 +136,9 @@ fn applies_into_a_root_and_then_changes_nothing() {
         EXAMPLE,
     ]);
     assert_eq!(code, 0, "second run changes nothing: {out}{err}");
-    let (code, list, _) = fleet(&["release", "list", "--root", r, "/srv/shop"]);
+    let Run {
+        code, stdout: list, ..
+    } = fleet(["release", "list", "--root", r, "/srv/shop"]);
     assert_eq!(code, 0);
     assert_eq!(
         list.lines().filter(|l| l.starts_with('*')).count(),

@@ -486,7 +486,7 @@ fn moderate_nesting_parses_on_a_small_stack() {
 
 /// A large generated file parses completely. Its size is 2,000 resources, or
 /// `FLEET_BENCH=N`; the time is printed (`--nocapture`), never asserted. For timing, run
-/// `FLEET_BENCH=100000 cargo test --release --test parse large_file -- --nocapture`.
+/// `FLEET_BENCH=100000 cargo test --release --test suite parse::large_file -- --nocapture`.
 #[test]
 fn large_file_parses_completely() {
     let n: usize = std::env::var("FLEET_BENCH")

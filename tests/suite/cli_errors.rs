@@ -1,28 +1,13 @@
 //! JSON on every command that has a machine format, and one error style everywhere: a
 //! command's fatal error is `error: …` on stderr with the documented exit code.
 
+use crate::support;
+
 use std::fs;
-use std::path::Path;
-use std::process::{Command, Output};
+
+use support::fleet_in;
 
 use serde_json::Value;
-
-fn fleet(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .current_dir(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 const BAD: &str = "node \"n1\" {\n  file \"/etc/motd\" { contnet = \"hi\\n\" }\n}\n";
 const GOOD: &str = "node \"n1\" {\n  file \"/etc/motd\" { content = \"hi\\n\" }\n}\n";
@@ -38,9 +23,9 @@ fn site() -> tempfile::TempDir {
 #[test]
 fn check_json_carries_help_and_notes() {
     let d = site();
-    let o = fleet(d.path(), &["check", "--format", "json", "bad.fleet"]);
+    let o = fleet_in(d.path(), ["check", "--format", "json", "bad.fleet"]);
     assert_eq!(o.status.code(), Some(1));
-    let v: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    let v: Value = serde_json::from_str(o.stdout.lines().next().unwrap()).unwrap();
     assert_eq!(v["code"], "unknown-attribute");
     assert_eq!(v["help"], "did you mean `content`?");
     assert!(v.get("notes").is_none(), "no notes: omitted, {v}");
@@ -59,32 +44,31 @@ fn apply_json_prints_an_error_object_with_the_diagnostics() {
         "n1",
         "bad.fleet",
     ];
-    let o = fleet(d.path(), &args);
+    let o = fleet_in(d.path(), args);
     assert_eq!(o.status.code(), Some(1));
-    let out = stdout(&o);
+    let out = o.stdout;
     assert_eq!(out.lines().count(), 1, "one object: {out}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["error"], "bad.fleet has errors; nothing applied");
     let diags = v["diagnostics"].as_array().unwrap();
     assert_eq!(diags.len(), 1);
     // The same objects as check's JSON.
-    let check = fleet(d.path(), &["check", "--format", "json", "bad.fleet"]);
-    let from_check: Value = serde_json::from_str(stdout(&check).trim()).unwrap();
+    let check = fleet_in(d.path(), ["check", "--format", "json", "bad.fleet"]);
+    let from_check: Value = serde_json::from_str(check.stdout.trim()).unwrap();
     assert_eq!(diags[0], from_check);
     assert_eq!(
-        stderr(&o),
-        "error: bad.fleet has errors; nothing applied\n",
+        o.stderr, "error: bad.fleet has errors; nothing applied\n",
         "the diagnostics are in the JSON, not repeated as text"
     );
     assert!(!d.path().join("root/etc/motd").exists());
 
     // Other fatal errors are error objects too (no diagnostics).
-    let o = fleet(
+    let o = fleet_in(
         d.path(),
-        &["apply", "--format", "json", "--catalog", "nope.json"],
+        ["apply", "--format", "json", "--catalog", "nope.json"],
     );
     assert_eq!(o.status.code(), Some(1));
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
     assert!(v["error"]
         .as_str()
         .unwrap()
@@ -102,9 +86,9 @@ fn apply_json_prints_an_error_object_with_the_diagnostics() {
         "n1",
         "site.fleet",
     ];
-    let o = fleet(d.path(), &args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let o = fleet_in(d.path(), args);
+    assert!(o.status.success(), "{}", o.stderr);
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(v["summary"]["changed"], 1);
 }
 
@@ -203,8 +187,8 @@ fn failing_commands_say_error_and_exit_with_their_code() {
         ),
     ];
     for (args, code, prefix) in cases {
-        let o = fleet(d.path(), args);
-        let err = stderr(&o);
+        let o = fleet_in(d.path(), *args);
+        let err = o.stderr;
         assert_eq!(o.status.code(), Some(*code), "{args:?}: {err}");
         assert!(
             err.lines().any(|l| l.starts_with(prefix)),

@@ -1,7 +1,7 @@
 //! The `file` provider for real under a sandbox root: every `ensure`, mode, owner, group;
 //! idempotency, honest noop, backups, and no escape from the root.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
@@ -195,7 +195,7 @@ fn ensure_absent_backs_up_and_restores() {
         &["ensure"],
     );
     let root = sb.root.to_str().unwrap();
-    let list = fleet(&["backup", "list", "--root", root]);
+    let list = fleet(["backup", "list", "--root", root]);
     assert_eq!(list.code, 0, "{list:?}");
     assert_eq!(list.stdout.lines().count(), 2, "{list:?}");
     assert!(list.stdout.contains("/etc/old.conf"));
@@ -208,10 +208,10 @@ fn ensure_absent_backs_up_and_restores() {
         .next()
         .unwrap()
         .to_string();
-    let r = fleet(&["backup", "restore", "/etc/old.conf", "--root", root]);
+    let r = fleet(["backup", "restore", "/etc/old.conf", "--root", root]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(sb.read("/etc/old.conf"), "again\n");
-    let r = fleet(&[
+    let r = fleet([
         "backup",
         "restore",
         "/etc/old.conf",
@@ -224,7 +224,7 @@ fn ensure_absent_backs_up_and_restores() {
     assert_eq!(sb.read("/etc/old.conf"), "precious\n");
     // A time that does not parse restores nothing (it used to restore the newest).
     let restore_at = |at: &str| {
-        fleet(&[
+        fleet([
             "backup",
             "restore",
             "/etc/old.conf",
@@ -592,7 +592,7 @@ fn backups_keep_mode_and_owner_and_restore_puts_them_back() {
     std::fs::set_permissions(sb.p("/etc/secret"), PermissionsExt::from_mode(0o644)).unwrap();
     std::os::unix::fs::chown(sb.p("/etc/secret"), Some(0), Some(0)).unwrap();
     let root = sb.root.to_str().unwrap();
-    let r = fleet(&["backup", "restore", "/etc/secret", "--root", root]);
+    let r = fleet(["backup", "restore", "/etc/secret", "--root", root]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(sb.read("/etc/secret"), "hunter2\n");
     let md = std::fs::symlink_metadata(sb.p("/etc/secret")).unwrap();
@@ -605,7 +605,7 @@ fn backups_keep_mode_and_owner_and_restore_puts_them_back() {
     std::fs::remove_file(sb.p("/etc/secret")).unwrap();
     std::fs::rename(sb.p("/etc"), sb.p("/etc.real")).unwrap();
     std::os::unix::fs::symlink(&outside, sb.p("/etc")).unwrap();
-    let r = fleet(&["backup", "restore", "/etc/secret", "--root", root]);
+    let r = fleet(["backup", "restore", "/etc/secret", "--root", root]);
     assert_ne!(r.code, 0, "{r:?}");
     assert_eq!(entries(&outside), ["victim"], "{r:?}");
 }

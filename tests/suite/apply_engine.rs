@@ -2,9 +2,9 @@
 //! exit codes, the state lock, saved reports, unusable catalogs, and crash safety (SIGKILL
 //! while writing: every file is its old or its new content).
 
-mod support;
+use crate::support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -74,7 +74,7 @@ fn a_failure_skips_its_dependents_and_nothing_else() {
     );
 
     // Without --detailed-exitcodes a failure is 1; the next run retries only what is left.
-    let r = fleet(&[
+    let r = fleet([
         "apply",
         "--catalog",
         cat.to_str().unwrap(),
@@ -371,7 +371,7 @@ fn unsupported_types_fail_and_bad_catalogs_are_refused() {
     let r = sb.apply(&cat, &[]);
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("dependency cycle"), "{r:?}");
-    let r = fleet(&["apply"]);
+    let r = fleet(["apply"]);
     assert_eq!(r.code, 2, "bad invocation: {r:?}");
 }
 
@@ -463,7 +463,7 @@ fn a_second_apply_on_the_same_root_waits_or_fails() {
     assert!(r.stderr.contains("another fleet apply is running"), "{r:?}");
     assert!(!sb.p("/etc/motd").exists());
 
-    let child = Command::new(env!("CARGO_BIN_EXE_fleet"))
+    let child = support::command()
         .args([
             "apply",
             "--wait",
@@ -542,7 +542,7 @@ fn killed_while_writing_every_file_is_old_or_new() {
     let mut killed_mid_run = 0;
     for it in 0..iterations {
         let cat = &catalogs[(it + 1) % 2];
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        let mut child = support::command()
             .args([
                 "apply",
                 "--catalog",
@@ -612,7 +612,7 @@ fn only_a_run_after_an_unfinished_one_sweeps_temp_files() {
 
 #[test]
 fn facts_are_json_with_every_key() {
-    let r = fleet(&["facts"]);
+    let r = fleet(["facts"]);
     assert_eq!(r.code, 0, "{r:?}");
     let facts: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     for k in [
@@ -706,7 +706,7 @@ node "n1" {
     )
     .unwrap();
     let out = tmp.path().join("out");
-    let compiled = fleet(&[
+    let compiled = fleet([
         "compile",
         "--all",
         "--out",
@@ -801,7 +801,7 @@ fn a_facts_file_missing_or_not_json_is_an_error_naming_it() {
     std::fs::write(&bad, "hostname: n1\n").unwrap();
     let (missing, bad) = (missing.to_str().unwrap(), bad.to_str().unwrap());
     let apply = |facts: &str| {
-        fleet(&[
+        fleet([
             "apply", "--noop", "--root", r, "--node", "n1", "--facts", facts, m,
         ])
     };
@@ -814,8 +814,8 @@ fn a_facts_file_missing_or_not_json_is_an_error_naming_it() {
     );
     for run in [
         apply(bad),
-        fleet(&["compile", "--node", "n1", "--facts", bad, m]),
-        fleet(&["check", "--facts", bad, m]),
+        fleet(["compile", "--node", "n1", "--facts", bad, m]),
+        fleet(["check", "--facts", bad, m]),
     ] {
         assert_eq!(run.code, 1, "{run:?}");
         assert!(
@@ -827,14 +827,14 @@ fn a_facts_file_missing_or_not_json_is_an_error_naming_it() {
     // facts/<node>.json beside the manifest, too.
     std::fs::create_dir_all(dir.join("facts")).unwrap();
     std::fs::write(dir.join("facts/n1.json"), "[\"n1\"]\n").unwrap();
-    let run = fleet(&["check", m]);
+    let run = fleet(["check", m]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr.contains("n1.json is not a JSON object of facts"),
         "{run:?}"
     );
     std::fs::write(dir.join("facts/n1.json"), "{\"hostname\": \"n1\"}\n").unwrap();
-    assert_eq!(fleet(&["check", m]).code, 0);
+    assert_eq!(fleet(["check", m]).code, 0);
 }
 
 /// Every file under `dir` whose bytes contain `secret`, with its mode.
@@ -911,7 +911,7 @@ node "n1" {
     };
 
     for format in ["text", "json"] {
-        let r = fleet(&["check", "--format", format, m]);
+        let r = fleet(["check", "--format", format, m]);
         assert_eq!(r.code, 0, "{r:?}");
         hidden("check", &r);
     }
@@ -929,7 +929,7 @@ node "n1" {
     )
     .unwrap();
     for format in ["text", "json"] {
-        let r = fleet(&["check", "--format", format, bad.to_str().unwrap()]);
+        let r = fleet(["check", "--format", format, bad.to_str().unwrap()]);
         assert_eq!(r.code, 1, "{r:?}");
         assert!(
             r.stdout.contains("sensitive") || r.stderr.contains("sensitive"),
@@ -940,7 +940,7 @@ node "n1" {
 
     // `compile --node` prints the catalog, which carries the value to the apply side, always
     // wrapped; its diagnostics (none here) and `graph` show nothing.
-    let r = fleet(&["compile", "--node", "n1", m]);
+    let r = fleet(["compile", "--node", "n1", m]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!r.stderr.contains(secret), "{r:?}");
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
@@ -955,12 +955,12 @@ node "n1" {
         }
     }
     assert_eq!(wrapped, 6, "{}", r.stdout);
-    let r = fleet(&["graph", "--node", "n1", m]);
+    let r = fleet(["graph", "--node", "n1", m]);
     assert_eq!(r.code, 0, "{r:?}");
     hidden("graph", &r);
 
     let out = dir.join("out");
-    let r = fleet(&["compile", "--all", "--out", out.to_str().unwrap(), m]);
+    let r = fleet(["compile", "--all", "--out", out.to_str().unwrap(), m]);
     assert_eq!(r.code, 0, "{r:?}");
     hidden("compile --all", &r);
     let mut holding = Vec::new();
@@ -1068,12 +1068,12 @@ fn no_node_says_which_names_were_tried_and_suggests_node() {
     let manifest = tmp.path().join("site.fleet");
     std::fs::write(&manifest, "node \"db-only\" { }\n").unwrap();
     let (m, r) = (manifest.to_str().unwrap(), root.to_str().unwrap());
-    let facts: serde_json::Value = serde_json::from_str(&fleet(&["facts"]).stdout).unwrap();
+    let facts: serde_json::Value = serde_json::from_str(&fleet(["facts"]).stdout).unwrap();
     let host = facts["hostname"].as_str().unwrap().to_string();
     for (run, name) in [
-        (fleet(&["apply", "--noop", "--root", r, m]), host.as_str()),
+        (fleet(["apply", "--noop", "--root", r, m]), host.as_str()),
         (
-            fleet(&["apply", "--noop", "--root", r, "--node", "web01", m]),
+            fleet(["apply", "--noop", "--root", r, "--node", "web01", m]),
             "web01",
         ),
     ] {
