@@ -8,7 +8,7 @@
 //! stages, `model` holds the data they share (schemas, names, attributes, values, declared
 //! resources); `sys` holds the root handles and the command runner that `apply` and
 //! `release` use. Which module may use which: README.md's Architecture table, checked by
-//! `tests/layering.rs`.
+//! `tests/suite/layering.rs`.
 
 // pest is built without its `std` feature (which probes the native stack on every rule call,
 // about 6 % of `fleet check`; syntax::depth bounds nesting before pest runs), and then the
