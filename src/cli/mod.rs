@@ -30,8 +30,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::sys::root::Root;
 use crate::program::Options;
+use crate::sys::root::Root;
 
 /// How a command ended, as the process exit status (CLI.md). Every command returns one;
 /// only [`ExitStatus::code`] knows the numbers. `Usage` and `Changes` share 2, as CLI.md

@@ -1,6 +1,7 @@
 //! Reads `/etc/passwd`, `/etc/group` and `/etc/shadow` under the root, and resolves owner and
 //! group names to ids (cached, re-read when a name is missing: a run may have just made it).
 
+use crate::apply::error::Error;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -24,14 +25,16 @@ pub struct GroupEntry {
     pub members: Vec<String>,
 }
 
-fn read_etc(root: &Root, file: &str) -> Result<String, String> {
-    let path = root
-        .resolve(&format!("/etc/{file}"))
-        .map_err(|e| e.to_string())?;
+fn read_etc(root: &Root, file: &str) -> Result<String, Error> {
+    let path = root.resolve(&format!("/etc/{file}")).map_err(Error::from)?;
     match std::fs::read_to_string(&path) {
         Ok(t) => Ok(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => Err(Error::io(
+            format!("cannot read {}", path.display()),
+            &path,
+            e,
+        )),
     }
 }
 
@@ -47,7 +50,7 @@ pub fn user_groups(root: &Root) -> bool {
     })
 }
 
-pub fn passwd(root: &Root) -> Result<Vec<PasswdEntry>, String> {
+pub fn passwd(root: &Root) -> Result<Vec<PasswdEntry>, Error> {
     Ok(read_etc(root, "passwd")?
         .lines()
         .filter_map(|l| {
@@ -67,7 +70,7 @@ pub fn passwd(root: &Root) -> Result<Vec<PasswdEntry>, String> {
         .collect())
 }
 
-pub fn group(root: &Root) -> Result<Vec<GroupEntry>, String> {
+pub fn group(root: &Root) -> Result<Vec<GroupEntry>, Error> {
     Ok(read_etc(root, "group")?
         .lines()
         .filter_map(|l| {
@@ -89,7 +92,7 @@ pub fn group(root: &Root) -> Result<Vec<GroupEntry>, String> {
 }
 
 /// The password hash field of `/etc/shadow` by user name.
-pub fn shadow(root: &Root) -> Result<HashMap<String, String>, String> {
+pub fn shadow(root: &Root) -> Result<HashMap<String, String>, Error> {
     Ok(read_etc(root, "shadow")?
         .lines()
         .filter_map(|l| {
@@ -138,25 +141,25 @@ impl Ids {
     }
 
     /// A uid for a user name or a numeric string.
-    pub fn uid(&self, root: &Root, name: &str) -> Result<u32, String> {
+    pub fn uid(&self, root: &Root, name: &str) -> Result<u32, Error> {
         if let Ok(n) = name.parse() {
             return Ok(n);
         }
         lookup(&self.users, name, || {
             Ok(passwd(root)?.into_iter().map(|e| (e.name, e.uid)).collect())
         })
-        .ok_or_else(|| format!("no such user: {name}"))
+        .ok_or_else(|| Error::not_found(format!("no such user: {name}")))
     }
 
     /// A gid for a group name or a numeric string.
-    pub fn gid(&self, root: &Root, name: &str) -> Result<u32, String> {
+    pub fn gid(&self, root: &Root, name: &str) -> Result<u32, Error> {
         if let Ok(n) = name.parse() {
             return Ok(n);
         }
         lookup(&self.groups, name, || {
             Ok(group(root)?.into_iter().map(|e| (e.name, e.gid)).collect())
         })
-        .ok_or_else(|| format!("no such group: {name}"))
+        .ok_or_else(|| Error::not_found(format!("no such group: {name}")))
     }
 
     /// The user name for a uid (the number itself when unknown), for messages.
@@ -179,7 +182,7 @@ impl Ids {
 fn lookup<K, Q, V>(
     cache: &Mutex<Option<FxHashMap<K, V>>>,
     key: &Q,
-    load: impl Fn() -> Result<FxHashMap<K, V>, String>,
+    load: impl Fn() -> Result<FxHashMap<K, V>, Error>,
 ) -> Option<V>
 where
     K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
