@@ -24,6 +24,8 @@ pub enum ErrorKind {
     Command { status: Option<i32>, output: String },
     /// fleet declines to do it (it would be unsafe or cannot be done from here).
     Refused,
+    /// Another fleet apply holds the state directory's lock (its pid when it wrote one).
+    Busy { pid: Option<u32> },
     /// Something named (a user, a group, a content blob, a backup) does not exist.
     NotFound,
     /// A command that this run does not run under `--root` ([`super::providers::NOT_RUN`]).

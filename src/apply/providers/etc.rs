@@ -1,10 +1,10 @@
 //! Reads `/etc/passwd`, `/etc/group` and `/etc/shadow` under the root, and resolves owner and
 //! group names to ids (cached, re-read when a name is missing: a run may have just made it).
 
-use crate::apply::error::Error;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::apply::error::Error;
 use crate::model::fxhash::{FxHashMap, FxHashSet};
 use crate::sys::root::Root;
 
@@ -197,4 +197,32 @@ where
     let v = fresh.get(key).cloned();
     *guard = Some(fresh);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::error::ErrorKind;
+
+    #[test]
+    fn an_unreadable_passwd_is_an_io_error_at_its_path_with_its_source() {
+        use std::error::Error as _;
+        let tmp = tempfile::tempdir().unwrap();
+        // `/etc/passwd` is a directory in this root: reading it fails (EISDIR).
+        std::fs::create_dir_all(tmp.path().join("etc/passwd")).unwrap();
+        let root = Root::new(tmp.path()).unwrap();
+        let e = passwd(&root).map(drop).unwrap_err();
+        let ErrorKind::Io { path } = e.kind() else {
+            panic!("not an I/O error: {:?}", e.kind());
+        };
+        assert!(path.ends_with("etc/passwd"), "{}", path.display());
+        let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+        let io = io.expect("the io::Error is the source");
+        assert_eq!(io.kind(), std::io::ErrorKind::IsADirectory);
+        // The text users see is unchanged: `cannot read PATH: <the io::Error>`.
+        assert_eq!(
+            e.to_string(),
+            format!("cannot read {}: {io}", path.display())
+        );
+    }
 }

@@ -2,12 +2,12 @@
 //! succeeds; `refreshonly` commands run only on refresh. Guards run under noop too (they
 //! must only read); the command itself does not.
 
-use crate::apply::error::Error;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::{Ctx, Params, Provider};
+use crate::apply::error::Error;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::sys::command::{self, Cmd};

@@ -3,7 +3,6 @@
 //! directory, fsync, rename, fsync of the directory); replaced and removed contents go to
 //! the backup store first.
 
-use crate::apply::error::Error;
 use std::borrow::Cow;
 use std::fs::{OpenOptions, Permissions};
 use std::io::{self, Read, Write};
@@ -15,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Ctx, Params, Provider};
 use crate::apply::commit::Staging;
+use crate::apply::error::Error;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::model::digest::{hex, sha256_hex};

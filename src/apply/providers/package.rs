@@ -11,12 +11,12 @@
 //! (`apt-get update`); under noop that update goes to a temporary lists directory so the
 //! machine's own lists stay untouched.
 
-use crate::apply::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
 use super::{Ctx, Params, Provider};
+use crate::apply::error::Error;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::sys::root::Root;

@@ -2,10 +2,10 @@
 //! switch of `current`, pruning). Hooks run where the run's commands run (not at all under
 //! `--root` without `--run-host-commands` or `--chroot`).
 
-use crate::apply::error::Error;
 use std::path::Path;
 
 use super::{Ctx, Provider};
+use crate::apply::error::Error;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::release::{self, Ensure, Env, Hooks, Plan};

@@ -5,11 +5,11 @@
 //! is not false), unless this run just started it. Under `--root` the commands run only
 //! with `--run-host-commands` or `--chroot` (else the service is not run, see `NOT_RUN`).
 
-use crate::apply::error::{Error, ErrorKind};
 use std::process::Command;
 use std::time::Duration;
 
 use super::{Ctx, Params, Provider};
+use crate::apply::error::{Error, ErrorKind};
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::sys::command::{self, Cmd};

@@ -8,13 +8,13 @@
 //! `ps`): `useradd`/`usermod` run without `-p`, then `chpasswd -e` (with `--root DIR` under
 //! a root; it has no `--prefix`) reads `name:hash` on standard input.
 
-use crate::apply::error::Error;
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::Mutex;
 
 use super::etc::{self, GroupEntry, PasswdEntry};
 use super::{Ctx, Params, Provider};
+use crate::apply::error::Error;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::sys::root::Root;

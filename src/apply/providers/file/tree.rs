@@ -22,7 +22,6 @@
 //! - After a run that did not end, the temp files it left in the tree are swept
 //!   ([`sweep`]).
 
-use crate::apply::error::Error;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
@@ -35,6 +34,7 @@ use rustix::fs::{Mode, OFlags};
 use sha2::{Digest, Sha256};
 
 use super::{directory, hex, link, regular, remove, Content, Ctx, Current, Ensure, Want};
+use crate::apply::error::Error;
 use crate::apply::{Action, Change, Outcome};
 use crate::release::{Error as TarError, TreeItem};
 use crate::sys::root::Real;
