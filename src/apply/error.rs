@@ -19,8 +19,8 @@ pub enum ErrorKind {
     BadCatalog,
     /// A read or change of the system failed at `path` (the path as shown to users).
     Io { path: PathBuf },
-    /// A command ran and failed: its exit status (`None`: killed by a signal, or it could
-    /// not be waited for) and what it printed.
+    /// A command failed: its exit status (`None`: killed by a signal, or it could not be
+    /// started or waited for, the `io::Error` then being the source) and what it printed.
     Command { status: Option<i32>, output: String },
     /// fleet declines to do it (it would be unsafe or cannot be done from here).
     Refused,

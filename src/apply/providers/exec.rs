@@ -97,7 +97,7 @@ impl Exec {
     /// Whether the guards let the command run.
     fn wanted(&self, cx: &Ctx) -> Result<bool, Error> {
         if let Some(c) = &self.creates {
-            let real = cx.root.open(c).map_err(|e| Error::io("creates", "", e))?;
+            let real = cx.root.open(c).map_err(|e| Error::io("creates", c, e))?;
             if real.lstat().is_ok() {
                 return Ok(false);
             }

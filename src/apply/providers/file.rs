@@ -960,7 +960,7 @@ pub fn restore(
 ) -> Result<crate::apply::state::BackupEntry, Error> {
     let entry = backups
         .find(path, at)
-        .map_err(|e| Error::io("cannot read backups", "", e))?
+        .map_err(|e| Error::io("cannot read backups", backups.dir(), e))?
         .ok_or_else(|| match at {
             Some(t) => format!("no backup of {path} at or before {t}"),
             None => format!("no backup of {path}"),
@@ -968,9 +968,13 @@ pub fn restore(
     if crate::sys::root::is_root(path) {
         return Err(Error::refused(format!("{path} is the root directory")));
     }
-    let bytes = backups
-        .read(&entry.sha256)
-        .map_err(|e| Error::io(format!("cannot read backup {}", entry.sha256), "", e))?;
+    let bytes = backups.read(&entry.sha256).map_err(|e| {
+        Error::io(
+            format!("cannot read backup {}", entry.sha256),
+            backups.dir(),
+            e,
+        )
+    })?;
     if sha256_hex(&bytes) != entry.sha256 {
         return Err(Error::bad_catalog(format!(
             "backup {} is corrupt",

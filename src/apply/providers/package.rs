@@ -177,7 +177,7 @@ fn run(cmd: &mut Command) -> Result<String, Error> {
     let shown = format!("{cmd:?}");
     let out = cmd
         .output()
-        .map_err(|e| Error::io(format!("cannot run {shown}"), &shown, e))?;
+        .map_err(|e| Error::command(None, "", format!("cannot run {shown}")).with_source(e))?;
     if !out.status.success() {
         let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
         if text.trim().is_empty() {

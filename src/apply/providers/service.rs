@@ -131,7 +131,7 @@ impl Svc {
             .arg(&self.name)
             .stdin(std::process::Stdio::null());
         c.output()
-            .map_err(|e| Error::io("cannot run systemctl", "", e))
+            .map_err(|e| Error::command(None, "", "cannot run systemctl").with_source(e))
     }
 
     fn systemctl_ok(&self, cx: &Ctx, args: &[&str]) -> Result<(), Error> {

@@ -93,7 +93,7 @@ fn tool(root: &Root, program: &str, args: &[String]) -> Result<(), Error> {
     c.args(args).stdin(std::process::Stdio::null());
     let out = c
         .output()
-        .map_err(|e| Error::io(format!("cannot run {program}"), program, e))?;
+        .map_err(|e| Error::command(None, "", format!("cannot run {program}")).with_source(e))?;
     finished(program, &out)
 }
 
@@ -112,7 +112,7 @@ fn set_password(root: &Root, user: &str, hash: &str) -> Result<(), Error> {
         .stderr(Stdio::piped());
     let mut child = c
         .spawn()
-        .map_err(|e| Error::io("cannot run chpasswd", "", e))?;
+        .map_err(|e| Error::command(None, "", "cannot run chpasswd").with_source(e))?;
     let line = format!("{user}:{hash}\n");
     let written = child
         .stdin
@@ -121,9 +121,9 @@ fn set_password(root: &Root, user: &str, hash: &str) -> Result<(), Error> {
         .unwrap_or(Ok(()));
     let out = child
         .wait_with_output()
-        .map_err(|e| Error::io("chpasswd", "", e))?;
+        .map_err(|e| Error::command(None, "", "chpasswd").with_source(e))?;
     finished("chpasswd", &out)?;
-    written.map_err(|e| Error::io("cannot write to chpasswd", "", e))
+    written.map_err(|e| Error::command(None, "", "cannot write to chpasswd").with_source(e))
 }
 
 /// A password hash that `chpasswd` and `etc/shadow` can hold: one line, no `:`.
