@@ -19,9 +19,10 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::error::Error;
 use crate::sys::root::Real;
 
 /// A batch is committed once it holds this many files or bytes, even with other work ready.
@@ -47,7 +48,7 @@ pub struct Flusher {
     filesystems: Mutex<HashMap<u64, Option<Arc<File>>>>,
     /// A flush failed: nothing is renamed from then on (a writeback error may have hit a
     /// file staged for a later batch).
-    failed: Mutex<Option<String>>,
+    failed: Mutex<Option<Error>>,
 }
 
 impl Flusher {
@@ -71,7 +72,7 @@ impl Flusher {
     }
 
     /// Flushes the filesystems `devs` (once each).
-    fn flush(&self, devs: impl Iterator<Item = u64>) -> Result<(), String> {
+    fn flush(&self, devs: impl Iterator<Item = u64>) -> Result<(), Error> {
         if let Some(e) = &*self.failed.lock().unwrap_or_else(|e| e.into_inner()) {
             return Err(e.clone());
         }
@@ -87,9 +88,9 @@ impl Flusher {
         };
         for f in files {
             if let Err(e) = rustix::fs::syncfs(&*f) {
-                let msg = format!("cannot flush the filesystem: {e}");
-                *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg.clone());
-                return Err(msg);
+                let err = Error::io("cannot flush the filesystem", Path::new(""), e.into());
+                *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(err.clone());
+                return Err(err);
             }
         }
         Ok(())
@@ -176,7 +177,7 @@ pub fn discard(pending: &[Pending]) {
 /// Commits a batch: flushes its filesystems, then renames each temp file over its target,
 /// in order. Per item (a resource's writes, in the order given), `Ok` or why it failed
 /// (its temp files are then removed).
-pub fn commit(flusher: &Flusher, items: &[&[Pending]]) -> Vec<Result<(), String>> {
+pub fn commit(flusher: &Flusher, items: &[&[Pending]]) -> Vec<Result<(), Error>> {
     let flushed = flusher.flush(items.iter().flat_map(|p| p.iter()).map(|p| p.dev));
     items
         .iter()
@@ -188,7 +189,11 @@ pub fn commit(flusher: &Flusher, items: &[&[Pending]]) -> Vec<Result<(), String>
             for (k, p) in pending.iter().enumerate() {
                 if let Err(e) = std::fs::rename(&*p.tmp, &*p.dst) {
                     discard(&pending[k..]);
-                    return Err(format!("cannot write {}: {e}", p.dst.display()));
+                    return Err(Error::io(
+                        format!("cannot write {}", p.dst.display()),
+                        p.dst.shown(),
+                        e,
+                    ));
                 }
             }
             Ok(())
@@ -243,7 +248,11 @@ mod tests {
         let results = commit(&flusher, &[&a, &b]);
         assert!(results[0].is_ok(), "{results:?}");
         assert!(
-            results[1].as_ref().unwrap_err().contains("busy"),
+            results[1]
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("busy"),
             "{results:?}"
         );
         assert_eq!(std::fs::read_to_string(dir.join("one")).unwrap(), "1");
@@ -261,7 +270,11 @@ mod tests {
     fn after_a_failed_flush_nothing_more_is_renamed() {
         let tmp = tempfile::tempdir().unwrap();
         let flusher = Flusher::new();
-        *flusher.failed.lock().unwrap() = Some("cannot flush the filesystem: EIO".into());
+        *flusher.failed.lock().unwrap() = Some(Error::io(
+            "cannot flush the filesystem",
+            Path::new(""),
+            std::io::Error::from_raw_os_error(5),
+        ));
         let a = Staging::new(&flusher);
         stage(&a, tmp.path(), "one", "1");
         let a = a.into_pending();

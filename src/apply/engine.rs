@@ -9,8 +9,9 @@ use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use super::commit::{self, discard, Flusher, Pending, Staging, BATCH_BYTES, BATCH_FILES};
+use super::error::{Error, ErrorKind};
 use super::providers::etc::Ids;
-use super::providers::{Ctx, Providers, NOT_RUN};
+use super::providers::{Ctx, Providers};
 use super::state::{Backups, Unfinished};
 use super::{Options, Outcome, ResourceResult, Run, Status};
 use crate::catalog::json::{CatalogDoc, ResourceDoc};
@@ -48,10 +49,10 @@ impl<'a> Input<'a> {
     /// ([`crate::catalog::check_doc`]: an unknown type or param, two resources with one
     /// identity), a reference that is not in the catalog, a resource that appears twice or
     /// an edge from a resource to itself.
-    pub fn from_doc(doc: &'a CatalogDoc) -> Result<Input<'a>, String> {
+    pub fn from_doc(doc: &'a CatalogDoc) -> Result<Input<'a>, Error> {
         let problems = crate::catalog::check_doc(doc);
         if !problems.is_empty() {
-            return Err(problems.join("\n"));
+            return Err(Error::bad_catalog(problems.join("\n")));
         }
         let n = doc.resources.len();
         let refs: Vec<String> = doc.resources.iter().map(|r| r.reference()).collect();
@@ -59,7 +60,9 @@ impl<'a> Input<'a> {
         index.reserve(n);
         for (i, r) in refs.iter().enumerate() {
             if index.insert(r, i).is_some() {
-                return Err(format!("{r} appears twice in the catalog"));
+                return Err(Error::bad_catalog(format!(
+                    "{r} appears twice in the catalog"
+                )));
             }
         }
         let mut edges = Vec::with_capacity(doc.edges.len());
@@ -69,7 +72,10 @@ impl<'a> Input<'a> {
         for e in &doc.edges {
             let find = |r: &str| {
                 index.get(r).copied().ok_or_else(|| {
-                    format!("edge {} -> {}: {r} is not in the catalog", e.from, e.to)
+                    Error::bad_catalog(format!(
+                        "edge {} -> {}: {r} is not in the catalog",
+                        e.from, e.to
+                    ))
                 })
             };
             let a = match last {
@@ -79,7 +85,10 @@ impl<'a> Input<'a> {
             last = Some((&e.from, a));
             let b = find(&e.to)?;
             if a == b {
-                return Err(format!("edge {} -> {} points at itself", e.from, e.to));
+                return Err(Error::bad_catalog(format!(
+                    "edge {} -> {} points at itself",
+                    e.from, e.to
+                )));
             }
             edges.push((a, b, e.refresh));
         }
@@ -208,12 +217,14 @@ pub struct Graph {
 impl Graph {
     /// Adds the parent-directory edges and orders the resources; fails on a cycle (or an
     /// edge out of range, or from a resource to itself).
-    pub fn new(input: &Input) -> Result<Graph, String> {
+    pub fn new(input: &Input) -> Result<Graph, Error> {
         let n = input.len();
         let (mut npreds, mut nsuccs) = (vec![0usize; n], vec![0usize; n]);
         for &(a, b, _) in &input.edges {
             if a >= n || b >= n || a == b {
-                return Err(format!("edge {a} -> {b}: not between two resources"));
+                return Err(Error::bad_catalog(format!(
+                    "edge {a} -> {b}: not between two resources"
+                )));
             }
             npreds[b] += 1;
             nsuccs[a] += 1;
@@ -250,7 +261,10 @@ impl Graph {
                 .filter(|&i| indeg[i] > 0)
                 .map(|i| input.reference(i))
                 .collect();
-            return Err(format!("dependency cycle among {}", stuck.join(", ")));
+            return Err(Error::bad_catalog(format!(
+                "dependency cycle among {}",
+                stuck.join(", ")
+            )));
         }
         Ok(Graph {
             preds,
@@ -441,7 +455,7 @@ pub fn run(
     store: &ContentStore,
     providers: &Providers,
     opts: &Options,
-) -> Result<Run, String> {
+) -> Result<Run, Error> {
     walk(&Input::from_doc(doc)?, store, providers, opts, None)
 }
 
@@ -453,7 +467,7 @@ pub fn run_observed(
     providers: &Providers,
     opts: &Options,
     observer: Observer<'_>,
-) -> Result<Run, String> {
+) -> Result<Run, Error> {
     walk(
         &Input::from_doc(doc)?,
         store,
@@ -470,7 +484,7 @@ pub fn run_catalog(
     store: &ContentStore,
     providers: &Providers,
     opts: &Options,
-) -> Result<Run, String> {
+) -> Result<Run, Error> {
     let input = Input::from_catalog(catalog, sources);
     walk(&input, store, providers, opts, None)
 }
@@ -483,7 +497,7 @@ pub fn run_catalog_observed(
     providers: &Providers,
     opts: &Options,
     observer: Observer<'_>,
-) -> Result<Run, String> {
+) -> Result<Run, Error> {
     let input = Input::from_catalog(catalog, sources);
     walk(&input, store, providers, opts, Some(observer))
 }
@@ -495,7 +509,7 @@ fn walk(
     providers: &Providers,
     opts: &Options,
     observer: Option<Observer<'_>>,
-) -> Result<Run, String> {
+) -> Result<Run, Error> {
     let started = super::time::now_rfc3339();
     let clock = Instant::now();
     let graph = Graph::new(doc)?;
@@ -803,7 +817,7 @@ fn commit_batch(
                 Err(e) => {
                     result.status = Status::Failed;
                     result.outcome = Outcome::unchanged();
-                    result.message = Some(e);
+                    result.message = Some(e.for_resource(result.reference.clone()));
                 }
             }
             if result.outcome.changed() {
@@ -853,12 +867,18 @@ fn execute(
     };
     if let Some(dep) = blocked {
         result.status = Status::Skipped;
-        result.message = Some(format!("skipped: dependency {dep}"));
+        result.message = Some(Error::new(
+            ErrorKind::Skipped,
+            format!("skipped: dependency {dep}"),
+        ));
         return Executed::Done(result);
     }
     let Some(provider) = providers.get(&r.kind) else {
         result.status = Status::Failed;
-        result.message = Some(format!("unsupported resource type {:?}", r.kind));
+        result.message = Some(Error::bad_catalog(format!(
+            "unsupported resource type {:?}",
+            r.kind
+        )));
         return Executed::Done(result);
     };
     // The `noop` metaparameter, when a catalog carries it in `params`: plan this one only.
@@ -902,12 +922,12 @@ fn execute(
         }
         Err(msg) => {
             discard(&pending);
-            result.status = if msg.starts_with(NOT_RUN) {
+            result.status = if *msg.kind() == ErrorKind::NotRun {
                 Status::NotRun
             } else {
                 Status::Failed
             };
-            result.message = Some(msg);
+            result.message = Some(msg.for_resource(result.reference.clone()));
         }
     }
     // What plans and reports must not show (`secret`): only changed resources say anything.
@@ -921,15 +941,15 @@ fn execute(
 fn refresh(provider: &dyn super::Provider, r: &ResourceDoc, cx: &Ctx, result: &mut ResourceResult) {
     let done = match panics(|| provider.refresh(r, cx, &result.outcome)) {
         Ok(Ok(done)) => Ok(done),
-        Ok(Err(e)) if e.starts_with(NOT_RUN) => {
+        Ok(Err(e)) if *e.kind() == ErrorKind::NotRun => {
             // What sync changed stands; the refresh itself changed nothing.
             if result.status == Status::Unchanged {
                 result.status = Status::NotRun;
             }
-            result.message = Some(e);
+            result.message = Some(e.for_resource(result.reference.clone()));
             return;
         }
-        Ok(Err(e)) => Err(format!("refresh failed: {e}")),
+        Ok(Err(e)) => Err(e.prefixed("refresh failed: ")),
         Err(e) => Err(e),
     };
     match done {
@@ -941,25 +961,25 @@ fn refresh(provider: &dyn super::Provider, r: &ResourceDoc, cx: &Ctx, result: &m
         }
         Err(e) => {
             result.status = Status::Failed;
-            result.message = Some(e);
+            result.message = Some(e.for_resource(result.reference.clone()));
         }
     }
 }
 
 /// A provider call; a panic becomes an "internal error" message.
-fn caught<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+fn caught<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
     panics(f).and_then(|r| r)
 }
 
 /// `f()`, or the "internal error" message of its panic.
-fn panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+fn panics<T>(f: impl FnOnce() -> T) -> Result<T, Error> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
         let msg = panic
             .downcast_ref::<String>()
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_default();
-        format!("internal error: {msg}")
+        Error::new(ErrorKind::Internal, format!("internal error: {msg}"))
     })
 }
 

@@ -8,6 +8,7 @@
 
 pub mod commit;
 pub mod engine;
+pub mod error;
 pub mod facts;
 pub mod providers;
 pub mod report;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 use crate::sys::root::Root;
 
 pub use engine::{run, run_catalog, run_catalog_observed, run_observed, Event, Input};
+pub use error::{Error, ErrorKind};
 pub use providers::{Ctx, Provider, Providers};
 
 /// What a run is asked to do.
@@ -183,8 +185,8 @@ pub struct ResourceResult {
     pub outcome: Outcome,
     /// Set when a refresh was (or would be) done: "restarted", "would restart", "ran", ...
     pub refreshed: Option<String>,
-    /// Why it failed or was skipped.
-    pub message: Option<String>,
+    /// Why it failed or was skipped (rendered by `cli/`; its `Display` is the text).
+    pub message: Option<Error>,
     /// Only planned, in a real run (the resource's `noop` metaparameter).
     pub noop: bool,
 }

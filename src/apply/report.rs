@@ -73,12 +73,18 @@ pub fn to_doc(run: &Run, verbose: bool) -> ReportDoc {
                     events.push(e);
                 }
                 if let Some(msg) = &r.message {
-                    events.push(ev(None, None, None, msg.clone()));
+                    events.push(ev(None, None, None, msg.to_string()));
                 }
             }
-            Status::Skipped | Status::NotRun => {
-                events.push(ev(None, None, None, r.message.clone().unwrap_or_default()))
-            }
+            Status::Skipped | Status::NotRun => events.push(ev(
+                None,
+                None,
+                None,
+                r.message
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            )),
         }
     }
     ReportDoc {

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::fs::{Mode, OFlags};
 
+use super::error::{Error, ErrorKind};
 use crate::model::digest::sha256_hex;
 use crate::sys::root::{fd_path, shown};
 
@@ -139,36 +140,32 @@ impl Drop for Lock {
     }
 }
 
-/// Why the lock could not be taken.
-#[derive(Debug)]
-pub enum LockError {
-    /// Another apply holds it (and we were asked not to wait); its pid when it wrote one.
-    Busy(PathBuf, Option<u32>),
-    Io(PathBuf, io::Error),
+/// Why the lock could not be taken: [`ErrorKind::Busy`] (another apply holds it and we
+/// were asked not to wait; its pid when it wrote one) or [`ErrorKind::Io`] on the lock file.
+fn lock_error(path: &Path, e: io::Error) -> Error {
+    let shown = shown(path);
+    Error::io(format!("cannot lock {}", shown.display()), &shown, e)
 }
 
-impl std::fmt::Display for LockError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LockError::Busy(p, None) => write!(
-                f,
-                "another fleet apply is running (it holds {})",
-                shown(p).display()
-            ),
-            LockError::Busy(p, Some(pid)) => write!(
-                f,
-                "another fleet apply is running (pid {pid} holds {}); --wait waits for it",
-                shown(p).display()
-            ),
-            LockError::Io(p, e) => write!(f, "cannot lock {}: {e}", shown(p).display()),
-        }
-    }
+fn busy(path: &Path, pid: Option<u32>) -> Error {
+    let shown = shown(path);
+    let message = match pid {
+        None => format!(
+            "another fleet apply is running (it holds {})",
+            shown.display()
+        ),
+        Some(pid) => format!(
+            "another fleet apply is running (pid {pid} holds {}); --wait waits for it",
+            shown.display()
+        ),
+    };
+    Error::new(ErrorKind::Busy { pid }, message)
 }
 
 /// Takes `STATE/lock`, creating the state directory when `create`; `wait` blocks until the
 /// other run ends instead of failing. With `create` false and no lock file, returns `None`
 /// (a noop run on a machine fleet never changed creates nothing).
-pub fn lock(state: &Path, create: bool, wait: bool) -> Result<Option<Lock>, LockError> {
+pub fn lock(state: &Path, create: bool, wait: bool) -> Result<Option<Lock>, Error> {
     lock_noting(state, create, wait, |_| {})
 }
 
@@ -190,12 +187,12 @@ pub fn lock_noting(
     create: bool,
     wait: bool,
     waiting: impl FnOnce(&Held),
-) -> Result<Option<Lock>, LockError> {
+) -> Result<Option<Lock>, Error> {
     let path = state.join("lock");
     let dir = match open_dir_nofollow(state, create, 0o755) {
         Ok(d) => d,
         Err(e) if !create && e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(LockError::Io(path, e)),
+        Err(e) => return Err(lock_error(&path, e)),
     };
     let flags = OFlags::RDWR
         | if create {
@@ -206,7 +203,7 @@ pub fn lock_noting(
     let file = match open_in(dir.as_fd(), "lock", flags, 0o644) {
         Ok(f) => f,
         Err(e) if !create && e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(LockError::Io(path, e)),
+        Err(e) => return Err(lock_error(&path, e)),
     };
     match file.try_lock() {
         Ok(()) => {}
@@ -215,13 +212,13 @@ pub fn lock_noting(
                 path: shown(&path),
                 pid: holder(&file),
             });
-            file.lock().map_err(|e| LockError::Io(path.clone(), e))?;
+            file.lock().map_err(|e| lock_error(&path, e))?;
         }
         Err(TryLockError::WouldBlock) => {
             let pid = holder(&file);
-            return Err(LockError::Busy(path, pid));
+            return Err(busy(&path, pid));
         }
-        Err(TryLockError::Error(e)) => return Err(LockError::Io(path, e)),
+        Err(TryLockError::Error(e)) => return Err(lock_error(&path, e)),
     }
     // Ours now: say who holds it (a run that writes; a noop run leaves the state directory
     // as it is). Best effort: the lock is the flock, not the text.
@@ -576,6 +573,39 @@ impl Backups {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_that_cannot_be_taken_is_an_io_error_with_its_source() {
+        use std::error::Error as _;
+        let tmp = tempfile::tempdir().unwrap();
+        // The state directory is a file: opening it as a directory fails.
+        let state = tmp.path().join("state");
+        std::fs::write(&state, "not a directory").unwrap();
+        let e = lock(&state, true, false).map(drop).unwrap_err();
+        let lock_path = shown(&state.join("lock"));
+        assert_eq!(
+            e.kind(),
+            &ErrorKind::Io {
+                path: lock_path.clone()
+            }
+        );
+        let io = e.source().and_then(|s| s.downcast_ref::<io::Error>());
+        let io = io.expect("the io::Error is the source");
+        assert_eq!(
+            e.to_string(),
+            format!("cannot lock {}: {io}", lock_path.display())
+        );
+    }
+
+    #[test]
+    fn a_held_lock_is_busy_with_the_holders_pid() {
+        let tmp = tempfile::tempdir().unwrap();
+        let _held = lock(tmp.path(), true, false).unwrap().unwrap();
+        let e = lock(tmp.path(), true, false).map(drop).unwrap_err();
+        let pid = std::process::id();
+        assert_eq!(e.kind(), &ErrorKind::Busy { pid: Some(pid) });
+        assert!(e.to_string().contains(&format!("(pid {pid} holds ")), "{e}");
+    }
 
     #[test]
     fn backups_of_the_same_content_at_once_all_succeed() {

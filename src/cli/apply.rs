@@ -579,7 +579,10 @@ impl Plan {
                         format_args!(
                             "! {} failed: {}",
                             r.reference,
-                            r.message.as_deref().unwrap_or("")
+                            r.message
+                                .as_ref()
+                                .map(ToString::to_string)
+                                .unwrap_or_default()
                         ),
                     );
                 }
@@ -589,7 +592,9 @@ impl Plan {
                     s,
                     "· {} {}",
                     r.reference,
-                    r.message.as_deref().unwrap_or("skipped")
+                    r.message
+                        .as_ref()
+                        .map_or_else(|| "skipped".to_string(), ToString::to_string)
                 );
             }
         }

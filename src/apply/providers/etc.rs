@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::apply::error::Error;
 use crate::model::fxhash::{FxHashMap, FxHashSet};
 use crate::sys::root::Root;
 
@@ -24,14 +25,16 @@ pub struct GroupEntry {
     pub members: Vec<String>,
 }
 
-fn read_etc(root: &Root, file: &str) -> Result<String, String> {
-    let path = root
-        .resolve(&format!("/etc/{file}"))
-        .map_err(|e| e.to_string())?;
+fn read_etc(root: &Root, file: &str) -> Result<String, Error> {
+    let path = root.resolve(&format!("/etc/{file}")).map_err(Error::from)?;
     match std::fs::read_to_string(&path) {
         Ok(t) => Ok(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => Err(Error::io(
+            format!("cannot read {}", path.display()),
+            &path,
+            e,
+        )),
     }
 }
 
@@ -47,7 +50,7 @@ pub fn user_groups(root: &Root) -> bool {
     })
 }
 
-pub fn passwd(root: &Root) -> Result<Vec<PasswdEntry>, String> {
+pub fn passwd(root: &Root) -> Result<Vec<PasswdEntry>, Error> {
     Ok(read_etc(root, "passwd")?
         .lines()
         .filter_map(|l| {
@@ -67,7 +70,7 @@ pub fn passwd(root: &Root) -> Result<Vec<PasswdEntry>, String> {
         .collect())
 }
 
-pub fn group(root: &Root) -> Result<Vec<GroupEntry>, String> {
+pub fn group(root: &Root) -> Result<Vec<GroupEntry>, Error> {
     Ok(read_etc(root, "group")?
         .lines()
         .filter_map(|l| {
@@ -89,7 +92,7 @@ pub fn group(root: &Root) -> Result<Vec<GroupEntry>, String> {
 }
 
 /// The password hash field of `/etc/shadow` by user name.
-pub fn shadow(root: &Root) -> Result<HashMap<String, String>, String> {
+pub fn shadow(root: &Root) -> Result<HashMap<String, String>, Error> {
     Ok(read_etc(root, "shadow")?
         .lines()
         .filter_map(|l| {
@@ -138,25 +141,25 @@ impl Ids {
     }
 
     /// A uid for a user name or a numeric string.
-    pub fn uid(&self, root: &Root, name: &str) -> Result<u32, String> {
+    pub fn uid(&self, root: &Root, name: &str) -> Result<u32, Error> {
         if let Ok(n) = name.parse() {
             return Ok(n);
         }
         lookup(&self.users, name, || {
             Ok(passwd(root)?.into_iter().map(|e| (e.name, e.uid)).collect())
         })
-        .ok_or_else(|| format!("no such user: {name}"))
+        .ok_or_else(|| Error::not_found(format!("no such user: {name}")))
     }
 
     /// A gid for a group name or a numeric string.
-    pub fn gid(&self, root: &Root, name: &str) -> Result<u32, String> {
+    pub fn gid(&self, root: &Root, name: &str) -> Result<u32, Error> {
         if let Ok(n) = name.parse() {
             return Ok(n);
         }
         lookup(&self.groups, name, || {
             Ok(group(root)?.into_iter().map(|e| (e.name, e.gid)).collect())
         })
-        .ok_or_else(|| format!("no such group: {name}"))
+        .ok_or_else(|| Error::not_found(format!("no such group: {name}")))
     }
 
     /// The user name for a uid (the number itself when unknown), for messages.
@@ -179,7 +182,7 @@ impl Ids {
 fn lookup<K, Q, V>(
     cache: &Mutex<Option<FxHashMap<K, V>>>,
     key: &Q,
-    load: impl Fn() -> Result<FxHashMap<K, V>, String>,
+    load: impl Fn() -> Result<FxHashMap<K, V>, Error>,
 ) -> Option<V>
 where
     K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
@@ -194,4 +197,32 @@ where
     let v = fresh.get(key).cloned();
     *guard = Some(fresh);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::error::ErrorKind;
+
+    #[test]
+    fn an_unreadable_passwd_is_an_io_error_at_its_path_with_its_source() {
+        use std::error::Error as _;
+        let tmp = tempfile::tempdir().unwrap();
+        // `/etc/passwd` is a directory in this root: reading it fails (EISDIR).
+        std::fs::create_dir_all(tmp.path().join("etc/passwd")).unwrap();
+        let root = Root::new(tmp.path()).unwrap();
+        let e = passwd(&root).map(drop).unwrap_err();
+        let ErrorKind::Io { path } = e.kind() else {
+            panic!("not an I/O error: {:?}", e.kind());
+        };
+        assert!(path.ends_with("etc/passwd"), "{}", path.display());
+        let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+        let io = io.expect("the io::Error is the source");
+        assert_eq!(io.kind(), std::io::ErrorKind::IsADirectory);
+        // The text users see is unchanged: `cannot read PATH: <the io::Error>`.
+        assert_eq!(
+            e.to_string(),
+            format!("cannot read {}: {io}", path.display())
+        );
+    }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Ctx, Params, Provider};
+use crate::apply::error::Error;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::sys::command::{self, Cmd};
@@ -24,7 +25,7 @@ struct Exec {
 }
 
 impl Exec {
-    fn from(r: &ResourceDoc, cx: &Ctx) -> Result<Exec, String> {
+    fn from(r: &ResourceDoc, cx: &Ctx) -> Result<Exec, Error> {
         let p = Params::new(r);
         let mut base = command::under_root(cx.root, cx.chroot, "");
         if let Some(cwd) = p.str("cwd")? {
@@ -43,9 +44,9 @@ impl Exec {
             }
             Some(_) => {
                 for kv in p.strings("environment")?.unwrap_or_default() {
-                    let (k, v) = kv
-                        .split_once('=')
-                        .ok_or_else(|| format!("environment: {kv:?} is not NAME=VALUE"))?;
+                    let (k, v) = kv.split_once('=').ok_or_else(|| {
+                        Error::bad_catalog(format!("environment: {kv:?} is not NAME=VALUE"))
+                    })?;
                     base.env.push((k.to_string(), v.to_string()));
                 }
             }
@@ -65,9 +66,9 @@ impl Exec {
             Some(Value::Array(a)) => a
                 .iter()
                 .map(|v| {
-                    v.as_i64()
-                        .map(|n| n as i32)
-                        .ok_or_else(|| format!("returns: {v} is not an integer"))
+                    v.as_i64().map(|n| n as i32).ok_or_else(|| {
+                        Error::bad_catalog(format!("returns: {v} is not an integer"))
+                    })
                 })
                 .collect::<Result<_, _>>()?,
             Some(_) => vec![p.int("returns")?.unwrap_or(0) as i32],
@@ -94,9 +95,9 @@ impl Exec {
     }
 
     /// Whether the guards let the command run.
-    fn wanted(&self, cx: &Ctx) -> Result<bool, String> {
+    fn wanted(&self, cx: &Ctx) -> Result<bool, Error> {
         if let Some(c) = &self.creates {
-            let real = cx.root.open(c).map_err(|e| format!("creates: {e}"))?;
+            let real = cx.root.open(c).map_err(|e| Error::io("creates", c, e))?;
             if real.lstat().is_ok() {
                 return Ok(false);
             }
@@ -117,7 +118,7 @@ impl Exec {
     }
 
     /// Runs the command (unless noop); the change to report.
-    fn execute(&self, cx: &Ctx) -> Result<Change, String> {
+    fn execute(&self, cx: &Ctx) -> Result<Change, Error> {
         cx.may_run(&format!("{:?}", self.command))?;
         if cx.noop {
             return Ok(Change::new(
@@ -135,13 +136,17 @@ impl Exec {
                 c.to_string(),
                 "executed successfully",
             )),
-            _ => Err(format!("{:?} failed: {}", self.command, done.describe())),
+            _ => Err(Error::command(
+                done.code,
+                done.output.clone(),
+                format!("{:?} failed: {}", self.command, done.describe()),
+            )),
         }
     }
 }
 
 /// uid and primary gid of a user of `root` (the host, or the root a chroot enters).
-fn host_user(name: &str, root: &crate::sys::root::Root) -> Result<(u32, u32), String> {
+fn host_user(name: &str, root: &crate::sys::root::Root) -> Result<(u32, u32), Error> {
     let users = super::etc::passwd(root)?;
     let whose = if root.dir().is_some() {
         "in the root"
@@ -152,11 +157,11 @@ fn host_user(name: &str, root: &crate::sys::root::Root) -> Result<(u32, u32), St
         .iter()
         .find(|u| u.name == name || u.uid.to_string() == name)
         .map(|u| (u.uid, u.gid))
-        .ok_or_else(|| format!("user: no such user {name:?} {whose}"))
+        .ok_or_else(|| Error::not_found(format!("user: no such user {name:?} {whose}")))
 }
 
 impl Provider for ExecProvider {
-    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
+    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, Error> {
         let e = Exec::from(r, cx)?;
         if e.refreshonly || !e.wanted(cx)? {
             return Ok(Outcome::unchanged());
@@ -169,7 +174,7 @@ impl Provider for ExecProvider {
         r: &ResourceDoc,
         cx: &Ctx,
         synced: &Outcome,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, Error> {
         let e = Exec::from(r, cx)?;
         if !e.refreshonly || synced.changed() || !e.wanted(cx)? {
             return Ok(None);

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Ctx, Params, Provider};
 use crate::apply::commit::Staging;
+use crate::apply::error::Error;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::model::digest::{hex, sha256_hex};
@@ -88,12 +89,16 @@ enum Current {
 }
 
 impl Current {
-    fn read(path: &Real) -> Result<Current, String> {
+    fn read(path: &Real) -> Result<Current, Error> {
         use rustix::fs::FileType;
         match path.lstat() {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Current::Missing),
             Err(e) if e.kind() == io::ErrorKind::NotADirectory => Ok(Current::Missing),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) => Err(Error::io(
+                format!("cannot read {}", path.display()),
+                path.shown(),
+                e,
+            )),
             Ok(st) => {
                 let md = Metadata {
                     mode: st.st_mode,
@@ -103,9 +108,9 @@ impl Current {
                 };
                 Ok(match FileType::from_raw_mode(st.st_mode) {
                     FileType::Symlink => {
-                        let t = path
-                            .read_link()
-                            .map_err(|e| format!("cannot read link {}: {e}", path.display()))?;
+                        let t = path.read_link().map_err(|e| {
+                            Error::io(format!("cannot read link {}", path.display()), path, e)
+                        })?;
                         Current::Link(md, t)
                     }
                     FileType::Directory => Current::Dir(md),
@@ -128,26 +133,26 @@ impl Current {
 }
 
 /// Parses an octal mode given as `"0644"`, `"644"` or an Int (already the value).
-pub fn parse_mode(p: &Params, name: &str) -> Result<Option<u32>, String> {
+pub fn parse_mode(p: &Params, name: &str) -> Result<Option<u32>, Error> {
     match p.raw(name) {
         None => Ok(None),
         Some(serde_json::Value::Number(n)) => {
             let v = n
                 .as_u64()
                 .filter(|v| *v <= 0o7777)
-                .ok_or_else(|| format!("{name}: invalid mode {n}"))?;
+                .ok_or_else(|| Error::bad_catalog(format!("{name}: invalid mode {n}")))?;
             Ok(Some(v as u32))
         }
         Some(serde_json::Value::String(s)) => {
             let t = s.strip_prefix("0o").unwrap_or(s);
             if !(3..=4).contains(&t.len()) {
-                return Err(format!("{name}: invalid mode {s:?}"));
+                return Err(Error::bad_catalog(format!("{name}: invalid mode {s:?}")));
             }
             u32::from_str_radix(t, 8)
                 .map(Some)
-                .map_err(|_| format!("{name}: invalid mode {s:?}"))
+                .map_err(|_| Error::bad_catalog(format!("{name}: invalid mode {s:?}")))
         }
-        Some(v) => Err(format!("{name}: invalid mode {v}")),
+        Some(v) => Err(Error::bad_catalog(format!("{name}: invalid mode {v}"))),
     }
 }
 
@@ -156,7 +161,7 @@ fn fmt_mode(m: u32) -> String {
 }
 
 impl<'a> Want<'a> {
-    fn from(r: &'a ResourceDoc) -> Result<Want<'a>, String> {
+    fn from(r: &'a ResourceDoc) -> Result<Want<'a>, Error> {
         let p = Params::new(r);
         let content = match (p.str_ref("content")?, p.str_ref("content_sha256")?) {
             (Some(_), Some(_)) => return Err("content and source are both set".into()),
@@ -177,7 +182,11 @@ impl<'a> Want<'a> {
             Some("directory") => Ensure::Directory,
             Some("link") => Ensure::Link,
             Some("absent") => Ensure::Absent,
-            Some(other) => return Err(format!("ensure: unknown value {other:?}")),
+            Some(other) => {
+                return Err(Error::bad_catalog(format!(
+                    "ensure: unknown value {other:?}"
+                )))
+            }
             None if recurse && matches!(content, Some(Content::Blob(_))) => Ensure::Directory,
             None if content.is_some() => Ensure::File,
             None if target.is_some() => Ensure::Link,
@@ -277,27 +286,27 @@ impl Provider for FileProvider {
         }
     }
 
-    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
+    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, Error> {
         let want = Want::from(r)?;
         if crate::sys::root::is_root(&want.path)
             && matches!(want.ensure, Ensure::Absent | Ensure::File | Ensure::Link)
         {
-            return Err(format!(
+            return Err(Error::refused(format!(
                 "{} is the root directory: it is never removed or replaced",
                 want.path
-            ));
+            )));
         }
         let tree_source = match (&want.content, want.ensure) {
             (Some(Content::Blob(sha)), Ensure::Directory) if want.recurse => Some(sha.clone()),
             _ => None,
         };
         if want.purge && tree_source.is_some() && crate::sys::root::is_root(&want.path) {
-            return Err(format!(
+            return Err(Error::refused(format!(
                 "{} is the root directory: it is never purged",
                 want.path
-            ));
+            )));
         }
-        let real = cx.resolve(&want.path).map_err(|e| e.to_string())?;
+        let real = cx.resolve(&want.path).map_err(Error::from)?;
         let cur = Current::read(&real)?;
         let mut out = match want.ensure {
             Ensure::Absent => remove(&want, &real, &cur, cx)?,
@@ -316,7 +325,7 @@ impl Provider for FileProvider {
 }
 
 /// Desired ownership as ids (`None`: leave as is).
-fn ids(want: &Want, cx: &Ctx) -> Result<(Option<u32>, Option<u32>), String> {
+fn ids(want: &Want, cx: &Ctx) -> Result<(Option<u32>, Option<u32>), Error> {
     if let Some(ids) = want.ids.get() {
         return Ok(*ids);
     }
@@ -347,7 +356,7 @@ fn metadata(
     is_link: bool,
     cx: &Ctx,
     changes: &mut Vec<Change>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let (uid, gid) = ids(want, cx)?;
     if let (Some(mode), false) = (want.mode, is_link) {
         let have = md.mode() & 0o7777;
@@ -360,7 +369,7 @@ fn metadata(
             ));
             if !cx.noop {
                 real.set_mode(mode)
-                    .map_err(|e| format!("chmod {}: {e}", real.display()))?;
+                    .map_err(|e| Error::io(format!("chmod {}", real.display()), real.shown(), e))?;
             }
         }
     }
@@ -405,12 +414,12 @@ fn metadata(
     }
     if (new_uid.is_some() || new_gid.is_some()) && !cx.noop {
         std::os::unix::fs::lchown(real, new_uid, new_gid)
-            .map_err(|e| format!("chown {}: {e}", real.display()))?;
+            .map_err(|e| Error::io(format!("chown {}", real.display()), real.shown(), e))?;
         // chown clears set-id bits; put the mode back.
         if let (Some(mode), false) = (want.mode.or(Some(md.mode() & 0o7777)), is_link) {
             if mode & 0o6000 != 0 {
                 real.set_mode(mode)
-                    .map_err(|e| format!("chmod {}: {e}", real.display()))?;
+                    .map_err(|e| Error::io(format!("chmod {}", real.display()), real.shown(), e))?;
             }
         }
     }
@@ -428,41 +437,46 @@ fn ensure_change(from: &Current, to: &str) -> Change {
 }
 
 /// Backs up (when asked) and removes whatever is at `real`.
-fn clear(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<(), String> {
+fn clear(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<(), Error> {
     match cur {
         Current::Missing => Ok(()),
         Current::Dir(_) => {
             let empty = std::fs::read_dir(real)
-                .map_err(|e| e.to_string())?
+                .map_err(Error::from)?
                 .next()
                 .is_none();
             if !empty && !want.force {
-                return Err(format!(
+                return Err(Error::refused(format!(
                     "{} is a non-empty directory; set force = true to replace or remove it",
                     want.path
-                ));
+                )));
             }
             if cx.noop {
                 return Ok(());
             }
             cx.dirs.invalidate_under(&want.path);
-            std::fs::remove_dir_all(real)
-                .map_err(|e| format!("cannot remove {}: {e}", real.display()))
+            std::fs::remove_dir_all(real).map_err(|e| {
+                Error::io(format!("cannot remove {}", real.display()), real.shown(), e)
+            })
         }
         Current::File(_) => {
             if cx.noop {
                 return Ok(());
             }
             if want.backup {
-                let old = real
-                    .read()
-                    .map_err(|e| format!("cannot read {}: {e}", real.display()))?;
+                let old = real.read().map_err(|e| {
+                    Error::io(format!("cannot read {}", real.display()), real.shown(), e)
+                })?;
                 cx.backups
                     .save_file(&want.path, &old, cur_meta(cur))
-                    .map_err(|e| format!("cannot back up {}: {e}", want.path))?;
+                    .map_err(|e| {
+                        Error::io(format!("cannot back up {}", want.path), &*want.path, e)
+                    })?;
             }
             cx.touched(real);
-            std::fs::remove_file(real).map_err(|e| format!("cannot remove {}: {e}", real.display()))
+            std::fs::remove_file(real).map_err(|e| {
+                Error::io(format!("cannot remove {}", real.display()), real.shown(), e)
+            })
         }
         Current::Link(..) | Current::Other(_) => {
             if cx.noop {
@@ -471,12 +485,14 @@ fn clear(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<(), String
             // Paths through a removed link resolve differently from now on.
             cx.dirs.invalidate_under(&want.path);
             cx.touched(real);
-            std::fs::remove_file(real).map_err(|e| format!("cannot remove {}: {e}", real.display()))
+            std::fs::remove_file(real).map_err(|e| {
+                Error::io(format!("cannot remove {}", real.display()), real.shown(), e)
+            })
         }
     }
 }
 
-fn remove(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
+fn remove(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, Error> {
     if let Current::Missing = cur {
         return Ok(Outcome::unchanged());
     }
@@ -525,13 +541,12 @@ fn read_chunks(path: &Real, len: u64, mut each: impl FnMut(&[u8]) -> bool) -> io
 }
 
 impl Content<'_> {
-    fn len(&self, cx: &Ctx) -> Result<u64, String> {
+    fn len(&self, cx: &Ctx) -> Result<u64, Error> {
         match self {
             Content::Inline(b) => Ok(b.len() as u64),
-            Content::Blob(sha) => cx
-                .store
-                .len(sha)
-                .ok_or_else(|| format!("content sha256:{sha} is not in the content store")),
+            Content::Blob(sha) => cx.store.len(sha).ok_or_else(|| {
+                Error::not_found(format!("content sha256:{sha} is not in the content store"))
+            }),
         }
     }
 
@@ -542,20 +557,20 @@ impl Content<'_> {
         }
     }
 
-    fn bytes(&self, cx: &Ctx) -> Result<std::sync::Arc<Vec<u8>>, String> {
+    fn bytes(&self, cx: &Ctx) -> Result<std::sync::Arc<Vec<u8>>, Error> {
         match self {
             Content::Inline(b) => Ok(std::sync::Arc::new(b.as_bytes().to_vec())),
             Content::Blob(sha) => cx.store.get(sha).ok_or_else(|| {
-                format!(
+                Error::not_found(format!(
                     "content sha256:{sha} is not in the content store (or does not match its hash)"
-                )
+                ))
             }),
         }
     }
 
     /// Whether the regular file at `real` (of metadata `md`) already holds this content:
     /// sizes first, then the bytes (inline) or the sha256 (store).
-    fn matches(&self, real: &Real, md: &Metadata, cx: &Ctx) -> Result<bool, String> {
+    fn matches(&self, real: &Real, md: &Metadata, cx: &Ctx) -> Result<bool, Error> {
         if md.len() != self.len(cx)? {
             return Ok(false);
         }
@@ -584,7 +599,7 @@ impl Content<'_> {
     }
 }
 
-fn regular(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
+fn regular(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, Error> {
     let (uid, gid) = ids(want, cx)?;
     // Whatever stands in the way of a regular file, unless `present` accepts it as it is.
     let accept_as_is = want.ensure == Ensure::Present && want.content.is_none();
@@ -594,9 +609,9 @@ fn regular(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome,
             let mut diff = None;
             if let Some(content) = &want.content {
                 if !content.matches(real, md, cx)? {
-                    let old = real
-                        .read()
-                        .map_err(|e| format!("cannot read {}: {e}", real.display()))?;
+                    let old = real.read().map_err(|e| {
+                        Error::io(format!("cannot read {}", real.display()), real.shown(), e)
+                    })?;
                     let new = content.bytes(cx)?;
                     let (from, to) = (
                         format!("sha256:{}", sha256_hex(&old)),
@@ -616,10 +631,17 @@ fn regular(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome,
                         if want.backup {
                             cx.backups
                                 .save_file(&want.path, &old, cur_meta(cur))
-                                .map_err(|e| format!("cannot back up {}: {e}", want.path))?;
+                                .map_err(|e| {
+                                    Error::io(
+                                        format!("cannot back up {}", want.path),
+                                        &*want.path,
+                                        e,
+                                    )
+                                })?;
                         }
-                        write_for(real, &new, mode, Some(u), Some(g), cx)
-                            .map_err(|e| format!("cannot write {}: {e}", real.display()))?;
+                        write_for(real, &new, mode, Some(u), Some(g), cx).map_err(|e| {
+                            Error::io(format!("cannot write {}", real.display()), real.shown(), e)
+                        })?;
                         cx.touched(real);
                     }
                     let mut out = Outcome::new(Action::Change, changes);
@@ -694,7 +716,7 @@ fn write_error(path: &str, real: &Real, e: io::Error) -> String {
     }
 }
 
-fn directory(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
+fn directory(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, Error> {
     if let Current::Dir(md) = cur {
         let mut changes = Vec::new();
         metadata(want, real, md, false, cx, &mut changes)?;
@@ -715,15 +737,15 @@ fn directory(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcom
         cx.touched(real);
         if uid.is_some() || gid.is_some() {
             std::os::unix::fs::lchown(real, uid, gid)
-                .map_err(|e| format!("chown {}: {e}", real.display()))?;
+                .map_err(|e| Error::io(format!("chown {}", real.display()), real.shown(), e))?;
         }
         real.set_mode(mode)
-            .map_err(|e| format!("chmod {}: {e}", real.display()))?;
+            .map_err(|e| Error::io(format!("chmod {}", real.display()), real.shown(), e))?;
     }
     Ok(out)
 }
 
-fn link(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, String> {
+fn link(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, Error> {
     let target = want.target.as_deref().unwrap_or_default();
     if let Current::Link(md, have) = cur {
         if have.as_os_str() == target {
@@ -790,7 +812,11 @@ fn link(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome, St
         cx.dirs.invalidate_under(&want.path);
         if let Err(e) = done {
             let _ = std::fs::remove_file(&*tmp);
-            return Err(format!("cannot link {}: {e}", real.display()));
+            return Err(Error::io(
+                format!("cannot link {}", real.display()),
+                real.shown(),
+                e,
+            ));
         }
     }
     Ok(Outcome::new(action, changes))
@@ -931,39 +957,46 @@ pub fn restore(
     backups: &crate::apply::state::Backups,
     path: &str,
     at: Option<&str>,
-) -> Result<crate::apply::state::BackupEntry, String> {
+) -> Result<crate::apply::state::BackupEntry, Error> {
     let entry = backups
         .find(path, at)
-        .map_err(|e| format!("cannot read backups: {e}"))?
+        .map_err(|e| Error::io("cannot read backups", backups.dir(), e))?
         .ok_or_else(|| match at {
             Some(t) => format!("no backup of {path} at or before {t}"),
             None => format!("no backup of {path}"),
         })?;
     if crate::sys::root::is_root(path) {
-        return Err(format!("{path} is the root directory"));
+        return Err(Error::refused(format!("{path} is the root directory")));
     }
-    let bytes = backups
-        .read(&entry.sha256)
-        .map_err(|e| format!("cannot read backup {}: {e}", entry.sha256))?;
+    let bytes = backups.read(&entry.sha256).map_err(|e| {
+        Error::io(
+            format!("cannot read backup {}", entry.sha256),
+            backups.dir(),
+            e,
+        )
+    })?;
     if sha256_hex(&bytes) != entry.sha256 {
-        return Err(format!("backup {} is corrupt", entry.sha256));
+        return Err(Error::bad_catalog(format!(
+            "backup {} is corrupt",
+            entry.sha256
+        )));
     }
-    let real = root.open(path).map_err(|e| e.to_string())?;
+    let real = root.open(path).map_err(Error::from)?;
     let (mut mode, mut uid, mut gid) = (0o644, None, None);
     match Current::read(&real)? {
         Current::File(md) => {
-            let old = real
-                .read()
-                .map_err(|e| format!("cannot read {}: {e}", real.display()))?;
+            let old = real.read().map_err(|e| {
+                Error::io(format!("cannot read {}", real.display()), real.shown(), e)
+            })?;
             let meta = (md.mode() & 0o7777, md.uid(), md.gid());
             if old != bytes {
                 backups
                     .save_file(path, &old, Some(meta))
-                    .map_err(|e| format!("cannot back up {path}: {e}"))?;
+                    .map_err(|e| Error::io(format!("cannot back up {path}"), path, e))?;
             }
             (mode, uid, gid) = (meta.0, Some(meta.1), Some(meta.2));
         }
-        Current::Dir(_) => return Err(format!("{path} is a directory")),
+        Current::Dir(_) => return Err(Error::refused(format!("{path} is a directory"))),
         _ => {}
     }
     if let Some((m, u, g)) = entry.meta() {

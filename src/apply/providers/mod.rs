@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::commit::Staging;
 use super::state::Backups;
-use super::Outcome;
+use super::{Error, ErrorKind, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::catalog::store::ContentStore;
 use crate::sys::root::{DirCache, Root};
@@ -53,7 +53,7 @@ pub const NOT_RUN: &str = "not run under --root";
 impl Ctx<'_> {
     /// `Ok` when commands may run: not under a root, or under one with `--chroot` or
     /// `--run-host-commands`; otherwise the [`NOT_RUN`] message for `what` (a command).
-    pub fn may_run(&self, what: &str) -> Result<(), String> {
+    pub fn may_run(&self, what: &str) -> Result<(), Error> {
         if self.root.dir().is_some() && !self.chroot && !self.host_commands {
             return Err(not_run(what));
         }
@@ -78,9 +78,12 @@ impl Ctx<'_> {
     }
 }
 
-/// The [`NOT_RUN`] message for a command.
-pub fn not_run(what: &str) -> String {
-    format!("{NOT_RUN} (--run-host-commands or --chroot runs it): {what}")
+/// The [`NOT_RUN`] error for a command.
+pub fn not_run(what: &str) -> Error {
+    Error::new(
+        ErrorKind::NotRun,
+        format!("{NOT_RUN} (--run-host-commands or --chroot runs it): {what}"),
+    )
 }
 
 /// Makes one resource type's state match: read, compare, change (unless `cx.noop`).
@@ -89,7 +92,7 @@ pub fn not_run(what: &str) -> String {
 /// change) and, under noop, must not change anything.
 pub trait Provider: Send + Sync {
     /// Reads the current state, reports what differs and, unless noop, changes it.
-    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String>;
+    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, Error>;
 
     /// Called once per run before the walk with every resource of this provider's type
     /// (e.g. to clean up after an interrupted run). Must not change anything under noop.
@@ -120,7 +123,7 @@ pub trait Provider: Send + Sync {
         r: &ResourceDoc,
         cx: &Ctx,
         synced: &Outcome,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, Error> {
         let _ = (r, cx, synced);
         Ok(None)
     }
@@ -194,7 +197,7 @@ impl<'a> Params<'a> {
     }
 
     /// [`Params::str`], borrowed from the catalog when it is a String there.
-    pub fn str_ref(&self, name: &str) -> Result<Option<std::borrow::Cow<'a, str>>, String> {
+    pub fn str_ref(&self, name: &str) -> Result<Option<std::borrow::Cow<'a, str>>, Error> {
         match self.raw(name) {
             Some(Value::String(s)) => Ok(Some(std::borrow::Cow::Borrowed(s))),
             _ => Ok(self.str(name)?.map(std::borrow::Cow::Owned)),
@@ -202,42 +205,48 @@ impl<'a> Params<'a> {
     }
 
     /// A String (Ints are rendered in decimal).
-    pub fn str(&self, name: &str) -> Result<Option<String>, String> {
+    pub fn str(&self, name: &str) -> Result<Option<String>, Error> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(v) => Err(format!("{name}: expected a string, got {v}")),
+            Some(v) => Err(Error::bad_catalog(format!(
+                "{name}: expected a string, got {v}"
+            ))),
         }
     }
 
-    pub fn bool(&self, name: &str, default: bool) -> Result<bool, String> {
+    pub fn bool(&self, name: &str, default: bool) -> Result<bool, Error> {
         match self.raw(name) {
             None => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),
             Some(Value::String(s)) if s == "true" || s == "false" => Ok(s == "true"),
-            Some(v) => Err(format!("{name}: expected true or false, got {v}")),
+            Some(v) => Err(Error::bad_catalog(format!(
+                "{name}: expected true or false, got {v}"
+            ))),
         }
     }
 
-    pub fn int(&self, name: &str) -> Result<Option<i64>, String> {
+    pub fn int(&self, name: &str) -> Result<Option<i64>, Error> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::Number(n)) => n
                 .as_i64()
                 .map(Some)
-                .ok_or_else(|| format!("{name}: expected an integer, got {n}")),
+                .ok_or_else(|| Error::bad_catalog(format!("{name}: expected an integer, got {n}"))),
             Some(Value::String(s)) => s
                 .parse()
                 .map(Some)
-                .map_err(|_| format!("{name}: expected an integer, got {s:?}")),
-            Some(v) => Err(format!("{name}: expected an integer, got {v}")),
+                .map_err(|_| Error::bad_catalog(format!("{name}: expected an integer, got {s:?}"))),
+            Some(v) => Err(Error::bad_catalog(format!(
+                "{name}: expected an integer, got {v}"
+            ))),
         }
     }
 
     /// An Array of Strings (a single String counts as one element).
-    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, String> {
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, Error> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
@@ -246,16 +255,20 @@ impl<'a> Params<'a> {
                 .map(|v| match v {
                     Value::String(s) => Ok(s.clone()),
                     Value::Number(n) => Ok(n.to_string()),
-                    v => Err(format!("{name}: expected strings, got {v}")),
+                    v => Err(Error::bad_catalog(format!(
+                        "{name}: expected strings, got {v}"
+                    ))),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
-            Some(v) => Err(format!("{name}: expected an array of strings, got {v}")),
+            Some(v) => Err(Error::bad_catalog(format!(
+                "{name}: expected an array of strings, got {v}"
+            ))),
         }
     }
 
     /// The resource's namevar: `attr` when set, else the title.
-    pub fn name(&self, attr: &str) -> Result<String, String> {
+    pub fn name(&self, attr: &str) -> Result<String, Error> {
         Ok(self.str(attr)?.unwrap_or_else(|| self.r.title.clone()))
     }
 }

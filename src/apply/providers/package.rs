@@ -16,6 +16,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use super::{Ctx, Params, Provider};
+use crate::apply::error::Error;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::sys::root::Root;
@@ -26,7 +27,7 @@ static DPKG: Mutex<()> = Mutex::new(());
 #[derive(Default)]
 pub struct PackageProvider {
     /// The lists directory refreshed by `apt-get update` in this run (None: not yet).
-    updated: Mutex<Option<Result<Option<PathBuf>, String>>>,
+    updated: Mutex<Option<Result<Option<PathBuf>, Error>>>,
     /// A temporary directory for noop index refreshes, removed on drop.
     scratch: Mutex<Option<tempdir::Scratch>>,
 }
@@ -121,21 +122,25 @@ pub fn installed(status: &str, name: &str) -> Installed {
     Installed::No
 }
 
-fn admin_dir(root: &Root) -> Result<PathBuf, String> {
-    root.resolve("/var/lib/dpkg").map_err(|e| e.to_string())
+fn admin_dir(root: &Root) -> Result<PathBuf, Error> {
+    root.resolve("/var/lib/dpkg").map_err(Error::from)
 }
 
-fn read_installed(root: &Root, name: &str) -> Result<Installed, String> {
+fn read_installed(root: &Root, name: &str) -> Result<Installed, Error> {
     let status = admin_dir(root)?.join("status");
     match std::fs::read_to_string(&status) {
         Ok(t) => Ok(installed(&t, name)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Installed::No),
-        Err(e) => Err(format!("cannot read {}: {e}", status.display())),
+        Err(e) => Err(Error::io(
+            format!("cannot read {}", status.display()),
+            &status,
+            e,
+        )),
     }
 }
 
 /// Creates what dpkg and apt need under a sandbox root (real runs only).
-fn skeleton(root: &Root) -> Result<(), String> {
+fn skeleton(root: &Root) -> Result<(), Error> {
     let Some(dir) = root.dir() else { return Ok(()) };
     let io = |e: std::io::Error| {
         format!(
@@ -154,10 +159,10 @@ fn skeleton(root: &Root) -> Result<(), String> {
         "/var/cache/apt/archives/partial",
         "/var/log/apt",
     ] {
-        std::fs::create_dir_all(root.resolve(d).map_err(|e| e.to_string())?).map_err(io)?;
+        std::fs::create_dir_all(root.resolve(d).map_err(Error::from)?).map_err(io)?;
     }
     for f in ["/var/lib/dpkg/status", "/var/lib/dpkg/available"] {
-        let p = root.resolve(f).map_err(|e| e.to_string())?;
+        let p = root.resolve(f).map_err(Error::from)?;
         if !p.exists() {
             std::fs::write(&p, "").map_err(io)?;
         }
@@ -166,13 +171,13 @@ fn skeleton(root: &Root) -> Result<(), String> {
 }
 
 /// Runs a program (not through a shell), returning stdout or an error with its output.
-fn run(cmd: &mut Command) -> Result<String, String> {
+fn run(cmd: &mut Command) -> Result<String, Error> {
     cmd.env("DEBIAN_FRONTEND", "noninteractive")
         .stdin(std::process::Stdio::null());
     let shown = format!("{cmd:?}");
     let out = cmd
         .output()
-        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+        .map_err(|e| Error::command(None, "", format!("cannot run {shown}")).with_source(e))?;
     if !out.status.success() {
         let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
         if text.trim().is_empty() {
@@ -180,11 +185,12 @@ fn run(cmd: &mut Command) -> Result<String, String> {
         }
         let last: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = last[last.len().saturating_sub(3)..].join(" / ");
-        return Err(format!(
+        let message = format!(
             "{} failed ({}): {tail}",
             cmd.get_program().to_string_lossy(),
             out.status
-        ));
+        );
+        return Err(Error::command(out.status.code(), text, message));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -236,7 +242,7 @@ struct Pkg {
 }
 
 impl Pkg {
-    fn from(r: &ResourceDoc, cx: &Ctx) -> Result<Pkg, String> {
+    fn from(r: &ResourceDoc, cx: &Ctx) -> Result<Pkg, Error> {
         let p = Params::new(r);
         let ensure = match p.str("ensure")?.as_deref() {
             None | Some("present") | Some("installed") => Ensure::Present,
@@ -249,14 +255,14 @@ impl Pkg {
             None | Some("apt") => Kind::Apt,
             Some("dpkg") => Kind::Dpkg,
             Some(o) => {
-                return Err(format!(
+                return Err(Error::bad_catalog(format!(
                     "provider: unknown package provider {o:?} (apt, dpkg)"
-                ))
+                )))
             }
         };
         let source = p
             .str("source")?
-            .map(|s| cx.root.resolve(&s).map_err(|e| format!("source: {e}")))
+            .map(|s| cx.root.resolve(&s).map_err(|e| Error::io("source", "", e)))
             .transpose()?;
         if kind == Kind::Dpkg
             && source.is_none()
@@ -279,7 +285,7 @@ impl Pkg {
 impl PackageProvider {
     /// Refreshes the apt index once per run; returns the lists directory to read (None: the
     /// root's own).
-    fn update(&self, cx: &Ctx) -> Result<Option<PathBuf>, String> {
+    fn update(&self, cx: &Ctx) -> Result<Option<PathBuf>, Error> {
         let mut done = self.updated.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = done.as_ref() {
             return r.clone();
@@ -288,7 +294,7 @@ impl PackageProvider {
             let _dpkg = DPKG.lock().unwrap_or_else(|e| e.into_inner());
             if cx.noop {
                 let s = tempdir::Scratch::new()
-                    .map_err(|e| format!("cannot make a scratch directory: {e}"))?;
+                    .map_err(|e| Error::io("cannot make a scratch directory", "", e))?;
                 let lists = s.0.join("lists");
                 run(apt("apt-get", cx.root, Some(&lists)).arg("update"))?;
                 *self.scratch.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
@@ -304,7 +310,7 @@ impl PackageProvider {
     }
 
     /// The version `latest` means: apt's candidate, or the `.deb`'s own version.
-    fn candidate(&self, pkg: &Pkg, cx: &Ctx) -> Result<String, String> {
+    fn candidate(&self, pkg: &Pkg, cx: &Ctx) -> Result<String, Error> {
         if let (Kind::Dpkg, Some(src)) = (pkg.kind, &pkg.source) {
             let out = run(Command::new("dpkg-deb").arg("-f").arg(src).arg("Version"))?;
             return Ok(out.trim().to_string());
@@ -320,25 +326,25 @@ impl PackageProvider {
             .map(|v| v.trim().to_string());
         match cand {
             Some(v) if v != "(none)" && !v.is_empty() => Ok(v),
-            _ => Err(format!(
+            _ => Err(Error::not_found(format!(
                 "package {} is not available from any configured source",
                 pkg.name
-            )),
+            ))),
         }
     }
 
-    fn install(&self, pkg: &Pkg, version: Option<&str>, cx: &Ctx) -> Result<(), String> {
+    fn install(&self, pkg: &Pkg, version: Option<&str>, cx: &Ctx) -> Result<(), Error> {
         if let (Kind::Dpkg, Some(src)) = (pkg.kind, &pkg.source) {
             let _dpkg = DPKG.lock().unwrap_or_else(|e| e.into_inner());
             skeleton(cx.root)?;
             if let Some(v) = version {
                 let have = run(Command::new("dpkg-deb").arg("-f").arg(src).arg("Version"))?;
                 if have.trim() != v {
-                    return Err(format!(
+                    return Err(Error::refused(format!(
                         "{} holds version {}, not {v}",
                         src.display(),
                         have.trim()
-                    ));
+                    )));
                 }
             }
             return run(dpkg(cx.root).arg("-i").arg(src)).map(drop);
@@ -366,7 +372,10 @@ impl PackageProvider {
         match attempt() {
             // The index may be stale or never fetched (a fresh root): refresh (once per run,
             // whichever resource gets there first) and retry once.
-            Err(e) if e.contains("Unable to locate") || e.contains("was not found") => {
+            Err(e)
+                if e.to_string().contains("Unable to locate")
+                    || e.to_string().contains("was not found") =>
+            {
                 self.update(cx)?;
                 attempt()
             }
@@ -374,7 +383,7 @@ impl PackageProvider {
         }
     }
 
-    fn remove(&self, pkg: &Pkg, purge: bool, cx: &Ctx) -> Result<(), String> {
+    fn remove(&self, pkg: &Pkg, purge: bool, cx: &Ctx) -> Result<(), Error> {
         let _dpkg = DPKG.lock().unwrap_or_else(|e| e.into_inner());
         match pkg.kind {
             Kind::Dpkg => run(dpkg(cx.root)
@@ -394,7 +403,7 @@ impl PackageProvider {
 }
 
 impl Provider for PackageProvider {
-    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
+    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, Error> {
         let pkg = Pkg::from(r, cx)?;
         let have = read_installed(cx.root, &pkg.name)?;
         let have_str = match &have {
@@ -460,7 +469,10 @@ impl Provider for PackageProvider {
                 _ => false,
             };
             if !ok {
-                return Err(format!("{} is {now:?} after the change", pkg.name));
+                return Err(Error::from(format!(
+                    "{} is {now:?} after the change",
+                    pkg.name
+                )));
             }
         }
         Ok(out)

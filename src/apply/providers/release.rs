@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::{Ctx, Provider};
+use crate::apply::error::Error;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::release::{self, Ensure, Env, Hooks, Plan};
@@ -12,9 +13,9 @@ use crate::release::{self, Ensure, Env, Hooks, Plan};
 pub struct ReleaseProvider;
 
 impl Provider for ReleaseProvider {
-    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
+    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, Error> {
         let spec = release::Spec::from_params(&r.title, &r.params)?;
-        let limits = release::Limits::from_env().map_err(|e| e.to_string())?;
+        let limits = release::Limits::from_env().map_err(Error::from)?;
         let mut env = Env::new(cx.root.dir().map(Path::to_path_buf), cx.store).with_limits(limits);
         env.hooks = if cx.may_run("").is_err() {
             Hooks::NotRun
@@ -24,9 +25,9 @@ impl Provider for ReleaseProvider {
             Hooks::Host
         };
         let plan = if cx.noop {
-            release::plan(&spec, &env).map_err(|e| e.to_string())?
+            release::plan(&spec, &env).map_err(Error::from)?
         } else {
-            release::apply(&spec, &env).map_err(|e| e.to_string())?.plan
+            release::apply(&spec, &env).map_err(Error::from)?.plan
         };
         if !plan.is_change() {
             return Ok(Outcome::unchanged());

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::{Ctx, Params, Provider};
+use crate::apply::error::{Error, ErrorKind};
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::sys::command::{self, Cmd};
@@ -36,13 +37,17 @@ struct Svc {
 const TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Svc {
-    fn from(r: &ResourceDoc) -> Result<Svc, String> {
+    fn from(r: &ResourceDoc) -> Result<Svc, Error> {
         let p = Params::new(r);
         let running = match p.str("ensure")?.as_deref() {
             None => None,
             Some("running") | Some("true") => Some(true),
             Some("stopped") | Some("false") => Some(false),
-            Some(o) => return Err(format!("ensure: unknown value {o:?} (running, stopped)")),
+            Some(o) => {
+                return Err(Error::bad_catalog(format!(
+                    "ensure: unknown value {o:?} (running, stopped)"
+                )))
+            }
         };
         let (start, stop, status, restart) = (
             p.str("start")?,
@@ -56,9 +61,9 @@ impl Svc {
             None if start.is_some() || status.is_some() => Kind::Command,
             None => Kind::Systemd,
             Some(o) => {
-                return Err(format!(
+                return Err(Error::bad_catalog(format!(
                     "provider: unknown service provider {o:?} (systemd, command)"
-                ))
+                )))
             }
         };
         let enable = if p.has("enable") {
@@ -90,28 +95,34 @@ impl Svc {
         })
     }
 
-    fn shell(&self, cx: &Ctx, script: &str) -> Result<command::Finished, String> {
+    fn shell(&self, cx: &Ctx, script: &str) -> Result<command::Finished, Error> {
         cx.may_run(&format!("service {:?} command {script:?}", self.name))?;
         let cmd = Cmd {
             timeout: Some(TIMEOUT),
             ..command::under_root(cx.root, cx.chroot, script)
         };
-        command::run(&cmd)
+        Ok(command::run(&cmd)?)
     }
 
-    fn shell_ok(&self, cx: &Ctx, what: &str, script: &Option<String>) -> Result<(), String> {
+    fn shell_ok(&self, cx: &Ctx, what: &str, script: &Option<String>) -> Result<(), Error> {
         let Some(s) = script else {
-            return Err(format!("the command provider needs a {what} command"));
+            return Err(Error::bad_catalog(format!(
+                "the command provider needs a {what} command"
+            )));
         };
         let done = self.shell(cx, s)?;
         if done.success() {
             Ok(())
         } else {
-            Err(format!("{what} command failed: {}", done.describe()))
+            Err(Error::command(
+                done.code,
+                done.output.clone(),
+                format!("{what} command failed: {}", done.describe()),
+            ))
         }
     }
 
-    fn systemctl(&self, cx: &Ctx, args: &[&str]) -> Result<std::process::Output, String> {
+    fn systemctl(&self, cx: &Ctx, args: &[&str]) -> Result<std::process::Output, Error> {
         let mut c = Command::new("systemctl");
         if let Some(d) = cx.root.dir() {
             c.arg(format!("--root={}", d.display()));
@@ -119,24 +130,27 @@ impl Svc {
         c.args(args)
             .arg(&self.name)
             .stdin(std::process::Stdio::null());
-        c.output().map_err(|e| format!("cannot run systemctl: {e}"))
+        c.output()
+            .map_err(|e| Error::command(None, "", "cannot run systemctl").with_source(e))
     }
 
-    fn systemctl_ok(&self, cx: &Ctx, args: &[&str]) -> Result<(), String> {
+    fn systemctl_ok(&self, cx: &Ctx, args: &[&str]) -> Result<(), Error> {
         let out = self.systemctl(cx, args)?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!(
+            let err = String::from_utf8_lossy(&out.stderr);
+            let message = format!(
                 "systemctl {} {} failed: {}",
                 args.join(" "),
                 self.name,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
+                err.trim()
+            );
+            Err(Error::command(out.status.code(), err, message))
         }
     }
 
-    fn is_running(&self, cx: &Ctx) -> Result<bool, String> {
+    fn is_running(&self, cx: &Ctx) -> Result<bool, Error> {
         match self.kind {
             Kind::Command => {
                 let s = self
@@ -159,7 +173,7 @@ impl Svc {
         }
     }
 
-    fn set_running(&self, cx: &Ctx, run: bool) -> Result<(), String> {
+    fn set_running(&self, cx: &Ctx, run: bool) -> Result<(), Error> {
         match (self.kind, run) {
             (Kind::Command, true) => self.shell_ok(cx, "start", &self.start),
             (Kind::Command, false) => self.shell_ok(cx, "stop", &self.stop),
@@ -168,7 +182,7 @@ impl Svc {
         }
     }
 
-    fn is_enabled(&self, cx: &Ctx) -> Result<bool, String> {
+    fn is_enabled(&self, cx: &Ctx) -> Result<bool, Error> {
         let out = self.systemctl(cx, &["is-enabled"])?;
         let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
         Ok(matches!(
@@ -179,7 +193,7 @@ impl Svc {
 }
 
 impl Provider for ServiceProvider {
-    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
+    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, Error> {
         let s = Svc::from(r)?;
         let mut changes = Vec::new();
         if let Some(want) = s.enable {
@@ -222,7 +236,7 @@ impl Provider for ServiceProvider {
         r: &ResourceDoc,
         cx: &Ctx,
         synced: &Outcome,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, Error> {
         let s = Svc::from(r)?;
         if s.running == Some(false) || synced.changes.iter().any(|c| c.property == "ensure") {
             // Stopped on purpose, or just (re)started by this run.
@@ -231,10 +245,13 @@ impl Provider for ServiceProvider {
         if s.kind == Kind::Systemd && cx.root.dir().is_some() {
             // No systemd manages a root's services (not even with `--chroot`): the restart
             // is never run there, and the plan and report say so.
-            return Err(format!(
-                "{}: service {:?} restart (a systemd service is not restarted in a root)",
-                super::NOT_RUN,
-                s.name
+            return Err(Error::new(
+                ErrorKind::NotRun,
+                format!(
+                    "{}: service {:?} restart (a systemd service is not restarted in a root)",
+                    super::NOT_RUN,
+                    s.name
+                ),
             ));
         }
         cx.may_run(&format!("service {:?} restart", s.name))?;

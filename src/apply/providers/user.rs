@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 use super::etc::{self, GroupEntry, PasswdEntry};
 use super::{Ctx, Params, Provider};
+use crate::apply::error::Error;
 use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::sys::root::Root;
@@ -24,7 +25,7 @@ pub struct UserProvider;
 pub struct GroupProvider;
 
 /// Creates the account files a sandbox root lacks.
-fn skeleton(root: &Root) -> Result<(), String> {
+fn skeleton(root: &Root) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
     if root.dir().is_none() {
         return Ok(());
@@ -36,17 +37,17 @@ fn skeleton(root: &Root) -> Result<(), String> {
         ("/etc/gshadow", "root:*::\n", 0o640),
     ];
     for (path, text, mode) in files {
-        let p = root.resolve(path).map_err(|e| e.to_string())?;
+        let p = root.resolve(path).map_err(Error::from)?;
         if p.exists() {
             continue;
         }
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                .map_err(|e| Error::io(format!("cannot create {}", dir.display()), dir, e))?;
         }
-        std::fs::write(&p, text).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| e.to_string())?;
+        std::fs::write(&p, text)
+            .map_err(|e| Error::io(format!("cannot create {}", p.display()), &p, e))?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).map_err(Error::from)?;
     }
     Ok(())
 }
@@ -60,7 +61,7 @@ fn account_ensure(
     create: bool,
     program: &str,
     args: &[String],
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Error> {
     let (action, from, to, verb) = if create {
         (Action::Create, "absent", "present", "created")
     } else {
@@ -82,7 +83,7 @@ fn account_ensure(
 }
 
 /// Runs a shadow-utils tool (with `--prefix` under a root) with nothing on standard input.
-fn tool(root: &Root, program: &str, args: &[String]) -> Result<(), String> {
+fn tool(root: &Root, program: &str, args: &[String]) -> Result<(), Error> {
     let _g = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
     skeleton(root)?;
     let mut c = Command::new(program);
@@ -92,12 +93,12 @@ fn tool(root: &Root, program: &str, args: &[String]) -> Result<(), String> {
     c.args(args).stdin(std::process::Stdio::null());
     let out = c
         .output()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+        .map_err(|e| Error::command(None, "", format!("cannot run {program}")).with_source(e))?;
     finished(program, &out)
 }
 
 /// Sets `user`'s password hash with `chpasswd -e`, the hash on standard input.
-fn set_password(root: &Root, user: &str, hash: &str) -> Result<(), String> {
+fn set_password(root: &Root, user: &str, hash: &str) -> Result<(), Error> {
     use std::io::Write;
     use std::process::Stdio;
     let _g = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
@@ -109,7 +110,9 @@ fn set_password(root: &Root, user: &str, hash: &str) -> Result<(), String> {
     c.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = c.spawn().map_err(|e| format!("cannot run chpasswd: {e}"))?;
+    let mut child = c
+        .spawn()
+        .map_err(|e| Error::command(None, "", "cannot run chpasswd").with_source(e))?;
     let line = format!("{user}:{hash}\n");
     let written = child
         .stdin
@@ -118,37 +121,42 @@ fn set_password(root: &Root, user: &str, hash: &str) -> Result<(), String> {
         .unwrap_or(Ok(()));
     let out = child
         .wait_with_output()
-        .map_err(|e| format!("chpasswd: {e}"))?;
+        .map_err(|e| Error::command(None, "", "chpasswd").with_source(e))?;
     finished("chpasswd", &out)?;
-    written.map_err(|e| format!("cannot write to chpasswd: {e}"))
+    written.map_err(|e| Error::command(None, "", "cannot write to chpasswd").with_source(e))
 }
 
 /// A password hash that `chpasswd` and `etc/shadow` can hold: one line, no `:`.
-fn check_hash(hash: &str) -> Result<(), String> {
+fn check_hash(hash: &str) -> Result<(), Error> {
     if hash.contains([':', '\n', '\r', '\0']) {
-        return Err("password: a crypt hash cannot contain ':' or a line break".to_string());
-    }
-    Ok(())
-}
-
-/// An error naming `program` and its standard error unless it succeeded.
-fn finished(program: &str, out: &std::process::Output) -> Result<(), String> {
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "{program} failed ({}): {}",
-            out.status,
-            err.trim().replace('\n', " / ")
+        return Err(Error::bad_catalog(
+            "password: a crypt hash cannot contain ':' or a line break",
         ));
     }
     Ok(())
 }
 
-fn present(p: &Params) -> Result<bool, String> {
+/// An error naming `program` and its standard error unless it succeeded.
+fn finished(program: &str, out: &std::process::Output) -> Result<(), Error> {
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let message = format!(
+            "{program} failed ({}): {}",
+            out.status,
+            err.trim().replace('\n', " / ")
+        );
+        return Err(Error::command(out.status.code(), err, message));
+    }
+    Ok(())
+}
+
+fn present(p: &Params) -> Result<bool, Error> {
     match p.str("ensure")?.as_deref() {
         None | Some("present") => Ok(true),
         Some("absent") => Ok(false),
-        Some(o) => Err(format!("ensure: unknown value {o:?} (present, absent)")),
+        Some(o) => Err(Error::bad_catalog(format!(
+            "ensure: unknown value {o:?} (present, absent)"
+        ))),
     }
 }
 
@@ -157,7 +165,7 @@ fn join(v: &BTreeSet<String>) -> String {
 }
 
 impl Provider for UserProvider {
-    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
+    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, Error> {
         let p = Params::new(r);
         let name = p.name("name")?;
         let want_present = present(&p)?;
@@ -219,7 +227,7 @@ fn modify_user(
     groups: &[GroupEntry],
     cx: &Ctx,
     managehome: bool,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Error> {
     let mut changes = Vec::new();
     let mut args: Vec<String> = Vec::new();
     if let Some(uid) = p.int("uid")? {
@@ -317,7 +325,7 @@ fn modify_user(
 }
 
 impl Provider for GroupProvider {
-    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, String> {
+    fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, Error> {
         let p = Params::new(r);
         let name = p.name("name")?;
         let groups = etc::group(cx.root)?;

@@ -34,6 +34,7 @@ use rustix::fs::{Mode, OFlags};
 use sha2::{Digest, Sha256};
 
 use super::{directory, hex, link, regular, remove, Content, Ctx, Current, Ensure, Want};
+use crate::apply::error::Error;
 use crate::apply::{Action, Change, Outcome};
 use crate::release::{Error as TarError, TreeItem};
 use crate::sys::root::Real;
@@ -56,7 +57,7 @@ pub(super) fn sync(
     real: &Real,
     cur: &Current,
     cx: &Ctx,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Error> {
     let entries = source_tree(sha, cx)?;
     let norm = crate::sys::root::normalize(&want.path);
     let base = norm.trim_end_matches('/');
@@ -84,9 +85,9 @@ pub(super) fn sync(
             .find(|(_, _, c)| matches!(c, Current::Dir(_)))
             .filter(|_| !want.force)
         {
-            return Err(format!(
+            return Err(Error::refused(format!(
                 "{base}/{rel} is a directory the source does not have; set force = true to purge directories"
-            ));
+            )));
         }
     }
 
@@ -179,7 +180,7 @@ fn purge(
     cur: &Current,
     cx: &Ctx,
     out: &mut Outcome,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     if let Current::Dir(_) = cur {
         let fd = open_dir(real)?;
         for name in list(&fd, real.shown())? {
@@ -197,8 +198,9 @@ fn purge(
         if !cx.noop {
             cx.dirs.invalidate_under(path);
             cx.touched(real);
-            std::fs::remove_dir(&**real)
-                .map_err(|e| format!("cannot remove {}: {e}", real.display()))?;
+            std::fs::remove_dir(&**real).map_err(|e| {
+                Error::io(format!("cannot remove {}", real.display()), real.shown(), e)
+            })?;
         }
         return Ok(());
     }
@@ -216,7 +218,7 @@ fn scan(
     shown: &Path,
     entries: &BTreeMap<String, Src>,
     extras: &mut Vec<(String, Real, Current)>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     for name in list(dir, shown)? {
         let n = name.to_string_lossy();
         if super::stale_temp_pid(&n).is_some() {
@@ -272,14 +274,18 @@ fn sweep_in(dir: &Arc<OwnedFd>, shown: &Path) {
 }
 
 /// The directory at `real` as a handle of its own (never through a link).
-fn open_dir(real: &Real) -> Result<Arc<OwnedFd>, String> {
-    real.open_dir()
-        .map(Arc::new)
-        .map_err(|e| format!("cannot open the directory {}: {e}", real.display()))
+fn open_dir(real: &Real) -> Result<Arc<OwnedFd>, Error> {
+    real.open_dir().map(Arc::new).map_err(|e| {
+        Error::io(
+            format!("cannot open the directory {}", real.display()),
+            real,
+            e,
+        )
+    })
 }
 
 /// The names in the directory `dir` (sorted; without `.` and `..`).
-fn list(dir: &OwnedFd, shown: &Path) -> Result<Vec<OsString>, String> {
+fn list(dir: &OwnedFd, shown: &Path) -> Result<Vec<OsString>, Error> {
     let err = |e: rustix::io::Errno| format!("cannot read the directory {}: {e}", shown.display());
     let fd = rustix::fs::openat(
         dir,
@@ -316,13 +322,15 @@ impl<R: Read> Read for Hashing<R> {
 
 /// The source tree of the tar `sha` in the content store, checked and verified; its files'
 /// contents are put in the store.
-fn source_tree(sha: &str, cx: &Ctx) -> Result<BTreeMap<String, Src>, String> {
+fn source_tree(sha: &str, cx: &Ctx) -> Result<BTreeMap<String, Src>, Error> {
     let reader = cx
         .store
         .open(sha)
-        .ok_or_else(|| format!("source sha256:{sha} is not in the content store"))?
-        .map_err(|e| format!("cannot read the source sha256:{sha}: {e}"))?;
-    let limits = crate::release::Limits::from_env().map_err(|e| e.to_string())?;
+        .ok_or_else(|| {
+            Error::not_found(format!("source sha256:{sha} is not in the content store"))
+        })?
+        .map_err(|e| Error::io(format!("cannot read the source sha256:{sha}"), "", e))?;
+    let limits = crate::release::Limits::from_env().map_err(Error::from)?;
     let mut src = Hashing {
         inner: reader,
         sha: Sha256::new(),
@@ -362,11 +370,11 @@ fn source_tree(sha: &str, cx: &Ctx) -> Result<BTreeMap<String, Src>, String> {
         other => format!("source sha256:{sha}: {other}"),
     })?;
     io::copy(&mut src, &mut io::sink())
-        .map_err(|e| format!("cannot read the source sha256:{sha}: {e}"))?;
+        .map_err(|e| Error::io(format!("cannot read the source sha256:{sha}"), "", e))?;
     if hex(&src.sha.finalize()) != sha {
-        return Err(format!(
+        return Err(Error::bad_catalog(format!(
             "source sha256:{sha} does not match its hash in the content store"
-        ));
+        )));
     }
     Ok(tree)
 }
