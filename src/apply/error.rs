@@ -169,16 +169,11 @@ impl std::error::Error for Error {
     }
 }
 
-/// Text from a helper that still returns `String` (outside `apply/`, or not converted yet);
-/// a text that starts with [`super::providers::NOT_RUN`] keeps meaning "not run".
+/// Text from a helper that still returns `String` (outside `apply/`, or not converted yet).
+/// "Not run" is never read from text: `providers::not_run` gives that kind.
 impl From<String> for Error {
     fn from(message: String) -> Error {
-        let kind = if message.starts_with(super::providers::NOT_RUN) {
-            ErrorKind::NotRun
-        } else {
-            ErrorKind::Other
-        };
-        Error::new(kind, message)
+        Error::new(ErrorKind::Other, message)
     }
 }
 

@@ -549,7 +549,7 @@ impl Plan {
                             let _ = writeln!(s, "    {}", c.message);
                             continue;
                         }
-                        if c.from.is_none() && c.to.is_none() {
+                        if step(&c) {
                             // No values to compare (a release's steps): what it says.
                             let _ = writeln!(s, "    {}: {}", c.property, c.message);
                             continue;

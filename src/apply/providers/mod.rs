@@ -46,8 +46,9 @@ pub struct Ctx<'a> {
     pub sweep: bool,
 }
 
-/// How a command that this run does not run is reported (the engine gives the resource
-/// [`crate::apply::Status::NotRun`] when a provider fails with a message starting so).
+/// How a command that this run does not run is reported: the text [`not_run`]'s errors
+/// start with (the engine gives the resource [`crate::apply::Status::NotRun`] by their kind,
+/// [`ErrorKind::NotRun`]).
 pub const NOT_RUN: &str = "not run under --root";
 
 impl Ctx<'_> {
