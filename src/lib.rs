@@ -29,6 +29,7 @@ pub mod model;
 pub mod par;
 pub mod program;
 pub mod release;
+pub mod remote;
 pub mod source;
 pub mod syntax;
 pub mod sys;
