@@ -96,6 +96,6 @@ datatest_stable::harness! {
     { test = case, root = cases_root(), pattern = r"^next/check/(35-not-utf8)\.fleet$" },
     { test = case, root = project_cases_root(), pattern = r"^(check|compile)/[^/]+\.fleet$" },
     // The `next/` cases of the features this project has (see the cases' README).
-    { test = case, root = cases_root(), pattern = r"^next/(check/38-sensitive-misuse|compile/13-sensitive|compile/14-template-values)\.fleet$" },
+    { test = case, root = cases_root(), pattern = r"^next/(check/38-sensitive-misuse|compile/13-sensitive|compile/14-template-values|compile/15-file-line|check/40-file-line-missing)\.fleet$" },
     { test = whole_suite, root = cases_root(), pattern = r"^verify$" },
 }

@@ -244,6 +244,36 @@ pub(crate) fn check(
                 );
             }
         }
+        "file_line" => {
+            let missing: Vec<&str> = ["`path`", "`line`"]
+                .into_iter()
+                .filter(|a| !is_set(decl, a.trim_matches('`')))
+                .collect();
+            if !missing.is_empty() {
+                diags.push(
+                    Diagnostic::error(
+                        Code::MissingAttribute,
+                        decl.kind_span,
+                        format!("file_line `{}` needs {}", decl.title, missing.join(" and ")),
+                    )
+                    .with_primary(format!("missing {}", missing.join(" and "))),
+                );
+            }
+            for attr in ["match", "after"] {
+                if let Some(a) = decl.params.get(attr) {
+                    if let Some(Err(e)) = a.value.as_str().map(regex::Regex::new) {
+                        diags.push(
+                            Diagnostic::error(
+                                Code::InvalidValue,
+                                a.value_span(),
+                                format!("`{attr}` is not a valid regex: {e}"),
+                            )
+                            .with_primary("not a regex"),
+                        );
+                    }
+                }
+            }
+        }
         "release" => {
             exclusive(decl, &mut params, "source", "repo", diags);
             let mut missing = Vec::new();

@@ -75,6 +75,10 @@ pub(crate) fn candidates(catalog: &Catalog) -> Vec<(u32, u32)> {
                 }
             }
             "exec" => push(user.and_then(|v| named(v, &users))),
+            "file_line" => {
+                let p = path.and_then(Value::as_str);
+                push(p.and_then(|p| files.get(crate::catalog::normalize_path(p)).copied()));
+            }
             "release" => {
                 let p = path.and_then(Value::as_str);
                 push(p.and_then(|p| files.get(crate::catalog::normalize_path(p)).copied()));

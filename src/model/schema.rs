@@ -472,6 +472,41 @@ static RELEASE: &[AttrSchema] = &[
     ),
 ];
 
+static FILE_LINE: &[AttrSchema] = &[
+    a("name", K::String, None, "The edit's name (namevar)."),
+    a(
+        "path",
+        K::Path,
+        None,
+        "The file edited, which must exist (required).",
+    ),
+    a("line", K::String, None, "The whole line wanted (required)."),
+    a(
+        "match",
+        K::String,
+        None,
+        "A regex: the first line it matches is replaced by `line` (every one with `multiple`).",
+    ),
+    a(
+        "after",
+        K::String,
+        None,
+        "A regex: a missing `line` goes after the first line it matches, else at the end.",
+    ),
+    a(
+        "ensure",
+        K::Enum(&["present", "absent"]),
+        Some("present"),
+        "Whether the line is there (absent with `match`: the matching lines are removed).",
+    ),
+    a(
+        "multiple",
+        K::Bool,
+        Some("false"),
+        "Whether `match` replaces (or removes) every matching line, not only the first.",
+    ),
+];
+
 /// Every native type, in the order of LANGUAGE.md §5.
 pub static TYPES: &[TypeSchema] = &[
     TypeSchema {
@@ -509,6 +544,12 @@ pub static TYPES: &[TypeSchema] = &[
         namevar: "command",
         doc: "A command run by /bin/sh -c; guard it with creates, onlyif, unless or refreshonly.",
         attrs: EXEC,
+    },
+    TypeSchema {
+        name: "file_line",
+        namevar: "name",
+        doc: "One line of an existing file: replaced, inserted or removed.",
+        attrs: FILE_LINE,
     },
     TypeSchema {
         name: "release",
@@ -647,7 +688,7 @@ mod tests {
         assert_eq!(namevar("exec"), Some("command"));
         assert!(is_native("release"));
         assert!(!is_native("vhost"));
-        assert_eq!(type_names().count(), 7);
+        assert_eq!(type_names().count(), 8);
         assert!(attribute_names("service")
             .unwrap()
             .any(|n| n == "hasrestart"));

@@ -10,6 +10,7 @@ mod apply_engine;
 mod apply_example;
 mod apply_exec_service;
 mod apply_file;
+mod apply_file_line;
 mod apply_output;
 mod apply_package;
 mod apply_user;

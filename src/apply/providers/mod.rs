@@ -3,6 +3,7 @@
 pub mod etc;
 pub mod exec;
 pub mod file;
+pub mod file_line;
 pub mod package;
 pub mod release;
 pub mod service;
@@ -145,10 +146,11 @@ impl Providers {
         }
     }
 
-    /// file, package, user, group, service, exec, release.
+    /// file, file_line, package, user, group, service, exec, release.
     pub fn standard() -> Providers {
         let mut p = Providers::empty();
         p.register("file", Arc::new(file::FileProvider));
+        p.register("file_line", Arc::new(file_line::FileLineProvider));
         p.register("package", Arc::new(package::PackageProvider::new()));
         p.register("user", Arc::new(user::UserProvider));
         p.register("group", Arc::new(user::GroupProvider));
