@@ -234,6 +234,12 @@ static FILE: &[AttrSchema] = &[
         Some("false"),
         "Allow removing a non-empty directory (`ensure = absent`, or `purge`).",
     ),
+    a(
+        "validate",
+        K::Command,
+        None,
+        "A command checking the new content before it replaces the file, `%` its temporary path (`visudo -cf %`).",
+    ),
 ];
 
 static PACKAGE: &[AttrSchema] = &[

@@ -930,3 +930,48 @@ fn a_recursed_tree_failing_midway_leaves_each_file_old_or_new() {
         .collect();
     assert!(temps.is_empty(), "{temps:?}");
 }
+
+/// `validate` runs a real validator (`sh -n`, which parses a script without running it) on
+/// the new content: a rejected content leaves the old file and fails the resource with the
+/// validator's output; an accepted one replaces it; without `--run-host-commands` under a
+/// root it is not run and nothing changes.
+#[test]
+fn validate_keeps_the_old_file_when_the_validator_rejects_the_new_content() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.p("/etc")).unwrap();
+    std::fs::write(sb.p("/etc/hook.sh"), "echo old\n").unwrap();
+    let with = |content: &str| {
+        sb.catalog(
+            "c",
+            &[(
+                "file",
+                "/etc/hook.sh",
+                json!({"content": content, "validate": "sh -n %"}),
+            )],
+            &[],
+        )
+    };
+    let bad = with("if then fi (\n");
+    let r = sb.apply(&bad, &["--run-host-commands"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    let text = format!("{r:?}");
+    assert!(text.contains("rejected the new content"), "{text}");
+    assert!(
+        text.contains("Syntax error"),
+        "the validator's output: {text}"
+    );
+    assert_eq!(sb.read("/etc/hook.sh"), "echo old\n");
+    let leftovers: Vec<_> = std::fs::read_dir(sb.p("/etc"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temp file left: {leftovers:?}");
+    let good = with("echo new\n");
+    let r = sb.apply(&good, &[]);
+    assert_ne!(r.code, 2, "not run under --root without permission: {r:?}");
+    assert_eq!(sb.read("/etc/hook.sh"), "echo old\n");
+    let r = sb.apply(&good, &["--run-host-commands"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(sb.read("/etc/hook.sh"), "echo new\n");
+}

@@ -52,6 +52,8 @@ struct Want<'a> {
     /// A directory whose tree comes from `source` (the content is then a tar of it).
     recurse: bool,
     purge: bool,
+    /// A command run on the new content (`%`: its temporary path) before it replaces the file.
+    validate: Option<Cow<'a, str>>,
     /// `owner` and `group` as ids, once looked up.
     ids: std::cell::OnceCell<(Option<u32>, Option<u32>)>,
 }
@@ -212,6 +214,7 @@ impl<'a> Want<'a> {
             force: p.bool("force", false)?,
             recurse,
             purge: p.bool("purge", false)?,
+            validate: p.str_ref("validate")?,
             ids: std::cell::OnceCell::new(),
         })
     }
@@ -237,6 +240,7 @@ impl<'a> Want<'a> {
             force: self.force,
             recurse: false,
             purge: false,
+            validate: None,
             ids: self.ids.clone(),
         }
     }
@@ -628,6 +632,7 @@ fn regular(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome,
                     metadata(want, real, md, false, &Ctx { noop: true, ..*cx }, &mut meta)?;
                     changes.extend(meta);
                     if !cx.noop {
+                        validate(want, real, &new, cx)?;
                         if want.backup {
                             cx.backups
                                 .save_file(&want.path, &old, cur_meta(cur))
@@ -695,6 +700,9 @@ fn regular(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome,
             if cx.show_diff {
                 out.diff = Some(unified_diff(b"", &new, &want.path));
             }
+            if !cx.noop {
+                validate(want, real, &new, cx)?;
+            }
             clear(want, real, cur, cx)?;
             if !cx.noop {
                 write_for(real, &new, want.mode.unwrap_or(0o644), uid, gid, cx)
@@ -704,6 +712,50 @@ fn regular(want: &Want, real: &Real, cur: &Current, cx: &Ctx) -> Result<Outcome,
             Ok(out)
         }
     }
+}
+
+/// Runs the file's `validate` command on `new`, written to a temporary file beside `real`
+/// (`%` in the command is that file's path as the command sees it: inside the root with
+/// `--chroot`, else on the host), as `exec` runs commands (under `--root`, only with
+/// `--chroot` or `--run-host-commands`). A failure is the resource's error, with the
+/// command's output; the old file is not touched either way.
+fn validate(want: &Want, real: &Real, new: &[u8], cx: &Ctx) -> Result<(), Error> {
+    let Some(script) = &want.validate else {
+        return Ok(());
+    };
+    cx.may_run(script)?;
+    let tmp = temp_path(real);
+    let seen = if cx.chroot && cx.root.dir().is_some() {
+        let norm = crate::sys::root::normalize(&want.path);
+        Path::new(norm.as_ref()).with_file_name(tmp.name())
+    } else {
+        tmp.shown().to_path_buf()
+    };
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&*tmp)
+        .and_then(|mut f| f.write_all(new));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&*tmp);
+        return Err(write_error(&want.path, real, e).into());
+    }
+    let quoted = format!("'{}'", seen.to_string_lossy().replace('\'', "'\\''"));
+    let cmd = crate::sys::command::under_root(cx.root, cx.chroot, &script.replace('%', &quoted));
+    let done = crate::sys::command::run(&cmd);
+    let _ = std::fs::remove_file(&*tmp);
+    let done = done.map_err(|e| format!("validate: {e}"))?;
+    if done.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "validate `{script}` rejected the new content of {} ({}); the file is unchanged\n{}",
+        want.path,
+        done.describe(),
+        done.output.trim_end()
+    )
+    .into())
 }
 
 fn write_error(path: &str, real: &Real, e: io::Error) -> String {
