@@ -161,9 +161,10 @@ impl<'p> Index<'p> {
             let StmtKind::Profile(p) = &stmt.kind else {
                 continue;
             };
-            self.diags.extend(super::profile::check_decl(p));
+            self.diags.extend(super::profile_decl::check_decl(p));
             if let Some(first) = self.profiles.get(p.name.name.as_str()) {
-                self.diags.push(super::profile::duplicate(p, first.def));
+                self.diags
+                    .push(super::profile_decl::duplicate(p, first.def));
             } else {
                 self.profiles.insert(&p.name.name, Def { def: p, file });
             }

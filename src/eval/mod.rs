@@ -14,6 +14,7 @@ pub mod index;
 pub mod input;
 pub mod lints;
 pub mod profile;
+pub mod profile_decl;
 pub mod provision;
 mod resources;
 mod scope;

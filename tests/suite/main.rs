@@ -20,6 +20,7 @@ mod layering;
 mod lsp;
 mod mutations;
 mod parse;
+mod provision;
 mod release_cli;
 mod release_deploy;
 mod release_example;
