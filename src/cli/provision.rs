@@ -23,7 +23,22 @@ pub struct Args {
 
 /// `fleet provision`'s subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Sub {}
+pub enum Sub {
+    /// Serve DIR/http over plain HTTP for installers; `POST /done/<node>` marks a node
+    /// installed (its next `fleet provision` boots it from disk).
+    Serve(ServeArgs),
+}
+
+/// `fleet provision serve --out DIR --listen ADDR`.
+#[derive(Debug, ClapArgs)]
+pub struct ServeArgs {
+    /// The tree `fleet provision --out DIR` wrote.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Address and port to listen on (port 0: any free port, printed).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:80")]
+    pub listen: std::net::SocketAddr,
+}
 
 /// `fleet provision --out DIR [FILE] …`.
 #[derive(Debug, ClapArgs)]
@@ -56,6 +71,23 @@ pub struct GenerateArgs {
 pub fn run(args: Args) -> ExitStatus {
     match args.command {
         None => generate(args.generate),
+        Some(Sub::Serve(a)) => serve(a),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitStatus {
+    let ready = |addr: std::net::SocketAddr| {
+        output::stderr(&format!(
+            "fleet provision serve: listening on http://{addr}\n"
+        ));
+    };
+    let log = |line: String| output::stderr(&format!("{line}\n"));
+    match provision::serve::serve(&args.out, args.listen, ready, log) {
+        Ok(()) => ExitStatus::Ok,
+        Err(m) => {
+            output::command_error(&m);
+            ExitStatus::Errors
+        }
     }
 }
 

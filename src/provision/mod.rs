@@ -8,10 +8,12 @@
 //! - [`render`]: the output tree as bytes in memory (pure, deterministic);
 //! - [`stage`]: writes that tree beside the output directory and swaps it in;
 //! - [`state`]: `installed.json` (nodes that finished installing boot from disk);
-//! - [`wire`]: `provision.json`, the record of what was written.
+//! - [`wire`]: `provision.json`, the record of what was written;
+//! - [`serve`]: `fleet provision serve`, the HTTP server for installers.
 
 pub mod collect;
 pub mod render;
+pub mod serve;
 pub mod stage;
 pub mod state;
 pub mod wire;

@@ -252,3 +252,87 @@ node "web03" { provision { mac = "52:54:00:aa:00:03", profile = "gone" } }"#;
         );
     }
 }
+
+/// `fleet provision serve` in the background; killed on drop.
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_answers_and_done_flips_a_node_to_local_boot() {
+    use std::io::{BufRead, BufReader};
+    let s = site(&[PROFILE, WEB01, WEB02]);
+    assert_eq!(provision(s.path()).code, 0);
+    let mut child = crate::support::command()
+        .current_dir(s.path())
+        .args([
+            "provision",
+            "serve",
+            "--out",
+            "out",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let guard = Serve(child);
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|u| u.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let curl = |args: &[&str]| {
+        run(Command::new("curl")
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
+            .args(args))
+    };
+    let got = curl(&[&format!("{url}/answers/web01")]);
+    assert!(
+        got.stdout
+            .starts_with("d-i netcfg/get_hostname string web01\n"),
+        "{}",
+        got.describe()
+    );
+    assert!(got.stdout.ends_with("\n200"), "{}", got.describe());
+    assert!(curl(&[&format!("{url}/answers/nobody")])
+        .stdout
+        .ends_with("404"));
+    assert!(curl(&["--path-as-is", &format!("{url}/../provision.json")])
+        .stdout
+        .ends_with("404"));
+    assert!(curl(&["-X", "POST", &format!("{url}/done/nobody")])
+        .stdout
+        .ends_with("404"));
+    let done = curl(&["-X", "POST", &format!("{url}/done/web01")]);
+    assert!(done.stdout.ends_with("200"), "{}", done.describe());
+    // Each request is in the access log.
+    let mut log = String::new();
+    while !log.contains("POST /done/web01 200") {
+        let mut l = String::new();
+        assert!(err.read_line(&mut l).unwrap() > 0, "log ended: {log}");
+        log.push_str(&l);
+    }
+    assert!(log.contains("GET /answers/web01 200"), "{log}");
+    drop(guard);
+    let installed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.path().join("out/installed.json")).unwrap())
+            .unwrap();
+    assert_eq!(installed["installed"], serde_json::json!(["web01"]));
+    // The next run boots web01 from its disk, and keeps installed.json.
+    assert_eq!(provision(s.path()).code, 0);
+    let pxe = std::fs::read_to_string(s.path().join("out/tftp/pxelinux.cfg/01-52-54-00-aa-00-01"))
+        .unwrap();
+    assert!(pxe.contains("LOCALBOOT 0"), "{pxe}");
+    assert!(s.path().join("out/installed.json").exists());
+}
