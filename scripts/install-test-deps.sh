@@ -3,7 +3,11 @@
 # dpkg/dpkg-deb/dpkg-scanpackages and apt-get for the package provider, useradd & co. for
 # the user and group providers, systemctl for `systemctl --root` (service enable), git for
 # release repositories, graphviz so `fleet graph` output is fed to a real `dot`, python3 for
-# the conformance `verify` script, script(1) (bsdutils) to run `fleet apply` on a pty.
+# the conformance `verify` script, script(1) (bsdutils) to run `fleet apply` on a pty;
+# for `fleet provision`: dnsmasq (`dnsmasq --test`, the DHCP/TFTP exchange), busybox
+# (udhcpc and tftp clients), iproute2 (network namespaces), libvirt-clients
+# (virt-xml-validate), pxelinux and syslinux-common (the BIOS boot files copied into the
+# TFTP tree).
 set -eu
 missing=""
 command -v dpkg-deb >/dev/null 2>&1 || missing="$missing dpkg"
@@ -15,6 +19,13 @@ command -v git >/dev/null 2>&1 || missing="$missing git"
 command -v dot >/dev/null 2>&1 || missing="$missing graphviz"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 command -v script >/dev/null 2>&1 || missing="$missing bsdutils"
+command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing="$missing dnsmasq"
+command -v busybox >/dev/null 2>&1 || missing="$missing busybox"
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$missing iproute2"
+command -v virt-xml-validate >/dev/null 2>&1 || missing="$missing libvirt-clients"
+command -v xmllint >/dev/null 2>&1 || missing="$missing libxml2-utils"
+[ -f /usr/lib/PXELINUX/pxelinux.0 ] || missing="$missing pxelinux"
+[ -f /usr/lib/syslinux/modules/bios/ldlinux.c32 ] || missing="$missing syslinux-common"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q

@@ -28,6 +28,7 @@ pub mod memory;
 pub mod model;
 pub mod par;
 pub mod program;
+pub mod provision;
 pub mod release;
 pub mod remote;
 pub mod source;

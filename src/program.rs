@@ -477,6 +477,7 @@ impl Program {
         }
         all.extend(merge_nodes(per_node));
         all.extend(eval::provision::duplicate_addresses(&provisions));
+        all.extend(eval::profile::unknown_profiles(&index, &provisions));
         all.extend(timing::stage(format_args!("lints"), || {
             lints::run(self.loaded(), &index)
         }));
@@ -537,6 +538,10 @@ impl Program {
             eval::evaluate(self.loaded(), index, node, block, facts)
         });
         all.extend(diags);
+        if let (Some(values), Some(spans)) = (&eval.provision, &eval.provision_spans) {
+            let record = [(values.clone(), spans.clone())];
+            all.extend(eval::profile::unknown_profiles(index, &record));
+        }
         let resolver = |f: FileId, m: &str| self.module_dir(f, m);
         let opts = BuildOptions {
             module_dir: Some(&resolver),

@@ -97,5 +97,7 @@ datatest_stable::harness! {
     { test = case, root = project_cases_root(), pattern = r"^(check|compile)/[^/]+\.fleet$" },
     // The `next/` cases of the features this project has (see the cases' README).
     { test = case, root = cases_root(), pattern = r"^next/(check/38-sensitive-misuse|compile/13-sensitive|compile/14-template-values|compile/15-file-line|check/40-file-line-missing)\.fleet$" },
+    // Install profiles (issue #16).
+    { test = case, root = cases_root(), pattern = r"^next/(check/37-unknown-profile|compile/16-provision-profile)\.fleet$" },
     { test = whole_suite, root = cases_root(), pattern = r"^verify$" },
 }

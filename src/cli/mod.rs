@@ -23,6 +23,7 @@ pub mod graph;
 pub mod init;
 pub mod lsp;
 pub mod output;
+pub mod provision;
 pub mod release;
 pub mod report;
 
@@ -157,6 +158,8 @@ pub enum Command {
     Doc(doc::DocArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
+    /// The install server: DHCP/TFTP, PXE and GRUB entries, answer files, libvirt domains.
+    Provision(provision::Args),
     /// Write man pages into DIR (scripts/man.sh).
     #[command(hide = true)]
     Man(completions::ManArgs),
@@ -229,6 +232,7 @@ pub fn main() -> ExitStatus {
         Command::Doc(args) => doc::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => completions::man(args),
+        Command::Provision(args) => provision::run(args),
     }
 }
 

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use super::input::Loaded;
 use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
-use crate::syntax::ast::{ClassDef, DefineDef, NodeDef, NodeName, Stmt, StmtKind, TypeExpr};
+use crate::syntax::ast::{
+    ClassDef, DefineDef, NodeDef, NodeName, ProfileDef, Stmt, StmtKind, TypeExpr,
+};
 
 /// A class or define definition with the file it came from.
 pub struct Def<'p, T> {
@@ -27,6 +29,8 @@ pub struct Index<'p> {
     /// Where each alias's name is written in its `type` statement.
     pub alias_names: HashMap<&'p str, Span>,
     pub nodes: Vec<NodeBlock<'p>>,
+    /// Install profiles (`provision "NAME" { … }` at a file's top level), by name.
+    pub profiles: HashMap<&'p str, Def<'p, ProfileDef>>,
     /// True when the program has at least one node block (even an ignored duplicate).
     pub has_node_blocks: bool,
     /// `duplicate-class` / `duplicate-node` / `duplicate-type` / invalid node regexes.
@@ -41,6 +45,7 @@ impl<'p> Index<'p> {
             aliases: HashMap::new(),
             alias_names: HashMap::new(),
             nodes: Vec::new(),
+            profiles: HashMap::new(),
             has_node_blocks: false,
             diags: Vec::new(),
         };
@@ -55,6 +60,7 @@ impl<'p> Index<'p> {
                 &mut regexes,
                 &mut default,
             );
+            index.hoist_profiles(&file.ast.items, file.id);
         }
         index.check_alias_cycles();
         index
@@ -144,6 +150,23 @@ impl<'p> Index<'p> {
                     self.add_node(n, names, regexes, default);
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Install profiles are declared only at a file's top level (elsewhere the evaluator
+    /// reports them); each is checked here once.
+    fn hoist_profiles(&mut self, items: &'p [Stmt], file: FileId) {
+        for stmt in items {
+            let StmtKind::Profile(p) = &stmt.kind else {
+                continue;
+            };
+            self.diags.extend(super::profile_decl::check_decl(p));
+            if let Some(first) = self.profiles.get(p.name.name.as_str()) {
+                self.diags
+                    .push(super::profile_decl::duplicate(p, first.def));
+            } else {
+                self.profiles.insert(&p.name.name, Def { def: p, file });
             }
         }
     }

@@ -288,6 +288,7 @@ impl<'a> Vars<'a> {
                 StmtKind::Defaults { body, .. } | StmtKind::Provision { body, .. } => {
                     self.body_items(body)
                 }
+                StmtKind::Profile(p) => self.body_items(&p.body),
                 StmtKind::Chain(c) => {
                     for op in &c.operands {
                         match op {

@@ -13,6 +13,8 @@ pub mod facts;
 pub mod index;
 pub mod input;
 pub mod lints;
+pub mod profile;
+pub mod profile_decl;
 pub mod provision;
 mod resources;
 mod scope;
@@ -370,6 +372,15 @@ impl<'p> Evaluator<'p> {
             StmtKind::For(f) => self.for_loop(f),
             StmtKind::Call(call) => {
                 let _ = self.call(call, true);
+            }
+            StmtKind::Profile(p) => {
+                if !self.top_level {
+                    self.diags.push(Diagnostic::error(
+                        Code::InvalidValue,
+                        p.keyword_span,
+                        "an install profile (`provision \"NAME\" { … }`) is declared at the top level of a file",
+                    ));
+                }
             }
             StmtKind::Provision { keyword_span, .. } => {
                 self.diags.push(Diagnostic::error(

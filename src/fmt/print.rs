@@ -336,6 +336,11 @@ impl<'a> Printer<'a> {
                     self.body_after(body, level, keyword_span.end as usize, "provision".len());
                 format!("provision {b}")
             }
+            StmtKind::Profile(p) => {
+                let head = format!("provision {}", self.slice(p.name.span));
+                let (b, _) = self.body_after(&p.body, level, p.name.span.end as usize, head.len());
+                format!("{head} {b}")
+            }
         }
     }
 

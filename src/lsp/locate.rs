@@ -277,6 +277,7 @@ impl<'a> Walker<'a> {
             }
             StmtKind::Call(c) => self.call(c),
             StmtKind::Provision { body, .. } => self.body(body, "provision"),
+            StmtKind::Profile(p) => self.body(&p.body, "provision"),
         }
     }
 

@@ -77,6 +77,19 @@ pub enum StmtKind {
         keyword_span: Span,
         body: Vec<BodyItem>,
     },
+    /// `provision "debian12" { kernel = "…", … }` at the top level: an install profile
+    /// (PROVISION.md).
+    Profile(ProfileDef),
+}
+
+/// An install profile: `provision "NAME" { … }`.
+#[derive(Clone, Debug)]
+pub struct ProfileDef {
+    /// The `provision` keyword (where `missing-attribute` points).
+    pub keyword_span: Span,
+    /// The profile's name, with the span of its string literal.
+    pub name: Ident,
+    pub body: Vec<BodyItem>,
 }
 
 #[derive(Clone, Debug)]

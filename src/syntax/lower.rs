@@ -502,8 +502,23 @@ impl Lower<'_> {
             Rule::Provision => {
                 let mut it = kids(pair);
                 let keyword_span = self.span(&it.next()?);
-                let body = self.body(it.next()?);
-                StmtKind::Provision { keyword_span, body }
+                let next = it.next()?;
+                if next.as_rule() == Rule::Body {
+                    let body = self.body(next);
+                    StmtKind::Provision { keyword_span, body }
+                } else {
+                    let name_span = self.span(&next);
+                    let name = self.plain_string(next, "a profile name")?;
+                    let body = self.body(it.next()?);
+                    StmtKind::Profile(ProfileDef {
+                        keyword_span,
+                        name: Ident {
+                            name,
+                            span: name_span,
+                        },
+                        body,
+                    })
+                }
             }
             Rule::Defaults => {
                 let mut it = kids(pair);

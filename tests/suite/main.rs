@@ -21,6 +21,8 @@ mod layering;
 mod lsp;
 mod mutations;
 mod parse;
+mod provision;
+mod provision_dhcp;
 mod release_cli;
 mod release_deploy;
 mod release_example;

@@ -744,6 +744,7 @@ fn stmt_sexp(s: &Stmt) -> String {
             c.args.iter().map(sexp).collect::<Vec<_>>().join(" ")
         ),
         StmtKind::Provision { body: b, .. } => format!("(provision {{{}}})", items(b)),
+        StmtKind::Profile(p) => format!("(profile {} {{{}}})", p.name.name, items(&p.body)),
     }
 }
 
@@ -800,6 +801,7 @@ case $facts.os.family { "debian", "ubuntu",: { include apt } /^red/: { } default
 for $x in $xs { notice($x) }
 for $k, $v in $m { notice($k) }
 fail("boom")
+provision "debian12" { kernel = "/k", kind = preseed }
 nginx::vhost "shop" { port = 8080 }
 "#;
     let (file, diags) = parse_str(text);
@@ -826,6 +828,7 @@ nginx::vhost "shop" { port = 8080 }
         "(for $x in $xs [(notice $x)])",
         "(for $k,$v in $m [(notice $k)])",
         "(fail \"boom\")",
+        "(profile debian12 {kernel=\"/k\" kind=\"preseed\"})",
         "(nginx::vhost \"shop\" {port=8080})",
     ];
     assert_eq!(got, want);

@@ -1,0 +1,202 @@
+//! The install server (PROVISION.md): `fleet provision` turns the fleet's `provision`
+//! records and install profiles into the files real boot and install tools read — dnsmasq
+//! (DHCP static hosts + TFTP), pxelinux and GRUB network configs, installer answer files,
+//! libvirt domains — staged beside the output directory and swapped in only when complete.
+//!
+//! - [`collect`]: evaluates the provisioned nodes and their profiles into [`Node`]s, with
+//!   every problem as a diagnostic;
+//! - [`render`]: the output tree as bytes in memory (pure, deterministic);
+//! - [`stage`]: writes that tree beside the output directory and swaps it in;
+//! - [`state`]: `installed.json` (nodes that finished installing boot from disk);
+//! - [`wire`]: `provision.json`, the record of what was written;
+//! - [`serve`]: `fleet provision serve`, the HTTP server for installers.
+
+pub mod collect;
+pub mod render;
+pub mod serve;
+pub mod stage;
+pub mod state;
+pub mod wire;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use crate::model::value::Value;
+
+use crate::diag::Diagnostic;
+use crate::program::Program;
+
+pub use collect::{is_url, Node, Vm};
+
+/// What `fleet provision` was asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `--out DIR`: the output tree.
+    pub out: PathBuf,
+    /// `--server-ip IP`: the install server's address (the TFTP `next-server`, and the
+    /// default HTTP URL's host).
+    pub server_ip: Option<IpAddr>,
+    /// `--http URL`: where `provision serve` is reached (default `http://<server-ip>/`).
+    pub http: Option<String>,
+    /// `--node PATTERN…`: only these nodes (globs with `*` and `?`); empty: every node.
+    pub nodes: Vec<String>,
+    /// `--proxy-dhcp`: answer only PXE requests; the network's DHCP server hands out the
+    /// addresses.
+    pub proxy_dhcp: bool,
+    /// Where the Debian boot-loader files are looked for (`/` normally; a test root).
+    pub boot_files_root: PathBuf,
+}
+
+/// Why `fleet provision` wrote nothing.
+#[derive(Debug)]
+pub enum Error {
+    /// The manifests or the profiles have problems (diagnostics with spans).
+    Diagnostics(Vec<Diagnostic>),
+    /// The invocation cannot work (say, an answer file but no server address).
+    Usage(String),
+    /// Reading or writing the tree failed.
+    Io(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Diagnostics(d) => write!(f, "{} problem(s) in the manifests", d.len()),
+            Error::Usage(m) | Error::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// What one run wrote.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The nodes in the tree, by name.
+    pub nodes: Vec<String>,
+    /// How many files the tree holds.
+    pub files: usize,
+    /// Warnings found on the way (the run still succeeded).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// `fleet provision --out DIR …`: collects, renders, stages and swaps in the tree.
+pub fn run(program: &Program, opts: &Options) -> Result<Outcome, Error> {
+    let out = absolute(&opts.out)?;
+    let installed = state::read_installed(&out).map_err(Error::Io)?;
+    let server = Server::new(opts.server_ip, opts.http.as_deref()).map_err(Error::Usage)?;
+    let (nodes, diags) = collect::collect(program, opts, &server);
+    if crate::diag::has_errors(&diags) {
+        return Err(Error::Diagnostics(diags));
+    }
+    let tree = render::tree(&nodes, &out, &server, opts, &installed).map_err(Error::Usage)?;
+    let files = tree.len();
+    stage::commit(&out, tree).map_err(Error::Io)?;
+    Ok(Outcome {
+        nodes: nodes.iter().map(|n| n.name.clone()).collect(),
+        files,
+        warnings: diags,
+    })
+}
+
+/// The install server's addresses, as the boot entries and templates see them.
+#[derive(Clone, Debug, Default)]
+pub struct Server {
+    pub ip: Option<IpAddr>,
+    /// The HTTP base URL without a trailing `/`.
+    pub http: Option<String>,
+}
+
+impl Server {
+    /// From `--server-ip` and `--http` (default `http://<server-ip>`).
+    pub fn new(ip: Option<IpAddr>, http: Option<&str>) -> Result<Server, String> {
+        let http = match (http, ip) {
+            (Some(u), _) => {
+                if !is_url(u) {
+                    return Err(format!("--http {u}: not an http(s) URL"));
+                }
+                Some(u.trim_end_matches('/').to_string())
+            }
+            (None, Some(IpAddr::V6(a))) => Some(format!("http://[{a}]")),
+            (None, Some(a)) => Some(format!("http://{a}")),
+            (None, None) => None,
+        };
+        Ok(Server { ip, http })
+    }
+
+    /// The URL of a node's answer file.
+    pub fn answer_url(&self, node: &str) -> Option<String> {
+        Some(format!("{}/answers/{node}", self.http.as_ref()?))
+    }
+
+    /// `$server` for a node's profile: `ip`, `http`, `answer` (its answer file's URL),
+    /// `done` (the URL its installer POSTs to when finished). Unknown parts are empty.
+    pub fn value(&self, node: &str) -> Value {
+        let http = self.http.clone().unwrap_or_default();
+        let mut m = IndexMap::new();
+        m.insert(
+            "ip".into(),
+            Value::str(self.ip.map(|i| i.to_string()).unwrap_or_default()),
+        );
+        m.insert("http".into(), Value::str(http.as_str()));
+        m.insert(
+            "answer".into(),
+            Value::str(self.answer_url(node).unwrap_or_default()),
+        );
+        let done = if http.is_empty() {
+            String::new()
+        } else {
+            format!("{http}/done/{node}")
+        };
+        m.insert("done".into(), Value::str(done));
+        Value::Map(Arc::new(m))
+    }
+}
+
+/// `dir` as an absolute path (dnsmasq.conf names its directories absolutely).
+fn absolute(dir: &std::path::Path) -> Result<PathBuf, Error> {
+    std::path::absolute(dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))
+}
+
+/// True when `name` matches the glob `pattern` (`*` any run, `?` one character).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("web*", "web01"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("w?b0*1", "web0001"));
+        assert!(!glob_match("web?", "web01"));
+        assert!(!glob_match("db*", "web01"));
+        assert!(glob_match("web01", "web01"));
+    }
+}
