@@ -25,6 +25,7 @@ pub mod lsp;
 pub mod output;
 pub mod release;
 pub mod report;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 
@@ -157,6 +158,8 @@ pub enum Command {
     Doc(doc::DocArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
+    /// Run the catalog server (HTTPS; agents fetch their catalogs from it).
+    Serve(serve::Args),
     /// Write man pages into DIR (scripts/man.sh).
     #[command(hide = true)]
     Man(completions::ManArgs),
@@ -228,6 +231,7 @@ pub fn main() -> ExitStatus {
         Command::Init(args) => init::run(args),
         Command::Doc(args) => doc::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Man(args) => completions::man(args),
     }
 }
