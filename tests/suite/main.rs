@@ -24,3 +24,4 @@ mod release_cli;
 mod release_deploy;
 mod release_example;
 mod report_cli;
+mod serve;
