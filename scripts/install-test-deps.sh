@@ -3,7 +3,9 @@
 # dpkg/dpkg-deb/dpkg-scanpackages and apt-get for the package provider, useradd & co. for
 # the user and group providers, systemctl for `systemctl --root` (service enable), git for
 # release repositories, graphviz so `fleet graph` output is fed to a real `dot`, python3 for
-# the conformance `verify` script, script(1) (bsdutils) to run `fleet apply` on a pty.
+# the conformance `verify` script, script(1) (bsdutils) to run `fleet apply` on a pty; for
+# the remote tests: curl and openssl (clients of `fleet serve`), PostgreSQL (a private
+# cluster: scripts/test-services.sh), nginx with the stream module (TLS passthrough).
 set -eu
 missing=""
 command -v dpkg-deb >/dev/null 2>&1 || missing="$missing dpkg"
@@ -15,6 +17,11 @@ command -v git >/dev/null 2>&1 || missing="$missing git"
 command -v dot >/dev/null 2>&1 || missing="$missing graphviz"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 command -v script >/dev/null 2>&1 || missing="$missing bsdutils"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+ls /usr/lib/nginx/modules/ngx_stream_module.so >/dev/null 2>&1 || missing="$missing libnginx-mod-stream"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
