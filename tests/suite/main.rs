@@ -25,3 +25,4 @@ mod release_deploy;
 mod release_example;
 mod report_cli;
 mod serve;
+mod serve_cluster;
