@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 
 use super::serve::{curl, fixture, Server};
 
-/// An nginx process, killed when dropped.
+/// An nginx process, stopped when dropped: SIGTERM to the master, which stops its workers
+/// (SIGKILL would leave them running, still listening).
 struct Nginx(Child);
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
         let _ = self.0.wait();
     }
 }
