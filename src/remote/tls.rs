@@ -8,11 +8,14 @@
 //! ([`TlsState::reload_if_changed`]); the new verifier is swapped in for new handshakes.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::UnixTime;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
@@ -41,10 +44,19 @@ impl std::fmt::Display for TlsError {
 
 impl std::error::Error for TlsError {}
 
+/// A server configuration and the client verifier inside it.
+#[derive(Clone)]
+struct Verified {
+    config: Arc<ServerConfig>,
+    verifier: Arc<dyn ClientCertVerifier>,
+}
+
 /// The current server configuration, swapped when the revocation list changes.
 pub struct TlsState {
     files: TlsFiles,
-    config: RwLock<Arc<ServerConfig>>,
+    config: RwLock<Verified>,
+    /// Bumped on every swap: a connection made under an older one re-checks its peer.
+    generation: AtomicU64,
     /// The CRL file's modification time and length when it was last read.
     crl_seen: RwLock<Option<(SystemTime, u64)>>,
 }
@@ -56,17 +68,43 @@ impl TlsState {
         let seen = files.crl.as_deref().and_then(stamp);
         Ok(TlsState {
             files,
-            config: RwLock::new(Arc::new(config)),
+            config: RwLock::new(config),
+            generation: AtomicU64::new(0),
             crl_seen: RwLock::new(seen),
         })
     }
 
     /// The configuration new handshakes use.
     pub fn current(&self) -> Arc<ServerConfig> {
+        self.verified().config
+    }
+
+    /// The configuration and its verifier.
+    fn verified(&self) -> Verified {
         match self.config.read() {
             Ok(c) => c.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// The number of swaps so far (a connection remembers the one it was made under).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Whether a peer chain verified at `generation` still passes the current verifier
+    /// (a keep-alive connection after a CRL change: revoked or expired since is `false`).
+    pub fn still_valid(&self, generation: u64, chain: &[CertificateDer<'static>]) -> bool {
+        if generation == self.generation() {
+            return true;
+        }
+        let Some((end, rest)) = chain.split_first() else {
+            return true;
+        };
+        self.verified()
+            .verifier
+            .verify_client_cert(end, rest, UnixTime::now())
+            .is_ok()
     }
 
     /// Re-reads the revocation list when its file's modification time or length changed.
@@ -86,8 +124,9 @@ impl TlsState {
         }
         let config = build_config(&self.files)?;
         if let Ok(mut c) = self.config.write() {
-            *c = Arc::new(config);
+            *c = config;
         }
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(true)
     }
 }
@@ -100,7 +139,7 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 
 /// The server configuration of `files`: the CA as the only root, the CRL (when given)
 /// checked for the end-entity certificate, unauthenticated clients allowed, HTTP/1.1.
-fn build_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+fn build_config(files: &TlsFiles) -> Result<Verified, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     for cert in read_certs(&files.ca_cert)? {
@@ -125,11 +164,14 @@ fn build_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError(format!("TLS versions: {e}")))?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(verifier.clone())
         .with_single_cert(chain, key)
         .map_err(|e| TlsError(format!("--tls-cert {}: {e}", files.cert.display())))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    Ok(Verified {
+        config: Arc::new(config),
+        verifier,
+    })
 }
 
 /// Every certificate in a PEM file (at least one).

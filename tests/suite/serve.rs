@@ -291,7 +291,7 @@ pub(crate) fn fixture() -> &'static Fixture {
             "localhost",
             &["--server", "--ip", "127.0.0.1", "--dns", "localhost"],
         );
-        for node in ["web01", "db01", "gone01", "admin01", "nobody01"] {
+        for node in ["web01", "db01", "gone01", "gone02", "admin01", "nobody01"] {
             pki.issue(node, &[]);
         }
         pki.issue("expired01", &["--days", "-1"]);
@@ -587,6 +587,46 @@ fn a_revoked_certificate_is_refused_once_the_crl_changes() {
     }
     // Others are still served.
     assert_eq!(web_catalog(f, &[]).status, 200);
+}
+
+#[test]
+fn a_keep_alive_connection_is_checked_again_after_a_crl_change() {
+    let f = fixture();
+    let me = f.cert("gone02");
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &f.server.addr, "-CAfile"])
+        .arg(f.pki.ca_cert())
+        .arg("-cert")
+        .arg(&me.0)
+        .arg("-key")
+        .arg(&me.1)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    let request = b"GET /v1/nodes HTTP/1.1\r\nHost: x\r\n\r\n";
+    stdin.write_all(request).unwrap();
+    stdin.flush().unwrap();
+    let reloads = || f.server.log().matches("revocation list reloaded").count();
+    // The first answer (403: not an admin) has come back once the server logged it.
+    eventually("the first request is answered", &f.server, || {
+        f.server.log().contains("manifest loaded")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let before = reloads();
+    f.pki.revoke("gone02");
+    eventually("the CRL is reloaded", &f.server, || reloads() > before);
+    stdin.write_all(request).unwrap();
+    drop(stdin);
+    let out = client.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("HTTP/1.1 403"), "{text}");
+    assert!(
+        text.contains("HTTP/1.1 401"),
+        "the second request on the connection: {text}"
+    );
 }
 
 /// Polls `check` every 200 ms until it is true, failing after [`DEADLINE`].

@@ -216,6 +216,9 @@ impl Drop for Connection {
 #[derive(Clone, Debug)]
 struct Peer {
     name: Option<String>,
+    /// The verified chain and the TLS generation it was verified under.
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    generation: u64,
 }
 
 impl Connection {
@@ -227,6 +230,7 @@ impl Connection {
         _addr: SocketAddr,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
+        let generation = self.shared.tls.generation();
         let acceptor = tokio_rustls::TlsAcceptor::from(self.shared.tls.current());
         let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
         {
@@ -235,13 +239,18 @@ impl Connection {
             // the client got the TLS alert.
             _ => return,
         };
-        let name = tls
+        let chain: Vec<_> = tls
             .get_ref()
             .1
             .peer_certificates()
-            .and_then(|c| c.first())
-            .and_then(|c| common_name(c.as_ref()));
-        let peer = Peer { name };
+            .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
+            .unwrap_or_default();
+        let name = chain.first().and_then(|c| common_name(c.as_ref()));
+        let peer = Peer {
+            name,
+            chain,
+            generation,
+        };
         let shared = self.shared.clone();
         let service = hyper::service::service_fn(move |req| {
             let shared = shared.clone();
@@ -298,6 +307,18 @@ async fn route(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> Response
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if req.method() == Method::GET && segments == ["v1", "health"] {
         return health(shared);
+    }
+    // A keep-alive connection that outlived a CRL change: its certificate is checked again.
+    if !shared.tls.still_valid(peer.generation, &peer.chain) {
+        let mut r = text(
+            StatusCode::UNAUTHORIZED,
+            "the client certificate is no longer valid (revoked or expired)\n",
+        );
+        r.headers_mut().insert(
+            "connection",
+            hyper::header::HeaderValue::from_static("close"),
+        );
+        return r;
     }
     let n = shared.inflight.fetch_add(1, Ordering::SeqCst);
     let _guard = InFlight(&shared.inflight);
