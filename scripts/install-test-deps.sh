@@ -8,6 +8,9 @@
 # (udhcpc and tftp clients), iproute2 (network namespaces), libvirt-clients
 # (virt-xml-validate), pxelinux and syslinux-common (the BIOS boot files copied into the
 # TFTP tree).
+# the conformance `verify` script, script(1) (bsdutils) to run `fleet apply` on a pty; for
+# the remote tests: curl and openssl (clients of `fleet serve`), PostgreSQL (a private
+# cluster: scripts/test-services.sh), nginx with the stream module (TLS passthrough).
 set -eu
 missing=""
 command -v dpkg-deb >/dev/null 2>&1 || missing="$missing dpkg"
@@ -26,6 +29,11 @@ command -v virt-xml-validate >/dev/null 2>&1 || missing="$missing libvirt-client
 command -v xmllint >/dev/null 2>&1 || missing="$missing libxml2-utils"
 [ -f /usr/lib/PXELINUX/pxelinux.0 ] || missing="$missing pxelinux"
 [ -f /usr/lib/syslinux/modules/bios/ldlinux.c32 ] || missing="$missing syslinux-common"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+ls /usr/lib/nginx/modules/ngx_stream_module.so >/dev/null 2>&1 || missing="$missing libnginx-mod-stream"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q

@@ -504,7 +504,19 @@ impl Program {
         node: &str,
         store: &ContentStore,
     ) -> (Option<Catalog>, Vec<Diagnostic>) {
-        on_big_stack(|| self.compile_inner(index, node, store))
+        on_big_stack(|| self.compile_inner(index, node, store, None))
+    }
+
+    /// Like [`Program::compile_with`], with the node's facts given in memory (the catalog
+    /// server compiles with the facts an agent posted); they win over facts files.
+    pub fn compile_with_facts(
+        &self,
+        index: &Index<'_>,
+        node: &str,
+        store: &ContentStore,
+        facts: Value,
+    ) -> (Option<Catalog>, Vec<Diagnostic>) {
+        on_big_stack(|| self.compile_inner(index, node, store, Some(facts)))
     }
 
     fn compile_inner(
@@ -512,6 +524,7 @@ impl Program {
         index: &Index<'_>,
         node: &str,
         store: &ContentStore,
+        facts: Option<Value>,
     ) -> (Option<Catalog>, Vec<Diagnostic>) {
         let mut all = self.load_diags.clone();
         if self.has_syntax_errors() {
@@ -532,7 +545,10 @@ impl Program {
             all.push(d);
             return (None, finish(all, &self.sources));
         };
-        let (facts, bad_facts) = self.facts_for(node);
+        let (facts, bad_facts) = match facts {
+            Some(given) => (given, None),
+            None => self.facts_for(node),
+        };
         all.extend(bad_facts);
         let (eval, diags) = timing::stage(format_args!("evaluate {node}"), || {
             eval::evaluate(self.loaded(), index, node, block, facts)

@@ -26,6 +26,7 @@ pub mod output;
 pub mod provision;
 pub mod release;
 pub mod report;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 
@@ -160,6 +161,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// The install server: DHCP/TFTP, PXE and GRUB entries, answer files, libvirt domains.
     Provision(provision::Args),
+    /// Run the catalog server (HTTPS; agents fetch their catalogs from it).
+    Serve(serve::Args),
     /// Write man pages into DIR (scripts/man.sh).
     #[command(hide = true)]
     Man(completions::ManArgs),
@@ -231,6 +234,7 @@ pub fn main() -> ExitStatus {
         Command::Init(args) => init::run(args),
         Command::Doc(args) => doc::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Man(args) => completions::man(args),
         Command::Provision(args) => provision::run(args),
     }

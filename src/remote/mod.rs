@@ -6,3 +6,7 @@
 //! like every room but `cli/`, it returns values and errors and prints nothing of its own
 //! except the server's access log and the agent's run notices, which go through the
 //! callbacks its callers give it.
+
+pub mod serve;
+pub mod store;
+pub mod tls;

@@ -27,3 +27,5 @@ mod release_cli;
 mod release_deploy;
 mod release_example;
 mod report_cli;
+mod serve;
+mod serve_cluster;

@@ -1,0 +1,827 @@
+//! `fleet serve`, the catalog server (REMOTE.md "The catalog server"): HTTPS on one
+//! listener (hyper, one connection task per TLS stream), the program from [`manifest`], the
+//! shared [`Store`](super::store::Store), client certificates checked by [`super::tls`].
+//!
+//! Authorisation: `/v1/health`, `POST /v1/csr/<node>` and `GET /v1/cert/<node>` need no
+//! certificate; every other endpoint answers 401 without one, and 403 when the
+//! certificate's common name is not the node asked for (admins, `--admin`, may read every
+//! node's catalog, the inventory and the reports). Nothing here prints: the access log and
+//! the server's notices go to the caller's callback.
+
+pub mod manifest;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+
+use self::manifest::{CompileError, Compiled, Generation, Manifest, Reload, Source};
+use super::store::{ReportFilter, ReportRow, Store};
+use super::tls::{common_name, TlsFiles, TlsState};
+
+/// Everything `fleet serve` is started with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub source: Source,
+    pub tls: TlsFiles,
+    pub listen: SocketAddr,
+    /// `sqlite:PATH` or `postgres://…`.
+    pub store: String,
+    /// Certificate names that may read every node's data.
+    pub admins: Vec<String>,
+    /// Requests in flight beyond which the server answers 503 + `Retry-After`.
+    pub max_inflight: usize,
+    /// The largest request body accepted (413 beyond).
+    pub max_body: usize,
+    /// How often the manifest's files and the CRL are looked at.
+    pub poll: Duration,
+}
+
+/// One access-log line's fields.
+#[derive(Clone, Debug)]
+pub struct Access {
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// The client certificate's common name (`-` without one).
+    pub client: String,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub ms: f64,
+}
+
+/// What the server tells its caller: access-log lines and notices.
+#[derive(Clone, Debug)]
+pub enum Notice {
+    Listening(SocketAddr),
+    Access(Access),
+    /// A program was loaded (its version).
+    Loaded(String),
+    /// A change was refused; the diagnostics (JSON lines).
+    Refused(String),
+    /// The revocation list was re-read.
+    CrlReloaded,
+    /// Something went wrong that the server survives (the message).
+    Problem(String),
+    Stopping,
+}
+
+/// The callback notices go to.
+pub type Notify = Arc<dyn Fn(Notice) + Send + Sync>;
+
+/// A start-up failure (bad TLS files, unreachable store, unusable listen address).
+#[derive(Debug)]
+pub struct Error(pub String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A node's last catalog on this server: which program and facts it was compiled from, and
+/// its content hashes (so `GET /v1/content` needs no compile when it is fresh).
+struct Cached {
+    program: String,
+    facts: Option<String>,
+    shas: Arc<std::collections::HashSet<String>>,
+}
+
+/// What every connection task shares.
+struct Shared {
+    config: Config,
+    tls: TlsState,
+    manifest: Manifest,
+    store: Store,
+    inflight: AtomicUsize,
+    cache: Mutex<HashMap<String, Cached>>,
+    notify: Notify,
+}
+
+/// Runs the server until SIGTERM or SIGINT, then stops gracefully (no new connections; the
+/// open ones finish their requests, for up to 10 seconds).
+pub async fn run(config: Config, notify: Notify) -> Result<(), Error> {
+    let tls = TlsState::load(config.tls.clone()).map_err(|e| Error(e.to_string()))?;
+    let store = Store::open(&config.store)
+        .await
+        .map_err(|e| Error(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error(format!("--listen {}: {e}", config.listen)))?;
+    let shared = Arc::new(Shared {
+        manifest: Manifest::new(config.source.clone()),
+        config,
+        tls,
+        store,
+        inflight: AtomicUsize::new(0),
+        cache: Mutex::new(HashMap::new()),
+        notify,
+    });
+    reload(&shared, true).await;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error(format!("listener: {e}")))?;
+    (shared.notify)(Notice::Listening(local));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(watch(shared.clone(), stop_rx.clone()));
+    let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let task = Connection { shared: shared.clone(), open: open.clone() };
+                    open.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(task.serve(stream, peer, stop_rx.clone()));
+                }
+                Err(e) => {
+                    (shared.notify)(Notice::Problem(format!("accept: {e}")));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    (shared.notify)(Notice::Stopping);
+    drop(listener);
+    let _ = stop_tx.send(true);
+    watcher.abort();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// A Unix signal stream, or a start-up error.
+fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::Signal, Error> {
+    tokio::signal::unix::signal(kind).map_err(|e| Error(format!("signal handler: {e}")))
+}
+
+/// Looks at the manifest's files and the CRL every `poll` (and reloads the manifest on
+/// SIGHUP), until stopped.
+async fn watch(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(shared.config.poll);
+    loop {
+        let forced = tokio::select! {
+            _ = tick.tick() => false,
+            _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => true,
+            _ = stop.changed() => return,
+        };
+        match shared.tls.reload_if_changed() {
+            Ok(true) => (shared.notify)(Notice::CrlReloaded),
+            Ok(false) => {}
+            Err(e) => (shared.notify)(Notice::Problem(format!("CRL not reloaded: {e}"))),
+        }
+        reload(&shared, forced).await;
+    }
+}
+
+/// Reloads the manifest on a blocking thread and tells the log what happened.
+async fn reload(shared: &Arc<Shared>, force: bool) {
+    let s = shared.clone();
+    match tokio::task::spawn_blocking(move || s.manifest.reload(force)).await {
+        Ok(Reload::Unchanged) => {}
+        Ok(Reload::Loaded { version }) => (shared.notify)(Notice::Loaded(version)),
+        Ok(Reload::Refused { diagnostics }) => (shared.notify)(Notice::Refused(diagnostics)),
+        Err(e) => (shared.notify)(Notice::Problem(format!("manifest load failed: {e}"))),
+    }
+}
+
+/// One accepted TCP connection; counts itself open until dropped.
+struct Connection {
+    shared: Arc<Shared>,
+    open: Arc<AtomicUsize>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Who is asking: the verified client certificate's common name, if one was presented.
+#[derive(Clone, Debug)]
+struct Peer {
+    name: Option<String>,
+    /// The verified chain and the TLS generation it was verified under.
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    generation: u64,
+}
+
+impl Connection {
+    /// The TLS handshake (10 s at most), then HTTP/1.1 requests until the client closes or
+    /// the server stops.
+    async fn serve(
+        self,
+        stream: tokio::net::TcpStream,
+        _addr: SocketAddr,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let generation = self.shared.tls.generation();
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.shared.tls.current());
+        let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
+        {
+            Ok(Ok(tls)) => tls,
+            // A failed handshake (an expired, revoked or foreign certificate) ends here:
+            // the client got the TLS alert.
+            _ => return,
+        };
+        let chain: Vec<_> = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
+            .unwrap_or_default();
+        let name = chain.first().and_then(|c| common_name(c.as_ref()));
+        let peer = Peer {
+            name,
+            chain,
+            generation,
+        };
+        let shared = self.shared.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let shared = shared.clone();
+            let peer = peer.clone();
+            async move { Ok::<_, std::convert::Infallible>(handle(&shared, &peer, req).await) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .serve_connection(TokioIo::new(tls), service);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = stop.changed() => conn.as_mut().graceful_shutdown(),
+        }
+        let _ = conn.await;
+    }
+}
+
+/// A response body.
+type Body = Full<Bytes>;
+
+/// Answers one request and writes its access-log line.
+async fn handle(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let response = route(shared, peer, req).await;
+    (shared.notify)(Notice::Access(Access {
+        time: jiff::Timestamp::now()
+            .round(jiff::Unit::Millisecond)
+            .map_or_else(|_| String::new(), |t| t.to_string()),
+        client: peer.name.clone().unwrap_or_else(|| "-".into()),
+        method,
+        path,
+        status: response.status().as_u16(),
+        ms: started.elapsed().as_secs_f64() * 1000.0,
+    }));
+    response
+}
+
+/// Decrements the in-flight count when the request is done.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Dispatches by method and path; applies the in-flight limit (health is exempt).
+async fn route(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if req.method() == Method::GET && segments == ["v1", "health"] {
+        return health(shared);
+    }
+    // A keep-alive connection that outlived a CRL change: its certificate is checked again.
+    if !shared.tls.still_valid(peer.generation, &peer.chain) {
+        let mut r = text(
+            StatusCode::UNAUTHORIZED,
+            "the client certificate is no longer valid (revoked or expired)\n",
+        );
+        r.headers_mut().insert(
+            "connection",
+            hyper::header::HeaderValue::from_static("close"),
+        );
+        return r;
+    }
+    let n = shared.inflight.fetch_add(1, Ordering::SeqCst);
+    let _guard = InFlight(&shared.inflight);
+    if n >= shared.config.max_inflight {
+        let mut r = text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy: too many requests in flight\n",
+        );
+        r.headers_mut()
+            .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+        return r;
+    }
+    let method = req.method().clone();
+    match (&method, segments.as_slice()) {
+        (&Method::POST, ["v1", "csr", node]) => {
+            let node = node.to_string();
+            csr(shared, &node, req).await
+        }
+        (&Method::GET, ["v1", "cert", node]) => cert(shared, node).await,
+        _ if peer.name.is_none() => text(
+            StatusCode::UNAUTHORIZED,
+            "a client certificate from the fleet CA is required\n",
+        ),
+        (&Method::POST, ["v1", "catalog", node]) => {
+            let node = node.to_string();
+            catalog(shared, peer, &node, req).await
+        }
+        (&Method::GET, ["v1", "content", sha]) => content(shared, peer, sha).await,
+        (&Method::POST, ["v1", "report", node]) => {
+            let node = node.to_string();
+            report(shared, peer, &node, req).await
+        }
+        (&Method::GET, ["v1", "nodes"]) => nodes(shared, peer).await,
+        (&Method::GET, ["v1", "reports"]) => {
+            let query = req.uri().query().unwrap_or("").to_string();
+            reports(shared, peer, &query).await
+        }
+        _ => text(StatusCode::NOT_FOUND, "no such endpoint\n"),
+    }
+}
+
+/// A plain-text response.
+fn text(status: StatusCode, body: &str) -> Response<Body> {
+    respond(
+        status,
+        "text/plain; charset=utf-8",
+        body.as_bytes().to_vec(),
+    )
+}
+
+/// A response with a content type.
+fn respond(status: StatusCode, kind: &'static str, body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static(kind),
+    );
+    r
+}
+
+/// A JSON response.
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut body = serde_json::to_vec(value).unwrap_or_default();
+    body.push(b'\n');
+    respond(status, "application/json", body)
+}
+
+/// The answer when the store cannot be reached.
+fn store_down(shared: &Shared, e: &super::store::StoreError) -> Response<Body> {
+    (shared.notify)(Notice::Problem(e.to_string()));
+    let mut r = text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the store is unavailable\n",
+    );
+    r.headers_mut()
+        .insert("retry-after", hyper::header::HeaderValue::from_static("5"));
+    r
+}
+
+/// `GET /v1/health`: ok with the program's version, or degraded with the diagnostics.
+fn health(shared: &Shared) -> Response<Body> {
+    let version = shared.manifest.current().map(|g| g.version.clone());
+    let mut doc = serde_json::Map::new();
+    let problem = shared.manifest.problem();
+    doc.insert(
+        "status".into(),
+        (if problem.is_some() || version.is_none() {
+            "degraded"
+        } else {
+            "ok"
+        })
+        .into(),
+    );
+    doc.insert("manifest".into(), version.unwrap_or_default().into());
+    if let Some(lines) = problem {
+        let diags: Vec<serde_json::Value> = lines
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        doc.insert("diagnostics".into(), diags.into());
+    }
+    json_response(StatusCode::OK, &serde_json::Value::Object(doc))
+}
+
+/// True for a name that can be a node's (and so a path segment): 1–253 characters of
+/// letters, digits, `.`, `-` and `_`.
+fn valid_node(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// Whether `peer` may act for `node` (itself), or read it (an admin, with `read`).
+fn authorised(shared: &Shared, peer: &Peer, node: &str, read: bool) -> bool {
+    match &peer.name {
+        Some(n) if n == node => true,
+        Some(n) => read && shared.config.admins.iter().any(|a| a == n),
+        None => false,
+    }
+}
+
+/// Whether `peer` is an admin.
+fn is_admin(shared: &Shared, peer: &Peer) -> bool {
+    peer.name
+        .as_ref()
+        .is_some_and(|n| shared.config.admins.iter().any(|a| a == n))
+}
+
+/// Reads a request body up to the cap: `Err` is the 413 (too big) or 400 (truncated, or
+/// broken off) answer.
+async fn read_body(shared: &Shared, req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
+    let max = shared.config.max_body;
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_big(max));
+    }
+    match Limited::new(req.into_body(), max).collect().await {
+        Ok(body) => Ok(body.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_big(max)),
+        Err(e) => Err(text(
+            StatusCode::BAD_REQUEST,
+            &format!("the request body could not be read: {e}\n"),
+        )),
+    }
+}
+
+/// The 413 answer.
+fn too_big(max: usize) -> Response<Body> {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("the request body is larger than {max} bytes\n"),
+    )
+}
+
+/// The current Unix time in seconds.
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// `POST /v1/catalog/<node>`: the node's catalog for the facts it posted (recorded in the
+/// store); 304 when `If-None-Match` is its version.
+async fn catalog(
+    shared: &Shared,
+    peer: &Peer,
+    node: &str,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    if !valid_node(node) {
+        return text(StatusCode::BAD_REQUEST, "not a node name\n");
+    }
+    if !authorised(shared, peer, node, true) {
+        return text(
+            StatusCode::FORBIDDEN,
+            "this certificate is not the node's\n",
+        );
+    }
+    let etag = req
+        .headers()
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_matches('"').to_string());
+    let body = match read_body(shared, req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let facts_json: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        Ok(_) => return text(StatusCode::BAD_REQUEST, "the facts are not a JSON object\n"),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                &format!("the facts are not JSON: {e}\n"),
+            )
+        }
+    };
+    let facts_text = facts_json.to_string();
+    let compiled = match compile(shared, node, Some(&facts_text)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    // Only the node's own request is its facts (an admin reads with facts of its own).
+    if peer.name.as_deref() == Some(node) {
+        if let Err(e) = shared
+            .store
+            .put_facts(node, &facts_text, &compiled.version, now())
+            .await
+        {
+            return store_down(shared, &e);
+        }
+    }
+    let tag = format!("\"{}\"", compiled.version);
+    if etag.as_deref() == Some(compiled.version.as_str()) {
+        let mut r = respond(StatusCode::NOT_MODIFIED, "application/json", Vec::new());
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&tag) {
+            r.headers_mut().insert("etag", v);
+        }
+        return r;
+    }
+    let mut r = respond(StatusCode::OK, "application/json", compiled.body);
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&tag) {
+        r.headers_mut().insert("etag", v);
+    }
+    r
+}
+
+/// Compiles `node` with the current program and the given facts JSON (already checked to
+/// be an object), on a blocking thread, and remembers its content hashes. `Err` is the
+/// answer: 404 no node block, 422 errors, 503 no program at all.
+async fn compile(
+    shared: &Shared,
+    node: &str,
+    facts: Option<&str>,
+) -> Result<Compiled, Response<Body>> {
+    let Some(generation) = shared.manifest.current() else {
+        let lines = shared.manifest.problem().unwrap_or_default();
+        return Err(respond(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "application/x-ndjson",
+            lines.into_bytes(),
+        ));
+    };
+    let value = facts
+        .and_then(|f| serde_json::from_str::<serde_json::Value>(f).ok())
+        .map(|v| crate::model::value::Value::from_json(&v));
+    let g = generation.clone();
+    let name = node.to_string();
+    let result = tokio::task::spawn_blocking(move || g.compile(&name, value)).await;
+    match result {
+        Ok(Ok(compiled)) => {
+            remember(shared, node, &generation, facts, &compiled);
+            Ok(compiled)
+        }
+        Ok(Err(CompileError::NoNode(lines))) => Err(respond(
+            StatusCode::NOT_FOUND,
+            "application/x-ndjson",
+            lines.into_bytes(),
+        )),
+        Ok(Err(CompileError::Errors(lines))) => Err(respond(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "application/x-ndjson",
+            lines.into_bytes(),
+        )),
+        Err(e) => Err(text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("the compile failed: {e}\n"),
+        )),
+    }
+}
+
+/// Keeps a node's catalog version and content hashes for `GET /v1/content`.
+fn remember(shared: &Shared, node: &str, g: &Generation, facts: Option<&str>, c: &Compiled) {
+    if let Ok(mut cache) = shared.cache.lock() {
+        cache.insert(
+            node.to_string(),
+            Cached {
+                program: g.version.clone(),
+                facts: facts.map(str::to_string),
+                shas: Arc::new(c.shas.clone()),
+            },
+        );
+    }
+}
+
+/// `GET /v1/content/<sha256>`: the bytes, when the requester's current catalog (its last
+/// posted facts, the program serving now) names the hash; 404 otherwise.
+async fn content(shared: &Shared, peer: &Peer, sha: &str) -> Response<Body> {
+    let Some(node) = peer.name.clone() else {
+        return text(
+            StatusCode::UNAUTHORIZED,
+            "a client certificate is required\n",
+        );
+    };
+    let not_found = || text(StatusCode::NOT_FOUND, "no such content for this node\n");
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return not_found();
+    }
+    let Some(generation) = shared.manifest.current() else {
+        return not_found();
+    };
+    let facts = match shared.store.facts(&node).await {
+        Ok(f) => f,
+        Err(e) => return store_down(shared, &e),
+    };
+    let fresh = shared.cache.lock().ok().and_then(|c| {
+        c.get(&node)
+            .filter(|c| c.program == generation.version && c.facts == facts)
+            .map(|c| c.shas.clone())
+    });
+    let shas = match fresh {
+        Some(s) => s,
+        None => match compile(shared, &node, facts.as_deref()).await {
+            Ok(c) => Arc::new(c.shas),
+            Err(_) => return not_found(),
+        },
+    };
+    if !shas.contains(sha) {
+        return not_found();
+    }
+    let g = generation.clone();
+    let key = sha.to_string();
+    let bytes = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut out = Vec::new();
+        g.store.open(&key)?.ok()?.read_to_end(&mut out).ok()?;
+        Some(out)
+    })
+    .await
+    .ok()
+    .flatten();
+    match bytes {
+        Some(b) => respond(StatusCode::OK, "application/octet-stream", b),
+        None => not_found(),
+    }
+}
+
+/// `POST /v1/report/<node>`: stores the node's Report JSON (204).
+async fn report(
+    shared: &Shared,
+    peer: &Peer,
+    node: &str,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    if !valid_node(node) {
+        return text(StatusCode::BAD_REQUEST, "not a node name\n");
+    }
+    if !authorised(shared, peer, node, false) {
+        return text(
+            StatusCode::FORBIDDEN,
+            "this certificate is not the node's\n",
+        );
+    }
+    let body = match read_body(shared, req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let doc: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        _ => return text(StatusCode::BAD_REQUEST, "the report is not a JSON object\n"),
+    };
+    let count = |k: &str| doc["summary"][k].as_u64().unwrap_or(0);
+    let status = if count("failed") > 0 {
+        "failed"
+    } else if count("changed") > 0 {
+        "changed"
+    } else {
+        "unchanged"
+    };
+    let row = ReportRow {
+        node: node.to_string(),
+        time: now(),
+        status: status.to_string(),
+        body: doc.to_string(),
+    };
+    match shared.store.put_report(&row).await {
+        Ok(()) => respond(StatusCode::NO_CONTENT, "text/plain", Vec::new()),
+        Err(e) => store_down(shared, &e),
+    }
+}
+
+/// `GET /v1/nodes` (admins): the inventory.
+async fn nodes(shared: &Shared, peer: &Peer) -> Response<Body> {
+    if !is_admin(shared, peer) {
+        return text(StatusCode::FORBIDDEN, "admins only\n");
+    }
+    let rows = match shared.store.nodes().await {
+        Ok(r) => r,
+        Err(e) => return store_down(shared, &e),
+    };
+    let list: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|n| {
+            let facts: serde_json::Value = serde_json::from_str(&n.facts).unwrap_or_default();
+            serde_json::json!({
+                "name": n.name,
+                "facts": facts,
+                "catalog_version": n.catalog_version,
+                "seen": n.seen,
+                "last_report": n.last_report.map(|(status, time)| serde_json::json!({"status": status, "time": time})),
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, &serde_json::Value::Array(list))
+}
+
+/// `GET /v1/reports?node=N&status=S&since=T` (admins): `since` is Unix seconds or RFC 3339.
+async fn reports(shared: &Shared, peer: &Peer, query: &str) -> Response<Body> {
+    if !is_admin(shared, peer) {
+        return text(StatusCode::FORBIDDEN, "admins only\n");
+    }
+    let mut filter = ReportFilter::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "node" => filter.node = Some(v.to_string()),
+            "status" => filter.status = Some(v.to_string()),
+            "since" => {
+                let t = v
+                    .parse::<i64>()
+                    .ok()
+                    .or_else(|| v.parse::<jiff::Timestamp>().ok().map(|t| t.as_second()));
+                match t {
+                    Some(t) => filter.since = Some(t),
+                    None => {
+                        return text(StatusCode::BAD_REQUEST, "since: Unix seconds or RFC 3339\n")
+                    }
+                }
+            }
+            _ => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    &format!("unknown parameter `{k}`\n"),
+                )
+            }
+        }
+    }
+    let rows = match shared.store.reports(&filter).await {
+        Ok(r) => r,
+        Err(e) => return store_down(shared, &e),
+    };
+    let list: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+            serde_json::json!({"node": r.node, "time": r.time, "status": r.status, "report": body})
+        })
+        .collect();
+    json_response(StatusCode::OK, &serde_json::Value::Array(list))
+}
+
+/// `POST /v1/csr/<node>`: queues a PEM certificate request for `fleet ca sign` (202).
+async fn csr(shared: &Shared, node: &str, req: Request<Incoming>) -> Response<Body> {
+    if !valid_node(node) {
+        return text(StatusCode::BAD_REQUEST, "not a node name\n");
+    }
+    let body = match read_body(shared, req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Ok(pem) = std::str::from_utf8(&body) else {
+        return text(StatusCode::BAD_REQUEST, "not a PEM certificate request\n");
+    };
+    if !pem
+        .trim_start()
+        .starts_with("-----BEGIN CERTIFICATE REQUEST-----")
+    {
+        return text(StatusCode::BAD_REQUEST, "not a PEM certificate request\n");
+    }
+    match shared.store.put_csr(node, pem, now()).await {
+        Ok(()) => text(StatusCode::ACCEPTED, "queued for signing\n"),
+        Err(e) => store_down(shared, &e),
+    }
+}
+
+/// `GET /v1/cert/<node>`: the signed certificate, 404 while pending.
+async fn cert(shared: &Shared, node: &str) -> Response<Body> {
+    if !valid_node(node) {
+        return text(StatusCode::BAD_REQUEST, "not a node name\n");
+    }
+    match shared.store.cert(node).await {
+        Ok(Some(pem)) => respond(StatusCode::OK, "application/x-pem-file", pem.into_bytes()),
+        Ok(None) => text(StatusCode::NOT_FOUND, "not signed yet\n"),
+        Err(e) => store_down(shared, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_names_in_paths() {
+        for ok in ["web01", "web01.example.net", "db_1-a"] {
+            assert!(valid_node(ok), "{ok}");
+        }
+        for bad in ["", "..x/", "a b", "a%2F", &"x".repeat(254)] {
+            assert!(!valid_node(bad), "{bad}");
+        }
+    }
+}
