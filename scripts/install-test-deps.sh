@@ -8,8 +8,7 @@
 # (udhcpc and tftp clients), iproute2 (network namespaces), libvirt-clients
 # (virt-xml-validate), pxelinux and syslinux-common (the BIOS boot files copied into the
 # TFTP tree).
-# the conformance `verify` script, script(1) (bsdutils) to run `fleet apply` on a pty; for
-# the remote tests: curl and openssl (clients of `fleet serve`), PostgreSQL (a private
+# for the remote tests: curl and openssl (clients of `fleet serve`), PostgreSQL (a private
 # cluster: scripts/test-services.sh), nginx with the stream module (TLS passthrough).
 set -eu
 missing=""

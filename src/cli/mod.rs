@@ -12,6 +12,7 @@
 
 pub mod apply;
 pub mod backup;
+pub mod ca;
 pub mod catalog;
 pub mod check;
 pub mod compile;
@@ -151,6 +152,8 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// List and show the reports `fleet apply` saved in the state directory.
     Report(report::Args),
+    /// The fleet's certificate authority: init, issue, list, revoke, enrolment tokens.
+    Ca(ca::Args),
     /// Compare catalogs: `catalog diff A.json B.json`, or `--node NAME REV1 REV2` of git.
     Catalog(catalog::CatalogArgs),
     /// Create a site skeleton (or with --module, a module); never overwrites.
@@ -230,6 +233,7 @@ pub fn main() -> ExitStatus {
         Command::Facts(args) => facts::run(args),
         Command::Backup(args) => backup::run(args),
         Command::Report(args) => report::run(args),
+        Command::Ca(args) => ca::run(args),
         Command::Catalog(args) => catalog::run(args),
         Command::Init(args) => init::run(args),
         Command::Doc(args) => doc::run(args),

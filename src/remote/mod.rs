@@ -7,6 +7,7 @@
 //! except the server's access log and the agent's run notices, which go through the
 //! callbacks its callers give it.
 
+pub mod ca;
 pub mod serve;
 pub mod store;
 pub mod tls;

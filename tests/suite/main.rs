@@ -14,6 +14,7 @@ mod apply_file_line;
 mod apply_output;
 mod apply_package;
 mod apply_user;
+mod ca;
 mod cli_errors;
 mod commands;
 mod fmt;

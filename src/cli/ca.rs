@@ -1,0 +1,246 @@
+//! `fleet ca`: the fleet's certificate authority (REMOTE.md, "Certificate authority"):
+//! `init`, `issue`, `list`, `revoke`, `token`, `tokens`. The work is in
+//! [`crate::remote::ca`]; this file parses flags and prints.
+//!
+//! Every refusal (an existing CA, an invalid or already certified name, nothing to revoke)
+//! is an `error:` line and exit 1; a bad flag is exit 2.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use super::{out, ExitStatus};
+use crate::remote::ca::index::Entry;
+use crate::remote::ca::{self, CaDir, IssueRequest};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--ca DIR`, the CA directory every command but `init` works on.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CaArg {
+    /// The CA directory (made by `fleet ca init`).
+    #[arg(long = "ca", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Make a new CA in DIR: ca.crt, ca.key (0600), crl.pem, index.json.
+    Init {
+        /// The directory (created if missing; refused if it already holds a CA).
+        dir: PathBuf,
+        /// The CA certificate's common name.
+        #[arg(long, value_name = "NAME", default_value = ca::CA_CN)]
+        cn: String,
+        /// Lifetime in days.
+        #[arg(long, value_name = "N", default_value_t = ca::CA_DAYS, allow_negative_numbers = true)]
+        days: i64,
+    },
+    /// Make a key pair and a certificate for node NAME: OUT/NAME.key (0600), OUT/NAME.crt.
+    Issue {
+        /// The node name (common name and DNS name of the certificate).
+        name: String,
+        #[command(flatten)]
+        ca: CaArg,
+        /// Where the files go (default DIR/issued).
+        #[arg(long, value_name = "OUT")]
+        out: Option<PathBuf>,
+        /// Lifetime in days; zero or negative makes a certificate that has already expired
+        /// (it ended |N| days ago), for tests.
+        #[arg(long, value_name = "N", default_value_t = ca::NODE_DAYS, allow_negative_numbers = true)]
+        days: i64,
+        /// Server authentication too (for `fleet serve`).
+        #[arg(long)]
+        server: bool,
+        /// Another DNS name for the certificate (repeatable).
+        #[arg(long, value_name = "NAME", num_args = 1..)]
+        dns: Vec<String>,
+        /// An IP address for the certificate (repeatable).
+        #[arg(long, value_name = "ADDR", num_args = 1..)]
+        ip: Vec<IpAddr>,
+        /// Issue even when NAME already has an unrevoked certificate.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List issued certificates: name, serial, expiry, status, kind.
+    List {
+        #[command(flatten)]
+        ca: CaArg,
+        /// Only certificates that are not revoked and end within DAYS days (or have ended).
+        #[arg(long, value_name = "DAYS")]
+        expiring: Option<u32>,
+        /// `text` (a table) or `json` (one object per line).
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
+    /// Revoke every unrevoked certificate of NAME and rewrite crl.pem.
+    Revoke {
+        /// The node name.
+        name: String,
+        #[command(flatten)]
+        ca: CaArg,
+    },
+    /// Print a new one-time enrolment token for NAME (recorded in DIR/tokens.json).
+    Token {
+        /// The node name.
+        name: String,
+        #[command(flatten)]
+        ca: CaArg,
+    },
+    /// Print the autosign lines (`token:SECRET NAME`) of the unused tokens.
+    Tokens {
+        #[command(flatten)]
+        ca: CaArg,
+    },
+}
+
+/// Runs a `fleet ca` command.
+pub fn run(args: Args) -> ExitStatus {
+    let result = match args.command {
+        Command::Init { dir, cn, days } => CaDir::init(&dir, &cn, days).map(|ca| {
+            format!(
+                "made a CA in {}: {}, {} (0600), {}\n",
+                dir.display(),
+                ca.cert_path().display(),
+                ca.path().join(ca::CA_KEY).display(),
+                ca.crl_path().display()
+            )
+        }),
+        Command::Issue {
+            name,
+            ca,
+            out,
+            days,
+            server,
+            dns,
+            ip,
+            force,
+        } => CaDir::open(&ca.dir).and_then(|dir| {
+            let issued = dir.issue(&IssueRequest {
+                name: &name,
+                server,
+                dns: &dns,
+                ips: &ip,
+                days,
+                force,
+                out: out.as_deref(),
+            })?;
+            Ok(format!(
+                "issued {} (serial {}, until {}): {}, {}\n",
+                name,
+                issued.entry.serial,
+                issued.entry.not_after,
+                issued.cert.display(),
+                issued.key.display()
+            ))
+        }),
+        Command::List {
+            ca,
+            expiring,
+            format,
+        } => CaDir::open(&ca.dir)
+            .and_then(|dir| dir.entries())
+            .map(|entries| list(&entries, expiring, format == "json")),
+        Command::Revoke { name, ca } => CaDir::open(&ca.dir).and_then(|dir| {
+            let revoked = dir.revoke(&name)?;
+            let serials: Vec<&str> = revoked.iter().map(|e| e.serial.as_str()).collect();
+            Ok(format!(
+                "revoked {name} (serial {}); rewrote {}\n",
+                serials.join(", "),
+                dir.crl_path().display()
+            ))
+        }),
+        Command::Token { name, ca } => CaDir::open(&ca.dir)
+            .and_then(|dir| dir.new_token(&name))
+            .map(|secret| format!("{secret}\n")),
+        Command::Tokens { ca } => CaDir::open(&ca.dir)
+            .and_then(|dir| dir.unused_tokens())
+            .map(|tokens| {
+                tokens
+                    .iter()
+                    .map(|t| format!("token:{} {}\n", t.secret, t.name))
+                    .collect()
+            }),
+    };
+    match result {
+        Ok(text) => {
+            out(&text);
+            ExitStatus::Ok
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitStatus::Errors
+        }
+    }
+}
+
+/// The listing of `entries` (only those expiring within `expiring` days, when given), as a
+/// table or as JSON lines.
+fn list(entries: &[Entry], expiring: Option<u32>, json: bool) -> String {
+    let now = jiff::Timestamp::now().as_second();
+    let shown: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| match expiring {
+            Some(days) => {
+                e.state(now) != "revoked" && e.not_after_unix() <= now + i64::from(days) * 86_400
+            }
+            None => true,
+        })
+        .collect();
+    if json {
+        return shown
+            .iter()
+            .map(|e| {
+                let line = serde_json::json!({
+                    "name": e.name,
+                    "serial": e.serial,
+                    "not_after": e.not_after,
+                    "kind": e.kind.as_str(),
+                    "status": e.state(now),
+                });
+                format!("{line}\n")
+            })
+            .collect();
+    }
+    let mut rows = vec![[
+        "NAME".to_string(),
+        "SERIAL".into(),
+        "EXPIRES".into(),
+        "STATUS".into(),
+        "KIND".into(),
+    ]];
+    for e in &shown {
+        rows.push([
+            e.name.clone(),
+            e.serial.clone(),
+            e.not_after.clone(),
+            e.state(now).into(),
+            e.kind.as_str().into(),
+        ]);
+    }
+    table(&rows)
+}
+
+/// `rows` as left-aligned columns two spaces apart.
+fn table(rows: &[[String; 5]]) -> String {
+    let mut widths = [0usize; 5];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    text
+}
