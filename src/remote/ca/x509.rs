@@ -548,6 +548,18 @@ mod tests {
         assert!(e.message().contains("is for 'db1'"), "{e}");
     }
 
+    /// Changes one base64 character of the last body line (the signature's
+    /// tail), so the request still parses but no longer verifies.
+    fn corrupt_signature(pem: &str) -> String {
+        let mut lines: Vec<String> = pem.lines().map(str::to_string).collect();
+        let last = lines.len() - 2;
+        let mut chars: Vec<char> = lines[last].chars().collect();
+        chars[5] = if chars[5] == 'A' { 'B' } else { 'A' };
+        lines[last] = chars.into_iter().collect();
+        assert_ne!(lines.join("\n"), pem.trim_end());
+        lines.join("\n") + "\n"
+    }
+
     #[test]
     fn bad_requests_are_refused() {
         let ca = ca();
@@ -556,7 +568,7 @@ mod tests {
             String::new(),
             "not pem".to_string(),
             ca.cert_pem().to_string(),
-            req.csr_pem.replace("MII", "MIJ"),
+            corrupt_signature(&req.csr_pem),
             "x".repeat(MAX_REQUEST + 1),
         ] {
             assert!(sign_request(&ca, &spec("db1", 5), &bad).is_err(), "{bad}");
