@@ -369,7 +369,7 @@ impl<'p> Evaluator<'p> {
             }
             StmtKind::For(f) => self.for_loop(f),
             StmtKind::Call(call) => {
-                let _ = self.call(call, true);
+                let _ = self.call(call);
             }
             StmtKind::Provision { keyword_span, .. } => {
                 self.diags.push(Diagnostic::error(
