@@ -129,7 +129,7 @@ impl Evaluator<'_> {
                 }
                 Ok(Value::Ref(Arc::new(out)))
             }
-            ExprKind::Call(call) => self.call(call, false),
+            ExprKind::Call(call) => self.call(call),
             ExprKind::Field { base, key } => {
                 let b = self.eval(base)?;
                 self.field(&b, base.span, key)

@@ -371,7 +371,7 @@ impl<'p> Evaluator<'p> {
             }
             StmtKind::For(f) => self.for_loop(f),
             StmtKind::Call(call) => {
-                let _ = self.call(call, true);
+                let _ = self.call(call);
             }
             StmtKind::Profile(p) => {
                 if !self.top_level {

@@ -1,7 +1,7 @@
 //! What the language server knows about resource types, attributes and built-ins, read
-//! through a few accessors from `model::schema` and `eval::builtins::FUNCTIONS`.
+//! through a few accessors from `model::schema` and `eval::builtins::BUILTINS`.
 
-use crate::eval::builtins::FUNCTIONS;
+use crate::eval::builtins;
 use crate::model::schema;
 
 /// The native resource types, in LANGUAGE.md §5 order.
@@ -49,8 +49,7 @@ pub fn enum_values(kind: &str, attr: &str) -> Vec<&'static str> {
 }
 /// Markdown for a built-in function.
 pub fn function_hover(name: &str) -> Option<String> {
-    let (_, sig, doc) = FUNCTIONS.iter().find(|f| f.0 == name)?;
-    Some(format!("```fleet\n{sig}\n```\n{doc}"))
+    builtins::get(name).map(builtins::Builtin::hover)
 }
 
 /// Markdown for the built-in variables.

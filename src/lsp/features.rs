@@ -205,11 +205,7 @@ pub fn names(program: &Program) -> Vec<(&'static str, String)> {
     let mut classes: Vec<String> = index.classes.keys().map(|k| k.to_string()).collect();
     classes.sort();
     out.extend(classes.into_iter().map(|c| ("class", c)));
-    out.extend(
-        crate::eval::builtins::FUNCTIONS
-            .iter()
-            .map(|f| ("function", f.0.to_string())),
-    );
+    out.extend(crate::eval::builtins::names().map(|f| ("function", f.to_string())));
     out
 }
 
@@ -653,6 +649,15 @@ pub fn completion(program: Option<&Program>, text: &str, offset: usize) -> Vec<C
                     docs::type_hover(t),
                 ));
             }
+            // A call of a built-in is a statement too (`notice(...)`, `fail(...)`).
+            for b in crate::eval::builtins::BUILTINS {
+                out.push(item(
+                    b.name,
+                    CompletionItemKind::FUNCTION,
+                    Some(b.signature.to_string()),
+                    Some(b.doc.to_string()),
+                ));
+            }
             if let (Some(index), Some(program)) = (&index, program) {
                 let mut names: Vec<&&str> = index.defines.keys().collect();
                 names.sort();
@@ -877,6 +882,20 @@ include db
             l.contains(&"release".to_string()) && l.contains(&"vhost".to_string()),
             "{l:?}"
         );
+    }
+
+    #[test]
+    fn completion_offers_builtins_with_their_signature_from_the_table() {
+        let items = completion(None, "class a {\n  no", 14);
+        let notice = items.iter().find(|i| i.label == "notice").expect("notice");
+        assert_eq!(notice.kind, Some(CompletionItemKind::FUNCTION));
+        assert_eq!(
+            notice.detail.as_deref(),
+            crate::eval::builtins::get("notice").map(|b| b.signature)
+        );
+        // Not where a value of an enum attribute goes.
+        let items = completion(None, "file \"/a\" { ensure = ", 22);
+        assert!(!items.iter().any(|i| i.label == "notice"));
     }
 
     #[test]
