@@ -44,6 +44,9 @@ impl std::fmt::Display for TlsError {
 
 impl std::error::Error for TlsError {}
 
+/// TLS sessions kept for resumption (a few hundred bytes each, with the client's chain).
+const SESSION_CACHE: usize = 16_384;
+
 /// A server configuration and the client verifier inside it.
 #[derive(Clone)]
 struct Verified {
@@ -168,6 +171,10 @@ fn build_config(files: &TlsFiles) -> Result<Verified, TlsError> {
         .with_single_cert(chain, key)
         .map_err(|e| TlsError(format!("--tls-cert {}: {e}", files.cert.display())))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Agents reconnect for every run and resume their TLS session: room for a fleet's worth
+    // (rustls keeps 256 by default). A CRL swap builds a new configuration and so a new, empty
+    // cache: a session made before a revocation cannot be resumed after it.
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
     Ok(Verified {
         config: Arc::new(config),
         verifier,
