@@ -12,6 +12,7 @@ use crate::eval::facts;
 use crate::eval::index::Index;
 use crate::eval::input::{Loaded, LoadedFile};
 use crate::eval::{self, lints};
+use crate::model::declared::Notice;
 use crate::model::value::Value;
 use crate::source::{FileId, SourceMap, Span};
 use crate::syntax::ast::{self, StmtKind};
@@ -50,6 +51,8 @@ pub struct Program {
     pub data: Data,
     /// This machine's facts, for `fleet apply FILE`: they win over facts files for every node.
     pub local_facts: Option<Value>,
+    /// The `notice(msg)` calls of the evaluations so far, for the command to print.
+    notices: std::sync::Mutex<Vec<Notice>>,
 }
 
 impl Program {
@@ -103,6 +106,7 @@ impl Program {
             main_dir,
             data: Data::default(),
             local_facts: None,
+            notices: Default::default(),
         };
         let mut by_path: HashMap<PathBuf, FileId> = HashMap::new();
         let mut pending = Vec::new();
@@ -444,6 +448,7 @@ impl Program {
             let (mut eval, mut diags) = timing::stage(format_args!("evaluate {name}"), || {
                 eval::evaluate(self.loaded(), &index, name, node.map(|n| n.def), facts)
             });
+            self.keep_notices(&mut eval.notices);
             diags.extend(bad_facts);
             let provision = match (eval.provision.clone(), eval.provision_spans.take()) {
                 (Some(values), Some(spans)) => Some((values, spans)),
@@ -550,9 +555,10 @@ impl Program {
             None => self.facts_for(node),
         };
         all.extend(bad_facts);
-        let (eval, diags) = timing::stage(format_args!("evaluate {node}"), || {
+        let (mut eval, diags) = timing::stage(format_args!("evaluate {node}"), || {
             eval::evaluate(self.loaded(), index, node, block, facts)
         });
+        self.keep_notices(&mut eval.notices);
         all.extend(diags);
         if let (Some(values), Some(spans)) = (&eval.provision, &eval.provision_spans) {
             let record = [(values.clone(), spans.clone())];
@@ -576,6 +582,28 @@ impl Program {
         } else {
             (Some(catalog), all)
         }
+    }
+
+    /// Keeps a node's `notice()` calls for [`Program::take_notices`].
+    fn keep_notices(&self, notices: &mut Vec<Notice>) {
+        if notices.is_empty() {
+            return;
+        }
+        if let Ok(mut kept) = self.notices.lock() {
+            kept.append(notices);
+        }
+    }
+
+    /// The `notice(msg)` calls evaluated since the last call, in source order, each once
+    /// (`check` evaluates every node: a notice of shared code is printed once).
+    pub fn take_notices(&self) -> Vec<Notice> {
+        let mut out = match self.notices.lock() {
+            Ok(mut kept) => std::mem::take(&mut *kept),
+            Err(_) => Vec::new(),
+        };
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The nodes `compile --all` writes: every string-named node, plus `default` when there

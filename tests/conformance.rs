@@ -94,6 +94,7 @@ datatest_stable::harness! {
     // The `next/` cases this project passes (README of the cases: each added in the commit
     // that makes it pass).
     { test = case, root = cases_root(), pattern = r"^next/check/(35-not-utf8)\.fleet$" },
+    { test = case, root = cases_root(), pattern = r"^next/(compile/11-class-params-contained|check/39-user-warning)\.fleet$" },
     { test = case, root = project_cases_root(), pattern = r"^(check|compile)/[^/]+\.fleet$" },
     // The `next/` cases of the features this project has (see the cases' README).
     { test = case, root = cases_root(), pattern = r"^next/(check/38-sensitive-misuse|compile/13-sensitive|compile/14-template-values|compile/15-file-line|check/40-file-line-missing)\.fleet$" },

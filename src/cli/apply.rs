@@ -185,6 +185,7 @@ fn compile(args: &ApplyArgs, file: &Path) -> Result<(Loaded, ContentStore), Fail
     };
     let store = ContentStore::new();
     let (catalog, diags) = program.compile(&node, &store);
+    super::output::notices(&program);
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let main_file = file.to_string_lossy();
     if errors > 0 && args.format == "json" {

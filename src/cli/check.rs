@@ -71,6 +71,7 @@ pub fn run(args: CheckArgs) -> ExitStatus {
 
     let program = Program::load(&files, args.manifest.options());
     let diags = program.check();
+    output::notices(&program);
     let main_file = main_file_name(&program, &files);
 
     match args.format {

@@ -72,6 +72,7 @@ pub(super) fn compile_node(
 ) -> Result<(Program, Catalog), ExitStatus> {
     let (program, main_file) = load(file, manifest)?;
     let (catalog, diags) = program.compile(node, &ContentStore::new());
+    output::notices(&program);
     report_to_stderr(&diags, &program.sources, &main_file);
     match catalog {
         Some(catalog) if !has_errors(&diags) => Ok((program, catalog)),
@@ -135,6 +136,7 @@ fn compile_all(file: &Path, manifest: &ManifestArgs, out: &Path) -> ExitStatus {
         }
     }
     let diags = merge_diagnostics(found);
+    output::notices(&program);
     report_to_stderr(&diags, &program.sources, &main_file);
     if has_errors(&diags) || no_catalog {
         return ExitStatus::Errors; // dropping `staging` removes what it wrote

@@ -29,6 +29,23 @@ pub fn command_error(message: &str) {
     stderr(&format!("error: {message}\n"));
 }
 
+/// Prints the `notice(msg)` calls the program's evaluations made, one line each on stderr:
+/// `notice: MSG (FILE:LINE:COLUMN)` (LANGUAGE.md §9: no diagnostic).
+pub fn notices(program: &crate::program::Program) {
+    let mut text = String::new();
+    for n in program.take_notices() {
+        let file = program.sources.get(n.span.file);
+        let (line, col) = file.line_col(n.span.start as usize);
+        text.push_str(&format!(
+            "notice: {} ({}:{line}:{col})\n",
+            n.message, file.name
+        ));
+    }
+    if !text.is_empty() {
+        stderr(&text);
+    }
+}
+
 /// How reports look on this stderr: colour only on a terminal with `NO_COLOR` unset (and
 /// `TERM` not `dumb`); Unicode box drawing on a terminal, ASCII when piped or redirected (so
 /// logs and golden files are plain).

@@ -141,6 +141,9 @@ codes! {
     /// A `fail(msg)` call was evaluated.
     UserFail = "user-fail", Error,
         despite_syntax_errors: false, in_spec: true;
+    /// A `warning(msg)` call was evaluated.
+    UserWarning = "user-warning", Warning,
+        despite_syntax_errors: false, in_spec: true;
     /// A variable is bound and never used.
     UnusedVariable = "unused-variable", Warning,
         despite_syntax_errors: false, in_spec: true;

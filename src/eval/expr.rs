@@ -361,10 +361,18 @@ impl Evaluator<'_> {
                 )
                 .with_primary("undefined variable")
                 .with_suggestion(name, candidates.iter().map(String::as_str));
-                if let Some((class, _)) = name.rsplit_once("::") {
-                    if !self.classes.contains_key(class) {
+                if let Some((class, var)) = name.rsplit_once("::") {
+                    if self.running_frame(class).is_some() {
+                        d = d.with_note(format!(
+                            "class `{class}` is still being evaluated and `${var}` is not bound yet: its parameters are readable from the start, a top-level `let` once it has run"
+                        ));
+                    } else if !self.classes.contains_key(class) {
                         d = d.with_note(format!(
                             "class `{class}` has not been declared (yet) on this node"
+                        ));
+                    } else if self.class_vars.contains_key(class) {
+                        d = d.with_note(format!(
+                            "class `{class}` has no parameter or top-level `let` named `{var}`"
                         ));
                     }
                 } else if d.help.is_none() {

@@ -143,6 +143,8 @@ struct Let {
     name: String,
     span: Span,
     used: bool,
+    /// `class::name` for a `let` at the top of a class body, readable from outside.
+    qualified: Option<String>,
 }
 
 /// Lexical scopes of the static variable pass: name -> the `let` it is (None for
@@ -151,6 +153,10 @@ struct Vars<'a> {
     lets: Vec<Let>,
     scopes: Vec<HashMap<&'a str, Option<usize>>>,
     out: Vec<Diagnostic>,
+    /// The class whose body scope opens next (its top-level `let`s get a qualified name).
+    owner: Option<&'a str>,
+    /// Every `$class::name` read anywhere.
+    qualified_reads: HashSet<String>,
 }
 
 fn variables(program: Loaded<'_>, out: &mut Vec<Diagnostic>) {
@@ -158,6 +164,8 @@ fn variables(program: Loaded<'_>, out: &mut Vec<Diagnostic>) {
         lets: Vec::new(),
         scopes: Vec::new(),
         out: Vec::new(),
+        owner: None,
+        qualified_reads: HashSet::new(),
     };
     let files: Vec<_> = user_files(program).collect();
     // One top-level scope for the whole program.
@@ -173,7 +181,11 @@ fn variables(program: Loaded<'_>, out: &mut Vec<Diagnostic>) {
         v.stmts(&f.ast.items, true);
     }
     for l in &v.lets {
-        if !l.used {
+        let read_outside = l
+            .qualified
+            .as_ref()
+            .is_some_and(|q| v.qualified_reads.contains(q));
+        if !l.used && !read_outside {
             v.out.push(
                 Diagnostic::warning(
                     Code::UnusedVariable,
@@ -191,6 +203,7 @@ fn variables(program: Loaded<'_>, out: &mut Vec<Diagnostic>) {
 impl<'a> Vars<'a> {
     /// Records the `let`s written directly in a scope's statements (not nested ones).
     fn declare_lets(&mut self, stmts: &'a [Stmt], _top: bool) {
+        let owner = self.owner.take();
         for s in stmts {
             if let StmtKind::Let { var, .. } = &s.kind {
                 if matches!(var.name.as_str(), "facts" | "node" | "title") {
@@ -222,6 +235,8 @@ impl<'a> Vars<'a> {
                     name: var.name.clone(),
                     span: var.span,
                     used: false,
+                    qualified: owner
+                        .map(|c| format!("{}::{}", c.trim_start_matches("::"), var.name)),
                 });
                 self.scopes
                     .last_mut()
@@ -243,7 +258,14 @@ impl<'a> Vars<'a> {
     }
 
     /// Class and define bodies see the top level and their own scope only.
-    fn body(&mut self, params: &'a [Param], stmts: &'a [Stmt], title: bool) {
+    /// `class`: the class's name, whose top-level `let`s are read from outside as `$class::x`.
+    fn body(
+        &mut self,
+        params: &'a [Param],
+        stmts: &'a [Stmt],
+        title: bool,
+        class: Option<&'a str>,
+    ) {
         let saved = self.scopes.split_off(1);
         let mut names: Vec<&'a str> = params.iter().map(|p| p.var.name.as_str()).collect();
         if title {
@@ -259,6 +281,7 @@ impl<'a> Vars<'a> {
             }
             scope.insert(p.var.name.as_str(), None);
         }
+        self.owner = class;
         self.open(stmts, &names);
         self.scopes.extend(saved);
     }
@@ -267,8 +290,10 @@ impl<'a> Vars<'a> {
         for s in stmts {
             match &s.kind {
                 StmtKind::Let { value, .. } => self.expr(value),
-                StmtKind::Class(c) => self.body(&c.params, &c.body, false),
-                StmtKind::Define(d) => self.body(&d.params, &d.body, true),
+                StmtKind::Class(c) => {
+                    self.body(&c.params, &c.body, false, Some(c.name.name.as_str()))
+                }
+                StmtKind::Define(d) => self.body(&d.params, &d.body, true, None),
                 StmtKind::Node(n) => {
                     let saved = self.scopes.split_off(1);
                     self.open(&n.body, &[]);
@@ -358,6 +383,8 @@ impl<'a> Vars<'a> {
 
     fn read(&mut self, name: &str) {
         if name.contains("::") {
+            self.qualified_reads
+                .insert(name.trim_start_matches("::").to_string());
             return;
         }
         for s in self.scopes.iter().rev() {

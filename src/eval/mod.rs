@@ -79,6 +79,12 @@ pub(crate) struct Evaluator<'p> {
     classes: HashMap<String, DeclaredClass>,
     /// Variables of evaluated classes, for `$class::name`.
     class_vars: HashMap<String, Frame>,
+    /// The scope stacks of the bodies interrupted by a nested class or define body, outermost
+    /// first: a running class's frame stays readable from the bodies it declares.
+    suspended: Vec<Vec<Frame>>,
+    /// Classes whose body is running, with the `suspended` depth at which their frames are
+    /// the live ones (`$class::param` is readable from the moment it is bound, LANGUAGE.md §1).
+    running: Vec<(String, usize)>,
     /// (kind, title) and (kind, namevar value) of declared resources and define instances,
     /// for `defined()`: built on its first call and brought up to date on each, so that a
     /// node that never calls it does not hash every resource.
@@ -140,6 +146,8 @@ impl<'p> Evaluator<'p> {
             diags: Vec::new(),
             classes: HashMap::new(),
             class_vars: HashMap::new(),
+            suspended: Vec::new(),
+            running: Vec::new(),
             declared: Default::default(),
             blocks: vec![DefaultsBlock::default()],
             global_defaults: Vec::new(),

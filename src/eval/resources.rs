@@ -369,6 +369,7 @@ impl Evaluator<'_> {
         tags: Vec<Name>,
     ) -> Frame {
         let saved_frames = std::mem::replace(&mut self.scopes.frames, vec![frame]);
+        self.suspended.push(saved_frames);
         let saved_blocks = std::mem::replace(&mut self.blocks, vec![DefaultsBlock::default()]);
         let saved_container = std::mem::replace(&mut self.container, container);
         let saved_tags = std::mem::replace(&mut self.tags, tags);
@@ -382,6 +383,7 @@ impl Evaluator<'_> {
         self.blocks = saved_blocks;
         // Resources of the body still get the defaults of the file's top level (global), but
         // not those of the declaring block.
+        let saved_frames = self.suspended.pop().unwrap_or_default();
         let mut frames = std::mem::replace(&mut self.scopes.frames, saved_frames);
         frames.pop().unwrap_or_default()
     }
@@ -609,7 +611,10 @@ impl Evaluator<'_> {
         if !self.enter(Some(c.name.span)) {
             return;
         }
+        // While the body runs, `$name::param` reads its live frame (see `class_var`).
+        self.running.push((name.clone(), self.suspended.len() + 1));
         let frame = self.run_body(&def.def.body, frame, Some(container), name_tags(&name));
+        self.running.pop();
         self.class_vars.insert(name, frame);
         self.depth -= 1;
     }
@@ -737,9 +742,24 @@ impl Evaluator<'_> {
         self.out.provision_spans = Some(spans);
     }
 
-    /// Variables of an evaluated class, for `$class::name`.
+    /// Variables of a class, for `$class::name`: those of an evaluated class, or, while its
+    /// body runs, its parameters and the top-level `let`s that have run so far.
     pub(super) fn class_var(&self, class: &str, name: &str) -> Option<&Binding> {
-        self.class_vars.get(class).and_then(|f| f.get(name))
+        if let Some(f) = self.class_vars.get(class) {
+            return f.get(name);
+        }
+        self.running_frame(class).and_then(|f| f.get(name))
+    }
+
+    /// The own (outermost) frame of a class whose body is running, wherever the evaluation
+    /// is now (its body, or a class or define it declared).
+    pub(super) fn running_frame(&self, class: &str) -> Option<&Frame> {
+        let &(_, level) = self.running.iter().rev().find(|(c, _)| c == class)?;
+        if level == self.suspended.len() {
+            self.scopes.frames.first()
+        } else {
+            self.suspended.get(level).and_then(|frames| frames.first())
+        }
     }
 }
 

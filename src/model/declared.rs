@@ -27,6 +27,15 @@ pub struct NodeEval {
     /// The group names the node's facts list (`$facts.groups`, an Array of Strings, when a
     /// facts file has one): groups a user may join without the catalog managing them.
     pub fact_groups: Vec<String>,
+    /// The `notice(msg)` calls evaluated, in order: printed, never diagnostics (§9).
+    pub notices: Vec<Notice>,
+}
+
+/// One `notice(msg)` call: where it was and its message.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Notice {
+    pub span: Span,
+    pub message: String,
 }
 
 /// A catalog resource; also what evaluation declares ([`Declared`], where the

@@ -27,15 +27,23 @@ pub(super) fn fail(ev: &mut Evaluator<'_>, a: &Args<'_>) -> R<Value> {
     Err(Failed)
 }
 
-/// `warning(msg)`: checks its argument; the message itself is not reported yet.
+/// `warning(msg)`: a `user-warning` diagnostic at the function name; evaluation goes on.
 pub(super) fn warning(ev: &mut Evaluator<'_>, a: &Args<'_>) -> R<Value> {
-    a.str(ev, 0)?;
+    let msg = a.str(ev, 0)?;
+    ev.diags.push(
+        Diagnostic::warning(Code::UserWarning, a.span(), msg.to_string())
+            .with_primary("warning() called here"),
+    );
     Ok(Value::None)
 }
 
-/// `notice(msg)`: checks its argument; the message itself is not reported yet.
+/// `notice(msg)`: recorded for the command to print (`notice: msg`); no diagnostic.
 pub(super) fn notice(ev: &mut Evaluator<'_>, a: &Args<'_>) -> R<Value> {
-    a.str(ev, 0)?;
+    let msg = a.str(ev, 0)?;
+    ev.out.notices.push(crate::model::declared::Notice {
+        span: a.span(),
+        message: msg.to_string(),
+    });
     Ok(Value::None)
 }
 

@@ -274,7 +274,7 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "warning",
         signature: "warning(msg: String)",
-        doc: "Logs a warning while compiling.",
+        doc: "Reports a `user-warning` diagnostic with this message at the call; evaluation goes on.",
         min: 1,
         max: 1,
         takes_sensitive: false,
@@ -283,7 +283,7 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "notice",
         signature: "notice(msg: String)",
-        doc: "Logs a notice while compiling.",
+        doc: "Prints `notice: msg` with the call's position on stderr while compiling (no diagnostic).",
         min: 1,
         max: 1,
         takes_sensitive: false,
