@@ -12,6 +12,17 @@ pub struct ReportDoc {
     pub seconds: f64,
     pub summary: SummaryDoc,
     pub events: Vec<EventDoc>,
+    /// `fleet agent` (REMOTE.md "The agent"): the run applied the catalog cached from an
+    /// earlier run, because no server gave a fresh one. Left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached_catalog: bool,
+    /// `fleet agent`: the version of the catalog applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_version: Option<String>,
+    /// What the run wants its reader to know that is not a resource's event (the agent: a
+    /// certificate that expires within 30 days, why the cached catalog was used).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +111,9 @@ pub fn to_doc(run: &Run, verbose: bool) -> ReportDoc {
             unchanged: run.count(Status::Unchanged),
         },
         events,
+        cached_catalog: false,
+        catalog_version: None,
+        warnings: Vec::new(),
     }
 }
 

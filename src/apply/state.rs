@@ -407,6 +407,140 @@ pub fn prune_reports(state: &Path, keep: usize) -> io::Result<usize> {
     Ok(excess)
 }
 
+/// A private directory in the state directory (`STATE/agent`, and directories in it): made
+/// 0700, every file in it written atomically 0600, nothing opened through a link. The agent
+/// keeps its cached catalog, content and queued reports here.
+#[derive(Debug)]
+pub struct PrivateDir {
+    fd: OwnedFd,
+    shown: PathBuf,
+}
+
+impl PrivateDir {
+    /// `STATE/name`, made (with the state directory) when `create`.
+    pub fn open(state: &Path, name: &str, create: bool) -> io::Result<PrivateDir> {
+        let sd = open_dir_nofollow(state, create, 0o755)?;
+        PrivateDir::sub_of(sd.as_fd(), &state.join(name), name, create)
+    }
+
+    /// The directory `name` in this one.
+    pub fn sub(&self, name: &str, create: bool) -> io::Result<PrivateDir> {
+        PrivateDir::sub_of(self.fd.as_fd(), &self.shown.join(name), name, create)
+    }
+
+    fn sub_of(
+        dir: BorrowedFd<'_>,
+        path: &Path,
+        name: &str,
+        create: bool,
+    ) -> io::Result<PrivateDir> {
+        let fd = sub_dir(dir, name.as_ref(), create, 0o700)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", shown(path).display())))?;
+        if create {
+            chmod_dir(&fd, 0o700)?;
+        }
+        Ok(PrivateDir {
+            fd,
+            shown: shown(path),
+        })
+    }
+
+    /// A path that names this directory for as long as the value lives (through its
+    /// handle: a link swapped in for the directory afterwards is not followed).
+    pub fn handle_path(&self) -> PathBuf {
+        fd_path(&self.fd)
+    }
+
+    /// The directory as messages show it.
+    pub fn shown(&self) -> &Path {
+        &self.shown
+    }
+
+    /// The bytes of `name`, at most `max`; `Ok(None)` when there is no such file.
+    pub fn read(&self, name: &str, max: u64) -> io::Result<Option<Vec<u8>>> {
+        let f = match open_in(self.fd.as_fd(), name, OFlags::RDONLY | OFlags::NONBLOCK, 0) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.error(name, e)),
+        };
+        let mut bytes = Vec::new();
+        f.take(max + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > max {
+            return Err(self.error(name, io::Error::other(format!("larger than {max} bytes"))));
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Opens `name` for reading, never through a link; `Ok(None)` when missing.
+    pub fn open_file(&self, name: &str) -> io::Result<Option<File>> {
+        match open_in(self.fd.as_fd(), name, OFlags::RDONLY | OFlags::NONBLOCK, 0) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.error(name, e)),
+        }
+    }
+
+    /// Replaces `name` with `bytes` (0600) atomically, flushed first when `sync`.
+    pub fn write(&self, name: &str, bytes: &[u8], sync: bool) -> io::Result<()> {
+        let tmp = format!(".{name}.tmp");
+        let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), rustix::fs::AtFlags::empty());
+        write_new_in(self.fd.as_fd(), &tmp, name, bytes, sync).map_err(|e| self.error(name, e))
+    }
+
+    /// A new, empty 0600 file `tmp` to stream into, and then [`PrivateDir::rename`] into place.
+    pub fn create_temp(&self, tmp: &str) -> io::Result<File> {
+        let _ = rustix::fs::unlinkat(&self.fd, tmp, rustix::fs::AtFlags::empty());
+        open_in(
+            self.fd.as_fd(),
+            tmp,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
+            0o600,
+        )
+        .map_err(|e| self.error(tmp, e))
+    }
+
+    /// Renames `from` to `to` within the directory.
+    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        rustix::fs::renameat(&self.fd, from, &self.fd, to).map_err(|e| self.error(to, e.into()))
+    }
+
+    /// Removes `name`; a missing one is no error.
+    pub fn remove(&self, name: &str) -> io::Result<()> {
+        match rustix::fs::unlinkat(&self.fd, name, rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(self.error(name, e.into())),
+        }
+    }
+
+    /// The names of the files in the directory that do not start with a dot, sorted.
+    pub fn list(&self) -> io::Result<Vec<String>> {
+        let listing = rustix::fs::openat(
+            &self.fd,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut names = Vec::new();
+        for entry in rustix::fs::Dir::read_from(&listing)? {
+            let entry = entry?;
+            if let Ok(name) = entry.file_name().to_str() {
+                if !name.starts_with('.') {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn error(&self, name: &str, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            format!("{}: {e}", self.shown.join(name).display()),
+        )
+    }
+}
+
 /// One backed-up version of a file.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BackupEntry {

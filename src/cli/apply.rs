@@ -226,6 +226,28 @@ fn load_catalog(path: &Path) -> Result<(Loaded, ContentStore), Failure> {
 }
 
 pub fn run(args: ApplyArgs) -> ExitStatus {
+    execute(&args, None, &|_| {}).code
+}
+
+/// What an apply left: its exit status and, when the catalog was applied, its report
+/// (changed and failed events; what `POST /v1/report` carries).
+pub(crate) struct Applied {
+    pub(crate) code: ExitStatus,
+    pub(crate) report: Option<report::ReportDoc>,
+}
+
+/// `fleet apply` with `args`; `given` is a catalog document and its content already in hand
+/// (`fleet agent`'s, instead of `--catalog` or FILE); `decorate` adds to the report before it
+/// is saved, printed and returned (the agent's `cached_catalog`, its warnings). A one-shot
+/// `fleet apply` leaves freeing the catalog and the run to the process's exit; a `given`
+/// catalog (an agent runs for ever) is freed.
+pub(crate) fn execute(
+    args: &ApplyArgs,
+    given: Option<(CatalogDoc, ContentStore)>,
+    decorate: &dyn Fn(&mut report::ReportDoc),
+) -> Applied {
+    let one_shot = given.is_none();
+    let failed = |code| Applied { code, report: None };
     // Apply could not run: a failure, as CLI.md's exit codes count it.
     let fail_code = if args.detailed_exitcodes {
         ExitStatus::Failures
@@ -234,27 +256,28 @@ pub fn run(args: ApplyArgs) -> ExitStatus {
     };
     let root = match super::root_arg(args.root.as_deref()) {
         Ok(r) => r,
-        Err(msg) => return fail(&args, msg.into(), ExitStatus::Usage),
+        Err(msg) => return failed(fail(args, msg.into(), ExitStatus::Usage)),
     };
     if let Some(f) = args.facts.as_ref().filter(|f| !f.exists()) {
         let msg = format!("--facts {} does not exist", f.display());
-        return fail(&args, msg.into(), ExitStatus::Usage);
+        return failed(fail(args, msg.into(), ExitStatus::Usage));
     }
-    let loaded = match (&args.catalog, &args.file) {
-        (Some(c), _) => load_catalog(c),
-        (None, Some(f)) => compile(&args, f),
-        (None, None) => {
+    let loaded = match (given, &args.catalog, &args.file) {
+        (Some((doc, store)), _, _) => Ok((Loaded::Doc(doc), store)),
+        (None, Some(c), _) => load_catalog(c),
+        (None, None, Some(f)) => compile(args, f),
+        (None, None, None) => {
             let msg = "apply needs a manifest FILE or --catalog FILE.json".to_string();
-            return fail(&args, msg.into(), ExitStatus::Usage);
+            return failed(fail(args, msg.into(), ExitStatus::Usage));
         }
     };
     let (loaded, store) = match loaded {
         Ok(x) => x,
-        Err(e) => return fail(&args, e, fail_code),
+        Err(e) => return failed(fail(args, e, fail_code)),
     };
     let state_dir = match state_dir(&root, args.state_dir.as_deref(), !args.noop) {
         Ok(s) => s,
-        Err(e) => return fail(&args, e.into(), fail_code),
+        Err(e) => return failed(fail(args, e.into(), fail_code)),
     };
     let waiting = |held: &state::Held| {
         let by = held
@@ -267,7 +290,7 @@ pub fn run(args: ApplyArgs) -> ExitStatus {
     };
     let _lock = match state::lock_noting(&state_dir, !args.noop, args.wait, waiting) {
         Ok(l) => l,
-        Err(e) => return fail(&args, e.to_string().into(), fail_code),
+        Err(e) => return failed(fail(args, e.to_string().into(), fail_code)),
     };
     let opts = Options {
         root,
@@ -312,15 +335,16 @@ pub fn run(args: ApplyArgs) -> ExitStatus {
     live.clear_progress();
     let run = match run {
         Ok(r) => r,
-        Err(e) => return fail(&args, e.to_string().into(), fail_code),
+        Err(e) => return failed(fail(args, e.to_string().into(), fail_code)),
     };
-    let report = report::to_doc(&run, args.verbose);
+    let decorated = |verbose| {
+        let mut doc = report::to_doc(&run, verbose);
+        decorate(&mut doc);
+        doc
+    };
+    let report = decorated(args.verbose);
     if !args.noop {
-        if let Err(e) = state::save_report(
-            &state_dir,
-            &run.started,
-            &report::to_doc(&run, true).to_json(),
-        ) {
+        if let Err(e) = state::save_report(&state_dir, &run.started, &decorated(true).to_json()) {
             eprintln!("warning: cannot save the report: {e}");
         } else if let Err(e) = state::prune_reports(&state_dir, args.keep_reports as usize) {
             eprintln!("warning: cannot remove old reports: {e}");
@@ -338,9 +362,19 @@ pub fn run(args: ApplyArgs) -> ExitStatus {
     } else {
         ExitStatus::failed_if(run.failed())
     };
-    // The process exits next: the catalog and the results need not be freed one by one.
-    std::mem::forget((loaded, run, report));
-    code
+    let sent = if args.verbose {
+        decorated(false)
+    } else {
+        report.clone()
+    };
+    if one_shot {
+        // The process exits next: the catalog and the results need not be freed one by one.
+        std::mem::forget((loaded, run, report));
+    }
+    Applied {
+        code,
+        report: Some(sent),
+    }
 }
 
 /// `--tags a,b --tags c`: each non-empty tag, trimmed.

@@ -10,6 +10,7 @@
 //! warnings`), 2 bad invocation; `apply --detailed-exitcodes` adds 2 changes, 4 failures and
 //! 6 both.
 
+pub mod agent;
 pub mod apply;
 pub mod backup;
 pub mod ca;
@@ -166,6 +167,8 @@ pub enum Command {
     Provision(provision::Args),
     /// Run the catalog server (HTTPS; agents fetch their catalogs from it).
     Serve(serve::Args),
+    /// Fetch this node's catalog from the catalog servers, apply it, send the report.
+    Agent(agent::Args),
     /// Write man pages into DIR (scripts/man.sh).
     #[command(hide = true)]
     Man(completions::ManArgs),
@@ -239,6 +242,7 @@ pub fn main() -> ExitStatus {
         Command::Doc(args) => doc::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Agent(args) => agent::run(args),
         Command::Man(args) => completions::man(args),
         Command::Provision(args) => provision::run(args),
     }

@@ -7,7 +7,9 @@
 //! except the server's access log and the agent's run notices, which go through the
 //! callbacks its callers give it.
 
+pub mod agent;
 pub mod ca;
+pub mod client;
 pub mod serve;
 pub mod store;
 pub mod tls;

@@ -182,7 +182,7 @@ fn build_config(files: &TlsFiles) -> Result<Verified, TlsError> {
 }
 
 /// Every certificate in a PEM file (at least one).
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError(format!("{}: {e}", path.display())))?;
