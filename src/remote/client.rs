@@ -297,7 +297,8 @@ fn classify(server: &str, e: &(dyn std::error::Error + 'static)) -> ClientError 
                 | A::UnknownCA
                 | A::AccessDenied
                 | A::UnsupportedCertificate
-                | A::CertificateRequired),
+                | A::CertificateRequired
+                | A::DecryptError),
             )) => {
                 return ClientError::CertificateRefused(format!(
                     "{server} refused this node's certificate ({alert:?}): it may be revoked, \

@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod agent;
 mod apply_engine;
 mod apply_example;
 mod apply_exec_service;

@@ -1,7 +1,7 @@
 //! Two `fleet serve` processes on one PostgreSQL store behind a real nginx (the `stream`
 //! module, TLS passed through so the client certificate reaches fleet): curl through nginx
 //! gets the same answers from either, and requests keep succeeding when one server is
-//! killed. Needs the private PostgreSQL cluster `.ci/run` starts (`FLEET_TEST_PG`).
+//! killed, and agents pointed at nginx carry on through the kill. Needs the private PostgreSQL cluster `.ci/run` starts (`FLEET_TEST_PG`).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -145,8 +145,62 @@ fn two_servers_on_postgres_behind_nginx() {
         .unwrap();
     assert_eq!(row["facts"]["cluster"], "pg", "{doc}");
     assert_eq!(row["last_report"]["status"], "unchanged", "{doc}");
-    // Kill one server: every request through nginx still succeeds.
-    drop(a);
+    // Agents through nginx: each applies into its own root, then keeps running while one
+    // server is killed under it; every run succeeds, none needs its cached catalog.
+    let agent = |who: &str, root: &Path| {
+        let (crt, key) = f.cert(who);
+        let mut cmd = crate::support::command();
+        cmd.arg("agent")
+            .arg("--server")
+            .arg(via(""))
+            .arg("--cert")
+            .arg(crt)
+            .arg("--key")
+            .arg(key)
+            .arg("--ca-cert")
+            .arg(&ca)
+            .arg("--root")
+            .arg(root)
+            .args(["--once", "--no-fsync"]);
+        crate::support::run_within(&mut cmd, Duration::from_secs(120)).unwrap()
+    };
+    let roots: Vec<(&str, tempfile::TempDir)> = ["db01", "admin01"]
+        .into_iter()
+        .map(|who| {
+            let root = tempfile::tempdir().unwrap();
+            std::fs::create_dir(root.path().join("etc")).unwrap();
+            (who, root)
+        })
+        .collect();
+    for (who, root) in &roots {
+        let r = agent(who, root.path());
+        assert_eq!(r.status.code(), Some(2), "{who}: {}", r.describe());
+    }
+    let killed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for (who, root) in &roots {
+            let (agent, killed) = (&agent, &killed);
+            scope.spawn(move || {
+                let mut after = 0;
+                while after < 3 {
+                    if killed.load(std::sync::atomic::Ordering::SeqCst) {
+                        after += 1;
+                    }
+                    let r = agent(who, root.path());
+                    assert_eq!(r.status.code(), Some(0), "{who}: {}", r.describe());
+                    assert!(!r.stderr.contains("cached"), "{who}: {}", r.stderr);
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        drop(a);
+        killed.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    assert_eq!(
+        std::fs::read_to_string(roots[0].1.path().join("etc/db.conf")).unwrap(),
+        "max_connections = 100\n"
+    );
+    // Every request through nginx still succeeds.
     for i in 0..10 {
         let through = catalog(via("/v1/catalog/web01"));
         assert_eq!(
