@@ -3,6 +3,8 @@
 #   scripts/test-services.sh start   a PostgreSQL cluster in a temp dir on a free loopback port;
 #                                    prints `export FLEET_TEST_PG=postgres://…` for eval
 #   scripts/test-services.sh stop    stops it and removes its directory
+#   scripts/test-services.sh down    stops it, keeping its data (a store that is down)
+#   scripts/test-services.sh up      starts it again after `down`, on the same port
 # initdb refuses to run as root, so the cluster belongs to the `postgres` user (STACK.md).
 # The state (data directory, port) is kept in ${FLEET_TEST_SERVICES:-/tmp/fleet-test-services}.
 set -eu
@@ -36,8 +38,15 @@ stop)
     fi
     rm -rf "$state"
     ;;
+down)
+    as_pg "$bin/pg_ctl" -D "$state/data" -m fast -w stop >/dev/null
+    ;;
+up)
+    as_pg "$bin/pg_ctl" -D "$state/data" -l "$state/pg.log" -w -t 60 \
+        -o "-h 127.0.0.1 -p $(cat "$state/port") -k $state" start >/dev/null
+    ;;
 *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start|stop|down|up" >&2
     exit 2
     ;;
 esac

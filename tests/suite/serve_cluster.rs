@@ -211,4 +211,37 @@ fn two_servers_on_postgres_behind_nginx() {
         );
         assert_eq!(through.body, direct_a.body);
     }
+    // The store goes down: the catalog (which records the facts) is 503 with Retry-After,
+    // the server stays up (health answers); when the store is back, so are the catalogs.
+    let services = |what: &str| {
+        let st = Command::new("sh")
+            .arg(crate::support::root().join("scripts/test-services.sh"))
+            .arg(what)
+            .status()
+            .unwrap();
+        assert!(st.success(), "test-services.sh {what}");
+    };
+    services("down");
+    let down = catalog(b.url("/v1/catalog/web01"));
+    services("up");
+    assert_eq!(down.status, 503, "{}", down.text());
+    assert!(
+        down.headers.to_ascii_lowercase().contains("retry-after"),
+        "{}",
+        down.headers
+    );
+    let started = Instant::now();
+    loop {
+        let again = catalog(b.url("/v1/catalog/web01"));
+        if again.status == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the store came back, the server did not: {} {}",
+            again.status,
+            again.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
