@@ -34,7 +34,29 @@ pub fn gather() -> Map<String, Value> {
         .map(|(name, mac, ip)| (name, json!({"mac": mac, "ip": ip})))
         .collect();
     m.insert("interfaces".into(), Value::Object(ifs));
+    let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    crate::model::facts::add_facter_paths(&mut m, &codename(&os_release));
     m
+}
+
+/// The release's code name from the text of `/etc/os-release` (`VERSION_CODENAME`, else
+/// `UBUNTU_CODENAME`, else the word in parentheses of `VERSION`, as in `12 (bookworm)`).
+pub fn codename(text: &str) -> String {
+    let get = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().trim_matches('"').trim_matches('\'').to_string())
+            .filter(|v| !v.is_empty())
+    };
+    get("VERSION_CODENAME")
+        .or_else(|| get("UBUNTU_CODENAME"))
+        .or_else(|| {
+            let v = get("VERSION")?;
+            let inner = v.split_once('(')?.1.split_once(')')?.0;
+            Some(inner.split_whitespace().next()?.to_lowercase())
+        })
+        .unwrap_or_default()
 }
 
 /// The host name up to its first dot (uname's nodename, which is what gethostname(2)
@@ -248,6 +270,43 @@ mod tests {
         let v = os("ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\n");
         assert_eq!(v["family"], "redhat");
         assert_eq!(v["name"], "rocky");
+    }
+
+    #[test]
+    fn codenames() {
+        assert_eq!(
+            codename("ID=debian\nVERSION_CODENAME=bookworm\n"),
+            "bookworm"
+        );
+        assert_eq!(codename("UBUNTU_CODENAME=noble\n"), "noble");
+        assert_eq!(codename("VERSION=\"11 (bullseye)\"\n"), "bullseye");
+        assert_eq!(codename("ID=rocky\n"), "");
+    }
+
+    #[test]
+    fn facter_paths_repeat_fleets_own_facts() {
+        let f = gather();
+        let n = &f["networking"];
+        for k in ["hostname", "fqdn", "ip", "interfaces"] {
+            assert_eq!(n[k], f[k], "networking.{k}");
+        }
+        let fqdn = f["fqdn"].as_str().unwrap();
+        let domain = n["domain"].as_str().unwrap();
+        assert!(
+            domain.is_empty() || fqdn.ends_with(&format!(".{domain}")),
+            "{fqdn} {domain}"
+        );
+        assert_eq!(f["os"]["architecture"], f["arch"]);
+        let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+        assert_eq!(f["os"]["distro"]["codename"], codename(&release).as_str());
+        if let Some(i) = f["interfaces"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|i| i["ip"] == f["ip"])
+        {
+            assert_eq!(n["mac"], i["mac"]);
+        }
     }
 
     #[test]

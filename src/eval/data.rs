@@ -45,73 +45,91 @@ pub struct Data {
     pub levels: Vec<String>,
     /// Parsed `data/<level>.toml` files by level path (`nodes/web01`).
     pub files: HashMap<String, DataFile>,
-    /// Module `data/common.toml` by module root.
-    pub modules: HashMap<PathBuf, DataFile>,
+    /// Each module's own data, by module root.
+    pub modules: HashMap<PathBuf, ModuleData>,
     /// `data-error`s found while reading.
     pub diags: Vec<Diagnostic>,
+}
+
+/// A module's own data levels (LANGUAGE.md §8): `ROOT/data/hierarchy.toml`'s `levels` and
+/// its `data/<level>.toml` files, or `data/common.toml` alone when it has no hierarchy.
+#[derive(Default, Debug)]
+pub struct ModuleData {
+    pub levels: Vec<String>,
+    pub files: HashMap<String, DataFile>,
 }
 
 impl Data {
     /// Reads `DIR/data/**.toml` (DIR being the main manifest's directory).
     pub fn load(main_dir: &Path, sources: &mut SourceMap) -> Data {
-        let mut data = Data {
-            levels: vec!["nodes/{node}".into(), "common".into()],
-            ..Default::default()
-        };
-        let dir = main_dir.join("data");
-        if !dir.is_dir() {
-            return data;
-        }
-        let mut found = Vec::new();
-        walk(&dir, &mut found, 0);
-        found.sort();
-        for path in found {
-            let rel = path
-                .strip_prefix(&dir)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .into_owned();
-            let Some(key) = rel.strip_suffix(".toml") else {
-                continue;
-            };
-            let Some(file) = read(&path, sources, &mut data.diags) else {
-                continue;
-            };
-            if key == "hierarchy" {
-                if let Some(levels) = file.get(&["levels"]) {
-                    match &levels.value {
-                        Value::Array(a) if a.iter().all(|v| matches!(v, Value::Str(_))) => {
-                            data.levels = a
-                                .iter()
-                                .filter_map(|v| v.as_str().map(str::to_string))
-                                .collect();
-                        }
-                        _ => data.diags.push(Diagnostic::error(
-                            Code::DataError,
-                            levels.span,
-                            "`levels` must be an Array of Strings",
-                        )),
-                    }
-                }
-                continue;
-            }
-            data.files.insert(key.to_string(), file);
-        }
+        let mut data = Data::default();
+        let (levels, files) = read_levels(&main_dir.join("data"), sources, &mut data.diags);
+        data.levels = levels.unwrap_or_else(|| vec!["nodes/{node}".into(), "common".into()]);
+        data.files = files;
         data
     }
 
-    /// Reads `ROOT/data/common.toml` of a module (once per root).
+    /// Reads a module's data levels at its root (once per root).
     pub fn load_module(&mut self, root: &Path, sources: &mut SourceMap) {
         if self.modules.contains_key(root) {
             return;
         }
-        let path = root.join("data").join("common.toml");
-        if path.is_file() {
-            if let Some(f) = read(&path, sources, &mut self.diags) {
-                self.modules.insert(root.to_path_buf(), f);
-            }
-        }
+        let (levels, files) = read_levels(&root.join("data"), sources, &mut self.diags);
+        let levels = levels.unwrap_or_else(|| vec!["common".into()]);
+        self.modules
+            .insert(root.to_path_buf(), ModuleData { levels, files });
     }
+}
+
+/// The `levels` of `DIR/hierarchy.toml` (None without one) and every other `DIR/**.toml`
+/// by its level path (`nodes/web01`).
+fn read_levels(
+    dir: &Path,
+    sources: &mut SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> (Option<Vec<String>>, HashMap<String, DataFile>) {
+    let mut levels = None;
+    let mut files = HashMap::new();
+    if !dir.is_dir() {
+        return (levels, files);
+    }
+    let mut found = Vec::new();
+    walk(dir, &mut found, 0);
+    found.sort();
+    for path in found {
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        let Some(key) = rel.strip_suffix(".toml") else {
+            continue;
+        };
+        let Some(file) = read(&path, sources, diags) else {
+            continue;
+        };
+        if key == "hierarchy" {
+            if let Some(node) = file.get(&["levels"]) {
+                match &node.value {
+                    Value::Array(a) if a.iter().all(|v| matches!(v, Value::Str(_))) => {
+                        levels = Some(
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_string))
+                                .collect(),
+                        );
+                    }
+                    _ => diags.push(Diagnostic::error(
+                        Code::DataError,
+                        node.span,
+                        "`levels` must be an Array of Strings",
+                    )),
+                }
+            }
+            continue;
+        }
+        files.insert(key.to_string(), file);
+    }
+    (levels, files)
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
@@ -216,16 +234,20 @@ impl Evaluator<'_> {
     /// The data files of this node's levels, most specific first.
     fn level_files(&self) -> Vec<&DataFile> {
         let data = &self.program.data;
-        let mut out = Vec::new();
-        for level in &data.levels {
-            let Some(path) = self.expand_level(level) else {
-                continue;
-            };
-            if let Some(f) = data.files.get(&path) {
-                out.push(f);
-            }
-        }
-        out
+        self.files_of(&data.levels, &data.files)
+    }
+
+    /// The files of `levels` that exist for this node, most specific first.
+    fn files_of<'d>(
+        &self,
+        levels: &[String],
+        files: &'d HashMap<String, DataFile>,
+    ) -> Vec<&'d DataFile> {
+        levels
+            .iter()
+            .filter_map(|level| self.expand_level(level))
+            .filter_map(|path| files.get(&path))
+            .collect()
     }
 
     /// `nodes/{node}` -> `nodes/web01`; None when a named fact is missing.
@@ -281,7 +303,8 @@ impl Evaluator<'_> {
     }
 
     /// Automatic parameter lookup: `<class>.<param>` in the site's levels, then in the
-    /// class's module `data/common.toml`. Returns the value and its position.
+    /// levels of the class's module (its `data/hierarchy.toml`, else `data/common.toml`).
+    /// Returns the value and its position.
     pub(super) fn data_param(&mut self, class: &str, param: &str) -> R<Option<(Value, Span)>> {
         let path = [class, param];
         for f in self.level_files() {
@@ -300,9 +323,11 @@ impl Evaluator<'_> {
             .find(|f| f.id == def.file)
             .and_then(|f| f.module_root.as_ref());
         if let Some(root) = root {
-            if let Some(f) = self.program.data.modules.get(root) {
-                if let Some(n) = f.get(&path) {
-                    return Ok(Some((n.value.clone(), n.span)));
+            if let Some(m) = self.program.data.modules.get(root) {
+                for f in self.files_of(&m.levels, &m.files) {
+                    if let Some(n) = f.get(&path) {
+                        return Ok(Some((n.value.clone(), n.span)));
+                    }
                 }
             }
         }

@@ -55,7 +55,7 @@ pub fn function_hover(name: &str) -> Option<String> {
 /// Markdown for the built-in variables.
 pub fn builtin_var_hover(name: &str) -> Option<String> {
     let doc = match name {
-        "facts" => "The facts of the node being compiled (a Map): `hostname`, `fqdn`, `os`, `virtual`, `kernel`, `arch`, `processors`, `memory_mb`, `ip`, `interfaces`.",
+        "facts" => "The facts of the node being compiled (a Map): `hostname`, `fqdn`, `os`, `virtual`, `kernel`, `arch`, `processors`, `memory_mb`, `ip`, `interfaces`; and at Facter's paths, for modules ported from Puppet, `networking` (`hostname`, `domain`, `fqdn`, `ip`, `mac`, `interfaces`), `os.architecture`, `os.distro.codename`.",
         "node" => "The name of the node being compiled (a String).",
         "title" => "Inside a define: the title of the instance (a String).",
         _ => return None,

@@ -10,6 +10,7 @@
 pub mod attrs;
 pub mod declared;
 pub mod digest;
+pub mod facts;
 pub mod fxhash;
 pub mod name;
 pub mod schema;
