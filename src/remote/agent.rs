@@ -33,6 +33,9 @@ pub const BUSY_RETRIES: u32 = 5;
 pub const MAX_RETRY_AFTER: u64 = 300;
 /// The largest catalog accepted from a server.
 pub const MAX_CATALOG: usize = 512 << 20;
+/// The largest content blob accepted (a release tarball fits; an endless answer does not
+/// fill the disk).
+pub const MAX_BLOB: u64 = 16 << 30;
 /// Reports kept in the queue when no server takes them (the oldest go first).
 pub const MAX_QUEUED_REPORTS: usize = 200;
 
@@ -290,9 +293,13 @@ impl Run<'_> {
                 };
                 match answer.status {
                     StatusCode::OK => {
-                        let bytes = answer.bytes(MAX_CATALOG).await.map_err(|e| {
-                            AgentError(format!("the catalog from {server} did not arrive: {e}"))
-                        })?;
+                        let bytes = match answer.bytes(MAX_CATALOG).await {
+                            Ok(b) => b,
+                            Err(e) => {
+                                note(&format!("the catalog did not arrive: {e}"));
+                                continue 'servers;
+                            }
+                        };
                         let doc = checked_catalog(&bytes, self.node).map_err(|why| {
                             AgentError(format!(
                                 "the catalog from {server} is refused, nothing applied: {why}"
@@ -414,12 +421,20 @@ impl Run<'_> {
                 .create_temp(&tmp)
                 .map_err(io_error("the content cache"))?;
             let mut hasher = Sha256::new();
+            let mut size = 0u64;
             let streamed: Result<(), AgentError> = async {
                 while let Some(chunk) = answer
                     .chunk()
                     .await
                     .map_err(|e| AgentError(format!("content {sha}: {e}")))?
                 {
+                    size += chunk.len() as u64;
+                    if size > MAX_BLOB {
+                        return Err(AgentError(format!(
+                            "content {sha} from {server} is larger than {} GiB: refused, nothing applied",
+                            MAX_BLOB >> 30
+                        )));
+                    }
                     hasher.update(&chunk);
                     file.write_all(&chunk)
                         .map_err(io_error("writing the content cache"))?;

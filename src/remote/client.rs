@@ -93,32 +93,40 @@ pub struct Answer {
     pub headers: HeaderMap,
     pub body: Incoming,
     server: String,
+    /// The longest wait for the next piece of the body.
+    idle: Duration,
 }
 
 impl Answer {
     /// The whole body, refused beyond `max` bytes.
-    pub async fn bytes(self, max: usize) -> Result<Vec<u8>, ClientError> {
-        let server = self.server;
-        let mut body = self.body;
+    pub async fn bytes(mut self, max: usize) -> Result<Vec<u8>, ClientError> {
         let mut out = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| classify(&server, &e))?;
-            if let Some(data) = frame.data_ref() {
-                if out.len() + data.len() > max {
-                    return Err(ClientError::Unreachable(format!(
-                        "{server}: the answer is larger than {max} bytes"
-                    )));
-                }
-                out.extend_from_slice(data);
+        while let Some(data) = self.chunk().await? {
+            if out.len() + data.len() > max {
+                return Err(ClientError::Unreachable(format!(
+                    "{}: the answer is larger than {max} bytes",
+                    self.server
+                )));
             }
+            out.extend_from_slice(&data);
         }
         Ok(out)
     }
 
-    /// The next piece of the body (`None` at its end), for answers streamed to a file.
+    /// The next piece of the body (`None` at its end), for answers streamed to a file. A
+    /// server that sends nothing for the request time limit has stopped answering.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
         loop {
-            match self.body.frame().await {
+            let next = tokio::time::timeout(self.idle, self.body.frame())
+                .await
+                .map_err(|_| {
+                    ClientError::Unreachable(format!(
+                        "{}: the answer stalled for {} s",
+                        self.server,
+                        self.idle.as_secs()
+                    ))
+                })?;
+            match next {
                 None => return Ok(None),
                 Some(Err(e)) => return Err(classify(&self.server, &e)),
                 Some(Ok(frame)) => {
@@ -234,6 +242,7 @@ impl Client {
             headers: head.headers,
             body,
             server: name,
+            idle: self.request_timeout,
         })
     }
 

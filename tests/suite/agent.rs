@@ -456,9 +456,10 @@ fn refused_certificates_stop_the_run_before_anything_is_applied() {
 
 /// The lying server (Python's `ssl` and `http.server`): `forged` serves a catalog changed
 /// after it was sealed, `badcontent` the right catalog with wrong bytes for its blob,
-/// `busy` a 503 with `Retry-After: 1` for the first catalog request and then the truth.
+/// `busy` a 503 with `Retry-After: 1` for the first catalog request and then the truth,
+/// `stall` the head of a catalog and then nothing.
 const LIAR: &str = r#"
-import http.server, json, os, ssl, sys
+import http.server, json, os, ssl, sys, time
 mode, cert, key, catalog, content = sys.argv[1:6]
 state = {"busy": 1}
 class H(http.server.BaseHTTPRequestHandler):
@@ -474,6 +475,14 @@ class H(http.server.BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.path.startswith("/v1/report/"):
             return self.answer(204)
+        if mode == "stall":
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"{")
+            self.wfile.flush()
+            time.sleep(60)
+            return
         if mode == "busy" and state["busy"] > 0:
             state["busy"] -= 1
             return self.answer(503, b"busy\n", [("Retry-After", "1")])
@@ -683,4 +692,19 @@ fn bad_invocations_are_exit_2() {
     ]);
     assert_eq!(code(&r), 1, "{}", r.describe());
     assert!(r.stderr.contains("give --cert and --key"), "{}", r.stderr);
+}
+
+#[test]
+fn a_server_that_stalls_mid_answer_is_given_up_on() {
+    let c = certs();
+    let tmp = tempfile::tempdir().unwrap();
+    let l = liar(tmp.path(), "stall");
+    let root = new_root();
+    let started = Instant::now();
+    let url = format!("https://127.0.0.1:{}", l.1);
+    let r = agent(&c.pki, "web01", root.path(), &[url], &["--timeout", "2"]);
+    assert_eq!(code(&r), 1, "{}", r.describe());
+    assert!(r.stderr.contains("stalled for 2 s"), "{}", r.stderr);
+    assert!(r.stderr.contains("no cached catalog"), "{}", r.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30));
 }
