@@ -59,6 +59,13 @@ pub struct Args {
     /// How often (seconds) the manifest's files and the CRL are looked at (at most 5).
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     pub poll: f64,
+    /// The CA's private key, to sign certificate requests at once (with --autosign).
+    #[arg(long, value_name = "CA.key", requires = "autosign")]
+    pub ca_key: Option<PathBuf>,
+    /// The autosign policy: node names, globs (web*.example.net), token:SECRET lines
+    /// (`fleet ca tokens`); re-read when it changes. Needs --ca-key.
+    #[arg(long, value_name = "FILE", requires = "ca_key")]
+    pub autosign: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> ExitStatus {
@@ -88,6 +95,10 @@ pub fn run(args: Args) -> ExitStatus {
         max_inflight: args.max_inflight.max(1),
         max_body: args.max_body,
         poll: Duration::from_secs_f64(args.poll),
+        autosign: match (args.ca_key, args.autosign) {
+            (Some(ca_key), Some(policy)) => Some(serve::AutosignFiles { ca_key, policy }),
+            _ => None,
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -123,6 +134,10 @@ fn print(notice: Notice) {
         }
         Notice::CrlReloaded => eprintln!("fleet serve: revocation list reloaded"),
         Notice::Problem(msg) => eprintln!("fleet serve: {msg}"),
+        Notice::Signed { node, rule } => {
+            eprintln!("fleet serve: signed the certificate request of {node} (autosign {rule})")
+        }
+        Notice::AutosignReloaded => eprintln!("fleet serve: autosign file reloaded"),
         Notice::Stopping => eprintln!("fleet serve: stopping"),
     }
 }

@@ -328,20 +328,50 @@ impl Store {
             .await
     }
 
-    /// The pending certificate requests, by node name.
-    pub async fn pending_csrs(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let q = "SELECT node, csr FROM fleet_csrs ORDER BY node";
+    /// The pending certificate requests, by node name: (node, PEM, received, Unix time).
+    pub async fn pending_csrs(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.rows("SELECT node, csr, received FROM fleet_csrs ORDER BY node")
+            .await
+    }
+
+    /// The certificates signed into the store (by `fleet ca sign` or a server's autosign):
+    /// (node, PEM, signed, Unix time).
+    pub async fn signed_certs(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.rows("SELECT node, cert, signed FROM fleet_certs ORDER BY node")
+            .await
+    }
+
+    /// Drops the node's signed certificate and pending request, so that it can enrol again
+    /// (after `fleet ca revoke`).
+    pub async fn forget_node_certs(&self, node: &str) -> Result<(), StoreError> {
+        for table in ["fleet_certs", "fleet_csrs"] {
+            let q = format!("DELETE FROM {table} WHERE node = @1");
+            match &self.backend {
+                Backend::Sqlite(_) => self.sqlite(|c| {
+                    c.execute(&q.replace('@', "?"), [node])?;
+                    Ok(())
+                })?,
+                Backend::Postgres { .. } => {
+                    self.pg(&q.replace('@', "$"), &[&node]).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows of (text, text, integer).
+    async fn rows(&self, q: &str) -> Result<Vec<(String, String, i64)>, StoreError> {
         match &self.backend {
             Backend::Sqlite(_) => self.sqlite(|c| {
                 let mut stmt = c.prepare(q)?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
             }),
             Backend::Postgres { .. } => Ok(self
                 .pg(q, &[])
                 .await?
                 .iter()
-                .map(|r| (r.get(0), r.get(1)))
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
                 .collect()),
         }
     }
@@ -513,11 +543,19 @@ mod tests {
         store.put_csr("n1", "CSR", 1).await.unwrap();
         assert_eq!(
             store.pending_csrs().await.unwrap(),
-            [("n1".into(), "CSR".into())]
+            [("n1".into(), "CSR".into(), 1)]
         );
         assert_eq!(store.cert("n1").await.unwrap(), None);
         store.put_cert("n1", "CERT", 2).await.unwrap();
         assert_eq!(store.cert("n1").await.unwrap().as_deref(), Some("CERT"));
+        assert!(store.pending_csrs().await.unwrap().is_empty());
+        assert_eq!(
+            store.signed_certs().await.unwrap(),
+            [("n1".into(), "CERT".into(), 2)]
+        );
+        store.put_csr("n1", "CSR2", 3).await.unwrap();
+        store.forget_node_certs("n1").await.unwrap();
+        assert_eq!(store.cert("n1").await.unwrap(), None);
         assert!(store.pending_csrs().await.unwrap().is_empty());
         assert!(store.use_token("t", 1).await.unwrap());
         assert!(!store.use_token("t", 2).await.unwrap());

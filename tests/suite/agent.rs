@@ -98,9 +98,19 @@ impl Site {
 
     /// (Re)starts the server on the same checkout and store (a new port).
     fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    /// The store's URL (for `fleet ca sign` and `list`).
+    fn store(&self) -> String {
+        format!("sqlite:{}", self.dir.path().join("server.db").display())
+    }
+
+    /// (Re)starts the server with `extra` arguments.
+    fn start_with(&mut self, extra: &[String]) {
         let c = certs();
         let s = |p: &Path| p.display().to_string();
-        self.server = Some(Server::start(vec![
+        let mut args = vec![
             "--manifest".into(),
             s(&self.path("site.fleet")),
             "--tls-cert".into(),
@@ -119,7 +129,9 @@ impl Site {
             "admin01".into(),
             "--poll".into(),
             "1".into(),
-        ]));
+        ];
+        args.extend_from_slice(extra);
+        self.server = Some(Server::start(args));
     }
 
     fn server(&self) -> &Server {
@@ -707,4 +719,290 @@ fn a_server_that_stalls_mid_answer_is_given_up_on() {
     assert!(r.stderr.contains("stalled for 2 s"), "{}", r.stderr);
     assert!(r.stderr.contains("no cached catalog"), "{}", r.stderr);
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// A site whose server signs requests: `--ca-key` and an autosign file with `rules`.
+fn signing_site(rules: &str) -> (Site, PathBuf) {
+    let c = certs();
+    let mut site = Site::new();
+    let policy = site.dir.path().join("autosign.conf");
+    std::fs::write(&policy, rules).unwrap();
+    site.start_with(&[
+        "--ca-key".into(),
+        c.pki.dir.join("ca.key").display().to_string(),
+        "--autosign".into(),
+        policy.display().to_string(),
+    ]);
+    (site, policy)
+}
+
+/// `fleet agent --bootstrap --node NODE` (no certificate given: the cache's own) into `root`.
+fn bootstrap_command(site: &Site, node: &str, root: &Path, extra: &[&str]) -> Command {
+    let mut cmd = support::command();
+    cmd.arg("agent")
+        .arg("--server")
+        .arg(site.url())
+        .arg("--ca-cert")
+        .arg(certs().pki.ca_cert())
+        .arg("--root")
+        .arg(root)
+        .args(["--bootstrap", "--node", node, "--once", "--no-fsync"])
+        .args(extra);
+    cmd
+}
+
+fn bootstrap(site: &Site, node: &str, root: &Path, extra: &[&str]) -> support::Run {
+    let mut cmd = bootstrap_command(site, node, root, extra);
+    support::run_within(&mut cmd, Duration::from_secs(120)).unwrap()
+}
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn ca_cmd(args: &[&str]) -> support::Run {
+    let dir = certs().pki.dir.display().to_string();
+    let mut all: Vec<&str> = vec!["ca"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--ca", &dir]);
+    support::fleet(&all)
+}
+
+#[test]
+fn bootstrap_autosigned_by_a_glob_and_enrolled_once() {
+    let (site, _) = signing_site("# nodes that enrol themselves\napp1*\n");
+    let c = certs();
+    let root = new_root();
+    let r = bootstrap(&site, "app11", root.path(), &[]);
+    assert_eq!(code(&r), 2, "{}", r.describe());
+    assert!(site
+        .server()
+        .log()
+        .contains("signed the certificate request of app11"));
+    let ssl = root.path().join(CACHE).join("ssl");
+    let (crt, key) = (ssl.join("app11.crt"), ssl.join("app11.key"));
+    assert_eq!(mode(&key), 0o600, "the key is private");
+    assert_eq!(mode(&ssl), 0o700);
+    let ca = c.pki.ca_cert();
+    let (ok, text) = openssl(&[
+        "verify",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        crt.to_str().unwrap(),
+    ]);
+    assert!(ok, "openssl verify: {text}");
+    // The certificate is for the key made on the node (which never left it).
+    let (_, cert_key) = openssl(&["x509", "-in", crt.to_str().unwrap(), "-noout", "-pubkey"]);
+    let (_, own_key) = openssl(&["pkey", "-in", key.to_str().unwrap(), "-pubout"]);
+    assert_eq!(cert_key, own_key);
+    assert_eq!(read(root.path(), "/etc/app.conf"), "app\n");
+    // The next run uses it: nothing to change.
+    let again = bootstrap(&site, "app11", root.path(), &[]);
+    assert_eq!(code(&again), 0, "{}", again.describe());
+    // Another machine asking for app11's certificate is refused: one certificate a name.
+    let other = new_root();
+    let r = bootstrap(&site, "app11", other.path(), &[]);
+    assert_eq!(code(&r), 1, "{}", r.describe());
+    assert!(
+        r.stderr.contains("already has a signed certificate"),
+        "{}",
+        r.stderr
+    );
+    // `fleet ca list --store` records the server's signature in the index; `ca revoke
+    // --store` revokes it and lets the name enrol again (with a new key and serial).
+    let store = site.store();
+    let list = ca_cmd(&["list", "--store", &store]);
+    assert!(list.status.success(), "{}", list.describe());
+    assert!(
+        list.stdout.lines().any(|l| l.starts_with("app11 ")),
+        "{}",
+        list.stdout
+    );
+    let rev = ca_cmd(&["revoke", "app11", "--store", &store]);
+    assert!(rev.status.success(), "{}", rev.describe());
+    let r = bootstrap(&site, "app11", other.path(), &[]);
+    assert_eq!(
+        code(&r),
+        2,
+        "re-enrolment after the revocation: {}",
+        r.describe()
+    );
+}
+
+#[test]
+fn bootstrap_queued_until_fleet_ca_sign() {
+    let (site, _) = signing_site("app1*\n");
+    let root = new_root();
+    // app20 matches no rule: the request waits in the store for an admin.
+    let child = bootstrap_command(&site, "app20", root.path(), &["--wait-for-cert", "2m"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let store = site.store();
+    let mut listed = String::new();
+    eventually("the pending request", || {
+        let l = ca_cmd(&["list", "--store", &store, "--format", "json"]);
+        listed = l.stdout.clone();
+        l.stdout.contains("\"pending\"") && l.stdout.contains("app20")
+    });
+    let pending: serde_json::Value = listed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["status"] == "pending" && v["name"] == "app20")
+        .unwrap();
+    let fingerprint = pending["sha256"].as_str().unwrap().to_string();
+    // Nothing pending for another name: an error, exit 1.
+    let none = ca_cmd(&["sign", "nobody42", "--store", &store]);
+    assert_eq!(code(&none), 1, "{}", none.describe());
+    assert!(
+        none.stderr.contains("no pending certificate request"),
+        "{}",
+        none.stderr
+    );
+    let signed = ca_cmd(&["sign", "app20", "--store", &store]);
+    assert!(signed.status.success(), "{}", signed.describe());
+    assert!(signed.stdout.contains(&fingerprint), "{}", signed.stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // The agent showed the same fingerprint the admin signed.
+    assert!(stderr.contains(&fingerprint), "{stderr}");
+    assert_eq!(read(root.path(), "/etc/app.conf"), "app\n");
+    let list = ca_cmd(&["list", "--store", &store]);
+    assert!(
+        list.stdout.lines().any(|l| l.starts_with("app20 ")),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        list.stdout.contains("no pending certificate requests"),
+        "{}",
+        list.stdout
+    );
+}
+
+#[test]
+fn enrolment_tokens_are_one_time_and_the_policy_is_reread() {
+    let (site, policy) = signing_site("");
+    // `fleet ca token`, then `fleet ca tokens` into the running server's autosign file.
+    let t = ca_cmd(&["token", "app30"]);
+    assert!(t.status.success(), "{}", t.describe());
+    let secret = t.stdout.trim().to_string();
+    let lines = ca_cmd(&["tokens"]);
+    std::fs::write(
+        &policy,
+        format!("{}token:shared-enrolment-secret\n", lines.stdout),
+    )
+    .unwrap();
+    eventually("the reloaded policy", || {
+        site.server().log().contains("autosign file reloaded")
+    });
+    let root = new_root();
+    let r = bootstrap(&site, "app30", root.path(), &["--token", &secret]);
+    assert_eq!(code(&r), 2, "{}", r.describe());
+    // The token is for app30 only: another node with it is queued, not signed.
+    let other = new_root();
+    let r = bootstrap(
+        &site,
+        "app31",
+        other.path(),
+        &["--token", &secret, "--wait-for-cert", "1s"],
+    );
+    assert_eq!(code(&r), 1, "{}", r.describe());
+    assert!(r.stderr.contains("was not signed within"), "{}", r.stderr);
+    // A token for any node signs once; the second request with it is refused (403).
+    let tmp = tempfile::tempdir().unwrap();
+    let csr = |name: &str| {
+        let (k, c) = (
+            tmp.path().join(format!("{name}.key")),
+            tmp.path().join(format!("{name}.csr")),
+        );
+        let (ok, text) = openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            k.to_str().unwrap(),
+            "-out",
+            c.to_str().unwrap(),
+        ]);
+        assert!(ok, "{text}");
+        format!("@{}", c.display())
+    };
+    let ca = certs().pki.ca_cert();
+    let post = |name: &str, body: &str, extra: &[&str]| {
+        let mut args = vec!["-X", "POST", "--data-binary", body];
+        args.extend_from_slice(extra);
+        curl(
+            &ca,
+            None,
+            &args,
+            &site.server().url(&format!("/v1/csr/{name}")),
+        )
+    };
+    let first = post(
+        "app40",
+        &csr("app40"),
+        &["-H", "X-Fleet-Token: shared-enrolment-secret"],
+    );
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert!(first.text().starts_with("-----BEGIN CERTIFICATE-----"));
+    let second = post(
+        "app41",
+        &csr("app41"),
+        &["-H", "X-Fleet-Token: shared-enrolment-secret"],
+    );
+    assert_eq!(second.status, 403, "{}", second.text());
+    assert!(second.text().contains("used already"), "{}", second.text());
+    // Bad requests: the request's name is not the path's, not a request at all.
+    let mismatch = post("app42", &csr("app43"), &[]);
+    assert_eq!(mismatch.status, 400, "{}", mismatch.text());
+    assert!(
+        mismatch.text().contains("not \"app42\""),
+        "{}",
+        mismatch.text()
+    );
+    let garbage = post("app42", "hello", &[]);
+    assert_eq!(garbage.status, 400, "{}", garbage.text());
+    // A broken policy file keeps the old policy and says so.
+    std::fs::write(&policy, "token:\n").unwrap();
+    eventually("the refused policy", || {
+        site.server().log().contains("autosign file not reloaded")
+    });
+}
+
+#[test]
+fn autosign_needs_the_ca_key() {
+    let c = certs();
+    let s = |p: &Path| p.display().to_string();
+    let r = support::fleet([
+        "serve",
+        "--manifest",
+        "x.fleet",
+        "--tls-cert",
+        &s(&c.server.0),
+        "--tls-key",
+        &s(&c.server.1),
+        "--ca-cert",
+        &s(&c.pki.ca_cert()),
+        "--listen",
+        "127.0.0.1:0",
+        "--autosign",
+        "policy",
+    ]);
+    assert_eq!(code(&r), 2, "{}", r.describe());
+    assert!(r.stderr.contains("--ca-key"), "{}", r.stderr);
 }

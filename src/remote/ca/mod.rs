@@ -282,6 +282,50 @@ impl CaDir {
         Ok(revoked)
     }
 
+    /// Records certificates of this CA that were signed elsewhere (by a catalog server
+    /// given the CA key, autosigning): each PEM that this CA's key signed and whose serial is
+    /// not in the index yet is added (a client certificate). Returns the entries added; a
+    /// certificate of another CA is refused.
+    pub fn import(&self, certs: &[String]) -> Result<Vec<Entry>, Error> {
+        let _lock = self.lock()?;
+        let mut index = self.load_index()?;
+        let ca_pem = std::fs::read_to_string(self.cert_path())
+            .map_err(|e| Error::io("read", &self.cert_path(), e))?;
+        let mut added = Vec::new();
+        for pem in certs {
+            x509::check_issued_by(pem, &ca_pem)?;
+            let info = x509::cert_info(pem)?;
+            if index.certificates.iter().any(|e| e.serial == info.serial) {
+                continue;
+            }
+            let name = info.common_name.clone().unwrap_or_default();
+            let at = |t: i64| {
+                time::OffsetDateTime::from_unix_timestamp(t)
+                    .map(index::format_time)
+                    .unwrap_or_default()
+            };
+            let entry = Entry {
+                name,
+                serial: info.serial.clone(),
+                kind: if info.server_auth {
+                    Kind::Server
+                } else {
+                    Kind::Client
+                },
+                issued: at(info.not_before),
+                not_after: at(info.not_after),
+                status: Status::Valid,
+                revoked: None,
+            };
+            index.certificates.push(entry.clone());
+            added.push(entry);
+        }
+        if !added.is_empty() {
+            self.save_index(&index)?;
+        }
+        Ok(added)
+    }
+
     /// Writes `crl.pem` for `index` (every revoked certificate).
     fn write_crl(&self, index: &Index, now: time::OffsetDateTime) -> Result<(), Error> {
         let revoked: Vec<Revoked> = index

@@ -431,6 +431,18 @@ pub fn crl(
         .map_err(|e| Error::crypto("sign the revocation list", e))
 }
 
+/// Refuses the certificate `pem` unless the CA certificate `ca_pem`'s key signed it.
+pub fn check_issued_by(pem: &str, ca_pem: &str) -> Result<(), Error> {
+    let der = pem_block(pem, "CERTIFICATE")?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der)
+        .map_err(|e| Error::invalid(format!("unreadable certificate: {e}")))?;
+    let ca_der = pem_block(ca_pem, "CERTIFICATE")?;
+    let (_, ca) = x509_parser::certificate::X509Certificate::from_der(&ca_der)
+        .map_err(|e| Error::invalid(format!("unreadable CA certificate: {e}")))?;
+    cert.verify_signature(Some(ca.public_key()))
+        .map_err(|_| Error::invalid("the certificate was not signed by this CA"))
+}
+
 /// What a certificate says, as the CA and the server need it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertInfo {

@@ -22,6 +22,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
 use self::manifest::{CompileError, Compiled, Generation, Manifest, Reload, Source};
+use super::ca::autosign::{Grant, Policy};
+use super::ca::{x509, CaKeys};
 use super::store::{ReportFilter, ReportRow, Store};
 use super::tls::{common_name, TlsFiles, TlsState};
 
@@ -41,6 +43,69 @@ pub struct Config {
     pub max_body: usize,
     /// How often the manifest's files and the CRL are looked at.
     pub poll: Duration,
+    /// Signing certificate requests at once (`--ca-key` and `--autosign`).
+    pub autosign: Option<AutosignFiles>,
+}
+
+/// The files a server that signs requests itself is given.
+#[derive(Clone, Debug)]
+pub struct AutosignFiles {
+    /// The CA's private key (its certificate is `--ca-cert`).
+    pub ca_key: std::path::PathBuf,
+    /// The autosign policy ([`crate::remote::ca::autosign`]), re-read when it changes.
+    pub policy: std::path::PathBuf,
+}
+
+/// The CA keys and the current autosign policy.
+struct Signer {
+    keys: CaKeys,
+    files: AutosignFiles,
+    policy: std::sync::RwLock<Policy>,
+    seen: Mutex<Option<(std::time::SystemTime, u64)>>,
+}
+
+impl Signer {
+    fn load(files: AutosignFiles, ca_cert: &std::path::Path) -> Result<Signer, Error> {
+        let read = |p: &std::path::Path, what: &str| {
+            std::fs::read_to_string(p).map_err(|e| Error(format!("{what} {}: {e}", p.display())))
+        };
+        let keys = CaKeys::from_pem(
+            &read(ca_cert, "--ca-cert")?,
+            &read(&files.ca_key, "--ca-key")?,
+        )
+        .map_err(|e| Error(format!("--ca-key {}: {e}", files.ca_key.display())))?;
+        let policy = Policy::parse(&read(&files.policy, "--autosign")?)
+            .map_err(|e| Error(format!("--autosign {}: {e}", files.policy.display())))?;
+        let seen = stamp(&files.policy);
+        Ok(Signer {
+            keys,
+            files,
+            policy: std::sync::RwLock::new(policy),
+            seen: Mutex::new(seen),
+        })
+    }
+
+    /// Re-reads the policy when its file changed; `Err` (for the log) keeps the old one.
+    fn reload_if_changed(&self) -> Result<bool, String> {
+        let now = stamp(&self.files.policy);
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if now == *seen {
+            return Ok(false);
+        }
+        *seen = now;
+        let text = std::fs::read_to_string(&self.files.policy)
+            .map_err(|e| format!("{}: {e}", self.files.policy.display()))?;
+        let policy =
+            Policy::parse(&text).map_err(|e| format!("{}: {e}", self.files.policy.display()))?;
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
+        Ok(true)
+    }
+}
+
+/// A file's modification time and length.
+fn stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
 }
 
 /// One access-log line's fields.
@@ -69,6 +134,13 @@ pub enum Notice {
     CrlReloaded,
     /// Something went wrong that the server survives (the message).
     Problem(String),
+    /// A certificate request was signed at once, by this rule of the autosign file.
+    Signed {
+        node: String,
+        rule: String,
+    },
+    /// The autosign file was re-read.
+    AutosignReloaded,
     Stopping,
 }
 
@@ -104,12 +176,17 @@ struct Shared {
     inflight: AtomicUsize,
     cache: Mutex<HashMap<String, Cached>>,
     notify: Notify,
+    signer: Option<Signer>,
 }
 
 /// Runs the server until SIGTERM or SIGINT, then stops gracefully (no new connections; the
 /// open ones finish their requests, for up to 10 seconds).
 pub async fn run(config: Config, notify: Notify) -> Result<(), Error> {
     let tls = TlsState::load(config.tls.clone()).map_err(|e| Error(e.to_string()))?;
+    let signer = match &config.autosign {
+        Some(files) => Some(Signer::load(files.clone(), &config.tls.ca_cert)?),
+        None => None,
+    };
     let store = Store::open(&config.store)
         .await
         .map_err(|e| Error(e.to_string()))?;
@@ -124,6 +201,7 @@ pub async fn run(config: Config, notify: Notify) -> Result<(), Error> {
         inflight: AtomicUsize::new(0),
         cache: Mutex::new(HashMap::new()),
         notify,
+        signer,
     });
     reload(&shared, true).await;
     let local = listener
@@ -184,6 +262,15 @@ async fn watch(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>
             Ok(true) => (shared.notify)(Notice::CrlReloaded),
             Ok(false) => {}
             Err(e) => (shared.notify)(Notice::Problem(format!("CRL not reloaded: {e}"))),
+        }
+        if let Some(signer) = &shared.signer {
+            match signer.reload_if_changed() {
+                Ok(true) => (shared.notify)(Notice::AutosignReloaded),
+                Ok(false) => {}
+                Err(e) => (shared.notify)(Notice::Problem(format!(
+                    "autosign file not reloaded, the old policy stays: {e}"
+                ))),
+            }
         }
         reload(&shared, forced).await;
     }
@@ -775,11 +862,20 @@ async fn reports(shared: &Shared, peer: &Peer, query: &str) -> Response<Body> {
     json_response(StatusCode::OK, &serde_json::Value::Array(list))
 }
 
-/// `POST /v1/csr/<node>`: queues a PEM certificate request for `fleet ca sign` (202).
+/// `POST /v1/csr/<node>`: a PEM certificate request (`X-Fleet-Token` may carry an enrolment
+/// token). 400 when it is not a request for `node` whose signature verifies; 409 when the
+/// store already holds a certificate for `node` (never a second one for an enrolled name:
+/// `fleet ca revoke NODE --store …` first); with the CA key and a matching autosign rule, 200
+/// and the certificate (403 when the token was spent); else 202, queued for `fleet ca sign`.
 async fn csr(shared: &Shared, node: &str, req: Request<Incoming>) -> Response<Body> {
     if !valid_node(node) {
         return text(StatusCode::BAD_REQUEST, "not a node name\n");
     }
+    let token = req
+        .headers()
+        .get("x-fleet-token")
+        .and_then(|v| v.to_str().ok())
+        .map(|t| t.trim().to_string());
     let body = match read_body(shared, req).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -787,16 +883,101 @@ async fn csr(shared: &Shared, node: &str, req: Request<Incoming>) -> Response<Bo
     let Ok(pem) = std::str::from_utf8(&body) else {
         return text(StatusCode::BAD_REQUEST, "not a PEM certificate request\n");
     };
-    if !pem
-        .trim_start()
-        .starts_with("-----BEGIN CERTIFICATE REQUEST-----")
-    {
-        return text(StatusCode::BAD_REQUEST, "not a PEM certificate request\n");
+    match x509::request_name(pem) {
+        Ok(cn) if cn == node => {}
+        Ok(cn) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                &format!("the certificate request is for {cn:?}, not {node:?}\n"),
+            )
+        }
+        Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{}\n", e.message())),
+    }
+    match shared.store.cert(node).await {
+        Ok(Some(_)) => {
+            return text(
+                StatusCode::CONFLICT,
+                &format!(
+                    "{node} already has a signed certificate; revoke it with `fleet ca revoke {node} --ca DIR --store URL` before it enrols again\n"
+                ),
+            )
+        }
+        Ok(None) => {}
+        Err(e) => return store_down(shared, &e),
+    }
+    if let Some(signer) = &shared.signer {
+        let grant = signer
+            .policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .matches(node, token.as_deref());
+        let rule = match grant {
+            Some(Grant::Name { line }) => Some(format!("line {line}")),
+            Some(Grant::Token { line, secret }) => {
+                match shared.store.use_token(&secret, now()).await {
+                    Ok(true) => Some(format!("token, line {line}")),
+                    Ok(false) => {
+                        return text(
+                            StatusCode::FORBIDDEN,
+                            "the enrolment token has been used already\n",
+                        )
+                    }
+                    Err(e) => return store_down(shared, &e),
+                }
+            }
+            None => None,
+        };
+        if let Some(rule) = rule {
+            return autosign(shared, signer, node, pem, rule).await;
+        }
     }
     match shared.store.put_csr(node, pem, now()).await {
         Ok(()) => text(StatusCode::ACCEPTED, "queued for signing\n"),
         Err(e) => store_down(shared, &e),
     }
+}
+
+/// Signs `node`'s request with the CA key (a client certificate for `ca::NODE_DAYS`), keeps
+/// it in the store for `GET /v1/cert` and `fleet ca list --store`, answers it.
+async fn autosign(
+    shared: &Shared,
+    signer: &Signer,
+    node: &str,
+    pem: &str,
+    rule: String,
+) -> Response<Body> {
+    let validity = match x509::Validity::days(x509::now(), super::ca::NODE_DAYS) {
+        Ok(v) => v,
+        Err(e) => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("{}\n", e.message()),
+            )
+        }
+    };
+    let spec = x509::LeafSpec {
+        name: node,
+        server: false,
+        dns: &[],
+        ips: &[],
+        validity,
+    };
+    let signed = match x509::sign_request(&signer.keys, &spec, pem) {
+        Ok(s) => s,
+        Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{}\n", e.message())),
+    };
+    if let Err(e) = shared.store.put_cert(node, &signed.cert_pem, now()).await {
+        return store_down(shared, &e);
+    }
+    (shared.notify)(Notice::Signed {
+        node: node.to_string(),
+        rule,
+    });
+    respond(
+        StatusCode::OK,
+        "application/x-pem-file",
+        signed.cert_pem.into_bytes(),
+    )
 }
 
 /// `GET /v1/cert/<node>`: the signed certificate, 404 while pending.
