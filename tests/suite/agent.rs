@@ -55,6 +55,7 @@ fn certs() -> &'static Certs {
             pki.issue(node, &[]);
         }
         pki.issue("expired01", &["--days", "-1"]);
+        pki.issue("app50", &["--days", "10"]);
         other.issue("web01", &[]);
         Certs {
             _tmp: tmp,
@@ -1005,4 +1006,22 @@ fn autosign_needs_the_ca_key() {
     ]);
     assert_eq!(code(&r), 2, "{}", r.describe());
     assert!(r.stderr.contains("--ca-key"), "{}", r.stderr);
+}
+
+#[test]
+fn a_certificate_expiring_within_30_days_is_said_in_the_report() {
+    let site = Site::new();
+    let root = new_root();
+    let r = agent(&certs().pki, "app50", root.path(), &[site.url()], &[]);
+    assert_eq!(code(&r), 2, "{}", r.describe());
+    assert!(r.stderr.contains("expires in"), "{}", r.stderr);
+    let report = &site.reports("app50")[0]["report"];
+    let warnings = report["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("app50 expires in 9 days")
+                || w.as_str().unwrap().contains("app50 expires in 10 days")),
+        "{report}"
+    );
 }
