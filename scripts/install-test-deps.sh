@@ -9,7 +9,8 @@
 # (virt-xml-validate), pxelinux and syslinux-common (the BIOS boot files copied into the
 # TFTP tree).
 # for the remote tests: curl and openssl (clients of `fleet serve`), PostgreSQL (a private
-# cluster: scripts/test-services.sh), nginx with the stream module (TLS passthrough).
+# cluster: scripts/test-services.sh), nginx with the stream module (TLS passthrough), OpenSSH
+# (a private sshd on loopback for `fleet run`; the test starts and stops it).
 set -eu
 missing=""
 command -v dpkg-deb >/dev/null 2>&1 || missing="$missing dpkg"
@@ -32,6 +33,7 @@ command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+[ -x /usr/sbin/sshd ] || missing="$missing openssh-server openssh-client"
 ls /usr/lib/nginx/modules/ngx_stream_module.so >/dev/null 2>&1 || missing="$missing libnginx-mod-stream"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive

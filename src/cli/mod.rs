@@ -28,6 +28,7 @@ pub mod output;
 pub mod provision;
 pub mod release;
 pub mod report;
+pub mod run;
 pub mod serve;
 
 use std::path::{Path, PathBuf};
@@ -169,6 +170,8 @@ pub enum Command {
     Serve(serve::Args),
     /// Fetch this node's catalog from the catalog servers, apply it, send the report.
     Agent(agent::Args),
+    /// Run a command on the chosen nodes over SSH, output prefixed by node, a table of exits.
+    Run(run::Args),
     /// Write man pages into DIR (scripts/man.sh).
     #[command(hide = true)]
     Man(completions::ManArgs),
@@ -243,6 +246,7 @@ pub fn main() -> ExitStatus {
         Command::Completions(args) => completions::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Agent(args) => agent::run(args),
+        Command::Run(args) => run::run(args),
         Command::Man(args) => completions::man(args),
         Command::Provision(args) => provision::run(args),
     }

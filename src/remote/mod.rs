@@ -10,6 +10,8 @@
 pub mod agent;
 pub mod ca;
 pub mod client;
+pub mod run;
+pub mod select;
 pub mod serve;
 pub mod store;
 pub mod tls;

@@ -29,5 +29,6 @@ mod release_cli;
 mod release_deploy;
 mod release_example;
 mod report_cli;
+mod run_ssh;
 mod serve;
 mod serve_cluster;

@@ -1,0 +1,189 @@
+//! `fleet run` (REMOTE.md "Push and run"): a command on the chosen nodes over SSH
+//! ([`crate::remote::run`]). Output lines are printed as they arrive, `NODE: line` (stderr's
+//! on stderr), or with `--fold` one block per distinct output after the run; then a table of
+//! each node's outcome. Exit 0 when every node ran the command with exit 0, else 1; 2 for a
+//! bad invocation or a selection that matches nothing (nothing runs then).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args as ClapArgs;
+
+use super::{output, ExitStatus};
+use crate::remote::run::{self, Line, Options, Status};
+
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "\
+Nodes: --node takes names or /regexes/ (repeatable; every one must match a node of the \
+fleet), --class the nodes whose catalog contains that class; at least one is needed \
+(--node '/./' is every node). A node is reached at its provision ip, else its provision \
+hostname, else its name, through ssh with BatchMode=yes (no password prompts), your \
+~/.ssh/config, --ssh-config and --ssh-option.")]
+pub struct Args {
+    /// The main manifest (default: site.fleet).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// A node name or /regex/ (repeatable).
+    #[arg(long = "node", value_name = "PATTERN")]
+    pub nodes: Vec<String>,
+    /// Only the nodes whose catalog contains this class.
+    #[arg(long, value_name = "NAME")]
+    pub class: Option<String>,
+    /// Nodes at once.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub parallel: usize,
+    /// One block per distinct output, with the nodes that printed it (after the run).
+    #[arg(long)]
+    pub fold: bool,
+    /// Start no more nodes after N failures.
+    #[arg(long, value_name = "N")]
+    pub max_fail: Option<usize>,
+    /// Run K nodes first; stop when any of them fails.
+    #[arg(long, value_name = "K")]
+    pub canary: Option<usize>,
+    /// Seconds each node may take (then it is killed and counts as failed).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub timeout: u64,
+    /// Seconds for ssh to connect (its ConnectTimeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// An ssh configuration file (ssh -F).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// An ssh option K=V (ssh -o; repeatable).
+    #[arg(long, value_name = "K=V")]
+    pub ssh_option: Vec<String>,
+    /// `text` or `json` (one object per node at the end).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+    #[arg(long)]
+    pub modulepath: Vec<PathBuf>,
+    #[arg(long)]
+    pub facts: Option<PathBuf>,
+    /// The command (after `--`).
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+pub fn run(args: Args) -> ExitStatus {
+    if args.nodes.is_empty() && args.class.is_none() {
+        output::command_error(
+            "choose nodes with --node PATTERN or --class NAME (--node '/./' is every node)",
+        );
+        return ExitStatus::Usage;
+    }
+    let file = args
+        .file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("site.fleet"));
+    if !file.is_file() {
+        output::command_error(&format!("no such manifest: {}", file.display()));
+        return ExitStatus::Usage;
+    }
+    let program = crate::program::Program::load(
+        &[file],
+        crate::program::Options {
+            modulepath: args.modulepath.clone(),
+            facts: args.facts.clone(),
+        },
+    );
+    let targets = match crate::remote::select::select(&program, &args.nodes, args.class.as_deref())
+    {
+        Ok(t) => t,
+        Err(e) => {
+            output::command_error(&e);
+            return ExitStatus::Usage;
+        }
+    };
+    let opts = Options {
+        parallel: args.parallel.max(1),
+        max_fail: args.max_fail,
+        canary: args.canary,
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        connect_timeout: args.connect_timeout.max(1),
+        ssh_config: args.ssh_config.clone(),
+        ssh_options: args.ssh_option.clone(),
+    };
+    let text = args.format == "text";
+    let live = text && !args.fold;
+    let print = |l: Line<'_>| {
+        if !live {
+            return;
+        }
+        let s = format!("{}: {}\n", l.node, l.text);
+        if l.stderr {
+            let _ = std::io::stderr().lock().write_all(s.as_bytes());
+        } else {
+            super::out(&s);
+        }
+    };
+    let outcomes = run::run(&targets, &args.command, &opts, &print);
+    let mut shown = String::new();
+    if text && args.fold {
+        for (nodes, out) in run::fold(&outcomes) {
+            shown.push_str(&format!(
+                "---- {} ({})\n{out}",
+                nodes.join(","),
+                nodes.len()
+            ));
+        }
+    }
+    let status_text = |s: &Status| match s {
+        Status::Ok => ("ok".to_string(), "0".to_string()),
+        Status::Failed(n) => ("failed".into(), n.to_string()),
+        Status::Unreachable(_) => ("unreachable".into(), "-".into()),
+        Status::TimedOut => ("timed out".into(), "-".into()),
+        Status::NotRun => ("not run".into(), "-".into()),
+    };
+    if text {
+        let width = outcomes
+            .iter()
+            .map(|o| o.node.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        shown.push_str(&format!(
+            "\n{:<width$}  {:<11}  {:>4}  {:>7}\n",
+            "NODE", "STATUS", "EXIT", "SECONDS"
+        ));
+        for o in &outcomes {
+            let (st, code) = status_text(&o.status);
+            shown.push_str(&format!(
+                "{:<width$}  {st:<11}  {code:>4}  {:>7.2}\n",
+                o.node, o.seconds
+            ));
+        }
+        for o in &outcomes {
+            if let Status::Unreachable(why) = &o.status {
+                shown.push_str(&format!("{}: {why}\n", o.node));
+            }
+        }
+    } else {
+        for o in &outcomes {
+            let (st, _) = status_text(&o.status);
+            let exit = match o.status {
+                Status::Ok => Some(0),
+                Status::Failed(n) => Some(n),
+                _ => None,
+            };
+            let why = match &o.status {
+                Status::Unreachable(w) => Some(w.clone()),
+                _ => None,
+            };
+            let v = serde_json::json!({
+                "node": o.node, "status": st, "exit": exit, "seconds": o.seconds,
+                "output": o.output, "error": why,
+            });
+            shown.push_str(&format!("{v}\n"));
+        }
+    }
+    super::out(&shown);
+    let failed = outcomes.iter().filter(|o| !o.status.is_ok()).count();
+    if failed > 0 {
+        eprintln!("fleet run: {failed} of {} nodes not ok", outcomes.len());
+        ExitStatus::Errors
+    } else {
+        ExitStatus::Ok
+    }
+}
