@@ -295,7 +295,8 @@ pub enum ExprKind {
     Int(i64),
     Bool(bool),
     None,
-    /// `/re/` where the grammar allows one (after `=~`, `!~`): the pattern text.
+    /// `/re/` where the grammar allows one (after `=~`, `!~`, as a call argument): the pattern
+    /// text.
     Regex(String),
     Array(Vec<Expr>),
     /// Keys as written (bare or quoted), with their spans.

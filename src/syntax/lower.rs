@@ -727,7 +727,16 @@ impl Lower<'_> {
 
     /// The children of `pair` (array items, reference titles, call arguments) as expressions.
     fn exprs(&mut self, pair: Pair<Rule>) -> Vec<Expr> {
-        lower_kids(pair, |p| Some(self.full_expr(p)))
+        lower_kids(pair, |p| {
+            if p.as_rule() == Rule::Regex {
+                // A call argument (`nodes(/^web/)`).
+                return Some(Expr {
+                    span: self.span(&p),
+                    kind: ExprKind::Regex(regex_text(&p)),
+                });
+            }
+            Some(self.full_expr(p))
+        })
     }
 
     fn if_expr(&mut self, pair: Pair<Rule>) -> Expr {

@@ -11,6 +11,7 @@ mod grammar;
 mod hints;
 mod lower;
 mod strings;
+pub mod visit;
 
 use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
