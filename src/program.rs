@@ -18,6 +18,9 @@ use crate::source::{FileId, SourceMap, Span};
 use crate::syntax::ast::{self, StmtKind};
 use crate::timing;
 
+mod fleet;
+pub use fleet::Discovery;
+
 /// Options every manifest-reading command shares.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -53,6 +56,11 @@ pub struct Program {
     pub local_facts: Option<Value>,
     /// The `notice(msg)` calls of the evaluations so far, for the command to print.
     notices: std::sync::Mutex<Vec<Notice>>,
+    /// Which of the fleet's built-ins the program calls, the fleet, and the discovery pass
+    /// (LANGUAGE.md §6; `program/fleet.rs`), each found once when first needed.
+    uses: std::sync::OnceLock<fleet::Uses>,
+    fleet: std::sync::OnceLock<eval::fleet::Fleet>,
+    discovery: std::sync::OnceLock<Discovery>,
 }
 
 impl Program {
@@ -107,6 +115,9 @@ impl Program {
             data: Data::default(),
             local_facts: None,
             notices: Default::default(),
+            uses: Default::default(),
+            fleet: Default::default(),
+            discovery: Default::default(),
         };
         let mut by_path: HashMap<PathBuf, FileId> = HashMap::new();
         let mut pending = Vec::new();
@@ -439,17 +450,25 @@ impl Program {
         let index = timing::stage(format_args!("index"), || Index::build(self.loaded()));
         all.extend(index.diags.iter().cloned());
         let runs = index.check_runs();
+        // With `collect` in the program, the discovery pass runs first (LANGUAGE.md §6) and
+        // every run sees its data.
+        let ctx = self.evaluation_context(&index);
         // Nodes are independent: evaluate them on every core, keeping their order.
         let results = parallel_map(&runs, |(name, node)| {
-            let (facts, bad_facts) = match node {
-                Some(run) if !run.named => (facts::stand_in("default"), None),
-                _ => self.facts_for(name),
+            let named = node.is_none_or(|run| run.named);
+            let (facts, bad_facts) = if named {
+                self.facts_for(name)
+            } else {
+                (facts::stand_in("default"), None)
             };
             let (mut eval, mut diags) = timing::stage(format_args!("evaluate {name}"), || {
-                eval::evaluate(self.loaded(), &index, name, node.map(|n| n.def), facts)
+                eval::evaluate(self.loaded(), &index, name, node.map(|n| n.def), facts, ctx)
             });
             self.keep_notices(&mut eval.notices);
             diags.extend(bad_facts);
+            if named {
+                diags.extend(self.check_stable(&index, name, &eval));
+            }
             let provision = match (eval.provision.clone(), eval.provision_spans.take()) {
                 (Some(values), Some(spans)) => Some((values, spans)),
                 _ => None,
@@ -480,6 +499,8 @@ impl Program {
             provisions.extend(provision);
             per_node.push((name, diags));
         }
+        let checked: Vec<String> = per_node.iter().map(|(n, _)| n.clone()).collect();
+        per_node.extend(self.check_rest_of_fleet(&index, &checked));
         all.extend(merge_nodes(per_node));
         all.extend(eval::provision::duplicate_addresses(&provisions));
         all.extend(eval::profile::unknown_profiles(&index, &provisions));
@@ -550,13 +571,14 @@ impl Program {
             all.push(d);
             return (None, finish(all, &self.sources));
         };
+        let given_facts = facts.is_some();
         let (facts, bad_facts) = match facts {
             Some(given) => (given, None),
             None => self.facts_for(node),
         };
         all.extend(bad_facts);
         let (mut eval, diags) = timing::stage(format_args!("evaluate {node}"), || {
-            eval::evaluate(self.loaded(), index, node, block, facts)
+            self.evaluate_in_fleet(index, node, block, facts, given_facts)
         });
         self.keep_notices(&mut eval.notices);
         all.extend(diags);

@@ -100,5 +100,7 @@ datatest_stable::harness! {
     { test = case, root = cases_root(), pattern = r"^next/(check/38-sensitive-misuse|compile/13-sensitive|compile/14-template-values|compile/15-file-line|check/40-file-line-missing)\.fleet$" },
     // Install profiles (issue #16).
     { test = case, root = cases_root(), pattern = r"^next/(check/37-unknown-profile|compile/16-provision-profile)\.fleet$" },
+    // The fleet as data (issue #17).
+    { test = case, root = cases_root(), pattern = r"^next/(compile/12-fleet-data|check/36-unstable-export)\.fleet$" },
     { test = whole_suite, root = cases_root(), pattern = r"^verify$" },
 }

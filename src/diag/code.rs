@@ -141,6 +141,9 @@ codes! {
     /// A `fail(msg)` call was evaluated.
     UserFail = "user-fail", Error,
         despite_syntax_errors: false, in_spec: true;
+    /// What a node exports depends on what it collected (LANGUAGE.md §6): its exports differ once `collect` answers.
+    UnstableExport = "unstable-export", Error,
+        despite_syntax_errors: false, in_spec: true;
     /// A `warning(msg)` call was evaluated.
     UserWarning = "user-warning", Warning,
         despite_syntax_errors: false, in_spec: true;

@@ -10,6 +10,7 @@ pub mod builtins;
 pub mod data;
 mod expr;
 pub mod facts;
+pub mod fleet;
 pub mod index;
 pub mod input;
 pub mod lints;
@@ -43,17 +44,46 @@ pub type R<T> = Result<T, Failed>;
 /// Nesting of class/define bodies and blocks beyond this is refused with a diagnostic.
 const MAX_DEPTH: usize = 200;
 
-/// Evaluates one node: top level, then `block`'s body (`None`: top level only).
+/// Evaluates one node: top level, then `block`'s body (`None`: top level only). `fleet` is
+/// what `nodes()` and `collect()` see of the rest of the fleet.
 pub fn evaluate(
     program: Loaded<'_>,
     index: &Index<'_>,
     node: &str,
     block: Option<&NodeDef>,
     facts: Value,
+    fleet: fleet::Context<'_>,
 ) -> (NodeEval, Vec<Diagnostic>) {
-    let mut ev = Evaluator::new(program, index, node, facts);
+    let mut ev = Evaluator::new(program, index, node, facts, fleet);
     ev.run(block);
     ev.finish()
+}
+
+/// The `provision { … }` record of a string-named node block, evaluated alone: for `nodes()`,
+/// which needs no evaluation of other nodes. Its values see `$node`, `$facts` and the
+/// built-ins, not the program's top-level `let`s (which would need the top level run); a
+/// record that does not evaluate cleanly alone, or is missing, is `None` (its node's own
+/// evaluation reports its problems).
+pub fn provision_alone(
+    program: Loaded<'_>,
+    index: &Index<'_>,
+    node: &str,
+    block: &NodeDef,
+    facts: Value,
+) -> Option<indexmap::IndexMap<String, Value>> {
+    if !matches!(&block.names[..], [ast::NodeName::Name(..)]) {
+        return None;
+    }
+    let (keyword, body) = block.body.iter().find_map(|s| match &s.kind {
+        StmtKind::Provision { keyword_span, body } => Some((*keyword_span, body)),
+        _ => None,
+    })?;
+    let mut ev = Evaluator::new(program, index, node, facts, fleet::Context::default());
+    ev.top_level = false;
+    let attrs = ev.body_attrs(body, 0);
+    let (values, _, diags) = provision::validate(keyword, attrs);
+    let clean = !ev.diags.iter().chain(&diags).any(Diagnostic::is_error);
+    clean.then_some(values)
 }
 
 /// Resource defaults of one block and the resources declared in it.
@@ -72,6 +102,9 @@ pub(crate) struct Evaluator<'p> {
     program: Loaded<'p>,
     index: &'p Index<'p>,
     node: String,
+    fleet: fleet::Context<'p>,
+    /// The call being evaluated stands as a statement (its value is not used): `export`.
+    call_is_statement: bool,
     scopes: Scopes,
     out: NodeEval,
     diags: Vec<Diagnostic>,
@@ -107,7 +140,13 @@ pub(crate) struct Evaluator<'p> {
 }
 
 impl<'p> Evaluator<'p> {
-    fn new(program: Loaded<'p>, index: &'p Index<'p>, node: &str, facts: Value) -> Evaluator<'p> {
+    fn new(
+        program: Loaded<'p>,
+        index: &'p Index<'p>,
+        node: &str,
+        facts: Value,
+        fleet: fleet::Context<'p>,
+    ) -> Evaluator<'p> {
         let fact_groups = match &facts {
             Value::Map(m) => match m.get("groups") {
                 Some(Value::Array(a)) => a
@@ -137,6 +176,8 @@ impl<'p> Evaluator<'p> {
             program,
             index,
             node: node.to_string(),
+            fleet,
+            call_is_statement: false,
             scopes,
             out: NodeEval {
                 node: node.to_string(),
@@ -379,6 +420,7 @@ impl<'p> Evaluator<'p> {
             }
             StmtKind::For(f) => self.for_loop(f),
             StmtKind::Call(call) => {
+                self.call_is_statement = true;
                 let _ = self.call(call);
             }
             StmtKind::Profile(p) => {

@@ -82,7 +82,7 @@ pub fn evaluate(
     facts: Value,
     bindings: Vec<(String, Value)>,
 ) -> (Option<Evaluated>, Vec<Diagnostic>) {
-    let mut ev = Evaluator::new(program, index, node, facts);
+    let mut ev = Evaluator::new(program, index, node, facts, Default::default());
     ev.top_level = false;
     for (name, value) in bindings {
         ev.scopes.top.insert(

@@ -29,6 +29,19 @@ pub struct NodeEval {
     pub fact_groups: Vec<String>,
     /// The `notice(msg)` calls evaluated, in order: printed, never diagnostics (§9).
     pub notices: Vec<Notice>,
+    /// The `export(topic, value)` calls evaluated, in order (LANGUAGE.md §6).
+    pub exports: Vec<Export>,
+    /// The function name of the first `collect(topic)` call evaluated: the node's catalog
+    /// depends on the rest of the fleet.
+    pub collected_at: Option<Span>,
+}
+
+/// One `export(topic, value)` call: what it published, and where (its function name).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Export {
+    pub topic: String,
+    pub value: Value,
+    pub span: Span,
 }
 
 /// One `notice(msg)` call: where it was and its message.

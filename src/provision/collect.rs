@@ -80,10 +80,17 @@ pub fn collect(program: &Program, opts: &Options, server: &Server) -> (Vec<Node>
     let index = program.index();
     diags.extend(index.diags.iter().cloned());
     let blocks = provisioned_blocks(&index, &opts.nodes);
+    let ctx = program.evaluation_context(&index);
     let evaluated = parallel(&blocks, |(name, def)| {
         let (facts, bad) = program.facts_for(name);
-        let (mut eval, mut d) =
-            crate::eval::evaluate(program.loaded(), &index, name, Some(def), facts.clone());
+        let (mut eval, mut d) = crate::eval::evaluate(
+            program.loaded(),
+            &index,
+            name,
+            Some(def),
+            facts.clone(),
+            ctx,
+        );
         d.retain(Diagnostic::is_error);
         d.extend(bad);
         let record = match (eval.provision.take(), eval.provision_spans.take()) {

@@ -47,6 +47,58 @@ pub(super) fn notice(ev: &mut Evaluator<'_>, a: &Args<'_>) -> R<Value> {
     Ok(Value::None)
 }
 
+/// `nodes()` / `nodes(pattern)`: the fleet's nodes (LANGUAGE.md §6), all of them, those a
+/// regex matches (unanchored), or the one a String names (compared case-insensitively).
+pub(super) fn nodes(ev: &mut Evaluator<'_>, a: &Args<'_>) -> R<Value> {
+    let fleet = ev.fleet.fleet;
+    if a.len() == 0 {
+        return Ok(fleet.entries(|_| true));
+    }
+    match a.get(0) {
+        Value::Regex(re) => Ok(fleet.entries(|n| re.is_match(n))),
+        Value::Str(s) => {
+            let lower = s.to_lowercase();
+            Ok(fleet.entries(|n| n.to_lowercase() == lower))
+        }
+        other => {
+            let why = format!(
+                "takes a Regex or a String as argument 1, got a {}",
+                other.type_name()
+            );
+            Err(a.wrong(ev, why))
+        }
+    }
+}
+
+/// `export(topic, value)`: publishes `value` under `topic` from this node. A statement: a
+/// call whose value would be used is `wrong-arguments` (it has none to give).
+pub(super) fn export(ev: &mut Evaluator<'_>, a: &Args<'_>) -> R<Value> {
+    if !a.is_statement() {
+        let why = "is a statement: its call gives no value to use".to_string();
+        return Err(a.wrong(ev, why));
+    }
+    let topic = a.str(ev, 0)?;
+    ev.out.exports.push(crate::model::declared::Export {
+        topic: topic.to_string(),
+        value: a.get(1).clone(),
+        span: a.span(),
+    });
+    Ok(Value::None)
+}
+
+/// `collect(topic)`: every export under `topic` in the fleet (`[]` during the discovery
+/// pass, which finds them).
+pub(super) fn collect(ev: &mut Evaluator<'_>, a: &Args<'_>) -> R<Value> {
+    let topic = a.str(ev, 0)?;
+    if ev.out.collected_at.is_none() {
+        ev.out.collected_at = Some(a.span());
+    }
+    Ok(match ev.fleet.collected {
+        Some(c) => c.get(&topic),
+        None => Value::Array(Arc::new(Vec::new())),
+    })
+}
+
 /// `template(path[, vars])`: renders a Jinja template.
 pub(super) fn template(ev: &mut Evaluator<'_>, a: &Args<'_>) -> R<Value> {
     let path = a.str(ev, 0)?;

@@ -290,6 +290,33 @@ pub static BUILTINS: &[Builtin] = &[
         run: functions::notice,
     },
     Builtin {
+        name: "nodes",
+        signature: "nodes([pattern: Regex | String]) -> Array[Map]",
+        doc: "The fleet's nodes matching `pattern` (a regex, or a name in any case), as `{name, provision}` sorted by name.",
+        min: 0,
+        max: 1,
+        takes_sensitive: false,
+        run: functions::nodes,
+    },
+    Builtin {
+        name: "export",
+        signature: "export(topic: String, value: Any)",
+        doc: "A statement: publishes `value` under `topic` from this node, for the fleet's `collect(topic)`.",
+        min: 2,
+        max: 2,
+        takes_sensitive: true,
+        run: functions::export,
+    },
+    Builtin {
+        name: "collect",
+        signature: "collect(topic: String) -> Array[Map]",
+        doc: "Every node's exports under `topic`, this node's included, as `{node, value}` sorted by node then export order.",
+        min: 1,
+        max: 1,
+        takes_sensitive: false,
+        run: functions::collect,
+    },
+    Builtin {
         name: "sensitive",
         signature: "sensitive(v: Any) -> Sensitive",
         doc:
@@ -356,6 +383,8 @@ pub(crate) struct Args<'c> {
     builtin: &'static Builtin,
     call: &'c Call,
     values: Vec<Value>,
+    /// The call stands as a statement: its value is not used.
+    statement: bool,
 }
 
 impl Args<'_> {
@@ -367,6 +396,11 @@ impl Args<'_> {
     /// The span of argument `i` (as written; it exists once arity was checked).
     pub(crate) fn arg_span(&self, i: usize) -> Span {
         self.call.args.get(i).map_or(self.span(), |a| a.span)
+    }
+
+    /// Whether the call stands as a statement (its value is not used).
+    pub(crate) fn is_statement(&self) -> bool {
+        self.statement
     }
 
     /// How many arguments were passed.
@@ -459,6 +493,8 @@ impl Evaluator<'_> {
     /// else the arguments (a failed one fails the call quietly), a step of the budget, the
     /// Sensitive and arity checks, and the built-in itself.
     pub(super) fn call(&mut self, call: &Call) -> R<Value> {
+        // Set by the statement that is this call; its arguments are values.
+        let statement = std::mem::take(&mut self.call_is_statement);
         let name = call.name.name.as_str();
         let Some(builtin) = get(name) else {
             for a in &call.args {
@@ -491,7 +527,21 @@ impl Evaluator<'_> {
             builtin,
             call,
             values,
+            statement,
         };
+        if builtin.name != "nodes" {
+            if let Some(i) = call
+                .args
+                .iter()
+                .position(|a| matches!(a.kind, crate::syntax::ast::ExprKind::Regex(_)))
+            {
+                let why = format!(
+                    "takes no regex literal (argument {}); only `nodes()` does",
+                    i + 1
+                );
+                return Err(args.wrong(self, why));
+            }
+        }
         if !builtin.takes_sensitive {
             if let Some(i) = args
                 .values
