@@ -18,6 +18,7 @@ mod apply_user;
 mod ca;
 mod cli_errors;
 mod commands;
+mod fleet_data;
 mod fmt;
 mod layering;
 mod lsp;
