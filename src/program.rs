@@ -414,6 +414,12 @@ impl Program {
         if let Some(v) = &self.local_facts {
             return (v.clone(), None);
         }
+        self.file_facts_for(node)
+    }
+
+    /// A node's facts from its facts file (or the stand-in facts), never this machine's:
+    /// what the other nodes of the fleet are evaluated with (LANGUAGE.md §6).
+    fn file_facts_for(&self, node: &str) -> (Value, Option<Diagnostic>) {
         let mut files = Vec::with_capacity(2);
         if let Some(f) = &self.options.facts {
             files.push(if f.is_dir() {
@@ -571,7 +577,9 @@ impl Program {
             all.push(d);
             return (None, finish(all, &self.sources));
         };
-        let given_facts = facts.is_some();
+        // Facts that are not the node's facts file's (an agent's, or this machine's for
+        // `fleet apply`): its discovery evaluation, made with the files, is not its own.
+        let given_facts = facts.is_some() || self.local_facts.is_some();
         let (facts, bad_facts) = match facts {
             Some(given) => (given, None),
             None => self.facts_for(node),

@@ -130,7 +130,7 @@ impl Program {
                     .any(|s| matches!(s.kind, StmtKind::Provision { .. }));
                 let provision = has_record
                     .then(|| {
-                        let (facts, _) = self.facts_for(name);
+                        let (facts, _) = self.file_facts_for(name);
                         crate::eval::provision_alone(self.loaded(), index, name, block.def, facts)
                     })
                     .flatten();
@@ -193,7 +193,7 @@ impl Program {
             let nodes = crate::timing::stage(format_args!("discovery"), || {
                 parallel_map(fleet.nodes(), |n| {
                     let block = index.match_node(&n.name).flatten();
-                    let (facts, bad_facts) = self.facts_for(&n.name);
+                    let (facts, bad_facts) = self.file_facts_for(&n.name);
                     let (eval, diags) =
                         crate::eval::evaluate(self.loaded(), index, &n.name, block, facts, ctx);
                     let collects = eval.collected_at.is_some();
@@ -310,7 +310,7 @@ impl Program {
                 return (d.name.clone(), d.errors.clone());
             }
             let block = index.match_node(&d.name).flatten();
-            let (facts, bad_facts) = self.facts_for(&d.name);
+            let (facts, bad_facts) = self.file_facts_for(&d.name);
             let ctx = Context {
                 fleet,
                 collected: Some(&disc.collected),
@@ -373,4 +373,69 @@ fn unstable(before: &[Export], after: &NodeEval) -> Option<Diagnostic> {
     Some(d.with_note(
         "exports are found by evaluating every node with `collect` answering `[]`; an export may not depend on collected data (LANGUAGE.md §6)",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::catalog::store::ContentStore;
+    use crate::model::value::Value;
+    use crate::program::{Options, Program};
+
+    const SITE: &str = r#"
+node "a" { export("ip", $facts.ip) }
+node "b" { export("ip", $facts.ip) }
+node "mon" {
+  export("ip", $facts.ip)
+  file "/ips" { content = join([for $e in collect("ip"): "${e.node}=${e.value}"], ",") }
+}
+"#;
+
+    fn program() -> Program {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("site.fleet");
+        Program::load_with(vec![(main, SITE.to_string())], Options::default())
+    }
+
+    fn ips(program: &Program, facts: Option<Value>) -> String {
+        let index = program.index();
+        let store = ContentStore::new();
+        let (catalog, diags) = match facts {
+            Some(f) => program.compile_with_facts(&index, "mon", &store, f),
+            None => program.compile_with(&index, "mon", &store),
+        };
+        let catalog = catalog.unwrap_or_else(|| panic!("{diags:?}"));
+        let file = catalog
+            .resources
+            .iter()
+            .find(|r| r.title == "/ips")
+            .unwrap();
+        file.params.get("content").unwrap().value.to_string()
+    }
+
+    fn facts(ip: &str) -> Value {
+        Value::from_json(&serde_json::json!({ "ip": ip }))
+    }
+
+    #[test]
+    fn the_catalog_server_collects_with_the_posted_facts_for_the_node_itself() {
+        let p = program();
+        assert_eq!(ips(&p, None), r#""a=127.0.0.1,b=127.0.0.1,mon=127.0.0.1""#);
+        // One program serves many requests: the discovery pass is shared, and each request's
+        // own exports are its facts'.
+        assert_eq!(
+            ips(&p, Some(facts("10.9.9.9"))),
+            r#""a=127.0.0.1,b=127.0.0.1,mon=10.9.9.9""#
+        );
+        assert_eq!(
+            ips(&p, Some(facts("10.1.1.1"))),
+            r#""a=127.0.0.1,b=127.0.0.1,mon=10.1.1.1""#
+        );
+    }
+
+    #[test]
+    fn fleet_apply_evaluates_the_other_nodes_with_their_own_facts() {
+        let mut p = program();
+        p.local_facts = Some(facts("192.0.2.7"));
+        assert_eq!(ips(&p, None), r#""a=127.0.0.1,b=127.0.0.1,mon=192.0.2.7""#);
+    }
 }
