@@ -229,3 +229,29 @@ node "a" {
         .count();
     assert_eq!(wrong, 4, "{}", check.stdout);
 }
+
+#[test]
+fn check_evaluates_facts_file_nodes_as_themselves_when_the_program_collects() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let site = r#"
+node /^web/ {
+  export("w", $node)
+  if $facts.hostname == "web09" { fail("web09 is broken") }
+}
+node "lb" { file "/w" { content = join([for $x in collect("w"): $x.value], ",") } }
+"#;
+    write(d, "site.fleet", site);
+    write(d, "facts/web09.json", r#"{"hostname": "web09"}"#);
+    let check = fleet_in(d, ["check", "site.fleet"]);
+    assert_eq!(check.code, 1, "{}", check.describe());
+    assert!(
+        check.stderr.contains("web09 is broken") && check.stderr.contains("node `web09`"),
+        "{}",
+        check.stderr
+    );
+    // Without `collect`, check evaluates the regex block once, as `default` (§7).
+    write(d, "site.fleet", &site.replace("collect(\"w\")", "[]"));
+    let check = fleet_in(d, ["check", "site.fleet"]);
+    assert!(check.status.success(), "{}", check.describe());
+}
