@@ -2,6 +2,7 @@
 //! `nodes()`), the discovery pass that finds every node's exports (for `collect()`), and
 //! `unstable-export`. docs/fleet-data.md has the decisions the spec leaves open.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::{parallel_map, Program};
@@ -28,6 +29,8 @@ pub struct Discovery {
     nodes: Vec<Discovered>,
     /// Everything they exported: what `collect` answers.
     collected: Collected,
+    /// Lower-cased name to index in `nodes` (`compile --all` looks up every node).
+    by_name: HashMap<String, usize>,
 }
 
 /// One node's discovery evaluation.
@@ -43,8 +46,9 @@ struct Discovered {
 
 impl Discovery {
     fn find(&self, node: &str) -> Option<&Discovered> {
-        let lower = node.to_lowercase();
-        self.nodes.iter().find(|d| d.name.to_lowercase() == lower)
+        self.by_name
+            .get(&node.to_lowercase())
+            .map(|&i| &self.nodes[i])
     }
 
     /// What `collect` answers `node` when its own exports are `own` (its evaluation with
@@ -220,7 +224,14 @@ impl Program {
                 })
             });
             let collected = Collected::new(nodes.iter().map(|d| (d.name.as_str(), &d.exports[..])));
-            Discovery { nodes, collected }
+            let by_name = (nodes.iter().enumerate())
+                .map(|(i, d)| (d.name.to_lowercase(), i))
+                .collect();
+            Discovery {
+                nodes,
+                collected,
+                by_name,
+            }
         })
     }
 
