@@ -3,8 +3,10 @@
 
 Both servers get the same fleet: --nodes agents (default 1,000), each with its own client
 certificate from the server's CA, each asking for a catalog of --resources file resources
-(default 100) whose content names the node. The load generator (this script, Python's ssl on
-OpenSSL) asks the way agents do: one request per connection, for node after node, in two modes:
+(default 100) whose content names the node. The load generator, benches/serve_load.rs (tokio,
+rustls and hyper, built here with `cargo build --release --bench serve_load`; this script's own
+Python client remains as --python-client), asks the way agents do: one request per connection,
+for node after node, in two modes:
 
   resume  a new TCP connection per request that resumes the node's TLS session (what an agent
           does on its next run: its session ticket is still good)
@@ -18,12 +20,13 @@ the JVM's JIT for puppetserver); then each mode runs for --seconds. Requests: fl
 `POST /puppet/v3/catalog/<node>` with the same facts, form-encoded as `puppet agent` sends them.
 
 Both servers and the load generator share this machine's cores: the client's share is printed
-(its CPU seconds next to the wall time), so the server's throughput is a lower bound.
+(its CPU seconds next to the wall time, and the server's CPU seconds from /proc), so the
+server's throughput is a lower bound. Each server is stopped when its part is done.
 
     python3 bench/serve.py                 # fleet and puppetserver (installs puppetserver)
     python3 bench/serve.py --no-puppet     # fleet only
 
-Python 3 standard library only. Not part of the test suite.
+Python 3 standard library only (and cargo). Not part of the test suite.
 """
 
 import argparse
@@ -66,8 +69,11 @@ def run(cmd, **kw):
 class Target:
     """One server: where it listens, how to ask it for node N's catalog, and per-node TLS."""
 
-    def __init__(self, name, host, port, ca, cert_of, request_of):
+    def __init__(self, name, host, port, ca, cert_of, request_of, kind, templates):
         self.name = name
+        self.kind = kind  # the load generator's --kind
+        self.templates = templates  # (cert, key) paths with {node} in them
+        self.pid = None  # the server's process, for its CPU seconds
         self.host = host
         self.port = port
         self.ca = ca
@@ -250,8 +256,53 @@ def warm(target, nodes, threads):
     return time.perf_counter() - start
 
 
+def load_generator():
+    """Builds benches/serve_load.rs (release) and returns its executable's path."""
+    out = run(["cargo", "build", "--release", "--bench", "serve_load", "--quiet",
+               "--message-format=json"], cwd=REPO)
+    for line in out.splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") == "compiler-artifact" and msg.get("executable") and \
+                msg["target"]["name"] == "serve_load":
+            return msg["executable"]
+    sys.exit("cargo build --bench serve_load: no executable")
+
+
 def measure(target, nodes, args):
-    """Warm-up, then every mode; returns the rows."""
+    """Warm-up, then every mode, with the Rust load generator; returns the rows."""
+    if args.python_client:
+        return measure_python(target, nodes, args)
+    node_file = os.path.join(args.work, "nodes.txt")
+    with open(node_file, "w") as f:
+        f.write("".join(n + "\n" for n in nodes))
+    cmd = [args.load_generator, "--addr", f"{target.host}:{target.port}", "--ca", target.ca,
+           "--cert", target.templates[0], "--key", target.templates[1], "--nodes", node_file,
+           "--kind", target.kind, "--modes", ",".join(args.modes), "--seconds",
+           str(args.seconds), "--concurrency", str(args.concurrency), "--threads",
+           str(args.client_threads)]
+    if target.pid:
+        cmd += ["--server-pid", str(target.pid)]
+    log(f"{target.name}: warm-up, one request per node ({len(nodes)}), then "
+        f"{', '.join(args.modes)} for {args.seconds} s each, {args.concurrency} in flight")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    rows, first = [], None
+    for line in proc.stdout:
+        row = json.loads(line)
+        if row["mode"] == "warm-up":
+            first = row["wall_s"]
+            log(f"{target.name}: warm-up took {first:.1f} s")
+            continue
+        row["server"] = target.name
+        row["warmup_s"] = first
+        rows.append(row)
+        log(json.dumps(row))
+    if proc.wait() != 0:
+        sys.exit(f"{target.name}: the load generator failed (exit {proc.returncode})")
+    return rows
+
+
+def measure_python(target, nodes, args):
+    """Warm-up, then every mode, with the Python client (a fallback); returns the rows."""
     log(f"{target.name}: warm-up, one request per node ({len(nodes)})")
     first = warm(target, nodes, args.threads)
     log(f"{target.name}: warm-up took {first:.1f} s")
@@ -259,6 +310,8 @@ def measure(target, nodes, args):
     for mode in args.modes:
         log(f"{target.name}: {mode} for {args.seconds} s, {args.threads} client threads")
         row = load(target, nodes, mode, args.seconds, args.threads)
+        row["rps"] = row["per_second"]
+        row["errors"] = row["requests"] - row["ok"]
         row["server"] = target.name
         row["warmup_s"] = first
         rows.append(row)
@@ -361,7 +414,9 @@ def start_fleet(args, work, nodes):
 
     target = Target("fleet serve", "127.0.0.1", port, os.path.join(ca, "ca.crt"),
                     lambda n: (os.path.join(certs, f"{n}.crt"), os.path.join(certs, f"{n}.key")),
-                    request)
+                    request, "fleet",
+                    (os.path.join(certs, "{node}.crt"), os.path.join(certs, "{node}.key")))
+    target.pid = proc.pid
     return target, proc
 
 
@@ -372,7 +427,8 @@ def start_fleet(args, work, nodes):
 PUPPET_SITE = """\
 # bench/serve.py: the same {resources} files per node as fleet's site.
 class app {{
-  range(1, {resources}).each |$i| {{
+  # Integer[1, N] iterates 1..N (core Puppet: `range` is puppetlabs-stdlib's).
+  Integer[1, {resources}].each |$i| {{
     file {{ "/srv/app/conf.d/${{i}}.conf":
       ensure  => file,
       content => "node ${{facts['hostname']}} item ${{i}} of {resources}\\n",
@@ -405,6 +461,7 @@ def start_puppet(args, work, nodes):
               os.path.join(base, "log"), os.path.join(base, "run")):
         os.makedirs(d, exist_ok=True)
     port = free_port()
+    cadir = os.path.join(conf, "puppetserver", "ca")
     with open(os.path.join(conf, "puppet.conf"), "w") as f:
         f.write(f"""[main]
 confdir = {conf}
@@ -413,6 +470,12 @@ vardir = {var}
 logdir = {base}/log
 rundir = {base}/run
 ssldir = {conf}/ssl
+# The CA in the bench's directory, named explicitly: `puppetserver ca` (the CLI) puts it
+# under CONFDIR/puppetserver/ca, while the server's own default is Debian's
+# /etc/puppet/puppetserver/ca. Left to the defaults, the server makes a second CA there at
+# start-up and writes that CA's CRL to ssldir/crl.pem; its TLS then finds no CRL for the CA
+# that signed the agents' certificates and refuses them all ("certificate unknown").
+cadir = {cadir}
 certname = localhost
 server = localhost
 ca_server = localhost
@@ -425,15 +488,19 @@ dns_alt_names = localhost,127.0.0.1
 [server]
 ca = true
 autosign = false
+# Parse the manifests once, not per request (Puppet's default, 0, re-reads the environment
+# for every catalog; `unlimited` is the setting Puppet recommends with deployed code, and
+# what fleet does: compile once per change).
+environment_timeout = unlimited
 """)
     site = os.path.join(code, "environments", "production", "manifests", "site.pp")
     with open(site, "w") as f:
         f.write(PUPPET_SITE.format(resources=args.resources))
     ps_conf = os.path.join(base, "conf.d")
-    make_puppetserver_confd(ps_conf, conf, code, var, base, port)
+    make_puppetserver_confd(ps_conf, conf, code, var, base, port, args.puppet_jrubies)
     env = dict(os.environ, JAVA_ARGS=f"-Xms{args.puppet_heap} -Xmx{args.puppet_heap}")
     ssl_dir = os.path.join(conf, "ssl")
-    if not os.path.exists(os.path.join(ssl_dir, "ca", "ca_crt.pem")):
+    if not os.path.exists(os.path.join(cadir, "ca_crt.pem")):
         log("puppetserver ca setup")
         run(["puppetserver", "ca", "setup", "--config", os.path.join(conf, "puppet.conf")],
             env=env)
@@ -445,6 +512,9 @@ autosign = false
         log(f"puppetserver ca generate: {k + len(missing[k:k + 200])}/{len(missing)}")
         run(["puppetserver", "ca", "generate", "--config", os.path.join(conf, "puppet.conf"),
              "--ca-client", "--certname", ",".join(missing[k:k + 200])], env=env)
+    # The webserver checks client certificates against ssldir/crl.pem (`hostcrl`): the
+    # CA's revocation lists for the whole chain (root and intermediate), from the CA itself.
+    shutil.copy(os.path.join(cadir, "ca_crl.pem"), os.path.join(ssl_dir, "crl.pem"))
     log(f"puppetserver foreground on 127.0.0.1:{port}")
     # What /usr/share/puppetserver/cli/apps/foreground runs, with this bench's conf.d (the
     # script names /etc/puppet/puppetserver/conf.d) and as the calling user.
@@ -492,11 +562,14 @@ autosign = false
     target = Target("puppetserver", "127.0.0.1", port, os.path.join(ssl_dir, "certs", "ca.pem"),
                     lambda n: (os.path.join(ssl_dir, "certs", f"{n}.pem"),
                                os.path.join(ssl_dir, "private_keys", f"{n}.pem")),
-                    request)
+                    request, "puppet",
+                    (os.path.join(ssl_dir, "certs", "{node}.pem"),
+                     os.path.join(ssl_dir, "private_keys", "{node}.pem")))
+    target.pid = proc.pid  # the JVM itself (started directly, not through a script)
     return target, proc
 
 
-def make_puppetserver_confd(ps_conf, conf, code, var, base, port):
+def make_puppetserver_confd(ps_conf, conf, code, var, base, port, jrubies):
     """A puppetserver conf.d beside Debian's, with this bench's directories and port."""
     os.makedirs(ps_conf, exist_ok=True)
     system = "/etc/puppet/puppetserver/conf.d"
@@ -523,6 +596,9 @@ def make_puppetserver_confd(ps_conf, conf, code, var, base, port):
     text = re.sub(r"server-run-dir:.*", f"server-run-dir: {base}/run", text)
     text = re.sub(r"master-log-dir:.*", f"master-log-dir: {base}/log", text)
     text = re.sub(r"server-log-dir:.*", f"server-log-dir: {base}/log", text)
+    # JRuby instances, each compiling one catalog at a time: as many as cores, like fleet's
+    # compile threads (puppetserver's default is cores - 1, one on this machine).
+    text = re.sub(r"#?\s*max-active-instances:.*", f"max-active-instances: {jrubies}", text)
     with open(path, "w") as f:
         f.write(text)
 
@@ -557,13 +633,17 @@ def stop(proc):
 
 
 def table(rows):
-    out = ["| server | mode | requests/s | p50 ms | p99 ms | resumed | ok / all | client CPU s / wall s |",
-           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    out = ["| server | mode | requests/s | p50 ms | p99 ms | resumed | ok / all | "
+           "server CPU s | client CPU s | wall s |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        server_cpu = r.get("server_cpu_s")
         out.append(
-            f"| {r['server']} | {r['mode']} | {r['per_second']:.0f} | "
+            f"| {r['server']} | {r['mode']} | {r['rps']:.1f} | "
             f"{r['p50_ms'] or 0:.1f} | {r['p99_ms'] or 0:.1f} | {r['resumed']} | "
-            f"{r['ok']} / {r['requests']} | {r['client_cpu_s']:.1f} / {r['wall_s']:.1f} |")
+            f"{r['ok']} / {r['requests']} | "
+            f"{'-' if server_cpu is None else f'{server_cpu:.1f}'} | "
+            f"{r['client_cpu_s']:.1f} | {r['wall_s']:.1f} |")
     return "\n".join(out)
 
 
@@ -573,7 +653,15 @@ def main():
     p.add_argument("--resources", type=int, default=100)
     p.add_argument("--seconds", type=float, default=15)
     p.add_argument("--puppet-seconds", type=float, default=30)
-    p.add_argument("--threads", type=int, default=16, help="client threads")
+    p.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    p.add_argument("--client-threads", type=int, default=2,
+                   help="the load generator's runtime threads")
+    p.add_argument("--threads", type=int, default=16,
+                   help="client threads of --python-client")
+    p.add_argument("--python-client", action="store_true",
+                   help="the Python load generator of the first figures instead of Rust's")
+    p.add_argument("--puppet-jrubies", type=int, default=2,
+                   help="puppetserver's max-active-instances (its default here: cores - 1)")
     p.add_argument("--modes", default="resume,full,keepalive")
     p.add_argument("--work", default="/tmp/fleet-bench-serve")
     p.add_argument("--no-puppet", action="store_true")
@@ -584,6 +672,9 @@ def main():
     args = p.parse_args()
     args.modes = args.modes.split(",")
     os.makedirs(args.work, exist_ok=True)
+    if not args.python_client:
+        log("cargo build --release --bench serve_load")
+        args.load_generator = load_generator()
     nodes = node_names(args.nodes)
     rows = []
     if not args.no_fleet:
@@ -600,14 +691,21 @@ def main():
             args.seconds = seconds
         finally:
             stop(proc)
-        by = {(r["server"], r["mode"]): r for r in rows}
-        for mode in args.modes:
-            f, pz = by.get(("fleet serve", mode)), by.get(("puppetserver", mode))
-            if f and pz and pz["per_second"]:
-                log(f"{mode}: fleet/puppetserver throughput {f['per_second'] / pz['per_second']:.0f}x")
-    print(f"{args.nodes} agents, {args.resources} resources per catalog, "
-          f"{args.threads} client threads, {os.cpu_count()} cores\n")
+    by = {(r["server"], r["mode"]): r for r in rows}
+    ratios = []
+    for mode in args.modes:
+        f, pz = by.get(("fleet serve", mode)), by.get(("puppetserver", mode))
+        if f and pz and pz["rps"]:
+            ratios.append(f"{mode}: fleet/puppetserver throughput {f['rps'] / pz['rps']:.0f}x")
+    client = (f"{args.threads} Python client threads" if args.python_client else
+              f"{args.concurrency} requests in flight (Rust load generator, "
+              f"{args.client_threads} threads)")
+    print(f"{args.nodes} agents, {args.resources} resources per catalog, {client}, "
+          f"{os.cpu_count()} cores\n")
     print(table(rows))
+    if ratios:
+        print()
+        print("\n".join(ratios))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
