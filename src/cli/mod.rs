@@ -28,6 +28,7 @@ pub mod output;
 pub mod provision;
 pub mod release;
 pub mod report;
+pub mod push;
 pub mod run;
 pub mod serve;
 
@@ -172,6 +173,9 @@ pub enum Command {
     Agent(agent::Args),
     /// Run a command on the chosen nodes over SSH, output prefixed by node, a table of exits.
     Run(run::Args),
+    /// Compile the chosen nodes here and apply them there over SSH; --release: a coordinated
+    /// release.
+    Push(push::Args),
     /// Write man pages into DIR (scripts/man.sh).
     #[command(hide = true)]
     Man(completions::ManArgs),
@@ -247,6 +251,7 @@ pub fn main() -> ExitStatus {
         Command::Serve(args) => serve::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Run(args) => run::run(args),
+        Command::Push(args) => push::run(args),
         Command::Man(args) => completions::man(args),
         Command::Provision(args) => provision::run(args),
     }

@@ -36,6 +36,29 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
+    /// Stage a catalog's release NAME without switching `current` (what `fleet push --release`
+    /// runs on each node before it switches them all).
+    Stage(StageArgs),
+    /// Undo `stage` while the release is not current: remove a release that staging made.
+    Unstage(StageArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StageArgs {
+    /// The release's title in the catalog.
+    pub name: String,
+    /// The catalog (as `fleet compile` writes it; content in `content/` beside it).
+    #[arg(long, value_name = "FILE.json")]
+    pub catalog: PathBuf,
+    /// Take the release's path under this sandbox root.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Under --root: run `before_switch` on this host anyway.
+    #[arg(long, requires = "root", conflicts_with = "chroot")]
+    pub run_host_commands: bool,
+    /// Under --root: run `before_switch` chrooted into it.
+    #[arg(long, requires = "root")]
+    pub chroot: bool,
 }
 
 pub fn run(args: Args) -> ExitStatus {
@@ -62,6 +85,8 @@ pub fn run(args: Args) -> ExitStatus {
                 )
             })
         }
+        Command::Stage(a) => stage(a, false),
+        Command::Unstage(a) => stage(a, true),
     };
     match result {
         Ok(text) => match io::stdout().lock().write_all(text.as_bytes()) {
@@ -116,4 +141,65 @@ fn list_text(infos: &[release::ReleaseInfo]) -> String {
         ));
     }
     text
+}
+
+/// `release stage` / `unstage`: every release titled NAME in the catalog.
+fn stage(a: &StageArgs, undo: bool) -> Result<String, release::Error> {
+    let text = std::fs::read_to_string(&a.catalog)
+        .map_err(release::Error::io(format!("read {}", a.catalog.display())))?;
+    let doc = crate::catalog::json::CatalogDoc::read(&text)
+        .map_err(|e| release::Error::Spec(format!("{}: {e}", a.catalog.display())))?;
+    let dir = a
+        .catalog
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let store = crate::catalog::store::ContentStore::from_dir(dir.join("content"));
+    let mut env = release::Env::new(a.root.clone(), &store)
+        .with_limits(release::Limits::from_env()?);
+    env.hooks = match (&a.root, a.chroot, a.run_host_commands) {
+        (None, _, _) | (Some(_), false, true) => release::Hooks::Host,
+        (Some(_), true, _) => release::Hooks::Chroot,
+        (Some(_), false, false) => release::Hooks::NotRun,
+    };
+    let releases: Vec<_> = doc
+        .resources
+        .iter()
+        .filter(|r| r.kind == "release")
+        .collect();
+    let chosen: Vec<_> = releases.iter().filter(|r| r.title == a.name).collect();
+    if chosen.is_empty() {
+        let names: Vec<&str> = releases.iter().map(|r| r.title.as_str()).collect();
+        return Err(release::Error::Spec(format!(
+            "the catalog of {} has no release {:?} (it has: {})",
+            doc.node,
+            a.name,
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        )));
+    }
+    let mut out = String::new();
+    for r in chosen {
+        let spec = release::Spec::from_params(&r.title, &r.params).map_err(release::Error::Spec)?;
+        if undo {
+            let removed = release::unstage(&spec, &env)?;
+            out.push_str(&format!(
+                "{}: {} {}\n",
+                spec.path.display(),
+                if removed { "removed staged" } else { "kept" },
+                spec.id
+            ));
+        } else {
+            let s = release::stage(&spec, &env)?;
+            for (hook, text) in &s.hook_output {
+                eprint!("{hook}: {text}");
+            }
+            let what = match (s.current, s.created) {
+                (true, _) => "is already current",
+                (false, true) => "staged",
+                (false, false) => "staged (it existed)",
+            };
+            out.push_str(&format!("{}: {} {what}\n", s.deploy_root.display(), s.id));
+        }
+    }
+    Ok(out)
 }

@@ -13,14 +13,10 @@ use clap::Args as ClapArgs;
 use super::{output, ExitStatus};
 use crate::remote::run::{self, Line, Options, Status};
 
+/// What `run`, `push` and the remote `release` commands share: the manifest, which nodes,
+/// and how ssh reaches them.
 #[derive(Debug, ClapArgs)]
-#[command(after_help = "\
-Nodes: --node takes names or /regexes/ (repeatable; every one must match a node of the \
-fleet), --class the nodes whose catalog contains that class; at least one is needed \
-(--node '/./' is every node). A node is reached at its provision ip, else its provision \
-hostname, else its name, through ssh with BatchMode=yes (no password prompts), your \
-~/.ssh/config, --ssh-config and --ssh-option.")]
-pub struct Args {
+pub struct Reach {
     /// The main manifest (default: site.fleet).
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -33,15 +29,6 @@ pub struct Args {
     /// Nodes at once.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub parallel: usize,
-    /// One block per distinct output, with the nodes that printed it (after the run).
-    #[arg(long)]
-    pub fold: bool,
-    /// Start no more nodes after N failures.
-    #[arg(long, value_name = "N")]
-    pub max_fail: Option<usize>,
-    /// Run K nodes first; stop when any of them fails.
-    #[arg(long, value_name = "K")]
-    pub canary: Option<usize>,
     /// Seconds each node may take (then it is killed and counts as failed).
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub timeout: u64,
@@ -54,56 +41,92 @@ pub struct Args {
     /// An ssh option K=V (ssh -o; repeatable).
     #[arg(long, value_name = "K=V")]
     pub ssh_option: Vec<String>,
-    /// `text` or `json` (one object per node at the end).
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    pub format: String,
     #[arg(long)]
     pub modulepath: Vec<PathBuf>,
     #[arg(long)]
     pub facts: Option<PathBuf>,
+}
+
+impl Reach {
+    /// Loads the manifest and chooses the nodes (compiled); `Err` after printing why.
+    pub fn select(&self) -> Result<crate::remote::select::Selection, ExitStatus> {
+        if self.nodes.is_empty() && self.class.is_none() {
+            output::command_error(
+                "choose nodes with --node PATTERN or --class NAME (--node '/./' is every node)",
+            );
+            return Err(ExitStatus::Usage);
+        }
+        let file = self
+            .file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("site.fleet"));
+        if !file.is_file() {
+            output::command_error(&format!("no such manifest: {}", file.display()));
+            return Err(ExitStatus::Usage);
+        }
+        let program = crate::program::Program::load(
+            &[file],
+            crate::program::Options {
+                modulepath: self.modulepath.clone(),
+                facts: self.facts.clone(),
+            },
+        );
+        crate::remote::select::select(&program, &self.nodes, self.class.as_deref()).map_err(|e| {
+            output::command_error(&e);
+            ExitStatus::Usage
+        })
+    }
+
+    /// ssh's options, with `--max-fail` and `--canary` unset.
+    pub fn ssh(&self) -> Options {
+        Options {
+            parallel: self.parallel.max(1),
+            max_fail: None,
+            canary: None,
+            timeout: Duration::from_secs(self.timeout.max(1)),
+            connect_timeout: self.connect_timeout.max(1),
+            ssh_config: self.ssh_config.clone(),
+            ssh_options: self.ssh_option.clone(),
+        }
+    }
+}
+
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "\
+Nodes: --node takes names or /regexes/ (repeatable; every one must match a node of the \
+fleet), --class the nodes whose catalog contains that class; at least one is needed \
+(--node '/./' is every node). A node is reached at its provision ip, else its provision \
+hostname, else its name, through ssh with BatchMode=yes (no password prompts), your \
+~/.ssh/config, --ssh-config and --ssh-option.")]
+pub struct Args {
+    #[command(flatten)]
+    pub reach: Reach,
+    /// One block per distinct output, with the nodes that printed it (after the run).
+    #[arg(long)]
+    pub fold: bool,
+    /// Start no more nodes after N failures.
+    #[arg(long, value_name = "N")]
+    pub max_fail: Option<usize>,
+    /// Run K nodes first; stop when any of them fails.
+    #[arg(long, value_name = "K")]
+    pub canary: Option<usize>,
+    /// `text` or `json` (one object per node at the end).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
     /// The command (after `--`).
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 
 pub fn run(args: Args) -> ExitStatus {
-    if args.nodes.is_empty() && args.class.is_none() {
-        output::command_error(
-            "choose nodes with --node PATTERN or --class NAME (--node '/./' is every node)",
-        );
-        return ExitStatus::Usage;
-    }
-    let file = args
-        .file
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("site.fleet"));
-    if !file.is_file() {
-        output::command_error(&format!("no such manifest: {}", file.display()));
-        return ExitStatus::Usage;
-    }
-    let program = crate::program::Program::load(
-        &[file],
-        crate::program::Options {
-            modulepath: args.modulepath.clone(),
-            facts: args.facts.clone(),
-        },
-    );
-    let targets = match crate::remote::select::select(&program, &args.nodes, args.class.as_deref())
-    {
-        Ok(t) => t,
-        Err(e) => {
-            output::command_error(&e);
-            return ExitStatus::Usage;
-        }
+    let targets = match args.reach.select() {
+        Ok(s) => s.targets,
+        Err(code) => return code,
     };
     let opts = Options {
-        parallel: args.parallel.max(1),
         max_fail: args.max_fail,
         canary: args.canary,
-        timeout: Duration::from_secs(args.timeout.max(1)),
-        connect_timeout: args.connect_timeout.max(1),
-        ssh_config: args.ssh_config.clone(),
-        ssh_options: args.ssh_option.clone(),
+        ..args.reach.ssh()
     };
     let text = args.format == "text";
     let live = text && !args.fold;

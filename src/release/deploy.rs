@@ -385,6 +385,7 @@ pub fn rollback(path: &Path, root: Option<&Path>, to: Option<&str>) -> Result<Ro
         }
     };
     switch_current(&dir, &target)?;
+    append_revision(&dir, layout.releases()?, "rollback", &target, Some(&from))?;
     remove_release(layout.releases()?, &from)?;
     Ok(Rollback { from, to: target })
 }
@@ -458,7 +459,11 @@ fn compute(spec: &Spec, layout: Option<&Layout>) -> Result<Plan, Error> {
                 })
                 .collect();
         }
-        plan.before_switch = spec.before_switch.clone();
+        // A staged release passed `before_switch` when it was staged.
+        let staged = releases.is_some_and(|r| staged_path(r, &spec.id).exists());
+        if !staged || !exists {
+            plan.before_switch = spec.before_switch.clone();
+        }
         plan.switch = Some(Switch {
             from: current.clone(),
             to: spec.id.clone(),
@@ -517,7 +522,7 @@ fn leftovers(root: &Path, releases: Option<&Path>) -> io::Result<Vec<PathBuf>> {
             } else if dir == releases {
                 let orphan_meta = name
                     .strip_prefix('.')
-                    .and_then(|n| n.strip_suffix(".json"))
+                    .and_then(|n| n.strip_suffix(".json").or_else(|| n.strip_suffix(".staged")))
                     .filter(|id| check_id(id).is_ok() && !releases.join(id).is_dir());
                 if orphan_meta.is_some() {
                     out.push(entry.path());
@@ -537,14 +542,7 @@ fn execute(
     layout: &Layout,
 ) -> Result<Vec<(&'static str, String)>, Error> {
     let root = &layout.deploy;
-    for path in &plan.leftovers {
-        let rel = path.strip_prefix(&plan.deploy_root).unwrap_or(path);
-        let real = match rel.strip_prefix("releases") {
-            Ok(rest) => layout.releases()?.join(rest),
-            Err(_) => root.join(rel),
-        };
-        remove_any(&real)?;
-    }
+    remove_leftovers(plan, layout)?;
     if let Some(removal) = &plan.remove {
         if removal.current {
             let link = root.join("current");
@@ -590,6 +588,9 @@ fn execute(
             }
             return Err(e);
         }
+        let _ = fs::remove_file(staged_path(&releases, id));
+        let from = plan.switch.as_ref().and_then(|s| s.from.as_deref());
+        append_revision(root, &releases, "deploy", id, from)?;
         if let Some(cmd) = &plan.after_switch {
             let out = run_hook("after_switch", cmd, &dir, &shown_dir, id, env)
                 .map_err(|e| Error::AfterSwitch(Box::new(e)))?;
@@ -600,6 +601,172 @@ fn execute(
         remove_release(layout.releases()?, id)?;
     }
     Ok(hooks)
+}
+
+/// Removes what an interrupted run left (the plan's `leftovers`).
+fn remove_leftovers(plan: &Plan, layout: &Layout) -> Result<(), Error> {
+    for path in &plan.leftovers {
+        let rel = path.strip_prefix(&plan.deploy_root).unwrap_or(path);
+        let real = match rel.strip_prefix("releases") {
+            Ok(rest) => layout.releases()?.join(rest),
+            Err(_) => layout.deploy.join(rel),
+        };
+        remove_any(&real)?;
+    }
+    Ok(())
+}
+
+/// `releases/.<id>.staged`: the release was staged (`fleet push --release`) and has not been
+/// switched to. It holds `created` when staging made the release (unstaging removes it), or
+/// `existing` when the release was there already (unstaging keeps it).
+fn staged_path(releases: &Path, id: &str) -> PathBuf {
+    releases.join(format!(".{id}.staged"))
+}
+
+/// What [`stage`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Staged {
+    pub deploy_root: PathBuf,
+    pub id: String,
+    /// `releases/<id>` was made now (else it existed, or `current` is it already).
+    pub created: bool,
+    /// `current` already points at it: nothing to stage, nothing will switch.
+    pub current: bool,
+    pub hook_output: Vec<(&'static str, String)>,
+}
+
+/// Stages the release for a coordinated switch: `releases/<id>` made complete as an apply
+/// would (unpacked, shared paths linked, `before_switch` run, owner set, metadata), or, when
+/// it exists and is not current, `before_switch` run in it; `current` is left alone. A later
+/// apply switches to it without running `before_switch` again; [`unstage`] undoes it.
+pub fn stage(spec: &Spec, env: &Env) -> Result<Staged, Error> {
+    if spec.ensure == Ensure::Absent {
+        return Err(Error::Spec(format!(
+            "{} has ensure = absent: there is nothing to stage",
+            spec.path.display()
+        )));
+    }
+    let layout = Layout::open(env, &spec.path, true, true)?
+        .ok_or_else(|| Error::Spec(format!("cannot create {}", spec.path.display())))?;
+    let _lock = lock(&layout.deploy)?;
+    let plan = compute(spec, Some(&layout))?;
+    let id = &spec.id;
+    let mut staged = Staged {
+        deploy_root: plan.deploy_root.clone(),
+        id: id.clone(),
+        created: false,
+        current: plan.switch.is_none(),
+        hook_output: Vec::new(),
+    };
+    if staged.current {
+        return Ok(staged);
+    }
+    remove_leftovers(&plan, &layout)?;
+    let releases = layout.releases()?.to_path_buf();
+    let marker = staged_path(&releases, id);
+    if let Ok(kind) = fs::read_to_string(&marker) {
+        if releases.join(id).is_dir() {
+            staged.created = kind.trim() == "created";
+            return Ok(staged);
+        }
+    }
+    let kind = match &plan.unpack {
+        Some(sha) => {
+            let seq = next_seq(&layout.deploy, &releases)?;
+            let (out, _) = build_release(spec, env, &layout, sha, seq)?;
+            staged.hook_output.extend(out.map(|o| ("before_switch", o)));
+            staged.created = true;
+            "created"
+        }
+        None => {
+            if let Some(cmd) = &spec.before_switch {
+                let shown_dir = layout.shown().join("releases").join(id);
+                let out = run_hook("before_switch", cmd, &releases.join(id), &shown_dir, id, env)?;
+                staged.hook_output.extend(out.map(|o| ("before_switch", o)));
+            }
+            "existing"
+        }
+    };
+    if let Err(e) = fs::write(&marker, format!("{kind}\n")) {
+        if staged.created {
+            let _ = remove_release(&releases, id);
+        }
+        return Err(Error::io(format!("write {}", marker.display()))(e));
+    }
+    Ok(staged)
+}
+
+/// Undoes [`stage`] while the release is not current: a release staging made is removed, one
+/// that existed is kept. Whether anything was removed.
+pub fn unstage(spec: &Spec, env: &Env) -> Result<bool, Error> {
+    let Some(layout) = Layout::open(env, &spec.path, false, false)? else {
+        return Ok(false);
+    };
+    let Some(releases) = layout.releases.clone() else {
+        return Ok(false);
+    };
+    let _lock = lock(&layout.deploy)?;
+    let marker = staged_path(&releases, &spec.id);
+    let kind = match fs::read_to_string(&marker) {
+        Ok(k) => k,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io(format!("read {}", marker.display()))(e)),
+    };
+    let current = meta::read_current(&layout.deploy);
+    let remove = kind.trim() == "created" && current.as_deref() != Some(spec.id.as_str());
+    if remove {
+        remove_release(&releases, &spec.id)?;
+    }
+    fs::remove_file(&marker).map_err(Error::io(format!("remove {}", marker.display())))?;
+    Ok(remove)
+}
+
+/// Who deploys, for `revisions.log`: `FLEET_DEPLOY_USER` (`fleet push` sets it to the user
+/// who pushed), else `SUDO_USER`, `USER`, `LOGNAME`, else the uid.
+fn deploy_user() -> String {
+    let name = ["FLEET_DEPLOY_USER", "SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()));
+    name.chars()
+        .map(|c| if c.is_whitespace() || c.is_control() { '_' } else { c })
+        .collect()
+}
+
+/// Appends one line to the deploy root's `revisions.log` (created 0644; never through a
+/// link): `<time> <deploy|rollback> release=<id> sha256=<hex|-> commit=<id|-> from=<id|->
+/// user=<name>`.
+fn append_revision(
+    root: &Path,
+    releases: &Path,
+    what: &str,
+    id: &str,
+    from: Option<&str>,
+) -> Result<(), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let info = meta::read_all(root, Some(releases))
+        .ok()
+        .and_then(|all| all.into_iter().find(|i| i.id == id));
+    let line = format!(
+        "{} {what} release={id} sha256={} commit={} from={} user={}\n",
+        meta::rfc3339(SystemTime::now()),
+        info.as_ref()
+            .and_then(|i| i.content_sha256.as_deref())
+            .unwrap_or("-"),
+        info.as_ref().and_then(|i| i.commit.as_deref()).unwrap_or("-"),
+        from.unwrap_or("-"),
+        deploy_user(),
+    );
+    let path = root.join("revisions.log");
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(Error::io(format!("open {}", path.display())))?;
+    io::Write::write_all(&mut f, line.as_bytes())
+        .map_err(Error::io(format!("write {}", path.display())))
 }
 
 /// Builds `releases/<id>` through a temporary directory; on any failure the temporary

@@ -59,7 +59,8 @@ use std::sync::Arc;
 use crate::catalog::store::{ContentStore, SharedBytes};
 
 pub use deploy::{
-    apply, list, plan, rollback, Outcome, Plan, Removal, Rollback, Shared, SharedLink, Switch,
+    apply, list, plan, rollback, stage, unstage, Outcome, Plan, Removal, Rollback, Shared,
+    SharedLink, Staged, Switch,
 };
 pub use meta::ReleaseInfo;
 pub use spec::{Ensure, Spec};

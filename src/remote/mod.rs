@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod ca;
 pub mod client;
+pub mod push;
 pub mod run;
 pub mod select;
 pub mod serve;

@@ -73,8 +73,9 @@ pub struct Line<'a> {
     pub stderr: bool,
 }
 
-/// The ssh command line for `target` and `command` (everything but the program name).
-pub fn ssh_args(target: &Target, command: &[String], opts: &Options) -> Vec<String> {
+/// ssh's options every connection gets: `-F`, `BatchMode=yes`, `ConnectTimeout`, the user's
+/// `-o`s.
+pub fn base_args(opts: &Options) -> Vec<String> {
     let mut args = Vec::new();
     if let Some(f) = &opts.ssh_config {
         args.push("-F".to_string());
@@ -91,6 +92,12 @@ pub fn ssh_args(target: &Target, command: &[String], opts: &Options) -> Vec<Stri
         args.push("-o".into());
         args.push(o.clone());
     }
+    args
+}
+
+/// The ssh command line for `target` and `command` (everything but the program name).
+pub fn ssh_args(target: &Target, command: &[String], opts: &Options) -> Vec<String> {
+    let mut args = base_args(opts);
     args.push("-T".into());
     args.push(target.address.clone());
     args.push("--".into());
