@@ -26,9 +26,9 @@ pub mod init;
 pub mod lsp;
 pub mod output;
 pub mod provision;
+pub mod push;
 pub mod release;
 pub mod report;
-pub mod push;
 pub mod run;
 pub mod serve;
 

@@ -12,7 +12,7 @@ use clap::Args as ClapArgs;
 
 use super::run::Reach;
 use super::{output, ExitStatus};
-use crate::remote::push::{self, Binary, Options, Outcome, Status};
+use crate::remote::push::{self, Binary, Options, Outcome};
 
 #[derive(Debug, ClapArgs)]
 #[command(after_help = "\
@@ -130,7 +130,11 @@ fn keep_report(state: &std::path::Path, o: &Outcome) {
     if let Err(e) = std::fs::create_dir_all(state.join("nodes"))
         .and_then(|_| crate::apply::state::save_report(&dir, &report.started, json))
     {
-        eprintln!("warning: cannot keep {}'s report in {}: {e}", o.node, dir.display());
+        eprintln!(
+            "warning: cannot keep {}'s report in {}: {e}",
+            o.node,
+            dir.display()
+        );
     }
 }
 
@@ -189,6 +193,7 @@ fn json(outcomes: &[Outcome]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::push::Status;
 
     #[test]
     fn the_table_names_why_a_node_is_not_ok() {

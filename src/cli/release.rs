@@ -3,7 +3,8 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use super::ExitStatus;
+use super::run::On;
+use super::{output, ExitStatus};
 use crate::release;
 
 #[derive(clap::Args, Debug)]
@@ -24,6 +25,8 @@ pub enum Command {
         /// `text` (one line per release) or `json` (one object per release and line).
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         format: String,
+        #[command(flatten)]
+        remote: Remote,
     },
     /// Point `current` at the previous release (or `--to ID`) and delete the one that was current.
     Rollback {
@@ -35,12 +38,31 @@ pub enum Command {
         /// Take PATH under this sandbox root.
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
     },
     /// Stage a catalog's release NAME without switching `current` (what `fleet push --release`
     /// runs on each node before it switches them all).
     Stage(StageArgs),
     /// Undo `stage` while the release is not current: remove a release that staging made.
     Unstage(StageArgs),
+}
+
+/// `list` and `rollback` on the chosen nodes over ssh (with `--node` or `--class`), with
+/// the fleet binary `fleet push` left in the push directory, else the node's own `fleet`.
+#[derive(clap::Args, Debug)]
+pub struct Remote {
+    #[command(flatten)]
+    pub on: On,
+    /// With --node/--class: the manifest that names the nodes (default: site.fleet).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// With --node/--class: take PATH under this root on each node (`{node}`: its name).
+    #[arg(long, value_name = "DIR")]
+    pub remote_root: Option<String>,
+    /// With --node/--class: the push directory on the nodes (as for `fleet push`).
+    #[arg(long, value_name = "DIR", default_value = ".cache/fleet")]
+    pub remote_dir: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -63,7 +85,31 @@ pub struct StageArgs {
 
 pub fn run(args: Args) -> ExitStatus {
     let result = match &args.command {
-        Command::List { path, root, format } => match release::list(path, root.as_deref()) {
+        Command::List {
+            path,
+            format,
+            remote,
+            root,
+        } if remote.on.chosen() => {
+            let mut words = vec!["list".to_string(), path.display().to_string()];
+            words.extend(["--format".to_string(), format.clone()]);
+            return on_nodes(remote, root.is_some(), words);
+        }
+        Command::Rollback {
+            path,
+            to,
+            remote,
+            root,
+        } if remote.on.chosen() => {
+            let mut words = vec!["rollback".to_string(), path.display().to_string()];
+            if let Some(to) = to {
+                words.extend(["--to".to_string(), to.clone()]);
+            }
+            return on_nodes(remote, root.is_some(), words);
+        }
+        Command::List {
+            path, root, format, ..
+        } => match release::list(path, root.as_deref()) {
             Ok(infos) if infos.is_empty() => {
                 let shown = release::host_path(root.as_deref(), path);
                 Err(release::Error::Spec(format!(
@@ -75,7 +121,7 @@ pub fn run(args: Args) -> ExitStatus {
             Ok(infos) => Ok(list_text(&infos)),
             Err(e) => Err(e),
         },
-        Command::Rollback { path, to, root } => {
+        Command::Rollback { path, to, root, .. } => {
             release::rollback(path, root.as_deref(), to.as_deref()).map(|r| {
                 format!(
                     "{}: current -> {} (removed {})\n",
@@ -101,6 +147,46 @@ pub fn run(args: Args) -> ExitStatus {
             ExitStatus::Errors
         }
     }
+}
+
+/// `fleet release WORDS…` on every chosen node over ssh, a table of the nodes' exits.
+fn on_nodes(remote: &Remote, local_root: bool, mut words: Vec<String>) -> ExitStatus {
+    if local_root {
+        output::command_error("with --node or --class, take PATH under a root with --remote-root");
+        return ExitStatus::Usage;
+    }
+    let selection = match remote.on.select(remote.manifest.as_deref()) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let binary = match crate::remote::push::Binary::this() {
+        Ok(b) => b,
+        Err(e) => {
+            output::command_error(&format!("cannot read this fleet binary: {e}"));
+            return ExitStatus::Errors;
+        }
+    };
+    if let Some(root) = &remote.remote_root {
+        words.extend(["--root".to_string(), root.clone()]);
+    }
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| crate::remote::push::quote(w))
+        .collect();
+    let pushed = format!("{}/bin/{}", remote.remote_dir, binary.name);
+    let line = format!(
+        "b={}; [ -x \"$b\" ] || b=fleet; \"$b\" release {}",
+        crate::remote::push::quote(&pushed),
+        quoted.join(" ")
+    );
+    super::run::execute(
+        &selection.targets,
+        &[line],
+        &remote.on.ssh(),
+        false,
+        "text",
+        "fleet release",
+    )
 }
 
 /// One JSON object per release and line, newest first (CLI.md's JSON-lines style).
@@ -155,8 +241,8 @@ fn stage(a: &StageArgs, undo: bool) -> Result<String, release::Error> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     let store = crate::catalog::store::ContentStore::from_dir(dir.join("content"));
-    let mut env = release::Env::new(a.root.clone(), &store)
-        .with_limits(release::Limits::from_env()?);
+    let mut env =
+        release::Env::new(a.root.clone(), &store).with_limits(release::Limits::from_env()?);
     env.hooks = match (&a.root, a.chroot, a.run_host_commands) {
         (None, _, _) | (Some(_), false, true) => release::Hooks::Host,
         (Some(_), true, _) => release::Hooks::Chroot,
@@ -174,7 +260,11 @@ fn stage(a: &StageArgs, undo: bool) -> Result<String, release::Error> {
             "the catalog of {} has no release {:?} (it has: {})",
             doc.node,
             a.name,
-            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
         )));
     }
     let mut out = String::new();

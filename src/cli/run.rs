@@ -13,13 +13,32 @@ use clap::Args as ClapArgs;
 use super::{output, ExitStatus};
 use crate::remote::run::{self, Line, Options, Status};
 
-/// What `run`, `push` and the remote `release` commands share: the manifest, which nodes,
-/// and how ssh reaches them.
+/// What `run` and `push` share: the manifest and [`On`].
 #[derive(Debug, ClapArgs)]
 pub struct Reach {
     /// The main manifest (default: site.fleet).
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub on: On,
+}
+
+impl Reach {
+    /// Loads the manifest and chooses the nodes (compiled); `Err` after printing why.
+    pub fn select(&self) -> Result<crate::remote::select::Selection, ExitStatus> {
+        self.on.select(self.file.as_deref())
+    }
+
+    /// ssh's options, with `--max-fail` and `--canary` unset.
+    pub fn ssh(&self) -> Options {
+        self.on.ssh()
+    }
+}
+
+/// Which nodes and how ssh reaches them (also the remote `release list` and `rollback`,
+/// whose manifest is `--manifest`).
+#[derive(Debug, ClapArgs)]
+pub struct On {
     /// A node name or /regex/ (repeatable).
     #[arg(long = "node", value_name = "PATTERN")]
     pub nodes: Vec<String>,
@@ -47,19 +66,25 @@ pub struct Reach {
     pub facts: Option<PathBuf>,
 }
 
-impl Reach {
-    /// Loads the manifest and chooses the nodes (compiled); `Err` after printing why.
-    pub fn select(&self) -> Result<crate::remote::select::Selection, ExitStatus> {
-        if self.nodes.is_empty() && self.class.is_none() {
+impl On {
+    /// Whether any node was chosen (`--node` or `--class`).
+    pub fn chosen(&self) -> bool {
+        !self.nodes.is_empty() || self.class.is_some()
+    }
+
+    /// Loads `file` (default site.fleet) and chooses the nodes (compiled); `Err` after
+    /// printing why.
+    pub fn select(
+        &self,
+        file: Option<&std::path::Path>,
+    ) -> Result<crate::remote::select::Selection, ExitStatus> {
+        if !self.chosen() {
             output::command_error(
                 "choose nodes with --node PATTERN or --class NAME (--node '/./' is every node)",
             );
             return Err(ExitStatus::Usage);
         }
-        let file = self
-            .file
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("site.fleet"));
+        let file = file.map_or_else(|| PathBuf::from("site.fleet"), PathBuf::from);
         if !file.is_file() {
             output::command_error(&format!("no such manifest: {}", file.display()));
             return Err(ExitStatus::Usage);
@@ -128,8 +153,29 @@ pub fn run(args: Args) -> ExitStatus {
         canary: args.canary,
         ..args.reach.ssh()
     };
-    let text = args.format == "text";
-    let live = text && !args.fold;
+    execute(
+        &targets,
+        &args.command,
+        &opts,
+        args.fold,
+        &args.format,
+        "fleet run",
+    )
+}
+
+/// Runs `command` on `targets` and prints the lines, folded or live, and the table (or
+/// JSON); exit 0 when every node ran it with exit 0. `who` names the command in the last
+/// line.
+pub fn execute(
+    targets: &[crate::remote::select::Target],
+    command: &[String],
+    opts: &Options,
+    fold: bool,
+    format: &str,
+    who: &str,
+) -> ExitStatus {
+    let text = format == "text";
+    let live = text && !fold;
     let print = |l: Line<'_>| {
         if !live {
             return;
@@ -141,9 +187,9 @@ pub fn run(args: Args) -> ExitStatus {
             super::out(&s);
         }
     };
-    let outcomes = run::run(&targets, &args.command, &opts, &print);
+    let outcomes = run::run(targets, command, opts, &print);
     let mut shown = String::new();
-    if text && args.fold {
+    if text && fold {
         for (nodes, out) in run::fold(&outcomes) {
             shown.push_str(&format!(
                 "---- {} ({})\n{out}",
@@ -204,7 +250,7 @@ pub fn run(args: Args) -> ExitStatus {
     super::out(&shown);
     let failed = outcomes.iter().filter(|o| !o.status.is_ok()).count();
     if failed > 0 {
-        eprintln!("fleet run: {failed} of {} nodes not ok", outcomes.len());
+        eprintln!("{who}: {failed} of {} nodes not ok", outcomes.len());
         ExitStatus::Errors
     } else {
         ExitStatus::Ok

@@ -522,7 +522,10 @@ fn leftovers(root: &Path, releases: Option<&Path>) -> io::Result<Vec<PathBuf>> {
             } else if dir == releases {
                 let orphan_meta = name
                     .strip_prefix('.')
-                    .and_then(|n| n.strip_suffix(".json").or_else(|| n.strip_suffix(".staged")))
+                    .and_then(|n| {
+                        n.strip_suffix(".json")
+                            .or_else(|| n.strip_suffix(".staged"))
+                    })
                     .filter(|id| check_id(id).is_ok() && !releases.join(id).is_dir());
                 if orphan_meta.is_some() {
                     out.push(entry.path());
@@ -681,7 +684,14 @@ pub fn stage(spec: &Spec, env: &Env) -> Result<Staged, Error> {
         None => {
             if let Some(cmd) = &spec.before_switch {
                 let shown_dir = layout.shown().join("releases").join(id);
-                let out = run_hook("before_switch", cmd, &releases.join(id), &shown_dir, id, env)?;
+                let out = run_hook(
+                    "before_switch",
+                    cmd,
+                    &releases.join(id),
+                    &shown_dir,
+                    id,
+                    env,
+                )?;
                 staged.hook_output.extend(out.map(|o| ("before_switch", o)));
             }
             "existing"
@@ -729,7 +739,13 @@ fn deploy_user() -> String {
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
         .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()));
     name.chars()
-        .map(|c| if c.is_whitespace() || c.is_control() { '_' } else { c })
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -753,7 +769,9 @@ fn append_revision(
         info.as_ref()
             .and_then(|i| i.content_sha256.as_deref())
             .unwrap_or("-"),
-        info.as_ref().and_then(|i| i.commit.as_deref()).unwrap_or("-"),
+        info.as_ref()
+            .and_then(|i| i.commit.as_deref())
+            .unwrap_or("-"),
         from.unwrap_or("-"),
         deploy_user(),
     );

@@ -36,6 +36,9 @@ use super::select::{Compiled, Selection, Target};
 use crate::apply::report::ReportDoc;
 use crate::catalog::store::ContentStore;
 
+/// What writes a command's stdin (a script, a tar stream).
+type Feed<'a> = dyn Fn(&mut dyn Write) -> io::Result<()> + Sync + 'a;
+
 /// The most a node may print on a step's stdout that is kept (a report).
 const MAX_OUTPUT: u64 = 64 << 20;
 
@@ -333,7 +336,10 @@ impl<'a> Node<'a> {
     ) -> Node<'a> {
         let mut ssh = super::run::base_args(&opts.ssh);
         ssh.push("-o".into());
-        ssh.push(format!("ControlPath={}", control.0.join(format!("n{i}")).display()));
+        ssh.push(format!(
+            "ControlPath={}",
+            control.0.join(format!("n{i}")).display()
+        ));
         let fill = |s: &str| s.replace("{node}", &target.node);
         let started = Instant::now();
         Node {
@@ -360,11 +366,7 @@ impl<'a> Node<'a> {
     }
 
     /// Runs ssh with `extra` after the common arguments, `input` written to its stdin.
-    fn ssh(
-        &self,
-        extra: &[&str],
-        input: Option<&(dyn Fn(&mut dyn Write) -> io::Result<()> + Sync)>,
-    ) -> Result<Exec, Status> {
+    fn ssh(&self, extra: &[&str], input: Option<&Feed<'_>>) -> Result<Exec, Status> {
         if Instant::now() >= self.deadline {
             return Err(Status::TimedOut);
         }
@@ -421,11 +423,7 @@ impl<'a> Node<'a> {
     }
 
     /// Runs a shell command line on the node (over the master connection).
-    fn remote(
-        &self,
-        command: &str,
-        input: Option<&(dyn Fn(&mut dyn Write) -> io::Result<()> + Sync)>,
-    ) -> Result<Exec, Status> {
+    fn remote(&self, command: &str, input: Option<&Feed<'_>>) -> Result<Exec, Status> {
         let e = self.ssh(&["-T", &self.target.address, "--", command], input)?;
         match e.code {
             None => Err(Status::TimedOut),
@@ -472,7 +470,14 @@ impl<'a> Node<'a> {
         let hashes = super::agent::content_hashes(&self.compiled.doc);
         let list = hashes.join("\n") + "\n";
         let probe = self.remote(
-            &script(PROBE, &[&self.dir, &opts.binary.name]),
+            &script(
+                PROBE,
+                &[
+                    &self.dir,
+                    &opts.binary.name,
+                    self.root.as_deref().unwrap_or(""),
+                ],
+            ),
             Some(&|w: &mut dyn Write| w.write_all(list.as_bytes())),
         )?;
         if probe.code != Some(0) {
@@ -509,7 +514,13 @@ impl<'a> Node<'a> {
         let write = |w: &mut dyn Write| -> io::Result<()> {
             let mut tar = tar::Builder::new(w);
             let json = self.compiled.json.as_bytes();
-            append(&mut tar, "catalog.json", 0o600, json.len() as u64, &mut &json[..])?;
+            append(
+                &mut tar,
+                "catalog.json",
+                0o600,
+                json.len() as u64,
+                &mut &json[..],
+            )?;
             for sha in &missing {
                 let len = store.len(sha).unwrap_or(0);
                 let mut r = store.open(sha).ok_or_else(|| io::Error::other("gone"))??;
@@ -524,7 +535,10 @@ impl<'a> Node<'a> {
             tar.into_inner()?.flush()
         };
         let copy = self.remote(
-            &script(UPLOAD, &[&self.dir, &self.target.node]),
+            &script(
+                UPLOAD,
+                &[&self.dir, &self.catalog_name(), &self.target.node],
+            ),
             Some(&write),
         )?;
         if copy.code != Some(0) {
@@ -554,8 +568,15 @@ impl<'a> Node<'a> {
         self.remote(&line, None)
     }
 
+    /// Named by the node and the sha256 of the catalog's text: pushes of other catalogs to
+    /// the same node at the same time (another operator, another root) cannot swap it.
+    fn catalog_name(&self) -> String {
+        let sha = crate::model::digest::sha256_hex(self.compiled.json.as_bytes());
+        format!("{}-{}.json", self.target.node, &sha[..16])
+    }
+
     fn catalog_path(&self) -> String {
-        format!("{}/{}.json", self.dir, self.target.node)
+        format!("{}/{}", self.dir, self.catalog_name())
     }
 
     /// The apply on the node and its report.
@@ -640,11 +661,13 @@ fn append(
     tar.append_data(&mut h, name, data.take(len))
 }
 
-/// Makes the push directory, prints the architecture, whether the binary (`$2`) is there,
-/// and which of the hashes on stdin are not in `content/`.
+/// Makes the push directory and the root to apply under (`$3`, when given), prints the
+/// architecture, whether the binary (`$2`) is there, and which of the hashes on stdin are
+/// not in `content/`.
 const PROBE: &str = r#"umask 077
 d=$1
 mkdir -p "$d/content" "$d/bin" || exit 3
+if [ -n "$3" ]; then (umask 022; mkdir -p "$3") || exit 3; fi
 uname -m
 if [ -x "$d/bin/$2" ]; then echo binary; else echo nobinary; fi
 while read -r h; do
@@ -653,13 +676,14 @@ done
 "#;
 
 /// Unpacks the tar stream on stdin into a temporary directory, then moves blobs, binary and
-/// catalog (as `$2.json`) into the push directory `$1`.
+/// catalog (as `$2`) into the push directory `$1`; the node's (`$3`) catalogs of earlier
+/// pushes go once they are a day old.
 const UPLOAD: &str = r#"set -e
 umask 077
 d=$1
 t=$(mktemp -d "$d/.incoming.XXXXXX")
 trap 'rm -rf "$t"' EXIT
-tar -xf - -C "$t"
+tar -xmf - -C "$t"
 for sub in content bin; do
   if [ -d "$t/$sub" ]; then
     for f in "$t/$sub"/*; do
@@ -667,7 +691,8 @@ for sub in content bin; do
     done
   fi
 done
-mv -f "$t/catalog.json" "$d/$2.json"
+mv -f "$t/catalog.json" "$d/$2"
+find "$d" -maxdepth 1 -name "$3-*.json" -mtime +1 -exec rm -f {} + || true
 "#;
 
 /// `sh -c SCRIPT fleet-push ARGS…` as one quoted command line.
@@ -681,7 +706,7 @@ fn script(body: &str, args: &[&str]) -> String {
 }
 
 /// `s` quoted for a POSIX shell.
-fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 

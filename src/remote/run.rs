@@ -188,8 +188,13 @@ fn run_one(
         seconds: started.elapsed().as_secs_f64(),
         output,
     };
+    // `{node}` in the command stands for the node's name (as in push's --remote-root).
+    let command: Vec<String> = command
+        .iter()
+        .map(|c| c.replace("{node}", &target.node))
+        .collect();
     let spawned = Command::new("ssh")
-        .args(ssh_args(target, command, opts))
+        .args(ssh_args(target, &command, opts))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -80,17 +80,19 @@ pub fn select(
     let index = program.index();
     let compiled = crate::par::map(crate::par::cores(), 8 << 20, &chosen, |node| {
         let (catalog, diags) = program.compile_with(&index, node, &store);
-        Some(match catalog.filter(|_| !diags.iter().any(|d| d.is_error())) {
-            Some(c) => Ok(Compiled {
-                json: crate::catalog::wire::to_pretty(&c, &program.sources),
-                doc: crate::catalog::to_doc(&c, &program.sources),
-            }),
-            None => Err(diags
-                .iter()
-                .find(|d| d.is_error())
-                .map(|d| d.message.clone())
-                .unwrap_or_default()),
-        })
+        Some(
+            match catalog.filter(|_| !diags.iter().any(|d| d.is_error())) {
+                Some(c) => Ok(Compiled {
+                    json: crate::catalog::wire::to_pretty(&c, &program.sources),
+                    doc: crate::catalog::to_doc(&c, &program.sources),
+                }),
+                None => Err(diags
+                    .iter()
+                    .find(|d| d.is_error())
+                    .map(|d| d.message.clone())
+                    .unwrap_or_default()),
+            },
+        )
     })
     .ok_or("cannot start the compile threads")?;
     let class = class.map(str::to_lowercase);
@@ -102,7 +104,12 @@ pub fn select(
     for (node, compiled) in chosen.into_iter().zip(compiled) {
         let compiled = compiled.map_err(|e| format!("{node} does not compile: {e}"))?;
         if let Some(class) = &class {
-            if !compiled.doc.resources.iter().any(|r| r.tags.contains(class)) {
+            if !compiled
+                .doc
+                .resources
+                .iter()
+                .any(|r| r.tags.contains(class))
+            {
                 continue;
             }
         }

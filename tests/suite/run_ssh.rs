@@ -24,10 +24,10 @@ node "db01" {
 }
 "#;
 
-struct Sshd {
-    dir: tempfile::TempDir,
+pub(crate) struct Sshd {
+    pub(crate) dir: tempfile::TempDir,
     site: PathBuf,
-    config: PathBuf,
+    pub(crate) config: PathBuf,
 }
 
 fn keygen(path: &Path) {
@@ -39,7 +39,7 @@ fn keygen(path: &Path) {
     assert!(st.success());
 }
 
-fn sshd() -> &'static Sshd {
+pub(crate) fn sshd() -> &'static Sshd {
     static SSHD: OnceLock<Sshd> = OnceLock::new();
     SSHD.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
@@ -122,7 +122,7 @@ fn run(args: &[&str]) -> support::Run {
 }
 
 /// The status column of `node` in the table.
-fn status(r: &support::Run, node: &str) -> String {
+pub(crate) fn status(r: &support::Run, node: &str) -> String {
     r.stdout
         .lines()
         .find(|l| l.starts_with(&format!("{node} ")))
