@@ -328,3 +328,41 @@ fn a_coordinated_release_switches_every_node_or_none_and_rolls_back_on_all() {
     let r = site.release(&["list", "/srv/app", "--node", "web01", "--root", "/tmp"]);
     assert_eq!(r.status.code(), Some(2), "{}", r.describe());
 }
+
+#[test]
+fn a_rolling_release_switches_batch_by_batch_and_stops_at_a_failed_batch() {
+    let site = Site::new(&release_site("v1"));
+    std::fs::write(
+        &site.manifest,
+        read(&site.manifest).replace(r#"  file "/missing/db.conf" { content = "db\n" }"#, ""),
+    )
+    .unwrap();
+    std::fs::create_dir_all(site.dir.path().join("app")).unwrap();
+    std::fs::write(site.dir.path().join("app/index.html"), "v1\n").unwrap();
+    // One node at a time, by name: db01 switches, web01 fails, web02 is not started.
+    std::fs::create_dir_all(site.root("web01")).unwrap();
+    std::fs::write(site.root("web01").join("fail-here"), "").unwrap();
+    let r = site.push(&[
+        "--node",
+        "/^(web|db)/",
+        "--release",
+        "app",
+        "--batch",
+        "1",
+        "--run-host-commands",
+    ]);
+    assert_eq!(r.status.code(), Some(1), "{}", r.describe());
+    assert_eq!(status(&r, "db01"), "ok", "{}", r.stdout);
+    assert_eq!(
+        current(&site, "db01").as_deref(),
+        Some("v1"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(status(&r, "web01"), "failed", "{}", r.stdout);
+    assert_eq!(status(&r, "web02"), "not run", "{}", r.stdout);
+    for node in ["web01", "web02"] {
+        assert_eq!(current(&site, node), None, "{}", r.stdout);
+        assert_eq!(releases(&site, node), Vec::<String>::new(), "{}", r.stdout);
+    }
+}
