@@ -598,10 +598,18 @@ impl<'a> Node<'a> {
         let report: Option<ReportDoc> = serde_json::from_str(&text).ok();
         o.status = match (&report, e.code) {
             (Some(r), Some(0)) if r.summary.failed == 0 => Status::Ok,
-            (Some(r), _) if r.summary.failed > 0 => Status::Failed(format!(
-                "{} of {} resources failed",
-                r.summary.failed, r.summary.resources
-            )),
+            (Some(r), _) if r.summary.failed > 0 => {
+                let first = r
+                    .events
+                    .iter()
+                    .find(|e| e.status == "failed")
+                    .map(|e| format!(", first {}: {}", e.resource, e.message))
+                    .unwrap_or_default();
+                Status::Failed(format!(
+                    "{} of {} resources failed{first}",
+                    r.summary.failed, r.summary.resources
+                ))
+            }
             (_, Some(code)) => {
                 let said = serde_json::from_str::<serde_json::Value>(&text)
                     .ok()

@@ -195,6 +195,17 @@ fn a_failing_node_and_an_unreachable_node_are_named_and_fail_the_push() {
         r.stdout
     );
     assert!(r.stderr.contains("db01"), "{}", r.stderr);
+    // The first failure is named under the table.
+    let why = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("db01: "))
+        .unwrap_or("");
+    assert!(
+        why.contains("1 of 3 resources failed, first File[/missing/db.conf]: parent directory"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stderr.contains("down01"), "{}", r.stderr);
     // The failing node still applied what it could.
     assert_eq!(read(&site.root("db01").join("etc/motd")), "all\n");
