@@ -146,12 +146,7 @@ fn counts(o: &Outcome) -> (String, String) {
 }
 
 fn table(outcomes: &[Outcome]) -> String {
-    let width = outcomes
-        .iter()
-        .map(|o| o.node.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    let width = super::run::node_width(outcomes.iter().map(|o| o.node.as_str()));
     let mut out = format!(
         "{:<width$}  {:<12}  {:>7}  {:>6}  {:>7}\n",
         "NODE", "STATUS", "CHANGED", "FAILED", "SECONDS"

@@ -206,12 +206,7 @@ pub fn execute(
         Status::NotRun => ("not run".into(), "-".into()),
     };
     if text {
-        let width = outcomes
-            .iter()
-            .map(|o| o.node.len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
+        let width = node_width(outcomes.iter().map(|o| o.node.as_str()));
         shown.push_str(&format!(
             "\n{:<width$}  {:<11}  {:>4}  {:>7}\n",
             "NODE", "STATUS", "EXIT", "SECONDS"
@@ -255,4 +250,9 @@ pub fn execute(
     } else {
         ExitStatus::Ok
     }
+}
+
+/// The width of a table's NODE column: the longest name, at least the header's.
+pub(super) fn node_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names.map(str::len).max().unwrap_or(4).max(4)
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::run_ssh::{sshd, status};
+use crate::run_ssh::{column, sshd, status};
 use crate::support;
 
 const NODES: &str = r#"
@@ -91,17 +91,7 @@ fn remote_dir() -> PathBuf {
 
 /// The table's CHANGED column for `node`.
 fn changed(r: &support::Run, node: &str) -> String {
-    r.stdout
-        .lines()
-        .find(|l| l.starts_with(&format!("{node} ")))
-        .and_then(|l| {
-            l.split("  ")
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .nth(2)
-                .map(str::to_string)
-        })
-        .unwrap_or_default()
+    column(r, node, 2)
 }
 
 fn read(path: &Path) -> String {
@@ -227,6 +217,20 @@ fn release_site(v: &str) -> String {
     )
 }
 
+/// A site whose every node has the release `app` v1 (db01 without its failing file), the
+/// release's source beside the manifest.
+fn release_fixture() -> Site {
+    let site = Site::new(&release_site("v1"));
+    std::fs::write(
+        &site.manifest,
+        read(&site.manifest).replace(r#"  file "/missing/db.conf" { content = "db\n" }"#, ""),
+    )
+    .unwrap();
+    std::fs::create_dir_all(site.dir.path().join("app")).unwrap();
+    std::fs::write(site.dir.path().join("app/index.html"), "v1\n").unwrap();
+    site
+}
+
 fn current(site: &Site, node: &str) -> Option<String> {
     std::fs::read_link(site.root(node).join("srv/app/current"))
         .ok()
@@ -247,16 +251,7 @@ fn releases(site: &Site, node: &str) -> Vec<String> {
 #[test]
 fn a_coordinated_release_switches_every_node_or_none_and_rolls_back_on_all() {
     let three = ["web01", "web02", "db01"];
-    let site = Site::new(&release_site("v1"));
-    // db01's extra file would fail it: this test's nodes are the web pair and db01 with a
-    // site of its own, so db01 is given the same class only.
-    std::fs::write(
-        &site.manifest,
-        read(&site.manifest).replace(r#"  file "/missing/db.conf" { content = "db\n" }"#, ""),
-    )
-    .unwrap();
-    std::fs::create_dir_all(site.dir.path().join("app")).unwrap();
-    std::fs::write(site.dir.path().join("app/index.html"), "v1\n").unwrap();
+    let site = release_fixture();
     std::fs::create_dir_all(site.root("web02")).unwrap();
     std::fs::write(site.root("web02").join("fail-here"), "").unwrap();
     let args = [
@@ -342,14 +337,7 @@ fn a_coordinated_release_switches_every_node_or_none_and_rolls_back_on_all() {
 
 #[test]
 fn a_rolling_release_switches_batch_by_batch_and_stops_at_a_failed_batch() {
-    let site = Site::new(&release_site("v1"));
-    std::fs::write(
-        &site.manifest,
-        read(&site.manifest).replace(r#"  file "/missing/db.conf" { content = "db\n" }"#, ""),
-    )
-    .unwrap();
-    std::fs::create_dir_all(site.dir.path().join("app")).unwrap();
-    std::fs::write(site.dir.path().join("app/index.html"), "v1\n").unwrap();
+    let site = release_fixture();
     // One node at a time, by name: db01 switches, web01 fails, web02 is not started.
     std::fs::create_dir_all(site.root("web01")).unwrap();
     std::fs::write(site.root("web01").join("fail-here"), "").unwrap();

@@ -123,6 +123,11 @@ fn run(args: &[&str]) -> support::Run {
 
 /// The status column of `node` in the table.
 pub(crate) fn status(r: &support::Run, node: &str) -> String {
+    column(r, node, 1)
+}
+
+/// Column `n` (0: the node) of `node`'s row in the table, whose columns are two spaces apart.
+pub(crate) fn column(r: &support::Run, node: &str, n: usize) -> String {
     r.stdout
         .lines()
         .find(|l| l.starts_with(&format!("{node} ")))
@@ -130,7 +135,7 @@ pub(crate) fn status(r: &support::Run, node: &str) -> String {
             l.split("  ")
                 .map(str::trim)
                 .filter(|c| !c.is_empty())
-                .nth(1)
+                .nth(n)
                 .map(str::to_string)
         })
         .unwrap_or_default()
