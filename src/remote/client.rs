@@ -203,20 +203,29 @@ impl Client {
     ) -> Result<Answer, ClientError> {
         let name = server.to_string();
         let key = format!("{}:{}", server.host, server.port);
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", key.as_str())
-            .header(
-                "user-agent",
-                concat!("fleet-agent/", env!("CARGO_PKG_VERSION")),
-            );
-        for (k, v) in headers {
-            request = request.header(*k, v.as_str());
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ClientError::Unreachable(format!("{name}: {e}")))?;
+        let body = Bytes::from(body);
+        let request = || {
+            let mut request = Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .header("host", key.as_str())
+                .header(
+                    "user-agent",
+                    concat!("fleet-agent/", env!("CARGO_PKG_VERSION")),
+                );
+            for (k, v) in headers {
+                request = request.header(*k, v.as_str());
+            }
+            request
+                .body(Full::new(body.clone()))
+                .map_err(|e| ClientError::Unreachable(format!("{name}: {e}")))
+        };
+        let no_answer = || {
+            ClientError::Unreachable(format!(
+                "{name}: no answer within {} s",
+                self.request_timeout.as_secs()
+            ))
+        };
         let mut conns = self.conns.lock().await;
         let reused = conns.remove(&key).filter(|s| !s.is_closed());
         let mut sender = match reused {
@@ -226,15 +235,23 @@ impl Client {
         if sender.ready().await.is_err() {
             sender = self.connect(server, &name).await?;
         }
-        let answer = tokio::time::timeout(self.request_timeout, sender.send_request(request))
+        let sent = tokio::time::timeout(self.request_timeout, sender.send_request(request()?))
             .await
-            .map_err(|_| {
-                ClientError::Unreachable(format!(
-                    "{name}: no answer within {} s",
-                    self.request_timeout.as_secs()
-                ))
-            })?
-            .map_err(|e| classify(&name, &e))?;
+            .map_err(|_| no_answer())?;
+        let answer = match sent.map_err(|e| classify(&name, &e)) {
+            Ok(a) => a,
+            // The connection broke before an answer's head (a kept-alive connection the
+            // server closed, a balancer whose upstream went away mid-request): once more, on
+            // a new connection. A refused certificate or a time limit is not asked again.
+            Err(ClientError::Unreachable(_)) => {
+                sender = self.connect(server, &name).await?;
+                tokio::time::timeout(self.request_timeout, sender.send_request(request()?))
+                    .await
+                    .map_err(|_| no_answer())?
+                    .map_err(|e| classify(&name, &e))?
+            }
+            Err(refused) => return Err(refused),
+        };
         conns.insert(key, sender);
         let (head, body) = answer.into_parts();
         Ok(Answer {
