@@ -209,6 +209,9 @@ node "gone01" {
 node "admin01" {
   file "/etc/admin" { content = "x\n" }
 }
+node "roles01" {
+  file "/etc/role" { source = "role-${facts.role}" }
+}
 "#;
 
 /// The facts web01 posts (also its facts file, so `fleet compile --node web01` sees them).
@@ -252,6 +255,9 @@ fn write_site(dir: &Path) -> PathBuf {
     std::fs::write(dir.join("db.conf"), "max_connections = 100\n").unwrap();
     std::fs::create_dir_all(dir.join("facts")).unwrap();
     std::fs::write(dir.join("facts/web01.json"), WEB_FACTS).unwrap();
+    std::fs::write(dir.join("facts/roles01.json"), r#"{"role":"a"}"#).unwrap();
+    std::fs::write(dir.join("role-a"), "role a\n").unwrap();
+    std::fs::write(dir.join("role-b"), "role b\n").unwrap();
     let site = dir.join("site.fleet");
     std::fs::write(&site, SITE).unwrap();
     site
@@ -291,7 +297,9 @@ pub(crate) fn fixture() -> &'static Fixture {
             "localhost",
             &["--server", "--ip", "127.0.0.1", "--dns", "localhost"],
         );
-        for node in ["web01", "db01", "gone01", "gone02", "admin01", "nobody01"] {
+        for node in [
+            "web01", "db01", "gone01", "gone02", "admin01", "nobody01", "roles01",
+        ] {
             pki.issue(node, &[]);
         }
         pki.issue("expired01", &["--days", "-1"]);
@@ -486,6 +494,41 @@ fn content_only_for_hashes_the_requesters_catalog_names() {
     assert_eq!(a.status, 200, "db01 without posted facts: {}", a.text());
     let a = f.curl(Some("web01"), &[], "/v1/content/not-a-hash");
     assert_eq!(a.status, 404);
+}
+
+/// The server keeps each node's last catalog: the same facts again get the same catalog
+/// (from the cache), other facts another one, and content follows the facts posted last.
+#[test]
+fn a_catalog_follows_the_facts_posted_last() {
+    let f = fixture();
+    let post = |role: &str| {
+        let facts = format!(r#"{{"role":"{role}"}}"#);
+        let a = f.curl(
+            Some("roles01"),
+            &["-X", "POST", "--data-binary", &facts],
+            "/v1/catalog/roles01",
+        );
+        assert_eq!(a.status, 200, "{}", a.text());
+        a
+    };
+    let content = |sha: &str| {
+        f.curl(Some("roles01"), &[], &format!("/v1/content/{sha}"))
+            .status
+    };
+    let a = support::sha256_hex(b"role a\n");
+    let b = support::sha256_hex(b"role b\n");
+    let first = post("a");
+    assert!(first.text().contains(&a), "{}", first.text());
+    assert_eq!((content(&a), content(&b)), (200, 404));
+    let other = post("b");
+    assert!(other.text().contains(&b), "{}", other.text());
+    assert_ne!(other.body, first.body);
+    assert_eq!((content(&a), content(&b)), (404, 200));
+    for _ in 0..2 {
+        let again = post("a");
+        assert_eq!(again.body, first.body);
+        assert_eq!((content(&a), content(&b)), (200, 404));
+    }
 }
 
 #[test]
