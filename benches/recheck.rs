@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fleet::lsp::{convert, worker};
-use fleet::program::Options;
+use fleet::internals::lsp::{convert, worker};
+use fleet::internals::program::Options;
 
 /// A manifest of about `lines` lines: classes with packages, files, services and a define
 /// instance each, all included by one node.
@@ -84,15 +84,20 @@ fn main() {
     // for that version): load + find what is under the cursor + render the hover.
     let at = text.rfind("vhost \"site-").unwrap() + 1;
     let (min, med, max) = time(10, || {
-        let program = fleet::program::Program::load_with(
+        let program = fleet::internals::program::Program::load_with(
             vec![(path.clone(), text.clone())],
             Options::default(),
         );
-        assert!(fleet::lsp::features::hover(&program, fleet::source::FileId(0), at).is_some());
+        assert!(fleet::internals::lsp::features::hover(
+            &program,
+            fleet::internals::source::FileId(0),
+            at
+        )
+        .is_some());
     });
     println!("hover right after an edit (uncached): min {min:?}, median {med:?}, max {max:?}");
     let (min, med, max) = time(10, || {
-        fleet::fmt::format_text(fleet::source::FileId(0), &text).unwrap();
+        fleet::internals::fmt::format_text(fleet::internals::source::FileId(0), &text).unwrap();
     });
     println!("fmt of the same manifest: min {min:?}, median {med:?}, max {max:?}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-use fleet::apply::{Options as ApplyOptions, Providers};
-use fleet::catalog::store::ContentStore;
-use fleet::program::{Options, Program};
-use fleet::source::FileId;
-use fleet::sys::root::Root;
+use fleet::internals::apply::{Options as ApplyOptions, Providers};
+use fleet::internals::catalog::store::ContentStore;
+use fleet::internals::program::{Options, Program};
+use fleet::internals::source::FileId;
+use fleet::internals::sys::root::Root;
 
 struct Input {
     resources: u64,
@@ -69,7 +69,7 @@ fn stages(c: &mut Criterion) {
             &input.text,
             |b, text| {
                 b.iter(|| {
-                    let (ast, diags) = fleet::syntax::parse(FileId(0), text);
+                    let (ast, diags) = fleet::internals::syntax::parse(FileId(0), text);
                     assert!(diags.is_empty());
                     ast
                 })
@@ -155,7 +155,7 @@ fn plan(c: &mut Criterion) {
     let providers = Providers::standard();
 
     // Each input's program and bench01 catalog, compiled once for the two writer groups.
-    let compiled: Vec<(&Input, Program, fleet::catalog::Catalog)> = inputs
+    let compiled: Vec<(&Input, Program, fleet::internals::catalog::Catalog)> = inputs
         .iter()
         .map(|input| {
             let program = Program::load(std::slice::from_ref(&input.manifest), Options::default());
@@ -170,7 +170,7 @@ fn plan(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::from_parameter(input.resources),
             catalog,
-            |b, catalog| b.iter(|| fleet::catalog::to_doc(catalog, &program.sources)),
+            |b, catalog| b.iter(|| fleet::internals::catalog::to_doc(catalog, &program.sources)),
         );
     }
     group.finish();
@@ -183,14 +183,20 @@ fn plan(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::new("version", input.resources),
             catalog,
-            |b, catalog| b.iter(|| fleet::catalog::wire::version(catalog, &program.sources)),
+            |b, catalog| {
+                b.iter(|| fleet::internals::catalog::wire::version(catalog, &program.sources))
+            },
         );
         group.bench_with_input(
             BenchmarkId::new("write_pretty", input.resources),
             catalog,
             |b, catalog| {
                 b.iter(|| {
-                    fleet::catalog::wire::write_pretty(catalog, &program.sources, std::io::sink())
+                    fleet::internals::catalog::wire::write_pretty(
+                        catalog,
+                        &program.sources,
+                        std::io::sink(),
+                    )
                 })
             },
         );
@@ -204,7 +210,11 @@ fn plan(c: &mut Criterion) {
                     let mut f = &file;
                     f.set_len(0).expect("truncate");
                     f.rewind().expect("rewind");
-                    fleet::catalog::wire::write_pretty_seekable(catalog, &program.sources, f)
+                    fleet::internals::catalog::wire::write_pretty_seekable(
+                        catalog,
+                        &program.sources,
+                        f,
+                    )
                 })
             },
         );
@@ -216,7 +226,7 @@ fn plan(c: &mut Criterion) {
         let program = Program::load(std::slice::from_ref(&input.manifest), Options::default());
         let store = ContentStore::new();
         let (catalog, _) = program.compile("bench01", &store);
-        let doc = fleet::catalog::to_doc(&catalog.expect("catalog"), &program.sources);
+        let doc = fleet::internals::catalog::to_doc(&catalog.expect("catalog"), &program.sources);
         group.throughput(Throughput::Elements(input.resources));
 
         let empty = sandbox();
@@ -224,11 +234,15 @@ fn plan(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::new("empty", input.resources),
             &doc,
-            |b, doc| b.iter(|| fleet::apply::run(doc, &store, &providers, &opts).expect("plan")),
+            |b, doc| {
+                b.iter(|| {
+                    fleet::internals::apply::run(doc, &store, &providers, &opts).expect("plan")
+                })
+            },
         );
 
         let applied = sandbox();
-        let run = fleet::apply::run(
+        let run = fleet::internals::apply::run(
             &doc,
             &store,
             &providers,
@@ -242,7 +256,8 @@ fn plan(c: &mut Criterion) {
             &doc,
             |b, doc| {
                 b.iter(|| {
-                    let run = fleet::apply::run(doc, &store, &providers, &opts).expect("plan");
+                    let run =
+                        fleet::internals::apply::run(doc, &store, &providers, &opts).expect("plan");
                     assert!(!run.changed());
                     run
                 })

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 /// The limits of this process.
 #[derive(Clone, Debug)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Steps of one node's evaluation: loop iterations, function calls and elements built
     /// (`FLEET_MAX_EVAL_STEPS`).
     pub eval_steps: u64,
@@ -43,7 +43,7 @@ impl Default for Limits {
 }
 
 /// The limits, from the environment on first use.
-pub fn get() -> &'static Limits {
+pub(crate) fn get() -> &'static Limits {
     static LIMITS: OnceLock<Limits> = OnceLock::new();
     LIMITS.get_or_init(|| {
         let d = Limits::default();
@@ -67,7 +67,7 @@ pub fn get() -> &'static Limits {
 
 /// Why [`read_file`] gave nothing.
 #[derive(Debug)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     /// Not a regular file: what it is ("a directory", "a FIFO", "a character device", …).
     NotRegular(&'static str),
     /// Larger than the limit (given).
@@ -97,12 +97,12 @@ impl From<io::Error> for ReadError {
 /// A regular file's bytes (symlinks followed), at most [`Limits::file_bytes`] of them.
 /// FIFOs, sockets and devices are refused without reading (and opened without blocking, so a
 /// FIFO swapped in between the check and the open cannot hang the caller either).
-pub fn read_file(path: &Path) -> Result<Vec<u8>, ReadError> {
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ReadError> {
     read_file_capped(path, get().file_bytes)
 }
 
 /// [`read_file`] with an explicit limit.
-pub fn read_file_capped(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
+pub(crate) fn read_file_capped(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
     let file = open_regular(path)?;
     let meta = file.metadata()?;
     if meta.len() > cap {
@@ -118,7 +118,7 @@ pub fn read_file_capped(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
 
 /// Opens a regular file for reading (symlinks followed) without blocking on a FIFO swapped in
 /// after the check; anything else is refused as what it is.
-pub fn open_regular(path: &Path) -> Result<std::fs::File, ReadError> {
+pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File, ReadError> {
     use std::os::unix::fs::OpenOptionsExt;
     regular(&std::fs::metadata(path)?)?;
     let file = std::fs::OpenOptions::new()
@@ -130,7 +130,7 @@ pub fn open_regular(path: &Path) -> Result<std::fs::File, ReadError> {
 }
 
 /// `Ok` for a regular file, else what it is.
-pub fn regular(meta: &std::fs::Metadata) -> Result<(), ReadError> {
+pub(crate) fn regular(meta: &std::fs::Metadata) -> Result<(), ReadError> {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
     let what = if t.is_file() {

@@ -23,10 +23,10 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 /// re-faulting returned pages cost 5% of a `fleet check` of 10,000 resources and 40% of a
 /// `compile --all` of 1,000 small nodes.
 #[cfg(feature = "mimalloc")]
-fn tune(freed: fleet::memory::Freed) {
+fn tune(freed: fleet::Freed) {
     let delay = match freed {
-        fleet::memory::Freed::Return => 0,
-        fleet::memory::Freed::Keep => 10,
+        fleet::Freed::Return => 0,
+        fleet::Freed::Keep => 10,
     };
     // SAFETY: sets an option; mimalloc reads it at its next purge.
     unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, delay) };
@@ -34,6 +34,6 @@ fn tune(freed: fleet::memory::Freed) {
 
 fn main() -> std::process::ExitCode {
     #[cfg(feature = "mimalloc")]
-    fleet::memory::on_change(tune);
-    fleet::cli::main().into()
+    fleet::on_memory_change(tune);
+    fleet::main().into()
 }

@@ -9,10 +9,10 @@
 use std::sync::OnceLock;
 
 /// Manifests at least this big (the files named to a command) are parsed with [`Freed::Return`].
-pub const BIG_PROGRAM_BYTES: usize = 256 * 1024;
+pub(crate) const BIG_PROGRAM_BYTES: usize = 256 * 1024;
 
 /// A node with this many declarations is a big node: [`Freed::Return`] from then on.
-pub const BIG_NODE_RESOURCES: usize = 25_000;
+pub(crate) const BIG_NODE_RESOURCES: usize = 25_000;
 
 /// What to do with freed memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 /// jobs in order); the results in job order. None as soon as one job gives None (the others
 /// not yet started are skipped) or a thread cannot be started. A panic in a job is
 /// re-raised here with its own message.
-pub fn map<J: Sync, T: Send>(
+pub(crate) fn map<J: Sync, T: Send>(
     threads: usize,
     stack: usize,
     jobs: &[J],
@@ -55,6 +55,6 @@ pub fn map<J: Sync, T: Send>(
 }
 
 /// The number of cores (1 when unknown).
-pub fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -19,7 +19,7 @@ use crate::syntax::ast::{self, StmtKind};
 use crate::timing;
 
 mod fleet;
-pub use fleet::Discovery;
+pub(crate) use fleet::Discovery;
 
 /// Options every manifest-reading command shares.
 #[derive(Clone, Debug, Default)]
@@ -31,7 +31,7 @@ pub struct Options {
 }
 
 /// Modules written in fleet and shipped inside the binary (`stdlib/`).
-pub const STDLIB: &[(&str, &str)] = &[
+pub(crate) const STDLIB: &[(&str, &str)] = &[
     ("motd", include_str!("../stdlib/motd.fleet")),
     ("ntp", include_str!("../stdlib/ntp.fleet")),
     ("sysctl", include_str!("../stdlib/sysctl.fleet")),
@@ -661,7 +661,7 @@ impl Program {
 /// The `syntax` error of a file that is not UTF-8, at its first invalid byte (LANGUAGE.md §1),
 /// for the file's text decoded lossily (which holds U+FFFD, 3 bytes, where the bad bytes
 /// were; positions before it are those of the original).
-pub fn not_utf8(id: FileId, name: &str, e: &std::string::FromUtf8Error) -> Diagnostic {
+pub(crate) fn not_utf8(id: FileId, name: &str, e: &std::string::FromUtf8Error) -> Diagnostic {
     let at = e.utf8_error().valid_up_to();
     let bad = e.as_bytes()[at];
     Diagnostic::error(
@@ -774,7 +774,7 @@ fn merge_nodes(per_node: Vec<(String, Vec<Diagnostic>)>) -> Vec<Diagnostic> {
 }
 
 /// Deduplicates and sorts by file, line, column, code (§10.14).
-pub fn finish(mut diags: Vec<Diagnostic>, _sources: &SourceMap) -> Vec<Diagnostic> {
+pub(crate) fn finish(mut diags: Vec<Diagnostic>, _sources: &SourceMap) -> Vec<Diagnostic> {
     let mut seen = std::collections::HashSet::new();
     diags.retain(|d| {
         let message = if d.span.is_none() {

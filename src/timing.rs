@@ -11,7 +11,7 @@ fn enabled() -> bool {
 
 /// Runs `f`, printing `fleet: <what> <ms> ms` when timings are on (`what` is only
 /// formatted then: `stage(format_args!("evaluate {node}"), …)` costs nothing when off).
-pub fn stage<T>(what: std::fmt::Arguments<'_>, f: impl FnOnce() -> T) -> T {
+pub(crate) fn stage<T>(what: std::fmt::Arguments<'_>, f: impl FnOnce() -> T) -> T {
     if !enabled() {
         return f();
     }

@@ -3,8 +3,8 @@
 //! catalog that reads must also survive being written and read again unchanged.
 #![no_main]
 
-use fleet::apply::engine::Input;
-use fleet::catalog::json::CatalogDoc;
+use fleet::internals::apply::engine::Input;
+use fleet::internals::catalog::json::CatalogDoc;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -13,9 +13,9 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use fleet::diag::json::to_line;
-use fleet::diag::render::{render, RenderOptions};
-use fleet::program::{Options, Program};
+use fleet::internals::diag::json::to_line;
+use fleet::internals::diag::render::{render, RenderOptions};
+use fleet::internals::program::{Options, Program};
 use libfuzzer_sys::fuzz_target;
 
 const SEPARATOR: u8 = 0xFF;

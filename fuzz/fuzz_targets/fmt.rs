@@ -3,8 +3,8 @@
 //! bug in fmt by its own definition). Non-UTF-8 input stops at `read_to_string` in the CLI.
 #![no_main]
 
-use fleet::fmt::{format_text, FmtError};
-use fleet::source::FileId;
+use fleet::internals::fmt::{format_text, FmtError};
+use fleet::internals::source::FileId;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

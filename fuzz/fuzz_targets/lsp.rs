@@ -19,7 +19,7 @@ use lsp_server::{Connection, Message, Notification, Request, RequestId};
 fuzz_target!(|data: &[u8]| {
     let (server, client) = Connection::memory();
     let serving = std::thread::spawn(move || {
-        let _ = fleet::lsp::serve_with(&server, Duration::ZERO);
+        let _ = fleet::internals::lsp::serve_with(&server, Duration::ZERO);
     });
     let Connection { sender, receiver } = client;
     let request = |id: &str, method: &str, params: serde_json::Value| {
@@ -41,16 +41,16 @@ fuzz_target!(|data: &[u8]| {
         serde_json::json!({ "capabilities": {} }),
     ));
     let _ = sender.send(notification("initialized", serde_json::json!({})));
-    let mut reader = fleet::lsp::framing::Reader::new(data, 1 << 20);
+    let mut reader = fleet::internals::lsp::framing::Reader::new(data, 1 << 20);
     loop {
         match reader.next_frame() {
-            Ok(fleet::lsp::framing::Frame::Message(msg)) => {
+            Ok(fleet::internals::lsp::framing::Frame::Message(msg)) => {
                 if sender.send(msg).is_err() {
                     break;
                 }
             }
-            Ok(fleet::lsp::framing::Frame::Bad { .. }) => continue,
-            Ok(fleet::lsp::framing::Frame::Eof) | Err(_) => break,
+            Ok(fleet::internals::lsp::framing::Frame::Bad { .. }) => continue,
+            Ok(fleet::internals::lsp::framing::Frame::Eof) | Err(_) => break,
         }
     }
     let _ = sender.send(request(

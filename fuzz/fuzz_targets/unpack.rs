@@ -1,4 +1,4 @@
-//! The release unpacker (`fleet::release::unpack`) on arbitrary bytes (tar, or gzip'd tar when
+//! The release unpacker (`fleet::internals::release::unpack`) on arbitrary bytes (tar, or gzip'd tar when
 //! they start with the gzip magic), into a fresh directory `dest` inside a box that also
 //! holds a canary file. Whether it succeeds or refuses, afterwards:
 //! - the box holds exactly `dest` and the unchanged canary (nothing written beside `dest`);
@@ -109,11 +109,11 @@ fuzz_target!(|data: &[u8]| {
     clear(&dest);
     fs::create_dir(&dest).unwrap();
     // Small caps, so that a bomb is refused quickly instead of filling the disk.
-    let limits = fleet::release::Limits {
+    let limits = fleet::internals::release::Limits {
         max_bytes: 64 << 20,
         max_files: 10_000,
     };
-    let _ = fleet::release::unpack(data, &dest, &limits);
+    let _ = fleet::internals::release::unpack(data, &dest, &limits);
 
     let mut beside: Vec<String> = fs::read_dir(sandbox)
         .unwrap()

@@ -26,8 +26,8 @@ use super::error::Error;
 use crate::sys::root::Real;
 
 /// A batch is committed once it holds this many files or bytes, even with other work ready.
-pub const BATCH_FILES: usize = 2048;
-pub const BATCH_BYTES: u64 = 256 << 20;
+pub(crate) const BATCH_FILES: usize = 2048;
+pub(crate) const BATCH_BYTES: u64 = 256 << 20;
 
 /// A written temp file waiting for its rename.
 #[derive(Debug)]
@@ -168,7 +168,7 @@ impl<'a> Staging<'a> {
 }
 
 /// Removes staged temp files that will not be renamed.
-pub fn discard(pending: &[Pending]) {
+pub(crate) fn discard(pending: &[Pending]) {
     for p in pending {
         let _ = std::fs::remove_file(&*p.tmp);
     }
@@ -177,7 +177,7 @@ pub fn discard(pending: &[Pending]) {
 /// Commits a batch: flushes its filesystems, then renames each temp file over its target,
 /// in order. Per item (a resource's writes, in the order given), `Ok` or why it failed
 /// (its temp files are then removed).
-pub fn commit(flusher: &Flusher, items: &[&[Pending]]) -> Vec<Result<(), Error>> {
+pub(crate) fn commit(flusher: &Flusher, items: &[&[Pending]]) -> Vec<Result<(), Error>> {
     let flushed = flusher.flush(items.iter().flat_map(|p| p.iter()).map(|p| p.dev));
     items
         .iter()

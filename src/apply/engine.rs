@@ -206,7 +206,7 @@ impl<'a> Input<'a> {
 
 /// The dependency graph of the engine's input.
 #[derive(Debug)]
-pub struct Graph {
+pub(crate) struct Graph {
     /// Per resource: its predecessors and whether that edge refreshes.
     pub preds: Vec<Vec<(usize, bool)>>,
     pub succs: Vec<Vec<usize>>,
@@ -217,7 +217,7 @@ pub struct Graph {
 impl Graph {
     /// Adds the parent-directory edges and orders the resources; fails on a cycle (or an
     /// edge out of range, or from a resource to itself).
-    pub fn new(input: &Input) -> Result<Graph, Error> {
+    pub(crate) fn new(input: &Input) -> Result<Graph, Error> {
         let n = input.len();
         let (mut npreds, mut nsuccs) = (vec![0usize; n], vec![0usize; n]);
         for &(a, b, _) in &input.edges {
@@ -360,12 +360,12 @@ struct Sched<'o> {
 
 /// What [`run_observed`] calls as the run goes; it runs on the worker that made the event,
 /// with the scheduler held, so it should be quick (print a line, not wait for input).
-pub type Observer<'o> = &'o mut (dyn FnMut(Event<'_>) + Send);
+pub(crate) type Observer<'o> = &'o mut (dyn FnMut(Event<'_>) + Send);
 
 /// What an observer is told. `done` counts the results reported so far, `total` the
 /// resources the run takes (left-out ones, `--tags`, are not counted or reported).
 #[derive(Debug)]
-pub enum Event<'a> {
+pub(crate) enum Event<'a> {
     /// A worker starts on a resource (its `Type[title]` as results show it).
     Started {
         reference: &'a str,
@@ -461,7 +461,7 @@ pub fn run(
 
 /// [`run`], telling `observer` of each resource as it starts and of each result as soon as
 /// it and every result before it in topological order are known (see [`Event`]).
-pub fn run_observed(
+pub(crate) fn run_observed(
     doc: &CatalogDoc,
     store: &ContentStore,
     providers: &Providers,
@@ -478,7 +478,7 @@ pub fn run_observed(
 }
 
 /// [`run`] for a compiled catalog ([`Input::from_catalog`]), without its document.
-pub fn run_catalog(
+pub(crate) fn run_catalog(
     catalog: &Catalog,
     sources: &SourceMap,
     store: &ContentStore,
@@ -490,7 +490,7 @@ pub fn run_catalog(
 }
 
 /// [`run_observed`] for a compiled catalog.
-pub fn run_catalog_observed(
+pub(crate) fn run_catalog_observed(
     catalog: &Catalog,
     sources: &SourceMap,
     store: &ContentStore,

@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 /// Every fact, as the Map `$facts` sees.
-pub fn gather() -> Map<String, Value> {
+pub(crate) fn gather() -> Map<String, Value> {
     let uts = rustix::system::uname();
     let hostname = hostname(&uts);
     let fqdn = fqdn(&hostname);
@@ -41,7 +41,7 @@ pub fn gather() -> Map<String, Value> {
 
 /// The release's code name from the text of `/etc/os-release` (`VERSION_CODENAME`, else
 /// `UBUNTU_CODENAME`, else the word in parentheses of `VERSION`, as in `12 (bookworm)`).
-pub fn codename(text: &str) -> String {
+pub(crate) fn codename(text: &str) -> String {
     let get = |key: &str| {
         text.lines()
             .filter_map(|l| l.split_once('='))
@@ -90,7 +90,7 @@ fn fqdn(host: &str) -> String {
 }
 
 /// `os` from the text of `/etc/os-release`.
-pub fn os(text: &str) -> Value {
+pub(crate) fn os(text: &str) -> Value {
     let mut id = String::new();
     let mut like = String::new();
     let mut version = String::new();

@@ -6,23 +6,25 @@
 //! each resource's provider to read the current state, compare it with the desired one and,
 //! unless `noop`, change exactly what differs. It returns data (a [`Run`]); the CLI renders it.
 
-pub mod commit;
-pub mod engine;
-pub mod error;
-pub mod facts;
-pub mod providers;
-pub mod report;
-pub mod secret;
-pub mod state;
-pub mod time;
+pub(crate) mod commit;
+pub(crate) mod engine;
+pub(crate) mod error;
+pub(crate) mod facts;
+pub(crate) mod providers;
+pub(crate) mod report;
+pub(crate) mod secret;
+pub(crate) mod state;
+pub(crate) mod time;
 
 use std::path::PathBuf;
 
 use crate::sys::root::Root;
 
-pub use engine::{run, run_catalog, run_catalog_observed, run_observed, Event, Input};
-pub use error::{Error, ErrorKind};
-pub use providers::{Ctx, Provider, Providers};
+pub use engine::run;
+pub(crate) use engine::{run_catalog, run_catalog_observed, run_observed, Event};
+pub(crate) use error::{Error, ErrorKind};
+pub(crate) use providers::Provider;
+pub use providers::Providers;
 
 /// What a run is asked to do.
 #[derive(Clone, Debug)]

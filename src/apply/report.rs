@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{Run, Status};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ReportDoc {
+pub(crate) struct ReportDoc {
     pub node: String,
     pub noop: bool,
     pub started: String,
@@ -26,7 +26,7 @@ pub struct ReportDoc {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SummaryDoc {
+pub(crate) struct SummaryDoc {
     pub resources: usize,
     pub changed: usize,
     pub failed: usize,
@@ -35,7 +35,7 @@ pub struct SummaryDoc {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventDoc {
+pub(crate) struct EventDoc {
     pub resource: String,
     /// `changed`, `failed`, `skipped` or `unchanged`.
     pub status: String,
@@ -49,7 +49,7 @@ pub struct EventDoc {
 }
 
 /// The report of a run; `verbose` also lists unchanged resources.
-pub fn to_doc(run: &Run, verbose: bool) -> ReportDoc {
+pub(crate) fn to_doc(run: &Run, verbose: bool) -> ReportDoc {
     let mut events = Vec::new();
     for r in &run.results {
         let status = r.status.as_str().to_string();
@@ -118,7 +118,7 @@ pub fn to_doc(run: &Run, verbose: bool) -> ReportDoc {
 }
 
 impl ReportDoc {
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let mut s = serde_json::to_string(self).expect("report serialises");
         s.push('\n');
         s

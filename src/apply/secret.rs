@@ -22,7 +22,7 @@ use crate::model::digest::hex;
 
 /// The key that private contents' sums are hashed with in reports.
 #[derive(Clone)]
-pub struct ReportKey([u8; 32]);
+pub(crate) struct ReportKey([u8; 32]);
 
 impl std::fmt::Debug for ReportKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -33,7 +33,7 @@ impl std::fmt::Debug for ReportKey {
 impl ReportKey {
     /// `STATE/report-key`, made (0600) when missing and `create`; without it, a key for
     /// this run only.
-    pub fn for_state(state: &Path, create: bool) -> ReportKey {
+    pub(crate) fn for_state(state: &Path, create: bool) -> ReportKey {
         if let Some(key) = read_key(state) {
             return key;
         }
@@ -46,7 +46,7 @@ impl ReportKey {
     }
 
     /// HMAC-SHA256 (RFC 2104) of `data` under this key, as lower-case hex.
-    pub fn hmac_hex(&self, data: &[u8]) -> String {
+    pub(crate) fn hmac_hex(&self, data: &[u8]) -> String {
         let mut ipad = [0x36u8; 64];
         let mut opad = [0x5cu8; 64];
         for (i, b) in self.0.iter().enumerate() {
@@ -96,7 +96,7 @@ fn random() -> [u8; 32] {
 }
 
 /// Whether a file resource is private: sensitive content, or a mode without o+r.
-pub fn is_private(r: &ResourceDoc) -> bool {
+pub(crate) fn is_private(r: &ResourceDoc) -> bool {
     if r.kind != "file" {
         return false;
     }
@@ -116,7 +116,7 @@ pub fn is_private(r: &ResourceDoc) -> bool {
 
 /// Takes out of a resource's outcome what must not be shown: sensitive parameters' values
 /// and diffs, and private contents' plain sums (see the module's comment).
-pub fn redact(r: &ResourceDoc, outcome: &mut Outcome, key: &ReportKey) {
+pub(crate) fn redact(r: &ResourceDoc, outcome: &mut Outcome, key: &ReportKey) {
     let private = is_private(r);
     let password = r.kind == "user";
     for c in &mut outcome.changes {

@@ -126,7 +126,7 @@ fn chmod_dir(fd: &OwnedFd, mode: u32) -> io::Result<()> {
 /// The held run lock of a state directory; released when dropped. A run that writes
 /// (`create`) puts its pid in the file while it holds it, and empties it when done.
 #[derive(Debug)]
-pub struct Lock {
+pub(crate) struct Lock {
     file: File,
     /// The file holds our pid.
     wrote_pid: bool,
@@ -165,13 +165,13 @@ fn busy(path: &Path, pid: Option<u32>) -> Error {
 /// Takes `STATE/lock`, creating the state directory when `create`; `wait` blocks until the
 /// other run ends instead of failing. With `create` false and no lock file, returns `None`
 /// (a noop run on a machine fleet never changed creates nothing).
-pub fn lock(state: &Path, create: bool, wait: bool) -> Result<Option<Lock>, Error> {
+pub(crate) fn lock(state: &Path, create: bool, wait: bool) -> Result<Option<Lock>, Error> {
     lock_noting(state, create, wait, |_| {})
 }
 
 /// Who holds a lock another run waits for.
 #[derive(Debug)]
-pub struct Held {
+pub(crate) struct Held {
     /// The lock file, as people read its path.
     pub path: PathBuf,
     /// The holder's process id, as it wrote it in the lock file (None if it has not yet, or
@@ -182,7 +182,7 @@ pub struct Held {
 /// [`lock`], calling `waiting` once before it blocks when `wait` is set and another run
 /// holds the lock. The holder's pid is in the lock file (written by each run that takes
 /// it), so a waiting run can say whom it waits for.
-pub fn lock_noting(
+pub(crate) fn lock_noting(
     state: &Path,
     create: bool,
     wait: bool,
@@ -251,14 +251,14 @@ fn holder(mut file: &File) -> Option<u32> {
 /// machine went down) and sweeps their temp files; otherwise it need not read every
 /// managed directory looking for them.
 #[derive(Debug)]
-pub struct Unfinished {
+pub(crate) struct Unfinished {
     dir: OwnedFd,
 }
 
 impl Unfinished {
     /// Marks the start of a run that writes; returns the marker and whether an earlier run
     /// left it behind. With `flush`, the marker is on disk before anything is written.
-    pub fn begin(state: &Path, flush: bool) -> io::Result<(Unfinished, bool)> {
+    pub(crate) fn begin(state: &Path, flush: bool) -> io::Result<(Unfinished, bool)> {
         let dir = open_dir_nofollow(state, true, 0o755)?;
         let left =
             rustix::fs::statat(&dir, "unfinished", rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok();
@@ -276,7 +276,7 @@ impl Unfinished {
     }
 
     /// The run ended (whatever its resources did): no temp file of it is left.
-    pub fn end(self) {
+    pub(crate) fn end(self) {
         let _ = rustix::fs::unlinkat(&self.dir, "unfinished", rustix::fs::AtFlags::empty());
     }
 }
@@ -303,7 +303,7 @@ pub(crate) fn create_state_file(state: &Path, name: &str, bytes: &[u8]) -> io::R
 }
 
 /// Saves a report as `STATE/reports/<started>.json` (atomically), returning its path.
-pub fn save_report(state: &Path, started: &str, json: &str) -> io::Result<PathBuf> {
+pub(crate) fn save_report(state: &Path, started: &str, json: &str) -> io::Result<PathBuf> {
     let sd = open_dir_nofollow(state, true, 0o755)?;
     let dir = sub_dir(sd.as_fd(), "reports".as_ref(), true, 0o700)?;
     let name = started.replace(':', "");
@@ -327,7 +327,7 @@ fn is_report_name(name: &str) -> bool {
 
 /// The saved reports' file names in `STATE/reports/`, oldest first; `None` when there is no
 /// state directory or no `reports/` in it. Never through a link.
-pub fn report_names(state: &Path) -> io::Result<Option<Vec<String>>> {
+pub(crate) fn report_names(state: &Path) -> io::Result<Option<Vec<String>>> {
     let sd = match open_dir_nofollow(state, false, 0o755) {
         Ok(fd) => fd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -365,7 +365,7 @@ pub fn report_names(state: &Path) -> io::Result<Option<Vec<String>>> {
 
 /// The bytes of the saved report `STATE/reports/<name>` (a name from [`report_names`]),
 /// never through a link, at most [`MAX_REPORT_BYTES`].
-pub fn read_report(state: &Path, name: &str) -> io::Result<Vec<u8>> {
+pub(crate) fn read_report(state: &Path, name: &str) -> io::Result<Vec<u8>> {
     if !is_report_name(name) || name.contains('/') {
         return Err(io::Error::from(io::ErrorKind::NotFound));
     }
@@ -388,7 +388,7 @@ const MAX_REPORT_BYTES: u64 = 1 << 30;
 
 /// Removes the oldest saved reports beyond the newest `keep`; returns how many it removed.
 /// No state directory or no `reports/` is nothing to do.
-pub fn prune_reports(state: &Path, keep: usize) -> io::Result<usize> {
+pub(crate) fn prune_reports(state: &Path, keep: usize) -> io::Result<usize> {
     let Some(names) = report_names(state)? else {
         return Ok(0);
     };
@@ -411,20 +411,20 @@ pub fn prune_reports(state: &Path, keep: usize) -> io::Result<usize> {
 /// 0700, every file in it written atomically 0600, nothing opened through a link. The agent
 /// keeps its cached catalog, content and queued reports here.
 #[derive(Debug)]
-pub struct PrivateDir {
+pub(crate) struct PrivateDir {
     fd: OwnedFd,
     shown: PathBuf,
 }
 
 impl PrivateDir {
     /// `STATE/name`, made (with the state directory) when `create`.
-    pub fn open(state: &Path, name: &str, create: bool) -> io::Result<PrivateDir> {
+    pub(crate) fn open(state: &Path, name: &str, create: bool) -> io::Result<PrivateDir> {
         let sd = open_dir_nofollow(state, create, 0o755)?;
         PrivateDir::sub_of(sd.as_fd(), &state.join(name), name, create)
     }
 
     /// The directory `name` in this one.
-    pub fn sub(&self, name: &str, create: bool) -> io::Result<PrivateDir> {
+    pub(crate) fn sub(&self, name: &str, create: bool) -> io::Result<PrivateDir> {
         PrivateDir::sub_of(self.fd.as_fd(), &self.shown.join(name), name, create)
     }
 
@@ -447,17 +447,17 @@ impl PrivateDir {
 
     /// A path that names this directory for as long as the value lives (through its
     /// handle: a link swapped in for the directory afterwards is not followed).
-    pub fn handle_path(&self) -> PathBuf {
+    pub(crate) fn handle_path(&self) -> PathBuf {
         fd_path(&self.fd)
     }
 
     /// The directory as messages show it.
-    pub fn shown(&self) -> &Path {
+    pub(crate) fn shown(&self) -> &Path {
         &self.shown
     }
 
     /// The bytes of `name`, at most `max`; `Ok(None)` when there is no such file.
-    pub fn read(&self, name: &str, max: u64) -> io::Result<Option<Vec<u8>>> {
+    pub(crate) fn read(&self, name: &str, max: u64) -> io::Result<Option<Vec<u8>>> {
         let f = match open_in(self.fd.as_fd(), name, OFlags::RDONLY | OFlags::NONBLOCK, 0) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -472,7 +472,7 @@ impl PrivateDir {
     }
 
     /// Opens `name` for reading, never through a link; `Ok(None)` when missing.
-    pub fn open_file(&self, name: &str) -> io::Result<Option<File>> {
+    pub(crate) fn open_file(&self, name: &str) -> io::Result<Option<File>> {
         match open_in(self.fd.as_fd(), name, OFlags::RDONLY | OFlags::NONBLOCK, 0) {
             Ok(f) => Ok(Some(f)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -481,14 +481,14 @@ impl PrivateDir {
     }
 
     /// Replaces `name` with `bytes` (0600) atomically, flushed first when `sync`.
-    pub fn write(&self, name: &str, bytes: &[u8], sync: bool) -> io::Result<()> {
+    pub(crate) fn write(&self, name: &str, bytes: &[u8], sync: bool) -> io::Result<()> {
         let tmp = format!(".{name}.tmp");
         let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), rustix::fs::AtFlags::empty());
         write_new_in(self.fd.as_fd(), &tmp, name, bytes, sync).map_err(|e| self.error(name, e))
     }
 
     /// A new, empty 0600 file `tmp` to stream into, and then [`PrivateDir::rename`] into place.
-    pub fn create_temp(&self, tmp: &str) -> io::Result<File> {
+    pub(crate) fn create_temp(&self, tmp: &str) -> io::Result<File> {
         let _ = rustix::fs::unlinkat(&self.fd, tmp, rustix::fs::AtFlags::empty());
         open_in(
             self.fd.as_fd(),
@@ -500,12 +500,12 @@ impl PrivateDir {
     }
 
     /// Renames `from` to `to` within the directory.
-    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+    pub(crate) fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         rustix::fs::renameat(&self.fd, from, &self.fd, to).map_err(|e| self.error(to, e.into()))
     }
 
     /// Removes `name`; a missing one is no error.
-    pub fn remove(&self, name: &str) -> io::Result<()> {
+    pub(crate) fn remove(&self, name: &str) -> io::Result<()> {
         match rustix::fs::unlinkat(&self.fd, name, rustix::fs::AtFlags::empty()) {
             Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
             Err(e) => Err(self.error(name, e.into())),
@@ -513,7 +513,7 @@ impl PrivateDir {
     }
 
     /// The names of the files in the directory that do not start with a dot, sorted.
-    pub fn list(&self) -> io::Result<Vec<String>> {
+    pub(crate) fn list(&self) -> io::Result<Vec<String>> {
         let listing = rustix::fs::openat(
             &self.fd,
             ".",

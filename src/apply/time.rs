@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now as `2026-11-27T10:00:00.123456Z`.
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -11,7 +11,7 @@ pub fn now_rfc3339() -> String {
 }
 
 /// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (micros omitted when 0).
-pub fn format_rfc3339(secs: i64, micros: u32) -> String {
+pub(crate) fn format_rfc3339(secs: i64, micros: u32) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -31,7 +31,7 @@ pub fn format_rfc3339(secs: i64, micros: u32) -> String {
 /// The latest instant a `--at TIME` names: an RFC 3339 time (any offset, fractional
 /// seconds), or a prefix of a UTC one down to the year, which names the end of its period
 /// (`2026-11-27T10`: up to 10:59:59.999999999Z). Anything else is an error naming it.
-pub fn parse_at(text: &str) -> Result<jiff::Timestamp, String> {
+pub(crate) fn parse_at(text: &str) -> Result<jiff::Timestamp, String> {
     use jiff::ToSpan;
     if let Ok(t) = text.parse::<jiff::Timestamp>() {
         return Ok(t);

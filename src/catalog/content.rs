@@ -207,7 +207,7 @@ pub fn tar_dir(dir: &Path) -> io::Result<Vec<u8>> {
 }
 
 /// [`tar_dir`] written to `out` as it is made.
-pub fn tar_dir_into(dir: &Path, out: impl io::Write) -> io::Result<()> {
+pub(crate) fn tar_dir_into(dir: &Path, out: impl io::Write) -> io::Result<()> {
     let mut entries = Vec::new();
     collect(dir, "", &mut entries)?;
     entries.sort();

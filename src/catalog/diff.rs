@@ -10,16 +10,16 @@ use serde_json::Value;
 use super::json::{sensitive_inner, CatalogDoc, EdgeDoc, ResourceDoc};
 
 /// How a Sensitive value is shown.
-pub const SENSITIVE: &str = "[sensitive]";
+pub(crate) const SENSITIVE: &str = "[sensitive]";
 
 /// One side of a parameter: unset, or a value (already masked when Sensitive).
-pub type Side = Option<Value>;
+pub(crate) type Side = Option<Value>;
 
 /// One differing parameter: its name, from, to.
-pub type ParamChange = (String, Side, Side);
+pub(crate) type ParamChange = (String, Side, Side);
 
 #[derive(Debug, Default, PartialEq)]
-pub struct CatalogDiff {
+pub(crate) struct CatalogDiff {
     /// `Type[title]` (the written title) and its parameters.
     pub added: Vec<(String, IndexMap<String, Value>)>,
     pub removed: Vec<String>,
@@ -30,7 +30,7 @@ pub struct CatalogDiff {
 }
 
 impl CatalogDiff {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.added.is_empty()
             && self.removed.is_empty()
             && self.changed.is_empty()
@@ -73,7 +73,7 @@ fn param_changes(a: &ResourceDoc, b: &ResourceDoc) -> Vec<ParamChange> {
 
 /// The changes from catalog `a` to catalog `b`: changed and added in `b`'s order, then
 /// removed in `a`'s; edges in each catalog's order.
-pub fn diff(a: &CatalogDoc, b: &CatalogDoc) -> CatalogDiff {
+pub(crate) fn diff(a: &CatalogDoc, b: &CatalogDoc) -> CatalogDiff {
     let old: IndexMap<String, &ResourceDoc> =
         a.resources.iter().map(|r| (r.reference(), r)).collect();
     let new: IndexMap<String, &ResourceDoc> =

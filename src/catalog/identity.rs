@@ -94,7 +94,7 @@ impl IdentityIndex {
 }
 
 /// A file identity: `/etc/nginx/` -> `/etc/nginx`; `/` stays.
-pub fn normalize_path(p: &str) -> &str {
+pub(crate) fn normalize_path(p: &str) -> &str {
     let t = p.trim_end_matches('/');
     if t.is_empty() && p.starts_with('/') {
         "/"

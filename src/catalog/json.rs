@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::digest::hex;
 
-pub const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CatalogDoc {
@@ -72,7 +72,7 @@ pub struct EdgeDoc {
 
 /// What a `{"sensitive": value}` wrapper holds (LANGUAGE.md §6: an attribute that holds a
 /// Sensitive value is written so in the catalog), or `None` for any other value.
-pub fn sensitive_inner(v: &serde_json::Value) -> Option<&serde_json::Value> {
+pub(crate) fn sensitive_inner(v: &serde_json::Value) -> Option<&serde_json::Value> {
     match v {
         serde_json::Value::Object(m) if m.len() == 1 => m.get("sensitive"),
         _ => None,
@@ -104,7 +104,7 @@ impl ResourceDoc {
 }
 
 /// `Type[title]` for a lower-case type name.
-pub fn reference(kind: &str, title: &str) -> String {
+pub(crate) fn reference(kind: &str, title: &str) -> String {
     let mut out = String::with_capacity(kind.len() + title.len() + 2);
     // Native types are one lower-case ASCII word: no `::` to search for.
     if let Some(&first) = kind.as_bytes().first().filter(|_| !kind.contains(':')) {

@@ -22,14 +22,14 @@
 //!   `/`, mtimes/uids/gids zero, modes 0755 (any x bit) or 0644, symlinks kept.
 
 mod build;
-pub mod content;
-pub mod diff;
+pub(crate) mod content;
+pub(crate) mod diff;
 mod identity;
-pub mod json;
+pub(crate) mod json;
 mod relate;
-pub mod store;
+pub(crate) mod store;
 mod validate;
-pub mod wire;
+pub(crate) mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -44,9 +44,9 @@ use crate::diag::Diagnostic;
 use crate::model::declared::{NodeEval, Resource};
 use crate::model::value::Value;
 use crate::source::{FileId, SourceMap};
-pub use identity::normalize_path;
+pub(crate) use identity::normalize_path;
 use store::ContentStore;
-pub use validate::check_doc;
+pub(crate) use validate::check_doc;
 
 /// One node's catalog: validated native resources (duplicates merged) and their edges.
 #[derive(Clone, Debug, Default)]
@@ -79,17 +79,17 @@ impl Edge {
 
 /// A (from, to) pair of positions as one integer ordered as the pair.
 #[inline]
-pub fn pair_key(from: u32, to: u32) -> u64 {
+pub(crate) fn pair_key(from: u32, to: u32) -> u64 {
     (u64::from(from) << 32) | u64::from(to)
 }
 
 /// Finds the directory of a module by name, for a path written in the given file (e.g.
 /// `|from, name| loaded.module_dir(from, name)`).
-pub type ModuleResolver<'a> = &'a dyn Fn(FileId, &str) -> Option<PathBuf>;
+pub(crate) type ModuleResolver<'a> = &'a dyn Fn(FileId, &str) -> Option<PathBuf>;
 
 /// How [`build_with`] finds things outside the manifest.
 #[derive(Clone, Copy)]
-pub struct BuildOptions<'a> {
+pub(crate) struct BuildOptions<'a> {
     /// Finds a module's directory for `"module:path"` sources. Without it, `DIR/<module>/`
     /// beside the file the path is written in or beside the main (first) file is used, else the
     /// folder of a loaded `<module>/init.fleet`; `--modulepath` directories need the resolver.
@@ -113,7 +113,8 @@ impl Default for BuildOptions<'_> {
 /// enum values, modes, paths, required attributes, identity by namevar, duplicate merging,
 /// reference resolution, relationship expansion onto native resources, `source` reading
 /// (into `store`). Reports every problem it finds.
-pub fn build(
+#[cfg(test)]
+pub(crate) fn build(
     eval: NodeEval,
     sources: &SourceMap,
     store: &ContentStore,
@@ -127,7 +128,7 @@ pub fn build(
 /// `revision` stay); a release without `version` gets the first 12 hex digits of the
 /// content's sha256 (or of the commit). Metaparameters are not in `params` (`alias` names
 /// the resource for references).
-pub fn build_with(
+pub(crate) fn build_with(
     eval: NodeEval,
     sources: &SourceMap,
     store: &ContentStore,
@@ -180,7 +181,7 @@ fn unsealed_doc(catalog: &Catalog, sources: &SourceMap) -> json::CatalogDoc {
 
 /// One resource of the wire document (what `fleet apply FILE` hands the providers, one at
 /// a time).
-pub fn resource_doc(r: &Resource, sources: &SourceMap) -> json::ResourceDoc {
+pub(crate) fn resource_doc(r: &Resource, sources: &SourceMap) -> json::ResourceDoc {
     let (file, line, column) = if (r.kind_span.file.0 as usize) < sources.len() {
         let f = sources.get(r.kind_span.file);
         let (line, column) = f.line_col(r.kind_span.start as usize);

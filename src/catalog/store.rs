@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use crate::model::digest::sha256_hex;
 
 /// Blobs up to this size are read into memory at compile time; bigger ones stay in files.
-pub const INLINE_MAX: u64 = 4 << 20;
+pub(crate) const INLINE_MAX: u64 = 4 << 20;
 
 /// Blobs by lower-case hex sha256. Cheap to clone and share between threads.
 #[derive(Clone, Debug, Default)]
@@ -43,7 +43,7 @@ enum Blob {
 }
 
 /// Shared bytes as a slice, for an [`io::Cursor`].
-pub struct SharedBytes(pub Arc<Vec<u8>>);
+pub(crate) struct SharedBytes(pub Arc<Vec<u8>>);
 
 impl AsRef<[u8]> for SharedBytes {
     fn as_ref(&self) -> &[u8] {
@@ -249,14 +249,14 @@ impl ContentStore {
 }
 
 /// A writer that hashes what goes through it.
-pub struct HashingWriter<W> {
+pub(crate) struct HashingWriter<W> {
     inner: W,
     sha: sha2::Sha256,
     len: u64,
 }
 
 impl<W: io::Write> HashingWriter<W> {
-    pub fn new(inner: W) -> HashingWriter<W> {
+    pub(crate) fn new(inner: W) -> HashingWriter<W> {
         use sha2::Digest;
         HashingWriter {
             inner,
@@ -266,21 +266,17 @@ impl<W: io::Write> HashingWriter<W> {
     }
 
     /// Bytes written so far.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The lower-case hex sha256 of what was written.
-    pub fn hex(&self) -> String {
+    pub(crate) fn hex(&self) -> String {
         use sha2::Digest;
         crate::model::digest::hex(&self.sha.clone().finalize())
     }
 
-    pub fn into_inner(self) -> W {
+    pub(crate) fn into_inner(self) -> W {
         self.inner
     }
 }

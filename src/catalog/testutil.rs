@@ -167,7 +167,6 @@ impl Fixture {
         self.eval.containers.push(Container {
             kind,
             title: title.into(),
-            span: Span::new(self.file, 0, 0),
             resources,
             children,
         });

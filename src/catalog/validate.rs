@@ -33,7 +33,7 @@ fn wire_param(ty: &TypeSchema, name: &str) -> bool {
 /// attributes of it, and no two resources may have one identity ([`identity_of`]: by
 /// namevar, so two titles managing one path are refused). Each message names the
 /// resources and the param.
-pub fn check_doc(doc: &CatalogDoc) -> Vec<String> {
+pub(crate) fn check_doc(doc: &CatalogDoc) -> Vec<String> {
     let mut problems = Vec::new();
     let mut seen: FxHashMap<(&str, &str), usize> = FxHashMap::default();
     seen.reserve(doc.resources.len());

@@ -77,7 +77,7 @@ pub fn write_pretty_seekable(
 }
 
 /// `write_pretty` into a `String` (small catalogs and tests).
-pub fn to_pretty(catalog: &Catalog, sources: &SourceMap) -> String {
+pub(crate) fn to_pretty(catalog: &Catalog, sources: &SourceMap) -> String {
     let mut out = Vec::new();
     write_pretty(catalog, sources, &mut out).expect("writing to memory");
     String::from_utf8(out).expect("the writer writes UTF-8")

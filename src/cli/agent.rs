@@ -16,7 +16,7 @@ use clap::Args as ClapArgs;
 use super::apply::{execute, ApplyArgs};
 use super::{output, ExitStatus};
 use crate::catalog::store::ContentStore;
-use crate::remote::agent::{self, AgentError, Cache, Enrol, Origin, Request, Run};
+use crate::remote::agent::{self, AgentError, Cache, Enrol, Origin, Run};
 use crate::remote::client::{Client, ServerUrl};
 
 #[derive(Debug, ClapArgs)]
@@ -31,7 +31,7 @@ Reports no server takes wait in STATE/agent/reports/ for the next run.
 
 Exit codes (one run): 0 nothing changed, 2 changes, 4 failures, 6 both; 1 nothing could be \
 applied (no catalog, a refused certificate, a catalog or content that fails its hash).")]
-pub struct Args {
+pub(crate) struct Args {
     /// A catalog server, https://HOST[:PORT] (port 8140 by default); repeat for failover.
     #[arg(long = "server", value_name = "URL", required = true)]
     pub servers: Vec<ServerUrl>,
@@ -107,7 +107,7 @@ pub struct Args {
 }
 
 /// `30m`, `1h30m`, `90s`, `2d`, or a number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if let Ok(n) = t.parse::<u64>() {
         return Ok(Duration::from_secs(n));
@@ -148,7 +148,7 @@ fn note(msg: &str) {
     output::stderr(&format!("fleet agent: {msg}\n"));
 }
 
-pub fn run(args: Args) -> ExitStatus {
+pub(crate) fn run(args: Args) -> ExitStatus {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -373,7 +373,7 @@ async fn identity(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(AgentError(format!("{}: {e}", key.display()))),
     };
-    let request = Request::new(node, existing.as_deref())?;
+    let request = agent::make_request(node, existing.as_deref())?;
     if existing.is_none() {
         write_private(&key, request.key_pem.as_bytes())?;
         note(&format!("made a key for {node}"));

@@ -28,7 +28,7 @@ Tags: a resource carries its type name, the classes and defines it was declared 
 `tag` values. --tags web,ntp takes only resources with one of them, --skip-tags leaves those
 with one of them out (it wins); left-out resources are not run or shown, and the order
 between the others is kept.")]
-pub struct ApplyArgs {
+pub(crate) struct ApplyArgs {
     /// The manifest to compile for this node (or give --catalog).
     pub file: Option<PathBuf>,
     /// Apply a catalog JSON file made by `fleet compile` (content from `<its dir>/content/`).
@@ -225,7 +225,7 @@ fn load_catalog(path: &Path) -> Result<(Loaded, ContentStore), Failure> {
     ))
 }
 
-pub fn run(args: ApplyArgs) -> ExitStatus {
+pub(crate) fn run(args: ApplyArgs) -> ExitStatus {
     execute(&args, None, &|_| {}).code
 }
 
@@ -475,18 +475,6 @@ fn short(v: &Option<String>) -> String {
     }
 }
 
-/// The plan (noop) or the account (real run) a person reads, without colour: every
-/// result's lines, the table by type and status, the summary line.
-pub fn render(run: &Run, verbose: bool) -> String {
-    let mut plan = Plan::new(run.noop, verbose, false);
-    let mut s = String::new();
-    for r in &run.results {
-        s.push_str(&plan.result(r));
-    }
-    s.push_str(&plan.end(run));
-    s
-}
-
 /// ANSI SGR sequences for the plan's signs (`+` green, `~` yellow, `-` red, `!` bold red).
 const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
@@ -496,7 +484,7 @@ const RESET: &str = "\x1b[0m";
 
 /// Renders a run one result at a time (so `fleet apply` prints each as it is known), then
 /// its end: the table by type and status and the summary line.
-pub struct Plan {
+pub(crate) struct Plan {
     noop: bool,
     verbose: bool,
     color: bool,
@@ -508,7 +496,7 @@ pub struct Plan {
 
 impl Plan {
     /// `noop`: the run only plans; `color`: ANSI colours on the signs' lines.
-    pub fn new(noop: bool, verbose: bool, color: bool) -> Plan {
+    pub(crate) fn new(noop: bool, verbose: bool, color: bool) -> Plan {
         Plan {
             noop,
             verbose,
@@ -530,7 +518,7 @@ impl Plan {
     }
 
     /// The lines of one result (empty for an unchanged one unless verbose).
-    pub fn result(&mut self, r: &ResourceResult) -> String {
+    pub(crate) fn result(&mut self, r: &ResourceResult) -> String {
         let mut s = String::new();
         let verbose = self.verbose;
         match r.status {
@@ -637,7 +625,7 @@ impl Plan {
     }
 
     /// The end of the text output: the table by type and status, then the summary line.
-    pub fn end(&self, run: &Run) -> String {
+    pub(crate) fn end(&self, run: &Run) -> String {
         let mut s = summary_table(run);
         let (failed, skipped, not_run) = (
             run.count(Status::Failed),
@@ -677,7 +665,7 @@ impl Plan {
 /// The per-run table: a row per resource type (in name order) with its count of each
 /// status (`skipped` includes commands not run under `--root`, as the Report JSON does),
 /// then a `total` row; a blank line before it. Empty for a run of no resources.
-pub fn summary_table(run: &Run) -> String {
+pub(crate) fn summary_table(run: &Run) -> String {
     const COLUMNS: [&str; 4] = ["changed", "failed", "skipped", "unchanged"];
     let mut rows: std::collections::BTreeMap<&str, [usize; 4]> = Default::default();
     let mut total = [0usize; 4];

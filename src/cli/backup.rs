@@ -6,7 +6,7 @@ use super::ExitStatus;
 use crate::apply::state::{self, Backups};
 
 #[derive(Debug, clap::Args)]
-pub struct BackupArgs {
+pub(crate) struct BackupArgs {
     #[command(subcommand)]
     pub action: BackupAction,
     /// Take every path under this directory (as `apply --root` did).
@@ -18,7 +18,7 @@ pub struct BackupArgs {
 }
 
 #[derive(Debug, clap::Subcommand)]
-pub enum BackupAction {
+pub(crate) enum BackupAction {
     /// Show every backed-up version: time, sha256, path.
     List {
         /// Only this path.
@@ -36,7 +36,7 @@ pub enum BackupAction {
     },
 }
 
-pub fn run(args: BackupArgs) -> ExitStatus {
+pub(crate) fn run(args: BackupArgs) -> ExitStatus {
     let root = match super::root_arg(args.root.as_deref()) {
         Ok(r) => r,
         Err(msg) => {

@@ -13,21 +13,21 @@ use crate::remote::ca::index::Entry;
 use crate::remote::ca::{self, CaDir, IssueRequest};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub command: Command,
 }
 
 /// `--ca DIR`, the CA directory every command but `init` works on.
 #[derive(clap::Args, Debug, Clone)]
-pub struct CaArg {
+pub(crate) struct CaArg {
     /// The CA directory (made by `fleet ca init`).
     #[arg(long = "ca", value_name = "DIR")]
     pub dir: PathBuf,
 }
 
 #[derive(clap::Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Make a new CA in DIR: ca.crt, ca.key (0600), crl.pem, index.json.
     Init {
         /// The directory (created if missing; refused if it already holds a CA).
@@ -124,7 +124,7 @@ pub enum Command {
 }
 
 /// Runs a `fleet ca` command.
-pub fn run(args: Args) -> ExitStatus {
+pub(crate) fn run(args: Args) -> ExitStatus {
     let result = match args.command {
         Command::Init { dir, cn, days } => CaDir::init(&dir, &cn, days).map(|ca| {
             format!(

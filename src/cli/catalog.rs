@@ -26,7 +26,7 @@ const DIFFERENT: ExitStatus = ExitStatus::Errors;
 const TROUBLE: ExitStatus = ExitStatus::Usage;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// `+`/`-`/`~` lines, `param: from -> to` under each change, then a summary line.
     #[default]
     Text,
@@ -35,20 +35,20 @@ pub enum Format {
 }
 
 #[derive(Debug, Args)]
-pub struct CatalogArgs {
+pub(crate) struct CatalogArgs {
     #[command(subcommand)]
     pub command: CatalogCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CatalogCommand {
+pub(crate) enum CatalogCommand {
     /// What would change on a node from catalog A to catalog B (two catalog files, or with
     /// --node two git revisions of the manifests). Exit 0 same, 1 different, 2 trouble.
     Diff(DiffArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct DiffArgs {
+pub(crate) struct DiffArgs {
     /// The old catalog file, or with --node the old git revision.
     #[arg(value_name = "A")]
     pub a: String,
@@ -68,7 +68,7 @@ pub struct DiffArgs {
     pub manifest: ManifestArgs,
 }
 
-pub fn run(args: CatalogArgs) -> ExitStatus {
+pub(crate) fn run(args: CatalogArgs) -> ExitStatus {
     match args.command {
         CatalogCommand::Diff(d) => run_diff(d),
     }

@@ -11,7 +11,7 @@ use crate::diag::json::to_line;
 use crate::program::Program;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Rendered reports on stderr and a summary line.
     #[default]
     Text,
@@ -21,13 +21,13 @@ pub enum Format {
 
 /// What `--deny` can turn into errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Deny {
+pub(crate) enum Deny {
     /// Any warning (lint) makes the check fail with exit status 1.
     Warnings,
 }
 
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// Manifests to check (one program). Default: `site.fleet`, else `manifests/site.fleet`.
     #[arg(value_name = "FILES")]
     pub files: Vec<PathBuf>,
@@ -42,14 +42,14 @@ pub struct CheckArgs {
 }
 
 /// The default manifest in `dir`: `site.fleet`, else `manifests/site.fleet`.
-pub fn default_manifest(dir: &Path) -> Option<PathBuf> {
+pub(crate) fn default_manifest(dir: &Path) -> Option<PathBuf> {
     ["site.fleet", "manifests/site.fleet"]
         .into_iter()
         .map(PathBuf::from)
         .find(|p| dir.join(p).is_file())
 }
 
-pub fn run(args: CheckArgs) -> ExitStatus {
+pub(crate) fn run(args: CheckArgs) -> ExitStatus {
     let files = if args.files.is_empty() {
         match default_manifest(Path::new(".")) {
             Some(f) => vec![f],
@@ -123,7 +123,7 @@ fn plural_manifests(n: usize) -> String {
 }
 
 /// The name span-less diagnostics are reported against: the first file as loaded.
-pub fn main_file_name(program: &Program, files: &[PathBuf]) -> String {
+pub(crate) fn main_file_name(program: &Program, files: &[PathBuf]) -> String {
     if program.sources.is_empty() {
         files
             .first()

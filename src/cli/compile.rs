@@ -17,7 +17,7 @@ use crate::source::{SourceMap, Span};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("which").required(true).args(["node", "all"])))]
-pub struct CompileArgs {
+pub(crate) struct CompileArgs {
     /// The node whose catalog to print on stdout.
     #[arg(long, value_name = "NAME")]
     pub node: Option<String>,
@@ -34,7 +34,7 @@ pub struct CompileArgs {
     pub manifest: ManifestArgs,
 }
 
-pub fn run(args: CompileArgs) -> ExitStatus {
+pub(crate) fn run(args: CompileArgs) -> ExitStatus {
     match (&args.node, &args.out) {
         (Some(node), _) => match compile_node(&args.file, &args.manifest, node) {
             Ok((program, catalog)) => {
@@ -243,14 +243,14 @@ const _: () = {
 
 /// What `render` made of one node's catalog (None when there was no catalog) and what was
 /// found on the way.
-pub type Compiled<T> = (Option<T>, Vec<Diagnostic>);
+pub(crate) type Compiled<T> = (Option<T>, Vec<Diagnostic>);
 
 /// Compiles every node on the available cores and passes each catalog (with the node's name
 /// and diagnostics) to `render` on the same worker, which drops it. Workers take the next node from a shared counter; results come back in
 /// `nodes` order, so the output does not depend on timing. The program's index is built
 /// once and shared. The content store is shared: blobs are keyed by their sha256, so
 /// insertion order is moot.
-pub fn compile_parallel<T: Send>(
+pub(crate) fn compile_parallel<T: Send>(
     program: &Program,
     nodes: &[String],
     store: &ContentStore,

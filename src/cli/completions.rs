@@ -10,20 +10,20 @@ use clap_complete::Shell;
 use super::{output, Cli, ExitStatus};
 
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell to write a completion script for.
     #[arg(value_enum, value_name = "SHELL")]
     pub shell: Shell,
 }
 
 #[derive(Debug, Args)]
-pub struct ManArgs {
+pub(crate) struct ManArgs {
     /// The directory to write `fleet.1` and `fleet-COMMAND.1` into (created if missing).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 }
 
-pub fn run(args: CompletionsArgs) -> ExitStatus {
+pub(crate) fn run(args: CompletionsArgs) -> ExitStatus {
     let mut cmd = Cli::command();
     let mut buf = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "fleet", &mut buf);
@@ -31,7 +31,7 @@ pub fn run(args: CompletionsArgs) -> ExitStatus {
     ExitStatus::Ok
 }
 
-pub fn man(args: ManArgs) -> ExitStatus {
+pub(crate) fn man(args: ManArgs) -> ExitStatus {
     let cmd = Cli::command();
     let written =
         std::fs::create_dir_all(&args.dir).and_then(|_| clap_mangen::generate_to(cmd, &args.dir));

@@ -12,7 +12,7 @@ use crate::lsp::features;
 use crate::program::Program;
 
 #[derive(Debug, Args)]
-pub struct DocArgs {
+pub(crate) struct DocArgs {
     /// A resource type, `type.attribute`, class, define, function or `$variable`.
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
@@ -24,7 +24,7 @@ pub struct DocArgs {
     pub manifest: ManifestArgs,
 }
 
-pub fn run(args: DocArgs) -> ExitStatus {
+pub(crate) fn run(args: DocArgs) -> ExitStatus {
     let files: Vec<PathBuf> = match args.file {
         Some(f) => vec![f],
         None => default_manifest(Path::new(".")).into_iter().collect(),

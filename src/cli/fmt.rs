@@ -7,7 +7,7 @@ use crate::fmt::{format_text, FmtError};
 use crate::source::SourceMap;
 
 #[derive(Debug, clap::Args)]
-pub struct FmtArgs {
+pub(crate) struct FmtArgs {
     /// Change nothing; list the files that would change and exit 1 if any would.
     #[arg(long)]
     pub check: bool,
@@ -18,7 +18,7 @@ pub struct FmtArgs {
 
 /// 0 when every file is (or now is) formatted; 1 when `--check` found one that is not, or a
 /// file could not be read, parsed or written (it is then left untouched).
-pub fn run(args: FmtArgs) -> ExitStatus {
+pub(crate) fn run(args: FmtArgs) -> ExitStatus {
     let mut status = ExitStatus::Ok;
     for path in &args.files {
         let name = path.to_string_lossy().into_owned();

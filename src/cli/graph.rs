@@ -8,7 +8,7 @@ use super::compile::compile_node;
 use super::{output, ExitStatus, ManifestArgs};
 
 #[derive(Debug, Args)]
-pub struct GraphArgs {
+pub(crate) struct GraphArgs {
     /// The node whose graph to print.
     #[arg(long, value_name = "NAME", required = true)]
     pub node: String,
@@ -19,7 +19,7 @@ pub struct GraphArgs {
     pub manifest: ManifestArgs,
 }
 
-pub fn run(args: GraphArgs) -> ExitStatus {
+pub(crate) fn run(args: GraphArgs) -> ExitStatus {
     match compile_node(&args.file, &args.manifest, &args.node) {
         Ok((_, catalog)) => {
             let _ = output::stdout(&crate::graph::to_dot(&catalog));

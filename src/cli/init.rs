@@ -10,7 +10,7 @@ use clap::Args;
 use super::{output, ExitStatus};
 
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Where to create it (made when missing).
     #[arg(value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
@@ -102,7 +102,7 @@ fn valid_module(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-pub fn run(args: InitArgs) -> ExitStatus {
+pub(crate) fn run(args: InitArgs) -> ExitStatus {
     let files = match &args.module {
         Some(name) if !valid_module(name) => {
             output::command_error(&format!(

@@ -2,13 +2,13 @@
 
 /// `fleet lsp` takes no arguments: an editor starts it and speaks LSP on stdin/stdout.
 #[derive(Debug, clap::Args)]
-pub struct LspArgs {
+pub(crate) struct LspArgs {
     /// Accepted for editors that pass it by habit; stdio is the only transport.
     #[arg(long)]
     pub stdio: bool,
 }
 
-pub fn run(args: LspArgs) -> super::ExitStatus {
+pub(crate) fn run(args: LspArgs) -> super::ExitStatus {
     let _ = args.stdio;
     // 1 when stdin or stdout failed.
     super::ExitStatus::failed_if(crate::lsp::run_stdio() != 0)

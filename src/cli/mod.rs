@@ -10,27 +10,27 @@
 //! warnings`), 2 bad invocation; `apply --detailed-exitcodes` adds 2 changes, 4 failures and
 //! 6 both.
 
-pub mod agent;
-pub mod apply;
-pub mod backup;
-pub mod ca;
-pub mod catalog;
-pub mod check;
-pub mod compile;
-pub mod completions;
-pub mod doc;
-pub mod facts;
-pub mod fmt;
-pub mod graph;
-pub mod init;
-pub mod lsp;
-pub mod output;
-pub mod provision;
-pub mod push;
-pub mod release;
-pub mod report;
-pub mod run;
-pub mod serve;
+pub(crate) mod agent;
+pub(crate) mod apply;
+pub(crate) mod backup;
+pub(crate) mod ca;
+pub(crate) mod catalog;
+pub(crate) mod check;
+pub(crate) mod compile;
+pub(crate) mod completions;
+pub(crate) mod doc;
+pub(crate) mod facts;
+pub(crate) mod fmt;
+pub(crate) mod graph;
+pub(crate) mod init;
+pub(crate) mod lsp;
+pub(crate) mod output;
+pub(crate) mod provision;
+pub(crate) mod push;
+pub(crate) mod release;
+pub(crate) mod report;
+pub(crate) mod run;
+pub(crate) mod serve;
 
 use std::path::{Path, PathBuf};
 
@@ -110,7 +110,7 @@ impl From<ExitStatus> for std::process::ExitCode {
 
 /// `--root DIR` of `apply` and `backup` (the host when not given). A root that cannot be
 /// used is a bad invocation ([`ExitStatus::Usage`]); the message says why.
-pub fn root_arg(dir: Option<&Path>) -> Result<Root, String> {
+pub(crate) fn root_arg(dir: Option<&Path>) -> Result<Root, String> {
     match dir {
         Some(d) => Root::new(d).map_err(|e| format!("--root {}: {e}", d.display())),
         None => Ok(Root::host()),
@@ -124,7 +124,7 @@ pub fn root_arg(dir: Option<&Path>) -> Result<Root, String> {
     about = "Configuration management and code releases for server fleets",
     propagate_version = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
@@ -134,7 +134,7 @@ pub struct Cli {
 /// `Provision(..)`, `Fmt(..)`, `Lsp`, `Serve(..)`, `Agent(..)`, `Ca(..)` — add the variant,
 /// the `pub mod` line above and one arm in [`main`].
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Parse, evaluate every node, build catalogs and graphs, run the lints; report every problem.
     Check(check::CheckArgs),
     /// Print one node's catalog as JSON, or write every node's catalog and the content store.
@@ -183,7 +183,7 @@ pub enum Command {
 
 /// Options shared by every command that reads manifests.
 #[derive(Clone, Debug, Default, Args)]
-pub struct ManifestArgs {
+pub(crate) struct ManifestArgs {
     /// A module directory, searched after the main file's directory (repeatable).
     #[arg(long = "modulepath", value_name = "DIR")]
     pub modulepath: Vec<PathBuf>,
@@ -194,7 +194,7 @@ pub struct ManifestArgs {
 
 impl ManifestArgs {
     /// The program options these flags stand for.
-    pub fn options(&self) -> Options {
+    pub(crate) fn options(&self) -> Options {
         Options {
             modulepath: self.modulepath.clone(),
             facts: self.facts.clone(),
@@ -202,7 +202,7 @@ impl ManifestArgs {
     }
 
     /// Bad-invocation checks: every manifest and `--modulepath` must exist.
-    pub fn validate(&self, files: &[PathBuf]) -> Result<(), String> {
+    pub(crate) fn validate(&self, files: &[PathBuf]) -> Result<(), String> {
         for f in files {
             if !f.is_file() {
                 return Err(format!("no such manifest: {}", f.display()));

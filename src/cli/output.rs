@@ -9,7 +9,7 @@ use crate::source::SourceMap;
 
 /// Writes to stdout through a locked handle. False means the reader went away (broken pipe)
 /// or stdout failed: the caller stops writing and exits with the status already decided.
-pub fn stdout(text: &str) -> bool {
+pub(crate) fn stdout(text: &str) -> bool {
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -17,7 +17,7 @@ pub fn stdout(text: &str) -> bool {
 }
 
 /// Writes to stderr; failures (a closed stderr) are ignored: there is nowhere to report them.
-pub fn stderr(text: &str) {
+pub(crate) fn stderr(text: &str) {
     let mut err = io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
@@ -25,13 +25,13 @@ pub fn stderr(text: &str) {
 
 /// `error: …` for problems of the command itself (bad invocation, unwritable output),
 /// not of the manifests.
-pub fn command_error(message: &str) {
+pub(crate) fn command_error(message: &str) {
     stderr(&format!("error: {message}\n"));
 }
 
 /// Prints the `notice(msg)` calls the program's evaluations made, one line each on stderr:
 /// `notice: MSG (FILE:LINE:COLUMN)` (LANGUAGE.md §9: no diagnostic).
-pub fn notices(program: &crate::program::Program) {
+pub(crate) fn notices(program: &crate::program::Program) {
     let mut text = String::new();
     for n in program.take_notices() {
         let file = program.sources.get(n.span.file);
@@ -49,7 +49,7 @@ pub fn notices(program: &crate::program::Program) {
 /// How reports look on this stderr: colour only on a terminal with `NO_COLOR` unset (and
 /// `TERM` not `dumb`); Unicode box drawing on a terminal, ASCII when piped or redirected (so
 /// logs and golden files are plain).
-pub fn stderr_style() -> RenderOptions {
+pub(crate) fn stderr_style() -> RenderOptions {
     let tty = io::stderr().is_terminal();
     RenderOptions {
         color: tty && colour_allowed(),
@@ -59,13 +59,13 @@ pub fn stderr_style() -> RenderOptions {
 
 /// Whether stdout takes colour: a terminal, `NO_COLOR` unset (any value turns colour off)
 /// and `TERM` not `dumb` (CLI.md: colour only on a terminal, never with `NO_COLOR` or a pipe).
-pub fn stdout_color() -> bool {
+pub(crate) fn stdout_color() -> bool {
     io::stdout().is_terminal() && colour_allowed()
 }
 
 /// Whether stderr takes a progress line (drawn over itself with `\r` and `ESC[K`): a
 /// terminal, never a pipe or a file, and not one with `TERM=dumb`.
-pub fn stderr_takes_progress() -> bool {
+pub(crate) fn stderr_takes_progress() -> bool {
     io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
@@ -75,7 +75,7 @@ fn colour_allowed() -> bool {
 }
 
 /// Counts of errors and warnings.
-pub fn counts(diags: &[Diagnostic]) -> (usize, usize) {
+pub(crate) fn counts(diags: &[Diagnostic]) -> (usize, usize) {
     let errors = diags.iter().filter(|d| d.is_error()).count();
     (errors, diags.len() - errors)
 }
@@ -90,7 +90,7 @@ fn plural(n: usize, word: &str) -> String {
 
 /// The closing line of a text report: `error: 3 errors, 1 warning`, `warning: 2 warnings`,
 /// or None when there is nothing to report. `denied` turns warnings into a failure.
-pub fn summary(diags: &[Diagnostic], denied: bool) -> Option<String> {
+pub(crate) fn summary(diags: &[Diagnostic], denied: bool) -> Option<String> {
     let (errors, warnings) = counts(diags);
     match (errors, warnings) {
         (0, 0) => None,
@@ -109,7 +109,7 @@ pub fn summary(diags: &[Diagnostic], denied: bool) -> Option<String> {
 }
 
 /// Every diagnostic as a text report, each followed by a blank line, then the summary line.
-pub fn text_report(
+pub(crate) fn text_report(
     diags: &[Diagnostic],
     sources: &SourceMap,
     main_file: &str,
@@ -131,7 +131,7 @@ pub fn text_report(
 
 /// Renders diagnostics to stderr (the text format every command but `check --format json`
 /// uses).
-pub fn report_to_stderr(diags: &[Diagnostic], sources: &SourceMap, main_file: &str) {
+pub(crate) fn report_to_stderr(diags: &[Diagnostic], sources: &SourceMap, main_file: &str) {
     if diags.is_empty() {
         return;
     }
@@ -145,7 +145,7 @@ pub fn report_to_stderr(diags: &[Diagnostic], sources: &SourceMap, main_file: &s
 }
 
 /// True when the diagnostics make the command fail.
-pub fn failed(diags: &[Diagnostic], deny_warnings: bool) -> bool {
+pub(crate) fn failed(diags: &[Diagnostic], deny_warnings: bool) -> bool {
     diags
         .iter()
         .any(|d| d.severity == Severity::Error || deny_warnings)

@@ -14,7 +14,7 @@ use crate::provision::{self, Error, Options};
 
 #[derive(Debug, ClapArgs)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub command: Option<Sub>,
     #[command(flatten)]
@@ -23,7 +23,7 @@ pub struct Args {
 
 /// `fleet provision`'s subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Sub {
+pub(crate) enum Sub {
     /// Serve DIR/http over plain HTTP for installers; `POST /done/<node>` marks a node
     /// installed (its next `fleet provision` boots it from disk).
     Serve(ServeArgs),
@@ -31,7 +31,7 @@ pub enum Sub {
 
 /// `fleet provision serve --out DIR --listen ADDR`.
 #[derive(Debug, ClapArgs)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// The tree `fleet provision --out DIR` wrote.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -42,7 +42,7 @@ pub struct ServeArgs {
 
 /// `fleet provision --out DIR [FILE] …`.
 #[derive(Debug, ClapArgs)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// The output tree (dnsmasq.conf, tftp/, http/, libvirt/, provision.json).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -68,7 +68,7 @@ pub struct GenerateArgs {
     pub manifest: ManifestArgs,
 }
 
-pub fn run(args: Args) -> ExitStatus {
+pub(crate) fn run(args: Args) -> ExitStatus {
     match args.command {
         None => generate(args.generate),
         Some(Sub::Serve(a)) => serve(a),

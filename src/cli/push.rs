@@ -20,7 +20,7 @@ Nodes as for `fleet run`. On each node fleet keeps its push directory (--remote-
 to the login's home): its own binary by version, content blobs by sha256 and the node's \
 catalog; only what the node lacks is copied. {node} in --remote-root and --remote-dir \
 stands for the node's name.")]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     pub reach: Reach,
     /// Apply with --noop on the nodes: report what would change, change nothing.
@@ -54,7 +54,7 @@ pub struct Args {
     pub format: String,
 }
 
-pub fn run(args: Args) -> ExitStatus {
+pub(crate) fn run(args: Args) -> ExitStatus {
     let selection = match args.reach.select() {
         Ok(s) => s,
         Err(code) => return code,

@@ -8,13 +8,13 @@ use super::{output, ExitStatus};
 use crate::release;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(clap::Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Show the releases under a deploy root, newest first; `*` marks current.
     List {
         /// The deploy root (the release's `path`).
@@ -51,7 +51,7 @@ pub enum Command {
 /// `list` and `rollback` on the chosen nodes over ssh (with `--node` or `--class`), with
 /// the fleet binary `fleet push` left in the push directory, else the node's own `fleet`.
 #[derive(clap::Args, Debug)]
-pub struct Remote {
+pub(crate) struct Remote {
     #[command(flatten)]
     pub on: On,
     /// With --node/--class: the manifest that names the nodes (default: site.fleet).
@@ -66,7 +66,7 @@ pub struct Remote {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct StageArgs {
+pub(crate) struct StageArgs {
     /// The release's title in the catalog.
     pub name: String,
     /// The catalog (as `fleet compile` writes it; content in `content/` beside it).
@@ -83,7 +83,7 @@ pub struct StageArgs {
     pub chroot: bool,
 }
 
-pub fn run(args: Args) -> ExitStatus {
+pub(crate) fn run(args: Args) -> ExitStatus {
     let result = match &args.command {
         Command::List {
             path,

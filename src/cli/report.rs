@@ -16,14 +16,14 @@ use crate::apply::state;
 use crate::sys::root::Root;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub command: Command,
 }
 
 /// Where the reports are.
 #[derive(clap::Args, Debug, Clone)]
-pub struct Where {
+pub(crate) struct Where {
     /// Take the state directory under this sandbox root (`DIR/var/lib/fleet`).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
@@ -33,7 +33,7 @@ pub struct Where {
 }
 
 #[derive(clap::Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// One line per saved report, oldest first: time, node, run or noop, counts, id.
     List {
         #[command(flatten)]
@@ -95,7 +95,7 @@ fn id_of(name: &str) -> &str {
     name.strip_suffix(".json").unwrap_or(name)
 }
 
-pub fn run(args: Args) -> ExitStatus {
+pub(crate) fn run(args: Args) -> ExitStatus {
     let result = match &args.command {
         Command::List { at, format } => list(at, format == "json"),
         Command::Show {
@@ -198,7 +198,7 @@ fn show(at: &Where, id: &str, json: bool, verbose: bool) -> Result<String, Strin
 
 /// A saved report as text, in the manner of `fleet apply`'s output: a header, then each
 /// resource that did something with its changes, then the counts.
-pub fn render(doc: &ReportDoc, id: &str, verbose: bool) -> String {
+pub(crate) fn render(doc: &ReportDoc, id: &str, verbose: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,

@@ -15,7 +15,7 @@ use crate::remote::run::{self, Line, Options, Status};
 
 /// What `run` and `push` share: the manifest and [`On`].
 #[derive(Debug, ClapArgs)]
-pub struct Reach {
+pub(crate) struct Reach {
     /// The main manifest (default: site.fleet).
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -25,12 +25,12 @@ pub struct Reach {
 
 impl Reach {
     /// Loads the manifest and chooses the nodes (compiled); `Err` after printing why.
-    pub fn select(&self) -> Result<crate::remote::select::Selection, ExitStatus> {
+    pub(crate) fn select(&self) -> Result<crate::remote::select::Selection, ExitStatus> {
         self.on.select(self.file.as_deref())
     }
 
     /// ssh's options, with `--max-fail` and `--canary` unset.
-    pub fn ssh(&self) -> Options {
+    pub(crate) fn ssh(&self) -> Options {
         self.on.ssh()
     }
 }
@@ -38,7 +38,7 @@ impl Reach {
 /// Which nodes and how ssh reaches them (also the remote `release list` and `rollback`,
 /// whose manifest is `--manifest`).
 #[derive(Debug, ClapArgs)]
-pub struct On {
+pub(crate) struct On {
     /// A node name or /regex/ (repeatable).
     #[arg(long = "node", value_name = "PATTERN")]
     pub nodes: Vec<String>,
@@ -68,13 +68,13 @@ pub struct On {
 
 impl On {
     /// Whether any node was chosen (`--node` or `--class`).
-    pub fn chosen(&self) -> bool {
+    pub(crate) fn chosen(&self) -> bool {
         !self.nodes.is_empty() || self.class.is_some()
     }
 
     /// Loads `file` (default site.fleet) and chooses the nodes (compiled); `Err` after
     /// printing why.
-    pub fn select(
+    pub(crate) fn select(
         &self,
         file: Option<&std::path::Path>,
     ) -> Result<crate::remote::select::Selection, ExitStatus> {
@@ -103,7 +103,7 @@ impl On {
     }
 
     /// ssh's options, with `--max-fail` and `--canary` unset.
-    pub fn ssh(&self) -> Options {
+    pub(crate) fn ssh(&self) -> Options {
         Options {
             parallel: self.parallel.max(1),
             max_fail: None,
@@ -123,7 +123,7 @@ fleet), --class the nodes whose catalog contains that class; at least one is nee
 (--node '/./' is every node). A node is reached at its provision ip, else its provision \
 hostname, else its name, through ssh with BatchMode=yes (no password prompts), your \
 ~/.ssh/config, --ssh-config and --ssh-option.")]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     pub reach: Reach,
     /// One block per distinct output, with the nodes that printed it (after the run).
@@ -143,7 +143,7 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-pub fn run(args: Args) -> ExitStatus {
+pub(crate) fn run(args: Args) -> ExitStatus {
     let targets = match args.reach.select() {
         Ok(s) => s.targets,
         Err(code) => return code,
@@ -166,7 +166,7 @@ pub fn run(args: Args) -> ExitStatus {
 /// Runs `command` on `targets` and prints the lines, folded or live, and the table (or
 /// JSON); exit 0 when every node ran it with exit 0. `who` names the command in the last
 /// line.
-pub fn execute(
+pub(crate) fn execute(
     targets: &[crate::remote::select::Target],
     command: &[String],
     opts: &Options,

@@ -15,7 +15,7 @@ use crate::remote::serve::{self, Notice};
 use crate::remote::tls::TlsFiles;
 
 #[derive(Debug, ClapArgs)]
-pub struct Args {
+pub(crate) struct Args {
     /// The main manifest (its directory is the checkout that is watched).
     #[arg(long, value_name = "FILE")]
     pub manifest: PathBuf,
@@ -68,7 +68,7 @@ pub struct Args {
     pub autosign: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> ExitStatus {
+pub(crate) fn run(args: Args) -> ExitStatus {
     if !args.manifest.is_file() {
         output::command_error(&format!("no such manifest: {}", args.manifest.display()));
         return ExitStatus::Usage;

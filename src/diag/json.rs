@@ -14,7 +14,7 @@ use crate::source::{SourceMap, Span};
 
 /// One diagnostic on the wire.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DiagnosticJson {
+pub(crate) struct DiagnosticJson {
     pub severity: &'static str,
     pub code: &'static str,
     pub message: String,
@@ -34,7 +34,7 @@ pub struct DiagnosticJson {
 
 /// A 1-based start and exclusive end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Position {
+pub(crate) struct Position {
     pub line: usize,
     pub column: usize,
     pub end_line: usize,
@@ -42,7 +42,7 @@ pub struct Position {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LabelJson {
+pub(crate) struct LabelJson {
     pub file: String,
     pub line: usize,
     pub column: usize,
@@ -72,7 +72,7 @@ fn locate(sources: &SourceMap, span: Span) -> Option<(String, Position)> {
 
 impl DiagnosticJson {
     /// `main_file` is the name reported for a diagnostic without a span.
-    pub fn new(diag: &Diagnostic, sources: &SourceMap, main_file: &str) -> DiagnosticJson {
+    pub(crate) fn new(diag: &Diagnostic, sources: &SourceMap, main_file: &str) -> DiagnosticJson {
         let (file, position) = match diag.span.and_then(|s| locate(sources, s)) {
             Some((file, pos)) => (file, Some(pos)),
             None => (main_file.to_string(), None),

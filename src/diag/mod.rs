@@ -1,11 +1,11 @@
 //! Diagnostics as data: one `Diagnostic` type, rendered as ariadne text, JSON lines or LSP.
 
-pub mod code;
-pub mod json;
-pub mod render;
-pub mod suggest;
+pub(crate) mod code;
+pub(crate) mod json;
+pub(crate) mod render;
+pub(crate) mod suggest;
 
-pub use code::Code;
+pub(crate) use code::Code;
 
 use crate::source::Span;
 
@@ -123,6 +123,6 @@ impl Diagnostic {
 }
 
 /// True when any diagnostic is an error.
-pub fn has_errors(diags: &[Diagnostic]) -> bool {
+pub(crate) fn has_errors(diags: &[Diagnostic]) -> bool {
     diags.iter().any(Diagnostic::is_error)
 }

@@ -47,14 +47,18 @@ pub fn render(
 /// Renders diagnostics against one source map. ariadne indexes a file's lines when it
 /// fetches it; doing that once per diagnostic is quadratic in a file with thousands of
 /// problems, so the indexed files are kept here.
-pub struct Renderer<'a> {
+pub(crate) struct Renderer<'a> {
     main_file: &'a str,
     opts: RenderOptions,
     files: Files<'a>,
 }
 
 impl<'a> Renderer<'a> {
-    pub fn new(sources: &'a SourceMap, main_file: &'a str, opts: RenderOptions) -> Renderer<'a> {
+    pub(crate) fn new(
+        sources: &'a SourceMap,
+        main_file: &'a str,
+        opts: RenderOptions,
+    ) -> Renderer<'a> {
         Renderer {
             main_file,
             opts,
@@ -66,7 +70,7 @@ impl<'a> Renderer<'a> {
     }
 
     /// One diagnostic as text, ending with a newline.
-    pub fn render(&mut self, diag: &Diagnostic) -> String {
+    pub(crate) fn render(&mut self, diag: &Diagnostic) -> String {
         let mut out = header(diag, self.opts);
         match diag.span.filter(|s| in_bounds(self.files.sources, *s)) {
             Some(span) => out.push_str(&body(diag, span, &mut self.files, self.opts)),

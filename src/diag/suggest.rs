@@ -2,7 +2,7 @@
 
 /// Edit distance over chars, counting a swap of two neighbours as one edit (optimal string
 /// alignment: `develoeprs` is one edit from `developers`, as `lastest` is from `latest`).
-pub fn distance(a: &str, b: &str) -> usize {
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     // Three rows: the one before the previous, for transpositions.
@@ -26,7 +26,10 @@ pub fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The candidate closest to `wrong`, if it is close enough to be a plausible typo.
-pub fn closest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (wrong.chars().count() / 3).max(1);
     candidates
         .into_iter()

@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::model::value::Value;
 
 /// The stand-in facts for a node without a facts file, with Facter's paths.
-pub fn stand_in(node: &str) -> Value {
+pub(crate) fn stand_in(node: &str) -> Value {
     let mut m = serde_json::json!({
         "hostname": node,
         "fqdn": node,
@@ -26,7 +26,7 @@ pub fn stand_in(node: &str) -> Value {
 
 /// Facts from a JSON file (an object); `Ok(None)` when there is no such file, an error
 /// naming the file when it cannot be read, is not JSON or not an object.
-pub fn read_file(path: &Path) -> Result<Option<Value>, String> {
+pub(crate) fn read_file(path: &Path) -> Result<Option<Value>, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -30,7 +30,7 @@ pub struct Fleet {
 }
 
 /// The fleet of a program evaluated without one (the calling node sees no other node).
-pub static NO_FLEET: Fleet = Fleet {
+pub(crate) static NO_FLEET: Fleet = Fleet {
     nodes: Vec::new(),
     entries: Vec::new(),
 };

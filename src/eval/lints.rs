@@ -14,7 +14,7 @@ use crate::syntax::ast::{
 };
 
 /// Runs every static lint and check of the program.
-pub fn run(program: Loaded<'_>, index: &Index<'_>) -> Vec<Diagnostic> {
+pub(crate) fn run(program: Loaded<'_>, index: &Index<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     unknown_types(program, index, &mut out);
     unused_classes(program, &mut out);

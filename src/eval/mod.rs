@@ -6,21 +6,21 @@
 //! diagnostic; a failed expression yields `Err(Failed)` and what depends on it stays quiet.
 
 mod budget;
-pub mod builtins;
-pub mod data;
+pub(crate) mod builtins;
+pub(crate) mod data;
 mod expr;
-pub mod facts;
-pub mod fleet;
-pub mod index;
-pub mod input;
-pub mod lints;
-pub mod profile;
-pub mod profile_decl;
-pub mod provision;
+pub(crate) mod facts;
+pub(crate) mod fleet;
+pub(crate) mod index;
+pub(crate) mod input;
+pub(crate) mod lints;
+pub(crate) mod profile;
+pub(crate) mod profile_decl;
+pub(crate) mod provision;
 mod resources;
 mod scope;
 mod template;
-pub mod types;
+pub(crate) mod types;
 
 use crate::model::attrs::AttrMap;
 use std::collections::{HashMap, HashSet};
@@ -37,16 +37,16 @@ use scope::{Binding, Frame, Scopes};
 
 /// An expression failed; its diagnostic (if any) has been reported.
 #[derive(Debug, Clone, Copy)]
-pub struct Failed;
+pub(crate) struct Failed;
 
-pub type R<T> = Result<T, Failed>;
+pub(crate) type R<T> = Result<T, Failed>;
 
 /// Nesting of class/define bodies and blocks beyond this is refused with a diagnostic.
 const MAX_DEPTH: usize = 200;
 
 /// Evaluates one node: top level, then `block`'s body (`None`: top level only). `fleet` is
 /// what `nodes()` and `collect()` see of the rest of the fleet.
-pub fn evaluate(
+pub(crate) fn evaluate(
     program: Loaded<'_>,
     index: &Index<'_>,
     node: &str,
@@ -64,7 +64,7 @@ pub fn evaluate(
 /// built-ins, not the program's top-level `let`s (which would need the top level run); a
 /// record that does not evaluate cleanly alone, or is missing, is `None` (its node's own
 /// evaluation reports its problems).
-pub fn provision_alone(
+pub(crate) fn provision_alone(
     program: Loaded<'_>,
     index: &Index<'_>,
     node: &str,

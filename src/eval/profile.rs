@@ -21,11 +21,11 @@ use crate::model::value::Value;
 use crate::source::Span;
 use crate::syntax::ast::{BodyItem, ProfileDef};
 
-pub use super::profile_decl::{ARCHES, KEYS, KINDS};
+pub(crate) use super::profile_decl::{ARCHES, KEYS, KINDS};
 
 /// `unresolved-reference` for every node record whose `profile` names no declared profile
 /// (at the name's string, with a did-you-mean).
-pub fn unknown_profiles(
+pub(crate) fn unknown_profiles(
     index: &Index<'_>,
     nodes: &[super::provision::Provisioned],
 ) -> Vec<Diagnostic> {
@@ -62,7 +62,7 @@ pub fn unknown_profiles(
 
 /// One profile's values for one node, with where each was written.
 #[derive(Clone, Debug, Default)]
-pub struct Evaluated {
+pub(crate) struct Evaluated {
     /// Keys in [`KEYS`] order, defaults filled in (`kind` `none`, `arch` `x86_64`).
     pub values: IndexMap<String, Value>,
     /// The span of each written value (for diagnostics about a value, such as a kernel
@@ -74,7 +74,7 @@ pub struct Evaluated {
 /// `$profile` bound to those values. `bindings` are the extra variables (`provision`,
 /// `server`); `facts` and `node` are bound as in a node body. Problems (a value of the wrong
 /// type, a template error) are diagnostics; the result is `None` when there was one.
-pub fn evaluate(
+pub(crate) fn evaluate(
     program: Loaded<'_>,
     index: &Index<'_>,
     def: &ProfileDef,

@@ -5,20 +5,20 @@ use crate::diag::{Code, Diagnostic};
 use crate::syntax::ast::{BodyItem, ProfileDef};
 
 /// The keys a profile takes.
-pub const KEYS: &[&str] = &["kernel", "initrd", "kind", "answer", "kernel_args", "arch"];
+pub(crate) const KEYS: &[&str] = &["kernel", "initrd", "kind", "answer", "kernel_args", "arch"];
 
 /// The values `kind` takes (bare words): the answer file's format.
-pub const KINDS: &[&str] = &["preseed", "kickstart", "autoinstall", "none"];
+pub(crate) const KINDS: &[&str] = &["preseed", "kickstart", "autoinstall", "none"];
 
 /// The values `arch` takes.
-pub const ARCHES: &[&str] = &["x86_64", "aarch64"];
+pub(crate) const ARCHES: &[&str] = &["x86_64", "aarch64"];
 
 /// The keys every profile must set.
 const REQUIRED: &[&str] = &["kernel", "initrd"];
 
 /// Static problems of one profile declaration: `unknown-attribute` for a key it does not
 /// take (or a `*` splat), `missing-attribute` at the keyword for a missing `kernel`/`initrd`.
-pub fn check_decl(def: &ProfileDef) -> Vec<Diagnostic> {
+pub(crate) fn check_decl(def: &ProfileDef) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     for item in &def.body {
@@ -66,7 +66,7 @@ pub fn check_decl(def: &ProfileDef) -> Vec<Diagnostic> {
 }
 
 /// `duplicate-type` at the second name of a profile declared twice.
-pub fn duplicate(def: &ProfileDef, first: &ProfileDef) -> Diagnostic {
+pub(crate) fn duplicate(def: &ProfileDef, first: &ProfileDef) -> Diagnostic {
     Diagnostic::error(
         Code::DuplicateType,
         def.name.span,

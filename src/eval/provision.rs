@@ -8,7 +8,7 @@ use crate::model::value::Value;
 use crate::source::Span;
 
 /// The keys a `provision` block takes.
-pub const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "mac",
     "ip",
     "gateway",
@@ -21,7 +21,7 @@ pub const KEYS: &[&str] = &[
 ];
 
 /// Checks a provision block; returns its values, their spans and the problems.
-pub fn validate(
+pub(crate) fn validate(
     keyword: Span,
     attrs: AttrMap,
 ) -> (
@@ -137,10 +137,10 @@ fn is_ip(s: &str) -> bool {
 }
 
 /// One node's provision values and where each was written.
-pub type Provisioned = (IndexMap<String, Value>, IndexMap<String, Span>);
+pub(crate) type Provisioned = (IndexMap<String, Value>, IndexMap<String, Span>);
 
 /// `duplicate-address`: two nodes with the same MAC (case-insensitive) or IP (prefix aside).
-pub fn duplicate_addresses(nodes: &[Provisioned]) -> Vec<Diagnostic> {
+pub(crate) fn duplicate_addresses(nodes: &[Provisioned]) -> Vec<Diagnostic> {
     let mut seen: std::collections::HashMap<(String, String), Span> =
         std::collections::HashMap::new();
     let mut out = Vec::new();

@@ -318,7 +318,6 @@ impl Evaluator<'_> {
         self.out.containers.push(Container {
             kind: ContainerKind::Define(kind.clone()),
             title: title.0.clone(),
-            span: decl.kind.span,
             resources: Vec::new(),
             children: Vec::new(),
         });
@@ -581,7 +580,6 @@ impl Evaluator<'_> {
         self.out.containers.push(Container {
             kind: ContainerKind::Class,
             title: name.clone(),
-            span: c.name.span,
             resources: Vec::new(),
             children: Vec::new(),
         });

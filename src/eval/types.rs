@@ -5,7 +5,7 @@ use crate::model::value::Value;
 use crate::syntax::ast::{ExprKind, TypeArg, TypeExpr, TypeKind};
 
 /// The built-in type names.
-pub const BUILTIN: &[&str] = &[
+pub(crate) const BUILTIN: &[&str] = &[
     "String",
     "Int",
     "Bool",
@@ -21,12 +21,12 @@ pub const BUILTIN: &[&str] = &[
     "Sensitive",
 ];
 
-pub fn is_builtin(name: &str) -> bool {
+pub(crate) fn is_builtin(name: &str) -> bool {
     BUILTIN.contains(&name)
 }
 
 /// Calls `f` with every type name a type expression mentions.
-pub fn each_name(ty: &TypeExpr, f: &mut dyn FnMut(&str)) {
+pub(crate) fn each_name(ty: &TypeExpr, f: &mut dyn FnMut(&str)) {
     match &ty.kind {
         TypeKind::Named { name, args } => {
             f(&name.name);

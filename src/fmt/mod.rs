@@ -15,14 +15,14 @@
 //! again and must give the same syntax tree (spans aside) as the input, else it is refused too.
 
 mod print;
-pub mod scan;
+pub(crate) mod scan;
 
 use crate::diag::{Code, Diagnostic};
 use crate::source::FileId;
 use crate::syntax::ast;
 
 /// Bodies, arrays and maps written on one line are kept on one line up to this width.
-pub const WIDTH: usize = 100;
+pub(crate) const WIDTH: usize = 100;
 
 /// Why a file was not formatted.
 #[derive(Debug)]

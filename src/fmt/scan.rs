@@ -7,7 +7,7 @@
 
 /// What a token is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// An identifier or qualified name (`file`, `nginx::vhost`, `File`).
     Ident,
     /// `$name` (the span includes `$`).
@@ -22,14 +22,14 @@ pub enum Kind {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Token {
+pub(crate) struct Token {
     pub kind: Kind,
     pub start: usize,
     pub end: usize,
 }
 
 impl Token {
-    pub fn text<'a>(&self, src: &'a str) -> &'a str {
+    pub(crate) fn text<'a>(&self, src: &'a str) -> &'a str {
         &src[self.start..self.end]
     }
 }
@@ -40,13 +40,13 @@ const PUNCT2: &[&str] = &[
 
 /// Every token of `src[from..to]` (`from` must be a token boundary). Unterminated strings and
 /// comments run to the end of the text.
-pub fn tokens(src: &str, from: usize, to: usize) -> Vec<Token> {
+pub(crate) fn tokens(src: &str, from: usize, to: usize) -> Vec<Token> {
     Lexer::new(src, from, to).collect()
 }
 
 /// The tokens of `src[from..to]`, one at a time (callers that stop early pay only for what
 /// they read).
-pub struct Lexer<'a> {
+pub(crate) struct Lexer<'a> {
     src: &'a str,
     i: usize,
     to: usize,
@@ -55,7 +55,7 @@ pub struct Lexer<'a> {
 }
 
 impl<'a> Lexer<'a> {
-    pub fn new(src: &'a str, from: usize, to: usize) -> Lexer<'a> {
+    pub(crate) fn new(src: &'a str, from: usize, to: usize) -> Lexer<'a> {
         Lexer {
             src,
             i: from,
@@ -134,7 +134,7 @@ impl Iterator for Lexer<'_> {
 }
 
 /// The offset of the `}`, `]` or `)` matching the opener at `open`, if any.
-pub fn matching_close(src: &str, open: usize) -> Option<usize> {
+pub(crate) fn matching_close(src: &str, open: usize) -> Option<usize> {
     let toks = Lexer::new(src, open, src.len());
     let mut depth = 0usize;
     for t in toks {
@@ -156,7 +156,7 @@ pub fn matching_close(src: &str, open: usize) -> Option<usize> {
 }
 
 /// The first `{` at bracket depth 0 at or after `from`, and its matching `}`.
-pub fn next_block(src: &str, from: usize) -> Option<(usize, usize)> {
+pub(crate) fn next_block(src: &str, from: usize) -> Option<(usize, usize)> {
     let mut depth = 0usize;
     for t in Lexer::new(src, from, src.len()) {
         if t.kind != Kind::Punct {

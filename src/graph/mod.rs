@@ -5,7 +5,9 @@ mod implicit;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
 use std::cmp::Reverse;
+#[cfg(test)]
 use std::collections::BinaryHeap;
 use std::fmt::Write;
 
@@ -19,7 +21,7 @@ use crate::diag::{Code, Diagnostic};
 /// Linear in resources and edges: components are computed once over the explicit edges plus
 /// every implicit candidate; only candidates inside a non-trivial component (none, in a
 /// manifest without cycles) need a reachability check.
-pub fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
+pub(crate) fn link(catalog: &mut Catalog) -> Vec<Diagnostic> {
     let n = catalog.resources.len();
     // Explicit edges, each pair once (refresh OR-ed), self-edges dropped.
     let mut edges = std::mem::take(&mut catalog.edges);
@@ -209,7 +211,8 @@ fn dropped(catalog: &Catalog, req: usize, dep: usize) -> Diagnostic {
 
 /// A topological order of the catalog's resources (edges `from` before `to`), ties broken by
 /// catalog position. Members of cycles, which have no such order, come last, by position.
-pub fn order(catalog: &Catalog) -> Vec<usize> {
+#[cfg(test)]
+pub(crate) fn order(catalog: &Catalog) -> Vec<usize> {
     let n = catalog.resources.len();
     let g = Csr::new(
         n,
@@ -246,7 +249,7 @@ pub fn order(catalog: &Catalog) -> Vec<usize> {
 
 /// Graphviz DOT of the catalog's resources and edges (refresh edges dashed, implicit ones
 /// grey).
-pub fn to_dot(catalog: &Catalog) -> String {
+pub(crate) fn to_dot(catalog: &Catalog) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "digraph \"{}\" {{", escape(&catalog.node));
     s.push_str("  rankdir=LR;\n  node [shape=box];\n");

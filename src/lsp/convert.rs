@@ -13,7 +13,7 @@ use crate::diag::{Diagnostic, Severity};
 use crate::source::{SourceMap, Span};
 
 /// The local path of a `file:` URI (percent-decoded), else `None`.
-pub fn uri_to_path(uri: &Uri) -> Option<PathBuf> {
+pub(crate) fn uri_to_path(uri: &Uri) -> Option<PathBuf> {
     let s = uri.as_str();
     let rest = s.strip_prefix("file://")?;
     // `file:///p` (empty authority) or `file://localhost/p`.
@@ -65,7 +65,7 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// Removes `.` and resolves `..` components without touching the file system.
-pub fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
@@ -82,7 +82,7 @@ pub fn normalize(path: &Path) -> PathBuf {
 }
 
 /// The LSP range of a span.
-pub fn range(sources: &SourceMap, span: Span) -> Range {
+pub(crate) fn range(sources: &SourceMap, span: Span) -> Range {
     let file = sources.get(span.file);
     let (l1, c1) = file.lsp_position(span.start as usize);
     let (l2, c2) = file.lsp_position(span.end as usize);
@@ -91,7 +91,7 @@ pub fn range(sources: &SourceMap, span: Span) -> Range {
 
 /// One fleet diagnostic as LSP sees it. `uri_of` maps a file's path to the URI to report
 /// it under (`None`: a file the client cannot open, such as a bundled stdlib module).
-pub fn diagnostic(
+pub(crate) fn diagnostic(
     sources: &SourceMap,
     d: &Diagnostic,
     uri_of: &dyn Fn(&Path) -> Option<Uri>,

@@ -42,7 +42,7 @@ const PROVISION_KEYS: &[(&str, &str)] = &[
 ];
 
 /// Where something is: a span in one of the program's files.
-pub type Place = Span;
+pub(crate) type Place = Span;
 
 fn markdown(value: String) -> Hover {
     Hover {
@@ -178,7 +178,7 @@ pub fn hover(program: &Program, file: FileId, offset: usize) -> Option<Hover> {
 /// (`file`), one of its attributes (`file.mode`), a class (`nginx`), a built-in function
 /// (`template`) or variable (`$facts`). The same functions as hover over the name in a
 /// buffer, so the terminal and the editor say the same thing.
-pub fn describe(program: &Program, name: &str) -> Option<String> {
+pub(crate) fn describe(program: &Program, name: &str) -> Option<String> {
     let index = program.index();
     if let Some(var) = name.strip_prefix('$') {
         return var_hover(program, &index, var, None);
@@ -193,7 +193,7 @@ pub fn describe(program: &Program, name: &str) -> Option<String> {
 
 /// What `fleet doc` without a name lists: native types, the program's defines and classes,
 /// and the built-in functions, each as (kind, name).
-pub fn names(program: &Program) -> Vec<(&'static str, String)> {
+pub(crate) fn names(program: &Program) -> Vec<(&'static str, String)> {
     let index = program.index();
     let mut out: Vec<(&'static str, String)> = docs::type_names()
         .into_iter()
@@ -323,7 +323,7 @@ fn literal(e: &Expr) -> Option<String> {
 }
 
 /// Where the thing at a byte offset of the buffer (`file` in `program`) is defined.
-pub fn definition(program: &Program, file: FileId, offset: usize) -> Option<Place> {
+pub(crate) fn definition(program: &Program, file: FileId, offset: usize) -> Option<Place> {
     let target = locate(ast(program, file)?, offset)?;
     let index = program.index();
     match target {
@@ -446,7 +446,7 @@ fn each_resource<'a>(stmts: &'a [Stmt], f: &mut dyn FnMut(&'a ResourceDecl)) {
 
 /// What the text left of the cursor says is being typed.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Context {
+pub(crate) enum Context {
     /// A statement: resource types and defines.
     Statement,
     /// After `include` / `contain`: class names.
@@ -465,7 +465,7 @@ pub enum Context {
 }
 
 /// The completion context at `offset` of `text`, and where the word being typed starts.
-pub fn context(text: &str, offset: usize) -> (Context, usize) {
+pub(crate) fn context(text: &str, offset: usize) -> (Context, usize) {
     let offset = offset.min(text.len());
     let mut toks: Vec<Token> = scan::tokens(text, 0, offset)
         .into_iter()
@@ -620,7 +620,11 @@ fn body_kind(text: &str, before: &[Token]) -> Option<String> {
 
 /// Completion items at a byte offset of the buffer `text`; `program` is its latest load
 /// (for the defines, classes and define parameters it declares).
-pub fn completion(program: Option<&Program>, text: &str, offset: usize) -> Vec<CompletionItem> {
+pub(crate) fn completion(
+    program: Option<&Program>,
+    text: &str,
+    offset: usize,
+) -> Vec<CompletionItem> {
     let index = program.map(Program::index);
     let (ctx, _) = context(text, offset);
     let item = |label: &str,

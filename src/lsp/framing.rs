@@ -19,9 +19,9 @@ use crossbeam_channel::{Receiver, Sender};
 use lsp_server::{Connection, Message};
 
 /// JSON-RPC: the body is not JSON.
-pub const PARSE_ERROR: i64 = -32700;
+pub(crate) const PARSE_ERROR: i64 = -32700;
 /// JSON-RPC: the JSON is not a request, notification or response.
-pub const INVALID_REQUEST: i64 = -32600;
+pub(crate) const INVALID_REQUEST: i64 = -32600;
 
 /// Header lines longer than this are malformed.
 const MAX_HEADER_LINE: usize = 8 << 10;
@@ -245,13 +245,13 @@ fn write_frame(w: &mut impl Write, body: &[u8]) -> io::Result<()> {
 }
 
 /// The threads behind [`stdio`].
-pub struct IoThreads {
+pub(crate) struct IoThreads {
     writer: JoinHandle<io::Result<()>>,
 }
 
 impl IoThreads {
     /// Waits until every message sent has been written (all senders dropped).
-    pub fn join(self) -> io::Result<()> {
+    pub(crate) fn join(self) -> io::Result<()> {
         self.writer
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the LSP writer panicked")))
@@ -260,7 +260,7 @@ impl IoThreads {
 
 /// A connection on stdin/stdout: a reader thread (ends at the client's `exit` or the end of
 /// stdin) and a writer thread (ends when every sender is dropped).
-pub fn stdio(cap: u64) -> (Connection, IoThreads) {
+pub(crate) fn stdio(cap: u64) -> (Connection, IoThreads) {
     let out = Arc::new(Mutex::new(io::stdout()));
     let (writer_tx, writer_rx): (Sender<Message>, Receiver<Message>) =
         crossbeam_channel::unbounded();

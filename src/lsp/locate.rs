@@ -6,10 +6,10 @@ use crate::syntax::ast::*;
 
 /// The innermost named thing at an offset.
 #[derive(Debug)]
-pub enum Target<'a> {
+pub(crate) enum Target<'a> {
     /// A resource type name: in a declaration, a defaults block (`File {`) or a define's
     /// definition. `lower` is the type as declared (`file`, `nginx::vhost`).
-    Type { name: &'a Ident, lower: String },
+    Type { lower: String },
     /// An attribute name in the body of a resource of type `kind` (`provision` for a
     /// provision block).
     Attr { kind: String, name: &'a Ident },
@@ -26,7 +26,6 @@ pub enum Target<'a> {
     /// `$name`, with the binding in scope when one was found in this file.
     Var {
         name: String,
-        span: Span,
         binding: Option<Binding<'a>>,
     },
     /// A function name in a call.
@@ -44,7 +43,7 @@ pub enum Target<'a> {
 
 /// Where a variable was bound.
 #[derive(Clone, Debug)]
-pub struct Binding<'a> {
+pub(crate) struct Binding<'a> {
     pub name: String,
     /// The `$name` that binds it.
     pub span: Span,
@@ -52,7 +51,7 @@ pub struct Binding<'a> {
 }
 
 #[derive(Clone, Debug)]
-pub enum BindKind<'a> {
+pub(crate) enum BindKind<'a> {
     Let(&'a Expr),
     /// A parameter of the class or define `owner`.
     Param {
@@ -75,7 +74,7 @@ struct Walker<'a> {
 }
 
 /// The target at `offset` in `file`, if any.
-pub fn locate(file: &File, offset: usize) -> Option<Target<'_>> {
+pub(crate) fn locate(file: &File, offset: usize) -> Option<Target<'_>> {
     let mut w = Walker {
         off: offset as u32,
         frames: vec![Frame {
@@ -136,10 +135,9 @@ impl<'a> Walker<'a> {
         None
     }
 
-    fn var(&self, name: &str, span: Span, binding: Option<Binding<'a>>) -> Target<'a> {
+    fn var(&self, name: &str, binding: Option<Binding<'a>>) -> Target<'a> {
         Target::Var {
             name: name.to_string(),
-            span,
             binding: binding.or_else(|| self.resolve(name)),
         }
     }
@@ -170,7 +168,7 @@ impl<'a> Walker<'a> {
             StmtKind::Let { var, value } => {
                 if within(var.span, off) {
                     let b = bind(var, BindKind::Let(value));
-                    return Some(self.var(&var.name, var.span, Some(b)));
+                    return Some(self.var(&var.name, Some(b)));
                 }
                 self.expr(value)
             }
@@ -189,7 +187,6 @@ impl<'a> Walker<'a> {
             StmtKind::Define(d) => {
                 if within(d.name.span, off) {
                     return Some(Target::Type {
-                        name: &d.name,
                         lower: d.name.name.clone(),
                     });
                 }
@@ -219,10 +216,7 @@ impl<'a> Walker<'a> {
             StmtKind::Defaults { type_name, body } => {
                 let lower = type_name.name.to_lowercase();
                 if within(type_name.span, off) {
-                    return Some(Target::Type {
-                        name: type_name,
-                        lower,
-                    });
+                    return Some(Target::Type { lower });
                 }
                 self.body(body, &lower)
             }
@@ -268,7 +262,7 @@ impl<'a> Walker<'a> {
                     .map(|v| bind(v, BindKind::Loop))
                     .collect();
                 if let Some(b) = binds.iter().find(|b| within(b.span, off)) {
-                    return Some(self.var(&b.name, b.span, Some(b.clone())));
+                    return Some(self.var(&b.name, Some(b.clone())));
                 }
                 if let Some(t) = self.expr(&f.iter) {
                     return Some(t);
@@ -293,7 +287,7 @@ impl<'a> Walker<'a> {
             .collect();
         for (p, b) in params.iter().zip(&binds) {
             if within(p.var.span, self.off) {
-                return Some(self.var(&b.name, b.span, Some(b.clone())));
+                return Some(self.var(&b.name, Some(b.clone())));
             }
             if let Some(t) = p.ty.as_ref().and_then(|t| self.type_expr(t)) {
                 return Some(t);
@@ -310,7 +304,6 @@ impl<'a> Walker<'a> {
     fn resource(&mut self, r: &'a ResourceDecl) -> Option<Target<'a>> {
         if within(r.kind.span, self.off) {
             return Some(Target::Type {
-                name: &r.kind,
                 lower: r.kind.name.clone(),
             });
         }
@@ -382,7 +375,7 @@ impl<'a> Walker<'a> {
             return None;
         }
         match &e.kind {
-            ExprKind::Var(name) => Some(self.var(name, e.span, None)),
+            ExprKind::Var(name) => Some(self.var(name, None)),
             ExprKind::Interp(parts) => parts.iter().find_map(|p| match p {
                 StrPart::Expr(x) => self.expr(x),
                 StrPart::Lit(_) => None,
@@ -452,7 +445,7 @@ impl<'a> Walker<'a> {
             .map(|v| bind(v, BindKind::Loop))
             .collect();
         if let Some(b) = binds.iter().find(|b| within(b.span, self.off)) {
-            return Some(self.var(&b.name, b.span, Some(b.clone())));
+            return Some(self.var(&b.name, Some(b.clone())));
         }
         if let Some(t) = self.expr(iter) {
             return Some(t);

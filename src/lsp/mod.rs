@@ -9,13 +9,13 @@
 // mutability; its `Hash` and `Eq` only look at the URI string, so it is a sound map key.
 #![allow(clippy::mutable_key_type)]
 
-pub mod convert;
-pub mod docs;
-pub mod features;
-pub mod framing;
-pub mod locate;
-pub mod roots;
-pub mod worker;
+pub(crate) mod convert;
+pub(crate) mod docs;
+pub(crate) mod features;
+pub(crate) mod framing;
+pub(crate) mod locate;
+pub(crate) mod roots;
+pub(crate) mod worker;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -43,12 +43,12 @@ use convert::{path_to_uri, uri_to_path};
 use worker::{Doc, Docs, Job};
 
 /// Re-checks wait this long after the last edit.
-pub const DEBOUNCE: Duration = Duration::from_millis(150);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(150);
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Serves LSP on stdin/stdout until the client says `exit`. Returns the process status.
-pub fn run_stdio() -> i32 {
+pub(crate) fn run_stdio() -> i32 {
     let (connection, io_threads) = framing::stdio(crate::limits::get().lsp_message_bytes);
     let result = serve(&connection);
     drop(connection);
@@ -67,7 +67,7 @@ pub fn run_stdio() -> i32 {
 }
 
 /// The capabilities `fleet lsp` announces.
-pub fn capabilities() -> ServerCapabilities {
+pub(crate) fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Options(
             TextDocumentSyncOptions {
@@ -89,7 +89,7 @@ pub fn capabilities() -> ServerCapabilities {
 }
 
 /// Runs the protocol on a connection: initialize, the message loop, shutdown.
-pub fn serve(connection: &Connection) -> Result<(), Error> {
+pub(crate) fn serve(connection: &Connection) -> Result<(), Error> {
     serve_with(connection, DEBOUNCE)
 }
 

@@ -14,7 +14,7 @@ const MAX_FILES_PER_DIR: usize = 64;
 
 /// A `.fleet` file in the buffer's directory or up to two directories above that imports it
 /// directly, nearest directory first (file names in sorted order within one directory).
-pub fn importer_on_disk(path: &Path) -> Option<PathBuf> {
+pub(crate) fn importer_on_disk(path: &Path) -> Option<PathBuf> {
     let target = normalize(path);
     let dir = target.parent()?;
     for d in dir.ancestors().take(3) {

@@ -19,7 +19,7 @@ use crate::source::FileId;
 
 /// One open editor buffer.
 #[derive(Clone, Debug)]
-pub struct Doc {
+pub(crate) struct Doc {
     pub version: i32,
     pub text: Arc<str>,
     /// The buffer's file (a made-up path beside the working directory for unsaved buffers).
@@ -27,10 +27,10 @@ pub struct Doc {
 }
 
 /// The open buffers, shared by the message loop (which edits them) and the worker.
-pub type Docs = Arc<Mutex<HashMap<Uri, Doc>>>;
+pub(crate) type Docs = Arc<Mutex<HashMap<Uri, Doc>>>;
 
 /// What the message loop asks of the worker.
-pub enum Job {
+pub(crate) enum Job {
     /// Re-check this buffer (after the debounce delay).
     Check(Uri),
     /// The buffer was closed: withdraw what was published because of it.
@@ -130,10 +130,10 @@ pub fn group(
 }
 
 /// Diagnostics per URI, as one check of one buffer found them.
-pub type Grouped = HashMap<Uri, Vec<lsp_types::Diagnostic>>;
+pub(crate) type Grouped = HashMap<Uri, Vec<lsp_types::Diagnostic>>;
 
 /// The outcome of checking one buffer.
-pub struct Checked {
+pub(crate) struct Checked {
     pub diags: Grouped,
     /// Every file its program loaded (normalised paths): when one of them is edited in
     /// another buffer, this buffer is checked again.
@@ -142,14 +142,14 @@ pub struct Checked {
 
 /// The open buffers at the start of one check: the buffer itself, the others by path (for
 /// edited imports), and the URI of every open path.
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub doc: Doc,
     pub others: HashMap<PathBuf, Arc<str>>,
     pub uris: HashMap<PathBuf, Uri>,
 }
 
 /// The worker loop. Returns when the job channel closes.
-pub fn run(
+pub(crate) fn run(
     jobs: Receiver<Job>,
     docs: Docs,
     out: crossbeam_channel::Sender<Message>,
@@ -162,7 +162,7 @@ pub fn run(
 }
 
 /// The worker loop with the checking step given (tests use a stand-in).
-pub fn run_with(
+pub(crate) fn run_with(
     jobs: Receiver<Job>,
     docs: Docs,
     out: crossbeam_channel::Sender<Message>,

@@ -10,7 +10,7 @@ use crate::source::Span;
 
 /// The evaluation of one node.
 #[derive(Clone, Debug, Default)]
-pub struct NodeEval {
+pub(crate) struct NodeEval {
     pub node: String,
     /// Native resource declarations in evaluation order. Duplicates are not merged yet: two
     /// identical declarations both appear (the catalog merges or reports them).
@@ -112,10 +112,10 @@ impl Resource {
 ///   `before`, `notify`, `subscribe`) and `tag` are not here; `noop` and `alias` are.
 /// - `tags`: every enclosing class and define type (with namespace segments) and the `tag`
 ///   metaparameter's values. The catalog adds the type name first.
-pub use self::Resource as Declared;
+pub(crate) use self::Resource as Declared;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ContainerKind {
+pub(crate) enum ContainerKind {
     Class,
     /// An instance of the named define type (`nginx::vhost`).
     Define(String),
@@ -123,12 +123,10 @@ pub enum ContainerKind {
 
 /// A class or define instance and what it contains.
 #[derive(Clone, Debug)]
-pub struct Container {
+pub(crate) struct Container {
     pub kind: ContainerKind,
     /// Class name, or the define instance's title.
     pub title: String,
-    /// Where it was declared (class name after `include`, or the instance's type name).
-    pub span: Span,
     /// Native resources it contains directly (indices into `NodeEval::resources`).
     pub resources: Vec<usize>,
     /// Classes (via `contain`) and define instances it contains (indices into
@@ -138,7 +136,7 @@ pub struct Container {
 
 /// One end of a relationship.
 #[derive(Clone, Debug)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     Resource(usize),
     Container(usize),
     /// A reference, resolved by the catalog after evaluation (it may point forward).
@@ -147,7 +145,7 @@ pub enum Endpoint {
 
 /// `from` before `to`; `refresh` when a change in `from` refreshes `to`.
 #[derive(Clone, Debug)]
-pub struct Relation {
+pub(crate) struct Relation {
     pub from: Endpoint,
     pub to: Endpoint,
     pub refresh: bool,

@@ -6,7 +6,10 @@
 /// `os.architecture` and `os.distro.codename`. `domain` is the fqdn after the host name
 /// (empty when the fqdn is the bare host name), `mac` the primary interface's (the one
 /// holding `ip`; empty when none does). Facts already present are left alone.
-pub fn add_facter_paths(facts: &mut serde_json::Map<String, serde_json::Value>, codename: &str) {
+pub(crate) fn add_facter_paths(
+    facts: &mut serde_json::Map<String, serde_json::Value>,
+    codename: &str,
+) {
     use serde_json::{json, Value as J};
     let text = |k: &str| facts.get(k).and_then(J::as_str).unwrap_or("").to_string();
     let (hostname, fqdn, ip, arch) = (text("hostname"), text("fqdn"), text("ip"), text("arch"));

@@ -11,13 +11,13 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 
 /// The build-hasher of [`FxHashMap`] and [`FxHashSet`] (foldhash, fixed seed).
-pub type FxBuildHasher = foldhash::fast::FixedState;
-pub type FxHashMap<K, V> = HashMap<K, V, FxBuildHasher>;
-pub type FxHashSet<T> = HashSet<T, FxBuildHasher>;
+pub(crate) type FxBuildHasher = foldhash::fast::FixedState;
+pub(crate) type FxHashMap<K, V> = HashMap<K, V, FxBuildHasher>;
+pub(crate) type FxHashSet<T> = HashSet<T, FxBuildHasher>;
 
 /// A hasher for hand-fed hashes (hash tables of indices): the one an [`FxHashMap`] uses.
 #[derive(Clone)]
-pub struct FxHasher(foldhash::fast::FoldHasher<'static>);
+pub(crate) struct FxHasher(foldhash::fast::FoldHasher<'static>);
 
 impl Default for FxHasher {
     #[inline]

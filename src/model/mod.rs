@@ -7,11 +7,11 @@
 //! catalog is built in the evaluation's own vector of `Resource`s (for memory, at 100,000
 //! resources a node), which is why both stages' resource is one type and lives here.
 
-pub mod attrs;
-pub mod declared;
-pub mod digest;
-pub mod facts;
-pub mod fxhash;
-pub mod name;
-pub mod schema;
-pub mod value;
+pub(crate) mod attrs;
+pub(crate) mod declared;
+pub(crate) mod digest;
+pub(crate) mod facts;
+pub(crate) mod fxhash;
+pub(crate) mod name;
+pub(crate) mod schema;
+pub(crate) mod value;

@@ -5,7 +5,7 @@
 
 /// What values an attribute accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttrKind {
+pub(crate) enum AttrKind {
     /// Any String.
     String,
     /// An Int.
@@ -38,7 +38,7 @@ pub enum AttrKind {
 
 impl AttrKind {
     /// How the kind is spelled in messages and hovers.
-    pub fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         match self {
             AttrKind::String => "String".into(),
             AttrKind::Int => "Int".into(),
@@ -58,7 +58,7 @@ impl AttrKind {
     }
 
     /// The allowed keywords of an enum kind (empty for other kinds).
-    pub fn values(self) -> &'static [&'static str] {
+    pub(crate) fn values(self) -> &'static [&'static str] {
         match self {
             AttrKind::Enum(vs) | AttrKind::EnumOrVersion(vs) => vs,
             _ => &[],
@@ -68,7 +68,7 @@ impl AttrKind {
 
 /// One attribute of a type.
 #[derive(Clone, Copy, Debug)]
-pub struct AttrSchema {
+pub(crate) struct AttrSchema {
     pub name: &'static str,
     pub kind: AttrKind,
     /// The default as the language would write it, for docs (`None`: no default). LANGUAGE.md
@@ -80,7 +80,7 @@ pub struct AttrSchema {
 
 /// One native resource type.
 #[derive(Clone, Copy, Debug)]
-pub struct TypeSchema {
+pub(crate) struct TypeSchema {
     pub name: &'static str,
     /// The attribute that identifies the resource (its title unless set).
     pub namevar: &'static str,
@@ -90,12 +90,12 @@ pub struct TypeSchema {
 }
 
 impl TypeSchema {
-    pub fn attr(&self, name: &str) -> Option<&'static AttrSchema> {
+    pub(crate) fn attr(&self, name: &str) -> Option<&'static AttrSchema> {
         self.attrs.iter().find(|a| a.name == name)
     }
 
     /// Markdown for an LSP hover on the type name: its doc, namevar and attributes.
-    pub fn hover(&self) -> String {
+    pub(crate) fn hover(&self) -> String {
         let attrs: Vec<String> = self.attrs.iter().map(|a| format!("`{}`", a.name)).collect();
         format!(
             "**{}** (resource type)\n\n{}\n\nNamevar: `{}`. Attributes: {}.",
@@ -109,7 +109,7 @@ impl TypeSchema {
 
 impl AttrSchema {
     /// Markdown for an LSP hover on the attribute name: doc, accepted values, default.
-    pub fn hover(&self, kind: &str) -> String {
+    pub(crate) fn hover(&self, kind: &str) -> String {
         let mut s = format!(
             "**{}** ({kind})\n\n{}\n\nValues: {}.",
             self.name,
@@ -140,7 +140,7 @@ const fn a(
 use AttrKind as K;
 
 /// Metaparameters, accepted on every resource type.
-pub static METAPARAMS: &[AttrSchema] = &[
+pub(crate) static METAPARAMS: &[AttrSchema] = &[
     a(
         "require",
         K::Refs,
@@ -182,14 +182,14 @@ pub static METAPARAMS: &[AttrSchema] = &[
 
 /// `(type, param)`s the build adds to a resource's `params` that no manifest writes: a
 /// `source`'s or `repo`'s `content_sha256`, a `repo`'s `commit`.
-pub const COMPILED_PARAMS: &[(&str, &str)] = &[
+pub(crate) const COMPILED_PARAMS: &[(&str, &str)] = &[
     ("file", "content_sha256"),
     ("release", "content_sha256"),
     ("release", "commit"),
 ];
 
 /// The relationship metaparameters (turned into edges, never params).
-pub const RELATION_METAPARAMS: &[&str] = &["require", "before", "notify", "subscribe"];
+pub(crate) const RELATION_METAPARAMS: &[&str] = &["require", "before", "notify", "subscribe"];
 
 static FILE: &[AttrSchema] = &[
     a("path", K::Path, None, "The file's absolute path (namevar)."),
@@ -514,7 +514,7 @@ static FILE_LINE: &[AttrSchema] = &[
 ];
 
 /// Every native type, in the order of LANGUAGE.md §5.
-pub static TYPES: &[TypeSchema] = &[
+pub(crate) static TYPES: &[TypeSchema] = &[
     TypeSchema {
         name: "file",
         namevar: "path",
@@ -566,59 +566,62 @@ pub static TYPES: &[TypeSchema] = &[
 ];
 
 /// The schema of a native type (`file`), or None.
-pub fn get(kind: &str) -> Option<&'static TypeSchema> {
+pub(crate) fn get(kind: &str) -> Option<&'static TypeSchema> {
     TYPES.iter().find(|t| t.name == kind)
 }
 
 /// The namevar of a native type: `file` -> `path`, `exec` -> `command`.
-pub fn namevar(kind: &str) -> Option<&'static str> {
+pub(crate) fn namevar(kind: &str) -> Option<&'static str> {
     get(kind).map(|t| t.namevar)
 }
 
 /// Whether `kind` (lower case) is a native resource type.
-pub fn is_native(kind: &str) -> bool {
+pub(crate) fn is_native(kind: &str) -> bool {
     get(kind).is_some()
 }
 
 /// The native type names, in §5 order.
-pub fn type_names() -> impl Iterator<Item = &'static str> {
+pub(crate) fn type_names() -> impl Iterator<Item = &'static str> {
     TYPES.iter().map(|t| t.name)
 }
 
 /// The attributes of a native type (metaparameters excluded), or None for an unknown type.
-pub fn attribute_names(kind: &str) -> Option<impl Iterator<Item = &'static str>> {
+pub(crate) fn attribute_names(kind: &str) -> Option<impl Iterator<Item = &'static str>> {
     get(kind).map(|t| t.attrs.iter().map(|a| a.name))
 }
 
 /// An attribute of a native type, or a metaparameter.
-pub fn attribute(kind: &str, name: &str) -> Option<&'static AttrSchema> {
+pub(crate) fn attribute(kind: &str, name: &str) -> Option<&'static AttrSchema> {
     get(kind)
         .and_then(|t| t.attr(name))
         .or_else(|| metaparam(name))
 }
 
 /// A metaparameter by name.
-pub fn metaparam(name: &str) -> Option<&'static AttrSchema> {
+pub(crate) fn metaparam(name: &str) -> Option<&'static AttrSchema> {
     METAPARAMS.iter().find(|a| a.name == name)
 }
 
 /// Whether `name` is a metaparameter (`require`, …, `noop`, `alias`).
-pub fn is_metaparam(name: &str) -> bool {
+pub(crate) fn is_metaparam(name: &str) -> bool {
     metaparam(name).is_some()
 }
 
 /// The keywords an enum attribute accepts (empty for other attributes and unknown names).
-pub fn enum_values(kind: &str, attr: &str) -> &'static [&'static str] {
+#[cfg(test)]
+pub(crate) fn enum_values(kind: &str, attr: &str) -> &'static [&'static str] {
     attribute(kind, attr).map_or(&[], |a| a.kind.values())
 }
 
 /// Markdown for a hover on a native type's name.
-pub fn type_hover(kind: &str) -> Option<String> {
+#[cfg(test)]
+pub(crate) fn type_hover(kind: &str) -> Option<String> {
     get(kind).map(TypeSchema::hover)
 }
 
 /// Markdown for a hover on an attribute of a native type, metaparameters included.
-pub fn attr_hover(kind: &str, attr: &str) -> Option<String> {
+#[cfg(test)]
+pub(crate) fn attr_hover(kind: &str, attr: &str) -> Option<String> {
     match get(kind)?.attr(attr) {
         Some(a) => Some(a.hover(kind)),
         None => metaparam(attr).map(|a| a.hover("metaparameter")),
@@ -627,7 +630,8 @@ pub fn attr_hover(kind: &str, attr: &str) -> Option<String> {
 
 /// One line on what an attribute accepts and its default, for completion items:
 /// `running | stopped (default running)`.
-pub fn attr_detail(kind: &str, attr: &str) -> Option<String> {
+#[cfg(test)]
+pub(crate) fn attr_detail(kind: &str, attr: &str) -> Option<String> {
     let a = attribute(kind, attr)?;
     Some(match a.default {
         Some(d) => format!("{} (default {d})", a.kind.describe()),

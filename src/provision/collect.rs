@@ -19,7 +19,7 @@ use crate::syntax::ast::{NodeDef, NodeName, StmtKind};
 
 /// One node as the install server sees it.
 #[derive(Clone, Debug)]
-pub struct Node {
+pub(crate) struct Node {
     pub name: String,
     /// Lower case, colons (`52:54:00:00:00:01`).
     pub mac: String,
@@ -32,13 +32,12 @@ pub struct Node {
     pub profile: Option<(String, Evaluated)>,
     /// `netboot = false`: boot from the local disk.
     pub netboot: bool,
-    pub partitions: Vec<String>,
     pub vm: Option<Vm>,
 }
 
 /// A node's `vm = { … }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Vm {
+pub(crate) struct Vm {
     pub host: String,
     pub ram_mb: i64,
     pub cpus: i64,
@@ -72,7 +71,11 @@ fn provisioned_blocks<'p>(index: &Index<'p>, patterns: &[String]) -> Vec<(String
 
 /// Evaluates the chosen nodes and their profiles; the nodes (sorted by name) and every
 /// diagnostic (errors make the run write nothing).
-pub fn collect(program: &Program, opts: &Options, server: &Server) -> (Vec<Node>, Vec<Diagnostic>) {
+pub(crate) fn collect(
+    program: &Program,
+    opts: &Options,
+    server: &Server,
+) -> (Vec<Node>, Vec<Diagnostic>) {
     let mut diags: Vec<Diagnostic> = program.load_diags.clone();
     if program.has_syntax_errors() {
         return (Vec::new(), crate::program::finish(diags, &program.sources));
@@ -234,13 +237,6 @@ fn node(
         hostname,
         profile: profile_out,
         netboot: !matches!(values.get("netboot"), Some(Value::Bool(false))),
-        partitions: match values.get("partitions") {
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| Some(v.as_str()?.to_string()))
-                .collect(),
-            _ => Vec::new(),
-        },
         vm,
     };
     (Some(node), diags)
@@ -268,12 +264,12 @@ fn check_boot_file(main_dir: &Path, key: &str, written: &str, span: Span) -> Opt
 }
 
 /// True for an `http://` or `https://` URL.
-pub fn is_url(s: &str) -> bool {
+pub(crate) fn is_url(s: &str) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
 }
 
 /// A boot-file path as written: absolute, or relative to the main manifest's directory.
-pub fn resolve(main_dir: &Path, written: &str) -> PathBuf {
+pub(crate) fn resolve(main_dir: &Path, written: &str) -> PathBuf {
     let p = Path::new(written);
     if p.is_absolute() {
         p.to_path_buf()

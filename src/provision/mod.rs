@@ -11,12 +11,12 @@
 //! - [`wire`]: `provision.json`, the record of what was written;
 //! - [`serve`]: `fleet provision serve`, the HTTP server for installers.
 
-pub mod collect;
-pub mod render;
-pub mod serve;
-pub mod stage;
-pub mod state;
-pub mod wire;
+pub(crate) mod collect;
+pub(crate) mod render;
+pub(crate) mod serve;
+pub(crate) mod stage;
+pub(crate) mod state;
+pub(crate) mod wire;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -29,11 +29,11 @@ use crate::model::value::Value;
 use crate::diag::Diagnostic;
 use crate::program::Program;
 
-pub use collect::{is_url, Node, Vm};
+pub(crate) use collect::{is_url, Vm};
 
 /// What `fleet provision` was asked for.
 #[derive(Clone, Debug, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// `--out DIR`: the output tree.
     pub out: PathBuf,
     /// `--server-ip IP`: the install server's address (the TFTP `next-server`, and the
@@ -52,7 +52,7 @@ pub struct Options {
 
 /// Why `fleet provision` wrote nothing.
 #[derive(Debug)]
-pub enum Error {
+pub(crate) enum Error {
     /// The manifests or the profiles have problems (diagnostics with spans).
     Diagnostics(Vec<Diagnostic>),
     /// The invocation cannot work (say, an answer file but no server address).
@@ -74,7 +74,7 @@ impl std::error::Error for Error {}
 
 /// What one run wrote.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The nodes in the tree, by name.
     pub nodes: Vec<String>,
     /// How many files the tree holds.
@@ -84,7 +84,7 @@ pub struct Outcome {
 }
 
 /// `fleet provision --out DIR …`: collects, renders, stages and swaps in the tree.
-pub fn run(program: &Program, opts: &Options) -> Result<Outcome, Error> {
+pub(crate) fn run(program: &Program, opts: &Options) -> Result<Outcome, Error> {
     let out = absolute(&opts.out)?;
     let installed = state::read_installed(&out).map_err(Error::Io)?;
     let server = Server::new(opts.server_ip, opts.http.as_deref()).map_err(Error::Usage)?;
@@ -104,7 +104,7 @@ pub fn run(program: &Program, opts: &Options) -> Result<Outcome, Error> {
 
 /// The install server's addresses, as the boot entries and templates see them.
 #[derive(Clone, Debug, Default)]
-pub struct Server {
+pub(crate) struct Server {
     pub ip: Option<IpAddr>,
     /// The HTTP base URL without a trailing `/`.
     pub http: Option<String>,
@@ -112,7 +112,7 @@ pub struct Server {
 
 impl Server {
     /// From `--server-ip` and `--http` (default `http://<server-ip>`).
-    pub fn new(ip: Option<IpAddr>, http: Option<&str>) -> Result<Server, String> {
+    pub(crate) fn new(ip: Option<IpAddr>, http: Option<&str>) -> Result<Server, String> {
         let http = match (http, ip) {
             (Some(u), _) => {
                 if !is_url(u) {
@@ -128,13 +128,13 @@ impl Server {
     }
 
     /// The URL of a node's answer file.
-    pub fn answer_url(&self, node: &str) -> Option<String> {
+    pub(crate) fn answer_url(&self, node: &str) -> Option<String> {
         Some(format!("{}/answers/{node}", self.http.as_ref()?))
     }
 
     /// `$server` for a node's profile: `ip`, `http`, `answer` (its answer file's URL),
     /// `done` (the URL its installer POSTs to when finished). Unknown parts are empty.
-    pub fn value(&self, node: &str) -> Value {
+    pub(crate) fn value(&self, node: &str) -> Value {
         let http = self.http.clone().unwrap_or_default();
         let mut m = IndexMap::new();
         m.insert(
@@ -162,7 +162,7 @@ fn absolute(dir: &std::path::Path) -> Result<PathBuf, Error> {
 }
 
 /// True when `name` matches the glob `pattern` (`*` any run, `?` one character).
-pub fn glob_match(pattern: &str, name: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     let (mut pi, mut ni) = (0, 0);

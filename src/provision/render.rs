@@ -20,7 +20,7 @@ use crate::model::value::Value;
 
 /// One file of the tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Entry {
+pub(crate) enum Entry {
     /// These bytes.
     Bytes(Vec<u8>),
     /// A copy of (or hard link to) this file on this machine.
@@ -28,11 +28,11 @@ pub enum Entry {
 }
 
 /// The tree: relative path (with `/`) to its file, sorted.
-pub type Tree = BTreeMap<String, Entry>;
+pub(crate) type Tree = BTreeMap<String, Entry>;
 
 /// The boot loaders copied from Debian packages into the TFTP tree when present: (file in
 /// the tree, path on the system, package).
-pub const BOOT_FILES: &[(&str, &str, &str)] = &[
+pub(crate) const BOOT_FILES: &[(&str, &str, &str)] = &[
     ("pxelinux.0", "usr/lib/PXELINUX/pxelinux.0", "pxelinux"),
     (
         "ldlinux.c32",
@@ -60,7 +60,7 @@ pub const BOOT_FILES: &[(&str, &str, &str)] = &[
 
 /// The whole tree for `nodes`. An error when a node needs something the invocation did not
 /// give (an answer file's URL without `--http`/`--server-ip`).
-pub fn tree(
+pub(crate) fn tree(
     nodes: &[Node],
     out: &Path,
     server: &Server,

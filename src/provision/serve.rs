@@ -25,7 +25,7 @@ struct Shared {
 
 /// Serves until the process ends. `ready` gets the bound address (so `--listen
 /// 127.0.0.1:0` can be used); `log` gets one access-log line per request.
-pub fn serve(
+pub(crate) fn serve(
     out: &Path,
     listen: SocketAddr,
     ready: impl FnOnce(SocketAddr),

@@ -21,7 +21,7 @@ const SYNCED: &[&str] = &["dhcp-hosts", "dhcp-opts"];
 const SWAPPED: &[&str] = &["tftp", "http", "libvirt", "dnsmasq.conf", "provision.json"];
 
 /// Writes `tree` as the output directory `out` (see the module documentation).
-pub fn commit(out: &Path, tree: Tree) -> Result<(), String> {
+pub(crate) fn commit(out: &Path, tree: Tree) -> Result<(), String> {
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 /// The file's name inside the output directory.
-pub const FILE: &str = "installed.json";
+pub(crate) const FILE: &str = "installed.json";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Installed {
@@ -16,7 +16,7 @@ struct Installed {
 }
 
 /// The installed nodes; none when the file does not exist.
-pub fn read_installed(dir: &Path) -> Result<BTreeSet<String>, String> {
+pub(crate) fn read_installed(dir: &Path) -> Result<BTreeSet<String>, String> {
     let path = dir.join(FILE);
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice::<Installed>(&bytes)
@@ -28,7 +28,7 @@ pub fn read_installed(dir: &Path) -> Result<BTreeSet<String>, String> {
 }
 
 /// Writes the set (through a temporary file and a rename: readers see the old or the new).
-pub fn write_installed(dir: &Path, nodes: &BTreeSet<String>) -> Result<(), String> {
+pub(crate) fn write_installed(dir: &Path, nodes: &BTreeSet<String>) -> Result<(), String> {
     let path = dir.join(FILE);
     let doc = Installed {
         installed: nodes.clone(),

@@ -6,18 +6,18 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The document's format number.
-pub const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 1;
 
 /// The whole document.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Document {
+pub(crate) struct Document {
     pub format: u32,
     pub nodes: BTreeMap<String, NodeRecord>,
 }
 
 /// One node's entry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NodeRecord {
+pub(crate) struct NodeRecord {
     pub mac: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
@@ -34,7 +34,7 @@ pub struct NodeRecord {
 
 /// A node's VM.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct VmRecord {
+pub(crate) struct VmRecord {
     pub host: String,
     pub ram_mb: i64,
     pub cpus: i64,
@@ -42,7 +42,7 @@ pub struct VmRecord {
 }
 
 /// The document's bytes (pretty JSON, a final newline).
-pub fn document(nodes: BTreeMap<String, NodeRecord>) -> Vec<u8> {
+pub(crate) fn document(nodes: BTreeMap<String, NodeRecord>) -> Vec<u8> {
     let doc = Document {
         format: FORMAT,
         nodes,
@@ -53,7 +53,7 @@ pub fn document(nodes: BTreeMap<String, NodeRecord>) -> Vec<u8> {
 }
 
 /// Reads `DIR/provision.json`.
-pub fn read(dir: &std::path::Path) -> Result<Document, String> {
+pub(crate) fn read(dir: &std::path::Path) -> Result<Document, String> {
     let path = dir.join("provision.json");
     let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))

@@ -628,7 +628,7 @@ fn staged_path(releases: &Path, id: &str) -> PathBuf {
 
 /// What [`stage`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Staged {
+pub(crate) struct Staged {
     pub deploy_root: PathBuf,
     pub id: String,
     /// `releases/<id>` was made now (else it existed, or `current` is it already).
@@ -642,7 +642,7 @@ pub struct Staged {
 /// would (unpacked, shared paths linked, `before_switch` run, owner set, metadata), or, when
 /// it exists and is not current, `before_switch` run in it; `current` is left alone. A later
 /// apply switches to it without running `before_switch` again; [`unstage`] undoes it.
-pub fn stage(spec: &Spec, env: &Env) -> Result<Staged, Error> {
+pub(crate) fn stage(spec: &Spec, env: &Env) -> Result<Staged, Error> {
     if spec.ensure == Ensure::Absent {
         return Err(Error::Spec(format!(
             "{} has ensure = absent: there is nothing to stage",
@@ -708,7 +708,7 @@ pub fn stage(spec: &Spec, env: &Env) -> Result<Staged, Error> {
 
 /// Undoes [`stage`] while the release is not current: a release staging made is removed, one
 /// that existed is kept. Whether anything was removed.
-pub fn unstage(spec: &Spec, env: &Env) -> Result<bool, Error> {
+pub(crate) fn unstage(spec: &Spec, env: &Env) -> Result<bool, Error> {
     let Some(layout) = Layout::open(env, &spec.path, false, false)? else {
         return Ok(false);
     };

@@ -58,13 +58,13 @@ use std::sync::Arc;
 
 use crate::catalog::store::{ContentStore, SharedBytes};
 
-pub use deploy::{
-    apply, list, plan, rollback, stage, unstage, Outcome, Plan, Removal, Rollback, Shared,
-    SharedLink, Staged, Switch,
-};
-pub use meta::ReleaseInfo;
-pub use spec::{Ensure, Spec};
-pub use unpack::{read_tree, unpack, Limits, TreeItem};
+pub use deploy::{apply, list, plan, rollback, Outcome};
+pub(crate) use deploy::{stage, unstage, Plan};
+pub(crate) use meta::ReleaseInfo;
+pub(crate) use spec::Ensure;
+pub use spec::Spec;
+pub(crate) use unpack::{read_tree, TreeItem};
+pub use unpack::{unpack, Limits};
 
 /// Where release bytes come from at apply time: by lower-case hex sha256.
 pub trait ContentSource {
@@ -136,7 +136,7 @@ impl<'a> Env<'a> {
 
 /// `path` (absolute) as seen on this host, as text: under `root` when there is one. For
 /// messages only: operations reach the deploy root through the root's handles (`deploy.rs`).
-pub fn host_path(root: Option<&Path>, path: &Path) -> PathBuf {
+pub(crate) fn host_path(root: Option<&Path>, path: &Path) -> PathBuf {
     match root {
         Some(root) => {
             let rel: PathBuf = path

@@ -381,7 +381,7 @@ fn unpack_from(reader: impl Read, dest: &Path, limits: &Limits, room: &Room) -> 
 
 /// One entry of a tar read by [`read_tree`], its path already checked (relative, no `..`,
 /// below a directory entry of the same archive).
-pub enum TreeItem<'a> {
+pub(crate) enum TreeItem<'a> {
     Dir,
     /// A regular file: its permission bits and its content (read it before the next entry).
     File {
@@ -398,7 +398,7 @@ pub enum TreeItem<'a> {
 /// refused ([`Error::Unsafe`]); past `limits`, or with an entry's headers over 1 MiB, an
 /// [`Error::Limit`]. Symlink targets are not checked: the caller makes links, it never
 /// writes through them.
-pub fn read_tree(
+pub(crate) fn read_tree(
     reader: impl Read,
     limits: &Limits,
     mut each: impl FnMut(&str, TreeItem<'_>) -> Result<(), Error>,

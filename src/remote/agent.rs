@@ -28,19 +28,19 @@ use crate::apply::state::PrivateDir;
 use crate::catalog::json::CatalogDoc;
 
 /// Times a busy server (503) is asked again before the next one is tried.
-pub const BUSY_RETRIES: u32 = 5;
+pub(crate) const BUSY_RETRIES: u32 = 5;
 /// The longest `Retry-After` honoured, in seconds (a larger one counts as this).
-pub const MAX_RETRY_AFTER: u64 = 300;
+pub(crate) const MAX_RETRY_AFTER: u64 = 300;
 /// The largest catalog accepted from a server.
-pub const MAX_CATALOG: usize = 512 << 20;
+pub(crate) const MAX_CATALOG: usize = 512 << 20;
 /// The largest content blob accepted (a release tarball fits; an endless answer does not
 /// fill the disk).
-pub const MAX_BLOB: u64 = 16 << 30;
+pub(crate) const MAX_BLOB: u64 = 16 << 30;
 /// Reports kept in the queue when no server takes them (the oldest go first).
-pub const MAX_QUEUED_REPORTS: usize = 200;
+pub(crate) const MAX_QUEUED_REPORTS: usize = 200;
 
 /// What an agent run is about.
-pub struct Run<'a> {
+pub(crate) struct Run<'a> {
     pub client: &'a Client,
     /// The servers, already in the order to try them.
     pub servers: &'a [ServerUrl],
@@ -51,7 +51,7 @@ pub struct Run<'a> {
 
 /// Why an agent run applied nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentError(pub String);
+pub(crate) struct AgentError(pub String);
 
 impl std::fmt::Display for AgentError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,7 +67,7 @@ fn io_error(doing: &str) -> impl Fn(std::io::Error) -> AgentError + '_ {
 
 /// Where the catalog about to be applied came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// A new catalog from this server.
     Fresh(ServerUrl),
     /// The server answered 304: the cached catalog is current.
@@ -77,7 +77,7 @@ pub enum Origin {
 }
 
 /// A checked catalog whose content is all in the cache.
-pub struct Fetched {
+pub(crate) struct Fetched {
     pub doc: CatalogDoc,
     pub origin: Origin,
     /// `STATE/agent/content`, held open: its handle path is what the apply reads.
@@ -86,7 +86,7 @@ pub struct Fetched {
 
 impl Fetched {
     /// The server that answered, if one did.
-    pub fn server(&self) -> Option<&ServerUrl> {
+    pub(crate) fn server(&self) -> Option<&ServerUrl> {
         match &self.origin {
             Origin::Fresh(s) | Origin::Unchanged(s) => Some(s),
             Origin::Cached(_) => None,
@@ -95,20 +95,20 @@ impl Fetched {
 }
 
 /// The agent's cache directory, `STATE/agent`.
-pub struct Cache {
+pub(crate) struct Cache {
     dir: PrivateDir,
 }
 
 impl Cache {
     /// Opens (making when missing) `STATE/agent`.
-    pub fn open(state: &std::path::Path) -> Result<Cache, AgentError> {
+    pub(crate) fn open(state: &std::path::Path) -> Result<Cache, AgentError> {
         let dir = PrivateDir::open(state, "agent", true)
             .map_err(io_error("the agent's cache directory"))?;
         Ok(Cache { dir })
     }
 
     /// `STATE/agent` as messages show it.
-    pub fn shown(&self) -> PathBuf {
+    pub(crate) fn shown(&self) -> PathBuf {
         self.dir.shown().to_path_buf()
     }
 
@@ -125,7 +125,7 @@ impl Cache {
     }
 
     /// The directory the bootstrap keeps the node's key and certificate in.
-    pub fn ssl(&self) -> Result<PrivateDir, AgentError> {
+    pub(crate) fn ssl(&self) -> Result<PrivateDir, AgentError> {
         self.dir
             .sub("ssl", true)
             .map_err(io_error("the key directory"))
@@ -133,7 +133,7 @@ impl Cache {
 
     /// The cached catalog, when there is one that still passes its checks (a damaged one is
     /// noted and ignored).
-    pub fn catalog(&self, node: &str, note: &dyn Fn(&str)) -> Option<CatalogDoc> {
+    pub(crate) fn catalog(&self, node: &str, note: &dyn Fn(&str)) -> Option<CatalogDoc> {
         let bytes = match self.dir.read("catalog.json", MAX_CATALOG as u64) {
             Ok(Some(b)) => b,
             Ok(None) => return None,
@@ -154,7 +154,7 @@ impl Cache {
 
 /// Parses a catalog and checks it: its format, that it is `node`'s, and that its version is
 /// the sha256 of what it says (CLI.md's Catalog JSON `version`).
-pub fn checked_catalog(bytes: &[u8], node: &str) -> Result<CatalogDoc, String> {
+pub(crate) fn checked_catalog(bytes: &[u8], node: &str) -> Result<CatalogDoc, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
     let doc = CatalogDoc::read(text)?;
     if doc.node != node {
@@ -175,7 +175,7 @@ pub fn checked_catalog(bytes: &[u8], node: &str) -> Result<CatalogDoc, String> {
 }
 
 /// Every content hash a catalog names (`content_sha256` of its files and releases).
-pub fn content_hashes(doc: &CatalogDoc) -> Vec<String> {
+pub(crate) fn content_hashes(doc: &CatalogDoc) -> Vec<String> {
     let mut shas: Vec<String> = doc
         .resources
         .iter()
@@ -193,7 +193,7 @@ fn is_sha(s: &str) -> bool {
 }
 
 /// A random number below `n` (0 when `n` is 0), from the system's random source.
-pub fn random_below(n: u64) -> u64 {
+pub(crate) fn random_below(n: u64) -> u64 {
     if n == 0 {
         return 0;
     }
@@ -203,7 +203,7 @@ pub fn random_below(n: u64) -> u64 {
 
 /// The servers in the order one run tries them: the given order, rotated by a random
 /// amount, so that a fleet's agents spread over the servers.
-pub fn rotated(servers: &[ServerUrl]) -> Vec<ServerUrl> {
+pub(crate) fn rotated(servers: &[ServerUrl]) -> Vec<ServerUrl> {
     let mut v = servers.to_vec();
     if !v.is_empty() {
         let k = random_below(v.len() as u64) as usize;
@@ -215,7 +215,7 @@ pub fn rotated(servers: &[ServerUrl]) -> Vec<ServerUrl> {
 /// How long to wait before asking a busy server again: its `Retry-After` (seconds; 1 when
 /// missing or not a number, at most [`MAX_RETRY_AFTER`]) plus a random part of up to as much
 /// again, so that agents told the same thing do not come back together.
-pub fn busy_wait(answer: &Answer) -> Duration {
+pub(crate) fn busy_wait(answer: &Answer) -> Duration {
     let secs = answer
         .header("retry-after")
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -261,7 +261,7 @@ impl Run<'_> {
     /// Gets the catalog to apply: a fresh one (checked, its content fetched and checked,
     /// then cached), the cached one when the server says it is current, or the cached one
     /// when no server gives one. Nothing is cached from a catalog that fails a check.
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         cache: &Cache,
         facts: &serde_json::Value,
@@ -479,7 +479,7 @@ impl Run<'_> {
     /// Sends the queued reports (oldest first), then `report`, to the servers in turn; what
     /// no server takes is queued for the next run. Returns how many were delivered and
     /// whether `report` was queued.
-    pub async fn deliver(
+    pub(crate) async fn deliver(
         &self,
         cache: &Cache,
         first: Option<&ServerUrl>,
@@ -587,65 +587,17 @@ fn prune_content(content: &PrivateDir, doc: &CatalogDoc) {
 }
 
 /// A node's key and certificate request, made for `--bootstrap` (the key never leaves
-/// the node).
-pub struct Request {
-    /// The private key (PKCS#8 PEM).
-    pub key_pem: String,
-    /// The certificate request (PEM).
-    pub csr_pem: String,
-    /// The sha256 of the request's DER, for the admin to compare in `fleet ca list`.
-    pub fingerprint: String,
-    /// The key's public part (SubjectPublicKeyInfo DER), to check the signed certificate.
-    pub public_key: Vec<u8>,
-}
+/// the node): [`x509::make_request`](crate::remote::ca::x509::make_request).
+pub(crate) use crate::remote::ca::x509::Request;
 
-impl Request {
-    /// A request for `node` with `key_pem` (made now, ECDSA P-256, when `None`).
-    pub fn new(node: &str, key_pem: Option<&str>) -> Result<Request, AgentError> {
-        let err = |e: rcgen::Error| AgentError(format!("the certificate request: {e}"));
-        let key = match key_pem {
-            Some(pem) => rcgen::KeyPair::from_pem(pem).map_err(err)?,
-            None => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?,
-        };
-        let mut params = rcgen::CertificateParams::new(vec![node.to_string()]).map_err(err)?;
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, node);
-        let csr = params.serialize_request(&key).map_err(err)?;
-        let fingerprint = crate::remote::ca::x509::hex(&Sha256::digest(csr.der()));
-        Ok(Request {
-            key_pem: key.serialize_pem(),
-            csr_pem: csr.pem().map_err(err)?,
-            fingerprint,
-            public_key: rcgen::PublicKeyData::subject_public_key_info(&key),
-        })
-    }
-
-    /// Checks that `cert_pem` is a certificate for `node` of this request's key.
-    pub fn check(&self, node: &str, cert_pem: &str) -> Result<(), String> {
-        let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
-            .map_err(|e| format!("not a PEM certificate: {e}"))?;
-        let cert = pem
-            .parse_x509()
-            .map_err(|e| format!("not a certificate: {e}"))?;
-        let cn = cert
-            .subject()
-            .iter_common_name()
-            .next()
-            .and_then(|c| c.as_str().ok());
-        if cn != Some(node) {
-            return Err(format!("it is for {cn:?}, not {node:?}"));
-        }
-        if cert.public_key().raw != self.public_key.as_slice() {
-            return Err("it is not for this node's key".into());
-        }
-        Ok(())
-    }
+/// A request for `node` on `key_pem`, or on a new key when `None`.
+pub(crate) fn make_request(node: &str, key_pem: Option<&str>) -> Result<Request, AgentError> {
+    crate::remote::ca::x509::make_request(node, key_pem)
+        .map_err(|e| AgentError(format!("the certificate request: {e}")))
 }
 
 /// How a bootstrap waits for its certificate.
-pub struct Enrol<'a> {
+pub(crate) struct Enrol<'a> {
     pub request: &'a Request,
     /// The enrolment token (`fleet ca token`), sent as `X-Fleet-Token`.
     pub token: Option<&'a str>,
@@ -659,7 +611,7 @@ impl Run<'_> {
     /// Sends the request to the first server that answers and returns the signed
     /// certificate (PEM): at once when the server autosigns it, else after polling for it
     /// until `wait` is over.
-    pub async fn enrol(&self, e: &Enrol<'_>) -> Result<String, AgentError> {
+    pub(crate) async fn enrol(&self, e: &Enrol<'_>) -> Result<String, AgentError> {
         let path = format!("/v1/csr/{}", self.node);
         let mut headers = vec![("content-type", "application/pkcs10".to_string())];
         if let Some(t) = e.token {
@@ -766,7 +718,7 @@ impl Run<'_> {
 }
 
 /// The days left before the certificate in `pem` expires (negative: expired), if it parses.
-pub fn days_left(pem: &[u8], now: i64) -> Option<i64> {
+pub(crate) fn days_left(pem: &[u8], now: i64) -> Option<i64> {
     let (_, p) = x509_parser::pem::parse_x509_pem(pem).ok()?;
     let cert = p.parse_x509().ok()?;
     Some((cert.validity().not_after.timestamp() - now).div_euclid(86_400))
@@ -799,13 +751,13 @@ mod tests {
 
     #[test]
     fn a_request_checks_the_certificate_it_gets() {
-        let req = Request::new("web01", None).unwrap();
+        let req = make_request("web01", None).unwrap();
         assert!(req
             .csr_pem
             .starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
         assert_eq!(req.fingerprint.len(), 64);
         // The same key again gives the same public key.
-        let again = Request::new("web01", Some(&req.key_pem)).unwrap();
+        let again = make_request("web01", Some(&req.key_pem)).unwrap();
         assert_eq!(again.public_key, req.public_key);
         // A certificate of another key is refused.
         let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();

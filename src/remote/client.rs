@@ -25,13 +25,13 @@ use super::tls::{read_certs, TlsError};
 
 /// A catalog server's address, `https://HOST[:PORT]` (port 8140 when left out).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServerUrl {
+pub(crate) struct ServerUrl {
     host: String,
     port: u16,
 }
 
 /// The port of a server URL without one (the catalog server's customary port).
-pub const DEFAULT_PORT: u16 = 8140;
+pub(crate) const DEFAULT_PORT: u16 = 8140;
 
 impl std::str::FromStr for ServerUrl {
     type Err = String;
@@ -71,7 +71,7 @@ impl std::fmt::Display for ServerUrl {
 
 /// Why a request got no HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     /// No answer: the connection was refused or timed out, the server's certificate is not
     /// the fleet CA's, the connection broke. The next server may answer.
     Unreachable(String),
@@ -88,7 +88,7 @@ impl std::fmt::Display for ClientError {
 }
 
 /// An HTTP answer whose body is still to be read.
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Incoming,
@@ -99,7 +99,7 @@ pub struct Answer {
 
 impl Answer {
     /// The whole body, refused beyond `max` bytes.
-    pub async fn bytes(mut self, max: usize) -> Result<Vec<u8>, ClientError> {
+    pub(crate) async fn bytes(mut self, max: usize) -> Result<Vec<u8>, ClientError> {
         let mut out = Vec::new();
         while let Some(data) = self.chunk().await? {
             if out.len() + data.len() > max {
@@ -115,7 +115,7 @@ impl Answer {
 
     /// The next piece of the body (`None` at its end), for answers streamed to a file. A
     /// server that sends nothing for the request time limit has stopped answering.
-    pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
+    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
         loop {
             let next = tokio::time::timeout(self.idle, self.body.frame())
                 .await
@@ -139,13 +139,13 @@ impl Answer {
     }
 
     /// A header's value as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
 /// An HTTPS client for one node: its certificate (none while bootstrapping) and the CA.
-pub struct Client {
+pub(crate) struct Client {
     tls: tokio_rustls::TlsConnector,
     connect_timeout: Duration,
     request_timeout: Duration,
@@ -155,7 +155,7 @@ pub struct Client {
 
 impl Client {
     /// A client trusting only `ca_cert`, presenting `identity` (certificate, key) when given.
-    pub fn new(
+    pub(crate) fn new(
         ca_cert: &Path,
         identity: Option<(&Path, &Path)>,
         connect_timeout: Duration,
@@ -193,7 +193,7 @@ impl Client {
 
     /// Sends one request to `server` and waits for the answer's head (the body is read by
     /// the caller, within the same time limit's spirit: [`Answer::bytes`]).
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         server: &ServerUrl,
         method: Method,

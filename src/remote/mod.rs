@@ -7,12 +7,12 @@
 //! except the server's access log and the agent's run notices, which go through the
 //! callbacks its callers give it.
 
-pub mod agent;
-pub mod ca;
-pub mod client;
-pub mod push;
-pub mod run;
-pub mod select;
-pub mod serve;
-pub mod store;
-pub mod tls;
+pub(crate) mod agent;
+pub(crate) mod ca;
+pub(crate) mod client;
+pub(crate) mod push;
+pub(crate) mod run;
+pub(crate) mod select;
+pub(crate) mod serve;
+pub(crate) mod store;
+pub(crate) mod tls;

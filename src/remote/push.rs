@@ -44,7 +44,7 @@ const MAX_OUTPUT: u64 = 64 << 20;
 
 /// How a push runs.
 #[derive(Clone, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     /// ssh, parallelism and each node's time limit (`max_fail` and `canary` unused).
     pub ssh: SshOptions,
     pub noop: bool,
@@ -67,7 +67,7 @@ pub struct Options {
 
 /// This fleet binary, and the name it has in a node's push directory.
 #[derive(Clone, Debug)]
-pub struct Binary {
+pub(crate) struct Binary {
     pub path: PathBuf,
     /// `fleet-<version>-<first 16 hex of its sha256>`: a node keeps one per build.
     pub name: String,
@@ -75,7 +75,7 @@ pub struct Binary {
 
 impl Binary {
     /// The running executable.
-    pub fn this() -> io::Result<Binary> {
+    pub(crate) fn this() -> io::Result<Binary> {
         let path = std::env::current_exe()?;
         let mut hasher = crate::catalog::store::HashingWriter::new(io::sink());
         io::copy(&mut File::open(&path)?, &mut hasher)?;
@@ -93,7 +93,7 @@ impl Binary {
 
 /// How one node's push ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// Applied; nothing failed.
     Ok,
     /// Reached, and something failed there (the apply, a resource, the staging): why.
@@ -109,12 +109,12 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         *self == Status::Ok
     }
 
     /// The table's word.
-    pub fn word(&self) -> &'static str {
+    pub(crate) fn word(&self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::Failed(_) => "failed",
@@ -126,7 +126,7 @@ impl Status {
     }
 
     /// Why it is not ok, when there is more to say than the word.
-    pub fn why(&self) -> Option<&str> {
+    pub(crate) fn why(&self) -> Option<&str> {
         match self {
             Status::Failed(w) | Status::Unreachable(w) => Some(w),
             _ => None,
@@ -136,7 +136,7 @@ impl Status {
 
 /// One node's push.
 #[derive(Clone, Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub node: String,
     pub status: Status,
     /// The node's report, as it printed it (JSON), when the apply ran.
@@ -150,7 +150,7 @@ pub struct Outcome {
 }
 
 /// Pushes every selected node, up to `parallel` at once; outcomes in the selection's order.
-pub fn push(sel: &Selection, opts: &Options) -> Vec<Outcome> {
+pub(crate) fn push(sel: &Selection, opts: &Options) -> Vec<Outcome> {
     let control = match ControlDir::new() {
         Ok(c) => c,
         Err(e) => {
@@ -714,7 +714,7 @@ fn script(body: &str, args: &[&str]) -> String {
 }
 
 /// `s` quoted for a POSIX shell.
-pub fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 

@@ -18,7 +18,7 @@ use super::select::Target;
 
 /// How the command is run.
 #[derive(Clone, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     /// Nodes at once.
     pub parallel: usize,
     /// Stop starting nodes after this many failures.
@@ -37,7 +37,7 @@ pub struct Options {
 
 /// How one node's command ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// Exit 0.
     Ok,
     /// The command's exit status (not 0).
@@ -51,7 +51,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         *self == Status::Ok
     }
 }
@@ -59,7 +59,7 @@ impl Status {
 /// One node's outcome: its status, seconds, and everything it printed (stdout and stderr
 /// interleaved as they arrived, for `--fold`).
 #[derive(Clone, Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub node: String,
     pub status: Status,
     pub seconds: f64,
@@ -67,7 +67,7 @@ pub struct Outcome {
 }
 
 /// One line a node printed.
-pub struct Line<'a> {
+pub(crate) struct Line<'a> {
     pub node: &'a str,
     pub text: &'a str,
     pub stderr: bool,
@@ -75,7 +75,7 @@ pub struct Line<'a> {
 
 /// ssh's options every connection gets: `-F`, `BatchMode=yes`, `ConnectTimeout`, the user's
 /// `-o`s.
-pub fn base_args(opts: &Options) -> Vec<String> {
+pub(crate) fn base_args(opts: &Options) -> Vec<String> {
     let mut args = Vec::new();
     if let Some(f) = &opts.ssh_config {
         args.push("-F".to_string());
@@ -96,7 +96,7 @@ pub fn base_args(opts: &Options) -> Vec<String> {
 }
 
 /// The ssh command line for `target` and `command` (everything but the program name).
-pub fn ssh_args(target: &Target, command: &[String], opts: &Options) -> Vec<String> {
+pub(crate) fn ssh_args(target: &Target, command: &[String], opts: &Options) -> Vec<String> {
     let mut args = base_args(opts);
     args.push("-T".into());
     args.push(target.address.clone());
@@ -107,7 +107,7 @@ pub fn ssh_args(target: &Target, command: &[String], opts: &Options) -> Vec<Stri
 
 /// Runs `command` on every target; `line` gets each output line as it arrives (from several
 /// threads, one line at a time). Outcomes come back in the targets' order.
-pub fn run(
+pub(crate) fn run(
     targets: &[Target],
     command: &[String],
     opts: &Options,
@@ -270,7 +270,7 @@ fn run_one(
 
 /// `--fold`: the outcomes grouped by identical output, in order of first appearance: (nodes,
 /// output).
-pub fn fold(outcomes: &[Outcome]) -> Vec<(Vec<String>, String)> {
+pub(crate) fn fold(outcomes: &[Outcome]) -> Vec<(Vec<String>, String)> {
     let mut groups: Vec<(Vec<String>, String)> = Vec::new();
     for o in outcomes.iter().filter(|o| o.status != Status::NotRun) {
         match groups.iter_mut().find(|(_, out)| *out == o.output) {

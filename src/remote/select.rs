@@ -14,21 +14,21 @@ use crate::program::Program;
 
 /// A chosen node and where to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     pub node: String,
     pub address: String,
 }
 
 /// The chosen nodes, sorted by name, with their catalogs (as `fleet compile` writes them, in
 /// the same order) and the content those catalogs name.
-pub struct Selection {
+pub(crate) struct Selection {
     pub targets: Vec<Target>,
     pub catalogs: Vec<Compiled>,
     pub store: ContentStore,
 }
 
 /// One chosen node's catalog.
-pub struct Compiled {
+pub(crate) struct Compiled {
     /// What `fleet compile --node` prints: what the node applies.
     pub json: String,
     pub doc: CatalogDoc,
@@ -70,7 +70,7 @@ fn names(program: &Program, patterns: &[String]) -> Result<Vec<String>, String> 
 /// The nodes of `program` that `patterns` (all, when empty) and `class` choose, sorted by
 /// name, compiled. `Err` names every pattern that matches nothing, or the first node that
 /// does not compile.
-pub fn select(
+pub(crate) fn select(
     program: &Program,
     patterns: &[String],
     class: Option<&str>,

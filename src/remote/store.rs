@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// A store operation that failed (unreachable, or a SQL error), with the reason.
 #[derive(Debug)]
-pub struct StoreError(pub String);
+pub(crate) struct StoreError(pub String);
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,7 +35,7 @@ impl From<tokio_postgres::Error> for StoreError {
 
 /// One node of the inventory (`GET /v1/nodes`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct NodeRow {
+pub(crate) struct NodeRow {
     pub name: String,
     /// The facts JSON it last posted.
     pub facts: String,
@@ -49,7 +49,7 @@ pub struct NodeRow {
 
 /// One stored report (`GET /v1/reports`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct ReportRow {
+pub(crate) struct ReportRow {
     pub node: String,
     /// When the server received it (Unix seconds).
     pub time: i64,
@@ -60,7 +60,7 @@ pub struct ReportRow {
 
 /// What `GET /v1/reports` selects.
 #[derive(Clone, Debug, Default)]
-pub struct ReportFilter {
+pub(crate) struct ReportFilter {
     pub node: Option<String>,
     pub status: Option<String>,
     /// Only reports received at or after this time (Unix seconds).
@@ -68,7 +68,7 @@ pub struct ReportFilter {
 }
 
 /// The store: one of the two backends.
-pub struct Store {
+pub(crate) struct Store {
     backend: Backend,
 }
 
@@ -99,7 +99,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Store {
     /// Opens the store of `url` (`sqlite:PATH` or `postgres://…`) and creates its schema.
-    pub async fn open(url: &str) -> Result<Store, StoreError> {
+    pub(crate) async fn open(url: &str) -> Result<Store, StoreError> {
         let backend = if let Some(path) = url.strip_prefix("sqlite:") {
             Backend::Sqlite(Mutex::new(open_sqlite(path)?))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -177,7 +177,7 @@ impl Store {
     }
 
     /// Records the facts a node posted and the catalog version it was given.
-    pub async fn put_facts(
+    pub(crate) async fn put_facts(
         &self,
         node: &str,
         facts: &str,
@@ -205,7 +205,7 @@ impl Store {
     }
 
     /// The facts JSON a node last posted.
-    pub async fn facts(&self, node: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) async fn facts(&self, node: &str) -> Result<Option<String>, StoreError> {
         match &self.backend {
             Backend::Sqlite(_) => self.sqlite(|c| {
                 use rusqlite::OptionalExtension;
@@ -225,7 +225,7 @@ impl Store {
     }
 
     /// Stores a report.
-    pub async fn put_report(&self, row: &ReportRow) -> Result<(), StoreError> {
+    pub(crate) async fn put_report(&self, row: &ReportRow) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(_) => self.sqlite(|c| {
                 c.execute(
@@ -245,7 +245,10 @@ impl Store {
     }
 
     /// The reports `filter` selects, oldest first.
-    pub async fn reports(&self, filter: &ReportFilter) -> Result<Vec<ReportRow>, StoreError> {
+    pub(crate) async fn reports(
+        &self,
+        filter: &ReportFilter,
+    ) -> Result<Vec<ReportRow>, StoreError> {
         let node = filter.node.clone().unwrap_or_default();
         let status = filter.status.clone().unwrap_or_default();
         let since = filter.since.unwrap_or(i64::MIN);
@@ -283,7 +286,7 @@ impl Store {
     }
 
     /// The inventory: every node that asked for its catalog, by name.
-    pub async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
+    pub(crate) async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
         let q = "SELECT n.name, n.facts, n.catalog_version, n.seen, \
                  (SELECT r.status FROM fleet_reports r WHERE r.node = n.name ORDER BY r.time DESC, r.id DESC LIMIT 1), \
                  (SELECT r.time FROM fleet_reports r WHERE r.node = n.name ORDER BY r.time DESC, r.id DESC LIMIT 1) \
@@ -323,27 +326,27 @@ impl Store {
     }
 
     /// Queues a certificate request (replacing an earlier one for the same node).
-    pub async fn put_csr(&self, node: &str, csr: &str, now: i64) -> Result<(), StoreError> {
+    pub(crate) async fn put_csr(&self, node: &str, csr: &str, now: i64) -> Result<(), StoreError> {
         self.upsert("fleet_csrs", "csr", "received", node, csr, now)
             .await
     }
 
     /// The pending certificate requests, by node name: (node, PEM, received, Unix time).
-    pub async fn pending_csrs(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+    pub(crate) async fn pending_csrs(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         self.rows("SELECT node, csr, received FROM fleet_csrs ORDER BY node")
             .await
     }
 
     /// The certificates signed into the store (by `fleet ca sign` or a server's autosign):
     /// (node, PEM, signed, Unix time).
-    pub async fn signed_certs(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+    pub(crate) async fn signed_certs(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         self.rows("SELECT node, cert, signed FROM fleet_certs ORDER BY node")
             .await
     }
 
     /// Drops the node's signed certificate and pending request, so that it can enrol again
     /// (after `fleet ca revoke`).
-    pub async fn forget_node_certs(&self, node: &str) -> Result<(), StoreError> {
+    pub(crate) async fn forget_node_certs(&self, node: &str) -> Result<(), StoreError> {
         for table in ["fleet_certs", "fleet_csrs"] {
             let q = format!("DELETE FROM {table} WHERE node = @1");
             match &self.backend {
@@ -377,7 +380,12 @@ impl Store {
     }
 
     /// Stores a signed certificate and drops the node's pending request.
-    pub async fn put_cert(&self, node: &str, cert: &str, now: i64) -> Result<(), StoreError> {
+    pub(crate) async fn put_cert(
+        &self,
+        node: &str,
+        cert: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
         self.upsert("fleet_certs", "cert", "signed", node, cert, now)
             .await?;
         match &self.backend {
@@ -393,7 +401,7 @@ impl Store {
     }
 
     /// A node's signed certificate (PEM), if there is one.
-    pub async fn cert(&self, node: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) async fn cert(&self, node: &str) -> Result<Option<String>, StoreError> {
         match &self.backend {
             Backend::Sqlite(_) => self.sqlite(|c| {
                 use rusqlite::OptionalExtension;
@@ -414,7 +422,7 @@ impl Store {
 
     /// Marks a one-time token used; `false` when it had been used already (by any server
     /// sharing the store: the insert is the check).
-    pub async fn use_token(&self, token: &str, now: i64) -> Result<bool, StoreError> {
+    pub(crate) async fn use_token(&self, token: &str, now: i64) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sqlite(_) => self.sqlite(|c| {
                 let n = c.execute(

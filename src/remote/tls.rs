@@ -21,7 +21,7 @@ use rustls::{RootCertStore, ServerConfig};
 
 /// The files the server's TLS is made of.
 #[derive(Clone, Debug)]
-pub struct TlsFiles {
+pub(crate) struct TlsFiles {
     /// The server's certificate chain (PEM).
     pub cert: PathBuf,
     /// The server's private key (PEM).
@@ -34,7 +34,7 @@ pub struct TlsFiles {
 
 /// A TLS set-up problem, naming the file.
 #[derive(Debug)]
-pub struct TlsError(pub String);
+pub(crate) struct TlsError(pub String);
 
 impl std::fmt::Display for TlsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,7 +55,7 @@ struct Verified {
 }
 
 /// The current server configuration, swapped when the revocation list changes.
-pub struct TlsState {
+pub(crate) struct TlsState {
     files: TlsFiles,
     config: RwLock<Verified>,
     /// Bumped on every swap: a connection made under an older one re-checks its peer.
@@ -66,7 +66,7 @@ pub struct TlsState {
 
 impl TlsState {
     /// Reads every file and builds the first configuration.
-    pub fn load(files: TlsFiles) -> Result<TlsState, TlsError> {
+    pub(crate) fn load(files: TlsFiles) -> Result<TlsState, TlsError> {
         let config = build_config(&files)?;
         let seen = files.crl.as_deref().and_then(stamp);
         Ok(TlsState {
@@ -78,7 +78,7 @@ impl TlsState {
     }
 
     /// The configuration new handshakes use.
-    pub fn current(&self) -> Arc<ServerConfig> {
+    pub(crate) fn current(&self) -> Arc<ServerConfig> {
         self.verified().config
     }
 
@@ -91,13 +91,13 @@ impl TlsState {
     }
 
     /// The number of swaps so far (a connection remembers the one it was made under).
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
 
     /// Whether a peer chain verified at `generation` still passes the current verifier
     /// (a keep-alive connection after a CRL change: revoked or expired since is `false`).
-    pub fn still_valid(&self, generation: u64, chain: &[CertificateDer<'static>]) -> bool {
+    pub(crate) fn still_valid(&self, generation: u64, chain: &[CertificateDer<'static>]) -> bool {
         if generation == self.generation() {
             return true;
         }
@@ -113,7 +113,7 @@ impl TlsState {
     /// Re-reads the revocation list when its file's modification time or length changed.
     /// `Ok(true)` when a new configuration was swapped in; an unreadable or bad list keeps
     /// the old configuration and is an error (for the log).
-    pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
+    pub(crate) fn reload_if_changed(&self) -> Result<bool, TlsError> {
         let Some(crl) = self.files.crl.as_deref() else {
             return Ok(false);
         };
@@ -203,7 +203,7 @@ fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, 
 }
 
 /// The common name of a DER certificate's subject (the node's name), if it has one.
-pub fn common_name(der: &[u8]) -> Option<String> {
+pub(crate) fn common_name(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let cn = cert.subject().iter_common_name().next()?;
     cn.as_str().ok().map(str::to_string)

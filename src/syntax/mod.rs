@@ -11,7 +11,7 @@ mod grammar;
 mod hints;
 mod lower;
 mod strings;
-pub mod visit;
+pub(crate) mod visit;
 
 use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};

@@ -5,14 +5,15 @@ use super::ast::{BodyItem, Call, ChainOperand, Expr, ExprKind, Label, Stmt, Stmt
 
 /// Whether any statement (nested ones, class and define bodies, parameter defaults and node
 /// bodies included) calls a function named `name`.
-pub fn calls(stmts: &[Stmt], name: &str) -> bool {
+#[cfg(test)]
+pub(crate) fn calls(stmts: &[Stmt], name: &str) -> bool {
     let mut found = false;
     each_call(stmts, &mut |c| found |= c.name.name == name);
     found
 }
 
 /// Calls `f` on every call in `stmts`, in source order, outer calls before their arguments'.
-pub fn each_call(stmts: &[Stmt], f: &mut dyn FnMut(&Call)) {
+pub(crate) fn each_call(stmts: &[Stmt], f: &mut dyn FnMut(&Call)) {
     for s in stmts {
         stmt(s, f);
     }

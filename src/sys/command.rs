@@ -13,7 +13,7 @@ use crate::sys::root::Root;
 
 /// One command to run.
 #[derive(Clone, Debug, Default)]
-pub struct Cmd {
+pub(crate) struct Cmd {
     pub script: String,
     pub cwd: Option<PathBuf>,
     pub env: Vec<(String, String)>,
@@ -27,7 +27,7 @@ pub struct Cmd {
 
 /// How it ended.
 #[derive(Clone, Debug)]
-pub struct Finished {
+pub(crate) struct Finished {
     /// Exit code; `None` when killed by a signal or the timeout.
     pub code: Option<i32>,
     pub timed_out: bool,
@@ -36,12 +36,12 @@ pub struct Finished {
 }
 
 impl Finished {
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.code == Some(0)
     }
 
     /// A one-line account for messages: `exit 3: <last output line>`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let why = match (self.timed_out, self.code) {
             (true, _) => "timed out (killed)".to_string(),
             (false, Some(c)) => format!("exit {c}"),
@@ -58,7 +58,7 @@ impl Finished {
 
 /// A `Cmd` for a script under the root's conventions: on the host with `FLEET_ROOT` set
 /// and the working directory at the root, or (`chroot`) inside the root at `/`.
-pub fn under_root(root: &Root, chroot: bool, script: &str) -> Cmd {
+pub(crate) fn under_root(root: &Root, chroot: bool, script: &str) -> Cmd {
     let mut c = Cmd {
         script: script.to_string(),
         ..Cmd::default()
@@ -76,7 +76,7 @@ pub fn under_root(root: &Root, chroot: bool, script: &str) -> Cmd {
 }
 
 /// Maps a command's working directory: under the root on the host, as is inside a chroot.
-pub fn map_cwd(root: &Root, chroot: bool, cwd: &str) -> Result<PathBuf, String> {
+pub(crate) fn map_cwd(root: &Root, chroot: bool, cwd: &str) -> Result<PathBuf, String> {
     if chroot && root.dir().is_some() {
         Ok(PathBuf::from(cwd))
     } else {
@@ -86,7 +86,7 @@ pub fn map_cwd(root: &Root, chroot: bool, cwd: &str) -> Result<PathBuf, String> 
 
 /// Makes `c` run inside `dir` with chroot(2), in `cwd` (a path inside it), as `ids` (uid,
 /// gid) when given.
-pub fn enter(
+pub(crate) fn enter(
     c: &mut Command,
     dir: &std::path::Path,
     cwd: &std::path::Path,
@@ -151,7 +151,7 @@ fn output_file() -> Result<std::fs::File, String> {
 
 /// Runs `/bin/sh -c script` in its own process group, waiting at most `timeout` (then the
 /// whole group is killed).
-pub fn run(cmd: &Cmd) -> Result<Finished, String> {
+pub(crate) fn run(cmd: &Cmd) -> Result<Finished, String> {
     let mut c = Command::new("/bin/sh");
     c.arg("-c").arg(&cmd.script);
     let mut out = output_file()?;

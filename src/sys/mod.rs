@@ -6,5 +6,5 @@
 //! It sits below both: `apply/providers/release.rs` plugs releases into apply, and releases
 //! use the same root handles and command runner, so neither may live inside apply.
 
-pub mod command;
-pub mod root;
+pub(crate) mod command;
+pub(crate) mod root;

@@ -466,14 +466,14 @@ impl AsRef<Path> for Real {
 
 /// A directory handle as a path (`/proc/self/fd/N`) for calls that take one; the handle
 /// must stay open while the path is used.
-pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
+pub(crate) fn fd_path(fd: &impl AsRawFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 /// Keeps a directory handle open for the rest of the process and returns its path (the
 /// state directory and a release's deploy root: a handful per process). `shown` is what
 /// messages about paths under it show (see [`shown`]).
-pub fn pin_for_process(fd: OwnedFd, shown: &Path) -> PathBuf {
+pub(crate) fn pin_for_process(fd: OwnedFd, shown: &Path) -> PathBuf {
     let p = fd_path(&fd);
     PINNED
         .lock()
@@ -487,7 +487,7 @@ static PINNED: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
 
 /// Registers how paths under a handle are shown in messages (see [`shown`]) while the
 /// returned guard lives; the handle must outlive the guard.
-pub fn show_as(fd: &impl AsRawFd, shown: &Path) -> ShownAs {
+pub(crate) fn show_as(fd: &impl AsRawFd, shown: &Path) -> ShownAs {
     let key = fd_path(fd);
     PINNED
         .lock()
@@ -498,7 +498,7 @@ pub fn show_as(fd: &impl AsRawFd, shown: &Path) -> ShownAs {
 
 /// See [`show_as`].
 #[derive(Debug)]
-pub struct ShownAs {
+pub(crate) struct ShownAs {
     key: PathBuf,
 }
 
@@ -513,7 +513,7 @@ impl Drop for ShownAs {
 
 /// A path for messages: a path under a handle registered by [`pin_for_process`] or
 /// [`show_as`] is shown as the path under the root it stands for.
-pub fn shown(path: &Path) -> PathBuf {
+pub(crate) fn shown(path: &Path) -> PathBuf {
     let pinned = PINNED.lock().unwrap_or_else(|e| e.into_inner());
     for (p, s) in pinned.iter().rev() {
         if let Ok(rest) = path.strip_prefix(p) {
@@ -528,7 +528,7 @@ pub fn shown(path: &Path) -> PathBuf {
 }
 
 /// [`shown`] for every registered handle path in a message.
-pub fn shown_text(text: &str) -> String {
+pub(crate) fn shown_text(text: &str) -> String {
     if !text.contains("/proc/self/fd/") {
         return text.to_string();
     }
@@ -554,7 +554,7 @@ pub fn shown_text(text: &str) -> String {
 /// How many directory handles a [`DirCache`] may hold: a quarter of the soft
 /// `RLIMIT_NOFILE` (at least 64, at most 16,384), leaving the rest for files, pipes and the
 /// engine's workers. The limit itself is left alone: commands inherit it.
-pub fn fd_budget() -> usize {
+pub(crate) fn fd_budget() -> usize {
     static BUDGET: OnceLock<usize> = OnceLock::new();
     *BUDGET.get_or_init(|| {
         let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
@@ -757,7 +757,7 @@ fn split(path: &str) -> Option<(&str, &str)> {
 
 /// Removes `.`, empty components and trailing `/`, and resolves `..` textually (it stops
 /// at `/`): `/a/../b` is `/b` whatever `/a` is.
-pub fn normalize(path: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn normalize(path: &str) -> std::borrow::Cow<'_, str> {
     if is_clean(path) {
         return std::borrow::Cow::Borrowed(path);
     }
@@ -783,7 +783,7 @@ pub fn normalize(path: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Whether a catalog path names the root itself (`/`, `/..`, `//.`, ...).
-pub fn is_root(path: &str) -> bool {
+pub(crate) fn is_root(path: &str) -> bool {
     path.starts_with('/') && normalize(path) == "/"
 }
 

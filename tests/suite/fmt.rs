@@ -6,8 +6,8 @@ use crate::support;
 
 use std::path::{Path, PathBuf};
 
-use fleet::catalog::store::ContentStore;
-use fleet::program::{Options, Program};
+use fleet::internals::catalog::store::ContentStore;
+use fleet::internals::program::{Options, Program};
 use support::command;
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -56,7 +56,8 @@ fn meaning(path: &Path) -> String {
         out.push_str(&format!("\n== {node}\n"));
         if let Some(c) = catalog {
             let mut doc =
-                serde_json::to_value(fleet::catalog::to_doc(&c, &program.sources)).unwrap();
+                serde_json::to_value(fleet::internals::catalog::to_doc(&c, &program.sources))
+                    .unwrap();
             doc["version"] = serde_json::Value::Null;
             for r in doc["resources"].as_array_mut().unwrap() {
                 r.as_object_mut().unwrap().remove("source");
@@ -262,8 +263,10 @@ node "web01" {
   include web(docroot = "/srv")
 }
 "#;
-    let out = fleet::fmt::format_text(fleet::source::FileId(0), input).unwrap();
+    let out =
+        fleet::internals::fmt::format_text(fleet::internals::source::FileId(0), input).unwrap();
     assert_eq!(out, expected);
-    let again = fleet::fmt::format_text(fleet::source::FileId(0), &out).unwrap();
+    let again =
+        fleet::internals::fmt::format_text(fleet::internals::source::FileId(0), &out).unwrap();
     assert_eq!(again, out);
 }

@@ -4,8 +4,8 @@
 //! arrow must be one the README's Architecture table allows.
 //!
 //! - A room is a top-level module: `src/eval/**` is `eval`, `src/par.rs` is `par`.
-//!   `lib.rs` (it only declares the rooms) and `main.rs` (it uses the library by name) have
-//!   none.
+//!   `lib.rs` (it declares the rooms and lists what the library exports) and `main.rs` (it
+//!   uses the library by name) have none.
 //! - The table is the README's (`| `room` | `a`, `b` |`), so the rule and its check cannot
 //!   drift apart; a room with no line in it fails too.
 //! - Test code is exempt: `#[cfg(test)]` items, and the files of `#[cfg(test)] mod x;`

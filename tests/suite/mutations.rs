@@ -2,7 +2,7 @@
 //! many ways (truncations, character flips, inserted tokens, deleted, duplicated and swapped
 //! lines) with a small deterministic PRNG, and `fleet check` must survive each mutant: no
 //! panic, no hang, exit 0 or 1, every stdout line a JSON diagnostic with sane positions.
-//! Most mutants run in-process through `fleet::program::Program` (fast); a subset runs
+//! Most mutants run in-process through `fleet::internals::program::Program` (fast); a subset runs
 //! through the binary with a timeout (hangs, aborts, the CLI's own code). Deep nesting and
 //! long include and import chains must give a diagnostic or a clean result, never a stack
 //! overflow.
@@ -20,9 +20,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fleet::diag::json::to_line;
-use fleet::diag::render::{render, RenderOptions};
-use fleet::program::{Options, Program};
+use fleet::internals::diag::json::to_line;
+use fleet::internals::diag::render::{render, RenderOptions};
+use fleet::internals::program::{Options, Program};
 
 use crate::support;
 use support::{command, run_within};

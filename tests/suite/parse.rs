@@ -1,9 +1,9 @@
 //! Parser tests: conformance files, spans, strings, numbers, precedence, recovery, robustness.
 
-use fleet::diag::Diagnostic;
-use fleet::source::{FileId, SourceFile};
-use fleet::syntax::ast::*;
-use fleet::syntax::parse;
+use fleet::internals::diag::Diagnostic;
+use fleet::internals::source::{FileId, SourceFile};
+use fleet::internals::syntax::ast::*;
+use fleet::internals::syntax::parse;
 
 const CONFORMANCE: &str = "/work/shared/conformance";
 

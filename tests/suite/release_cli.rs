@@ -5,8 +5,8 @@ use crate::support;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use fleet::catalog::store::ContentStore;
-use fleet::release::{self, Env, Spec};
+use fleet::internals::catalog::store::ContentStore;
+use fleet::internals::release::{self, Env, Spec};
 use indexmap::IndexMap;
 use serde_json::{json, Value};
 use support::Run;
@@ -76,7 +76,7 @@ fn list_shows_newest_first_and_marks_current() {
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].starts_with("* r1000  20"), "{text}");
     assert!(lines[1].starts_with("  r9     20"), "{text}");
-    let sha = fleet::model::digest::sha256_hex(&tarball("r1000"));
+    let sha = fleet::internals::model::digest::sha256_hex(&tarball("r1000"));
     assert!(lines[0].ends_with(&format!("Z  sha256 {sha}")), "{text}");
     assert_eq!(listed(dir.path()), ["* r1000", "r9", "r10"]);
 }
@@ -123,7 +123,7 @@ fn list_as_json_lines_newest_first() {
     assert_eq!(v[0]["seq"], 2);
     assert_eq!(
         v[0]["content_sha256"],
-        fleet::model::digest::sha256_hex(&tarball("r2"))
+        fleet::internals::model::digest::sha256_hex(&tarball("r2"))
     );
     assert!(v[0]["deployed"].as_str().unwrap().ends_with('Z'));
     assert_eq!(v[0]["commit"], Value::Null);

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fleet::catalog::store::ContentStore;
-use fleet::release::{self, Env, Error, Limits, Spec};
+use fleet::internals::catalog::store::ContentStore;
+use fleet::internals::release::{self, Env, Error, Limits, Spec};
 use indexmap::IndexMap;
 use serde_json::{json, Value};
 
@@ -1257,7 +1257,7 @@ fn big_sources_deploy_within_the_limits_set_by_the_environment() {
         let blob = blob.unwrap();
         let name = blob.file_name().to_string_lossy().into_owned();
         let bytes = fs::read(blob.path()).unwrap();
-        assert_eq!(fleet::model::digest::sha256_hex(&bytes), name);
+        assert_eq!(fleet::internals::model::digest::sha256_hex(&bytes), name);
         assert!(bytes.len() > 5 << 20);
         blobs += 1;
     }
@@ -1352,8 +1352,8 @@ fn a_directory_source_tars_deterministically() {
     let one = make("one", &["a.txt", "b/run.sh", "b/z/deep.txt"]);
     std::thread::sleep(Duration::from_millis(20));
     let two = make("two", &["b/z/deep.txt", "b/run.sh", "a.txt"]);
-    let a = fleet::catalog::content::tar_dir(&one).unwrap();
-    let b = fleet::catalog::content::tar_dir(&two).unwrap();
+    let a = fleet::internals::catalog::content::tar_dir(&one).unwrap();
+    let b = fleet::internals::catalog::content::tar_dir(&two).unwrap();
     assert_eq!(a, b);
     let mut names = Vec::new();
     let mut archive = tar::Archive::new(a.as_slice());

@@ -9,7 +9,7 @@ use crate::model::fxhash::{FxHashMap, FxHashSet};
 use crate::sys::root::Root;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PasswdEntry {
+pub(crate) struct PasswdEntry {
     pub name: String,
     pub uid: u32,
     pub gid: u32,
@@ -19,7 +19,7 @@ pub struct PasswdEntry {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct GroupEntry {
+pub(crate) struct GroupEntry {
     pub name: String,
     pub gid: u32,
     pub members: Vec<String>,
@@ -40,7 +40,7 @@ fn read_etc(root: &Root, file: &str) -> Result<String, Error> {
 
 /// Whether `useradd` makes a group of the user's name when it is given no group
 /// (`USERGROUPS_ENAB yes` in the root's `/etc/login.defs`, as Debian ships it).
-pub fn user_groups(root: &Root) -> bool {
+pub(crate) fn user_groups(root: &Root) -> bool {
     read_etc(root, "login.defs").is_ok_and(|t| {
         t.lines().any(|l| {
             let mut w = l.split_whitespace();
@@ -50,7 +50,7 @@ pub fn user_groups(root: &Root) -> bool {
     })
 }
 
-pub fn passwd(root: &Root) -> Result<Vec<PasswdEntry>, Error> {
+pub(crate) fn passwd(root: &Root) -> Result<Vec<PasswdEntry>, Error> {
     Ok(read_etc(root, "passwd")?
         .lines()
         .filter_map(|l| {
@@ -70,7 +70,7 @@ pub fn passwd(root: &Root) -> Result<Vec<PasswdEntry>, Error> {
         .collect())
 }
 
-pub fn group(root: &Root) -> Result<Vec<GroupEntry>, Error> {
+pub(crate) fn group(root: &Root) -> Result<Vec<GroupEntry>, Error> {
     Ok(read_etc(root, "group")?
         .lines()
         .filter_map(|l| {
@@ -92,7 +92,7 @@ pub fn group(root: &Root) -> Result<Vec<GroupEntry>, Error> {
 }
 
 /// The password hash field of `/etc/shadow` by user name.
-pub fn shadow(root: &Root) -> Result<HashMap<String, String>, Error> {
+pub(crate) fn shadow(root: &Root) -> Result<HashMap<String, String>, Error> {
     Ok(read_etc(root, "shadow")?
         .lines()
         .filter_map(|l| {

@@ -12,7 +12,7 @@ use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::sys::command::{self, Cmd};
 
-pub struct ExecProvider;
+pub(crate) struct ExecProvider;
 
 struct Exec {
     command: String,

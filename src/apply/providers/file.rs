@@ -22,7 +22,7 @@ use crate::sys::root::Real;
 
 mod tree;
 
-pub struct FileProvider;
+pub(crate) struct FileProvider;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ensure {
@@ -135,7 +135,7 @@ impl Current {
 }
 
 /// Parses an octal mode given as `"0644"`, `"644"` or an Int (already the value).
-pub fn parse_mode(p: &Params, name: &str) -> Result<Option<u32>, Error> {
+pub(crate) fn parse_mode(p: &Params, name: &str) -> Result<Option<u32>, Error> {
     match p.raw(name) {
         None => Ok(None),
         Some(serde_json::Value::Number(n)) => {
@@ -911,7 +911,7 @@ fn temp_path(path: &Real) -> Real {
 /// bytes, owner and mode, is (with `fsync`) flushed to disk, and is renamed over `path`. A
 /// reader, or a killed run, sees the old content or the new one, never a mix. Directory
 /// entries are made durable once per run (the engine flushes them at the end), not per file.
-pub fn write_atomic(
+pub(crate) fn write_atomic(
     path: &Real,
     bytes: &[u8],
     mode: u32,
@@ -982,7 +982,7 @@ fn write_file(
 }
 
 /// A unified diff of two contents (or a one-line note for binary ones).
-pub fn unified_diff(old: &[u8], new: &[u8], path: &str) -> String {
+pub(crate) fn unified_diff(old: &[u8], new: &[u8], path: &str) -> String {
     match (std::str::from_utf8(old), std::str::from_utf8(new)) {
         (Ok(a), Ok(b)) => similar::TextDiff::from_lines(a, b)
             .unified_diff()
@@ -1004,7 +1004,7 @@ fn cur_meta(cur: &Current) -> Option<(u32, u32, u32)> {
 /// Puts a backed-up version of `path` back (atomically, backing up what it replaces), with
 /// the mode, owner and group it had when it was backed up (those of the file it replaces,
 /// or 0644, for a backup older than these fields).
-pub fn restore(
+pub(crate) fn restore(
     root: &crate::sys::root::Root,
     backups: &crate::apply::state::Backups,
     path: &str,

@@ -12,7 +12,7 @@ use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::model::digest::sha256_hex;
 
-pub struct FileLineProvider;
+pub(crate) struct FileLineProvider;
 
 /// What the resource asks for.
 struct Want {

@@ -1,13 +1,13 @@
 //! Providers: the only code that reads and changes the system, one per resource type.
 
-pub mod etc;
-pub mod exec;
-pub mod file;
-pub mod file_line;
-pub mod package;
-pub mod release;
-pub mod service;
-pub mod user;
+pub(crate) mod etc;
+pub(crate) mod exec;
+pub(crate) mod file;
+pub(crate) mod file_line;
+pub(crate) mod package;
+pub(crate) mod release;
+pub(crate) mod service;
+pub(crate) mod user;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,7 +50,7 @@ pub struct Ctx<'a> {
 /// How a command that this run does not run is reported: the text [`not_run`]'s errors
 /// start with (the engine gives the resource [`crate::apply::Status::NotRun`] by their kind,
 /// [`ErrorKind::NotRun`]).
-pub const NOT_RUN: &str = "not run under --root";
+pub(crate) const NOT_RUN: &str = "not run under --root";
 
 impl Ctx<'_> {
     /// `Ok` when commands may run: not under a root, or under one with `--chroot` or
@@ -81,7 +81,7 @@ impl Ctx<'_> {
 }
 
 /// The [`NOT_RUN`] error for a command.
-pub fn not_run(what: &str) -> Error {
+pub(crate) fn not_run(what: &str) -> Error {
     Error::new(
         ErrorKind::NotRun,
         format!("{NOT_RUN} (--run-host-commands or --chroot runs it): {what}"),
@@ -171,16 +171,16 @@ impl Providers {
 
 /// Typed reads of a resource's `params` (the compiler validated them; hand-written catalogs
 /// may not be, so every read can fail with a message).
-pub struct Params<'a> {
+pub(crate) struct Params<'a> {
     r: &'a ResourceDoc,
 }
 
 impl<'a> Params<'a> {
-    pub fn new(r: &'a ResourceDoc) -> Params<'a> {
+    pub(crate) fn new(r: &'a ResourceDoc) -> Params<'a> {
         Params { r }
     }
 
-    pub fn raw(&self, name: &str) -> Option<&'a Value> {
+    pub(crate) fn raw(&self, name: &str) -> Option<&'a Value> {
         let params = &self.r.params;
         // A resource has a handful of parameters: comparing a few short keys is cheaper
         // than hashing the name (this runs about ten times per resource).
@@ -195,12 +195,12 @@ impl<'a> Params<'a> {
             .filter(|v| !v.is_null())
     }
 
-    pub fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.raw(name).is_some()
     }
 
     /// [`Params::str`], borrowed from the catalog when it is a String there.
-    pub fn str_ref(&self, name: &str) -> Result<Option<std::borrow::Cow<'a, str>>, Error> {
+    pub(crate) fn str_ref(&self, name: &str) -> Result<Option<std::borrow::Cow<'a, str>>, Error> {
         match self.raw(name) {
             Some(Value::String(s)) => Ok(Some(std::borrow::Cow::Borrowed(s))),
             _ => Ok(self.str(name)?.map(std::borrow::Cow::Owned)),
@@ -208,7 +208,7 @@ impl<'a> Params<'a> {
     }
 
     /// A String (Ints are rendered in decimal).
-    pub fn str(&self, name: &str) -> Result<Option<String>, Error> {
+    pub(crate) fn str(&self, name: &str) -> Result<Option<String>, Error> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -220,7 +220,7 @@ impl<'a> Params<'a> {
         }
     }
 
-    pub fn bool(&self, name: &str, default: bool) -> Result<bool, Error> {
+    pub(crate) fn bool(&self, name: &str, default: bool) -> Result<bool, Error> {
         match self.raw(name) {
             None => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),
@@ -231,7 +231,7 @@ impl<'a> Params<'a> {
         }
     }
 
-    pub fn int(&self, name: &str) -> Result<Option<i64>, Error> {
+    pub(crate) fn int(&self, name: &str) -> Result<Option<i64>, Error> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::Number(n)) => n
@@ -249,7 +249,7 @@ impl<'a> Params<'a> {
     }
 
     /// An Array of Strings (a single String counts as one element).
-    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, Error> {
+    pub(crate) fn strings(&self, name: &str) -> Result<Option<Vec<String>>, Error> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
@@ -271,7 +271,7 @@ impl<'a> Params<'a> {
     }
 
     /// The resource's namevar: `attr` when set, else the title.
-    pub fn name(&self, attr: &str) -> Result<String, Error> {
+    pub(crate) fn name(&self, attr: &str) -> Result<String, Error> {
         Ok(self.str(attr)?.unwrap_or_else(|| self.r.title.clone()))
     }
 }

@@ -25,7 +25,7 @@ use crate::sys::root::Root;
 static DPKG: Mutex<()> = Mutex::new(());
 
 #[derive(Default)]
-pub struct PackageProvider {
+pub(crate) struct PackageProvider {
     /// The lists directory refreshed by `apt-get update` in this run (None: not yet).
     updated: Mutex<Option<Result<Option<PathBuf>, Error>>>,
     /// A temporary directory for noop index refreshes, removed on drop.
@@ -33,7 +33,7 @@ pub struct PackageProvider {
 }
 
 impl PackageProvider {
-    pub fn new() -> PackageProvider {
+    pub(crate) fn new() -> PackageProvider {
         PackageProvider::default()
     }
 }
@@ -79,7 +79,7 @@ enum Kind {
 
 /// What dpkg's database says about a package.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Installed {
+pub(crate) enum Installed {
     /// Not known, or removed with nothing left.
     No,
     /// Removed, configuration files kept.
@@ -91,7 +91,7 @@ pub enum Installed {
 }
 
 /// Parses dpkg's `status` file for one package.
-pub fn installed(status: &str, name: &str) -> Installed {
+pub(crate) fn installed(status: &str, name: &str) -> Installed {
     for para in status.split("\n\n") {
         let mut pkg = None;
         let mut st = None;

@@ -10,7 +10,7 @@ use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::release::{self, Ensure, Env, Hooks, Plan};
 
-pub struct ReleaseProvider;
+pub(crate) struct ReleaseProvider;
 
 impl Provider for ReleaseProvider {
     fn sync(&self, r: &ResourceDoc, cx: &Ctx) -> Result<Outcome, Error> {

@@ -14,7 +14,7 @@ use crate::apply::{Action, Change, Outcome};
 use crate::catalog::json::ResourceDoc;
 use crate::sys::command::{self, Cmd};
 
-pub struct ServiceProvider;
+pub(crate) struct ServiceProvider;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {

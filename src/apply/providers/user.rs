@@ -21,8 +21,8 @@ use crate::sys::root::Root;
 
 static ACCOUNTS: Mutex<()> = Mutex::new(());
 
-pub struct UserProvider;
-pub struct GroupProvider;
+pub(crate) struct UserProvider;
+pub(crate) struct GroupProvider;
 
 /// Creates the account files a sandbox root lacks.
 fn skeleton(root: &Root) -> Result<(), Error> {

@@ -16,16 +16,14 @@ use crate::model::value::Value;
 use crate::source::Span;
 use crate::syntax::ast::Call;
 
-pub use version::versioncmp;
-
 /// The `max` of a built-in that takes any number of trailing arguments.
-pub const VARIADIC: usize = usize::MAX;
+pub(crate) const VARIADIC: usize = usize::MAX;
 
 /// The implementation of a built-in: the evaluator and its checked arguments.
 pub(crate) type BuiltinFn = fn(&mut Evaluator<'_>, &Args<'_>) -> R<Value>;
 
 /// One built-in function.
-pub struct Builtin {
+pub(crate) struct Builtin {
     /// What a call writes: `join`.
     pub name: &'static str,
     /// The signature shown in hover, completion and `wrong-arguments` notes.
@@ -44,7 +42,7 @@ pub struct Builtin {
 }
 
 /// Every built-in, in the order `fleet doc` lists them.
-pub static BUILTINS: &[Builtin] = &[
+pub(crate) static BUILTINS: &[Builtin] = &[
     Builtin {
         name: "template",
         signature: "template(path: String[, vars: Map]) -> String",
@@ -338,23 +336,23 @@ pub static BUILTINS: &[Builtin] = &[
 ];
 
 /// The built-in called `name`.
-pub fn get(name: &str) -> Option<&'static Builtin> {
+pub(crate) fn get(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
 }
 
 /// The names of every built-in, for "did you mean" and listings.
-pub fn names() -> impl Iterator<Item = &'static str> {
+pub(crate) fn names() -> impl Iterator<Item = &'static str> {
     BUILTINS.iter().map(|b| b.name)
 }
 
 impl Builtin {
     /// Markdown for hover: the signature as code, then the doc.
-    pub fn hover(&self) -> String {
+    pub(crate) fn hover(&self) -> String {
         format!("```fleet\n{}\n```\n{}", self.signature, self.doc)
     }
 
     /// Why `n` arguments do not fit this built-in's arity, if they do not.
-    pub fn arity_error(&self, n: usize) -> Option<String> {
+    pub(crate) fn arity_error(&self, n: usize) -> Option<String> {
         if n >= self.min && n <= self.max {
             return None;
         }

@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 
 /// Debian version order (epoch, upstream version, revision; `~` sorts before everything).
-pub fn versioncmp(a: &str, b: &str) -> Ordering {
+pub(crate) fn versioncmp(a: &str, b: &str) -> Ordering {
     let (ea, ua, ra) = split(a);
     let (eb, ub, rb) = split(b);
     ea.cmp(&eb)

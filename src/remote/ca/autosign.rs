@@ -33,13 +33,13 @@ enum Rule {
 
 /// A parsed autosign file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Policy {
+pub(crate) struct Policy {
     rules: Vec<(usize, Rule)>,
 }
 
 /// Why a request was signed: the rule that matched.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Grant {
+pub(crate) enum Grant {
     /// An exact name or a glob, on this line (1-based).
     Name {
         /// The line of the rule.
@@ -57,7 +57,7 @@ pub enum Grant {
 impl Policy {
     /// Parses an autosign file's text; every bad line is reported (`LINE: why`), none
     /// ignored.
-    pub fn parse(text: &str) -> Result<Policy, Error> {
+    pub(crate) fn parse(text: &str) -> Result<Policy, Error> {
         let mut rules = Vec::new();
         let mut errors = Vec::new();
         for (i, raw) in text.lines().enumerate() {
@@ -82,7 +82,7 @@ impl Policy {
 
     /// The first rule that lets the request of `node` (carrying enrolment token `token`, if
     /// any) be signed at once; `None`: queue it.
-    pub fn matches(&self, node: &str, token: Option<&str>) -> Option<Grant> {
+    pub(crate) fn matches(&self, node: &str, token: Option<&str>) -> Option<Grant> {
         if check_node_name(node).is_err() {
             return None;
         }
@@ -110,7 +110,8 @@ impl Policy {
     }
 
     /// `true` when the file has no rule (every request is queued).
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// What kind of failure an [`Error`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// The input is wrong: a node name, a certificate request, an autosign line, `--days`.
     Invalid,
     /// The CA refuses: the directory already holds a CA, the name already has an unrevoked
@@ -22,14 +22,14 @@ pub enum ErrorKind {
 
 /// A CA failure: its kind and a one-line message (no secret in it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Error {
+pub(crate) struct Error {
     kind: ErrorKind,
     message: String,
 }
 
 impl Error {
     /// An error of `kind` saying `message`.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error {
             kind,
             message: message.into(),
@@ -37,17 +37,17 @@ impl Error {
     }
 
     /// An [`ErrorKind::Invalid`] error.
-    pub fn invalid(message: impl Into<String>) -> Error {
+    pub(crate) fn invalid(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Invalid, message)
     }
 
     /// An [`ErrorKind::Refused`] error.
-    pub fn refused(message: impl Into<String>) -> Error {
+    pub(crate) fn refused(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Refused, message)
     }
 
     /// An [`ErrorKind::Io`] error about `path`: "cannot DOING PATH: ERROR".
-    pub fn io(doing: &str, path: &Path, e: impl fmt::Display) -> Error {
+    pub(crate) fn io(doing: &str, path: &Path, e: impl fmt::Display) -> Error {
         Error::new(
             ErrorKind::Io,
             format!("cannot {doing} {}: {e}", path.display()),
@@ -55,17 +55,18 @@ impl Error {
     }
 
     /// An [`ErrorKind::Crypto`] error: what failed, and rcgen's reason.
-    pub fn crypto(doing: &str, e: impl fmt::Display) -> Error {
+    pub(crate) fn crypto(doing: &str, e: impl fmt::Display) -> Error {
         Error::new(ErrorKind::Crypto, format!("cannot {doing}: {e}"))
     }
 
     /// The kind of failure.
-    pub fn kind(&self) -> ErrorKind {
+    #[cfg(test)]
+    pub(crate) fn kind(&self) -> ErrorKind {
         self.kind
     }
 
     /// The message, without the kind.
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         &self.message
     }
 }

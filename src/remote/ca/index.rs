@@ -8,11 +8,11 @@ use time::OffsetDateTime;
 use super::error::{Error, ErrorKind};
 
 /// The version of both files' format.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 /// `index.json`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Index {
+pub(crate) struct Index {
     /// The format version ([`VERSION`]).
     pub version: u32,
     /// The number of the last revocation list written (it only grows).
@@ -23,7 +23,7 @@ pub struct Index {
 
 /// One issued certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The node name (common name).
     pub name: String,
     /// The serial number, lower-case hex.
@@ -45,7 +45,7 @@ pub struct Entry {
 /// What a certificate is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Client authentication (a node).
     Client,
     /// Client and server authentication (a catalog server).
@@ -55,7 +55,7 @@ pub enum Kind {
 /// Whether a certificate was revoked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     /// Not revoked.
     Valid,
     /// Revoked: listed in `crl.pem`.
@@ -64,12 +64,12 @@ pub enum Status {
 
 impl Entry {
     /// Its last valid second, as Unix time (0 when the record is damaged).
-    pub fn not_after_unix(&self) -> i64 {
+    pub(crate) fn not_after_unix(&self) -> i64 {
         parse_time(&self.not_after).unwrap_or(0)
     }
 
     /// Revoked, or past its end at `now` (Unix time)?
-    pub fn state(&self, now: i64) -> &'static str {
+    pub(crate) fn state(&self, now: i64) -> &'static str {
         match self.status {
             Status::Revoked => "revoked",
             Status::Valid if self.not_after_unix() < now => "expired",
@@ -79,14 +79,14 @@ impl Entry {
 
     /// Unrevoked and unexpired at `now` (Unix time): the certificate a new one for the same
     /// name would duplicate.
-    pub fn is_current(&self, now: i64) -> bool {
+    pub(crate) fn is_current(&self, now: i64) -> bool {
         self.state(now) == "valid"
     }
 }
 
 impl Kind {
     /// `client` or `server`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Client => "client",
             Kind::Server => "server",
@@ -96,7 +96,7 @@ impl Kind {
 
 /// `tokens.json`: enrolment tokens (secrets; the file is 0600).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tokens {
+pub(crate) struct Tokens {
     /// The format version ([`VERSION`]).
     pub version: u32,
     /// Every token made, oldest first.
@@ -105,7 +105,7 @@ pub struct Tokens {
 
 /// One enrolment token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Token {
+pub(crate) struct Token {
     /// The node it is for.
     pub name: String,
     /// The secret (64 hex digits).
@@ -118,24 +118,24 @@ pub struct Token {
 }
 
 /// `t` as RFC 3339 UTC text (`2026-12-03T17:00:00Z`).
-pub fn format_time(t: OffsetDateTime) -> String {
+pub(crate) fn format_time(t: OffsetDateTime) -> String {
     format_unix(t.unix_timestamp())
 }
 
 /// Unix time `secs` as RFC 3339 UTC text.
-pub fn format_unix(secs: i64) -> String {
+pub(crate) fn format_unix(secs: i64) -> String {
     jiff::Timestamp::from_second(secs)
         .map(|t| t.to_string())
         .unwrap_or_else(|_| secs.to_string())
 }
 
 /// RFC 3339 text as Unix time.
-pub fn parse_time(text: &str) -> Option<i64> {
+pub(crate) fn parse_time(text: &str) -> Option<i64> {
     text.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
 }
 
 /// Parses `text` (the contents of `file`) as JSON of type `T` of format [`VERSION`].
-pub fn parse<T: for<'de> Deserialize<'de>>(
+pub(crate) fn parse<T: for<'de> Deserialize<'de>>(
     file: &str,
     text: &str,
     version: fn(&T) -> u32,
@@ -155,7 +155,7 @@ pub fn parse<T: for<'de> Deserialize<'de>>(
 }
 
 /// `value` as pretty JSON with a final newline.
-pub fn to_text<T: Serialize>(value: &T) -> String {
+pub(crate) fn to_text<T: Serialize>(value: &T) -> String {
     let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
     s.push('\n');
     s

@@ -19,55 +19,55 @@
 //! | `issued/` | default place of `fleet ca issue`'s `NAME.key` and `NAME.crt` (0700) |
 //! | `.lock` | taken by every change, so that concurrent runs take turns |
 
-pub mod autosign;
+pub(crate) mod autosign;
 mod error;
 mod files;
-pub mod index;
+pub(crate) mod index;
 mod name;
-pub mod x509;
+pub(crate) mod x509;
 
 use std::fs::File;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-pub use error::{Error, ErrorKind};
-pub use name::{check_node_name, is_node_name, MAX_NAME};
-pub use x509::{CaKeys, CertInfo, Request, Signed};
+pub(crate) use error::{Error, ErrorKind};
+pub(crate) use name::check_node_name;
+pub(crate) use x509::{CaKeys, Signed};
 
 use index::{Entry, Index, Kind, Status, Token, Tokens};
 use x509::{LeafSpec, Revoked, Validity};
 
 /// The CA certificate's file name.
-pub const CA_CERT: &str = "ca.crt";
+pub(crate) const CA_CERT: &str = "ca.crt";
 /// The CA key's file name.
-pub const CA_KEY: &str = "ca.key";
+pub(crate) const CA_KEY: &str = "ca.key";
 /// The revocation list's file name.
-pub const CRL: &str = "crl.pem";
+pub(crate) const CRL: &str = "crl.pem";
 /// The index's file name.
-pub const INDEX: &str = "index.json";
+pub(crate) const INDEX: &str = "index.json";
 /// The token list's file name.
-pub const TOKENS: &str = "tokens.json";
+pub(crate) const TOKENS: &str = "tokens.json";
 /// The default output directory of `issue`, under the CA directory.
-pub const ISSUED: &str = "issued";
+pub(crate) const ISSUED: &str = "issued";
 /// The lock file's name.
 const LOCK: &str = ".lock";
 
 /// The default lifetime of the CA certificate, in days.
-pub const CA_DAYS: i64 = 3650;
+pub(crate) const CA_DAYS: i64 = 3650;
 /// The default lifetime of a node certificate, in days.
-pub const NODE_DAYS: i64 = 365;
+pub(crate) const NODE_DAYS: i64 = 365;
 /// The default common name of a new CA.
-pub const CA_CN: &str = "fleet CA";
+pub(crate) const CA_CN: &str = "fleet CA";
 
 /// A CA directory that holds a CA (see the module docs).
 #[derive(Clone, Debug)]
-pub struct CaDir {
+pub(crate) struct CaDir {
     dir: PathBuf,
 }
 
 /// What `issue` makes: a node certificate with a new key.
 #[derive(Clone, Debug)]
-pub struct IssueRequest<'a> {
+pub(crate) struct IssueRequest<'a> {
     /// The node name.
     pub name: &'a str,
     /// Server authentication too (`--server`).
@@ -86,7 +86,7 @@ pub struct IssueRequest<'a> {
 
 /// What `issue` wrote.
 #[derive(Clone, Debug)]
-pub struct Issued {
+pub(crate) struct Issued {
     /// `OUT/NAME.crt`.
     pub cert: PathBuf,
     /// `OUT/NAME.key` (0600).
@@ -100,7 +100,7 @@ impl CaDir {
     /// certificate with common name `cn` valid for `days`, an empty revocation list, an
     /// empty index. Refuses a directory that already holds any of `ca.crt`, `ca.key`,
     /// `index.json`.
-    pub fn init(dir: &Path, cn: &str, days: i64) -> Result<CaDir, Error> {
+    pub(crate) fn init(dir: &Path, cn: &str, days: i64) -> Result<CaDir, Error> {
         files::private_dir(dir)?;
         let ca = CaDir {
             dir: dir.to_path_buf(),
@@ -138,7 +138,7 @@ impl CaDir {
     }
 
     /// The CA in `dir`; refuses a directory without `ca.crt`, `ca.key` and `index.json`.
-    pub fn open(dir: &Path) -> Result<CaDir, Error> {
+    pub(crate) fn open(dir: &Path) -> Result<CaDir, Error> {
         for name in [CA_CERT, CA_KEY, INDEX] {
             if !dir.join(name).is_file() {
                 return Err(Error::new(
@@ -156,22 +156,22 @@ impl CaDir {
     }
 
     /// The directory.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.dir
     }
 
     /// `DIR/ca.crt`.
-    pub fn cert_path(&self) -> PathBuf {
+    pub(crate) fn cert_path(&self) -> PathBuf {
         self.dir.join(CA_CERT)
     }
 
     /// `DIR/crl.pem`.
-    pub fn crl_path(&self) -> PathBuf {
+    pub(crate) fn crl_path(&self) -> PathBuf {
         self.dir.join(CRL)
     }
 
     /// The CA's certificate and key, loaded.
-    pub fn keys(&self) -> Result<CaKeys, Error> {
+    pub(crate) fn keys(&self) -> Result<CaKeys, Error> {
         let cert = files::read(&self.cert_path())?;
         let key = files::read(&self.dir.join(CA_KEY))?;
         CaKeys::from_pem(&cert, &key).map_err(|e| {
@@ -183,14 +183,14 @@ impl CaDir {
     }
 
     /// Every certificate issued, oldest first.
-    pub fn entries(&self) -> Result<Vec<Entry>, Error> {
+    pub(crate) fn entries(&self) -> Result<Vec<Entry>, Error> {
         Ok(self.load_index()?.certificates)
     }
 
     /// A new key pair and certificate for `req.name`, written to `OUT/NAME.key` (0600) and
     /// `OUT/NAME.crt`, and recorded. Refuses an invalid node name and, unless `force`, a name
     /// with a current (unrevoked, unexpired) certificate.
-    pub fn issue(&self, req: &IssueRequest<'_>) -> Result<Issued, Error> {
+    pub(crate) fn issue(&self, req: &IssueRequest<'_>) -> Result<Issued, Error> {
         check_node_name(req.name).map_err(Error::invalid)?;
         let _lock = self.lock()?;
         let mut index = self.load_index()?;
@@ -229,7 +229,7 @@ impl CaDir {
     /// whatever the request asks for) and records it; returns the certificate. Refuses an
     /// invalid node name, a request whose common name is not `node` or whose signature fails,
     /// and, unless `force`, a node with a current certificate. Spends the node's tokens.
-    pub fn sign_csr(
+    pub(crate) fn sign_csr(
         &self,
         node: &str,
         csr_pem: &str,
@@ -258,7 +258,7 @@ impl CaDir {
     /// Revokes every unrevoked certificate of `name` and rewrites `crl.pem` (a new number,
     /// every revoked serial); returns the entries revoked. Refuses a name with nothing to
     /// revoke.
-    pub fn revoke(&self, name: &str) -> Result<Vec<Entry>, Error> {
+    pub(crate) fn revoke(&self, name: &str) -> Result<Vec<Entry>, Error> {
         let _lock = self.lock()?;
         let mut index = self.load_index()?;
         let now = x509::now();
@@ -286,7 +286,7 @@ impl CaDir {
     /// given the CA key, autosigning): each PEM that this CA's key signed and whose serial is
     /// not in the index yet is added (a client certificate). Returns the entries added; a
     /// certificate of another CA is refused.
-    pub fn import(&self, certs: &[String]) -> Result<Vec<Entry>, Error> {
+    pub(crate) fn import(&self, certs: &[String]) -> Result<Vec<Entry>, Error> {
         let _lock = self.lock()?;
         let mut index = self.load_index()?;
         let ca_pem = std::fs::read_to_string(self.cert_path())
@@ -347,7 +347,7 @@ impl CaDir {
     }
 
     /// A new one-time enrolment token for `name` (64 hex digits), recorded in `tokens.json`.
-    pub fn new_token(&self, name: &str) -> Result<String, Error> {
+    pub(crate) fn new_token(&self, name: &str) -> Result<String, Error> {
         check_node_name(name).map_err(Error::invalid)?;
         let _lock = self.lock()?;
         let mut tokens = self.load_tokens()?;
@@ -363,7 +363,7 @@ impl CaDir {
     }
 
     /// The tokens not yet spent, oldest first.
-    pub fn unused_tokens(&self) -> Result<Vec<Token>, Error> {
+    pub(crate) fn unused_tokens(&self) -> Result<Vec<Token>, Error> {
         Ok(self
             .load_tokens()?
             .tokens
@@ -538,7 +538,7 @@ mod tests {
         let b = ca.new_token("b1").expect("token");
         assert_eq!(a.len(), 64);
         assert_ne!(a, b);
-        let req = x509::make_request("a1").expect("request");
+        let req = x509::make_request("a1", None).expect("request");
         ca.sign_csr("a1", &req.csr_pem, 5, false).expect("sign");
         let unused: Vec<_> = ca
             .unused_tokens()

@@ -6,7 +6,7 @@
 //! (`/v1/catalog/<node>`) and file names (`issued/<node>.crt`) unchanged.
 
 /// The longest node name (a DNS name's limit).
-pub const MAX_NAME: usize = 253;
+pub(crate) const MAX_NAME: usize = 253;
 
 /// The longest label between dots.
 const MAX_LABEL: usize = 63;
@@ -14,7 +14,7 @@ const MAX_LABEL: usize = 63;
 /// `Ok` when `name` is a valid node name: dot-separated labels of 1 to 63 characters from
 /// `a-z`, `0-9` and `-`, a label neither starting nor ending with `-`, 253 characters at
 /// most. `Err` says what is wrong, for an `error:` line.
-pub fn check_node_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_node_name(name: &str) -> Result<(), String> {
     let shown = shown(name);
     if name.is_empty() {
         return Err("invalid node name '': a node name cannot be empty".into());
@@ -33,11 +33,6 @@ pub fn check_node_name(name: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// `true` when [`check_node_name`] accepts `name`.
-pub fn is_node_name(name: &str) -> bool {
-    check_node_name(name).is_ok()
 }
 
 /// One label between dots.
@@ -89,7 +84,7 @@ mod tests {
             "0",
             &"a".repeat(63),
         ] {
-            assert!(is_node_name(ok), "{ok}");
+            assert!(check_node_name(ok).is_ok(), "{ok}");
         }
     }
 

@@ -25,17 +25,17 @@ use super::error::Error;
 const DAY: i64 = 86_400;
 
 /// The largest `--days` either way (about 273 years; X.509 dates end in 9999).
-pub const MAX_DAYS: i64 = 100_000;
+pub(crate) const MAX_DAYS: i64 = 100_000;
 
 /// The largest certificate request accepted, in bytes (a P-256 request is under 1 KiB).
-pub const MAX_REQUEST: usize = 64 * 1024;
+pub(crate) const MAX_REQUEST: usize = 64 * 1024;
 
 /// How far before "now" a new certificate starts, for clocks that lag a little.
 const BACKDATE: i64 = 3_600;
 
 /// A certificate's validity period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Validity {
+pub(crate) struct Validity {
     /// The first second it is valid.
     pub not_before: OffsetDateTime,
     /// The last second it is valid.
@@ -47,7 +47,7 @@ impl Validity {
     /// ends `days` days after it. Zero or a negative count makes a certificate that is
     /// already expired (for tests of refusals): it ends `|days|` days before `now` (0: at
     /// `now`) and starts a day before that. More than [`MAX_DAYS`] either way is refused.
-    pub fn days(now: OffsetDateTime, days: i64) -> Result<Validity, Error> {
+    pub(crate) fn days(now: OffsetDateTime, days: i64) -> Result<Validity, Error> {
         if !(-MAX_DAYS..=MAX_DAYS).contains(&days) {
             return Err(Error::invalid(format!(
                 "--days {days}: at most {MAX_DAYS} days either way"
@@ -73,13 +73,13 @@ fn add_seconds(t: OffsetDateTime, seconds: i64) -> Result<OffsetDateTime, Error>
 }
 
 /// The current time, to the second.
-pub fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     let t = OffsetDateTime::now_utc();
     t.replace_nanosecond(0).unwrap_or(t)
 }
 
 /// `N` bytes from the system's secure random source.
-pub fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
     let mut bytes = [0u8; N];
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)
@@ -95,7 +95,7 @@ fn new_serial() -> Result<[u8; 16], Error> {
 }
 
 /// Lower-case hex of `bytes`, without separators.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");
@@ -104,7 +104,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// The bytes of a hex serial number (as [`hex`] writes it), or `None` when it is not hex.
-pub fn unhex(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
     if text.is_empty() || !text.len().is_multiple_of(2) {
         return None;
     }
@@ -115,8 +115,7 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
 }
 
 /// The CA's certificate and signing key, loaded: what signs certificates and revocation lists.
-pub struct CaKeys {
-    cert_pem: String,
+pub(crate) struct CaKeys {
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -129,7 +128,7 @@ impl std::fmt::Debug for CaKeys {
 impl CaKeys {
     /// The CA from its certificate and private key (PEM); refuses a key that is not the
     /// certificate's.
-    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<CaKeys, Error> {
+    pub(crate) fn from_pem(cert_pem: &str, key_pem: &str) -> Result<CaKeys, Error> {
         let key = KeyPair::from_pem(key_pem)
             .map_err(|e| Error::invalid(format!("the CA key is not a usable private key: {e}")))?;
         let info = cert_info(cert_pem)?;
@@ -140,31 +139,21 @@ impl CaKeys {
         }
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key)
             .map_err(|e| Error::invalid(format!("the CA certificate cannot sign: {e}")))?;
-        Ok(CaKeys {
-            cert_pem: cert_pem.to_string(),
-            issuer,
-        })
-    }
-
-    /// The CA certificate (PEM).
-    pub fn cert_pem(&self) -> &str {
-        &self.cert_pem
+        Ok(CaKeys { issuer })
     }
 }
 
-/// A new CA: its self-signed certificate and key (PEM) and the certificate's serial.
-pub struct NewCa {
+/// A new CA: its self-signed certificate and key (PEM).
+pub(crate) struct NewCa {
     /// `ca.crt`.
     pub cert_pem: String,
     /// `ca.key` (secret).
     pub key_pem: String,
-    /// The CA certificate's serial number (hex).
-    pub serial: String,
 }
 
 /// A self-signed CA certificate with common name `cn`, valid for `validity`, on a new P-256
 /// key; it may sign certificates (of end entities only: path length 0) and CRLs.
-pub fn new_ca(cn: &str, validity: Validity) -> Result<NewCa, Error> {
+pub(crate) fn new_ca(cn: &str, validity: Validity) -> Result<NewCa, Error> {
     let cn = cn.trim();
     if cn.is_empty() || cn.len() > 64 || cn.chars().any(char::is_control) {
         return Err(Error::invalid(
@@ -190,7 +179,6 @@ pub fn new_ca(cn: &str, validity: Validity) -> Result<NewCa, Error> {
     Ok(NewCa {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
-        serial: hex(&serial),
     })
 }
 
@@ -208,7 +196,7 @@ fn common_name(cn: &str) -> DistinguishedName {
 
 /// What a node's certificate is for: its name, server use, extra names, validity.
 #[derive(Clone, Debug)]
-pub struct LeafSpec<'a> {
+pub(crate) struct LeafSpec<'a> {
     /// The node name: common name and first DNS subject alternative name (a valid node
     /// name; the caller checks it with [`super::check_node_name`]).
     pub name: &'a str,
@@ -224,7 +212,7 @@ pub struct LeafSpec<'a> {
 
 /// A certificate the CA signed.
 #[derive(Clone, Debug)]
-pub struct Signed {
+pub(crate) struct Signed {
     /// The certificate (PEM).
     pub cert_pem: String,
     /// Its serial number (hex).
@@ -272,7 +260,7 @@ fn dns_san(name: &str) -> Result<SanType, Error> {
 
 /// A new key pair and a certificate for it, signed by `ca`; returns the certificate and the
 /// private key (PEM, secret).
-pub fn issue(ca: &CaKeys, spec: &LeafSpec<'_>) -> Result<(Signed, String), Error> {
+pub(crate) fn issue(ca: &CaKeys, spec: &LeafSpec<'_>) -> Result<(Signed, String), Error> {
     let serial = new_serial()?;
     let params = leaf_params(spec, &serial)?;
     let key = new_key()?;
@@ -291,7 +279,11 @@ pub fn issue(ca: &CaKeys, spec: &LeafSpec<'_>) -> Result<(Signed, String), Error
 /// signature must verify and its common name must be `spec.name`; everything else in the
 /// certificate comes from `spec`, never from the request (a request cannot ask for server
 /// use, other names, or a CA certificate).
-pub fn sign_request(ca: &CaKeys, spec: &LeafSpec<'_>, csr_pem: &str) -> Result<Signed, Error> {
+pub(crate) fn sign_request(
+    ca: &CaKeys,
+    spec: &LeafSpec<'_>,
+    csr_pem: &str,
+) -> Result<Signed, Error> {
     let cn = request_name(csr_pem)?;
     if cn != spec.name {
         return Err(Error::invalid(format!(
@@ -317,7 +309,7 @@ pub fn sign_request(ca: &CaKeys, spec: &LeafSpec<'_>, csr_pem: &str) -> Result<S
 /// The common name of the certificate request `csr_pem`, after checking its signature.
 /// Refuses a request over [`MAX_REQUEST`] bytes, one that is not a PEM `CERTIFICATE
 /// REQUEST`, one whose signature fails, and one without exactly one common name.
-pub fn request_name(csr_pem: &str) -> Result<String, Error> {
+pub(crate) fn request_name(csr_pem: &str) -> Result<String, Error> {
     if csr_pem.len() > MAX_REQUEST {
         return Err(Error::invalid(format!(
             "the certificate request is larger than {MAX_REQUEST} bytes"
@@ -358,34 +350,68 @@ fn pem_block(text: &str, label: &str) -> Result<Vec<u8>, Error> {
 }
 
 /// A node's bootstrap: a new key pair and a certificate request for `node`, both PEM.
-pub struct Request {
+pub(crate) struct Request {
     /// The private key (secret: it never leaves the node).
     pub key_pem: String,
     /// The certificate request to send to `POST /v1/csr/<node>`.
     pub csr_pem: String,
+    /// The sha256 of the request's DER (hex), for the admin to compare in `fleet ca list`.
+    pub fingerprint: String,
+    /// The key's public part (SubjectPublicKeyInfo DER), to check the signed certificate.
+    pub public_key: Vec<u8>,
 }
 
-/// A new P-256 key and a request for a certificate with common name and DNS name `node`
-/// (a valid node name).
-pub fn make_request(node: &str) -> Result<Request, Error> {
+/// A request for a certificate with common name and DNS name `node` (a valid node name),
+/// on `key_pem` or, when `None`, on a new P-256 key.
+pub(crate) fn make_request(node: &str, key_pem: Option<&str>) -> Result<Request, Error> {
     super::check_node_name(node).map_err(Error::invalid)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = common_name(node);
     params.subject_alt_names = vec![dns_san(node)?];
-    let key = new_key()?;
+    let key = match key_pem {
+        Some(pem) => KeyPair::from_pem(pem).map_err(|e| Error::crypto("read the key", e))?,
+        None => new_key()?,
+    };
     let csr = params
         .serialize_request(&key)
-        .and_then(|r| r.pem())
+        .map_err(|e| Error::crypto("make the certificate request", e))?;
+    let csr_pem = csr
+        .pem()
         .map_err(|e| Error::crypto("make the certificate request", e))?;
     Ok(Request {
         key_pem: key.serialize_pem(),
-        csr_pem: csr,
+        csr_pem,
+        fingerprint: crate::model::digest::sha256_hex(csr.der()),
+        public_key: rcgen::PublicKeyData::subject_public_key_info(&key),
     })
+}
+
+impl Request {
+    /// Checks that `cert_pem` is a certificate for `node` of this request's key.
+    pub(crate) fn check(&self, node: &str, cert_pem: &str) -> Result<(), String> {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+            .map_err(|e| format!("not a PEM certificate: {e}"))?;
+        let cert = pem
+            .parse_x509()
+            .map_err(|e| format!("not a certificate: {e}"))?;
+        let cn = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|c| c.as_str().ok());
+        if cn != Some(node) {
+            return Err(format!("it is for {cn:?}, not {node:?}"));
+        }
+        if cert.public_key().raw != self.public_key.as_slice() {
+            return Err("it is not for this node's key".into());
+        }
+        Ok(())
+    }
 }
 
 /// A revoked certificate, for the revocation list.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Revoked {
+pub(crate) struct Revoked {
     /// Its serial number (hex).
     pub serial: String,
     /// When it was revoked.
@@ -394,11 +420,11 @@ pub struct Revoked {
 
 /// How long a revocation list is current: its `nextUpdate` is this many days after its
 /// `thisUpdate` (rewritten by every `fleet ca revoke`).
-pub const CRL_DAYS: i64 = 365;
+pub(crate) const CRL_DAYS: i64 = 365;
 
 /// The revocation list of `ca` (PEM) listing `revoked`, number `number`, made at `now` and
 /// current for [`CRL_DAYS`].
-pub fn crl(
+pub(crate) fn crl(
     ca: &CaKeys,
     revoked: &[Revoked],
     number: u64,
@@ -432,7 +458,7 @@ pub fn crl(
 }
 
 /// Refuses the certificate `pem` unless the CA certificate `ca_pem`'s key signed it.
-pub fn check_issued_by(pem: &str, ca_pem: &str) -> Result<(), Error> {
+pub(crate) fn check_issued_by(pem: &str, ca_pem: &str) -> Result<(), Error> {
     let der = pem_block(pem, "CERTIFICATE")?;
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der)
         .map_err(|e| Error::invalid(format!("unreadable certificate: {e}")))?;
@@ -445,7 +471,7 @@ pub fn check_issued_by(pem: &str, ca_pem: &str) -> Result<(), Error> {
 
 /// What a certificate says, as the CA and the server need it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CertInfo {
+pub(crate) struct CertInfo {
     /// The (first) common name of the subject, if any is text.
     pub common_name: Option<String>,
     /// The serial number (hex, without leading zero bytes).
@@ -465,7 +491,7 @@ pub struct CertInfo {
 }
 
 /// What the certificate `pem` (the first PEM block, a `CERTIFICATE`) says.
-pub fn cert_info(pem: &str) -> Result<CertInfo, Error> {
+pub(crate) fn cert_info(pem: &str) -> Result<CertInfo, Error> {
     let der = pem_block(pem, "CERTIFICATE")?;
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der)
         .map_err(|e| Error::invalid(format!("unreadable certificate: {e}")))?;
@@ -549,7 +575,7 @@ mod tests {
     #[test]
     fn a_request_is_signed_only_for_its_own_name() {
         let ca = ca();
-        let req = make_request("db1").expect("request");
+        let req = make_request("db1", None).expect("request");
         assert_eq!(request_name(&req.csr_pem).expect("name"), "db1");
         let signed = sign_request(&ca, &spec("db1", 5), &req.csr_pem).expect("sign");
         let info = cert_info(&signed.cert_pem).expect("info");
@@ -575,11 +601,13 @@ mod tests {
     #[test]
     fn bad_requests_are_refused() {
         let ca = ca();
-        let req = make_request("db1").expect("request");
+        let req = make_request("db1", None).expect("request");
+        let v = Validity::days(now(), 10).expect("validity");
+        let ca_cert = new_ca("test CA", v).expect("new CA").cert_pem;
         for bad in [
             String::new(),
             "not pem".to_string(),
-            ca.cert_pem().to_string(),
+            ca_cert,
             corrupt_signature(&req.csr_pem),
             "x".repeat(MAX_REQUEST + 1),
         ] {

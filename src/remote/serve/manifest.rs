@@ -18,7 +18,7 @@ const MAX_FILES: usize = 100_000;
 
 /// What the server was given to load.
 #[derive(Clone, Debug)]
-pub struct Source {
+pub(crate) struct Source {
     /// The main manifest.
     pub file: PathBuf,
     pub modulepath: Vec<PathBuf>,
@@ -43,7 +43,7 @@ impl Source {
 
     /// Every regular file under the roots (`.git` skipped), sorted, with its length and
     /// modification time: what the watcher compares.
-    pub fn listing(&self) -> Vec<(PathBuf, u64, i128)> {
+    pub(crate) fn listing(&self) -> Vec<(PathBuf, u64, i128)> {
         let mut out = Vec::new();
         for root in self.roots() {
             walk(&root, &mut out);
@@ -80,7 +80,7 @@ fn walk(path: &Path, out: &mut Vec<(PathBuf, u64, i128)>) {
 }
 
 /// One loaded, checked program and what requests share of it.
-pub struct Generation {
+pub(crate) struct Generation {
     pub program: Program,
     /// `sha256:<hex>` of every file of the checkout (path and bytes): the same checkout
     /// gives the same version on every server.
@@ -91,7 +91,7 @@ pub struct Generation {
 }
 
 /// A node's compiled catalog.
-pub struct Compiled {
+pub(crate) struct Compiled {
     /// The catalog JSON (CLI.md's Catalog JSON, as `fleet compile --node` prints it).
     pub body: Vec<u8>,
     /// Its `version`.
@@ -101,7 +101,7 @@ pub struct Compiled {
 }
 
 /// Why a node has no catalog.
-pub enum CompileError {
+pub(crate) enum CompileError {
     /// No node block matches (404), with the diagnostic as a JSON line.
     NoNode(String),
     /// The manifest has errors for this node (422): JSON lines.
@@ -111,7 +111,11 @@ pub enum CompileError {
 impl Generation {
     /// Compiles one node with the given facts (or, without, its facts files / stand-ins).
     /// CPU-bound: call it on a blocking thread.
-    pub fn compile(&self, node: &str, facts: Option<Value>) -> Result<Compiled, CompileError> {
+    pub(crate) fn compile(
+        &self,
+        node: &str,
+        facts: Option<Value>,
+    ) -> Result<Compiled, CompileError> {
         let index = self.program.index();
         let (catalog, diags) = match facts {
             Some(f) => self
@@ -168,7 +172,7 @@ fn diag_lines(diags: &[Diagnostic], program: &Program, main_file: &str) -> Strin
 
 /// The current program (if a good one was ever loaded) and, when the latest change was
 /// refused, its diagnostics.
-pub struct Manifest {
+pub(crate) struct Manifest {
     source: Source,
     current: RwLock<Option<Arc<Generation>>>,
     /// The diagnostics (JSON lines) of the last refused load; `None` when healthy.
@@ -178,7 +182,7 @@ pub struct Manifest {
 }
 
 /// What a (re)load did, for the log.
-pub enum Reload {
+pub(crate) enum Reload {
     /// Nothing changed on disk.
     Unchanged,
     /// A new program is serving.
@@ -189,7 +193,7 @@ pub enum Reload {
 
 impl Manifest {
     /// A manifest with nothing loaded yet; call [`Manifest::reload`].
-    pub fn new(source: Source) -> Manifest {
+    pub(crate) fn new(source: Source) -> Manifest {
         Manifest {
             source,
             current: RwLock::new(None),
@@ -199,18 +203,18 @@ impl Manifest {
     }
 
     /// The program serving now.
-    pub fn current(&self) -> Option<Arc<Generation>> {
+    pub(crate) fn current(&self) -> Option<Arc<Generation>> {
         self.current.read().ok().and_then(|g| g.clone())
     }
 
     /// The diagnostics of a refused change, when the server is degraded.
-    pub fn problem(&self) -> Option<String> {
+    pub(crate) fn problem(&self) -> Option<String> {
         self.problem.read().ok().and_then(|p| p.clone())
     }
 
     /// Loads and checks the checkout when its files changed (or always, with `force`).
     /// CPU-bound: call it on a blocking thread.
-    pub fn reload(&self, force: bool) -> Reload {
+    pub(crate) fn reload(&self, force: bool) -> Reload {
         let listing = self.source.listing();
         {
             let Ok(mut seen) = self.seen.lock() else {

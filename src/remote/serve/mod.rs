@@ -8,7 +8,7 @@
 //! node's catalog, the inventory and the reports). Nothing here prints: the access log and
 //! the server's notices go to the caller's callback.
 
-pub mod manifest;
+pub(crate) mod manifest;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,7 +29,7 @@ use super::tls::{common_name, TlsFiles, TlsState};
 
 /// Everything `fleet serve` is started with.
 #[derive(Clone, Debug)]
-pub struct Config {
+pub(crate) struct Config {
     pub source: Source,
     pub tls: TlsFiles,
     pub listen: SocketAddr,
@@ -49,7 +49,7 @@ pub struct Config {
 
 /// The files a server that signs requests itself is given.
 #[derive(Clone, Debug)]
-pub struct AutosignFiles {
+pub(crate) struct AutosignFiles {
     /// The CA's private key (its certificate is `--ca-cert`).
     pub ca_key: std::path::PathBuf,
     /// The autosign policy ([`crate::remote::ca::autosign`]), re-read when it changes.
@@ -110,7 +110,7 @@ fn stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
 
 /// One access-log line's fields.
 #[derive(Clone, Debug)]
-pub struct Access {
+pub(crate) struct Access {
     /// RFC 3339, UTC.
     pub time: String,
     /// The client certificate's common name (`-` without one).
@@ -123,7 +123,7 @@ pub struct Access {
 
 /// What the server tells its caller: access-log lines and notices.
 #[derive(Clone, Debug)]
-pub enum Notice {
+pub(crate) enum Notice {
     Listening(SocketAddr),
     Access(Access),
     /// A program was loaded (its version).
@@ -145,11 +145,11 @@ pub enum Notice {
 }
 
 /// The callback notices go to.
-pub type Notify = Arc<dyn Fn(Notice) + Send + Sync>;
+pub(crate) type Notify = Arc<dyn Fn(Notice) + Send + Sync>;
 
 /// A start-up failure (bad TLS files, unreachable store, unusable listen address).
 #[derive(Debug)]
-pub struct Error(pub String);
+pub(crate) struct Error(pub String);
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -235,7 +235,7 @@ struct Shared {
 
 /// Runs the server until SIGTERM or SIGINT, then stops gracefully (no new connections; the
 /// open ones finish their requests, for up to 10 seconds).
-pub async fn run(config: Config, notify: Notify) -> Result<(), Error> {
+pub(crate) async fn run(config: Config, notify: Notify) -> Result<(), Error> {
     let tls = TlsState::load(config.tls.clone()).map_err(|e| Error(e.to_string()))?;
     let signer = match &config.autosign {
         Some(files) => Some(Signer::load(files.clone(), &config.tls.ca_cert)?),
