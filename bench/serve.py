@@ -21,10 +21,14 @@ the JVM's JIT for puppetserver); then each mode runs for --seconds. Requests: fl
 
 Both servers and the load generator share this machine's cores: the client's share is printed
 (its CPU seconds next to the wall time, and the server's CPU seconds from /proc), so the
-server's throughput is a lower bound. Each server is stopped when its part is done.
+server's throughput is a lower bound. The client costs fleet's server cores that puppetserver
+keeps (it asks puppetserver for 40 times fewer catalogs); `--pin 1:0` gives each server the
+same one core and the load generator the other, so both servers have the same CPU and neither
+shares it with the client. Each server is stopped when its part is done.
 
     python3 bench/serve.py                 # fleet and puppetserver (installs puppetserver)
     python3 bench/serve.py --no-puppet     # fleet only
+    python3 bench/serve.py --pin 1:0       # each server on CPU 1, the load generator on CPU 0
 
 Python 3 standard library only (and cargo). Not part of the test suite.
 """
@@ -275,7 +279,7 @@ def measure(target, nodes, args):
     node_file = os.path.join(args.work, "nodes.txt")
     with open(node_file, "w") as f:
         f.write("".join(n + "\n" for n in nodes))
-    cmd = [args.load_generator, "--addr", f"{target.host}:{target.port}", "--ca", target.ca,
+    cmd = pinned(args, "client") + [args.load_generator, "--addr", f"{target.host}:{target.port}", "--ca", target.ca,
            "--cert", target.templates[0], "--key", target.templates[1], "--nodes", node_file,
            "--kind", target.kind, "--modes", ",".join(args.modes), "--seconds",
            str(args.seconds), "--concurrency", str(args.concurrency), "--threads",
@@ -383,7 +387,7 @@ def start_fleet(args, work, nodes):
     store = os.path.join(work, "store")
     os.makedirs(store, exist_ok=True)
     proc = subprocess.Popen(
-        [fleet, "serve", "--manifest", site, "--tls-cert", os.path.join(certs, "catalog.crt"),
+        pinned(args, "server") + [fleet, "serve", "--manifest", site, "--tls-cert", os.path.join(certs, "catalog.crt"),
          "--tls-key", os.path.join(certs, "catalog.key"), "--ca-cert",
          os.path.join(ca, "ca.crt"), "--crl", os.path.join(ca, "crl.pem"), "--listen",
          "127.0.0.1:0", "--store", f"sqlite:{store}/server.db", "--max-inflight", "4096"],
@@ -518,7 +522,7 @@ environment_timeout = unlimited
     log(f"puppetserver foreground on 127.0.0.1:{port}")
     # What /usr/share/puppetserver/cli/apps/foreground runs, with this bench's conf.d (the
     # script names /etc/puppet/puppetserver/conf.d) and as the calling user.
-    java = ["java", f"-Xms{args.puppet_heap}", f"-Xmx{args.puppet_heap}",
+    java = pinned(args, "server") + ["java", f"-Xms{args.puppet_heap}", f"-Xmx{args.puppet_heap}",
             "-Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger",
             "-Dlogappender=STDOUT", "-Djruby.lib=/usr/share/jruby/lib",
             "-jar", "/usr/share/puppetserver/puppetserver.jar", "--config", ps_conf,
@@ -603,6 +607,14 @@ def make_puppetserver_confd(ps_conf, conf, code, var, base, port, jrubies):
         f.write(text)
 
 
+def pinned(args, who):
+    """`taskset -c CPUS` for the server or the load generator under --pin, else nothing."""
+    if not args.pin:
+        return []
+    server, client = args.pin.split(":")
+    return ["taskset", "-c", server if who == "server" else client]
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -669,6 +681,10 @@ def main():
     p.add_argument("--puppet-heap", default="2g")
     p.add_argument("--build", action="store_true", help="cargo build --release first")
     p.add_argument("--json", help="write the rows as JSON here too")
+    p.add_argument("--pin", metavar="SERVER:CLIENT",
+                   help="CPU lists for taskset: each server on SERVER, the load generator on "
+                        "CLIENT (e.g. 1:0), so that neither server shares its core with the "
+                        "client")
     args = p.parse_args()
     args.modes = args.modes.split(",")
     os.makedirs(args.work, exist_ok=True)
@@ -700,8 +716,10 @@ def main():
     client = (f"{args.threads} Python client threads" if args.python_client else
               f"{args.concurrency} requests in flight (Rust load generator, "
               f"{args.client_threads} threads)")
+    pin = f", servers pinned to CPU {args.pin.split(':')[0]} and the client to CPU " \
+          f"{args.pin.split(':')[1]}" if args.pin else ""
     print(f"{args.nodes} agents, {args.resources} resources per catalog, {client}, "
-          f"{os.cpu_count()} cores\n")
+          f"{os.cpu_count()} cores{pin}\n")
     print(table(rows))
     if ratios:
         print()
