@@ -7,7 +7,7 @@
 # for `fleet provision`: dnsmasq (`dnsmasq --test`, the DHCP/TFTP exchange), busybox
 # (udhcpc and tftp clients), iproute2 (network namespaces), libvirt-clients
 # (virt-xml-validate), pxelinux and syslinux-common (the BIOS boot files copied into the
-# TFTP tree).
+# TFTP tree), grub2-common (grub-reboot, which `provision reinstall` runs on the node).
 # for the remote tests: curl and openssl (clients of `fleet serve`), PostgreSQL (a private
 # cluster: scripts/test-services.sh), nginx with the stream module (TLS passthrough), OpenSSH
 # (a private sshd on loopback for `fleet run`; the test starts and stops it).
@@ -34,6 +34,7 @@ command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
 [ -x /usr/sbin/sshd ] || missing="$missing openssh-server openssh-client"
+[ -x /usr/sbin/grub-reboot ] || missing="$missing grub2-common"
 ls /usr/lib/nginx/modules/ngx_stream_module.so >/dev/null 2>&1 || missing="$missing libnginx-mod-stream"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -27,6 +27,47 @@ pub(crate) enum Sub {
     /// Serve DIR/http over plain HTTP for installers; `POST /done/<node>` marks a node
     /// installed (its next `fleet provision` boots it from disk).
     Serve(ServeArgs),
+    /// Reinstall a running node (koan --replace-self): rewrite the tree so that its installer
+    /// is served, copy the profile's kernel and initrd to the node's /boot over SSH, add a
+    /// one-time GRUB entry for the installer (grub-reboot) and reboot it.
+    Reinstall(Box<ReinstallArgs>),
+}
+
+/// `fleet provision reinstall NODE [FILE] --out DIR …`.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "\
+The tree is rewritten as `fleet provision` writes it (give the same --server-ip, --http and \
+--proxy-dhcp), with NODE taken out of DIR/installed.json, so that its boot entries start the \
+installer and its answer file is served. The node is reached at its provision ip, else its \
+hostname, through ssh with BatchMode=yes, your ~/.ssh/config, --ssh-config and --ssh-option; \
+the login must be allowed to write /boot and run grub-reboot (root). The GRUB entry goes into \
+/boot/grub/custom.cfg between marker lines (Debian's and Ubuntu's grub.cfg read that file at \
+boot), so nothing else there changes.")]
+pub(crate) struct ReinstallArgs {
+    /// The node to reinstall.
+    #[arg(value_name = "NODE")]
+    pub name: String,
+    #[command(flatten)]
+    pub generate: GenerateArgs,
+    /// Only turn network boot on again for NODE (DIR/installed.json and its boot entries);
+    /// nothing is done on the node.
+    #[arg(long)]
+    pub netboot: bool,
+    /// Leave the reboot to the operator.
+    #[arg(long)]
+    pub no_reboot: bool,
+    /// The node's boot directory.
+    #[arg(long, value_name = "DIR", default_value = "/boot")]
+    pub boot_dir: String,
+    /// Seconds for ssh to connect (its ConnectTimeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// An ssh configuration file (ssh -F).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// An ssh option K=V (ssh -o; repeatable).
+    #[arg(long, value_name = "K=V")]
+    pub ssh_option: Vec<String>,
 }
 
 /// `fleet provision serve --out DIR --listen ADDR`.
@@ -72,6 +113,64 @@ pub(crate) fn run(args: Args) -> ExitStatus {
     match args.command {
         None => generate(args.generate),
         Some(Sub::Serve(a)) => serve(a),
+        Some(Sub::Reinstall(a)) => reinstall(*a),
+    }
+}
+
+fn reinstall(args: ReinstallArgs) -> ExitStatus {
+    let (program, opts, main) = match load(args.generate) {
+        Ok(x) => x,
+        Err(status) => return status,
+    };
+    let out = opts.out.clone();
+    let plan = match provision::netboot(&program, &opts, &args.name) {
+        Ok((done, plan)) => {
+            report_to_stderr(&done.warnings, &program.sources, &main);
+            output::stderr(&format!(
+                "{}: network boot on again ({} and its boot entries in {})\n",
+                args.name,
+                provision::state::FILE,
+                out.display()
+            ));
+            plan
+        }
+        Err(e) => return failed(e, &program, &main, &out),
+    };
+    if args.netboot {
+        return ExitStatus::Ok;
+    }
+    let opts = crate::remote::reinstall::Options {
+        ssh: crate::remote::run::Options {
+            parallel: 1,
+            max_fail: None,
+            canary: None,
+            timeout: std::time::Duration::from_secs(600),
+            connect_timeout: args.connect_timeout.max(1),
+            ssh_config: args.ssh_config,
+            ssh_options: args.ssh_option,
+        },
+        boot_dir: args.boot_dir,
+        reboot: !args.no_reboot,
+    };
+    let mut step = |s: String| output::stderr(&format!("{s}\n"));
+    match crate::remote::reinstall::reinstall(&plan, &opts, &mut step) {
+        Ok(()) => {
+            if !opts.reboot {
+                output::stderr(&format!(
+                    "{}: its next boot starts the installer (--no-reboot: reboot it when ready)\n",
+                    plan.node
+                ));
+            }
+            ExitStatus::Ok
+        }
+        Err(m) => {
+            output::command_error(&format!(
+                "{m}\n(the install server already boots {} into its installer again; \
+                 `fleet provision reinstall {}` again retries the node's part)",
+                plan.node, plan.node
+            ));
+            ExitStatus::Errors
+        }
     }
 }
 
@@ -104,29 +203,34 @@ fn manifest_file(file: Option<PathBuf>) -> Result<PathBuf, ExitStatus> {
     }
 }
 
-fn generate(args: GenerateArgs) -> ExitStatus {
+/// The program and options of `fleet provision`'s arguments, and the main file's name.
+fn load(args: GenerateArgs) -> Result<(Program, Options, String), ExitStatus> {
     let Some(out) = args.out else {
         output::command_error("fleet provision needs --out DIR");
-        return ExitStatus::Usage;
+        return Err(ExitStatus::Usage);
     };
-    let file = match manifest_file(args.file) {
-        Ok(f) => f,
-        Err(status) => return status,
-    };
-    let files = [file];
+    let files = [manifest_file(args.file)?];
     if let Err(msg) = args.manifest.validate(&files) {
         output::command_error(&msg);
-        return ExitStatus::Usage;
+        return Err(ExitStatus::Usage);
     }
     let program = Program::load(&files, args.manifest.options());
     let main = main_file_name(&program, &files);
     let opts = Options {
-        out: out.clone(),
+        out,
         server_ip: args.server_ip,
         http: args.http,
         nodes: args.node,
         proxy_dhcp: args.proxy_dhcp,
         boot_files_root: args.boot_files_root,
+    };
+    Ok((program, opts, main))
+}
+
+fn generate(args: GenerateArgs) -> ExitStatus {
+    let (program, opts, main) = match load(args) {
+        Ok(x) => x,
+        Err(status) => return status,
     };
     match provision::run(&program, &opts) {
         Ok(done) => {
@@ -135,20 +239,27 @@ fn generate(args: GenerateArgs) -> ExitStatus {
                 "provisioned {} node(s): {} file(s) in {}\n",
                 done.nodes.len(),
                 done.files,
-                out.display()
+                opts.out.display()
             ));
             ExitStatus::Ok
         }
-        Err(Error::Diagnostics(diags)) => {
-            report_to_stderr(&diags, &program.sources, &main);
+        Err(e) => failed(e, &program, &main, &opts.out),
+    }
+}
+
+/// Shows why nothing was written.
+fn failed(e: Error, program: &Program, main: &str, out: &Path) -> ExitStatus {
+    match e {
+        Error::Diagnostics(diags) => {
+            report_to_stderr(&diags, &program.sources, main);
             output::command_error(&format!("nothing written: {} is as it was", out.display()));
             ExitStatus::Errors
         }
-        Err(Error::Usage(m)) => {
-            output::command_error(&m);
+        Error::Usage(m) => {
+            output::command_error(&format!("{m} (nothing written)"));
             ExitStatus::Usage
         }
-        Err(Error::Io(m)) => {
+        Error::Io(m) => {
             output::command_error(&format!(
                 "{m} (nothing written: {} is as it was)",
                 out.display()

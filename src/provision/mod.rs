@@ -85,20 +85,102 @@ pub(crate) struct Outcome {
 
 /// `fleet provision --out DIR …`: collects, renders, stages and swaps in the tree.
 pub(crate) fn run(program: &Program, opts: &Options) -> Result<Outcome, Error> {
+    generate(program, opts, None).map(|(outcome, _)| outcome)
+}
+
+/// How a node that is to be reinstalled starts its installer, for `provision reinstall`.
+#[derive(Clone, Debug)]
+pub(crate) struct Reinstall {
+    pub node: String,
+    /// Where ssh reaches it: its record's `ip`, else its `hostname`.
+    pub address: String,
+    pub profile: String,
+    /// The profile's kernel and initrd: an absolute path on this machine, or an http(s) URL.
+    pub kernel: String,
+    pub initrd: String,
+    /// The kernel command line (the profile's `kernel_args` and the answer file's URL).
+    pub args: String,
+}
+
+/// `fleet provision reinstall NODE --netboot` and the first step of a reinstall: takes
+/// `node` out of `installed.json` and rewrites the tree as [`run`] does (so its boot entries
+/// start the installer again and its answer file is served); returns how it starts its
+/// installer. Nothing changes when the node has no record or profile, has
+/// `netboot = false`, or the tree cannot be written.
+pub(crate) fn netboot(
+    program: &Program,
+    opts: &Options,
+    node: &str,
+) -> Result<(Outcome, Reinstall), Error> {
+    let (outcome, reinstall) = generate(program, opts, Some(node))?;
+    let reinstall = reinstall.ok_or_else(|| Error::Usage(format!("node {node}: no install")))?;
+    Ok((outcome, reinstall))
+}
+
+/// [`run`], and with `netboot` that node's way back to its installer.
+fn generate(
+    program: &Program,
+    opts: &Options,
+    netboot: Option<&str>,
+) -> Result<(Outcome, Option<Reinstall>), Error> {
     let out = absolute(&opts.out)?;
-    let installed = state::read_installed(&out).map_err(Error::Io)?;
+    let mut installed = state::read_installed(&out).map_err(Error::Io)?;
     let server = Server::new(opts.server_ip, opts.http.as_deref()).map_err(Error::Usage)?;
     let (nodes, diags) = collect::collect(program, opts, &server);
     if crate::diag::has_errors(&diags) {
         return Err(Error::Diagnostics(diags));
     }
+    let reinstall = match netboot {
+        None => None,
+        Some(name) => {
+            installed.remove(name);
+            Some(reinstall_of(&nodes, name, &server)?)
+        }
+    };
     let tree = render::tree(&nodes, &out, &server, opts, &installed).map_err(Error::Usage)?;
     let files = tree.len();
     stage::commit(&out, tree).map_err(Error::Io)?;
-    Ok(Outcome {
+    if netboot.is_some() {
+        state::write_installed(&out, &installed).map_err(Error::Io)?;
+    }
+    let outcome = Outcome {
         nodes: nodes.iter().map(|n| n.name.clone()).collect(),
         files,
         warnings: diags,
+    };
+    Ok((outcome, reinstall))
+}
+
+/// The installer start of node `name` among `nodes`; a usage error when it cannot have one.
+fn reinstall_of(nodes: &[collect::Node], name: &str, server: &Server) -> Result<Reinstall, Error> {
+    let Some(n) = nodes.iter().find(|n| n.name == name) else {
+        return Err(Error::Usage(format!(
+            "node {name} has no provision record (or is not among the --node patterns)"
+        )));
+    };
+    let Some((pname, p)) = &n.profile else {
+        return Err(Error::Usage(format!(
+            "node {name} has no install profile: nothing to reinstall it with"
+        )));
+    };
+    if !n.netboot {
+        return Err(Error::Usage(format!(
+            "node {name} has netboot = false: fleet provision serves no installer for it \
+             (set netboot = true in its provision record to reinstall it)"
+        )));
+    }
+    let i = render::install(n, pname, p, server).map_err(Error::Usage)?;
+    let address = match n.ip {
+        Some((ip, _)) => ip.to_string(),
+        None => n.hostname.clone(),
+    };
+    Ok(Reinstall {
+        node: n.name.clone(),
+        address,
+        profile: pname.clone(),
+        kernel: i.kernel_source,
+        initrd: i.initrd_source,
+        args: i.args,
     })
 }
 

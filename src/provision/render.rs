@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::collect::{is_url, Node};
 use super::{Options, Server};
+use crate::eval::profile::Evaluated;
 use crate::model::value::Value;
 
 /// One file of the tree.
@@ -92,31 +93,8 @@ pub(crate) fn tree(
         let boot = match &n.profile {
             Some((pname, p)) if !local => {
                 profiles.entry(pname).or_insert(n);
-                let kind = p
-                    .values
-                    .get("kind")
-                    .and_then(Value::as_str)
-                    .unwrap_or("none");
-                let answer_arg = match kind {
-                    "none" => String::new(),
-                    _ => {
-                        let url = server.answer_url(&n.name).ok_or_else(|| {
-                            format!(
-                                "node {}: profile `{pname}` has a {kind} answer file, and its URL needs --http URL or --server-ip IP",
-                                n.name
-                            )
-                        })?;
-                        match kind {
-                            "preseed" => format!("url={url}"),
-                            "kickstart" => format!("inst.ks={url}"),
-                            _ => format!(
-                                "autoinstall ds=nocloud-net;s={}/nocloud/{}/",
-                                server.http.as_deref().unwrap_or_default(),
-                                n.name
-                            ),
-                        }
-                    }
-                };
+                let install = install(n, pname, p, server)?;
+                let kind = install.kind;
                 if let Some(Value::Str(a)) = p.values.get("answer") {
                     put(
                         &mut t,
@@ -142,25 +120,7 @@ pub(crate) fn tree(
                         );
                     }
                 }
-                let args = [
-                    p.values
-                        .get("kernel_args")
-                        .and_then(Value::as_str)
-                        .unwrap_or(""),
-                    &answer_arg,
-                ]
-                .iter()
-                .filter(|s| !s.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" ");
-                Some(Install {
-                    node: n,
-                    profile: pname,
-                    kernel: boot_path(pname, p.values.get("kernel"), "linux"),
-                    initrd: boot_path(pname, p.values.get("initrd"), "initrd"),
-                    args,
-                })
+                Some(install)
             }
             _ => None,
         };
@@ -240,12 +200,86 @@ pub(crate) fn tree(
 }
 
 /// A node's install boot entry: what the loader loads and passes.
-struct Install<'a> {
-    node: &'a Node,
-    profile: &'a str,
-    kernel: String,
-    initrd: String,
-    args: String,
+/// How a node starts its installer: what the boot loader loads and with which arguments.
+pub(crate) struct Install<'a> {
+    pub node: &'a Node,
+    pub profile: &'a str,
+    /// The answer file's kind (`preseed`, `kickstart`, `autoinstall`, `none`).
+    pub kind: &'a str,
+    /// The kernel and initrd as the network boot loader fetches them (the copy in the TFTP
+    /// tree, or the URL as written).
+    pub kernel: String,
+    pub initrd: String,
+    /// The profile's: an absolute path on this machine, or an http(s) URL.
+    pub kernel_source: String,
+    pub initrd_source: String,
+    /// The kernel command line: the profile's `kernel_args` and the answer file's URL in the
+    /// installer's own parameter.
+    pub args: String,
+}
+
+/// The installer start of node `n` with profile `pname` (its values `p`). An error when the
+/// profile has an answer file and no URL can be made for it (no `--http`/`--server-ip`).
+pub(crate) fn install<'a>(
+    n: &'a Node,
+    pname: &'a str,
+    p: &'a Evaluated,
+    server: &Server,
+) -> Result<Install<'a>, String> {
+    let kind = p
+        .values
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("none");
+    let answer_arg = match kind {
+        "none" => String::new(),
+        _ => {
+            let url = server.answer_url(&n.name).ok_or_else(|| {
+                format!(
+                    "node {}: profile `{pname}` has a {kind} answer file, and its URL needs --http URL or --server-ip IP",
+                    n.name
+                )
+            })?;
+            match kind {
+                "preseed" => format!("url={url}"),
+                "kickstart" => format!("inst.ks={url}"),
+                _ => format!(
+                    "autoinstall ds=nocloud-net;s={}/nocloud/{}/",
+                    server.http.as_deref().unwrap_or_default(),
+                    n.name
+                ),
+            }
+        }
+    };
+    let args = [
+        p.values
+            .get("kernel_args")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+        &answer_arg,
+    ]
+    .iter()
+    .filter(|s| !s.is_empty())
+    .copied()
+    .collect::<Vec<_>>()
+    .join(" ");
+    let source = |key: &str| {
+        p.values
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Ok(Install {
+        node: n,
+        profile: pname,
+        kind,
+        kernel: boot_path(pname, p.values.get("kernel"), "linux"),
+        initrd: boot_path(pname, p.values.get("initrd"), "initrd"),
+        kernel_source: source("kernel"),
+        initrd_source: source("initrd"),
+        args,
+    })
 }
 
 /// The kernel or initrd as the boot loader fetches it: the copy in the TFTP tree, or the
@@ -408,7 +442,7 @@ fn grub(n: &Node, install: Option<&Install<'_>>) -> String {
 }
 
 /// Kernel arguments for GRUB: an argument with `;` (autoinstall's data source) is quoted.
-fn grub_quote_args(args: &str) -> String {
+pub(crate) fn grub_quote_args(args: &str) -> String {
     args.split(' ')
         .map(|a| {
             if a.contains(';') {

@@ -11,6 +11,7 @@ pub(crate) mod agent;
 pub(crate) mod ca;
 pub(crate) mod client;
 pub(crate) mod push;
+pub(crate) mod reinstall;
 pub(crate) mod run;
 pub(crate) mod select;
 pub(crate) mod serve;

@@ -704,7 +704,7 @@ find "$d" -maxdepth 1 -name "$3-*.json" -mtime +1 -exec rm -f {} + || true
 "#;
 
 /// `sh -c SCRIPT fleet-push ARGS…` as one quoted command line.
-fn script(body: &str, args: &[&str]) -> String {
+pub(crate) fn script(body: &str, args: &[&str]) -> String {
     let mut line = format!("sh -c {} fleet-push", quote(body));
     for a in args {
         line.push(' ');

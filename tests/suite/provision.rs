@@ -8,7 +8,7 @@ use std::process::Command;
 
 use crate::support::{fleet_in, run};
 
-const PROFILE: &str = r#"
+pub(crate) const PROFILE: &str = r#"
 provision "debian12" {
   kernel      = "nb/linux"
   initrd      = "nb/initrd.gz"
@@ -28,14 +28,14 @@ node "web01" {
 }
 "#;
 
-const WEB02: &str = r#"
+pub(crate) const WEB02: &str = r#"
 node "web02" {
   provision { mac = "52:54:00:aa:00:02", ip = "10.99.0.12/24", profile = "debian12", netboot = false }
 }
 "#;
 
 /// A site directory with boot files, a template and `site.fleet` made of `parts`.
-fn site(parts: &[&str]) -> tempfile::TempDir {
+pub(crate) fn site(parts: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("nb")).unwrap();
     std::fs::create_dir_all(dir.path().join("templates")).unwrap();
@@ -55,7 +55,7 @@ fn write_site(dir: &Path, parts: &[&str]) {
 }
 
 /// `fleet provision --out out --server-ip 10.99.0.1 site.fleet` in `dir`.
-fn provision(dir: &Path) -> crate::support::Run {
+pub(crate) fn provision(dir: &Path) -> crate::support::Run {
     fleet_in(
         dir,
         [
@@ -70,7 +70,7 @@ fn provision(dir: &Path) -> crate::support::Run {
 }
 
 /// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+pub(crate) fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
