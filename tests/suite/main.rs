@@ -26,6 +26,7 @@ mod mutations;
 mod parse;
 mod provision;
 mod provision_dhcp;
+mod provision_vm;
 mod push_ssh;
 mod release_cli;
 mod release_deploy;
