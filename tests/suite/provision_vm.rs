@@ -426,3 +426,60 @@ fn errors_name_the_command_that_failed() {
         nobody.stderr
     );
 }
+
+/// The same over `qemu+ssh://` (what a `vm.host` that is not this machine gives): the
+/// volume, the definition and the start all go through libvirt's ssh transport, to the
+/// loopback sshd of the ssh tests and on to this libvirtd.
+#[test]
+fn a_vm_is_created_over_ssh() {
+    let l = libvirt();
+    let sshd = crate::run_ssh::sshd();
+    // libvirt runs `ssh`; this one reads the test's ssh_config (port, key, known hosts).
+    let wrapper = sshd.dir.path().join("ssh-for-libvirt");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec ssh -F '{}' \"$@\"\n",
+            sshd.config.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let uri = format!("qemu+ssh://127.0.0.1/system?command={}", wrapper.display());
+    let node = format!("fleet-test-{}-vm04", std::process::id());
+    let _cleanup = Cleanup {
+        domain: node.clone(),
+    };
+    let site = tempfile::tempdir().unwrap();
+    write_site(site.path(), &node, "52:54:00:5e:00:04", 128);
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "provision",
+            "vm",
+            node.as_str(),
+            "site.fleet",
+            "--connect",
+            uri.as_str(),
+            "--vm-pool",
+            l.pool.as_str(),
+            "--vm-network",
+            "user",
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let r = fleet_in(site.path(), args(&[]));
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(
+        r.stdout.contains(&format!("created and started on {uri}")),
+        "{}",
+        r.stdout
+    );
+    let info = dominfo(&node);
+    assert_eq!(info["State"], "running", "{info:?}");
+    assert_eq!(info["Max memory"], "131072 KiB", "{info:?}");
+    let again = fleet_in(site.path(), args(&[]));
+    assert!(again.stdout.contains("unchanged"), "{}", again.describe());
+    assert_eq!(dominfo(&node)["UUID"], info["UUID"]);
+}
