@@ -116,13 +116,21 @@ impl Virsh {
         }
     }
 
-    /// Runs it; its output when it succeeded.
-    fn try_run(&self, args: &[&str]) -> Result<Result<String, VmError>, VmError> {
+    /// Runs it to the end (a failure to run at all is an error naming the command).
+    fn finish(&self, args: &[&str]) -> Result<(Cmd, command::Finished), VmError> {
         let cmd = self.cmd(args);
-        let done = command::run(&cmd).map_err(|why| VmError::Command {
-            command: cmd.display(),
-            why,
-        })?;
+        match command::run(&cmd) {
+            Ok(done) => Ok((cmd, done)),
+            Err(why) => Err(VmError::Command {
+                command: cmd.display(),
+                why,
+            }),
+        }
+    }
+
+    /// Runs it; its output when it succeeded, else the error naming the command.
+    fn try_run(&self, args: &[&str]) -> Result<Result<String, VmError>, VmError> {
+        let (cmd, done) = self.finish(args)?;
         Ok(if done.success() {
             Ok(done.output)
         } else {
@@ -137,23 +145,24 @@ impl Virsh {
     fn run(&self, args: &[&str]) -> Result<String, VmError> {
         self.try_run(args)?
     }
-}
 
-/// Names, one a line (`virsh list --name`, `pool-list --name`).
-fn names(output: &str) -> Vec<&str> {
-    output
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect()
-}
-
-/// The volumes of `vol-list` (its first column; `-q` drops the header).
-fn volumes(output: &str) -> Vec<&str> {
-    output
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect()
+    /// Whether the object a lookup command (`domuuid`, `pool-info`, `vol-info`) names
+    /// exists: it succeeds, or fails with virsh's `failed to get <what> '<name>'` (any other
+    /// failure, such as no connection, is an error). One object asked for by name, not a
+    /// listing to search (the runner keeps only the last 4 KiB of output).
+    fn exists(&self, args: &[&str], what: &str) -> Result<bool, VmError> {
+        let (cmd, done) = self.finish(args)?;
+        if done.success() {
+            Ok(true)
+        } else if done.output.contains(&format!("failed to get {what} '")) {
+            Ok(false)
+        } else {
+            Err(VmError::Command {
+                command: cmd.display(),
+                why: done.describe(),
+            })
+        }
+    }
 }
 
 /// `fleet provision vm NODE`: compiles the records as `fleet provision` does, renders the
@@ -199,7 +208,8 @@ pub fn run(program: &Program, opts: &Options, req: &Request) -> Result<Outcome, 
     };
 
     // Look before changing anything.
-    let existing = names(&virsh.run(&["list", "--all", "--name"])?).contains(&domain.as_str());
+    virsh.run(&["uri"])?;
+    let existing = virsh.exists(&["domuuid", &domain], "domain")?;
     let recorded = if existing {
         // No fleet metadata: `virsh metadata` fails ("metadata not found").
         virsh
@@ -228,7 +238,7 @@ pub fn run(program: &Program, opts: &Options, req: &Request) -> Result<Outcome, 
         virsh.run(&["start", &domain])?;
         return Ok(outcome(Done::Started, None));
     }
-    if !names(&virsh.run(&["pool-list", "--all", "--name"])?).contains(&pool.as_str()) {
+    if !virsh.exists(&["pool-info", &pool], "pool")? {
         return Err(VmError::Usage(format!(
             "{uri} has no storage pool `{pool}` for the disk: name one with --vm-pool, or make it \
              (virsh pool-define-as {pool} dir --target /var/lib/libvirt/images; \
@@ -237,8 +247,7 @@ pub fn run(program: &Program, opts: &Options, req: &Request) -> Result<Outcome, 
     }
     // Files put into the pool's directory by hand are volumes too once refreshed.
     virsh.run(&["pool-refresh", &pool])?;
-    let had_volume =
-        volumes(&virsh.run(&["vol-list", "--pool", &pool])?).contains(&volume.as_str());
+    let had_volume = virsh.exists(&["vol-info", "--pool", &pool, &volume], "vol")?;
     if had_volume && !req.replace {
         return Err(VmError::Refused(format!(
             "the volume {pool}/{volume} exists on {uri}, and no domain `{domain}` uses it; \

@@ -417,6 +417,29 @@ fn errors_name_the_command_that_failed() {
     assert_eq!(dominfo(&node)["State"], "shut off");
     assert!(volume_path(&format!("{node}.qcow2")).starts_with(l.pool_dir.path()));
 
+    // The domain gone but its disk left: refused (someone's disk) until --replace.
+    let r = virsh(&["undefine", &node]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let leftover = provision_vm(site.path(), &node, "user", &[]);
+    assert_eq!(leftover.code, 1, "{}", leftover.describe());
+    assert!(
+        leftover.stderr.contains(&format!(
+            "the volume {}/{node}.qcow2 exists on {URI}, and no domain `{node}` uses it",
+            l.pool
+        )),
+        "{}",
+        leftover.stderr
+    );
+    assert_ne!(virsh(&["domuuid", &node]).code, 0, "no domain was defined");
+    let fresh = provision_vm(site.path(), &node, "user", &["--replace"]);
+    assert_eq!(fresh.code, 0, "{}", fresh.describe());
+    assert!(
+        fresh.stdout.contains("created and started"),
+        "{}",
+        fresh.stdout
+    );
+    assert_eq!(dominfo(&node)["State"], "running");
+
     // A node the manifests do not have.
     let nobody = provision_vm(site.path(), "fleet-test-nobody", "user", &[]);
     assert_eq!(nobody.code, 2, "{}", nobody.describe());
