@@ -56,7 +56,8 @@ pub struct Outcome {
     pub pool: String,
     pub volume: String,
     pub vm: super::Vm,
-    /// The domain XML defined (in DIR with `--out`, else a temporary file, since removed).
+    /// With `--out DIR`: `DIR/libvirt/<node>.xml`, the XML defined (without it the XML went
+    /// through a temporary file, since removed).
     pub xml: Option<PathBuf>,
     /// Warnings from the manifests.
     pub warnings: Vec<Diagnostic>,
@@ -191,19 +192,28 @@ pub fn run(program: &Program, opts: &Options, req: &Request) -> Result<Outcome, 
     };
     let xml = domain::xml(&node, &vm, &opts.vm);
     let digest = recorded_digest(&xml).unwrap_or_default().to_string();
+    // `--out DIR`: the tree first, as `fleet provision --out DIR` writes it (its own
+    // business, whatever the host turns out to need).
+    let tree_xml = if req.write_tree {
+        super::run(program, opts).map_err(VmError::Provision)?;
+        let out = std::path::absolute(&opts.out).unwrap_or_else(|_| opts.out.clone());
+        Some(out.join("libvirt").join(format!("{}.xml", node.name)))
+    } else {
+        None
+    };
     let uri = req.connect.clone().unwrap_or_else(|| host_uri(&vm.host));
     let virsh = Virsh { uri: uri.clone() };
     let domain = node.name.clone();
     let pool = opts.vm.pool.clone();
     let volume = volume_name(&domain);
-    let outcome = |done, xml: Option<PathBuf>| Outcome {
+    let outcome = |done| Outcome {
         done,
         uri: uri.clone(),
         domain: domain.clone(),
         pool: pool.clone(),
         volume: volume.clone(),
         vm: vm.clone(),
-        xml,
+        xml: tree_xml.clone(),
         warnings: warnings.clone(),
     };
 
@@ -233,10 +243,10 @@ pub fn run(program: &Program, opts: &Options, req: &Request) -> Result<Outcome, 
             )));
         }
         if domain_state(&virsh, &domain)? == "running" {
-            return Ok(outcome(Done::Unchanged, None));
+            return Ok(outcome(Done::Unchanged));
         }
         virsh.run(&["start", &domain])?;
-        return Ok(outcome(Done::Started, None));
+        return Ok(outcome(Done::Started));
     }
     if !virsh.exists(&["pool-info", &pool], "pool")? {
         return Err(VmError::Usage(format!(
@@ -256,15 +266,9 @@ pub fn run(program: &Program, opts: &Options, req: &Request) -> Result<Outcome, 
     }
 
     // The XML as a file for `virsh define`: the tree's, or a temporary one.
-    let (xml_path, temporary) = if req.write_tree {
-        super::run(program, opts).map_err(VmError::Provision)?;
-        let path = std::path::absolute(&opts.out)
-            .unwrap_or_else(|_| opts.out.clone())
-            .join("libvirt")
-            .join(format!("{domain}.xml"));
-        (path, false)
-    } else {
-        (temp_xml(&domain, &xml)?, true)
+    let (xml_path, temporary) = match &tree_xml {
+        Some(path) => (path.clone(), false),
+        None => (temp_xml(&domain, &xml)?, true),
     };
     let result = replace_and_create(
         &virsh, &domain, &pool, &volume, &vm, &xml_path, existing, had_volume,
@@ -278,7 +282,7 @@ pub fn run(program: &Program, opts: &Options, req: &Request) -> Result<Outcome, 
     } else {
         Done::Created
     };
-    Ok(outcome(done, (!temporary).then_some(xml_path)))
+    Ok(outcome(done))
 }
 
 /// The state `virsh domstate` prints (`running`, `shut off`, …).

@@ -289,10 +289,13 @@ fn vm_is_created_left_alone_refused_and_replaced() {
     assert_eq!(img["format"], "qcow2", "{img}");
     assert_eq!(img["virtual-size"], 1u64 << 30, "{img}");
 
-    // Second run, same record: nothing changes (the same running domain).
-    let again = provision_vm(site.path(), &node, "user", &[]);
+    // Second run, same record: nothing changes (the same running domain), and the tree's
+    // XML is the same bytes.
+    let first_xml = std::fs::read(&xml).unwrap();
+    let again = provision_vm(site.path(), &node, "user", &["--out", "out"]);
     assert_eq!(again.code, 0, "{}", again.describe());
     assert!(again.stdout.contains("unchanged"), "{}", again.stdout);
+    assert_eq!(std::fs::read(&xml).unwrap(), first_xml);
     let info2 = dominfo(&node);
     assert_eq!(
         (&info2["Id"], &info2["UUID"], &info2["State"]),
