@@ -166,6 +166,23 @@ impl Virsh {
     }
 }
 
+/// `, it has N MiB, M vCPU` from `virsh dominfo` (empty when it says neither).
+fn sizes(dominfo: &str) -> String {
+    let field = |key: &str| {
+        dominfo.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == key).then(|| v.trim().to_string())
+        })
+    };
+    let ram = field("Max memory")
+        .and_then(|m| m.strip_suffix(" KiB")?.parse::<u64>().ok())
+        .map(|kib| format!("{} MiB", kib / 1024));
+    match (ram, field("CPU(s)")) {
+        (Some(r), Some(c)) => format!(", it has {r}, {c} vCPU"),
+        _ => String::new(),
+    }
+}
+
 /// `fleet provision vm NODE`: compiles the records as `fleet provision` does, renders the
 /// node's domain, and makes it exist and run on its host.
 pub fn run(program: &Program, opts: &Options, req: &Request) -> Result<Outcome, VmError> {
@@ -237,9 +254,15 @@ pub fn run(program: &Program, opts: &Options, req: &Request) -> Result<Outcome, 
             } else {
                 "fleet did not define it"
             };
+            let has = virsh
+                .try_run(&["dominfo", &domain])?
+                .map(|info| sizes(&info))
+                .unwrap_or_default();
             return Err(VmError::Refused(format!(
-                "domain `{domain}` already exists on {uri} ({why}); nothing was changed. \
-                 --replace destroys it, deletes the volume {pool}/{volume} and creates both again"
+                "domain `{domain}` already exists on {uri} ({why}{has}; the record: {} MiB, {} \
+                 vCPU); nothing was changed. --replace destroys it, deletes the volume \
+                 {pool}/{volume} and creates both again",
+                vm.ram_mb, vm.cpus
             )));
         }
         if domain_state(&virsh, &domain)? == "running" {
@@ -373,6 +396,13 @@ fn temp_xml(domain: &str, xml: &str) -> Result<PathBuf, VmError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dominfo_sizes() {
+        let info = "Id:             1\nCPU(s):         2\nMax memory:     131072 KiB\n";
+        assert_eq!(sizes(info), ", it has 128 MiB, 2 vCPU");
+        assert_eq!(sizes("Id: 1\n"), "");
+    }
 
     #[test]
     fn local_hosts_use_the_system_libvirt() {

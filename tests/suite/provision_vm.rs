@@ -310,7 +310,11 @@ fn vm_is_created_left_alone_refused_and_replaced() {
     let refused = provision_vm(site.path(), &node, "user", &[]);
     assert_eq!(refused.code, 1, "{}", refused.describe());
     assert!(
-        refused.stderr.contains("already exists") && refused.stderr.contains("--replace"),
+        refused.stderr.contains("already exists")
+            && refused
+                .stderr
+                .contains("it has 128 MiB, 1 vCPU; the record: 256 MiB, 1 vCPU")
+            && refused.stderr.contains("--replace"),
         "{}",
         refused.stderr
     );
