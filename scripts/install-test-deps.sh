@@ -6,8 +6,11 @@
 # the conformance `verify` script, script(1) (bsdutils) to run `fleet apply` on a pty;
 # for `fleet provision`: dnsmasq (`dnsmasq --test`, the DHCP/TFTP exchange), busybox
 # (udhcpc and tftp clients), iproute2 (network namespaces), libvirt-clients
-# (virt-xml-validate), pxelinux and syslinux-common (the BIOS boot files copied into the
-# TFTP tree), grub2-common (grub-reboot, which `provision reinstall` runs on the node).
+# (virt-xml-validate, virsh), pxelinux and syslinux-common (the BIOS boot files copied into
+# the TFTP tree), grub2-common (grub-reboot, which `provision reinstall` runs on the node); for `fleet provision vm`: libvirt-daemon-system (libvirtd and virtlogd, which
+# the test starts by hand: no systemd needed), qemu-system-x86 (the domains, type qemu:
+# software emulation) and qemu-utils (qemu-img). libvirt-daemon-system is installed with
+# --force-confnew so that a machine with old /etc/libvirt files gets the package's.
 # for the remote tests: curl and openssl (clients of `fleet serve`), PostgreSQL (a private
 # cluster: scripts/test-services.sh), nginx with the stream module (TLS passthrough), OpenSSH
 # (a private sshd on loopback for `fleet run`; the test starts and stops it).
@@ -27,6 +30,11 @@ command -v busybox >/dev/null 2>&1 || missing="$missing busybox"
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$missing iproute2"
 command -v virt-xml-validate >/dev/null 2>&1 || missing="$missing libvirt-clients"
 command -v xmllint >/dev/null 2>&1 || missing="$missing libxml2-utils"
+[ -x /usr/sbin/libvirtd ] && [ -x /usr/sbin/virtlogd ] || missing="$missing libvirt-daemon-system"
+# Both at once: installing qemu-system-x86 (7.2) alone here removed bookworm-backports'
+# qemu-utils (10.0), and qemu-img with it.
+command -v qemu-system-x86_64 >/dev/null 2>&1 && command -v qemu-img >/dev/null 2>&1 ||
+    missing="$missing qemu-system-x86 qemu-utils"
 [ -f /usr/lib/PXELINUX/pxelinux.0 ] || missing="$missing pxelinux"
 [ -f /usr/lib/syslinux/modules/bios/ldlinux.c32 ] || missing="$missing syslinux-common"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
@@ -40,5 +48,5 @@ if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
     # shellcheck disable=SC2086
-    apt-get install -y -q --no-install-recommends $missing
+    apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confnew $missing
 fi

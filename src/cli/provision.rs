@@ -1,5 +1,5 @@
 //! `fleet provision --out DIR [FILE]`: the install server's files (PROVISION.md); its
-//! subcommands (`serve`) run the HTTP side.
+//! subcommands run the HTTP side (`serve`) and create a node's VM (`vm`).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,9 @@ pub(crate) enum Sub {
     /// is served, copy the profile's kernel and initrd to the node's /boot over SSH, add a
     /// one-time GRUB entry for the installer (grub-reboot) and reboot it.
     Reinstall(Box<ReinstallArgs>),
+    /// Create NODE's VM on its `vm.host` (koan's --virt): a qcow2 volume, the domain from
+    /// libvirt/<node>.xml, started. Refuses when a different domain of that name exists.
+    Vm(VmArgs),
 }
 
 /// `fleet provision reinstall NODE [FILE] --out DIR …`.
@@ -70,6 +73,61 @@ pub(crate) struct ReinstallArgs {
     pub ssh_option: Vec<String>,
 }
 
+/// Where the libvirt domains' disks and interfaces go (`fleet provision` and `provision
+/// vm` take the same, so both render the same `libvirt/<node>.xml`).
+#[derive(Debug, ClapArgs)]
+pub(crate) struct VmLayoutArgs {
+    /// The libvirt storage pool of the VMs' disks (volume `<node>.qcow2`).
+    #[arg(long, value_name = "POOL", default_value = "default")]
+    pub vm_pool: String,
+    /// The VMs' network interface: `network:NAME` (a libvirt network), `bridge:NAME` (a
+    /// host bridge) or `user` (QEMU user-mode networking).
+    #[arg(long, value_name = "NET", default_value = "network:default")]
+    pub vm_network: provision::domain::Network,
+}
+
+impl VmLayoutArgs {
+    fn layout(self) -> provision::domain::Layout {
+        provision::domain::Layout {
+            pool: self.vm_pool,
+            network: self.vm_network,
+        }
+    }
+}
+
+/// `fleet provision vm NODE [FILE] [--out DIR] [--replace] [--connect URI]`.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct VmArgs {
+    /// The node whose `provision { vm = { … } }` record describes the VM.
+    #[arg(value_name = "NODE")]
+    pub node: String,
+    /// The main manifest. Default: `site.fleet`, else `manifests/site.fleet`.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Write the whole tree there first (as `fleet provision --out DIR`) and define the
+    /// domain from DIR/libvirt/<node>.xml; without it nothing is written but the VM.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Destroy and undefine an existing domain of that name, delete its volume, create both
+    /// again (a fresh disk).
+    #[arg(long)]
+    pub replace: bool,
+    /// The libvirt URI (default: `qemu:///system` when `vm.host` is localhost or this
+    /// machine, else `qemu+ssh://HOST/system`).
+    #[arg(long, value_name = "URI")]
+    pub connect: Option<String>,
+    /// With --out: the install server's address (as `fleet provision`).
+    #[arg(long, value_name = "IP")]
+    pub server_ip: Option<IpAddr>,
+    /// With --out: where `fleet provision serve` is reached (as `fleet provision`).
+    #[arg(long, value_name = "URL")]
+    pub http: Option<String>,
+    #[command(flatten)]
+    pub layout: VmLayoutArgs,
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+}
+
 /// `fleet provision serve --out DIR --listen ADDR`.
 #[derive(Debug, ClapArgs)]
 pub(crate) struct ServeArgs {
@@ -106,6 +164,8 @@ pub(crate) struct GenerateArgs {
     #[arg(long, value_name = "DIR", hide = true, default_value = "/")]
     pub boot_files_root: PathBuf,
     #[command(flatten)]
+    pub layout: VmLayoutArgs,
+    #[command(flatten)]
     pub manifest: ManifestArgs,
 }
 
@@ -114,6 +174,7 @@ pub(crate) fn run(args: Args) -> ExitStatus {
         None => generate(args.generate),
         Some(Sub::Serve(a)) => serve(a),
         Some(Sub::Reinstall(a)) => reinstall(*a),
+        Some(Sub::Vm(a)) => vm(a),
     }
 }
 
@@ -223,6 +284,7 @@ fn load(args: GenerateArgs) -> Result<(Program, Options, String), ExitStatus> {
         nodes: args.node,
         proxy_dhcp: args.proxy_dhcp,
         boot_files_root: args.boot_files_root,
+        vm: args.layout.layout(),
     };
     Ok((program, opts, main))
 }
@@ -264,6 +326,68 @@ fn failed(e: Error, program: &Program, main: &str, out: &Path) -> ExitStatus {
                 "{m} (nothing written: {} is as it was)",
                 out.display()
             ));
+            ExitStatus::Errors
+        }
+    }
+}
+
+fn vm(args: VmArgs) -> ExitStatus {
+    use provision::vm::{Done, Request, VmError};
+    let file = match manifest_file(args.file) {
+        Ok(f) => f,
+        Err(status) => return status,
+    };
+    let files = [file];
+    if let Err(msg) = args.manifest.validate(&files) {
+        output::command_error(&msg);
+        return ExitStatus::Usage;
+    }
+    let program = Program::load(&files, args.manifest.options());
+    let main = main_file_name(&program, &files);
+    let opts = Options {
+        out: args.out.clone().unwrap_or_default(),
+        server_ip: args.server_ip,
+        http: args.http,
+        boot_files_root: PathBuf::from("/"),
+        vm: args.layout.layout(),
+        ..Options::default()
+    };
+    let req = Request {
+        node: args.node,
+        connect: args.connect,
+        replace: args.replace,
+        write_tree: args.out.is_some(),
+    };
+    match provision::vm::run(&program, &opts, &req) {
+        Ok(done) => {
+            report_to_stderr(&done.warnings, &program.sources, &main);
+            let what = match done.done {
+                Done::Created => "created and started",
+                Done::Replaced => "replaced (old domain and disk removed) and started",
+                Done::Unchanged => "unchanged (defined by fleet from this record, running)",
+                Done::Started => "unchanged definition, started",
+            };
+            let vm = &done.vm;
+            output::stdout(&format!(
+                "{}: {what} on {} ({} MiB, {} vCPU, disk {}/{} {} GiB)\n",
+                done.domain, done.uri, vm.ram_mb, vm.cpus, done.pool, done.volume, vm.disk_gb
+            ));
+            if let Some(xml) = &done.xml {
+                output::stdout(&format!("domain XML: {}\n", xml.display()));
+            }
+            ExitStatus::Ok
+        }
+        Err(VmError::Provision(Error::Diagnostics(diags))) => {
+            report_to_stderr(&diags, &program.sources, &main);
+            output::command_error("no VM was created");
+            ExitStatus::Errors
+        }
+        Err(VmError::Usage(m)) | Err(VmError::Provision(Error::Usage(m))) => {
+            output::command_error(&m);
+            ExitStatus::Usage
+        }
+        Err(e) => {
+            output::command_error(&e.to_string());
             ExitStatus::Errors
         }
     }

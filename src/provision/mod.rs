@@ -5,17 +5,21 @@
 //!
 //! - [`collect`]: evaluates the provisioned nodes and their profiles into [`Node`]s, with
 //!   every problem as a diagnostic;
+//! - [`domain`]: a node's libvirt domain XML and where its disk and interface go;
 //! - [`render`]: the output tree as bytes in memory (pure, deterministic);
 //! - [`stage`]: writes that tree beside the output directory and swaps it in;
 //! - [`state`]: `installed.json` (nodes that finished installing boot from disk);
 //! - [`wire`]: `provision.json`, the record of what was written;
-//! - [`serve`]: `fleet provision serve`, the HTTP server for installers.
+//! - [`serve`]: `fleet provision serve`, the HTTP server for installers;
+//! - [`vm`]: `fleet provision vm`, a node's VM created on its libvirt host with `virsh`.
 
 pub(crate) mod collect;
+pub(crate) mod domain;
 pub(crate) mod render;
 pub(crate) mod serve;
 pub(crate) mod stage;
 pub(crate) mod state;
+pub(crate) mod vm;
 pub(crate) mod wire;
 
 use std::net::IpAddr;
@@ -48,6 +52,8 @@ pub(crate) struct Options {
     pub proxy_dhcp: bool,
     /// Where the Debian boot-loader files are looked for (`/` normally; a test root).
     pub boot_files_root: PathBuf,
+    /// `--vm-pool`, `--vm-network`: where the libvirt domains' disks and interfaces go.
+    pub vm: domain::Layout,
 }
 
 /// Why `fleet provision` wrote nothing.

@@ -139,7 +139,7 @@ pub(crate) fn tree(
             put(
                 &mut t,
                 format!("libvirt/{}.xml", n.name),
-                Entry::Bytes(libvirt(n, vm).into_bytes()),
+                Entry::Bytes(super::domain::xml(n, vm, &opts.vm).into_bytes()),
             );
         }
         records.insert(
@@ -458,58 +458,4 @@ pub(crate) fn grub_quote_args(args: &str) -> String {
 /// A GRUB config that hands the machine back to the firmware (next boot device: disk).
 fn grub_local(why: &str) -> String {
     format!("# fleet: {why}\nset timeout=0\nexit\n")
-}
-
-/// `libvirt/<node>.xml`: a qemu domain with the node's memory, vCPUs, a qcow2 disk and one
-/// interface with its MAC, network boot first.
-fn libvirt(n: &Node, vm: &super::Vm) -> String {
-    let name = xml_escape(&n.name);
-    format!(
-        "<domain type='qemu'>
-  <name>{name}</name>
-  <description>fleet provision: {name}, disk {disk} GiB</description>
-  <memory unit='MiB'>{ram}</memory>
-  <currentMemory unit='MiB'>{ram}</currentMemory>
-  <vcpu placement='static'>{cpus}</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <boot dev='network'/>
-    <boot dev='hd'/>
-  </os>
-  <features>
-    <acpi/>
-  </features>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='/var/lib/libvirt/images/{name}.qcow2'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <interface type='network'>
-      <mac address='{mac}'/>
-      <source network='default'/>
-      <model type='virtio'/>
-    </interface>
-    <serial type='pty'/>
-    <console type='pty'/>
-  </devices>
-</domain>
-",
-        disk = vm.disk_gb,
-        ram = vm.ram_mb,
-        cpus = vm.cpus,
-        mac = n.mac
-    )
-}
-
-/// Text safe inside XML character data and attribute values.
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\'', "&apos;")
-        .replace('"', "&quot;")
 }

@@ -1,5 +1,6 @@
-//! Runs commands with `/bin/sh -c`: environment, working directory, user, timeout (the
-//! whole process group is killed), captured output. Under `--root DIR` commands run on the
+//! Runs commands — `/bin/sh -c` scripts, or a program with its arguments and no shell
+//! ([`Cmd::argv`]) —: environment, working directory, user, timeout (the whole process
+//! group is killed), captured output. Under `--root DIR` commands run on the
 //! host with `FLEET_ROOT=DIR` and their working directory mapped under DIR
 //! (`--run-host-commands`), or inside DIR with chroot(2) (`--chroot`), or not at all.
 
@@ -14,7 +15,11 @@ use crate::sys::root::Root;
 /// One command to run.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Cmd {
+    /// The `/bin/sh -c` script (unused when `argv` is set).
     pub script: String,
+    /// When not empty: the program (`argv[0]`, looked up in `PATH`) and its arguments, run
+    /// without a shell, so no argument is ever parsed as shell syntax.
+    pub argv: Vec<String>,
     pub cwd: Option<PathBuf>,
     pub env: Vec<(String, String)>,
     /// `PATH` directories (joined with `:`), when set.
@@ -23,6 +28,38 @@ pub(crate) struct Cmd {
     pub timeout: Option<Duration>,
     /// Run inside this directory with chroot(2); `cwd` is then a path inside it.
     pub chroot: Option<PathBuf>,
+}
+
+impl Cmd {
+    /// `program arg…` without a shell.
+    pub(crate) fn argv<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Cmd {
+        Cmd {
+            argv: argv.into_iter().map(Into::into).collect(),
+            ..Cmd::default()
+        }
+    }
+
+    /// The command as a person would type it, for messages: the script, or the arguments
+    /// joined by spaces, each quoted when the shell would split or expand it.
+    pub(crate) fn display(&self) -> String {
+        if self.argv.is_empty() {
+            return self.script.clone();
+        }
+        self.argv
+            .iter()
+            .map(|a| {
+                let plain = !a.is_empty()
+                    && a.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c));
+                if plain {
+                    a.clone()
+                } else {
+                    format!("'{}'", a.replace('\'', "'\\''"))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// How it ended.
@@ -149,11 +186,21 @@ fn output_file() -> Result<std::fs::File, String> {
     Ok(f)
 }
 
-/// Runs `/bin/sh -c script` in its own process group, waiting at most `timeout` (then the
-/// whole group is killed).
+/// Runs `/bin/sh -c script` (or `argv` without a shell) in its own process group, waiting
+/// at most `timeout` (then the whole group is killed).
 pub(crate) fn run(cmd: &Cmd) -> Result<Finished, String> {
-    let mut c = Command::new("/bin/sh");
-    c.arg("-c").arg(&cmd.script);
+    let (program, mut c) = match cmd.argv.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args);
+            (program.as_str(), c)
+        }
+        None => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c").arg(&cmd.script);
+            ("/bin/sh", c)
+        }
+    };
     let mut out = output_file()?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
     c.stdin(Stdio::null())
@@ -177,7 +224,9 @@ pub(crate) fn run(cmd: &Cmd) -> Result<Finished, String> {
         c.env("PATH", p.join(":"));
     }
     c.process_group(0);
-    let mut child = c.spawn().map_err(|e| format!("cannot run /bin/sh: {e}"))?;
+    let mut child = c
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
     drop(c);
     let pid = rustix::process::Pid::from_child(&child);
     let start = Instant::now();
@@ -275,6 +324,25 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("the background child {background} of a timed-out command still runs");
+    }
+
+    /// `argv` runs the program itself: an argument with shell syntax in it arrives as it
+    /// was written.
+    #[test]
+    fn argv_runs_without_a_shell() {
+        let odd = "it's $HOME; `x` | y";
+        let done = run(&Cmd::argv(["printf", "%s", odd])).unwrap();
+        assert!(done.success(), "{done:?}");
+        assert_eq!(done.output, odd);
+        assert_eq!(
+            Cmd::argv(["virsh", "-c", "qemu:///system", odd]).display(),
+            "virsh -c qemu:///system 'it'\\''s $HOME; `x` | y'"
+        );
+        let missing = run(&Cmd::argv(["/nonexistent/fleet-no-such-tool"])).unwrap_err();
+        assert!(
+            missing.contains("cannot run /nonexistent/fleet-no-such-tool"),
+            "{missing}"
+        );
     }
 
     /// Without a timeout the exit code and the output come back, and nothing is signalled.

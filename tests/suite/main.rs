@@ -27,6 +27,7 @@ mod parse;
 mod provision;
 mod provision_dhcp;
 mod provision_reinstall;
+mod provision_vm;
 mod push_ssh;
 mod release_cli;
 mod release_deploy;

@@ -159,8 +159,61 @@ fn libvirt_domains_validate() {
     let Some(validate) = tool("virt-xml-validate") else {
         panic!("virt-xml-validate is not installed (scripts/install-test-deps.sh)");
     };
-    let v = run(Command::new(validate).arg(&xml).arg("domain"));
+    let v = run(Command::new(&validate).arg(&xml).arg("domain"));
     assert_eq!(v.code, 0, "virt-xml-validate: {}", v.describe());
+    // The disk is a volume of the pool, the interface on the network chosen.
+    assert!(
+        text.contains("<source pool='default' volume='web01.qcow2'/>"),
+        "{text}"
+    );
+    assert!(text.contains("<source network='default'/>"), "{text}");
+    for (network, want) in [
+        ("bridge:br-fleet0", "<source bridge='br-fleet0'/>"),
+        ("user", "<interface type='user'>"),
+    ] {
+        let r = fleet_in(
+            s.path(),
+            [
+                "provision",
+                "--out",
+                "out",
+                "--server-ip",
+                "10.99.0.1",
+                "--vm-pool",
+                "vms",
+                "--vm-network",
+                network,
+                "site.fleet",
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.describe());
+        let text = std::fs::read_to_string(&xml).unwrap();
+        assert!(text.contains(want), "{network}: {text}");
+        assert!(
+            text.contains("<source pool='vms' volume='web01.qcow2'/>"),
+            "{text}"
+        );
+        let v = run(Command::new(&validate).arg(&xml).arg("domain"));
+        assert_eq!(v.code, 0, "virt-xml-validate ({network}): {}", v.describe());
+    }
+    let bad = fleet_in(
+        s.path(),
+        [
+            "provision",
+            "--out",
+            "out",
+            "--vm-network",
+            "tap0",
+            "site.fleet",
+        ],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.describe());
+    assert!(
+        bad.stderr
+            .contains("expected network:NAME, bridge:NAME or user"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
