@@ -264,12 +264,30 @@ impl Client {
     }
 
     /// A new connection: TCP, the TLS handshake (both within the connect timeout), HTTP/1.1.
+    /// A handshake the other end breaks off (end of stream, reset: a balancer whose upstream
+    /// died mid-handshake) is tried once more; a TLS alert or a certificate is not.
     async fn connect(
         &self,
         server: &ServerUrl,
         name: &str,
     ) -> Result<SendRequest<Full<Bytes>>, ClientError> {
-        let unreachable = |why: String| ClientError::Unreachable(format!("{name}: {why}"));
+        match self.connect_once(server, name).await {
+            Err(Broken::Handshake(_)) => self
+                .connect_once(server, name)
+                .await
+                .map_err(Broken::into_error),
+            other => other.map_err(Broken::into_error),
+        }
+    }
+
+    /// [`Client::connect`], once.
+    async fn connect_once(
+        &self,
+        server: &ServerUrl,
+        name: &str,
+    ) -> Result<SendRequest<Full<Bytes>>, Broken> {
+        let unreachable =
+            |why: String| Broken::Other(ClientError::Unreachable(format!("{name}: {why}")));
         let server_name = ServerName::try_from(server.host.clone())
             .map_err(|e| unreachable(format!("not a host name: {e}")))?;
         let limit = self.connect_timeout;
@@ -285,14 +303,41 @@ impl Client {
         let tls = tokio::time::timeout(limit, self.tls.connect(server_name, tcp))
             .await
             .map_err(|_| timed_out())?
-            .map_err(|e| classify(name, &e))?;
+            .map_err(|e| {
+                use std::io::ErrorKind as K;
+                let broken = matches!(
+                    e.kind(),
+                    K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
+                );
+                let error = classify(name, &e);
+                if broken {
+                    Broken::Handshake(error)
+                } else {
+                    Broken::Other(error)
+                }
+            })?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
-            .map_err(|e| classify(name, &e))?;
+            .map_err(|e| Broken::Other(classify(name, &e)))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
         Ok(sender)
+    }
+}
+
+/// Why one connection attempt failed: the handshake broken off by the other end (worth a
+/// second attempt), or anything else.
+enum Broken {
+    Handshake(ClientError),
+    Other(ClientError),
+}
+
+impl Broken {
+    fn into_error(self) -> ClientError {
+        match self {
+            Broken::Handshake(e) | Broken::Other(e) => e,
+        }
     }
 }
 

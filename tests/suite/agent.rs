@@ -1025,3 +1025,46 @@ fn a_certificate_expiring_within_30_days_is_said_in_the_report() {
         "{report}"
     );
 }
+
+/// A TCP proxy to `to` that closes every other connection at once (the first one included),
+/// as a balancer does whose upstream died during the handshake.
+fn dropping_proxy(to: std::net::SocketAddr) -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (i, conn) in l.incoming().enumerate() {
+            let Ok(client) = conn else { continue };
+            if i % 2 == 0 {
+                drop(client);
+                continue;
+            }
+            let Ok(server) = std::net::TcpStream::connect(to) else {
+                continue;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut c, mut s) = (client, server);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut s2);
+                let _ = s2.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s, &mut c);
+                let _ = c.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    format!("https://127.0.0.1:{port}")
+}
+
+#[test]
+fn a_handshake_broken_off_by_a_balancer_is_tried_once_more() {
+    let site = Site::new();
+    let c = certs();
+    let to: std::net::SocketAddr = site.url().trim_start_matches("https://").parse().unwrap();
+    let proxy = dropping_proxy(to);
+    let root = new_root();
+    let r = agent(&c.pki, "app07", root.path(), &[proxy], &[]);
+    assert_eq!(code(&r), 2, "{}", r.describe());
+    assert!(!r.stderr.contains("cached"), "{}", r.stderr);
+    assert_eq!(read(root.path(), "/etc/app.conf"), "app\n");
+}

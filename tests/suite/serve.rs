@@ -797,6 +797,8 @@ fn over_max_inflight_is_503_with_retry_after() {
     let server = Server::start(args);
     // One request that never finishes its body holds the only slot.
     let web = f.cert("web01");
+    let logs = tempfile::tempdir().unwrap();
+    let slow_log = logs.path().join("s_client.log");
     let mut slow = Command::new("openssl")
         .args(["s_client", "-quiet", "-connect", &server.addr, "-CAfile"])
         .arg(f.pki.ca_cert())
@@ -806,7 +808,7 @@ fn over_max_inflight_is_503_with_retry_after() {
         .arg(&web.1)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&slow_log).unwrap())
         .spawn()
         .unwrap();
     let mut stdin = slow.stdin.take().unwrap();
@@ -822,9 +824,22 @@ fn over_max_inflight_is_503_with_retry_after() {
             &server.url("/v1/catalog/web01"),
         )
     };
-    eventually("the second request is refused", &server, || {
-        ask().status == 503
+    // The slow request holds the slot once health counts it (asked before that, a request
+    // of ours could take the slot and the slow one get the 503).
+    let in_flight = || {
+        let a = curl(&f.pki.ca_cert(), None, &[], &server.url("/v1/health"));
+        serde_json::from_slice::<serde_json::Value>(&a.body).unwrap_or_default()["in_flight"]
+            .as_u64()
+    };
+    eventually("the slow request is in flight", &server, || {
+        assert!(
+            slow.try_wait().unwrap().is_none(),
+            "s_client ended: {}",
+            std::fs::read_to_string(&slow_log).unwrap_or_default()
+        );
+        in_flight() == Some(1)
     });
+    assert_eq!(ask().status, 503);
     let a = ask();
     assert!(
         a.headers.to_lowercase().contains("retry-after:"),
@@ -840,6 +855,15 @@ fn over_max_inflight_is_503_with_retry_after() {
     let _ = slow.kill();
     let _ = slow.wait();
     eventually("the slot is free again", &server, || ask().status == 200);
+    assert_eq!(in_flight(), Some(0));
+    // The SQLite store lives in the checkout here: its writes are not manifest changes.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        server.log().matches("manifest loaded").count(),
+        1,
+        "{}",
+        server.log()
+    );
 }
 
 #[test]

@@ -41,17 +41,39 @@ impl Source {
         roots
     }
 
-    /// Every regular file under the roots (`.git` skipped), sorted, with its length and
-    /// modification time: what the watcher compares.
-    pub(crate) fn listing(&self) -> Vec<(PathBuf, u64, i128)> {
+    /// Every regular file under the roots (`.git` skipped, and `skip`), sorted, with its
+    /// length and modification time: what the watcher compares.
+    pub(crate) fn listing(&self, skip: &[PathBuf]) -> Vec<(PathBuf, u64, i128)> {
         let mut out = Vec::new();
         for root in self.roots() {
             walk(&root, &mut out);
+        }
+        if !skip.is_empty() {
+            let skip: Vec<PathBuf> = skip.iter().map(|p| absolute(p)).collect();
+            out.retain(|(p, _, _)| !skip.contains(&absolute(p)));
         }
         out.sort();
         out.dedup();
         out
     }
+}
+
+/// `p` made absolute (as given when that fails), for comparing paths.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The files of a SQLite store (`sqlite:PATH`: the database, its WAL, shared memory and
+/// journal), which the watcher must not take for manifest files when the store lives in
+/// the checkout: every request writes them.
+pub(crate) fn store_files(store: &str) -> Vec<PathBuf> {
+    let Some(path) = store.strip_prefix("sqlite:") else {
+        return Vec::new();
+    };
+    ["", "-wal", "-shm", "-journal"]
+        .iter()
+        .map(|suffix| PathBuf::from(format!("{path}{suffix}")))
+        .collect()
 }
 
 /// Adds the files under `path` to `out` (at most [`MAX_FILES`]).
@@ -174,6 +196,8 @@ fn diag_lines(diags: &[Diagnostic], program: &Program, main_file: &str) -> Strin
 /// refused, its diagnostics.
 pub(crate) struct Manifest {
     source: Source,
+    /// Files under the roots that are not the manifest's ([`store_files`]).
+    skip: Vec<PathBuf>,
     current: RwLock<Option<Arc<Generation>>>,
     /// The diagnostics (JSON lines) of the last refused load; `None` when healthy.
     problem: RwLock<Option<String>>,
@@ -192,10 +216,12 @@ pub(crate) enum Reload {
 }
 
 impl Manifest {
-    /// A manifest with nothing loaded yet; call [`Manifest::reload`].
-    pub(crate) fn new(source: Source) -> Manifest {
+    /// A manifest with nothing loaded yet (`skip`: files under its roots that are not
+    /// its own); call [`Manifest::reload`].
+    pub(crate) fn new(source: Source, skip: Vec<PathBuf>) -> Manifest {
         Manifest {
             source,
+            skip,
             current: RwLock::new(None),
             problem: RwLock::new(None),
             seen: Mutex::new(Vec::new()),
@@ -215,7 +241,7 @@ impl Manifest {
     /// Loads and checks the checkout when its files changed (or always, with `force`).
     /// CPU-bound: call it on a blocking thread.
     pub(crate) fn reload(&self, force: bool) -> Reload {
-        let listing = self.source.listing();
+        let listing = self.source.listing(&self.skip);
         {
             let Ok(mut seen) = self.seen.lock() else {
                 return Reload::Unchanged;

@@ -248,7 +248,7 @@ pub(crate) async fn run(config: Config, notify: Notify) -> Result<(), Error> {
         .await
         .map_err(|e| Error(format!("--listen {}: {e}", config.listen)))?;
     let shared = Arc::new(Shared {
-        manifest: Manifest::new(config.source.clone()),
+        manifest: Manifest::new(config.source.clone(), manifest::store_files(&config.store)),
         config,
         tls,
         store,
@@ -555,6 +555,10 @@ fn health(shared: &Shared) -> Response<Body> {
         .into(),
     );
     doc.insert("manifest".into(), version.unwrap_or_default().into());
+    doc.insert(
+        "in_flight".into(),
+        shared.inflight.load(Ordering::SeqCst).into(),
+    );
     if let Some(lines) = problem {
         let diags: Vec<serde_json::Value> = lines
             .lines()
