@@ -166,7 +166,7 @@ pub(crate) enum Command {
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// The install server: DHCP/TFTP, PXE and GRUB entries, answer files, libvirt domains.
-    Provision(provision::Args),
+    Provision(Box<provision::Args>),
     /// Run the catalog server (HTTPS; agents fetch their catalogs from it).
     Serve(serve::Args),
     /// Fetch this node's catalog from the catalog servers, apply it, send the report.
@@ -253,7 +253,7 @@ pub fn main() -> ExitStatus {
         Command::Run(args) => run::run(args),
         Command::Push(args) => push::run(args),
         Command::Man(args) => completions::man(args),
-        Command::Provision(args) => provision::run(args),
+        Command::Provision(args) => provision::run(*args),
     }
 }
 

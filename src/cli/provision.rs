@@ -160,6 +160,18 @@ pub(crate) struct GenerateArgs {
     /// Answer PXE requests only; the network's own DHCP server hands out addresses.
     #[arg(long)]
     pub proxy_dhcp: bool,
+    /// A catalog server the installed machines enrol with (repeatable): the answer files'
+    /// `{{ server.enrol }}` installs this fleet binary, enrols with `fleet agent
+    /// --bootstrap` and enables the agent's unit. Needs --ca-cert.
+    #[arg(long, value_name = "URL", requires = "ca_cert")]
+    pub catalog_server: Vec<String>,
+    /// With --catalog-server: the fleet CA's certificate (served to the machines).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// With --catalog-server: `NODE TOKEN` lines (`fleet ca token NODE`), each node's
+    /// one-time enrolment token.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
     /// Where the boot loaders of Debian's packages are looked for (default `/`).
     #[arg(long, value_name = "DIR", hide = true, default_value = "/")]
     pub boot_files_root: PathBuf,
@@ -264,8 +276,43 @@ fn manifest_file(file: Option<PathBuf>) -> Result<PathBuf, ExitStatus> {
     }
 }
 
+/// `--catalog-server`, `--ca-cert` and `--tokens` as the enrolment the answer files get.
+fn enrol(args: &GenerateArgs) -> Result<Option<provision::Enrol>, String> {
+    if args.catalog_server.is_empty() {
+        return Ok(None);
+    }
+    for s in &args.catalog_server {
+        if !s.starts_with("https://") || s.contains(['"', '\'', '\\', '$', '`', ' ']) {
+            return Err(format!("--catalog-server {s}: not an https:// URL"));
+        }
+    }
+    let ca_cert = args.ca_cert.clone().unwrap_or_default();
+    let ca_cert = std::path::absolute(&ca_cert).map_err(|e| format!("--ca-cert: {e}"))?;
+    if !ca_cert.is_file() {
+        return Err(format!("--ca-cert {}: no such file", ca_cert.display()));
+    }
+    let tokens = match &args.tokens {
+        Some(p) => provision::Enrol::read_tokens(p)?,
+        None => Default::default(),
+    };
+    let binary = std::env::current_exe().map_err(|e| format!("this fleet binary: {e}"))?;
+    Ok(Some(provision::Enrol {
+        servers: args.catalog_server.clone(),
+        ca_cert,
+        tokens,
+        binary,
+    }))
+}
+
 /// The program and options of `fleet provision`'s arguments, and the main file's name.
 fn load(args: GenerateArgs) -> Result<(Program, Options, String), ExitStatus> {
+    let enrol = match enrol(&args) {
+        Ok(e) => e,
+        Err(m) => {
+            output::command_error(&m);
+            return Err(ExitStatus::Usage);
+        }
+    };
     let Some(out) = args.out else {
         output::command_error("fleet provision needs --out DIR");
         return Err(ExitStatus::Usage);
@@ -278,6 +325,7 @@ fn load(args: GenerateArgs) -> Result<(Program, Options, String), ExitStatus> {
     let program = Program::load(&files, args.manifest.options());
     let main = main_file_name(&program, &files);
     let opts = Options {
+        enrol,
         out,
         server_ip: args.server_ip,
         http: args.http,

@@ -52,6 +52,9 @@ pub(crate) struct Options {
     pub proxy_dhcp: bool,
     /// Where the Debian boot-loader files are looked for (`/` normally; a test root).
     pub boot_files_root: PathBuf,
+    /// `--catalog-server URL…`: installed machines enrol with the catalog servers
+    /// (`$server.enrol` in the answer files; [`Enrol`]).
+    pub enrol: Option<Enrol>,
     /// `--vm-pool`, `--vm-network`: where the libvirt domains' disks and interfaces go.
     pub vm: domain::Layout,
 }
@@ -131,7 +134,15 @@ fn generate(
 ) -> Result<(Outcome, Option<Reinstall>), Error> {
     let out = absolute(&opts.out)?;
     let mut installed = state::read_installed(&out).map_err(Error::Io)?;
-    let server = Server::new(opts.server_ip, opts.http.as_deref()).map_err(Error::Usage)?;
+    let mut server = Server::new(opts.server_ip, opts.http.as_deref()).map_err(Error::Usage)?;
+    if let Some(e) = &opts.enrol {
+        if server.http.is_none() {
+            return Err(Error::Usage(
+                "--catalog-server needs --http URL or --server-ip IP: the installed machines fetch fleet from provision serve".into(),
+            ));
+        }
+        server.enrol = Some(e.clone());
+    }
     let (nodes, diags) = collect::collect(program, opts, &server);
     if crate::diag::has_errors(&diags) {
         return Err(Error::Diagnostics(diags));
@@ -190,12 +201,105 @@ fn reinstall_of(nodes: &[collect::Node], name: &str, server: &Server) -> Result<
     })
 }
 
+/// How an installed machine joins the catalog servers: the answer file's last step fetches
+/// this fleet binary and the CA certificate from `provision serve` (`http/fleet/`), asks
+/// for its certificate (`fleet agent --bootstrap`, with the node's one-time token when
+/// there is one), and enables the agent's systemd unit for its first boot.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Enrol {
+    /// `--catalog-server URL` each.
+    pub servers: Vec<String>,
+    /// `--ca-cert FILE`: the fleet CA's certificate, served as `fleet/ca.crt`.
+    pub ca_cert: PathBuf,
+    /// `--tokens FILE`: node name to its enrolment token (`fleet ca token NODE`).
+    pub tokens: std::collections::BTreeMap<String, String>,
+    /// The fleet binary the machines install, served as `fleet/fleet` (this one).
+    pub binary: PathBuf,
+}
+
+impl Enrol {
+    /// Reads a `--tokens` file: `NODE TOKEN` per line (`#` comments and blank lines
+    /// skipped).
+    pub(crate) fn read_tokens(
+        path: &std::path::Path,
+    ) -> Result<std::collections::BTreeMap<String, String>, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut out = std::collections::BTreeMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next(), words.next()) {
+                (Some(node), Some(token), None)
+                    if token
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+                {
+                    out.insert(node.to_string(), token.to_string());
+                }
+                _ => return Err(format!(
+                    "{}:{}: expected `NODE TOKEN` (the token as `fleet ca token NODE` prints it)",
+                    path.display(),
+                    i + 1
+                )),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The shell script (POSIX sh on one line, without single quotes, so that an answer file
+    /// can wrap it in `in-target sh -c '…'`) that enrols `node`, from the base URL `http`. `$FLEET_TARGET`, when
+    /// set, is the installed system's root as seen from where the script runs.
+    pub(crate) fn script(&self, node: &str, http: &str) -> String {
+        let get = |url: &str, to: &str| {
+            format!("wget -q -O \"{to}\" \"{url}\" || curl -fsS -o \"{to}\" \"{url}\"")
+        };
+        let servers: String = self
+            .servers
+            .iter()
+            .map(|s| format!(" --server \"{s}\""))
+            .collect();
+        let token = self
+            .tokens
+            .get(node)
+            .map(|t| format!(" --token \"{t}\""))
+            .unwrap_or_default();
+        let unit = format!(
+            "[Unit]\\nDescription=fleet agent\\nWants=network-online.target\\nAfter=network-online.target\\n\\n\
+             [Service]\\nExecStart=/usr/local/bin/fleet agent --node {node}{servers} --ca-cert /etc/fleet/ssl/ca.crt \
+             --cert /var/lib/fleet/agent/ssl/{node}.crt --key /var/lib/fleet/agent/ssl/{node}.key --interval 30m --splay 5m\\n\
+             KillMode=mixed\\nRestart=on-failure\\n\\n[Install]\\nWantedBy=multi-user.target\\n",
+            servers = servers.replace('"', "")
+        );
+        [
+            "set -e".to_string(),
+            "R=\"${FLEET_TARGET:-}\"".to_string(),
+            "mkdir -p \"$R/usr/local/bin\" \"$R/etc/fleet/ssl\" \"$R/etc/systemd/system/multi-user.target.wants\"".to_string(),
+            get(&format!("{http}/fleet/fleet"), "$R/usr/local/bin/fleet"),
+            "chmod 755 \"$R/usr/local/bin/fleet\"".to_string(),
+            get(&format!("{http}/fleet/ca.crt"), "$R/etc/fleet/ssl/ca.crt"),
+            format!(
+                "\"$R/usr/local/bin/fleet\" agent --bootstrap --node {node}{servers}{token} \
+                 --ca-cert \"$R/etc/fleet/ssl/ca.crt\" ${{R:+--root \"$R\"}} --noop --once \
+                 || [ $? -eq 2 ]"
+            ),
+            format!("printf \"{unit}\" > \"$R/etc/systemd/system/fleet-agent.service\""),
+            "ln -sf ../fleet-agent.service \"$R/etc/systemd/system/multi-user.target.wants/fleet-agent.service\"".to_string(),
+        ]
+        .join("; ")
+    }
+}
+
 /// The install server's addresses, as the boot entries and templates see them.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Server {
     pub ip: Option<IpAddr>,
     /// The HTTP base URL without a trailing `/`.
     pub http: Option<String>,
+    /// Enrolment with the catalog servers, when asked for.
+    pub enrol: Option<Enrol>,
 }
 
 impl Server {
@@ -212,7 +316,11 @@ impl Server {
             (None, Some(a)) => Some(format!("http://{a}")),
             (None, None) => None,
         };
-        Ok(Server { ip, http })
+        Ok(Server {
+            ip,
+            http,
+            enrol: None,
+        })
     }
 
     /// The URL of a node's answer file.
@@ -240,6 +348,11 @@ impl Server {
             format!("{http}/done/{node}")
         };
         m.insert("done".into(), Value::str(done));
+        let enrol = match (&self.enrol, self.http.as_deref()) {
+            (Some(e), Some(http)) => e.script(node, http),
+            _ => String::new(),
+        };
+        m.insert("enrol".into(), Value::str(enrol));
         Value::Map(Arc::new(m))
     }
 }

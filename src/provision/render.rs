@@ -180,6 +180,10 @@ pub(crate) fn tree(
             t.insert(format!("tftp/{dest}"), Entry::Copy(path));
         }
     }
+    if let Some(e) = &opts.enrol {
+        t.insert("http/fleet/fleet".into(), Entry::Copy(e.binary.clone()));
+        t.insert("http/fleet/ca.crt".into(), Entry::Copy(e.ca_cert.clone()));
+    }
     t.insert(
         "tftp/pxelinux.cfg/default".into(),
         Entry::Bytes(pxelinux_local("unregistered machine").into_bytes()),

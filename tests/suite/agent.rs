@@ -1068,3 +1068,107 @@ fn a_handshake_broken_off_by_a_balancer_is_tried_once_more() {
     assert!(!r.stderr.contains("cached"), "{}", r.stderr);
     assert_eq!(read(root.path(), "/etc/app.conf"), "app\n");
 }
+
+/// The last step of an answer file, end to end: `fleet provision --catalog-server` renders
+/// `{{ server.enrol }}`, `fleet provision serve` serves the binary and the CA certificate,
+/// and the script, run against a sandbox as the installed system, installs fleet, enrols
+/// with the node's one-time token (the server autosigns it) and enables the agent's unit.
+#[test]
+fn an_installed_machine_enrols_with_its_token_from_the_answer_file() {
+    let c = certs();
+    let t = ca_cmd(&["token", "app41"]);
+    assert!(t.status.success(), "{}", t.describe());
+    let secret = t.stdout.trim().to_string();
+    let (site, _) = signing_site(&ca_cmd(&["tokens"]).stdout);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("nb")).unwrap();
+    std::fs::write(d.join("nb/linux"), "k\n").unwrap();
+    std::fs::write(d.join("nb/initrd"), "i\n").unwrap();
+    std::fs::write(d.join("enrol.j2"), "{{ server.enrol }}\n").unwrap();
+    std::fs::write(
+        d.join("site.fleet"),
+        "provision \"deb\" { kernel = \"nb/linux\", initrd = \"nb/initrd\", kind = preseed, \
+         answer = template(\"enrol.j2\") }\n\
+         node \"app41\" { provision { mac = \"52:54:00:aa:41:01\", ip = \"10.9.0.41/24\", profile = \"deb\" } }\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("tokens"), format!("app41 {secret}\n")).unwrap();
+    let port = closed_port();
+    let http = format!("http://127.0.0.1:{port}");
+    let ca = c.pki.ca_cert().display().to_string();
+    let r = support::fleet_in(
+        d,
+        [
+            "provision",
+            "--out",
+            "out",
+            "--server-ip",
+            "127.0.0.1",
+            "--http",
+            &http,
+            "--catalog-server",
+            &site.url(),
+            "--ca-cert",
+            &ca,
+            "--tokens",
+            "tokens",
+            "site.fleet",
+        ],
+    );
+    assert_eq!(code(&r), 0, "{}", r.describe());
+    let script = std::fs::read_to_string(d.join("out/http/answers/app41")).unwrap();
+    assert!(!script.contains('\''), "{script}");
+    assert!(
+        script.contains(&format!("--token \"{secret}\"")),
+        "{script}"
+    );
+    let mut serve = Command::new(support::bin())
+        .args(["provision", "serve", "--out"])
+        .arg(d.join("out"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("provision serve listens", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let target = new_root();
+    let mut sh = Command::new("sh");
+    sh.arg("-c").arg(&script).env("FLEET_TARGET", target.path());
+    let run = support::run_within(&mut sh, Duration::from_secs(180)).unwrap();
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(run.status.success(), "{}", run.describe());
+    let t = target.path();
+    let installed = std::fs::metadata(t.join("usr/local/bin/fleet")).unwrap();
+    assert_eq!(
+        installed.len(),
+        std::fs::metadata(support::bin()).unwrap().len()
+    );
+    assert_eq!(mode(&t.join("usr/local/bin/fleet")), 0o755);
+    assert!(site
+        .server()
+        .log()
+        .contains("signed the certificate request of app41"));
+    let crt = t.join(CACHE).join("ssl/app41.crt");
+    let (ok, text) = openssl(&["verify", "-CAfile", &ca, crt.to_str().unwrap()]);
+    assert!(ok, "openssl verify: {text}");
+    // --noop at install time: the catalog is fetched, nothing applied before the first boot.
+    assert!(t.join(CACHE).join("catalog.json").is_file());
+    assert!(!t.join("etc/app.conf").exists());
+    let unit = read(t, "/etc/systemd/system/fleet-agent.service");
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/fleet agent --node app41 --server https://"),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("--cert /var/lib/fleet/agent/ssl/app41.crt"),
+        "{unit}"
+    );
+    let wants = t.join("etc/systemd/system/multi-user.target.wants/fleet-agent.service");
+    assert_eq!(
+        std::fs::read_link(&wants).unwrap(),
+        Path::new("../fleet-agent.service")
+    );
+}
