@@ -15,6 +15,7 @@ pub(crate) mod features;
 pub(crate) mod framing;
 pub(crate) mod locate;
 pub(crate) mod roots;
+pub(crate) mod symbols;
 pub(crate) mod worker;
 
 use std::collections::HashMap;
@@ -29,12 +30,16 @@ use lsp_types::notification::{
     DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, DidSaveTextDocument,
     Notification as _,
 };
-use lsp_types::request::{Completion, Formatting, GotoDefinition, HoverRequest, Request as _};
+use lsp_types::request::{
+    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, Request as _,
+    WorkspaceSymbolRequest,
+};
 use lsp_types::{
     CompletionOptions, CompletionParams, CompletionResponse, DocumentFormattingParams,
-    GotoDefinitionParams, GotoDefinitionResponse, HoverParams, HoverProviderCapability,
-    InitializeParams, Location, OneOf, Position, Range, SaveOptions, ServerCapabilities,
-    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions, TextEdit, Uri,
+    DocumentSymbolParams, DocumentSymbolResponse, GotoDefinitionParams, GotoDefinitionResponse,
+    HoverParams, HoverProviderCapability, InitializeParams, Location, OneOf, Position, Range,
+    SaveOptions, ServerCapabilities, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextDocumentSyncOptions, TextEdit, Uri, WorkspaceSymbolParams,
 };
 
 use crate::program::{Options, Program};
@@ -84,6 +89,8 @@ pub(crate) fn capabilities() -> ServerCapabilities {
             ..Default::default()
         }),
         document_formatting_provider: Some(OneOf::Left(true)),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        workspace_symbol_provider: Some(OneOf::Left(true)),
         ..Default::default()
     }
 }
@@ -297,6 +304,8 @@ impl Server {
             GotoDefinition::METHOD,
             Completion::METHOD,
             Formatting::METHOD,
+            DocumentSymbolRequest::METHOD,
+            WorkspaceSymbolRequest::METHOD,
         ];
         if !known.contains(&req.method.as_str()) {
             let msg = format!("unsupported request {}", req.method);
@@ -392,6 +401,41 @@ impl Server {
                     formatted,
                 );
                 Ok(serde_json::to_value(vec![edit])?)
+            }
+            DocumentSymbolRequest::METHOD => {
+                let p: DocumentSymbolParams = serde_json::from_value(req.params)?;
+                let Some((_, Some((program, file)))) = self.analysis(&p.text_document.uri) else {
+                    return Ok(null);
+                };
+                let symbols = symbols::document(&program, file);
+                Ok(serde_json::to_value(DocumentSymbolResponse::Nested(
+                    symbols,
+                ))?)
+            }
+            WorkspaceSymbolRequest::METHOD => {
+                let p: WorkspaceSymbolParams = serde_json::from_value(req.params)?;
+                // The fleet the open buffers belong to: the first one's program (its
+                // imports and modules included).
+                let first = self
+                    .docs
+                    .lock()
+                    .ok()
+                    .and_then(|d| d.keys().min_by_key(|u| u.as_str().to_string()).cloned());
+                let Some(uri) = first else {
+                    return Ok(serde_json::json!([]));
+                };
+                let Some((_, Some((program, _)))) = self.analysis(&uri) else {
+                    return Ok(serde_json::json!([]));
+                };
+                let uri_of = |id: FileId| {
+                    let path = &program.sources.get(id).path;
+                    if path.starts_with("<stdlib>") {
+                        return None;
+                    }
+                    self.uri_for(path).or_else(|| path_to_uri(path))
+                };
+                let found = symbols::workspace(&program, &p.query, &uri_of);
+                Ok(serde_json::to_value(found)?)
             }
             _ => Err(format!("unsupported request {}", req.method).into()),
         }

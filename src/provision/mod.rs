@@ -239,11 +239,13 @@ impl Enrol {
                 {
                     out.insert(node.to_string(), token.to_string());
                 }
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "{}:{}: expected `NODE TOKEN` (the token as `fleet ca token NODE` prints it)",
                     path.display(),
                     i + 1
-                )),
+                ))
+                }
             }
         }
         Ok(out)

@@ -519,3 +519,82 @@ fn a_buffer_that_never_ends_evaluating_is_a_resource_limit() {
     let r = s.request("shutdown", Value::Null);
     assert!(r.is_null());
 }
+
+#[test]
+fn document_and_workspace_symbols() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let site = dir_path.join("site.fleet");
+    let lib = dir_path.join("lib.fleet");
+    let text = "import \"./lib.fleet\"\nlet $domain = \"example.com\"\n\
+                class web($port: Int = 80) {\n  package \"nginx\" { ensure = latest }\n}\n\
+                node \"web01\", /^web\\d+$/ {\n  include web\n  file \"/etc/motd\" { content = \"hi\\n\" }\n}\n";
+    std::fs::write(&site, text).unwrap();
+    std::fs::write(
+        &lib,
+        "define vhost($port: Int) {\n  file \"/etc/${title}\" { content = \"x\" }\n}\n",
+    )
+    .unwrap();
+    let (site_uri, lib_uri) = (uri(&site), uri(&lib));
+    let mut s = Server::start(&dir_path);
+    let init = s.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
+    );
+    assert_eq!(init["capabilities"]["documentSymbolProvider"], true);
+    assert_eq!(init["capabilities"]["workspaceSymbolProvider"], true);
+    s.notify("initialized", json!({}));
+    s.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
+    );
+    let _ = s.diagnostics(&site_uri, Some(1));
+
+    let d = s.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": site_uri}}),
+    );
+    let names: Vec<&str> = d
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["$domain", "web", "node \"web01\", /^web\\d+$/"],
+        "{d:#}"
+    );
+    let class = &d[1];
+    assert_eq!(class["kind"], 5, "a class: {class}");
+    assert_eq!(class["selectionRange"]["start"], pos(text, "web($port", 0));
+    assert_eq!(class["children"][0]["name"], "package \"nginx\"");
+    let node = &d[2];
+    assert_eq!(node["children"][0]["name"], "file \"/etc/motd\"");
+
+    // Across the fleet's files: the define in lib.fleet, by part of its name.
+    let w = s.request("workspace/symbol", json!({"query": "VHO"}));
+    let found = w.as_array().unwrap();
+    assert_eq!(found.len(), 1, "{w:#}");
+    assert_eq!(found[0]["name"], "vhost");
+    assert_eq!(found[0]["location"]["uri"], lib_uri);
+    assert_eq!(
+        found[0]["location"]["range"]["start"],
+        json!({"line": 0, "character": 7})
+    );
+    let all = s.request("workspace/symbol", json!({"query": ""}));
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"web") && names.contains(&"vhost"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"$domain"),
+        "variables are not workspace symbols: {names:?}"
+    );
+}
