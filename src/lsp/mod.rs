@@ -14,6 +14,7 @@ pub(crate) mod docs;
 pub(crate) mod features;
 pub(crate) mod framing;
 pub(crate) mod locate;
+pub(crate) mod references;
 pub(crate) mod roots;
 pub(crate) mod symbols;
 pub(crate) mod worker;
@@ -31,15 +32,16 @@ use lsp_types::notification::{
     Notification as _,
 };
 use lsp_types::request::{
-    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, Request as _,
-    WorkspaceSymbolRequest,
+    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, References,
+    Rename, Request as _, WorkspaceSymbolRequest,
 };
 use lsp_types::{
     CompletionOptions, CompletionParams, CompletionResponse, DocumentFormattingParams,
     DocumentSymbolParams, DocumentSymbolResponse, GotoDefinitionParams, GotoDefinitionResponse,
     HoverParams, HoverProviderCapability, InitializeParams, Location, OneOf, Position, Range,
-    SaveOptions, ServerCapabilities, TextDocumentSyncCapability, TextDocumentSyncKind,
-    TextDocumentSyncOptions, TextEdit, Uri, WorkspaceSymbolParams,
+    ReferenceParams, RenameParams, SaveOptions, ServerCapabilities, TextDocumentSyncCapability,
+    TextDocumentSyncKind, TextDocumentSyncOptions, TextEdit, Uri, WorkspaceEdit,
+    WorkspaceSymbolParams,
 };
 
 use crate::program::{Options, Program};
@@ -91,6 +93,8 @@ pub(crate) fn capabilities() -> ServerCapabilities {
         document_formatting_provider: Some(OneOf::Left(true)),
         document_symbol_provider: Some(OneOf::Left(true)),
         workspace_symbol_provider: Some(OneOf::Left(true)),
+        references_provider: Some(OneOf::Left(true)),
+        rename_provider: Some(OneOf::Left(true)),
         ..Default::default()
     }
 }
@@ -306,6 +310,8 @@ impl Server {
             Formatting::METHOD,
             DocumentSymbolRequest::METHOD,
             WorkspaceSymbolRequest::METHOD,
+            References::METHOD,
+            Rename::METHOD,
         ];
         if !known.contains(&req.method.as_str()) {
             let msg = format!("unsupported request {}", req.method);
@@ -402,6 +408,54 @@ impl Server {
                 );
                 Ok(serde_json::to_value(vec![edit])?)
             }
+            References::METHOD => {
+                let p: ReferenceParams = serde_json::from_value(req.params)?;
+                let pos = p.text_document_position;
+                let uri = pos.text_document.uri;
+                let Some((_, Some((program, here)))) = self.analysis(&uri) else {
+                    return Ok(null);
+                };
+                let offset = offset(&program, here, pos.position);
+                let def = features::definition(&program, here, offset);
+                let locations: Vec<Location> = references::references(&program, here, offset)
+                    .into_iter()
+                    // Without the declaration: not the name inside the definition's span
+                    // (a variable's covers its `$`).
+                    .filter(|s| {
+                        p.context.include_declaration
+                            || !def.is_some_and(|d| {
+                                d.file == s.file && d.start <= s.start && s.end <= d.end
+                            })
+                    })
+                    .filter_map(|s| {
+                        let target = self.uri_of(&program, here, &uri, s.file)?;
+                        Some(Location::new(target, convert::range(&program.sources, s)))
+                    })
+                    .collect();
+                Ok(serde_json::to_value(locations)?)
+            }
+            Rename::METHOD => {
+                let p: RenameParams = serde_json::from_value(req.params)?;
+                let pos = p.text_document_position;
+                let uri = pos.text_document.uri;
+                let Some((_, Some((program, here)))) = self.analysis(&uri) else {
+                    return Ok(null);
+                };
+                let offset = offset(&program, here, pos.position);
+                let edits = references::rename(&program, here, offset, &p.new_name)?;
+                let mut changes: std::collections::HashMap<Uri, Vec<TextEdit>> =
+                    std::collections::HashMap::new();
+                for (span, text) in edits {
+                    let Some(target) = self.uri_of(&program, here, &uri, span.file) else {
+                        continue;
+                    };
+                    changes
+                        .entry(target)
+                        .or_default()
+                        .push(TextEdit::new(convert::range(&program.sources, span), text));
+                }
+                Ok(serde_json::to_value(WorkspaceEdit::new(changes))?)
+            }
             DocumentSymbolRequest::METHOD => {
                 let p: DocumentSymbolParams = serde_json::from_value(req.params)?;
                 let Some((_, Some((program, file)))) = self.analysis(&p.text_document.uri) else {
@@ -439,6 +493,19 @@ impl Server {
             }
             _ => Err(format!("unsupported request {}", req.method).into()),
         }
+    }
+
+    /// The URI of `file` of `program` (`here`, at `uri`, is the buffer asked about);
+    /// `None` for the embedded stdlib.
+    fn uri_of(&self, program: &Program, here: FileId, uri: &Uri, file: FileId) -> Option<Uri> {
+        if file == here {
+            return Some(uri.clone());
+        }
+        let path = &program.sources.get(file).path;
+        if path.starts_with("<stdlib>") {
+            return None;
+        }
+        self.uri_for(path).or_else(|| path_to_uri(path))
     }
 
     /// The URI of an open buffer with this path.

@@ -598,3 +598,121 @@ fn document_and_workspace_symbols() {
         "variables are not workspace symbols: {names:?}"
     );
 }
+
+#[test]
+fn references_and_rename_follow_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let site = dir_path.join("site.fleet");
+    let lib = dir_path.join("lib.fleet");
+    let text = "import \"./lib.fleet\"\nlet $port = 8080\n\
+                class web($port: Int = 80) {\n  file \"/etc/web\" { content = \"${port}\\n\" }\n}\n\
+                node \"web01\" {\n  include web(port = 81)\n  file \"/etc/top\" { content = \"${port}\\n\" }\n  \
+                vhost \"a\" { port = 1 }\n  file \"/etc/b\" { require = Vhost[\"a\"] }\n}\n";
+    std::fs::write(&site, text).unwrap();
+    std::fs::write(
+        &lib,
+        "define vhost($port: Int) {\n  file \"/etc/${title}\" { content = \"${port}\" }\n}\n",
+    )
+    .unwrap();
+    let (site_uri, lib_uri) = (uri(&site), uri(&lib));
+    let mut s = Server::start(&dir_path);
+    let init = s.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
+    );
+    assert_eq!(init["capabilities"]["referencesProvider"], true);
+    assert_eq!(init["capabilities"]["renameProvider"], true);
+    s.notify("initialized", json!({}));
+    s.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
+    );
+    let _ = s.diagnostics(&site_uri, Some(1));
+    let at =
+        |needle: &str, delta: usize| json!({"uri": site_uri, "position": pos(text, needle, delta)});
+    let refs = |s: &mut Server, needle: &str, delta: usize, decl: bool| -> Vec<(String, Value)> {
+        let mut p = json!({"context": {"includeDeclaration": decl}});
+        p["textDocument"] = json!({"uri": site_uri});
+        p["position"] = pos(text, needle, delta);
+        let r = s.request("textDocument/references", p);
+        r.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["uri"].as_str().unwrap().to_string(),
+                    l["range"]["start"].clone(),
+                )
+            })
+            .collect()
+    };
+    let _ = at;
+    // The class parameter: its declaration, its use in the body, `include web(port = …)`;
+    // not the top-level $port, not vhost's.
+    let got = refs(&mut s, "$port: Int = 80", 1, true);
+    assert_eq!(
+        got,
+        [
+            (site_uri.clone(), pos(text, "port: Int = 80", 0)),
+            (site_uri.clone(), pos(text, "port}\\n\" }\n}\nnode", 0)),
+            (site_uri.clone(), pos(text, "port = 81", 0)),
+        ],
+        "{got:?}"
+    );
+    // The top-level variable, without its declaration: only the use in the node.
+    let got = refs(&mut s, "${port}\\n\" }\n  vhost", 3, false);
+    assert_eq!(
+        got,
+        [(site_uri.clone(), pos(text, "port}\\n\" }\n  vhost", 0))],
+        "{got:?}"
+    );
+    // The define: its definition in lib.fleet, the declaration and the Vhost["a"] reference.
+    let got = refs(&mut s, "vhost \"a\"", 1, true);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(
+        got.contains(&(lib_uri.clone(), json!({"line": 0, "character": 7}))),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(site_uri.clone(), pos(text, "Vhost[", 0))),
+        "{got:?}"
+    );
+
+    // Rename the define: lower-case where it was written so, capitalised in the reference.
+    let mut p = json!({"newName": "site"});
+    p["textDocument"] = json!({"uri": site_uri});
+    p["position"] = pos(text, "vhost \"a\"", 1);
+    let edit = s.request("textDocument/rename", p);
+    let site_edits = edit["changes"][site_uri.as_str()].as_array().unwrap();
+    let texts: Vec<&str> = site_edits
+        .iter()
+        .map(|e| e["newText"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts.len(), 2, "{edit:#}");
+    assert!(
+        texts.contains(&"site") && texts.contains(&"Site"),
+        "{texts:?}"
+    );
+    assert_eq!(edit["changes"][lib_uri.as_str()][0]["newText"], "site");
+    // Not a name: a JSON-RPC error, and the server goes on.
+    s.next_id += 1;
+    let id = s.next_id;
+    let mut p = json!({"newName": "Not A Name"});
+    p["textDocument"] = json!({"uri": site_uri});
+    p["position"] = pos(text, "vhost \"a\"", 1);
+    s.send(json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/rename", "params": p}));
+    let resp = s.wait_for("the rename's error", |m| m["id"] == json!(id));
+    assert!(
+        resp["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a name"),
+        "{resp}"
+    );
+    let d = s.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": site_uri}}),
+    );
+    assert!(d.is_array());
+}
