@@ -9,6 +9,7 @@
 // mutability; its `Hash` and `Eq` only look at the URI string, so it is a sound map key.
 #![allow(clippy::mutable_key_type)]
 
+pub(crate) mod actions;
 pub(crate) mod convert;
 pub(crate) mod docs;
 pub(crate) mod features;
@@ -32,8 +33,8 @@ use lsp_types::notification::{
     Notification as _,
 };
 use lsp_types::request::{
-    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, References,
-    Rename, Request as _, WorkspaceSymbolRequest,
+    CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
+    References, Rename, Request as _, WorkspaceSymbolRequest,
 };
 use lsp_types::{
     CompletionOptions, CompletionParams, CompletionResponse, DocumentFormattingParams,
@@ -94,6 +95,7 @@ pub(crate) fn capabilities() -> ServerCapabilities {
         document_symbol_provider: Some(OneOf::Left(true)),
         workspace_symbol_provider: Some(OneOf::Left(true)),
         references_provider: Some(OneOf::Left(true)),
+        code_action_provider: Some(lsp_types::CodeActionProviderCapability::Simple(true)),
         rename_provider: Some(OneOf::Left(true)),
         ..Default::default()
     }
@@ -312,6 +314,7 @@ impl Server {
             WorkspaceSymbolRequest::METHOD,
             References::METHOD,
             Rename::METHOD,
+            CodeActionRequest::METHOD,
         ];
         if !known.contains(&req.method.as_str()) {
             let msg = format!("unsupported request {}", req.method);
@@ -407,6 +410,15 @@ impl Server {
                     formatted,
                 );
                 Ok(serde_json::to_value(vec![edit])?)
+            }
+            CodeActionRequest::METHOD => {
+                let p: lsp_types::CodeActionParams = serde_json::from_value(req.params)?;
+                let Some((doc, _)) = self.analysis(&p.text_document.uri) else {
+                    return Ok(serde_json::json!([]));
+                };
+                let fixes =
+                    actions::quick_fixes(&p.text_document.uri, &doc.text, &p.context.diagnostics);
+                Ok(serde_json::to_value(fixes)?)
             }
             References::METHOD => {
                 let p: ReferenceParams = serde_json::from_value(req.params)?;

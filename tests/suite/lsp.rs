@@ -716,3 +716,64 @@ fn references_and_rename_follow_definitions() {
     );
     assert!(d.is_array());
 }
+
+#[test]
+fn did_you_mean_diagnostics_have_quick_fixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let site = dir_path.join("site.fleet");
+    let text = "packge \"nginx\" { ensure = latest }\nservice \"nginx\" { ensure = runing }\n";
+    std::fs::write(&site, text).unwrap();
+    let site_uri = uri(&site);
+    let mut s = Server::start(&dir_path);
+    let init = s.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
+    );
+    assert_eq!(init["capabilities"]["codeActionProvider"], true);
+    s.notify("initialized", json!({}));
+    s.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
+    );
+    let diags = s.diagnostics(&site_uri, Some(1));
+    assert!(!diags.is_empty(), "{diags:#?}");
+    let actions = s.request(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": {"uri": site_uri},
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": 0}},
+            "context": {"diagnostics": diags},
+        }),
+    );
+    let fixes: Vec<(String, String, Value)> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let e = &a["edit"]["changes"][site_uri.as_str()][0];
+            (
+                a["title"].as_str().unwrap().to_string(),
+                e["newText"].as_str().unwrap().to_string(),
+                e["range"]["start"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        fixes.contains(&(
+            "Replace with `package`".into(),
+            "package".into(),
+            json!({"line": 0, "character": 0})
+        )),
+        "{actions:#}"
+    );
+    assert!(
+        fixes.contains(&(
+            "Replace with `running`".into(),
+            "running".into(),
+            pos(text, "runing", 0)
+        )),
+        "{actions:#}"
+    );
+    assert_eq!(actions[0]["kind"], "quickfix");
+}
