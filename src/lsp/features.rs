@@ -731,6 +731,142 @@ pub(crate) fn completion(
     out
 }
 
+/// Signature help at `offset` of the buffer `text`: inside a call's parentheses the
+/// built-in's signature (or, after `include`/`contain`, the class's), inside the body of a
+/// define's declaration the define's. The active parameter is the call's argument under
+/// the cursor (by commas); in a define's body there is none.
+pub(crate) fn signature_help(
+    program: Option<&Program>,
+    text: &str,
+    offset: usize,
+) -> Option<lsp_types::SignatureHelp> {
+    let (open, at, commas) = innermost_opener(text, offset)?;
+    let before = text.get(..at)?.trim_end();
+    let index = program.map(|p| p.index());
+    let (label, active) = match open {
+        b'(' => {
+            let name_start = before
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .map_or(0, |i| i + 1);
+            let name = &before[name_start..];
+            let keyword = before[..name_start].trim_end();
+            let keyword = keyword
+                .rsplit(|c: char| !c.is_ascii_alphanumeric())
+                .next()
+                .unwrap_or("");
+            if matches!(keyword, "include" | "contain") {
+                let (p, ix) = (program?, index.as_ref()?);
+                let c = ix.classes.get(name)?;
+                (signature(p, "class", name, &c.def.params), Some(commas))
+            } else {
+                let b = crate::eval::builtins::get(name)?;
+                (b.signature.to_string(), Some(commas))
+            }
+        }
+        _ => {
+            // `kind TITLE {`: the define `kind`.
+            let (p, ix) = (program?, index.as_ref()?);
+            let head = before.trim_end();
+            let title_start = if let Some(open) = head.strip_suffix('"') {
+                open.rfind('"')?
+            } else if head.ends_with(']') {
+                head.rfind('[')?
+            } else {
+                head.rfind(|c: char| c.is_whitespace())? + 1
+            };
+            let kind = head[..title_start].trim_end();
+            let kind_start = kind
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .map_or(0, |i| i + 1);
+            let kind = &kind[kind_start..];
+            let d = ix.defines.get(kind)?;
+            (signature(p, "define", kind, &d.def.params), None)
+        }
+    };
+    let params = signature_params(&label);
+    let active = active.map(|a| a.min(params.len().saturating_sub(1)) as u32);
+    Some(lsp_types::SignatureHelp {
+        signatures: vec![lsp_types::SignatureInformation {
+            label,
+            documentation: None,
+            parameters: Some(params),
+            active_parameter: active,
+        }],
+        active_signature: Some(0),
+        active_parameter: active,
+    })
+}
+
+/// The parameters of a signature `name(a, b = [1, 2]) -> T`: its top-level comma-separated
+/// parts between the first `(` and its `)`.
+fn signature_params(label: &str) -> Vec<lsp_types::ParameterInformation> {
+    let Some(open) = label.find('(') else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, open + 1);
+    for (i, c) in label.char_indices().skip_while(|(i, _)| *i <= open) {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' if depth > 0 => depth -= 1,
+            ',' | ')' if depth == 0 => {
+                let part = label[start..i].trim();
+                if !part.is_empty() {
+                    out.push(lsp_types::ParameterInformation {
+                        label: lsp_types::ParameterLabel::Simple(part.to_string()),
+                        documentation: None,
+                    });
+                }
+                start = i + 1;
+                if c == ')' {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The innermost `(` or `{` open at `offset` (strings and comments skipped): the byte,
+/// its position, and the commas written inside it so far.
+fn innermost_opener(text: &str, offset: usize) -> Option<(u8, usize, usize)> {
+    let bytes = text.as_bytes();
+    let end = offset.min(bytes.len());
+    let mut stack: Vec<(u8, usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < end {
+        match bytes[i] {
+            b'#' => {
+                while i < end && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < end && bytes[i] != q {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b @ (b'(' | b'{' | b'[') => stack.push((b, i, 0)),
+            b')' | b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(top) = stack.last_mut() {
+                    top.2 += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    stack.into_iter().rev().find(|(b, _, _)| *b != b'[')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

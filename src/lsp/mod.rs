@@ -34,7 +34,7 @@ use lsp_types::notification::{
 };
 use lsp_types::request::{
     CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
-    References, Rename, Request as _, WorkspaceSymbolRequest,
+    References, Rename, Request as _, SignatureHelpRequest, WorkspaceSymbolRequest,
 };
 use lsp_types::{
     CompletionOptions, CompletionParams, CompletionResponse, DocumentFormattingParams,
@@ -96,6 +96,10 @@ pub(crate) fn capabilities() -> ServerCapabilities {
         workspace_symbol_provider: Some(OneOf::Left(true)),
         references_provider: Some(OneOf::Left(true)),
         code_action_provider: Some(lsp_types::CodeActionProviderCapability::Simple(true)),
+        signature_help_provider: Some(lsp_types::SignatureHelpOptions {
+            trigger_characters: Some(vec!["(".into(), ",".into(), "{".into()]),
+            ..Default::default()
+        }),
         rename_provider: Some(OneOf::Left(true)),
         ..Default::default()
     }
@@ -315,6 +319,7 @@ impl Server {
             References::METHOD,
             Rename::METHOD,
             CodeActionRequest::METHOD,
+            SignatureHelpRequest::METHOD,
         ];
         if !known.contains(&req.method.as_str()) {
             let msg = format!("unsupported request {}", req.method);
@@ -410,6 +415,23 @@ impl Server {
                     formatted,
                 );
                 Ok(serde_json::to_value(vec![edit])?)
+            }
+            SignatureHelpRequest::METHOD => {
+                let p: lsp_types::SignatureHelpParams = serde_json::from_value(req.params)?;
+                let pos = p.text_document_position_params;
+                let Some((doc, program)) = self.analysis(&pos.text_document.uri) else {
+                    return Ok(null);
+                };
+                let file = crate::source::SourceFile::new(
+                    String::new(),
+                    PathBuf::new(),
+                    doc.text.to_string(),
+                );
+                let offset = file.offset_of_lsp(pos.position.line, pos.position.character);
+                let program = program.as_ref().map(|(p, _)| &**p);
+                Ok(serde_json::to_value(features::signature_help(
+                    program, &doc.text, offset,
+                ))?)
             }
             CodeActionRequest::METHOD => {
                 let p: lsp_types::CodeActionParams = serde_json::from_value(req.params)?;

@@ -777,3 +777,53 @@ fn did_you_mean_diagnostics_have_quick_fixes() {
     );
     assert_eq!(actions[0]["kind"], "quickfix");
 }
+
+#[test]
+fn signature_help_for_functions_classes_and_defines() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let site = dir_path.join("site.fleet");
+    let text = "class web($port: Int = 80, $name: String = \"w\") {}\n\
+                define vhost($port: Int) {}\n\
+                include web(port = 1, name = \"x\")\n\
+                let $x = join([\"a\", \"b\"], \",\")\n\
+                vhost \"a\" { port = 1 }\n";
+    std::fs::write(&site, text).unwrap();
+    let site_uri = uri(&site);
+    let mut s = Server::start(&dir_path);
+    let init = s.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
+    );
+    assert!(init["capabilities"]["signatureHelpProvider"].is_object());
+    s.notify("initialized", json!({}));
+    s.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
+    );
+    let _ = s.diagnostics(&site_uri, Some(1));
+    let mut help = |needle: &str, delta: usize| {
+        s.request(
+            "textDocument/signatureHelp",
+            json!({"textDocument": {"uri": site_uri}, "position": pos(text, needle, delta)}),
+        )
+    };
+    let h = help("name = \"x\"", 0);
+    assert_eq!(
+        h["signatures"][0]["label"],
+        "class web($port: Int = 80, $name: String = \"w\")"
+    );
+    assert_eq!(h["activeParameter"], 1, "{h}");
+    let h = help("\",\")", 1);
+    let label = h["signatures"][0]["label"].as_str().unwrap();
+    assert!(label.starts_with("join("), "{h}");
+    assert_eq!(h["activeParameter"], 1, "{h}");
+    let h = help("[\"a\"", 0);
+    assert_eq!(h["activeParameter"], 0, "{h}");
+    let h = help("port = 1 }", 0);
+    assert_eq!(
+        h["signatures"][0]["label"], "define vhost($port: Int)",
+        "{h}"
+    );
+    assert!(help("class web", 0).is_null());
+}
