@@ -827,3 +827,68 @@ fn signature_help_for_functions_classes_and_defines() {
     );
     assert!(help("class web", 0).is_null());
 }
+
+#[test]
+fn a_missing_required_parameter_has_a_quick_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let site = dir_path.join("site.fleet");
+    let text = "class web($port: Int) {}\ndefine vhost($size: Int, $name: String) {}\n\
+                include web\nvhost \"a\" { size = 1 }\n";
+    std::fs::write(&site, text).unwrap();
+    let site_uri = uri(&site);
+    let mut s = Server::start(&dir_path);
+    s.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
+    );
+    s.notify("initialized", json!({}));
+    s.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
+    );
+    let diags = s.diagnostics(&site_uri, Some(1));
+    assert_eq!(
+        codes(&diags),
+        ["missing-attribute", "missing-attribute"],
+        "{diags:#?}"
+    );
+    let actions = s.request(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": {"uri": site_uri},
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 4, "character": 0}},
+            "context": {"diagnostics": diags},
+        }),
+    );
+    let mut fixed = text.to_string();
+    let mut edits: Vec<(usize, String)> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let e = &a["edit"]["changes"][site_uri.as_str()][0];
+            let (line, ch) = (
+                e["range"]["start"]["line"].as_u64().unwrap() as usize,
+                e["range"]["start"]["character"].as_u64().unwrap() as usize,
+            );
+            let off: usize = text
+                .split_inclusive('\n')
+                .take(line)
+                .map(str::len)
+                .sum::<usize>()
+                + ch;
+            (off, e["newText"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(edits.len(), 2, "{actions:#}");
+    edits.sort();
+    for (off, t) in edits.into_iter().rev() {
+        fixed.insert_str(off, &t);
+    }
+    assert!(fixed.contains("include web(port = )\n"), "{fixed}");
+    assert!(
+        fixed.contains("vhost \"a\" { size = 1, name = }"),
+        "{fixed}"
+    );
+}
