@@ -282,7 +282,9 @@ fn enrol(args: &GenerateArgs) -> Result<Option<provision::Enrol>, String> {
         return Ok(None);
     }
     for s in &args.catalog_server {
-        if !s.starts_with("https://") || s.contains(['"', '\'', '\\', '$', '`', ' ']) {
+        if !s.starts_with("https://")
+            || s.contains(['"', '\'', '\\', '$', '`', ' ', '%', ';', '&', '|'])
+        {
             return Err(format!("--catalog-server {s}: not an https:// URL"));
         }
     }

@@ -141,6 +141,14 @@ fn generate(
                 "--catalog-server needs --http URL or --server-ip IP: the installed machines fetch fleet from provision serve".into(),
             ));
         }
+        // The URL goes into a root shell script on every new machine: nothing a shell
+        // would read as more than a word.
+        let http = server.http.as_deref().unwrap_or_default();
+        if http.contains(['"', '\'', '\\', '$', '`', ' ', ';', '&', '|']) {
+            return Err(Error::Usage(format!(
+                "--http {http}: with --catalog-server, the URL may not hold quotes, `$`, `;`, `&`, `|`, `\\` or spaces"
+            )));
+        }
         server.enrol = Some(e.clone());
     }
     let (nodes, diags) = collect::collect(program, opts, &server);
