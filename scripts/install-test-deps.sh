@@ -13,7 +13,8 @@
 # --force-confnew so that a machine with old /etc/libvirt files gets the package's.
 # for the remote tests: curl and openssl (clients of `fleet serve`), PostgreSQL (a private
 # cluster: scripts/test-services.sh), nginx with the stream module (TLS passthrough), OpenSSH
-# (a private sshd on loopback for `fleet run`; the test starts and stops it).
+# (a private sshd on loopback for `fleet run`; the test starts and stops it); sudo (the
+# stdlib sudo module's rules are checked with the real `visudo -cf`).
 set -eu
 missing=""
 command -v dpkg-deb >/dev/null 2>&1 || missing="$missing dpkg"
@@ -43,6 +44,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgre
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
 [ -x /usr/sbin/sshd ] || missing="$missing openssh-server openssh-client"
 [ -x /usr/sbin/grub-reboot ] || missing="$missing grub2-common"
+[ -x /usr/sbin/visudo ] || missing="$missing sudo"
 ls /usr/lib/nginx/modules/ngx_stream_module.so >/dev/null 2>&1 || missing="$missing libnginx-mod-stream"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
