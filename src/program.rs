@@ -34,6 +34,7 @@ pub struct Options {
 pub(crate) const STDLIB: &[(&str, &str)] = &[
     ("motd", include_str!("../stdlib/motd.fleet")),
     ("ntp", include_str!("../stdlib/ntp.fleet")),
+    ("ssh", include_str!("../stdlib/ssh.fleet")),
     ("sudo", include_str!("../stdlib/sudo.fleet")),
     ("sysctl", include_str!("../stdlib/sysctl.fleet")),
 ];

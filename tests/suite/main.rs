@@ -36,4 +36,4 @@ mod report_cli;
 mod run_ssh;
 mod serve;
 mod serve_cluster;
-mod stdlib_sudo;
+mod stdlib;

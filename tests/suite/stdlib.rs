@@ -1,0 +1,157 @@
+//! The stdlib's modules against their daemons' own validators.
+//!
+//! - `sudo`, applied into a sandbox root: a rule is written 0440 after the real
+//!   `visudo -cf` accepted it; a rule visudo rejects fails its resource and leaves the old
+//!   file (a typo must not lock the operators out); `ensure = "absent"` removes one.
+//! - `ssh::server`: the sshd_config it renders passes the real `sshd -t`, with every
+//!   parameter set; a bad extra line is what `sshd -t` refuses (so the `validate` it
+//!   carries would keep the old file).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support;
+
+fn site(dir: &Path, rule: &str) {
+    std::fs::write(
+        dir.join("site.fleet"),
+        format!(
+            "import \"sudo\"\nnode \"ops01\" {{\n  file \"/etc/sudoers.d\" {{ ensure = directory }}\n  \
+             sudo::rule \"deploy\" {{ content = \"{rule}\" }}\n  \
+             sudo::rule \"old\" {{ ensure = \"absent\" }}\n}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn apply(dir: &Path, root: &Path) -> support::Run {
+    let mut cmd = support::command();
+    cmd.current_dir(dir)
+        .args([
+            "apply",
+            "--node",
+            "ops01",
+            "--run-host-commands",
+            "--no-fsync",
+            "--root",
+        ])
+        .arg(root)
+        .arg("site.fleet");
+    support::run_within(&mut cmd, Duration::from_secs(120)).unwrap()
+}
+
+#[test]
+fn rules_are_checked_by_visudo_before_they_replace_the_old_file() {
+    assert!(
+        Path::new("/usr/sbin/visudo").is_file(),
+        "visudo is missing: scripts/install-test-deps.sh installs sudo"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("etc/sudoers.d")).unwrap();
+    std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(r.join("etc/group"), "root:x:0:\n").unwrap();
+    std::fs::write(r.join("etc/sudoers.d/old"), "old ALL=(ALL) ALL\n").unwrap();
+    let good = "deploy ALL=(root) NOPASSWD: /usr/bin/systemctl restart shop";
+    site(dir.path(), good);
+    let run = apply(dir.path(), r);
+    assert_eq!(run.code, 0, "{}", run.describe());
+    let deploy = r.join("etc/sudoers.d/deploy");
+    assert_eq!(
+        std::fs::read_to_string(&deploy).unwrap(),
+        format!("{good}\n")
+    );
+    assert_eq!(
+        std::fs::metadata(&deploy).unwrap().permissions().mode() & 0o7777,
+        0o440
+    );
+    assert!(!r.join("etc/sudoers.d/old").exists());
+
+    // A typo: visudo says why, the resource fails, the old rule stays.
+    site(dir.path(), "deploy ALL=(root NOPASSWD /usr/bin/systemctl");
+    let run = apply(dir.path(), r);
+    assert_ne!(run.code, 0, "{}", run.describe());
+    let text = run.describe();
+    assert!(text.contains("rejected the new content"), "{text}");
+    assert!(text.contains("syntax error"), "visudo's own words: {text}");
+    assert_eq!(
+        std::fs::read_to_string(&deploy).unwrap(),
+        format!("{good}\n")
+    );
+}
+
+/// `fleet compile --node ops01` of `site` (in `dir`): the content of `path`, and its
+/// `validate` command.
+fn rendered(dir: &Path, site: &str, path: &str) -> (String, String) {
+    std::fs::write(dir.join("site.fleet"), site).unwrap();
+    let r = support::fleet_in(dir, ["compile", "--node", "ops01", "site.fleet"]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let res = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["title"] == path)
+        .unwrap_or_else(|| panic!("no {path}: {doc}"));
+    (
+        res["params"]["content"].as_str().unwrap().to_string(),
+        res["params"]["validate"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+#[test]
+fn the_rendered_sshd_config_passes_sshd_t() {
+    let dir = tempfile::tempdir().unwrap();
+    let site =
+        |args: &str| format!("import \"ssh\"\nnode \"ops01\" {{ include ssh::server({args}) }}\n");
+    let sshd_t = |content: &str| {
+        let f = dir.path().join("sshd_config");
+        std::fs::write(&f, content).unwrap();
+        let out = std::process::Command::new("/usr/sbin/sshd")
+            .arg("-t")
+            .arg("-f")
+            .arg(&f)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (content, validate) = rendered(dir.path(), &site(""), "/etc/ssh/sshd_config");
+    assert_eq!(validate, "/usr/sbin/sshd -t -f %");
+    assert!(content.contains("PasswordAuthentication no\n"), "{content}");
+    let (ok, why) = sshd_t(&content);
+    assert!(ok, "{why}\n{content}");
+    let every = site(
+        "port = 2222, listen = [\"127.0.0.1\", \"::1\"], permit_root_login = \"no\", \
+         password_authentication = true, x11_forwarding = true, allow_groups = [\"ops\", \"deploy\"], \
+         extra = [\"MaxAuthTries 3\"]",
+    );
+    let (content, _) = rendered(dir.path(), &every, "/etc/ssh/sshd_config");
+    for line in [
+        "Port 2222\n",
+        "ListenAddress ::1\n",
+        "PermitRootLogin no\n",
+        "PasswordAuthentication yes\n",
+        "X11Forwarding yes\n",
+        "AllowGroups ops deploy\n",
+        "MaxAuthTries 3\n",
+    ] {
+        assert!(content.contains(line), "{line}: {content}");
+    }
+    let (ok, why) = sshd_t(&content);
+    assert!(ok, "{why}\n{content}");
+    let (content, _) = rendered(
+        dir.path(),
+        &site("extra = [\"NoSuchOption yes\"]"),
+        "/etc/ssh/sshd_config",
+    );
+    let (ok, why) = sshd_t(&content);
+    assert!(!ok && why.contains("NoSuchOption"), "{why}");
+}
