@@ -32,6 +32,8 @@ pub struct Options {
 
 /// Modules written in fleet and shipped inside the binary (`stdlib/`).
 pub(crate) const STDLIB: &[(&str, &str)] = &[
+    ("cron", include_str!("../stdlib/cron.fleet")),
+    ("logrotate", include_str!("../stdlib/logrotate.fleet")),
     ("motd", include_str!("../stdlib/motd.fleet")),
     ("ntp", include_str!("../stdlib/ntp.fleet")),
     ("ssh", include_str!("../stdlib/ssh.fleet")),

@@ -6,6 +6,8 @@
 //! - `ssh::server`: the sshd_config it renders passes the real `sshd -t`, with every
 //!   parameter set; a bad extra line is what `sshd -t` refuses (so the `validate` it
 //!   carries would keep the old file).
+//! - `logrotate::rule`: its files pass the real `logrotate -d`; `cron::job` checks its
+//!   schedule.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -154,4 +156,71 @@ fn the_rendered_sshd_config_passes_sshd_t() {
     );
     let (ok, why) = sshd_t(&content);
     assert!(!ok && why.contains("NoSuchOption"), "{why}");
+}
+
+#[test]
+fn logrotate_rules_pass_logrotate_d_and_cron_jobs_check_their_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |args: &str| {
+        format!(
+            "import \"logrotate\"\nnode \"ops01\" {{ logrotate::rule \"shop\" {{ paths = [\"/var/log/shop/*.log\"]{args} }} }}\n"
+        )
+    };
+    let check = |content: &str| {
+        let f = dir.path().join("rule");
+        std::fs::write(&f, content).unwrap();
+        let out = std::process::Command::new("/usr/sbin/logrotate")
+            .arg("-d")
+            .arg(&f)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for args in [
+        "",
+        ", rotate = 14, frequency = \"weekly\", compress = false",
+        ", create = \"0640 www-data adm\", postrotate = \"systemctl reload shop\"",
+    ] {
+        let (content, validate) = rendered(dir.path(), &rule(args), "/etc/logrotate.d/shop");
+        assert_eq!(validate, "/usr/sbin/logrotate -d %");
+        let (ok, why) = check(&content);
+        assert!(ok, "{args}: {why}\n{content}");
+    }
+    // A typo'd owner is what `logrotate -d` refuses (it only warns about unknown words).
+    let (content, _) = rendered(
+        dir.path(),
+        &rule(", create = \"0640 nosuchuser adm\""),
+        "/etc/logrotate.d/shop",
+    );
+    let (ok, why) = check(&content);
+    assert!(!ok && why.contains("nosuchuser"), "{why}");
+    // Those unknown words are the module's to refuse.
+    std::fs::write(
+        dir.path().join("site.fleet"),
+        rule(", frequency = \"sometimes\""),
+    )
+    .unwrap();
+    let r = support::fleet_in(dir.path(), ["compile", "--node", "ops01", "site.fleet"]);
+    assert_eq!(r.code, 1, "{}", r.describe());
+    assert!(r.stderr.contains("frequency `sometimes`"), "{}", r.stderr);
+
+    let job = |schedule: &str| {
+        format!(
+            "import \"cron\"\nnode \"ops01\" {{ cron::job \"backup\" {{ schedule = \"{schedule}\", user = \"backup\", command = \"/usr/local/bin/backup\" }} }}\n"
+        )
+    };
+    let (content, _) = rendered(dir.path(), &job("30 2 * * *"), "/etc/cron.d/backup");
+    assert!(
+        content.ends_with("\n30 2 * * * backup /usr/local/bin/backup\n"),
+        "{content}"
+    );
+    let (content, _) = rendered(dir.path(), &job("@daily"), "/etc/cron.d/backup");
+    assert!(content.contains("@daily backup"), "{content}");
+    std::fs::write(dir.path().join("site.fleet"), job("every night")).unwrap();
+    let r = support::fleet_in(dir.path(), ["compile", "--node", "ops01", "site.fleet"]);
+    assert_eq!(r.code, 1, "{}", r.describe());
+    assert!(r.stderr.contains("is not five time fields"), "{}", r.stderr);
 }
