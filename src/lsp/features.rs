@@ -224,9 +224,10 @@ fn type_hover(program: &Program, index: &Index, lower: &str) -> Option<String> {
     let d = index.defines.get(lower)?;
     let sig = signature(program, "define", lower, &d.def.params);
     Some(format!(
-        "{}\ndefined at {}",
+        "{}\ndefined at {}{}",
         code(&sig),
-        at(program, d.def.name.span)
+        at(program, d.def.name.span),
+        doc_comment(program, d.def.name.span)
     ))
 }
 
@@ -234,10 +235,34 @@ fn class_hover(program: &Program, index: &Index, name: &str) -> Option<String> {
     let c = index.classes.get(name)?;
     let sig = signature(program, "class", name, &c.def.params);
     Some(format!(
-        "{}\ndefined at {}",
+        "{}\ndefined at {}{}",
         code(&sig),
-        at(program, c.def.name.span)
+        at(program, c.def.name.span),
+        doc_comment(program, c.def.name.span)
     ))
+}
+
+/// The `#` comment lines right above the line of `span` (a class's or define's name: its
+/// documentation, as the stdlib's modules write it), as a paragraph after a blank line;
+/// empty without any.
+fn doc_comment(program: &Program, span: Span) -> String {
+    let text = &program.sources.get(span.file).text;
+    let start = (span.start as usize).min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let mut lines: Vec<&str> = text[..line_start]
+        .lines()
+        .rev()
+        .take_while(|l| l.trim_start().starts_with('#'))
+        .map(|l| {
+            let l = l.trim_start().trim_start_matches('#');
+            l.strip_prefix(' ').unwrap_or(l)
+        })
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    lines.reverse();
+    format!("\n\n{}", lines.join("\n"))
 }
 
 fn attr_hover(program: &Program, index: &Index, kind: &str, attr: &str) -> Option<String> {

@@ -892,3 +892,46 @@ fn a_missing_required_parameter_has_a_quick_fix() {
         "{fixed}"
     );
 }
+
+#[test]
+fn hover_on_a_stdlib_class_or_define_shows_its_documentation() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().canonicalize().unwrap();
+    let site = dir_path.join("site.fleet");
+    let text = "import \"sudo\"\nnode \"ops01\" {\n  include sudo\n  sudo::rule \"x\" { content = \"x ALL=(ALL) ALL\" }\n}\n";
+    std::fs::write(&site, text).unwrap();
+    let site_uri = uri(&site);
+    let mut s = Server::start(&dir_path);
+    s.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
+    );
+    s.notify("initialized", json!({}));
+    s.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
+    );
+    let _ = s.diagnostics(&site_uri, Some(1));
+    let mut hover = |needle: &str, delta: usize| {
+        let h = s.request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": site_uri}, "position": pos(text, needle, delta)}),
+        );
+        h["contents"]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let class = hover("include sudo", 9);
+    assert!(
+        class.contains("class sudo($package: String = \"sudo\")"),
+        "{class}"
+    );
+    assert!(class.contains("checked with `visudo -cf`"), "{class}");
+    let define = hover("sudo::rule \"x\"", 1);
+    assert!(define.contains("define sudo::rule("), "{define}");
+    assert!(
+        define.contains("One drop-in, /etc/sudoers.d/<title>"),
+        "{define}"
+    );
+}
