@@ -520,35 +520,61 @@ fn a_buffer_that_never_ends_evaluating_is_a_resource_limit() {
     assert!(r.is_null());
 }
 
+/// A workspace of `site.fleet` holding `text` and the `others` files (name, text), and a
+/// server on it: initialised, `site.fleet` open and its first diagnostics in.
+struct Opened {
+    dir: std::path::PathBuf,
+    _tmp: tempfile::TempDir,
+    server: Server,
+    init: Value,
+    diagnostics: Vec<Value>,
+}
+
+impl Opened {
+    fn new(text: &str, others: &[(&str, &str)]) -> Opened {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().canonicalize().unwrap();
+        std::fs::write(dir.join("site.fleet"), text).unwrap();
+        for (name, body) in others {
+            std::fs::write(dir.join(name), body).unwrap();
+        }
+        let mut server = Server::start(&dir);
+        let init = server.request(
+            "initialize",
+            json!({"processId": null, "rootUri": uri(&dir), "capabilities": {}}),
+        );
+        server.notify("initialized", json!({}));
+        let site = uri(&dir.join("site.fleet"));
+        server.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": site, "languageId": "fleet", "version": 1, "text": text}}),
+        );
+        let diagnostics = server.diagnostics(&site, Some(1));
+        Opened {
+            dir,
+            _tmp: tmp,
+            server,
+            init,
+            diagnostics,
+        }
+    }
+
+    fn uri(&self, name: &str) -> String {
+        uri(&self.dir.join(name))
+    }
+}
+
 #[test]
 fn document_and_workspace_symbols() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir_path = dir.path().canonicalize().unwrap();
-    let site = dir_path.join("site.fleet");
-    let lib = dir_path.join("lib.fleet");
     let text = "import \"./lib.fleet\"\nlet $domain = \"example.com\"\n\
                 class web($port: Int = 80) {\n  package \"nginx\" { ensure = latest }\n}\n\
                 node \"web01\", /^web\\d+$/ {\n  include web\n  file \"/etc/motd\" { content = \"hi\\n\" }\n}\n";
-    std::fs::write(&site, text).unwrap();
-    std::fs::write(
-        &lib,
-        "define vhost($port: Int) {\n  file \"/etc/${title}\" { content = \"x\" }\n}\n",
-    )
-    .unwrap();
-    let (site_uri, lib_uri) = (uri(&site), uri(&lib));
-    let mut s = Server::start(&dir_path);
-    let init = s.request(
-        "initialize",
-        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
-    );
-    assert_eq!(init["capabilities"]["documentSymbolProvider"], true);
-    assert_eq!(init["capabilities"]["workspaceSymbolProvider"], true);
-    s.notify("initialized", json!({}));
-    s.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
-    );
-    let _ = s.diagnostics(&site_uri, Some(1));
+    let lib = "define vhost($port: Int) {\n  file \"/etc/${title}\" { content = \"x\" }\n}\n";
+    let mut o = Opened::new(text, &[("lib.fleet", lib)]);
+    let (site_uri, lib_uri) = (o.uri("site.fleet"), o.uri("lib.fleet"));
+    assert_eq!(o.init["capabilities"]["documentSymbolProvider"], true);
+    assert_eq!(o.init["capabilities"]["workspaceSymbolProvider"], true);
+    let s = &mut o.server;
 
     let d = s.request(
         "textDocument/documentSymbol",
@@ -601,36 +627,17 @@ fn document_and_workspace_symbols() {
 
 #[test]
 fn references_and_rename_follow_definitions() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir_path = dir.path().canonicalize().unwrap();
-    let site = dir_path.join("site.fleet");
-    let lib = dir_path.join("lib.fleet");
     let text = "import \"./lib.fleet\"\nlet $port = 8080\n\
                 class web($port: Int = 80) {\n  file \"/etc/web\" { content = \"${port}\\n\" }\n}\n\
                 node \"web01\" {\n  include web(port = 81)\n  file \"/etc/top\" { content = \"${port}\\n\" }\n  \
                 vhost \"a\" { port = 1 }\n  file \"/etc/b\" { require = Vhost[\"a\"] }\n}\n";
-    std::fs::write(&site, text).unwrap();
-    std::fs::write(
-        &lib,
-        "define vhost($port: Int) {\n  file \"/etc/${title}\" { content = \"${port}\" }\n}\n",
-    )
-    .unwrap();
-    let (site_uri, lib_uri) = (uri(&site), uri(&lib));
-    let mut s = Server::start(&dir_path);
-    let init = s.request(
-        "initialize",
-        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
-    );
-    assert_eq!(init["capabilities"]["referencesProvider"], true);
-    assert_eq!(init["capabilities"]["renameProvider"], true);
-    s.notify("initialized", json!({}));
-    s.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
-    );
-    let _ = s.diagnostics(&site_uri, Some(1));
-    let at =
-        |needle: &str, delta: usize| json!({"uri": site_uri, "position": pos(text, needle, delta)});
+    let lib = "define vhost($port: Int) {\n  file \"/etc/${title}\" { content = \"${port}\" }\n}\n";
+    let mut o = Opened::new(text, &[("lib.fleet", lib)]);
+    let site_uri = o.uri("site.fleet");
+    let lib_uri = o.uri("lib.fleet");
+    assert_eq!(o.init["capabilities"]["referencesProvider"], true);
+    assert_eq!(o.init["capabilities"]["renameProvider"], true);
+    let s = &mut o.server;
     let refs = |s: &mut Server, needle: &str, delta: usize, decl: bool| -> Vec<(String, Value)> {
         let mut p = json!({"context": {"includeDeclaration": decl}});
         p["textDocument"] = json!({"uri": site_uri});
@@ -647,10 +654,9 @@ fn references_and_rename_follow_definitions() {
             })
             .collect()
     };
-    let _ = at;
     // The class parameter: its declaration, its use in the body, `include web(port = …)`;
     // not the top-level $port, not vhost's.
-    let got = refs(&mut s, "$port: Int = 80", 1, true);
+    let got = refs(s, "$port: Int = 80", 1, true);
     assert_eq!(
         got,
         [
@@ -661,14 +667,14 @@ fn references_and_rename_follow_definitions() {
         "{got:?}"
     );
     // The top-level variable, without its declaration: only the use in the node.
-    let got = refs(&mut s, "${port}\\n\" }\n  vhost", 3, false);
+    let got = refs(s, "${port}\\n\" }\n  vhost", 3, false);
     assert_eq!(
         got,
         [(site_uri.clone(), pos(text, "port}\\n\" }\n  vhost", 0))],
         "{got:?}"
     );
     // The define: its definition in lib.fleet, the declaration and the Vhost["a"] reference.
-    let got = refs(&mut s, "vhost \"a\"", 1, true);
+    let got = refs(s, "vhost \"a\"", 1, true);
     assert_eq!(got.len(), 3, "{got:?}");
     assert!(
         got.contains(&(lib_uri.clone(), json!({"line": 0, "character": 7}))),
@@ -719,24 +725,12 @@ fn references_and_rename_follow_definitions() {
 
 #[test]
 fn did_you_mean_diagnostics_have_quick_fixes() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir_path = dir.path().canonicalize().unwrap();
-    let site = dir_path.join("site.fleet");
     let text = "packge \"nginx\" { ensure = latest }\nservice \"nginx\" { ensure = runing }\n";
-    std::fs::write(&site, text).unwrap();
-    let site_uri = uri(&site);
-    let mut s = Server::start(&dir_path);
-    let init = s.request(
-        "initialize",
-        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
-    );
-    assert_eq!(init["capabilities"]["codeActionProvider"], true);
-    s.notify("initialized", json!({}));
-    s.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
-    );
-    let diags = s.diagnostics(&site_uri, Some(1));
+    let mut o = Opened::new(text, &[]);
+    let site_uri = o.uri("site.fleet");
+    assert_eq!(o.init["capabilities"]["codeActionProvider"], true);
+    let diags = o.diagnostics.clone();
+    let s = &mut o.server;
     assert!(!diags.is_empty(), "{diags:#?}");
     let actions = s.request(
         "textDocument/codeAction",
@@ -780,28 +774,15 @@ fn did_you_mean_diagnostics_have_quick_fixes() {
 
 #[test]
 fn signature_help_for_functions_classes_and_defines() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir_path = dir.path().canonicalize().unwrap();
-    let site = dir_path.join("site.fleet");
     let text = "class web($port: Int = 80, $name: String = \"w\") {}\n\
                 define vhost($port: Int) {}\n\
                 include web(port = 1, name = \"x\")\n\
                 let $x = join([\"a\", \"b\"], \",\")\n\
                 vhost \"a\" { port = 1 }\n";
-    std::fs::write(&site, text).unwrap();
-    let site_uri = uri(&site);
-    let mut s = Server::start(&dir_path);
-    let init = s.request(
-        "initialize",
-        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
-    );
-    assert!(init["capabilities"]["signatureHelpProvider"].is_object());
-    s.notify("initialized", json!({}));
-    s.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
-    );
-    let _ = s.diagnostics(&site_uri, Some(1));
+    let mut o = Opened::new(text, &[]);
+    let site_uri = o.uri("site.fleet");
+    assert!(o.init["capabilities"]["signatureHelpProvider"].is_object());
+    let s = &mut o.server;
     let mut help = |needle: &str, delta: usize| {
         s.request(
             "textDocument/signatureHelp",
@@ -830,24 +811,12 @@ fn signature_help_for_functions_classes_and_defines() {
 
 #[test]
 fn a_missing_required_parameter_has_a_quick_fix() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir_path = dir.path().canonicalize().unwrap();
-    let site = dir_path.join("site.fleet");
     let text = "class web($port: Int) {}\ndefine vhost($size: Int, $name: String) {}\n\
                 include web\nvhost \"a\" { size = 1 }\n";
-    std::fs::write(&site, text).unwrap();
-    let site_uri = uri(&site);
-    let mut s = Server::start(&dir_path);
-    s.request(
-        "initialize",
-        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
-    );
-    s.notify("initialized", json!({}));
-    s.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
-    );
-    let diags = s.diagnostics(&site_uri, Some(1));
+    let mut o = Opened::new(text, &[]);
+    let site_uri = o.uri("site.fleet");
+    let diags = o.diagnostics.clone();
+    let s = &mut o.server;
     assert_eq!(
         codes(&diags),
         ["missing-attribute", "missing-attribute"],
@@ -895,23 +864,10 @@ fn a_missing_required_parameter_has_a_quick_fix() {
 
 #[test]
 fn hover_on_a_stdlib_class_or_define_shows_its_documentation() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir_path = dir.path().canonicalize().unwrap();
-    let site = dir_path.join("site.fleet");
     let text = "import \"sudo\"\nnode \"ops01\" {\n  include sudo\n  sudo::rule \"x\" { content = \"x ALL=(ALL) ALL\" }\n}\n";
-    std::fs::write(&site, text).unwrap();
-    let site_uri = uri(&site);
-    let mut s = Server::start(&dir_path);
-    s.request(
-        "initialize",
-        json!({"processId": null, "rootUri": uri(&dir_path), "capabilities": {}}),
-    );
-    s.notify("initialized", json!({}));
-    s.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": site_uri, "languageId": "fleet", "version": 1, "text": text}}),
-    );
-    let _ = s.diagnostics(&site_uri, Some(1));
+    let mut o = Opened::new(text, &[]);
+    let site_uri = o.uri("site.fleet");
+    let s = &mut o.server;
     let mut hover = |needle: &str, delta: usize| {
         let h = s.request(
             "textDocument/hover",
