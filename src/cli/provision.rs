@@ -62,15 +62,8 @@ pub(crate) struct ReinstallArgs {
     /// The node's boot directory.
     #[arg(long, value_name = "DIR", default_value = "/boot")]
     pub boot_dir: String,
-    /// Seconds for ssh to connect (its ConnectTimeout).
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    pub connect_timeout: u64,
-    /// An ssh configuration file (ssh -F).
-    #[arg(long, value_name = "FILE")]
-    pub ssh_config: Option<PathBuf>,
-    /// An ssh option K=V (ssh -o; repeatable).
-    #[arg(long, value_name = "K=V")]
-    pub ssh_option: Vec<String>,
+    #[command(flatten)]
+    pub connect: super::run::Connect,
 }
 
 /// Where the libvirt domains' disks and interfaces go (`fleet provision` and `provision
@@ -213,15 +206,7 @@ fn reinstall(args: ReinstallArgs) -> ExitStatus {
         return ExitStatus::Ok;
     }
     let opts = crate::remote::reinstall::Options {
-        ssh: crate::remote::run::Options {
-            parallel: 1,
-            max_fail: None,
-            canary: None,
-            timeout: std::time::Duration::from_secs(600),
-            connect_timeout: args.connect_timeout.max(1),
-            ssh_config: args.ssh_config,
-            ssh_options: args.ssh_option,
-        },
+        ssh: args.connect.options(1, std::time::Duration::from_secs(600)),
         boot_dir: args.boot_dir,
         reboot: !args.no_reboot,
     };

@@ -51,6 +51,18 @@ pub(crate) struct On {
     /// Seconds each node may take (then it is killed and counts as failed).
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub timeout: u64,
+    #[command(flatten)]
+    pub connect: Connect,
+    #[arg(long)]
+    pub modulepath: Vec<PathBuf>,
+    #[arg(long)]
+    pub facts: Option<PathBuf>,
+}
+
+/// How ssh connects (`run`, `push`, the remote `release` commands, `provision
+/// reinstall`).
+#[derive(Debug, ClapArgs)]
+pub(crate) struct Connect {
     /// Seconds for ssh to connect (its ConnectTimeout).
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,
@@ -60,10 +72,22 @@ pub(crate) struct On {
     /// An ssh option K=V (ssh -o; repeatable).
     #[arg(long, value_name = "K=V")]
     pub ssh_option: Vec<String>,
-    #[arg(long)]
-    pub modulepath: Vec<PathBuf>,
-    #[arg(long)]
-    pub facts: Option<PathBuf>,
+}
+
+impl Connect {
+    /// ssh's options for `parallel` nodes at once, each with this time limit; `--max-fail`
+    /// and `--canary` unset.
+    pub(crate) fn options(&self, parallel: usize, timeout: Duration) -> Options {
+        Options {
+            parallel: parallel.max(1),
+            max_fail: None,
+            canary: None,
+            timeout,
+            connect_timeout: self.connect_timeout.max(1),
+            ssh_config: self.ssh_config.clone(),
+            ssh_options: self.ssh_option.clone(),
+        }
+    }
 }
 
 impl On {
@@ -104,15 +128,8 @@ impl On {
 
     /// ssh's options, with `--max-fail` and `--canary` unset.
     pub(crate) fn ssh(&self) -> Options {
-        Options {
-            parallel: self.parallel.max(1),
-            max_fail: None,
-            canary: None,
-            timeout: Duration::from_secs(self.timeout.max(1)),
-            connect_timeout: self.connect_timeout.max(1),
-            ssh_config: self.ssh_config.clone(),
-            ssh_options: self.ssh_option.clone(),
-        }
+        self.connect
+            .options(self.parallel, Duration::from_secs(self.timeout.max(1)))
     }
 }
 
