@@ -271,6 +271,15 @@ impl Server {
         );
     }
 
+    /// The program of the buffer at `uri`, its file in it, and the byte offset of `position`.
+    fn at(&mut self, uri: &Uri, position: Position) -> Option<(Arc<Program>, FileId, usize)> {
+        let (_, Some((program, file))) = self.analysis(uri)? else {
+            return None;
+        };
+        let offset = offset(&program, file, position);
+        Some((program, file, offset))
+    }
+
     /// The buffer, the program it is part of (loaded now unless cached for this version; see
     /// `worker::check`) and the buffer's file in it.
     fn analysis(&mut self, uri: &Uri) -> Option<(Doc, Option<Analysis>)> {
@@ -341,10 +350,10 @@ impl Server {
             HoverRequest::METHOD => {
                 let p: HoverParams = serde_json::from_value(req.params)?;
                 let pos = p.text_document_position_params;
-                let Some((_, Some((program, file)))) = self.analysis(&pos.text_document.uri) else {
+                let Some((program, file, offset)) = self.at(&pos.text_document.uri, pos.position)
+                else {
                     return Ok(null);
                 };
-                let offset = offset(&program, file, pos.position);
                 Ok(serde_json::to_value(features::hover(
                     &program, file, offset,
                 ))?)
@@ -353,10 +362,9 @@ impl Server {
                 let p: GotoDefinitionParams = serde_json::from_value(req.params)?;
                 let pos = p.text_document_position_params;
                 let uri = pos.text_document.uri;
-                let Some((_, Some((program, here)))) = self.analysis(&uri) else {
+                let Some((program, here, offset)) = self.at(&uri, pos.position) else {
                     return Ok(null);
                 };
-                let offset = offset(&program, here, pos.position);
                 let Some(span) = features::definition(&program, here, offset) else {
                     return Ok(null);
                 };
@@ -446,10 +454,9 @@ impl Server {
                 let p: ReferenceParams = serde_json::from_value(req.params)?;
                 let pos = p.text_document_position;
                 let uri = pos.text_document.uri;
-                let Some((_, Some((program, here)))) = self.analysis(&uri) else {
+                let Some((program, here, offset)) = self.at(&uri, pos.position) else {
                     return Ok(null);
                 };
-                let offset = offset(&program, here, pos.position);
                 let def = features::definition(&program, here, offset);
                 let locations: Vec<Location> = references::references(&program, here, offset)
                     .into_iter()
@@ -472,10 +479,9 @@ impl Server {
                 let p: RenameParams = serde_json::from_value(req.params)?;
                 let pos = p.text_document_position;
                 let uri = pos.text_document.uri;
-                let Some((_, Some((program, here)))) = self.analysis(&uri) else {
+                let Some((program, here, offset)) = self.at(&uri, pos.position) else {
                     return Ok(null);
                 };
-                let offset = offset(&program, here, pos.position);
                 let edits = references::rename(&program, here, offset, &p.new_name)?;
                 let mut changes: std::collections::HashMap<Uri, Vec<TextEdit>> =
                     std::collections::HashMap::new();
