@@ -349,8 +349,18 @@ fn literal(e: &Expr) -> Option<String> {
 
 /// Where the thing at a byte offset of the buffer (`file` in `program`) is defined.
 pub(crate) fn definition(program: &Program, file: FileId, offset: usize) -> Option<Place> {
+    definition_in(program, &program.index(), file, offset)
+}
+
+/// [`definition`] with the program's index built once by the caller (references ask for
+/// many definitions).
+pub(crate) fn definition_in(
+    program: &Program,
+    index: &Index<'_>,
+    file: FileId,
+    offset: usize,
+) -> Option<Place> {
     let target = locate(ast(program, file)?, offset)?;
-    let index = program.index();
     match target {
         Target::Type { lower, .. } => index.defines.get(lower.as_str()).map(|d| d.def.name.span),
         Target::Attr { kind, name } => {
@@ -374,7 +384,7 @@ pub(crate) fn definition(program: &Program, file: FileId, offset: usize) -> Opti
                 .map(|p| p.var.span)
         }
         Target::Var { name, binding, .. } => binding
-            .or_else(|| global_binding(program, &index, &name))
+            .or_else(|| global_binding(program, index, &name))
             .map(|b| b.span),
         Target::Ref { type_name, titles } => {
             let title = titles.first()?;

@@ -17,7 +17,8 @@ use crate::source::{FileId, Span};
 /// definition included, sorted by file and position. Empty when nothing there has a
 /// definition.
 pub(crate) fn references(program: &Program, file: FileId, offset: usize) -> Vec<Span> {
-    let Some(def) = features::definition(program, file, offset) else {
+    let index = program.index();
+    let Some(def) = features::definition_in(program, &index, file, offset) else {
         return Vec::new();
     };
     let text = &program.sources.get(file).text;
@@ -27,7 +28,6 @@ pub(crate) fn references(program: &Program, file: FileId, offset: usize) -> Vec<
     let name = text[word.0..word.1].to_string();
     // A define: `Type["title"]` references name it too, though their definition is the
     // declaration of that title.
-    let index = program.index();
     let define = index
         .defines
         .iter()
@@ -54,7 +54,7 @@ pub(crate) fn references(program: &Program, file: FileId, offset: usize) -> Vec<
             let inside_def =
                 f.id == def.file && def.start as usize <= start && end <= def.end as usize;
             if inside_def
-                || features::definition(program, f.id, start) == Some(def)
+                || features::definition_in(program, &index, f.id, start) == Some(def)
                 || names_define(f.id, start)
             {
                 out.push(Span::new(f.id, start, end));
