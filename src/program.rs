@@ -39,6 +39,7 @@ pub(crate) const STDLIB: &[(&str, &str)] = &[
     ("ssh", include_str!("../stdlib/ssh.fleet")),
     ("sudo", include_str!("../stdlib/sudo.fleet")),
     ("sysctl", include_str!("../stdlib/sysctl.fleet")),
+    ("users", include_str!("../stdlib/users.fleet")),
 ];
 
 /// Import chains deeper than this are refused (a clear error instead of a stack overflow).

@@ -8,6 +8,7 @@
 //!   carries would keep the old file).
 //! - `logrotate::rule`: its files pass the real `logrotate -d`; `cron::job` checks its
 //!   schedule.
+//! - `users`: accounts, groups and keys applied with the real useradd & co.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -223,4 +224,60 @@ fn logrotate_rules_pass_logrotate_d_and_cron_jobs_check_their_schedule() {
     let r = support::fleet_in(dir.path(), ["compile", "--node", "ops01", "site.fleet"]);
     assert_eq!(r.code, 1, "{}", r.describe());
     assert!(r.stderr.contains("is not five time fields"), "{}", r.stderr);
+}
+
+/// `users`, compiled and applied into a sandbox root with the real useradd & co.: the
+/// account, its groups and its keys (0600 in a 0700 directory, owned by the user); a second
+/// run changes nothing; `ensure = "absent"` removes a user and leaves its home.
+#[test]
+fn users_accounts_with_their_keys() {
+    for t in ["useradd", "usermod", "userdel", "groupadd"] {
+        support::require_tool(t);
+    }
+    let sb = support::Sandbox::new();
+    let dir = tempfile::tempdir().unwrap();
+    let site = |bob: &str| {
+        format!(
+            "import \"users\"\nnode \"ops01\" {{\n  include users(groups = [\"ops\"], accounts = {{\n    \
+             \"alice\": {{ \"uid\": 2001, \"groups\": [\"ops\"], \"keys\": [\"ssh-ed25519 AAAAC3 alice@laptop\"] }},\n    \
+             \"bob\": {{ \"uid\": 2002{bob} }},\n  }})\n}}\n"
+        )
+    };
+    let apply = |text: &str| {
+        std::fs::write(dir.path().join("site.fleet"), text).unwrap();
+        let c = support::fleet_in(dir.path(), ["compile", "--node", "ops01", "site.fleet"]);
+        assert_eq!(c.code, 0, "{}", c.describe());
+        let catalog = sb.cat.join("ops01.json");
+        std::fs::write(&catalog, &c.stdout).unwrap();
+        sb.apply(&catalog, &[])
+    };
+    let r = apply(&site(""));
+    assert_eq!(r.code, 2, "{r:?}");
+    let passwd = sb.read("/etc/passwd");
+    assert!(passwd.contains("alice:x:2001:"), "{passwd}");
+    assert!(passwd.contains("bob:x:2002:"), "{passwd}");
+    assert!(sb
+        .read("/etc/group")
+        .lines()
+        .any(|l| l.starts_with("ops:") && l.ends_with(":alice")));
+    assert_eq!(
+        sb.read("/home/alice/.ssh/authorized_keys"),
+        "ssh-ed25519 AAAAC3 alice@laptop\n"
+    );
+    let mode = |p: &str| std::fs::metadata(sb.p(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode("/home/alice/.ssh"), 0o700);
+    assert_eq!(mode("/home/alice/.ssh/authorized_keys"), 0o600);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(sb.p("/home/alice/.ssh/authorized_keys"))
+            .unwrap()
+            .uid(),
+        2001
+    );
+    let r = apply(&site(""));
+    assert_eq!(r.code, 0, "a second run changes nothing: {r:?}");
+    let r = apply(&site(", \"ensure\": \"absent\""));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(!sb.read("/etc/passwd").contains("bob:"));
+    assert!(sb.p("/home/bob").is_dir(), "the home directory stays");
 }
