@@ -32,6 +32,7 @@ pub struct Options {
 
 /// Modules written in fleet and shipped inside the binary (`stdlib/`).
 pub(crate) const STDLIB: &[(&str, &str)] = &[
+    ("apt", include_str!("../stdlib/apt.fleet")),
     ("cron", include_str!("../stdlib/cron.fleet")),
     ("logrotate", include_str!("../stdlib/logrotate.fleet")),
     ("motd", include_str!("../stdlib/motd.fleet")),

@@ -271,3 +271,39 @@ fn an_unknown_package_fails_clearly() {
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stdout.contains("not available"), "{r:?}");
 }
+
+/// The stdlib's `apt::source` end to end: the `.sources` file it writes (deb822) is what apt
+/// reads when the package provider installs from the site's repository in the same run.
+#[test]
+fn a_package_from_a_source_the_stdlib_apt_module_declares() {
+    tools();
+    let sb = Sandbox::new();
+    let dir = sb.tmp.path().join("repo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let repo = Repo { dir };
+    repo.upload("fleet-hello", "3.0");
+    std::fs::create_dir_all(sb.p("/etc/apt/sources.list.d")).unwrap();
+    let site = sb.tmp.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(
+        site.join("site.fleet"),
+        format!(
+            "import \"apt\"\nnode \"ops01\" {{\n  apt::source \"site\" {{ uris = [\"file:{}\"], suites = [\"./\"], trusted = true }}\n  \
+             package \"fleet-hello\" {{ ensure = latest, require = Apt::Source[\"site\"] }}\n}}\n",
+            repo.dir.display()
+        ),
+    )
+    .unwrap();
+    let c = support::fleet_in(&site, ["compile", "--node", "ops01", "site.fleet"]);
+    assert_eq!(c.code, 0, "{}", c.describe());
+    let catalog = sb.cat.join("ops01.json");
+    std::fs::write(&catalog, &c.stdout).unwrap();
+    let r = sb.apply(&catalog, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(sb
+        .read("/etc/apt/sources.list.d/site.sources")
+        .contains("Trusted: yes\n"));
+    assert_eq!(dpkg_version(&sb, "fleet-hello").as_deref(), Some("3.0"));
+    let r = sb.apply(&catalog, &[]);
+    assert_eq!(r.code, 0, "idempotent: {r:?}");
+}
