@@ -389,12 +389,7 @@ impl Server {
                 let Some((doc, program)) = self.analysis(&pos.text_document.uri) else {
                     return Ok(null);
                 };
-                let file = crate::source::SourceFile::new(
-                    String::new(),
-                    PathBuf::new(),
-                    doc.text.to_string(),
-                );
-                let offset = file.offset_of_lsp(pos.position.line, pos.position.character);
+                let offset = buffer_offset(&doc.text, pos.position);
                 let items = catch_unwind(AssertUnwindSafe(|| {
                     features::completion(program.as_ref().map(|(p, _)| &**p), &doc.text, offset)
                 }))
@@ -430,12 +425,7 @@ impl Server {
                 let Some((doc, program)) = self.analysis(&pos.text_document.uri) else {
                     return Ok(null);
                 };
-                let file = crate::source::SourceFile::new(
-                    String::new(),
-                    PathBuf::new(),
-                    doc.text.to_string(),
-                );
-                let offset = file.offset_of_lsp(pos.position.line, pos.position.character);
+                let offset = buffer_offset(&doc.text, pos.position);
                 let program = program.as_ref().map(|(p, _)| &**p);
                 Ok(serde_json::to_value(features::signature_help(
                     program, &doc.text, offset,
@@ -556,6 +546,13 @@ impl Server {
             .find(|(_, d)| convert::normalize(&d.path) == want)
             .map(|(u, _)| u.clone())
     }
+}
+
+/// The byte offset of `pos` in the buffer text `text` (which may be newer than any loaded
+/// program).
+fn buffer_offset(text: &str, pos: Position) -> usize {
+    crate::source::SourceFile::new(String::new(), PathBuf::new(), text.to_string())
+        .offset_of_lsp(pos.line, pos.character)
 }
 
 fn offset(program: &Program, file: FileId, pos: Position) -> usize {

@@ -107,25 +107,28 @@ fn rendered(dir: &Path, site: &str, path: &str) -> (String, String) {
     )
 }
 
+/// Runs the validator `command` (its last argument the file) on `content` written into
+/// `dir`: whether it accepted it, and what it said on stderr.
+fn validator(dir: &Path, command: &[&str], content: &str) -> (bool, String) {
+    let f = dir.join("checked");
+    std::fs::write(&f, content).unwrap();
+    let out = std::process::Command::new(command[0])
+        .args(&command[1..])
+        .arg(&f)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn the_rendered_sshd_config_passes_sshd_t() {
     let dir = tempfile::tempdir().unwrap();
     let site =
         |args: &str| format!("import \"ssh\"\nnode \"ops01\" {{ include ssh::server({args}) }}\n");
-    let sshd_t = |content: &str| {
-        let f = dir.path().join("sshd_config");
-        std::fs::write(&f, content).unwrap();
-        let out = std::process::Command::new("/usr/sbin/sshd")
-            .arg("-t")
-            .arg("-f")
-            .arg(&f)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let sshd_t = |content: &str| validator(dir.path(), &["/usr/sbin/sshd", "-t", "-f"], content);
     let (content, validate) = rendered(dir.path(), &site(""), "/etc/ssh/sshd_config");
     assert_eq!(validate, "/usr/sbin/sshd -t -f %");
     assert!(content.contains("PasswordAuthentication no\n"), "{content}");
@@ -167,19 +170,7 @@ fn logrotate_rules_pass_logrotate_d_and_cron_jobs_check_their_schedule() {
             "import \"logrotate\"\nnode \"ops01\" {{ logrotate::rule \"shop\" {{ paths = [\"/var/log/shop/*.log\"]{args} }} }}\n"
         )
     };
-    let check = |content: &str| {
-        let f = dir.path().join("rule");
-        std::fs::write(&f, content).unwrap();
-        let out = std::process::Command::new("/usr/sbin/logrotate")
-            .arg("-d")
-            .arg(&f)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let check = |content: &str| validator(dir.path(), &["/usr/sbin/logrotate", "-d"], content);
     for args in [
         "",
         ", rotate = 14, frequency = \"weekly\", compress = false",
