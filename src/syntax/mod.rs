@@ -164,7 +164,12 @@ fn parse_big_block(
     }
     // Its block: the header line ends in `{`, the last non-blank line is `}`.
     let stmt = &text[s..e];
+    // Past the comment lines that go with it.
     let mut lead = stmt.len() - stmt.trim_start().len();
+    while stmt[lead..].starts_with('#') {
+        lead += stmt[lead..].find('\n')? + 1;
+        lead += stmt[lead..].len() - stmt[lead..].trim_start().len();
+    }
     let header_end = s + lead + stmt[lead..].find('\n')?;
     let header = text[s + lead..header_end].trim_end();
     let keyword = header.split([' ', '\t']).next().unwrap_or("");
@@ -271,29 +276,59 @@ fn split_point_indented(text: &str, from: usize, indent: &str) -> Option<usize> 
     }
 }
 
-/// The first line start at or after `from` where a top-level statement plausibly begins.
+/// The first line start at or after `from` where a top-level statement plausibly begins: a
+/// line starting (column 1) with a letter or `_` right after a line ending in `}`, or the
+/// first of the comment lines (`#` at column 1, blank lines between them) that lead to such a
+/// line, so that a statement's comment goes with it.
 fn split_point(text: &str, from: usize) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut i = from;
     while i < bytes.len() {
-        let nl = i + text[i..].find('\n')?;
+        let nl = i + memchr_newline(&bytes[i..])?;
         let start = nl + 1;
-        let starts_word = bytes
-            .get(start)
-            .is_some_and(|b| b.is_ascii_lowercase() || *b == b'_');
-        let before = text[..nl].trim_end();
-        if starts_word && before.ends_with('}') {
-            let word: String = text[start..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !matches!(word.as_str(), "else" | "and" | "or" | "in" | "not") {
-                return Some(start);
+        i = start;
+        let &first = bytes.get(start)?;
+        if !(first.is_ascii_lowercase() || first == b'_' || first == b'#') {
+            continue;
+        }
+        if !text[..nl].trim_end().ends_with('}') {
+            continue;
+        }
+        // Past the comment and blank lines, to the line that must start the statement.
+        let mut line = start;
+        while bytes.get(line) == Some(&b'#') || bytes.get(line) == Some(&b'\n') {
+            match memchr_newline(&bytes[line..]) {
+                Some(n) => line += n + 1,
+                None => return None,
             }
         }
-        i = start;
+        if starts_statement(&text[line..]) {
+            return Some(start);
+        }
     }
     None
+}
+
+/// Whether `rest` starts with a word that can begin a top-level statement: a letter or `_`,
+/// and not a word that continues the statement before (`else`, an operator).
+fn starts_statement(rest: &str) -> bool {
+    let bytes = rest.as_bytes();
+    if !bytes
+        .first()
+        .is_some_and(|b| b.is_ascii_lowercase() || *b == b'_')
+    {
+        return false;
+    }
+    let len = bytes
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+        .unwrap_or(bytes.len());
+    !matches!(&rest[..len], "else" | "and" | "or" | "in" | "not")
+}
+
+/// The offset of the first `\n` in `bytes`.
+fn memchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
 }
 
 /// The span of the character at `pos` (empty at the end of input).
@@ -346,6 +381,56 @@ mod tests {
         assert!(sequential.1.is_empty(), "{:?}", sequential.1.first());
         assert_eq!(format!("{:?}", parallel.0), format!("{:?}", sequential.0));
         assert_eq!(parallel.0.items.len(), 3 * i);
+    }
+
+    /// Statements with comment lines (and blank lines) between them and the `}` before: the
+    /// file is cut at the first comment line, the comment goes with the statement after it,
+    /// and the result equals the sequential parse. A `#` line inside a string right after a
+    /// `}` line is not a cut that holds: that piece fails, and the whole file is parsed in one.
+    #[test]
+    fn a_file_of_commented_classes_is_split_before_the_comments() {
+        let mut text = String::from("# header\nlet $root = \"/srv\"\n");
+        let mut i = 0;
+        while text.len() < 2 * PARALLEL_MIN_BYTES {
+            text.push_str(&format!(
+                "\n# svc{i}: one class\n#\n\n# more about it\nclass svc{i}($p: Int = {i}) {{\n  \
+                 file \"/srv/{i}\" {{ mode = \"0644\" }}\n}}\n"
+            ));
+            i += 1;
+        }
+        let first_class = text.find("class svc0").expect("class");
+        let cut = split_point(&text, first_class).expect("a cut");
+        assert_eq!(
+            &text[cut..cut + 6],
+            "# svc1",
+            "cut at the first comment line"
+        );
+        let file = FileId(0);
+        let parallel = parse_parallel(file, &text).expect("splits and parses");
+        let sequential = parse_sequential(file, &text, ast::File::default(), Vec::new());
+        assert!(sequential.1.is_empty(), "{:?}", sequential.1.first());
+        assert_eq!(format!("{:?}", parallel.0), format!("{:?}", sequential.0));
+        assert_eq!(parallel.0.items.len(), 1 + i);
+        assert_eq!(parallel.0.comments.len(), 1 + 3 * i);
+
+        // The same with, once in the middle, a string whose lines look like a comment and a
+        // statement after a `}` line.
+        let middle = text[text.len() / 2..].find("  file").expect("a file") + text.len() / 2;
+        let mut trap = text.clone();
+        trap.insert_str(
+            middle,
+            "  let $s = \"\"\"\n}\n# not a comment\nfile \"/x\" { }\n\"\"\"\n",
+        );
+        let cut = split_point(&trap, middle).expect("a cut");
+        assert!(
+            trap[cut..].starts_with("# not a comment"),
+            "the cut is in the string"
+        );
+        assert!(lower::parse_chunk(file, &trap[..cut], 0).error.is_some());
+        let (ast, diags) = parse(file, &trap);
+        let sequential = parse_sequential(file, &trap, ast::File::default(), Vec::new());
+        assert!(diags.is_empty(), "{:?}", diags.first());
+        assert_eq!(format!("{:?}", ast), format!("{:?}", sequential.0));
     }
 
     #[test]
