@@ -19,6 +19,7 @@ use crate::syntax::ast::{self, StmtKind};
 use crate::timing;
 
 mod fleet;
+mod prefetch;
 pub(crate) use fleet::Discovery;
 
 /// Options every manifest-reading command shares.
@@ -67,6 +68,9 @@ pub struct Program {
     uses: std::sync::OnceLock<fleet::Uses>,
     fleet: std::sync::OnceLock<eval::fleet::Fleet>,
     discovery: std::sync::OnceLock<Discovery>,
+    /// Files parsed ahead of the import loop, by the id it is expected to give them (taken
+    /// by `add_file`; empty once loading is done).
+    prefetched: HashMap<FileId, prefetch::Prefetched>,
 }
 
 impl Program {
@@ -99,6 +103,16 @@ impl Program {
         texts: Vec<(String, PathBuf, std::io::Result<Vec<u8>>)>,
         options: Options,
     ) -> Program {
+        Program::load_texts_ahead(texts, options, true)
+    }
+
+    /// [`Program::load_texts`], parsing the files ahead on every core when `ahead` (the
+    /// result is the same either way; `prefetch` tests compare them).
+    fn load_texts_ahead(
+        texts: Vec<(String, PathBuf, std::io::Result<Vec<u8>>)>,
+        options: Options,
+        ahead: bool,
+    ) -> Program {
         let main_dir = texts
             .first()
             .map(|(_, p, _)| p.parent().unwrap_or(Path::new("")).to_path_buf())
@@ -124,7 +138,13 @@ impl Program {
             uses: Default::default(),
             fleet: Default::default(),
             discovery: Default::default(),
+            prefetched: HashMap::new(),
         };
+        if ahead {
+            program.prefetched = timing::stage(format_args!("parse ahead"), || {
+                prefetch::parse_all(prefetch::predict(&texts, &program.options.modulepath))
+            });
+        }
         let mut by_path: HashMap<PathBuf, FileId> = HashMap::new();
         let mut pending = Vec::new();
         for (name, path, text) in texts {
@@ -245,6 +265,7 @@ impl Program {
         if big {
             crate::memory::set(crate::memory::Freed::Keep);
         }
+        program.prefetched = HashMap::new();
         program
     }
 
@@ -345,10 +366,18 @@ impl Program {
         main: bool,
         module_root: Option<PathBuf>,
     ) -> FileId {
+        // The parse made ahead, when it is of this very file under this id.
+        let ahead = match self.prefetched.remove(&FileId(self.sources.len() as u32)) {
+            Some(p) if p.path == path && p.text == text => Some(p.parsed),
+            _ => None,
+        };
         let id = self.sources.add(name, path, text);
-        let (ast, diags) = timing::stage(format_args!("parse"), || {
-            crate::syntax::parse(id, &self.sources.get(id).text)
-        });
+        let (ast, diags) = match ahead {
+            Some(parsed) => parsed,
+            None => timing::stage(format_args!("parse"), || {
+                crate::syntax::parse(id, &self.sources.get(id).text)
+            }),
+        };
         self.load_diags.extend(diags);
         self.files.push(LoadedFile {
             id,
@@ -360,35 +389,9 @@ impl Program {
     }
 
     fn resolve_import(&self, from: FileId, import: &str) -> Option<Resolved> {
-        let here = self.sources.get(from).dir().to_path_buf();
-        let stdlib_file = self.sources.get(from).path.starts_with("<stdlib>");
-        if import.starts_with("./") || import.starts_with("../") || import.starts_with('/') {
-            if stdlib_file {
-                return None;
-            }
-            return candidates(&here.join(import)).map(|path| Resolved::Disk {
-                path,
-                module_root: None,
-            });
-        }
-        if import.is_empty() || import.split('/').any(|s| s.is_empty() || s == "..") {
-            return None;
-        }
-        let mut dirs = Vec::new();
-        if !stdlib_file {
-            dirs.push(here);
-        }
-        dirs.extend(self.options.modulepath.iter().cloned());
-        for dir in dirs {
-            if let Some(path) = candidates(&dir.join(import)) {
-                let module_root = path.parent().map(Path::to_path_buf);
-                return Some(Resolved::Disk { path, module_root });
-            }
-        }
-        STDLIB
-            .iter()
-            .find(|(n, _)| *n == import)
-            .map(|(n, t)| Resolved::Stdlib(n, t))
+        let file = self.sources.get(from);
+        let stdlib_file = file.path.starts_with("<stdlib>");
+        resolve(file.dir(), stdlib_file, &self.options.modulepath, import)
     }
 
     /// What evaluation reads of the program (eval takes this, not the `Program`).
@@ -712,6 +715,42 @@ enum Resolved {
         module_root: Option<PathBuf>,
     },
     Stdlib(&'static str, &'static str),
+}
+
+/// Where `import` (written in a file in `here`, a stdlib file when `stdlib_file`) leads.
+fn resolve(
+    here: &Path,
+    stdlib_file: bool,
+    modulepath: &[PathBuf],
+    import: &str,
+) -> Option<Resolved> {
+    if import.starts_with("./") || import.starts_with("../") || import.starts_with('/') {
+        if stdlib_file {
+            return None;
+        }
+        return candidates(&here.join(import)).map(|path| Resolved::Disk {
+            path,
+            module_root: None,
+        });
+    }
+    if import.is_empty() || import.split('/').any(|s| s.is_empty() || s == "..") {
+        return None;
+    }
+    let mut dirs = Vec::new();
+    if !stdlib_file {
+        dirs.push(here.to_path_buf());
+    }
+    dirs.extend(modulepath.iter().cloned());
+    for dir in dirs {
+        if let Some(path) = candidates(&dir.join(import)) {
+            let module_root = path.parent().map(Path::to_path_buf);
+            return Some(Resolved::Disk { path, module_root });
+        }
+    }
+    STDLIB
+        .iter()
+        .find(|(n, _)| *n == import)
+        .map(|(n, t)| Resolved::Stdlib(n, t))
 }
 
 /// `x.fleet` (or `x` itself when it ends in `.fleet`), else `x/init.fleet`.
