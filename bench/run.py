@@ -14,7 +14,14 @@ time ratio. Steps:
   floor       find TREE -type f -print0 | xargs -0 sha256sum (on each tool's tree)
   apply-nofsync  fleet apply --no-fsync (empty root; fleet only)
 
-plus, with --fleet-nodes K, `fleet compile --all` of a K-node fleet (Puppet has no batch
+With --shapes node,classes,repo the script measures only `check` against `puppet parser
+validate`, at --shape-resources (10,000) resources for each of bench/gen.py's shapes (the
+`repo` shape validates all of Puppet's .pp files in one command), for `--fleet` and, with
+--fleet-before, a second fleet binary in the same run, alternating; each fleet run also
+reports the wall time its front end spent parsing (`FLEET_TIMINGS=1`: the sum of its
+`parse` stages) and the parse throughput over the shape's .fleet bytes.
+
+Otherwise, plus, with --fleet-nodes K, `fleet compile --all` of a K-node fleet (Puppet has no batch
 compile: one `puppet catalog compile` per node, sampled and scaled, marked as an estimate).
 
 Everything is written under --scratch (default /tmp/fleetbench): fleet applies with
@@ -376,6 +383,82 @@ def fmt_row(reps, size, step, fr, pr):
     return f"| {size} | {step} | {cell_t(fr)} | {cell_m(fr)} | {cell_t(pr)} | {cell_m(pr)} | {ratio} |"
 
 
+def parse_ms(logfile_text):
+    """The sum of the `fleet: parse… N ms` stages in FLEET_TIMINGS output."""
+    total = 0.0
+    for line in logfile_text.splitlines():
+        if line.startswith("fleet: parse") and line.endswith(" ms"):
+            total += float(line.split()[-2])
+    return total
+
+
+def measure_shapes(args, fleets, notes):
+    """`check` of each shape with each fleet binary and with Puppet; returns table lines."""
+    scratch = args.scratch
+    d = ["--confdir", scratch + "/puppet-state/conf", "--vardir", scratch + "/puppet-state/var",
+         "--codedir", scratch + "/puppet-state/code", "--logdir", scratch + "/puppet-state/log",
+         "--rundir", scratch + "/puppet-state/run", "--color", "false"]
+    lines = ["| shape | files | .fleet lines | .fleet MB | fleet | check s | parse ms | parse MB/s "
+             "| Puppet validate s | Puppet/fleet |",
+             "|---|---:|---:|---:|---|---:|---:|---:|---:|---|"]
+    logs = os.path.join(scratch, "logs")
+    os.makedirs(logs, exist_ok=True)
+    for shape in args.shapes:
+        gen_dir = os.path.join(scratch, f"gen-shape-{shape}")
+        rmtree(gen_dir, scratch)
+        subprocess.run([sys.executable, GEN, "--shape", shape, "--resources",
+                        str(args.shape_resources), "--out", gen_dir, "--puppet-prefix",
+                        os.path.join(scratch, "puppet-root")],
+                       check=True, capture_output=True, text=True)
+        with open(os.path.join(gen_dir, "meta.json")) as f:
+            meta = json.load(f)
+        files = [os.path.join(gen_dir, p) for p in meta["fleet_files"]]
+        nbytes = sum(os.path.getsize(p) for p in files)
+        nlines = 0
+        for p in files:
+            with open(p) as f:
+                nlines += sum(1 for _ in f)
+        manifest = os.path.join(gen_dir, "fleet", "site.fleet")
+        validate = [os.path.join(gen_dir, p) for p in meta["puppet_validate"]]
+        logfile = os.path.join(logs, f"shape-{shape}.log")
+        open(logfile, "w").close()
+        check_s = {label: [] for label, _ in fleets}
+        parse = {label: [] for label, _ in fleets}
+        puppet = []
+        for rep_i in range(args.reps):
+            for label, binary in fleets:
+                timings = os.path.join(logs, f"shape-{shape}-{label}.timings")
+                os.sync()
+                t0 = time.perf_counter()
+                with open(timings, "w") as err:
+                    code = subprocess.call([binary, "check", manifest], stdout=subprocess.DEVNULL,
+                                           stderr=err, stdin=subprocess.DEVNULL,
+                                           env=dict(os.environ, FLEET_TIMINGS="1"))
+                elapsed = time.perf_counter() - t0
+                with open(timings) as f:
+                    text = f.read()
+                if code != 0:
+                    sys.exit(f"fleet check failed ({code}) on {manifest}:\n{text[-2000:]}")
+                check_s[label].append(elapsed)
+                parse[label].append(parse_ms(text))
+                log(f"  {shape} rep {rep_i + 1} fleet {label:8s} {elapsed:8.3f} s, "
+                    f"parse {parse[label][-1]:.1f} ms")
+            if rep_i < args.puppet_reps:
+                r = run(["puppet", "parser", "validate"] + d + validate, logfile)
+                puppet.append(r.seconds)
+                log(f"  {shape} rep {rep_i + 1} puppet   {r.seconds:8.3f} s")
+        p = median(puppet)
+        for label, _ in fleets:
+            c, pm = median(check_s[label]), median(parse[label])
+            ratio = f"{p / c:.0f}x" if p else "—"
+            lines.append(f"| {shape} | {len(files)} | {nlines:,} | {nbytes / 1e6:.2f} | {label} "
+                         f"| {c:.3f} | {pm:.1f} | {nbytes / 1e6 / (pm / 1e3):.1f} "
+                         f"| {p:.3f} | {ratio} |")
+        notes.append(f"{shape}: {meta['resources_total']:,} resources; Puppet validated "
+                     f"{len(validate)} .pp file(s) in one command.")
+    return lines
+
+
 def machine():
     model = ""
     try:
@@ -409,6 +492,14 @@ def main(argv=None):
                     help="the only directory written to (default %(default)s)")
     ap.add_argument("--fleet", help="fleet binary (default: cargo build --release)")
     ap.add_argument("--markdown", help="also write the table to this file")
+    ap.add_argument("--shapes", help="only `check` vs `puppet parser validate`, for these "
+                    "bench/gen.py shapes (node,classes,repo)")
+    ap.add_argument("--shape-resources", type=int, default=10000,
+                    help="resources of each shape with --shapes (default %(default)s)")
+    ap.add_argument("--fleet-before", help="with --shapes: a second fleet binary, measured "
+                    "in the same run (labelled `before`)")
+    ap.add_argument("--puppet-reps", type=int, default=None,
+                    help="with --shapes: Puppet runs per shape (default: --reps)")
     args = ap.parse_args(argv)
 
     args.scratch = os.path.abspath(args.scratch)
@@ -434,6 +525,27 @@ def main(argv=None):
                                    text=True).stdout.strip()
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = os.getloadavg()[0]
+
+    if args.shapes:
+        args.shapes = [s for s in args.shapes.split(",") if s]
+        if args.puppet_reps is None:
+            args.puppet_reps = args.reps
+        fleets = [("after", fleet)] if args.fleet_before else [("fleet", fleet)]
+        if args.fleet_before:
+            fleets.insert(0, ("before", os.path.abspath(args.fleet_before)))
+        notes = []
+        lines = measure_shapes(args, fleets, notes)
+        text = "\n".join([
+            f"Run {started:%Y-%m-%d %H:%M} UTC on {machine()}; {fleet_version or 'fleet'} vs "
+            f"Puppet {puppet_version}; median of {args.reps} runs per cell (Puppet "
+            f"{args.puppet_reps}), the tools run alternately. Load average (1 min) "
+            f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.", ""]
+            + lines + [""] + [f"- {n}" for n in notes]) + "\n"
+        print(text)
+        if args.markdown:
+            with open(args.markdown, "w") as f:
+                f.write(text)
+        return 0
 
     table, notes = [], []
     for n in args.sizes:

@@ -6,7 +6,9 @@
 //!
 //! Input comes from `bench/gen.py` (the one generator of benchmark manifests), written into
 //! a temporary directory when the benchmark starts. `FLEET_BENCH_SIZES=1000,10000` chooses
-//! the resource counts (default 1000 and 10000).
+//! the resource counts (default 1000 and 10000). The `shapes` group parses, and loads, the
+//! other shapes at 10,000 resources (`FLEET_BENCH_SHAPES`, default `classes,repo`): one big
+//! file of classes, and a control repository of 501 files; its throughput is in bytes.
 
 use std::io::Seek;
 use std::path::{Path, PathBuf};
@@ -117,6 +119,90 @@ fn stages(c: &mut Criterion) {
             BenchmarkId::from_parameter(input.resources),
             &program,
             |b, program| b.iter(|| program.check()),
+        );
+    }
+    group.finish();
+}
+
+/// One of bench/gen.py's other shapes at 10,000 resources: every `.fleet` file's text, and
+/// the main manifest.
+struct Shape {
+    name: String,
+    texts: Vec<String>,
+    manifest: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn generate_shape(name: &str) -> Shape {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gen = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/gen.py");
+    let status = Command::new("python3")
+        .arg(&gen)
+        .args(["--shape", name, "--resources", "10000", "--out"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python3 bench/gen.py");
+    assert!(status.success(), "bench/gen.py failed");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("meta.json")).unwrap())
+            .expect("meta.json");
+    let texts = meta["fleet_files"]
+        .as_array()
+        .expect("fleet_files")
+        .iter()
+        .map(|f| std::fs::read_to_string(dir.path().join(f.as_str().unwrap())).unwrap())
+        .collect();
+    Shape {
+        name: name.to_string(),
+        texts,
+        manifest: dir.path().join("fleet/site.fleet"),
+        _dir: dir,
+    }
+}
+
+/// `parse`: every file of the shape parsed in turn (a big file in pieces on every core, as
+/// `syntax::parse` does); `load`: `Program::load` of its main manifest (reading, imports,
+/// data, the files parsed on every core).
+fn shapes(c: &mut Criterion) {
+    let names = std::env::var("FLEET_BENCH_SHAPES").unwrap_or_else(|_| "classes,repo".into());
+    let shapes: Vec<Shape> = names
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(generate_shape)
+        .collect();
+    let mut group = c.benchmark_group("shape_parse");
+    for shape in &shapes {
+        let bytes: usize = shape.texts.iter().map(String::len).sum();
+        group.throughput(Throughput::Bytes(bytes as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(&shape.name),
+            &shape.texts,
+            |b, texts| {
+                b.iter(|| {
+                    for (i, text) in texts.iter().enumerate() {
+                        let (_, diags) = fleet::internals::syntax::parse(FileId(i as u32), text);
+                        assert!(diags.is_empty(), "{diags:?}");
+                    }
+                })
+            },
+        );
+    }
+    group.finish();
+    let mut group = c.benchmark_group("shape_load");
+    for shape in &shapes {
+        let bytes: usize = shape.texts.iter().map(String::len).sum();
+        group.throughput(Throughput::Bytes(bytes as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(&shape.name),
+            &shape.manifest,
+            |b, manifest| {
+                b.iter(|| {
+                    let p = Program::load(std::slice::from_ref(manifest), Options::default());
+                    assert!(p.load_diags.is_empty());
+                    p
+                })
+            },
         );
     }
     group.finish();
@@ -273,6 +359,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = stages, plan
+    targets = stages, plan, shapes
 }
 criterion_main!(benches);
