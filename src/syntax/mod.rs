@@ -112,8 +112,8 @@ fn parse_parallel(file: FileId, text: &str) -> Option<(ast::File, Vec<Diagnostic
     Some((out, diags))
 }
 
-/// `[from, to)` cut into about `PIECE_BYTES` pieces (at least `threads`) at the split points
-/// `split` finds; None when there is no cut.
+/// `[from, to)` cut into about `PIECE_BYTES` pieces (at least `threads`, a multiple of them)
+/// at the split points `split` finds; None when there is no cut.
 fn pieces(
     text: &str,
     from: usize,
@@ -122,7 +122,9 @@ fn pieces(
     split: impl Fn(&str, usize) -> Option<usize>,
 ) -> Option<Vec<(usize, usize)>> {
     let len = to - from;
-    let count = (len / PIECE_BYTES).max(threads);
+    // A multiple of the threads, so that they finish together (3 pieces on 2 threads left
+    // one thread two thirds of the work).
+    let count = (len / PIECE_BYTES).max(threads).div_ceil(threads) * threads;
     let mut bounds = vec![from];
     for k in 1..count {
         let at_least = (from + len * k / count).max(*bounds.last().unwrap_or(&from));
