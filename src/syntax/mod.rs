@@ -74,7 +74,7 @@ const PARALLEL_MIN_BYTES: usize = 32 * 1024;
 const PIECE_STACK: usize = 64 << 20;
 
 /// The size of one piece of a large file.
-const PIECE_BYTES: usize = 256 * 1024;
+const PIECE_BYTES: usize = 64 * 1024;
 
 /// Parses a large file as several pieces at once, split at lines that look like the start of
 /// a top-level statement (column 1, a letter or `_`, right after a line ending in `}`). Every
