@@ -272,3 +272,138 @@ fn users_accounts_with_their_keys() {
     assert!(!sb.read("/etc/passwd").contains("bob:"));
     assert!(sb.p("/home/bob").is_dir(), "the home directory stays");
 }
+
+/// The compiled `/etc/ssh/ssh_known_hosts` of node `ops01` in `site`, written to a file.
+fn known_hosts(dir: &Path, site: &str) -> std::path::PathBuf {
+    let (content, _) = rendered(dir, site, "/etc/ssh/ssh_known_hosts");
+    let path = dir.join("ssh_known_hosts");
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+/// `ssh` to the loopback sshd with `known` as the only known hosts file and strict checking:
+/// whether it logged in, and what it said.
+fn ssh_with(known: &Path) -> (bool, String) {
+    let s = crate::run_ssh::sshd();
+    let out = std::process::Command::new("ssh")
+        .arg("-F")
+        .arg(&s.config)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known.display()))
+        .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .args(["127.0.0.1", "true"])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Host keys known fleet-wide: each `ssh::server` exports the keys of its node's `ssh` fact
+/// (here the facts files an agent would have posted, holding the real key of the loopback
+/// sshd), `ssh::client` collects them into ssh_known_hosts, and the real `ssh` with strict
+/// host key checking logs in with nothing else known. A node taken out of the manifest
+/// leaves the list at the next compile, and then `ssh` refuses the host.
+#[test]
+fn host_keys_are_known_fleet_wide_through_export_and_collect() {
+    let s = crate::run_ssh::sshd();
+    let config = std::fs::read_to_string(s.dir.path().join("sshd_config")).unwrap();
+    let port: u16 = config
+        .lines()
+        .find_map(|l| l.strip_prefix("Port "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let public = std::fs::read_to_string(s.dir.path().join("host_key.pub")).unwrap();
+    let (kind, blob) = {
+        let mut w = public.split_whitespace();
+        (w.next().unwrap().to_string(), w.next().unwrap().to_string())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("facts")).unwrap();
+    let facts = |node: &str, ip: &str, key: &str| {
+        let f = serde_json::json!({
+            "hostname": node, "fqdn": format!("{node}.example.net"), "ip": ip,
+            "ssh": {"ed25519": {"type": kind, "key": key}},
+        });
+        std::fs::write(dir.path().join(format!("facts/{node}.json")), f.to_string()).unwrap();
+    };
+    facts("lo", "127.0.0.1", &blob);
+    facts(
+        "db01",
+        "10.0.0.31",
+        "AAAAC3NzaC1lZDI1NTE5AAAAIDb01db01db01db01db01db01db01db01db01db01db0",
+    );
+    let site = |servers: &str| {
+        format!(
+            "import \"ssh\"\n{servers}node \"db01\" {{ include ssh::server }}\n\
+             node \"ops01\" {{ include ssh::client(strict_host_key_checking = \"yes\") }}\n"
+        )
+    };
+    let with_lo = site(&format!(
+        "node \"lo\" {{ include ssh::server(port = {port}) }}\n"
+    ));
+    let known = known_hosts(dir.path(), &with_lo);
+    let r = support::fleet_in(dir.path(), ["check", "--deny", "warnings", "site.fleet"]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let text = std::fs::read_to_string(&known).unwrap();
+    assert!(
+        text.contains(&format!(
+            "[lo]:{port},[lo.example.net]:{port},[127.0.0.1]:{port} {kind} {blob}\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("db01,db01.example.net,10.0.0.31 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDb01"),
+        "{text}"
+    );
+    // The real ssh-keygen finds the host in it, and the real ssh trusts it.
+    let found = std::process::Command::new("ssh-keygen")
+        .args(["-F", &format!("[127.0.0.1]:{port}"), "-f"])
+        .arg(&known)
+        .output()
+        .unwrap();
+    assert!(found.status.success() && !found.stdout.is_empty());
+    let (ok, why) = ssh_with(&known);
+    assert!(ok, "ssh refused the collected key: {why}\n{text}");
+
+    // `lo` is decommissioned: gone from the list at the next compile, and ssh refuses it.
+    let known = known_hosts(dir.path(), &site(""));
+    let text = std::fs::read_to_string(&known).unwrap();
+    assert!(
+        !text.contains("127.0.0.1") && text.contains("db01,"),
+        "{text}"
+    );
+    let (ok, why) = ssh_with(&known);
+    assert!(!ok && why.contains("Host key verification failed"), "{why}");
+
+    // The client config passes the real `ssh -G`, and an unknown option is what it refuses.
+    let (content, validate) = rendered(dir.path(), &site(""), "/etc/ssh/ssh_config");
+    assert_eq!(validate, "/usr/bin/ssh -G -F % localhost");
+    assert!(
+        content.contains("    StrictHostKeyChecking yes\n"),
+        "{content}"
+    );
+    let ssh_g = |content: &str| {
+        let f = dir.path().join("ssh_config.checked");
+        std::fs::write(&f, content).unwrap();
+        std::process::Command::new("/usr/bin/ssh")
+            .arg("-G")
+            .arg("-F")
+            .arg(&f)
+            .arg("localhost")
+            .output()
+            .unwrap()
+    };
+    assert!(ssh_g(&content).status.success());
+    let bad = ssh_g(&format!("{content}    NoSuchOption yes\n"));
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Bad configuration option: nosuchoption"));
+}
