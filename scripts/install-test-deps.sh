@@ -14,7 +14,9 @@
 # for the remote tests: curl and openssl (clients of `fleet serve`), PostgreSQL (a private
 # cluster: scripts/test-services.sh), nginx with the stream module (TLS passthrough), OpenSSH
 # (a private sshd on loopback for `fleet run`; the test starts and stops it); sudo (the
-# stdlib sudo module's rules are checked with the real `visudo -cf`).
+# stdlib sudo module's rules are checked with the real `visudo -cf`); chrony (`chronyd -p`
+# checks the stdlib ntp module's chrony.conf). Daemons are installed for their validators
+# only: a policy-rc.d that refuses every start keeps their packages from starting them.
 set -eu
 missing=""
 command -v dpkg-deb >/dev/null 2>&1 || missing="$missing dpkg"
@@ -45,9 +47,17 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing 
 [ -x /usr/sbin/sshd ] || missing="$missing openssh-server openssh-client"
 [ -x /usr/sbin/grub-reboot ] || missing="$missing grub2-common"
 [ -x /usr/sbin/visudo ] || missing="$missing sudo"
+[ -x /usr/sbin/chronyd ] || missing="$missing chrony"
 ls /usr/lib/nginx/modules/ngx_stream_module.so >/dev/null 2>&1 || missing="$missing libnginx-mod-stream"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
+    # Packages with daemons (chrony, nginx, sshd, …) start them unless policy-rc.d says no;
+    # nothing the tests need may keep running, so refuse starts while installing.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -q
     # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confnew $missing

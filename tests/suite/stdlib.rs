@@ -9,6 +9,8 @@
 //! - `logrotate::rule`: its files pass the real `logrotate -d`; `cron::job` checks its
 //!   schedule.
 //! - `users`: accounts, groups and keys applied with the real useradd & co.
+//! - `ntp`: chrony.conf passes the real `chronyd -p`.
+//! - `ssh::known_hosts`: the fleet's host keys, collected, trusted by the real `ssh`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -406,4 +408,42 @@ fn host_keys_are_known_fleet_wide_through_export_and_collect() {
     let bad = ssh_g(&format!("{content}    NoSuchOption yes\n"));
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("Bad configuration option: nosuchoption"));
+}
+
+#[test]
+fn the_rendered_chrony_conf_passes_chronyd_p() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = |args: &str| format!("import \"ntp\"\nnode \"ops01\" {{ include ntp({args}) }}\n");
+    let chronyd =
+        |content: &str| validator(dir.path(), &["/usr/sbin/chronyd", "-p", "-f"], content);
+    let (content, validate) = rendered(dir.path(), &site(""), "/etc/chrony/chrony.conf");
+    assert_eq!(validate, "/usr/sbin/chronyd -p -f %");
+    assert!(
+        content.contains("\npool 2.debian.pool.ntp.org iburst\n"),
+        "{content}"
+    );
+    let (ok, why) = chronyd(&content);
+    assert!(ok, "{why}\n{content}");
+    let (content, _) = rendered(
+        dir.path(),
+        &site("servers = [\"ntp1.example.net\"], allow = [\"10.0.0.0/8\"], makestep = 10"),
+        "/etc/chrony/chrony.conf",
+    );
+    assert!(!content.contains("pool "), "{content}");
+    for line in [
+        "server ntp1.example.net iburst\n",
+        "allow 10.0.0.0/8\n",
+        "makestep 10 3\n",
+    ] {
+        assert!(content.contains(line), "{line}: {content}");
+    }
+    let (ok, why) = chronyd(&content);
+    assert!(ok, "{why}\n{content}");
+    let (content, _) = rendered(
+        dir.path(),
+        &site("allow = [\"not a network\"]"),
+        "/etc/chrony/chrony.conf",
+    );
+    let (ok, why) = chronyd(&content);
+    assert!(!ok && why.contains("allow"), "{why}");
 }
