@@ -23,6 +23,7 @@ mod fmt;
 mod layering;
 mod lsp;
 mod mutations;
+mod okbuy;
 mod parse;
 mod provision;
 mod provision_dhcp;
