@@ -34,6 +34,7 @@ pub struct Options {
 pub(crate) const STDLIB: &[(&str, &str)] = &[
     ("apt", include_str!("../stdlib/apt.fleet")),
     ("cron", include_str!("../stdlib/cron.fleet")),
+    ("ganglia", include_str!("../stdlib/ganglia.fleet")),
     ("logrotate", include_str!("../stdlib/logrotate.fleet")),
     ("motd", include_str!("../stdlib/motd.fleet")),
     ("ntp", include_str!("../stdlib/ntp.fleet")),
