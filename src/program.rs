@@ -37,6 +37,7 @@ pub(crate) const STDLIB: &[(&str, &str)] = &[
     ("ganglia", include_str!("../stdlib/ganglia.fleet")),
     ("logrotate", include_str!("../stdlib/logrotate.fleet")),
     ("motd", include_str!("../stdlib/motd.fleet")),
+    ("nagios", include_str!("../stdlib/nagios.fleet")),
     ("ntp", include_str!("../stdlib/ntp.fleet")),
     ("ssh", include_str!("../stdlib/ssh.fleet")),
     ("sudo", include_str!("../stdlib/sudo.fleet")),
