@@ -32,6 +32,14 @@ fn compile(dir: &Path, site: &str, node: &str) -> Value {
     serde_json::from_str(&r.stdout).unwrap()
 }
 
+/// `fleet compile --node NODE site.fleet` in `dir`, which must fail: its stderr.
+fn compile_fails(dir: &Path, site: &str, node: &str) -> String {
+    std::fs::write(dir.join("site.fleet"), site).unwrap();
+    let r = support::fleet_in(dir, ["compile", "--node", node, "site.fleet"]);
+    assert_eq!(r.code, 1, "{}", r.describe());
+    r.stderr
+}
+
 /// The params of the resource titled `title` in a catalog.
 fn params<'a>(doc: &'a Value, title: &str) -> &'a Value {
     &doc["resources"]
@@ -216,6 +224,15 @@ fn the_monitoring_node_gets_a_nagios_config_that_nagios4_v_accepts_naming_every_
     assert_eq!(defined_hosts(&objects), want, "{objects}");
     assert_eq!(checked_hosts(&out), 2, "{out}");
     assert!(objects.contains("members        web01\n"), "{objects}");
+
+    // A check on a node that is no client would name a host Nagios does not know: the
+    // server refuses it when compiled.
+    let orphan = format!("{without}node \"lb01\" {{ nagios::service \"HAProxy\" {{ check_command = \"check_tcp!80\" }} }}\n");
+    let err = compile_fails(dir.path(), &orphan, "mon01");
+    assert!(
+        err.contains("services of nodes that do not include nagios::client: lb01 (HAProxy)"),
+        "{err}"
+    );
 }
 
 /// The catalog's file resources only (the package and service providers have no business in
@@ -410,6 +427,11 @@ node "mon01" {{
     assert!(web02.contains("deaf = yes"), "{web02}");
     assert!(!web02.contains("udp_recv_channel"), "{web02}");
     assert!(web02.contains("host = 127.0.0.1"), "{web02}");
+
+    // A cluster without a collector is its nodes' error (their metrics would go nowhere).
+    let lonely = format!("{site}node \"x01\" {{ include ganglia::gmond(cluster = \"lonely\") }}\n");
+    let err = compile_fails(dir.path(), &lonely, "x01");
+    assert!(err.contains("cluster `lonely` has no collector"), "{err}");
 
     let mut gmond = Daemon(
         Command::new("/usr/sbin/gmond")
