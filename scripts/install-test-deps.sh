@@ -15,7 +15,9 @@
 # cluster: scripts/test-services.sh), nginx with the stream module (TLS passthrough), OpenSSH
 # (a private sshd on loopback for `fleet run`; the test starts and stops it); sudo (the
 # stdlib sudo module's rules are checked with the real `visudo -cf`); chrony (`chronyd -p`
-# checks the stdlib ntp module's chrony.conf). Daemons are installed for their validators
+# checks the stdlib ntp module's chrony.conf); nagios4, ganglia-monitor and gmetad (the stdlib
+# nagios and ganglia modules' configs are checked with `nagios4 -v`, and by a real gmond and
+# gmetad the test itself runs on loopback). Daemons are installed for their validators
 # only: a policy-rc.d that refuses every start keeps their packages from starting them.
 set -eu
 missing=""
@@ -48,6 +50,9 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing 
 [ -x /usr/sbin/grub-reboot ] || missing="$missing grub2-common"
 [ -x /usr/sbin/visudo ] || missing="$missing sudo"
 [ -x /usr/sbin/chronyd ] || missing="$missing chrony"
+[ -x /usr/sbin/nagios4 ] || missing="$missing nagios4"
+[ -x /usr/sbin/gmond ] || missing="$missing ganglia-monitor"
+[ -x /usr/sbin/gmetad ] || missing="$missing gmetad"
 ls /usr/lib/nginx/modules/ngx_stream_module.so >/dev/null 2>&1 || missing="$missing libnginx-mod-stream"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive

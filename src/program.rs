@@ -34,8 +34,10 @@ pub struct Options {
 pub(crate) const STDLIB: &[(&str, &str)] = &[
     ("apt", include_str!("../stdlib/apt.fleet")),
     ("cron", include_str!("../stdlib/cron.fleet")),
+    ("ganglia", include_str!("../stdlib/ganglia.fleet")),
     ("logrotate", include_str!("../stdlib/logrotate.fleet")),
     ("motd", include_str!("../stdlib/motd.fleet")),
+    ("nagios", include_str!("../stdlib/nagios.fleet")),
     ("ntp", include_str!("../stdlib/ntp.fleet")),
     ("ssh", include_str!("../stdlib/ssh.fleet")),
     ("sudo", include_str!("../stdlib/sudo.fleet")),
