@@ -15,8 +15,11 @@
 # cluster: scripts/test-services.sh), nginx with the stream module (TLS passthrough), OpenSSH
 # (a private sshd on loopback for `fleet run`; the test starts and stops it); sudo (the
 # stdlib sudo module's rules are checked with the real `visudo -cf`); chrony (`chronyd -p`
-# checks the stdlib ntp module's chrony.conf). Daemons are installed for their validators
-# only: a policy-rc.d that refuses every start keeps their packages from starting them.
+# checks the stdlib ntp module's chrony.conf); php8.2-fpm (the stdlib php_fpm pools pass
+# `php-fpm8.2 -t`), mariadb-server and mariadb-client (the stdlib mysql module is applied
+# against a private server the test starts and stops). Daemons are installed for their
+# validators only: a policy-rc.d that refuses every start keeps their packages from
+# starting them, and those whose postinst enables them at boot are disabled again.
 set -eu
 missing=""
 command -v dpkg-deb >/dev/null 2>&1 || missing="$missing dpkg"
@@ -48,6 +51,9 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing 
 [ -x /usr/sbin/grub-reboot ] || missing="$missing grub2-common"
 [ -x /usr/sbin/visudo ] || missing="$missing sudo"
 [ -x /usr/sbin/chronyd ] || missing="$missing chrony"
+[ -x /usr/sbin/php-fpm8.2 ] || missing="$missing php8.2-fpm"
+[ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1 || missing="$missing mariadb-server"
+command -v mariadb >/dev/null 2>&1 || missing="$missing mariadb-client"
 ls /usr/lib/nginx/modules/ngx_stream_module.so >/dev/null 2>&1 || missing="$missing libnginx-mod-stream"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
@@ -61,4 +67,15 @@ if [ -n "$missing" ]; then
     apt-get update -q
     # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confnew $missing
+    # policy-rc.d refuses starts, not the postinsts' enabling at boot, and a policy-rc.d of
+    # the machine's own may allow starts: stop and disable the daemons the tests run
+    # privately (`systemctl disable` works without a running systemd).
+    for s in mariadb php8.2-fpm nginx; do
+        if [ -d /run/systemd/system ]; then
+            systemctl stop "$s" >/dev/null 2>&1 || true
+        elif command -v service >/dev/null 2>&1; then
+            service "$s" stop >/dev/null 2>&1 || true
+        fi
+        systemctl disable "$s" >/dev/null 2>&1 || true
+    done
 fi

@@ -38,3 +38,4 @@ mod run_ssh;
 mod serve;
 mod serve_cluster;
 mod stdlib;
+mod stdlib_web;
