@@ -635,3 +635,39 @@ fn mysql_db_makes_the_database_user_and_grant_once_and_never_shows_the_password(
         }
     }
 }
+
+#[test]
+fn the_modules_refuse_what_cannot_work_when_the_catalog_is_compiled() {
+    let dir = tempfile::tempdir().unwrap();
+    for (body, said) in [
+        (
+            "import \"nginx\"\nnode \"ops01\" { include nginx\n nginx::upstream \"shop\" { nodes = nodes(/^web/) } }\n",
+            "nginx::upstream shop: no member",
+        ),
+        (
+            "import \"nginx\"\nnode \"ops01\" { include nginx\n nginx::site \"shop\" { upstream = \"shop\", proxy = \"http://x\" } }\n",
+            "`upstream` and `proxy` both",
+        ),
+        (
+            "import \"nginx\"\nnode \"ops01\" { include nginx\n nginx::site \"../etc/passwd\" { } }\n",
+            "a site's title names its file",
+        ),
+        (
+            "import \"mysql\"\nnode \"ops01\" { mysql::user \"app\" { password = sensitive(\"x\") } }\n",
+            "the title is `name@host`",
+        ),
+        (
+            "import \"mysql\"\nnode \"ops01\" { mysql::user \"app@localhost\" { } }\n",
+            "a `password` is needed",
+        ),
+        (
+            "import \"mysql\"\nnode \"ops01\" { mysql::db \"shop-db\" { password = \"x\" } }\n",
+            "a database name of letters",
+        ),
+    ] {
+        std::fs::write(dir.path().join("site.fleet"), body).unwrap();
+        let r = support::fleet_in(dir.path(), ["compile", "--node", "ops01", "site.fleet"]);
+        assert_eq!(r.code, 1, "{body}: {}", r.describe());
+        assert!(r.stderr.contains(said), "{said}: {}", r.stderr);
+    }
+}
