@@ -15,6 +15,10 @@
 //!   the grant; a second run changes nothing; a new password is set; the password is in
 //!   no output, no command, no file under the root, and only in the 0600 catalog as a
 //!   `{"sensitive": …}` value.
+//! - Together, as on a node: the real nginx (main config, sites, upstream as rendered)
+//!   serves PHP from the real PHP-FPM through the rendered pool's socket, static files,
+//!   and a front site proxies to the upstream whose member is a fleet node.
+//! - What cannot work is refused when the catalog is compiled (an empty upstream, …).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -670,4 +674,188 @@ fn the_modules_refuse_what_cannot_work_when_the_catalog_is_compiled() {
         assert_eq!(r.code, 1, "{body}: {}", r.describe());
         assert!(r.stderr.contains(said), "{said}: {}", r.stderr);
     }
+}
+
+/// A daemon in its own process group, stopped (SIGTERM to the group, then SIGKILL) when
+/// dropped, so its workers go with it.
+struct Daemon {
+    child: Child,
+    what: &'static str,
+}
+
+impl Daemon {
+    fn spawn(what: &'static str, cmd: &mut Command) -> Daemon {
+        let child = cmd
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        Daemon { child, what }
+    }
+
+    fn signal_group(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args([sig, "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.signal_group("-TERM");
+        let start = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() {
+            if start.elapsed() > Duration::from_secs(10) {
+                eprintln!("{} did not stop on SIGTERM: killed", self.what);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.signal_group("-KILL");
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on 127.0.0.1:port (HTTP/1.0): the whole response, once the server answers.
+fn get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+            let mut out = String::new();
+            if s.read_to_string(&mut out).is_ok() && !out.is_empty() {
+                return out;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "nothing answers on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn nginx_serves_php_from_a_pool_and_proxies_to_an_upstream_of_fleet_nodes() {
+    support::require_tool("nginx");
+    support::require_tool("php-fpm8.2");
+    let t = open_dir();
+    let base = t.path();
+    let (php_port, front_port) = (free_port(), free_port());
+    let conf = base.join("nginx");
+    let logs = base.join("logs");
+    let www = base.join("www");
+    for d in [&conf, &logs, &www, &base.join("pool.d")] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(
+        www.join("index.php"),
+        "<?php echo 'fleet ', 6 * 7, ' via ', $_SERVER['HTTP_X_FORWARDED_PROTO'] ?? 'direct', \"\\n\";\n",
+    )
+    .unwrap();
+    std::fs::write(www.join("hello.txt"), "static hello\n").unwrap();
+    let socket = base.join("php.sock");
+    let (b, s) = (base.display(), socket.display());
+    let body = format!(
+        "  include php_fpm\n  php_fpm::pool \"app\" {{ listen = \"{s}\" }}\n  \
+         nginx::site \"app\" {{ listen = [\"127.0.0.1:{php_port}\"], root = \"{b}/www\", fastcgi = \"unix:{s}\" }}\n  \
+         nginx::upstream \"app\" {{ nodes = nodes(/^app\\d+$/), port = {php_port} }}\n  \
+         nginx::site \"front\" {{ listen = [\"127.0.0.1:{front_port}\"], upstream = \"app\" }}"
+    );
+    let site = format!(
+        "import \"php_fpm\"\nnode \"app01\" {{ provision {{ mac = \"52:54:00:00:00:01\", ip = \"127.0.0.1/8\" }} }}\n{}",
+        nginx_site(&logs, &body)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cat = compile(dir.path(), &site);
+
+    // PHP-FPM with the pool as rendered, in a [global] of the test's.
+    let (pool, _) = file(&cat, "/etc/php/8.2/fpm/pool.d/app.conf");
+    std::fs::write(base.join("pool.d/app.conf"), pool).unwrap();
+    std::fs::write(
+        base.join("php-fpm.conf"),
+        format!(
+            "[global]\npid = {b}/fpm.pid\nerror_log = {b}/logs/fpm.log\ninclude = {b}/pool.d/*.conf\n"
+        ),
+    )
+    .unwrap();
+    let _fpm = Daemon::spawn(
+        "php-fpm",
+        Command::new("/usr/sbin/php-fpm8.2")
+            .arg("-F")
+            .arg("-y")
+            .arg(base.join("php-fpm.conf")),
+    );
+    // nginx with the main config, upstream and sites as rendered, laid out as on a node.
+    for d in [
+        "conf.d",
+        "sites-available",
+        "sites-enabled",
+        "modules-enabled",
+    ] {
+        std::fs::create_dir_all(conf.join(d)).unwrap();
+    }
+    for f in ["mime.types", "fastcgi_params"] {
+        std::fs::copy(Path::new("/etc/nginx").join(f), conf.join(f)).unwrap();
+    }
+    for (path, at) in [
+        ("/etc/nginx/nginx.conf", "nginx.conf"),
+        (
+            "/etc/nginx/conf.d/upstream-app.conf",
+            "conf.d/upstream-app.conf",
+        ),
+        ("/etc/nginx/sites-available/app", "sites-enabled/app"),
+        ("/etc/nginx/sites-available/front", "sites-enabled/front"),
+    ] {
+        std::fs::write(conf.join(at), file(&cat, path).0).unwrap();
+    }
+    assert!(
+        file(&cat, "/etc/nginx/conf.d/upstream-app.conf")
+            .0
+            .contains(&format!("server 127.0.0.1:{php_port};")),
+        "the upstream's member is the fleet node app01"
+    );
+    let start = Instant::now();
+    while !socket.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "php-fpm made no socket: {}",
+            std::fs::read_to_string(logs.join("fpm.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _nginx = Daemon::spawn(
+        "nginx",
+        Command::new("/usr/sbin/nginx")
+            .arg("-p")
+            .arg(format!("{}/", conf.display()))
+            .arg("-c")
+            .arg(conf.join("nginx.conf"))
+            .args(["-g", "daemon off;"]),
+    );
+    let direct = get(php_port, "/index.php");
+    assert!(
+        direct.contains("fleet 42 via direct"),
+        "{direct}\n{}",
+        std::fs::read_to_string(logs.join("error.log")).unwrap_or_default()
+    );
+    assert!(get(php_port, "/").contains("fleet 42 via direct"));
+    assert!(get(php_port, "/hello.txt").contains("static hello"));
+    assert!(get(php_port, "/missing.php").starts_with("HTTP/1.1 404"));
+    let proxied = get(front_port, "/index.php");
+    assert!(proxied.contains("fleet 42 via http"), "{proxied}");
 }
