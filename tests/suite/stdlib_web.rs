@@ -859,3 +859,54 @@ fn nginx_serves_php_from_a_pool_and_proxies_to_an_upstream_of_fleet_nodes() {
     let proxied = get(front_port, "/index.php");
     assert!(proxied.contains("fleet 42 via http"), "{proxied}");
 }
+
+#[test]
+fn mysql_server_settings_pass_mariadbd_and_bad_ones_are_refused() {
+    support::require_tool("mariadbd");
+    let dir = tempfile::tempdir().unwrap();
+    let at = open_dir();
+    // Its own (empty) data directory: the check reads the plugins table there.
+    let data = at.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let cnf = |args: &str| {
+        let cat = compile(
+            dir.path(),
+            &format!(
+                "import \"mysql\"\nnode \"ops01\" {{ include mysql::server(datadir = \"{}\"{args}) }}\n",
+                data.display()
+            ),
+        );
+        file(&cat, "/etc/mysql/mariadb.conf.d/60-fleet.cnf")
+    };
+    let tmp = at.path().join(".60-fleet.cnf.fleet-test");
+    let (content, validate) = cnf(
+        ", bind_address = \"0.0.0.0\", port = 3307, max_connections = 300, \
+         innodb_buffer_pool_size = \"256M\", extra = [\"skip-name-resolve\", \"wait_timeout = 600\"]",
+    );
+    assert_eq!(
+        validate,
+        "/usr/sbin/mariadbd --defaults-file=% --help --verbose >/dev/null"
+    );
+    for line in [
+        "[mysqld]\n",
+        "bind-address = 0.0.0.0\n",
+        "port = 3307\n",
+        "max_connections = 300\n",
+        "innodb_buffer_pool_size = 256M\n",
+        "character-set-server = utf8mb4\n",
+        "skip-name-resolve\n",
+    ] {
+        assert!(content.contains(line), "{line}: {content}");
+    }
+    let (ok, why) = check(&validate, &tmp, &content, None);
+    assert!(ok, "{why}\n{content}");
+    let (content, _) = cnf(", extra = [\"no_such_option = 1\"]");
+    let (ok, why) = check(&validate, &tmp, &content, None);
+    assert!(
+        !ok && why.contains("unknown variable 'no_such_option=1'"),
+        "{why}"
+    );
+    let (content, _) = cnf(", extra = [\"wait_timeout = forever\"]");
+    let (ok, why) = check(&validate, &tmp, &content, None);
+    assert!(!ok && why.contains("wait_timeout"), "{why}");
+}
