@@ -17,8 +17,11 @@
 # stdlib sudo module's rules are checked with the real `visudo -cf`); chrony (`chronyd -p`
 # checks the stdlib ntp module's chrony.conf); nagios4, ganglia-monitor and gmetad (the stdlib
 # nagios and ganglia modules' configs are checked with `nagios4 -v`, and by a real gmond and
-# gmetad the test itself runs on loopback). Daemons are installed for their validators
-# only: a policy-rc.d that refuses every start keeps their packages from starting them.
+# gmetad the test itself runs on loopback); php8.2-fpm (the stdlib php_fpm pools pass
+# `php-fpm8.2 -t`), mariadb-server and mariadb-client (the stdlib mysql module is applied
+# against a private server the test starts and stops). Daemons are installed for their
+# validators only: a policy-rc.d that refuses every start keeps their packages from
+# starting them, and those whose postinst enables them at boot are disabled again.
 set -eu
 missing=""
 command -v dpkg-deb >/dev/null 2>&1 || missing="$missing dpkg"
@@ -53,6 +56,9 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing 
 [ -x /usr/sbin/nagios4 ] || missing="$missing nagios4"
 [ -x /usr/sbin/gmond ] || missing="$missing ganglia-monitor"
 [ -x /usr/sbin/gmetad ] || missing="$missing gmetad"
+[ -x /usr/sbin/php-fpm8.2 ] || missing="$missing php8.2-fpm"
+[ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1 || missing="$missing mariadb-server"
+command -v mariadb >/dev/null 2>&1 || missing="$missing mariadb-client"
 ls /usr/lib/nginx/modules/ngx_stream_module.so >/dev/null 2>&1 || missing="$missing libnginx-mod-stream"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
@@ -66,4 +72,15 @@ if [ -n "$missing" ]; then
     apt-get update -q
     # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confnew $missing
+    # policy-rc.d refuses starts, not the postinsts' enabling at boot, and a policy-rc.d of
+    # the machine's own may allow starts: stop and disable the daemons the tests run
+    # privately (`systemctl disable` works without a running systemd).
+    for s in mariadb php8.2-fpm nginx nagios4 ganglia-monitor gmetad chrony; do
+        if [ -d /run/systemd/system ]; then
+            systemctl stop "$s" >/dev/null 2>&1 || true
+        elif command -v service >/dev/null 2>&1; then
+            service "$s" stop >/dev/null 2>&1 || true
+        fi
+        systemctl disable "$s" >/dev/null 2>&1 || true
+    done
 fi

@@ -39,3 +39,4 @@ mod serve;
 mod serve_cluster;
 mod stdlib;
 mod stdlib_monitoring;
+mod stdlib_web;
