@@ -41,7 +41,7 @@ fn compile_fails(dir: &Path, site: &str, node: &str) -> String {
 }
 
 /// The params of the resource titled `title` in a catalog.
-fn params<'a>(doc: &'a Value, title: &str) -> &'a Value {
+pub(crate) fn params<'a>(doc: &'a Value, title: &str) -> &'a Value {
     &doc["resources"]
         .as_array()
         .unwrap()
@@ -50,13 +50,13 @@ fn params<'a>(doc: &'a Value, title: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {title}: {doc}"))["params"]
 }
 
-fn content(doc: &Value, title: &str) -> String {
+pub(crate) fn content(doc: &Value, title: &str) -> String {
     params(doc, title)["content"].as_str().unwrap().to_string()
 }
 
 /// Runs a `validate` command as the file provider does: `%` replaced by the shell-quoted
 /// path, through `/bin/sh -c`. Whether it passed, and its output.
-fn run_validate(validate: &str, file: &Path) -> (bool, String) {
+pub(crate) fn run_validate(validate: &str, file: &Path) -> (bool, String) {
     let quoted = format!("'{}'", file.display());
     let out = Command::new("/bin/sh")
         .arg("-c")
@@ -75,7 +75,7 @@ fn run_validate(validate: &str, file: &Path) -> (bool, String) {
 
 /// A directory the `nagios` user can walk into: Nagios reads the objects after dropping to
 /// it (a test temp dir is 0700 root).
-fn open_to_nagios(dir: &Path) {
+pub(crate) fn open_to_nagios(dir: &Path) {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
@@ -100,6 +100,13 @@ node "mon01" {
 /// `nagios4 -v`, which makes a file in the check results spool and opens the log, touches
 /// nothing of this machine's).
 fn nagios_site(var: &Path) -> String {
+    nagios_var(var);
+    NAGIOS_SITE.replace("@VAR@", &var.display().to_string())
+}
+
+/// `var/lib` (with the check results spool) and `var/log` for a server whose `state_dir`
+/// and `log_dir` point there, open to the `nagios` user as the package makes them.
+pub(crate) fn nagios_var(var: &Path) {
     for d in ["lib/spool/checkresults", "log"] {
         std::fs::create_dir_all(var.join(d)).unwrap();
     }
@@ -109,11 +116,10 @@ fn nagios_site(var: &Path) -> String {
     // The nagios user writes the spool (the package makes it its own).
     let spool = var.join("lib/spool/checkresults");
     std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o777)).unwrap();
-    NAGIOS_SITE.replace("@VAR@", &var.display().to_string())
 }
 
 /// The `host_name` of every `define host` block of an objects file.
-fn defined_hosts(objects: &str) -> BTreeSet<String> {
+pub(crate) fn defined_hosts(objects: &str) -> BTreeSet<String> {
     let mut hosts = BTreeSet::new();
     let mut in_host = false;
     for line in objects.lines().map(str::trim) {
@@ -131,7 +137,7 @@ fn defined_hosts(objects: &str) -> BTreeSet<String> {
 }
 
 /// nagios4 -v's `Checked N hosts.` count.
-fn checked_hosts(output: &str) -> usize {
+pub(crate) fn checked_hosts(output: &str) -> usize {
     output
         .lines()
         .find_map(|l| l.trim().strip_prefix("Checked ")?.strip_suffix(" hosts."))
@@ -144,7 +150,7 @@ fn checked_hosts(output: &str) -> usize {
 /// checked by its own `validate` as the file provider runs it: objects.cfg first (on its own
 /// wrapper main file), then nagios.cfg (on the objects beside it). The objects and the main
 /// check's output.
-fn nagios_tree_passes(doc: &Value, tree: &Path) -> (String, String) {
+pub(crate) fn nagios_tree_passes(doc: &Value, tree: &Path) -> (String, String) {
     let objects_path = tree.join("etc/nagios4/fleet/objects.cfg");
     let main_path = tree.join("etc/nagios4/nagios.cfg");
     std::fs::create_dir_all(objects_path.parent().unwrap()).unwrap();
@@ -501,4 +507,35 @@ node "mon01" {{
     }
     assert!(gmond.0.try_wait().unwrap().is_none(), "gmond stays up");
     assert!(gmetad.0.try_wait().unwrap().is_none(), "gmetad stays up");
+}
+
+/// While the fleet's exports are found, `collect` answers `[]` everywhere: gmond must not
+/// fail then (no collector seen yet), or what the node exports after it — here its Nagios
+/// host — would be lost (`unstable-export`, and a host missing from the server).
+#[test]
+fn gmond_before_the_nagios_client_loses_no_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = r#"import "ganglia"
+import "nagios"
+node "web01" {
+  include ganglia::gmond(cluster = "web", collector = true)
+  include nagios::client
+}
+node "web02" {
+  include ganglia::gmond(cluster = "web")
+  include nagios::client
+}
+node "mon01" {
+  include ganglia::gmond(cluster = "infra", collector = true)
+  include ganglia::gmetad
+  include nagios::client
+  include nagios::server
+}
+"#;
+    let doc = compile(dir.path(), site, "mon01");
+    let r = support::fleet_in(dir.path(), ["check", "--deny", "warnings", "site.fleet"]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let objects = content(&doc, "/etc/nagios4/fleet/objects.cfg");
+    let want: BTreeSet<String> = ["mon01", "web01", "web02"].map(String::from).into();
+    assert_eq!(defined_hosts(&objects), want, "{objects}");
 }
