@@ -14,7 +14,9 @@
 # for the remote tests: curl and openssl (clients of `fleet serve`), PostgreSQL (a private
 # cluster: scripts/test-services.sh), nginx with the stream module (TLS passthrough), OpenSSH
 # (a private sshd on loopback for `fleet run`; the test starts and stops it); sudo (the
-# stdlib sudo module's rules are checked with the real `visudo -cf`).
+# stdlib sudo module's rules are checked with the real `visudo -cf`); puppet and the upstream
+# Puppet modules the ports in tests/ports/ are compared against (`puppet catalog compile`,
+# offline: tests/suite/ports.rs).
 set -eu
 missing=""
 command -v dpkg-deb >/dev/null 2>&1 || missing="$missing dpkg"
@@ -45,6 +47,10 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing 
 [ -x /usr/sbin/sshd ] || missing="$missing openssh-server openssh-client"
 [ -x /usr/sbin/grub-reboot ] || missing="$missing grub2-common"
 [ -x /usr/sbin/visudo ] || missing="$missing sudo"
+command -v puppet >/dev/null 2>&1 || missing="$missing puppet"
+for module in puppetlabs-ntp saz-ssh puppetlabs-stdlib puppetlabs-concat rodjek-logrotate duritong-sysctl; do
+    dpkg -s "puppet-module-$module" >/dev/null 2>&1 || missing="$missing puppet-module-$module"
+done
 ls /usr/lib/nginx/modules/ngx_stream_module.so >/dev/null 2>&1 || missing="$missing libnginx-mod-stream"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -24,6 +24,7 @@ mod layering;
 mod lsp;
 mod mutations;
 mod parse;
+mod ports;
 mod provision;
 mod provision_dhcp;
 mod provision_reinstall;

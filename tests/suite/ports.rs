@@ -1,0 +1,555 @@
+//! Puppet modules ported to fleet (`tests/ports/<module>/`, docs/ports.md), checked against
+//! upstream:
+//!
+//! - every port's `site.fleet` checks clean under `--deny warnings`;
+//! - puppetlabs-ntp and saz/puppet-ssh, whose upstream modules Debian packages
+//!   (`/usr/share/puppet/modules`): each node of the port's site compiles, and the files it
+//!   manages (path, ensure, owner, group, mode, content byte for byte), its packages and its
+//!   services are those of the catalog real Puppet compiles from the upstream module for the
+//!   same parameters (`tests/ports/<module>/puppet/site.pp`) and the same facts;
+//! - puppetlabs-motd, not packaged: the examples of its spec/classes/motd_spec.rb, as
+//!   assertions on fleet's catalogs; and the port applied into a sandbox root, twice.
+//!
+//! Puppet runs offline: `puppet catalog compile` with its confdir, vardir and codedir in a
+//! temporary directory, the facts from the `json` facts terminus there (Facter never runs),
+//! and the upstream modules as the module path. Nothing is written outside the temporary
+//! directories.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support;
+
+const UPSTREAM: &str = "/usr/share/puppet/modules";
+
+fn port(name: &str) -> PathBuf {
+    support::root().join("tests/ports").join(name)
+}
+
+fn fleet_catalog(manifest: &Path, node: &str) -> Value {
+    let run = support::fleet([
+        "compile".as_ref(),
+        "--node".as_ref(),
+        node.as_ref(),
+        manifest.as_os_str(),
+    ]);
+    assert_eq!(run.code, 0, "{node}: {}", run.describe());
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+/// The fleet facts file of a node, as Facter would report the same machine: Facter's
+/// spelling of the OS (`Debian`, `RedHat`, where fleet says `debian`, `redhat`), its legacy
+/// top-level facts that the upstream modules still read (`osfamily`, `operatingsystem`,
+/// `operatingsystemmajrelease`), `is_virtual` (fleet's `virtual` other than `physical`), and
+/// `clientversion`, which an agent sends and puppetlabs-concat reads.
+fn puppet_facts(fleet: &Value) -> Value {
+    let spell = |s: &str| match s {
+        "debian" => "Debian".to_string(),
+        "redhat" => "RedHat".to_string(),
+        "ubuntu" => "Ubuntu".to_string(),
+        "rocky" => "Rocky".to_string(),
+        other => other.to_string(),
+    };
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let os = &fleet["os"];
+    let (family, name) = (spell(&s(&os["family"])), spell(&s(&os["name"])));
+    json!({
+        "kernel": fleet["kernel"],
+        "hostname": fleet["hostname"],
+        "fqdn": fleet["fqdn"],
+        "ipaddress": fleet["ip"],
+        "virtual": fleet["virtual"],
+        "is_virtual": fleet["virtual"] != "physical",
+        "os": {
+            "family": family,
+            "name": name,
+            "release": {"full": os["release"], "major": os["major"]},
+            "architecture": fleet["arch"],
+        },
+        "osfamily": family,
+        "operatingsystem": name,
+        "operatingsystemmajrelease": os["major"],
+        "networking": {"hostname": fleet["hostname"], "fqdn": fleet["fqdn"], "ip": fleet["ip"]},
+        "clientversion": "7.23.0",
+    })
+}
+
+/// `puppet catalog compile NODE` of `tests/ports/<module>/puppet/site.pp`, offline.
+fn puppet_catalog(module: &str, node: &str, facts: &Value) -> Value {
+    let state = tempfile::tempdir().unwrap();
+    let d = state.path();
+    let facts_dir = d.join("var/server_data/facts");
+    std::fs::create_dir_all(&facts_dir).unwrap();
+    std::fs::write(
+        facts_dir.join(format!("{node}.json")),
+        json!({"name": node, "values": facts}).to_string(),
+    )
+    .unwrap();
+    let mut cmd = Command::new("puppet");
+    cmd.args(["catalog", "compile", node]);
+    for (flag, sub) in [
+        ("--confdir", "conf"),
+        ("--vardir", "var"),
+        ("--codedir", "code"),
+        ("--logdir", "log"),
+        ("--rundir", "run"),
+    ] {
+        cmd.arg(flag).arg(d.join(sub));
+    }
+    cmd.args([
+        "--color",
+        "false",
+        "--facts_terminus",
+        "json",
+        "--render-as",
+        "json",
+    ])
+    .args(["--modulepath", UPSTREAM, "--manifest"])
+    .arg(port(module).join("puppet/site.pp"))
+    .env("HOME", d);
+    let run = support::run_within(&mut cmd, Duration::from_secs(120)).unwrap();
+    assert_eq!(
+        run.code,
+        0,
+        "puppet catalog compile {node}: {}",
+        run.describe()
+    );
+    // A `Notice: Compiled catalog …` line comes first on stdout.
+    let start = run.stdout.find('{').expect("a catalog on stdout");
+    serde_json::from_str(&run.stdout[start..]).unwrap()
+}
+
+/// What a managed file comes to on the machine.
+#[derive(Debug, PartialEq)]
+struct Managed {
+    ensure: String,
+    owner: String,
+    group: String,
+    mode: String,
+    content: Option<String>,
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `ensure = present` and `file` are the same for a file with content.
+fn ensure(v: &Value) -> String {
+    match text(v).as_str() {
+        "present" => "file".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The files of a Puppet catalog. A `concat` target (saz-ssh's sshd_config) is the file its
+/// `Concat` resource describes, with the content of its fragments in their order.
+fn puppet_files(catalog: &Value) -> BTreeMap<String, Managed> {
+    let resources = catalog["resources"].as_array().unwrap();
+    let mut out = BTreeMap::new();
+    for r in resources {
+        let p = &r["parameters"];
+        let path = p["path"]
+            .as_str()
+            .or(r["title"].as_str())
+            .unwrap()
+            .to_string();
+        let managed = |content: Option<String>| Managed {
+            ensure: ensure(&p["ensure"]),
+            owner: text(&p["owner"]),
+            group: text(&p["group"]),
+            mode: text(&p["mode"]),
+            content,
+        };
+        match r["type"].as_str().unwrap() {
+            "File" => {
+                out.insert(path, managed(p["content"].as_str().map(String::from)));
+            }
+            "Concat" => {
+                let mut fragments: Vec<(String, String)> = resources
+                    .iter()
+                    .filter(|f| f["type"] == "Concat_fragment" && f["parameters"]["target"] == path)
+                    .map(|f| {
+                        let fp = &f["parameters"];
+                        (text(&fp["order"]), text(&fp["content"]))
+                    })
+                    .collect();
+                fragments.sort();
+                let content = fragments.into_iter().map(|(_, c)| c).collect::<String>();
+                out.insert(path, managed(Some(content)));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn fleet_files(catalog: &Value) -> BTreeMap<String, Managed> {
+    let mut out = BTreeMap::new();
+    for r in catalog["resources"].as_array().unwrap() {
+        if r["type"] != "file" {
+            continue;
+        }
+        let p = &r["params"];
+        let path = p["path"]
+            .as_str()
+            .or(r["title"].as_str())
+            .unwrap()
+            .to_string();
+        let content = match &p["content"] {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            other => panic!("{path}: content is not a plain String: {other}"),
+        };
+        out.insert(
+            path,
+            Managed {
+                ensure: ensure(&p["ensure"]),
+                owner: text(&p["owner"]),
+                group: text(&p["group"]),
+                mode: text(&p["mode"]),
+                content,
+            },
+        );
+    }
+    out
+}
+
+/// Packages and services by the name the machine knows them by (a Puppet service titled
+/// `ntp` with `name => 'ntpd'` is fleet's service `ntpd`): `ensure`, and `enable` for a
+/// service.
+fn puppet_others(catalog: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for r in catalog["resources"].as_array().unwrap() {
+        let p = &r["parameters"];
+        let name = p["name"].as_str().or(r["title"].as_str()).unwrap();
+        match r["type"].as_str().unwrap() {
+            "Package" => {
+                out.insert(format!("package {name}"), text(&p["ensure"]));
+            }
+            "Service" => {
+                out.insert(
+                    format!("service {name}"),
+                    format!("{} enable={}", text(&p["ensure"]), text(&p["enable"])),
+                );
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn fleet_others(catalog: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for r in catalog["resources"].as_array().unwrap() {
+        let p = &r["params"];
+        let name = p["name"].as_str().or(r["title"].as_str()).unwrap();
+        match r["type"].as_str().unwrap() {
+            "package" => {
+                out.insert(format!("package {name}"), text(&p["ensure"]));
+            }
+            "service" => {
+                out.insert(
+                    format!("service {name}"),
+                    format!("{} enable={}", text(&p["ensure"]), text(&p["enable"])),
+                );
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Every node of `module`'s site, compiled by fleet and by Puppet from the upstream
+/// module, has the same files, packages and services. The Puppet compiles run side by side.
+fn matches_upstream(module: &str, upstream: &str, nodes: &[&str]) {
+    support::require_tool("puppet");
+    assert!(
+        Path::new(UPSTREAM)
+            .join(upstream)
+            .join("manifests/init.pp")
+            .is_file(),
+        "{UPSTREAM}/{upstream} is missing: scripts/install-test-deps.sh installs it"
+    );
+    let dir = port(module);
+    let site = dir.join("site.fleet");
+    std::thread::scope(|s| {
+        let runs: Vec<_> = nodes
+            .iter()
+            .map(|node| {
+                let (dir, site) = (&dir, &site);
+                s.spawn(move || {
+                    let facts_file = dir.join(format!("facts/{node}.json"));
+                    let facts: Value =
+                        serde_json::from_str(&std::fs::read_to_string(&facts_file).unwrap())
+                            .unwrap();
+                    let theirs = puppet_catalog(module, node, &puppet_facts(&facts));
+                    let ours = fleet_catalog(site, node);
+                    (node, theirs, ours)
+                })
+            })
+            .collect();
+        for run in runs {
+            let (node, theirs, ours) = run.join().unwrap();
+            let (want, got) = (puppet_files(&theirs), fleet_files(&ours));
+            assert_eq!(
+                want.keys().collect::<Vec<_>>(),
+                got.keys().collect::<Vec<_>>(),
+                "{module} {node}: the managed files"
+            );
+            assert!(!want.is_empty(), "{module} {node}: no files at all");
+            for (path, w) in &want {
+                assert_eq!(w, &got[path], "{module} {node}: {path}");
+            }
+            assert_eq!(
+                puppet_others(&theirs),
+                fleet_others(&ours),
+                "{module} {node}: packages and services"
+            );
+        }
+    });
+}
+
+#[test]
+fn every_port_checks_clean_under_deny_warnings() {
+    for module in ["ntp", "ssh", "motd"] {
+        let site = port(module).join("site.fleet");
+        let run = support::fleet([
+            "check".as_ref(),
+            "--deny".as_ref(),
+            "warnings".as_ref(),
+            site.as_os_str(),
+        ]);
+        assert_eq!(run.code, 0, "{module}: {}", run.describe());
+        assert!(
+            run.stderr.starts_with("ok:"),
+            "{module}: {}",
+            run.describe()
+        );
+    }
+}
+
+#[test]
+fn the_ntp_port_compiles_what_upstream_puppetlabs_ntp_compiles() {
+    matches_upstream("ntp", "ntp", &["ntp01", "ntp02", "ntp03", "ntp04"]);
+}
+
+#[test]
+fn the_ssh_port_compiles_what_upstream_saz_ssh_compiles() {
+    matches_upstream("ssh", "ssh", &["ssh01", "ssh02", "ssh03"]);
+}
+
+fn motd_files(manifest: &str, node: &str) -> BTreeMap<String, Managed> {
+    fleet_files(&fleet_catalog(&port("motd").join(manifest), node))
+}
+
+fn assert_file(files: &BTreeMap<String, Managed>, path: &str, content: &str, owner: &str) {
+    let f = files
+        .get(path)
+        .unwrap_or_else(|| panic!("{path} is not managed: {files:?}"));
+    assert_eq!(f.ensure, "file", "{path}");
+    assert_eq!(f.content.as_deref(), Some(content), "{path}");
+    assert_eq!(
+        (f.owner.as_str(), f.group.as_str()),
+        (owner, owner),
+        "{path}"
+    );
+    assert_eq!(f.mode, "0644", "{path}");
+}
+
+/// puppetlabs-motd's spec/classes/motd_spec.rb, example by example. Where it expects
+/// `RedHat 9.3 x86_64`, fleet's facts spell the OS `redhat` (LANGUAGE.md §7), so the
+/// expected first lines here are lower-case; the rest is the spec's text.
+#[test]
+fn the_motd_port_passes_the_modules_rspec_examples() {
+    const SPEC: &str = "Test Template for Rspec\n";
+    let backup_false = |manifest: &str, node: &str| {
+        let cat = fleet_catalog(&port("motd").join(manifest), node);
+        for r in cat["resources"].as_array().unwrap() {
+            if r["type"] == "file" {
+                assert_eq!(r["params"]["backup"], false, "{node} {}", r["title"]);
+            }
+        }
+    };
+
+    // On a non-linux system: no file at all.
+    assert!(motd_files("site.fleet", "motd-unknown").is_empty());
+
+    // On Linux, neither template nor content: the module's template from the facts.
+    let files = motd_files("site.fleet", "motd-redhat");
+    assert_file(
+        &files,
+        "/etc/motd",
+        "redhat 9.3 x86_64\n\nFQDN:         foo.example.com (172.16.254.254)\n\
+         Processor:    Intel(R) Xeon(R) CPU E5-2667 v3 @ 3.20GHz\nKernel:       Linux\n\
+         Memory Size:  1.44 GiB\n",
+        "root",
+    );
+    assert_eq!(files.len(), 1, "no /etc/issue without a content: {files:?}");
+    backup_false("site.fleet", "motd-redhat");
+
+    // A content, a template, and both (the template wins, with a warning).
+    assert_file(
+        &motd_files("site.fleet", "motd-content"),
+        "/etc/motd",
+        "Hello!",
+        "root",
+    );
+    assert_file(
+        &motd_files("site.fleet", "motd-template"),
+        "/etc/motd",
+        SPEC,
+        "root",
+    );
+    assert_file(
+        &motd_files("rspec.fleet", "motd-both"),
+        "/etc/motd",
+        SPEC,
+        "root",
+    );
+
+    // /etc/issue and /etc/issue.net, from a template, a content, or both.
+    for (node, path, content) in [
+        ("motd-issue-template", "/etc/issue", SPEC),
+        ("motd-issue-content", "/etc/issue", "Hello!"),
+        ("motd-issue-net-template", "/etc/issue.net", SPEC),
+        ("motd-issue-net-content", "/etc/issue.net", "Hello!"),
+    ] {
+        let files = motd_files("site.fleet", node);
+        assert_file(&files, path, content, "root");
+        backup_false("site.fleet", node);
+    }
+    assert_file(
+        &motd_files("rspec.fleet", "motd-issue-both"),
+        "/etc/issue",
+        SPEC,
+        "root",
+    );
+    assert_file(
+        &motd_files("rspec.fleet", "motd-issue-net-both"),
+        "/etc/issue.net",
+        SPEC,
+        "root",
+    );
+
+    // On Debian, dynamic motd off removes pam_motd's line from /etc/pam.d/sshd.
+    let lines = |node: &str| -> Vec<Value> {
+        let cat = fleet_catalog(&port("motd").join("site.fleet"), node);
+        cat["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["type"] == "file_line")
+            .cloned()
+            .collect()
+    };
+    let off = lines("motd-debian");
+    assert_eq!(off.len(), 1, "{off:?}");
+    assert_eq!(off[0]["title"], "dynamic_motd");
+    assert_eq!(off[0]["params"]["ensure"], "absent");
+    assert_eq!(off[0]["params"]["path"], "/etc/pam.d/sshd");
+    assert_eq!(
+        off[0]["params"]["line"],
+        "session    optional     pam_motd.so  motd=/run/motd.dynamic"
+    );
+    assert!(lines("motd-debian-dynamic").is_empty());
+
+    // On FreeBSD (group wheel) and AIX (owner and group bin).
+    let files = motd_files("site.fleet", "motd-freebsd");
+    let motd = &files["/etc/motd"];
+    assert_eq!(
+        motd.content.as_deref(),
+        Some(
+            "freebsd 11 amd64\n\nFQDN:         test.example.com (123.23.243.1)\n\
+             Processor:    intel\nKernel:       FreeBSD\nMemory Size:  16.00 GB\n"
+        )
+    );
+    assert_eq!(
+        (motd.owner.as_str(), motd.group.as_str()),
+        ("root", "wheel")
+    );
+    let files = motd_files("site.fleet", "motd-aix");
+    assert_file(
+        &files,
+        "/etc/motd",
+        "aix 7100-04-02-1614 PowerPC_POWER8\n\nFQDN:         test.example.com (123.23.243.1)\n\
+         Processor:    PowerPC_POWER8\nKernel:       AIX\nMemory Size:  16.00 GB\n",
+        "bin",
+    );
+    assert_file(&files, "/etc/issue", SPEC, "bin");
+    assert_file(&files, "/etc/issue.net", SPEC, "bin");
+
+    // The contradicting parameters warn, as upstream's warning() does, once per context.
+    let run = support::fleet([
+        "check".as_ref(),
+        port("motd").join("rspec.fleet").as_os_str(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.describe());
+    assert_eq!(
+        run.stderr.matches("warning[user-warning]: Both $").count(),
+        3,
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.stderr.contains("ignoring issue_net_content"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The motd port applied into an empty sandbox root: /etc/motd and /etc/issue as the
+/// catalog says, and a second run changes nothing.
+#[test]
+fn the_motd_port_applies_into_a_sandbox_root_and_then_changes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(r.join("etc/group"), "root:x:0:\n").unwrap();
+    let site = port("motd").join("site.fleet");
+    let apply = || {
+        support::run(
+            support::command()
+                .args([
+                    "apply",
+                    "--detailed-exitcodes",
+                    "--no-fsync",
+                    "--node",
+                    "motd01",
+                ])
+                .arg("--root")
+                .arg(r)
+                // The node's facts, not this machine's (an apply gathers its own).
+                .arg("--facts")
+                .arg(port("motd").join("facts/motd01.json"))
+                .arg(&site),
+        )
+    };
+    let first = apply();
+    assert_eq!(first.code, 2, "{}", first.describe());
+    let motd = std::fs::read_to_string(r.join("etc/motd")).unwrap();
+    assert_eq!(
+        motd,
+        "debian 12 x86_64\n\nFQDN:         motd01.example.net (192.0.2.41)\n\
+         Processor:    2 processors\nKernel:       Linux\nMemory Size:  2048 MiB\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.join("etc/issue")).unwrap(),
+        "Authorised access only.\n"
+    );
+    for f in ["etc/motd", "etc/issue"] {
+        let meta = std::fs::metadata(r.join(f)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o644, "{f}");
+    }
+    let second = apply();
+    assert_eq!(second.code, 0, "{}", second.describe());
+}
