@@ -320,7 +320,7 @@ fn matches_upstream(module: &str, upstream: &str, nodes: &[&str]) {
 
 #[test]
 fn every_port_checks_clean_under_deny_warnings() {
-    for module in ["ntp", "ssh", "motd"] {
+    for module in ["ntp", "ssh", "motd", "accounts"] {
         let site = port(module).join("site.fleet");
         let run = support::fleet([
             "check".as_ref(),
@@ -552,4 +552,149 @@ fn the_motd_port_applies_into_a_sandbox_root_and_then_changes_nothing() {
     }
     let second = apply();
     assert_eq!(second.code, 0, "{}", second.describe());
+}
+
+fn resource<'a>(catalog: &'a Value, kind: &str, title: &str) -> Option<&'a Value> {
+    catalog["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == kind && r["title"] == title)
+}
+
+/// A resource's params, or a failure naming what the catalog holds.
+fn params<'a>(catalog: &'a Value, kind: &str, title: &str) -> &'a Value {
+    match resource(catalog, kind, title) {
+        Some(r) => &r["params"],
+        None => panic!("{} has no {kind} {title}", catalog["node"]),
+    }
+}
+
+fn edge(catalog: &Value, from: &str, to: &str) -> bool {
+    catalog["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["from"] == from && e["to"] == to)
+}
+
+/// puppetlabs-accounts' spec/defines/accounts_user_spec.rb, context by context, on the
+/// port's catalogs. Where upstream declares `accounts::home_dir`, `accounts::key_management`
+/// and `ssh_authorized_key` resources, the port's catalog holds the files they stand for:
+/// the spec's `contain_accounts__home_dir('/var/home/dan').with('mode' => '0755')` is the
+/// directory's mode here. Not translated: `membership` (no fleet attribute) and the invalid
+/// parameter contexts (fleet's types reject them at check time: `invalid-value`).
+#[test]
+fn the_accounts_port_passes_the_modules_rspec_examples() {
+    let site = port("accounts").join("site.fleet");
+    let cat = |node: &str| fleet_catalog(&site, node);
+
+    // Expected defaults, and the homes on Linux.
+    let c = cat("acc-defaults");
+    let dan = params(&c, "user", "dan");
+    assert_eq!(dan["ensure"], "present");
+    assert_eq!(dan["shell"], "/bin/bash");
+    assert_eq!(dan["home"], "/home/dan");
+    assert_eq!(dan["comment"], "dan");
+    assert_eq!(dan["gid"], "dan");
+    assert_eq!(dan["groups"], json!([]));
+    assert_eq!(dan["managehome"], true);
+    let group = params(&c, "group", "dan");
+    assert_eq!(group["ensure"], "present");
+    assert!(group.get("gid").is_none(), "{group}");
+    assert_eq!(params(&c, "user", "root")["home"], "/root");
+    assert_eq!(params(&c, "file", "/home/dan/.vim")["mode"], "0700");
+    assert_eq!(params(&c, "file", "/home/dan/.ssh")["mode"], "0700");
+
+    // The homes on Solaris, from the module's data/solaris.toml.
+    let c = cat("acc-solaris");
+    assert_eq!(params(&c, "user", "dan")["home"], "/export/home/dan");
+    assert_eq!(params(&c, "user", "root")["home"], "/");
+
+    // When setting user parameters.
+    let c = cat("acc-params");
+    let dan = params(&c, "user", "dan");
+    assert_eq!(dan["shell"], "/bin/csh");
+    assert_eq!(dan["comment"], "comment");
+    assert_eq!(dan["home"], "/var/home/dan");
+    assert_eq!(dan["uid"], 123);
+    assert_eq!(dan["gid"], "dan");
+    assert_eq!(dan["groups"], json!(["admin"]));
+    assert_eq!(params(&c, "group", "dan")["gid"], 456);
+    assert!(edge(&c, "Group[dan]", "User[dan]"));
+    let home = params(&c, "file", "/var/home/dan");
+    assert_eq!(
+        (&home["ensure"], &home["owner"], &home["mode"]),
+        (&json!("directory"), &json!("dan"), &json!("0755"))
+    );
+    assert_eq!(
+        params(&c, "file", "/var/home/dan/.ssh")["ensure"],
+        "directory"
+    );
+    let keys = params(&c, "file", "/var/home/dan/.ssh/authorized_keys");
+    assert_eq!(keys["mode"], "0600");
+    let content = keys["content"].as_str().unwrap();
+    assert_eq!(content.lines().count(), 2, "{content}");
+    assert!(content.starts_with("ssh-ed25519 AAAA"), "{content}");
+    assert!(
+        content.contains("\nfrom=\"192.0.2.0/24\" ssh-rsa "),
+        "{content}"
+    );
+    assert!(edge(
+        &c,
+        "File[/var/home/dan/.ssh]",
+        "File[/var/home/dan/.ssh/authorized_keys]"
+    ));
+    assert_eq!(
+        params(&c, "file", "/var/home/dan/.bashrc")["content"],
+        "export EDITOR=vi\n"
+    );
+
+    // When setting the user to absent: the user before its group; no home directory.
+    let c = cat("acc-absent");
+    assert_eq!(params(&c, "user", "dan")["ensure"], "absent");
+    assert_eq!(params(&c, "group", "dan")["ensure"], "absent");
+    assert!(edge(&c, "User[dan]", "Group[dan]"));
+    assert!(resource(&c, "file", "/var/home/dan").is_none());
+    let c = cat("acc-absent-nohome");
+    assert!(resource(&c, "file", "/var/home/dan").is_none());
+    assert!(resource(&c, "file", "/var/home/dan/.ssh").is_none());
+
+    // create_group.
+    assert!(resource(&cat("acc-group-false"), "group", "foo").is_none());
+    assert!(resource(&cat("acc-group-true"), "group", "foo").is_some());
+
+    // Locked users get the platform's locked shell.
+    for (node, shell) in [
+        ("acc-locked", "/usr/sbin/nologin"),
+        ("acc-locked-solaris", "/usr/bin/false"),
+        ("acc-locked-other", "/sbin/nologin"),
+    ] {
+        assert_eq!(params(&cat(node), "user", "dan")["shell"], shell, "{node}");
+    }
+
+    // Resource defaults: taken, overridden, and locked over both.
+    let c = cat("acc-resource-defaults");
+    assert_eq!(params(&c, "user", "dan")["shell"], "/bin/zsh");
+    assert_eq!(params(&c, "user", "eve")["shell"], "/bin/csh");
+    assert_eq!(params(&c, "user", "mallory")["shell"], "/usr/sbin/nologin");
+
+    // The class from data: groups, then users with the defaults under their own values.
+    let c = cat("acc-class");
+    assert_eq!(params(&c, "group", "admins")["gid"], 3000);
+    assert_eq!(params(&c, "user", "alice")["shell"], "/bin/zsh");
+    assert_eq!(params(&c, "user", "alice")["groups"], json!(["admins"]));
+    assert_eq!(params(&c, "user", "bob")["shell"], "/usr/sbin/nologin");
+    assert!(resource(&c, "file", "/home/bob/.vim").is_none());
+
+    // The passwords (rspec.fleet): given, empty kept, empty ignored.
+    let rspec = port("accounts").join("rspec.fleet");
+    let password =
+        |node: &str| params(&fleet_catalog(&rspec, node), "user", "dan")["password"].clone();
+    assert_eq!(password("acc-password"), json!({"sensitive": "foo"}));
+    assert_eq!(
+        password("acc-empty-password-kept"),
+        json!({"sensitive": ""})
+    );
+    assert_eq!(password("acc-empty-password-ignored"), Value::Null);
 }
