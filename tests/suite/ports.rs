@@ -2,13 +2,15 @@
 //! upstream:
 //!
 //! - every port's `site.fleet` checks clean under `--deny warnings`;
-//! - puppetlabs-ntp and saz/puppet-ssh, whose upstream modules Debian packages
-//!   (`/usr/share/puppet/modules`): each node of the port's site compiles, and the files it
-//!   manages (path, ensure, owner, group, mode, content byte for byte), its packages and its
-//!   services are those of the catalog real Puppet compiles from the upstream module for the
-//!   same parameters (`tests/ports/<module>/puppet/site.pp`) and the same facts;
-//! - puppetlabs-motd, not packaged: the examples of its spec/classes/motd_spec.rb, as
-//!   assertions on fleet's catalogs; and the port applied into a sandbox root, twice.
+//! - puppetlabs-ntp, saz/puppet-ssh and duritong-sysctl, whose upstream modules Debian
+//!   packages (`/usr/share/puppet/modules`): each node of the port's site compiles, and the
+//!   files it manages (path, ensure, owner, group, mode, content byte for byte), its
+//!   packages and its services (and sysctl's lines and runtime values) are those of the
+//!   catalog real Puppet compiles from the upstream module for the same parameters
+//!   (`tests/ports/<module>/puppet/site.pp`) and the same facts;
+//! - puppetlabs-motd and puppetlabs-accounts, not packaged: the examples of their
+//!   spec/classes/motd_spec.rb and spec/defines/accounts_user_spec.rb, as assertions on
+//!   fleet's catalogs; and the motd port applied into a sandbox root, twice.
 //!
 //! Puppet runs offline: `puppet catalog compile` with its confdir, vardir and codedir in a
 //! temporary directory, the facts from the `json` facts terminus there (Facter never runs),
@@ -241,6 +243,18 @@ fn puppet_others(catalog: &Value) -> BTreeMap<String, String> {
                     format!("{} enable={}", text(&p["ensure"]), text(&p["enable"])),
                 );
             }
+            // duritong-sysctl's types: the `name=val` line of the target file, and the
+            // running kernel's value.
+            "Sysctl" => {
+                let target = p["target"].as_str().unwrap_or("/etc/sysctl.conf");
+                out.insert(
+                    format!("sysctl {name}"),
+                    format!("{target}: {name}={}", text(&p["val"])),
+                );
+            }
+            "Sysctl_runtime" => {
+                out.insert(format!("sysctl_runtime {name}"), text(&p["val"]));
+            }
             _ => {}
         }
     }
@@ -262,6 +276,25 @@ fn fleet_others(catalog: &Value) -> BTreeMap<String, String> {
                     format!("{} enable={}", text(&p["ensure"]), text(&p["enable"])),
                 );
             }
+            // The sysctl port's stand-ins for those types (tests/ports/sysctl).
+            "file_line" if name.starts_with("sysctl ") => {
+                out.insert(
+                    name.to_string(),
+                    format!("{}: {}", text(&p["path"]), text(&p["line"])),
+                );
+            }
+            "exec" => {
+                let command = p["command"].as_str().unwrap_or(name);
+                if let Some((key, val)) = command
+                    .strip_prefix("sysctl -w ")
+                    .and_then(|rest| rest.split_once('='))
+                {
+                    out.insert(
+                        format!("sysctl_runtime {key}"),
+                        val.trim_matches('\'').to_string(),
+                    );
+                }
+            }
             _ => {}
         }
     }
@@ -270,12 +303,14 @@ fn fleet_others(catalog: &Value) -> BTreeMap<String, String> {
 
 /// Every node of `module`'s site, compiled by fleet and by Puppet from the upstream
 /// module, has the same files, packages and services. The Puppet compiles run side by side.
-fn matches_upstream(module: &str, upstream: &str, nodes: &[&str]) {
+/// `fleet_only` names the files the port manages beyond upstream's, each for a reason its
+/// caller gives.
+fn matches_upstream(module: &str, upstream: &str, nodes: &[&str], fleet_only: fn(&str) -> bool) {
     support::require_tool("puppet");
     assert!(
         Path::new(UPSTREAM)
             .join(upstream)
-            .join("manifests/init.pp")
+            .join("metadata.json")
             .is_file(),
         "{UPSTREAM}/{upstream} is missing: scripts/install-test-deps.sh installs it"
     );
@@ -299,7 +334,8 @@ fn matches_upstream(module: &str, upstream: &str, nodes: &[&str]) {
             .collect();
         for run in runs {
             let (node, theirs, ours) = run.join().unwrap();
-            let (want, got) = (puppet_files(&theirs), fleet_files(&ours));
+            let (want, mut got) = (puppet_files(&theirs), fleet_files(&ours));
+            got.retain(|path, _| !fleet_only(path));
             assert_eq!(
                 want.keys().collect::<Vec<_>>(),
                 got.keys().collect::<Vec<_>>(),
@@ -320,7 +356,7 @@ fn matches_upstream(module: &str, upstream: &str, nodes: &[&str]) {
 
 #[test]
 fn every_port_checks_clean_under_deny_warnings() {
-    for module in ["ntp", "ssh", "motd", "accounts"] {
+    for module in ["ntp", "ssh", "motd", "accounts", "sysctl"] {
         let site = port(module).join("site.fleet");
         let run = support::fleet([
             "check".as_ref(),
@@ -339,12 +375,26 @@ fn every_port_checks_clean_under_deny_warnings() {
 
 #[test]
 fn the_ntp_port_compiles_what_upstream_puppetlabs_ntp_compiles() {
-    matches_upstream("ntp", "ntp", &["ntp01", "ntp02", "ntp03", "ntp04"]);
+    matches_upstream("ntp", "ntp", &["ntp01", "ntp02", "ntp03", "ntp04"], |_| {
+        false
+    });
 }
 
 #[test]
 fn the_ssh_port_compiles_what_upstream_saz_ssh_compiles() {
-    matches_upstream("ssh", "ssh", &["ssh01", "ssh02", "ssh03"]);
+    matches_upstream("ssh", "ssh", &["ssh01", "ssh02", "ssh03"], |_| false);
+}
+
+/// The sysctl port's `file_line`s and `exec`s against upstream's `sysctl` and
+/// `sysctl_runtime` resources (the same line in the same file, the same running value).
+/// Beyond upstream, the port declares a `target` other than /etc/sysctl.conf as a file
+/// (`ensure = present`): a file_line edits an existing file, where the parsed-file provider
+/// creates it.
+#[test]
+fn the_sysctl_port_compiles_what_upstream_duritong_sysctl_compiles() {
+    matches_upstream("sysctl", "sysctl", &["sysctl01", "sysctl02"], |path| {
+        path.starts_with("/etc/sysctl.d/")
+    });
 }
 
 fn motd_files(manifest: &str, node: &str) -> BTreeMap<String, Managed> {
