@@ -2,10 +2,11 @@
 //! upstream:
 //!
 //! - every port's `site.fleet` checks clean under `--deny warnings`;
-//! - puppetlabs-ntp, saz/puppet-ssh and duritong-sysctl, whose upstream modules Debian
-//!   packages (`/usr/share/puppet/modules`): each node of the port's site compiles, and the
-//!   files it manages (path, ensure, owner, group, mode, content byte for byte), its
-//!   packages and its services (and sysctl's lines and runtime values) are those of the
+//! - puppetlabs-ntp, saz/puppet-ssh, duritong-sysctl and rodjek-logrotate, whose upstream
+//!   modules Debian packages (`/usr/share/puppet/modules`): each node of the port's site
+//!   compiles, and the files it manages (path, ensure, owner, group, mode, content byte for
+//!   byte, `source`d bytes), its packages and its services (and sysctl's lines and runtime
+//!   values) are those of the
 //!   catalog real Puppet compiles from the upstream module for the same parameters
 //!   (`tests/ports/<module>/puppet/site.pp`) and the same facts;
 //! - puppetlabs-motd and puppetlabs-accounts, not packaged: the examples of their
@@ -134,6 +135,17 @@ struct Managed {
     group: String,
     mode: String,
     content: Option<String>,
+    /// The sha256 of a `source`d file's bytes.
+    source_sha256: Option<String>,
+}
+
+/// A removed file's content does not matter (upstream logrotate renders its template for
+/// an absent rule anyway).
+fn removed_has_no_content(mut m: Managed) -> Managed {
+    if m.ensure == "absent" {
+        m.content = None;
+    }
+    m
 }
 
 fn text(v: &Value) -> String {
@@ -164,12 +176,25 @@ fn puppet_files(catalog: &Value) -> BTreeMap<String, Managed> {
             .or(r["title"].as_str())
             .unwrap()
             .to_string();
-        let managed = |content: Option<String>| Managed {
-            ensure: ensure(&p["ensure"]),
-            owner: text(&p["owner"]),
-            group: text(&p["group"]),
-            mode: text(&p["mode"]),
-            content,
+        // `puppet:///modules/M/P` is M's files/P.
+        let source_sha256 = p["source"].as_str().map(|source| {
+            let rest = source
+                .strip_prefix("puppet:///modules/")
+                .unwrap_or_else(|| panic!("{path}: source {source}"));
+            let (module, file) = rest.split_once('/').unwrap();
+            let bytes = std::fs::read(Path::new(UPSTREAM).join(module).join("files").join(file))
+                .unwrap_or_else(|e| panic!("{path}: {source}: {e}"));
+            support::sha256_hex(&bytes)
+        });
+        let managed = |content: Option<String>| {
+            removed_has_no_content(Managed {
+                ensure: ensure(&p["ensure"]),
+                owner: text(&p["owner"]),
+                group: text(&p["group"]),
+                mode: text(&p["mode"]),
+                content,
+                source_sha256: source_sha256.clone(),
+            })
         };
         match r["type"].as_str().unwrap() {
             "File" => {
@@ -211,15 +236,21 @@ fn fleet_files(catalog: &Value) -> BTreeMap<String, Managed> {
             Value::String(s) => Some(s.clone()),
             other => panic!("{path}: content is not a plain String: {other}"),
         };
+        let source_sha256 = if content.is_none() {
+            p["content_sha256"].as_str().map(String::from)
+        } else {
+            None
+        };
         out.insert(
             path,
-            Managed {
+            removed_has_no_content(Managed {
                 ensure: ensure(&p["ensure"]),
                 owner: text(&p["owner"]),
                 group: text(&p["group"]),
                 mode: text(&p["mode"]),
                 content,
-            },
+                source_sha256,
+            }),
         );
     }
     out
@@ -310,8 +341,8 @@ fn matches_upstream(module: &str, upstream: &str, nodes: &[&str], fleet_only: fn
     assert!(
         Path::new(UPSTREAM)
             .join(upstream)
-            .join("metadata.json")
-            .is_file(),
+            .join("manifests")
+            .is_dir(),
         "{UPSTREAM}/{upstream} is missing: scripts/install-test-deps.sh installs it"
     );
     let dir = port(module);
@@ -356,7 +387,7 @@ fn matches_upstream(module: &str, upstream: &str, nodes: &[&str], fleet_only: fn
 
 #[test]
 fn every_port_checks_clean_under_deny_warnings() {
-    for module in ["ntp", "ssh", "motd", "accounts", "sysctl"] {
+    for module in ["ntp", "ssh", "motd", "accounts", "sysctl", "logrotate"] {
         let site = port(module).join("site.fleet");
         let run = support::fleet([
             "check".as_ref(),
@@ -383,6 +414,13 @@ fn the_ntp_port_compiles_what_upstream_puppetlabs_ntp_compiles() {
 #[test]
 fn the_ssh_port_compiles_what_upstream_saz_ssh_compiles() {
     matches_upstream("ssh", "ssh", &["ssh01", "ssh02", "ssh03"], |_| false);
+}
+
+/// The logrotate port: the rule files byte for byte, the static files (`source`) by their
+/// bytes' sha256, the hourly rules' directory and cron script.
+#[test]
+fn the_logrotate_port_compiles_what_upstream_rodjek_logrotate_compiles() {
+    matches_upstream("logrotate", "logrotate", &["lr01", "lr02"], |_| false);
 }
 
 /// The sysctl port's `file_line`s and `exec`s against upstream's `sysctl` and
