@@ -1,7 +1,8 @@
 //! Puppet modules ported to fleet (`tests/ports/<module>/`, docs/ports.md), checked against
 //! upstream:
 //!
-//! - every port's `site.fleet` checks clean under `--deny warnings`;
+//! - every port's `site.fleet` checks clean under `--deny warnings`, and every port file is
+//!   in `fleet fmt`'s layout;
 //! - puppetlabs-ntp, saz/puppet-ssh, duritong-sysctl and rodjek-logrotate, whose upstream
 //!   modules Debian packages (`/usr/share/puppet/modules`): each node of the port's site
 //!   compiles, and the files it manages (path, ensure, owner, group, mode, content byte for
@@ -402,6 +403,22 @@ fn every_port_checks_clean_under_deny_warnings() {
             run.describe()
         );
     }
+    // And they are in fleet fmt's layout.
+    let mut files = Vec::new();
+    let mut dirs = vec![port("")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "fleet") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 20, "{files:?}");
+    let run = support::run(support::command().args(["fmt", "--check"]).args(&files));
+    assert_eq!(run.code, 0, "fleet fmt would change: {}", run.describe());
 }
 
 #[test]
