@@ -21,7 +21,9 @@
 # `php-fpm8.2 -t`), mariadb-server and mariadb-client (the stdlib mysql module is applied
 # against a private server the test starts and stops). Daemons are installed for their
 # validators only: a policy-rc.d that refuses every start keeps their packages from
-# starting them, and those whose postinst enables them at boot are disabled again.
+# starting them, and those whose postinst enables them at boot are disabled again; puppet
+# and the upstream Puppet modules the ports in tests/ports/ are compared against (`puppet
+# catalog compile`, offline: tests/suite/ports.rs).
 set -eu
 missing=""
 command -v dpkg-deb >/dev/null 2>&1 || missing="$missing dpkg"
@@ -59,6 +61,10 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing 
 [ -x /usr/sbin/php-fpm8.2 ] || missing="$missing php8.2-fpm"
 [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1 || missing="$missing mariadb-server"
 command -v mariadb >/dev/null 2>&1 || missing="$missing mariadb-client"
+command -v puppet >/dev/null 2>&1 || missing="$missing puppet"
+for module in puppetlabs-ntp saz-ssh puppetlabs-stdlib puppetlabs-concat rodjek-logrotate duritong-sysctl; do
+    dpkg -s "puppet-module-$module" >/dev/null 2>&1 || missing="$missing puppet-module-$module"
+done
 ls /usr/lib/nginx/modules/ngx_stream_module.so >/dev/null 2>&1 || missing="$missing libnginx-mod-stream"
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -86,6 +86,7 @@ fn fmt_is_idempotent_and_keeps_every_catalog() {
         (root.join("../shared/conformance"), "conformance"),
         (root.join("tests/cases"), "cases"),
         (root.join("examples"), "examples"),
+        (root.join("tests/ports"), "ports"),
     ] {
         if src.is_dir() {
             copy_tree(&src, &before.join(name));
@@ -203,6 +204,45 @@ fn check_flag_reports_files_that_would_change() {
         std::fs::read_to_string(&messy).unwrap(),
         "package \"ntp\" { ensure = latest }\n\nservice \"ntp\" {\n  ensure = running\n  enable = true\n}\n"
     );
+}
+
+/// Class arguments written on lines of their own keep one per line (with a trailing comma
+/// and their comments), as array and map literals do; written on one line, or hugging a
+/// multi-line value, they stay as they are.
+#[test]
+fn include_arguments_written_over_lines_stay_one_per_line() {
+    let input = r#"node "ntp01" {
+  include ntp(servers = ["a", "b"],   # two
+     iburst_enable = false, pool = {
+       a: 1 })
+  include motd(content = "hi")
+  include users(groups = ["ops"], accounts = {
+    "alice": { "uid": 2001 },
+  })
+}
+"#;
+    let expected = r#"node "ntp01" {
+  include ntp(
+    servers = ["a", "b"], # two
+    iburst_enable = false,
+    pool = {
+      a: 1,
+    },
+  )
+  include motd(content = "hi")
+  include users(groups = ["ops"], accounts = {
+    "alice": { "uid": 2001 },
+  })
+}
+"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("site.fleet");
+    std::fs::write(&file, input).unwrap();
+    let run = support::run(command().arg("fmt").arg(&file));
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), expected);
+    let again = support::run(command().args(["fmt", "--check"]).arg(&file));
+    assert!(again.status.success(), "not idempotent: {}", again.stdout);
 }
 
 #[test]

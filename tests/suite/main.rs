@@ -25,6 +25,7 @@ mod lsp;
 mod mutations;
 mod okbuy;
 mod parse;
+mod ports;
 mod provision;
 mod provision_dhcp;
 mod provision_reinstall;
