@@ -310,3 +310,27 @@ node "web01" {
         fleet::internals::fmt::format_text(fleet::internals::source::FileId(0), &out).unwrap();
     assert_eq!(again, out);
 }
+
+/// The manifests the project ships (the examples, the stdlib) are in `fleet fmt`'s layout,
+/// so a newcomer who runs it on a copy sees no change but their own.
+#[test]
+fn shipped_manifests_are_in_fmt_layout() {
+    let root = support::root();
+    let mut files = Vec::new();
+    for dir in ["examples", "stdlib"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "fleet") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    assert!(files.len() > 20, "{files:?}");
+    let out = support::run(command().args(["fmt", "--check"]).args(&files));
+    assert_eq!(out.status.code(), Some(0), "{}", out.stdout);
+}
