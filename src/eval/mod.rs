@@ -205,16 +205,7 @@ impl<'p> Evaluator<'p> {
     }
 
     fn run(&mut self, block: Option<&NodeDef>) {
-        let mains: Vec<FileId> = self
-            .program
-            .files
-            .iter()
-            .filter(|f| f.main)
-            .map(|f| f.id)
-            .collect();
-        for f in mains {
-            self.run_file(f);
-        }
+        self.run_mains();
         if let Some(node) = block {
             if !self.stopped {
                 self.run_node_body(node);
@@ -230,10 +221,9 @@ impl<'p> Evaluator<'p> {
         self.apply_defaults(&globals, &all);
     }
 
-    /// Runs the main files' top level for its variables only, before evaluating something
-    /// written outside any node (an install profile, a record alone): what it declares and
-    /// reports is the node evaluations' business, so it is dropped here.
-    fn bind_top_level(&mut self) {
+    /// Runs the top level of every file given on the command line (imports at their
+    /// `import`).
+    fn run_mains(&mut self) {
         let mains: Vec<FileId> = self
             .program
             .files
@@ -244,6 +234,13 @@ impl<'p> Evaluator<'p> {
         for f in mains {
             self.run_file(f);
         }
+    }
+
+    /// Runs the main files' top level for its variables only, before evaluating something
+    /// written outside any node (an install profile, a record alone): what it declares and
+    /// reports is the node evaluations' business, so it is dropped here.
+    fn bind_top_level(&mut self) {
+        self.run_mains();
         self.diags.clear();
         self.stopped = false;
         self.out = NodeEval::default();

@@ -30,7 +30,9 @@ fn site(dir: &Path, rule: &str) {
     .unwrap();
 }
 
-fn apply(dir: &Path, root: &Path) -> support::Run {
+/// `fleet apply --node ops01 --run-host-commands` of `dir/site.fleet` into `root` (so that
+/// `validate` runs), within 3 minutes.
+pub(crate) fn apply(dir: &Path, root: &Path) -> support::Run {
     let mut cmd = support::command();
     cmd.current_dir(dir)
         .args([
@@ -43,7 +45,7 @@ fn apply(dir: &Path, root: &Path) -> support::Run {
         ])
         .arg(root)
         .arg("site.fleet");
-    support::run_within(&mut cmd, Duration::from_secs(120)).unwrap()
+    support::run_within(&mut cmd, Duration::from_secs(180)).unwrap()
 }
 
 #[test]

@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::stdlib::apply;
+
 use crate::support;
 
 fn is_root() -> bool {
@@ -297,22 +299,6 @@ fn nginx_sandbox(r: &Path) {
         r.join("etc/nginx/sites-enabled/default"),
     )
     .unwrap();
-}
-
-fn apply(dir: &Path, root: &Path) -> support::Run {
-    let mut cmd = support::command();
-    cmd.current_dir(dir)
-        .args([
-            "apply",
-            "--node",
-            "ops01",
-            "--run-host-commands",
-            "--no-fsync",
-            "--root",
-        ])
-        .arg(root)
-        .arg("site.fleet");
-    support::run_within(&mut cmd, Duration::from_secs(180)).unwrap()
 }
 
 #[test]
