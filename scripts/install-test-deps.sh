@@ -6,7 +6,8 @@
 # the conformance `verify` script, script(1) (bsdutils) to run `fleet apply` on a pty;
 # for `fleet provision`: dnsmasq (`dnsmasq --test`, the DHCP/TFTP exchange), busybox
 # (udhcpc and tftp clients), iproute2 (network namespaces), libvirt-clients
-# (virt-xml-validate, virsh), pxelinux and syslinux-common (the BIOS boot files copied into
+# (virt-xml-validate, virsh), debian-installer-12-netboot-amd64 (the kernel and initrd
+# examples/okbuy's profiles name), pxelinux and syslinux-common (the BIOS boot files copied into
 # the TFTP tree), grub2-common (grub-reboot, which `provision reinstall` runs on the node); for `fleet provision vm`: libvirt-daemon-system (libvirtd and virtlogd, which
 # the test starts by hand: no systemd needed), qemu-system-x86 (the domains, type qemu:
 # software emulation) and qemu-utils (qemu-img). libvirt-daemon-system is installed with
@@ -53,6 +54,10 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgre
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
 [ -x /usr/sbin/sshd ] || missing="$missing openssh-server openssh-client"
 [ -x /usr/sbin/grub-reboot ] || missing="$missing grub2-common"
+# examples/okbuy's install profiles name Debian's netboot kernel and initrd by path, and
+# `fleet provision` copies them (tests/suite/okbuy.rs provisions the example).
+[ -f /usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64/linux ] ||
+    missing="$missing debian-installer-12-netboot-amd64"
 [ -x /usr/sbin/visudo ] || missing="$missing sudo"
 [ -x /usr/sbin/chronyd ] || missing="$missing chrony"
 [ -x /usr/sbin/nagios4 ] || missing="$missing nagios4"
@@ -76,8 +81,17 @@ if [ -n "$missing" ]; then
         trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     fi
     apt-get update -q
+    # qemu-utils from another release than qemu-system-x86's (a machine with
+    # bookworm-backports' 10.0) breaks qemu-system-common 7.2: take both at the version
+    # qemu-system-x86 installs at (a downgrade of qemu-utils, when needed).
+    case " $missing " in *" qemu-utils "*)
+        qemu=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ { print $2 }')
+        [ -n "$qemu" ] && [ "$qemu" != "(none)" ] &&
+            missing=$(echo "$missing" | sed "s/ qemu-utils/ qemu-utils=$qemu/") ;;
+    esac
     # shellcheck disable=SC2086
-    apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confnew $missing
+    apt-get install -y -q --no-install-recommends --allow-downgrades \
+        -o Dpkg::Options::=--force-confnew $missing
     # policy-rc.d refuses starts, not the postinsts' enabling at boot, and a policy-rc.d of
     # the machine's own may allow starts: stop and disable the daemons the tests run
     # privately (`systemctl disable` works without a running systemd).

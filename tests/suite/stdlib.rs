@@ -5,7 +5,8 @@
 //!   file (a typo must not lock the operators out); `ensure = "absent"` removes one.
 //! - `ssh::server`: the sshd_config it renders passes the real `sshd -t`, with every
 //!   parameter set; a bad extra line is what `sshd -t` refuses (so the `validate` it
-//!   carries would keep the old file).
+//!   carries would keep the old file); its validate passes chrooted in a root where sshd
+//!   never ran (no /run/sshd).
 //! - `logrotate::rule`: its files pass the real `logrotate -d`; `cron::job` checks its
 //!   schedule.
 //! - `users`: accounts, groups and keys applied with the real useradd & co.
@@ -134,7 +135,10 @@ fn the_rendered_sshd_config_passes_sshd_t() {
         |args: &str| format!("import \"ssh\"\nnode \"ops01\" {{ include ssh::server({args}) }}\n");
     let sshd_t = |content: &str| validator(dir.path(), &["/usr/sbin/sshd", "-t", "-f"], content);
     let (content, validate) = rendered(dir.path(), &site(""), "/etc/ssh/sshd_config");
-    assert_eq!(validate, "/usr/sbin/sshd -t -f %");
+    assert_eq!(
+        validate,
+        "mkdir -p -m 0755 /run/sshd && /usr/sbin/sshd -t -f %"
+    );
     assert!(content.contains("PasswordAuthentication no\n"), "{content}");
     let (ok, why) = sshd_t(&content);
     assert!(ok, "{why}\n{content}");
@@ -166,6 +170,97 @@ fn the_rendered_sshd_config_passes_sshd_t() {
     assert!(!ok && why.contains("NoSuchOption"), "{why}");
 }
 
+/// Copies `programs` from this host into `root` with the libraries `ldd` says they load (a
+/// root to chroot into, holding just them).
+fn copy_programs(root: &Path, programs: &[&str]) {
+    for program in programs {
+        let mut files = vec![std::path::PathBuf::from(program)];
+        let ldd = std::process::Command::new("ldd")
+            .arg(program)
+            .output()
+            .expect("ldd is needed to build a chroot");
+        for word in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
+            if word.starts_with('/') {
+                files.push(word.into());
+            }
+        }
+        for f in files {
+            let dest = root.join(f.strip_prefix("/").unwrap());
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(std::fs::canonicalize(&f).unwrap(), &dest).unwrap();
+        }
+    }
+}
+
+/// Found by the recovery drill (bench/recover.sh): in a root whose sshd never ran there is
+/// no /run/sshd (ssh.service's RuntimeDirectory), and `sshd -t` refuses every config
+/// without it. The validate makes it first, so the real sshd, chrooted, accepts the file.
+#[test]
+fn sshd_config_is_checked_in_a_root_where_sshd_never_ran() {
+    for tool in ["ldd", "ssh-keygen", "/usr/sbin/sshd"] {
+        support::require_tool(tool);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let sh = std::fs::canonicalize("/bin/sh").unwrap();
+    copy_programs(
+        r,
+        &[sh.to_str().unwrap(), "/usr/bin/mkdir", "/usr/sbin/sshd"],
+    );
+    if !r.join("bin/sh").exists() {
+        std::fs::create_dir_all(r.join("bin")).unwrap();
+        std::fs::copy(&sh, r.join("bin/sh")).unwrap();
+    }
+    std::fs::create_dir_all(r.join("etc/ssh")).unwrap();
+    std::fs::create_dir_all(r.join("run")).unwrap();
+    std::fs::create_dir_all(r.join("dev")).unwrap();
+    let null = std::process::Command::new("mknod")
+        .args(["-m", "0666"])
+        .arg(r.join("dev/null"))
+        .args(["c", "1", "3"])
+        .output()
+        .unwrap();
+    assert!(null.status.success(), "sshd needs a /dev/null: {null:?}");
+    std::fs::write(
+        r.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n",
+    )
+    .unwrap();
+    std::fs::write(r.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+    let key = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(r.join("etc/ssh/ssh_host_ed25519_key"))
+        .output()
+        .unwrap();
+    assert!(key.status.success(), "{key:?}");
+    std::fs::write(
+        dir.path().join("site.fleet"),
+        "import \"ssh\"\nnode \"ops01\" { include ssh::server(allow_groups = [\"ops\"]) }\n",
+    )
+    .unwrap();
+    // Only the file: the package and the service are not this test's.
+    let mut cmd = support::command();
+    cmd.current_dir(dir.path())
+        .args([
+            "apply",
+            "--node",
+            "ops01",
+            "--chroot",
+            "--no-fsync",
+            "--tags",
+            "file",
+        ])
+        .arg("--root")
+        .arg(r)
+        .arg("site.fleet");
+    let run = support::run_within(&mut cmd, Duration::from_secs(120)).unwrap();
+    assert_eq!(run.code, 0, "{}", run.describe());
+    let written = std::fs::read_to_string(r.join("etc/ssh/sshd_config")).unwrap();
+    assert!(written.contains("AllowGroups ops\n"), "{written}");
+    assert!(r.join("run/sshd").is_dir());
+}
+
 #[test]
 fn logrotate_rules_pass_logrotate_d_and_cron_jobs_check_their_schedule() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,6 +279,29 @@ fn logrotate_rules_pass_logrotate_d_and_cron_jobs_check_their_schedule() {
         assert_eq!(validate, "/usr/sbin/logrotate -d %");
         let (ok, why) = check(&content);
         assert!(ok, "{args}: {why}\n{content}");
+    }
+    // Found by the recovery drill: debootstrap's minbase has no logrotate, so the rules
+    // install it (once, however many there are) before their files are checked with it.
+    std::fs::write(
+        dir.path().join("site.fleet"),
+        "import \"logrotate\"\nnode \"ops01\" {\n  logrotate::rule \"a\" { paths = [\"/a\"] }\n  \
+         logrotate::rule \"b\" { paths = [\"/b\"] }\n}\n",
+    )
+    .unwrap();
+    let r = support::fleet_in(dir.path(), ["compile", "--node", "ops01", "site.fleet"]);
+    assert_eq!(r.code, 0, "{}", r.describe());
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let packages: Vec<_> = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["type"] == "package")
+        .map(|x| x["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(packages, ["logrotate"], "{doc}");
+    for f in ["a", "b"] {
+        let edge = serde_json::json!({"from": "Package[logrotate]", "to": format!("File[/etc/logrotate.d/{f}]"), "refresh": false});
+        assert!(doc["edges"].as_array().unwrap().contains(&edge), "{doc}");
     }
     // A typo'd owner is what `logrotate -d` refuses (it only warns about unknown words).
     let (content, _) = rendered(
