@@ -1,8 +1,10 @@
 //! Facts about this machine (LANGUAGE.md §7): hostname, fqdn, os, virtual, kernel, arch,
-//! processors, memory_mb, ip, interfaces. Read from /etc, /proc, /sys, uname(2) and
+//! processors, memory_mb, ip, interfaces, and `ssh` (the host's public keys, at Facter's
+//! path). Read from /etc, /proc, /sys, uname(2) and
 //! getifaddrs(3); no process is spawned except `systemd-detect-virt` when present.
 
 use serde_json::{json, Map, Value};
+use std::path::Path;
 
 /// Every fact, as the Map `$facts` sees.
 pub(crate) fn gather() -> Map<String, Value> {
@@ -34,9 +36,35 @@ pub(crate) fn gather() -> Map<String, Value> {
         .map(|(name, mac, ip)| (name, json!({"mac": mac, "ip": ip})))
         .collect();
     m.insert("interfaces".into(), Value::Object(ifs));
+    m.insert("ssh".into(), ssh_host_keys(Path::new("/etc/ssh")));
     let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
     crate::model::facts::add_facter_paths(&mut m, &codename(&os_release));
     m
+}
+
+/// The public host keys in `dir` (`ssh_host_{rsa,ecdsa,ed25519}_key.pub`) as Facter's `ssh`
+/// fact: `{ed25519: {type: "ssh-ed25519", key: "AAAA…"}, …}`, the key being the base64 blob
+/// of the `.pub` file. The stdlib's `ssh::server` exports them, so that every node's
+/// `ssh::known_hosts` lists the fleet's host keys. A missing or malformed file is left out.
+pub(crate) fn ssh_host_keys(dir: &Path) -> Value {
+    let mut keys = Map::new();
+    for name in ["rsa", "ecdsa", "ed25519"] {
+        let Ok(text) = std::fs::read_to_string(dir.join(format!("ssh_host_{name}_key.pub"))) else {
+            continue;
+        };
+        let mut words = text.split_whitespace();
+        if let (Some(kind), Some(key)) = (words.next(), words.next()) {
+            let plausible = kind.starts_with("ssh-") || kind.starts_with("ecdsa-");
+            if plausible
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+            {
+                keys.insert(name.into(), json!({"type": kind, "key": key}));
+            }
+        }
+    }
+    Value::Object(keys)
 }
 
 /// The release's code name from the text of `/etc/os-release` (`VERSION_CODENAME`, else
@@ -310,6 +338,28 @@ mod tests {
     }
 
     #[test]
+    fn host_keys_are_read_from_their_pub_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "root@h", "-f"])
+            .arg(dir.path().join("ssh_host_ed25519_key"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::write(
+            dir.path().join("ssh_host_rsa_key.pub"),
+            "ssh-rsa not;base64\n",
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("ssh_host_ed25519_key.pub")).unwrap();
+        let blob = text.split_whitespace().nth(1).unwrap();
+        assert_eq!(
+            ssh_host_keys(dir.path()),
+            json!({"ed25519": {"type": "ssh-ed25519", "key": blob}})
+        );
+    }
+
+    #[test]
     fn gathers_every_fact() {
         let f = gather();
         for k in [
@@ -323,6 +373,7 @@ mod tests {
             "memory_mb",
             "ip",
             "interfaces",
+            "ssh",
         ] {
             assert!(f.contains_key(k), "missing {k}");
         }

@@ -25,7 +25,10 @@ pub(crate) fn stand_in(node: &str) -> Value {
 }
 
 /// Facts from a JSON file (an object); `Ok(None)` when there is no such file, an error
-/// naming the file when it cannot be read, is not JSON or not an object.
+/// naming the file when it cannot be read, is not JSON or not an object. Facter's paths
+/// (`networking`, `os.architecture`, `os.distro.codename`) the file leaves out are filled in
+/// from fleet's own facts in it, as for the stand-in facts; the codename, which fleet's
+/// facts do not say, is then empty.
 pub(crate) fn read_file(path: &Path) -> Result<Option<Value>, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -37,13 +40,16 @@ pub(crate) fn read_file(path: &Path) -> Result<Option<Value>, String> {
             ))
         }
     };
-    let json: serde_json::Value = serde_json::from_str(&text)
+    let mut json: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| format!("the facts file {} is not JSON: {e}", path.display()))?;
     if !json.is_object() {
         return Err(format!(
             "the facts file {} is not a JSON object of facts",
             path.display()
         ));
+    }
+    if let Some(map) = json.as_object_mut() {
+        crate::model::facts::add_facter_paths(map, "");
     }
     Ok(Some(Value::from_json(&json)))
 }
@@ -62,6 +68,25 @@ mod tests {
         assert_eq!(v["networking"]["ip"], "127.0.0.1");
         assert_eq!(v["os"]["architecture"], "x86_64");
         assert_eq!(v["os"]["distro"]["codename"], "bookworm");
+    }
+
+    #[test]
+    fn a_facts_file_gets_facters_paths_it_leaves_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db01.json");
+        std::fs::write(
+            &path,
+            r#"{"hostname": "db01", "fqdn": "db01.example.net", "ip": "10.0.0.7",
+                "arch": "aarch64", "os": {"family": "redhat", "name": "rocky"},
+                "networking": {"ip": "10.9.9.9"}}"#,
+        )
+        .unwrap();
+        let v = read_file(&path).unwrap().unwrap().to_json();
+        assert_eq!(v["os"]["architecture"], "aarch64");
+        assert_eq!(v["os"]["distro"]["codename"], "");
+        // What the file says stays as it is.
+        assert_eq!(v["networking"], serde_json::json!({"ip": "10.9.9.9"}));
+        assert_eq!(v["os"]["name"], "rocky");
     }
 
     #[test]

@@ -60,10 +60,11 @@ pub(crate) fn evaluate(
 }
 
 /// The `provision { … }` record of a string-named node block, evaluated alone: for `nodes()`,
-/// which needs no evaluation of other nodes. Its values see `$node`, `$facts` and the
-/// built-ins, not the program's top-level `let`s (which would need the top level run); a
-/// record that does not evaluate cleanly alone, or is missing, is `None` (its node's own
-/// evaluation reports its problems).
+/// which needs no evaluation of other nodes. Its values see `$node`, `$facts`, the built-ins
+/// and the program's top-level `let`s, run for this with no fleet (`nodes()` and `collect()`
+/// answer `[]` there, so that no record depends on another); a record that does not
+/// evaluate cleanly alone, or is missing, is `None` (its node's own evaluation reports its
+/// problems).
 pub(crate) fn provision_alone(
     program: Loaded<'_>,
     index: &Index<'_>,
@@ -79,7 +80,7 @@ pub(crate) fn provision_alone(
         _ => None,
     })?;
     let mut ev = Evaluator::new(program, index, node, facts, fleet::Context::default());
-    ev.top_level = false;
+    ev.bind_top_level();
     let attrs = ev.body_attrs(body, 0);
     let (values, _, diags) = provision::validate(keyword, attrs);
     let clean = !ev.diags.iter().chain(&diags).any(Diagnostic::is_error);
@@ -204,16 +205,7 @@ impl<'p> Evaluator<'p> {
     }
 
     fn run(&mut self, block: Option<&NodeDef>) {
-        let mains: Vec<FileId> = self
-            .program
-            .files
-            .iter()
-            .filter(|f| f.main)
-            .map(|f| f.id)
-            .collect();
-        for f in mains {
-            self.run_file(f);
-        }
+        self.run_mains();
         if let Some(node) = block {
             if !self.stopped {
                 self.run_node_body(node);
@@ -227,6 +219,34 @@ impl<'p> Evaluator<'p> {
         }
         let globals = std::mem::take(&mut self.global_defaults);
         self.apply_defaults(&globals, &all);
+    }
+
+    /// Runs the top level of every file given on the command line (imports at their
+    /// `import`).
+    fn run_mains(&mut self) {
+        let mains: Vec<FileId> = self
+            .program
+            .files
+            .iter()
+            .filter(|f| f.main)
+            .map(|f| f.id)
+            .collect();
+        for f in mains {
+            self.run_file(f);
+        }
+    }
+
+    /// Runs the main files' top level for its variables only, before evaluating something
+    /// written outside any node (an install profile, a record alone): what it declares and
+    /// reports is the node evaluations' business, so it is dropped here.
+    fn bind_top_level(&mut self) {
+        self.run_mains();
+        self.diags.clear();
+        self.stopped = false;
+        self.out = NodeEval::default();
+        self.blocks.clear();
+        self.global_defaults.clear();
+        self.top_level = false;
     }
 
     fn finish(self) -> (NodeEval, Vec<Diagnostic>) {

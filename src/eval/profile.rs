@@ -5,7 +5,8 @@
 //! a node naming a profile that is not declared) are `fleet check`'s and run here on the
 //! AST. The values are evaluated per node by [`evaluate`], for `fleet provision`: the
 //! profile's keys see `$node`, `$facts`, `$provision` (the node's record), `$server` (the
-//! install server's URLs) and, for `answer` only, `$profile` (the other keys' values).
+//! install server's URLs), for `answer` only `$profile` (the other keys' values), and the
+//! program's top-level `let`s (run with no fleet: `nodes()` and `collect()` answer `[]`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -83,7 +84,7 @@ pub(crate) fn evaluate(
     bindings: Vec<(String, Value)>,
 ) -> (Option<Evaluated>, Vec<Diagnostic>) {
     let mut ev = Evaluator::new(program, index, node, facts, Default::default());
-    ev.top_level = false;
+    ev.bind_top_level();
     for (name, value) in bindings {
         ev.scopes.top.insert(
             name,

@@ -400,22 +400,73 @@ impl<'a> Printer<'a> {
         out
     }
 
+    /// `name` or `name(p = v, …)`: the arguments on one line as written, or, when they were
+    /// written on lines of their own, one per line with a trailing comma (as array and map
+    /// literals are).
     fn class_ref(&mut self, c: &ClassRef, level: usize) -> String {
         let mut out = self.slice(c.name.span).to_string();
-        if let Some(args) = &c.args {
-            let args: Vec<String> = args
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{} = {}",
-                        self.slice(a.name.span),
-                        self.expr(&a.value, level)
-                    )
-                })
-                .collect();
-            out.push_str(&format!("({})", args.join(", ")));
+        let Some(args) = &c.args else {
+            return out;
+        };
+        let name_end = c.name.span.end as usize;
+        let open = self.src[name_end..].find('(').map(|i| name_end + i);
+        let last_end = args.last().map(|a| a.value.span.end as usize);
+        let close = last_end.and_then(|from| self.close_paren(from));
+        if let (Some(open), Some(close)) = (open, close) {
+            // A line break between the arguments themselves (not only inside a value: the
+            // hugging `users(a = 1, b = {` … `})` stays as written).
+            let mut gaps = vec![open];
+            for a in args {
+                gaps.push(a.name.span.start as usize);
+                gaps.push(a.value.span.end as usize);
+            }
+            gaps.push(close);
+            let spread = gaps.chunks(2).any(|g| self.has_newline(g[0], g[1]));
+            if spread {
+                let spans: Vec<(usize, usize)> = args
+                    .iter()
+                    .map(|a| (a.name.span.start as usize, a.value.span.end as usize))
+                    .collect();
+                let texts: Vec<String> = args
+                    .iter()
+                    .map(|a| {
+                        let value = self.expr(&a.value, level + 1);
+                        format!("{} = {value}", self.slice(a.name.span))
+                    })
+                    .collect();
+                out.push_str(&self.list("(", ")", &spans, texts, true, level, (open, close + 1)));
+                return out;
+            }
         }
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} = {}",
+                    self.slice(a.name.span),
+                    self.expr(&a.value, level)
+                )
+            })
+            .collect();
+        out.push_str(&format!("({})", args.join(", ")));
         out
+    }
+
+    /// The offset of the `)` closing an argument list whose last value ends at `from`
+    /// (past a trailing comma, whitespace and comments).
+    fn close_paren(&self, from: usize) -> Option<usize> {
+        let rest = self.src.get(from..)?;
+        let mut in_comment = false;
+        for (i, ch) in rest.char_indices() {
+            match ch {
+                '\n' => in_comment = false,
+                _ if in_comment => {}
+                '#' => in_comment = true,
+                ')' => return Some(from + i),
+                _ => {}
+            }
+        }
+        None
     }
 
     /// A resource declaration and the source offset just after its closing brace.

@@ -255,3 +255,52 @@ node "lb" { file "/w" { content = join([for $x in collect("w"): $x.value], ",") 
     let check = fleet_in(d, ["check", "site.fleet"]);
     assert!(check.status.success(), "{}", check.describe());
 }
+
+/// A provision record read through `nodes()` and an install profile both see the program's
+/// top-level `let`s (a site's gateway, its netboot directory), as the node's own evaluation
+/// does; a top-level `let` built from `nodes()` is `[]`-based there, so no record depends on
+/// another.
+#[test]
+fn records_and_profiles_see_top_level_lets() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "boot/linux", "kernel");
+    write(d, "boot/initrd.gz", "initrd");
+    write(
+        d,
+        "site.fleet",
+        r#"
+let $boot = "boot"
+let $gateway = "10.0.0.1"
+let $names = [for $n in nodes(): $n.name]
+provision "debian12" {
+  kernel = "${boot}/linux"
+  initrd = "${boot}/initrd.gz"
+  kind   = preseed
+  answer = "gateway ${gateway}, ${length($names)} nodes seen\n"
+}
+node "web01" {
+  provision { mac = "52:54:00:00:00:01", ip = "10.0.0.11/24", gateway = $gateway, profile = "debian12", hostname = "w${length($names)}" }
+}
+node "lb" {
+  file "/gw" { content = join([for $n in nodes() if $n.provision != none: "${n.name} ${n.provision.gateway} ${n.provision.hostname}"], ",") }
+}
+"#,
+    );
+    let out = fleet_in(d, ["compile", "--node", "lb", "site.fleet"]);
+    assert_eq!(content(&out, "/gw"), "web01 10.0.0.1 w0");
+    let out = fleet_in(
+        d,
+        [
+            "provision",
+            "--server-ip",
+            "10.0.0.2",
+            "--out",
+            "tree",
+            "site.fleet",
+        ],
+    );
+    assert!(out.status.success(), "{}", out.describe());
+    let answer = std::fs::read_to_string(d.join("tree/http/answers/web01")).unwrap();
+    assert_eq!(answer, "gateway 10.0.0.1, 0 nodes seen\n");
+}

@@ -86,6 +86,7 @@ fn fmt_is_idempotent_and_keeps_every_catalog() {
         (root.join("../shared/conformance"), "conformance"),
         (root.join("tests/cases"), "cases"),
         (root.join("examples"), "examples"),
+        (root.join("tests/ports"), "ports"),
     ] {
         if src.is_dir() {
             copy_tree(&src, &before.join(name));
@@ -205,6 +206,45 @@ fn check_flag_reports_files_that_would_change() {
     );
 }
 
+/// Class arguments written on lines of their own keep one per line (with a trailing comma
+/// and their comments), as array and map literals do; written on one line, or hugging a
+/// multi-line value, they stay as they are.
+#[test]
+fn include_arguments_written_over_lines_stay_one_per_line() {
+    let input = r#"node "ntp01" {
+  include ntp(servers = ["a", "b"],   # two
+     iburst_enable = false, pool = {
+       a: 1 })
+  include motd(content = "hi")
+  include users(groups = ["ops"], accounts = {
+    "alice": { "uid": 2001 },
+  })
+}
+"#;
+    let expected = r#"node "ntp01" {
+  include ntp(
+    servers = ["a", "b"], # two
+    iburst_enable = false,
+    pool = {
+      a: 1,
+    },
+  )
+  include motd(content = "hi")
+  include users(groups = ["ops"], accounts = {
+    "alice": { "uid": 2001 },
+  })
+}
+"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("site.fleet");
+    std::fs::write(&file, input).unwrap();
+    let run = support::run(command().arg("fmt").arg(&file));
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), expected);
+    let again = support::run(command().args(["fmt", "--check"]).arg(&file));
+    assert!(again.status.success(), "not idempotent: {}", again.stdout);
+}
+
 #[test]
 fn layout_aligns_attributes_and_keeps_comments_in_place() {
     let input = r#"# header comment
@@ -269,4 +309,28 @@ node "web01" {
     let again =
         fleet::internals::fmt::format_text(fleet::internals::source::FileId(0), &out).unwrap();
     assert_eq!(again, out);
+}
+
+/// The manifests the project ships (the examples, the stdlib) are in `fleet fmt`'s layout,
+/// so a newcomer who runs it on a copy sees no change but their own.
+#[test]
+fn shipped_manifests_are_in_fmt_layout() {
+    let root = support::root();
+    let mut files = Vec::new();
+    for dir in ["examples", "stdlib"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "fleet") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    assert!(files.len() > 20, "{files:?}");
+    let out = support::run(command().args(["fmt", "--check"]).args(&files));
+    assert_eq!(out.status.code(), Some(0), "{}", out.stdout);
 }

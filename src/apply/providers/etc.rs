@@ -148,6 +148,7 @@ impl Ids {
         lookup(&self.users, name, || {
             Ok(passwd(root)?.into_iter().map(|e| (e.name, e.uid)).collect())
         })
+        .or(superuser(name))
         .ok_or_else(|| Error::not_found(format!("no such user: {name}")))
     }
 
@@ -159,6 +160,7 @@ impl Ids {
         lookup(&self.groups, name, || {
             Ok(group(root)?.into_iter().map(|e| (e.name, e.gid)).collect())
         })
+        .or(superuser(name))
         .ok_or_else(|| Error::not_found(format!("no such group: {name}")))
     }
 
@@ -176,6 +178,13 @@ impl Ids {
         })
         .unwrap_or_else(|| gid.to_string())
     }
+}
+
+/// `root` is user and group 0 on every Linux system, also in a root whose passwd or group
+/// does not list it yet (an empty image root, before base-passwd): a file owned by `root`
+/// can be written there, and a dry run of a whole node into an empty root plans it.
+fn superuser(name: &str) -> Option<u32> {
+    (name == "root").then_some(0)
 }
 
 /// Looks `key` up in a lazily loaded map, reloading it once when the key is missing.
@@ -224,5 +233,23 @@ mod tests {
             e.to_string(),
             format!("cannot read {}: {io}", path.display())
         );
+    }
+
+    #[test]
+    fn root_is_user_and_group_0_in_a_root_without_passwd() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path()).unwrap();
+        let ids = Ids::new();
+        assert_eq!(ids.uid(&root, "root").unwrap(), 0);
+        assert_eq!(ids.gid(&root, "root").unwrap(), 0);
+        assert!(ids.uid(&root, "www-data").is_err());
+        // A passwd that names root otherwise is believed.
+        std::fs::create_dir_all(tmp.path().join("etc")).unwrap();
+        std::fs::write(
+            tmp.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\n",
+        )
+        .unwrap();
+        assert_eq!(Ids::new().uid(&root, "www-data").unwrap(), 33);
     }
 }
