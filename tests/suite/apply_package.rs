@@ -91,6 +91,14 @@ impl Repo {
     }
 }
 
+/// dpkg on the sandbox root, logging there (`--root` alone logs on the host).
+fn dpkg_in(sb: &Sandbox) -> Command {
+    let mut c = Command::new("dpkg");
+    c.arg(format!("--root={}", sb.root.display()))
+        .arg(format!("--log={}", sb.p("/var/log/dpkg.log").display()));
+    c
+}
+
 /// The installed version under the root, from dpkg itself (not our parser).
 fn dpkg_version(sb: &Sandbox, name: &str) -> Option<String> {
     let out = Command::new("dpkg-query")
@@ -147,8 +155,7 @@ fn latest_follows_the_repository_and_absent_removes() {
     assert_eq!(dpkg_version(&sb, "fleet-hello").as_deref(), Some("1.0"));
     assert_eq!(sb.apply(&cat, &[]).code, 0);
     // Drift from the pin: 2.0 installed by hand; noop reports exactly that.
-    let out = Command::new("dpkg")
-        .arg(format!("--root={}", sb.root.display()))
+    let out = dpkg_in(&sb)
         .arg("-i")
         .arg(repo.dir.join("fleet-hello_2.0_all.deb"))
         .output()
@@ -205,11 +212,7 @@ fn present_installs_and_noop_reports_a_removed_package() {
     assert_eq!(sb.apply(&cat, &[]).code, 0);
 
     // Drift: someone removed fleet-b behind fleet's back.
-    let out = Command::new("dpkg")
-        .arg(format!("--root={}", sb.root.display()))
-        .args(["--remove", "fleet-b"])
-        .output()
-        .unwrap();
+    let out = dpkg_in(&sb).args(["--remove", "fleet-b"]).output().unwrap();
     assert!(out.status.success());
     let before = sb.snapshot();
     let r = sb.apply(&cat, &["--noop", "--format", "json"]);
@@ -220,6 +223,51 @@ fn present_installs_and_noop_reports_a_removed_package() {
     assert_eq!(before, sb.snapshot());
     assert_eq!(sb.apply(&cat, &[]).code, 2);
     assert_eq!(dpkg_version(&sb, "fleet-b").as_deref(), Some("3.2-1"));
+}
+
+/// Found by the recovery drill: `dpkg --root` keeps logging to the host's
+/// /var/log/dpkg.log. Installs through apt and through dpkg log into the root's own log,
+/// and the host's is not written; a symlink planted as the root's log is refused.
+#[test]
+fn dpkg_logs_inside_the_root_and_never_on_the_host() {
+    tools();
+    let host_log = Path::new("/var/log/dpkg.log");
+    let host_len = || std::fs::metadata(host_log).map(|m| m.len()).ok();
+    let before = host_len();
+    let sb = Sandbox::new();
+    let repo = Repo::new(&sb);
+    repo.upload("fleet-logged", "1.0");
+    std::fs::create_dir_all(sb.p("/srv/debs")).unwrap();
+    build_deb(&sb.p("/srv/debs"), "fleet-local-logged", "1.0");
+    let cat = sb.catalog(
+        "c",
+        &[
+            ("package", "fleet-logged", pkg("present")),
+            ("package", "fleet-local-logged", json!({"ensure": "present", "provider": "dpkg", "source": "/srv/debs/fleet-local-logged_1.0_all.deb"})),
+        ],
+        &[],
+    );
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let log = sb.read("/var/log/dpkg.log");
+    for name in ["fleet-logged", "fleet-local-logged"] {
+        assert!(
+            log.contains(&format!(" install {name}:all ")),
+            "{name}: {log}"
+        );
+    }
+    assert_eq!(host_len(), before, "the host's dpkg.log was written");
+
+    // A symlink in the log's place: dpkg would append wherever it points.
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::remove_file(sb.p("/var/log/dpkg.log")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), sb.p("/var/log/dpkg.log")).unwrap();
+    let cat = sb.catalog("c", &[("package", "fleet-logged", pkg("absent"))], &[]);
+    let r = sb.apply(&cat, &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stdout.contains("is a symlink"), "{r:?}");
+    assert_eq!(std::fs::read(outside.path()).unwrap(), b"");
+    assert_eq!(dpkg_version(&sb, "fleet-logged").as_deref(), Some("1.0"));
 }
 
 #[test]

@@ -195,25 +195,43 @@ fn run(cmd: &mut Command) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn dpkg(root: &Root) -> Command {
+fn dpkg(root: &Root) -> Result<Command, Error> {
     let mut c = Command::new("dpkg");
     if let Some(d) = root.dir() {
         c.arg(format!("--root={}", d.display()));
+        c.arg(format!("--log={}", dpkg_log(root)?.display()));
     }
-    c
+    Ok(c)
+}
+
+/// dpkg's log under the root. `--root` moves dpkg's database and installation directory
+/// but not its log, which stays the host's /var/log/dpkg.log unless given (found by the
+/// recovery drill: every package installed into a root was logged on the host). The log is
+/// opened for appending, following a symlink: one in its place is refused.
+fn dpkg_log(root: &Root) -> Result<PathBuf, Error> {
+    let log = root.resolve("/var/log/dpkg.log").map_err(Error::from)?;
+    if std::fs::symlink_metadata(&log).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(format!(
+            "{} is a symlink: dpkg would append its log wherever it points",
+            log.display()
+        )
+        .into());
+    }
+    Ok(log)
 }
 
 /// An apt program with the options that keep it inside the root; `lists` overrides the
 /// lists (and cache) directory for noop refreshes.
-fn apt(program: &str, root: &Root, lists: Option<&Path>) -> Command {
+fn apt(program: &str, root: &Root, lists: Option<&Path>) -> Result<Command, Error> {
     let mut c = Command::new(program);
     c.arg("-q");
-    if let Some(d) = root.dir() {
-        let d = d.display();
+    if let Some(dir) = root.dir() {
+        let d = dir.display();
         for o in [
             format!("Dir={d}"),
             format!("Dir::State::status={d}/var/lib/dpkg/status"),
             format!("DPkg::Options::=--root={d}"),
+            format!("DPkg::Options::=--log={}", dpkg_log(root)?.display()),
             "Debug::NoLocking=1".into(),
             "APT::Sandbox::User=root".into(),
         ] {
@@ -231,7 +249,7 @@ fn apt(program: &str, root: &Root, lists: Option<&Path>) -> Command {
             c.arg("-o").arg(o);
         }
     }
-    c
+    Ok(c)
 }
 
 struct Pkg {
@@ -296,12 +314,12 @@ impl PackageProvider {
                 let s = tempdir::Scratch::new()
                     .map_err(|e| Error::io("cannot make a scratch directory", "", e))?;
                 let lists = s.0.join("lists");
-                run(apt("apt-get", cx.root, Some(&lists)).arg("update"))?;
+                run(apt("apt-get", cx.root, Some(&lists))?.arg("update"))?;
                 *self.scratch.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
                 Ok(Some(lists))
             } else {
                 skeleton(cx.root)?;
-                run(apt("apt-get", cx.root, None).arg("update"))?;
+                run(apt("apt-get", cx.root, None)?.arg("update"))?;
                 Ok(None)
             }
         })();
@@ -317,7 +335,7 @@ impl PackageProvider {
         }
         let lists = self.update(cx)?;
         let _dpkg = DPKG.lock().unwrap_or_else(|e| e.into_inner());
-        let out = run(apt("apt-cache", cx.root, lists.as_deref())
+        let out = run(apt("apt-cache", cx.root, lists.as_deref())?
             .arg("policy")
             .arg(&pkg.name))?;
         let cand = out
@@ -347,7 +365,7 @@ impl PackageProvider {
                     )));
                 }
             }
-            return run(dpkg(cx.root).arg("-i").arg(src)).map(drop);
+            return run(dpkg(cx.root)?.arg("-i").arg(src)).map(drop);
         }
         let spec = match version {
             Some(v) => format!("{}={v}", pkg.name),
@@ -356,7 +374,7 @@ impl PackageProvider {
         let attempt = || {
             let _dpkg = DPKG.lock().unwrap_or_else(|e| e.into_inner());
             skeleton(cx.root)?;
-            let mut c = apt("apt-get", cx.root, None);
+            let mut c = apt("apt-get", cx.root, None)?;
             c.args([
                 "-y",
                 "--allow-downgrades",
@@ -386,13 +404,13 @@ impl PackageProvider {
     fn remove(&self, pkg: &Pkg, purge: bool, cx: &Ctx) -> Result<(), Error> {
         let _dpkg = DPKG.lock().unwrap_or_else(|e| e.into_inner());
         match pkg.kind {
-            Kind::Dpkg => run(dpkg(cx.root)
+            Kind::Dpkg => run(dpkg(cx.root)?
                 .arg(if purge { "--purge" } else { "--remove" })
                 .arg(&pkg.name))
             .map(drop),
             Kind::Apt => {
                 skeleton(cx.root)?;
-                run(apt("apt-get", cx.root, None)
+                run(apt("apt-get", cx.root, None)?
                     .arg("-y")
                     .arg(if purge { "purge" } else { "remove" })
                     .arg(&pkg.name))
