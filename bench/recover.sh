@@ -22,6 +22,7 @@
 # namespace (the script re-executes itself under `unshare --mount`) and unmounted on exit.
 set -eu -o pipefail
 
+args=("$@")
 mirror=http://deb.debian.org/debian
 suite=bookworm
 node=web01
@@ -46,7 +47,7 @@ done
 # Mounts in a mount namespace of our own: none is seen by the host, and all vanish with us
 # even if we are killed before the trap runs.
 if [ -z "${FLEET_RECOVER_NS:-}" ] && command -v unshare >/dev/null; then
-  FLEET_RECOVER_NS=1 exec unshare --mount --propagation private -- bash "$0" "$@"
+  FLEET_RECOVER_NS=1 exec unshare --mount --propagation private -- bash "$0" "${args[@]}"
 fi
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -231,8 +232,10 @@ mkdir -p "$root/run/php"
 chroot "$root" php-fpm8.2 --daemonize --fpm-config /etc/php/8.2/fpm/php-fpm.conf
 chroot "$root" nginx
 ok=1
-for _ in $(seq 50); do [ -S "$root/run/php/php8.2-fpm.sock" ] && ok=0 && break; sleep 0.1; done
-[ $ok = 0 ] || { echo "php-fpm did not make its socket"; exit 1; }
+# The shop's pool (php_fpm::pool "shop") listens on its own socket.
+sock=$root/run/php/php8.2-fpm-shop.sock
+for _ in $(seq 50); do [ -S "$sock" ] && ok=0 && break; sleep 0.1; done
+[ $ok = 0 ] || { echo "php-fpm did not make $sock"; exit 1; }
 code=$(curl -s -o "$logs/page.html" -w '%{http_code}' --max-time 5 -H 'Host: www.okbuy.com' http://127.0.0.1/) || true
 echo "GET http://www.okbuy.com/ (loopback, private netns): $code"
 head -5 "$logs/page.html"
