@@ -158,10 +158,18 @@ prepare() {
     [ -f "$f" ] && [ -r "$f" ] && cat "$f" >"$root/proc/sys/vm/${f##*/}" 2>/dev/null || true
   done
   host_vm >"$logs/host-vm.before"
+  host_logs >"$logs/host-logs.before"
   mounts_under_root
 }
 # This machine's vm sysctls (what the root's sysctl refresh must not reach).
 host_vm() { grep -r . /proc/sys/vm 2>/dev/null | sort || true; }
+# The sizes of this machine's package logs (what installs into the root must not write).
+host_logs() {
+  local f
+  for f in /var/log/dpkg.log /var/log/apt/history.log /var/log/apt/term.log /var/log/alternatives.log; do
+    echo "$f $(stat -c %s "$f" 2>/dev/null || echo none)"
+  done
+}
 
 apply_args() {
   echo apply --root "$root" --chroot --node "$node" --detailed-exitcodes "$repo/examples/okbuy/site.fleet"
@@ -207,8 +215,9 @@ check() {
   contained
 }
 
-# Nothing of the root's reached this machine: no process runs inside the root, and the vm
-# sysctls are as they were (the refresh wrote the scratch /proc/sys).
+# Nothing of the root's reached this machine: no process runs inside the root, the vm
+# sysctls are as they were (the refresh wrote the scratch /proc/sys), and dpkg and apt logged
+# into the root, not here.
 contained() {
   local p left=""
   for p in /proc/[0-9]*; do
@@ -216,7 +225,8 @@ contained() {
   done
   [ -z "$left" ] || { echo "processes running inside the root:$left"; ps -o pid,args -p "${left# }"; return 1; }
   host_vm | diff "$logs/host-vm.before" - || { echo "this machine's vm sysctls changed"; return 1; }
-  echo "contained: no process inside the root; this machine's vm sysctls unchanged" \
+  host_logs | diff "$logs/host-logs.before" - || { echo "this machine's package logs were written"; return 1; }
+  echo "contained: no process inside the root; this machine's vm sysctls and package logs unchanged" \
     "(the root's scratch vm.swappiness: $(cat "$root/proc/sys/vm/swappiness"), this machine's: $(cat /proc/sys/vm/swappiness))"
 }
 
