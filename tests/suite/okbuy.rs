@@ -3,7 +3,8 @@
 //! planned, nothing failed, nothing written), and `fleet provision` turns its records into a
 //! tree dnsmasq accepts; the monitoring node's Nagios configuration passes the real
 //! `nagios4 -v` and names every other node as a host, each gmond.conf passes `gmond -b`,
-//! and every nginx file passes `nginx -t` through its own `validate`.
+//! every nginx file passes `nginx -t` through its own `validate`, and every node's
+//! sshd_config and sudoers files pass the real `sshd -t` and `visudo -c`.
 
 use std::path::{Path, PathBuf};
 
@@ -233,5 +234,57 @@ fn okbuy_gmond_and_nginx_files_pass_their_daemons_checks() {
             seen.iter().any(|s| s == want),
             "{want} not checked: {seen:?}"
         );
+    }
+}
+
+/// Every node's sshd_config passes the real `sshd -t` and each of its sudoers.d files the
+/// real `visudo -c` (as their `validate`s would on the node; here the validators run
+/// directly on a copy, so that nothing of this machine's is written).
+#[test]
+fn okbuy_every_sshd_config_and_sudoers_file_passes_its_validator() {
+    for tool in ["/usr/sbin/sshd", "/usr/sbin/visudo"] {
+        support::require_tool(tool);
+    }
+    let out = tempfile::tempdir().unwrap();
+    let checked = tempfile::tempdir().unwrap();
+    let nodes = compile_all(out.path());
+    assert!(nodes.len() >= 12, "{nodes:?}");
+    for node in &nodes {
+        let text = std::fs::read_to_string(out.path().join(format!("{node}.json"))).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let (mut sshd, mut sudoers) = (0, 0);
+        for r in doc["resources"].as_array().unwrap() {
+            let title = r["title"].as_str().unwrap_or_default();
+            let command: &[&str] = if title == "/etc/ssh/sshd_config" {
+                sshd += 1;
+                &["/usr/sbin/sshd", "-t", "-f"]
+            } else if title.starts_with("/etc/sudoers.d/") && r["params"]["content"].is_string() {
+                sudoers += 1;
+                &["/usr/sbin/visudo", "-c", "-f"]
+            } else {
+                continue;
+            };
+            assert!(
+                r["params"]["validate"].is_string(),
+                "{node} {title} has no validate"
+            );
+            let file = checked
+                .path()
+                .join(format!("{node}{}", title.replace('/', "_")));
+            std::fs::write(&file, r["params"]["content"].as_str().unwrap()).unwrap();
+            let run = std::process::Command::new(command[0])
+                .args(&command[1..])
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                run.status.success(),
+                "{node} {title}: {}{}",
+                String::from_utf8_lossy(&run.stdout),
+                String::from_utf8_lossy(&run.stderr)
+            );
+        }
+        assert_eq!(sshd, 1, "{node}: one sshd_config");
+        assert!(sudoers >= 1, "{node}: no sudoers file");
     }
 }
