@@ -3,8 +3,9 @@
 //!
 //! The current state is read by parsing `var/lib/dpkg/status` directly. Every dpkg and apt
 //! call holds one process-wide mutex (dpkg allows one writer per database). Under
-//! `--root DIR`: dpkg runs with `--root=DIR`, apt with `-o Dir=DIR` (its sources, lists and
-//! caches under DIR) and `DPkg::Options::=--root=DIR`; the provider creates the skeleton
+//! `--root DIR`: dpkg runs with `--root=DIR --log=DIR/var/log/dpkg.log`, apt with
+//! `-o Dir=DIR` (its sources, lists, caches and logs under DIR) and the same two for dpkg
+//! through `DPkg::Options`; the provider creates the skeleton
 //! dpkg and apt need there when it is missing (`var/lib/dpkg/{status,available,info,
 //! updates,triggers}`, `etc/apt/…`, `var/lib/apt/lists`, `var/cache/apt/archives`,
 //! `var/log/apt`), but only on a real run. `latest` refreshes the package index once per run
