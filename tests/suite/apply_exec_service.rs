@@ -387,37 +387,10 @@ fn a_systemd_refresh_under_a_root_is_shown_as_not_run() {
     );
 }
 
-/// Copies the host's `/bin/sh` and the libraries it links into `root` (enough for builtins).
-fn install_shell(root: &std::path::Path) {
-    let sh = std::fs::canonicalize("/bin/sh").unwrap();
-    let mut files = vec![sh.clone()];
-    let ldd = std::process::Command::new("ldd")
-        .arg(&sh)
-        .output()
-        .expect("ldd is needed to build a chroot");
-    for word in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
-        if word.starts_with('/') {
-            files.push(std::path::PathBuf::from(word));
-        }
-    }
-    for f in files {
-        for p in [f.clone(), std::fs::canonicalize(&f).unwrap()] {
-            let dest = root.join(p.strip_prefix("/").unwrap());
-            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            std::fs::copy(std::fs::canonicalize(&p).unwrap(), &dest).unwrap();
-        }
-    }
-    let bin_sh = root.join("bin/sh");
-    if !bin_sh.exists() {
-        std::fs::create_dir_all(root.join("bin")).unwrap();
-        std::fs::copy(&sh, &bin_sh).unwrap();
-    }
-}
-
 #[test]
 fn exec_inside_the_root_with_chroot() {
     let sb = Sandbox::new();
-    install_shell(&sb.root);
+    support::copy_programs(&sb.root, &["/bin/sh"]);
     std::fs::create_dir_all(sb.p("/work")).unwrap();
     let cat = sb.catalog(
         "c",
@@ -641,7 +614,7 @@ fn release_hooks_run_where_the_run_says() {
         "{before}"
     );
     // Inside the root: paths are the root's own, no FLEET_ROOT.
-    install_shell(&sb.root);
+    support::copy_programs(&sb.root, &["/bin/sh"]);
     write("v3");
     let r = apply(&["--chroot"]);
     assert_eq!(r.code, 2, "{r:?}");

@@ -21,15 +21,6 @@ impl Drop for Nginx {
     }
 }
 
-/// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Writes nginx.conf into `dir` (TLS passthrough to `upstreams` on `port`) and starts
 /// `nginx -c … -g 'daemon off;'`; waits until it accepts connections.
 fn start_nginx(dir: &Path, port: u16, upstreams: &[&str]) -> Nginx {
@@ -100,7 +91,7 @@ fn two_servers_on_postgres_behind_nginx() {
     };
     let a = start();
     let b = start();
-    let port = free_port();
+    let port = crate::support::free_port();
     let _nginx = start_nginx(tmp.path(), port, &[&a.addr, &b.addr]);
     let via = |path: &str| format!("https://127.0.0.1:{port}{path}");
     let ca = f.pki.ca_cert();

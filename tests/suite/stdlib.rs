@@ -170,28 +170,6 @@ fn the_rendered_sshd_config_passes_sshd_t() {
     assert!(!ok && why.contains("NoSuchOption"), "{why}");
 }
 
-/// Copies `programs` from this host into `root` with the libraries `ldd` says they load (a
-/// root to chroot into, holding just them).
-fn copy_programs(root: &Path, programs: &[&str]) {
-    for program in programs {
-        let mut files = vec![std::path::PathBuf::from(program)];
-        let ldd = std::process::Command::new("ldd")
-            .arg(program)
-            .output()
-            .expect("ldd is needed to build a chroot");
-        for word in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
-            if word.starts_with('/') {
-                files.push(word.into());
-            }
-        }
-        for f in files {
-            let dest = root.join(f.strip_prefix("/").unwrap());
-            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            std::fs::copy(std::fs::canonicalize(&f).unwrap(), &dest).unwrap();
-        }
-    }
-}
-
 /// Found by the recovery drill (bench/recover.sh): in a root whose sshd never ran there is
 /// no /run/sshd (ssh.service's RuntimeDirectory), and `sshd -t` refuses every config
 /// without it. The validate makes it first, so the real sshd, chrooted, accepts the file.
@@ -203,15 +181,7 @@ fn sshd_config_is_checked_in_a_root_where_sshd_never_ran() {
     let dir = tempfile::tempdir().unwrap();
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
-    let sh = std::fs::canonicalize("/bin/sh").unwrap();
-    copy_programs(
-        r,
-        &[sh.to_str().unwrap(), "/usr/bin/mkdir", "/usr/sbin/sshd"],
-    );
-    if !r.join("bin/sh").exists() {
-        std::fs::create_dir_all(r.join("bin")).unwrap();
-        std::fs::copy(&sh, r.join("bin/sh")).unwrap();
-    }
+    support::copy_programs(r, &["/bin/sh", "/usr/bin/mkdir", "/usr/sbin/sshd"]);
     std::fs::create_dir_all(r.join("etc/ssh")).unwrap();
     std::fs::create_dir_all(r.join("run")).unwrap();
     std::fs::create_dir_all(r.join("dev")).unwrap();

@@ -705,14 +705,6 @@ impl Drop for Daemon {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `GET path` on 127.0.0.1:port (HTTP/1.0): the whole response, once the server answers.
 fn get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
@@ -740,7 +732,7 @@ fn nginx_serves_php_from_a_pool_and_proxies_to_an_upstream_of_fleet_nodes() {
     support::require_tool("php-fpm8.2");
     let t = open_dir();
     let base = t.path();
-    let (php_port, front_port) = (free_port(), free_port());
+    let (php_port, front_port) = (support::free_port(), support::free_port());
     let conf = base.join("nginx");
     let logs = base.join("logs");
     let www = base.join("www");

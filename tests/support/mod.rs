@@ -339,3 +339,38 @@ pub(crate) fn which(name: &str) -> Option<PathBuf> {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
+
+/// Copies `programs` from this host into `root`, each with the libraries `ldd` says it loads,
+/// at the path given and at the one its symlinks lead to (a root to chroot into, holding just
+/// them: `/bin/sh` gives `bin/sh` and `usr/bin/dash`).
+pub(crate) fn copy_programs(root: &Path, programs: &[&str]) {
+    for program in programs {
+        let mut files = vec![PathBuf::from(program)];
+        let ldd = Command::new("ldd")
+            .arg(program)
+            .output()
+            .expect("ldd is needed to build a chroot");
+        for word in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
+            if word.starts_with('/') {
+                files.push(word.into());
+            }
+        }
+        for f in files {
+            let real = std::fs::canonicalize(&f).unwrap();
+            for p in [&f, &real] {
+                let dest = root.join(p.strip_prefix("/").unwrap());
+                std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                std::fs::copy(&real, &dest).unwrap();
+            }
+        }
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
