@@ -200,7 +200,13 @@ impl Program {
                         program.imports.insert((file, i), id);
                         continue;
                     }
-                    let bytes = match crate::limits::read_file(&path) {
+                    // A file read (and parsed) ahead for this id and path is not read again.
+                    let next = FileId(program.sources.len() as u32);
+                    let read = match program.prefetched.get(&next) {
+                        Some(p) if p.path == path => Ok(p.text.clone().into_bytes()),
+                        _ => crate::limits::read_file(&path),
+                    };
+                    let bytes = match read {
                         Ok(b) => b,
                         Err(e) => {
                             let code = match e {

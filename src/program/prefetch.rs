@@ -4,7 +4,8 @@
 //! each the next `FileId` (spans carry it, so a file is parsed knowing its id). To parse in
 //! parallel, [`predict`] first walks the same imports from a cheap scan of each file's
 //! `import "…"` lines (no parse), reading the files and numbering them as the loop will; then
-//! [`parse_all`] parses them all at once. The loop takes a parse only when its id, path and
+//! [`parse_all`] parses them all at once. The loop takes the text read ahead for the same id
+//! and path instead of reading the file again, and a parse only when its id, path and
 //! text are exactly those it would parse itself, and parses anything else on the spot: a
 //! wrong prediction (an import inside a multi-line string, an escape in an import path, a
 //! file that changed in between) costs time, never meaning.
