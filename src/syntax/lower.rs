@@ -31,20 +31,11 @@ pub(crate) struct SyntaxError {
     pub message: String,
 }
 
-/// Parses `text[offset..]` as a sequence of statements. On a syntax error, the statements that
-/// end before the error are lowered and returned alongside the error.
-pub(crate) fn parse_chunk(file: FileId, text: &str, offset: usize) -> Chunk {
-    parse_statements(file, text, offset, false)
-}
-
-/// Like [`parse_chunk`], for statements inside a top-level block (`node`, `class`, `define`
-/// body): lowered as a block's statements are (`import` is not allowed there, one level of
-/// nesting is already used).
-pub(crate) fn parse_block_chunk(file: FileId, text: &str, offset: usize) -> Chunk {
-    parse_statements(file, text, offset, true)
-}
-
-fn parse_statements(file: FileId, text: &str, offset: usize, in_block: bool) -> Chunk {
+/// Parses `text[offset..]` as statements (inside a top-level block when `in_block`: a
+/// `node`, `class` or `define` body, where `import` is not allowed and one level of nesting is
+/// already used) with pest, and lowers them. On a syntax error, the statements that end
+/// before the error are lowered and returned alongside the error.
+pub(super) fn pest_statements(file: FileId, text: &str, offset: usize, in_block: bool) -> Chunk {
     let input = &text[offset..];
     let top = !in_block;
     let mut low = Lower {
@@ -175,7 +166,7 @@ fn lower_kids<'i, T>(pair: Pair<'i, Rule>, f: impl FnMut(Pair<'i, Rule>) -> Opti
 }
 
 /// Binding power of an infix operator (higher binds tighter) and whether it is right-assoc.
-fn infix(text: &str) -> (BinOp, u8) {
+pub(super) fn infix(text: &str) -> (BinOp, u8) {
     match text {
         "??" => (BinOp::Coalesce, 1),
         "or" => (BinOp::Or, 2),
@@ -197,10 +188,10 @@ fn infix(text: &str) -> (BinOp, u8) {
     }
 }
 
-const NOT_POWER: u8 = 4;
-const NEG_POWER: u8 = 9;
+pub(super) const NOT_POWER: u8 = 4;
+pub(super) const NEG_POWER: u8 = 9;
 
-enum Op {
+pub(super) enum Op {
     Bin(BinOp),
     Pre(UnOp, Span),
 }
@@ -235,10 +226,8 @@ impl Lower<'_> {
             while end > start && bytes[end - 1].is_ascii_whitespace() {
                 end -= 1;
             }
-            // A comment ends at a line break or at the end of the text.
-            if !matches!(bytes.get(end), None | Some(b'\n' | b'\r')) {
-                break;
-            }
+            // An end inside or just after a comment (whose trailing blanks were trimmed
+            // above) moves to the comment's start.
             let i = self.comment_spans.partition_point(|c| c.start < end);
             match i.checked_sub(1).map(|i| &self.comment_spans[i]) {
                 Some(c) if c.start >= start && c.end >= end => end = c.start,
@@ -1215,7 +1204,7 @@ impl Lower<'_> {
 
 /// Inside `${…}`, a bare name right after `${` reads a variable: turns the leftmost operand
 /// into a `Var` when it is a bare word starting at `start` (LANGUAGE.md §1, §10.8).
-fn bare_name_to_var(e: &mut Expr, start: usize, src: &str) {
+pub(super) fn bare_name_to_var(e: &mut Expr, start: usize, src: &str) {
     let mut cur = e;
     while matches!(
         cur.kind,
@@ -1244,7 +1233,7 @@ fn bare_name_to_var(e: &mut Expr, start: usize, src: &str) {
 }
 
 /// Pops one operator and its operands into a node.
-fn reduce(operands: &mut Vec<Expr>, ops: &mut Vec<(Op, u8)>) {
+pub(super) fn reduce(operands: &mut Vec<Expr>, ops: &mut Vec<(Op, u8)>) {
     let Some((op, _)) = ops.pop() else { return };
     match op {
         Op::Pre(op, s) => {

@@ -1,12 +1,14 @@
 //! Text -> AST. The only module that knows pest (`Pair<Rule>` appears only in `lower.rs`).
 //!
-//! `parse` first bounds the nesting depth (`depth`), then runs pest over the file. After a
+//! `parse` first bounds the nesting depth (`depth`), then parses the file: with the
+//! hand-written parser (`fast`) where it is sure, else with pest (`lower`). After a
 //! syntax error it keeps the statements before it, resynchronises at the next line that starts
 //! a statement at column 1, and parses on, so that one run reports several errors.
 
 pub mod ast;
 mod depth;
 mod expected;
+mod fast;
 mod grammar;
 mod hints;
 mod lower;
@@ -37,6 +39,14 @@ pub fn parse(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
     parse_sequential(file, text, ast::File::default(), Vec::new())
 }
 
+/// The statements of `text[offset..]` (inside a top-level block when `in_block`): from the
+/// hand-written parser when it is sure of them, else from pest and lowering, which also find
+/// the diagnostics.
+fn chunk(file: FileId, text: &str, offset: usize, in_block: bool) -> lower::Chunk {
+    fast::parse(file, text, offset, in_block)
+        .unwrap_or_else(|| lower::pest_statements(file, text, offset, in_block))
+}
+
 /// Parses the whole file in one piece, resynchronising after each syntax error.
 fn parse_sequential(
     file: FileId,
@@ -47,7 +57,7 @@ fn parse_sequential(
     let mut offset = 0;
     let mut errors = 0;
     loop {
-        let chunk = lower::parse_chunk(file, text, offset);
+        let chunk = chunk(file, text, offset, false);
         out.items.extend(chunk.items);
         out.comments.extend(chunk.comments);
         diags.extend(chunk.diags);
@@ -96,7 +106,7 @@ fn parse_parallel(file: FileId, text: &str) -> Option<(ast::File, Vec<Diagnostic
     // piece until it is lowered, so small pieces keep that transient memory small.
     let ranges = pieces(text, 0, text.len(), threads, split_point)?;
     let chunks = crate::par::map(threads, PIECE_STACK, &ranges, |&(start, end)| {
-        let chunk = lower::parse_chunk(file, &text[..end], start);
+        let chunk = chunk(file, &text[..end], start, false);
         chunk.error.is_none().then_some(chunk)
     })?;
     let mut out = ast::File::default();
@@ -215,7 +225,7 @@ fn parse_big_block(
             (!diags.iter().any(|d| d.code == Code::Syntax)).then_some((ast, diags))
         }
         Job::Inner(a, b) => {
-            let chunk = lower::parse_block_chunk(file, &text[..*b], *a);
+            let chunk = chunk(file, &text[..*b], *a, true);
             let ast = ast::File {
                 items: chunk.items,
                 comments: chunk.comments,
@@ -428,7 +438,9 @@ mod tests {
             trap[cut..].starts_with("# not a comment"),
             "the cut is in the string"
         );
-        assert!(lower::parse_chunk(file, &trap[..cut], 0).error.is_some());
+        assert!(lower::pest_statements(file, &trap[..cut], 0, false)
+            .error
+            .is_some());
         let (ast, diags) = parse(file, &trap);
         let sequential = parse_sequential(file, &trap, ast::File::default(), Vec::new());
         assert!(diags.is_empty(), "{:?}", diags.first());
