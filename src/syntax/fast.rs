@@ -9,7 +9,7 @@
 //! on every manifest of the repository and on mutations of them.
 
 use super::ast::*;
-use super::lower::{bare_name_to_var, infix, reduce, Chunk, Op, NEG_POWER, NOT_POWER};
+use super::lower::{self, bare_name_to_var, infix, reduce, Chunk, Op};
 use super::strings::{self, Quote};
 use crate::source::{FileId, Span};
 
@@ -1015,14 +1015,7 @@ impl<'a> Parser<'a> {
                             ops: &mut Vec<(Op, u8)>,
                             prefix: Vec<(UnOp, Span)>,
                             e: Expr| {
-            for (op, s) in prefix {
-                let power = if op == UnOp::Not {
-                    NOT_POWER
-                } else {
-                    NEG_POWER
-                };
-                ops.push((Op::Pre(op, s), power));
-            }
+            ops.extend(prefix.into_iter().map(|(op, s)| lower::prefix(op, s)));
             operands.push(e);
         };
         parts += prefix.len() + 1;

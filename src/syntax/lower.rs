@@ -188,8 +188,18 @@ pub(super) fn infix(text: &str) -> (BinOp, u8) {
     }
 }
 
-pub(super) const NOT_POWER: u8 = 4;
-pub(super) const NEG_POWER: u8 = 9;
+const NOT_POWER: u8 = 4;
+const NEG_POWER: u8 = 9;
+
+/// A prefix operator as an entry of the operator stack, with its binding power.
+pub(super) fn prefix(op: UnOp, span: Span) -> (Op, u8) {
+    let power = if op == UnOp::Not {
+        NOT_POWER
+    } else {
+        NEG_POWER
+    };
+    (Op::Pre(op, span), power)
+}
 
 pub(super) enum Op {
     Bin(BinOp),
@@ -815,14 +825,7 @@ impl Lower<'_> {
                 _ => {
                     run.push(p);
                     let (prefix, primary) = self.split_operand(std::mem::take(&mut run));
-                    for (op, s) in prefix {
-                        let power = if op == UnOp::Not {
-                            NOT_POWER
-                        } else {
-                            NEG_POWER
-                        };
-                        ops.push((Op::Pre(op, s), power));
-                    }
+                    ops.extend(prefix.into_iter().map(|(op, s)| self::prefix(op, s)));
                     operands.push(primary);
                 }
             }
