@@ -9,7 +9,7 @@
 //! on every manifest of the repository and on mutations of them.
 
 use super::ast::*;
-use super::lower::{self, bare_name_to_var, infix, reduce, Chunk, Op};
+use super::lower::{self, bare_name_to_var, reduce, Chunk, Op};
 use super::strings::{self, Quote};
 use crate::source::{FileId, Span};
 
@@ -1008,7 +1008,7 @@ impl<'a> Parser<'a> {
             self.finish(saved, 0)?;
             return Some(first);
         }
-        let mut parts = 0;
+        let mut parts = prefix.len() + 1;
         let mut operands = Vec::new();
         let mut ops: Vec<(Op, u8)> = Vec::new();
         let push_operand = |operands: &mut Vec<Expr>,
@@ -1018,23 +1018,13 @@ impl<'a> Parser<'a> {
             ops.extend(prefix.into_iter().map(|(op, s)| lower::prefix(op, s)));
             operands.push(e);
         };
-        parts += prefix.len() + 1;
         push_operand(&mut operands, &mut ops, prefix, first);
         while let Some((i, len, is_match)) = op {
             self.skip();
-            let (bin, power) = infix(&self.text[i..i + len]);
+            lower::push_infix(&mut operands, &mut ops, &self.text[i..i + len]);
             self.pos = i + len;
             self.last = self.pos;
             parts += 1;
-            let right = bin == BinOp::Coalesce;
-            while let Some((_, top)) = ops.last() {
-                if *top > power || (*top == power && !right) {
-                    reduce(&mut operands, &mut ops);
-                } else {
-                    break;
-                }
-            }
-            ops.push((Op::Bin(bin), power));
             self.skip();
             if is_match && self.peek() == b'/' {
                 let (re, span) = self.regex()?;

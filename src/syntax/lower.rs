@@ -166,7 +166,7 @@ fn lower_kids<'i, T>(pair: Pair<'i, Rule>, f: impl FnMut(Pair<'i, Rule>) -> Opti
 }
 
 /// Binding power of an infix operator (higher binds tighter) and whether it is right-assoc.
-pub(super) fn infix(text: &str) -> (BinOp, u8) {
+fn infix(text: &str) -> (BinOp, u8) {
     match text {
         "??" => (BinOp::Coalesce, 1),
         "or" => (BinOp::Or, 2),
@@ -190,6 +190,21 @@ pub(super) fn infix(text: &str) -> (BinOp, u8) {
 
 const NOT_POWER: u8 = 4;
 const NEG_POWER: u8 = 9;
+
+/// Pushes the infix operator `text` onto the operator stack, first reducing what binds
+/// tighter (or as tight, unless it is the right-associative `??`).
+pub(super) fn push_infix(operands: &mut Vec<Expr>, ops: &mut Vec<(Op, u8)>, text: &str) {
+    let (op, power) = infix(text);
+    let right = op == BinOp::Coalesce;
+    while let Some((_, top)) = ops.last() {
+        if *top > power || (*top == power && !right) {
+            reduce(operands, ops);
+        } else {
+            break;
+        }
+    }
+    ops.push((Op::Bin(op), power));
+}
 
 /// A prefix operator as an entry of the operator stack, with its binding power.
 pub(super) fn prefix(op: UnOp, span: Span) -> (Op, u8) {
@@ -803,16 +818,7 @@ impl Lower<'_> {
             match p.as_rule() {
                 Rule::PrefixOp => run.push(p),
                 Rule::InfixOp | Rule::MatchOp => {
-                    let (op, power) = infix(p.as_str());
-                    let right = op == BinOp::Coalesce;
-                    while let Some((_, top)) = ops.last() {
-                        if *top > power || (*top == power && !right) {
-                            reduce(&mut operands, &mut ops);
-                        } else {
-                            break;
-                        }
-                    }
-                    ops.push((Op::Bin(op), power));
+                    push_infix(&mut operands, &mut ops, p.as_str());
                     pending_regex = p.as_rule() == Rule::MatchOp;
                 }
                 Rule::Regex if pending_regex => {
